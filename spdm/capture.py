@@ -1,0 +1,96 @@
+"""Classic pcap files of PCI DOE traffic (LINKTYPE_PCI_DOE = 292).
+
+One record is one complete DOE data object, with no pseudo-header and no
+direction flag: requests and responses alternate, request first.  This is the
+format of the reference implementation's ``--pcap`` output and of the shared
+vectors; ``devsec dump`` reads it and the emulator can write it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from construct import Const, ConstructError, Int16ul, Int32ul, Struct
+
+from .errors import DecodeError, LocalProtocolError
+
+LINKTYPE_PCI_DOE = 292
+PCAP_MAGIC = 0xA1B2C3D4
+_MAX_RECORD = (1 << 20) + 8  # a DOE object is at most 1 MiB (2^18 dwords)
+
+# libpcap file format, little-endian variant (the magic reads a1b2c3d4 natively).
+PcapFileHeader = Struct(
+    "magic" / Const(PCAP_MAGIC, Int32ul),
+    "version_major" / Int16ul,
+    "version_minor" / Int16ul,
+    "thiszone" / Int32ul,
+    "sigfigs" / Int32ul,
+    "snaplen" / Int32ul,
+    "linktype" / Int32ul,
+)
+PcapRecordHeader = Struct(
+    "ts_sec" / Int32ul,
+    "ts_usec" / Int32ul,
+    "incl_len" / Int32ul,
+    "orig_len" / Int32ul,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRecord:
+    """One captured DOE object and its position (0-based) in the file."""
+
+    index: int
+    data: bytes
+
+
+def read_capture(data: bytes) -> list[CaptureRecord]:
+    """Split a PCI DOE pcap into its records.
+
+    Raises:
+        DecodeError: not a little-endian classic pcap, not link type 292, or a
+            record runs past the end of the file.
+    """
+    try:
+        head = PcapFileHeader.parse(data)
+    except ConstructError as exc:
+        raise DecodeError(f"not a classic pcap file: {exc}") from exc
+    if head.linktype != LINKTYPE_PCI_DOE:
+        raise DecodeError(f"pcap link type {head.linktype}, expected {LINKTYPE_PCI_DOE} (PCI_DOE)")
+    records: list[CaptureRecord] = []
+    offset = PcapFileHeader.sizeof()
+    while offset < len(data):
+        try:
+            rec = PcapRecordHeader.parse(data[offset:])
+        except ConstructError as exc:
+            raise DecodeError(f"pcap record {len(records)}: truncated header") from exc
+        offset += PcapRecordHeader.sizeof()
+        end = offset + rec.incl_len
+        if rec.incl_len > _MAX_RECORD or end > len(data):
+            raise DecodeError(f"pcap record {len(records)}: length {rec.incl_len} runs past the file")
+        records.append(CaptureRecord(len(records), data[offset:end]))
+        offset = end
+    return records
+
+
+def write_capture(objects: Iterable[bytes]) -> bytes:
+    """Render DOE objects as a PCI DOE pcap (timestamps zero: they carry no meaning)."""
+    out = bytearray(
+        PcapFileHeader.build(
+            dict(version_major=2, version_minor=4, thiszone=0, sigfigs=0,
+                 snaplen=1 << 20, linktype=LINKTYPE_PCI_DOE)
+        )
+    )
+    for obj in objects:
+        if len(obj) > _MAX_RECORD:
+            raise LocalProtocolError(f"a {len(obj)}-byte record is larger than any DOE object")
+        out += PcapRecordHeader.build(dict(ts_sec=0, ts_usec=0, incl_len=len(obj), orig_len=len(obj)))
+        out += obj
+    return bytes(out)
+
+
+def exchanges(records: list[CaptureRecord]) -> Iterator[tuple[CaptureRecord, CaptureRecord | None]]:
+    """Pair records as (request, response); a trailing unanswered request gets None."""
+    for i in range(0, len(records), 2):
+        yield records[i], records[i + 1] if i + 1 < len(records) else None

@@ -1,0 +1,78 @@
+"""SPDM wire codec (DSP0274 1.0-1.3): one frozen dataclass per message, shared by both roles.
+
+Find a message's layout in the module of its group: :mod:`.vca`, :mod:`.auth`,
+:mod:`.measurements`, :mod:`.control` (and :mod:`.session` for secure
+sessions).  Numbers live in :mod:`.codes`; the shared machinery in
+:mod:`._codec`.
+"""
+
+from __future__ import annotations
+
+from ..errors import DecodeError
+from ._codec import NO_CONTEXT, CodecContext, Message
+from .auth import (
+    NONCE_SIZE,
+    REQUESTER_CONTEXT_SIZE,
+    Certificate,
+    Challenge,
+    ChallengeAuth,
+    Digests,
+    GetCertificate,
+    GetDigests,
+)
+from .control import (
+    ErrorResponse,
+    RespondIfReady,
+    ResponseNotReadyData,
+    VendorDefinedRequest,
+    VendorDefinedResponse,
+)
+from .measurements import GetMeasurements, MeasurementBlock, Measurements
+from .vca import (
+    AlgStruct,
+    Algorithms,
+    Capabilities,
+    GetCapabilities,
+    GetVersion,
+    NegotiateAlgorithms,
+    Version,
+)
+
+REQUEST_TYPES: dict[int, type[Message]] = {
+    cls.CODE: cls
+    for cls in (
+        GetVersion, GetCapabilities, NegotiateAlgorithms, GetDigests, GetCertificate,
+        Challenge, GetMeasurements, RespondIfReady, VendorDefinedRequest,
+    )
+}
+"""Request code -> message class, for the requests this codec knows."""
+
+RESPONSE_TYPES: dict[int, type[Message]] = {
+    cls.CODE: cls
+    for cls in (
+        Version, Capabilities, Algorithms, Digests, Certificate, ChallengeAuth,
+        Measurements, ErrorResponse, VendorDefinedResponse,
+    )
+}
+"""Response code -> message class."""
+
+
+def peek_code(data: bytes) -> tuple[int, int]:
+    """(SPDMVersion, RequestResponseCode) of a message, before decoding it.
+
+    Raises:
+        DecodeError: fewer than the 4 header bytes.
+    """
+    if len(data) < 4:
+        raise DecodeError(f"SPDM message of {len(data)} byte(s) is shorter than its 4-byte header")
+    return data[0], data[1]
+
+
+__all__ = [
+    "NO_CONTEXT", "NONCE_SIZE", "REQUESTER_CONTEXT_SIZE", "REQUEST_TYPES", "RESPONSE_TYPES",
+    "AlgStruct", "Algorithms", "Capabilities", "Certificate", "Challenge", "ChallengeAuth",
+    "CodecContext", "Digests", "ErrorResponse", "GetCapabilities", "GetCertificate", "GetDigests",
+    "GetMeasurements", "GetVersion", "MeasurementBlock", "Measurements", "Message",
+    "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
+    "VendorDefinedResponse", "Version", "peek_code",
+]

@@ -1,0 +1,242 @@
+"""The machinery every SPDM message class shares: header, context, decode rules.
+
+Each message is a frozen dataclass whose field names match the fields of its
+construct ``Struct``; :class:`Message` turns one into the other.  The rules of
+R6/R7 live here, once: construct errors become :class:`DecodeError` in
+:meth:`Message.decode` only, trailing bytes are refused (except the up-to-3
+zero bytes a DOE object pads with, and only when the caller says the bytes came
+padded), and the exact received bytes stay on the object as ``raw`` so that
+transcripts hash what was received, never a re-encoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from construct import (
+    Bytes,
+    Check,
+    Const,
+    Construct,
+    ConstructError,
+    Container,
+    ExprAdapter,
+    Int8ul,
+    Int16ul,
+    ListContainer,
+    Padding,
+    Rebuild,
+    Struct,
+    Tell,
+    len_,
+    obj_,
+    this,
+)
+
+from ..errors import DecodeError, LocalProtocolError
+
+DOE_PAD_LIMIT = 4
+"""A DOE object pads its payload to a dword: at most 3 zero bytes follow a message."""
+
+
+@dataclass(frozen=True, slots=True)
+class CodecContext:
+    """What a decoder must know that the message bytes do not say.
+
+    SPDM messages are not self-describing: the size of a digest, a signature
+    or a DHE public value, and whether optional fields are present, follow from
+    what was negotiated and what the request asked for.
+
+    Attributes:
+        hash_size: H, the negotiated BaseHashAlgo digest size.
+        signature_size: S, the responder's signature size (BaseAsymAlgo).
+        measurement_summary: the response carries a MeasurementSummaryHash
+            (the request asked for one and the responder has MEAS_CAP).
+        signed: a MEASUREMENTS response carries a signature (of ``signature_size``).
+        dhe_size: D, the DHE exchange-data size.
+        req_signature_size: the requester's signature size (ReqBaseAsymAlg).
+    """
+
+    hash_size: int = 0
+    signature_size: int = 0
+    measurement_summary: bool = False
+    signed: bool = False
+    dhe_size: int = 0
+    req_signature_size: int = 0
+
+    def as_params(self) -> dict[str, Any]:
+        """The construct keyword context (``this._params.H`` etc.)."""
+        return {
+            "H": self.hash_size,
+            "S": self.signature_size,
+            "MSH": self.hash_size if self.measurement_summary else 0,
+            "MEAS_S": self.signature_size if self.signed else 0,
+            "D": self.dhe_size,
+            "SREQ": self.req_signature_size,
+        }
+
+
+NO_CONTEXT = CodecContext()
+
+
+MAX_OPAQUE_SIZE = 1024
+"""DSP0274: OpaqueDataLength shall not exceed 1024."""
+
+low_nibble = ExprAdapter(Int8ul, obj_ & 0x0F, obj_)
+"""A Param byte whose b[7:4] are reserved (or 1.4-only): only b[3:0] is read."""
+
+ParamSpec = str | Construct | None
+
+
+def _param(spec: ParamSpec) -> Construct:
+    if spec is None:
+        return Padding(1)
+    if isinstance(spec, str):
+        return spec / Int8ul
+    return spec
+
+
+def header(code: int, param1: ParamSpec = None, param2: ParamSpec = None) -> list[Construct]:
+    """The 4-byte SPDM header (DSP0274 Table 3) as fields to splice into a message Struct.
+
+    Args:
+        code: the RequestResponseCode this message must carry.
+        param1: field name (or named construct) for Param1; None when reserved.
+        param2: the same for Param2.
+    """
+    return [
+        "spdm_version" / Int8ul,
+        "_code" / Const(code, Int8ul),
+        _param(param1),
+        _param(param2),
+    ]
+
+
+def opaque_data() -> list[Construct]:
+    """OpaqueDataLength (u16, at most 1024) followed by OpaqueData."""
+    return [
+        "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
+        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
+        "opaque_data" / Bytes(this._opaque_length),
+    ]
+
+
+def bit_count(mask: Any) -> Any:
+    """A construct expression counting the set bits of an 8-bit field (for Array counts)."""
+    total = (mask >> 0) & 1
+    for bit in range(1, 8):
+        total = total + ((mask >> bit) & 1)
+    return total
+
+
+def _to_plain(value: Any) -> Any:
+    """Turn construct containers into plain Python values (dicts become dataclasses upstream)."""
+    if isinstance(value, ListContainer):
+        return tuple(_to_plain(v) for v in value)
+    if isinstance(value, Container):
+        return {k: _to_plain(v) for k, v in value.items() if not k.startswith("_")}
+    return value
+
+
+def parse_exact(
+    struct: Construct, data: bytes, params: dict[str, Any], *, padded: bool, what: str
+) -> tuple[Container, int]:
+    """Parse ``data`` with ``struct`` and enforce the end-of-message rule.
+
+    Returns:
+        The parsed container and the number of bytes the message really has.
+
+    Raises:
+        DecodeError: the bytes are malformed, short, or followed by anything
+            but (when ``padded``) up to three zero pad bytes.
+    """
+    try:
+        container = Struct("msg" / struct, "_end" / Tell).parse(data, **params)
+    except ConstructError as exc:
+        raise DecodeError(f"malformed {what}: {exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        # construct lets some expression failures through unwrapped (e.g. a
+        # length expression over a missing field): still malformed input.
+        raise DecodeError(f"malformed {what}: {exc}") from exc
+    end = int(container["_end"])
+    rest = data[end:]
+    if rest and not (padded and len(rest) < DOE_PAD_LIMIT and not any(rest)):
+        raise DecodeError(f"{what}: {len(rest)} unexpected byte(s) after the message")
+    return container["msg"], end
+
+
+def build(struct: Construct, values: dict[str, Any], params: dict[str, Any], *, what: str) -> bytes:
+    """Build ``values`` with ``struct``; a value that does not fit is the caller's error."""
+    try:
+        return bytes(struct.build(values, **params))
+    except ConstructError as exc:
+        raise LocalProtocolError(f"cannot encode {what}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base of every SPDM message dataclass.
+
+    Subclasses set ``STRUCT`` (the construct definition, header included),
+    ``CODE`` (the request/response code) and declare their fields.  Field
+    names equal the construct field names; nested records are converted by
+    overriding :meth:`_from_fields` / :meth:`_to_fields`.
+
+    Attributes:
+        spdm_version: the header's SPDMVersion byte.
+        raw: the exact bytes this message was decoded from (empty when built
+            locally); excluded from equality so a decoded message equals the
+            one that was encoded.
+    """
+
+    STRUCT: ClassVar[Construct]
+    CODE: ClassVar[int]
+
+    spdm_version: int
+    raw: bytes = dataclasses.field(default=b"", compare=False, repr=False, kw_only=True)
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        return fields
+
+    def _to_fields(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "raw"
+        }
+
+    @classmethod
+    def decode(
+        cls, data: bytes, ctx: CodecContext = NO_CONTEXT, *, padded: bool = False
+    ) -> Self:
+        """Decode one message.
+
+        Args:
+            data: the message bytes (a whole DOE payload when ``padded``).
+            ctx: negotiated sizes the layout depends on.
+            padded: ``data`` may end in up to 3 zero bytes of DOE padding.
+
+        Raises:
+            DecodeError: malformed, truncated or trailing bytes, or the wrong code.
+        """
+        container, end = parse_exact(
+            cls.STRUCT, bytes(data), ctx.as_params(), padded=padded, what=cls.__name__
+        )
+        plain = _to_plain(container)
+        names = {f.name for f in dataclasses.fields(cls)}
+        fields = cls._from_fields(plain)
+        try:
+            return cls(**{k: v for k, v in fields.items() if k in names}, raw=bytes(data[:end]))
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"malformed {cls.__name__}: {exc}") from exc
+
+    def encode(self, ctx: CodecContext = NO_CONTEXT) -> bytes:
+        """Encode this message.
+
+        Raises:
+            LocalProtocolError: a field does not fit its wire format.
+        """
+        return build(self.STRUCT, self._to_fields(), ctx.as_params(), what=type(self).__name__)

@@ -1,0 +1,125 @@
+"""ERROR, RESPOND_IF_READY and VENDOR_DEFINED_REQUEST/RESPONSE.
+
+Layouts per DSP0274 1.3 §10.14-10.15 and Tables 57-62 (PROTOCOLS.md §2.3,
+§3.12).  VENDOR_DEFINED is the carrier IDE_KM and TDISP ride in; their own
+codecs live in ``ide_km`` and ``tdisp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from construct import Bytes, Check, GreedyBytes, Int8ul, Int16ul, Rebuild, Struct, len_, this
+
+from ..errors import SpdmErrorCode
+from ._codec import Message, header
+from .codes import RequestCode, ResponseCode
+
+MAX_EXTENDED_ERROR_DATA = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseNotReadyData:
+    """ExtendedErrorData of ResponseNotReady (DSP0274 1.3 Table 59).
+
+    Attributes:
+        rdt_exponent: the responder needs about 2**rdt_exponent microseconds.
+        request_code: the request being worked on.
+        token: echo it in RESPOND_IF_READY.
+        rdtm: multiplier for the longest the requester should wait.
+    """
+
+    rdt_exponent: int
+    request_code: int
+    token: int
+    rdtm: int
+
+    @property
+    def wait_us(self) -> int:
+        """How long to wait before RESPOND_IF_READY."""
+        return 1 << min(self.rdt_exponent, 63)
+
+    @property
+    def max_wait_us(self) -> int:
+        """The longest the response may take: 2**RDTExponent * RDTM microseconds."""
+        return self.wait_us * max(self.rdtm, 1)
+
+
+@dataclass(frozen=True)
+class ErrorResponse(Message):
+    """ERROR: ``error_code`` (Param1), ``error_data`` (Param2) and extended data."""
+
+    CODE: ClassVar[int] = ResponseCode.ERROR
+    STRUCT = Struct(
+        *header(ResponseCode.ERROR, "error_code", "error_data"),
+        "extended_data" / GreedyBytes,
+        Check(len_(this.extended_data) <= MAX_EXTENDED_ERROR_DATA),
+    )
+
+    error_code: int = SpdmErrorCode.UNSPECIFIED
+    error_data: int = 0
+    extended_data: bytes = b""
+
+    @property
+    def not_ready(self) -> ResponseNotReadyData | None:
+        """The ResponseNotReady details, or None for any other error (or short data)."""
+        if self.error_code != SpdmErrorCode.RESPONSE_NOT_READY or len(self.extended_data) < 4:
+            return None
+        e = self.extended_data
+        return ResponseNotReadyData(e[0], e[1], e[2], e[3])
+
+    @property
+    def name(self) -> str:
+        """The error code's name, or its hex value when unknown."""
+        try:
+            return SpdmErrorCode(self.error_code).name
+        except ValueError:
+            return f"0x{self.error_code:02x}"
+
+
+@dataclass(frozen=True)
+class RespondIfReady(Message):
+    """RESPOND_IF_READY: Param1 the original request code, Param2 the token."""
+
+    CODE: ClassVar[int] = RequestCode.RESPOND_IF_READY
+    STRUCT = Struct(*header(RequestCode.RESPOND_IF_READY, "request_code", "token"))
+
+    request_code: int = 0
+    token: int = 0
+
+
+def _vendor_defined(code: int) -> Struct:
+    # DSP0274 1.3 Tables 61/62: StandardID, VendorID (Len-prefixed), Req/RespLength, payload.
+    return Struct(
+        *header(code),
+        "standard_id" / Int16ul,
+        "_vendor_id_len" / Rebuild(Int8ul, len_(this.vendor_id)),
+        "vendor_id" / Bytes(this._vendor_id_len),
+        "_payload_length" / Rebuild(Int16ul, len_(this.payload)),
+        "payload" / Bytes(this._payload_length),
+    )
+
+
+@dataclass(frozen=True)
+class VendorDefinedRequest(Message):
+    """VENDOR_DEFINED_REQUEST: a standards body's (``standard_id``) vendor payload."""
+
+    CODE: ClassVar[int] = RequestCode.VENDOR_DEFINED_REQUEST
+    STRUCT = _vendor_defined(RequestCode.VENDOR_DEFINED_REQUEST)
+
+    standard_id: int = 0
+    vendor_id: bytes = b""
+    payload: bytes = b""
+
+
+@dataclass(frozen=True)
+class VendorDefinedResponse(Message):
+    """VENDOR_DEFINED_RESPONSE: the answer to a VENDOR_DEFINED_REQUEST."""
+
+    CODE: ClassVar[int] = ResponseCode.VENDOR_DEFINED_RESPONSE
+    STRUCT = _vendor_defined(ResponseCode.VENDOR_DEFINED_RESPONSE)
+
+    standard_id: int = 0
+    vendor_id: bytes = b""
+    payload: bytes = b""

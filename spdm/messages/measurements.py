@@ -1,0 +1,186 @@
+"""GET_MEASUREMENTS / MEASUREMENTS and DMTF measurement blocks.
+
+Layouts per DSP0274 1.3 §10.11 (PROTOCOLS.md §3.7).  The record is decoded
+into :class:`MeasurementBlock` objects at the boundary, so a malformed record
+is a :class:`DecodeError` here and never reaches an engine.  devsec negotiates
+only the DMTF measurement specification, so a block of any other
+specification is malformed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from construct import (
+    Array,
+    Bytes,
+    Const,
+    GreedyBytes,
+    If,
+    Int8ul,
+    Int16ul,
+    Int24ul,
+    Prefixed,
+    Rebuild,
+    Struct,
+    Terminated,
+    len_,
+    this,
+)
+
+from ._codec import Message, header, low_nibble, opaque_data
+from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
+from .codes import (
+    DMTF_RAW_BIT_STREAM,
+    DmtfValueType,
+    MeasurementAttributes,
+    MeasurementSpecification,
+    RequestCode,
+    ResponseCode,
+)
+
+# DSP0274 1.3 Table 44 (measurement block) with Table 45 (DMTF measurement) inside.
+_MeasurementBlockWire = Struct(
+    "index" / Int8ul,
+    "_measurement_specification" / Const(int(MeasurementSpecification.DMTF), Int8ul),
+    "measurement" / Prefixed(Int16ul, Struct(
+        "value_type" / Int8ul,
+        "value" / Prefixed(Int16ul, GreedyBytes),
+        Terminated,
+    )),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementBlock:
+    """One DMTF measurement block.
+
+    Attributes:
+        index: the measurement index (1-0xFE; 0xFD manifest, 0xFE device mode).
+        value_type: DMTFSpecMeasurementValueType: b7 set = raw bit stream,
+            clear = digest (MeasurementHashAlgo); b[6:0] the :class:`DmtfValueType`.
+        value: the digest or the raw value.
+    """
+
+    index: int
+    value_type: int
+    value: bytes
+
+    @property
+    def raw_bit_stream(self) -> bool:
+        """True when ``value`` is the measurement itself, not its digest."""
+        return bool(self.value_type & DMTF_RAW_BIT_STREAM)
+
+    @property
+    def kind(self) -> DmtfValueType | int:
+        """The value type without the representation bit (an int when unknown)."""
+        kind = self.value_type & ~DMTF_RAW_BIT_STREAM & 0xFF
+        try:
+            return DmtfValueType(kind)
+        except ValueError:
+            return kind
+
+    def encode(self) -> bytes:
+        """The block's wire bytes (what MeasurementSummaryHash and records concatenate)."""
+        return bytes(_MeasurementBlockWire.build(self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "measurement": {"value_type": self.value_type, "value": self.value},
+        }
+
+
+# --- GET_MEASUREMENTS (DSP0274 1.3 Table 40) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GetMeasurements(Message):
+    """GET_MEASUREMENTS.
+
+    ``operation`` 0 asks for the number of indices, 0xFF for all blocks, else
+    one index.  Nonce and SlotIDParam are present only when a signature is
+    requested; RequesterContext always from 1.3.
+    """
+
+    CODE: ClassVar[int] = RequestCode.GET_MEASUREMENTS
+    STRUCT = Struct(
+        *header(RequestCode.GET_MEASUREMENTS, "attributes", "operation"),
+        "nonce" / If((this.attributes & 1) == 1, Bytes(NONCE_SIZE)),
+        "slot_id" / If(((this.attributes & 1) == 1) & (this.spdm_version >= 0x11), low_nibble),
+        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
+    )
+
+    attributes: int = 0
+    operation: int = 0
+    nonce: bytes | None = None
+    slot_id: int | None = None
+    requester_context: bytes | None = None
+
+    @property
+    def signature_requested(self) -> bool:
+        """Param1 b0."""
+        return bool(self.attributes & MeasurementAttributes.SIGNATURE_REQUESTED)
+
+
+# --- MEASUREMENTS (DSP0274 1.3 Table 42) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measurements(Message):
+    """MEASUREMENTS.
+
+    ``total_indices`` is Param1 (meaningful when the request's operation was
+    0); ``attributes`` is Param2: b[3:0] SlotID, b[5:4] content changed (1.2).
+    """
+
+    CODE: ClassVar[int] = ResponseCode.MEASUREMENTS
+    STRUCT = Struct(
+        *header(ResponseCode.MEASUREMENTS, "total_indices", "attributes"),
+        "_number_of_blocks" / Rebuild(Int8ul, len_(this.blocks.entries)),
+        "blocks" / Prefixed(Int24ul, Struct(
+            "entries" / Array(this._._number_of_blocks, _MeasurementBlockWire),
+            Terminated,
+        )),
+        "nonce" / Bytes(NONCE_SIZE),
+        *opaque_data(),
+        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
+        "signature" / Bytes(this._params.MEAS_S),
+    )
+
+    total_indices: int = 0
+    attributes: int = 0
+    blocks: tuple[MeasurementBlock, ...] = ()
+    nonce: bytes = bytes(NONCE_SIZE)
+    opaque_data: bytes = b""
+    requester_context: bytes | None = None
+    signature: bytes = b""
+
+    @property
+    def slot_id(self) -> int:
+        """Param2 b[3:0]: the slot whose key signed."""
+        return self.attributes & 0x0F
+
+    @property
+    def content_changed(self) -> int:
+        """Param2 b[5:4] (1.2): 0 not detected, 1 changed, 2 no change."""
+        return (self.attributes >> 4) & 0x3
+
+    @property
+    def measurement_record(self) -> bytes:
+        """The concatenated blocks as on the wire."""
+        return b"".join(b.encode() for b in self.blocks)
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields["blocks"] = tuple(
+            MeasurementBlock(b["index"], b["measurement"]["value_type"], b["measurement"]["value"])
+            for b in fields["blocks"]["entries"]
+        )
+        return fields
+
+    def _to_fields(self) -> dict[str, Any]:
+        fields = super()._to_fields()
+        fields["blocks"] = {"entries": [b._fields() for b in self.blocks]}
+        return fields

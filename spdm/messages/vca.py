@@ -1,0 +1,296 @@
+"""VCA messages: GET_VERSION/VERSION, GET_CAPABILITIES/CAPABILITIES, NEGOTIATE_ALGORITHMS/ALGORITHMS.
+
+Layouts per DSP0274 1.3 §10.3-10.5 (PROTOCOLS.md §3.1-3.3).  Field presence
+follows the header's SPDMVersion byte, so one class serves every version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from construct import (
+    Array,
+    Bytes,
+    Check,
+    If,
+    Int8ul,
+    Int16ul,
+    Int32ul,
+    Padding,
+    Peek,
+    Rebuild,
+    Struct,
+    Tell,
+    len_,
+    this,
+)
+
+from ._codec import Message, header
+from .codes import RequestCode, ResponseCode
+
+# --- GET_VERSION / VERSION (DSP0274 1.3 Tables 8-10) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class GetVersion(Message):
+    """GET_VERSION: always SPDMVersion 0x10; resets the connection."""
+
+    CODE: ClassVar[int] = RequestCode.GET_VERSION
+    STRUCT = Struct(*header(RequestCode.GET_VERSION))
+
+    spdm_version: int = 0x10
+
+
+@dataclass(frozen=True)
+class Version(Message):
+    """VERSION: the responder's version entries (u16: major.minor.update.alpha nibbles)."""
+
+    CODE: ClassVar[int] = ResponseCode.VERSION
+    STRUCT = Struct(
+        *header(ResponseCode.VERSION),
+        Padding(1),
+        "_count" / Rebuild(Int8ul, len_(this.version_entries)),
+        "version_entries" / Array(this._count, Int16ul),
+    )
+
+    spdm_version: int = 0x10
+    version_entries: tuple[int, ...] = ()
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        """The entries as SPDMVersion bytes (0x12 for 1.2.x.x); update/alpha dropped."""
+        return tuple((e >> 8) & 0xFF for e in self.version_entries)
+
+
+# --- GET_CAPABILITIES / CAPABILITIES (DSP0274 1.3 Tables 11-12) -----------------------------
+
+_CapabilityBody = Struct(
+    Padding(1),
+    "ct_exponent" / Int8ul,
+    Padding(2),
+    "flags" / Int32ul,
+    "sizes" / If(this._.spdm_version >= 0x12, Struct(
+        "data_transfer_size" / Int32ul,
+        "max_spdm_msg_size" / Int32ul,
+    )),
+)
+
+
+@dataclass(frozen=True)
+class _CapabilitiesBase(Message):
+    param1: int = 0
+    ct_exponent: int = 0
+    flags: int = 0
+    data_transfer_size: int = 0
+    max_spdm_msg_size: int = 0
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        body = fields.pop("body")
+        if body is not None:
+            fields["ct_exponent"] = body["ct_exponent"]
+            fields["flags"] = body["flags"]
+            if body["sizes"] is not None:
+                fields.update(body["sizes"])
+        return fields
+
+    def _to_fields(self) -> dict[str, Any]:
+        fields = super()._to_fields()
+        fields["body"] = {
+            "ct_exponent": fields.pop("ct_exponent"),
+            "flags": fields.pop("flags"),
+            "sizes": {
+                "data_transfer_size": fields.pop("data_transfer_size"),
+                "max_spdm_msg_size": fields.pop("max_spdm_msg_size"),
+            },
+        }
+        return fields
+
+
+@dataclass(frozen=True)
+class GetCapabilities(_CapabilitiesBase):
+    """GET_CAPABILITIES: 4 bytes in 1.0, 12 in 1.1, 20 from 1.2.
+
+    ``param1`` b0 (1.3) asks the responder to append its SupportedAlgorithms.
+    """
+
+    CODE: ClassVar[int] = RequestCode.GET_CAPABILITIES
+    STRUCT = Struct(
+        *header(RequestCode.GET_CAPABILITIES, "param1"),
+        "body" / If(this.spdm_version >= 0x11, _CapabilityBody),
+    )
+
+
+@dataclass(frozen=True)
+class Capabilities(_CapabilitiesBase):
+    """CAPABILITIES: 12 bytes in 1.0/1.1, 20 from 1.2.
+
+    ``supported_algorithms`` is the raw 1.3 SupportedAlgorithms block, present
+    only when Param1 b0 says so; devsec never asks for it, so it is kept opaque.
+    """
+
+    CODE: ClassVar[int] = ResponseCode.CAPABILITIES
+    STRUCT = Struct(
+        *header(ResponseCode.CAPABILITIES, "param1"),
+        "body" / _CapabilityBody,
+        "supported_algorithms" / If(
+            (this.spdm_version >= 0x13) & ((this.param1 & 1) == 1),
+            Struct(
+                "_length" / Peek(Struct(Padding(2), "value" / Int16ul)),
+                "block" / Bytes(this._length.value),
+            ),
+        ),
+    )
+
+    supported_algorithms: bytes | None = None
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        block = fields.get("supported_algorithms")
+        fields["supported_algorithms"] = None if block is None else block["block"]
+        return super()._from_fields(fields)
+
+    def _to_fields(self) -> dict[str, Any]:
+        fields = super()._to_fields()
+        block = fields["supported_algorithms"]
+        fields["supported_algorithms"] = None if block is None else {"block": block}
+        return fields
+
+
+# --- NEGOTIATE_ALGORITHMS / ALGORITHMS (DSP0274 1.3 Tables 14-19) ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlgStruct:
+    """One AlgStruct: AlgType, its bitmask, and any external (4-byte) algorithm entries."""
+
+    alg_type: int
+    alg_supported: int
+    external: tuple[bytes, ...] = ()
+
+
+_AlgStructWire = Struct(
+    "alg_type" / Int8ul,
+    "_alg_count" / Rebuild(Int8ul, 0x20 | len_(this.external)),
+    Check((this._alg_count >> 4) == 2),  # FixedAlgCount is 2 for every defined AlgType
+    "alg_supported" / Int16ul,
+    "external" / Array(this._alg_count & 0x0F, Bytes(4)),
+)
+
+
+def _alg_structs_from(raw: Any) -> tuple[AlgStruct, ...]:
+    return tuple(
+        AlgStruct(a["alg_type"], a["alg_supported"], tuple(a["external"])) for a in raw
+    )
+
+
+def _alg_structs_to(structs: tuple[AlgStruct, ...]) -> list[dict[str, Any]]:
+    return [
+        {"alg_type": a.alg_type, "alg_supported": a.alg_supported, "external": list(a.external)}
+        for a in structs
+    ]
+
+
+@dataclass(frozen=True)
+class _AlgorithmsBase(Message):
+    """What NEGOTIATE_ALGORITHMS and ALGORITHMS share: the AlgStruct tail and Length."""
+
+    alg_structs: tuple[AlgStruct, ...] = ()
+    length: int = 0
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields["alg_structs"] = _alg_structs_from(fields["alg_structs"])
+        return fields
+
+    def _to_fields(self) -> dict[str, Any]:
+        fields = super()._to_fields()
+        fields["alg_structs"] = _alg_structs_to(self.alg_structs)
+        fields["_num_alg_structs"] = len(self.alg_structs)
+        fields["_alg_ext_bytes"] = 4 * sum(len(a.external) for a in self.alg_structs)
+        fields["length"] = None
+        return fields
+
+    def alg_supported(self, alg_type: int) -> int:
+        """The bitmask carried for ``alg_type`` (0 if absent)."""
+        return next((a.alg_supported for a in self.alg_structs if a.alg_type == alg_type), 0)
+
+
+@dataclass(frozen=True)
+class NegotiateAlgorithms(_AlgorithmsBase):
+    """NEGOTIATE_ALGORITHMS: the requester's supported algorithm sets.
+
+    ``length`` is rebuilt on encode; on decode it is checked against the bytes.
+    """
+
+    CODE: ClassVar[int] = RequestCode.NEGOTIATE_ALGORITHMS
+    STRUCT = Struct(
+        *header(RequestCode.NEGOTIATE_ALGORITHMS, "_num_alg_structs"),
+        "length" / Rebuild(
+            Int16ul,
+            32 + 4 * len_(this.ext_asym) + 4 * len_(this.ext_hash)
+            + 4 * len_(this.alg_structs) + this._alg_ext_bytes,
+        ),
+        "measurement_specification" / Int8ul,
+        "other_params_support" / Int8ul,
+        "base_asym_algo" / Int32ul,
+        "base_hash_algo" / Int32ul,
+        Padding(12),
+        "_ext_asym_count" / Rebuild(Int8ul, len_(this.ext_asym)),
+        "_ext_hash_count" / Rebuild(Int8ul, len_(this.ext_hash)),
+        Padding(1),
+        "mel_specification" / Int8ul,
+        "ext_asym" / Array(this._ext_asym_count, Bytes(4)),
+        "ext_hash" / Array(this._ext_hash_count, Bytes(4)),
+        "alg_structs" / Array(this._num_alg_structs, _AlgStructWire),
+        "_end" / Tell,
+        Check(this.length == this._end),
+    )
+
+    measurement_specification: int = 0
+    other_params_support: int = 0
+    base_asym_algo: int = 0
+    base_hash_algo: int = 0
+    mel_specification: int = 0
+    ext_asym: tuple[bytes, ...] = ()
+    ext_hash: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class Algorithms(_AlgorithmsBase):
+    """ALGORITHMS: the responder's selections, one bit per field."""
+
+    CODE: ClassVar[int] = ResponseCode.ALGORITHMS
+    STRUCT = Struct(
+        *header(ResponseCode.ALGORITHMS, "_num_alg_structs"),
+        "length" / Rebuild(
+            Int16ul,
+            36 + 4 * len_(this.ext_asym_sel) + 4 * len_(this.ext_hash_sel)
+            + 4 * len_(this.alg_structs) + this._alg_ext_bytes,
+        ),
+        "measurement_specification_sel" / Int8ul,
+        "other_params_selection" / Int8ul,
+        "measurement_hash_algo" / Int32ul,
+        "base_asym_sel" / Int32ul,
+        "base_hash_sel" / Int32ul,
+        Padding(11),
+        "mel_specification_sel" / Int8ul,
+        "_ext_asym_sel_count" / Rebuild(Int8ul, len_(this.ext_asym_sel)),
+        "_ext_hash_sel_count" / Rebuild(Int8ul, len_(this.ext_hash_sel)),
+        Padding(2),
+        "ext_asym_sel" / Array(this._ext_asym_sel_count, Bytes(4)),
+        "ext_hash_sel" / Array(this._ext_hash_sel_count, Bytes(4)),
+        "alg_structs" / Array(this._num_alg_structs, _AlgStructWire),
+        "_end" / Tell,
+        Check(this.length == this._end),
+    )
+
+    measurement_specification_sel: int = 0
+    other_params_selection: int = 0
+    measurement_hash_algo: int = 0
+    base_asym_sel: int = 0
+    base_hash_sel: int = 0
+    mel_specification_sel: int = 0
+    ext_asym_sel: tuple[bytes, ...] = ()
+    ext_hash_sel: tuple[bytes, ...] = ()
