@@ -28,6 +28,26 @@ from .control import (
     VendorDefinedResponse,
 )
 from .measurements import GetMeasurements, MeasurementBlock, Measurements
+from .session import (
+    DeliverEncapsulatedResponse,
+    EncapsulatedRequest,
+    EncapsulatedResponseAck,
+    EndSession,
+    EndSessionAck,
+    Finish,
+    FinishRsp,
+    GetEncapsulatedRequest,
+    Heartbeat,
+    HeartbeatAck,
+    KeyExchange,
+    KeyExchangeRsp,
+    KeyUpdate,
+    KeyUpdateAck,
+    PskExchange,
+    PskExchangeRsp,
+    PskFinish,
+    PskFinishRsp,
+)
 from .vca import (
     AlgStruct,
     Algorithms,
@@ -43,6 +63,8 @@ REQUEST_TYPES: dict[int, type[Message]] = {
     for cls in (
         GetVersion, GetCapabilities, NegotiateAlgorithms, GetDigests, GetCertificate,
         Challenge, GetMeasurements, RespondIfReady, VendorDefinedRequest,
+        KeyExchange, Finish, PskExchange, PskFinish, Heartbeat, KeyUpdate, EndSession,
+        GetEncapsulatedRequest, DeliverEncapsulatedResponse,
     )
 }
 """Request code -> message class, for the requests this codec knows."""
@@ -52,6 +74,8 @@ RESPONSE_TYPES: dict[int, type[Message]] = {
     for cls in (
         Version, Capabilities, Algorithms, Digests, Certificate, ChallengeAuth,
         Measurements, ErrorResponse, VendorDefinedResponse,
+        KeyExchangeRsp, FinishRsp, PskExchangeRsp, PskFinishRsp, HeartbeatAck, KeyUpdateAck,
+        EndSessionAck, EncapsulatedRequest, EncapsulatedResponseAck,
     )
 }
 """Response code -> message class."""
@@ -71,7 +95,10 @@ def peek_code(data: bytes) -> tuple[int, int]:
 __all__ = [
     "NO_CONTEXT", "NONCE_SIZE", "REQUESTER_CONTEXT_SIZE", "REQUEST_TYPES", "RESPONSE_TYPES",
     "AlgStruct", "Algorithms", "Capabilities", "Certificate", "Challenge", "ChallengeAuth",
-    "CodecContext", "Digests", "ErrorResponse", "GetCapabilities", "GetCertificate", "GetDigests",
+    "CodecContext", "DeliverEncapsulatedResponse", "Digests", "EncapsulatedRequest",
+    "EncapsulatedResponseAck", "EndSession", "EndSessionAck", "Finish", "FinishRsp",
+    "GetEncapsulatedRequest", "Heartbeat", "HeartbeatAck", "KeyExchange", "KeyExchangeRsp",
+    "KeyUpdate", "KeyUpdateAck", "PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp", "ErrorResponse", "GetCapabilities", "GetCertificate", "GetDigests",
     "GetMeasurements", "GetVersion", "MeasurementBlock", "Measurements", "Message",
     "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
     "VendorDefinedResponse", "Version", "peek_code",

@@ -57,6 +57,9 @@ class CodecContext:
         signed: a MEASUREMENTS response carries a signature (of ``signature_size``).
         dhe_size: D, the DHE exchange-data size.
         req_signature_size: the requester's signature size (ReqBaseAsymAlg).
+        handshake_in_the_clear: both sides set HANDSHAKE_IN_THE_CLEAR_CAP, which
+            moves the responder's verify data from KEY_EXCHANGE_RSP to FINISH_RSP.
+        multi_key: MULTI_KEY_CONN was negotiated (1.3), which extends DIGESTS.
     """
 
     hash_size: int = 0
@@ -65,6 +68,8 @@ class CodecContext:
     signed: bool = False
     dhe_size: int = 0
     req_signature_size: int = 0
+    handshake_in_the_clear: bool = False
+    multi_key: bool = False
 
     def as_params(self) -> dict[str, Any]:
         """The construct keyword context (``this._params.H`` etc.)."""
@@ -75,6 +80,9 @@ class CodecContext:
             "MEAS_S": self.signature_size if self.signed else 0,
             "D": self.dhe_size,
             "SREQ": self.req_signature_size,
+            "KE_VD": 0 if self.handshake_in_the_clear else self.hash_size,
+            "FIN_VD": self.hash_size if self.handshake_in_the_clear else 0,
+            "MULTI_KEY": self.multi_key,
         }
 
 

@@ -7,9 +7,9 @@ signature sizes come from the :class:`CodecContext`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from construct import Array, Bytes, If, Int16ul, Rebuild, Struct, len_, this
+from construct import Array, Bytes, If, Int8ul, Int16ul, Rebuild, Struct, len_, this
 
 from ._codec import Message, bit_count, header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
@@ -34,18 +34,43 @@ class Digests(Message):
     """DIGESTS: one digest per provisioned slot, ascending slot order.
 
     ``supported_slot_mask`` is Param1 (1.3; reserved before).  The 1.3
-    multi-key tail is not decoded: devsec never negotiates MULTI_KEY_CONN.
+    multi-key tail (KeyPairID, CertificateInfo, KeyUsageMask per slot) is
+    present when MULTI_KEY_CONN was negotiated; the tuples are empty otherwise.
     """
 
     CODE: ClassVar[int] = ResponseCode.DIGESTS
     STRUCT = Struct(
         *header(ResponseCode.DIGESTS, "supported_slot_mask", "provisioned_slot_mask"),
         "digests" / Array(bit_count(this.provisioned_slot_mask), Bytes(this._params.H)),
+        "multi_key" / If(this._params.MULTI_KEY, Struct(
+            "key_pair_ids" / Array(bit_count(this._.provisioned_slot_mask), Int8ul),
+            "certificate_infos" / Array(bit_count(this._.provisioned_slot_mask), Int8ul),
+            "key_usage_masks" / Array(bit_count(this._.provisioned_slot_mask), Int16ul),
+        )),
     )
 
     supported_slot_mask: int = 0
     provisioned_slot_mask: int = 0
     digests: tuple[bytes, ...] = ()
+    key_pair_ids: tuple[int, ...] = ()
+    certificate_infos: tuple[int, ...] = ()
+    key_usage_masks: tuple[int, ...] = ()
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        multi = fields.pop("multi_key")
+        if multi is not None:
+            fields.update(multi)
+        return fields
+
+    def _to_fields(self) -> dict[str, Any]:
+        fields = super()._to_fields()
+        multi = {
+            k: list(fields.pop(k))
+            for k in ("key_pair_ids", "certificate_infos", "key_usage_masks")
+        }
+        fields["multi_key"] = multi  # ignored by the codec unless MULTI_KEY_CONN
+        return fields
 
     def by_slot(self) -> dict[int, bytes]:
         """Slot number -> digest of that slot's certificate chain."""
