@@ -1,0 +1,45 @@
+"""Hooks through which the responder reaches device secrets and state (libspdm's HAL).
+
+The responder engine never holds a private key or decides what a device
+measures: it asks a :class:`ResponderBackend`.  :mod:`spdm.device` is the
+default implementation (the emulated device); a vendor can plug in one that
+talks to an HSM or real firmware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from .messages import MeasurementBlock
+from .messages.codes import BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+
+
+class ResponderBackend(Protocol):
+    """What the responder needs from the device it speaks for."""
+
+    def provisioned_slots(self) -> int:
+        """Bitmask of certificate slots holding a chain (DIGESTS Param2)."""
+        ...
+
+    def certificate_chain(self, slot_id: int, hash_alg: BaseHashAlgo) -> bytes | None:
+        """The slot's SPDM certificate chain (header, root hash, DER certs), or None."""
+        ...
+
+    def sign(
+        self,
+        slot_id: int,
+        hash_alg: BaseHashAlgo,
+        version: SpdmVersion,
+        context: str,
+        transcript: bytes,
+    ) -> bytes:
+        """Sign ``transcript`` with the slot's private key, the SPDM way (see crypto.sign)."""
+        ...
+
+    def measurement_blocks(
+        self, hash_alg: MeasurementHashAlgo, *, raw_requested: bool
+    ) -> Sequence[MeasurementBlock]:
+        """Every measurement block, ascending index; digests use ``hash_alg``
+        unless ``raw_requested`` (1.2) and the block can be shown raw."""
+        ...

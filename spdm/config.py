@@ -1,0 +1,83 @@
+"""Frozen configurations of the SPDM requester and responder engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .crypto import Certificate
+from .messages.codes import CapabilityFlags, RequestCode, SpdmVersion
+from .negotiation import AlgorithmPreferences
+
+ALL_VERSIONS = (SpdmVersion.V10, SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13)
+
+DEFAULT_REQUESTER_CAPS = CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
+"""What a requester that only authenticates and measures advertises (1.1+)."""
+
+DEFAULT_RESPONDER_CAPS = (
+    CapabilityFlags.CERT_CAP
+    | CapabilityFlags.CHAL_CAP
+    | CapabilityFlags.MEAS_CAP_SIG
+    | CapabilityFlags.MEAS_FRESH_CAP
+)
+"""A CMA device: certificates, challenge, signed fresh measurements."""
+
+DEFAULT_DATA_TRANSFER_SIZE = 0x1200
+"""4608 bytes, libspdm's default: large chains come in portions of this size."""
+
+
+@dataclass(frozen=True)
+class RequesterConfig:
+    """What the requester offers and trusts.
+
+    Attributes:
+        versions: SPDM versions offered; the highest common one is used.
+        capabilities: the requester's CAPABILITIES flags (1.1+).
+        ct_exponent: the requester's CTExponent (Linux and TF-RMM send 20).
+        algorithms: algorithms offered, most preferred first.
+        data_transfer_size / max_spdm_msg_size: what the requester can receive.
+        trust_anchors: root (or intermediate) certificates a chain must lead to.
+        busy_retries: how often a request answered ERROR Busy is sent again.
+        busy_retry_delay: seconds between those retries.
+        max_not_ready_polls: RESPOND_IF_READY attempts before giving up.
+        certificate_portion: bytes asked per GET_CERTIFICATE (0xFFFF = as many
+            as the responder will send).
+    """
+
+    versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
+    capabilities: CapabilityFlags = DEFAULT_REQUESTER_CAPS
+    ct_exponent: int = 20
+    algorithms: AlgorithmPreferences = field(default_factory=AlgorithmPreferences)
+    data_transfer_size: int = DEFAULT_DATA_TRANSFER_SIZE
+    max_spdm_msg_size: int = DEFAULT_DATA_TRANSFER_SIZE
+    trust_anchors: tuple[Certificate, ...] = ()
+    busy_retries: int = 3
+    busy_retry_delay: float = 0.01
+    max_not_ready_polls: int = 8
+    certificate_portion: int = 0xFFFF
+
+
+@dataclass(frozen=True)
+class ResponderConfig:
+    """What the emulated device supports.
+
+    Attributes:
+        versions: SPDM versions the device answers VERSION with.
+        capabilities: the device's CAPABILITIES flags.
+        ct_exponent: the device's CTExponent (CMA: at most 23).
+        algorithms: algorithms supported, most preferred first; the device
+            selects the first the requester offered.
+        data_transfer_size / max_spdm_msg_size: largest message the device
+            sends or receives in one transfer (1.2+).
+        not_ready_requests: requests first answered with ERROR ResponseNotReady
+            (to exercise a requester's RESPOND_IF_READY path).
+        rdt_exponent: the RDTExponent sent with ResponseNotReady.
+    """
+
+    versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
+    capabilities: CapabilityFlags = DEFAULT_RESPONDER_CAPS
+    ct_exponent: int = 20
+    algorithms: AlgorithmPreferences = field(default_factory=AlgorithmPreferences)
+    data_transfer_size: int = DEFAULT_DATA_TRANSFER_SIZE
+    max_spdm_msg_size: int = DEFAULT_DATA_TRANSFER_SIZE
+    not_ready_requests: frozenset[RequestCode] = frozenset()
+    rdt_exponent: int = 10

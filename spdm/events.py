@@ -1,0 +1,178 @@
+"""Events the SPDM engines emit: what happened, with the exact bytes evidence needs.
+
+Frozen, slotted, past-tense (STYLE R5).  Signed exchanges carry a
+:class:`SignedEvidence` record holding everything a third party needs to
+re-verify the signature offline (the sysfs ``signatures/`` log is rendered
+from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .crypto import SpdmCertChain
+from .errors import SpdmErrorCode
+from .messages import MeasurementBlock
+from .messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, SpdmVersion
+from .negotiation import Negotiated
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every SPDM engine event."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEvidence:
+    """One signature and everything needed to check it again later.
+
+    Attributes:
+        context: the signing context, e.g. ``"responder-challenge_auth signing"``.
+        version: SPDM version (decides whether ``combined_prefix`` applies).
+        hash_alg / asym_alg: the algorithms of the signature.
+        slot_id: the certificate slot whose leaf key signed.
+        transcript: every signed byte, signature excluded (M1, L1, ...).
+        signature: the signature as received.
+        requester_nonce / responder_nonce: the two nonces inside the transcript.
+        combined_prefix: the 100-byte 1.2+ prefix, empty before 1.2.
+    """
+
+    context: str
+    version: SpdmVersion
+    hash_alg: BaseHashAlgo
+    asym_alg: BaseAsymAlgo
+    slot_id: int
+    transcript: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+    requester_nonce: bytes = field(repr=False)
+    responder_nonce: bytes = field(repr=False)
+    combined_prefix: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionNegotiated(Event):
+    """VERSION arrived and a common version was chosen."""
+
+    version: SpdmVersion
+    responder_versions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilitiesReceived(Event):
+    """CAPABILITIES arrived."""
+
+    flags: CapabilityFlags
+    ct_exponent: int
+    data_transfer_size: int
+    max_spdm_msg_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlgorithmsNegotiated(Event):
+    """ALGORITHMS was accepted: the connection is negotiated."""
+
+    negotiated: Negotiated
+
+
+@dataclass(frozen=True, slots=True)
+class DigestsReceived(Event):
+    """DIGESTS arrived: slot -> digest of that slot's certificate chain."""
+
+    digests: dict[int, bytes] = field(hash=False)
+    supported_slot_mask: int
+    provisioned_slot_mask: int
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateChainReceived(Event):
+    """A slot's whole certificate chain was retrieved and validated.
+
+    Attributes:
+        slot_id: the slot.
+        chain: the parsed SPDM chain (``chain.raw`` is what DIGESTS hashes).
+        trusted: the chain leads to one of the configured trust anchors.
+    """
+
+    slot_id: int
+    chain: SpdmCertChain
+    trusted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeAuthenticated(Event):
+    """CHALLENGE_AUTH verified: the device holds the slot's private key."""
+
+    slot_id: int
+    measurement_summary_hash: bytes
+    basic_mut_auth_requested: bool
+    evidence: SignedEvidence
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementsReceived(Event):
+    """MEASUREMENTS arrived (and, when signed, verified).
+
+    Attributes:
+        operation: the request's Param2 (0 count, 0xFF all, else one index).
+        total_indices: the count, when ``operation`` was 0.
+        blocks: the decoded measurement blocks.
+        content_changed: Param2 b[5:4] (1.2+).
+        evidence: the signature record when a signature was requested.
+    """
+
+    operation: int
+    total_indices: int
+    blocks: tuple[MeasurementBlock, ...]
+    content_changed: int
+    evidence: SignedEvidence | None
+
+
+@dataclass(frozen=True, slots=True)
+class VendorResponseReceived(Event):
+    """VENDOR_DEFINED_RESPONSE arrived (IDE_KM, TDISP and other vendor protocols)."""
+
+    standard_id: int
+    vendor_id: bytes
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResponseReceived(Event):
+    """The responder answered a request with an ERROR devsec does not retry.
+
+    The request is over; the connection is not poisoned (an absent
+    measurement index, for example, is answered this way).
+    """
+
+    request_code: int
+    error_code: int
+    error_data: int
+    extended_data: bytes
+
+    @property
+    def name(self) -> str:
+        """The error code's name (or hex)."""
+        try:
+            return SpdmErrorCode(self.error_code).name
+        except ValueError:
+            return f"0x{self.error_code:02x}"
+
+
+# --- responder side -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAnswered(Event):
+    """The responder answered one request (for logs and conformance reports).
+
+    Attributes:
+        request_code: the request's code (0 when it was too short to have one).
+        response_code: the response's code (0x7F for ERROR).
+        error_code: the ERROR code sent, or None.
+        reason: why an ERROR was sent (empty otherwise).
+    """
+
+    request_code: int
+    response_code: int
+    error_code: int | None = None
+    reason: str = ""

@@ -1,0 +1,277 @@
+"""Version, capability and algorithm negotiation: the rules both roles apply.
+
+The requester offers sets, the responder picks one of each, the requester
+checks the pick.  Both sides then hold the same :class:`Negotiated` record,
+which is what every later message's layout and every crypto call depends on.
+Keeping the selection rules here (not in either engine) is what makes the two
+roles agree by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from .crypto import dhe_public_size, hash_size, signature_size
+from .errors import NegotiationError, RemoteProtocolError
+from .messages import Algorithms, CodecContext
+from .messages.codes import (
+    AeadSuite,
+    AlgType,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    CapabilityFlags,
+    DheGroup,
+    KeyScheduleAlgo,
+    MeasurementHashAlgo,
+    MeasurementSpecification,
+    OpaqueDataFormat,
+    SpdmVersion,
+)
+
+SESSION_CAPS = CapabilityFlags.KEY_EX_CAP | CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
+MEAS_CAPS = CapabilityFlags.MEAS_CAP_NO_SIG | CapabilityFlags.MEAS_CAP_SIG
+
+EDDSA = BaseAsymAlgo.EDDSA_ED25519 | BaseAsymAlgo.EDDSA_ED448
+"""EdDSA exists in SPDM only from 1.2 on."""
+
+CMA_MAX_CT_EXPONENT = 23
+"""PCIe CMA caps the responder's crypto timeout at 2**23 microseconds."""
+
+MIN_DATA_TRANSFER_SIZE_12 = 42
+"""SPDM 1.2: DataTransferSize shall be at least 42."""
+
+
+def mask_of(items: Iterable[int]) -> int:
+    """OR a sequence of single-bit algorithm values into a bitmask."""
+    mask = 0
+    for item in items:
+        mask |= int(item)
+    return mask
+
+
+def pick(offered: int, preference: Sequence[int]) -> int:
+    """The first of ``preference`` present in ``offered``, or 0 when none is."""
+    return next((int(p) for p in preference if offered & int(p)), 0)
+
+
+def single_bit(value: int) -> bool:
+    """True when exactly one bit is set."""
+    return value != 0 and value & (value - 1) == 0
+
+
+@dataclass(frozen=True)
+class AlgorithmPreferences:
+    """Algorithms one side supports, most preferred first.
+
+    The requester offers the union of each tuple; the responder selects the
+    first of its own tuple that the requester offered.
+    """
+
+    hash_algs: tuple[BaseHashAlgo, ...] = (
+        BaseHashAlgo.SHA_384, BaseHashAlgo.SHA_256, BaseHashAlgo.SHA_512,
+    )
+    asym_algs: tuple[BaseAsymAlgo, ...] = (
+        BaseAsymAlgo.ECDSA_P384, BaseAsymAlgo.ECDSA_P256, BaseAsymAlgo.ECDSA_P521,
+        BaseAsymAlgo.RSAPSS_3072, BaseAsymAlgo.RSASSA_3072, BaseAsymAlgo.RSAPSS_4096,
+        BaseAsymAlgo.RSASSA_4096, BaseAsymAlgo.RSAPSS_2048, BaseAsymAlgo.RSASSA_2048,
+        BaseAsymAlgo.EDDSA_ED25519, BaseAsymAlgo.EDDSA_ED448,
+    )
+    measurement_hash_algs: tuple[MeasurementHashAlgo, ...] = (
+        MeasurementHashAlgo.SHA_384, MeasurementHashAlgo.SHA_256, MeasurementHashAlgo.SHA_512,
+    )
+    dhe_groups: tuple[DheGroup, ...] = (
+        DheGroup.SECP_384_R1, DheGroup.SECP_256_R1, DheGroup.SECP_521_R1,
+        DheGroup.FFDHE_3072, DheGroup.FFDHE_2048, DheGroup.FFDHE_4096,
+    )
+    aead_suites: tuple[AeadSuite, ...] = (
+        AeadSuite.AES_256_GCM, AeadSuite.AES_128_GCM, AeadSuite.CHACHA20_POLY1305,
+    )
+    req_asym_algs: tuple[BaseAsymAlgo, ...] = (
+        BaseAsymAlgo.ECDSA_P384, BaseAsymAlgo.ECDSA_P256, BaseAsymAlgo.RSAPSS_3072,
+        BaseAsymAlgo.RSASSA_3072, BaseAsymAlgo.RSAPSS_2048, BaseAsymAlgo.RSASSA_2048,
+    )
+    key_schedules: tuple[KeyScheduleAlgo, ...] = (KeyScheduleAlgo.SPDM,)
+    opaque_formats: tuple[OpaqueDataFormat, ...] = (OpaqueDataFormat.FMT1,)
+
+    def for_version(self, version: int) -> AlgorithmPreferences:
+        """These preferences minus what ``version`` cannot carry (EdDSA before 1.2)."""
+        if version >= SpdmVersion.V12:
+            return self
+        return replace(self, asym_algs=tuple(a for a in self.asym_algs if not a & EDDSA))
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """Everything VCA settled, identical on both sides once ALGORITHMS is accepted.
+
+    Attributes:
+        version: the negotiated SPDM version.
+        requester_flags / responder_flags: each side's CAPABILITIES flags.
+        requester_ct_exponent / responder_ct_exponent: CT = 2**x microseconds.
+        requester_data_transfer_size / responder_data_transfer_size: largest
+            message each side receives in one transfer (1.2+; 0 before).
+        hash_alg ... key_schedule: the single selected algorithm of each kind
+            (0 where nothing was selected).
+        other_params: OtherParamsSelection (opaque data format, multi-key).
+        algorithms_raw: the ALGORITHMS response as received.
+    """
+
+    version: SpdmVersion
+    requester_flags: CapabilityFlags = CapabilityFlags(0)
+    responder_flags: CapabilityFlags = CapabilityFlags(0)
+    requester_ct_exponent: int = 0
+    responder_ct_exponent: int = 0
+    requester_data_transfer_size: int = 0
+    responder_data_transfer_size: int = 0
+    requester_max_spdm_msg_size: int = 0
+    responder_max_spdm_msg_size: int = 0
+    measurement_specification: int = 0
+    other_params: int = 0
+    hash_alg: BaseHashAlgo = BaseHashAlgo(0)
+    asym_alg: BaseAsymAlgo = BaseAsymAlgo(0)
+    measurement_hash_alg: MeasurementHashAlgo = MeasurementHashAlgo(0)
+    dhe_group: DheGroup = DheGroup(0)
+    aead_suite: AeadSuite = AeadSuite(0)
+    req_asym_alg: BaseAsymAlgo = BaseAsymAlgo(0)
+    key_schedule: KeyScheduleAlgo = KeyScheduleAlgo(0)
+    algorithms_raw: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def hash_size(self) -> int:
+        """H."""
+        return hash_size(self.hash_alg)
+
+    @property
+    def signature_size(self) -> int:
+        """S of the responder's key."""
+        return signature_size(self.asym_alg) if self.asym_alg else 0
+
+    def both(self, flag: CapabilityFlags) -> bool:
+        """Both sides advertise ``flag``."""
+        return bool(self.requester_flags & flag) and bool(self.responder_flags & flag)
+
+    @property
+    def multi_key(self) -> bool:
+        """MULTI_KEY_CONN selected (1.3): DIGESTS carries key-pair data."""
+        return self.version >= SpdmVersion.V13 and bool(self.other_params & 0x10)
+
+    def codec(self, *, measurement_summary: bool = False, signed: bool = False) -> CodecContext:
+        """The decoding context these choices imply."""
+        return CodecContext(
+            hash_size=self.hash_size,
+            signature_size=self.signature_size,
+            measurement_summary=measurement_summary,
+            signed=signed,
+            dhe_size=dhe_public_size(self.dhe_group) if self.dhe_group else 0,
+            req_signature_size=signature_size(self.req_asym_alg) if self.req_asym_alg else 0,
+            handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
+            multi_key=self.multi_key,
+        )
+
+
+def highest_common_version(ours: Iterable[int], theirs: Iterable[int]) -> SpdmVersion:
+    """The highest version both lists contain.
+
+    Raises:
+        NegotiationError: no version in common.
+    """
+    common = set(int(v) for v in ours) & set(int(v) for v in theirs)
+    known = [v for v in common if v in SpdmVersion._value2member_map_]
+    if not known:
+        raise NegotiationError(
+            f"no common SPDM version: ours {_versions_text(ours)}, theirs {_versions_text(theirs)}"
+        )
+    return SpdmVersion(max(known))
+
+
+def _versions_text(versions: Iterable[int]) -> str:
+    return ", ".join(f"{v >> 4}.{v & 0xF}" for v in versions) or "none"
+
+
+def check_algorithms_response(
+    response: Algorithms,
+    *,
+    version: SpdmVersion,
+    offered: AlgorithmPreferences,
+    requester_flags: CapabilityFlags,
+    responder_flags: CapabilityFlags,
+) -> None:
+    """Requester-side check that ALGORITHMS picked one of what was offered.
+
+    Raises:
+        RemoteProtocolError: a selection is not a single bit, was not offered,
+            or is missing although the capabilities need it.
+    """
+
+    def check(name: str, value: int, allowed: int, *, required: bool) -> None:
+        if value == 0 and not required:
+            return
+        if not single_bit(value) or not value & allowed:
+            raise RemoteProtocolError(
+                f"ALGORITHMS selected {name} 0x{value:x}, not one of the offered 0x{allowed:x}"
+            )
+
+    prefs = offered.for_version(version)
+    needs_sig = bool(responder_flags & (CapabilityFlags.CHAL_CAP | CapabilityFlags.MEAS_CAP_SIG
+                                        | CapabilityFlags.KEY_EX_CAP))
+    check("BaseHashAlgo", response.base_hash_sel, mask_of(prefs.hash_algs), required=True)
+    check("BaseAsymAlgo", response.base_asym_sel, mask_of(prefs.asym_algs), required=needs_sig)
+    if responder_flags & MEAS_CAPS:
+        check("MeasurementHashAlgo", response.measurement_hash_algo,
+              mask_of(prefs.measurement_hash_algs) | MeasurementHashAlgo.RAW_BIT_STREAM_ONLY,
+              required=True)
+        if response.measurement_specification_sel != MeasurementSpecification.DMTF:
+            raise RemoteProtocolError(
+                f"ALGORITHMS selected measurement specification "
+                f"0x{response.measurement_specification_sel:x}, not DMTF"
+            )
+    if version >= SpdmVersion.V11:
+        sessions = bool(requester_flags & responder_flags & SESSION_CAPS)
+        dhe = response.alg_supported(AlgType.DHE)
+        check("DHE group", dhe, mask_of(prefs.dhe_groups),
+              required=bool(requester_flags & responder_flags & CapabilityFlags.KEY_EX_CAP))
+        check("AEAD suite", response.alg_supported(AlgType.AEAD), mask_of(prefs.aead_suites),
+              required=sessions)
+        check("key schedule", response.alg_supported(AlgType.KEY_SCHEDULE),
+              mask_of(prefs.key_schedules), required=sessions)
+        check("ReqBaseAsymAlg", response.alg_supported(AlgType.REQ_BASE_ASYM_ALG),
+              mask_of(prefs.req_asym_algs),
+              required=bool(requester_flags & responder_flags & CapabilityFlags.MUT_AUTH_CAP))
+    if response.ext_asym_sel or response.ext_hash_sel:
+        raise RemoteProtocolError("ALGORITHMS selected an external algorithm that was not offered")
+
+
+def negotiated_from(
+    response: Algorithms,
+    *,
+    version: SpdmVersion,
+    requester_flags: CapabilityFlags,
+    responder_flags: CapabilityFlags,
+    requester_ct_exponent: int,
+    responder_ct_exponent: int,
+    requester_sizes: tuple[int, int],
+    responder_sizes: tuple[int, int],
+) -> Negotiated:
+    """Build the shared :class:`Negotiated` record from an accepted ALGORITHMS."""
+    return Negotiated(
+        version=version,
+        requester_flags=CapabilityFlags(requester_flags),
+        responder_flags=CapabilityFlags(responder_flags),
+        requester_ct_exponent=requester_ct_exponent,
+        responder_ct_exponent=responder_ct_exponent,
+        requester_data_transfer_size=requester_sizes[0],
+        requester_max_spdm_msg_size=requester_sizes[1],
+        responder_data_transfer_size=responder_sizes[0],
+        responder_max_spdm_msg_size=responder_sizes[1],
+        measurement_specification=response.measurement_specification_sel,
+        other_params=response.other_params_selection,
+        hash_alg=BaseHashAlgo(response.base_hash_sel),
+        asym_alg=BaseAsymAlgo(response.base_asym_sel),
+        measurement_hash_alg=MeasurementHashAlgo(response.measurement_hash_algo),
+        dhe_group=DheGroup(response.alg_supported(AlgType.DHE)),
+        aead_suite=AeadSuite(response.alg_supported(AlgType.AEAD)),
+        req_asym_alg=BaseAsymAlgo(response.alg_supported(AlgType.REQ_BASE_ASYM_ALG)),
+        key_schedule=KeyScheduleAlgo(response.alg_supported(AlgType.KEY_SCHEDULE)),
+        algorithms_raw=response.raw,
+    )
