@@ -41,6 +41,8 @@ class RequesterConfig:
         max_not_ready_polls: RESPOND_IF_READY attempts before giving up.
         certificate_portion: bytes asked per GET_CERTIFICATE (0xFFFF = as many
             as the responder will send).
+        multi_key_conn: offer MULTI_KEY_CONN (1.3 OtherParamsSupport b4).
+        mel_specification: the MEL specification offered (1.3; 1 = DMTF).
     """
 
     versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
@@ -54,6 +56,8 @@ class RequesterConfig:
     busy_retry_delay: float = 0.01
     max_not_ready_polls: int = 8
     certificate_portion: int = 0xFFFF
+    multi_key_conn: bool = False
+    mel_specification: int = 0
 
 
 @dataclass(frozen=True)

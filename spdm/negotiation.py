@@ -218,9 +218,9 @@ def check_algorithms_response(
     check("BaseHashAlgo", response.base_hash_sel, mask_of(prefs.hash_algs), required=True)
     check("BaseAsymAlgo", response.base_asym_sel, mask_of(prefs.asym_algs), required=needs_sig)
     if responder_flags & MEAS_CAPS:
+        # The requester offers no measurement hash: any single defined bit is acceptable.
         check("MeasurementHashAlgo", response.measurement_hash_algo,
-              mask_of(prefs.measurement_hash_algs) | MeasurementHashAlgo.RAW_BIT_STREAM_ONLY,
-              required=True)
+              mask_of(MeasurementHashAlgo), required=True)
         if response.measurement_specification_sel != MeasurementSpecification.DMTF:
             raise RemoteProtocolError(
                 f"ALGORITHMS selected measurement specification "

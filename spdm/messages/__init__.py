@@ -49,8 +49,8 @@ from .session import (
     PskFinishRsp,
 )
 from .vca import (
-    AlgStruct,
     Algorithms,
+    AlgStruct,
     Capabilities,
     GetCapabilities,
     GetVersion,
@@ -98,7 +98,8 @@ __all__ = [
     "CodecContext", "DeliverEncapsulatedResponse", "Digests", "EncapsulatedRequest",
     "EncapsulatedResponseAck", "EndSession", "EndSessionAck", "Finish", "FinishRsp",
     "GetEncapsulatedRequest", "Heartbeat", "HeartbeatAck", "KeyExchange", "KeyExchangeRsp",
-    "KeyUpdate", "KeyUpdateAck", "PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp", "ErrorResponse", "GetCapabilities", "GetCertificate", "GetDigests",
+    "KeyUpdate", "KeyUpdateAck", "PskExchange", "PskExchangeRsp", "PskFinish", "PskFinishRsp",
+    "ErrorResponse", "GetCapabilities", "GetCertificate", "GetDigests",
     "GetMeasurements", "GetVersion", "MeasurementBlock", "Measurements", "Message",
     "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
     "VendorDefinedResponse", "Version", "peek_code",
