@@ -1,0 +1,115 @@
+"""The I/O half of the requester: runs a sans-IO :class:`Requester` over a DOE transport.
+
+The engine says what to send and how long to wait; this module frames SPDM
+messages as DOE data objects (type 1), moves them through a
+:class:`~spdm.transport.DoeTransport` (mailbox, spdm-emu socket or in-process
+pipe), sleeps where the engine asks (Busy, ResponseNotReady) and hands back the
+engine's events.  It is deliberately the only place where the requester meets
+a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from .errors import RemoteErrorResponse, RemoteProtocolError, TransportError
+from .events import ErrorResponseReceived, Event
+from .requester import Requester
+from .transport import DoeTransport
+from .transport.doe import (
+    PCI_SIG_VENDOR_ID,
+    DataObject,
+    DataObjectType,
+    decode_data_object,
+    discover,
+    encode_data_object,
+)
+
+logger = logging.getLogger(__name__)
+
+SPDM_PROTOCOL = (PCI_SIG_VENDOR_ID, int(DataObjectType.SPDM))
+SECURED_SPDM_PROTOCOL = (PCI_SIG_VENDOR_ID, int(DataObjectType.SECURED_SPDM))
+
+
+class RequesterDriver:
+    """Moves one requester's messages over one DOE transport."""
+
+    def __init__(
+        self,
+        transport: DoeTransport,
+        requester: Requester,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Args:
+            transport: delivers whole DOE objects and returns the device's answer.
+            requester: the engine to drive.
+            sleep: how to wait (injected so tests do not really sleep).
+        """
+        self.transport = transport
+        self.requester = requester
+        self._sleep = sleep
+
+    def discover(self) -> list[tuple[int, int]]:
+        """Run DOE discovery; the device must offer CMA/SPDM.
+
+        Raises:
+            RemoteProtocolError: the mailbox does not list SPDM (vendor 1, type 1).
+            TransportError: the transport failed.
+        """
+        protocols = discover(self.transport.exchange)
+        if SPDM_PROTOCOL not in protocols:
+            raise RemoteProtocolError(
+                "DOE discovery lists no CMA/SPDM protocol (vendor 0x0001 type 1): "
+                + ", ".join(f"{v:04x}:{t:02x}" for v, t in protocols)
+            )
+        return protocols
+
+    def run(self, command: Callable[[], None]) -> list[Event]:
+        """Issue one engine command and exchange messages until it has its answer.
+
+        Args:
+            command: a bound engine command, e.g. ``requester.get_digests``.
+
+        Returns:
+            The events the command produced.
+
+        Raises:
+            RemoteErrorResponse: the device answered with an ERROR.
+            RemoteProtocolError / VerificationError: from the engine.
+            TransportError: the transport failed or the device sent a non-SPDM object.
+        """
+        command()
+        events: list[Event] = []
+        while True:
+            request = self.requester.data_to_send()
+            if request:
+                self.requester.receive_data(self._exchange(request))
+            while (event := self.requester.next_event()) is not None:
+                if isinstance(event, ErrorResponseReceived):
+                    raise RemoteErrorResponse(
+                        f"the device answered 0x{event.request_code:02x} with ERROR {event.name} "
+                        f"(data 0x{event.error_data:02x})",
+                        code=event.error_code,
+                        data=event.error_data,
+                    )
+                events.append(event)
+            delay = self.requester.get_timer()
+            if delay is not None:
+                self._sleep(delay)
+                self.requester.handle_timer()
+                continue
+            if not self.requester.busy:
+                return events
+
+    def _exchange(self, message: bytes) -> bytes:
+        obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, message))
+        answer = decode_data_object(self.transport.exchange(obj))
+        if (answer.vendor_id, answer.object_type) != SPDM_PROTOCOL:
+            raise TransportError(
+                f"expected an SPDM data object, got vendor 0x{answer.vendor_id:04x} "
+                f"type {answer.object_type}"
+            )
+        return answer.payload

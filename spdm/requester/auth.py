@@ -1,0 +1,360 @@
+"""Requester commands and checks for authentication: digests, certificates, challenge, measurements.
+
+Also VENDOR_DEFINED_REQUEST, the carrier the vendor protocols ride in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from ..crypto import (
+    SpdmCertChain,
+    constant_time_equal,
+    digest,
+    measurement_hash_size,
+    parse_spdm_cert_chain,
+    signing_context_prefix,
+    validate_cert_chain,
+    verify,
+)
+from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
+from ..events import (
+    CertificateChainReceived,
+    ChallengeAuthenticated,
+    DigestsReceived,
+    MeasurementsReceived,
+    SignedEvidence,
+    VendorResponseReceived,
+)
+from ..messages import (
+    NONCE_SIZE,
+    Certificate,
+    Challenge,
+    ChallengeAuth,
+    Digests,
+    GetCertificate,
+    GetDigests,
+    GetMeasurements,
+    Measurements,
+    Message,
+    VendorDefinedRequest,
+    VendorDefinedResponse,
+)
+from ..messages.codes import (
+    CapabilityFlags,
+    MeasurementAttributes,
+    MeasurementOperation,
+    MeasurementSummaryHashType,
+    RequestCode,
+    SpdmVersion,
+)
+from ..negotiation import MEAS_CAPS, Negotiated
+from .core import RequesterCore
+
+CHALLENGE_CONTEXT = "responder-challenge_auth signing"
+MEASUREMENTS_CONTEXT = "responder-measurements signing"
+MAX_CERT_CHAIN_SIZE = 0xFFFF
+
+
+class AuthCommands(RequesterCore):
+    """Certificates, challenge, measurements and vendor-defined requests."""
+
+    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
+        RequestCode.GET_DIGESTS: (Digests, "_on_digests"),
+        RequestCode.GET_CERTIFICATE: (Certificate, "_on_certificate"),
+        RequestCode.CHALLENGE: (ChallengeAuth, "_on_challenge_auth"),
+        RequestCode.GET_MEASUREMENTS: (Measurements, "_on_measurements"),
+        RequestCode.VENDOR_DEFINED_REQUEST: (VendorDefinedResponse, "_on_vendor_defined"),
+    }
+
+    # ------------------------------------------------------------------ commands: authentication
+
+    def get_digests(self) -> None:
+        """Queue GET_DIGESTS."""
+        negotiated = self._need_negotiated(RequestCode.GET_DIGESTS)
+        self._need_caps(negotiated, CapabilityFlags.CERT_CAP, "GET_DIGESTS")
+        self._send(GetDigests(spdm_version=negotiated.version))
+
+    def get_certificate(self, slot_id: int, *, now: datetime) -> None:
+        """Retrieve slot ``slot_id``'s whole chain (as many GET_CERTIFICATEs as it takes).
+
+        Args:
+            slot_id: 0-7.
+            now: the time certificate validity is checked against.
+        """
+        negotiated = self._need_negotiated(RequestCode.GET_CERTIFICATE)
+        self._need_caps(negotiated, CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
+        if not 0 <= slot_id <= 7:
+            raise LocalProtocolError(f"certificate slot {slot_id} is not 0-7")
+        self._cert = (slot_id, bytearray(), now)
+        self._request_portion(negotiated)
+
+    def challenge(
+        self,
+        slot_id: int = 0,
+        summary: MeasurementSummaryHashType = MeasurementSummaryHashType.NONE,
+    ) -> None:
+        """Queue CHALLENGE for a slot whose chain was retrieved.
+
+        Args:
+            slot_id: the slot whose key must sign.
+            summary: which measurement summary hash to ask for.
+        """
+        negotiated = self._need_negotiated(RequestCode.CHALLENGE)
+        self._need_caps(negotiated, CapabilityFlags.CHAL_CAP, "CHALLENGE")
+        if slot_id not in self.chains:
+            raise LocalProtocolError(f"CHALLENGE slot {slot_id}: retrieve its certificate chain first")
+        summary = MeasurementSummaryHashType(summary)
+        if summary and not negotiated.responder_flags & MEAS_CAPS:
+            raise LocalProtocolError("a measurement summary hash needs a responder with MEAS_CAP")
+        request = Challenge(
+            spdm_version=negotiated.version,
+            slot_id=slot_id,
+            measurement_summary_hash_type=summary,
+            nonce=self._random(NONCE_SIZE),
+            requester_context=self._context(negotiated),
+        )
+        self._send(request)
+
+    def get_measurements(
+        self,
+        operation: int = MeasurementOperation.ALL,
+        *,
+        signed: bool = True,
+        raw_bit_stream: bool = False,
+        new_measurement: bool = False,
+        slot_id: int = 0,
+    ) -> None:
+        """Queue GET_MEASUREMENTS.
+
+        Args:
+            operation: 0 = number of indices, 0xFF = all blocks, else one index.
+            signed: ask for a signature (needs the slot's chain).
+            raw_bit_stream: ask for raw values instead of digests (1.2+).
+            new_measurement: ask for fresh measurements (1.3+).
+            slot_id: the slot whose key signs.
+        """
+        negotiated = self._need_negotiated(RequestCode.GET_MEASUREMENTS)
+        flags = negotiated.responder_flags
+        if not flags & MEAS_CAPS:
+            raise LocalProtocolError("the responder does not support measurements (no MEAS_CAP)")
+        if signed and not flags & CapabilityFlags.MEAS_CAP_SIG:
+            raise LocalProtocolError("the responder cannot sign measurements (MEAS_CAP without signature)")
+        if signed and slot_id not in self.chains:
+            raise LocalProtocolError(f"signed measurements from slot {slot_id}: retrieve its chain first")
+        if not 0 <= operation <= 0xFF:
+            raise LocalProtocolError(f"measurement operation {operation} is not a byte")
+        attributes = MeasurementAttributes(0)
+        if signed:
+            attributes |= MeasurementAttributes.SIGNATURE_REQUESTED
+        if raw_bit_stream:
+            if negotiated.version < SpdmVersion.V12:
+                raise LocalProtocolError("raw bit stream measurements need SPDM 1.2")
+            attributes |= MeasurementAttributes.RAW_BIT_STREAM_REQUESTED
+        if new_measurement:
+            if negotiated.version < SpdmVersion.V13:
+                raise LocalProtocolError("new-measurement requests need SPDM 1.3")
+            attributes |= MeasurementAttributes.NEW_MEASUREMENT_REQUESTED
+        request = GetMeasurements(
+            spdm_version=negotiated.version,
+            attributes=int(attributes),
+            operation=operation,
+            nonce=self._random(NONCE_SIZE) if signed else None,
+            slot_id=slot_id if signed and negotiated.version >= SpdmVersion.V11 else None,
+            requester_context=self._context(negotiated),
+        )
+        self._send(request)
+
+    def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> None:
+        """Queue VENDOR_DEFINED_REQUEST (the carrier of IDE_KM and TDISP)."""
+        negotiated = self._need_negotiated(RequestCode.VENDOR_DEFINED_REQUEST)
+        request = VendorDefinedRequest(
+            spdm_version=negotiated.version,
+            standard_id=standard_id,
+            vendor_id=vendor_id,
+            payload=payload,
+        )
+        self._send(request)
+
+    def _request_portion(self, negotiated: Negotiated) -> None:
+        assert self._cert is not None
+        slot_id, chain, _ = self._cert
+        request = GetCertificate(
+            spdm_version=negotiated.version,
+            slot_id=slot_id,
+            offset=len(chain),
+            length=self.config.certificate_portion,
+        )
+        self._send(request)
+
+    # authentication -------------------------------------------------------------------
+
+    def _on_digests(self, request: Message, response: Message) -> None:
+        assert isinstance(response, Digests)
+        self.transcript.add_b(request.raw, response.raw)
+        self.digests = response.by_slot()
+        self._events.append(DigestsReceived(
+            dict(self.digests), response.supported_slot_mask, response.provisioned_slot_mask,
+        ))
+
+    def _on_certificate(self, request: Message, response: Message) -> None:
+        assert isinstance(response, Certificate) and self._cert is not None
+        negotiated = self.negotiated
+        assert negotiated is not None
+        slot_id, chain, now = self._cert
+        if response.slot_id != slot_id:
+            raise RemoteProtocolError(
+                f"CERTIFICATE for slot {response.slot_id}, but slot {slot_id} was asked for"
+            )
+        self.transcript.add_b(request.raw, response.raw)
+        portion = response.cert_chain
+        asked = self.config.certificate_portion
+        if len(portion) > asked:
+            raise RemoteProtocolError(f"CERTIFICATE portion of {len(portion)} bytes, asked for {asked}")
+        chain += portion
+        total = len(chain) + response.remainder_length
+        if total > MAX_CERT_CHAIN_SIZE:
+            raise RemoteProtocolError(f"certificate chain of {total} bytes exceeds 65535")
+        if len(chain) >= 2 and int.from_bytes(chain[:2], "little") != total:
+            raise RemoteProtocolError(
+                f"slot {slot_id}: chain header says {int.from_bytes(chain[:2], 'little')} bytes, "
+                f"portions add up to {total}"
+            )
+        if response.remainder_length:
+            if not portion:
+                raise RemoteProtocolError("CERTIFICATE returned an empty portion with data remaining")
+            self._request_portion(negotiated)
+            return
+        self._cert = None
+        self._finish_chain(negotiated, slot_id, bytes(chain), now)
+
+    def _finish_chain(self, negotiated: Negotiated, slot_id: int, raw: bytes, now: datetime) -> None:
+        chain = parse_spdm_cert_chain(raw, negotiated.hash_alg)
+        expected = self.digests.get(slot_id)
+        if expected is not None and not constant_time_equal(digest(negotiated.hash_alg, raw), expected):
+            raise VerificationError(f"slot {slot_id}: the chain does not match its DIGESTS entry")
+        anchors = self.config.trust_anchors
+        validate_cert_chain(
+            chain, anchors or chain.certificates[:1], negotiated.asym_alg, now=now, role="responder",
+        )
+        self.chains[slot_id] = chain
+        self._events.append(CertificateChainReceived(slot_id, chain, trusted=bool(anchors)))
+
+    def _on_challenge_auth(self, request: Message, response: Message) -> None:
+        assert isinstance(response, ChallengeAuth)
+        negotiated = self.negotiated
+        assert negotiated is not None and isinstance(request, Challenge)
+        chain = self.chains[request.slot_id]
+        if response.slot_id != request.slot_id:
+            raise RemoteProtocolError(
+                f"CHALLENGE_AUTH for slot {response.slot_id}, slot {request.slot_id} was challenged"
+            )
+        if response.requester_context != request.requester_context:
+            raise RemoteProtocolError("CHALLENGE_AUTH does not echo the RequesterContext")
+        if not constant_time_equal(response.cert_chain_hash, digest(negotiated.hash_alg, chain.raw)):
+            raise VerificationError(
+                f"CHALLENGE_AUTH CertChainHash is not the hash of slot {request.slot_id}'s chain"
+            )
+        unsigned = response.raw[: len(response.raw) - len(response.signature)]
+        transcript = self.transcript.m1(request.raw, unsigned)
+        evidence = self._evidence(
+            negotiated, CHALLENGE_CONTEXT, request.slot_id, transcript, response.signature,
+            request.nonce, response.nonce,
+        )
+        try:
+            self._verify(negotiated, chain, evidence)
+        except VerificationError:
+            self.transcript.challenge_done(success=False)
+            raise
+        self.transcript.challenge_done(success=True)
+        self._events.append(ChallengeAuthenticated(
+            request.slot_id, response.measurement_summary_hash, response.basic_mut_auth_req,
+            evidence,
+        ))
+
+    def _on_measurements(self, request: Message, response: Message) -> None:
+        assert isinstance(response, Measurements)
+        negotiated = self.negotiated
+        assert negotiated is not None and isinstance(request, GetMeasurements)
+        self._check_blocks(negotiated, request, response)
+        if response.requester_context != request.requester_context:
+            raise RemoteProtocolError("MEASUREMENTS does not echo the RequesterContext")
+        unsigned = response.raw[: len(response.raw) - len(response.signature)]
+        self.transcript.add_measurements(request.raw, unsigned)
+        evidence = None
+        if request.signature_requested:
+            assert request.nonce is not None and request.slot_id is not None
+            try:
+                if response.slot_id != request.slot_id:
+                    raise RemoteProtocolError(
+                        f"MEASUREMENTS signed with slot {response.slot_id}, "
+                        f"slot {request.slot_id} was asked for"
+                    )
+                evidence = self._evidence(
+                    negotiated, MEASUREMENTS_CONTEXT, request.slot_id,
+                    self.transcript.l1(negotiated.version), response.signature,
+                    request.nonce, response.nonce,
+                )
+                self._verify(negotiated, self.chains[request.slot_id], evidence)
+            finally:
+                self.transcript.measurements_done()
+        self._events.append(MeasurementsReceived(
+            request.operation, response.total_indices, response.blocks,
+            response.content_changed, evidence,
+        ))
+
+    @staticmethod
+    def _check_blocks(negotiated: Negotiated, request: GetMeasurements, response: Measurements) -> None:
+        op = request.operation
+        blocks = response.blocks
+        if op == MeasurementOperation.QUERY_COUNT and blocks:
+            raise RemoteProtocolError("MEASUREMENTS carries blocks in answer to a count query")
+        if op not in (MeasurementOperation.QUERY_COUNT, MeasurementOperation.ALL) and (
+            len(blocks) != 1 or blocks[0].index != op
+        ):
+            raise RemoteProtocolError(
+                f"MEASUREMENTS for index {op} carries indices {[b.index for b in blocks]}"
+            )
+        indices = [b.index for b in blocks]
+        if len(set(indices)) != len(indices):
+            raise RemoteProtocolError(f"MEASUREMENTS repeats an index: {indices}")
+        size = measurement_hash_size(negotiated.measurement_hash_alg)
+        for block in blocks:
+            if not block.raw_bit_stream and len(block.value) != size:
+                raise RemoteProtocolError(
+                    f"measurement {block.index}: a {len(block.value)}-byte digest, "
+                    f"the measurement hash makes {size}"
+                )
+
+    def _on_vendor_defined(self, request: Message, response: Message) -> None:
+        assert isinstance(response, VendorDefinedResponse)
+        self._events.append(
+            VendorResponseReceived(response.standard_id, response.vendor_id, response.payload)
+        )
+
+    # signatures ----------------------------------------------------------------------
+
+    @staticmethod
+    def _evidence(
+        negotiated: Negotiated, context: str, slot_id: int, transcript: bytes,
+        signature: bytes, requester_nonce: bytes, responder_nonce: bytes,
+    ) -> SignedEvidence:
+        prefix = (
+            signing_context_prefix(negotiated.version, context)
+            if negotiated.version >= SpdmVersion.V12 else b""
+        )
+        return SignedEvidence(
+            context=context, version=negotiated.version, hash_alg=negotiated.hash_alg,
+            asym_alg=negotiated.asym_alg, slot_id=slot_id, transcript=transcript,
+            signature=signature, requester_nonce=requester_nonce,
+            responder_nonce=responder_nonce, combined_prefix=prefix,
+        )
+
+    @staticmethod
+    def _verify(negotiated: Negotiated, chain: SpdmCertChain, evidence: SignedEvidence) -> None:
+        verify(
+            chain.leaf.public_key(), negotiated.asym_alg, negotiated.hash_alg, negotiated.version,
+            evidence.context, evidence.transcript, evidence.signature,
+        )
+

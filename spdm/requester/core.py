@@ -1,0 +1,350 @@
+"""The requester engine's core: the I/O surface, sending, receiving, errors and retries.
+
+The commands and response handlers live in :mod:`.vca` and :mod:`.auth`, one
+module per message group; this module knows no message layout, only how a
+request becomes outstanding and how its answer (or ERROR) is routed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import ClassVar
+
+from ..config import RequesterConfig
+from ..crypto import SpdmCertChain
+from ..errors import (
+    DevsecError,
+    LocalProtocolError,
+    NegotiationError,
+    RemoteProtocolError,
+    SpdmErrorCode,
+    VerificationError,
+)
+from ..events import ErrorResponseReceived, Event
+from ..messages import (
+    REQUEST_TYPES,
+    REQUESTER_CONTEXT_SIZE,
+    Capabilities,
+    Challenge,
+    CodecContext,
+    ErrorResponse,
+    GetCapabilities,
+    GetCertificate,
+    GetMeasurements,
+    Message,
+    RespondIfReady,
+    peek_code,
+)
+from ..messages.codes import (
+    CapabilityFlags,
+    MeasurementAttributes,
+    RequestCode,
+    ResponseCode,
+    SpdmVersion,
+)
+from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
+from ..state import ConnectionState, next_state
+from ..transcript import Transcript
+
+logger = logging.getLogger(__name__)
+
+ST1_SECONDS = 0.1
+"""DSP0274 ST1: the time a responder has for a response that needs no crypto."""
+
+_CRYPTO_REQUESTS = frozenset({
+    RequestCode.CHALLENGE, RequestCode.KEY_EXCHANGE, RequestCode.FINISH,
+    RequestCode.PSK_EXCHANGE, RequestCode.PSK_FINISH,
+})
+"""Requests a responder may take CT (not ST1) to answer."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The request in flight and how to decode its response."""
+
+    request: Message
+    ctx: CodecContext
+    busy_retries: int = 0
+    not_ready_polls: int = 0
+    resend: bytes = b""
+
+
+class RequesterCore:
+    """State and plumbing shared by every requester command."""
+
+    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {}
+    """Request code -> (response type, name of the handler method); filled by the command mixins."""
+
+    def __init__(
+        self, config: RequesterConfig, *, rng: Callable[[int], bytes] = os.urandom
+    ) -> None:
+        """Create an engine in the NOT_STARTED state.
+
+        Args:
+            config: what to offer and whom to trust.
+            rng: source of nonces and contexts (inject a deterministic one in tests).
+        """
+        self.config = config
+        self._rng = rng
+        self.state = ConnectionState.NOT_STARTED
+        self.transcript = Transcript()
+        self.version: SpdmVersion | None = None
+        self.responder_capabilities: Capabilities | None = None
+        self._request_capabilities: GetCapabilities | None = None
+        self.negotiated: Negotiated | None = None
+        self.digests: dict[int, bytes] = {}
+        self.chains: dict[int, SpdmCertChain] = {}
+        self._pending: _Pending | None = None
+        self._outbox: deque[bytes] = deque()
+        self._events: deque[Event] = deque()
+        self._timer: float | None = None
+        self._poisoned: DevsecError | None = None
+        self._cert: tuple[int, bytearray, datetime] | None = None
+
+    # ------------------------------------------------------------------ I/O surface
+
+    def data_to_send(self) -> bytes:
+        """The next request's bytes (b"" when nothing is queued)."""
+        return self._outbox.popleft() if self._outbox else b""
+
+    def next_event(self) -> Event | None:
+        """The next event, or None when nothing more happened."""
+        return self._events.popleft() if self._events else None
+
+    @property
+    def busy(self) -> bool:
+        """A request is outstanding (its response has not been processed)."""
+        return self._pending is not None
+
+    def get_timer(self) -> float | None:
+        """Seconds to wait before calling :meth:`handle_timer`, or None."""
+        return self._timer
+
+    def handle_timer(self) -> None:
+        """The wait asked for by :meth:`get_timer` is over: resend or poll."""
+        self._check_usable()
+        pending = self._pending
+        if self._timer is None or pending is None:
+            raise LocalProtocolError("no timer is running")
+        self._timer = None
+        self._outbox.append(pending.resend)
+
+    def response_timeout(self) -> float:
+        """Seconds the responder may take for the outstanding request.
+
+        ST1 for requests without crypto, CT = 2**CTExponent microseconds (at
+        most the CMA limit of 2**23) for those with it.
+        """
+        pending = self._pending
+        if pending is None:
+            return 0.0
+        code = pending.request.CODE
+        signed_meas = code == RequestCode.GET_MEASUREMENTS and bool(
+            getattr(pending.request, "attributes", 0) & MeasurementAttributes.SIGNATURE_REQUESTED
+        )
+        if (code in _CRYPTO_REQUESTS or signed_meas) and self.negotiated is not None:
+            exponent = min(self.negotiated.responder_ct_exponent, CMA_MAX_CT_EXPONENT)
+            return ST1_SECONDS + (1 << exponent) / 1e6
+        return ST1_SECONDS
+
+    def receive_data(self, data: bytes) -> None:
+        """Process the response to the outstanding request.
+
+        Args:
+            data: one whole SPDM response (DOE zero padding allowed).
+
+        Raises:
+            LocalProtocolError: no request is outstanding, or the engine failed earlier.
+            RemoteProtocolError: the response breaks the protocol (engine poisoned).
+            VerificationError: a digest, chain or signature check failed (engine poisoned).
+        """
+        self._check_usable()
+        pending = self._pending
+        if pending is None:
+            raise LocalProtocolError("a response arrived but no request is outstanding")
+        if self._timer is not None:
+            raise LocalProtocolError("a response arrived while waiting to retry")
+        try:
+            self._receive(pending, bytes(data))
+        except (RemoteProtocolError, VerificationError, NegotiationError) as exc:
+            self._poisoned = exc
+            self._pending = None
+            raise
+
+    # ------------------------------------------------------------------ internals: sending
+
+    def _check_usable(self) -> None:
+        if self._poisoned is not None:
+            raise LocalProtocolError(
+                f"this connection failed earlier and cannot be used: {self._poisoned}"
+            ) from self._poisoned
+
+    def _begin(self, code: RequestCode) -> SpdmVersion:
+        """Check a command is legal now; return the version its request carries."""
+        self._check_usable()
+        if self._pending is not None:
+            raise LocalProtocolError(
+                f"{code.name}: {type(self._pending.request).__name__} is still outstanding"
+            )
+        if next_state(self.state, code) is None:
+            raise LocalProtocolError(f"{code.name} is not allowed in state '{self.state.value}'")
+        if code == RequestCode.GET_VERSION:
+            return SpdmVersion.V10
+        assert self.version is not None  # every state past NOT_STARTED has a version
+        return self.version
+
+    def _need_negotiated(self, code: RequestCode) -> Negotiated:
+        self._begin(code)
+        assert self.negotiated is not None
+        return self.negotiated
+
+    @staticmethod
+    def _need_caps(negotiated: Negotiated, flag: CapabilityFlags, what: str) -> None:
+        if not negotiated.responder_flags & flag:
+            raise LocalProtocolError(f"{what}: the responder does not advertise {flag.name}")
+
+    def _random(self, size: int) -> bytes:
+        value = self._rng(size)
+        if len(value) != size:
+            raise LocalProtocolError(f"the random source returned {len(value)} bytes, not {size}")
+        return value
+
+    def _context(self, negotiated: Negotiated) -> bytes | None:
+        if negotiated.version >= SpdmVersion.V13:
+            return self._random(REQUESTER_CONTEXT_SIZE)
+        return None
+
+    def _send(self, request: Message) -> None:
+        ctx = self._response_context(request)
+        raw = request.encode(ctx)
+        request = replace(request, raw=raw)
+        self.transcript.begin(request.CODE)
+        self._pending = _Pending(request, ctx, resend=raw)
+        self._outbox.append(raw)
+        logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
+
+    def _response_context(self, request: Message) -> CodecContext:
+        """How the response to ``request`` must be decoded."""
+        negotiated = self.negotiated
+        if negotiated is None:
+            return CodecContext()
+        if isinstance(request, Challenge):
+            return negotiated.codec(measurement_summary=bool(
+                request.measurement_summary_hash_type and negotiated.responder_flags & MEAS_CAPS))
+        if isinstance(request, GetMeasurements):
+            return negotiated.codec(signed=request.signature_requested)
+        return negotiated.codec()
+
+    # ------------------------------------------------------------------ internals: receiving
+
+    def _receive(self, pending: _Pending, data: bytes) -> None:
+        version, code = peek_code(data)
+        request = pending.request
+        expected = request.CODE & 0x7F
+        logger.debug("<- code 0x%02x (%d bytes) for %s", code, len(data), type(request).__name__)
+        if code == ResponseCode.ERROR:
+            self._on_error(pending, ErrorResponse.decode(data, padded=True))
+            return
+        if code != expected:
+            raise RemoteProtocolError(
+                f"{type(request).__name__} was answered with code 0x{code:02x}, "
+                f"expected 0x{expected:02x}",
+                error_code=SpdmErrorCode.INVALID_RESPONSE_CODE,
+            )
+        if version != request.spdm_version:
+            raise RemoteProtocolError(
+                f"{type(request).__name__}: response carries SPDM version 0x{version:02x}, "
+                f"expected 0x{request.spdm_version:02x}"
+            )
+        response_type, handler = self._HANDLERS[request.CODE]
+        response = response_type.decode(data, pending.ctx, padded=True)
+        self._pending = None
+        getattr(self, handler)(request, response)
+        new_state = next_state(self.state, request.CODE)
+        assert new_state is not None  # _begin checked the request was legal
+        self.state = new_state
+
+    def _on_error(self, pending: _Pending, error: ErrorResponse) -> None:
+        request = pending.request
+        code = error.error_code
+        if code == SpdmErrorCode.BUSY and pending.busy_retries < self.config.busy_retries:
+            pending.busy_retries += 1
+            pending.resend = request.raw
+            self._timer = self.config.busy_retry_delay
+            logger.debug("Busy: retry %d of %s", pending.busy_retries, type(request).__name__)
+            return
+        not_ready = error.not_ready
+        if not_ready is not None:
+            if not_ready.request_code != request.CODE:
+                raise RemoteProtocolError(
+                    f"ResponseNotReady names request 0x{not_ready.request_code:02x}, "
+                    f"but 0x{request.CODE:02x} is outstanding"
+                )
+            if pending.not_ready_polls >= self.config.max_not_ready_polls:
+                raise RemoteProtocolError(
+                    f"{type(request).__name__}: still not ready after "
+                    f"{pending.not_ready_polls} RESPOND_IF_READY polls"
+                )
+            pending.not_ready_polls += 1
+            poll = RespondIfReady(
+                spdm_version=request.spdm_version,
+                request_code=request.CODE,
+                token=not_ready.token,
+            )
+            pending.resend = poll.encode()
+            self._timer = not_ready.wait_us / 1e6
+            return
+        # The request is over; transcripts follow the reference's reset-on-error rules.
+        self._pending = None
+        self._cert = None
+        if request.CODE == RequestCode.GET_MEASUREMENTS:
+            self.transcript.measurements_done()
+        elif request.CODE == RequestCode.CHALLENGE:
+            self.transcript.challenge_done(success=False)
+        if request.CODE == RequestCode.GET_VERSION or self.state != ConnectionState.NEGOTIATED:
+            # VCA cannot go on after an error: the caller must start over.
+            self.state = ConnectionState.NOT_STARTED
+        self._events.append(
+            ErrorResponseReceived(request.CODE, code, error.error_data, error.extended_data)
+        )
+
+    def adopt(self, request: bytes, *, now: datetime) -> None:
+        """Make a request someone else sent the outstanding one (passive monitoring).
+
+        ``devsec dump`` follows a captured conversation this way: the requests
+        are the capture's, the response checks and transcripts are ours.
+
+        Args:
+            request: the captured request (DOE padding allowed).
+            now: the time certificate validity is checked against.
+
+        Raises:
+            DecodeError: the request does not decode.
+            LocalProtocolError: it is not legal now, or not one this engine handles.
+        """
+        self._check_usable()
+        _, code = peek_code(request)
+        request_type = REQUEST_TYPES.get(code)
+        if request_type is None or code not in self._HANDLERS:
+            raise LocalProtocolError(f"request 0x{code:02x} cannot be followed")
+        message = request_type.decode(request, self._response_context_for_code(), padded=True)
+        pending = self._pending
+        if pending is not None and pending.request.raw == message.raw:
+            self._outbox.clear()  # the engine already queued this very request itself
+            return
+        self._begin(RequestCode(code))
+        if isinstance(message, GetCapabilities):
+            self._request_capabilities = message
+        if isinstance(message, GetCertificate):
+            self._cert = (message.slot_id, bytearray(), now)
+        ctx = self._response_context(message)
+        self.transcript.begin(code)
+        self._pending = _Pending(message, ctx, resend=message.raw)
+
+    def _response_context_for_code(self) -> CodecContext:
+        return self.negotiated.codec() if self.negotiated is not None else CodecContext()

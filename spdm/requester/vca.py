@@ -1,0 +1,158 @@
+"""Requester commands and checks for VCA: GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..errors import RemoteProtocolError
+from ..events import AlgorithmsNegotiated, CapabilitiesReceived, VersionNegotiated
+from ..messages import (
+    Algorithms,
+    AlgStruct,
+    Capabilities,
+    GetCapabilities,
+    GetVersion,
+    Message,
+    NegotiateAlgorithms,
+    Version,
+)
+from ..messages.codes import (
+    AlgType,
+    CapabilityFlags,
+    MeasurementSpecification,
+    RequestCode,
+    SpdmVersion,
+)
+from ..negotiation import (
+    MEAS_CAPS,
+    MIN_DATA_TRANSFER_SIZE_12,
+    check_algorithms_response,
+    highest_common_version,
+    mask_of,
+    negotiated_from,
+)
+from .core import RequesterCore
+
+
+class VcaCommands(RequesterCore):
+    """Version, capability and algorithm negotiation."""
+
+    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
+        RequestCode.GET_VERSION: (Version, "_on_version"),
+        RequestCode.GET_CAPABILITIES: (Capabilities, "_on_capabilities"),
+        RequestCode.NEGOTIATE_ALGORITHMS: (Algorithms, "_on_algorithms"),
+    }
+
+    # ------------------------------------------------------------------ commands: VCA
+
+    def get_version(self) -> None:
+        """Queue GET_VERSION; this resets the connection and all transcripts."""
+        self._begin(RequestCode.GET_VERSION)
+        self.version = None
+        self.negotiated = None
+        self.digests.clear()
+        self.chains.clear()
+        self._send(GetVersion())
+
+    def get_capabilities(self) -> None:
+        """Queue GET_CAPABILITIES with the configured flags and sizes."""
+        version = self._begin(RequestCode.GET_CAPABILITIES)
+        c = self.config
+        request = GetCapabilities(
+            spdm_version=version,
+            ct_exponent=c.ct_exponent,
+            flags=int(c.capabilities) if version >= SpdmVersion.V11 else 0,
+            data_transfer_size=c.data_transfer_size,
+            max_spdm_msg_size=c.max_spdm_msg_size,
+        )
+        self._request_capabilities = request
+        self._send(request)
+
+    def negotiate_algorithms(self) -> None:
+        """Queue NEGOTIATE_ALGORITHMS offering the configured preferences."""
+        version = self._begin(RequestCode.NEGOTIATE_ALGORITHMS)
+        prefs = self.config.algorithms.for_version(version)
+        structs: list[AlgStruct] = []
+        if version >= SpdmVersion.V11:
+            for alg_type, algs in (
+                (AlgType.DHE, prefs.dhe_groups),
+                (AlgType.AEAD, prefs.aead_suites),
+                (AlgType.REQ_BASE_ASYM_ALG, prefs.req_asym_algs),
+                (AlgType.KEY_SCHEDULE, prefs.key_schedules),
+            ):
+                if mask_of(algs):
+                    structs.append(AlgStruct(alg_type, mask_of(algs)))
+        other = 0
+        if version >= SpdmVersion.V12:
+            other = mask_of(prefs.opaque_formats)
+            if version >= SpdmVersion.V13 and self.config.multi_key_conn:
+                other |= 0x10
+        request = NegotiateAlgorithms(
+            spdm_version=version,
+            measurement_specification=MeasurementSpecification.DMTF,
+            other_params_support=other,
+            base_asym_algo=mask_of(prefs.asym_algs),
+            base_hash_algo=mask_of(prefs.hash_algs),
+            mel_specification=self.config.mel_specification if version >= SpdmVersion.V13 else 0,
+            alg_structs=tuple(structs),
+        )
+        self._send(request)
+
+    # VCA ----------------------------------------------------------------------------
+
+    def _on_version(self, request: Message, response: Message) -> None:
+        assert isinstance(response, Version)
+        if response.spdm_version != SpdmVersion.V10:
+            raise RemoteProtocolError(
+                f"VERSION must carry SPDMVersion 0x10, not 0x{response.spdm_version:02x}"
+            )
+        self.version = highest_common_version(self.config.versions, response.versions)
+        self.transcript.add_vca(request.raw, response.raw)
+        self._events.append(VersionNegotiated(self.version, response.versions))
+
+    def _on_capabilities(self, request: Message, response: Message) -> None:
+        assert isinstance(response, Capabilities)
+        version = self.version
+        assert version is not None
+        if version >= SpdmVersion.V12:
+            if response.data_transfer_size < MIN_DATA_TRANSFER_SIZE_12:
+                raise RemoteProtocolError(
+                    f"CAPABILITIES DataTransferSize {response.data_transfer_size} is below "
+                    f"the minimum of {MIN_DATA_TRANSFER_SIZE_12}"
+                )
+            if response.max_spdm_msg_size < response.data_transfer_size:
+                raise RemoteProtocolError("CAPABILITIES MaxSPDMmsgSize is below DataTransferSize")
+        flags = CapabilityFlags(response.flags)
+        if flags & MEAS_CAPS == MEAS_CAPS:
+            raise RemoteProtocolError("CAPABILITIES MEAS_CAP has the reserved value 11b")
+        self.responder_capabilities = response
+        self.transcript.add_vca(request.raw, response.raw)
+        self._events.append(CapabilitiesReceived(
+            flags, response.ct_exponent, response.data_transfer_size, response.max_spdm_msg_size,
+        ))
+
+    def _on_algorithms(self, request: Message, response: Message) -> None:
+        assert isinstance(response, Algorithms)
+        version = self.version
+        caps = self.responder_capabilities
+        ours = self._request_capabilities
+        assert version is not None and caps is not None and ours is not None
+        check_algorithms_response(
+            response,
+            version=version,
+            offered=self.config.algorithms,
+            requester_flags=CapabilityFlags(ours.flags),
+            responder_flags=CapabilityFlags(caps.flags),
+        )
+        self.negotiated = negotiated_from(
+            response,
+            version=version,
+            requester_flags=CapabilityFlags(ours.flags),
+            responder_flags=CapabilityFlags(caps.flags),
+            requester_ct_exponent=ours.ct_exponent,
+            responder_ct_exponent=caps.ct_exponent,
+            requester_sizes=(ours.data_transfer_size, ours.max_spdm_msg_size),
+            responder_sizes=(caps.data_transfer_size, caps.max_spdm_msg_size),
+        )
+        self.transcript.add_vca(request.raw, response.raw)
+        self._events.append(AlgorithmsNegotiated(self.negotiated))
