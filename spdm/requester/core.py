@@ -30,7 +30,6 @@ from ..messages import (
     REQUEST_TYPES,
     REQUESTER_CONTEXT_SIZE,
     Capabilities,
-    Challenge,
     CodecContext,
     ErrorResponse,
     GetCapabilities,
@@ -220,7 +219,7 @@ class RequesterCore:
         return None
 
     def _send(self, request: Message) -> None:
-        ctx = self._response_context(request)
+        ctx = self.response_context(request)
         raw = request.encode(ctx)
         request = replace(request, raw=raw)
         self.transcript.begin(request.CODE)
@@ -228,17 +227,32 @@ class RequesterCore:
         self._outbox.append(raw)
         logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
 
-    def _response_context(self, request: Message) -> CodecContext:
-        """How the response to ``request`` must be decoded."""
+    def skip(self, request_code: int) -> None:
+        """Note a request this engine does not follow passing by (passive monitoring).
+
+        Its transcript resets still apply, so the following signatures verify
+        (e.g. the encapsulated mutual-auth requests between CHALLENGE and
+        GET_MEASUREMENTS in a captured 1.3 conversation).
+
+        Raises:
+            LocalProtocolError: a request is outstanding, or the engine follows this code.
+        """
+        self._check_usable()
+        if self._pending is not None or request_code in self._HANDLERS:
+            raise LocalProtocolError(f"request 0x{request_code:02x} must be adopted, not skipped")
+        self.transcript.begin(request_code)
+
+    def response_context(self, request: Message | None) -> CodecContext:
+        """How the response to ``request`` must be decoded on this connection."""
         negotiated = self.negotiated
         if negotiated is None:
             return CodecContext()
-        if isinstance(request, Challenge):
-            return negotiated.codec(measurement_summary=bool(
-                request.measurement_summary_hash_type and negotiated.responder_flags & MEAS_CAPS))
-        if isinstance(request, GetMeasurements):
-            return negotiated.codec(signed=request.signature_requested)
-        return negotiated.codec()
+        # CHALLENGE, KEY_EXCHANGE and PSK_EXCHANGE ask for a summary hash the same way;
+        # a responder without MEAS_CAP omits it whatever was asked.
+        summary = bool(getattr(request, "measurement_summary_hash_type", 0)
+                       and negotiated.responder_flags & MEAS_CAPS)
+        signed = isinstance(request, GetMeasurements) and request.signature_requested
+        return negotiated.codec(measurement_summary=summary, signed=signed)
 
     # ------------------------------------------------------------------ internals: receiving
 
@@ -332,7 +346,7 @@ class RequesterCore:
         request_type = REQUEST_TYPES.get(code)
         if request_type is None or code not in self._HANDLERS:
             raise LocalProtocolError(f"request 0x{code:02x} cannot be followed")
-        message = request_type.decode(request, self._response_context_for_code(), padded=True)
+        message = request_type.decode(request, self.response_context(None), padded=True)
         pending = self._pending
         if pending is not None and pending.request.raw == message.raw:
             self._outbox.clear()  # the engine already queued this very request itself
@@ -342,9 +356,6 @@ class RequesterCore:
             self._request_capabilities = message
         if isinstance(message, GetCertificate):
             self._cert = (message.slot_id, bytearray(), now)
-        ctx = self._response_context(message)
+        ctx = self.response_context(message)
         self.transcript.begin(code)
         self._pending = _Pending(message, ctx, resend=message.raw)
-
-    def _response_context_for_code(self) -> CodecContext:
-        return self.negotiated.codec() if self.negotiated is not None else CodecContext()

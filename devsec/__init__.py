@@ -1,0 +1,1 @@
+"""devsec's command-line front end (``devsec`` console script); the library is ``spdm``, ``ide_km``, ``tdisp``."""

@@ -1,0 +1,69 @@
+"""The names users type and read for SPDM versions and algorithms (CLI flags, reports, JSON)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from spdm.errors import ConfigurationError
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+
+HASHES: dict[str, BaseHashAlgo] = {
+    "sha256": BaseHashAlgo.SHA_256,
+    "sha384": BaseHashAlgo.SHA_384,
+    "sha512": BaseHashAlgo.SHA_512,
+}
+
+ASYMS: dict[str, BaseAsymAlgo] = {
+    "ecdsa-p256": BaseAsymAlgo.ECDSA_P256,
+    "ecdsa-p384": BaseAsymAlgo.ECDSA_P384,
+    "ecdsa-p521": BaseAsymAlgo.ECDSA_P521,
+    "rsassa-2048": BaseAsymAlgo.RSASSA_2048,
+    "rsassa-3072": BaseAsymAlgo.RSASSA_3072,
+    "rsassa-4096": BaseAsymAlgo.RSASSA_4096,
+    "rsapss-2048": BaseAsymAlgo.RSAPSS_2048,
+    "rsapss-3072": BaseAsymAlgo.RSAPSS_3072,
+    "rsapss-4096": BaseAsymAlgo.RSAPSS_4096,
+    "ed25519": BaseAsymAlgo.EDDSA_ED25519,
+    "ed448": BaseAsymAlgo.EDDSA_ED448,
+}
+
+VERSIONS: dict[str, SpdmVersion] = {v.text: v for v in SpdmVersion}
+
+T = TypeVar("T")
+
+
+def _lookup(table: dict[str, T], name: str, what: str) -> T:
+    try:
+        return table[name.lower()]
+    except KeyError:
+        raise ConfigurationError(f"unknown {what} {name!r}; choose from {', '.join(table)}") from None
+
+
+def parse_hash(name: str) -> BaseHashAlgo:
+    """``"sha384"`` -> BaseHashAlgo.SHA_384 (ConfigurationError otherwise)."""
+    return _lookup(HASHES, name, "hash")
+
+
+def parse_asym(name: str) -> BaseAsymAlgo:
+    """``"ecdsa-p384"`` -> BaseAsymAlgo.ECDSA_P384 (ConfigurationError otherwise)."""
+    return _lookup(ASYMS, name, "signature algorithm")
+
+
+def parse_version(name: str) -> SpdmVersion:
+    """``"1.2"`` -> SpdmVersion.V12 (ConfigurationError otherwise)."""
+    return _lookup(VERSIONS, name, "SPDM version")
+
+
+def name_of(value: int, table: dict[str, int]) -> str:
+    """The user-facing name of an algorithm value (its enum name when not in the table)."""
+    for name, member in table.items():
+        if member == value:
+            return name
+    return f"0x{int(value):x}"
+
+
+def measurement_hash_name(value: MeasurementHashAlgo) -> str:
+    """``sha384``, ``raw-bit-stream-only`` ... for a MeasurementHashAlgo bit."""
+    if value == MeasurementHashAlgo.RAW_BIT_STREAM_ONLY:
+        return "raw-bit-stream-only"
+    return (value.name or f"0x{int(value):x}").lower().replace("_", "")

@@ -1,0 +1,96 @@
+"""Rendering of an authentication report for people (text) and programs (JSON)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spdm.authenticate import AuthenticationReport
+from spdm.messages import MeasurementBlock
+from spdm.messages.codes import CapabilityFlags, DmtfValueType
+
+from .names import ASYMS, HASHES, measurement_hash_name, name_of
+
+_PROTOCOL_NAMES = {(1, 0): "discovery", (1, 1): "CMA/SPDM", (1, 2): "secured CMA/SPDM"}
+
+
+def _flag_names(flags: CapabilityFlags) -> list[str]:
+    return [f.name for f in CapabilityFlags if f in flags and f.name]
+
+
+def _kind(block: MeasurementBlock) -> str:
+    kind = block.kind
+    return kind.name.lower() if isinstance(kind, DmtfValueType) else f"type-0x{kind:02x}"
+
+
+def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
+    """The report as one JSON-serialisable document."""
+    n = report.negotiated
+    meas = report.measurements
+    return {
+        "target": target,
+        "verified": True,
+        "doe_protocols": [f"{v:04x}:{t:02x}" for v, t in report.protocols],
+        "spdm_version": n.version.text,
+        "algorithms": {
+            "hash": name_of(n.hash_alg, dict(HASHES)),
+            "signature": name_of(n.asym_alg, dict(ASYMS)),
+            "measurement_hash": measurement_hash_name(n.measurement_hash_alg),
+        },
+        "responder_capabilities": _flag_names(n.responder_flags),
+        "slot": report.slot_id,
+        "digests": {str(slot): d.hex() for slot, d in sorted(report.digests.items())},
+        "certificate_chain": [
+            {"subject": c.subject, "issuer": c.issuer,
+             "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat()}
+            for c in report.chain.certificates
+        ],
+        "challenge": None if report.challenge is None else {
+            "verified": True,
+            "measurement_summary_hash": report.challenge.measurement_summary_hash.hex(),
+        },
+        "measurements": None if meas is None else {
+            "signed": meas.evidence is not None,
+            "blocks": [
+                {"index": b.index, "type": _kind(b),
+                 "representation": "raw" if b.raw_bit_stream else "digest",
+                 "value": b.value.hex()}
+                for b in meas.blocks
+            ],
+        },
+    }
+
+
+def report_text(report: AuthenticationReport, target: str) -> str:
+    """The report as aligned lines for a terminal."""
+    doc = report_dict(report, target)
+    algs = doc["algorithms"]
+    protocols = ", ".join(
+        f"{v:04x}:{t:02x} {_PROTOCOL_NAMES.get((v, t), '?')}" for v, t in report.protocols
+    )
+    lines = [
+        f"device        {target}",
+        f"DOE           {protocols}",
+        f"SPDM          {doc['spdm_version']}",
+        f"algorithms    hash {algs['hash']}, signature {algs['signature']}, "
+        f"measurement hash {algs['measurement_hash']}",
+        f"capabilities  {' '.join(doc['responder_capabilities'])}",
+        f"slot {report.slot_id} chain  trusted, {len(report.chain.certificates)} certificates",
+    ]
+    certs = report.chain.certificates
+    for i, cert in enumerate(certs):
+        role = "root" if i == 0 else "leaf" if i == len(certs) - 1 else "intermediate"
+        lines.append(f"  [{i}] {cert.subject}  ({role})")
+    if report.challenge is not None:
+        lines.append(f"challenge     verified (slot {report.slot_id} key signed M1)")
+    meas = report.measurements
+    if meas is not None:
+        how = "signed, signature verified" if meas.evidence else "unsigned"
+        lines.append(f"measurements  {len(meas.blocks)} blocks, {how}")
+        for block in meas.blocks:
+            rep = "raw   " if block.raw_bit_stream else "digest"
+            value = block.value.hex()
+            if len(value) > 64:
+                value = value[:61] + "..."
+            lines.append(f"  0x{block.index:02x} {_kind(block):<26} {rep} {value}")
+    lines.append("result        VERIFIED")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""An emulated SPDM device assembled from the engines: responder, DOE endpoint, mailbox, config space.
+
+One :class:`EmulatedDevice` can be reached the three ways a host reaches a
+device: in process (:meth:`EmulatedDevice.pipe`), through the DOE mailbox
+registers of its modelled config space with the real host mailbox driver
+(:meth:`EmulatedDevice.mailbox`), or over the spdm-emu socket protocol
+(:meth:`EmulatedDevice.server`).  Whatever the path, the same bytes reach the
+same responder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from .backend import ResponderBackend
+from .config import ResponderConfig
+from .driver import SPDM_PROTOCOL
+from .responder import Responder
+from .transport import (
+    DoeEndpoint,
+    DoeMailbox,
+    DoeMailboxModel,
+    EmuSocketServer,
+    ModelConfigSpace,
+    PipeTransport,
+    open_mailbox,
+)
+
+
+class EmulatedDevice:
+    """A device function with one DOE mailbox that speaks CMA/SPDM."""
+
+    def __init__(
+        self,
+        config: ResponderConfig,
+        backend: ResponderBackend,
+        *,
+        rng: Callable[[int], bytes] = os.urandom,
+        busy_polls: int = 0,
+    ) -> None:
+        """Args:
+            config: what the device supports.
+            backend: its keys, chains and measurements (e.g. :class:`spdm.device.DeviceModel`).
+            rng: the responder's randomness.
+            busy_polls: Status reads the mailbox stays Busy after Go (exercises polling).
+        """
+        self.responder = Responder(config, backend, rng=rng)
+        self.endpoint = DoeEndpoint({SPDM_PROTOCOL: self.responder.handle})
+        self.mailbox_model = DoeMailboxModel(self.endpoint.handle, busy_polls=busy_polls)
+        self.config_space = ModelConfigSpace([self.mailbox_model])
+
+    def pipe(self) -> PipeTransport:
+        """A transport that calls the device directly."""
+        return PipeTransport(self.endpoint.handle)
+
+    def mailbox(self, **options: float) -> DoeMailbox:
+        """The host's mailbox driver over this device's modelled config space."""
+        return open_mailbox(self.config_space, **options)  # type: ignore[arg-type]
+
+    def server(self, host: str = "127.0.0.1", port: int = 2323) -> EmuSocketServer:
+        """A spdm-emu protocol server for this device (not yet serving)."""
+        return EmuSocketServer(self.endpoint.handle, host, port)
