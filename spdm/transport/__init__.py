@@ -1,0 +1,101 @@
+"""DOE transports: how whole DOE data objects travel between host and device.
+
+Everything above this package (the SPDM engines, the TSM layer) sees one
+interface, ``DoeTransport``: one complete DOE data object in, one complete
+data object out.  The package provides the DOE framing and Discovery codec
+(``doe``), the device-side dispatcher (``endpoint``), and three ways to carry
+objects: in process (``pipe``), the DMTF spdm-emu TCP protocol
+(``emu_socket``), and the DOE mailbox registers in config space (``mailbox``
+over ``configspace``: an emulated function, or a real device's sysfs file).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from spdm.transport.configspace import (
+    EXT_CAP_ID_DOE,
+    ConfigSpace,
+    ModelConfigSpace,
+    SysfsConfigSpace,
+    find_extended_capabilities,
+    open_mailbox,
+)
+from spdm.transport.doe import (
+    PCI_SIG_VENDOR_ID,
+    DataObject,
+    DataObjectType,
+    DiscoveryRequest,
+    DiscoveryResponse,
+    data_object_length,
+    decode_data_object,
+    decode_discovery_request,
+    decode_discovery_response,
+    discover,
+    encode_data_object,
+    encode_discovery_request,
+    encode_discovery_response,
+)
+from spdm.transport.emu_socket import (
+    EmuSocketClient,
+    EmuSocketServer,
+    SocketCommand,
+    SocketTransportType,
+)
+from spdm.transport.endpoint import DoeEndpoint, ObjectHandler
+from spdm.transport.mailbox import DoeMailbox, DoeMailboxModel
+from spdm.transport.pipe import PipeTransport
+
+__all__ = [
+    "EXT_CAP_ID_DOE",
+    "PCI_SIG_VENDOR_ID",
+    "ConfigSpace",
+    "DataObject",
+    "DataObjectType",
+    "DiscoveryRequest",
+    "DiscoveryResponse",
+    "DoeEndpoint",
+    "DoeMailbox",
+    "DoeMailboxModel",
+    "DoeTransport",
+    "EmuSocketClient",
+    "EmuSocketServer",
+    "ModelConfigSpace",
+    "ObjectHandler",
+    "PipeTransport",
+    "SocketCommand",
+    "SocketTransportType",
+    "SysfsConfigSpace",
+    "data_object_length",
+    "decode_data_object",
+    "decode_discovery_request",
+    "decode_discovery_response",
+    "discover",
+    "encode_data_object",
+    "encode_discovery_request",
+    "encode_discovery_response",
+    "find_extended_capabilities",
+    "open_mailbox",
+]
+
+
+@runtime_checkable
+class DoeTransport(Protocol):
+    """Carries whole DOE data objects between host and device.
+
+    Implemented by ``PipeTransport``, ``EmuSocketClient`` and ``DoeMailbox``.
+    Exchanges are strictly one request, one response; implementations are not
+    thread-safe.
+    """
+
+    def exchange(self, request: bytes) -> bytes:
+        """Send one complete DOE data object; return the complete response object.
+
+        Raises ``TransportError`` (``TransportTimeout`` for timeouts) when the
+        object could not be delivered or no response came back.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the transport's resources; later exchanges fail."""
+        ...

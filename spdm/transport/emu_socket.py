@@ -1,0 +1,568 @@
+"""DMTF spdm-emu "platform data" socket protocol: framing, client and server.
+
+spdm-emu's requester and responder talk over TCP (default port 2323) in frames
+of ``command | transport type | payload size`` (each a big-endian u32) and the
+payload (``spdm_emu_common/command.c``).  With transport type PCI_DOE the
+payload of a NORMAL frame is exactly one DOE data object, header and pad
+included.  What the reference responder does, and this server mirrors:
+
+* TEST: answers TEST with ``"Server Hello!"`` plus its NUL terminator (the
+  reference requester sends ``"Client Hello!"`` + NUL right after connecting).
+* SHUTDOWN: answers SHUTDOWN with no payload and stops serving.
+* CONTINUE: answers CONTINUE with no payload, closes the connection and waits
+  for the next client (the requester uses it to end a run without stopping the
+  responder).
+* any other command: answers UNKNOWN with no payload and closes the
+  connection.
+* a frame of another transport type: the reference counts it as a receive
+  failure and stops serving; here only that connection is closed.
+
+One deliberate difference: a NORMAL object the device drops (the handler
+returns None) is answered with an empty NORMAL frame, where the reference
+closes the connection on a DOE object it cannot handle, so a client learns of
+the drop at once and keeps its connection.
+
+The reference writes each header field with its own ``send``; with Nagle's
+algorithm that costs a delayed-ACK stall (~40 ms on loopback) per exchange.
+Here every frame goes out in one ``sendall`` and TCP_NODELAY is set on every
+socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import selectors
+import socket
+import threading
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from construct import (
+    Bytes,
+    Construct,
+    ConstructError,
+    Int32ub,
+    Rebuild,
+    Struct,
+    Terminated,
+    len_,
+    this,
+)
+
+from spdm.errors import (
+    ConfigurationError,
+    DecodeError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    TransportError,
+    TransportTimeout,
+)
+
+__all__ = [
+    "FRAME_HEADER_SIZE",
+    "MAX_PAYLOAD_SIZE",
+    "EmuSocketClient",
+    "EmuSocketServer",
+    "PlatformData",
+    "PlatformDataHeader",
+    "SocketCommand",
+    "SocketFrame",
+    "SocketTransportType",
+    "decode_frame",
+    "encode_frame",
+    "read_frame",
+]
+
+_log = logging.getLogger(__name__)
+
+
+class SocketCommand(IntEnum):
+    """Platform-data commands (spdm-emu ``command.h``) this module speaks."""
+
+    NORMAL = 0x0001
+    TEST = 0xDEAD
+    SHUTDOWN = 0xFFFE
+    CONTINUE = 0xFFFD
+    UNKNOWN = 0xFFFF
+
+
+class SocketTransportType(IntEnum):
+    """Transport carried in the payload (spdm-emu ``command.h``)."""
+
+    NONE = 0x00
+    MCTP = 0x01
+    PCI_DOE = 0x02
+    TCP = 0x03
+
+
+FRAME_HEADER_SIZE = 12
+"""Bytes of command, transport type and payload size."""
+
+MAX_PAYLOAD_SIZE = (1 << 20) + 8
+"""Largest payload accepted: a maximal (1 MiB) DOE object plus slack."""
+
+_CLIENT_HELLO = b"Client Hello!\x00"
+_SERVER_HELLO = b"Server Hello!\x00"
+# Server replies to the non-NORMAL commands: (reply, payload, verdict), where
+# the verdict None keeps the connection and a bool ends it, True meaning "then
+# accept the next client" (spdm_responder_emu.c platform_server).
+_REPLIES: dict[int, tuple[SocketCommand, bytes, bool | None]] = {
+    SocketCommand.TEST: (SocketCommand.TEST, _SERVER_HELLO, None),
+    SocketCommand.SHUTDOWN: (SocketCommand.SHUTDOWN, b"", False),
+    SocketCommand.CONTINUE: (SocketCommand.CONTINUE, b"", True),
+}
+_UNKNOWN_REPLY: tuple[SocketCommand, bytes, bool | None] = (SocketCommand.UNKNOWN, b"", True)
+# How long a peer may take to deliver the rest of a frame it has started.
+_FRAME_TIMEOUT = 10.0
+
+# spdm-emu command.h: "Client->Server/Server->Client" frame header.
+PlatformDataHeader = Struct(
+    "command" / Int32ub,
+    "transport_type" / Int32ub,
+    "payload_size" / Int32ub,
+)
+
+# The whole frame, for codecs of complete buffers.
+PlatformData = Struct(
+    "command" / Int32ub,
+    "transport_type" / Int32ub,
+    "payload_size" / Rebuild(Int32ub, len_(this.payload)),
+    "payload" / Bytes(this.payload_size),
+    Terminated,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SocketFrame:
+    """One platform-data frame.
+
+    Attributes:
+        command: a ``SocketCommand`` value, or any other u32 a peer sent.
+        transport_type: a ``SocketTransportType`` value or any other u32.
+        payload: the payload bytes.
+    """
+
+    command: int
+    transport_type: int
+    payload: bytes
+
+    def __post_init__(self) -> None:
+        for name in ("command", "transport_type"):
+            value = getattr(self, name)
+            if not 0 <= value <= 0xFFFF_FFFF:
+                raise LocalProtocolError(f"{name} {value!r} is not a u32")
+        if len(self.payload) > MAX_PAYLOAD_SIZE:
+            raise LocalProtocolError(f"payload of {len(self.payload)} bytes exceeds the cap")
+
+
+def encode_frame(frame: SocketFrame) -> bytes:
+    """Serialize a frame: 12-byte big-endian header, then the payload.
+
+    Args:
+        frame: the frame.
+
+    Returns:
+        The bytes to send in one piece.
+    """
+    return bytes(
+        PlatformData.build(
+            {
+                "command": frame.command,
+                "transport_type": frame.transport_type,
+                "payload": frame.payload,
+            }
+        )
+    )
+
+
+def _parse(schema: Construct, data: bytes, what: str) -> Any:
+    """Parse ``data``; the one place ConstructError becomes DecodeError."""
+    try:
+        return schema.parse(data)
+    except ConstructError as exc:
+        raise DecodeError(f"malformed {what}: {exc}") from exc
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_PAYLOAD_SIZE:
+        raise RemoteProtocolError(f"peer announced a {size}-byte payload (cap {MAX_PAYLOAD_SIZE})")
+
+
+def decode_frame(data: bytes) -> SocketFrame:
+    """Parse exactly one complete frame.
+
+    Args:
+        data: the frame; nothing may follow it.
+
+    Returns:
+        The frame.
+
+    Raises:
+        DecodeError: truncated, or bytes after the payload.
+        RemoteProtocolError: the payload size exceeds ``MAX_PAYLOAD_SIZE``.
+    """
+    header = _parse(PlatformDataHeader, data[:FRAME_HEADER_SIZE], "platform data header")
+    _check_size(header.payload_size)
+    parsed = _parse(PlatformData, data, "platform data frame")
+    return SocketFrame(int(parsed.command), int(parsed.transport_type), bytes(parsed.payload))
+
+
+def _read_upto(recv: Callable[[int], bytes], size: int) -> bytes:
+    """Read ``size`` bytes, or fewer if the stream ends first."""
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining:
+        chunk = recv(min(remaining, 1 << 16))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(recv: Callable[[int], bytes]) -> SocketFrame | None:
+    """Read one frame from a byte stream, tolerating short reads.
+
+    Args:
+        recv: returns up to the requested number of bytes, ``b""`` at end of
+            stream (``socket.recv``).
+
+    Returns:
+        The frame, or None if the stream ended cleanly before its first byte.
+
+    Raises:
+        TransportError: the stream ended inside a frame.
+        RemoteProtocolError: the payload size exceeds ``MAX_PAYLOAD_SIZE``
+            (checked before the payload is read).
+    """
+    header_bytes = _read_upto(recv, FRAME_HEADER_SIZE)
+    if not header_bytes:
+        return None
+    if len(header_bytes) < FRAME_HEADER_SIZE:
+        raise TransportError("peer closed the connection inside a frame header")
+    header = PlatformDataHeader.parse(header_bytes)
+    _check_size(header.payload_size)
+    payload = _read_upto(recv, header.payload_size)
+    if len(payload) < header.payload_size:
+        raise TransportError("peer closed the connection inside a frame payload")
+    return SocketFrame(int(header.command), int(header.transport_type), payload)
+
+
+def _check_port(port: int) -> None:
+    # getaddrinfo() silently truncates larger numbers (70000 becomes 4464).
+    if not 0 <= port <= 0xFFFF:
+        raise ConfigurationError(f"{port!r} is not a TCP port number")
+
+
+def _recv_frame(sock: socket.socket) -> SocketFrame | None:
+    try:
+        return read_frame(sock.recv)
+    except TimeoutError as exc:
+        raise TransportTimeout("timed out waiting for a platform data frame") from exc
+    except OSError as exc:
+        raise TransportError(f"socket receive failed: {exc}") from exc
+
+
+def _send_frame(sock: socket.socket, command: int, payload: bytes) -> None:
+    frame = SocketFrame(command, SocketTransportType.PCI_DOE, payload)
+    try:
+        sock.sendall(encode_frame(frame))
+    except TimeoutError as exc:
+        raise TransportTimeout("timed out sending a platform data frame") from exc
+    except OSError as exc:
+        raise TransportError(f"socket send failed: {exc}") from exc
+
+
+class EmuSocketClient:
+    """Host side of the spdm-emu socket protocol; implements ``DoeTransport``.
+
+    Speaks transport type PCI_DOE, so it talks to ``spdm_responder_emu
+    --trans PCI_DOE`` as well as to ``EmuSocketServer``.
+    """
+
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
+        """Connect.
+
+        Args:
+            host: server host name or address.
+            port: server TCP port (spdm-emu uses 2323).
+            timeout: seconds allowed for connecting and for each reply.
+
+        Raises:
+            ConfigurationError: ``port`` is not a TCP port number or
+                ``timeout`` is not positive.
+            TransportTimeout: the connection attempt timed out.
+            TransportError: the connection failed.
+        """
+        _check_port(port)
+        if not timeout > 0:
+            raise ConfigurationError(f"timeout {timeout!r} must be positive")
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except TimeoutError as exc:
+            raise TransportTimeout(f"connecting to {host}:{port} timed out") from exc
+        except OSError as exc:
+            raise TransportError(f"cannot connect to {host}:{port}: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._sock: socket.socket | None = sock
+        _log.debug("connected to spdm-emu server %s:%d", host, port)
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = 10.0) -> EmuSocketClient:
+        """Connect to ``tcp://HOST:PORT`` (IPv6 as ``tcp://[::1]:2323``).
+
+        Args:
+            url: the server URL; nothing may follow the port.
+            timeout: as for the constructor.
+
+        Returns:
+            The connected client.
+
+        Raises:
+            ConfigurationError: ``url`` is not of that form.
+            TransportError: the connection failed (TransportTimeout if it timed out).
+        """
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigurationError(f"bad spdm-emu URL {url!r}: {exc}") from exc
+        if (
+            parts.scheme != "tcp"
+            or not parts.hostname
+            or port is None
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise ConfigurationError(f"bad spdm-emu URL {url!r}: expected tcp://HOST:PORT")
+        return cls(parts.hostname, port, timeout=timeout)
+
+    def _call(self, command: SocketCommand, payload: bytes) -> bytes:
+        if self._sock is None:
+            raise LocalProtocolError("spdm-emu client is closed")
+        _send_frame(self._sock, command, payload)
+        reply = _recv_frame(self._sock)
+        if reply is None:
+            raise TransportError("spdm-emu server closed the connection")
+        if reply.command != command or reply.transport_type != SocketTransportType.PCI_DOE:
+            raise RemoteProtocolError(
+                f"spdm-emu server answered {command.name} with command {reply.command:#x}, "
+                f"transport {reply.transport_type}"
+            )
+        return reply.payload
+
+    def exchange(self, request: bytes) -> bytes:
+        """Send one DOE object in a NORMAL frame and return the response object.
+
+        Args:
+            request: one complete DOE object.
+
+        Returns:
+            The response object, as received.
+
+        Raises:
+            LocalProtocolError: the client is closed or ``request`` exceeds the cap.
+            TransportError: I/O failed, the server disconnected, or the device
+                dropped the request (empty NORMAL reply).
+            TransportTimeout: no reply within the timeout.
+            RemoteProtocolError: the reply is not a PCI_DOE NORMAL frame or is
+                over the size cap.
+        """
+        response = self._call(SocketCommand.NORMAL, request)
+        if not response:
+            raise TransportError("device dropped the request (empty NORMAL reply)")
+        _log.debug("spdm-emu exchange: %d bytes out, %d in", len(request), len(response))
+        return response
+
+    def test(self, payload: bytes = _CLIENT_HELLO) -> bytes:
+        """Send TEST, as the spdm-emu requester does on connect.
+
+        Args:
+            payload: the greeting; the reference sends "Client Hello!" + NUL.
+
+        Returns:
+            The server's greeting (``b"Server Hello!\\x00"`` from spdm-emu).
+
+        Raises:
+            The errors of ``exchange``, except that an empty reply is allowed.
+        """
+        return self._call(SocketCommand.TEST, payload)
+
+    def shutdown(self) -> None:
+        """Ask the server to stop serving and wait for its SHUTDOWN echo.
+
+        The connection stays open until ``close``.
+
+        Raises:
+            The errors of ``exchange``, except that an empty reply is expected.
+        """
+        self._call(SocketCommand.SHUTDOWN, b"")
+
+    def close(self) -> None:
+        """Close the connection; idempotent."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class EmuSocketServer:
+    """Device side of the spdm-emu socket protocol, serving one DOE endpoint.
+
+    Serves one connection at a time, like ``spdm_responder_emu``.  See the
+    module docstring for how each command is answered.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[bytes], bytes | None],
+        host: str = "127.0.0.1",
+        port: int = 2323,
+    ) -> None:
+        """Bind and listen.
+
+        Args:
+            handler: takes one complete DOE object and returns the complete
+                response object or None (e.g. ``DoeEndpoint.handle``).
+            host: address to bind.
+            port: TCP port; 0 picks a free one (see ``address``).
+
+        Raises:
+            ConfigurationError: ``port`` is not a TCP port number.
+            TransportError: the address cannot be resolved or bound.
+        """
+        _check_port(port)
+        self._handler = handler
+        try:
+            family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            listener = socket.socket(family, kind, proto)
+        except OSError as exc:
+            raise TransportError(f"cannot create a listener for {host}:{port}: {exc}") from exc
+        try:
+            # As the reference: a restarted server must not wait out TIME_WAIT.
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(sockaddr)
+            listener.listen(1)
+        except OSError as exc:
+            listener.close()
+            raise TransportError(f"cannot listen on {host}:{port}: {exc}") from exc
+        self._listener = listener
+        # stop() writes a byte here; select() then wakes serve_forever, and the
+        # byte stays unread so every later wait returns at once too.
+        self._wake_r, self._wake_w = socket.socketpair()
+        # A selector rather than select(): no FD_SETSIZE limit on descriptors.
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._lock = threading.Lock()
+        self._conn: socket.socket | None = None
+        self._stopping = False
+        self._closed = False
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port)."""
+        host, port = self._listener.getsockname()[:2]
+        return str(host), int(port)
+
+    def _wait(self, sock: socket.socket) -> bool:
+        """Wait until ``sock`` is readable (True) or stop() was called (False)."""
+        self._selector.register(sock, selectors.EVENT_READ)
+        try:
+            events = self._selector.select()
+        finally:
+            self._selector.unregister(sock)
+        return all(key.fileobj is not self._wake_r for key, _ in events)
+
+    def serve_forever(self) -> None:
+        """Accept and serve clients until SHUTDOWN or ``stop()``.
+
+        A client that disconnects, breaks the framing or sends an unknown
+        command loses its connection; the server then waits for the next one.
+
+        Raises:
+            TransportError: accepting a connection failed (e.g. out of file
+                descriptors); the listener stays open, so the caller may retry.
+            Any exception ``handler`` raises (the connection is closed first).
+        """
+        _log.debug("spdm-emu server listening on %s:%d", *self.address)
+        while self._wait(self._listener):
+            try:
+                conn, _ = self._listener.accept()
+            except OSError as exc:
+                raise TransportError(f"accept failed: {exc}") from exc
+            with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.settimeout(_FRAME_TIMEOUT)
+                with self._lock:
+                    self._conn = conn
+                try:
+                    keep_serving = self._serve_connection(conn)
+                finally:
+                    with self._lock:
+                        self._conn = None
+            if not keep_serving:
+                break
+        _log.debug("spdm-emu server stopped")
+
+    def _serve_connection(self, conn: socket.socket) -> bool:
+        """Serve one client; return whether to accept another afterwards."""
+        while self._wait(conn):
+            try:
+                frame = _recv_frame(conn)
+            except (TransportError, RemoteProtocolError) as exc:
+                _log.debug("dropping client: %s", exc)
+                return True
+            if frame is None:
+                _log.debug("spdm-emu client disconnected")
+                return True
+            if frame.transport_type != SocketTransportType.PCI_DOE:
+                _log.debug("dropping client: transport type %d", frame.transport_type)
+                return True
+            reply: SocketCommand
+            payload: bytes | None
+            verdict: bool | None
+            if frame.command == SocketCommand.NORMAL:
+                reply, payload, verdict = SocketCommand.NORMAL, self._handler(frame.payload), None
+            else:
+                _log.debug("platform command %#x", frame.command)
+                reply, payload, verdict = _REPLIES.get(frame.command, _UNKNOWN_REPLY)
+            try:
+                _send_frame(conn, reply, payload or b"")
+            except TransportError as exc:
+                _log.debug("dropping client: %s", exc)
+                return True
+            if verdict is not None:
+                return verdict
+        return False
+
+    def stop(self) -> None:
+        """Make ``serve_forever`` return soon; safe from any thread, idempotent.
+
+        A client in the middle of sending a frame is disconnected.
+        """
+        with self._lock:
+            if self._closed or self._stopping:
+                return
+            self._stopping = True
+            self._wake_w.send(b"\x00")
+            if self._conn is not None:
+                # Unblocks a recv waiting for the rest of a frame; the peer may
+                # already have reset the connection, which is just as good.
+                with contextlib.suppress(OSError):
+                    self._conn.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Release the sockets; call after ``serve_forever`` has returned."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._selector.close()
+            self._listener.close()
+            self._wake_r.close()
+            self._wake_w.close()
