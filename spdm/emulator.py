@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Unpack
 
 from .backend import ResponderBackend
 from .config import ResponderConfig
@@ -26,6 +27,7 @@ from .transport import (
     PipeTransport,
     open_mailbox,
 )
+from .transport.configspace import MailboxOptions
 
 
 class EmulatedDevice:
@@ -54,9 +56,9 @@ class EmulatedDevice:
         """A transport that calls the device directly."""
         return PipeTransport(self.endpoint.handle)
 
-    def mailbox(self, **options: float) -> DoeMailbox:
+    def mailbox(self, **options: Unpack[MailboxOptions]) -> DoeMailbox:
         """The host's mailbox driver over this device's modelled config space."""
-        return open_mailbox(self.config_space, **options)  # type: ignore[arg-type]
+        return open_mailbox(self.config_space, **options)
 
     def server(self, host: str = "127.0.0.1", port: int = 2323) -> EmuSocketServer:
         """A spdm-emu protocol server for this device (not yet serving)."""
