@@ -1,0 +1,89 @@
+"""devsec's one door to ``cryptography`` (STYLE R9).
+
+Nothing else in devsec imports ``cryptography``: engines, codecs and tools call
+these small typed functions, which take SPDM algorithm codes, speak wire
+encodings (raw r||s, X||Y, padded secrets) and raise devsec errors
+(``VerificationError`` for every failed check, never a bool).
+
+Submodules: :mod:`.hashes` (hash, transcript hash, HMAC, HKDF), :mod:`.signatures`
+(keys, signing prefix, sign/verify), :mod:`.certs` (X.509, SPDM cert chains,
+validation, device identities), :mod:`.dhe` (ECDHE/FFDHE), :mod:`.aead` (AES-GCM,
+ChaCha20-Poly1305).
+"""
+
+from __future__ import annotations
+
+from spdm.crypto.aead import aead_iv_size, aead_key_size, aead_open, aead_seal, aead_tag_size
+from spdm.crypto.certs import (
+    Certificate,
+    DeviceIdentity,
+    SpdmCertChain,
+    build_spdm_cert_chain,
+    generate_device_identity,
+    load_certificates,
+    parse_der_certificates,
+    parse_spdm_cert_chain,
+    validate_cert_chain,
+)
+from spdm.crypto.dhe import DheKeyPair, dhe_public_size, dhe_secret_size, generate_dhe_key
+from spdm.crypto.hashes import (
+    TranscriptHash,
+    constant_time_equal,
+    digest,
+    hash_size,
+    hkdf_expand,
+    hkdf_extract,
+    hmac_digest,
+    hmac_verify,
+    measurement_digest,
+    measurement_hash_size,
+)
+from spdm.crypto.signatures import (
+    PrivateKey,
+    PublicKey,
+    generate_private_key,
+    load_private_key_pem,
+    sign,
+    signature_size,
+    signing_context_prefix,
+    verify,
+)
+
+__all__ = [
+    "Certificate",
+    "DeviceIdentity",
+    "DheKeyPair",
+    "PrivateKey",
+    "PublicKey",
+    "SpdmCertChain",
+    "TranscriptHash",
+    "aead_iv_size",
+    "aead_key_size",
+    "aead_open",
+    "aead_seal",
+    "aead_tag_size",
+    "build_spdm_cert_chain",
+    "constant_time_equal",
+    "dhe_public_size",
+    "dhe_secret_size",
+    "digest",
+    "generate_device_identity",
+    "generate_dhe_key",
+    "generate_private_key",
+    "hash_size",
+    "hkdf_expand",
+    "hkdf_extract",
+    "hmac_digest",
+    "hmac_verify",
+    "load_certificates",
+    "load_private_key_pem",
+    "measurement_digest",
+    "measurement_hash_size",
+    "parse_der_certificates",
+    "parse_spdm_cert_chain",
+    "sign",
+    "signature_size",
+    "signing_context_prefix",
+    "validate_cert_chain",
+    "verify",
+]

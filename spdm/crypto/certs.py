@@ -1,0 +1,587 @@
+"""X.509 for SPDM: certificates, the SPDM cert-chain format, validation, device identities.
+
+PROTOCOLS.md §3.5 (chain format) and §10.3 (certificate rules, DMTF OIDs). The
+chain rules follow libspdm's certificate checks so that devsec accepts what the
+reference implementation accepts and rejects what it rejects.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from spdm.crypto.hashes import digest, hash_size
+from spdm.crypto.signatures import PrivateKey, PublicKey, _single, generate_private_key
+from spdm.errors import (
+    ConfigurationError,
+    DecodeError,
+    LocalProtocolError,
+    VerificationError,
+)
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
+
+__all__ = [
+    "Certificate",
+    "DeviceIdentity",
+    "SpdmCertChain",
+    "build_spdm_cert_chain",
+    "generate_device_identity",
+    "load_certificates",
+    "parse_der_certificates",
+    "parse_spdm_cert_chain",
+    "validate_cert_chain",
+]
+
+Role = Literal["responder", "requester"]
+
+# DMTF SPDM OIDs (§10.3) and the PCI-SIG SAN otherName type (§10.3, PCIe r6.1 §6.31.3).
+OID_DMTF_EKU_RESPONDER_AUTH: Final = x509.ObjectIdentifier("1.3.6.1.4.1.412.274.3")
+OID_DMTF_EKU_REQUESTER_AUTH: Final = x509.ObjectIdentifier("1.3.6.1.4.1.412.274.4")
+OID_DMTF_SPDM_EXTENSION: Final = x509.ObjectIdentifier("1.3.6.1.4.1.412.274.6")
+OID_PCISIG_SAN: Final = x509.ObjectIdentifier("2.23.147")
+
+_ROLE_EKUS: Final = {
+    "responder": (OID_DMTF_EKU_RESPONDER_AUTH, OID_DMTF_EKU_REQUESTER_AUTH),
+    "requester": (OID_DMTF_EKU_REQUESTER_AUTH, OID_DMTF_EKU_RESPONDER_AUTH),
+}
+
+_MAX_LENGTH_OCTETS: Final = 3
+"""Long-form DER length octets accepted when splitting certificates (16 MiB max)."""
+
+_DEFAULT_BACKDATE: Final = timedelta(days=1)
+
+_DER_SEQUENCE: Final = 0x30
+_DER_UTF8STRING: Final = 0x0C
+_DER_OID_HARDWARE_IDENTITY: Final = bytes.fromhex("060a2b06010401831c821202")
+"""DER of id-DMTF-hardware-identity (1.3.6.1.4.1.412.274.2), the SPDM-extension entry."""
+
+# What cryptography raises on malformed certificates. Building the Python Name from a
+# mangled DER name can also raise KeyError (unknown ASN.1 string tag) or TypeError
+# (BIT STRING value for an OID other than x500UniqueIdentifier): found by fuzzing.
+_PARSE_ERRORS: Final = (
+    ValueError,
+    KeyError,
+    TypeError,
+    x509.DuplicateExtension,
+    x509.InvalidVersion,
+    x509.UnsupportedGeneralNameType,
+)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """One parsed X.509 certificate; equal when the DER is equal.
+
+    Construct with ``Certificate(der)``; the other fields are read from the DER.
+
+    Attributes:
+        der: the exact DER bytes (what is hashed and sent).
+        subject: RFC 4514 subject.
+        issuer: RFC 4514 issuer.
+        not_before: start of validity (UTC, tz-aware).
+        not_after: end of validity (UTC, tz-aware).
+
+    Raises:
+        DecodeError: the bytes are not exactly one well-formed certificate.
+    """
+
+    der: bytes = field(repr=False)
+    subject: str = field(init=False)
+    issuer: str = field(init=False)
+    not_before: datetime = field(init=False)
+    not_after: datetime = field(init=False)
+    _x509: x509.Certificate = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        der = bytes(self.der)
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            # Touch the lazily parsed parts so malformed certificates fail here,
+            # at the boundary, and not later in validation.
+            _ = cert.version, cert.extensions
+            values = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                      cert.not_valid_before_utc, cert.not_valid_after_utc)
+        except _PARSE_ERRORS as exc:
+            raise DecodeError(f"malformed X.509 certificate: {exc}") from exc
+        object.__setattr__(self, "der", der)
+        for name, value in zip(("subject", "issuer", "not_before", "not_after"), values,
+                               strict=True):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_x509", cert)
+
+    def public_key(self) -> PublicKey:
+        """The subject public key.
+
+        Raises:
+            VerificationError: a key type SPDM cannot use (the peer's certificate is
+                unusable for authentication).
+        """
+        try:
+            return PublicKey(self._x509.public_key())
+        except (ValueError, UnsupportedAlgorithm, ConfigurationError) as exc:
+            raise VerificationError(f"certificate {self.subject!r}: {exc}") from exc
+
+    def sha(self, alg: BaseHashAlgo) -> bytes:
+        """Hash of the DER (RootHash, DIGESTS entries).
+
+        Raises:
+            ConfigurationError: unsupported hash.
+        """
+        return digest(alg, self.der)
+
+
+def _der_element_end(blob: bytes, pos: int) -> int:
+    """End offset of the DER SEQUENCE starting at ``pos``, from its own length field."""
+    if blob[pos] != _DER_SEQUENCE:
+        raise DecodeError(f"offset {pos}: expected a DER SEQUENCE (0x30), got {blob[pos]:#04x}")
+    if pos + 2 > len(blob):
+        raise DecodeError(f"offset {pos}: truncated DER header")
+    first = blob[pos + 1]
+    if first < 0x80:
+        return pos + 2 + first
+    count = first & 0x7F
+    if count == 0 or count > _MAX_LENGTH_OCTETS:
+        raise DecodeError(f"offset {pos}: unsupported DER length form {first:#04x}")
+    if pos + 2 + count > len(blob):
+        raise DecodeError(f"offset {pos}: truncated DER length")
+    return pos + 2 + count + int.from_bytes(blob[pos + 2:pos + 2 + count], "big")
+
+
+def parse_der_certificates(blob: bytes) -> list[Certificate]:
+    """Split and parse concatenated DER certificates (the tail of an SPDM chain).
+
+    Args:
+        blob: one or more DER certificates back to back.
+
+    Returns:
+        The certificates in order.
+
+    Raises:
+        DecodeError: empty input, a truncated or malformed certificate, or trailing bytes.
+    """
+    if not blob:
+        raise DecodeError("no certificate in DER blob")
+    certificates = []
+    pos = 0
+    while pos < len(blob):
+        end = _der_element_end(blob, pos)
+        if end > len(blob):
+            raise DecodeError(f"offset {pos}: certificate runs past the end of the data "
+                              f"({end} > {len(blob)})")
+        certificates.append(Certificate(blob[pos:end]))
+        pos = end
+    return certificates
+
+
+def load_certificates(data: bytes) -> list[Certificate]:
+    """Read certificates from file contents: a PEM bundle or concatenated DER.
+
+    Args:
+        data: the file contents.
+
+    Returns:
+        The certificates in file order.
+
+    Raises:
+        ConfigurationError: no certificate found, or malformed content.
+    """
+    try:
+        if b"-----BEGIN" in data:
+            return [Certificate(cert.public_bytes(serialization.Encoding.DER))
+                    for cert in x509.load_pem_x509_certificates(data)]
+        return parse_der_certificates(data)
+    except (ValueError, DecodeError) as exc:
+        raise ConfigurationError(f"cannot load certificates: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class SpdmCertChain:
+    """A parsed SPDM certificate chain (§3.5).
+
+    Attributes:
+        raw: the whole chain as on the wire (header and RootHash included); hash
+            this for DIGESTS and for ``Ct`` in session transcripts.
+        root_hash: the RootHash field (verified against the first certificate).
+        certificates: root (or a certificate signed by the root) first, leaf last.
+    """
+
+    raw: bytes
+    root_hash: bytes
+    certificates: tuple[Certificate, ...]
+
+    @property
+    def root(self) -> Certificate:
+        """The first certificate (the one RootHash covers)."""
+        return self.certificates[0]
+
+    @property
+    def leaf(self) -> Certificate:
+        """The last certificate, whose key signs SPDM messages."""
+        return self.certificates[-1]
+
+
+def build_spdm_cert_chain(certificates: Sequence[Certificate] | Sequence[bytes],
+                          hash_alg: BaseHashAlgo) -> bytes:
+    """Serialize an SPDM certificate chain (§3.5).
+
+    Args:
+        certificates: root (or a certificate the root signed) first, leaf last;
+            Certificate objects or DER bytes.
+        hash_alg: the negotiated BaseHashAlgo (for RootHash).
+
+    Returns:
+        ``Length(u16) | Reserved(u16)=0 | Hash(first DER) | DER...``.
+
+    Raises:
+        LocalProtocolError: no certificates, undecodable DER, or a chain longer
+            than 0xFFFF bytes.
+        ConfigurationError: unsupported hash.
+    """
+    ders = []
+    for item in certificates:
+        if isinstance(item, Certificate):
+            ders.append(item.der)
+            continue
+        try:
+            ders.append(Certificate(item).der)
+        except DecodeError as exc:
+            raise LocalProtocolError(f"cannot build cert chain: {exc}") from exc
+    if not ders:
+        raise LocalProtocolError("a cert chain needs at least one certificate")
+    root_hash = digest(hash_alg, ders[0])
+    total = 4 + len(root_hash) + sum(len(der) for der in ders)
+    if total > 0xFFFF:
+        raise LocalProtocolError(f"cert chain of {total} bytes exceeds the 16-bit Length")
+    return struct.pack("<HH", total, 0) + root_hash + b"".join(ders)
+
+
+def parse_spdm_cert_chain(chain: bytes, hash_alg: BaseHashAlgo) -> SpdmCertChain:
+    """Parse a received SPDM certificate chain and check its RootHash.
+
+    Args:
+        chain: the reassembled CERTIFICATE portions of one slot.
+        hash_alg: the negotiated BaseHashAlgo.
+
+    Returns:
+        The parsed chain (not yet validated: see :func:`validate_cert_chain`).
+
+    Raises:
+        DecodeError: too short, Length field disagreeing with the data, or
+            malformed certificates.
+        VerificationError: RootHash is not the hash of the first certificate.
+        ConfigurationError: unsupported hash.
+    """
+    chain = bytes(chain)
+    size = hash_size(hash_alg)
+    if len(chain) < 4 + size:
+        raise DecodeError(f"cert chain of {len(chain)} bytes is shorter than its header")
+    length = int.from_bytes(chain[0:2], "little")
+    if length != len(chain):
+        raise DecodeError(f"cert chain Length field says {length}, got {len(chain)} bytes")
+    root_hash = chain[4:4 + size]
+    certificates = parse_der_certificates(chain[4 + size:])
+    if certificates[0].sha(hash_alg) != root_hash:
+        raise VerificationError(
+            f"cert chain RootHash does not match certificate 0 ({certificates[0].subject!r})")
+    return SpdmCertChain(raw=chain, root_hash=root_hash, certificates=tuple(certificates))
+
+
+def _label(index: int, cert: Certificate) -> str:
+    return f"certificate {index} ({cert.subject!r})"
+
+
+def _extension(cert: Certificate, kind: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+    try:
+        return cert._x509.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check_validity(label: str, cert: Certificate, now: datetime) -> None:
+    if cert._x509.version != x509.Version.v3:
+        raise VerificationError(f"{label}: not an X.509 v3 certificate")
+    if not cert.not_before <= now <= cert.not_after:
+        raise VerificationError(
+            f"{label}: not valid at {now.isoformat()} "
+            f"(validity {cert.not_before.isoformat()} .. {cert.not_after.isoformat()})")
+
+
+def _check_signed_by(label: str, cert: Certificate, issuer_label: str,
+                     issuer: Certificate) -> None:
+    if cert._x509.issuer != issuer._x509.subject:
+        raise VerificationError(
+            f"{label}: issuer {cert.issuer!r} is not the subject of {issuer_label}")
+    try:
+        cert._x509.verify_directly_issued_by(issuer._x509)
+    except InvalidSignature as exc:
+        raise VerificationError(
+            f"{label}: signature does not verify with the key of {issuer_label}") from exc
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise VerificationError(f"{label}: cannot check signature by {issuer_label}: {exc}"
+                                ) from exc
+
+
+def _check_ca(label: str, cert: Certificate, intermediates_below: int) -> None:
+    constraints = _extension(cert, x509.BasicConstraints)
+    if not isinstance(constraints, x509.BasicConstraints) or not constraints.ca:
+        raise VerificationError(f"{label}: issues certificates but basicConstraints CA is not TRUE")
+    if constraints.path_length is not None and intermediates_below > constraints.path_length:
+        raise VerificationError(
+            f"{label}: pathLenConstraint {constraints.path_length} but "
+            f"{intermediates_below} intermediate CA(s) follow")
+    usage = _extension(cert, x509.KeyUsage)
+    if isinstance(usage, x509.KeyUsage) and not usage.key_cert_sign:
+        raise VerificationError(f"{label}: keyUsage lacks keyCertSign")
+
+
+def _check_leaf(label: str, cert: Certificate, asym: BaseAsymAlgo, role: Role) -> None:
+    constraints = _extension(cert, x509.BasicConstraints)
+    if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
+        raise VerificationError(f"{label}: leaf has basicConstraints CA=TRUE")
+    usage = _extension(cert, x509.KeyUsage)
+    if not isinstance(usage, x509.KeyUsage):
+        raise VerificationError(f"{label}: leaf has no keyUsage extension")
+    if not usage.digital_signature:
+        raise VerificationError(f"{label}: leaf keyUsage lacks digitalSignature")
+    # libspdm's rule: only the DMTF role OIDs matter; a leaf fails when it carries
+    # the other role's OID without its own (serverAuth, clientAuth etc. are ignored).
+    own, other = _ROLE_EKUS[role]
+    eku = _extension(cert, x509.ExtendedKeyUsage)
+    if isinstance(eku, x509.ExtendedKeyUsage) and other in eku and own not in eku:
+        raise VerificationError(
+            f"{label}: extendedKeyUsage permits only the other role ({other.dotted_string}), "
+            f"not {role} authentication")
+    if not cert.public_key().matches(asym):
+        raise VerificationError(f"{label}: leaf public key does not fit {asym.name}")
+
+
+def _intermediates_below(certs: Sequence[Certificate], index: int) -> int:
+    """Non-self-issued CA certificates after ``index`` (RFC 5280 path length)."""
+    return sum(1 for cert in certs[index + 1:-1] if cert._x509.subject != cert._x509.issuer)
+
+
+def _check_anchor(certs: Sequence[Certificate], anchors: Sequence[Certificate],
+                  now: datetime) -> None:
+    first = certs[0]
+    if any(anchor.der == first.der for anchor in anchors):
+        return
+    label = _label(0, first)
+    for position, anchor in enumerate(anchors):
+        if anchor._x509.subject != first._x509.issuer:
+            continue
+        anchor_label = f"trust anchor {position} ({anchor.subject!r})"
+        try:
+            _check_signed_by(label, first, anchor_label, anchor)
+        except VerificationError:
+            continue
+        _check_validity(anchor_label, anchor, now)
+        _check_ca(anchor_label, anchor, _intermediates_below(certs, -1))
+        return
+    raise VerificationError(
+        f"{label} does not lead to a trusted root: it is not a trust anchor and no trust "
+        f"anchor signed it (issuer {first.issuer!r})")
+
+
+def validate_cert_chain(chain: SpdmCertChain, trust_anchors: Sequence[Certificate],
+                        asym: BaseAsymAlgo, *, now: datetime,
+                        role: Role = "responder") -> None:
+    """Check a peer's certificate chain against SPDM's rules and our trust anchors.
+
+    The checks (PROTOCOLS.md §10.3, libspdm ``libspdm_crypt_cert.c``): every
+    certificate is X.509 v3 and valid at ``now``; each is signed by the one before
+    it and names it as issuer; CA certificates have basicConstraints CA=TRUE, obey
+    pathLenConstraint and, with a keyUsage, allow keyCertSign; the leaf is not a
+    CA, has keyUsage digitalSignature, an extendedKeyUsage that does not restrict
+    it to the other role, and a key that fits ``asym``; the first certificate is a
+    trust anchor or is signed by a (currently valid CA) trust anchor.
+
+    Done with ``cryptography`` primitives rather than ``x509.verification``: that
+    verifier enforces the Web PKI profile, which forbids Ed25519/Ed448 keys (SPDM
+    BaseAsymAlgos) and builds its own path instead of checking the exact ordered
+    chain SPDM transmits.
+
+    Args:
+        chain: the parsed chain.
+        trust_anchors: trusted roots (or intermediates).
+        asym: the negotiated algorithm the leaf key must fit (BaseAsymAlgo, or
+            ReqBaseAsymAlg for a requester chain).
+        now: the validation time (tz-aware); passed in, never read from a clock.
+        role: whose chain this is: "responder" or "requester".
+
+    Raises:
+        VerificationError: a rule failed; the message names the certificate (index
+            and subject) and the rule.
+        LocalProtocolError: ``now`` is not timezone-aware.
+        ConfigurationError: ``asym`` is not exactly one supported algorithm.
+    """
+    if now.tzinfo is None:
+        raise LocalProtocolError("validation time must be timezone-aware")
+    asym = _single(asym)
+    certs = chain.certificates
+    _check_anchor(certs, trust_anchors, now)
+    for index, cert in enumerate(certs):
+        label = _label(index, cert)
+        _check_validity(label, cert, now)
+        if index > 0:
+            _check_signed_by(label, cert, _label(index - 1, certs[index - 1]), certs[index - 1])
+        if index < len(certs) - 1:
+            _check_ca(label, cert, _intermediates_below(certs, index))
+        else:
+            _check_leaf(label, cert, asym, role)
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """A generated device certificate chain and its leaf signing key.
+
+    Attributes:
+        certificates: root CA, intermediate CA, leaf.
+        leaf_key: the leaf's private key (never shown in repr).
+    """
+
+    certificates: tuple[Certificate, ...]
+    leaf_key: PrivateKey = field(repr=False, compare=False)
+
+    @property
+    def root(self) -> Certificate:
+        """The self-signed root CA (the verifier's trust anchor)."""
+        return self.certificates[0]
+
+    @property
+    def leaf(self) -> Certificate:
+        """The device certificate whose key signs SPDM messages."""
+        return self.certificates[-1]
+
+
+def _der_short_tlv(tag: int, body: bytes) -> bytes:
+    """DER tag-length-value for the small fixed-size extension payloads built below."""
+    assert len(body) < 0x80, "short-form DER length only"
+    return bytes([tag, len(body)]) + body
+
+
+def _ca_asym(asym: BaseAsymAlgo) -> BaseAsymAlgo:
+    # CAs use the leaf's key family; RSA CAs sign certificates with PKCS#1 v1.5,
+    # so an RSAPSS leaf gets an RSASSA CA key of the same size.
+    pss_to_ssa = {
+        BaseAsymAlgo.RSAPSS_2048: BaseAsymAlgo.RSASSA_2048,
+        BaseAsymAlgo.RSAPSS_3072: BaseAsymAlgo.RSASSA_3072,
+        BaseAsymAlgo.RSAPSS_4096: BaseAsymAlgo.RSASSA_4096,
+    }
+    return pss_to_ssa.get(asym, asym)
+
+
+def _cert_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
+    raw = key._key
+    if isinstance(raw, ec.EllipticCurvePrivateKey):
+        if raw.curve.key_size == 256:
+            return hashes.SHA256()
+        return hashes.SHA384() if raw.curve.key_size == 384 else hashes.SHA512()
+    if isinstance(raw, rsa.RSAPrivateKey):
+        return hashes.SHA384()
+    return None  # EdDSA signs certificates without a separate hash
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _issue(subject: str, key: PrivateKey, issuer: str, signer: PrivateKey,
+           validity: tuple[datetime, datetime],
+           extensions: list[tuple[x509.ExtensionType, bool]]) -> Certificate:
+    public = key._key.public_key()
+    builder = (x509.CertificateBuilder()
+               .subject_name(_name(subject))
+               .issuer_name(_name(issuer))
+               .public_key(public)
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(validity[0])
+               .not_valid_after(validity[1])
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), False)
+               .add_extension(
+                   x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                       signer._key.public_key()), False))
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical)
+    signed = builder.sign(signer._key, _cert_hash(signer))
+    return Certificate(signed.public_bytes(serialization.Encoding.DER))
+
+
+def _key_usage(*, signing: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=signing, content_commitment=False,
+                         key_encipherment=False, data_encipherment=False,
+                         key_agreement=False, key_cert_sign=not signing, crl_sign=not signing,
+                         encipher_only=False, decipher_only=False)
+
+
+def generate_device_identity(asym: BaseAsymAlgo, *, common_name: str = "devsec emulated device",
+                             pci_ids: tuple[int, int] | None = (0x1AF4, 0x1234),
+                             not_before: datetime | None = None, valid_days: int = 3650,
+                             role: Role = "responder") -> DeviceIdentity:
+    """Generate a root CA -> intermediate CA -> leaf chain for an emulated device.
+
+    The leaf follows §10.3: v3, keyUsage digitalSignature (critical),
+    basicConstraints CA=FALSE, the DMTF role EKU, the DMTF SPDM extension marking a
+    hardware identity, and (with ``pci_ids``) the PCI-SIG SAN otherName
+    ``Vendor=vvvv:Device=dddd:CC=120000:REV=01``. All randomness comes from the OS
+    RNG through ``cryptography``.
+
+    Args:
+        asym: the leaf key algorithm (CAs use the same family).
+        common_name: the leaf subject CN; the CAs derive their CNs from it.
+        pci_ids: (vendor ID, device ID) for the SAN, or None to omit it.
+        not_before: start of validity (tz-aware); None means one day before now, so
+            a verifier whose clock is slightly behind (or that took "now" just
+            before generating) still sees the chain as valid.
+        valid_days: validity length for all three certificates.
+        role: which DMTF EKU the leaf carries.
+
+    Returns:
+        The identity.
+
+    Raises:
+        ConfigurationError: SM2 or not exactly one supported algorithm, or PCI IDs
+            outside 0..0xFFFF.
+        LocalProtocolError: ``not_before`` is not timezone-aware.
+    """
+    if pci_ids is not None and not all(0 <= value <= 0xFFFF for value in pci_ids):
+        raise ConfigurationError(f"PCI IDs must be 16-bit values, got {pci_ids}")
+    if not_before is None:
+        not_before = datetime.now(UTC) - _DEFAULT_BACKDATE
+    if not_before.tzinfo is None:
+        raise LocalProtocolError("not_before must be timezone-aware")
+    start = not_before.astimezone(UTC).replace(microsecond=0)
+    validity = (start, start + timedelta(days=valid_days))
+    leaf_key = generate_private_key(asym)
+    root_key = generate_private_key(_ca_asym(asym))
+    inter_key = generate_private_key(_ca_asym(asym))
+    root_cn = f"{common_name} root CA"
+    inter_cn = f"{common_name} intermediate CA"
+    ca_usage = (_key_usage(signing=False), True)
+    root = _issue(root_cn, root_key, root_cn, root_key, validity,
+                  [(x509.BasicConstraints(ca=True, path_length=1), True), ca_usage])
+    inter = _issue(inter_cn, inter_key, root_cn, root_key, validity,
+                   [(x509.BasicConstraints(ca=True, path_length=0), True), ca_usage])
+    hardware_identity = _der_short_tlv(_DER_SEQUENCE, _DER_OID_HARDWARE_IDENTITY)
+    spdm_extension = _der_short_tlv(_DER_SEQUENCE, hardware_identity)
+    leaf_extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (_key_usage(signing=True), True),
+        (x509.ExtendedKeyUsage([_ROLE_EKUS[role][0]]), False),
+        (x509.UnrecognizedExtension(OID_DMTF_SPDM_EXTENSION, spdm_extension), False),
+    ]
+    if pci_ids is not None:
+        vendor, device = pci_ids
+        text = f"Vendor={vendor:04x}:Device={device:04x}:CC=120000:REV=01"
+        san = x509.OtherName(OID_PCISIG_SAN, _der_short_tlv(_DER_UTF8STRING, text.encode()))
+        leaf_extensions.append((x509.SubjectAlternativeName([san]), False))
+    leaf = _issue(common_name, leaf_key, inter_cn, inter_key, validity, leaf_extensions)
+    return DeviceIdentity(certificates=(root, inter, leaf), leaf_key=leaf_key)
