@@ -24,8 +24,8 @@ ASYMS: dict[str, BaseAsymAlgo] = {
     "rsapss-3072": BaseAsymAlgo.RSAPSS_3072,
     "rsapss-4096": BaseAsymAlgo.RSAPSS_4096,
     "ed25519": BaseAsymAlgo.EDDSA_ED25519,
-    "ed448": BaseAsymAlgo.EDDSA_ED448,
 }
+"""Ed448 is not offered: SPDM 1.2+ signs with Ed448ctx, which ``cryptography`` cannot compute."""
 
 VERSIONS: dict[str, SpdmVersion] = {v.text: v for v in SpdmVersion}
 

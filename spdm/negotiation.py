@@ -65,7 +65,10 @@ class AlgorithmPreferences:
     """Algorithms one side supports, most preferred first.
 
     The requester offers the union of each tuple; the responder selects the
-    first of its own tuple that the requester offered.
+    first of its own tuple that the requester offered.  Ed448 is absent by
+    default: SPDM 1.2+ signs with Ed448ctx (the signing context as the EdDSA
+    context), which ``cryptography`` cannot do, and EdDSA does not exist
+    before 1.2.
     """
 
     hash_algs: tuple[BaseHashAlgo, ...] = (
@@ -75,7 +78,7 @@ class AlgorithmPreferences:
         BaseAsymAlgo.ECDSA_P384, BaseAsymAlgo.ECDSA_P256, BaseAsymAlgo.ECDSA_P521,
         BaseAsymAlgo.RSAPSS_3072, BaseAsymAlgo.RSASSA_3072, BaseAsymAlgo.RSAPSS_4096,
         BaseAsymAlgo.RSASSA_4096, BaseAsymAlgo.RSAPSS_2048, BaseAsymAlgo.RSASSA_2048,
-        BaseAsymAlgo.EDDSA_ED25519, BaseAsymAlgo.EDDSA_ED448,
+        BaseAsymAlgo.EDDSA_ED25519,
     )
     measurement_hash_algs: tuple[MeasurementHashAlgo, ...] = (
         MeasurementHashAlgo.SHA_384, MeasurementHashAlgo.SHA_256, MeasurementHashAlgo.SHA_512,

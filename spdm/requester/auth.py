@@ -284,19 +284,21 @@ class AuthCommands(RequesterCore):
         self.transcript.add_measurements(request.raw, unsigned)
         evidence = None
         if request.signature_requested:
-            assert request.nonce is not None and request.slot_id is not None
+            assert request.nonce is not None
+            # SPDM 1.0 has no SlotIDParam: the signer is slot 0 and Param2 is reserved.
+            slot_id = request.slot_id if request.slot_id is not None else 0
             try:
-                if response.slot_id != request.slot_id:
+                if negotiated.version >= SpdmVersion.V11 and response.slot_id != slot_id:
                     raise RemoteProtocolError(
                         f"MEASUREMENTS signed with slot {response.slot_id}, "
-                        f"slot {request.slot_id} was asked for"
+                        f"slot {slot_id} was asked for"
                     )
                 evidence = self._evidence(
-                    negotiated, MEASUREMENTS_CONTEXT, request.slot_id,
+                    negotiated, MEASUREMENTS_CONTEXT, slot_id,
                     self.transcript.l1(negotiated.version), response.signature,
                     request.nonce, response.nonce,
                 )
-                self._verify(negotiated, self.chains[request.slot_id], evidence)
+                self._verify(negotiated, self.chains[slot_id], evidence)
             finally:
                 self.transcript.measurements_done()
         self._events.append(MeasurementsReceived(
