@@ -130,6 +130,10 @@ class Certificate:
         except (ValueError, UnsupportedAlgorithm, ConfigurationError) as exc:
             raise VerificationError(f"certificate {self.subject!r}: {exc}") from exc
 
+    def to_pem(self) -> bytes:
+        """The certificate as PEM (what ``--trust-root`` files usually hold)."""
+        return self._x509.public_bytes(serialization.Encoding.PEM)
+
     def sha(self, alg: BaseHashAlgo) -> bytes:
         """Hash of the DER (RootHash, DIGESTS entries).
 

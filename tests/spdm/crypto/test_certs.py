@@ -532,3 +532,10 @@ def test_fuzz_mutated_chain(position: int, flip: int) -> None:
         validate_cert_chain(chain, [_SAMPLE_CERTS[0]], BaseAsymAlgo.EDDSA_ED25519, now=NOW)
     except VerificationError:
         pass
+
+
+def test_pem_round_trip(identities: dict[BaseAsymAlgo, DeviceIdentity]) -> None:
+    certs = identities[BaseAsymAlgo.ECDSA_P256].certificates
+    pem = b"".join(c.to_pem() for c in certs)
+    assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
+    assert load_certificates(pem) == list(certs)
