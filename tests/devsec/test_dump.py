@@ -1,0 +1,64 @@
+"""``devsec dump`` against the reference decoder's own reading of the same captures."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from devsec.dump import dump
+from spdm.capture import write_capture
+from spdm.errors import DecodeError
+from tests.vectors import ROOT, SETS, dump_lines, records
+
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+_NAME = re.compile(r"^(\d+) .*?(SPDM_\w+|DOE_DISCOVERY|SecuredSPDM)")
+
+# Signatures (CHALLENGE_AUTH + MEASUREMENTS) in the plain part of each capture.
+EXPECTED_SIGNATURES = {"spdm11-p256": 10, "spdm12-p384": 2, "spdm13-p384-mutauth-psk": 2}
+
+
+def _names(lines: list[str]) -> dict[int, str]:
+    out = {}
+    for line in lines:
+        match = _NAME.match(line)
+        if match:
+            out[int(match.group(1))] = match.group(2)
+    return out
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_every_record_has_the_reference_decoders_message_name(name: str) -> None:
+    ours = _names(dump((ROOT / name / "capture.pcap").read_bytes(), now=NOW))
+    theirs = _names(dump_lines(name))
+    assert len(ours) == len(records(name))
+    for number, their_name in theirs.items():
+        if their_name == "SecuredSPDM":
+            assert ours[number] == "SecuredSPDM"
+        else:
+            # spdm_dump calls K_GOSTOP_ACK etc. by their inner names; the SPDM name is the same.
+            assert ours[number] == their_name, f"record {number}"
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_every_signature_in_the_capture_verifies(name: str) -> None:
+    lines = dump((ROOT / name / "capture.pcap").read_bytes(), now=NOW)
+    assert lines[-1] == f"signatures: {EXPECTED_SIGNATURES[name]} verified, 0 failed"
+    assert not any("FAILED" in line for line in lines)
+
+
+def test_a_forged_signature_is_reported() -> None:
+    objects = [r.data for r in records("spdm12-p384")]
+    challenge_auth = next(i for i, o in enumerate(objects) if o[2] == 1 and o[9] == 0x03)
+    forged = bytearray(objects[challenge_auth])
+    forged[-10] ^= 1
+    objects[challenge_auth] = bytes(forged)
+    lines = dump(write_capture(objects), now=NOW)
+    assert any("verification FAILED" in line and "signature" in line for line in lines)
+    assert lines[-1].endswith("1 failed")
+
+
+def test_not_a_capture_is_a_decode_error() -> None:
+    with pytest.raises(DecodeError):
+        dump(b"not a pcap file at all", now=NOW)
