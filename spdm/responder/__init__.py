@@ -1,0 +1,374 @@
+"""The SPDM responder engine (sans-IO): the device side of VCA, authentication and measurements.
+
+Feed one whole request to :meth:`Responder.receive_data` (or call
+:meth:`Responder.handle`, which a DOE endpoint handler does); exactly one
+response is queued for :meth:`Responder.data_to_send` and one
+:class:`~spdm.events.RequestAnswered` event for :meth:`Responder.next_event`.
+
+No input makes the engine raise.  Every malformed, truncated, out-of-order or
+unsupported request is answered with an SPDM ERROR carrying the code the spec
+requires, and an ERROR never changes the connection state.  Handlers
+(:mod:`.vca`, :mod:`.auth`, :mod:`.measurements`) raise typed protocol errors;
+``Responder._answer`` is the one place that turns them into ERROR responses.
+Any other exception escaping is a bug.
+
+ResponseNotReady is emulated on request (``ResponderConfig.not_ready_requests``):
+the response is computed, held back, and released by RESPOND_IF_READY.
+
+The order of the checks follows libspdm's responder: an unknown or
+unsupported code is UnsupportedRequest, a known one that is illegal in the
+current state (:mod:`spdm.state`) UnexpectedRequest, a header version other
+than the negotiated one VersionMismatch, and bytes that do not decode
+InvalidRequest.  Secure sessions (KEY_EXCHANGE, PSK_EXCHANGE and what follows),
+chunking, CSR/SET_CERTIFICATE, events, key-pair info, endpoint info, MEL and
+encapsulated requests are not implemented and are answered UnsupportedRequest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from ..backend import ResponderBackend
+from ..config import ResponderConfig
+from ..crypto import hash_size, measurement_hash_size
+from ..errors import ConfigurationError, ProtocolError, RemoteProtocolError, SpdmErrorCode
+from ..events import Event, RequestAnswered
+from ..messages import (
+    NO_CONTEXT,
+    Challenge,
+    ErrorResponse,
+    GetCapabilities,
+    GetCertificate,
+    GetDigests,
+    GetMeasurements,
+    GetVersion,
+    Message,
+    NegotiateAlgorithms,
+    RespondIfReady,
+    VendorDefinedRequest,
+    VendorDefinedResponse,
+)
+from ..messages.codes import CapabilityFlags, RequestCode, ResponseCode, SpdmVersion
+from ..negotiation import MEAS_CAPS, Negotiated
+from ..state import ConnectionState, next_state
+from ..transcript import Transcript
+from . import auth, measurements, vca
+from ._connection import (
+    Connection,
+    ResponseTooLargeError,
+    VendorHandler,
+    invalid_request,
+    unsupported_request,
+)
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+RDTM = 1
+"""ResponseNotReady RDTM: wait at most 1 x 2**RDTExponent us (the response is already ready)."""
+
+
+@dataclass(frozen=True)
+class _Route(Generic[M]):
+    """How one implemented request is decoded and handled, and what it needs from us."""
+
+    message: type[M]
+    handler: Callable[[Connection, M], bytes]
+    needs: CapabilityFlags = CapabilityFlags(0)
+
+    def run(self, conn: Connection, data: bytes) -> bytes:
+        """Decode, apply the transcript resets the request causes, then handle it."""
+        request = self.message.decode(data, NO_CONTEXT, padded=True)
+        conn.transcript.begin(self.message.CODE)
+        return self.handler(conn, request)
+
+
+def _vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
+    """Pass a vendor-defined payload to the protocol registered for its (StandardID, VendorID).
+
+    Raises:
+        RemoteProtocolError: UnsupportedRequest when no protocol is registered;
+            whatever ProtocolError the handler raises (its code is answered).
+    """
+    handler = conn.vendor_handlers.get((request.standard_id, request.vendor_id))
+    if handler is None:
+        raise unsupported_request(
+            RequestCode.VENDOR_DEFINED_REQUEST,
+            f"no vendor protocol for StandardID 0x{request.standard_id:04x}, "
+            f"VendorID {request.vendor_id.hex() or '-'}",
+        )
+    response = VendorDefinedResponse(
+        spdm_version=conn.session.version,
+        standard_id=request.standard_id,
+        vendor_id=request.vendor_id,
+        payload=handler(request.payload),
+    ).encode()
+    conn.check_fits(len(response))
+    return response
+
+
+_ROUTES: dict[int, _Route[Any]] = {
+    RequestCode.GET_VERSION: _Route(GetVersion, vca.get_version),
+    RequestCode.GET_CAPABILITIES: _Route(GetCapabilities, vca.get_capabilities),
+    RequestCode.NEGOTIATE_ALGORITHMS: _Route(NegotiateAlgorithms, vca.negotiate_algorithms),
+    RequestCode.GET_DIGESTS: _Route(GetDigests, auth.get_digests, CapabilityFlags.CERT_CAP),
+    RequestCode.GET_CERTIFICATE: _Route(
+        GetCertificate, auth.get_certificate, CapabilityFlags.CERT_CAP),
+    RequestCode.CHALLENGE: _Route(Challenge, auth.challenge, CapabilityFlags.CHAL_CAP),
+    RequestCode.GET_MEASUREMENTS: _Route(
+        GetMeasurements, measurements.get_measurements, MEAS_CAPS),
+    RequestCode.VENDOR_DEFINED_REQUEST: _Route(VendorDefinedRequest, _vendor_defined),
+}
+"""The requests this responder implements; every other code is UnsupportedRequest."""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A response computed but held back behind ResponseNotReady."""
+
+    request_code: int
+    token: int
+    response: bytes
+
+
+def _check_config(config: ResponderConfig) -> None:
+    prefs = config.algorithms
+    for hash_alg in prefs.hash_algs:
+        hash_size(hash_alg)
+    for measurement_hash in prefs.measurement_hash_algs:
+        measurement_hash_size(measurement_hash)
+    if config.capabilities & MEAS_CAPS and not prefs.measurement_hash_algs:
+        raise ConfigurationError("MEAS_CAP is advertised but no measurement hash is preferred")
+
+
+def _code_name(code: int) -> str:
+    try:
+        return RequestCode(code).name
+    except ValueError:
+        return f"0x{code:02x}"
+
+
+class Responder:
+    """One SPDM connection, device side.
+
+    Args:
+        config: what the device supports and prefers.
+        backend: the device's certificates, keys and measurements.
+        rng: source of nonces (inject a deterministic one in tests).
+
+    Raises:
+        ConfigurationError: the preferences name a hash devsec cannot compute,
+            or the device measures without a measurement hash to offer; caught
+            here so that no request can run into it later.
+    """
+
+    def __init__(
+        self,
+        config: ResponderConfig,
+        backend: ResponderBackend,
+        *,
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        _check_config(config)
+        self.config = config
+        self._conn = Connection(config=config, backend=backend, rng=rng)
+        self._outbound: deque[bytes] = deque()
+        self._events: deque[Event] = deque()
+        self._pending: _Pending | None = None
+        self._not_ready_done: set[int] = set()
+        self._next_token = 0
+
+    # --- public surface -------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """Where VCA stands."""
+        return self._conn.state
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """What NEGOTIATE_ALGORITHMS settled, or None before."""
+        return self._conn.negotiated
+
+    @property
+    def transcript(self) -> Transcript:
+        """The connection's transcripts (read them; do not modify them)."""
+        return self._conn.transcript
+
+    def register_vendor_handler(
+        self, standard_id: int, vendor_id: bytes, handler: VendorHandler
+    ) -> None:
+        """Serve a vendor-defined protocol (IDE_KM, TDISP...) over VENDOR_DEFINED_REQUEST.
+
+        Args:
+            standard_id: the registry ID (3 = PCI-SIG).
+            vendor_id: the VendorID bytes as on the wire (``b"\\x01\\x00"`` for PCI-SIG).
+            handler: request payload -> response payload.  It may raise a
+                :class:`ProtocolError`; the requester then gets ERROR with its code.
+        """
+        self._conn.vendor_handlers[(standard_id, bytes(vendor_id))] = handler
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Process one whole request and queue its response and event.
+
+        Args:
+            data: one SPDM request (any bytes-like object), possibly followed by
+                up to 3 zero DOE pad bytes.
+        """
+        request = bytes(data)
+        response, event = self._answer(request)
+        self._outbound.append(response)
+        self._events.append(event)
+
+    def data_to_send(self) -> bytes:
+        """The oldest queued response (one per request received), or b"" when none is left."""
+        return self._outbound.popleft() if self._outbound else b""
+
+    def next_event(self) -> Event | None:
+        """The next :class:`RequestAnswered`, or None."""
+        return self._events.popleft() if self._events else None
+
+    def handle(self, request: bytes | bytearray | memoryview) -> bytes:
+        """Answer one request: :meth:`receive_data` then :meth:`data_to_send`."""
+        self.receive_data(request)
+        return self.data_to_send()
+
+    # --- processing -----------------------------------------------------------------------
+
+    def _error_version(self, data: bytes) -> int:
+        """SPDMVersion of an ERROR: the chosen version, 0x10 before one is chosen.
+
+        Like libspdm, a GET_CAPABILITIES whose version we offer is answered in
+        that version even when its other fields are refused.
+        """
+        conn = self._conn
+        if len(data) >= 2 and data[1] == RequestCode.GET_VERSION:
+            return SpdmVersion.V10
+        if conn.version is not None:
+            return conn.version
+        if (conn.state == ConnectionState.AFTER_VERSION and len(data) >= 2
+                and data[1] == RequestCode.GET_CAPABILITIES and data[0] in conn.config.versions):
+            return data[0]
+        return SpdmVersion.V10
+
+    def _answer(self, data: bytes) -> tuple[bytes, RequestAnswered]:
+        """Produce the response to one request; the one place errors become ERROR."""
+        code = data[1] if len(data) >= 2 else 0
+        try:
+            response = self._dispatch(data)
+        except ProtocolError as exc:
+            if code == RequestCode.GET_MEASUREMENTS:
+                self._conn.transcript.measurements_done()
+            extended = exc.extended_data if isinstance(exc, ResponseTooLargeError) else b""
+            error = ErrorResponse(
+                spdm_version=self._error_version(data),
+                error_code=exc.error_code,
+                error_data=exc.error_data,
+                extended_data=extended,
+            ).encode()
+            logger.debug("%s refused: %s", _code_name(code), exc.error_code.name)
+            return error, RequestAnswered(code, ResponseCode.ERROR, exc.error_code, str(exc))
+        logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
+        # The only ERROR _dispatch returns rather than raises is ResponseNotReady.
+        if response[1] == ResponseCode.ERROR:
+            return response, RequestAnswered(
+                code, ResponseCode.ERROR, SpdmErrorCode.RESPONSE_NOT_READY, "response not ready")
+        return response, RequestAnswered(code, response[1])
+
+    def _dispatch(self, data: bytes) -> bytes:
+        """Check a request against the code table, state table and version, then run it."""
+        conn = self._conn
+        if len(data) < 4:
+            raise invalid_request(f"a {len(data)}-byte request is shorter than the SPDM header")
+        version, code = data[0], data[1]
+        if code == RequestCode.RESPOND_IF_READY:
+            return self._respond_if_ready(data)
+        self._pending = None  # a new request abandons a held-back response
+        route = _ROUTES.get(code)
+        if route is None:
+            raise unsupported_request(code, f"request {_code_name(code)} is not supported")
+        if route.needs and not conn.config.capabilities & route.needs:
+            raise unsupported_request(
+                code, f"{_code_name(code)} needs {route.needs.name}, which we do not advertise")
+        state_before = conn.state
+        after = next_state(state_before, code)
+        if after is None:
+            raise RemoteProtocolError(
+                f"{_code_name(code)} is not allowed in state {state_before.value!r}",
+                error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
+            )
+        self._check_version(code, version)
+        response = route.run(conn, data)
+        conn.state = after
+        if code == RequestCode.GET_VERSION:
+            self._not_ready_done.clear()
+        if (state_before == ConnectionState.NEGOTIATED and code in self.config.not_ready_requests
+                and code not in self._not_ready_done):
+            return self._hold_back(code, response)
+        return response
+
+    def _check_version(self, code: int, version: int) -> None:
+        """GET_VERSION carries 0x10; GET_CAPABILITIES one we offer; the rest the chosen one."""
+        conn = self._conn
+        if code == RequestCode.GET_VERSION:
+            allowed: tuple[int, ...] = (SpdmVersion.V10,)
+        elif code == RequestCode.GET_CAPABILITIES:
+            allowed = tuple(conn.config.versions)
+        else:
+            allowed = (conn.session_version,)
+        if version not in allowed:
+            raise RemoteProtocolError(
+                f"{_code_name(code)} carries version 0x{version:02x}, expected one of "
+                + ", ".join(f"0x{v:02x}" for v in allowed),
+                error_code=SpdmErrorCode.VERSION_MISMATCH,
+            )
+
+    def _hold_back(self, code: int, response: bytes) -> bytes:
+        """Keep a finished response and answer ResponseNotReady (config.not_ready_requests).
+
+        The response was computed as if sent, so the transcript already holds
+        it: RESPOND_IF_READY and the ERROR never enter a transcript.
+        """
+        token = self._next_token
+        self._next_token = (token + 1) & 0xFF
+        self._not_ready_done.add(code)
+        self._pending = _Pending(code, token, response)
+        logger.debug("%s held back behind ResponseNotReady (token %d)", _code_name(code), token)
+        return ErrorResponse(
+            spdm_version=self._conn.session_version,
+            error_code=SpdmErrorCode.RESPONSE_NOT_READY,
+            extended_data=bytes([self.config.rdt_exponent, code, token, RDTM]),
+        ).encode()
+
+    def _respond_if_ready(self, data: bytes) -> bytes:
+        """Release the held-back response when RESPOND_IF_READY names its request and token.
+
+        Raises:
+            RemoteProtocolError: UnexpectedRequest with nothing held back,
+                VersionMismatch, or InvalidRequest for malformed bytes or a
+                request code or token that does not match.
+        """
+        pending = self._pending
+        if pending is None:
+            raise RemoteProtocolError(
+                "RESPOND_IF_READY with no response pending",
+                error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
+            )
+        self._check_version(RequestCode.RESPOND_IF_READY, data[0])
+        request = RespondIfReady.decode(data, NO_CONTEXT, padded=True)
+        if (request.request_code, request.token) != (pending.request_code, pending.token):
+            raise invalid_request(
+                f"RESPOND_IF_READY for request 0x{request.request_code:02x} token "
+                f"{request.token}; pending is 0x{pending.request_code:02x} token {pending.token}"
+            )
+        self._pending = None
+        return pending.response
+
+
+__all__ = ["Responder"]

@@ -1,0 +1,192 @@
+"""The per-connection state the responder's message handlers share, and their error helpers.
+
+Handlers (in :mod:`.vca`, :mod:`.auth`, :mod:`.measurements`) are plain
+functions of a :class:`Connection` and one decoded request.  They raise typed
+errors and never build an ERROR themselves: :class:`spdm.responder.Responder`
+turns every :class:`ProtocolError` into an ERROR response in one place.  A
+handler must raise before it changes anything, so an ERROR leaves the
+connection as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..backend import ResponderBackend
+from ..config import ResponderConfig
+from ..crypto import signature_size
+from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode
+from ..messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
+from ..negotiation import Negotiated
+from ..state import ConnectionState
+from ..transcript import Transcript
+
+logger = logging.getLogger(__name__)
+
+SLOT_COUNT = 8
+"""Certificate slots 0-7 (DSP0274)."""
+
+
+VendorHandler = Callable[[bytes], bytes]
+"""A vendor-defined protocol: request payload in, response payload out."""
+
+
+def invalid_request(reason: str) -> RemoteProtocolError:
+    """The request is malformed or asks for something the device cannot do."""
+    return RemoteProtocolError(reason, error_code=SpdmErrorCode.INVALID_REQUEST)
+
+
+def unsupported_request(code: int, reason: str) -> RemoteProtocolError:
+    """The request code is not implemented or not backed by our capabilities."""
+    return RemoteProtocolError(
+        reason, error_code=SpdmErrorCode.UNSUPPORTED_REQUEST, error_data=code
+    )
+
+
+class ResponseTooLargeError(RemoteProtocolError):
+    """The response would exceed what the requester said it can receive (1.2+).
+
+    Attributes:
+        size: the size the response would have had; sent as the ERROR's 4-byte
+            extended data, as libspdm does, so the requester learns what to expect.
+    """
+
+    error_code = SpdmErrorCode.RESPONSE_TOO_LARGE
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"a {size}-byte response exceeds the requester's DataTransferSize {limit}")
+        self.size = size
+
+    @property
+    def extended_data(self) -> bytes:
+        """ResponseSize as u32 LE."""
+        return self.size.to_bytes(4, "little")
+
+
+@dataclass
+class Connection:
+    """What one SPDM connection has settled so far, as the responder sees it.
+
+    Attributes:
+        config: the device's configuration.
+        backend: the device's keys, certificates and measurements.
+        rng: the source of nonces.
+        state: the VCA state (:mod:`spdm.state` decides what it allows).
+        version: the version the requester chose in GET_CAPABILITIES.
+        requester_flags / requester_ct_exponent / requester_sizes: the
+            requester's GET_CAPABILITIES fields (sizes are (DataTransferSize,
+            MaxSPDMmsgSize), zero before 1.2).
+        responder_flags: the CAPABILITIES flags we sent for ``version``.
+        negotiated: the result of NEGOTIATE_ALGORITHMS.
+        transcript: A, B and M, with the shared reset rules.
+        vendor_handlers: (StandardID, VendorID) -> vendor protocol handler.
+    """
+
+    config: ResponderConfig
+    backend: ResponderBackend
+    rng: Callable[[int], bytes]
+    state: ConnectionState = ConnectionState.NOT_STARTED
+    version: SpdmVersion | None = None
+    requester_flags: CapabilityFlags = CapabilityFlags(0)
+    requester_ct_exponent: int = 0
+    requester_sizes: tuple[int, int] = (0, 0)
+    responder_flags: CapabilityFlags = CapabilityFlags(0)
+    negotiated: Negotiated | None = None
+    transcript: Transcript = field(default_factory=Transcript)
+    vendor_handlers: dict[tuple[int, bytes], VendorHandler] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        """Forget the negotiation (GET_VERSION); the transcript resets itself in ``begin``."""
+        self.version = None
+        self.requester_flags = CapabilityFlags(0)
+        self.requester_ct_exponent = 0
+        self.requester_sizes = (0, 0)
+        self.responder_flags = CapabilityFlags(0)
+        self.negotiated = None
+
+    @property
+    def session_version(self) -> SpdmVersion:
+        """The version the requester chose in GET_CAPABILITIES.
+
+        Raises:
+            LocalProtocolError: called before CAPABILITIES was sent (a dispatch
+                bug: the state table only routes such requests afterwards).
+        """
+        if self.version is None:
+            raise LocalProtocolError("no version chosen yet")
+        return self.version
+
+    @property
+    def session(self) -> Negotiated:
+        """The negotiated parameters; handlers past VCA only run once they exist.
+
+        Raises:
+            LocalProtocolError: called before ALGORITHMS was sent (a dispatch bug:
+                the state table only routes such requests once negotiated).
+        """
+        if self.negotiated is None:
+            raise LocalProtocolError("no algorithms negotiated yet")
+        return self.negotiated
+
+    def check_fits(self, size: int) -> None:
+        """Refuse a response larger than the requester's DataTransferSize (1.2+).
+
+        Called before a handler commits anything, so the ERROR leaves the
+        transcript as it was.
+
+        Raises:
+            ResponseTooLargeError: the response does not fit.
+        """
+        limit = self.requester_sizes[0]
+        if self.session.version >= SpdmVersion.V12 and limit and size > limit:
+            raise ResponseTooLargeError(size, limit)
+
+    def provisioned_chains(self, hash_alg: BaseHashAlgo) -> dict[int, bytes]:
+        """Slot -> SPDM certificate chain, for every slot the backend reports as provisioned."""
+        mask = self.backend.provisioned_slots()
+        chains: dict[int, bytes] = {}
+        for slot in range(SLOT_COUNT):
+            if mask >> slot & 1:
+                chain = self.backend.certificate_chain(slot, hash_alg)
+                if chain is not None:
+                    chains[slot] = chain
+        return chains
+
+    def slot_chain(self, slot_id: int) -> bytes:
+        """The chain of a slot a request names.
+
+        Raises:
+            RemoteProtocolError: InvalidRequest for the pre-provisioned-key slot
+                (no PUB_KEY_ID_CAP), an out-of-range slot, or an empty one.
+        """
+        chain = self.provisioned_chains(self.session.hash_alg).get(slot_id)
+        if chain is None:
+            raise invalid_request(f"certificate slot {slot_id} is not provisioned")
+        return chain
+
+    def sign(self, slot_id: int, context: str, transcript: bytes) -> bytes:
+        """Have the backend sign a transcript with the slot's key, and check the result fits.
+
+        Raises:
+            LocalProtocolError: the backend cannot sign with the negotiated
+                algorithms, or produced a signature of the wrong size (the
+                configured preferences name an algorithm the device's key cannot
+                serve); answered with ERROR Unspecified.
+        """
+        negotiated = self.session
+        try:
+            signature = self.backend.sign(
+                slot_id, negotiated.hash_alg, negotiated.version, context, transcript
+            )
+        except ConfigurationError as exc:
+            raise LocalProtocolError(f"the device cannot sign: {exc}") from exc
+        expected = signature_size(negotiated.asym_alg)
+        if len(signature) != expected:
+            raise LocalProtocolError(
+                f"the device signed {len(signature)} bytes, but {negotiated.asym_alg.name} "
+                f"signatures have {expected}: its key does not match the negotiated algorithm"
+            )
+        logger.debug("signed %r with slot %d", context, slot_id)
+        return signature

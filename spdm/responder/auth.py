@@ -1,0 +1,151 @@
+"""Responder side of authentication: GET_DIGESTS, GET_CERTIFICATE, CHALLENGE.
+
+Certificate chains and signatures come from the backend; this module decides
+what goes on the wire and into transcript B and M1 (PROTOCOLS.md §3.4-3.6,
+§5.2), with libspdm's responder (``libspdm_rsp_{digests,certificate,
+challenge_auth}.c``) as the reference for which request is refused how.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from ..crypto import digest
+from ..messages import (
+    NONCE_SIZE,
+    Certificate,
+    Challenge,
+    ChallengeAuth,
+    Digests,
+    GetCertificate,
+    GetDigests,
+    MeasurementBlock,
+)
+from ..messages.codes import (
+    DmtfValueType,
+    MeasurementSummaryHashType,
+    SpdmVersion,
+)
+from ..negotiation import MEAS_CAPS
+from ._connection import Connection, invalid_request
+
+logger = logging.getLogger(__name__)
+
+CHALLENGE_CONTEXT = "responder-challenge_auth signing"
+CERTIFICATE_HEADER_SIZE = 8
+"""CERTIFICATE bytes before the portion: what DataTransferSize must also hold."""
+SLOT_SIZE_REQUESTED = 0x01
+"""GET_CERTIFICATE Param2 b0 (1.3): answer only the slot's chain size."""
+
+
+def _slot_mask(chains: dict[int, bytes]) -> int:
+    return sum(1 << slot for slot in chains)
+
+
+def get_digests(conn: Connection, request: GetDigests) -> bytes:
+    """Answer DIGESTS: the hash of each provisioned slot's SPDM chain, ascending slot order.
+
+    Raises:
+        ResponseTooLargeError: the digests do not fit the requester's DataTransferSize.
+    """
+    negotiated = conn.session
+    chains = conn.provisioned_chains(negotiated.hash_alg)
+    mask = _slot_mask(chains)
+    response = Digests(
+        spdm_version=negotiated.version,
+        # Param1 is SupportedSlotMask from 1.3: every slot we can fill is filled.
+        supported_slot_mask=mask if negotiated.version >= SpdmVersion.V13 else 0,
+        provisioned_slot_mask=mask,
+        digests=tuple(digest(negotiated.hash_alg, chains[slot]) for slot in sorted(chains)),
+    ).encode(negotiated.codec())
+    conn.check_fits(len(response))
+    conn.transcript.add_b(request.raw, response)
+    return response
+
+
+def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
+    """Answer one CERTIFICATE portion of a slot's SPDM chain.
+
+    The portion is as long as the request asks, the chain has left, and both
+    sides' transfer sizes allow (ours always; the requester's from 1.2).
+
+    Raises:
+        RemoteProtocolError: InvalidRequest for an unprovisioned slot or an
+            offset at or past the end of the chain.
+    """
+    negotiated = conn.session
+    chain = conn.slot_chain(request.slot_id)
+    offset, length = request.offset, request.length
+    if negotiated.version >= SpdmVersion.V13 and request.attributes & SLOT_SIZE_REQUESTED:
+        offset, length = 0, 0
+    if offset >= len(chain):
+        raise invalid_request(f"offset {offset} is past the {len(chain)}-byte chain")
+    limits = [length, len(chain) - offset, conn.config.data_transfer_size - CERTIFICATE_HEADER_SIZE]
+    requester_dts = conn.requester_sizes[0]
+    if negotiated.version >= SpdmVersion.V12 and requester_dts:
+        limits.append(requester_dts - CERTIFICATE_HEADER_SIZE)
+    portion = max(min(limits), 0)
+    response = Certificate(
+        spdm_version=negotiated.version,
+        slot_id=request.slot_id,
+        remainder_length=len(chain) - offset - portion,
+        cert_chain=chain[offset:offset + portion],
+    ).encode()
+    conn.check_fits(len(response))
+    conn.transcript.add_b(request.raw, response)
+    return response
+
+
+def measurement_summary_hash(conn: Connection, summary_type: int) -> bytes:
+    """MeasurementSummaryHash: BaseHashAlgo over the selected encoded measurement blocks.
+
+    ``ALL`` takes every block; ``TCB`` takes the immutable-ROM blocks, as the
+    libspdm sample device does (DSP0274 leaves "TCB components" to the device).
+    With no matching block the hash covers zero bytes.  ``NONE`` has no hash.
+    """
+    if summary_type == MeasurementSummaryHashType.NONE:
+        return b""
+    negotiated = conn.session
+    blocks: list[MeasurementBlock] = list(
+        conn.backend.measurement_blocks(negotiated.measurement_hash_alg, raw_requested=False)
+    )
+    if summary_type == MeasurementSummaryHashType.TCB:
+        blocks = [b for b in blocks if b.kind == DmtfValueType.IMMUTABLE_ROM]
+    return digest(negotiated.hash_alg, b"".join(b.encode() for b in blocks))
+
+
+def challenge(conn: Connection, request: Challenge) -> bytes:
+    """Answer CHALLENGE_AUTH, signed over M1 = A || B || C; a success resets B.
+
+    Raises:
+        RemoteProtocolError: InvalidRequest for an unprovisioned slot (0xFF
+            included: no PUB_KEY_ID_CAP), a MeasurementSummaryHashType other
+            than 0, 1 or 0xFF, or a nonzero one without MEAS_CAP.
+        ResponseTooLargeError: CHALLENGE_AUTH does not fit.
+    """
+    negotiated = conn.session
+    chain = conn.slot_chain(request.slot_id)
+    summary_type = request.measurement_summary_hash_type
+    if summary_type not in MeasurementSummaryHashType._value2member_map_:
+        raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is undefined")
+    if summary_type and not conn.responder_flags & MEAS_CAPS:
+        raise invalid_request("a measurement summary hash needs MEAS_CAP")
+    unsigned = ChallengeAuth(
+        spdm_version=negotiated.version,
+        attributes=request.slot_id,
+        slot_mask=_slot_mask(conn.provisioned_chains(negotiated.hash_alg)),
+        cert_chain_hash=digest(negotiated.hash_alg, chain),
+        nonce=conn.rng(NONCE_SIZE),
+        measurement_summary_hash=measurement_summary_hash(conn, summary_type),
+        requester_context=request.requester_context,
+    ).encode(dataclasses.replace(
+        negotiated.codec(measurement_summary=bool(summary_type)), signature_size=0))
+    conn.check_fits(len(unsigned) + negotiated.signature_size)
+    signature = conn.sign(
+        request.slot_id, CHALLENGE_CONTEXT, conn.transcript.m1(request.raw, unsigned)
+    )
+    conn.transcript.challenge_done(success=True)
+    logger.debug("CHALLENGE_AUTH for slot %d (summary type 0x%02x)", request.slot_id, summary_type)
+    return unsigned + signature
+
