@@ -12,11 +12,16 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .messages import MeasurementBlock
-from .messages.codes import BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 
 
 class ResponderBackend(Protocol):
     """What the responder needs from the device it speaks for."""
+
+    def asym_algorithms(self) -> BaseAsymAlgo:
+        """The BaseAsymAlgos every provisioned slot's key signs with (the responder
+        never selects another, whatever its preferences say)."""
+        ...
 
     def provisioned_slots(self) -> int:
         """Bitmask of certificate slots holding a chain (DIGESTS Param2)."""

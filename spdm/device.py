@@ -307,6 +307,13 @@ class DeviceModel:
 
     # --- ResponderBackend ------------------------------------------------------------------
 
+    def asym_algorithms(self) -> BaseAsymAlgo:
+        """The one algorithm each slot's key signs with, ANDed over the slots."""
+        mask = ~0
+        for identity in self._slots.values():
+            mask &= int(identity.leaf_key.asym)
+        return BaseAsymAlgo(mask if self._slots else 0)
+
     def provisioned_slots(self) -> int:
         """Bitmask of the slots holding a chain."""
         return sum(1 << slot for slot in self._slots)

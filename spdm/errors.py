@@ -56,6 +56,8 @@ class ProtocolError(DevsecError):
         error_code: the SPDM ERROR code a responder answers with for this error.
         error_data: the ERROR response's Param2 (e.g. the request code for
             UnsupportedRequest).
+        extended_data: the ERROR response's ExtendedErrorData (e.g. the
+            response size for ResponseTooLarge).
     """
 
     error_code: SpdmErrorCode = SpdmErrorCode.UNSPECIFIED
@@ -66,6 +68,7 @@ class ProtocolError(DevsecError):
         *,
         error_code: SpdmErrorCode | None = None,
         error_data: int = 0,
+        extended_data: bytes = b"",
     ) -> None:
         if type(self) is ProtocolError:
             raise TypeError("ProtocolError is abstract; raise Local/RemoteProtocolError")
@@ -73,6 +76,7 @@ class ProtocolError(DevsecError):
         if error_code is not None:
             self.error_code = error_code
         self.error_data = error_data
+        self.extended_data = extended_data
 
 
 class LocalProtocolError(ProtocolError):

@@ -95,7 +95,7 @@ class AlgorithmPreferences:
         BaseAsymAlgo.RSASSA_3072, BaseAsymAlgo.RSAPSS_2048, BaseAsymAlgo.RSASSA_2048,
     )
     key_schedules: tuple[KeyScheduleAlgo, ...] = (KeyScheduleAlgo.SPDM,)
-    opaque_formats: tuple[OpaqueDataFormat, ...] = (OpaqueDataFormat.FMT1,)
+    opaque_formats: tuple[OpaqueDataFormat, ...] = (OpaqueDataFormat.FMT1, OpaqueDataFormat.FMT0)
 
     def for_version(self, version: int) -> AlgorithmPreferences:
         """These preferences minus what ``version`` cannot carry (EdDSA before 1.2)."""

@@ -44,7 +44,12 @@ TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {
     **{(ConnectionState.NEGOTIATED, code): ConnectionState.NEGOTIATED
        for code in _NEGOTIATED_REQUESTS},
 }
-"""(state, request) -> state after a successful response.  Missing = not allowed."""
+"""(state, request) -> state after a successful response.  Missing = not allowed.
+
+RESPOND_IF_READY is not in the table: it is legal exactly while the responder
+holds back a response it answered ResponseNotReady for, which the responder
+tracks itself.
+"""
 
 
 def next_state(state: ConnectionState, request_code: int) -> ConnectionState | None:

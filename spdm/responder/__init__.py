@@ -60,7 +60,6 @@ from ..transcript import Transcript
 from . import auth, measurements, vca
 from ._connection import (
     Connection,
-    ResponseTooLargeError,
     VendorHandler,
     invalid_request,
     unsupported_request,
@@ -265,12 +264,11 @@ class Responder:
         except ProtocolError as exc:
             if code == RequestCode.GET_MEASUREMENTS:
                 self._conn.transcript.measurements_done()
-            extended = exc.extended_data if isinstance(exc, ResponseTooLargeError) else b""
             error = ErrorResponse(
                 spdm_version=self._error_version(data),
                 error_code=exc.error_code,
                 error_data=exc.error_data,
-                extended_data=extended,
+                extended_data=exc.extended_data,
             ).encode()
             logger.debug("%s refused: %s", _code_name(code), exc.error_code.name)
             return error, RequestAnswered(code, ResponseCode.ERROR, exc.error_code, str(exc))

@@ -45,24 +45,17 @@ def unsupported_request(code: int, reason: str) -> RemoteProtocolError:
     )
 
 
-class ResponseTooLargeError(RemoteProtocolError):
-    """The response would exceed what the requester said it can receive (1.2+).
+def response_too_large(size: int, limit: int) -> RemoteProtocolError:
+    """The response would exceed what the requester can receive (1.2+).
 
-    Attributes:
-        size: the size the response would have had; sent as the ERROR's 4-byte
-            extended data, as libspdm does, so the requester learns what to expect.
+    The ERROR carries the response's size as u32 LE extended data, as libspdm
+    does, so the requester learns what it would take.
     """
-
-    error_code = SpdmErrorCode.RESPONSE_TOO_LARGE
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"a {size}-byte response exceeds the requester's DataTransferSize {limit}")
-        self.size = size
-
-    @property
-    def extended_data(self) -> bytes:
-        """ResponseSize as u32 LE."""
-        return self.size.to_bytes(4, "little")
+    return RemoteProtocolError(
+        f"a {size}-byte response exceeds the requester's DataTransferSize {limit}",
+        error_code=SpdmErrorCode.RESPONSE_TOO_LARGE,
+        extended_data=size.to_bytes(4, "little"),
+    )
 
 
 @dataclass
@@ -137,11 +130,11 @@ class Connection:
         transcript as it was.
 
         Raises:
-            ResponseTooLargeError: the response does not fit.
+            RemoteProtocolError: ResponseTooLarge, the response does not fit.
         """
         limit = self.requester_sizes[0]
         if self.session.version >= SpdmVersion.V12 and limit and size > limit:
-            raise ResponseTooLargeError(size, limit)
+            raise response_too_large(size, limit)
 
     def provisioned_chains(self, hash_alg: BaseHashAlgo) -> dict[int, bytes]:
         """Slot -> SPDM certificate chain, for every slot the backend reports as provisioned."""

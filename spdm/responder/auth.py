@@ -47,7 +47,7 @@ def get_digests(conn: Connection, request: GetDigests) -> bytes:
     """Answer DIGESTS: the hash of each provisioned slot's SPDM chain, ascending slot order.
 
     Raises:
-        ResponseTooLargeError: the digests do not fit the requester's DataTransferSize.
+        RemoteProtocolError: ResponseTooLarge, the digests do not fit.
     """
     negotiated = conn.session
     chains = conn.provisioned_chains(negotiated.hash_alg)
@@ -122,7 +122,7 @@ def challenge(conn: Connection, request: Challenge) -> bytes:
         RemoteProtocolError: InvalidRequest for an unprovisioned slot (0xFF
             included: no PUB_KEY_ID_CAP), a MeasurementSummaryHashType other
             than 0, 1 or 0xFF, or a nonzero one without MEAS_CAP.
-        ResponseTooLargeError: CHALLENGE_AUTH does not fit.
+        RemoteProtocolError: ResponseTooLarge, CHALLENGE_AUTH does not fit.
     """
     negotiated = conn.session
     chain = conn.slot_chain(request.slot_id)

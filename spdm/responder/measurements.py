@@ -32,7 +32,7 @@ def get_measurements(conn: Connection, request: GetMeasurements) -> bytes:
         RemoteProtocolError: InvalidRequest for a signature without MEAS_CAP
             with signature, an unprovisioned signing slot, or an index the
             device does not measure.
-        ResponseTooLargeError: the response does not fit the requester's
+        RemoteProtocolError: ResponseTooLarge, the response does not fit the requester's
             DataTransferSize.
     """
     negotiated = conn.session

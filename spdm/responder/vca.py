@@ -25,7 +25,6 @@ from ..messages.codes import (
     AlgType,
     CapabilityFlags,
     MeasurementSpecification,
-    OpaqueDataFormat,
     SpdmVersion,
 )
 from ..negotiation import (
@@ -229,7 +228,8 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
     hash_sel = pick(request.base_hash_algo, prefs.hash_algs)
     if not hash_sel:
         raise invalid_request(f"no common BaseHashAlgo in 0x{request.base_hash_algo:x}")
-    asym_sel = pick(request.base_asym_algo, prefs.asym_algs)
+    # Only what the device's keys really sign with is selectable.
+    asym_sel = pick(request.base_asym_algo & conn.backend.asym_algorithms(), prefs.asym_algs)
     signs = bool(ours & (CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
                          | CapabilityFlags.MEAS_CAP_SIG)) or bool(
         conn.requester_flags & ours & CapabilityFlags.KEY_EX_CAP)
@@ -245,8 +245,7 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
     other_params = 0
     if version >= SpdmVersion.V12:
         # Never MULTI_KEY_CONN: every slot holds one key usable for everything.
-        other_params = pick(request.other_params_support,
-                            (OpaqueDataFormat.FMT1, OpaqueDataFormat.FMT0))
+        other_params = pick(request.other_params_support, prefs.opaque_formats)
     alg_structs = _alg_struct_selections(conn, request) if version >= SpdmVersion.V11 else ()
     response = Algorithms(
         spdm_version=version,

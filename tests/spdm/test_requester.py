@@ -214,7 +214,7 @@ def test_negotiate_algorithms_offers_the_configured_sets() -> None:
     assert sent.alg_supported(AlgType.DHE) & DheGroup.SECP_384_R1
     assert sent.alg_supported(AlgType.AEAD) & AeadSuite.AES_256_GCM
     assert sent.alg_supported(AlgType.KEY_SCHEDULE) == KeyScheduleAlgo.SPDM
-    assert sent.other_params_support == 2  # OpaqueDataFmt1
+    assert sent.other_params_support == 3  # OpaqueDataFmt1 and Fmt0
 
 
 def test_eddsa_is_not_offered_before_1_2() -> None:

@@ -663,7 +663,8 @@ def test_other_params_selection(device: DeviceModel, version: int, offered: int,
     assert algs.other_params_selection == selected and algs.mel_specification_sel == 0
 
 
-def test_eddsa_only_from_12(device: DeviceModel) -> None:
+def test_eddsa_only_from_12() -> None:
+    device = DeviceModel.generate(BaseAsymAlgo.EDDSA_ED25519)
     prefs = AlgorithmPreferences(asym_algs=(BaseAsymAlgo.EDDSA_ED25519, P256))
     offer = BaseAsymAlgo.EDDSA_ED25519 | BaseAsymAlgo.RSASSA_2048
     link = _after_capabilities(device, 0x11, make_config(algorithms=prefs))
@@ -671,6 +672,17 @@ def test_eddsa_only_from_12(device: DeviceModel) -> None:
     link = _after_capabilities(device, 0x12, make_config(algorithms=prefs))
     algs = Algorithms.decode(link.send(_negotiate(0x12, base_asym_algo=offer)))
     assert algs.base_asym_sel == BaseAsymAlgo.EDDSA_ED25519
+
+
+def test_only_the_device_keys_algorithm_is_selected(device: DeviceModel) -> None:
+    """Preferences naming an algorithm the key cannot sign with do not make it selectable."""
+    prefs = AlgorithmPreferences(asym_algs=(BaseAsymAlgo.ECDSA_P384, P256))
+    link = _after_capabilities(device, 0x12, make_config(algorithms=prefs))
+    offer = BaseAsymAlgo.ECDSA_P384 | P256
+    algs = Algorithms.decode(link.send(_negotiate(0x12, base_asym_algo=offer)))
+    assert algs.base_asym_sel == device.asym_alg == P256
+    link = _after_capabilities(device, 0x12, make_config(algorithms=prefs))
+    expect_error(link, _negotiate(0x12, base_asym_algo=BaseAsymAlgo.ECDSA_P384), INVALID, version=0x12)
 
 
 def test_session_algorithms_selected_when_both_sides_use_them(device: DeviceModel) -> None:
@@ -872,10 +884,17 @@ def test_configuration_checked_up_front(device: DeviceModel) -> None:
                           algorithms=AlgorithmPreferences(measurement_hash_algs=())), device)
 
 
-def test_key_not_matching_preferences_is_unspecified(device: DeviceModel) -> None:
-    # Preferences the device's P-256 key cannot serve: signing is refused, nothing escapes.
-    config = ResponderConfig(algorithms=AlgorithmPreferences(asym_algs=(BaseAsymAlgo.ECDSA_P384,)))
-    link = connect(device, SpdmVersion.V12, config, asym=BaseAsymAlgo.ECDSA_P384)
+class _BrokenSigner(DeviceModel):
+    """A backend whose key store fails at signing time (an HSM gone away)."""
+
+    def sign(self, *args: object, **kwargs: object) -> bytes:
+        raise ConfigurationError("the key store is unavailable")
+
+
+def test_backend_failing_to_sign_is_unspecified(device: DeviceModel) -> None:
+    # The device cannot sign: the request is refused with Unspecified, nothing escapes.
+    broken = _BrokenSigner(device.slots, device.measurements)
+    link = connect(broken, SpdmVersion.V12, make_config())
     expect_error(link, Challenge(spdm_version=0x12).encode(), 0x05)
     expect_error(link, GetMeasurements(spdm_version=0x12, attributes=1, nonce=bytes(32),
                                        slot_id=0).encode(), 0x05)

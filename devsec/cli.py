@@ -1,0 +1,232 @@
+"""The ``devsec`` command: thin glue from arguments to the library and back to text or JSON.
+
+Each subcommand parses its flags into a library configuration, runs the
+library, and renders the result.  Exceptions map to exit statuses in one
+table (:data:`EXIT_STATUS`); nothing below this module prints or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from spdm.authenticate import authenticate
+from spdm.config import ALL_VERSIONS, RequesterConfig, ResponderConfig
+from spdm.crypto import load_certificates
+from spdm.device import DeviceModel
+from spdm.emulator import EmulatedDevice
+from spdm.errors import (
+    ConfigurationError,
+    DecodeError,
+    DevsecError,
+    NegotiationError,
+    ProtocolError,
+    TransportError,
+    VerificationError,
+)
+from spdm.messages.codes import BaseAsymAlgo
+from spdm.negotiation import AlgorithmPreferences
+from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
+
+from . import dump as dump_cmd
+from .names import ASYMS, HASHES, VERSIONS, parse_asym, parse_hash, parse_version
+from .report import report_dict, report_text
+
+EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (VerificationError, 1),
+    (NegotiationError, 1),
+    (ConfigurationError, 2),
+    (DecodeError, 3),
+    (ProtocolError, 3),
+    (TransportError, 4),
+    (DevsecError, 5),
+)
+"""Exception class -> exit status; the first matching row wins.  0 means verified."""
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status for an exception (see :data:`EXIT_STATUS`)."""
+    return next(code for cls, code in EXIT_STATUS if isinstance(exc, cls))
+
+
+# ------------------------------------------------------------------ configuration from flags
+
+
+def _preferences(args: argparse.Namespace, asym: BaseAsymAlgo | None = None) -> AlgorithmPreferences:
+    prefs = AlgorithmPreferences()
+    if args.hash:
+        prefs = replace(prefs, hash_algs=tuple(parse_hash(h) for h in args.hash))
+    if asym is not None:
+        prefs = replace(prefs, asym_algs=(asym,))
+    elif args.asym:
+        prefs = replace(prefs, asym_algs=tuple(parse_asym(a) for a in args.asym))
+    return prefs
+
+
+def _versions(args: argparse.Namespace) -> tuple:
+    return tuple(parse_version(v) for v in args.version) if args.version else ALL_VERSIONS
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def open_target(target: str) -> DoeTransport:
+    """``tcp://HOST:PORT`` (spdm-emu socket) or a PCI address (config-space DOE mailbox)."""
+    if target.startswith("tcp://"):
+        return EmuSocketClient.from_url(target)
+    return open_mailbox(SysfsConfigSpace.for_device(target))
+
+
+# ------------------------------------------------------------------ subcommands
+
+
+def cmd_connect(args: argparse.Namespace) -> int:
+    anchors = tuple(c for path in args.trust_root for c in load_certificates(_read(path, "trust root")))
+    config = RequesterConfig(
+        versions=_versions(args), algorithms=_preferences(args), trust_anchors=anchors,
+    )
+    transport = open_target(args.target)
+    try:
+        report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot)
+    finally:
+        transport.close()
+    _print_report(args, report_dict(report, args.target), report_text(report, args.target))
+    return 0
+
+
+def _device(args: argparse.Namespace) -> DeviceModel:
+    if args.cert_chain or args.key:
+        if not (args.cert_chain and args.key):
+            raise ConfigurationError("--cert-chain and --key go together")
+        asym = parse_asym(args.asym[0]) if args.asym else None
+        return DeviceModel.from_files(
+            _read(args.cert_chain, "certificate chain"), _read(args.key, "private key"), asym=asym,
+        )
+    return DeviceModel.generate(parse_asym(args.asym[0]) if args.asym else BaseAsymAlgo.ECDSA_P384)
+
+
+def _responder_config(args: argparse.Namespace, model: DeviceModel) -> ResponderConfig:
+    return ResponderConfig(versions=_versions(args), algorithms=_preferences(args, model.asym_alg))
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigurationError(f"--listen wants HOST:PORT, not {args.listen!r}")
+    model = _device(args)
+    if args.root_out:
+        Path(args.root_out).write_bytes(model.root_certificate_pem())
+    device = EmulatedDevice(_responder_config(args, model), model)
+    server = device.server(host.strip("[]"), int(port))
+    stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    address = "%s:%d" % server.address
+    print(f"devsec: emulating an SPDM device on {address} (PCI_DOE); "
+          f"root certificate {'in ' + args.root_out if args.root_out else 'not written'}",
+          flush=True)
+    try:
+        serve = threading.Thread(target=server.serve_forever, daemon=True)
+        serve.start()
+        while serve.is_alive():
+            serve.join(0.2)
+    except KeyboardInterrupt:
+        server.stop()
+    finally:
+        server.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
+    device = EmulatedDevice(ResponderConfig(algorithms=_preferences(args, model.asym_alg)), model)
+    config = RequesterConfig(trust_anchors=(model.root_certificate(),))
+    target = "emulated device (in-process, DOE mailbox registers)"
+    report = authenticate(device.mailbox(), config, now=datetime.now(UTC))
+    _print_report(args, report_dict(report, target), report_text(report, target))
+    return 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    lines = dump_cmd.dump(_read(args.pcap, "capture"), now=datetime.now(UTC))
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _print_report(args: argparse.Namespace, doc: dict, text: str) -> None:
+    print(json.dumps(doc, indent=2) if args.json else text)
+
+
+# ------------------------------------------------------------------ argument parsing
+
+
+def _algorithm_flags(parser: argparse.ArgumentParser, *, many: bool) -> None:
+    action = "append" if many else "store"
+    parser.add_argument("--version", action="append", metavar="|".join(VERSIONS),
+                        help="SPDM version to allow (repeatable; default all)")
+    parser.add_argument("--hash", action="append", metavar="|".join(HASHES),
+                        help="hash algorithm to allow (repeatable)")
+    parser.add_argument("--asym", action=action if many else "append",
+                        metavar="|".join(ASYMS), help="signature algorithm")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``devsec`` argument parser."""
+    parser = argparse.ArgumentParser(prog="devsec", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("connect", help="authenticate a device and read its measurements")
+    p.add_argument("target", help="tcp://HOST:PORT (spdm-emu socket) or a PCI address DDDD:BB:DD.F")
+    p.add_argument("--trust-root", action="append", required=True, metavar="FILE",
+                   help="root certificate(s), PEM or DER (repeatable)")
+    p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _algorithm_flags(p, many=True)
+    p.set_defaults(func=cmd_connect)
+
+    p = sub.add_parser("emulate", help="serve an emulated device over the spdm-emu socket protocol")
+    p.add_argument("--listen", default="127.0.0.1:2323", metavar="HOST:PORT")
+    p.add_argument("--cert-chain", metavar="FILE", help="DER certificates root first, or a PEM bundle")
+    p.add_argument("--key", metavar="FILE", help="the leaf's PEM private key")
+    p.add_argument("--root-out", metavar="FILE", help="write the root certificate (PEM) here")
+    _algorithm_flags(p, many=False)
+    p.set_defaults(func=cmd_emulate)
+
+    p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
+    p.add_argument("pcap")
+    p.set_defaults(func=cmd_dump)
+
+    p = sub.add_parser("demo", help="authenticate an in-process emulated device through its DOE mailbox")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--hash", action="append", metavar="|".join(HASHES), help=argparse.SUPPRESS)
+    p.add_argument("--asym", action="append", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``devsec`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except DevsecError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"verified": False, "error": str(exc), "kind": type(exc).__name__}))
+        print(f"devsec: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exit_status(exc)

@@ -1,0 +1,100 @@
+"""The ``devsec`` command as a user runs it: demo, emulate + connect over TCP, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devsec.cli import EXIT_STATUS, exit_status, main
+from spdm.crypto import generate_device_identity
+from spdm.errors import (
+    ConfigurationError,
+    NegotiationError,
+    RemoteProtocolError,
+    TransportError,
+    VerificationError,
+)
+from spdm.messages.codes import BaseAsymAlgo
+from spdm.transport import EmuSocketClient
+from tests.vectors import ROOT
+
+
+def test_demo_verifies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "result        VERIFIED" in out
+    assert "challenge     verified" in out and "signature verified" in out
+
+
+def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verified"] is True and doc["spdm_version"] == "1.3"
+    assert doc["measurements"]["signed"] is True and doc["measurements"]["blocks"]
+
+
+def test_dump_prints_a_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dump", str(ROOT / "spdm12-p384" / "capture.pcap")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("1 PCI_DOE(1, 0) REQ->RSP DOE_DISCOVERY")
+    assert lines[-1] == "signatures: 2 verified, 0 failed"
+
+
+def test_exit_status_table() -> None:
+    assert exit_status(VerificationError("x")) == 1
+    assert exit_status(NegotiationError("x")) == 1
+    assert exit_status(ConfigurationError("x")) == 2
+    assert exit_status(RemoteProtocolError("x")) == 3
+    assert exit_status(TransportError("x")) == 4
+    assert len({code for _, code in EXIT_STATUS}) >= 4
+
+
+def test_unreadable_trust_root_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["connect", "tcp://127.0.0.1:1", "--trust-root", "/nonexistent.pem"]) == 2
+    assert "cannot read trust root" in capsys.readouterr().err
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``devsec emulate`` in a subprocess on an ephemeral port; yields (url, root.pem)."""
+    root = tmp_path / "root.pem"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devsec", "emulate", "--listen", "127.0.0.1:0", "--root-out", str(root)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        match = re.search(r"on 127\.0\.0\.1:(\d+)", banner)
+        assert match, banner + (proc.stderr.read() if proc.stderr else "")
+        port = int(match.group(1))
+        yield f"tcp://127.0.0.1:{port}", root
+        client = EmuSocketClient("127.0.0.1", port, timeout=10)
+        client.shutdown()
+        client.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.socket
+def test_connect_to_emulate_over_tcp(emulator: tuple[str, Path], tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    url, root = emulator
+    assert main(["connect", url, "--trust-root", str(root), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verified"] is True and doc["challenge"]["verified"] is True
+
+    stranger = tmp_path / "stranger.pem"
+    stranger.write_bytes(generate_device_identity(BaseAsymAlgo.ECDSA_P256).root.to_pem())
+    assert main(["connect", url, "--trust-root", str(stranger)]) == 1
+    err = capsys.readouterr().err
+    assert "trusted root" in err and err.count("\n") == 1  # one line, with the reason
