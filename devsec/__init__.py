@@ -1,1 +1,4 @@
-"""devsec's command-line front end (``devsec`` console script); the library is ``spdm``, ``ide_km``, ``tdisp``."""
+"""devsec's command line (the ``devsec`` console script).
+
+The library lives in ``spdm`` (and later ``ide_km``, ``tdisp``, ``sysfs_bridge``).
+"""

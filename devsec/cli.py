@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from spdm.authenticate import authenticate
 from spdm.config import ALL_VERSIONS, RequesterConfig, ResponderConfig
@@ -33,7 +34,7 @@ from spdm.errors import (
     TransportError,
     VerificationError,
 )
-from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
 
@@ -72,7 +73,7 @@ def _preferences(args: argparse.Namespace, asym: BaseAsymAlgo | None = None) -> 
     return prefs
 
 
-def _versions(args: argparse.Namespace) -> tuple:
+def _versions(args: argparse.Namespace) -> tuple[SpdmVersion, ...]:
     return tuple(parse_version(v) for v in args.version) if args.version else ALL_VERSIONS
 
 
@@ -133,7 +134,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     server = device.server(host.strip("[]"), int(port))
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
-    address = "%s:%d" % server.address
+    address = "{}:{}".format(*server.address)
     print(f"devsec: emulating an SPDM device on {address} (PCI_DOE); "
           f"root certificate {'in ' + args.root_out if args.root_out else 'not written'}",
           flush=True)
@@ -166,21 +167,19 @@ def cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(args: argparse.Namespace, doc: dict, text: str) -> None:
+def _print_report(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
     print(json.dumps(doc, indent=2) if args.json else text)
 
 
 # ------------------------------------------------------------------ argument parsing
 
 
-def _algorithm_flags(parser: argparse.ArgumentParser, *, many: bool) -> None:
-    action = "append" if many else "store"
+def _algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:
     parser.add_argument("--version", action="append", metavar="|".join(VERSIONS),
                         help="SPDM version to allow (repeatable; default all)")
     parser.add_argument("--hash", action="append", metavar="|".join(HASHES),
                         help="hash algorithm to allow (repeatable)")
-    parser.add_argument("--asym", action=action if many else "append",
-                        metavar="|".join(ASYMS), help="signature algorithm")
+    parser.add_argument("--asym", action="append", metavar="|".join(ASYMS), help=asym_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="root certificate(s), PEM or DER (repeatable)")
     p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    _algorithm_flags(p, many=True)
+    _algorithm_flags(p, "signature algorithm to allow (repeatable)")
     p.set_defaults(func=cmd_connect)
 
     p = sub.add_parser("emulate", help="serve an emulated device over the spdm-emu socket protocol")
@@ -203,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert-chain", metavar="FILE", help="DER certificates root first, or a PEM bundle")
     p.add_argument("--key", metavar="FILE", help="the leaf's PEM private key")
     p.add_argument("--root-out", metavar="FILE", help="write the root certificate (PEM) here")
-    _algorithm_flags(p, many=False)
+    _algorithm_flags(p, "the device key's algorithm (default ecdsa-p384)")
     p.set_defaults(func=cmd_emulate)
 
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")

@@ -1,1 +1,4 @@
-"""TDISP: the TDI security protocol over an SPDM secured session, and the TSM layer (issues 4, 6; not built yet)."""
+"""TDISP: the TDI security protocol over an SPDM secured session, and the TSM layer.
+
+Not built yet: issues 4 and 6.
+"""

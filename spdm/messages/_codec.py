@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeAlias
 
 from construct import (
     Bytes,
@@ -23,6 +23,7 @@ from construct import (
     ConstructError,
     Container,
     ExprAdapter,
+    ExprValidator,
     Int8ul,
     Int16ul,
     ListContainer,
@@ -92,10 +93,10 @@ NO_CONTEXT = CodecContext()
 MAX_OPAQUE_SIZE = 1024
 """DSP0274: OpaqueDataLength shall not exceed 1024."""
 
-low_nibble = ExprAdapter(Int8ul, obj_ & 0x0F, obj_)
-"""A Param byte whose b[7:4] are reserved (or 1.4-only): only b[3:0] is read."""
+low_nibble = ExprValidator(ExprAdapter(Int8ul, obj_ & 0x0F, obj_), obj_ <= 0x0F)
+"""A byte whose b[7:4] are reserved (or 1.4-only): only b[3:0] is read, and only 0-15 is built."""
 
-ParamSpec = str | Construct | None
+ParamSpec: TypeAlias = "str | Construct | None"
 
 
 def _param(spec: ParamSpec) -> Construct:
@@ -176,10 +177,18 @@ def parse_exact(
 
 
 def build(struct: Construct, values: dict[str, Any], params: dict[str, Any], *, what: str) -> bytes:
-    """Build ``values`` with ``struct``; a value that does not fit is the caller's error."""
+    """Build ``values`` with ``struct``; a value that does not fit is the caller's error.
+
+    Raises:
+        LocalProtocolError: a field is out of range, of the wrong type, or
+            missing although this version's layout needs it.
+    """
     try:
         return bytes(struct.build(values, **params))
     except ConstructError as exc:
+        raise LocalProtocolError(f"cannot encode {what}: {exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        # e.g. None where this version's layout needs a value, compared in an expression
         raise LocalProtocolError(f"cannot encode {what}: {exc}") from exc
 
 

@@ -29,7 +29,7 @@ from construct import (
     this,
 )
 
-from ._codec import Message, header, low_nibble, opaque_data
+from ._codec import Message, build, header, low_nibble, opaque_data
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
     DMTF_RAW_BIT_STREAM,
@@ -82,8 +82,12 @@ class MeasurementBlock:
             return kind
 
     def encode(self) -> bytes:
-        """The block's wire bytes (what MeasurementSummaryHash and records concatenate)."""
-        return bytes(_MeasurementBlockWire.build(self._fields()))
+        """The block's wire bytes (what MeasurementSummaryHash and records concatenate).
+
+        Raises:
+            LocalProtocolError: the value does not fit the 16-bit size fields.
+        """
+        return build(_MeasurementBlockWire, self._fields(), {}, what=type(self).__name__)
 
     def _fields(self) -> dict[str, Any]:
         return {

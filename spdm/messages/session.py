@@ -15,9 +15,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from construct import Bytes, GreedyBytes, If, Int8ul, Int16ul, Padding, Rebuild, Struct, len_, this
+from construct import (
+    Bytes,
+    Check,
+    GreedyBytes,
+    If,
+    Int8ul,
+    Int16ul,
+    Padding,
+    Rebuild,
+    Struct,
+    len_,
+    this,
+)
 
-from ._codec import Message, header, low_nibble, opaque_data
+from ._codec import MAX_OPAQUE_SIZE, Message, header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
 
 RANDOM_DATA_SIZE = 32
@@ -127,6 +139,7 @@ class PskExchange(Message):
         "_psk_hint_length" / Rebuild(Int16ul, len_(this.psk_hint)),
         "_requester_context_length" / Rebuild(Int16ul, len_(this.requester_context)),
         "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
+        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
         "psk_hint" / Bytes(this._psk_hint_length),
         "requester_context" / Bytes(this._requester_context_length),
         "opaque_data" / Bytes(this._opaque_length),
@@ -151,6 +164,7 @@ class PskExchangeRsp(Message):
         Padding(2),
         "_responder_context_length" / Rebuild(Int16ul, len_(this.responder_context)),
         "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
+        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
         "measurement_summary_hash" / Bytes(this._params.MSH),
         "responder_context" / Bytes(this._responder_context_length),
         "opaque_data" / Bytes(this._opaque_length),

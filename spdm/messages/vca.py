@@ -6,7 +6,7 @@ follows the header's SPDMVersion byte, so one class serves every version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from construct import (
@@ -122,12 +122,17 @@ class GetCapabilities(_CapabilitiesBase):
     )
 
 
+SUPPORTED_ALGORITHMS_FIXED_SIZE = 30
+"""The SupportedAlgorithms block without its AlgStructs (NEGOTIATE_ALGORITHMS from Param1 on)."""
+
+
 @dataclass(frozen=True)
 class Capabilities(_CapabilitiesBase):
     """CAPABILITIES: 12 bytes in 1.0/1.1, 20 from 1.2.
 
     ``supported_algorithms`` is the raw 1.3 SupportedAlgorithms block, present
     only when Param1 b0 says so; devsec never asks for it, so it is kept opaque.
+    Its own Length field (offset 2) sizes it and must equal its length.
     """
 
     CODE: ClassVar[int] = ResponseCode.CAPABILITIES
@@ -137,7 +142,9 @@ class Capabilities(_CapabilitiesBase):
         "supported_algorithms" / If(
             (this.spdm_version >= 0x13) & ((this.param1 & 1) == 1),
             Struct(
+                # Parsing peeks at the block's Length; building takes it from the block's bytes.
                 "_length" / Peek(Struct(Padding(2), "value" / Int16ul)),
+                Check(this._length.value >= SUPPORTED_ALGORITHMS_FIXED_SIZE),
                 "block" / Bytes(this._length.value),
             ),
         ),
@@ -154,7 +161,9 @@ class Capabilities(_CapabilitiesBase):
     def _to_fields(self) -> dict[str, Any]:
         fields = super()._to_fields()
         block = fields["supported_algorithms"]
-        fields["supported_algorithms"] = None if block is None else {"block": block}
+        if block is not None:
+            declared = int.from_bytes(block[2:4], "little") if len(block) >= 4 else 0
+            fields["supported_algorithms"] = {"_length": {"value": declared}, "block": block}
         return fields
 
 
@@ -194,14 +203,19 @@ def _alg_structs_to(structs: tuple[AlgStruct, ...]) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class _AlgorithmsBase(Message):
-    """What NEGOTIATE_ALGORITHMS and ALGORITHMS share: the AlgStruct tail and Length."""
+    """What NEGOTIATE_ALGORITHMS and ALGORITHMS share: the AlgStruct tail and Length.
+
+    AlgStructs exist from 1.1; in 1.0 Param1 is reserved (ignored on parse).
+    ``length`` is derived from the other fields, so it takes no part in equality.
+    """
 
     alg_structs: tuple[AlgStruct, ...] = ()
-    length: int = 0
+    length: int = field(default=0, compare=False)
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        fields["alg_structs"] = _alg_structs_from(fields["alg_structs"])
+        structs = fields["alg_structs"]
+        fields["alg_structs"] = () if structs is None else _alg_structs_from(structs)
         return fields
 
     def _to_fields(self) -> dict[str, Any]:
@@ -243,7 +257,7 @@ class NegotiateAlgorithms(_AlgorithmsBase):
         "mel_specification" / Int8ul,
         "ext_asym" / Array(this._ext_asym_count, Bytes(4)),
         "ext_hash" / Array(this._ext_hash_count, Bytes(4)),
-        "alg_structs" / Array(this._num_alg_structs, _AlgStructWire),
+        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
         "_end" / Tell,
         Check(this.length == this._end),
     )
@@ -281,7 +295,7 @@ class Algorithms(_AlgorithmsBase):
         Padding(2),
         "ext_asym_sel" / Array(this._ext_asym_sel_count, Bytes(4)),
         "ext_hash_sel" / Array(this._ext_hash_sel_count, Bytes(4)),
-        "alg_structs" / Array(this._num_alg_structs, _AlgStructWire),
+        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
         "_end" / Tell,
         Check(this.length == this._end),
     )
