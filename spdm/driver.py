@@ -106,7 +106,10 @@ class RequesterDriver:
 
     def _exchange(self, message: bytes) -> bytes:
         obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, message))
-        answer = decode_data_object(self.transport.exchange(obj))
+        # CT (from CTExponent) for crypto requests, ST1 otherwise; transports never
+        # wait less than their own floor (1 s for a DOE mailbox).
+        timeout = self.requester.response_timeout()
+        answer = decode_data_object(self.transport.exchange(obj, timeout=timeout))
         if (answer.vendor_id, answer.object_type) != SPDM_PROTOCOL:
             raise TransportError(
                 f"expected an SPDM data object, got vendor 0x{answer.vendor_id:04x} "

@@ -88,9 +88,12 @@ class DoeTransport(Protocol):
     thread-safe.
     """
 
-    def exchange(self, request: bytes) -> bytes:
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
         """Send one complete DOE data object; return the complete response object.
 
+        ``timeout`` (seconds) extends the transport's own wait for this one
+        response (never shortens it): the requester derives it from the
+        responder's CTExponent, which may allow up to 2**23 us.
         Raises ``TransportError`` (``TransportTimeout`` for timeouts) when the
         object could not be delivered or no response came back.
         """

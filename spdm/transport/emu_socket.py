@@ -309,6 +309,7 @@ class EmuSocketClient:
             raise TransportError(f"cannot connect to {host}:{port}: {exc}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock: socket.socket | None = sock
+        self._timeout = timeout
         _log.debug("connected to spdm-emu server %s:%d", host, port)
 
     @classmethod
@@ -343,9 +344,10 @@ class EmuSocketClient:
             raise ConfigurationError(f"bad spdm-emu URL {url!r}: expected tcp://HOST:PORT")
         return cls(parts.hostname, port, timeout=timeout)
 
-    def _call(self, command: SocketCommand, payload: bytes) -> bytes:
+    def _call(self, command: SocketCommand, payload: bytes, timeout: float | None = None) -> bytes:
         if self._sock is None:
             raise LocalProtocolError("spdm-emu client is closed")
+        self._sock.settimeout(self._timeout if timeout is None else max(self._timeout, timeout))
         _send_frame(self._sock, command, payload)
         reply = _recv_frame(self._sock)
         if reply is None:
@@ -357,11 +359,13 @@ class EmuSocketClient:
             )
         return reply.payload
 
-    def exchange(self, request: bytes) -> bytes:
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
         """Send one DOE object in a NORMAL frame and return the response object.
 
         Args:
             request: one complete DOE object.
+            timeout: seconds to wait for the reply this time, if longer than
+                the client's own timeout.
 
         Returns:
             The response object, as received.
@@ -374,7 +378,7 @@ class EmuSocketClient:
             RemoteProtocolError: the reply is not a PCI_DOE NORMAL frame or is
                 over the size cap.
         """
-        response = self._call(SocketCommand.NORMAL, request)
+        response = self._call(SocketCommand.NORMAL, request, timeout)
         if not response:
             raise TransportError("device dropped the request (empty NORMAL reply)")
         _log.debug("spdm-emu exchange: %d bytes out, %d in", len(request), len(response))

@@ -304,11 +304,13 @@ class DoeMailbox:
     def _write(self, reg: int, value: int) -> None:
         self._config.write32(self._base + reg, value)
 
-    def exchange(self, request: bytes) -> bytes:
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
         """Send one data object and return the device's response object.
 
         Args:
             request: one complete, well-formed DOE object.
+            timeout: seconds to wait for Data Object Ready this time, if longer
+                than the mailbox's own timeout (PCIe's 1 s).
 
         Returns:
             The complete response object (extra dwords beyond its DW1 length
@@ -339,13 +341,13 @@ class DoeMailbox:
         for (dword,) in _DWORD.iter_unpack(request):
             self._write(DOE_WRITE_MAILBOX, dword)
         self._write(DOE_CONTROL, DOE_CONTROL_GO)
-        self._wait_ready()
+        self._wait_ready(self._timeout if timeout is None else max(self._timeout, timeout))
         response = self._read_response()
         _log.debug("DOE mailbox at %#x: %d bytes out, %d in", self._base, len(request), len(response))
         return response
 
-    def _wait_ready(self) -> None:
-        deadline = self._clock() + self._timeout
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = self._clock() + timeout
         while True:
             status = self._read(DOE_STATUS)
             if status & DOE_STATUS_ERROR:
@@ -356,7 +358,7 @@ class DoeMailbox:
             if self._clock() >= deadline:
                 self.abort()
                 raise TransportTimeout(
-                    f"DOE mailbox at {self._base:#x}: no response within {self._timeout} s"
+                    f"DOE mailbox at {self._base:#x}: no response within {timeout} s"
                 )
             self._sleep(self._poll_interval)
 

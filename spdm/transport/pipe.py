@@ -28,11 +28,12 @@ class PipeTransport:
         """
         self._endpoint: Callable[[bytes], bytes | None] | None = endpoint
 
-    def exchange(self, request: bytes) -> bytes:
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
         """Pass one DOE object to the endpoint and return its response object.
 
         Args:
             request: one complete DOE object.
+            timeout: ignored: the endpoint answers synchronously.
 
         Returns:
             The endpoint's response object.

@@ -140,8 +140,8 @@ class TamperingTransport:
     def __init__(self, inner, code: int, offset: int) -> None:
         self.inner, self.code, self.offset, self.done = inner, code, offset, False
 
-    def exchange(self, request: bytes) -> bytes:
-        response = bytearray(self.inner.exchange(request))
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        response = bytearray(self.inner.exchange(request, timeout=timeout))
         if not self.done and response[2] == 1 and response[9] == self.code:
             response[8 + self.offset] ^= 0x01
             self.done = True
@@ -180,3 +180,30 @@ def test_expired_chain_is_refused() -> None:
         device = EmulatedDevice(ResponderConfig(algorithms=prefs), device_model)
         authenticate(device.pipe(), RequesterConfig(trust_anchors=(device_model.root_certificate(),)),
                      now=NOW + timedelta(days=365 * 30))
+
+
+class RecordingTransport:
+    """Notes the timeout the driver asks for with each SPDM request code."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.timeouts = inner, {}
+
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        if request[2] == 1:
+            self.timeouts[request[9]] = timeout
+        return self.inner.exchange(request, timeout=timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_timeouts_follow_the_responders_ct_exponent() -> None:
+    device_model = model(BaseAsymAlgo.ECDSA_P384)
+    prefs = replace(AlgorithmPreferences(), asym_algs=(device_model.asym_alg,))
+    device = EmulatedDevice(ResponderConfig(algorithms=prefs, ct_exponent=22), device_model)
+    transport = RecordingTransport(device.pipe())
+    authenticate(transport, RequesterConfig(trust_anchors=(device_model.root_certificate(),)), now=NOW)
+    st1, ct = 0.1, (1 << 22) / 1e6
+    assert transport.timeouts[0x81] == pytest.approx(st1)            # GET_DIGESTS: no crypto
+    assert transport.timeouts[0x83] == pytest.approx(st1 + ct)       # CHALLENGE
+    assert transport.timeouts[0xE0] == pytest.approx(st1 + ct)       # signed GET_MEASUREMENTS

@@ -444,3 +444,16 @@ def test_host_gives_up_when_data_object_ready_never_clears() -> None:
     with pytest.raises(TransportError, match="never cleared"):
         host.exchange(GET_VERSION)
     assert config.writes[-1] == (DOE_CONTROL, DOE_CONTROL_ABORT)
+
+
+def test_exchange_timeout_extends_but_never_shortens_the_wait() -> None:
+    """The requester passes CT-derived timeouts; the mailbox keeps at least its own 1 s."""
+    clock = FakeClock()
+    mailbox_model = DoeMailboxModel(lambda request: None)  # never answers
+    config = ModelConfigSpace([mailbox_model])
+    mailbox = open_mailbox(config, clock=clock.clock, sleep=clock.sleep, poll_interval=0.25)
+    request = encode_data_object(DataObject(1, 1, b"\x10\x84\x00\x00"))
+    with pytest.raises(TransportTimeout, match="within 1.0 s"):
+        mailbox.exchange(request, timeout=0.1)
+    with pytest.raises(TransportTimeout, match="within 8.5 s"):
+        mailbox.exchange(request, timeout=8.5)
