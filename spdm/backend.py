@@ -42,6 +42,10 @@ class ResponderBackend(Protocol):
         """Sign ``transcript`` with the slot's private key, the SPDM way (see crypto.sign)."""
         ...
 
+    def psk(self, hint: bytes) -> bytes | None:
+        """The pre-shared key PSK_EXCHANGE's hint names, or None when there is none."""
+        ...
+
     def measurement_blocks(
         self, hash_alg: MeasurementHashAlgo, *, raw_requested: bool
     ) -> Sequence[MeasurementBlock]:

@@ -10,16 +10,30 @@ from .negotiation import AlgorithmPreferences
 
 ALL_VERSIONS = (SpdmVersion.V10, SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13)
 
-DEFAULT_REQUESTER_CAPS = CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
-"""What a requester that only authenticates and measures advertises (1.1+)."""
+SESSION_CAPS = (
+    CapabilityFlags.ENCRYPT_CAP
+    | CapabilityFlags.MAC_CAP
+    | CapabilityFlags.KEY_EX_CAP
+    | CapabilityFlags.HBEAT_CAP
+    | CapabilityFlags.KEY_UPD_CAP
+)
+"""Secure sessions with KEY_EXCHANGE, heartbeat and key update."""
+
+DEFAULT_REQUESTER_CAPS = (
+    CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP | SESSION_CAPS | CapabilityFlags.PSK_CAP
+)
+"""Authenticate, measure, and hold KEY_EXCHANGE or PSK sessions (1.1+)."""
 
 DEFAULT_RESPONDER_CAPS = (
     CapabilityFlags.CERT_CAP
     | CapabilityFlags.CHAL_CAP
     | CapabilityFlags.MEAS_CAP_SIG
     | CapabilityFlags.MEAS_FRESH_CAP
+    | SESSION_CAPS
 )
-"""A CMA device: certificates, challenge, signed fresh measurements."""
+"""A CMA device: certificates, challenge, signed fresh measurements, KEY_EXCHANGE sessions.
+
+PSK sessions are added (PSK_CAP_WITH_CONTEXT) when the device is given PSKs."""
 
 DEFAULT_DATA_TRANSFER_SIZE = 0x1200
 """4608 bytes, libspdm's default: large chains come in portions of this size."""
@@ -75,6 +89,7 @@ class ResponderConfig:
         not_ready_requests: requests first answered with ERROR ResponseNotReady
             (to exercise a requester's RESPOND_IF_READY path).
         rdt_exponent: the RDTExponent sent with ResponseNotReady.
+        heartbeat_period: HeartbeatPeriod offered in KEY/PSK_EXCHANGE_RSP (s, 0 = none).
     """
 
     versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
@@ -85,3 +100,4 @@ class ResponderConfig:
     max_spdm_msg_size: int = DEFAULT_DATA_TRANSFER_SIZE
     not_ready_requests: frozenset[RequestCode] = frozenset()
     rdt_exponent: int = 10
+    heartbeat_period: int = 0

@@ -177,12 +177,31 @@ class DeviceModel:
         self._slots: Mapping[int, DeviceIdentity] = MappingProxyType(dict(sorted(slots.items())))
         self._measurements = tuple(sorted(measurements, key=lambda m: m.index))
         self._chains: dict[tuple[int, BaseHashAlgo], bytes] = {}
+        self._psks: Mapping[bytes, bytes] = MappingProxyType({})
 
     def _copy(self, slots: Mapping[int, DeviceIdentity],
               measurements: Sequence[MeasurementSource]) -> DeviceModel:
         copy = DeviceModel.__new__(DeviceModel)
         copy._assign(slots, measurements)
+        copy._psks = self._psks
         return copy
+
+    def with_psks(self, psks: Mapping[bytes, bytes]) -> DeviceModel:
+        """A copy that also holds pre-shared keys (PSK hint -> PSK) for PSK sessions.
+
+        Raises:
+            ConfigurationError: an empty PSK.
+        """
+        if any(not psk for psk in psks.values()):
+            raise ConfigurationError("a PSK must not be empty")
+        copy = self._copy(self._slots, self._measurements)
+        copy._psks = MappingProxyType(dict(psks))
+        return copy
+
+    @property
+    def has_psks(self) -> bool:
+        """The device holds at least one PSK (so it can advertise PSK_CAP)."""
+        return bool(self._psks)
 
     @classmethod
     def generate(
@@ -349,6 +368,10 @@ class DeviceModel:
             raise LocalProtocolError(f"certificate slot {slot_id} holds no key")
         logger.debug("signing %r with slot %d", context, slot_id)
         return sign(identity.leaf_key, hash_alg, version, context, transcript)
+
+    def psk(self, hint: bytes) -> bytes | None:
+        """The PSK for ``hint`` (None when the device holds none for it)."""
+        return self._psks.get(bytes(hint))
 
     def measurement_blocks(
         self, hash_alg: MeasurementHashAlgo, *, raw_requested: bool

@@ -84,9 +84,11 @@ class RequesterDriver:
         command()
         events: list[Event] = []
         while True:
+            secured = self.requester.sending_secured
             request = self.requester.data_to_send()
             if request:
-                self.requester.receive_data(self._exchange(request))
+                response, response_secured = self._exchange(request, secured)
+                self.requester.receive_data(response, secured=response_secured)
             while (event := self.requester.next_event()) is not None:
                 if isinstance(event, ErrorResponseReceived):
                     raise RemoteErrorResponse(
@@ -104,15 +106,18 @@ class RequesterDriver:
             if not self.requester.busy:
                 return events
 
-    def _exchange(self, message: bytes) -> bytes:
-        obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, message))
+    def _exchange(self, message: bytes, secured: bool) -> tuple[bytes, bool]:
+        """One DOE round trip: (response payload, whether it came as a secured object)."""
+        object_type = DataObjectType.SECURED_SPDM if secured else DataObjectType.SPDM
+        obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, object_type, message))
         # CT (from CTExponent) for crypto requests, ST1 otherwise; transports never
         # wait less than their own floor (1 s for a DOE mailbox).
         timeout = self.requester.response_timeout()
         answer = decode_data_object(self.transport.exchange(obj, timeout=timeout))
-        if (answer.vendor_id, answer.object_type) != SPDM_PROTOCOL:
+        kind = (answer.vendor_id, answer.object_type)
+        if kind not in (SPDM_PROTOCOL, SECURED_SPDM_PROTOCOL):
             raise TransportError(
                 f"expected an SPDM data object, got vendor 0x{answer.vendor_id:04x} "
                 f"type {answer.object_type}"
             )
-        return answer.payload
+        return answer.payload, kind == SECURED_SPDM_PROTOCOL

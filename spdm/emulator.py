@@ -16,7 +16,7 @@ from typing import Unpack
 
 from .backend import ResponderBackend
 from .config import ResponderConfig
-from .driver import SPDM_PROTOCOL
+from .driver import SECURED_SPDM_PROTOCOL, SPDM_PROTOCOL
 from .responder import Responder
 from .transport import (
     DoeEndpoint,
@@ -48,7 +48,10 @@ class EmulatedDevice:
             busy_polls: Status reads the mailbox stays Busy after Go (exercises polling).
         """
         self.responder = Responder(config, backend, rng=rng)
-        self.endpoint = DoeEndpoint({SPDM_PROTOCOL: self.responder.handle})
+        self.endpoint = DoeEndpoint({
+            SPDM_PROTOCOL: self.responder.handle,
+            SECURED_SPDM_PROTOCOL: self.responder.handle_secured,
+        })
         self.mailbox_model = DoeMailboxModel(self.endpoint.handle, busy_polls=busy_polls)
         self.config_space = ModelConfigSpace([self.mailbox_model])
 

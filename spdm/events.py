@@ -158,6 +158,50 @@ class ErrorResponseReceived(Event):
             return f"0x{self.error_code:02x}"
 
 
+# --- sessions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEstablished(Event):
+    """A secure session finished its handshake; application data may flow.
+
+    Attributes:
+        session_id: the 32-bit SessionID.
+        psk: established with PSK_EXCHANGE.
+        heartbeat_period: seconds (0 = none).
+        secured_message_version: the DSP0277 version selected (u16, 0x1100 = 1.1).
+        measurement_summary_hash: from KEY_EXCHANGE_RSP/PSK_EXCHANGE_RSP (empty if not asked).
+    """
+
+    session_id: int
+    psk: bool
+    heartbeat_period: int
+    secured_message_version: int
+    measurement_summary_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatAcknowledged(Event):
+    """HEARTBEAT_ACK arrived."""
+
+    session_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUpdated(Event):
+    """A key update completed and VerifyNewKey succeeded."""
+
+    session_id: int
+    all_keys: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded(Event):
+    """END_SESSION was acknowledged (or the session was torn down); its keys are gone."""
+
+    session_id: int
+
+
 # --- responder side -------------------------------------------------------------------------
 
 

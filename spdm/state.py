@@ -30,7 +30,12 @@ _NEGOTIATED_REQUESTS = (
     RequestCode.GET_MEASUREMENTS,
     RequestCode.VENDOR_DEFINED_REQUEST,
     RequestCode.KEY_EXCHANGE,
+    RequestCode.FINISH,
     RequestCode.PSK_EXCHANGE,
+    RequestCode.PSK_FINISH,
+    RequestCode.HEARTBEAT,
+    RequestCode.KEY_UPDATE,
+    RequestCode.END_SESSION,
     RequestCode.GET_ENCAPSULATED_REQUEST,
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE,
 )
@@ -45,6 +50,9 @@ TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {
        for code in _NEGOTIATED_REQUESTS},
 }
 """(state, request) -> state after a successful response.  Missing = not allowed.
+
+Session requests are legal on a negotiated connection; whether the session
+they name is in the right phase is :class:`spdm.session.Session`'s to say.
 
 RESPOND_IF_READY is not in the table: it is legal exactly while the responder
 holds back a response it answered ResponseNotReady for, which the responder

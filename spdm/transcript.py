@@ -88,10 +88,15 @@ class Transcript:
         self.m += request
         self.m += response_unsigned
 
-    def l1(self, version: int) -> bytes:
-        """L1 = [A if 1.2+] || M: what a signed MEASUREMENTS signs."""
+    def l1(self, version: int, m: bytes | bytearray | None = None) -> bytes:
+        """L1 = [A if 1.2+] || M: what a signed MEASUREMENTS signs.
+
+        Args:
+            version: the negotiated SPDM version.
+            m: a session's own message_m instead of the connection's.
+        """
         prefix = bytes(self.a) if version >= SpdmVersion.V12 else b""
-        return prefix + bytes(self.m)
+        return prefix + bytes(self.m if m is None else m)
 
     def measurements_done(self) -> None:
         """After a signed MEASUREMENTS or an ERROR to GET_MEASUREMENTS: M starts over."""

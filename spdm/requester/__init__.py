@@ -16,8 +16,8 @@ breaks the protocol raises :class:`~spdm.errors.RemoteProtocolError` (or
 engine: every later call raises, because a connection that once lied cannot be
 trusted again without starting over.
 
-Layout: :mod:`.core` (plumbing), :mod:`.vca` and :mod:`.auth` (one module per
-message group).
+Layout: :mod:`.core` (plumbing), :mod:`.vca`, :mod:`.auth` and :mod:`.session`
+(one module per message group).
 """
 
 from __future__ import annotations
@@ -27,15 +27,17 @@ from typing import ClassVar
 from ..messages import Message
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS
+from .session import SessionCommands
 from .vca import VcaCommands
 
 
-class Requester(VcaCommands, AuthCommands):
+class Requester(VcaCommands, AuthCommands, SessionCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
     _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
         **VcaCommands._HANDLERS,
         **AuthCommands._HANDLERS,
+        **SessionCommands._HANDLERS,
     }
 
 

@@ -125,6 +125,7 @@ class AuthCommands(RequesterCore):
         raw_bit_stream: bool = False,
         new_measurement: bool = False,
         slot_id: int = 0,
+        session_id: int | None = None,
     ) -> None:
         """Queue GET_MEASUREMENTS.
 
@@ -134,6 +135,7 @@ class AuthCommands(RequesterCore):
             raw_bit_stream: ask for raw values instead of digests (1.2+).
             new_measurement: ask for fresh measurements (1.3+).
             slot_id: the slot whose key signs.
+            session_id: send inside this established session (its own L1 transcript).
         """
         negotiated = self._need_negotiated(RequestCode.GET_MEASUREMENTS)
         flags = negotiated.responder_flags
@@ -164,10 +166,19 @@ class AuthCommands(RequesterCore):
             slot_id=slot_id if signed and negotiated.version >= SpdmVersion.V11 else None,
             requester_context=self._context(negotiated),
         )
-        self._send(request)
+        self._send(request, session=self._established_session(session_id))
 
-    def vendor_defined(self, standard_id: int, vendor_id: bytes, payload: bytes) -> None:
-        """Queue VENDOR_DEFINED_REQUEST (the carrier of IDE_KM and TDISP)."""
+    def vendor_defined(
+        self, standard_id: int, vendor_id: bytes, payload: bytes, *, session_id: int | None = None
+    ) -> None:
+        """Queue VENDOR_DEFINED_REQUEST (the carrier of IDE_KM and TDISP).
+
+        Args:
+            standard_id: the registry ID (3 = PCI-SIG).
+            vendor_id: the VendorID bytes.
+            payload: the vendor protocol's message.
+            session_id: send inside this established session (IDE_KM and TDISP must).
+        """
         negotiated = self._need_negotiated(RequestCode.VENDOR_DEFINED_REQUEST)
         request = VendorDefinedRequest(
             spdm_version=negotiated.version,
@@ -175,7 +186,7 @@ class AuthCommands(RequesterCore):
             vendor_id=vendor_id,
             payload=payload,
         )
-        self._send(request)
+        self._send(request, session=self._established_session(session_id))
 
     def _request_portion(self, negotiated: Negotiated) -> None:
         assert self._cert is not None
@@ -193,6 +204,7 @@ class AuthCommands(RequesterCore):
     def _on_digests(self, request: Message, response: Message) -> None:
         assert isinstance(response, Digests)
         self.transcript.add_b(request.raw, response.raw)
+        self._digests_raw = response.raw  # [D] of the session transcript with MULTI_KEY_CONN
         self.digests = response.by_slot()
         self._events.append(DigestsReceived(
             dict(self.digests), response.supported_slot_mask, response.provisioned_slot_mask,
@@ -281,7 +293,11 @@ class AuthCommands(RequesterCore):
         if response.requester_context != request.requester_context:
             raise RemoteProtocolError("MEASUREMENTS does not echo the RequesterContext")
         unsigned = response.raw[: len(response.raw) - len(response.signature)]
-        self.transcript.add_measurements(request.raw, unsigned)
+        session = self._answered_session
+        # Inside a session the session keeps its own message_m (PROTOCOLS.md §5.3).
+        log = self.transcript.m if session is None else session.message_m
+        log += request.raw
+        log += unsigned
         evidence = None
         if request.signature_requested:
             assert request.nonce is not None
@@ -295,12 +311,12 @@ class AuthCommands(RequesterCore):
                     )
                 evidence = self._evidence(
                     negotiated, MEASUREMENTS_CONTEXT, slot_id,
-                    self.transcript.l1(negotiated.version), response.signature,
+                    self.transcript.l1(negotiated.version, log), response.signature,
                     request.nonce, response.nonce,
                 )
                 self._verify(negotiated, self.chains[slot_id], evidence)
             finally:
-                self.transcript.measurements_done()
+                log.clear()
         self._events.append(MeasurementsReceived(
             request.operation, response.total_indices, response.blocks,
             response.content_changed, evidence,

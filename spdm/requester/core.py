@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from ..config import RequesterConfig
-from ..crypto import SpdmCertChain
+from ..crypto import DheKeyPair, SpdmCertChain
 from ..errors import (
     DevsecError,
     LocalProtocolError,
@@ -48,6 +48,8 @@ from ..messages.codes import (
 )
 from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
 from ..state import ConnectionState, next_state
+from ..secured import open_record, seal
+from ..session import Session, SessionPhase
 from ..transcript import Transcript
 
 logger = logging.getLogger(__name__)
@@ -64,10 +66,16 @@ _CRYPTO_REQUESTS = frozenset({
 
 @dataclass(slots=True)
 class _Pending:
-    """The request in flight and how to decode its response."""
+    """The request in flight and how to decode its response.
+
+    ``resend`` is the plain SPDM message to send again after Busy or
+    ResponseNotReady; inside a session it is sealed afresh each time, since a
+    record must never be replayed.
+    """
 
     request: Message
     ctx: CodecContext
+    session: Session | None = None
     busy_retries: int = 0
     not_ready_polls: int = 0
     resend: bytes = b""
@@ -99,7 +107,17 @@ class RequesterCore:
         self.digests: dict[int, bytes] = {}
         self.chains: dict[int, SpdmCertChain] = {}
         self._pending: _Pending | None = None
-        self._outbox: deque[bytes] = deque()
+        self.sessions: dict[int, Session] = {}
+        self._answered_session: Session | None = None
+        """The session of the response being handled (None in the clear)."""
+        # Handshake state between a session request and its follow-up (see session.py).
+        self._dhe: DheKeyPair | None = None
+        self._psk: bytes | None = None
+        self._finishing: Session | None = None
+        self._measurement_summary = b""
+        self._key_update_all = False
+        self._digests_raw = b""
+        self._outbox: deque[tuple[bytes, bool]] = deque()
         self._events: deque[Event] = deque()
         self._timer: float | None = None
         self._poisoned: DevsecError | None = None
@@ -108,8 +126,17 @@ class RequesterCore:
     # ------------------------------------------------------------------ I/O surface
 
     def data_to_send(self) -> bytes:
-        """The next request's bytes (b"" when nothing is queued)."""
-        return self._outbox.popleft() if self._outbox else b""
+        """The next request's bytes (b"" when nothing is queued).
+
+        A secured request comes out as a whole DSP0277 record (DOE type 2);
+        check :attr:`sending_secured` first to frame it.
+        """
+        return self._outbox.popleft()[0] if self._outbox else b""
+
+    @property
+    def sending_secured(self) -> bool:
+        """The next :meth:`data_to_send` is a secured record, not a plain message."""
+        return bool(self._outbox) and self._outbox[0][1]
 
     def next_event(self) -> Event | None:
         """The next event, or None when nothing more happened."""
@@ -131,7 +158,7 @@ class RequesterCore:
         if self._timer is None or pending is None:
             raise LocalProtocolError("no timer is running")
         self._timer = None
-        self._outbox.append(pending.resend)
+        self._queue(pending.resend, pending.session)
 
     def response_timeout(self) -> float:
         """Seconds the responder may take for the outstanding request.
@@ -151,16 +178,19 @@ class RequesterCore:
             return ST1_SECONDS + (1 << exponent) / 1e6
         return ST1_SECONDS
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes, *, secured: bool = False) -> None:
         """Process the response to the outstanding request.
 
         Args:
-            data: one whole SPDM response (DOE zero padding allowed).
+            data: one whole SPDM response, or (``secured``) one DSP0277 record;
+                DOE zero padding allowed.
+            secured: ``data`` came as a secured object (DOE type 2).
 
         Raises:
             LocalProtocolError: no request is outstanding, or the engine failed earlier.
             RemoteProtocolError: the response breaks the protocol (engine poisoned).
-            VerificationError: a digest, chain or signature check failed (engine poisoned).
+            VerificationError: a digest, chain, signature, verify-data or record
+                check failed (engine poisoned; a record failure also ends its session).
         """
         self._check_usable()
         pending = self._pending
@@ -169,11 +199,42 @@ class RequesterCore:
         if self._timer is not None:
             raise LocalProtocolError("a response arrived while waiting to retry")
         try:
-            self._receive(pending, bytes(data))
+            self._receive(pending, self._unwrap(pending, bytes(data), secured))
         except (RemoteProtocolError, VerificationError, NegotiationError) as exc:
             self._poisoned = exc
             self._pending = None
             raise
+
+    def _unwrap(self, pending: _Pending, data: bytes, secured: bool) -> bytes:
+        """The SPDM message inside a response, opening the record of a session request."""
+        session = pending.session
+        if session is None:
+            if secured:
+                raise RemoteProtocolError("a secured record answered a request sent in the clear")
+            return data
+        if not secured:
+            raise RemoteProtocolError(
+                f"session 0x{session.session_id:08x}: a response arrived in the clear")
+        try:
+            return open_record(session.current_keys().response, data,
+                               expected_session_id=session.session_id)
+        except VerificationError:
+            # DSP0277: a record that fails authentication ends the session; nothing in it is used.
+            self._drop_session(session)
+            raise
+
+    def _established_session(self, session_id: int | None) -> Session | None:
+        """The established session ``session_id`` names (None stays None: in the clear)."""
+        if session_id is None:
+            return None
+        session = self.sessions.get(session_id)
+        if session is None or session.phase != SessionPhase.ESTABLISHED:
+            raise LocalProtocolError(f"no established session 0x{session_id:08x}")
+        return session
+
+    def _drop_session(self, session: Session) -> None:
+        session.end()
+        self.sessions.pop(session.session_id, None)
 
     # ------------------------------------------------------------------ internals: sending
 
@@ -218,14 +279,25 @@ class RequesterCore:
             return self._random(REQUESTER_CONTEXT_SIZE)
         return None
 
-    def _send(self, request: Message) -> None:
+    def _send(self, request: Message, *, session: Session | None = None) -> None:
+        """Make ``request`` the outstanding one and queue it (sealed when in a session)."""
         ctx = self.response_context(request)
         raw = request.encode(ctx)
         request = replace(request, raw=raw)
-        self.transcript.begin(request.CODE)
-        self._pending = _Pending(request, ctx, resend=raw)
-        self._outbox.append(raw)
+        if session is None:
+            self.transcript.begin(request.CODE)
+        elif request.CODE != RequestCode.GET_MEASUREMENTS:
+            session.message_m.clear()
+        self._pending = _Pending(request, ctx, session=session, resend=raw)
+        self._queue(raw, session)
         logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
+
+    def _queue(self, message: bytes, session: Session | None) -> None:
+        if session is None:
+            self._outbox.append((message, False))
+        else:
+            record = seal(session.current_keys().request, session.session_id, message)
+            self._outbox.append((record, True))
 
     def skip(self, request_code: int) -> None:
         """Note a request this engine does not follow passing by (passive monitoring).
@@ -278,6 +350,7 @@ class RequesterCore:
         response_type, handler = self._HANDLERS[request.CODE]
         response = response_type.decode(data, pending.ctx, padded=True)
         self._pending = None
+        self._answered_session = pending.session
         getattr(self, handler)(request, response)
         new_state = next_state(self.state, request.CODE)
         assert new_state is not None  # _begin checked the request was legal
@@ -317,7 +390,7 @@ class RequesterCore:
         self._pending = None
         self._cert = None
         if request.CODE == RequestCode.GET_MEASUREMENTS:
-            self.transcript.measurements_done()
+            (self.transcript.m if pending.session is None else pending.session.message_m).clear()
         elif request.CODE == RequestCode.CHALLENGE:
             self.transcript.challenge_done(success=False)
         if request.CODE == RequestCode.GET_VERSION or self.state != ConnectionState.NEGOTIATED:

@@ -19,9 +19,10 @@ The order of the checks follows libspdm's responder: an unknown or
 unsupported code is UnsupportedRequest, a known one that is illegal in the
 current state (:mod:`spdm.state`) UnexpectedRequest, a header version other
 than the negotiated one VersionMismatch, and bytes that do not decode
-InvalidRequest.  Secure sessions (KEY_EXCHANGE, PSK_EXCHANGE and what follows),
-chunking, CSR/SET_CERTIFICATE, events, key-pair info, endpoint info, MEL and
-encapsulated requests are not implemented and are answered UnsupportedRequest.
+InvalidRequest.  Secure sessions live in :mod:`.session`; records arrive
+through :meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE,
+events, key-pair info, endpoint info, MEL and encapsulated requests (mutual
+authentication) are not implemented and are answered UnsupportedRequest.
 """
 
 from __future__ import annotations
@@ -36,28 +37,45 @@ from typing import Any, Generic, TypeVar
 from ..backend import ResponderBackend
 from ..config import ResponderConfig
 from ..crypto import hash_size, measurement_hash_size
-from ..errors import ConfigurationError, ProtocolError, RemoteProtocolError, SpdmErrorCode
+from ..errors import (
+    ConfigurationError,
+    DecodeError,
+    ProtocolError,
+    RemoteProtocolError,
+    SpdmErrorCode,
+    VerificationError,
+)
 from ..events import Event, RequestAnswered
 from ..messages import (
     NO_CONTEXT,
     Challenge,
+    EndSession,
     ErrorResponse,
+    Finish,
     GetCapabilities,
     GetCertificate,
     GetDigests,
     GetMeasurements,
     GetVersion,
+    Heartbeat,
+    KeyExchange,
+    KeyUpdate,
     Message,
     NegotiateAlgorithms,
+    PskExchange,
+    PskFinish,
     RespondIfReady,
     VendorDefinedRequest,
     VendorDefinedResponse,
 )
 from ..messages.codes import CapabilityFlags, RequestCode, ResponseCode, SpdmVersion
 from ..negotiation import MEAS_CAPS, Negotiated
+from ..secured import open_record, record_session_id, seal
+from ..session import SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
 from . import auth, measurements, vca
+from . import session as secure
 from ._connection import (
     Connection,
     VendorHandler,
@@ -69,22 +87,38 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 
+PSK_CAPS = CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
+SESSION_ANY = CapabilityFlags.KEY_EX_CAP | PSK_CAPS
+
 RDTM = 1
 """ResponseNotReady RDTM: wait at most 1 x 2**RDTExponent us (the response is already ready)."""
 
 
+CLEAR, SECURED, EITHER = "in the clear", "inside a session", "either way"
+
+
 @dataclass(frozen=True)
 class _Route(Generic[M]):
-    """How one implemented request is decoded and handled, and what it needs from us."""
+    """How one implemented request is decoded and handled, and what it needs from us.
+
+    ``where`` says whether the request may come in the clear, inside a
+    session, or both; anything else is UnexpectedRequest.
+    """
 
     message: type[M]
     handler: Callable[[Connection, M], bytes]
     needs: CapabilityFlags = CapabilityFlags(0)
+    where: str = CLEAR
 
     def run(self, conn: Connection, data: bytes) -> bytes:
         """Decode, apply the transcript resets the request causes, then handle it."""
-        request = self.message.decode(data, NO_CONTEXT, padded=True)
-        conn.transcript.begin(self.message.CODE)
+        ctx = conn.negotiated.codec() if conn.negotiated is not None else NO_CONTEXT
+        request = self.message.decode(data, ctx, padded=True)
+        session = conn.current_session
+        if session is None:
+            conn.transcript.begin(self.message.CODE)
+        elif self.message.CODE != RequestCode.GET_MEASUREMENTS:
+            session.message_m.clear()  # the session's L1 follows the same reset rule
         return self.handler(conn, request)
 
 
@@ -121,8 +155,16 @@ _ROUTES: dict[int, _Route[Any]] = {
         GetCertificate, auth.get_certificate, CapabilityFlags.CERT_CAP),
     RequestCode.CHALLENGE: _Route(Challenge, auth.challenge, CapabilityFlags.CHAL_CAP),
     RequestCode.GET_MEASUREMENTS: _Route(
-        GetMeasurements, measurements.get_measurements, MEAS_CAPS),
-    RequestCode.VENDOR_DEFINED_REQUEST: _Route(VendorDefinedRequest, _vendor_defined),
+        GetMeasurements, measurements.get_measurements, MEAS_CAPS, EITHER),
+    RequestCode.VENDOR_DEFINED_REQUEST: _Route(VendorDefinedRequest, _vendor_defined, where=EITHER),
+    RequestCode.KEY_EXCHANGE: _Route(KeyExchange, secure.key_exchange, CapabilityFlags.KEY_EX_CAP),
+    RequestCode.FINISH: _Route(Finish, secure.finish, CapabilityFlags.KEY_EX_CAP, EITHER),
+    RequestCode.PSK_EXCHANGE: _Route(PskExchange, secure.psk_exchange, PSK_CAPS),
+    RequestCode.PSK_FINISH: _Route(
+        PskFinish, secure.psk_finish, CapabilityFlags.PSK_CAP_WITH_CONTEXT, SECURED),
+    RequestCode.HEARTBEAT: _Route(Heartbeat, secure.heartbeat, CapabilityFlags.HBEAT_CAP, SECURED),
+    RequestCode.KEY_UPDATE: _Route(KeyUpdate, secure.key_update, CapabilityFlags.KEY_UPD_CAP, SECURED),
+    RequestCode.END_SESSION: _Route(EndSession, secure.end_session, SESSION_ANY, SECURED),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""
 
@@ -222,6 +264,7 @@ class Responder:
         """
         request = bytes(data)
         response, event = self._answer(request)
+        self._end_sessions()
         self._outbound.append(response)
         self._events.append(event)
 
@@ -237,6 +280,52 @@ class Responder:
         """Answer one request: :meth:`receive_data` then :meth:`data_to_send`."""
         self.receive_data(request)
         return self.data_to_send()
+
+    def handle_secured(self, record: bytes | bytearray | memoryview) -> bytes | None:
+        """Answer one DSP0277 record (a DOE type-2 object's payload) with a sealed record.
+
+        A record for an unknown session, one that fails authentication, or one
+        that is malformed gets no answer at all (the device stays silent, as a
+        DOE mailbox does for objects it drops); a failed record also ends its
+        session, since DSP0277 forbids using anything in it.
+
+        Returns:
+            The sealed response record, or None when the record was dropped.
+        """
+        conn = self._conn
+        data = bytes(record)
+        try:
+            session = conn.sessions.get(record_session_id(data))
+            if session is None:
+                raise RemoteProtocolError("a record for an unknown session")
+            keys = session.current_keys()
+            try:
+                request = open_record(keys.request, data, expected_session_id=session.session_id)
+            except (VerificationError, DecodeError):
+                conn.sessions.pop(session.session_id, None)
+                if conn.handshaking is session:
+                    conn.handshaking = None
+                session.end()
+                raise
+        except (RemoteProtocolError, VerificationError) as exc:
+            logger.debug("secured record dropped: %s", exc)
+            self._events.append(RequestAnswered(0, 0, None, f"record dropped: {exc}"))
+            return None
+        conn.current_session = session
+        try:
+            response, event = self._answer(request)
+        finally:
+            conn.current_session = None
+        sealed = seal(keys.response, session.session_id, response)
+        self._end_sessions()
+        self._events.append(event)
+        return sealed
+
+    def _end_sessions(self) -> None:
+        """Forget the keys of sessions whose last answer has now been sealed."""
+        for session in self._conn.ending:
+            session.end()
+        self._conn.ending.clear()
 
     # --- processing -----------------------------------------------------------------------
 
@@ -301,6 +390,7 @@ class Responder:
                 f"{_code_name(code)} is not allowed in state {state_before.value!r}",
                 error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
             )
+        self._check_where(route, code)
         self._check_version(code, version)
         response = route.run(conn, data)
         conn.state = after
@@ -310,6 +400,21 @@ class Responder:
                 and code not in self._not_ready_done):
             return self._hold_back(code, response)
         return response
+
+    def _check_where(self, route: _Route[Any], code: int) -> None:
+        """A request must come the way its route allows (in the clear, in a session, either)."""
+        current = self._conn.current_session
+        if current is None and route.where == SECURED or current is not None and route.where == CLEAR:
+            raise RemoteProtocolError(
+                f"{_code_name(code)} is only legal {route.where}",
+                error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
+            )
+        if (current is not None and current.phase != SessionPhase.ESTABLISHED
+                and code not in (RequestCode.FINISH, RequestCode.PSK_FINISH)):
+            raise RemoteProtocolError(
+                f"{_code_name(code)} inside session 0x{current.session_id:08x} before its FINISH",
+                error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
+            )
 
     def _check_version(self, code: int, version: int) -> None:
         """GET_VERSION carries 0x10; GET_CAPABILITIES one we offer; the rest the chosen one."""

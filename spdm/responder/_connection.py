@@ -21,6 +21,7 @@ from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 from ..messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
 from ..negotiation import Negotiated
 from ..state import ConnectionState
+from ..session import Session
 from ..transcript import Transcript
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ class Connection:
         negotiated: the result of NEGOTIATE_ALGORITHMS.
         transcript: A, B and M, with the shared reset rules.
         vendor_handlers: (StandardID, VendorID) -> vendor protocol handler.
+        sessions: SessionID -> session, handshaking or established.
+        current_session: the session the request being answered came in (None: clear).
+        handshaking: the session between KEY/PSK_EXCHANGE and its FINISH.
+        ending: sessions whose keys go once the current answer is sealed.
     """
 
     config: ResponderConfig
@@ -89,9 +94,23 @@ class Connection:
     negotiated: Negotiated | None = None
     transcript: Transcript = field(default_factory=Transcript)
     vendor_handlers: dict[tuple[int, bytes], VendorHandler] = field(default_factory=dict)
+    sessions: dict[int, Session] = field(default_factory=dict)
+    current_session: Session | None = None
+    handshaking: Session | None = None
+    ending: list[Session] = field(default_factory=list)
+
+    @property
+    def measurement_log(self) -> bytearray:
+        """message_m of the request being answered: the session's own inside a session."""
+        session = self.current_session
+        return self.transcript.m if session is None else session.message_m
 
     def reset(self) -> None:
-        """Forget the negotiation (GET_VERSION); the transcript resets itself in ``begin``."""
+        """Forget the negotiation and every session (GET_VERSION); the transcript resets in ``begin``."""
+        for session in self.sessions.values():
+            session.end()
+        self.sessions.clear()
+        self.handshaking = None
         self.version = None
         self.requester_flags = CapabilityFlags(0)
         self.requester_ct_exponent = 0

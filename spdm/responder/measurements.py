@@ -70,10 +70,12 @@ def get_measurements(conn: Connection, request: GetMeasurements) -> bytes:
         requester_context=request.requester_context,
     ).encode(negotiated.codec())
     conn.check_fits(len(unsigned) + (negotiated.signature_size if signed else 0))
-    conn.transcript.add_measurements(request.raw, unsigned)
+    log = conn.measurement_log
+    log += request.raw
+    log += unsigned
     if not signed:
         return unsigned
-    signature = conn.sign(slot_id, MEASUREMENTS_CONTEXT, conn.transcript.l1(version))
-    conn.transcript.measurements_done()
+    signature = conn.sign(slot_id, MEASUREMENTS_CONTEXT, conn.transcript.l1(version, log))
+    log.clear()
     logger.debug("signed MEASUREMENTS (operation 0x%02x, slot %d)", request.operation, slot_id)
     return unsigned + signature

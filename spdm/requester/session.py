@@ -1,0 +1,367 @@
+"""Requester commands and checks for secure sessions.
+
+KEY_EXCHANGE (then FINISH, queued by the engine), PSK_EXCHANGE (then
+PSK_FINISH when the responder uses a context), HEARTBEAT, KEY_UPDATE (with
+the VerifyNewKey that follows) and END_SESSION.  The session transcript and
+key switches are :class:`spdm.session.Session`'s; this module decides what to
+send and checks what comes back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import ClassVar
+
+from ..crypto import constant_time_equal, digest, generate_dhe_key, verify
+from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
+from ..events import HeartbeatAcknowledged, KeyUpdated, SessionEnded, SessionEstablished
+from ..messages import (
+    CodecContext,
+    EndSession,
+    EndSessionAck,
+    Finish,
+    FinishRsp,
+    Heartbeat,
+    HeartbeatAck,
+    KeyExchange,
+    KeyExchangeRsp,
+    KeyUpdate,
+    KeyUpdateAck,
+    Message,
+    PskExchange,
+    PskExchangeRsp,
+    PskFinish,
+    PskFinishRsp,
+)
+from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType, RequestCode
+from ..messages.opaque import (
+    SECURED_MESSAGE_VERSIONS,
+    decode_opaque,
+    encode_opaque,
+    parse_version_selection,
+    supported_versions_element,
+)
+from ..negotiation import Negotiated
+from ..session import (
+    KEY_EXCHANGE_RSP_CONTEXT,
+    MAX_SESSIONS,
+    Session,
+    SessionPhase,
+    session_id_of,
+)
+from .core import RequesterCore
+
+RANDOM_DATA_SIZE = 32
+
+UPDATE_KEY = 1
+UPDATE_ALL_KEYS = 2
+VERIFY_NEW_KEY = 3
+
+
+class SessionCommands(RequesterCore):
+    """Open, use, refresh and close secure sessions."""
+
+    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
+        RequestCode.KEY_EXCHANGE: (KeyExchangeRsp, "_on_key_exchange_rsp"),
+        RequestCode.FINISH: (FinishRsp, "_on_finish_rsp"),
+        RequestCode.PSK_EXCHANGE: (PskExchangeRsp, "_on_psk_exchange_rsp"),
+        RequestCode.PSK_FINISH: (PskFinishRsp, "_on_psk_finish_rsp"),
+        RequestCode.HEARTBEAT: (HeartbeatAck, "_on_heartbeat_ack"),
+        RequestCode.KEY_UPDATE: (KeyUpdateAck, "_on_key_update_ack"),
+        RequestCode.END_SESSION: (EndSessionAck, "_on_end_session_ack"),
+    }
+
+    # ------------------------------------------------------------------ opening
+
+    def key_exchange(
+        self,
+        slot_id: int = 0,
+        summary: MeasurementSummaryHashType = MeasurementSummaryHashType.NONE,
+        *,
+        session_policy: int = 0,
+    ) -> None:
+        """Queue KEY_EXCHANGE; FINISH follows by itself and ends in :class:`SessionEstablished`.
+
+        Args:
+            slot_id: the responder's certificate slot that signs (its chain must
+                have been retrieved).
+            summary: which measurement summary hash to ask for.
+            session_policy: SessionPolicy (1.2+; b0 = end the session on a
+                runtime firmware update).
+        """
+        negotiated = self._session_prerequisites(RequestCode.KEY_EXCHANGE, CapabilityFlags.KEY_EX_CAP)
+        if slot_id not in self.chains:
+            raise LocalProtocolError(f"KEY_EXCHANGE slot {slot_id}: retrieve its certificate chain first")
+        if not negotiated.dhe_group:
+            raise LocalProtocolError("KEY_EXCHANGE needs a negotiated DHE group")
+        dhe = generate_dhe_key(negotiated.dhe_group)
+        request = KeyExchange(
+            spdm_version=negotiated.version,
+            measurement_summary_hash_type=MeasurementSummaryHashType(summary),
+            slot_id=slot_id,
+            req_session_id=self._free_half_id(),
+            session_policy=session_policy,
+            random_data=self._random(RANDOM_DATA_SIZE),
+            exchange_data=dhe.public_bytes(),
+            opaque_data=encode_opaque(negotiated.version, [supported_versions_element()]),
+        )
+        self._dhe = dhe
+        self._send(request)
+
+    def psk_exchange(
+        self,
+        psk: bytes,
+        psk_hint: bytes = b"",
+        *,
+        summary: MeasurementSummaryHashType = MeasurementSummaryHashType.NONE,
+        session_policy: int = 0,
+    ) -> None:
+        """Queue PSK_EXCHANGE (PSK_FINISH follows when the responder uses a context).
+
+        Args:
+            psk: the pre-shared key; held only until the handshake secret is derived.
+            psk_hint: tells the responder which PSK to use.
+            summary: which measurement summary hash to ask for.
+            session_policy: SessionPolicy (1.2+).
+        """
+        negotiated = self._session_prerequisites(RequestCode.PSK_EXCHANGE, CapabilityFlags.PSK_CAP)
+        if not psk:
+            raise LocalProtocolError("an empty PSK cannot key a session")
+        request = PskExchange(
+            spdm_version=negotiated.version,
+            measurement_summary_hash_type=MeasurementSummaryHashType(summary),
+            session_policy=session_policy,
+            req_session_id=self._free_half_id(),
+            psk_hint=psk_hint,
+            requester_context=self._random(negotiated.hash_size),
+            opaque_data=encode_opaque(negotiated.version, [supported_versions_element()]),
+        )
+        self._psk = psk
+        self._send(request)
+
+    def _session_prerequisites(self, code: RequestCode, cap: CapabilityFlags) -> Negotiated:
+        negotiated = self._need_negotiated(code)
+        if negotiated.version < 0x11:
+            raise LocalProtocolError("secure sessions need SPDM 1.1 or later")
+        flags = CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
+        responder_has = negotiated.responder_flags & (flags if cap == CapabilityFlags.PSK_CAP else cap)
+        if not responder_has or not negotiated.requester_flags & cap:
+            raise LocalProtocolError(f"{code.name}: both sides must advertise {cap.name}")
+        if not negotiated.aead_suite:
+            raise LocalProtocolError(f"{code.name} needs a negotiated AEAD suite")
+        if len(self.sessions) >= MAX_SESSIONS:
+            raise LocalProtocolError(f"already {len(self.sessions)} sessions open")
+        return negotiated
+
+    def _free_half_id(self) -> int:
+        """ReqSessionID: from 0xFFFF downwards, as libspdm allocates (first session 0xFFFF)."""
+        used = {sid & 0xFFFF for sid in self.sessions}
+        return next(h for h in range(0xFFFF, 0, -1) if h not in used)
+
+    def _new_session(self, negotiated: Negotiated, session_id: int, *, psk: bool,
+                     heartbeat: int, mut_auth: int, opaque: bytes) -> Session:
+        if session_id in self.sessions:
+            raise RemoteProtocolError(f"the responder reused session ID 0x{session_id:08x}")
+        selected = parse_version_selection(decode_opaque(opaque, negotiated.version))
+        if selected is None or selected not in SECURED_MESSAGE_VERSIONS:
+            raise RemoteProtocolError(
+                f"the responder selected secured-message version {selected!r}, "
+                f"not one of the offered {[f'0x{v:04x}' for v in SECURED_MESSAGE_VERSIONS]}"
+            )
+        return Session(
+            session_id=session_id,
+            version=negotiated.version,
+            hash_alg=negotiated.hash_alg,
+            aead=negotiated.aead_suite,
+            psk=psk,
+            handshake_in_the_clear=not psk and negotiated.both(
+                CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
+            mac_only=not negotiated.both(CapabilityFlags.ENCRYPT_CAP),
+            mut_auth=mut_auth,
+            heartbeat_period=heartbeat,
+            secured_version=selected,
+        )
+
+    # KEY_EXCHANGE -----------------------------------------------------------------------
+
+    def _on_key_exchange_rsp(self, request: Message, response: Message) -> None:
+        assert isinstance(request, KeyExchange) and isinstance(response, KeyExchangeRsp)
+        negotiated = self.negotiated
+        dhe = self._dhe
+        assert negotiated is not None and dhe is not None
+        self._dhe = None
+        if response.mut_auth_requested:
+            raise RemoteProtocolError(
+                f"the responder asks for mutual authentication (0x{response.mut_auth_requested:02x}),"
+                " which this requester does not offer"
+            )
+        session = self._new_session(
+            negotiated, session_id_of(request.req_session_id, response.rsp_session_id), psk=False,
+            heartbeat=response.heartbeat_period, mut_auth=0, opaque=response.opaque_data,
+        )
+        chain = self.chains[request.slot_id]
+        th = session.th
+        th += self.transcript.a
+        if negotiated.multi_key:
+            th += self._digests_raw
+        th += digest(negotiated.hash_alg, chain.raw)
+        th += request.raw
+        signature_at = len(response.raw) - len(response.responder_verify_data) - len(response.signature)
+        th += response.raw[:signature_at]
+        verify(chain.leaf.public_key(), negotiated.asym_alg, negotiated.hash_alg, negotiated.version,
+               KEY_EXCHANGE_RSP_CONTEXT, bytes(th), response.signature)
+        th += response.signature
+        session.start_handshake(dhe.shared_secret(response.exchange_data))
+        if not session.handshake_in_the_clear:
+            if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
+                raise VerificationError("KEY_EXCHANGE_RSP ResponderVerifyData does not verify")
+            th += response.responder_verify_data
+        self.sessions[session.session_id] = session
+        self._measurement_summary = response.measurement_summary_hash
+        self._finish(negotiated, session)
+
+    def _finish(self, negotiated: Negotiated, session: Session) -> None:
+        header = Finish(spdm_version=negotiated.version).encode(
+            replace(negotiated.codec(), hash_size=0))
+        session.th += header
+        request = Finish(spdm_version=negotiated.version,
+                         requester_verify_data=session.request_verify_data())
+        self._begin(RequestCode.FINISH)
+        self._send(request, session=None if session.handshake_in_the_clear else session)
+        self._finishing = session
+
+    def _on_finish_rsp(self, request: Message, response: Message) -> None:
+        assert isinstance(request, Finish) and isinstance(response, FinishRsp)
+        session = self._finishing
+        assert session is not None
+        session.th += request.raw[len(request.raw) - len(request.requester_verify_data):]
+        if session.handshake_in_the_clear:
+            session.th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
+            if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
+                self._drop_session(session)
+                raise VerificationError("FINISH_RSP ResponderVerifyData does not verify")
+            session.th += response.responder_verify_data
+        else:
+            session.th += response.raw
+        self._established(session)
+
+    def _established(self, session: Session) -> None:
+        session.establish()
+        self._events.append(SessionEstablished(
+            session.session_id, psk=session.psk, heartbeat_period=session.heartbeat_period,
+            secured_message_version=session.secured_version,
+            measurement_summary_hash=self._measurement_summary,
+        ))
+
+    # PSK_EXCHANGE -----------------------------------------------------------------------
+
+    def _on_psk_exchange_rsp(self, request: Message, response: Message) -> None:
+        assert isinstance(request, PskExchange) and isinstance(response, PskExchangeRsp)
+        negotiated = self.negotiated
+        psk = self._psk
+        assert negotiated is not None and psk is not None
+        self._psk = None
+        session = self._new_session(
+            negotiated, session_id_of(request.req_session_id, response.rsp_session_id), psk=True,
+            heartbeat=response.heartbeat_period, mut_auth=0, opaque=response.opaque_data,
+        )
+        with_context = bool(negotiated.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT)
+        if with_context != bool(response.responder_context):
+            raise RemoteProtocolError(
+                "PSK_EXCHANGE_RSP ResponderContext must be present exactly when the responder "
+                "advertises PSK with context"
+            )
+        th = session.th
+        th += self.transcript.a
+        th += request.raw
+        th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
+        session.start_handshake(psk)
+        if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
+            raise VerificationError("PSK_EXCHANGE_RSP ResponderVerifyData does not verify")
+        th += response.responder_verify_data
+        self.sessions[session.session_id] = session
+        self._measurement_summary = response.measurement_summary_hash
+        if not with_context:
+            self._established(session)  # PSK without context: no PSK_FINISH (PROTOCOLS.md §3.10)
+            return
+        header = PskFinish(spdm_version=negotiated.version).encode(CodecContext())
+        th += header
+        self._begin(RequestCode.PSK_FINISH)
+        self._send(PskFinish(spdm_version=negotiated.version,
+                             requester_verify_data=session.request_verify_data()), session=session)
+        self._finishing = session
+
+    def _on_psk_finish_rsp(self, request: Message, response: Message) -> None:
+        assert isinstance(request, PskFinish)
+        session = self._finishing
+        assert session is not None
+        session.th += request.requester_verify_data
+        session.th += response.raw
+        self._established(session)
+
+    # ------------------------------------------------------------------ using
+
+    def heartbeat(self, session_id: int) -> None:
+        """Queue HEARTBEAT in a session."""
+        session = self._session_for(RequestCode.HEARTBEAT, session_id, CapabilityFlags.HBEAT_CAP)
+        self._send(Heartbeat(spdm_version=session.version), session=session)
+
+    def key_update(self, session_id: int, *, all_keys: bool = False) -> None:
+        """Queue KEY_UPDATE (UpdateKey, or UpdateAllKeys); VerifyNewKey follows by itself.
+
+        The request goes under the old request key; for UpdateAllKeys the ACK
+        is expected under the new response key; the new request key is used
+        from VerifyNewKey on (PROTOCOLS.md §3.11).
+        """
+        session = self._session_for(RequestCode.KEY_UPDATE, session_id, CapabilityFlags.KEY_UPD_CAP)
+        operation = UPDATE_ALL_KEYS if all_keys else UPDATE_KEY
+        tag = self._random(1)[0]
+        self._send(KeyUpdate(spdm_version=session.version, key_operation=operation, tag=tag),
+                   session=session)
+        session.current_keys().update(both=all_keys)
+
+    def end_session(self, session_id: int, *, clear_negotiated_state: bool = False) -> None:
+        """Queue END_SESSION; the keys are forgotten when it is acknowledged."""
+        session = self._session_for(RequestCode.END_SESSION, session_id)
+        self._send(EndSession(spdm_version=session.version,
+                              attributes=1 if clear_negotiated_state else 0), session=session)
+
+    def _session_for(self, code: RequestCode, session_id: int,
+                     cap: CapabilityFlags = CapabilityFlags(0)) -> Session:
+        negotiated = self._need_negotiated(code)
+        session = self.sessions.get(session_id)
+        if session is None or session.phase != SessionPhase.ESTABLISHED:
+            raise LocalProtocolError(f"{code.name}: no established session 0x{session_id:08x}")
+        if cap and not negotiated.both(cap):
+            raise LocalProtocolError(f"{code.name}: both sides must advertise {cap.name}")
+        return session
+
+    def _on_heartbeat_ack(self, request: Message, response: Message) -> None:
+        session = self._answered_session
+        assert session is not None
+        self._events.append(HeartbeatAcknowledged(session.session_id))
+
+    def _on_key_update_ack(self, request: Message, response: Message) -> None:
+        assert isinstance(request, KeyUpdate) and isinstance(response, KeyUpdateAck)
+        session = self._answered_session
+        assert session is not None
+        keys = session.current_keys()
+        if (response.key_operation, response.tag) != (request.key_operation, request.tag):
+            keys.rollback_update()
+            raise RemoteProtocolError(
+                f"KEY_UPDATE_ACK echoes operation {response.key_operation} tag {response.tag}, "
+                f"sent {request.key_operation} tag {request.tag}"
+            )
+        if request.key_operation == VERIFY_NEW_KEY:
+            self._events.append(KeyUpdated(session.session_id, self._key_update_all))
+            return
+        keys.commit_update()
+        self._key_update_all = request.key_operation == UPDATE_ALL_KEYS
+        self._send(KeyUpdate(spdm_version=session.version, key_operation=VERIFY_NEW_KEY,
+                             tag=self._random(1)[0]), session=session)
+
+    def _on_end_session_ack(self, request: Message, response: Message) -> None:
+        session = self._answered_session
+        assert session is not None
+        self._drop_session(session)
+        self._events.append(SessionEnded(session.session_id))
