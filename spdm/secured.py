@@ -1,0 +1,318 @@
+"""DSP0277 secured-message records over PCI DOE (PROTOCOLS.md §7): seal, open, sequence numbers, key update.
+
+Single responsibility: the record layer of an SPDM session.  One
+:class:`DirectionState` per direction and phase holds the traffic key, IV and
+implicit sequence number; :func:`seal` and :func:`open_record` are pure
+functions over it that advance the counter only when they succeed.
+:class:`SessionKeys` pairs the two directions and runs KEY_UPDATE's
+derive/commit/rollback.  Secrets come from :mod:`spdm.keyschedule`; the AEAD
+from :mod:`spdm.crypto` (R9).  Nothing here does I/O or knows session states.
+
+Record layout on PCI DOE (the payload after the 8-byte DOE header)::
+
+    SessionID(4) | Length(2) | AEAD( AppDataLength(2) | AppData ) | MAC(16) | DOE pad (0-3 zero bytes)
+
+AAD = SessionID || Length; Length counts everything after itself up to and
+including the MAC; no sequence number on the wire and no random padding (DOE).
+MAC-only sessions send ``SessionID | Length | AppData | MAC`` with AAD =
+SessionID || Length || AppData.  The fixed header is read with a precompiled
+``struct.Struct`` after an explicit length check (R7): it is parsed for every
+secured message.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass, field
+from typing import Final
+
+from spdm.crypto import aead_open, aead_seal, aead_tag_size
+from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode
+from spdm.keyschedule import KeySchedule
+from spdm.messages.codes import AeadSuite
+
+__all__ = [
+    "SEQUENCE_LIMIT",
+    "DirectionState",
+    "SequenceExhausted",
+    "SessionKeys",
+    "open_record",
+    "record_session_id",
+    "seal",
+]
+
+_log = logging.getLogger(__name__)
+
+SEQUENCE_LIMIT: Final = 2**64 - 1
+"""The first sequence number that may not be used: libspdm refuses 2^64-1, so the counter never wraps."""
+
+_HEADER: Final = struct.Struct("<IH")  # SessionID (ReqSessionID | RspSessionID << 16), Length
+_APP_LENGTH: Final = struct.Struct("<H")
+_MAX_PAD: Final = 3  # a DOE object pads its payload to a dword
+
+
+class SequenceExhausted(LocalProtocolError):
+    """This direction used its last sequence number: the session must key-update or end."""
+
+
+@dataclass
+class DirectionState:
+    """One direction of one session phase: traffic key, IV and implicit sequence number.
+
+    Key, IV and secret never appear in ``repr`` (R13).
+
+    Attributes:
+        schedule: the session's key schedule (needed again for key updates).
+        aead: the negotiated AEAD suite.
+        secret: the direction secret the key and IV came from (the key-update root).
+        key: the AEAD key.
+        iv: the AEAD IV (the per-record nonce is ``iv XOR LE64(seq)``).
+        seq: the sequence number the next record in this direction uses.
+        mac_only: the session authenticates but does not encrypt (MAC_CAP without ENCRYPT_CAP).
+    """
+
+    schedule: KeySchedule
+    aead: AeadSuite
+    secret: bytes = field(repr=False)
+    key: bytes = field(repr=False)
+    iv: bytes = field(repr=False)
+    seq: int = 0
+    mac_only: bool = False
+
+    @classmethod
+    def from_secret(
+        cls, schedule: KeySchedule, secret: bytes, aead: AeadSuite, *, mac_only: bool = False
+    ) -> DirectionState:
+        """Derive key and IV from a handshake or data secret; the sequence number starts at 0.
+
+        Args:
+            schedule: the session's key schedule.
+            secret: the direction secret.
+            aead: the negotiated AEAD suite.
+            mac_only: a MAC-only session.
+
+        Returns:
+            A state at sequence number 0.
+
+        Raises:
+            ConfigurationError: unsupported AEAD suite.
+        """
+        key, iv = schedule.traffic_keys(secret, aead)
+        return cls(schedule=schedule, aead=AeadSuite(aead), secret=secret, key=key, iv=iv,
+                   mac_only=mac_only)
+
+    def _updated(self) -> DirectionState:
+        # The next key generation of this direction ("traffic upd"; sequence number 0).
+        return DirectionState.from_secret(
+            self.schedule, self.schedule.update(self.secret), self.aead, mac_only=self.mac_only)
+
+    def _nonce(self) -> bytes:
+        # The sequence number, little-endian, XORed into nonce bytes 0..7: mandated by DSP0277
+        # 1.2+, integrator-defined before and libspdm's default there too (PROTOCOLS.md §7.3).
+        return (int.from_bytes(self.iv, "little") ^ self.seq).to_bytes(len(self.iv), "little")
+
+    def _check_sequence(self) -> None:
+        if self.seq >= SEQUENCE_LIMIT:
+            raise SequenceExhausted("sequence numbers exhausted: update the keys or end the session")
+
+
+def seal(state: DirectionState, session_id: int, message: bytes) -> bytes:
+    """Protect one SPDM message as a secured-message record and advance the sequence number.
+
+    Args:
+        state: the sending direction (its ``seq`` goes up by one).
+        session_id: the 32-bit SessionID (``ReqSessionID | RspSessionID << 16``).
+        message: the SPDM message (the application data on PCI DOE).
+
+    Returns:
+        The record without DOE header or padding.
+
+    Raises:
+        SequenceExhausted: the direction's counter reached :data:`SEQUENCE_LIMIT`.
+        LocalProtocolError: the session ID is not 32 bits or the message does not fit Length.
+    """
+    state._check_sequence()
+    if not 0 <= session_id <= 0xFFFFFFFF:
+        raise LocalProtocolError(f"session ID {session_id:#x} is not 32 bits")
+    tag_size = aead_tag_size(state.aead)
+    plaintext = message if state.mac_only else _APP_LENGTH.pack(len(message)) + message
+    length = len(plaintext) + tag_size
+    if length > 0xFFFF:
+        raise LocalProtocolError(f"SPDM message of {len(message)} bytes does not fit one secured record")
+    header = _HEADER.pack(session_id, length)
+    if state.mac_only:
+        record = header + message + aead_seal(state.aead, state.key, state._nonce(), b"", header + message)
+    else:
+        record = header + aead_seal(state.aead, state.key, state._nonce(), plaintext, header)
+    state.seq += 1
+    return record
+
+
+def record_session_id(record: bytes) -> int:
+    """The SessionID of a received record, to find its session before opening it.
+
+    Raises:
+        DecodeError: shorter than the SessionID and Length fields.
+    """
+    if len(record) < _HEADER.size:
+        raise DecodeError(f"secured message of {len(record)} byte(s) is shorter than its header")
+    session_id: int = _HEADER.unpack_from(record)[0]
+    return session_id
+
+
+def open_record(state: DirectionState, record: bytes, *, expected_session_id: int | None = None) -> bytes:
+    """Authenticate and decrypt one record; advance the sequence number only on success.
+
+    On any error ``state`` is unchanged and the caller must tear the session
+    down: DSP0277 has no resynchronisation, and a failed record means a forgery,
+    a lost record or a peer on other keys.
+
+    Args:
+        state: the receiving direction.
+        record: the record as received, optionally followed by the DOE object's
+            zero padding (at most 3 bytes).
+        expected_session_id: the session this record must belong to, if known.
+
+    Returns:
+        The inner SPDM message.
+
+    Raises:
+        RemoteProtocolError: the SessionID is not ``expected_session_id``
+            (``error_code`` INVALID_SESSION: libspdm's internal code for an
+            unknown session, removed from DSP0274; a responder drops such a
+            record without answering, since it cannot know which session to answer in).
+        DecodeError: the record is truncated, Length runs past the data or is
+            too short for a tag, non-zero or over-long bytes follow the record,
+            or AppDataLength runs past the plaintext.
+        VerificationError: the MAC does not verify.
+        SequenceExhausted: the direction's counter reached :data:`SEQUENCE_LIMIT`.
+    """
+    session_id = record_session_id(record)
+    if expected_session_id is not None and session_id != expected_session_id:
+        raise RemoteProtocolError(
+            f"secured message for session {session_id:#010x}, expected {expected_session_id:#010x}",
+            error_code=SpdmErrorCode.INVALID_SESSION)
+    state._check_sequence()
+    length: int = _HEADER.unpack_from(record)[1]
+    body = record[_HEADER.size:_HEADER.size + length]
+    if len(body) < length:
+        raise DecodeError(f"secured message Length {length} runs past its {len(record) - _HEADER.size} bytes")
+    trailer = record[_HEADER.size + length:]
+    if len(trailer) > _MAX_PAD or any(trailer):
+        raise DecodeError(f"{len(trailer)} byte(s) after the secured message are not DOE padding")
+    tag_size = aead_tag_size(state.aead)
+    header = record[:_HEADER.size]
+    if state.mac_only:
+        if length < tag_size:
+            raise DecodeError(f"secured message Length {length} is shorter than the {tag_size}-byte MAC")
+        message = body[:-tag_size]
+        aead_open(state.aead, state.key, state._nonce(), body[-tag_size:], header + message)
+    else:
+        if length < _APP_LENGTH.size + tag_size:
+            raise DecodeError(f"secured message Length {length} cannot hold AppDataLength and the MAC")
+        plaintext = aead_open(state.aead, state.key, state._nonce(), body, header)
+        app_length: int = _APP_LENGTH.unpack_from(plaintext)[0]
+        if app_length > len(plaintext) - _APP_LENGTH.size:
+            raise DecodeError(
+                f"AppDataLength {app_length} exceeds the {len(plaintext) - _APP_LENGTH.size} decrypted bytes")
+        # Bytes after the application data are DSP0277 random padding (none on DOE): authenticated, ignored.
+        message = plaintext[_APP_LENGTH.size:_APP_LENGTH.size + app_length]
+    state.seq += 1
+    return message
+
+
+@dataclass
+class SessionKeys:
+    """Both directions of one session phase, plus the KEY_UPDATE backup.
+
+    Key update (DSP0274 KEY_UPDATE, PROTOCOLS.md §3.11/§6.5) with these calls:
+
+    * requester: seal KEY_UPDATE with the current keys, then ``update(both=...)``;
+      open the ACK; on success send VerifyNewKey and ``commit_update()``, on
+      failure ``rollback_update()``.
+    * responder: open KEY_UPDATE, ``update(both=...)``, seal the ACK (already
+      under the new response key for UpdateAllKeys, as libspdm does); open
+      VerifyNewKey under the new request key and ``commit_update()``.
+
+    Attributes:
+        request: requester-to-responder direction.
+        response: responder-to-requester direction.
+    """
+
+    request: DirectionState
+    response: DirectionState
+    _backup: tuple[DirectionState, DirectionState] | None = field(
+        default=None, init=False, repr=False, compare=False)
+
+    @classmethod
+    def from_secrets(
+        cls,
+        schedule: KeySchedule,
+        request_secret: bytes,
+        response_secret: bytes,
+        aead: AeadSuite,
+        *,
+        mac_only: bool = False,
+    ) -> SessionKeys:
+        """Both directions from a phase's two secrets (handshake or data).
+
+        Args:
+            schedule: the session's key schedule.
+            request_secret: the request-direction secret of the phase.
+            response_secret: the response-direction secret of the phase.
+            aead: the negotiated AEAD suite.
+            mac_only: a MAC-only session.
+
+        Raises:
+            ConfigurationError: unsupported AEAD suite.
+        """
+        return cls(
+            DirectionState.from_secret(schedule, request_secret, aead, mac_only=mac_only),
+            DirectionState.from_secret(schedule, response_secret, aead, mac_only=mac_only),
+        )
+
+    @property
+    def update_pending(self) -> bool:
+        """A key update was derived and is neither committed nor rolled back."""
+        return self._backup is not None
+
+    def update(self, *, both: bool) -> None:
+        """Switch to the next key generation, keeping the current one as backup.
+
+        Args:
+            both: UpdateAllKeys (both directions); otherwise UpdateKey (request only).
+
+        Raises:
+            LocalProtocolError: an update is already pending.
+        """
+        if self._backup is not None:
+            raise LocalProtocolError("a key update is already pending")
+        self._backup = (self.request, self.response)
+        self.request = self.request._updated()
+        if both:
+            self.response = self.response._updated()
+        _log.debug("key update derived (%s)", "both directions" if both else "request direction")
+
+    def commit_update(self) -> None:
+        """Drop the backup: the new keys proved to work (VerifyNewKey).
+
+        Raises:
+            LocalProtocolError: no update is pending.
+        """
+        if self._backup is None:
+            raise LocalProtocolError("no key update to commit")
+        self._backup = None
+        _log.debug("key update committed")
+
+    def rollback_update(self) -> None:
+        """Return to the keys and sequence numbers from before :meth:`update`.
+
+        Raises:
+            LocalProtocolError: no update is pending.
+        """
+        if self._backup is None:
+            raise LocalProtocolError("no key update to roll back")
+        self.request, self.response = self._backup
+        self._backup = None
+        _log.debug("key update rolled back")
