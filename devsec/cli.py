@@ -20,8 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from spdm.authenticate import authenticate
-from spdm.config import ALL_VERSIONS, RequesterConfig, ResponderConfig
+from spdm.authenticate import SessionOptions, authenticate
+from spdm.config import ALL_VERSIONS, DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
 from spdm.crypto import load_certificates
 from spdm.device import DeviceModel
 from spdm.emulator import EmulatedDevice
@@ -34,12 +34,23 @@ from spdm.errors import (
     TransportError,
     VerificationError,
 )
-from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
+from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
 
 from . import dump as dump_cmd
-from .names import ASYMS, HASHES, VERSIONS, parse_asym, parse_hash, parse_version
+from .names import (
+    AEADS,
+    ASYMS,
+    DHE_GROUPS,
+    HASHES,
+    VERSIONS,
+    parse_aead,
+    parse_asym,
+    parse_dhe,
+    parse_hash,
+    parse_version,
+)
 from .report import report_dict, report_text
 
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
@@ -64,6 +75,10 @@ def exit_status(exc: BaseException) -> int:
 
 def _preferences(args: argparse.Namespace, asym: BaseAsymAlgo | None = None) -> AlgorithmPreferences:
     prefs = AlgorithmPreferences()
+    if getattr(args, "dhe", None):
+        prefs = replace(prefs, dhe_groups=tuple(parse_dhe(g) for g in args.dhe))
+    if getattr(args, "aead", None):
+        prefs = replace(prefs, aead_suites=tuple(parse_aead(a) for a in args.aead))
     if args.hash:
         prefs = replace(prefs, hash_algs=tuple(parse_hash(h) for h in args.hash))
     if asym is not None:
@@ -99,13 +114,28 @@ def cmd_connect(args: argparse.Namespace) -> int:
     config = RequesterConfig(
         versions=_versions(args), algorithms=_preferences(args), trust_anchors=anchors,
     )
+    session = None
+    if args.session or args.psk:
+        psk = _hex(args.psk, "--psk") if args.psk else None
+        session = SessionOptions(psk=psk, psk_hint=(args.psk_hint or "").encode())
     transport = open_target(args.target)
     try:
-        report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot)
+        report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot,
+                              session=session)
     finally:
         transport.close()
     _print_report(args, report_dict(report, args.target), report_text(report, args.target))
     return 0
+
+
+def _hex(value: str, flag: str) -> bytes:
+    try:
+        data = bytes.fromhex(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{flag} wants hex digits: {exc}") from exc
+    if not data:
+        raise ConfigurationError(f"{flag} must not be empty")
+    return data
 
 
 def _device(args: argparse.Namespace) -> DeviceModel:
@@ -120,7 +150,11 @@ def _device(args: argparse.Namespace) -> DeviceModel:
 
 
 def _responder_config(args: argparse.Namespace, model: DeviceModel) -> ResponderConfig:
-    return ResponderConfig(versions=_versions(args), algorithms=_preferences(args, model.asym_alg))
+    caps = DEFAULT_RESPONDER_CAPS
+    if model.has_psks:
+        caps |= CapabilityFlags.PSK_CAP_WITH_CONTEXT
+    return ResponderConfig(versions=_versions(args), capabilities=caps,
+                           algorithms=_preferences(args, model.asym_alg))
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -128,6 +162,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     if not host or not port.isdigit():
         raise ConfigurationError(f"--listen wants HOST:PORT, not {args.listen!r}")
     model = _device(args)
+    if args.psk:
+        model = model.with_psks({(args.psk_hint or "").encode(): _hex(args.psk, "--psk")})
     if args.root_out:
         Path(args.root_out).write_bytes(model.root_certificate_pem())
     device = EmulatedDevice(_responder_config(args, model), model)
@@ -155,13 +191,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     device = EmulatedDevice(ResponderConfig(algorithms=_preferences(args, model.asym_alg)), model)
     config = RequesterConfig(trust_anchors=(model.root_certificate(),))
     target = "emulated device (in-process, DOE mailbox registers)"
-    report = authenticate(device.mailbox(), config, now=datetime.now(UTC))
+    report = authenticate(device.mailbox(), config, now=datetime.now(UTC), session=SessionOptions())
     _print_report(args, report_dict(report, target), report_text(report, target))
     return 0
 
 
+def _secrets_file(path: str) -> list[bytes]:
+    """The reference's secrets file: ``--dhe_secret HEX`` / ``--psk HEX`` lines, in session order."""
+    secrets = []
+    for number, line in enumerate(_read(path, "secrets").decode(errors="replace").splitlines(), 1):
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 2 or words[0] not in ("--dhe_secret", "--psk"):
+            raise ConfigurationError(f"{path}:{number}: expected '--dhe_secret HEX' or '--psk HEX'")
+        secrets.append(_hex(words[1], f"{path}:{number}"))
+    return secrets
+
+
 def cmd_dump(args: argparse.Namespace) -> int:
-    lines = dump_cmd.dump(_read(args.pcap, "capture"), now=datetime.now(UTC))
+    secrets = _secrets_file(args.secrets) if args.secrets else []
+    lines = dump_cmd.dump(_read(args.pcap, "capture"), now=datetime.now(UTC), secrets=secrets)
     for line in lines:
         print(line)
     return 0
@@ -172,6 +222,15 @@ def _print_report(args: argparse.Namespace, doc: dict[str, Any], text: str) -> N
 
 
 # ------------------------------------------------------------------ argument parsing
+
+
+def _session_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dhe", action="append", metavar="|".join(DHE_GROUPS),
+                        help="DHE group to allow (repeatable)")
+    parser.add_argument("--aead", action="append", metavar="|".join(AEADS),
+                        help="AEAD suite to allow (repeatable)")
+    parser.add_argument("--psk", metavar="HEX", help="pre-shared key (PSK sessions)")
+    parser.add_argument("--psk-hint", metavar="TEXT", help="the hint naming that PSK")
 
 
 def _algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:
@@ -194,7 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="root certificate(s), PEM or DER (repeatable)")
     p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--session", action="store_true",
+                   help="then open a session (KEY_EXCHANGE, or PSK with --psk), heartbeat, update "
+                        "keys, measure inside it, and end it")
     _algorithm_flags(p, "signature algorithm to allow (repeatable)")
+    _session_flags(p)
     p.set_defaults(func=cmd_connect)
 
     p = sub.add_parser("emulate", help="serve an emulated device over the spdm-emu socket protocol")
@@ -203,10 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", metavar="FILE", help="the leaf's PEM private key")
     p.add_argument("--root-out", metavar="FILE", help="write the root certificate (PEM) here")
     _algorithm_flags(p, "the device key's algorithm (default ecdsa-p384)")
+    _session_flags(p)
     p.set_defaults(func=cmd_emulate)
 
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
     p.add_argument("pcap")
+    p.add_argument("--secrets", metavar="FILE",
+                   help="session secrets ('--dhe_secret HEX' / '--psk HEX' lines, in session order)")
     p.set_defaults(func=cmd_dump)
 
     p = sub.add_parser("demo", help="authenticate an in-process emulated device through its DOE mailbox")

@@ -4,18 +4,27 @@ The decoding follows the conversation with a passive :class:`spdm.requester.Requ
 (:meth:`~spdm.requester.Requester.adopt`): the capture's requests, our response
 checks and transcripts.  So the signatures reported as verified are verified
 by exactly the code that verifies a live device.  Secured (type 2) records are
-listed as such; decrypting them needs the session secrets (next issue).
+decrypted when the session secrets are given (``--secrets``: the
+reference's secrets file), through the same engine: a record that opens is
+one whose keys our key schedule derived from the captured transcript.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 
 from spdm.capture import read_capture
 from spdm.config import RequesterConfig
-from spdm.errors import DevsecError
-from spdm.events import ChallengeAuthenticated, Event, MeasurementsReceived, SignedEvidence
+from spdm.errors import DevsecError, VerificationError
+from spdm.events import (
+    ChallengeAuthenticated,
+    Event,
+    MeasurementsReceived,
+    SessionEstablished,
+    SignedEvidence,
+)
 from spdm.messages import REQUEST_TYPES, RESPONSE_TYPES, ErrorResponse, Message, peek_code
 from spdm.messages.codes import RequestCode, ResponseCode
 from spdm.requester import Requester
@@ -63,49 +72,85 @@ def _signature_line(evidence: SignedEvidence) -> str:
 
 
 class _Follower:
-    """Follows one capture's SPDM conversation and verifies what it can."""
+    """Follows one capture's SPDM conversation, opening session records with the secrets given."""
 
-    def __init__(self, now: datetime) -> None:
-        self.engine = Requester(RequesterConfig())
+    def __init__(self, now: datetime, secrets: Sequence[bytes]) -> None:
+        self.engine = Requester.follower(RequesterConfig())
         self.now = now
+        self.secrets = list(secrets)
         self.following = True
         self.verified = 0
+        self.decrypted = 0
         self.failed: list[str] = []
+        self.stopped = ""
         self._request: Message | None = None
 
-    def request(self, payload: bytes) -> str:
-        _, code = peek_code(payload)
-        request_type = REQUEST_TYPES.get(code)
-        if request_type is None:
-            return f"SPDM request 0x{code:02x} (not decoded)"
-        message = request_type.decode(payload, self.engine.response_context(None), padded=True)
-        self._request = message
+    def _stop(self, reason: str) -> None:
+        if self.following:
+            self.following = False
+            self.stopped = reason
+
+    def request(self, payload: bytes, *, secured: bool) -> list[str]:
+        message: Message | None = None
+        notes: list[str] = []
         if self.following:
             try:
-                if code in _ENCAPSULATION:
-                    self.engine.skip(code)
-                else:
-                    self.engine.adopt(payload, now=self.now)
-            except DevsecError:
-                self.following = False  # beyond what the engine follows (e.g. sessions)
-        return _spdm_line(message)
+                message = self._adopt(payload, secured)
+            except VerificationError as exc:
+                self._stop(str(exc))
+                self.failed.append(str(exc))
+                notes.append(f"    verification FAILED: {exc}")
+            except DevsecError as exc:
+                self._stop(str(exc))
+        if message is None:
+            if secured:
+                return ["<encrypted>", *notes]
+            _, code = peek_code(payload)
+            request_type = REQUEST_TYPES.get(code)
+            if request_type is None:
+                return [f"SPDM request 0x{code:02x} (not decoded)", *notes]
+            message = request_type.decode(payload, self.engine.response_context(None), padded=True)
+        elif secured:
+            self.decrypted += 1
+        self._request = message
+        return [_spdm_line(message), *notes]
 
-    def response(self, payload: bytes) -> list[str]:
-        _, code = peek_code(payload)
-        response_type = ErrorResponse if code == 0x7F else RESPONSE_TYPES.get(code)
-        if response_type is None:
-            return [f"SPDM response 0x{code:02x} (not decoded)"]
-        ctx = self.engine.response_context(self._request)
-        lines = [_spdm_line(response_type.decode(payload, ctx, padded=True))]
+    def _adopt(self, payload: bytes, secured: bool) -> Message:
+        if not secured:
+            _, code = peek_code(payload)
+            if code in _ENCAPSULATION:
+                self.engine.skip(code)
+                request_type = REQUEST_TYPES[code]
+                return request_type.decode(payload, self.engine.response_context(None), padded=True)
+            if code in (RequestCode.KEY_EXCHANGE, RequestCode.PSK_EXCHANGE):
+                if not self.secrets:
+                    raise DevsecError("no secret left for the next session (--secrets)")
+                return self.engine.adopt(payload, now=self.now, secret=self.secrets.pop(0))
+        return self.engine.adopt(payload, now=self.now, secured=secured)
+
+    def response(self, payload: bytes, *, secured: bool) -> list[str]:
+        lines: list[str] = []
+        plain = None if secured else payload
         if self.following and self.engine.busy:
             try:
-                self.engine.receive_data(payload)
-            except DevsecError as exc:
-                self.following = False
+                self.engine.receive_data(payload, secured=secured)
+                plain = self.engine.last_received
+            except VerificationError as exc:
+                self._stop(str(exc))
                 self.failed.append(str(exc))
                 lines.append(f"    verification FAILED: {exc}")
-            lines += self._events()
-        return lines
+            except DevsecError as exc:
+                self._stop(str(exc))  # beyond what the engine follows (e.g. mutual authentication)
+        if plain is None:
+            return ["<encrypted>", *lines]
+        if secured:
+            self.decrypted += 1
+        _, code = peek_code(plain)
+        response_type = ErrorResponse if code == 0x7F else RESPONSE_TYPES.get(code)
+        if response_type is None:
+            return [f"SPDM response 0x{code:02x} (not decoded)", *lines]
+        ctx = self.engine.response_context(self._request)
+        return [_spdm_line(response_type.decode(plain, ctx, padded=True)), *lines, *self._events()]
 
     def _events(self) -> list[str]:
         lines = []
@@ -114,6 +159,8 @@ class _Follower:
             if evidence is not None:
                 self.verified += 1
                 lines.append(_signature_line(evidence))
+            if isinstance(event, SessionEstablished):
+                lines.append(f"    session 0x{event.session_id:08x} established")
         return lines
 
 
@@ -123,17 +170,19 @@ def _evidence(event: Event) -> SignedEvidence | None:
     return None
 
 
-def dump(capture: bytes, *, now: datetime) -> list[str]:
+def dump(capture: bytes, *, now: datetime, secrets: Sequence[bytes] = ()) -> list[str]:
     """Decode a PCI DOE capture into lines, ending with the signature summary.
 
     Args:
         capture: the pcap file's bytes (link type 292).
+        secrets: the session secrets (DHE shared secrets, PSKs) in the order the
+            sessions were created; with them secured records are decrypted.
         now: the time certificate validity is checked against.
 
     Raises:
         DecodeError: the file is not a PCI DOE capture.
     """
-    follower = _Follower(now)
+    follower = _Follower(now, secrets)
     lines = []
     for record in read_capture(capture):
         direction = "REQ->RSP" if record.index % 2 == 0 else "RSP->REQ"
@@ -149,19 +198,21 @@ def dump(capture: bytes, *, now: datetime) -> list[str]:
                     rsp = decode_discovery_response(obj.payload)
                     lines.append(head + f"DOE_DISCOVERY ({rsp.vendor_id}, {rsp.object_type}, "
                                  f"next_index={rsp.next_index})")
-            elif obj.object_type == DataObjectType.SPDM:
+            elif obj.object_type in (DataObjectType.SPDM, DataObjectType.SECURED_SPDM):
+                secured = obj.object_type == DataObjectType.SECURED_SPDM
+                if secured:
+                    head += f"SecuredSPDM(0x{int.from_bytes(obj.payload[:4], 'little'):08x}) "
                 if direction == "REQ->RSP":
-                    lines.append(head + follower.request(obj.payload))
+                    first, *rest = follower.request(obj.payload, secured=secured)
                 else:
-                    first, *rest = follower.response(obj.payload)
-                    lines += [head + first, *rest]
-            elif obj.object_type == DataObjectType.SECURED_SPDM:
-                session_id = int.from_bytes(obj.payload[:4], "little")
-                lines.append(head + f"SecuredSPDM(0x{session_id:08x}) "
-                             f"<{len(obj.payload)} bytes, encrypted>")
+                    first, *rest = follower.response(obj.payload, secured=secured)
+                lines += [head + first, *rest]
             else:
                 lines.append(head + f"<{len(obj.payload)} bytes>")
         except DevsecError as exc:
             lines.append(f"{prefix}undecodable record: {exc}")
+    if follower.stopped:
+        lines.append(f"followed the conversation up to where it stopped: {follower.stopped}")
+    lines.append(f"secured records decrypted: {follower.decrypted}")
     lines.append(f"signatures: {follower.verified} verified, {len(follower.failed)} failed")
     return lines

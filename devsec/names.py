@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TypeVar
 
 from spdm.errors import ConfigurationError
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+from spdm.messages.codes import (
+    AeadSuite,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    DheGroup,
+    MeasurementHashAlgo,
+    SpdmVersion,
+)
 
 HASHES: dict[str, BaseHashAlgo] = {
     "sha256": BaseHashAlgo.SHA_256,
@@ -27,6 +34,21 @@ ASYMS: dict[str, BaseAsymAlgo] = {
 }
 """Ed448 is not offered: SPDM 1.2+ signs with Ed448ctx, which ``cryptography`` cannot compute."""
 
+DHE_GROUPS: dict[str, DheGroup] = {
+    "secp256r1": DheGroup.SECP_256_R1,
+    "secp384r1": DheGroup.SECP_384_R1,
+    "secp521r1": DheGroup.SECP_521_R1,
+    "ffdhe2048": DheGroup.FFDHE_2048,
+    "ffdhe3072": DheGroup.FFDHE_3072,
+    "ffdhe4096": DheGroup.FFDHE_4096,
+}
+
+AEADS: dict[str, AeadSuite] = {
+    "aes-128-gcm": AeadSuite.AES_128_GCM,
+    "aes-256-gcm": AeadSuite.AES_256_GCM,
+    "chacha20-poly1305": AeadSuite.CHACHA20_POLY1305,
+}
+
 VERSIONS: dict[str, SpdmVersion] = {v.text: v for v in SpdmVersion}
 
 T = TypeVar("T")
@@ -47,6 +69,16 @@ def parse_hash(name: str) -> BaseHashAlgo:
 def parse_asym(name: str) -> BaseAsymAlgo:
     """``"ecdsa-p384"`` -> BaseAsymAlgo.ECDSA_P384 (ConfigurationError otherwise)."""
     return _lookup(ASYMS, name, "signature algorithm")
+
+
+def parse_dhe(name: str) -> DheGroup:
+    """``"secp384r1"`` -> DheGroup.SECP_384_R1 (ConfigurationError otherwise)."""
+    return _lookup(DHE_GROUPS, name, "DHE group")
+
+
+def parse_aead(name: str) -> AeadSuite:
+    """``"aes-256-gcm"`` -> AeadSuite.AES_256_GCM (ConfigurationError otherwise)."""
+    return _lookup(AEADS, name, "AEAD suite")
 
 
 def parse_version(name: str) -> SpdmVersion:

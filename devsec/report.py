@@ -8,7 +8,7 @@ from spdm.authenticate import AuthenticationReport
 from spdm.messages import MeasurementBlock
 from spdm.messages.codes import CapabilityFlags, DmtfValueType
 
-from .names import ASYMS, HASHES, measurement_hash_name, name_of
+from .names import AEADS, ASYMS, DHE_GROUPS, HASHES, measurement_hash_name, name_of
 
 _PROTOCOL_NAMES = {(1, 0): "discovery", (1, 1): "CMA/SPDM", (1, 2): "secured CMA/SPDM"}
 
@@ -48,6 +48,7 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
             "verified": True,
             "measurement_summary_hash": report.challenge.measurement_summary_hash.hex(),
         },
+        "session": None if report.session is None else _session_dict(report),
         "measurements": None if meas is None else {
             "signed": meas.evidence is not None,
             "blocks": [
@@ -57,6 +58,23 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
                 for b in meas.blocks
             ],
         },
+    }
+
+
+def _session_dict(report: AuthenticationReport) -> dict[str, Any]:
+    session = report.session
+    assert session is not None
+    return {
+        "session_id": f"0x{session.session_id:08x}",
+        "kind": "psk" if session.psk else "key_exchange",
+        "dhe": None if session.psk else name_of(session.dhe_group, dict(DHE_GROUPS)),
+        "aead": name_of(session.aead_suite, dict(AEADS)),
+        "secured_message_version": f"{session.secured_message_version >> 12}."
+                                   f"{session.secured_message_version >> 8 & 0xF}",
+        "heartbeat": session.heartbeat,
+        "key_updates": session.key_updates,
+        "measurements_signed": bool(session.measurements and session.measurements.evidence),
+        "ended": session.ended,
     }
 
 
@@ -92,5 +110,14 @@ def report_text(report: AuthenticationReport, target: str) -> str:
             if len(value) > 64:
                 value = value[:61] + "..."
             lines.append(f"  0x{block.index:02x} {_kind(block):<26} {rep} {value}")
+    if report.session is not None:
+        s = _session_dict(report)
+        how = "PSK" if s["kind"] == "psk" else f"KEY_EXCHANGE {s['dhe']}"
+        lines.append(f"session       {s['session_id']} {how}, {s['aead']}, "
+                     f"secured messages {s['secured_message_version']}")
+        lines.append(f"  heartbeat {'ok' if s['heartbeat'] else 'not supported'}, "
+                     f"{s['key_updates']} key updates, measurements inside the session "
+                     f"{'signed and verified' if s['measurements_signed'] else 'not read'}, "
+                     f"{'ended' if s['ended'] else 'open'}")
     lines.append("result        VERIFIED")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from .config import RequesterConfig
 from .crypto import SpdmCertChain
@@ -24,11 +25,57 @@ from .events import (
     DigestsReceived,
     Event,
     MeasurementsReceived,
+    SessionEstablished,
 )
-from .messages.codes import CapabilityFlags, MeasurementOperation, MeasurementSummaryHashType
+from .messages.codes import (
+    AeadSuite,
+    CapabilityFlags,
+    DheGroup,
+    MeasurementOperation,
+    MeasurementSummaryHashType,
+)
 from .negotiation import MEAS_CAPS, Negotiated
 from .requester import Requester
 from .transport import DoeTransport
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """What to do with a secure session after authentication.
+
+    Attributes:
+        psk: use PSK_EXCHANGE with this key instead of KEY_EXCHANGE.
+        psk_hint: the hint naming the PSK to the device.
+    """
+
+    psk: bytes | None = field(default=None, repr=False)
+    psk_hint: bytes = b""
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """What a session run showed: it opened, carried traffic, refreshed its keys and closed.
+
+    Attributes:
+        session_id: the SessionID.
+        psk: established with a PSK.
+        dhe_group / aead_suite: the session's algorithms (DHE 0 for PSK).
+        secured_message_version: the DSP0277 version selected.
+        heartbeat: HEARTBEAT was acknowledged.
+        key_updates: KEY_UPDATE (UpdateKey and UpdateAllKeys) completed.
+        measurements: the signed measurements read inside the session.
+        ended: END_SESSION was acknowledged.
+    """
+
+    session_id: int
+    psk: bool
+    dhe_group: DheGroup
+    aead_suite: AeadSuite
+    secured_message_version: int
+    heartbeat: bool
+    key_updates: int
+    measurements: MeasurementsReceived | None
+    ended: bool
 
 
 @dataclass(frozen=True)
@@ -43,6 +90,7 @@ class AuthenticationReport:
         chain: that slot's certificate chain (validated against the trust anchors).
         challenge: the verified CHALLENGE_AUTH (None if the device lacks CHAL_CAP).
         measurements: the measurements (None if the device has no MEAS_CAP).
+        session: the session run, when one was asked for.
         events: every engine event, in order.
     """
 
@@ -53,6 +101,7 @@ class AuthenticationReport:
     chain: SpdmCertChain
     challenge: ChallengeAuthenticated | None
     measurements: MeasurementsReceived | None
+    session: SessionReport | None
     events: tuple[Event, ...] = field(repr=False)
 
 
@@ -64,6 +113,7 @@ def authenticate(
     slot_id: int = 0,
     rng: Callable[[int], bytes] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    session: SessionOptions | None = None,
 ) -> AuthenticationReport:
     """Authenticate the device behind ``transport`` and collect its signed measurements.
 
@@ -74,6 +124,8 @@ def authenticate(
         slot_id: the certificate slot to authenticate.
         rng: nonce source (the OS by default).
         sleep: how the driver waits.
+        session: also open a secure session, use it (heartbeat, both key
+            updates, signed measurements inside it) and end it.
 
     Raises:
         VerificationError: no trust anchor, an untrusted chain, a bad signature, a
@@ -112,6 +164,9 @@ def authenticate(
         events += driver.run(lambda: requester.get_measurements(
             MeasurementOperation.ALL, signed=signed, slot_id=slot_id))
         measurements = next(e for e in events if isinstance(e, MeasurementsReceived))
+    session_report = None
+    if session is not None:
+        session_report = _run_session(driver, requester, negotiated, session, slot_id, events)
     return AuthenticationReport(
         protocols=protocols,
         negotiated=negotiated,
@@ -120,5 +175,53 @@ def authenticate(
         chain=chain,
         challenge=challenge,
         measurements=measurements,
+        session=session_report,
         events=tuple(events),
+    )
+
+
+def _run_session(
+    driver: RequesterDriver,
+    requester: Requester,
+    negotiated: Negotiated,
+    options: SessionOptions,
+    slot_id: int,
+    events: list[Event],
+) -> SessionReport:
+    """Open a session, exercise it and end it; every step must succeed."""
+    if options.psk is not None:
+        psk = options.psk
+        opened = driver.run(lambda: requester.psk_exchange(psk, options.psk_hint))
+    else:
+        opened = driver.run(lambda: requester.key_exchange(slot_id))
+    events += opened
+    established = next(e for e in opened if isinstance(e, SessionEstablished))
+    sid = established.session_id
+    flags = negotiated.responder_flags
+    heartbeat = bool(flags & CapabilityFlags.HBEAT_CAP)
+    if heartbeat:
+        events += driver.run(lambda: requester.heartbeat(sid))
+    key_updates = 0
+    if flags & CapabilityFlags.KEY_UPD_CAP:
+        for all_keys in (False, True):
+            events += driver.run(partial(requester.key_update, sid, all_keys=all_keys))
+            key_updates += 1
+    measurements = None
+    if flags & MEAS_CAPS:
+        signed = bool(flags & CapabilityFlags.MEAS_CAP_SIG)
+        measured = driver.run(lambda: requester.get_measurements(
+            MeasurementOperation.ALL, signed=signed, slot_id=slot_id, session_id=sid))
+        events += measured
+        measurements = next(e for e in measured if isinstance(e, MeasurementsReceived))
+    events += driver.run(lambda: requester.end_session(sid))
+    return SessionReport(
+        session_id=sid,
+        psk=established.psk,
+        dhe_group=DheGroup(0) if established.psk else negotiated.dhe_group,
+        aead_suite=negotiated.aead_suite,
+        secured_message_version=established.secured_message_version,
+        heartbeat=heartbeat,
+        key_updates=key_updates,
+        measurements=measurements,
+        ended=True,
     )

@@ -11,9 +11,9 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from ..config import RequesterConfig
 from ..crypto import DheKeyPair, SpdmCertChain
@@ -47,9 +47,9 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
-from ..state import ConnectionState, next_state
-from ..secured import open_record, seal
+from ..secured import SequenceExhausted, open_record, record_session_id, seal
 from ..session import Session, SessionPhase
+from ..state import ConnectionState, next_state
 from ..transcript import Transcript
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,18 @@ _CRYPTO_REQUESTS = frozenset({
     RequestCode.PSK_EXCHANGE, RequestCode.PSK_FINISH,
 })
 """Requests a responder may take CT (not ST1) to answer."""
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSecret:
+    """A DHE shared secret known in advance: what a follower uses instead of its own key."""
+
+    secret: bytes = field(repr=False)
+
+    def shared_secret(self, peer_public: bytes) -> bytes:
+        """The known secret, whatever the peer sent."""
+        del peer_public
+        return self.secret
 
 
 @dataclass(slots=True)
@@ -111,12 +123,15 @@ class RequesterCore:
         self._answered_session: Session | None = None
         """The session of the response being handled (None in the clear)."""
         # Handshake state between a session request and its follow-up (see session.py).
-        self._dhe: DheKeyPair | None = None
+        self._dhe: DheKeyPair | KnownSecret | None = None
         self._psk: bytes | None = None
         self._finishing: Session | None = None
         self._measurement_summary = b""
         self._key_update_all = False
         self._digests_raw = b""
+        self._passive = False
+        self.last_received = b""
+        """The last response as an SPDM message (opened when it came sealed), for monitors."""
         self._outbox: deque[tuple[bytes, bool]] = deque()
         self._events: deque[Event] = deque()
         self._timer: float | None = None
@@ -199,7 +214,8 @@ class RequesterCore:
         if self._timer is not None:
             raise LocalProtocolError("a response arrived while waiting to retry")
         try:
-            self._receive(pending, self._unwrap(pending, bytes(data), secured))
+            self.last_received = self._unwrap(pending, bytes(data), secured)
+            self._receive(pending, self.last_received)
         except (RemoteProtocolError, VerificationError, NegotiationError) as exc:
             self._poisoned = exc
             self._pending = None
@@ -289,11 +305,20 @@ class RequesterCore:
         elif request.CODE != RequestCode.GET_MEASUREMENTS:
             session.message_m.clear()
         self._pending = _Pending(request, ctx, session=session, resend=raw)
-        self._queue(raw, session)
+        try:
+            self._queue(raw, session)
+        except SequenceExhausted:
+            # DSP0277: a sequence number must never wrap.  Nothing was sent; the
+            # session cannot carry another record, so it ends here (a caller that
+            # wants to keep it refreshes keys with KEY_UPDATE before this point).
+            self._pending = None
+            assert session is not None
+            self._drop_session(session)
+            raise
         logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
 
     def _queue(self, message: bytes, session: Session | None) -> None:
-        if session is None:
+        if session is None or self._passive:
             self._outbox.append((message, False))
         else:
             record = seal(session.current_keys().request, session.session_id, message)
@@ -400,35 +425,88 @@ class RequesterCore:
             ErrorResponseReceived(request.CODE, code, error.error_data, error.extended_data)
         )
 
-    def adopt(self, request: bytes, *, now: datetime) -> None:
+    @classmethod
+    def follower(cls, config: RequesterConfig) -> Self:
+        """An engine that follows a conversation someone else holds (``devsec dump``).
+
+        It never seals: requests come from :meth:`adopt`, already sealed by the
+        real requester; only the checks, transcripts and keys are this engine's.
+        """
+        engine = cls(config)
+        engine._passive = True
+        return engine
+
+    def adopt(
+        self, request: bytes, *, now: datetime, secured: bool = False, secret: bytes | None = None
+    ) -> Message:
         """Make a request someone else sent the outstanding one (passive monitoring).
 
         ``devsec dump`` follows a captured conversation this way: the requests
-        are the capture's, the response checks and transcripts are ours.
+        are the capture's, the response checks, transcripts and keys are ours.
+        A follow-up the engine queued itself (the next certificate portion,
+        FINISH, VerifyNewKey) is replaced by the captured one; a captured FINISH
+        or PSK_FINISH must carry exactly the verify data our transcript gives.
 
         Args:
-            request: the captured request (DOE padding allowed).
+            request: the captured request, or (``secured``) its DSP0277 record.
             now: the time certificate validity is checked against.
+            secured: ``request`` is a record of one of the followed sessions.
+            secret: for KEY_EXCHANGE the DHE shared secret, for PSK_EXCHANGE the
+                PSK (from the capture's secrets file).
+
+        Returns:
+            The decoded request.
 
         Raises:
             DecodeError: the request does not decode.
-            LocalProtocolError: it is not legal now, or not one this engine handles.
+            VerificationError: a record does not open, or a captured verify data
+                is not the one the transcript gives.
+            LocalProtocolError: it is not legal now, not followable, or a
+                session request comes without its secret.
         """
         self._check_usable()
+        session = None
+        if secured:
+            session = self.sessions.get(record_session_id(request))
+            if session is None:
+                raise LocalProtocolError("a record of a session that is not being followed")
+            request = open_record(session.current_keys().request, request,
+                                  expected_session_id=session.session_id)
         _, code = peek_code(request)
         request_type = REQUEST_TYPES.get(code)
         if request_type is None or code not in self._HANDLERS:
             raise LocalProtocolError(f"request 0x{code:02x} cannot be followed")
         message = request_type.decode(request, self.response_context(None), padded=True)
         pending = self._pending
-        if pending is not None and pending.request.raw == message.raw:
-            self._outbox.clear()  # the engine already queued this very request itself
-            return
+        if pending is not None and pending.request.CODE == code and pending.session is session:
+            # The engine queued this follow-up itself; the captured bytes are what was sent.
+            self._outbox.clear()
+            expected = getattr(pending.request, "requester_verify_data", None)
+            if expected is not None and expected != getattr(message, "requester_verify_data", None):
+                raise VerificationError(f"captured {request_type.__name__} verify data does not "
+                                        "match the session transcript")
+            pending.request = message
+            return message
         self._begin(RequestCode(code))
         if isinstance(message, GetCapabilities):
             self._request_capabilities = message
         if isinstance(message, GetCertificate):
             self._cert = (message.slot_id, bytearray(), now)
+        if code in (RequestCode.KEY_EXCHANGE, RequestCode.PSK_EXCHANGE):
+            if secret is None:
+                raise LocalProtocolError(f"{request_type.__name__}: no secret to follow the session with")
+            if code == RequestCode.KEY_EXCHANGE:
+                self._dhe = KnownSecret(secret)
+            else:
+                self._psk = secret
         ctx = self.response_context(message)
-        self.transcript.begin(code)
-        self._pending = _Pending(message, ctx, resend=message.raw)
+        if session is None:
+            self.transcript.begin(code)
+        elif code != RequestCode.GET_MEASUREMENTS:
+            session.message_m.clear()
+        if code == RequestCode.KEY_UPDATE and session is not None:
+            operation = getattr(message, "key_operation", 0)
+            if operation in (1, 2):  # UpdateKey / UpdateAllKeys, as key_update() does after sending
+                session.current_keys().update(both=operation == 2)
+        self._pending = _Pending(message, ctx, session=session, resend=message.raw)
+        return message

@@ -327,7 +327,7 @@ class SessionCommands(RequesterCore):
                               attributes=1 if clear_negotiated_state else 0), session=session)
 
     def _session_for(self, code: RequestCode, session_id: int,
-                     cap: CapabilityFlags = CapabilityFlags(0)) -> Session:
+                     cap: CapabilityFlags | None = None) -> Session:
         negotiated = self._need_negotiated(code)
         session = self.sessions.get(session_id)
         if session is None or session.phase != SessionPhase.ESTABLISHED:

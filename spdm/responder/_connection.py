@@ -20,8 +20,8 @@ from ..crypto import signature_size
 from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode
 from ..messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
 from ..negotiation import Negotiated
-from ..state import ConnectionState
 from ..session import Session
+from ..state import ConnectionState
 from ..transcript import Transcript
 
 logger = logging.getLogger(__name__)

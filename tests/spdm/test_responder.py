@@ -113,8 +113,14 @@ def device() -> DeviceModel:
     return DeviceModel.generate(P256, slots=(0, 1))
 
 
+CMA_CAPS = (CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP | CapabilityFlags.MEAS_CAP_SIG
+            | CapabilityFlags.MEAS_FRESH_CAP)
+"""A device without secure sessions: these tests cover VCA, authentication and measurements
+(sessions are tested in test_session_pair.py)."""
+
+
 def make_config(**changes: object) -> ResponderConfig:
-    base = ResponderConfig(algorithms=AlgorithmPreferences(asym_algs=(P256,)))
+    base = ResponderConfig(capabilities=CMA_CAPS, algorithms=AlgorithmPreferences(asym_algs=(P256,)))
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -168,7 +174,9 @@ def connect(
     caps = Capabilities.decode(caps_rsp)
     assert len(caps_rsp) == (20 if sized else 12)
     assert caps.spdm_version == version and caps.param1 == 0
-    assert caps.flags == link.responder.config.capabilities
+    # 1.0 defines only the flags up to MEAS_FRESH_CAP; the rest are masked off.
+    defined = 0x3F if version == 0x10 else ~0
+    assert caps.flags == link.responder.config.capabilities & defined
     assert caps.ct_exponent == link.responder.config.ct_exponent
     if sized:
         assert caps.data_transfer_size == link.responder.config.data_transfer_size
@@ -585,9 +593,9 @@ def test_capabilities_accepted_edge_cases(device: DeviceModel) -> None:
 
 
 def test_capabilities_flags_masked_per_version(device: DeviceModel) -> None:
-    config = make_config(capabilities=DEFAULT_RESPONDER_CAPS | F.CHUNK_CAP | F.ENCAP_CAP)
-    for version, expected in [(0x10, DEFAULT_RESPONDER_CAPS),
-                              (0x11, DEFAULT_RESPONDER_CAPS | F.ENCAP_CAP),
+    config = make_config(capabilities=CMA_CAPS | F.CHUNK_CAP | F.ENCAP_CAP)
+    for version, expected in [(0x10, CMA_CAPS),
+                              (0x11, CMA_CAPS | F.ENCAP_CAP),
                               (0x12, config.capabilities)]:
         link = Link(Responder(config, device, rng=Rng()), Rng())
         link.send(GetVersion().encode())
@@ -1032,7 +1040,7 @@ def test_replay_reference_requester(name: str) -> None:
     exchanges = _replayed(name)
     ref = _reference(list(spdm_exchanges(name)))
     model = DeviceModel.generate(ref.asym, slots=ref.slots, measurements=ref.sources)
-    config = ResponderConfig(algorithms=AlgorithmPreferences(
+    config = ResponderConfig(capabilities=CMA_CAPS, algorithms=AlgorithmPreferences(
         hash_algs=(ref.hash_alg,), asym_algs=(ref.asym,),
         measurement_hash_algs=(ref.measurement_hash,)))
     responder = Responder(config, model, rng=Rng())
@@ -1086,8 +1094,8 @@ def _assert_documented_difference(ref: Reference, mine: Message, reference: Mess
         assert mine.versions == (0x10, 0x11, 0x12, 0x13)  # we offer every version
     elif isinstance(mine, Capabilities) and isinstance(reference, Capabilities):
         # The reference device also does sessions, PSK, mutual auth...; ours authenticates.
-        assert mine.flags == DEFAULT_RESPONDER_CAPS
-        assert reference.flags & DEFAULT_RESPONDER_CAPS == DEFAULT_RESPONDER_CAPS
+        assert mine.flags == CMA_CAPS
+        assert reference.flags & CMA_CAPS == CMA_CAPS
     elif isinstance(mine, Algorithms) and isinstance(reference, Algorithms):
         for field_name in ("base_hash_sel", "base_asym_sel", "measurement_hash_algo",
                            "measurement_specification_sel"):
