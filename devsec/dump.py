@@ -118,7 +118,9 @@ class _Follower:
     def _adopt(self, payload: bytes, secured: bool) -> Message:
         if not secured:
             _, code = peek_code(payload)
-            if code in _ENCAPSULATION:
+            if code in _ENCAPSULATION and self.engine.outstanding_code != code:
+                # Basic mutual authentication after CHALLENGE is not followed; its
+                # transcript resets still apply.
                 self.engine.skip(code)
                 request_type = REQUEST_TYPES[code]
                 return request_type.decode(payload, self.engine.response_context(None), padded=True)

@@ -1,7 +1,9 @@
-"""Hooks through which the responder reaches device secrets and state (libspdm's HAL).
+"""Hooks through which the engines reach secrets and device state (libspdm's HAL).
 
-The responder engine never holds a private key or decides what a device
-measures: it asks a :class:`ResponderBackend`.  :mod:`spdm.device` is the
+No engine holds a private key or decides what a device measures: it asks a
+backend.  :class:`IdentityBackend` is what any signer needs (the responder,
+and the requester in mutual authentication); :class:`ResponderBackend` adds
+the device's measurements and PSKs.  :mod:`spdm.device` is the
 default implementation (the emulated device); a vendor can plug in one that
 talks to an HSM or real firmware.
 """
@@ -15,8 +17,8 @@ from .messages import MeasurementBlock
 from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 
 
-class ResponderBackend(Protocol):
-    """What the responder needs from the device it speaks for."""
+class IdentityBackend(Protocol):
+    """Certificate slots and the keys that sign with them."""
 
     def asym_algorithms(self) -> BaseAsymAlgo:
         """The BaseAsymAlgos every provisioned slot's key signs with (the responder
@@ -41,6 +43,10 @@ class ResponderBackend(Protocol):
     ) -> bytes:
         """Sign ``transcript`` with the slot's private key, the SPDM way (see crypto.sign)."""
         ...
+
+
+class ResponderBackend(IdentityBackend, Protocol):
+    """What the responder needs from the device it speaks for."""
 
     def psk(self, hint: bytes) -> bytes | None:
         """The pre-shared key PSK_EXCHANGE's hint names, or None when there is none."""

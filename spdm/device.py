@@ -18,6 +18,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Literal
 
 from .crypto import (
     Certificate,
@@ -210,6 +211,7 @@ class DeviceModel:
         *,
         slots: Sequence[int] = (0,),
         measurements: Sequence[MeasurementSource] = default_measurements(),
+        role: Literal["responder", "requester"] = "responder",
     ) -> DeviceModel:
         """A device with a fresh root -> intermediate -> leaf identity in each slot.
 
@@ -217,13 +219,17 @@ class DeviceModel:
             asym: the leaf key algorithm of every slot.
             slots: which slots to provision (each gets its own chain and key).
             measurements: what the device measures.
+            role: whose identity the leaves carry (the EKU): a device's, or a
+                host's for mutual authentication.
 
         Raises:
             ConfigurationError: an algorithm devsec cannot sign with (SM2), or
                 invalid slots or measurements.
         """
         identities = {
-            slot: generate_device_identity(asym, common_name=f"devsec emulated device slot {slot}")
+            slot: generate_device_identity(
+                asym, common_name=f"devsec emulated {'device' if role == 'responder' else 'host'} "
+                f"slot {slot}", role=role)
             for slot in slots
         }
         return cls(identities, measurements)

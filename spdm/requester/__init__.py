@@ -16,8 +16,8 @@ breaks the protocol raises :class:`~spdm.errors.RemoteProtocolError` (or
 engine: every later call raises, because a connection that once lied cannot be
 trusted again without starting over.
 
-Layout: :mod:`.core` (plumbing), :mod:`.vca`, :mod:`.auth` and :mod:`.session`
-(one module per message group).
+Layout: :mod:`.core` (plumbing), :mod:`.vca`, :mod:`.auth`, :mod:`.session` and
+:mod:`.encap` (mutual authentication), one module per message group.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import ClassVar
 from ..messages import Message
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS
+from .encap import EncapCommands
 from .session import SessionCommands
 from .vca import VcaCommands
 
@@ -38,6 +39,7 @@ class Requester(VcaCommands, AuthCommands, SessionCommands):
         **VcaCommands._HANDLERS,
         **AuthCommands._HANDLERS,
         **SessionCommands._HANDLERS,
+        **EncapCommands._HANDLERS,
     }
 
 

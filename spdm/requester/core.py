@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import ClassVar, Self
 
+from ..backend import IdentityBackend
 from ..config import RequesterConfig
 from ..crypto import DheKeyPair, SpdmCertChain
 from ..errors import (
@@ -100,16 +101,23 @@ class RequesterCore:
     """Request code -> (response type, name of the handler method); filled by the command mixins."""
 
     def __init__(
-        self, config: RequesterConfig, *, rng: Callable[[int], bytes] = os.urandom
+        self,
+        config: RequesterConfig,
+        *,
+        rng: Callable[[int], bytes] = os.urandom,
+        backend: IdentityBackend | None = None,
     ) -> None:
         """Create an engine in the NOT_STARTED state.
 
         Args:
             config: what to offer and whom to trust.
             rng: source of nonces and contexts (inject a deterministic one in tests).
+            backend: the requester's own certificate slots and keys, for mutual
+                authentication (None: the requester cannot authenticate itself).
         """
         self.config = config
         self._rng = rng
+        self._backend = backend
         self.state = ConnectionState.NOT_STARTED
         self.transcript = Transcript()
         self.version: SpdmVersion | None = None
@@ -130,6 +138,13 @@ class RequesterCore:
         self._key_update_all = False
         self._digests_raw = b""
         self._passive = False
+        # Mutual authentication (see encap.py).
+        self._encap_session: Session | None = None
+        self._encap_slot = 0
+        self._encap_count = 0
+        self._encap_inner = b""
+        self._delivered_digests = b""
+        self._delivered_chain = bytearray()
         self.last_received = b""
         """The last response as an SPDM message (opened when it came sealed), for monitors."""
         self._outbox: deque[tuple[bytes, bool]] = deque()
@@ -156,6 +171,11 @@ class RequesterCore:
     def next_event(self) -> Event | None:
         """The next event, or None when nothing more happened."""
         return self._events.popleft() if self._events else None
+
+    @property
+    def outstanding_code(self) -> int | None:
+        """The code of the outstanding request (None when nothing is outstanding)."""
+        return None if self._pending is None else self._pending.request.CODE
 
     @property
     def busy(self) -> bool:
@@ -332,11 +352,11 @@ class RequesterCore:
         GET_MEASUREMENTS in a captured 1.3 conversation).
 
         Raises:
-            LocalProtocolError: a request is outstanding, or the engine follows this code.
+            LocalProtocolError: a request is outstanding.
         """
         self._check_usable()
-        if self._pending is not None or request_code in self._HANDLERS:
-            raise LocalProtocolError(f"request 0x{request_code:02x} must be adopted, not skipped")
+        if self._pending is not None:
+            raise LocalProtocolError(f"request 0x{request_code:02x} passed while another is outstanding")
         self.transcript.begin(request_code)
 
     def response_context(self, request: Message | None) -> CodecContext:
@@ -488,6 +508,8 @@ class RequesterCore:
             pending.request = message
             return message
         self._begin(RequestCode(code))
+        if code == RequestCode.FINISH and self._finishing is not None and self._finishing.mut_auth:
+            self.check_captured_finish(message)  # type: ignore[attr-defined]
         if isinstance(message, GetCapabilities):
             self._request_capabilities = message
         if isinstance(message, GetCertificate):

@@ -9,7 +9,6 @@ send and checks what comes back.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import ClassVar
 
 from ..crypto import constant_time_equal, digest, generate_dhe_key, verify
@@ -49,7 +48,7 @@ from ..session import (
     SessionPhase,
     session_id_of,
 )
-from .core import RequesterCore
+from .encap import EncapCommands
 
 RANDOM_DATA_SIZE = 32
 
@@ -58,7 +57,7 @@ UPDATE_ALL_KEYS = 2
 VERIFY_NEW_KEY = 3
 
 
-class SessionCommands(RequesterCore):
+class SessionCommands(EncapCommands):
     """Open, use, refresh and close secure sessions."""
 
     _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
@@ -190,14 +189,10 @@ class SessionCommands(RequesterCore):
         dhe = self._dhe
         assert negotiated is not None and dhe is not None
         self._dhe = None
-        if response.mut_auth_requested:
-            raise RemoteProtocolError(
-                f"the responder asks for mutual authentication (0x{response.mut_auth_requested:02x}),"
-                " which this requester does not offer"
-            )
         session = self._new_session(
             negotiated, session_id_of(request.req_session_id, response.rsp_session_id), psk=False,
-            heartbeat=response.heartbeat_period, mut_auth=0, opaque=response.opaque_data,
+            heartbeat=response.heartbeat_period, mut_auth=response.mut_auth_requested,
+            opaque=response.opaque_data,
         )
         chain = self.chains[request.slot_id]
         th = session.th
@@ -218,17 +213,10 @@ class SessionCommands(RequesterCore):
             th += response.responder_verify_data
         self.sessions[session.session_id] = session
         self._measurement_summary = response.measurement_summary_hash
-        self._finish(negotiated, session)
-
-    def _finish(self, negotiated: Negotiated, session: Session) -> None:
-        header = Finish(spdm_version=negotiated.version).encode(
-            replace(negotiated.codec(), hash_size=0))
-        session.th += header
-        request = Finish(spdm_version=negotiated.version,
-                         requester_verify_data=session.request_verify_data())
-        self._begin(RequestCode.FINISH)
-        self._send(request, session=None if session.handshake_in_the_clear else session)
-        self._finishing = session
+        if session.mut_auth:
+            self._start_mutual_auth(negotiated, session, session.mut_auth, response.req_slot_id)
+        else:
+            self._finish(negotiated, session)
 
     def _on_finish_rsp(self, request: Message, response: Message) -> None:
         assert isinstance(request, Finish) and isinstance(response, FinishRsp)

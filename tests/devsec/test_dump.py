@@ -16,10 +16,10 @@ NOW = datetime(2026, 11, 22, tzinfo=UTC)
 _NAME = re.compile(r"^(\d+) .*?(SPDM_\w+|DOE_DISCOVERY|<encrypted>)")
 
 # Signatures (CHALLENGE_AUTH + MEASUREMENTS) verified without and with the session secrets:
-# with them the in-session signed MEASUREMENTS of spdm12 count too.  spdm13's sessions use
-# mutual authentication, which the follower does not follow yet (its plain part verifies).
+# with them the in-session signed MEASUREMENTS count too.  In spdm13 the follower also checks
+# the requester's RSASSA-PSS signature on the mutually authenticated FINISH.
 EXPECTED_SIGNATURES = {"spdm11-p256": 10, "spdm12-p384": 2, "spdm13-p384-mutauth-psk": 2}
-EXPECTED_WITH_SECRETS = {"spdm11-p256": 10, "spdm12-p384": 4}
+EXPECTED_WITH_SECRETS = {"spdm11-p256": 10, "spdm12-p384": 4, "spdm13-p384-mutauth-psk": 5}
 
 
 def _names(lines: list[str]) -> dict[int, str]:
@@ -45,7 +45,7 @@ def test_every_record_has_the_reference_decoders_message_name(name: str) -> None
             assert our_name == theirs[number], f"record {number}"
 
 
-@pytest.mark.parametrize("name", ["spdm11-p256", "spdm12-p384"])
+@pytest.mark.parametrize("name", SETS)
 def test_with_secrets_every_secured_record_decrypts_to_the_reference_message(name: str) -> None:
     lines = dump((ROOT / name / "capture.pcap").read_bytes(), now=NOW, secrets=_secrets(name))
     ours = _names(lines)
