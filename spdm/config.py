@@ -90,6 +90,9 @@ class ResponderConfig:
             (to exercise a requester's RESPOND_IF_READY path).
         rdt_exponent: the RDTExponent sent with ResponseNotReady.
         heartbeat_period: HeartbeatPeriod offered in KEY/PSK_EXCHANGE_RSP (s, 0 = none).
+        mutual_auth: ask a requester that can (MUT_AUTH_CAP, ENCAP_CAP) to
+            authenticate itself in KEY_EXCHANGE, with encapsulated requests.
+        requester_trust_anchors: roots a requester's chain must lead to.
     """
 
     versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
@@ -101,3 +104,5 @@ class ResponderConfig:
     not_ready_requests: frozenset[RequestCode] = frozenset()
     rdt_exponent: int = 10
     heartbeat_period: int = 0
+    mutual_auth: bool = False
+    requester_trust_anchors: tuple[Certificate, ...] = ()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Unpack
 
 from .backend import ResponderBackend
@@ -47,7 +48,7 @@ class EmulatedDevice:
             rng: the responder's randomness.
             busy_polls: Status reads the mailbox stays Busy after Go (exercises polling).
         """
-        self.responder = Responder(config, backend, rng=rng)
+        self.responder = Responder(config, backend, rng=rng, now=lambda: datetime.now(UTC))
         self.endpoint = DoeEndpoint({
             SPDM_PROTOCOL: self.responder.handle,
             SECURED_SPDM_PROTOCOL: self.responder.handle_secured,

@@ -19,10 +19,11 @@ The order of the checks follows libspdm's responder: an unknown or
 unsupported code is UnsupportedRequest, a known one that is illegal in the
 current state (:mod:`spdm.state`) UnexpectedRequest, a header version other
 than the negotiated one VersionMismatch, and bytes that do not decode
-InvalidRequest.  Secure sessions live in :mod:`.session`; records arrive
-through :meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE,
-events, key-pair info, endpoint info, MEL and encapsulated requests (mutual
-authentication) are not implemented and are answered UnsupportedRequest.
+InvalidRequest.  Secure sessions live in :mod:`.session` (mutual
+authentication in :mod:`.encap`); records arrive through
+:meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE, events,
+key-pair info, endpoint info, MEL and basic (CHALLENGE) mutual authentication
+are not implemented and are answered UnsupportedRequest.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from ..backend import ResponderBackend
@@ -49,12 +51,14 @@ from ..events import Event, RequestAnswered
 from ..messages import (
     NO_CONTEXT,
     Challenge,
+    DeliverEncapsulatedResponse,
     EndSession,
     ErrorResponse,
     Finish,
     GetCapabilities,
     GetCertificate,
     GetDigests,
+    GetEncapsulatedRequest,
     GetMeasurements,
     GetVersion,
     Heartbeat,
@@ -74,7 +78,7 @@ from ..secured import open_record, record_session_id, seal
 from ..session import SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
-from . import auth, measurements, vca
+from . import auth, encap, measurements, vca
 from . import session as secure
 from ._connection import (
     Connection,
@@ -88,6 +92,11 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
 PSK_CAPS = CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
+_HANDSHAKE_REQUESTS = frozenset({
+    RequestCode.FINISH, RequestCode.PSK_FINISH,
+    RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE,
+})
+"""What may travel inside a session before its FINISH."""
 SESSION_ANY = CapabilityFlags.KEY_EX_CAP | PSK_CAPS
 
 RDTM = 1
@@ -165,6 +174,11 @@ _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.HEARTBEAT: _Route(Heartbeat, secure.heartbeat, CapabilityFlags.HBEAT_CAP, SECURED),
     RequestCode.KEY_UPDATE: _Route(KeyUpdate, secure.key_update, CapabilityFlags.KEY_UPD_CAP, SECURED),
     RequestCode.END_SESSION: _Route(EndSession, secure.end_session, SESSION_ANY, SECURED),
+    RequestCode.GET_ENCAPSULATED_REQUEST: _Route(
+        GetEncapsulatedRequest, encap.get_encapsulated_request, CapabilityFlags.ENCAP_CAP, EITHER),
+    RequestCode.DELIVER_ENCAPSULATED_RESPONSE: _Route(
+        DeliverEncapsulatedResponse, encap.deliver_encapsulated_response, CapabilityFlags.ENCAP_CAP,
+        EITHER),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""
 
@@ -202,6 +216,8 @@ class Responder:
         config: what the device supports and prefers.
         backend: the device's certificates, keys and measurements.
         rng: source of nonces (inject a deterministic one in tests).
+        now: the caller's clock, for checking a requester's certificates
+            (needed with ``config.mutual_auth``).
 
     Raises:
         ConfigurationError: the preferences name a hash devsec cannot compute,
@@ -215,10 +231,14 @@ class Responder:
         backend: ResponderBackend,
         *,
         rng: Callable[[int], bytes] = os.urandom,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         _check_config(config)
+        if config.mutual_auth and (now is None or not config.requester_trust_anchors):
+            raise ConfigurationError(
+                "mutual authentication needs requester trust anchors and a clock to check them at")
         self.config = config
-        self._conn = Connection(config=config, backend=backend, rng=rng)
+        self._conn = Connection(config=config, backend=backend, rng=rng, now=now)
         self._outbound: deque[bytes] = deque()
         self._events: deque[Event] = deque()
         self._pending: _Pending | None = None
@@ -410,7 +430,7 @@ class Responder:
                 error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
             )
         if (current is not None and current.phase != SessionPhase.ESTABLISHED
-                and code not in (RequestCode.FINISH, RequestCode.PSK_FINISH)):
+                and code not in _HANDSHAKE_REQUESTS):
             raise RemoteProtocolError(
                 f"{_code_name(code)} inside session 0x{current.session_id:08x} before its FINISH",
                 error_code=SpdmErrorCode.UNEXPECTED_REQUEST,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from ..backend import ResponderBackend
 from ..config import ResponderConfig
@@ -23,6 +25,9 @@ from ..negotiation import Negotiated
 from ..session import Session
 from ..state import ConnectionState
 from ..transcript import Transcript
+
+if TYPE_CHECKING:
+    from .encap import EncapState
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +85,8 @@ class Connection:
         current_session: the session the request being answered came in (None: clear).
         handshaking: the session between KEY/PSK_EXCHANGE and its FINISH.
         ending: sessions whose keys go once the current answer is sealed.
+        encap: the encapsulated (mutual-authentication) flow of the handshake.
+        now: the caller's clock, for validating the requester's certificates.
     """
 
     config: ResponderConfig
@@ -98,6 +105,14 @@ class Connection:
     current_session: Session | None = None
     handshaking: Session | None = None
     ending: list[Session] = field(default_factory=list)
+    encap: EncapState | None = None
+    now: Callable[[], datetime] | None = None
+
+    def clock(self) -> datetime:
+        """The time certificates are checked against (the caller's clock, not ours)."""
+        if self.now is None:
+            raise LocalProtocolError("no clock was given to check certificates with")
+        return self.now()
 
     @property
     def measurement_log(self) -> bytearray:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from ..crypto import constant_time_equal, digest, generate_dhe_key
-from ..errors import DecodeError, RemoteProtocolError, SpdmErrorCode
+from ..crypto import constant_time_equal, digest, generate_dhe_key, verify
+from ..errors import DecodeError, RemoteProtocolError, SpdmErrorCode, VerificationError
 from ..messages import (
     EndSession,
     EndSessionAck,
@@ -41,9 +41,17 @@ from ..messages.opaque import (
     version_selection_element,
 )
 from ..negotiation import MEAS_CAPS
-from ..session import KEY_EXCHANGE_RSP_CONTEXT, MAX_SESSIONS, Session, SessionPhase, session_id_of
+from ..session import (
+    FINISH_CONTEXT,
+    KEY_EXCHANGE_RSP_CONTEXT,
+    MAX_SESSIONS,
+    Session,
+    SessionPhase,
+    session_id_of,
+)
 from ._connection import Connection, invalid_request
 from .auth import measurement_summary_hash
+from .encap import MUT_AUTH_ENCAPSULATED, EncapState
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +127,14 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
         raise invalid_request(f"KEY_EXCHANGE ExchangeData: {exc}") from exc
     ctx = negotiated.codec(measurement_summary=bool(request.measurement_summary_hash_type))
     size = ctx.hash_size
+    if conn.config.mutual_auth and negotiated.both(CapabilityFlags.MUT_AUTH_CAP) and negotiated.both(
+            CapabilityFlags.ENCAP_CAP):
+        session.mut_auth = MUT_AUTH_ENCAPSULATED
     response = KeyExchangeRsp(
         spdm_version=negotiated.version,
         heartbeat_period=session.heartbeat_period,
         rsp_session_id=session.session_id >> 16,
+        mut_auth_requested=session.mut_auth,
         random_data=conn.rng(RANDOM_DATA_SIZE),
         exchange_data=dhe.public_bytes(),
         measurement_summary_hash=measurement_summary_hash(conn, request.measurement_summary_hash_type),
@@ -146,6 +158,7 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
         th += verify_data
     conn.sessions[session.session_id] = session
     conn.handshaking = session
+    conn.encap = EncapState() if session.mut_auth else None
     logger.debug("session 0x%08x: handshake started", session.session_id)
     return unsigned + signature + verify_data
 
@@ -163,9 +176,12 @@ def finish(conn: Connection, request: Finish) -> bytes:
         raise _unexpected("FINISH without a KEY_EXCHANGE handshake")
     if session.handshake_in_the_clear != (conn.current_session is None):
         raise _unexpected("FINISH must travel the way the handshake does")
-    if request.attributes & 1:
-        raise invalid_request("FINISH carries a signature but mutual authentication was not requested")
-    session.th += request.raw[: len(request.raw) - len(request.requester_verify_data)]
+    if bool(request.attributes & 1) != bool(session.mut_auth):
+        raise invalid_request("FINISH carries a signature exactly when mutual authentication was asked")
+    if session.mut_auth:
+        _check_requester_signature(conn, session, request)
+    else:
+        session.th += request.raw[: len(request.raw) - len(request.requester_verify_data)]
     if not constant_time_equal(request.requester_verify_data, session.request_verify_data()):
         _abandon(conn, session)
         raise _decrypt_error("FINISH RequesterVerifyData does not verify")
@@ -178,6 +194,37 @@ def finish(conn: Connection, request: Finish) -> bytes:
         session.th += verify_data
     _establish(conn, session)
     return header + verify_data
+
+
+def _check_requester_signature(conn: Connection, session: Session, request: Finish) -> None:
+    """Mutual authentication: FINISH is signed over TH || [D_encap] || Hash(CM) || header.
+
+    Raises:
+        RemoteProtocolError: UnexpectedRequest before the encapsulated flow
+            delivered a trusted chain; DecryptError for a bad signature (the
+            session is then gone).
+    """
+    negotiated = conn.session
+    state = conn.encap
+    if state is None or state.validated is None:
+        raise _unexpected("FINISH before the requester's certificate chain was delivered")
+    if request.req_slot_id != state.slot_id:
+        raise invalid_request(f"FINISH names requester slot {request.req_slot_id}, "
+                              f"slot {state.slot_id} was delivered")
+    assert request.signature is not None
+    th = session.th
+    if negotiated.multi_key:
+        th += state.digests
+    th += digest(negotiated.hash_alg, state.validated.raw)
+    th += request.raw[:4]
+    try:
+        verify(state.validated.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+               negotiated.version, FINISH_CONTEXT, bytes(th), request.signature)
+    except VerificationError as exc:
+        _abandon(conn, session)
+        raise _decrypt_error(f"FINISH signature: {exc}") from exc
+    th += request.signature
+    conn.encap = None
 
 
 def psk_exchange(conn: Connection, request: PskExchange) -> bytes:
@@ -249,6 +296,7 @@ def _establish(conn: Connection, session: Session) -> None:
 def _abandon(conn: Connection, session: Session) -> None:
     """A failed handshake leaves no session behind (its keys are forgotten after this answer)."""
     conn.handshaking = None
+    conn.encap = None
     conn.sessions.pop(session.session_id, None)
     conn.ending.append(session)
 

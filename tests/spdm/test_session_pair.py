@@ -19,7 +19,13 @@ from spdm.config import DEFAULT_REQUESTER_CAPS, DEFAULT_RESPONDER_CAPS, Requeste
 from spdm.device import DeviceModel
 from spdm.driver import RequesterDriver
 from spdm.emulator import EmulatedDevice
-from spdm.errors import LocalProtocolError, RemoteErrorResponse, TransportError, VerificationError
+from spdm.errors import (
+    LocalProtocolError,
+    RemoteErrorResponse,
+    RemoteProtocolError,
+    TransportError,
+    VerificationError,
+)
 from spdm.events import (
     HeartbeatAcknowledged,
     KeyUpdated,
@@ -292,3 +298,61 @@ def test_session_commands_need_an_established_session() -> None:
         session_id = open_session(requester2, driver2)
         device.responder._conn.sessions.clear()
         driver2.run(lambda: requester2.heartbeat(session_id))
+
+
+# --- mutual authentication ------------------------------------------------------------------
+
+MUTUAL = F.MUT_AUTH_CAP | F.ENCAP_CAP
+
+
+@cache
+def host(asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> DeviceModel:
+    """The requester's own identity (host leaf with the requester-auth EKU)."""
+    return DeviceModel.generate(asym, role="requester")
+
+
+def mutual(*, in_the_clear: bool, host_model: DeviceModel, trusted: DeviceModel,
+           req_asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> tuple[Requester, RequesterDriver]:
+    extra = MUTUAL | (F.HANDSHAKE_IN_THE_CLEAR_CAP if in_the_clear else F(0))
+    prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,),
+                    req_asym_algs=(req_asym,))
+    device = EmulatedDevice(ResponderConfig(
+        capabilities=DEFAULT_RESPONDER_CAPS | extra, algorithms=prefs, mutual_auth=True,
+        requester_trust_anchors=(trusted.root_certificate(),)), model())
+    requester = Requester(RequesterConfig(
+        trust_anchors=(model().root_certificate(),), capabilities=DEFAULT_REQUESTER_CAPS | extra,
+        algorithms=prefs), backend=host_model)
+    driver = RequesterDriver(device.pipe(), requester)
+    for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms,
+                    requester.get_digests, lambda: requester.get_certificate(0, now=NOW)):
+        driver.run(command)
+    return requester, driver
+
+
+@pytest.mark.parametrize("in_the_clear", (False, True), ids=("encrypted", "in-the-clear"))
+@pytest.mark.parametrize("req_asym", (BaseAsymAlgo.ECDSA_P256, BaseAsymAlgo.RSAPSS_3072),
+                         ids=lambda a: a.name)
+def test_mutual_authentication_with_encapsulated_requests(in_the_clear: bool,
+                                                          req_asym: BaseAsymAlgo) -> None:
+    identity = host(req_asym)
+    requester, driver = mutual(in_the_clear=in_the_clear, host_model=identity, trusted=identity,
+                               req_asym=req_asym)
+    session_id = open_session(requester, driver)
+    assert requester.sessions[session_id].mut_auth == 0x02
+    exercise(requester, driver, session_id)
+
+
+def test_mutual_authentication_refuses_an_untrusted_requester() -> None:
+    stranger = DeviceModel.generate(BaseAsymAlgo.ECDSA_P256, role="requester")
+    requester, driver = mutual(in_the_clear=False, host_model=stranger, trusted=host())
+    with pytest.raises(RemoteErrorResponse, match="INVALID_REQUEST"):
+        open_session(requester, driver)
+    assert not requester.sessions or all(
+        s.phase.value != "established" for s in requester.sessions.values())
+
+
+def test_mutual_authentication_needs_a_requester_identity() -> None:
+    requester, driver = mutual(in_the_clear=False, host_model=host(), trusted=host())
+    requester._backend = None
+    with pytest.raises(RemoteProtocolError, match="no identity"):
+        open_session(requester, driver)
