@@ -21,8 +21,15 @@ from types import FrameType
 from typing import Any
 
 from spdm.authenticate import SessionOptions, authenticate
-from spdm.config import ALL_VERSIONS, DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
-from spdm.crypto import load_certificates
+from spdm.config import (
+    ALL_VERSIONS,
+    DEFAULT_REQUESTER_CAPS,
+    DEFAULT_RESPONDER_CAPS,
+    MUTUAL_AUTH_CAPS,
+    RequesterConfig,
+    ResponderConfig,
+)
+from spdm.crypto import Certificate, load_certificates
 from spdm.device import DeviceModel
 from spdm.emulator import EmulatedDevice
 from spdm.errors import (
@@ -110,9 +117,18 @@ def open_target(target: str) -> DoeTransport:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    anchors = tuple(c for path in args.trust_root for c in load_certificates(_read(path, "trust root")))
+    anchors = _certificates(args.trust_root, "trust root")
+    identity = None
+    caps = DEFAULT_REQUESTER_CAPS
+    if args.requester_cert_chain or args.requester_key:
+        if not (args.requester_cert_chain and args.requester_key):
+            raise ConfigurationError("--requester-cert-chain and --requester-key go together")
+        identity = DeviceModel.from_files(_read(args.requester_cert_chain, "requester chain"),
+                                          _read(args.requester_key, "requester key"))
+        caps |= MUTUAL_AUTH_CAPS
     config = RequesterConfig(
-        versions=_versions(args), algorithms=_preferences(args), trust_anchors=anchors,
+        versions=_versions(args), capabilities=caps, algorithms=_preferences(args),
+        trust_anchors=anchors,
     )
     session = None
     if args.session or args.psk:
@@ -121,11 +137,15 @@ def cmd_connect(args: argparse.Namespace) -> int:
     transport = open_target(args.target)
     try:
         report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot,
-                              session=session)
+                              session=session, identity=identity)
     finally:
         transport.close()
     _print_report(args, report_dict(report, args.target), report_text(report, args.target))
     return 0
+
+
+def _certificates(paths: Sequence[str], what: str) -> tuple[Certificate, ...]:
+    return tuple(c for path in paths for c in load_certificates(_read(path, what)))
 
 
 def _hex(value: str, flag: str) -> bytes:
@@ -153,8 +173,15 @@ def _responder_config(args: argparse.Namespace, model: DeviceModel) -> Responder
     caps = DEFAULT_RESPONDER_CAPS
     if model.has_psks:
         caps |= CapabilityFlags.PSK_CAP_WITH_CONTEXT
+    requester_roots: tuple[Certificate, ...] = ()
+    if args.mutual_auth:
+        if not args.requester_trust_root:
+            raise ConfigurationError("--mutual-auth needs --requester-trust-root")
+        requester_roots = _certificates(args.requester_trust_root, "requester trust root")
+        caps |= MUTUAL_AUTH_CAPS
     return ResponderConfig(versions=_versions(args), capabilities=caps,
-                           algorithms=_preferences(args, model.asym_alg))
+                           algorithms=_preferences(args, model.asym_alg),
+                           mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots)
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -253,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="root certificate(s), PEM or DER (repeatable)")
     p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--requester-cert-chain", metavar="FILE",
+                   help="our own chain (PEM bundle or DER root first), for mutual authentication")
+    p.add_argument("--requester-key", metavar="FILE", help="our own leaf's PEM private key")
     p.add_argument("--session", action="store_true",
                    help="then open a session (KEY_EXCHANGE, or PSK with --psk), heartbeat, update "
                         "keys, measure inside it, and end it")
@@ -265,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert-chain", metavar="FILE", help="DER certificates root first, or a PEM bundle")
     p.add_argument("--key", metavar="FILE", help="the leaf's PEM private key")
     p.add_argument("--root-out", metavar="FILE", help="write the root certificate (PEM) here")
+    p.add_argument("--mutual-auth", action="store_true",
+                   help="ask requesters to authenticate themselves in KEY_EXCHANGE")
+    p.add_argument("--requester-trust-root", action="append", default=[], metavar="FILE",
+                   help="root certificate(s) a requester's chain must lead to (repeatable)")
     _algorithm_flags(p, "the device key's algorithm (default ecdsa-p384)")
     _session_flags(p)
     p.set_defaults(func=cmd_emulate)

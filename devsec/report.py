@@ -71,6 +71,7 @@ def _session_dict(report: AuthenticationReport) -> dict[str, Any]:
         "aead": name_of(session.aead_suite, dict(AEADS)),
         "secured_message_version": f"{session.secured_message_version >> 12}."
                                    f"{session.secured_message_version >> 8 & 0xF}",
+        "mutual_auth": session.mutual_auth,
         "heartbeat": session.heartbeat,
         "key_updates": session.key_updates,
         "measurements_signed": bool(session.measurements and session.measurements.evidence),
@@ -114,7 +115,8 @@ def report_text(report: AuthenticationReport, target: str) -> str:
         s = _session_dict(report)
         how = "PSK" if s["kind"] == "psk" else f"KEY_EXCHANGE {s['dhe']}"
         lines.append(f"session       {s['session_id']} {how}, {s['aead']}, "
-                     f"secured messages {s['secured_message_version']}")
+                     f"secured messages {s['secured_message_version']}"
+                     f"{', mutually authenticated' if s['mutual_auth'] else ''}")
         lines.append(f"  heartbeat {'ok' if s['heartbeat'] else 'not supported'}, "
                      f"{s['key_updates']} key updates, measurements inside the session "
                      f"{'signed and verified' if s['measurements_signed'] else 'not read'}, "

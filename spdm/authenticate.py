@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
+from .backend import IdentityBackend
 from .config import RequesterConfig
 from .crypto import SpdmCertChain
 from .driver import RequesterDriver
@@ -65,6 +66,7 @@ class SessionReport:
         key_updates: KEY_UPDATE (UpdateKey and UpdateAllKeys) completed.
         measurements: the signed measurements read inside the session.
         ended: END_SESSION was acknowledged.
+        mutual_auth: we authenticated ourselves to the device too.
     """
 
     session_id: int
@@ -76,6 +78,7 @@ class SessionReport:
     key_updates: int
     measurements: MeasurementsReceived | None
     ended: bool
+    mutual_auth: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ def authenticate(
     rng: Callable[[int], bytes] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     session: SessionOptions | None = None,
+    identity: IdentityBackend | None = None,
 ) -> AuthenticationReport:
     """Authenticate the device behind ``transport`` and collect its signed measurements.
 
@@ -126,6 +130,8 @@ def authenticate(
         sleep: how the driver waits.
         session: also open a secure session, use it (heartbeat, both key
             updates, signed measurements inside it) and end it.
+        identity: the requester's own certificates and keys, for a device that
+            asks for mutual authentication.
 
     Raises:
         VerificationError: no trust anchor, an untrusted chain, a bad signature, a
@@ -136,7 +142,8 @@ def authenticate(
     """
     if not config.trust_anchors:
         raise VerificationError("no trust anchor given: a device can only be trusted against a root")
-    requester = Requester(config) if rng is None else Requester(config, rng=rng)
+    requester = (Requester(config, backend=identity) if rng is None
+                 else Requester(config, rng=rng, backend=identity))
     driver = RequesterDriver(transport, requester, sleep=sleep)
     events: list[Event] = []
     protocols = driver.discover()
@@ -224,4 +231,5 @@ def _run_session(
         key_updates=key_updates,
         measurements=measurements,
         ended=True,
+        mutual_auth=bool(established.mutual_auth),
     )

@@ -19,6 +19,9 @@ SESSION_CAPS = (
 )
 """Secure sessions with KEY_EXCHANGE, heartbeat and key update."""
 
+MUTUAL_AUTH_CAPS = CapabilityFlags.MUT_AUTH_CAP | CapabilityFlags.ENCAP_CAP
+"""Mutual authentication with encapsulated requests (added when a side has an identity)."""
+
 DEFAULT_REQUESTER_CAPS = (
     CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP | SESSION_CAPS | CapabilityFlags.PSK_CAP
 )

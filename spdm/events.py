@@ -171,6 +171,7 @@ class SessionEstablished(Event):
         heartbeat_period: seconds (0 = none).
         secured_message_version: the DSP0277 version selected (u16, 0x1100 = 1.1).
         measurement_summary_hash: from KEY_EXCHANGE_RSP/PSK_EXCHANGE_RSP (empty if not asked).
+        mutual_auth: the requester authenticated itself (MutAuthRequested it met; 0 = no).
     """
 
     session_id: int
@@ -178,6 +179,7 @@ class SessionEstablished(Event):
     heartbeat_period: int
     secured_message_version: int
     measurement_summary_hash: bytes
+    mutual_auth: int = 0
 
 
 @dataclass(frozen=True, slots=True)

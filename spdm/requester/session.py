@@ -239,6 +239,7 @@ class SessionCommands(EncapCommands):
             session.session_id, psk=session.psk, heartbeat_period=session.heartbeat_period,
             secured_message_version=session.secured_version,
             measurement_summary_hash=self._measurement_summary,
+            mutual_auth=session.mut_auth,
         ))
 
     # PSK_EXCHANGE -----------------------------------------------------------------------

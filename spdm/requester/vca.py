@@ -72,16 +72,20 @@ class VcaCommands(RequesterCore):
         """Queue NEGOTIATE_ALGORITHMS offering the configured preferences."""
         version = self._begin(RequestCode.NEGOTIATE_ALGORITHMS)
         prefs = self.config.algorithms.for_version(version)
+        req_asym = mask_of(prefs.req_asym_algs)
+        if self._backend is not None:
+            # Offer only what our own key signs with: the responder picks, then checks our chain.
+            req_asym &= int(self._backend.asym_algorithms())
         structs: list[AlgStruct] = []
         if version >= SpdmVersion.V11:
-            for alg_type, algs in (
-                (AlgType.DHE, prefs.dhe_groups),
-                (AlgType.AEAD, prefs.aead_suites),
-                (AlgType.REQ_BASE_ASYM_ALG, prefs.req_asym_algs),
-                (AlgType.KEY_SCHEDULE, prefs.key_schedules),
+            for alg_type, mask in (
+                (AlgType.DHE, mask_of(prefs.dhe_groups)),
+                (AlgType.AEAD, mask_of(prefs.aead_suites)),
+                (AlgType.REQ_BASE_ASYM_ALG, req_asym),
+                (AlgType.KEY_SCHEDULE, mask_of(prefs.key_schedules)),
             ):
-                if mask_of(algs):
-                    structs.append(AlgStruct(alg_type, mask_of(algs)))
+                if mask:
+                    structs.append(AlgStruct(alg_type, mask))
         other = 0
         if version >= SpdmVersion.V12:
             other = mask_of(prefs.opaque_formats)

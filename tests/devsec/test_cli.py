@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,12 +61,13 @@ def test_unreadable_trust_root_is_a_configuration_error(capsys: pytest.CaptureFi
     assert "cannot read trust root" in capsys.readouterr().err
 
 
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@contextmanager
+def emulate(tmp_path: Path, *extra: str) -> Iterator[tuple[str, Path]]:
     """``devsec emulate`` in a subprocess on an ephemeral port; yields (url, root.pem)."""
     root = tmp_path / "root.pem"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devsec", "emulate", "--listen", "127.0.0.1:0", "--root-out", str(root)],
+        [sys.executable, "-m", "devsec", "emulate", "--listen", "127.0.0.1:0", "--root-out", str(root),
+         *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -85,6 +87,12 @@ def emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             proc.wait(timeout=10)
 
 
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    with emulate(tmp_path) as running:
+        yield running
+
+
 @pytest.mark.socket
 def test_connect_to_emulate_over_tcp(emulator: tuple[str, Path], tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,3 +106,40 @@ def test_connect_to_emulate_over_tcp(emulator: tuple[str, Path], tmp_path: Path,
     assert main(["connect", url, "--trust-root", str(stranger)]) == 1
     err = capsys.readouterr().err
     assert "trusted root" in err and err.count("\n") == 1  # one line, with the reason
+
+
+@pytest.mark.socket
+def test_sessions_with_psk_and_mutual_authentication_over_tcp(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    identity = generate_device_identity(BaseAsymAlgo.ECDSA_P256, role="requester")
+    chain = tmp_path / "host-chain.pem"
+    chain.write_bytes(b"".join(c.to_pem() for c in identity.certificates))
+    key = tmp_path / "host-key.pem"
+    key.write_bytes(identity.leaf_key.to_pem())
+    host_root = tmp_path / "host-root.pem"
+    host_root.write_bytes(identity.root.to_pem())
+    psk = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+    with emulate(tmp_path, "--mutual-auth", "--requester-trust-root", str(host_root),
+                 "--psk", psk, "--psk-hint", "lab", "--dhe", "secp256r1",
+                 "--aead", "chacha20-poly1305") as (url, root):
+        assert main(["connect", url, "--trust-root", str(root), "--session", "--json",
+                     "--requester-cert-chain", str(chain), "--requester-key", str(key)]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["session"]["kind"] == "key_exchange" and doc["session"]["dhe"] == "secp256r1"
+        assert doc["session"]["mutual_auth"] is True
+        assert doc["session"]["aead"] == "chacha20-poly1305" and doc["session"]["ended"]
+        assert doc["session"]["key_updates"] == 2 and doc["session"]["measurements_signed"]
+        assert main(["connect", url, "--trust-root", str(root), "--json", "--psk", psk,
+                     "--psk-hint", "lab", "--requester-cert-chain", str(chain),
+                     "--requester-key", str(key)]) == 0
+        assert json.loads(capsys.readouterr().out)["session"]["kind"] == "psk"
+        # A requester without an identity does not offer MUT_AUTH_CAP; the device does not ask.
+        assert main(["connect", url, "--trust-root", str(root), "--session", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["session"]["mutual_auth"] is False
+
+
+def test_dump_with_secrets_decrypts(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ROOT / "spdm13-p384-mutauth-psk"
+    assert main(["dump", str(base / "capture.pcap"), "--secrets", str(base / "secrets.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "<encrypted>" not in out and "secured records decrypted: 304" in out

@@ -314,8 +314,8 @@ def host(asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> DeviceModel:
 def mutual(*, in_the_clear: bool, host_model: DeviceModel, trusted: DeviceModel,
            req_asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> tuple[Requester, RequesterDriver]:
     extra = MUTUAL | (F.HANDSHAKE_IN_THE_CLEAR_CAP if in_the_clear else F(0))
-    prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,),
-                    req_asym_algs=(req_asym,))
+    prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,))
+    del req_asym  # the requester offers only what its own key signs with
     device = EmulatedDevice(ResponderConfig(
         capabilities=DEFAULT_RESPONDER_CAPS | extra, algorithms=prefs, mutual_auth=True,
         requester_trust_anchors=(trusted.root_certificate(),)), model())
