@@ -22,6 +22,7 @@ from spdm.events import (
     ChallengeAuthenticated,
     Event,
     MeasurementsReceived,
+    MutualAuthCompleted,
     SessionEstablished,
     SignedEvidence,
 )
@@ -162,7 +163,12 @@ class _Follower:
                 self.verified += 1
                 lines.append(_signature_line(evidence))
             if isinstance(event, SessionEstablished):
-                lines.append(f"    session 0x{event.session_id:08x} established")
+                how = ", requester authenticated (FINISH signature verified)" if event.mutual_auth else ""
+                lines.append(f"    session 0x{event.session_id:08x} established{how}")
+                self.verified += bool(event.mutual_auth)
+            if isinstance(event, MutualAuthCompleted):
+                self.verified += 1
+                lines.append("    requester authenticated: its CHALLENGE_AUTH signature over M2 verified")
         return lines
 
 

@@ -183,6 +183,18 @@ class SessionEstablished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MutualAuthCompleted(Event):
+    """The requester authenticated itself through encapsulated requests.
+
+    ``session_id`` is None for basic mutual authentication (after CHALLENGE),
+    where no session is involved; in a session, FINISH completes it instead
+    (see :class:`SessionEstablished`).
+    """
+
+    session_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class HeartbeatAcknowledged(Event):
     """HEARTBEAT_ACK arrived."""
 

@@ -50,14 +50,14 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import MEAS_CAPS, Negotiated
-from .core import RequesterCore
+from .encap import EncapCommands
 
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 MEASUREMENTS_CONTEXT = "responder-measurements signing"
 MAX_CERT_CHAIN_SIZE = 0xFFFF
 
 
-class AuthCommands(RequesterCore):
+class AuthCommands(EncapCommands):
     """Certificates, challenge, measurements and vendor-defined requests."""
 
     _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
@@ -284,6 +284,8 @@ class AuthCommands(RequesterCore):
             request.slot_id, response.measurement_summary_hash, response.basic_mut_auth_req,
             evidence,
         ))
+        if response.basic_mut_auth_req:
+            self._start_basic_mutual_auth(negotiated)
 
     def _on_measurements(self, request: Message, response: Message) -> None:
         assert isinstance(response, Measurements)

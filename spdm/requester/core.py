@@ -140,6 +140,8 @@ class RequesterCore:
         self._passive = False
         # Mutual authentication (see encap.py).
         self._encap_session: Session | None = None
+        self._encap_basic = False
+        self._mut_b = bytearray()
         self._encap_slot = 0
         self._encap_count = 0
         self._encap_inner = b""

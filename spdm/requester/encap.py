@@ -17,11 +17,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
-from ..crypto import digest, parse_spdm_cert_chain, verify
+from ..crypto import digest, parse_spdm_cert_chain, signature_size, verify
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode, VerificationError
+from ..events import MutualAuthCompleted
 from ..messages import (
     REQUEST_TYPES,
     Certificate,
+    Challenge,
+    ChallengeAuth,
     DeliverEncapsulatedResponse,
     Digests,
     EncapsulatedRequest,
@@ -39,6 +42,7 @@ from ..negotiation import Negotiated
 from ..session import FINISH_CONTEXT, Session
 from .core import RequesterCore
 
+REQUESTER_CHALLENGE_CONTEXT = "requester-challenge_auth signing"
 MUT_AUTH_FINISH_ONLY = 0x01
 MUT_AUTH_ENCAPSULATED = 0x02
 _PAYLOAD_NONE, _PAYLOAD_REQUEST, _PAYLOAD_SLOT = 0, 1, 2
@@ -55,6 +59,28 @@ class EncapCommands(RequesterCore):
             EncapsulatedResponseAck, "_on_encapsulated_response_ack"),
     }
 
+    def _start_basic_mutual_auth(self, negotiated: Negotiated) -> None:
+        """CHALLENGE_AUTH set BasicMutAuthReq: answer the responder's encapsulated
+        GET_DIGESTS, GET_CERTIFICATE and CHALLENGE in the clear (1.1 basic mutual auth).
+
+        A requester without an identity leaves the request unanswered: it did
+        not offer MUT_AUTH_CAP, so a conforming responder does not ask.
+        """
+        if self._backend is None and not self._passive:
+            return
+        self._reset_encap(None, 0)
+        self._begin(RequestCode.GET_ENCAPSULATED_REQUEST)
+        self._send(GetEncapsulatedRequest(spdm_version=negotiated.version))
+
+    def _reset_encap(self, session: Session | None, slot: int) -> None:
+        self._encap_session = session
+        self._encap_basic = session is None
+        self._encap_slot = slot
+        self._encap_count = 0
+        self._delivered_digests = b""
+        self._delivered_chain = bytearray()
+        self._mut_b = bytearray()
+
     def _start_mutual_auth(self, negotiated: Negotiated, session: Session, mode: int,
                            req_slot_id: int) -> None:
         """Begin what MutAuthRequested asks for, after KEY_EXCHANGE_RSP."""
@@ -63,11 +89,7 @@ class EncapCommands(RequesterCore):
         if self._backend is None and not self._passive:
             raise RemoteProtocolError(
                 "the responder asks for mutual authentication, but this requester has no identity")
-        self._encap_session = session
-        self._encap_slot = req_slot_id
-        self._encap_count = 0
-        self._delivered_digests = b""
-        self._delivered_chain = bytearray()
+        self._reset_encap(session, req_slot_id)
         if mode == MUT_AUTH_FINISH_ONLY:
             self._finish(negotiated, session)
             return
@@ -76,9 +98,9 @@ class EncapCommands(RequesterCore):
                    session=self._handshake_carrier(session))
 
     @staticmethod
-    def _handshake_carrier(session: Session) -> Session | None:
+    def _handshake_carrier(session: Session | None) -> Session | None:
         """Handshake messages go sealed with the handshake keys unless in the clear."""
-        return None if session.handshake_in_the_clear else session
+        return None if session is None or session.handshake_in_the_clear else session
 
     # ------------------------------------------------------------------ the flow
 
@@ -88,7 +110,6 @@ class EncapCommands(RequesterCore):
 
     def _deliver(self, request_id: int, inner: bytes) -> None:
         session = self._encap_session
-        assert session is not None
         self._encap_count += 1
         if self._encap_count > _MAX_ENCAPSULATED:
             raise RemoteProtocolError(f"more than {_MAX_ENCAPSULATED} encapsulated requests")
@@ -116,7 +137,10 @@ class EncapCommands(RequesterCore):
             raise RemoteProtocolError(f"ENCAPSULATED_RESPONSE_ACK payload type {response.payload_type}")
         session = self._encap_session
         negotiated = self.negotiated
-        assert session is not None and negotiated is not None
+        assert negotiated is not None
+        if session is None:
+            self._events.append(MutualAuthCompleted(None))  # basic mutual auth: nothing follows
+            return
         self._finish(negotiated, session)
 
     def _note_delivered(self, inner_response: bytes) -> None:
@@ -127,8 +151,13 @@ class EncapCommands(RequesterCore):
         if code == ResponseCode.DIGESTS:
             digests = Digests.decode(inner_response, negotiated.codec(), padded=True)
             self._delivered_digests = digests.raw
+            self._mut_b += self._encap_inner + digests.raw
         elif code == ResponseCode.CERTIFICATE:
-            self._delivered_chain += Certificate.decode(inner_response, padded=True).cert_chain
+            portion = Certificate.decode(inner_response, padded=True)
+            self._delivered_chain += portion.cert_chain
+            self._mut_b += self._encap_inner + portion.raw
+        elif code == ResponseCode.CHALLENGE_AUTH and self._passive:
+            self._check_captured_challenge_auth(negotiated, inner_response)
 
     # ------------------------------------------------------------------ answering
 
@@ -164,8 +193,45 @@ class EncapCommands(RequesterCore):
             return Certificate(spdm_version=negotiated.version, slot_id=request.slot_id,
                                remainder_length=len(chain) - request.offset - len(portion),
                                cert_chain=portion).encode()
+        if isinstance(request, Challenge) and request.slot_id in chains:
+            return self._sign_challenge_auth(negotiated, request, chains, inner)
         return _error(negotiated, SpdmErrorCode.UNSUPPORTED_REQUEST, code,
-                      "the requester serves only GET_DIGESTS and GET_CERTIFICATE")
+                      "the requester serves GET_DIGESTS, GET_CERTIFICATE and CHALLENGE")
+
+    # ------------------------------------------------------------------ basic mutual auth
+
+    def _m2(self, negotiated: Negotiated, challenge: bytes, unsigned: bytes) -> bytes:
+        """M2 = [A if 1.2+] || mut_B || CHALLENGE || CHALLENGE_AUTH without signature."""
+        a = bytes(self.transcript.a) if negotiated.version >= 0x12 else b""
+        return a + bytes(self._mut_b) + challenge + unsigned
+
+    def _sign_challenge_auth(self, negotiated: Negotiated, request: Challenge,
+                             chains: dict[int, bytes], inner: bytes) -> bytes:
+        backend = self._backend
+        assert backend is not None
+        chain = chains[request.slot_id]
+        ctx = replace(negotiated.codec(), signature_size=0)
+        unsigned = ChallengeAuth(
+            spdm_version=negotiated.version, attributes=request.slot_id,
+            slot_mask=sum(1 << slot for slot in chains),
+            cert_chain_hash=digest(negotiated.hash_alg, chain), nonce=self._random(32),
+            requester_context=request.requester_context,
+        ).encode(ctx)
+        signature = backend.sign(request.slot_id, negotiated.hash_alg, negotiated.version,
+                                 REQUESTER_CHALLENGE_CONTEXT,
+                                 self._m2(negotiated, request.raw or inner, unsigned))
+        return unsigned + signature
+
+    def _check_captured_challenge_auth(self, negotiated: Negotiated, answer: bytes) -> None:
+        """A follower verifies the requester's CHALLENGE_AUTH over M2 with the delivered chain."""
+        size = signature_size(negotiated.req_asym_alg)
+        response = ChallengeAuth.decode(answer, replace(negotiated.codec(), signature_size=size),
+                                        padded=True)
+        chain = parse_spdm_cert_chain(bytes(self._delivered_chain), negotiated.hash_alg)
+        unsigned = response.raw[: len(response.raw) - size]
+        transcript = self._m2(negotiated, self._encap_inner, unsigned)
+        verify(chain.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+               negotiated.version, REQUESTER_CHALLENGE_CONTEXT, transcript, response.signature)
 
     # ------------------------------------------------------------------ FINISH
 

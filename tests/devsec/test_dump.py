@@ -17,9 +17,10 @@ _NAME = re.compile(r"^(\d+) .*?(SPDM_\w+|DOE_DISCOVERY|<encrypted>)")
 
 # Signatures (CHALLENGE_AUTH + MEASUREMENTS) verified without and with the session secrets:
 # with them the in-session signed MEASUREMENTS count too.  In spdm13 the follower also checks
-# the requester's RSASSA-PSS signature on the mutually authenticated FINISH.
-EXPECTED_SIGNATURES = {"spdm11-p256": 10, "spdm12-p384": 2, "spdm13-p384-mutauth-psk": 2}
-EXPECTED_WITH_SECRETS = {"spdm11-p256": 10, "spdm12-p384": 4, "spdm13-p384-mutauth-psk": 5}
+# the requester's RSASSA-PSS signatures: its encapsulated CHALLENGE_AUTH (basic mutual auth,
+# over M2) and the two mutually authenticated FINISHes.
+EXPECTED_SIGNATURES = {"spdm11-p256": 10, "spdm12-p384": 2, "spdm13-p384-mutauth-psk": 3}
+EXPECTED_WITH_SECRETS = {"spdm11-p256": 10, "spdm12-p384": 4, "spdm13-p384-mutauth-psk": 8}
 
 
 def _names(lines: list[str]) -> dict[int, str]:
