@@ -23,12 +23,14 @@ from ..messages import (
     MeasurementBlock,
 )
 from ..messages.codes import (
+    CapabilityFlags,
     DmtfValueType,
     MeasurementSummaryHashType,
     SpdmVersion,
 )
 from ..negotiation import MEAS_CAPS
 from ._connection import Connection, invalid_request
+from .encap import BASIC_MUT_AUTH_REQ, EncapState
 
 logger = logging.getLogger(__name__)
 
@@ -131,9 +133,11 @@ def challenge(conn: Connection, request: Challenge) -> bytes:
         raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is undefined")
     if summary_type and not conn.responder_flags & MEAS_CAPS:
         raise invalid_request("a measurement summary hash needs MEAS_CAP")
+    basic_mutual = (conn.config.mutual_auth and negotiated.both(CapabilityFlags.MUT_AUTH_CAP)
+                    and negotiated.both(CapabilityFlags.ENCAP_CAP))
     unsigned = ChallengeAuth(
         spdm_version=negotiated.version,
-        attributes=request.slot_id,
+        attributes=request.slot_id | (BASIC_MUT_AUTH_REQ if basic_mutual else 0),
         slot_mask=_slot_mask(conn.provisioned_chains(negotiated.hash_alg)),
         cert_chain_hash=digest(negotiated.hash_alg, chain),
         nonce=conn.rng(NONCE_SIZE),
@@ -146,6 +150,8 @@ def challenge(conn: Connection, request: Challenge) -> bytes:
         request.slot_id, CHALLENGE_CONTEXT, conn.transcript.m1(request.raw, unsigned)
     )
     conn.transcript.challenge_done(success=True)
+    if basic_mutual:
+        conn.encap = EncapState()  # the requester now pulls our encapsulated requests
     logger.debug("CHALLENGE_AUTH for slot %d (summary type 0x%02x)", request.slot_id, summary_type)
     return unsigned + signature
 

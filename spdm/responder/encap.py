@@ -1,22 +1,40 @@
-"""Mutual authentication, responder side: the encapsulated requests and the requester's FINISH signature.
+"""Mutual authentication, responder side: the encapsulated requests and the requester's signatures.
 
-With ``ResponderConfig.mutual_auth`` the device answers KEY_EXCHANGE with
-MutAuthRequested 0x02, then, pulled by GET_ENCAPSULATED_REQUEST and
-DELIVER_ENCAPSULATED_RESPONSE, asks the requester for its DIGESTS and its
-certificate chain, validates that chain against the configured requester
-trust anchors, and finally checks the requester's signature in FINISH
-(PROTOCOLS.md §3.8-3.9, §5.4).
+With ``ResponderConfig.mutual_auth`` the device asks a requester that can
+(MUT_AUTH_CAP, ENCAP_CAP) to authenticate itself, two ways:
+
+* in KEY_EXCHANGE_RSP with MutAuthRequested 0x02: pulled by
+  GET_ENCAPSULATED_REQUEST / DELIVER_ENCAPSULATED_RESPONSE it asks for the
+  requester's DIGESTS and certificate chain, validates the chain against the
+  requester trust anchors, and checks the requester's signature in FINISH;
+* in CHALLENGE_AUTH with BasicMutAuthReq (basic mutual authentication): the
+  same two requests in the clear, then an encapsulated CHALLENGE whose
+  CHALLENGE_AUTH the requester signs over M2 = [A] || mut_B || mut_C.
+
+(PROTOCOLS.md §3.6, §3.8-3.9, §5.2, §5.4.)
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ..crypto import SpdmCertChain, constant_time_equal, digest, parse_spdm_cert_chain, validate_cert_chain
+from ..crypto import (
+    SpdmCertChain,
+    constant_time_equal,
+    digest,
+    parse_spdm_cert_chain,
+    signature_size,
+    validate_cert_chain,
+    verify,
+)
 from ..errors import DecodeError, RemoteProtocolError, SpdmErrorCode, VerificationError
 from ..messages import (
+    NONCE_SIZE,
+    REQUESTER_CONTEXT_SIZE,
     Certificate,
+    Challenge,
+    ChallengeAuth,
     DeliverEncapsulatedResponse,
     Digests,
     EncapsulatedRequest,
@@ -33,6 +51,9 @@ from ._connection import Connection, invalid_request
 logger = logging.getLogger(__name__)
 
 MUT_AUTH_ENCAPSULATED = 0x02
+BASIC_MUT_AUTH_REQ = 0x80
+"""CHALLENGE_AUTH Param1 b7."""
+REQUESTER_CHALLENGE_CONTEXT = "requester-challenge_auth signing"
 _PAYLOAD_NONE, _PAYLOAD_REQUEST = 0, 1
 
 
@@ -46,11 +67,17 @@ class EncapState:
         digests: the requester's DIGESTS response (D_encap with MULTI_KEY_CONN).
         slot_id: the requester slot whose chain is fetched.
         chain: the chain so far.
-        done: the requester's chain was validated; FINISH may come.
+        validated: the requester's chain, once validated.
+        session: the session being established (None: basic mutual auth after CHALLENGE).
+        inner: the encapsulated request in flight, as sent.
+        mut_b: the encapsulated digests/certificate exchanges (M2's mut_B).
     """
 
+    session: Session | None = None
     request_id: int = 0
     asked: int = 0
+    inner: bytes = field(default=b"", repr=False)
+    mut_b: bytearray = field(default_factory=bytearray, repr=False)
     digests: bytes = field(default=b"", repr=False)
     digest_of_slot: bytes = field(default=b"", repr=False)
     slot_id: int = 0
@@ -62,24 +89,26 @@ def _unexpected(reason: str) -> RemoteProtocolError:
     return RemoteProtocolError(reason, error_code=SpdmErrorCode.UNEXPECTED_REQUEST)
 
 
-def _encap_session(conn: Connection) -> tuple[Session, EncapState]:
-    session = conn.handshaking
+def _flow(conn: Connection) -> EncapState:
+    """The encapsulated flow a request belongs to, carried the way it must be."""
     state = conn.encap
-    if session is None or not session.mut_auth or state is None or state.validated is not None:
+    if state is None or (state.validated is not None and state.session is not None):
         raise _unexpected("no encapsulated request is pending")
-    if session.handshake_in_the_clear != (conn.current_session is None):
+    in_the_clear = state.session is None or state.session.handshake_in_the_clear
+    if in_the_clear != (conn.current_session is None):
         raise _unexpected("encapsulated messages must travel the way the handshake does")
-    return session, state
+    return state
 
 
 def get_encapsulated_request(conn: Connection, request: GetEncapsulatedRequest) -> bytes:
     """Hand out the first encapsulated request: GET_DIGESTS."""
-    session, state = _encap_session(conn)
-    if state.request_id:
+    state = _flow(conn)
+    if state.request_id or state.validated is not None:
         raise _unexpected("the encapsulated flow has already started")
-    inner = GetDigests(spdm_version=session.version).encode()
-    state.request_id, state.asked = 1, inner[1]
-    return EncapsulatedRequest(spdm_version=session.version, request_id=1,
+    version = conn.session.version
+    inner = GetDigests(spdm_version=version).encode()
+    state.request_id, state.asked, state.inner = 1, inner[1], inner
+    return EncapsulatedRequest(spdm_version=version, request_id=1,
                                encapsulated_request=inner).encode()
 
 
@@ -91,7 +120,7 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
             malformed or unexpected answer; the requester's chain failing
             validation is InvalidRequest too, and ends the handshake.
     """
-    session, state = _encap_session(conn)
+    state = _flow(conn)
     if not state.request_id or request.request_id != state.request_id:
         raise invalid_request(f"DELIVER_ENCAPSULATED_RESPONSE for request {request.request_id}, "
                               f"{state.request_id} is pending")
@@ -101,6 +130,9 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
         _, code = peek_code(answer)
         if code != state.asked & 0x7F:
             raise invalid_request(f"encapsulated answer 0x{code:02x} to request 0x{state.asked:02x}")
+        if code == ResponseCode.CHALLENGE_AUTH:
+            _check_challenge_auth(conn, state, answer)
+            return _ack(conn, state, _PAYLOAD_NONE, b"")
         if code == ResponseCode.DIGESTS:
             digests = Digests.decode(answer, negotiated.codec(), padded=True)
             slots = digests.by_slot()
@@ -109,36 +141,73 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
             state.digests = digests.raw
             state.slot_id = min(slots)
             state.digest_of_slot = slots[state.slot_id]
+            state.mut_b += state.inner + digests.raw
         else:
             portion = Certificate.decode(answer, padded=True)
             if portion.slot_id != state.slot_id:
                 raise invalid_request(f"certificate of slot {portion.slot_id}, asked {state.slot_id}")
             state.chain += portion.cert_chain
+            state.mut_b += state.inner + portion.raw
             if portion.remainder_length == 0:
-                _validate(conn, session, state)
-                return _ack(session, state, _PAYLOAD_NONE, b"")
+                _validate(conn, state)
+                if state.session is not None:
+                    return _ack(conn, state, _PAYLOAD_NONE, b"")
+                return _ack(conn, state, _PAYLOAD_REQUEST, Challenge(
+                    spdm_version=negotiated.version, slot_id=state.slot_id, nonce=conn.rng(NONCE_SIZE),
+                    requester_context=(conn.rng(REQUESTER_CONTEXT_SIZE)
+                                       if negotiated.version >= 0x13 else None)).encode())
             if not portion.cert_chain:
                 raise invalid_request("an empty certificate portion with data remaining")
     except DecodeError as exc:
         raise invalid_request(f"malformed encapsulated answer: {exc}") from exc
-    inner = GetCertificate(spdm_version=session.version, slot_id=state.slot_id,
+    inner = GetCertificate(spdm_version=negotiated.version, slot_id=state.slot_id,
                            offset=len(state.chain), length=0xFFFF).encode()
-    return _ack(session, state, _PAYLOAD_REQUEST, inner)
+    return _ack(conn, state, _PAYLOAD_REQUEST, inner)
 
 
-def _ack(session: Session, state: EncapState, payload_type: int, inner: bytes) -> bytes:
+def _ack(conn: Connection, state: EncapState, payload_type: int, inner: bytes) -> bytes:
+    version = conn.session.version
     acked = state.request_id
     if payload_type == _PAYLOAD_NONE:
-        state.request_id, state.asked = 0, 0
+        state.request_id, state.asked, state.inner = 0, 0, b""
+        if state.session is None:
+            conn.encap = None  # basic mutual authentication is over
     else:
-        state.request_id, state.asked = (acked % 255) + 1, inner[1]
+        state.request_id, state.asked, state.inner = (acked % 255) + 1, inner[1], inner
     return EncapsulatedResponseAck(
-        spdm_version=session.version, request_id=state.request_id, payload_type=payload_type,
-        ack_request_id=acked if session.version >= 0x12 else None, encapsulated_request=inner,
+        spdm_version=version, request_id=state.request_id, payload_type=payload_type,
+        ack_request_id=acked if version >= 0x12 else None, encapsulated_request=inner,
     ).encode()
 
 
-def _validate(conn: Connection, session: Session, state: EncapState) -> None:
+def _check_challenge_auth(conn: Connection, state: EncapState, answer: bytes) -> None:
+    """The requester's encapsulated CHALLENGE_AUTH: signed over M2 with its leaf key.
+
+    Raises:
+        RemoteProtocolError: InvalidRequest when it is malformed, names the
+            wrong slot or chain, or its signature does not verify.
+    """
+    negotiated = conn.session
+    assert state.validated is not None
+    challenge = Challenge.decode(state.inner, negotiated.codec())
+    size = signature_size(negotiated.req_asym_alg)
+    response = ChallengeAuth.decode(answer, replace(negotiated.codec(), signature_size=size),
+                                    padded=True)
+    if response.slot_id != state.slot_id or response.requester_context != challenge.requester_context:
+        raise invalid_request("encapsulated CHALLENGE_AUTH names another slot or context")
+    if not constant_time_equal(response.cert_chain_hash, digest(negotiated.hash_alg, state.validated.raw)):
+        raise invalid_request("encapsulated CHALLENGE_AUTH CertChainHash is not the delivered chain's")
+    a = bytes(conn.transcript.a) if negotiated.version >= 0x12 else b""
+    m2 = a + bytes(state.mut_b) + state.inner + response.raw[: len(response.raw) - size]
+    try:
+        verify(state.validated.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+               negotiated.version, REQUESTER_CHALLENGE_CONTEXT, m2, response.signature)
+    except VerificationError as exc:
+        raise invalid_request(f"the requester's CHALLENGE_AUTH does not verify: {exc}") from exc
+    logger.debug("requester authenticated (basic mutual authentication)")
+
+
+def _validate(conn: Connection, state: EncapState) -> None:
     """The requester's chain must match its digest and lead to a requester trust anchor."""
     negotiated = conn.session
     raw = bytes(state.chain)
@@ -149,10 +218,12 @@ def _validate(conn: Connection, session: Session, state: EncapState) -> None:
         validate_cert_chain(chain, conn.config.requester_trust_anchors, negotiated.req_asym_alg,
                             now=conn.clock(), role="requester")
     except (VerificationError, DecodeError) as exc:
-        logger.debug("session 0x%08x: requester chain refused: %s", session.session_id, exc)
-        conn.sessions.pop(session.session_id, None)
-        conn.handshaking = None
+        logger.debug("requester chain refused: %s", exc)
         conn.encap = None
-        conn.ending.append(session)
+        session = state.session
+        if session is not None:
+            conn.sessions.pop(session.session_id, None)
+            conn.handshaking = None
+            conn.ending.append(session)
         raise invalid_request(f"the requester's certificate chain is not trusted: {exc}") from exc
     state.validated = chain

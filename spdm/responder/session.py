@@ -158,7 +158,7 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
         th += verify_data
     conn.sessions[session.session_id] = session
     conn.handshaking = session
-    conn.encap = EncapState() if session.mut_auth else None
+    conn.encap = EncapState(session=session) if session.mut_auth else None
     logger.debug("session 0x%08x: handshake started", session.session_id)
     return unsigned + signature + verify_data
 

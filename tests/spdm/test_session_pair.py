@@ -30,6 +30,7 @@ from spdm.events import (
     HeartbeatAcknowledged,
     KeyUpdated,
     MeasurementsReceived,
+    MutualAuthCompleted,
     SessionEnded,
     SessionEstablished,
 )
@@ -356,3 +357,43 @@ def test_mutual_authentication_needs_a_requester_identity() -> None:
     requester._backend = None
     with pytest.raises(RemoteProtocolError, match="no identity"):
         open_session(requester, driver)
+
+
+@pytest.mark.parametrize("version", (SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13),
+                         ids=lambda v: v.text)
+def test_basic_mutual_authentication_after_challenge(version: SpdmVersion) -> None:
+    identity = host(BaseAsymAlgo.RSAPSS_3072)
+    prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,))
+    device = EmulatedDevice(ResponderConfig(
+        versions=(version,), capabilities=DEFAULT_RESPONDER_CAPS | MUTUAL, algorithms=prefs,
+        mutual_auth=True, requester_trust_anchors=(identity.root_certificate(),)), model())
+    requester = Requester(RequesterConfig(
+        trust_anchors=(model().root_certificate(),), capabilities=DEFAULT_REQUESTER_CAPS | MUTUAL,
+        algorithms=prefs), backend=identity)
+    driver = RequesterDriver(device.pipe(), requester)
+    for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms,
+                    requester.get_digests, lambda: requester.get_certificate(0, now=NOW)):
+        driver.run(command)
+    events = driver.run(lambda: requester.challenge(0))
+    assert events[0].basic_mut_auth_requested
+    assert MutualAuthCompleted(None) in events
+    # The connection goes on: signed measurements still verify afterwards.
+    [meas] = driver.run(requester.get_measurements)
+    assert isinstance(meas, MeasurementsReceived) and meas.evidence is not None
+
+
+def test_basic_mutual_authentication_refuses_an_untrusted_requester() -> None:
+    stranger = DeviceModel.generate(BaseAsymAlgo.ECDSA_P256, role="requester")
+    prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,))
+    device = EmulatedDevice(ResponderConfig(
+        capabilities=DEFAULT_RESPONDER_CAPS | MUTUAL, algorithms=prefs, mutual_auth=True,
+        requester_trust_anchors=(host().root_certificate(),)), model())
+    requester = Requester(RequesterConfig(
+        trust_anchors=(model().root_certificate(),), capabilities=DEFAULT_REQUESTER_CAPS | MUTUAL,
+        algorithms=prefs), backend=stranger)
+    driver = RequesterDriver(device.pipe(), requester)
+    for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms,
+                    requester.get_digests, lambda: requester.get_certificate(0, now=NOW)):
+        driver.run(command)
+    with pytest.raises(RemoteErrorResponse, match="INVALID_REQUEST"):
+        driver.run(lambda: requester.challenge(0))
