@@ -12,6 +12,7 @@ transcripts hash what was received, never a re-encoding.
 from __future__ import annotations
 
 import dataclasses
+import io
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeAlias
 
@@ -29,8 +30,6 @@ from construct import (
     ListContainer,
     Padding,
     Rebuild,
-    Struct,
-    Tell,
     len_,
     obj_,
     this,
@@ -161,19 +160,22 @@ def parse_exact(
         DecodeError: the bytes are malformed, short, or followed by anything
             but (when ``padded``) up to three zero pad bytes.
     """
+    # Parse from a stream and ask it where the message ended: no per-call wrapper
+    # Struct (R7), and the same checks as ``struct.parse(data)``.
+    stream = io.BytesIO(data)
     try:
-        container = Struct("msg" / struct, "_end" / Tell).parse(data, **params)
+        container = struct.parse_stream(stream, **params)
     except ConstructError as exc:
         raise DecodeError(f"malformed {what}: {exc}") from exc
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         # construct lets some expression failures through unwrapped (e.g. a
         # length expression over a missing field): still malformed input.
         raise DecodeError(f"malformed {what}: {exc}") from exc
-    end = int(container["_end"])
+    end = stream.tell()
     rest = data[end:]
     if rest and not (padded and len(rest) < DOE_PAD_LIMIT and not any(rest)):
         raise DecodeError(f"{what}: {len(rest)} unexpected byte(s) after the message")
-    return container["msg"], end
+    return container, end
 
 
 def build(struct: Construct, values: dict[str, Any], params: dict[str, Any], *, what: str) -> bytes:
