@@ -203,10 +203,15 @@ class HeartbeatAcknowledged(Event):
 
 @dataclass(frozen=True, slots=True)
 class KeyUpdated(Event):
-    """A key update completed and VerifyNewKey succeeded."""
+    """A key update completed and VerifyNewKey succeeded.
+
+    ``responder_initiated``: the responder updated its own direction through an
+    encapsulated KEY_UPDATE (answering :meth:`Requester.poll_encapsulated`).
+    """
 
     session_id: int
     all_keys: bool
+    responder_initiated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

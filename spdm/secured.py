@@ -294,6 +294,21 @@ class SessionKeys:
             self.response = self.response._updated()
         _log.debug("key update derived (%s)", "both directions" if both else "request direction")
 
+    def update_response(self) -> None:
+        """Responder-initiated UpdateKey (an encapsulated KEY_UPDATE): only the
+        responder-to-requester direction moves to its next key, at once.
+
+        Both sides switch when the requester's KEY_UPDATE_ACK is delivered; the
+        VerifyNewKey that follows already travels under the new key.
+
+        Raises:
+            LocalProtocolError: a requester-initiated update is pending.
+        """
+        if self._backup is not None:
+            raise LocalProtocolError("a key update is already pending")
+        self.response = self.response._updated()
+        _log.debug("responder-initiated key update (response direction)")
+
     def commit_update(self) -> None:
         """Drop the backup: the new keys proved to work (VerifyNewKey).
 

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from ..crypto import digest, parse_spdm_cert_chain, signature_size, verify
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode, VerificationError
-from ..events import MutualAuthCompleted
+from ..events import KeyUpdated, MutualAuthCompleted
 from ..messages import (
     REQUEST_TYPES,
     Certificate,
@@ -34,18 +34,21 @@ from ..messages import (
     GetCertificate,
     GetDigests,
     GetEncapsulatedRequest,
+    KeyUpdate,
+    KeyUpdateAck,
     Message,
     peek_code,
 )
 from ..messages.codes import RequestCode, ResponseCode
 from ..negotiation import Negotiated
-from ..session import FINISH_CONTEXT, Session
+from ..session import FINISH_CONTEXT, Session, SessionPhase
 from .core import RequesterCore
 
 REQUESTER_CHALLENGE_CONTEXT = "requester-challenge_auth signing"
 MUT_AUTH_FINISH_ONLY = 0x01
 MUT_AUTH_ENCAPSULATED = 0x02
 _PAYLOAD_NONE, _PAYLOAD_REQUEST, _PAYLOAD_SLOT = 0, 1, 2
+_UPDATE_KEY, _VERIFY_NEW_KEY = 1, 3
 _MAX_ENCAPSULATED = 16
 """Encapsulated requests one flow may carry before the requester calls it a loop."""
 
@@ -99,8 +102,28 @@ class EncapCommands(RequesterCore):
 
     @staticmethod
     def _handshake_carrier(session: Session | None) -> Session | None:
-        """Handshake messages go sealed with the handshake keys unless in the clear."""
-        return None if session is None or session.handshake_in_the_clear else session
+        """Handshake messages go sealed with the handshake keys unless in the clear;
+        in an established session everything is sealed."""
+        if session is None:
+            return None
+        if session.handshake_in_the_clear and session.phase != SessionPhase.ESTABLISHED:
+            return None
+        return session
+
+    def poll_encapsulated(self, session_id: int) -> None:
+        """Ask the responder whether it has a request for us in a session (GET_ENCAPSULATED_REQUEST).
+
+        This is how a responder initiates a key update of its own direction:
+        it answers with an encapsulated KEY_UPDATE, which the engine applies
+        and acknowledges (then VerifyNewKey) and reports as :class:`KeyUpdated`
+        with ``responder_initiated``.  With nothing pending the responder
+        answers ERROR (NoPendingRequests from 1.3).
+        """
+        session = self._established_session(session_id)
+        assert session is not None
+        negotiated = self._need_negotiated(RequestCode.GET_ENCAPSULATED_REQUEST)
+        self._reset_encap(session, 0)
+        self._send(GetEncapsulatedRequest(spdm_version=negotiated.version), session=session)
 
     # ------------------------------------------------------------------ the flow
 
@@ -117,6 +140,8 @@ class EncapCommands(RequesterCore):
         negotiated = self.negotiated
         assert negotiated is not None
         answer = b"" if self._passive else self._answer_encapsulated(negotiated, inner)
+        if session is not None and session.phase == SessionPhase.ESTABLISHED:
+            self._apply_encapsulated_key_update(negotiated, session, inner)
         self._begin(RequestCode.DELIVER_ENCAPSULATED_RESPONSE)
         self._send(DeliverEncapsulatedResponse(spdm_version=negotiated.version,
                                                request_id=request_id, encapsulated_response=answer),
@@ -141,6 +166,9 @@ class EncapCommands(RequesterCore):
         if session is None:
             self._events.append(MutualAuthCompleted(None))  # basic mutual auth: nothing follows
             return
+        if session.phase == SessionPhase.ESTABLISHED:
+            self._events.append(KeyUpdated(session.session_id, False, responder_initiated=True))
+            return
         self._finish(negotiated, session)
 
     def _note_delivered(self, inner_response: bytes) -> None:
@@ -163,8 +191,6 @@ class EncapCommands(RequesterCore):
 
     def _answer_encapsulated(self, negotiated: Negotiated, inner: bytes) -> bytes:
         """Our answer to one encapsulated request (ERROR for what a host does not serve)."""
-        backend = self._backend
-        assert backend is not None
         hash_alg = negotiated.hash_alg
         try:
             _, code = peek_code(inner)
@@ -174,6 +200,14 @@ class EncapCommands(RequesterCore):
             request = request_type.decode(inner, negotiated.codec(), padded=True)
         except DecodeError as exc:
             return _error(negotiated, SpdmErrorCode.INVALID_REQUEST, 0, str(exc))
+        if isinstance(request, KeyUpdate) and self._encap_session is not None:
+            if request.key_operation not in (_UPDATE_KEY, _VERIFY_NEW_KEY):
+                return _error(negotiated, SpdmErrorCode.INVALID_REQUEST, 0, "only UpdateKey")
+            return KeyUpdateAck(spdm_version=negotiated.version, key_operation=request.key_operation,
+                                tag=request.tag).encode()
+        backend = self._backend
+        if backend is None:
+            return _error(negotiated, SpdmErrorCode.UNSUPPORTED_REQUEST, code, "no requester identity")
         chains = {slot: chain for slot in range(8)
                   if backend.provisioned_slots() >> slot & 1
                   and (chain := backend.certificate_chain(slot, hash_alg)) is not None}
@@ -197,6 +231,16 @@ class EncapCommands(RequesterCore):
             return self._sign_challenge_auth(negotiated, request, chains, inner)
         return _error(negotiated, SpdmErrorCode.UNSUPPORTED_REQUEST, code,
                       "the requester serves GET_DIGESTS, GET_CERTIFICATE and CHALLENGE")
+
+    @staticmethod
+    def _apply_encapsulated_key_update(negotiated: Negotiated, session: Session, inner: bytes) -> None:
+        """A responder-initiated UpdateKey moves the response direction as our ACK goes out."""
+        try:
+            request = KeyUpdate.decode(inner, negotiated.codec(), padded=True)
+        except DecodeError:
+            return  # not a KEY_UPDATE: nothing to switch (the answer said so)
+        if request.key_operation == _UPDATE_KEY:
+            session.current_keys().update_response()
 
     # ------------------------------------------------------------------ basic mutual auth
 

@@ -42,6 +42,7 @@ from ..crypto import hash_size, measurement_hash_size
 from ..errors import (
     ConfigurationError,
     DecodeError,
+    LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
     SpdmErrorCode,
@@ -274,6 +275,18 @@ class Responder:
                 :class:`ProtocolError`; the requester then gets ERROR with its code.
         """
         self._conn.vendor_handlers[(standard_id, bytes(vendor_id))] = handler
+
+    def request_key_update(self, session_id: int) -> None:
+        """Renew this device's sending key in a session, at the requester's next
+        in-session GET_ENCAPSULATED_REQUEST (an encapsulated KEY_UPDATE).
+
+        Raises:
+            LocalProtocolError: no such established session.
+        """
+        session = self._conn.sessions.get(session_id)
+        if session is None or session.phase != SessionPhase.ESTABLISHED:
+            raise LocalProtocolError(f"no established session 0x{session_id:08x}")
+        self._conn.key_updates_wanted.add(session_id)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process one whole request and queue its response and event.

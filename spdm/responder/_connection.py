@@ -85,7 +85,8 @@ class Connection:
         current_session: the session the request being answered came in (None: clear).
         handshaking: the session between KEY/PSK_EXCHANGE and its FINISH.
         ending: sessions whose keys go once the current answer is sealed.
-        encap: the encapsulated (mutual-authentication) flow of the handshake.
+        encap: the encapsulated flow in progress (mutual authentication, key update).
+        key_updates_wanted: sessions whose device wants to renew its sending key.
         now: the caller's clock, for validating the requester's certificates.
     """
 
@@ -106,6 +107,7 @@ class Connection:
     handshaking: Session | None = None
     ending: list[Session] = field(default_factory=list)
     encap: EncapState | None = None
+    key_updates_wanted: set[int] = field(default_factory=set)
     now: Callable[[], datetime] | None = None
 
     def clock(self) -> datetime:

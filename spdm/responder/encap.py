@@ -11,7 +11,12 @@ With ``ResponderConfig.mutual_auth`` the device asks a requester that can
   same two requests in the clear, then an encapsulated CHALLENGE whose
   CHALLENGE_AUTH the requester signs over M2 = [A] || mut_B || mut_C.
 
-(PROTOCOLS.md §3.6, §3.8-3.9, §5.2, §5.4.)
+It also initiates key updates of its own direction: after
+:meth:`Responder.request_key_update`, the requester's next in-session
+GET_ENCAPSULATED_REQUEST gets an encapsulated KEY_UPDATE (UpdateKey), then
+VerifyNewKey under the new key.
+
+(PROTOCOLS.md §3.6, §3.8-3.9, §3.11, §5.2, §5.4.)
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ from ..messages import (
     GetCertificate,
     GetDigests,
     GetEncapsulatedRequest,
+    KeyUpdate,
+    KeyUpdateAck,
     peek_code,
 )
 from ..messages.codes import ResponseCode
-from ..session import Session
+from ..session import Session, SessionPhase
 from ._connection import Connection, invalid_request
 
 logger = logging.getLogger(__name__)
@@ -55,6 +62,7 @@ BASIC_MUT_AUTH_REQ = 0x80
 """CHALLENGE_AUTH Param1 b7."""
 REQUESTER_CHALLENGE_CONTEXT = "requester-challenge_auth signing"
 _PAYLOAD_NONE, _PAYLOAD_REQUEST = 0, 1
+_UPDATE_KEY, _VERIFY_NEW_KEY = 1, 3
 
 
 @dataclass
@@ -68,12 +76,15 @@ class EncapState:
         slot_id: the requester slot whose chain is fetched.
         chain: the chain so far.
         validated: the requester's chain, once validated.
-        session: the session being established (None: basic mutual auth after CHALLENGE).
+        session: the session being established (None: basic mutual auth after CHALLENGE),
+            or the established session whose key we update.
+        key_update_tag: set for a responder-initiated key update (the tag sent).
         inner: the encapsulated request in flight, as sent.
         mut_b: the encapsulated digests/certificate exchanges (M2's mut_B).
     """
 
     session: Session | None = None
+    key_update_tag: int | None = None
     request_id: int = 0
     asked: int = 0
     inner: bytes = field(default=b"", repr=False)
@@ -94,14 +105,57 @@ def _flow(conn: Connection) -> EncapState:
     state = conn.encap
     if state is None or (state.validated is not None and state.session is not None):
         raise _unexpected("no encapsulated request is pending")
-    in_the_clear = state.session is None or state.session.handshake_in_the_clear
-    if in_the_clear != (conn.current_session is None):
-        raise _unexpected("encapsulated messages must travel the way the handshake does")
+    session = state.session
+    in_the_clear = session is None or (
+        session.handshake_in_the_clear and session.phase != SessionPhase.ESTABLISHED)
+    if in_the_clear != (conn.current_session is None) or (
+            session is not None and conn.current_session not in (None, session)):
+        raise _unexpected("encapsulated messages must travel the way their flow does")
     return state
 
 
+def _start_key_update(conn: Connection, session: Session) -> bytes:
+    """The established session's GET_ENCAPSULATED_REQUEST: our KEY_UPDATE, if one is wanted."""
+    if session.session_id not in conn.key_updates_wanted:
+        if session.version >= 0x13:
+            raise RemoteProtocolError("no encapsulated request pending",
+                                      error_code=SpdmErrorCode.NO_PENDING_REQUESTS)
+        raise _unexpected("no encapsulated request pending")
+    conn.key_updates_wanted.discard(session.session_id)
+    tag = conn.rng(1)[0]
+    inner = KeyUpdate(spdm_version=session.version, key_operation=_UPDATE_KEY, tag=tag).encode()
+    conn.encap = EncapState(session=session, key_update_tag=tag, request_id=1, asked=inner[1],
+                            inner=inner)
+    return EncapsulatedRequest(spdm_version=session.version, request_id=1,
+                               encapsulated_request=inner).encode()
+
+
+def _key_update_answer(conn: Connection, state: EncapState, answer: bytes) -> bytes:
+    """KEY_UPDATE_ACK delivered: switch our sending key, then ask for VerifyNewKey; then done."""
+    session = state.session
+    assert session is not None
+    try:
+        ack = KeyUpdateAck.decode(answer, conn.session.codec(), padded=True)
+    except DecodeError as exc:
+        raise invalid_request(f"malformed encapsulated KEY_UPDATE_ACK: {exc}") from exc
+    sent = KeyUpdate.decode(state.inner, conn.session.codec())
+    if (ack.key_operation, ack.tag) != (sent.key_operation, sent.tag):
+        raise invalid_request("encapsulated KEY_UPDATE_ACK does not echo the operation and tag")
+    if sent.key_operation == _VERIFY_NEW_KEY:
+        conn.encap = None
+        return _ack(conn, state, _PAYLOAD_NONE, b"")
+    # The reply to this DELIVER is sealed after this returns, with the new key.
+    session.current_keys().update_response()
+    verify_new = KeyUpdate(spdm_version=session.version, key_operation=_VERIFY_NEW_KEY,
+                           tag=conn.rng(1)[0]).encode()
+    return _ack(conn, state, _PAYLOAD_REQUEST, verify_new)
+
+
 def get_encapsulated_request(conn: Connection, request: GetEncapsulatedRequest) -> bytes:
-    """Hand out the first encapsulated request: GET_DIGESTS."""
+    """Hand out the first encapsulated request: GET_DIGESTS (or, in a session, KEY_UPDATE)."""
+    current = conn.current_session
+    if current is not None and current.phase == SessionPhase.ESTABLISHED:
+        return _start_key_update(conn, current)
     state = _flow(conn)
     if state.request_id or state.validated is not None:
         raise _unexpected("the encapsulated flow has already started")
@@ -126,6 +180,8 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
                               f"{state.request_id} is pending")
     negotiated = conn.session
     answer = request.encapsulated_response
+    if state.key_update_tag is not None:
+        return _key_update_answer(conn, state, answer)
     try:
         _, code = peek_code(answer)
         if code != state.asked & 0x7F:

@@ -397,3 +397,18 @@ def test_basic_mutual_authentication_refuses_an_untrusted_requester() -> None:
         driver.run(command)
     with pytest.raises(RemoteErrorResponse, match="INVALID_REQUEST"):
         driver.run(lambda: requester.challenge(0))
+
+
+def test_responder_initiated_key_update() -> None:
+    requester, driver, device = connect(
+        requester_caps=DEFAULT_REQUESTER_CAPS | F.ENCAP_CAP,
+        responder_caps=DEFAULT_RESPONDER_CAPS | F.PSK_CAP_WITH_CONTEXT | F.ENCAP_CAP)
+    session_id = open_session(requester, driver)
+    with pytest.raises(RemoteErrorResponse, match="NO_PENDING_REQUESTS"):
+        driver.run(lambda: requester.poll_encapsulated(session_id))
+    before = requester.sessions[session_id].current_keys().response.key
+    device.responder.request_key_update(session_id)
+    assert driver.run(lambda: requester.poll_encapsulated(session_id)) == [
+        KeyUpdated(session_id, False, responder_initiated=True)]
+    assert requester.sessions[session_id].current_keys().response.key != before
+    exercise(requester, driver, session_id)  # both sides carry on under the new key
