@@ -7,16 +7,25 @@ R6/R7 live here, once: construct errors become :class:`DecodeError` in
 zero bytes a DOE object pads with, and only when the caller says the bytes came
 padded), and the exact received bytes stay on the object as ``raw`` so that
 transcripts hash what was received, never a re-encoding.
+
+Speed (R7): parsing peer bytes stays interpreted (construct's compiled parsers
+skip short-read checks), but building -- our own values into bytes -- goes
+through a compiled copy of each ``Struct`` (:func:`compiled_builder`) whose
+``Bytes``, ``Array`` and ``Prefixed`` keep the checks the interpreted build
+makes, so an encode refuses exactly what it refused before.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
+import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeAlias
 
 from construct import (
+    Array,
     Bytes,
     Check,
     Const,
@@ -29,6 +38,7 @@ from construct import (
     Int16ul,
     ListContainer,
     Padding,
+    Prefixed,
     Rebuild,
     len_,
     obj_,
@@ -116,7 +126,7 @@ def header(code: int, param1: ParamSpec = None, param2: ParamSpec = None) -> lis
     """
     return [
         "spdm_version" / Int8ul,
-        "_code" / Const(code, Int8ul),
+        "_code" / Const(int(code), Int8ul),
         _param(param1),
         _param(param2),
     ]
@@ -178,19 +188,121 @@ def parse_exact(
     return container, end
 
 
-def build(struct: Construct, values: dict[str, Any], params: dict[str, Any], *, what: str) -> bytes:
-    """Build ``values`` with ``struct``; a value that does not fit is the caller's error.
+# --- compiled build paths (R7) -----------------------------------------------------------------
+#
+# construct's compiler drops three build-time checks the interpreted classes make: compiled Bytes
+# writes a value of any length, compiled Array builds the first `count` items of a longer list, and
+# Prefixed has no compiled build at all (it falls back to the interpreted one).  The subclasses below
+# only change what the compiler emits for building; parsing is untouched, and the compiled copies
+# are only ever used to build.
+
+_BUILD_HELPERS = """
+def build_sized_bytes(obj, length):
+    data = integer2bytes(obj, length) if isinstance(obj, int) else obj
+    data = bytes(data) if type(data) is bytearray else data
+    if len(data) != length:
+        raise StreamError(f"bytes object of {len(data)} bytes, expected {length}")
+    return data
+def build_counted(obj, count):
+    if not 0 <= count:
+        raise RangeError(f"invalid count {count}")
+    if not len(obj) == count:
+        raise RangeError(f"expected {count} elements, found {len(obj)}")
+    return obj
+"""
+
+
+class _SizedBytes(Bytes):  # type: ignore[misc]
+    """``Bytes`` whose compiled build checks the length, as the interpreted one does."""
+
+    def _emitbuild(self, code: Any) -> str:
+        code.append(_BUILD_HELPERS)
+        return f"(io.write(build_sized_bytes(obj, {self.length!r})), obj)[1]"
+
+
+class _CountedArray(Array):  # type: ignore[misc]
+    """``Array`` whose compiled build checks the element count, as the interpreted one does."""
+
+    def _emitbuild(self, code: Any) -> str:
+        code.append(_BUILD_HELPERS)
+        item = self.subcon._compilebuild(code)
+        return (f"reuse(build_counted(obj, {self.count!r}), lambda obj: ListContainer("
+                f"reuse(obj[i], lambda obj: ({item})) for i in range(len(obj))))")
+
+
+class _PrefixedBuild(Prefixed):  # type: ignore[misc]
+    """``Prefixed`` with a compiled build: the body into a side stream, then its length and it."""
+
+    def _emitbuild(self, code: Any) -> str:
+        body = self.subcon._compilebuild(code)
+        length = self.lengthfield._compilebuild(code)
+        extra = f" + {self.lengthfield.sizeof()}" if self.includelength else ""
+        return (f"reuse((lambda io: (({body}), io.getvalue()))(BytesIO()), "
+                f"lambda built: (reuse(len(built[1]){extra}, lambda obj: ({length})), "
+                f"io.write(built[1]), built[0])[2])")
+
+
+_CHECKED_BUILD: dict[type, type] = {Bytes: _SizedBytes, Array: _CountedArray, Prefixed: _PrefixedBuild}
+
+
+def _checked_copy(value: Any, memo: dict[int, Any]) -> Any:
+    """A copy of a construct tree with the classes of ``_CHECKED_BUILD`` swapped in."""
+    if isinstance(value, Construct):
+        done = memo.get(id(value))
+        if done is not None:
+            return done
+        clone = copy.copy(value)
+        memo[id(value)] = clone
+        clone.__class__ = _CHECKED_BUILD.get(type(value), type(value))
+        for name, attribute in vars(value).items():
+            setattr(clone, name, _checked_copy(attribute, memo))
+        return clone
+    if isinstance(value, list | tuple):
+        return type(value)(_checked_copy(item, memo) for item in value)
+    if isinstance(value, dict):
+        return type(value)((key, _checked_copy(item, memo)) for key, item in value.items())
+    return value
+
+
+_COMPILED: dict[int, tuple[Construct, Construct]] = {}
+
+
+def compiled_builder(schema: Construct) -> Construct:
+    """The compiled build path of a module-level ``Struct``, compiled on first use, then kept.
+
+    Build only: never parse with it (R7).  Compiling every message at import
+    would add ~0.1 s to every ``import spdm``; the session messages, say, are
+    often never built.
+
+    Args:
+        schema: a Struct defined once at module level (the cache holds it).
+    """
+    entry = _COMPILED.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, _checked_copy(schema, {}).compile())
+        _COMPILED[id(schema)] = entry
+    return entry[1]
+
+
+def build(schema: Construct, values: dict[str, Any], params: dict[str, Any], *, what: str) -> bytes:
+    """Build ``values`` with the compiled form of ``schema``; a value that does not fit is the caller's error.
 
     Raises:
         LocalProtocolError: a field is out of range, of the wrong type, or
             missing although this version's layout needs it.
     """
+    return build_with(compiled_builder(schema), values, params, what=what)
+
+
+def build_with(builder: Construct, values: dict[str, Any], params: dict[str, Any], *, what: str) -> bytes:
+    """:func:`build` with a given (compiled or interpreted) construct; the tests compare the two."""
     try:
-        return bytes(struct.build(values, **params))
+        return bytes(builder.build(values, **params))
     except ConstructError as exc:
         raise LocalProtocolError(f"cannot encode {what}: {exc}") from exc
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        # e.g. None where this version's layout needs a value, compared in an expression
+    except (ValueError, KeyError, TypeError, IndexError, struct.error) as exc:
+        # e.g. None where this version's layout needs a value, compared in an expression;
+        # a compiled integer field reports an out-of-range value as struct.error
         raise LocalProtocolError(f"cannot encode {what}: {exc}") from exc
 
 
