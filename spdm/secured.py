@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from spdm.crypto import aead_open, aead_seal, aead_tag_size
+from spdm.crypto import AeadCipher
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode
 from spdm.keyschedule import KeySchedule
 from spdm.messages.codes import AeadSuite
@@ -50,6 +50,8 @@ SEQUENCE_LIMIT: Final = 2**64 - 1
 _HEADER: Final = struct.Struct("<IH")  # SessionID (ReqSessionID | RspSessionID << 16), Length
 _APP_LENGTH: Final = struct.Struct("<H")
 _MAX_PAD: Final = 3  # a DOE object pads its payload to a dword
+_TAG_SIZE: Final = 16  # spdm.crypto.aead_tag_size: 16 for every suite AeadCipher accepts
+_NONCE_SIZE: Final = 12
 
 
 class SequenceExhausted(LocalProtocolError):
@@ -79,6 +81,14 @@ class DirectionState:
     iv: bytes = field(repr=False)
     seq: int = 0
     mac_only: bool = False
+    _cipher: AeadCipher = field(init=False, repr=False, compare=False)
+    _iv_int: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Per-record work is on the hot path (bench/bench_session.py): expand the key and
+        # convert the IV once per direction, not once per record.
+        self._cipher = AeadCipher(self.aead, self.key)
+        self._iv_int = int.from_bytes(self.iv, "little")
 
     @classmethod
     def from_secret(
@@ -110,7 +120,7 @@ class DirectionState:
     def _nonce(self) -> bytes:
         # The sequence number, little-endian, XORed into nonce bytes 0..7: mandated by DSP0277
         # 1.2+, integrator-defined before and libspdm's default there too (PROTOCOLS.md §7.3).
-        return (int.from_bytes(self.iv, "little") ^ self.seq).to_bytes(len(self.iv), "little")
+        return (self._iv_int ^ self.seq).to_bytes(_NONCE_SIZE, "little")
 
     def _check_sequence(self) -> None:
         if self.seq >= SEQUENCE_LIMIT:
@@ -132,20 +142,22 @@ def seal(state: DirectionState, session_id: int, message: bytes) -> bytes:
         SequenceExhausted: the direction's counter reached :data:`SEQUENCE_LIMIT`.
         LocalProtocolError: the session ID is not 32 bits or the message does not fit Length.
     """
-    state._check_sequence()
+    seq = state.seq
+    if seq >= SEQUENCE_LIMIT:
+        state._check_sequence()
     if not 0 <= session_id <= 0xFFFFFFFF:
         raise LocalProtocolError(f"session ID {session_id:#x} is not 32 bits")
-    tag_size = aead_tag_size(state.aead)
-    plaintext = message if state.mac_only else _APP_LENGTH.pack(len(message)) + message
-    length = len(plaintext) + tag_size
+    size = len(message)
+    length = size + _TAG_SIZE if state.mac_only else _APP_LENGTH.size + size + _TAG_SIZE
     if length > 0xFFFF:
-        raise LocalProtocolError(f"SPDM message of {len(message)} bytes does not fit one secured record")
+        raise LocalProtocolError(f"SPDM message of {size} bytes does not fit one secured record")
     header = _HEADER.pack(session_id, length)
+    nonce = state._nonce()
     if state.mac_only:
-        record = header + message + aead_seal(state.aead, state.key, state._nonce(), b"", header + message)
+        record = header + message + state._cipher.seal(nonce, b"", header + message)
     else:
-        record = header + aead_seal(state.aead, state.key, state._nonce(), plaintext, header)
-    state.seq += 1
+        record = header + state._cipher.seal(nonce, _APP_LENGTH.pack(size) + message, header)
+    state.seq = seq + 1
     return record
 
 
@@ -188,37 +200,39 @@ def open_record(state: DirectionState, record: bytes, *, expected_session_id: in
         VerificationError: the MAC does not verify.
         SequenceExhausted: the direction's counter reached :data:`SEQUENCE_LIMIT`.
     """
-    session_id = record_session_id(record)
+    if len(record) < _HEADER.size:
+        raise DecodeError(f"secured message of {len(record)} byte(s) is shorter than its header")
+    session_id, length = _HEADER.unpack_from(record)
     if expected_session_id is not None and session_id != expected_session_id:
         raise RemoteProtocolError(
             f"secured message for session {session_id:#010x}, expected {expected_session_id:#010x}",
             error_code=SpdmErrorCode.INVALID_SESSION)
-    state._check_sequence()
-    length: int = _HEADER.unpack_from(record)[1]
-    body = record[_HEADER.size:_HEADER.size + length]
-    if len(body) < length:
+    seq = state.seq
+    if seq >= SEQUENCE_LIMIT:
+        state._check_sequence()
+    nonce = state._nonce()
+    end = _HEADER.size + length
+    if len(record) < end:
         raise DecodeError(f"secured message Length {length} runs past its {len(record) - _HEADER.size} bytes")
-    trailer = record[_HEADER.size + length:]
-    if len(trailer) > _MAX_PAD or any(trailer):
-        raise DecodeError(f"{len(trailer)} byte(s) after the secured message are not DOE padding")
-    tag_size = aead_tag_size(state.aead)
-    header = record[:_HEADER.size]
+    if len(record) > end and (len(record) - end > _MAX_PAD or any(record[end:])):
+        raise DecodeError(f"{len(record) - end} byte(s) after the secured message are not DOE padding")
+    # Plain slices, not memoryviews: cryptography takes bytes faster than other buffers.
     if state.mac_only:
-        if length < tag_size:
-            raise DecodeError(f"secured message Length {length} is shorter than the {tag_size}-byte MAC")
-        message = body[:-tag_size]
-        aead_open(state.aead, state.key, state._nonce(), body[-tag_size:], header + message)
+        if length < _TAG_SIZE:
+            raise DecodeError(f"secured message Length {length} is shorter than the {_TAG_SIZE}-byte MAC")
+        message = record[_HEADER.size:end - _TAG_SIZE]
+        state._cipher.open(nonce, record[end - _TAG_SIZE:end], record[:end - _TAG_SIZE])
     else:
-        if length < _APP_LENGTH.size + tag_size:
+        if length < _APP_LENGTH.size + _TAG_SIZE:
             raise DecodeError(f"secured message Length {length} cannot hold AppDataLength and the MAC")
-        plaintext = aead_open(state.aead, state.key, state._nonce(), body, header)
+        plaintext = state._cipher.open(nonce, record[_HEADER.size:end], record[:_HEADER.size])
         app_length: int = _APP_LENGTH.unpack_from(plaintext)[0]
         if app_length > len(plaintext) - _APP_LENGTH.size:
             raise DecodeError(
                 f"AppDataLength {app_length} exceeds the {len(plaintext) - _APP_LENGTH.size} decrypted bytes")
         # Bytes after the application data are DSP0277 random padding (none on DOE): authenticated, ignored.
         message = plaintext[_APP_LENGTH.size:_APP_LENGTH.size + app_length]
-    state.seq += 1
+    state.seq = seq + 1
     return message
 
 

@@ -13,7 +13,7 @@ ChaCha20-Poly1305).
 
 from __future__ import annotations
 
-from spdm.crypto.aead import aead_iv_size, aead_key_size, aead_open, aead_seal, aead_tag_size
+from spdm.crypto.aead import AeadCipher, aead_iv_size, aead_key_size, aead_open, aead_seal, aead_tag_size
 from spdm.crypto.certs import (
     Certificate,
     DeviceIdentity,
@@ -50,6 +50,7 @@ from spdm.crypto.signatures import (
 )
 
 __all__ = [
+    "AeadCipher",
     "Certificate",
     "DeviceIdentity",
     "DheKeyPair",
