@@ -71,3 +71,59 @@ def secrets(name: str) -> list[tuple[str, bytes]]:
 def dump_lines(name: str) -> list[str]:
     """The reference decoder's output lines (spdm_dump)."""
     return (ROOT / name / "dump.txt").read_text().splitlines()
+
+
+@dataclass(frozen=True)
+class VendorExchange:
+    """One decrypted VENDOR_DEFINED request/response payload pair of a capture.
+
+    ``protocol`` is the PCI-SIG protocol ID (payload byte 0: 0 IDE_KM, 1 TDISP);
+    ``session_id`` the session it travelled in; payloads start at the protocol ID.
+    """
+
+    index: int
+    session_id: int
+    protocol: int
+    request: bytes
+    response: bytes
+
+
+@cache
+def vendor_exchanges(name: str) -> tuple[VendorExchange, ...]:
+    """Every PCI-SIG VENDOR_DEFINED exchange of a capture, decrypted with its secrets.
+
+    Uses the passive follower (the same engine code ``devsec dump`` runs), so
+    a decryption failure here is a failure of ours, not of the loader.
+    """
+    from datetime import UTC, datetime
+
+    from spdm.config import RequesterConfig
+    from spdm.messages import VendorDefinedRequest, VendorDefinedResponse
+    from spdm.messages.codes import RequestCode
+    from spdm.requester import Requester
+
+    engine = Requester.follower(RequesterConfig())
+    keys = [value for _, value in secrets(name)]
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    out = []
+    for exchange in exchanges(name):
+        secured = exchange.object_type == TYPE_SECURED
+        if exchange.object_type not in (TYPE_SPDM, TYPE_SECURED):
+            continue
+        payload = exchange.request_payload
+        code = None if secured else payload[1]
+        if code in (RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE) \
+                and engine.outstanding_code != code:
+            engine.skip(code)
+            continue
+        secret = keys.pop(0) if code in (RequestCode.KEY_EXCHANGE, RequestCode.PSK_EXCHANGE) else None
+        request = engine.adopt(payload, now=now, secured=secured, secret=secret)
+        engine.receive_data(exchange.response_payload, secured=secured)
+        while engine.next_event() is not None:
+            pass
+        if isinstance(request, VendorDefinedRequest) and request.standard_id == 3 and secured:
+            response = VendorDefinedResponse.decode(engine.last_received, padded=True)
+            session_id = int.from_bytes(payload[:4], "little")
+            out.append(VendorExchange(exchange.index, session_id, request.payload[0],
+                                      request.payload, response.payload))
+    return tuple(out)
