@@ -209,7 +209,7 @@ def main() -> None:
     rl = record_layer_vs_raw(template, session_id, message, count, runs)
 
     # 3. In-session round trips through the engines (the device echoes the vendor payload).
-    device.responder.register_vendor_handler(PCI_SIG, PCI_SIG_VENDOR_ID, lambda request: request)
+    device.responder.register_vendor_handler(PCI_SIG, PCI_SIG_VENDOR_ID, lambda request, _session: request)
     t_hb = round_trips(driver, lambda: requester.heartbeat(session_id), count, runs)
     t_vd = round_trips(
         driver, lambda: requester.vendor_defined(PCI_SIG, PCI_SIG_VENDOR_ID, payload, session_id=session_id),

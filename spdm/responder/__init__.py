@@ -146,11 +146,12 @@ def _vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
             f"no vendor protocol for StandardID 0x{request.standard_id:04x}, "
             f"VendorID {request.vendor_id.hex() or '-'}",
         )
+    session = conn.current_session
     response = VendorDefinedResponse(
         spdm_version=conn.session.version,
         standard_id=request.standard_id,
         vendor_id=request.vendor_id,
-        payload=handler(request.payload),
+        payload=handler(request.payload, None if session is None else session.session_id),
     ).encode()
     conn.check_fits(len(response))
     return response
@@ -271,10 +272,17 @@ class Responder:
         Args:
             standard_id: the registry ID (3 = PCI-SIG).
             vendor_id: the VendorID bytes as on the wire (``b"\\x01\\x00"`` for PCI-SIG).
-            handler: request payload -> response payload.  It may raise a
-                :class:`ProtocolError`; the requester then gets ERROR with its code.
+            handler: (request payload, the SessionID it came in or None) ->
+                response payload.  It may raise a :class:`ProtocolError`; the
+                requester then gets ERROR with its code.
         """
         self._conn.vendor_handlers[(standard_id, bytes(vendor_id))] = handler
+
+    def register_session_listener(self, listener: Callable[[int], None]) -> None:
+        """Be told the SessionID of every session that ends (END_SESSION, a failed
+        record, GET_VERSION): vendor protocols bound to a session (IDE_KM streams,
+        locked TDISP interfaces) must react to that."""
+        self._conn.session_listeners.append(listener)
 
     def request_key_update(self, session_id: int) -> None:
         """Renew this device's sending key in a session, at the requester's next
@@ -338,7 +346,7 @@ class Responder:
                 conn.sessions.pop(session.session_id, None)
                 if conn.handshaking is session:
                     conn.handshaking = None
-                session.end()
+                conn.session_gone(session)
                 raise
         except (RemoteProtocolError, VerificationError) as exc:
             logger.debug("secured record dropped: %s", exc)
@@ -357,7 +365,7 @@ class Responder:
     def _end_sessions(self) -> None:
         """Forget the keys of sessions whose last answer has now been sealed."""
         for session in self._conn.ending:
-            session.end()
+            self._conn.session_gone(session)
         self._conn.ending.clear()
 
     # --- processing -----------------------------------------------------------------------

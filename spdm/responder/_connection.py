@@ -35,7 +35,8 @@ SLOT_COUNT = 8
 """Certificate slots 0-7 (DSP0274)."""
 
 
-VendorHandler = Callable[[bytes], bytes]
+VendorHandler = Callable[[bytes, int | None], bytes]
+"""(request payload, SessionID it came in or None) -> response payload."""
 """A vendor-defined protocol: request payload in, response payload out."""
 
 
@@ -87,6 +88,7 @@ class Connection:
         ending: sessions whose keys go once the current answer is sealed.
         encap: the encapsulated flow in progress (mutual authentication, key update).
         key_updates_wanted: sessions whose device wants to renew its sending key.
+        session_listeners: told the SessionID of every session that ends.
         now: the caller's clock, for validating the requester's certificates.
     """
 
@@ -108,6 +110,13 @@ class Connection:
     ending: list[Session] = field(default_factory=list)
     encap: EncapState | None = None
     key_updates_wanted: set[int] = field(default_factory=set)
+    session_listeners: list[Callable[[int], None]] = field(default_factory=list)
+
+    def session_gone(self, session: Session) -> None:
+        """Forget a session's keys and tell the vendor protocols bound to it (IDE_KM, TDISP)."""
+        session.end()
+        for listener in self.session_listeners:
+            listener(session.session_id)
     now: Callable[[], datetime] | None = None
 
     def clock(self) -> datetime:
@@ -124,8 +133,8 @@ class Connection:
 
     def reset(self) -> None:
         """Forget the negotiation and every session (GET_VERSION); the transcript resets in ``begin``."""
-        for session in self.sessions.values():
-            session.end()
+        for session in list(self.sessions.values()):
+            self.session_gone(session)
         self.sessions.clear()
         self.handshaking = None
         self.version = None

@@ -852,14 +852,15 @@ def test_vendor_defined(device: DeviceModel) -> None:
     link = connect(device, SpdmVersion.V12)
     seen: list[bytes] = []
 
-    def reverse(payload: bytes) -> bytes:
+    def reverse(payload: bytes, session_id: int | None) -> bytes:
+        assert session_id is None  # sent in the clear
         seen.append(payload)
         return payload[::-1]
 
-    def refuse(payload: bytes) -> bytes:
+    def refuse(payload: bytes, session_id: int | None) -> bytes:
         raise RemoteProtocolError("bad IDE_KM object", error_code=SpdmErrorCode.INVALID_REQUEST)
 
-    def busy(payload: bytes) -> bytes:
+    def busy(payload: bytes, session_id: int | None) -> bytes:
         raise LocalProtocolError("device busy", error_code=SpdmErrorCode.BUSY)
 
     link.responder.register_vendor_handler(3, b"\x01\x00", reverse)

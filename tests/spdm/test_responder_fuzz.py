@@ -93,7 +93,7 @@ def valid_requests(version: int) -> list[bytes]:
 def responder_at(stage: str, version: int) -> Responder:
     """A responder driven (with valid requests) to ``stage`` at ``version``."""
     responder = Responder(_config(), device(), rng=_rng)
-    responder.register_vendor_handler(3, b"\x01\x00", lambda payload: payload[::-1])
+    responder.register_vendor_handler(3, b"\x01\x00", lambda payload, _session: payload[::-1])
     steps = valid_requests(version)[:STAGES.index(stage)]
     for request in steps:
         assert responder.handle(request)[1] != ResponseCode.ERROR

@@ -412,3 +412,19 @@ def test_responder_initiated_key_update() -> None:
         KeyUpdated(session_id, False, responder_initiated=True)]
     assert requester.sessions[session_id].current_keys().response.key != before
     exercise(requester, driver, session_id)  # both sides carry on under the new key
+
+
+def test_vendor_handlers_see_the_session_and_hear_when_it_ends() -> None:
+    requester, driver, device = connect()
+    seen: list[int | None] = []
+    ended: list[int] = []
+    device.responder.register_vendor_handler(
+        3, b"\x01\x00", lambda payload, session_id: seen.append(session_id) or payload)
+    device.responder.register_session_listener(ended.append)
+    session_id = open_session(requester, driver)
+    driver.run(lambda: requester.vendor_defined(3, b"\x01\x00", b"\x00\x00\x00\x01",
+                                                session_id=session_id))
+    driver.run(lambda: requester.vendor_defined(3, b"\x01\x00", b"\x00\x00\x00\x01"))
+    assert seen == [session_id, None]
+    driver.run(lambda: requester.end_session(session_id))
+    assert ended == [session_id]
