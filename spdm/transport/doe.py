@@ -6,10 +6,11 @@ object carries, the dword padding of its payload, and the one-dword Discovery
 request/response.  It does no I/O; ``discover()`` walks the Discovery protocol
 over any ``exchange`` callable a transport provides.
 
-The header is declared once with construct (``DoeDataObjectHeader``).  Building
-goes through that declaration; parsing peer bytes uses a precompiled
-``struct.Struct`` of the same layout (STYLE.md R7: the header is parsed once per
-object on every transport), and a test checks the two agree.
+The header and the Discovery payloads are declared once with construct
+(``DoeDataObjectHeader``, ``DoeDiscoveryRequest``, ``DoeDiscoveryResponse``).
+Building and parsing them use precompiled ``struct.Struct``s of the same
+layouts (STYLE.md R7: one header is built and parsed per object on every
+transport; parsing checks the length first), and tests check each pair agrees.
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
 from construct import (
     BitsInteger,
     BitStruct,
     ByteSwapped,
-    Construct,
-    ConstructError,
     Int8ul,
     Int16ul,
     Struct,
@@ -104,8 +102,12 @@ DoeDiscoveryResponse = Struct(
     Terminated,
 )
 
-# Fast path for DoeDataObjectHeader (R7): vendor_id, type, reserved0, DW1.
+# Fast paths (R7), each cross-checked against its construct declaration by the tests.
+# DoeDataObjectHeader: vendor_id, type, reserved0, DW1.
 _HEADER = struct.Struct("<HBBI")
+# DoeDiscoveryRequest: index, version, reserved.  DoeDiscoveryResponse: vendor_id, type, next_index.
+_DISCOVERY_REQUEST = struct.Struct("<BBH")
+_DISCOVERY_RESPONSE = struct.Struct("<HBB")
 
 
 def _check_range(name: str, value: int, limit: int) -> None:
@@ -113,12 +115,11 @@ def _check_range(name: str, value: int, limit: int) -> None:
         raise LocalProtocolError(f"{name} {value!r} out of range 0..{limit - 1:#x}")
 
 
-def _parse(schema: Construct, data: bytes, what: str) -> Any:
-    """Parse ``data`` with ``schema``; the one place ConstructError becomes DecodeError."""
-    try:
-        return schema.parse(data)
-    except ConstructError as exc:
-        raise DecodeError(f"malformed {what}: {exc}") from exc
+def _discovery_fields(layout: struct.Struct, payload: bytes, what: str) -> tuple[int, ...]:
+    """Unpack a Discovery payload, which must be exactly one dword (the declarations end in Terminated)."""
+    if len(payload) != layout.size:
+        raise DecodeError(f"malformed {what}: {len(payload)} bytes, expected {layout.size}")
+    return layout.unpack(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +164,9 @@ def encode_data_object(obj: DataObject) -> bytes:
         raise LocalProtocolError(
             f"data object of {dwords} dwords exceeds the DOE maximum of {DOE_MAX_OBJECT_DWORDS}"
         )
-    header = DoeDataObjectHeader.build(
-        {
-            "vendor_id": obj.vendor_id,
-            "data_object_type": obj.object_type,
-            "reserved0": 0,
-            "dw1": {"reserved1": 0, "length": dwords & _LENGTH_MASK},
-        }
-    )
-    return bytes(header) + obj.payload + bytes(pad)
+    # DataObject checked the field ranges, so the fast path cannot overflow.
+    header = _HEADER.pack(obj.vendor_id, obj.object_type, 0, dwords & _LENGTH_MASK)
+    return header + obj.payload + bytes(pad)
 
 
 def _header_fields(header: bytes) -> tuple[int, int, int]:
@@ -274,9 +269,7 @@ def encode_discovery_request(request: DiscoveryRequest) -> bytes:
     Returns:
         The payload; the reserved bytes are zero.
     """
-    return bytes(
-        DoeDiscoveryRequest.build({"index": request.index, "version": request.version, "reserved": 0})
-    )
+    return _DISCOVERY_REQUEST.pack(request.index, request.version, 0)
 
 
 def decode_discovery_request(payload: bytes) -> DiscoveryRequest:
@@ -291,8 +284,8 @@ def decode_discovery_request(payload: bytes) -> DiscoveryRequest:
     Raises:
         DecodeError: the payload is not exactly 4 bytes.
     """
-    parsed = _parse(DoeDiscoveryRequest, payload, "DOE Discovery request")
-    return DiscoveryRequest(int(parsed.index), int(parsed.version))
+    index, version, _ = _discovery_fields(_DISCOVERY_REQUEST, payload, "DOE Discovery request")
+    return DiscoveryRequest(index, version)
 
 
 def encode_discovery_response(response: DiscoveryResponse) -> bytes:
@@ -304,15 +297,7 @@ def encode_discovery_response(response: DiscoveryResponse) -> bytes:
     Returns:
         The payload.
     """
-    return bytes(
-        DoeDiscoveryResponse.build(
-            {
-                "vendor_id": response.vendor_id,
-                "data_object_type": response.object_type,
-                "next_index": response.next_index,
-            }
-        )
-    )
+    return _DISCOVERY_RESPONSE.pack(response.vendor_id, response.object_type, response.next_index)
 
 
 def decode_discovery_response(payload: bytes) -> DiscoveryResponse:
@@ -327,8 +312,7 @@ def decode_discovery_response(payload: bytes) -> DiscoveryResponse:
     Raises:
         DecodeError: the payload is not exactly 4 bytes.
     """
-    parsed = _parse(DoeDiscoveryResponse, payload, "DOE Discovery response")
-    return DiscoveryResponse(int(parsed.vendor_id), int(parsed.data_object_type), int(parsed.next_index))
+    return DiscoveryResponse(*_discovery_fields(_DISCOVERY_RESPONSE, payload, "DOE Discovery response"))
 
 
 def discover(exchange: Callable[[bytes], bytes]) -> list[tuple[int, int]]:

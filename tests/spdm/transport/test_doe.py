@@ -6,6 +6,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import construct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +21,8 @@ from spdm.transport.doe import (
     DiscoveryRequest,
     DiscoveryResponse,
     DoeDataObjectHeader,
+    DoeDiscoveryRequest,
+    DoeDiscoveryResponse,
     data_object_length,
     decode_data_object,
     decode_discovery_request,
@@ -217,9 +220,42 @@ def test_fast_header_path_matches_construct_declaration(raw: bytes) -> None:
     assert fast[:3] == (parsed.vendor_id, parsed.data_object_type, parsed.reserved0)
     assert fast[3] == parsed.dw1.reserved1 << 18 | parsed.dw1.length
     assert DoeDataObjectHeader.build(parsed) == raw
+    assert doe._HEADER.pack(*fast) == raw
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, 0xFF), st.binary(max_size=40))
+def test_encoded_header_matches_construct_declaration(vendor: int, kind: int, payload: bytes) -> None:
+    encoded = encode_data_object(DataObject(vendor, kind, payload))
+    declared = DoeDataObjectHeader.build({
+        "vendor_id": vendor, "data_object_type": kind, "reserved0": 0,
+        "dw1": {"reserved1": 0, "length": len(encoded) // 4},
+    })
+    assert encoded[:8] == declared
 
 
 # --- discovery codec -------------------------------------------------------------------------
+
+
+@given(st.binary(max_size=8))
+def test_discovery_fast_paths_match_construct_declarations(raw: bytes) -> None:
+    for declaration, decode, what in (
+        (DoeDiscoveryRequest, decode_discovery_request, "request"),
+        (DoeDiscoveryResponse, decode_discovery_response, "response"),
+    ):
+        try:
+            parsed = declaration.parse(raw)
+        except construct.ConstructError:
+            with pytest.raises(DecodeError, match=f"Discovery {what}"):
+                decode(raw)
+            continue
+        fields = [value for name, value in parsed.items() if not name.startswith("_")]
+        if what == "request":
+            assert decode(raw) == DiscoveryRequest(fields[0], fields[1])
+            assert encode_discovery_request(decode(raw)) == declaration.build(
+                {"index": fields[0], "version": fields[1], "reserved": 0})
+        else:
+            assert decode(raw) == DiscoveryResponse(*fields)
+            assert encode_discovery_response(decode(raw)) == raw == declaration.build(parsed)
 
 
 def test_discovery_request_codec() -> None:
