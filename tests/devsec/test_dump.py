@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 
@@ -86,3 +87,14 @@ def test_a_forged_signature_is_reported() -> None:
 def test_not_a_capture_is_a_decode_error() -> None:
     with pytest.raises(DecodeError):
         dump(b"not a pcap file at all", now=NOW)
+
+
+def test_following_a_capture_logs_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    """R13: a vector run at DEBUG leaves none of the session secrets in the logs."""
+    caplog.set_level(logging.DEBUG)
+    name = "spdm13-p384-mutauth-psk"
+    lines = dump((ROOT / name / "capture.pcap").read_bytes(), now=NOW, secrets=_secrets(name))
+    assert "secured records decrypted: 304" in lines
+    assert caplog.records, "DEBUG logging ran"
+    for secret in _secrets(name):
+        assert secret.hex() not in caplog.text and secret.hex().upper() not in caplog.text
