@@ -179,6 +179,7 @@ class DeviceModel:
         self._measurements = tuple(sorted(measurements, key=lambda m: m.index))
         self._chains: dict[tuple[int, BaseHashAlgo], bytes] = {}
         self._psks: Mapping[bytes, bytes] = MappingProxyType({})
+        self._blocks: dict[tuple[MeasurementHashAlgo, bool], tuple[MeasurementBlock, ...]] = {}
 
     def _copy(self, slots: Mapping[int, DeviceIdentity],
               measurements: Sequence[MeasurementSource]) -> DeviceModel:
@@ -382,5 +383,14 @@ class DeviceModel:
     def measurement_blocks(
         self, hash_alg: MeasurementHashAlgo, *, raw_requested: bool
     ) -> tuple[MeasurementBlock, ...]:
-        """Every measurement block, ascending index (see :meth:`MeasurementSource.block`)."""
-        return tuple(m.block(hash_alg, raw_requested=raw_requested) for m in self._measurements)
+        """Every measurement block, ascending index (see :meth:`MeasurementSource.block`).
+
+        Measured once per (hash, representation), then kept: the model is
+        immutable, as a device's boot-time measurements are.
+        """
+        key = (hash_alg, raw_requested)
+        blocks = self._blocks.get(key)
+        if blocks is None:
+            blocks = tuple(m.block(hash_alg, raw_requested=raw_requested) for m in self._measurements)
+            self._blocks[key] = blocks
+        return blocks

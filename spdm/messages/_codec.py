@@ -37,9 +37,11 @@ from construct import (
     Int8ul,
     Int16ul,
     ListContainer,
+    Padded,
     Padding,
     Prefixed,
     Rebuild,
+    Renamed,
     len_,
     obj_,
     this,
@@ -149,13 +151,28 @@ def bit_count(mask: Any) -> Any:
     return total
 
 
+_NESTED = (Container, ListContainer)
+
+
 def _to_plain(value: Any) -> Any:
     """Turn construct containers into plain Python values (dicts become dataclasses upstream)."""
     if isinstance(value, ListContainer):
-        return tuple(_to_plain(v) for v in value)
+        return tuple(_to_plain(v) if isinstance(v, _NESTED) else v for v in value)
     if isinstance(value, Container):
-        return {k: _to_plain(v) for k, v in value.items() if not k.startswith("_")}
+        return {k: _to_plain(v) if isinstance(v, _NESTED) else v
+                for k, v in value.items() if not k.startswith("_")}
     return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A message class's dataclass fields but ``raw`` (looked up once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "raw")
+    return names
 
 
 def parse_exact(
@@ -182,10 +199,80 @@ def parse_exact(
         # length expression over a missing field): still malformed input.
         raise DecodeError(f"malformed {what}: {exc}") from exc
     end = stream.tell()
+    _check_end(data, end, padded=padded, what=what)
+    return container, end
+
+
+def _check_end(data: bytes, end: int, *, padded: bool, what: str) -> None:
+    """Nothing may follow a message but, when ``padded``, up to three zero pad bytes."""
     rest = data[end:]
     if rest and not (padded and len(rest) < DOE_PAD_LIMIT and not any(rest)):
         raise DecodeError(f"{what}: {len(rest)} unexpected byte(s) after the message")
-    return container, end
+
+
+# --- the 4-byte header fast path (R7) -----------------------------------------------------------
+
+_SPDM_HEADER = struct.Struct("<4B")
+"""SPDMVersion, RequestResponseCode, Param1, Param2 (DSP0274 Table 3), as :func:`header` declares them."""
+
+_HeaderParams: TypeAlias = "tuple[str | None, str | None]"
+_HEADER_ONLY: dict[type, _HeaderParams | None] = {}
+
+
+def _param_name(subcon: Construct) -> str | None:
+    """A header param's field name as :func:`header` builds it (None when reserved).
+
+    Raises:
+        ValueError: not a plain byte field nor a reserved byte.
+    """
+    if isinstance(subcon, Renamed) and subcon.subcon is Int8ul:
+        return str(subcon.name)
+    if isinstance(subcon, Padded) and subcon.length == 1:
+        return None
+    raise ValueError("not a plain header param")
+
+
+def _header_only(cls: type[Message]) -> _HeaderParams | None:
+    """(Param1, Param2) field names when ``cls.STRUCT`` is exactly ``header(cls.CODE, p1, p2)``
+    with plain byte (or reserved) params; None for every other layout."""
+    if cls in _HEADER_ONLY:
+        return _HEADER_ONLY[cls]
+    subcons = list(getattr(cls.STRUCT, "subcons", ()))
+    layout: _HeaderParams | None = None
+    if len(subcons) == 4:
+        version, code, param1, param2 = subcons
+        try:
+            names = _param_name(param1), _param_name(param2)
+        except ValueError:
+            names = None
+        if (names is not None
+                and isinstance(version, Renamed) and version.name == "spdm_version"
+                and version.subcon is Int8ul
+                and isinstance(code, Renamed) and code.name == "_code" and isinstance(code.subcon, Const)
+                and code.subcon.subcon is Int8ul and code.subcon.value == cls.CODE):
+            layout = names
+    _HEADER_ONLY[cls] = layout
+    return layout
+
+
+def _header_only_fields(
+    cls: type[Message], data: bytes, *, padded: bool
+) -> tuple[dict[str, Any], int] | None:
+    """The fields of a well-formed header-only message, or None (then the interpreted parse decides).
+
+    Only the happy path is fast: short data or a wrong code go to construct,
+    whose error names the path, as for every other message.
+    """
+    params = _header_only(cls)
+    if params is None or len(data) < _SPDM_HEADER.size or data[1] != cls.CODE:
+        return None
+    version, _, param1, param2 = _SPDM_HEADER.unpack_from(data)
+    _check_end(data, _SPDM_HEADER.size, padded=padded, what=cls.__name__)
+    fields = {"spdm_version": version}
+    for name, value in zip(params, (param1, param2), strict=True):
+        if name is not None:
+            fields[name] = value
+    return fields, _SPDM_HEADER.size
 
 
 # --- compiled build paths (R7) -----------------------------------------------------------------
@@ -333,11 +420,7 @@ class Message:
         return fields
 
     def _to_fields(self) -> dict[str, Any]:
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name != "raw"
-        }
+        return {name: getattr(self, name) for name in _field_names(type(self))}
 
     @classmethod
     def decode(
@@ -353,14 +436,16 @@ class Message:
         Raises:
             DecodeError: malformed, truncated or trailing bytes, or the wrong code.
         """
-        container, end = parse_exact(
-            cls.STRUCT, bytes(data), ctx.as_params(), padded=padded, what=cls.__name__
-        )
-        plain = _to_plain(container)
-        names = {f.name for f in dataclasses.fields(cls)}
+        data = bytes(data)
+        fast = _header_only_fields(cls, data, padded=padded)
+        if fast is None:
+            container, end = parse_exact(cls.STRUCT, data, ctx.as_params(), padded=padded, what=cls.__name__)
+            plain = _to_plain(container)
+        else:
+            plain, end = fast
         fields = cls._from_fields(plain)
         try:
-            return cls(**{k: v for k, v in fields.items() if k in names}, raw=bytes(data[:end]))
+            return cls(**{k: fields[k] for k in _field_names(cls) if k in fields}, raw=bytes(data[:end]))
         except (TypeError, ValueError) as exc:
             raise DecodeError(f"malformed {cls.__name__}: {exc}") from exc
 

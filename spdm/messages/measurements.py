@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 from construct import (
     Array,
     Bytes,
+    Check,
     Const,
-    GreedyBytes,
     If,
     Int8ul,
     Int16ul,
@@ -40,15 +40,18 @@ from .codes import (
     ResponseCode,
 )
 
-# DSP0274 1.3 Table 44 (measurement block) with Table 45 (DMTF measurement) inside.
+# DSP0274 1.3 Table 44 (measurement block) with Table 45 (DMTF measurement) inside, flattened:
+# MeasurementSize covers the DMTF measurement, so it must be DMTFSpecMeasurementValueSize + 3.
+# (Flat rather than two nested Prefixed sub-streams: the same bytes are accepted, with fewer
+# constructs to interpret.)
 _MeasurementBlockWire = Struct(
     "index" / Int8ul,
     "_measurement_specification" / Const(int(MeasurementSpecification.DMTF), Int8ul),
-    "measurement" / Prefixed(Int16ul, Struct(
-        "value_type" / Int8ul,
-        "value" / Prefixed(Int16ul, GreedyBytes),
-        Terminated,
-    )),
+    "_measurement_size" / Rebuild(Int16ul, len_(this.value) + 3),
+    "value_type" / Int8ul,
+    "_value_size" / Rebuild(Int16ul, len_(this.value)),
+    Check(this._measurement_size == this._value_size + 3),
+    "value" / Bytes(this._value_size),
 )
 
 
@@ -90,10 +93,7 @@ class MeasurementBlock:
         return build(_MeasurementBlockWire, self._fields(), {}, what=type(self).__name__)
 
     def _fields(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "measurement": {"value_type": self.value_type, "value": self.value},
-        }
+        return {"index": self.index, "value_type": self.value_type, "value": self.value}
 
 
 # --- GET_MEASUREMENTS (DSP0274 1.3 Table 40) ------------------------------------------------
@@ -179,7 +179,7 @@ class Measurements(Message):
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
         fields["blocks"] = tuple(
-            MeasurementBlock(b["index"], b["measurement"]["value_type"], b["measurement"]["value"])
+            MeasurementBlock(b["index"], b["value_type"], b["value"])
             for b in fields["blocks"]["entries"]
         )
         return fields

@@ -1,11 +1,15 @@
-"""R7: every compiled build path builds what the interpreted Struct builds, and refuses what it refuses.
+"""R7: the codec's fast paths do exactly what the construct declarations do.
 
-``Message.encode`` (and ``MeasurementBlock.encode``) build through
-:func:`spdm.messages._codec.compiled_builder`; decoding stays interpreted.
-Compared here on every vector: the codec test cases, every message of the
+Compiled builds: ``Message.encode`` (and ``MeasurementBlock.encode``) build
+through :func:`spdm.messages._codec.compiled_builder`.  Compared with the
+interpreted build on every vector: the codec test cases, every message of the
 libspdm captures, generated messages of every class, and the same messages
 with one field made wrong (wrong size, out of range, missing) -- where both
 must raise :class:`LocalProtocolError`.
+
+The 4-byte header fast path: a well-formed header-only message (GET_VERSION,
+GET_DIGESTS, ...) is decoded with a ``struct.Struct``; compared with the
+interpreted parse on random bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spdm.errors import LocalProtocolError
+from spdm.errors import DecodeError, LocalProtocolError
 from spdm.messages import (
     NO_CONTEXT,
     AlgStruct,
@@ -33,7 +37,7 @@ from spdm.messages import (
     NegotiateAlgorithms,
     VendorDefinedResponse,
 )
-from spdm.messages._codec import build_with, compiled_builder
+from spdm.messages._codec import _header_only, _to_plain, build_with, compiled_builder, parse_exact
 from spdm.messages.measurements import _MeasurementBlockWire
 from tests.spdm.test_messages import CASES
 from tests.spdm.test_messages_fuzz import CLASSES, FUZZ, messages
@@ -165,3 +169,34 @@ def spoiled_messages(draw: st.DrawFn) -> tuple[Message, CodecContext]:
 @given(case=spoiled_messages())
 def test_generated_and_spoiled_messages(case: tuple[Message, CodecContext]) -> None:
     assert_same_build(*case)
+
+
+# --- the header-only fast path ----------------------------------------------------------------------
+
+HEADER_ONLY = [cls for cls in CLASSES if _header_only(cls) is not None]
+
+
+def test_header_only_classes() -> None:
+    assert {cls.__name__ for cls in HEADER_ONLY} == {
+        "GetVersion", "GetDigests", "RespondIfReady", "Heartbeat", "HeartbeatAck", "KeyUpdate",
+        "KeyUpdateAck", "EndSession", "EndSessionAck", "GetEncapsulatedRequest", "PskFinishRsp",
+    }
+
+
+@FUZZ
+@given(cls=st.sampled_from(HEADER_ONLY), data=st.binary(max_size=8), own_code=st.booleans(),
+       padded=st.booleans())
+def test_header_fast_path_matches_the_interpreted_parse(
+    cls: type[Message], data: bytes, own_code: bool, padded: bool
+) -> None:
+    if own_code and len(data) >= 2:
+        data = data[:1] + bytes([cls.CODE]) + data[2:]
+    try:
+        container, end = parse_exact(cls.STRUCT, data, {}, padded=padded, what=cls.__name__)
+    except DecodeError:
+        with pytest.raises(DecodeError):
+            cls.decode(data, padded=padded)
+        return
+    message = cls.decode(data, padded=padded)
+    assert message == cls(**_to_plain(container))
+    assert message.raw == data[:end]
