@@ -17,7 +17,8 @@ engine: every later call raises, because a connection that once lied cannot be
 trusted again without starting over.
 
 Layout: :mod:`.core` (plumbing), :mod:`.vca`, :mod:`.auth`, :mod:`.session` and
-:mod:`.encap` (mutual authentication), one module per message group.
+:mod:`.encap` (mutual authentication), one module per message group; :mod:`.follow`
+runs the engine as a passive monitor of a captured conversation.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from ..messages import Message
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS
 from .encap import EncapCommands
+from .follow import FollowCommands
 from .session import SessionCommands
 from .vca import VcaCommands
 
 
-class Requester(VcaCommands, AuthCommands, SessionCommands):
+class Requester(VcaCommands, AuthCommands, SessionCommands, FollowCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
     _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
