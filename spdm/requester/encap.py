@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
+from ..config import DEFAULT_DATA_TRANSFER_SIZE
 from ..crypto import digest, parse_spdm_cert_chain, signature_size, verify
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode, VerificationError
 from ..events import KeyUpdated, MutualAuthCompleted
@@ -42,6 +43,7 @@ from ..messages import (
 from ..messages.codes import RequestCode, ResponseCode
 from ..negotiation import Negotiated
 from ..session import FINISH_CONTEXT, Session, SessionPhase
+from ..slots import certificate_portion, digests_of, provisioned_chains
 from .core import RequesterCore
 
 REQUESTER_CHALLENGE_CONTEXT = "requester-challenge_auth signing"
@@ -208,25 +210,16 @@ class EncapCommands(RequesterCore):
         backend = self._backend
         if backend is None:
             return _error(negotiated, SpdmErrorCode.UNSUPPORTED_REQUEST, code, "no requester identity")
-        chains = {slot: chain for slot in range(8)
-                  if backend.provisioned_slots() >> slot & 1
-                  and (chain := backend.certificate_chain(slot, hash_alg)) is not None}
+        chains = provisioned_chains(backend, hash_alg)
         if isinstance(request, GetDigests):
-            mask = sum(1 << slot for slot in chains)
-            return Digests(spdm_version=negotiated.version,
-                           supported_slot_mask=mask if negotiated.version >= 0x13 else 0,
-                           provisioned_slot_mask=mask,
-                           digests=tuple(digest(hash_alg, c) for c in chains.values())
-                           ).encode(negotiated.codec())
+            return digests_of(negotiated.version, hash_alg, chains).encode(negotiated.codec())
         if isinstance(request, GetCertificate):
             chain = chains.get(request.slot_id)
             if chain is None or request.offset >= len(chain):
                 return _error(negotiated, SpdmErrorCode.INVALID_REQUEST, 0, "no such chain portion")
-            room = (negotiated.responder_data_transfer_size or 0x1200) - 8
-            portion = chain[request.offset: request.offset + min(request.length, room)]
-            return Certificate(spdm_version=negotiated.version, slot_id=request.slot_id,
-                               remainder_length=len(chain) - request.offset - len(portion),
-                               cert_chain=portion).encode()
+            room = (negotiated.responder_data_transfer_size or DEFAULT_DATA_TRANSFER_SIZE) - 8
+            return certificate_portion(negotiated.version, request.slot_id, chain, request.offset,
+                                       min(request.length, room)).encode()
         if isinstance(request, Challenge) and request.slot_id in chains:
             return self._sign_challenge_auth(negotiated, request, chains, inner)
         return _error(negotiated, SpdmErrorCode.UNSUPPORTED_REQUEST, code,

@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 from ..messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
 from ..negotiation import Negotiated
 from ..session import Session
+from ..slots import provisioned_chains
 from ..state import ConnectionState
 from ..transcript import Transcript
 
@@ -183,14 +184,7 @@ class Connection:
 
     def provisioned_chains(self, hash_alg: BaseHashAlgo) -> dict[int, bytes]:
         """Slot -> SPDM certificate chain, for every slot the backend reports as provisioned."""
-        mask = self.backend.provisioned_slots()
-        chains: dict[int, bytes] = {}
-        for slot in range(SLOT_COUNT):
-            if mask >> slot & 1:
-                chain = self.backend.certificate_chain(slot, hash_alg)
-                if chain is not None:
-                    chains[slot] = chain
-        return chains
+        return provisioned_chains(self.backend, hash_alg)
 
     def slot_chain(self, slot_id: int) -> bytes:
         """The chain of a slot a request names.

@@ -14,10 +14,8 @@ import logging
 from ..crypto import digest
 from ..messages import (
     NONCE_SIZE,
-    Certificate,
     Challenge,
     ChallengeAuth,
-    Digests,
     GetCertificate,
     GetDigests,
     MeasurementBlock,
@@ -29,6 +27,7 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import MEAS_CAPS
+from ..slots import certificate_portion, digests_of
 from ._connection import Connection, invalid_request
 from .encap import BASIC_MUT_AUTH_REQ, EncapState
 
@@ -53,14 +52,7 @@ def get_digests(conn: Connection, request: GetDigests) -> bytes:
     """
     negotiated = conn.session
     chains = conn.provisioned_chains(negotiated.hash_alg)
-    mask = _slot_mask(chains)
-    response = Digests(
-        spdm_version=negotiated.version,
-        # Param1 is SupportedSlotMask from 1.3: every slot we can fill is filled.
-        supported_slot_mask=mask if negotiated.version >= SpdmVersion.V13 else 0,
-        provisioned_slot_mask=mask,
-        digests=tuple(digest(negotiated.hash_alg, chains[slot]) for slot in sorted(chains)),
-    ).encode(negotiated.codec())
+    response = digests_of(negotiated.version, negotiated.hash_alg, chains).encode(negotiated.codec())
     conn.check_fits(len(response))
     conn.transcript.add_b(request.raw, response)
     return response
@@ -87,13 +79,8 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
     requester_dts = conn.requester_sizes[0]
     if negotiated.version >= SpdmVersion.V12 and requester_dts:
         limits.append(requester_dts - CERTIFICATE_HEADER_SIZE)
-    portion = max(min(limits), 0)
-    response = Certificate(
-        spdm_version=negotiated.version,
-        slot_id=request.slot_id,
-        remainder_length=len(chain) - offset - portion,
-        cert_chain=chain[offset:offset + portion],
-    ).encode()
+    response = certificate_portion(negotiated.version, request.slot_id, chain, offset,
+                                   min(limits)).encode()
     conn.check_fits(len(response))
     conn.transcript.add_b(request.raw, response)
     return response
