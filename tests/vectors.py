@@ -75,7 +75,7 @@ def dump_lines(name: str) -> list[str]:
 
 @dataclass(frozen=True)
 class VendorExchange:
-    """One decrypted VENDOR_DEFINED request/response payload pair of a capture.
+    """One decrypted PCI-SIG VENDOR_DEFINED request/response payload pair of a capture.
 
     ``protocol`` is the PCI-SIG protocol ID (payload byte 0: 0 IDE_KM, 1 TDISP);
     ``session_id`` the session it travelled in; payloads start at the protocol ID.
@@ -88,9 +88,15 @@ class VendorExchange:
     response: bytes
 
 
+PCI_SIG_VENDOR = b"\x01\x00"
+CXL_VENDOR = b"\x98\x1e"
+
+
 @cache
-def vendor_exchanges(name: str) -> tuple[VendorExchange, ...]:
-    """Every PCI-SIG VENDOR_DEFINED exchange of a capture, decrypted with its secrets.
+def vendor_exchanges(name: str, vendor_id: bytes = PCI_SIG_VENDOR) -> tuple[VendorExchange, ...]:
+    """Every StandardID-3 VENDOR_DEFINED exchange of a capture with this VendorID (PCI-SIG's
+    by default; ``CXL_VENDOR`` for the captures' CXL IDE_KM/TSP traffic), decrypted with its
+    secrets.
 
     Uses the passive follower (the same engine code ``devsec dump`` runs), so
     a decryption failure here is a failure of ours, not of the loader.
@@ -121,7 +127,8 @@ def vendor_exchanges(name: str) -> tuple[VendorExchange, ...]:
         engine.receive_data(exchange.response_payload, secured=secured)
         while engine.next_event() is not None:
             pass
-        if isinstance(request, VendorDefinedRequest) and request.standard_id == 3 and secured:
+        if (isinstance(request, VendorDefinedRequest) and request.standard_id == 3
+                and request.vendor_id == vendor_id and secured):
             response = VendorDefinedResponse.decode(engine.last_received, padded=True)
             session_id = int.from_bytes(payload[:4], "little")
             out.append(VendorExchange(exchange.index, session_id, request.payload[0],

@@ -39,7 +39,7 @@ from ide_km.messages import (
     decode_response,
 )
 from spdm.errors import SpdmErrorCode
-from tests.vectors import SETS, VendorExchange, dump_lines, vendor_exchanges
+from tests.vectors import CXL_VENDOR, SETS, VendorExchange, dump_lines, vendor_exchanges
 
 _RECORD = re.compile(r"^(\d+) \(")
 _VENDOR = re.compile(r"PCI \(vendor_id=0x([0-9a-f]{4})\) \(ProtID=0x([0-9a-f]{2})\)")
@@ -71,7 +71,7 @@ def ide_km_exchanges(name: str) -> list[VendorExchange]:
 
 
 def cxl_ide_km_exchanges(name: str) -> list[VendorExchange]:
-    return [e for e in vendor_exchanges(name) if e.protocol == 0 and vendor_of(name, e) == 0x1E98]
+    return [e for e in vendor_exchanges(name, CXL_VENDOR) if e.protocol == 0]
 
 
 def _kss(k: KeySubStream) -> str:
