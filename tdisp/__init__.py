@@ -1,4 +1,83 @@
-"""TDISP: the TDI security protocol over an SPDM secured session, and the TSM layer.
+"""TDISP (PCIe 6.x Chapter 11): the TDI security protocol over an SPDM secured session.
 
-Not built yet: issues 4 and 6.
+Sans-IO engines and the one codec both roles share:
+
+* :class:`TdispRequester` (the TSM side, one per TDI): commands queue a TDISP
+  payload for VENDOR_DEFINED_REQUEST; responses come back as events.
+* :class:`TdispDevice` (the DSM side): several TDIs, each with the TDI state
+  machine of :mod:`tdisp.state`; :meth:`TdispDevice.handle` is the vendor
+  handler the SPDM responder calls.
+* :mod:`tdisp.messages`: every TDISP message and the TDI report.
+
+The TSM layer (issue 6) lives in ``tdisp.tsm``.
 """
+
+from __future__ import annotations
+
+import logging
+
+from .device import IdeCheck, TdiConfig, TdispDevice, TdispDeviceConfig
+from .errors import TdispErrorCode, TdispErrorResponse, TdispLocalError
+from .events import (
+    InterfaceLocked,
+    InterfaceReportReceived,
+    InterfaceStarted,
+    InterfaceStateReceived,
+    InterfaceStopped,
+    MmioAttributeSet,
+    P2pStreamBound,
+    P2pStreamUnbound,
+    TdispCapabilitiesReceived,
+    TdispErrorReceived,
+    TdispEvent,
+    TdispVersionNegotiated,
+)
+from .messages import (
+    PROTOCOL_ID,
+    TDISP_VERSION_1_0,
+    InterfaceInfo,
+    InterfaceReport,
+    LockInterfaceFlags,
+    MmioAttributes,
+    MmioRange,
+    TdispRequestCode,
+    TdispResponseCode,
+    TdiState,
+)
+from .requester import TdispRequester, TdispRequesterConfig
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "PROTOCOL_ID",
+    "TDISP_VERSION_1_0",
+    "IdeCheck",
+    "InterfaceInfo",
+    "InterfaceLocked",
+    "InterfaceReport",
+    "InterfaceReportReceived",
+    "InterfaceStarted",
+    "InterfaceStateReceived",
+    "InterfaceStopped",
+    "LockInterfaceFlags",
+    "MmioAttributeSet",
+    "MmioAttributes",
+    "MmioRange",
+    "P2pStreamBound",
+    "P2pStreamUnbound",
+    "TdiConfig",
+    "TdiState",
+    "TdispCapabilitiesReceived",
+    "TdispDevice",
+    "TdispDeviceConfig",
+    "TdispErrorCode",
+    "TdispErrorReceived",
+    "TdispErrorResponse",
+    "TdispEvent",
+    "TdispLocalError",
+    "TdispRequestCode",
+    "TdispRequester",
+    "TdispRequesterConfig",
+    "TdispResponseCode",
+    "TdispVersionNegotiated",
+]

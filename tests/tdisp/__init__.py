@@ -1,0 +1,1 @@
+"""Tests of the TDISP codec, state machine, requester and device model (STYLE R10)."""
