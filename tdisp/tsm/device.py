@@ -1,0 +1,91 @@
+"""An emulated TEE-IO device: an SPDM responder with IDE_KM and TDISP behind one DOE mailbox.
+
+IDE_KM and TDISP share one vendor-defined key (StandardID 3, VendorID 0x0001)
+and are told apart by the payload's Protocol ID.  The device models are wired
+to each other and to the SPDM sessions here: TDISP's LOCK asks IDE_KM whether
+the default stream's keys were programmed on the locking session, a stream
+going Insecure moves the TDIs bound to it to ERROR, and a session ending
+reaches both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from ide_km import IdeKmDevice, IdeKmDeviceConfig, PortConfig, StreamState
+from spdm.backend import ResponderBackend
+from spdm.config import ResponderConfig
+from spdm.emulator import EmulatedDevice
+from spdm.errors import RemoteProtocolError, SpdmErrorCode
+
+from ..device import TdiConfig, TdispDevice, TdispDeviceConfig
+from ..messages import MmioAttributes, MmioRange
+
+PCI_SIG_STANDARD_ID = 3
+PCI_SIG_VENDOR_ID = b"\x01\x00"
+IDE_KM_PROTOCOL = 0x00
+TDISP_PROTOCOL = 0x01
+IDE_PORT = 0
+"""The port the device's own DOE function sits on (PortIndex 0)."""
+
+
+def default_tdis(functions: Sequence[int]) -> tuple[TdiConfig, ...]:
+    """One TDI per function: the first is the PF, the rest its VFs, each with one BAR range."""
+    pf = functions[0]
+    return tuple(
+        TdiConfig(
+            function_id=function,
+            mmio_ranges=(MmioRange(first_page=0x80000 + 0x10 * n, number_of_pages=0x10,
+                                   range_attributes=MmioAttributes(0), range_id=0),),
+            device_specific_info=b"devsec-tdi",
+            physical_function=None if function == pf else pf,
+        )
+        for n, function in enumerate(functions)
+    )
+
+
+class SecureDevice:
+    """An SPDM device that also speaks IDE_KM and TDISP (the emulator of a TEE-IO device)."""
+
+    def __init__(
+        self,
+        config: ResponderConfig,
+        backend: ResponderBackend,
+        *,
+        functions: Sequence[int] = (0x0100, 0x0101, 0x0102),
+        stream_ids: Sequence[int] = (0,),
+        rng: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        """Args:
+            config: the SPDM side (must allow sessions).
+            backend: keys, chains and measurements.
+            functions: FUNCTION_IDs (Requester IDs) of the TDIs: the PF first, then its VFs.
+            stream_ids: the selective IDE streams of the device's port.
+            rng: randomness for SPDM nonces and TDISP start nonces.
+        """
+        self.spdm = EmulatedDevice(config, backend, rng=rng)
+        self.ide = IdeKmDevice(IdeKmDeviceConfig(ports=(PortConfig.selective(tuple(stream_ids)),)))
+        self.tdisp = TdispDevice(TdispDeviceConfig(tdis=default_tdis(functions)),
+                                 ide_check=self._ide_keys_on_session, rng=rng)
+        responder = self.spdm.responder
+        responder.register_vendor_handler(PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID, self._dispatch)
+        responder.register_session_listener(self.ide.session_ended)
+        responder.register_session_listener(self.tdisp.session_ended)
+        self.ide.on_stream_insecure(lambda _port, stream_id: self.tdisp.stream_insecure(stream_id))
+
+    def _ide_keys_on_session(self, stream_id: int, session_id: int) -> bool:
+        """TDISP LOCK's precondition: the stream runs with keys this very session programmed."""
+        return (self.ide.stream_session(IDE_PORT, stream_id) == session_id
+                and self.ide.stream_state(IDE_PORT, stream_id) == StreamState.SECURE)
+
+    def _dispatch(self, payload: bytes, session_id: int | None) -> bytes:
+        """Route a PCI-SIG vendor payload on its Protocol ID."""
+        protocol = payload[0] if payload else None
+        if protocol == IDE_KM_PROTOCOL:
+            return self.ide.handle(payload, session_id)
+        if protocol == TDISP_PROTOCOL:
+            return self.tdisp.handle(payload, session_id)
+        raise RemoteProtocolError(
+            f"PCI-SIG protocol {protocol!r} is not served",
+            error_code=SpdmErrorCode.UNSUPPORTED_REQUEST, error_data=0xFE)

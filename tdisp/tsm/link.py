@@ -1,0 +1,135 @@
+"""Host side: the IDE_KM and TDISP requesters driven through an SPDM secure session.
+
+A :class:`VendorChannel` carries one payload at a time in VENDOR_DEFINED
+(StandardID 3, VendorID 0x0001) inside an established session;
+:func:`run` drives any of the two sans-IO requesters over it until the
+command is done and returns its events.  :func:`secure_link` and
+:func:`bind_tdi` are the flows the TSM runs: program and start the selective
+stream's keys; lock a TDI, fetch its report, start it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ide_km import IdeKmRequester, KeyProgrammingFailed, KeySet, RequestRefused
+from spdm.driver import RequesterDriver
+from spdm.errors import RemoteErrorResponse, RemoteProtocolError
+from spdm.events import Event, VendorResponseReceived
+from spdm.requester import Requester
+
+from ..events import InterfaceStateReceived, TdispErrorReceived
+from ..messages import LockInterfaceFlags, TdiState
+from ..requester import TdispRequester
+from .device import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID
+
+
+class VendorEngine(Protocol):
+    """What the IDE_KM and TDISP requesters have in common (sans-IO payload engines)."""
+
+    @property
+    def busy(self) -> bool: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def receive_data(self, payload: bytes) -> None: ...
+
+    def next_event(self) -> object | None: ...
+
+
+@dataclass
+class VendorChannel:
+    """PCI-SIG vendor payloads through one SPDM session."""
+
+    driver: RequesterDriver
+    requester: Requester
+    session_id: int
+
+    def exchange(self, payload: bytes) -> bytes:
+        """One VENDOR_DEFINED round trip; the response payload.
+
+        Raises:
+            RemoteErrorResponse: the device answered with an SPDM ERROR.
+        """
+        events: list[Event] = self.driver.run(lambda: self.requester.vendor_defined(
+            PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID, payload, session_id=self.session_id))
+        return next(e.payload for e in events if isinstance(e, VendorResponseReceived))
+
+
+def run(channel: VendorChannel, engine: VendorEngine) -> list[object]:
+    """Exchange the engine's payloads until its command is done; its events, in order.
+
+    An SPDM ERROR answering an IDE_KM request is handed to the IDE_KM engine
+    (which reports :class:`RequestRefused`); for TDISP it propagates.
+    """
+    events: list[object] = []
+    while True:
+        payload = engine.data_to_send()
+        if payload:
+            try:
+                engine.receive_data(channel.exchange(payload))
+            except RemoteErrorResponse as exc:
+                if not isinstance(engine, IdeKmRequester):
+                    raise
+                engine.receive_error(exc.code, exc.data)
+        while (event := engine.next_event()) is not None:
+            events.append(event)
+        if not engine.busy and not payload:
+            return events
+
+
+def _refused(events: list[object], what: str) -> None:
+    for event in events:
+        if isinstance(event, RequestRefused | KeyProgrammingFailed | TdispErrorReceived):
+            raise RemoteProtocolError(f"{what}: the device refused: {event}")
+
+
+def secure_link(channel: VendorChannel, ide: IdeKmRequester, *, stream_id: int = 0,
+                key_set: KeySet = KeySet.K0, port_index: int = 0) -> list[object]:
+    """QUERY the port, program the six keys of a key set, K_SET_GO (Rx then Tx).
+
+    Returns:
+        The IDE_KM events (the programmed keys are in KeySetProgrammed, for
+        the host's own root port).
+
+    Raises:
+        RemoteProtocolError: a step was refused.
+    """
+    events: list[object] = []
+    commands: tuple[Callable[[], None], ...] = (
+        lambda: ide.query(port_index),
+        lambda: ide.program_key_set(stream_id, key_set, port_index),
+        lambda: ide.set_go(stream_id, key_set, port_index),
+    )
+    for command in commands:
+        command()
+        step = run(channel, ide)
+        _refused(step, "IDE_KM")
+        events += step
+    return events
+
+
+def bind_tdi(channel: VendorChannel, tdisp: TdispRequester, *, flags: LockInterfaceFlags,
+             default_stream_id: int = 0, mmio_reporting_offset: int = 0) -> list[object]:
+    """TDISP version, capabilities, LOCK, the report (in portions), START; state must be RUN.
+
+    Raises:
+        RemoteProtocolError: a step was refused or the TDI is not running at the end.
+    """
+    events: list[object] = []
+    commands: tuple[Callable[[], None], ...] = (
+        tdisp.get_version, tdisp.get_capabilities,
+        lambda: tdisp.lock(flags, default_stream_id, mmio_reporting_offset),
+        tdisp.get_report, tdisp.start, tdisp.get_state,
+    )
+    for command in commands:
+        command()
+        step = run(channel, tdisp)
+        _refused(step, "TDISP")
+        events += step
+    states = [e.state for e in events if isinstance(e, InterfaceStateReceived)]
+    if states[-1:] != [TdiState.RUN]:
+        raise RemoteProtocolError(f"TDI 0x{tdisp.config.interface_id:04x} is not running: {states}")
+    return events
