@@ -20,7 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from spdm.authenticate import SessionOptions, authenticate
+from spdm.authenticate import AuthenticationReport, SessionOptions, authenticate
 from spdm.config import (
     ALL_VERSIONS,
     DEFAULT_REQUESTER_CAPS,
@@ -31,7 +31,6 @@ from spdm.config import (
 )
 from spdm.crypto import Certificate, load_certificates
 from spdm.device import DeviceModel
-from spdm.emulator import EmulatedDevice
 from spdm.errors import (
     ConfigurationError,
     DecodeError,
@@ -44,6 +43,7 @@ from spdm.errors import (
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
+from tdisp.tsm.device import SecureDevice
 
 from . import dump as dump_cmd
 from .names import (
@@ -59,6 +59,7 @@ from .names import (
     parse_version,
 )
 from .report import report_dict, report_text
+from .teeio import TeeIoSteps
 
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (VerificationError, 1),
@@ -131,17 +132,30 @@ def cmd_connect(args: argparse.Namespace) -> int:
         trust_anchors=anchors,
     )
     session = None
-    if args.session or args.psk:
+    teeio = TeeIoSteps(ide=args.ide, tdis=tuple(args.tdi or ((0x0101,) if args.tdisp else ())))
+    if args.session or args.psk or args.ide or args.tdisp:
         psk = _hex(args.psk, "--psk") if args.psk else None
-        session = SessionOptions(psk=psk, psk_hint=(args.psk_hint or "").encode())
+        session = SessionOptions(psk=psk, psk_hint=(args.psk_hint or "").encode(),
+                                 inside=teeio if (args.ide or teeio.tdis) else None)
     transport = open_target(args.target)
     try:
         report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot,
                               session=session, identity=identity)
     finally:
         transport.close()
-    _print_report(args, report_dict(report, args.target), report_text(report, args.target))
+    _print_teeio_report(args, report, args.target, teeio)
     return 0
+
+
+def _print_teeio_report(args: argparse.Namespace, report: AuthenticationReport, target: str,
+                        teeio: TeeIoSteps) -> None:
+    doc = report_dict(report, target)
+    text = report_text(report, target)
+    if teeio.steps:
+        doc["tee_io"] = teeio.steps
+        last = text.rindex("\nresult")
+        text = text[:last] + "\ntee-io\n" + "\n".join(teeio.lines()) + text[last:]
+    _print_report(args, doc, text)
 
 
 def _certificates(paths: Sequence[str], what: str) -> tuple[Certificate, ...]:
@@ -193,8 +207,8 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         model = model.with_psks({(args.psk_hint or "").encode(): _hex(args.psk, "--psk")})
     if args.root_out:
         Path(args.root_out).write_bytes(model.root_certificate_pem())
-    device = EmulatedDevice(_responder_config(args, model), model)
-    server = device.server(host.strip("[]"), int(port))
+    device = SecureDevice(_responder_config(args, model), model)
+    server = device.spdm.server(host.strip("[]"), int(port))
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     address = "{}:{}".format(*server.address)
@@ -215,11 +229,13 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
-    device = EmulatedDevice(ResponderConfig(algorithms=_preferences(args, model.asym_alg)), model)
+    device = SecureDevice(ResponderConfig(algorithms=_preferences(args, model.asym_alg)), model)
     config = RequesterConfig(trust_anchors=(model.root_certificate(),))
     target = "emulated device (in-process, DOE mailbox registers)"
-    report = authenticate(device.mailbox(), config, now=datetime.now(UTC), session=SessionOptions())
-    _print_report(args, report_dict(report, target), report_text(report, target))
+    teeio = TeeIoSteps(ide=True, tdis=(0x0101, 0x0102))
+    report = authenticate(device.spdm.mailbox(), config, now=datetime.now(UTC),
+                          session=SessionOptions(inside=teeio))
+    _print_teeio_report(args, report, target, teeio)
     return 0
 
 
@@ -283,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requester-cert-chain", metavar="FILE",
                    help="our own chain (PEM bundle or DER root first), for mutual authentication")
     p.add_argument("--requester-key", metavar="FILE", help="our own leaf's PEM private key")
+    p.add_argument("--ide", action="store_true",
+                   help="in the session: program and start IDE keys (IDE_KM), refresh them, stop")
+    p.add_argument("--tdisp", action="store_true",
+                   help="in the session: lock, report, start and stop a TDI (TDISP)")
+    p.add_argument("--tdi", action="append", type=lambda v: int(v, 0), metavar="FUNCTION_ID",
+                   help="the TDI's FUNCTION_ID (repeatable; default 0x0101)")
     p.add_argument("--session", action="store_true",
                    help="then open a session (KEY_EXCHANGE, or PSK with --psk), heartbeat, update "
                         "keys, measure inside it, and end it")

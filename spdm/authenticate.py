@@ -47,10 +47,14 @@ class SessionOptions:
     Attributes:
         psk: use PSK_EXCHANGE with this key instead of KEY_EXCHANGE.
         psk_hint: the hint naming the PSK to the device.
+        inside: work to run in the established session before it ends, given
+            the driver, the requester and the SessionID (the TSM layer runs
+            IDE_KM and TDISP this way).
     """
 
     psk: bytes | None = field(default=None, repr=False)
     psk_hint: bytes = b""
+    inside: Callable[[RequesterDriver, Requester, int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,8 @@ def _run_session(
             MeasurementOperation.ALL, signed=signed, slot_id=slot_id, session_id=sid))
         events += measured
         measurements = next(e for e in measured if isinstance(e, MeasurementsReceived))
+    if options.inside is not None:
+        options.inside(driver, requester, sid)
     events += driver.run(lambda: requester.end_session(sid))
     return SessionReport(
         session_id=sid,

@@ -143,3 +143,27 @@ def test_dump_with_secrets_decrypts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dump", str(base / "capture.pcap"), "--secrets", str(base / "secrets.txt")]) == 0
     out = capsys.readouterr().out
     assert "<encrypted>" not in out and "secured records decrypted: 304" in out
+
+
+@pytest.mark.socket
+def test_connect_ide_tdisp_over_tcp(emulator: tuple[str, Path],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    url, root = emulator
+    assert main(["connect", url, "--trust-root", str(root), "--ide", "--tdisp",
+                 "--tdi", "0x0101", "--tdi", "0x0102", "--json"]) == 0
+    steps = json.loads(capsys.readouterr().out)["tee_io"]
+    assert [s["step"] for s in steps] == [
+        "ide_km keys programmed and started",
+        "tdisp locked, report read, started", "tdisp locked, report read, started",
+        "ide_km key refresh", "tdisp stopped", "tdisp stopped", "ide_km stream stopped"]
+    assert steps[3]["tdi_states"] == ["RUN", "RUN"]
+    assert main(["connect", url, "--trust-root", str(root), "--ide", "--tdisp"]) == 0
+    out = capsys.readouterr().out
+    assert "tee-io" in out and "state RUN" in out and "result        VERIFIED" in out
+
+
+def test_demo_runs_the_tee_io_flow(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    steps = json.loads(capsys.readouterr().out)["tee_io"]
+    assert steps[0]["step"] == "ide_km keys programmed and started"
+    assert {s.get("state") for s in steps if s["step"].startswith("tdisp locked")} == {"RUN"}

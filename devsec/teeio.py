@@ -1,0 +1,75 @@
+"""``connect --ide --tdisp`` and the demo's TEE-IO part: IDE keys, then a TDI through its states.
+
+Runs inside the SPDM session that ``spdm.authenticate`` opened, through the
+TSM layer's link helpers, and records one line per step with the TDI's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ide_km import IdeKmRequester, KeySet
+from spdm.driver import RequesterDriver
+from spdm.requester import Requester
+from tdisp import TdispRequester, TdispRequesterConfig
+from tdisp.events import InterfaceReportReceived, InterfaceStateReceived
+from tdisp.messages import LockInterfaceFlags
+from tdisp.tsm.link import VendorChannel, bind_tdi, run, secure_link
+
+
+@dataclass
+class TeeIoSteps:
+    """What to do inside the session, and the steps that were done."""
+
+    ide: bool
+    tdis: tuple[int, ...] = ()
+    stream_id: int = 0
+    steps: list[dict[str, object]] = field(default_factory=list)
+
+    def _step(self, name: str, **details: object) -> None:
+        self.steps.append({"step": name, **details})
+
+    def __call__(self, driver: RequesterDriver, requester: Requester, session_id: int) -> None:
+        """Program the stream's keys, bind and start each TDI, refresh keys, stop everything."""
+        channel = VendorChannel(driver, requester, session_id)
+        ide = IdeKmRequester()
+        if self.ide:
+            secure_link(channel, ide, stream_id=self.stream_id)
+            self._step("ide_km keys programmed and started", stream=self.stream_id, key_set="K0")
+        engines = []
+        for tdi in self.tdis:
+            tdisp = TdispRequester(TdispRequesterConfig(interface_id=tdi))
+            events = bind_tdi(channel, tdisp, flags=LockInterfaceFlags.NO_FW_UPDATE,
+                              default_stream_id=self.stream_id)
+            report = next(e.report for e in events if isinstance(e, InterfaceReportReceived))
+            self._step("tdisp locked, report read, started", tdi=f"0x{tdi:04x}", state="RUN",
+                       mmio_ranges=len(report.mmio_ranges))
+            engines.append(tdisp)
+        if self.ide:
+            ide.refresh(self.stream_id)
+            run(channel, ide)
+            self._step("ide_km key refresh", stream=self.stream_id, key_set="K1",
+                       tdi_states=[self._state(channel, t) for t in engines])
+        for tdisp in engines:
+            tdisp.stop()
+            run(channel, tdisp)
+            self._step("tdisp stopped", tdi=f"0x{tdisp.interface_id:04x}",
+                       state=self._state(channel, tdisp))
+        if self.ide:
+            ide.set_stop(self.stream_id, KeySet.K1)
+            run(channel, ide)
+            self._step("ide_km stream stopped", stream=self.stream_id)
+
+    @staticmethod
+    def _state(channel: VendorChannel, tdisp: TdispRequester) -> str:
+        tdisp.get_state()
+        events = run(channel, tdisp)
+        return next(e.state.name for e in events if isinstance(e, InterfaceStateReceived))
+
+    def lines(self) -> list[str]:
+        """The steps for a terminal."""
+        out = []
+        for step in self.steps:
+            details = ", ".join(f"{k} {v}" for k, v in step.items() if k != "step")
+            out.append(f"  {step['step']}: {details}")
+        return out
