@@ -1,0 +1,258 @@
+"""Parse a device's sysfs evidence tree (devsec-rendered or a real kernel's ``/sys``).
+
+Tolerant of what the kernel may leave out (optional files and directories,
+empty unprovisioned slots, write-only attributes, ``authenticated`` holding a
+TSM name) and strict about garbage: malformed contents raise
+:class:`~spdm.errors.DecodeError` naming the path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+from spdm.crypto import parse_der_certificates
+from spdm.errors import ConfigurationError, DecodeError, DevsecError
+
+from .evidence import (
+    SLOTS,
+    TSM_ATTRIBUTES,
+    DeviceEvidence,
+    MeasurementEntry,
+    SignatureEntry,
+    TsmState,
+    check_bdf,
+)
+
+__all__ = ["list_devices", "read_device", "read_entry"]
+
+_BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]")
+_ENTRY = re.compile(r"(\d+)_([a-z_]+)")
+_FEATURE = re.compile(r"([0-9a-f]{4}):([0-9a-f]{2})")
+_SLOT_LINK = re.compile(r"(?:.*/)?slot([0-7])")
+_TEXT = re.compile(r"[\x20-\x7e]*")
+_ATTEMPTS: Final = 8
+"""Reads retried when a re-render swaps the device directory mid-read."""
+
+
+def list_devices(root: Path) -> list[str]:
+    """The PCI addresses under ``root/bus/pci/devices`` (sorted; none if it is missing)."""
+    directory = Path(root) / "bus" / "pci" / "devices"
+    if not directory.is_dir():
+        return []
+    return sorted(name for name in os.listdir(directory) if _BDF.fullmatch(name))
+
+
+def _binary(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError as exc:
+        raise DecodeError(f"{path}: a directory where a file belongs") from exc
+
+
+def _text(path: Path) -> str:
+    """One printable ASCII line, with or without its newline (sysfs text attribute)."""
+    data = _binary(path)
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"{path}: not ASCII text") from exc
+    if _TEXT.fullmatch(text) is None:
+        raise DecodeError(f"{path}: not one line of printable text: {text!r}")
+    return text
+
+
+def _optional_text(path: Path) -> str:
+    """A text attribute that may be absent or write-only (then "")."""
+    try:
+        return _text(path)
+    except (FileNotFoundError, PermissionError):
+        return ""
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Report a value the evidence classes refuse as garbage at ``path``."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise DecodeError(f"{path}: {exc}") from exc
+
+
+def read_entry(signatures: Path, number: int) -> SignatureEntry:
+    """One entry of a ``signatures/`` log, from its files.
+
+    Args:
+        signatures: the ``signatures`` directory.
+        number: the entry number ``N``.
+
+    Raises:
+        DecodeError: a required file is missing or malformed (the path is named).
+    """
+    def path(suffix: str) -> Path:
+        return signatures / f"{number}_{suffix}"
+
+    try:
+        link = os.readlink(path("certificate_chain"))
+    except FileNotFoundError as exc:
+        raise DecodeError(f"{path('certificate_chain')}: missing") from exc
+    except OSError as exc:
+        raise DecodeError(f"{path('certificate_chain')}: not a symlink") from exc
+    slot = _SLOT_LINK.fullmatch(link)
+    if slot is None:
+        raise DecodeError(f"{path('certificate_chain')}: link {link!r} does not name a slot")
+    try:
+        fields = {name: _binary(path(name)) for name in
+                  ("signature", "transcript", "requester_nonce", "responder_nonce",
+                   "combined_spdm_prefix")}
+        type_ = _text(path("type"))
+        hash_algorithm = _text(path("hash_algorithm"))
+    except FileNotFoundError as exc:
+        raise DecodeError(f"{exc.filename}: missing") from exc
+    asym_algorithm = _optional_text(path("asym_algorithm"))
+    with _naming(path("type")):
+        return SignatureEntry(
+            number=number, type=type_, hash_algorithm=hash_algorithm,
+            certificate_slot=int(slot.group(1)), asym_algorithm=asym_algorithm,
+            signature=fields["signature"], transcript=fields["transcript"],
+            requester_nonce=fields["requester_nonce"], responder_nonce=fields["responder_nonce"],
+            combined_spdm_prefix=fields["combined_spdm_prefix"])
+
+
+def _log(signatures: Path) -> tuple[tuple[SignatureEntry, ...], bytes]:
+    if not signatures.is_dir():
+        return (), b""
+    numbers = sorted({int(m.group(1)) for name in os.listdir(signatures)
+                      if (m := _ENTRY.fullmatch(name))})
+    try:
+        nonce = _binary(signatures / "next_requester_nonce")
+    except (FileNotFoundError, PermissionError):
+        nonce = b""
+    return tuple(read_entry(signatures, n) for n in numbers), nonce
+
+
+def _authenticated(path: Path) -> bool | str:
+    try:
+        text = _text(path)
+    except FileNotFoundError:
+        return False
+    if text in ("0", "1"):
+        return text == "1"
+    return text
+
+
+def _certificates(directory: Path) -> dict[int, bytes]:
+    certificates = {}
+    for slot in SLOTS:
+        path = directory / f"slot{slot}"
+        try:
+            der = _binary(path)
+        except FileNotFoundError:
+            continue
+        if der:
+            try:
+                parse_der_certificates(der)
+            except DevsecError as exc:
+                raise DecodeError(f"{path}: {exc}") from exc
+            certificates[slot] = der
+    return certificates
+
+
+def _features(directory: Path) -> tuple[tuple[int, int], ...]:
+    if not directory.is_dir():
+        return ()
+    features = []
+    for name in os.listdir(directory):
+        if name.startswith("."):
+            continue
+        match = _FEATURE.fullmatch(name)
+        if match is None:
+            raise DecodeError(f"{directory / name}: not a DOE feature name VVVV:TT")
+        features.append((int(match.group(1), 16), int(match.group(2), 16)))
+    return tuple(features)
+
+
+def _measurements(directory: Path) -> tuple[MeasurementEntry, ...]:
+    if not directory.is_dir():
+        return ()
+    entries = []
+    for name in os.listdir(directory):
+        if name.startswith("."):
+            continue
+        path = directory / name
+        if not name.isdigit() or not path.is_dir():
+            raise DecodeError(f"{path}: not a measurement index directory")
+        try:
+            fields = {key: _text(path / key) for key in
+                      ("value_type", "representation", "hash_algorithm", "source")}
+            value = _binary(path / "value")
+        except FileNotFoundError as exc:
+            raise DecodeError(f"{exc.filename}: missing") from exc
+        with _naming(path):
+            entries.append(MeasurementEntry(
+                index=int(name), value=value, value_type=fields["value_type"],
+                representation=fields["representation"], hash_algorithm=fields["hash_algorithm"],
+                source=fields["source"]))
+    return tuple(entries)
+
+
+def _tsm(directory: Path) -> TsmState | None:
+    if not directory.is_dir():
+        return None
+    return TsmState(**{name: _optional_text(directory / name) for name in TSM_ATTRIBUTES})
+
+
+def _read(directory: Path, bdf: str) -> DeviceEvidence:
+    signatures, nonce = _log(directory / "signatures")
+    authenticated = _authenticated(directory / "authenticated")
+    certificates = _certificates(directory / "certificates")
+    features = _features(directory / "doe_features")
+    measurements = _measurements(directory / "measurements")
+    tsm = _tsm(directory / "tsm")
+    with _naming(directory):
+        return DeviceEvidence(
+            bdf=bdf, authenticated=authenticated, certificates=certificates, signatures=signatures,
+            doe_features=features, measurements=measurements, tsm=tsm, next_requester_nonce=nonce)
+
+
+def read_device(root: Path, bdf: str) -> DeviceEvidence:
+    """Read one device's evidence from ``root/bus/pci/devices/<bdf>``.
+
+    A devsec re-render swaps the device directory atomically; a read that
+    overlaps the swap is retried, so the result is always one whole tree.
+
+    Args:
+        root: the tree's root (``/sys`` on a real system).
+        bdf: the PCI address ``DDDD:BB:DD.F``.
+
+    Returns:
+        The evidence, equal to what was rendered.
+
+    Raises:
+        ConfigurationError: a malformed address, or no such device under ``root``.
+        DecodeError: malformed contents (the message names the path).
+    """
+    check_bdf(bdf)
+    link = Path(root) / "bus" / "pci" / "devices" / bdf
+    for _ in range(_ATTEMPTS):
+        try:
+            directory = link.resolve(strict=True)
+        except (FileNotFoundError, RuntimeError) as exc:
+            raise ConfigurationError(f"no device {bdf} under {root}") from exc
+        try:
+            evidence = _read(directory, bdf)
+        except (OSError, DecodeError) as exc:
+            if link.resolve() != directory:
+                continue
+            if isinstance(exc, DecodeError):
+                raise
+            raise DecodeError(f"{directory}: {exc}") from exc
+        if link.resolve() == directory:
+            return evidence
+    raise DecodeError(f"{link}: the device was re-rendered during every read attempt")

@@ -1,0 +1,258 @@
+"""Write a device's evidence as a sysfs-like tree under a root the caller passes (STYLE R12).
+
+Layout (ARCHITECTURE.md, the kernel's names)::
+
+    ROOT/bus/pci/devices/DDDD:BB:DD.F -> ../../../devices/devsec/DDDD:BB:DD.F@<token>
+    ROOT/devices/devsec/DDDD:BB:DD.F@<token>/
+        authenticated  certificates/slot0..7  signatures/<N>_*  signatures/next_requester_nonce
+        doe_features/VVVV:TT  measurements/<index>/*  tsm/*
+    ROOT/class/tsm/tsmN -> ../../devices/virtual/tsm/tsmN
+
+As in the kernel, ``bus/pci/devices/<bdf>`` is a symlink to the device
+directory.  A re-render builds a complete new directory next to the old one
+and swaps the symlink with one ``rename``, so a reader sees the old tree or
+the new one, never a mix; the old directory is deleted afterwards (see
+:func:`sysfs_bridge.read.read_device`, which retries when that races it).
+Every file is written to a temporary name in its directory and renamed.
+
+The ``signatures/`` log is carried over from the previous tree byte for byte
+(a re-render never launders an entry); the evidence's entries are appended
+with the next numbers, except those already in the log unchanged, and the
+oldest entries beyond ``max_signatures`` are purged.  One renderer per device
+at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from spdm.errors import ConfigurationError
+
+from .evidence import SLOTS, TSM_ATTRIBUTES, DeviceEvidence, SignatureEntry, check_bdf
+
+__all__ = ["DEFAULT_MAX_SIGNATURES", "device_files", "entry_files", "render"]
+
+DEFAULT_MAX_SIGNATURES: Final = 64
+"""Default cap on the ``signatures/`` log (entries)."""
+
+ENTRY_FILES: Final = ("signature", "transcript", "requester_nonce", "responder_nonce",
+                      "hash_algorithm", "combined_spdm_prefix", "type")
+"""The regular files of one log entry (plus ``certificate_chain``, a symlink, and
+devsec's optional ``asym_algorithm``)."""
+
+_ENTRY = re.compile(r"(\d+)_([a-z_]+)")
+
+
+def _line(text: str) -> bytes:
+    return text.encode("ascii") + b"\n"
+
+
+def entry_files(entry: SignatureEntry) -> dict[str, bytes]:
+    """The regular files of one log entry, name -> contents (pure).
+
+    ``<N>_certificate_chain`` is a symlink and not included; ``<N>_asym_algorithm``
+    (devsec's extension) only when the algorithm is known.
+    """
+    n = entry.number
+    files = {
+        f"{n}_signature": entry.signature,
+        f"{n}_transcript": entry.transcript,
+        f"{n}_requester_nonce": entry.requester_nonce,
+        f"{n}_responder_nonce": entry.responder_nonce,
+        f"{n}_hash_algorithm": _line(entry.hash_algorithm),
+        f"{n}_combined_spdm_prefix": entry.combined_spdm_prefix,
+        f"{n}_type": _line(entry.type),
+    }
+    if entry.asym_algorithm:
+        files[f"{n}_asym_algorithm"] = _line(entry.asym_algorithm)
+    return files
+
+
+def chain_link(slot: int) -> str:
+    """The target of ``<N>_certificate_chain`` for a slot."""
+    return f"../certificates/slot{slot}"
+
+
+def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
+    """Every regular file of a device directory except the signature log entries (pure).
+
+    Returns:
+        Relative POSIX path -> contents.
+    """
+    auth = evidence.authenticated
+    files = {"authenticated": _line(("1" if auth else "0") if isinstance(auth, bool) else auth)}
+    for slot in SLOTS:
+        files[f"certificates/slot{slot}"] = evidence.certificates.get(slot, b"")
+    files["signatures/next_requester_nonce"] = evidence.next_requester_nonce
+    for vendor, kind in evidence.doe_features:
+        name = f"{vendor:04x}:{kind:02x}"
+        files[f"doe_features/{name}"] = _line(name)
+    for m in evidence.measurements:
+        base = f"measurements/{m.index}"
+        files[f"{base}/value_type"] = _line(m.value_type)
+        files[f"{base}/representation"] = _line(m.representation)
+        files[f"{base}/value"] = m.value
+        files[f"{base}/hash_algorithm"] = _line(m.hash_algorithm)
+        files[f"{base}/source"] = _line(m.source)
+    if evidence.tsm is not None:
+        for name in TSM_ATTRIBUTES:
+            files[f"tsm/{name}"] = _line(getattr(evidence.tsm, name))
+    return files
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write atomically: a temporary file in the same directory, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _symlink(path: Path, target: str) -> None:
+    """Create or replace a symlink atomically."""
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}"
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """``path`` resolved, refusing anything that leaves ``root``."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        raise ConfigurationError(f"{path} resolves outside the root {root}")
+    return resolved
+
+
+def _directory(root: Path, *parts: str) -> Path:
+    """Create ``root/parts...`` as real directories (no symlink may be on the way)."""
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            raise ConfigurationError(f"{path} is a symlink; refusing to write through it")
+        path.mkdir(exist_ok=True)
+    return _inside(root, path)
+
+
+def _log_numbers(directory: Path) -> dict[int, list[str]]:
+    """Entry number -> file names in an existing ``signatures/`` directory."""
+    numbers: dict[int, list[str]] = {}
+    if directory.is_dir():
+        for name in os.listdir(directory):
+            match = _ENTRY.fullmatch(name)
+            if match:
+                numbers.setdefault(int(match.group(1)), []).append(name)
+    return numbers
+
+
+def _unchanged(old: Path, entry: SignatureEntry, names: list[str] | None) -> bool:
+    """Whether ``entry`` is already in the old log exactly (a re-render of read-back evidence)."""
+    if names is None:
+        return False
+    files = entry_files(entry)
+    link = f"{entry.number}_certificate_chain"
+    if set(names) != set(files) | {link}:
+        return False
+    if not (old / link).is_symlink() or os.readlink(old / link) != chain_link(entry.certificate_slot):
+        return False
+    return all((old / name).read_bytes() == data for name, data in files.items())
+
+
+def _write_log(new: Path, old: Path | None, evidence: DeviceEvidence, max_signatures: int) -> None:
+    """Carry the old log over, append the evidence's new entries, purge the oldest."""
+    old_numbers = _log_numbers(old) if old is not None else {}
+    entries: dict[int, SignatureEntry | Path] = {n: old for n in old_numbers} if old else {}
+    following = max(old_numbers, default=-1) + 1
+    for entry in evidence.signatures:
+        if old is not None and _unchanged(old, entry, old_numbers.get(entry.number)):
+            continue
+        entries[following] = SignatureEntry(
+            number=following, type=entry.type, transcript=entry.transcript,
+            signature=entry.signature, requester_nonce=entry.requester_nonce,
+            responder_nonce=entry.responder_nonce, hash_algorithm=entry.hash_algorithm,
+            combined_spdm_prefix=entry.combined_spdm_prefix,
+            certificate_slot=entry.certificate_slot, asym_algorithm=entry.asym_algorithm)
+        following += 1
+    for number in sorted(entries)[-max_signatures:]:
+        source = entries[number]
+        if isinstance(source, Path):
+            for name in old_numbers[number]:
+                if (source / name).is_symlink():
+                    _symlink(new / name, os.readlink(source / name))
+                else:
+                    _write(new / name, (source / name).read_bytes())
+        else:
+            for name, data in entry_files(source).items():
+                _write(new / name, data)
+            _symlink(new / f"{number}_certificate_chain", chain_link(source.certificate_slot))
+
+
+def render(evidence: DeviceEvidence, root: Path, *,
+           max_signatures: int = DEFAULT_MAX_SIGNATURES) -> Path:
+    """Write (or replace) one device's evidence tree under ``root``.
+
+    Args:
+        evidence: the device's evidence.
+        root: the tree's root (created if missing); nothing is written outside it.
+        max_signatures: how many log entries to keep (the newest; at least 1).
+
+    Returns:
+        ``root/bus/pci/devices/<bdf>``.
+
+    Raises:
+        ConfigurationError: a bad address or cap, a symlink leading out of ``root``,
+            or a ``bus/pci/devices/<bdf>`` that devsec did not render.
+        OSError: the file system refused a write (the previous tree stays in place).
+    """
+    bdf = check_bdf(evidence.bdf)
+    if max_signatures < 1:
+        raise ConfigurationError(f"max_signatures must be at least 1, not {max_signatures}")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    real_root = root.resolve()
+    store = _directory(real_root, "devices", "devsec")
+    links = _directory(real_root, "bus", "pci", "devices")
+    link = links / bdf
+    old: Path | None = None
+    if link.is_symlink():
+        old = _inside(store, link)
+        if old.parent != store or not old.name.startswith(f"{bdf}@"):
+            raise ConfigurationError(f"{link} does not lead to a devsec-rendered device")
+    elif os.path.lexists(link):
+        raise ConfigurationError(f"{link} exists and was not rendered by devsec")
+    new = store / f"{bdf}@{secrets.token_hex(8)}"
+    new.mkdir()
+    try:
+        for sub in ("certificates", "signatures", "doe_features", "measurements"):
+            (new / sub).mkdir()
+        for relative, data in device_files(evidence).items():
+            path = new / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write(path, data)
+        _write_log(new / "signatures", old / "signatures" if old else None, evidence, max_signatures)
+        for name in evidence.tsm_names:
+            _directory(real_root, "devices", "virtual", "tsm", name)
+            tsm_links = _directory(real_root, "class", "tsm")
+            if not (tsm_links / name).is_symlink():
+                _symlink(tsm_links / name, f"../../devices/virtual/tsm/{name}")
+        _symlink(link, f"../../../devices/devsec/{new.name}")
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return root / "bus" / "pci" / "devices" / bdf

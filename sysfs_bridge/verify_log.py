@@ -1,0 +1,143 @@
+"""Re-verify a ``signatures/`` log offline, every entry from its own files alone.
+
+For each entry ``N``: the linked ``certificates/slotX`` must hold DER
+certificates (root first, leaf last: the leaf's key signed); the
+``_combined_spdm_prefix`` must be exactly the prefix its version and ``_type``
+imply (the version is read from the prefix text; an empty prefix means SPDM
+1.0/1.1, where ``_type`` must still be a DSP0274 signing context); both nonces
+must occur in the transcript; and the signature must verify over the
+transcript with ``_hash_algorithm``.  The signature algorithm comes from
+devsec's ``_asym_algorithm`` extension when present, else from the leaf key
+(an RSA key is tried with RSASSA and RSAPSS).  The chain's trust is the policy
+engine's business, not this module's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from devsec.names import ASYMS, parse_asym, parse_hash
+from spdm.crypto import parse_der_certificates, signing_context_prefix, verify
+from spdm.errors import DecodeError, DevsecError
+from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
+
+from .read import read_entry
+
+__all__ = ["SIGNING_CONTEXTS", "LogVerdict", "verify_log"]
+
+SIGNING_CONTEXTS: Final = frozenset({
+    "responder-challenge_auth signing",
+    "requester-challenge_auth signing",
+    "responder-measurements signing",
+    "responder-key_exchange_rsp signing",
+    "requester-finish signing",
+    "responder-endpoint_info signing",
+    "requester-endpoint_info signing",
+})
+"""DSP0274's signing context strings (§15, 1.3): the values ``_type`` may hold."""
+
+_ENTRY = re.compile(r"(\d+)_[a-z_]+")
+_PREFIX_VERSION = re.compile(rb"dmtf-spdm-v(\d)\.(\d)\.\*")
+
+
+@dataclass(frozen=True, slots=True)
+class LogVerdict:
+    """The outcome for one log entry.
+
+    Attributes:
+        number: the entry number ``N``.
+        ok: the signature verified from the entry's files.
+        reason: what was verified, or why the entry failed.
+    """
+
+    number: int
+    ok: bool
+    reason: str
+
+
+def _version(prefix: bytes, context: str) -> SpdmVersion:
+    """The SPDM version a combined_spdm_prefix states, checked against the context."""
+    if not prefix:
+        if context not in SIGNING_CONTEXTS:
+            raise DecodeError(f"_type {context!r} is not a DSP0274 signing context")
+        return SpdmVersion.V11
+    match = _PREFIX_VERSION.match(prefix)
+    if match is None:
+        raise DecodeError("_combined_spdm_prefix does not start with dmtf-spdm-vM.m.*")
+    try:
+        version = SpdmVersion((int(match.group(1)) << 4) | int(match.group(2)))
+    except ValueError as exc:
+        raise DecodeError(f"_combined_spdm_prefix names an unknown version: {exc}") from exc
+    if version < SpdmVersion.V12:
+        raise DecodeError(f"_combined_spdm_prefix names SPDM {version.text}, which has no prefix")
+    if prefix != signing_context_prefix(version, context):
+        raise DecodeError(f"_combined_spdm_prefix is not the SPDM {version.text} prefix of {context!r}")
+    return version
+
+
+def _verify_entry(signatures: Path, number: int) -> str:
+    """Verify one entry; returns what was verified, raises DevsecError why not."""
+    entry = read_entry(signatures, number)
+    version = _version(entry.combined_spdm_prefix, entry.type)
+    hash_alg = parse_hash(entry.hash_algorithm)
+    for what, nonce in (("requester", entry.requester_nonce), ("responder", entry.responder_nonce)):
+        if nonce not in entry.transcript:
+            raise DecodeError(f"_{what}_nonce does not occur in the transcript")
+    slot = signatures.parent / "certificates" / f"slot{entry.certificate_slot}"
+    try:
+        chain = slot.read_bytes()
+    except FileNotFoundError as exc:
+        raise DecodeError(f"{slot}: missing") from exc
+    if not chain:
+        raise DecodeError(f"{slot}: slot {entry.certificate_slot} holds no certificate")
+    key = parse_der_certificates(chain)[-1].public_key()
+    if entry.asym_algorithm:
+        candidates = [parse_asym(entry.asym_algorithm)]
+    else:
+        candidates = [asym for asym in ASYMS.values() if key.matches(asym)]
+        if not candidates:
+            raise DecodeError("the leaf key fits no SPDM signature algorithm")
+    failure: DevsecError | None = None
+    for asym in candidates:
+        try:
+            verify(key, asym, hash_alg, version, entry.type, entry.transcript, entry.signature)
+        except DevsecError as exc:
+            failure = exc
+            continue
+        return (f"{_name(asym)} signature over {len(entry.transcript)} transcript bytes "
+                f"({entry.hash_algorithm}, SPDM {version.text}, slot {entry.certificate_slot}) verified")
+    assert failure is not None
+    raise failure
+
+
+def _name(asym: BaseAsymAlgo) -> str:
+    return next(name for name, value in ASYMS.items() if value == asym)
+
+
+def verify_log(device_dir: Path) -> list[LogVerdict]:
+    """Re-verify every entry of ``device_dir/signatures`` from its files alone.
+
+    Args:
+        device_dir: a device directory (``ROOT/bus/pci/devices/<bdf>``).
+
+    Returns:
+        One verdict per entry, by number; an entry fails with the reason when
+        any of its files is missing, malformed or tampered with.  Empty when the
+        device has no log.
+    """
+    signatures = Path(device_dir) / "signatures"
+    if not signatures.is_dir():
+        return []
+    numbers = sorted({int(m.group(1)) for name in os.listdir(signatures)
+                      if (m := _ENTRY.fullmatch(name))})
+    verdicts = []
+    for number in numbers:
+        try:
+            verdicts.append(LogVerdict(number, True, _verify_entry(signatures, number)))
+        except DevsecError as exc:
+            verdicts.append(LogVerdict(number, False, str(exc)))
+    return verdicts
