@@ -1,0 +1,175 @@
+"""sysfs_bridge.render: the tree's layout, atomic re-rendering, the log's numbering and cap, safety."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from spdm.errors import ConfigurationError
+from sysfs_bridge import DeviceEvidence, TsmState, read_device, render
+from sysfs_bridge.render import device_files, entry_files
+from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES
+from tests.sysfs_bridge.helpers import evidence as make_evidence
+
+ENTRY_SUFFIXES = ("signature", "transcript", "requester_nonce", "responder_nonce", "hash_algorithm",
+                  "combined_spdm_prefix", "type", "certificate_chain", "asym_algorithm")
+
+
+@pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
+def test_tree_has_every_path_of_the_table(tmp_path: Path, asym, version) -> None:
+    ev = replace(make_evidence(asym, version), tsm=TsmState(connect="tsm0", dsm="0000:03:00.0"))
+    device = render(ev, tmp_path)
+    assert device == tmp_path / "bus/pci/devices" / BDF
+    assert device.is_symlink() and os.readlink(device).startswith("../../../devices/devsec/")
+    assert (device / "authenticated").read_bytes() == b"1\n"
+    assert (device / "certificates/slot0").read_bytes() == ev.certificates[0]
+    for slot in range(1, 8):
+        assert (device / f"certificates/slot{slot}").read_bytes() == b""
+    names = set(os.listdir(device / "signatures"))
+    assert names == {"next_requester_nonce"} | {f"{n}_{s}" for n in (0, 1) for s in ENTRY_SUFFIXES}
+    entry = ev.signatures[0]
+    assert (device / "signatures/0_transcript").read_bytes() == entry.transcript
+    assert (device / "signatures/0_type").read_bytes() == b"responder-challenge_auth signing\n"
+    assert (device / "signatures/1_hash_algorithm").read_bytes() == b"sha384\n"
+    assert (device / "signatures/0_combined_spdm_prefix").read_bytes() == entry.combined_spdm_prefix
+    link = device / "signatures/0_certificate_chain"
+    assert os.readlink(link) == "../certificates/slot0"
+    assert link.read_bytes() == ev.certificates[0]
+    assert sorted(os.listdir(device / "doe_features")) == ["0001:00", "0001:01", "0001:02"]
+    assert (device / "doe_features/0001:01").read_bytes() == b"0001:01\n"
+    first = ev.measurements[0]
+    assert (device / f"measurements/{first.index}/value").read_bytes() == first.value
+    assert (device / f"measurements/{first.index}/value_type").read_bytes() == b"immutable-rom\n"
+    assert (device / f"measurements/{first.index}/representation").read_bytes() == b"digest\n"
+    assert (device / f"measurements/{first.index}/source").read_bytes() == b"spdm\n"
+    assert sorted(os.listdir(device / "tsm")) == sorted(
+        ["connect", "disconnect", "dsm", "bound", "lock", "unlock", "accept"])
+    assert (device / "tsm/connect").read_bytes() == b"tsm0\n"
+    tsm = tmp_path / "class/tsm/tsm0"
+    assert tsm.is_symlink() and tsm.resolve() == (tmp_path / "devices/virtual/tsm/tsm0").resolve()
+
+
+def test_tsm_mode_authenticated_and_no_tsm_dir(tmp_path: Path) -> None:
+    device = render(DeviceEvidence(BDF, "tsm3"), tmp_path)
+    assert (device / "authenticated").read_bytes() == b"tsm3\n"
+    assert not (device / "tsm").exists()
+    assert (tmp_path / "class/tsm/tsm3").is_dir()
+    device = render(DeviceEvidence("0000:04:00.0", False), tmp_path)
+    assert (device / "authenticated").read_bytes() == b"0\n"
+
+
+def test_no_temporary_files_or_old_trees_are_left(tmp_path: Path) -> None:
+    ev = make_evidence()
+    for _ in range(3):
+        render(ev, tmp_path)
+    assert len(os.listdir(tmp_path / "devices/devsec")) == 1
+    for _, dirs, files in os.walk(tmp_path):
+        assert not [n for n in files + dirs if n.startswith(".")]
+
+
+def test_pure_renderings() -> None:
+    ev = make_evidence()
+    files = device_files(ev)
+    assert files["authenticated"] == b"1\n" and files["certificates/slot7"] == b""
+    assert set(entry_files(ev.signatures[0])) == {
+        f"0_{s}" for s in ENTRY_SUFFIXES if s != "certificate_chain"}
+
+
+def test_numbering_continues_across_renders(tmp_path: Path) -> None:
+    ev = make_evidence()
+    device = render(ev, tmp_path)
+    render(replace(ev, signatures=ev.signatures[:1]), tmp_path)  # already logged: not repeated
+    assert [s.number for s in read_device(tmp_path, BDF).signatures] == [0, 1]
+    fresh = make_evidence(*CASES[1])  # another authentication: new signatures numbered 0, 1
+    render(replace(ev, signatures=fresh.signatures), tmp_path)
+    log = read_device(tmp_path, BDF).signatures
+    assert [s.number for s in log] == [0, 1, 2, 3]
+    assert [s.transcript for s in log] == [s.transcript for s in ev.signatures + fresh.signatures]
+    assert (device / "signatures/3_transcript").read_bytes() == fresh.signatures[1].transcript
+
+
+def test_cap_purges_the_oldest_and_keeps_the_newest(tmp_path: Path) -> None:
+    ev = make_evidence()
+    other = make_evidence(*CASES[1])
+    render(ev, tmp_path, max_signatures=3)
+    render(replace(ev, signatures=other.signatures), tmp_path, max_signatures=3)
+    log = read_device(tmp_path, BDF).signatures
+    assert [s.number for s in log] == [1, 2, 3]
+    assert log[-1].transcript == other.signatures[-1].transcript
+    render(replace(ev, signatures=other.signatures[:1]), tmp_path, max_signatures=1)
+    log = read_device(tmp_path, BDF).signatures
+    assert [s.number for s in log] == [4] and log[0].transcript == other.signatures[0].transcript
+    with pytest.raises(ConfigurationError):
+        render(ev, tmp_path, max_signatures=0)
+
+
+def test_tampered_entries_are_carried_over_byte_for_byte(tmp_path: Path) -> None:
+    ev = make_evidence()
+    device = render(ev, tmp_path)
+    (device / "signatures/0_signature").write_bytes(b"forged")
+    render(replace(ev, signatures=()), tmp_path)
+    assert (device / "signatures/0_signature").read_bytes() == b"forged"
+
+
+def test_concurrent_reader_never_sees_a_mix(tmp_path: Path) -> None:
+    one = make_evidence()
+    two = replace(make_evidence(*CASES[1]), signatures=(), authenticated="tsm1",
+                  tsm=TsmState(connect="tsm1"))
+    one = replace(one, signatures=())
+    render(one, tmp_path)
+    stop = threading.Event()
+    seen: list[DeviceEvidence | BaseException] = []
+
+    def reader() -> None:
+        while not stop.is_set() and len(seen) < 2000:
+            try:
+                seen.append(read_device(tmp_path, BDF))
+            except BaseException as exc:  # noqa: BLE001 - every failure is a finding
+                seen.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for i in range(40):
+            render(two if i % 2 == 0 else one, tmp_path)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert seen
+    assert all(s in (one, two) for s in seen), next(s for s in seen if s not in (one, two))
+
+
+@pytest.mark.parametrize("bdf", ["../../../etc", "0000:03:00.0/../../x", "0000:03:00.0/..", "."])
+def test_path_tricks_in_the_address_are_refused(tmp_path: Path, bdf: str) -> None:
+    ev = make_evidence()
+    object.__setattr__(ev, "bdf", bdf)  # past the constructor's check: render checks again
+    with pytest.raises(ConfigurationError):
+        render(ev, tmp_path / "root")
+    assert not (tmp_path / "etc").exists() and not (tmp_path / "x").exists()
+
+
+def test_symlinks_leading_out_of_the_root_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    (root / "bus/pci").mkdir(parents=True)
+    (root / "bus/pci/devices").symlink_to(outside)
+    with pytest.raises(ConfigurationError, match="symlink"):
+        render(make_evidence(), root)
+    assert os.listdir(outside) == []
+    root2 = tmp_path / "root2"
+    (root2 / "bus/pci/devices").mkdir(parents=True)
+    (root2 / "bus/pci/devices" / BDF).symlink_to(outside)
+    with pytest.raises(ConfigurationError):
+        render(make_evidence(), root2)
+    assert os.listdir(outside) == []
+
+
+def test_a_device_directory_devsec_did_not_render_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "bus/pci/devices" / BDF).mkdir(parents=True)
+    with pytest.raises(ConfigurationError, match="not rendered by devsec"):
+        render(make_evidence(), tmp_path)
