@@ -26,6 +26,7 @@ from .evidence import (
     SignatureEntry,
     TsmState,
     check_bdf,
+    check_tsm_name,
 )
 
 __all__ = ["list_devices", "read_device", "read_entry"]
@@ -144,6 +145,9 @@ def _authenticated(path: Path) -> bool | str:
         return False
     if text in ("0", "1"):
         return text == "1"
+    if text:
+        with _naming(path):
+            check_tsm_name(text)
     return text
 
 
@@ -205,7 +209,11 @@ def _measurements(directory: Path) -> tuple[MeasurementEntry, ...]:
 def _tsm(directory: Path) -> TsmState | None:
     if not directory.is_dir():
         return None
-    return TsmState(**{name: _optional_text(directory / name) for name in TSM_ATTRIBUTES})
+    attributes = {name: _optional_text(directory / name) for name in TSM_ATTRIBUTES}
+    if attributes["connect"]:
+        with _naming(directory / "connect"):
+            check_tsm_name(attributes["connect"])
+    return TsmState(**attributes)
 
 
 def _read(directory: Path, bdf: str) -> DeviceEvidence:
