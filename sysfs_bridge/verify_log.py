@@ -1,7 +1,9 @@
 """Re-verify a ``signatures/`` log offline, every entry from its own files alone.
 
 For each entry ``N``: the linked ``certificates/slotX`` must hold DER
-certificates (root first, leaf last: the leaf's key signed); the
+certificates (root first, leaf last: the leaf's key signed), each signed by
+the one before it and valid together at some moment (the latest notBefore);
+the
 ``_combined_spdm_prefix`` must be exactly the prefix its version and ``_type``
 imply (the version is read from the prefix text; an empty prefix means SPDM
 1.0/1.1, where ``_type`` must still be a DSP0274 signing context); both nonces
@@ -9,7 +11,8 @@ must occur in the transcript; and the signature must verify over the
 transcript with ``_hash_algorithm``.  The signature algorithm comes from
 devsec's ``_asym_algorithm`` extension when present, else from the leaf key
 (an RSA key is tried with RSASSA and RSAPSS).  The chain's trust is the policy
-engine's business, not this module's.
+engine's business, not this module's, and so is a first certificate that is
+not self-issued (the key that signed it is not in the slot).
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from pathlib import Path
 from typing import Final
 
 from devsec.names import ASYMS, parse_asym, parse_hash
-from spdm.crypto import parse_der_certificates, signing_context_prefix, verify
+from spdm.crypto import (
+    build_spdm_cert_chain,
+    parse_der_certificates,
+    parse_spdm_cert_chain,
+    signing_context_prefix,
+    validate_cert_chain,
+    verify,
+)
+from spdm.crypto.certs import Role
 from spdm.errors import DecodeError, DevsecError
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 
@@ -94,7 +105,17 @@ def _verify_entry(signatures: Path, number: int) -> str:
         raise DecodeError(f"{slot}: missing") from exc
     if not chain:
         raise DecodeError(f"{slot}: slot {entry.certificate_slot} holds no certificate")
-    key = parse_der_certificates(chain)[-1].public_key()
+    certificates = parse_der_certificates(chain)
+    # Rebuild the SPDM chain so spdm.crypto checks its inner links (each certificate
+    # signed by the one before it, CA rules, the leaf's key and usage) with the first
+    # certificate as its own anchor: whether that root is trusted is policy, not this log.
+    # A self-issued first certificate is listed twice so its own signature is checked too.
+    links = [certificates[0], *certificates] if certificates[0].subject == certificates[0].issuer \
+        else certificates
+    spdm_chain = parse_spdm_cert_chain(build_spdm_cert_chain(links, hash_alg), hash_alg)
+    when = max(c.not_before for c in certificates)
+    role: Role = "requester" if entry.type.startswith("requester-") else "responder"
+    key = certificates[-1].public_key()
     if entry.asym_algorithm:
         candidates = [parse_asym(entry.asym_algorithm)]
     else:
@@ -104,6 +125,7 @@ def _verify_entry(signatures: Path, number: int) -> str:
     failure: DevsecError | None = None
     for asym in candidates:
         try:
+            validate_cert_chain(spdm_chain, (certificates[0],), asym, now=when, role=role)
             verify(key, asym, hash_alg, version, entry.type, entry.transcript, entry.signature)
         except DevsecError as exc:
             failure = exc

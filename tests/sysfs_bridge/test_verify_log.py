@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from spdm.crypto import parse_der_certificates
 from spdm.events import CertificateChainReceived, ChallengeAuthenticated, MeasurementsReceived
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from sysfs_bridge import DeviceEvidence, render, signature_entry, verify_log
@@ -65,10 +66,17 @@ def test_relinked_chain_fails_that_entry(tmp_path: Path) -> None:
     assert not verdict.ok and "no certificate" in verdict.reason
 
 
-def test_tampered_certificate_fails_its_entries(tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", [0, 1, 2], ids=["root", "intermediate", "leaf"])
+def test_tampered_certificate_fails_its_entries(tmp_path: Path, which: int) -> None:
+    """A byte of any certificate's signature: the chain's inner links are checked too."""
     device = render(make_evidence(), tmp_path)
-    _flip(device / "certificates/slot0")
-    assert [v.ok for v in verify_log(device)] == [False, False]
+    slot = device / "certificates/slot0"
+    data = bytearray(slot.read_bytes())
+    ders = [c.der for c in parse_der_certificates(bytes(data))]
+    data[sum(len(d) for d in ders[:which + 1]) - 10] ^= 0x01
+    slot.write_bytes(bytes(data))
+    verdicts = verify_log(device)
+    assert [v.ok for v in verdicts] == [False, False], verdicts
 
 
 def test_missing_file_fails_that_entry_and_no_log_is_empty(tmp_path: Path) -> None:
