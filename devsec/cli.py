@@ -43,6 +43,7 @@ from spdm.errors import (
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
+from sysfs_bridge import evidence_from_report, render, verify_log
 from tdisp.tsm.device import SecureDevice
 
 from . import dump as dump_cmd
@@ -118,6 +119,8 @@ def open_target(target: str) -> DoeTransport:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
+    if not args.target.startswith("tcp://") and args.bdf == "0000:00:00.0":
+        args.bdf = args.target.lower() if args.target.count(":") == 2 else f"0000:{args.target.lower()}"
     anchors = _certificates(args.trust_root, "trust root")
     identity = None
     caps = DEFAULT_REQUESTER_CAPS
@@ -143,8 +146,23 @@ def cmd_connect(args: argparse.Namespace) -> int:
                               session=session, identity=identity)
     finally:
         transport.close()
+    if args.sysfs:
+        device_dir = render(evidence_from_report(report, args.bdf), Path(args.sysfs))
+        print(f"evidence rendered under {device_dir}", file=sys.stderr)
     _print_teeio_report(args, report, args.target, teeio)
     return 0
+
+
+def cmd_verify_log(args: argparse.Namespace) -> int:
+    verdicts = verify_log(Path(args.device_dir))
+    if args.json:
+        print(json.dumps([{"entry": v.number, "ok": v.ok, "reason": v.reason} for v in verdicts],
+                         indent=2))
+    else:
+        for v in verdicts:
+            print(f"{v.number:>4}  {'ok    ' if v.ok else 'FAILED'}  {v.reason}")
+        print(f"{sum(v.ok for v in verdicts)} of {len(verdicts)} signatures verify")
+    return 0 if verdicts and all(v.ok for v in verdicts) else 1
 
 
 def _print_teeio_report(args: argparse.Namespace, report: AuthenticationReport, target: str,
@@ -299,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requester-cert-chain", metavar="FILE",
                    help="our own chain (PEM bundle or DER root first), for mutual authentication")
     p.add_argument("--requester-key", metavar="FILE", help="our own leaf's PEM private key")
+    p.add_argument("--sysfs", metavar="ROOT",
+                   help="render the device's evidence under ROOT in the kernel's sysfs layout")
+    p.add_argument("--bdf", default="0000:00:00.0", type=str.lower,
+                   help="the PCI address to file the evidence under (default: the target's, for a "
+                        "PCI address; else 0000:00:00.0)")
     p.add_argument("--ide", action="store_true",
                    help="in the session: program and start IDE keys (IDE_KM), refresh them, stop")
     p.add_argument("--tdisp", action="store_true",
@@ -324,6 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     _algorithm_flags(p, "the device key's algorithm (default ecdsa-p384)")
     _session_flags(p)
     p.set_defaults(func=cmd_emulate)
+
+    p = sub.add_parser("verify-log", help="re-verify a rendered signatures/ log from its files alone")
+    p.add_argument("device_dir", help="ROOT/bus/pci/devices/DDDD:BB:DD.F")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_verify_log)
 
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
     p.add_argument("pcap")

@@ -167,3 +167,26 @@ def test_demo_runs_the_tee_io_flow(capsys: pytest.CaptureFixture[str]) -> None:
     steps = json.loads(capsys.readouterr().out)["tee_io"]
     assert steps[0]["step"] == "ide_km keys programmed and started"
     assert {s.get("state") for s in steps if s["step"].startswith("tdisp locked")} == {"RUN"}
+
+
+@pytest.mark.socket
+def test_connect_renders_evidence_and_verify_log_checks_it(
+        emulator: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url, root = emulator
+    sysfs = tmp_path / "sysfs"
+    assert main(["connect", url, "--trust-root", str(root), "--sysfs", str(sysfs),
+                 "--bdf", "0000:3a:00.0"]) == 0
+    device = sysfs / "bus/pci/devices/0000:3a:00.0"
+    assert (device / "authenticated").read_text().strip() == "1"
+    assert (device / "certificates/slot0").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["verify-log", str(device)]) == 0
+    assert "2 of 2 signatures verify" in capsys.readouterr().out
+    transcript = device / "signatures/1_transcript"
+    data = bytearray(transcript.read_bytes())
+    data[10] ^= 1
+    transcript.write_bytes(bytes(data))
+    assert main(["verify-log", str(device), "--json"]) == 1
+    verdicts = json.loads(capsys.readouterr().out)
+    assert [v["entry"] for v in verdicts if not v["ok"]] == [1]  # exactly the tampered entry
+    assert len(verdicts) == 2
