@@ -40,10 +40,10 @@ from .messages.codes import (
     MeasurementHashAlgo,
     SpdmVersion,
 )
+from .slots import SLOT_COUNT
 
 logger = logging.getLogger(__name__)
 
-SLOT_COUNT = 8
 _PEM_LINE = 64
 MIN_INDEX, MAX_INDEX = 0x01, 0xFE
 """Measurement indices a device may use (0 and 0xFF are GET_MEASUREMENTS operations)."""

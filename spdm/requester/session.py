@@ -45,7 +45,6 @@ from ..session import (
     KEY_EXCHANGE_RSP_CONTEXT,
     MAX_SESSIONS,
     Session,
-    SessionPhase,
     session_id_of,
 )
 from .encap import EncapCommands
@@ -318,9 +317,8 @@ class SessionCommands(EncapCommands):
     def _session_for(self, code: RequestCode, session_id: int,
                      cap: CapabilityFlags | None = None) -> Session:
         negotiated = self._need_negotiated(code)
-        session = self.sessions.get(session_id)
-        if session is None or session.phase != SessionPhase.ESTABLISHED:
-            raise LocalProtocolError(f"{code.name}: no established session 0x{session_id:08x}")
+        session = self._established_session(session_id)
+        assert session is not None  # a SessionID was given
         if cap and not negotiated.both(cap):
             raise LocalProtocolError(f"{code.name}: both sides must advertise {cap.name}")
         return session

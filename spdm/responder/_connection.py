@@ -32,13 +32,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SLOT_COUNT = 8
-"""Certificate slots 0-7 (DSP0274)."""
-
-
 VendorHandler = Callable[[bytes, int | None], bytes]
-"""(request payload, SessionID it came in or None) -> response payload."""
-"""A vendor-defined protocol: request payload in, response payload out."""
+"""A vendor-defined protocol: (request payload, SessionID it came in or None) -> response payload."""
 
 
 def invalid_request(reason: str) -> RemoteProtocolError:
