@@ -78,17 +78,24 @@ def _algorithms(version: int = 0x12, **overrides: int) -> bytes:
     return Algorithms(spdm_version=version, alg_structs=structs, **fields).encode()
 
 
-def _negotiated(version: int = 0x12) -> Requester:
-    """A requester that went through VCA with a CERT/CHAL/MEAS device."""
+def _after_capabilities(version: int = 0x12, offered: tuple[int, ...] = ()) -> Requester:
+    """A requester past GET_VERSION and GET_CAPABILITIES with a CERT/CHAL/MEAS device."""
     requester = Requester(RequesterConfig(), rng=_rng)
     requester.get_version()
     assert requester.data_to_send() == bytes.fromhex("10840000")
-    requester.receive_data(_version_response(0x10, 0x11, version))
+    requester.receive_data(_version_response(*offered, version))
     requester.get_capabilities()
     requester.data_to_send()
+    sized = version >= 0x12
     requester.receive_data(Capabilities(
         spdm_version=version, flags=CAPS, ct_exponent=12,
-        data_transfer_size=0x1200, max_spdm_msg_size=0x1200).encode())
+        data_transfer_size=0x1200 if sized else 0, max_spdm_msg_size=0x1200 if sized else 0).encode())
+    return requester
+
+
+def _negotiated(version: int = 0x12) -> Requester:
+    """A requester that went through VCA with a CERT/CHAL/MEAS device."""
+    requester = _after_capabilities(version, offered=(0x10, 0x11))
     requester.negotiate_algorithms()
     requester.data_to_send()
     requester.receive_data(_algorithms(version))
@@ -182,14 +189,7 @@ def test_unsolicited_response_is_refused() -> None:
 
 
 def test_algorithms_selecting_something_not_offered_is_refused() -> None:
-    requester = Requester(RequesterConfig(), rng=_rng)
-    requester.get_version()
-    requester.data_to_send()
-    requester.receive_data(_version_response(0x12))
-    requester.get_capabilities()
-    requester.data_to_send()
-    requester.receive_data(Capabilities(spdm_version=0x12, flags=CAPS, data_transfer_size=0x1200,
-                                        max_spdm_msg_size=0x1200).encode())
+    requester = _after_capabilities(0x12)
     requester.negotiate_algorithms()
     requester.data_to_send()
     two_bits = int(BaseHashAlgo.SHA_256 | BaseHashAlgo.SHA_384)
@@ -198,14 +198,7 @@ def test_algorithms_selecting_something_not_offered_is_refused() -> None:
 
 
 def test_negotiate_algorithms_offers_the_configured_sets() -> None:
-    requester = Requester(RequesterConfig(), rng=_rng)
-    requester.get_version()
-    requester.data_to_send()
-    requester.receive_data(_version_response(0x12))
-    requester.get_capabilities()
-    requester.data_to_send()
-    requester.receive_data(Capabilities(spdm_version=0x12, flags=CAPS, data_transfer_size=0x1200,
-                                        max_spdm_msg_size=0x1200).encode())
+    requester = _after_capabilities(0x12)
     requester.negotiate_algorithms()
     sent = NegotiateAlgorithms.decode(requester.data_to_send())
     assert sent.base_hash_algo == BaseHashAlgo.SHA_256 | BaseHashAlgo.SHA_384 | BaseHashAlgo.SHA_512
@@ -218,13 +211,7 @@ def test_negotiate_algorithms_offers_the_configured_sets() -> None:
 
 
 def test_eddsa_is_not_offered_before_1_2() -> None:
-    requester = Requester(RequesterConfig(), rng=_rng)
-    requester.get_version()
-    requester.data_to_send()
-    requester.receive_data(_version_response(0x11))
-    requester.get_capabilities()
-    requester.data_to_send()
-    requester.receive_data(Capabilities(spdm_version=0x11, flags=CAPS).encode())
+    requester = _after_capabilities(0x11)
     requester.negotiate_algorithms()
     sent = NegotiateAlgorithms.decode(requester.data_to_send())
     assert not sent.base_asym_algo & (BaseAsymAlgo.EDDSA_ED25519 | BaseAsymAlgo.EDDSA_ED448)
