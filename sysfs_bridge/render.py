@@ -17,7 +17,7 @@ the new one, never a mix; the old directory is deleted afterwards (see
 Every file is written to a temporary name in its directory and renamed.
 
 The ``signatures/`` log is carried over from the previous tree byte for byte
-(a re-render never launders an entry); the evidence's entries are appended
+(hard-linked: a re-render never launders an entry); the evidence's entries are appended
 with the next numbers, except those already in the log unchanged, and the
 oldest entries beyond ``max_signatures`` are purged.  One renderer per device
 at a time.
