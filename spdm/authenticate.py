@@ -144,11 +144,31 @@ def authenticate(
         RemoteErrorResponse / RemoteProtocolError: the device misbehaved.
         TransportError: the transport failed.
     """
-    if not config.trust_anchors:
-        raise VerificationError("no trust anchor given: a device can only be trusted against a root")
     requester = (Requester(config, backend=identity) if rng is None
                  else Requester(config, rng=rng, backend=identity))
     driver = RequesterDriver(transport, requester, sleep=sleep)
+    return authenticate_with(driver, requester, now=now, slot_id=slot_id, session=session)
+
+
+def authenticate_with(
+    driver: RequesterDriver,
+    requester: Requester,
+    *,
+    now: datetime,
+    slot_id: int = 0,
+    session: SessionOptions | None = None,
+) -> AuthenticationReport:
+    """:func:`authenticate` on a driver and requester the caller keeps.
+
+    The TSM layer uses this to authenticate a device and then keep the same
+    connection for a long-lived session; the requester's configuration must
+    hold at least one trust anchor.
+
+    Raises:
+        The same as :func:`authenticate`.
+    """
+    if not requester.config.trust_anchors:
+        raise VerificationError("no trust anchor given: a device can only be trusted against a root")
     events: list[Event] = []
     protocols = driver.discover()
     for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms):
