@@ -26,8 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-import spdm.errors as errors
-from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportError
+from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportError, error_named
 from spdm.transport import DoeTransport
 
 from .info import DeviceInfo, TdiInfo, decode_info
@@ -41,14 +40,6 @@ log = logging.getLogger(__name__)
 
 Tap = Callable[[str, bytes], None]
 """Called with ("to-tsm" | "from-tsm", the bytes) for every frame crossing the host."""
-
-_ERRORS: dict[str, type[DevsecError]] = {
-    name: getattr(errors, name) for name in (
-        "VerificationError", "NegotiationError", "ConfigurationError", "DecodeError",
-        "LocalProtocolError", "TransportError", "TransportTimeout")
-}
-"""Failures the TSM reports, by name; any other kind arrives as RemoteProtocolError."""
-
 
 def _psp_command() -> list[str]:
     return [sys.executable, "-m", "tdisp.tsm.psp_main"]
@@ -167,10 +158,7 @@ class PspProxyTsm(Tsm):
             kind, message = str(doc["kind"]), str(doc["message"])
         except (ValueError, KeyError, TypeError):
             return DecodeError("the TSM reported a failure in a malformed frame")
-        cls = _ERRORS.get(kind)
-        if cls is None:
-            return errors.RemoteProtocolError(f"TSM: {kind}: {message}")
-        return cls(message)
+        return error_named(kind, message)
 
     # ------------------------------------------------------------------ the interface
 
