@@ -43,10 +43,12 @@ from spdm.errors import (
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
-from sysfs_bridge import evidence_from_report, render, verify_log
+from sysfs_bridge import evidence_from_report, evidence_from_tsm, render, verify_log
+from tdisp.tsm import DeviceInfo
 from tdisp.tsm.device import SecureDevice
 
 from . import dump as dump_cmd
+from . import tsm_cmd
 from .names import (
     AEADS,
     ASYMS,
@@ -257,6 +259,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tsm_after(args: argparse.Namespace) -> Callable[[DeviceInfo], None] | None:
+    """``tsm serve --sysfs ROOT``: render each device's evidence after every operation."""
+    if not args.sysfs:
+        return None
+    root = Path(args.sysfs)
+    return lambda info: None if render(evidence_from_tsm(info), root) is None else None
+
+
 def _secrets_file(path: str) -> list[bytes]:
     """The reference's secrets file: ``--dhe_secret HEX`` / ``--psk HEX`` lines, in session order."""
     secrets = []
@@ -364,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hash", action="append", metavar="|".join(HASHES), help=argparse.SUPPRESS)
     p.add_argument("--asym", action="append", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
+
+    tsm_cmd.add_parsers(sub, open_target, _certificates, _tsm_after)
     return parser
 
 
