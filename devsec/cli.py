@@ -43,7 +43,16 @@ from spdm.errors import (
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
-from sysfs_bridge import evidence_from_report, evidence_from_tsm, render, verify_log
+from sysfs_bridge import (
+    PciIdentity,
+    evaluate,
+    evidence_from_report,
+    evidence_from_tsm,
+    load_policy,
+    pci_identity,
+    render,
+    verify_log,
+)
 from tdisp.tsm import DeviceInfo
 from tdisp.tsm.device import SecureDevice
 
@@ -110,11 +119,15 @@ def _read(path: str, what: str) -> bytes:
         raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-def open_target(target: str) -> DoeTransport:
-    """``tcp://HOST:PORT`` (spdm-emu socket) or a PCI address (config-space DOE mailbox)."""
+def open_target(target: str) -> tuple[DoeTransport, PciIdentity | None]:
+    """``tcp://HOST:PORT`` (spdm-emu socket) or a PCI address (config-space DOE mailbox).
+
+    Returns the transport and, for a PCI address, the function's identity from its config space.
+    """
     if target.startswith("tcp://"):
-        return EmuSocketClient.from_url(target)
-    return open_mailbox(SysfsConfigSpace.for_device(target))
+        return EmuSocketClient.from_url(target), None
+    config = SysfsConfigSpace.for_device(target)
+    return open_mailbox(config), pci_identity(config)
 
 
 # ------------------------------------------------------------------ subcommands
@@ -142,14 +155,16 @@ def cmd_connect(args: argparse.Namespace) -> int:
         psk = _hex(args.psk, "--psk") if args.psk else None
         session = SessionOptions(psk=psk, psk_hint=(args.psk_hint or "").encode(),
                                  inside=teeio if (args.ide or teeio.tdis) else None)
-    transport = open_target(args.target)
+    transport, pci = open_target(args.target)
     try:
         report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot,
                               session=session, identity=identity)
     finally:
         transport.close()
     if args.sysfs:
-        device_dir = render(evidence_from_report(report, args.bdf), Path(args.sysfs))
+        evidence = evidence_from_report(report, args.bdf, pci=pci,
+                                        vendor_protocols=teeio.vendor_protocols)
+        device_dir = render(evidence, Path(args.sysfs))
         print(f"evidence rendered under {device_dir}", file=sys.stderr)
     _print_teeio_report(args, report, args.target, teeio)
     return 0
@@ -165,6 +180,18 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
             print(f"{v.number:>4}  {'ok    ' if v.ok else 'FAILED'}  {v.reason}")
         print(f"{sum(v.ok for v in verdicts)} of {len(verdicts)} signatures verify")
     return 0 if verdicts and all(v.ok for v in verdicts) else 1
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    decision = evaluate(load_policy(Path(args.policy)), Path(args.device_dir))
+    if args.json:
+        print(json.dumps(decision.to_dict(), indent=2))
+    else:
+        verdict = f"ALLOW ({decision.action})" if decision.allow else f"DENY ({decision.action})"
+        print(f"{decision.bdf}  {verdict}")
+        for reason in decision.reasons:
+            print(f"  {'+' if decision.allow else '-'} {reason}")
+    return 0 if decision.allow else 1
 
 
 def _print_teeio_report(args: argparse.Namespace, report: AuthenticationReport, target: str,
@@ -264,7 +291,11 @@ def _tsm_after(args: argparse.Namespace) -> Callable[[DeviceInfo], None] | None:
     if not args.sysfs:
         return None
     root = Path(args.sysfs)
-    return lambda info: None if render(evidence_from_tsm(info), root) is None else None
+
+    def render_all(info: DeviceInfo) -> None:
+        for evidence in evidence_from_tsm(info):
+            render(evidence, root)
+    return render_all
 
 
 def _secrets_file(path: str) -> list[bytes]:
@@ -363,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_verify_log)
 
+    p = sub.add_parser("policy", help="check device evidence against a policy file")
+    policy = p.add_subparsers(dest="policy_command", required=True)
+    p = policy.add_parser("check", help="allow or deny one device directory, with every reason "
+                                        "(exit 0 allow, 1 deny, 2 bad policy)")
+    p.add_argument("device_dir", help="ROOT/bus/pci/devices/DDDD:BB:DD.F")
+    p.add_argument("--policy", required=True, metavar="FILE", help="the TOML policy")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_policy_check)
+
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
     p.add_argument("pcap")
     p.add_argument("--secrets", metavar="FILE",
@@ -375,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--asym", action="append", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
 
-    tsm_cmd.add_parsers(sub, open_target, _certificates, _tsm_after)
+    tsm_cmd.add_parsers(sub, lambda target: open_target(target)[0], _certificates, _tsm_after)
     return parser
 
 

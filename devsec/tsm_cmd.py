@@ -21,7 +21,7 @@ from spdm.transport import DoeTransport
 from tdisp.tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
 from tdisp.tsm.info import encode_info
 
-from .names import ASYMS, HASHES, VERSIONS, name_of
+from .names import ASYMS, HASHES, name_of
 from .tsm_service import TsmService, request
 
 __all__ = ["add_parsers"]
@@ -36,10 +36,9 @@ def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
     if isinstance(info, TdiInfo):
         return [f"tdi {info.bdf} (FUNCTION_ID 0x{info.interface_id:04x}) of {info.dsm}: {info.state.name}, "
                 f"report {len(info.report)} bytes, {info.mmio_ranges} MMIO range(s)"]
-    version = next((n for n, v in VERSIONS if v == info.version), str(info.version))
     lines = [
         f"device {info.bdf}: {info.state.value} (TSM {info.tsm})",
-        f"  SPDM {version}, {name_of(info.hash_alg, dict(HASHES))}, {name_of(info.asym_alg, dict(ASYMS))}",
+        f"  SPDM {info.version.text}, {name_of(info.hash_alg, dict(HASHES))}, {name_of(info.asym_alg, dict(ASYMS))}",
         f"  certificates: slots {sorted(info.certificates)}; {len(info.signatures)} signature(s); "
         f"{len(info.measurements)} measurement block(s)",
         f"  IDE streams running: {list(info.streams) or 'none'}",
