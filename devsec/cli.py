@@ -53,11 +53,12 @@ from sysfs_bridge import (
     render,
     verify_log,
 )
-from tdisp.tsm import DeviceInfo
+from tdisp.tsm import DeviceInfo, backend_names
 from tdisp.tsm.device import SecureDevice
 
 from . import dump as dump_cmd
 from . import tsm_cmd
+from .demo import run_demo
 from .names import (
     AEADS,
     ASYMS,
@@ -275,15 +276,12 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
-    device = SecureDevice(ResponderConfig(algorithms=_preferences(args, model.asym_alg)), model)
-    config = RequesterConfig(trust_anchors=(model.root_certificate(),))
-    target = "emulated device (in-process, DOE mailbox registers)"
-    teeio = TeeIoSteps(ide=True, tdis=(0x0101, 0x0102))
-    report = authenticate(device.spdm.mailbox(), config, now=datetime.now(UTC),
-                          session=SessionOptions(inside=teeio))
-    _print_teeio_report(args, report, target, teeio)
-    return 0
+    run = run_demo(Path(args.sysfs), backend=args.backend)
+    if args.json:
+        print(json.dumps(run.document(), indent=2))
+    else:
+        print("devsec demo: an emulated TEE-IO device through a TSM\n" + "\n".join(run.lines()))
+    return 0 if run.allowed else 1
 
 
 def _tsm_after(args: argparse.Namespace) -> Callable[[DeviceInfo], None] | None:
@@ -409,10 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="session secrets ('--dhe_secret HEX' / '--psk HEX' lines, in session order)")
     p.set_defaults(func=cmd_dump)
 
-    p = sub.add_parser("demo", help="authenticate an in-process emulated device through its DOE mailbox")
+    p = sub.add_parser("demo", help="the whole TEE-IO flow on an in-process emulated device with 4 VFs")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--hash", action="append", metavar="|".join(HASHES), help=argparse.SUPPRESS)
-    p.add_argument("--asym", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--backend", choices=backend_names(), default="psp-proxy", help="the TSM backend")
+    p.add_argument("--sysfs", default="devsec-sysfs", metavar="ROOT",
+                   help="where to render the evidence (default ./devsec-sysfs)")
     p.set_defaults(func=cmd_demo)
 
     tsm_cmd.add_parsers(sub, lambda target: open_target(target)[0], _certificates, _tsm_after)

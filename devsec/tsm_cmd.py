@@ -38,7 +38,8 @@ def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
                 f"report {len(info.report)} bytes, {info.mmio_ranges} MMIO range(s)"]
     lines = [
         f"device {info.bdf}: {info.state.value} (TSM {info.tsm})",
-        f"  SPDM {info.version.text}, {name_of(info.hash_alg, dict(HASHES))}, {name_of(info.asym_alg, dict(ASYMS))}",
+        f"  SPDM {info.version.text}, {name_of(info.hash_alg, dict(HASHES))}, "
+        f"{name_of(info.asym_alg, dict(ASYMS))}",
         f"  certificates: slots {sorted(info.certificates)}; {len(info.signatures)} signature(s); "
         f"{len(info.measurements)} measurement block(s)",
         f"  IDE streams running: {list(info.streams) or 'none'}",

@@ -187,8 +187,14 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
         return
     if first.kind != FrameKind.CONFIGURE:
         raise DecodeError(f"the first TSM frame must be CONFIGURE, not {first.kind.name}")
-    tsm = NativeTsm(_config(first.body), name=PSP_NAME)
     mailbox = _Mailbox(out)
+    try:
+        tsm = NativeTsm(_config(first.body), name=PSP_NAME)
+    except DevsecError as exc:
+        mailbox.send(Frame(FrameKind.FAILED, 0, json.dumps(
+            {"kind": type(exc).__name__, "message": str(exc)}).encode()))
+        raise
+    mailbox.send(Frame(FrameKind.READY, 0))
     try:
         while (frame := read_frame(inp)) is not None:
             if frame.kind == FrameKind.COMMAND:

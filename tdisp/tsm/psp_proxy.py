@@ -82,10 +82,33 @@ class PspProxyTsm(Tsm):
         self._device_locks: dict[str, threading.Lock] = {}
         self._gone = False
         self._send(Frame(FrameKind.CONFIGURE, 0, config_document(config)))
+        self._await_ready()
         self._reader = threading.Thread(target=self._read, daemon=True, name="psp-proxy-reader")
         self._reader.start()
 
     # ------------------------------------------------------------------ mailbox
+
+    def _await_ready(self) -> None:
+        """Wait for the process to accept its configuration (READY), so no command waits on its start-up.
+
+        Raises:
+            TransportError: the process exited first.
+            ConfigurationError and the like: it refused the configuration.
+        """
+        try:
+            frame = read_frame(self._from_tsm)
+        except DevsecError:
+            self.process.kill()
+            raise
+        if frame is not None and self._tap is not None:
+            self._tap("from-tsm", encode_frame(frame))
+        if frame is not None and frame.kind == FrameKind.READY:
+            return
+        self.process.kill()
+        self.process.wait()
+        if frame is not None and frame.kind == FrameKind.FAILED:
+            raise self._failure(frame.body)
+        raise TransportError(f"the TSM process did not start (exit status {self.process.poll()})")
 
     def _send(self, frame: Frame) -> None:
         with self._write_lock:
@@ -184,7 +207,6 @@ class PspProxyTsm(Tsm):
 
     def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
         with self._lock(device.bdf):
-            progress(f"opening the DOE mailbox of {device.bdf}")
             transport = device.open()
             try:
                 info = self._device(self._command({"op": "connect", "bdf": device.bdf}, transport, progress))

@@ -48,7 +48,9 @@ class FrameKind(IntEnum):
     RESULT = 7
     """TSM -> host: the command succeeded; the body is the TSM info (JSON)."""
     FAILED = 8
-    """TSM -> host: the command failed (JSON: kind, message)."""
+    """TSM -> host: the command failed (JSON: kind, message); tag 0: the configuration was refused."""
+    READY = 9
+    """TSM -> host, tag 0: configured and serving (the answer to CONFIGURE)."""
 
 
 # Frame layout, see the module docstring.
