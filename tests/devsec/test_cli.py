@@ -26,20 +26,6 @@ from spdm.transport import EmuSocketClient
 from tests.vectors import ROOT
 
 
-def test_demo_verifies(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "result        VERIFIED" in out
-    assert "challenge     verified" in out and "signature verified" in out
-
-
-def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["verified"] is True and doc["spdm_version"] == "1.3"
-    assert doc["measurements"]["signed"] is True and doc["measurements"]["blocks"]
-
-
 def test_dump_prints_a_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dump", str(ROOT / "spdm12-p384" / "capture.pcap")]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -160,13 +146,6 @@ def test_connect_ide_tdisp_over_tcp(emulator: tuple[str, Path],
     assert main(["connect", url, "--trust-root", str(root), "--ide", "--tdisp"]) == 0
     out = capsys.readouterr().out
     assert "tee-io" in out and "state RUN" in out and "result        VERIFIED" in out
-
-
-def test_demo_runs_the_tee_io_flow(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
-    steps = json.loads(capsys.readouterr().out)["tee_io"]
-    assert steps[0]["step"] == "ide_km keys programmed and started"
-    assert {s.get("state") for s in steps if s["step"].startswith("tdisp locked")} == {"RUN"}
 
 
 @pytest.mark.socket
