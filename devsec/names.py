@@ -99,3 +99,14 @@ def measurement_hash_name(value: MeasurementHashAlgo) -> str:
     if value == MeasurementHashAlgo.RAW_BIT_STREAM_ONLY:
         return "raw-bit-stream-only"
     return (value.name or f"0x{int(value):x}").lower().replace("_", "")
+
+
+MEASUREMENT_HASHES: dict[str, MeasurementHashAlgo] = {
+    measurement_hash_name(alg): alg for alg in MeasurementHashAlgo if alg != MeasurementHashAlgo.SM3_256
+}
+"""SM3 is left out: ``spdm.crypto`` has no SM3 (it cannot size or compute such a digest)."""
+
+
+def parse_measurement_hash(name: str) -> MeasurementHashAlgo:
+    """``"sha384"`` -> MeasurementHashAlgo.SHA_384 (ConfigurationError otherwise)."""
+    return _lookup(MEASUREMENT_HASHES, name, "measurement hash")

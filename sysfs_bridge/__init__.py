@@ -13,6 +13,8 @@ with the same code.
 - :func:`render`: write a device's tree atomically (pure rendering, I/O only under the root).
 - :func:`read_device`, :func:`list_devices`: parse a tree back into the same values.
 - :func:`verify_log` -> :class:`LogVerdict`: re-verify every log entry offline.
+- :func:`export_bundle`, :func:`verify_bundle` -> :class:`BundleVerdict`: evidence
+  for a remote verifier, one ``devsec-evidence/1`` file signed over its nonce.
 
 devsec extension: each log entry may carry ``<N>_asym_algorithm`` (the
 signature algorithm by name, e.g. ``ecdsa-p384``); a kernel log without it is
@@ -21,6 +23,7 @@ verified by deriving the algorithm from the leaf key.
 
 from __future__ import annotations
 
+from .bundle import BundleVerdict, export_bundle, verify_bundle
 from .evidence import (
     DeviceEvidence,
     MeasurementEntry,
@@ -36,16 +39,19 @@ from .verify_log import LogVerdict, verify_log
 
 __all__ = [
     "DEFAULT_MAX_SIGNATURES",
+    "BundleVerdict",
     "DeviceEvidence",
     "LogVerdict",
     "MeasurementEntry",
     "SignatureEntry",
     "TsmState",
     "evidence_from_report",
+    "export_bundle",
     "list_devices",
     "measurement_entry",
     "read_device",
     "render",
     "signature_entry",
+    "verify_bundle",
     "verify_log",
 ]
