@@ -18,6 +18,8 @@ devsec's tree and a real ``/sys`` with the same code.
 - :func:`verify_log` -> :class:`LogVerdict`: re-verify every log entry offline.
 - :func:`load_policy` -> :class:`Policy`, :func:`evaluate` / :func:`decide` ->
   :class:`Decision`: the policy engine (allow with ``connect``/``bind``, or refuse, and why).
+- :func:`export_bundle`, :func:`verify_bundle` -> :class:`BundleVerdict`: evidence
+  for a remote verifier, one ``devsec-evidence/1`` file signed over its nonce.
 
 devsec extensions:
 
@@ -37,6 +39,7 @@ devsec extensions:
 
 from __future__ import annotations
 
+from .bundle import BundleVerdict, export_bundle, verify_bundle
 from .evidence import (
     DeviceEvidence,
     MeasurementEntry,
@@ -59,6 +62,7 @@ from .verify_log import LogVerdict, verify_log
 __all__ = [
     "DEFAULT_MAX_SIGNATURES",
     "Decision",
+    "BundleVerdict",
     "DeviceEvidence",
     "LogVerdict",
     "MeasurementEntry",
@@ -72,6 +76,7 @@ __all__ = [
     "evaluate",
     "evidence_from_report",
     "evidence_from_tsm",
+    "export_bundle",
     "list_devices",
     "load_policy",
     "measurement_entry",
@@ -80,5 +85,6 @@ __all__ = [
     "read_device_dir",
     "render",
     "signature_entry",
+    "verify_bundle",
     "verify_log",
 ]
