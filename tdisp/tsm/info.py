@@ -11,6 +11,7 @@ report, states — never a key.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
@@ -51,21 +52,21 @@ class LinkState(Enum):
     """The session or the device was lost; its TDIs are in ERROR."""
 
 
+_BDF: Final = re.compile(
+    r"(?P<segment>[0-9a-fA-F]{4,8}):(?P<bus>[0-9a-fA-F]{2}):(?P<device>[0-9a-fA-F]{2})\.(?P<function>[0-7])")
+"""Linux's spelling of a function's address: zero-padded hex, the segment 4 hex digits or more (VMD)."""
+
+
 def function_id(bdf: str) -> int:
     """The TDISP FUNCTION_ID (PCIe Requester ID) of the function at ``DDDD:BB:DD.F``.
 
     Raises:
         DecodeError: ``bdf`` is not a PCI address.
     """
-    try:
-        _segment, bus, devfn = bdf.split(":")
-        device, function = devfn.split(".")
-        bus_n, device_n, function_n = int(bus, 16), int(device, 16), int(function, 16)
-    except ValueError as exc:
-        raise DecodeError(f"not a PCI address DDDD:BB:DD.F: {bdf!r}") from exc
-    if bus_n > 0xFF or device_n > 0x1F or function_n > 7:
+    match = _BDF.fullmatch(bdf)
+    if match is None or int(match["device"], 16) > 0x1F:
         raise DecodeError(f"not a PCI address DDDD:BB:DD.F: {bdf!r}")
-    return bus_n << 8 | device_n << 3 | function_n
+    return int(match["bus"], 16) << 8 | int(match["device"], 16) << 3 | int(match["function"])
 
 
 @dataclass(frozen=True, slots=True)
