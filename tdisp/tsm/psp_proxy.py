@@ -145,14 +145,15 @@ class PspProxyTsm(Tsm):
             if self._gone:
                 raise TransportError("the TSM process has exited")
             self._waiting[tag] = answers
+        what = f"{doc['op']} of {doc['bdf']}"
         try:
-            self._send(Frame(FrameKind.COMMAND, tag, json.dumps(doc).encode()))
+            self._send_during(Frame(FrameKind.COMMAND, tag, json.dumps(doc).encode()), what)
             while True:
                 frame = answers.get()
                 if frame is None:
-                    raise TransportError(f"the TSM process exited during {doc['op']} of {doc['bdf']}")
+                    raise TransportError(f"the TSM process exited during {what}")
                 if frame.kind == FrameKind.DOE_REQUEST:
-                    self._relay(tag, transport, frame.body)
+                    self._relay(tag, transport, frame.body, what)
                 elif frame.kind == FrameKind.PROGRESS:
                     progress(frame.body.decode(errors="replace"))
                 elif frame.kind == FrameKind.RESULT:
@@ -165,14 +166,24 @@ class PspProxyTsm(Tsm):
             with self._waiting_lock:
                 self._waiting.pop(tag, None)
 
-    def _relay(self, tag: int, transport: DoeTransport, request: bytes) -> None:
+    def _relay(self, tag: int, transport: DoeTransport, request: bytes, what: str) -> None:
         """Deliver one DOE object to the device and hand its answer (or the failure) back."""
         try:
             response = transport.exchange(request)
         except TransportError as exc:
-            self._send(Frame(FrameKind.DOE_FAILED, tag, str(exc).encode()))
+            self._send_during(Frame(FrameKind.DOE_FAILED, tag, str(exc).encode()), what)
             return
-        self._send(Frame(FrameKind.DOE_RESPONSE, tag, response))
+        self._send_during(Frame(FrameKind.DOE_RESPONSE, tag, response), what)
+
+    def _send_during(self, frame: Frame, what: str) -> None:
+        """Send a frame of a command in flight: a mailbox that broke means the process died.
+
+        Said the same way whether the reader saw the end first or this write did.
+        """
+        try:
+            self._send(frame)
+        except TransportError as exc:
+            raise TransportError(f"the TSM process exited during {what} ({exc})") from exc
 
     @staticmethod
     def _failure(body: bytes) -> DevsecError:

@@ -61,6 +61,7 @@ class DyingTransport:
     Attributes:
         exchanges: exchanges that reached the device so far.
         dead: every further exchange raises TransportError.
+        closed: the host closed it.
     """
 
     def __init__(self, inner: DoeTransport, *, die_after: int | None = None) -> None:
@@ -68,6 +69,7 @@ class DyingTransport:
         self._die_after = die_after
         self.exchanges = 0
         self.dead = False
+        self.closed = False
 
     def kill(self) -> None:
         """The device goes away now."""
@@ -82,6 +84,7 @@ class DyingTransport:
         return self._inner.exchange(request, timeout=timeout)
 
     def close(self) -> None:
+        self.closed = True
         self._inner.close()
 
 
