@@ -117,7 +117,7 @@ class BundleVerdict:
         measurement_hash_alg: how the measurement digests were made.
         slot_id: the certificate slot whose leaf key signed.
         chain: the validated certificate chain.
-        measurements: the blocks of the signed MEASUREMENTS, in transcript order.
+        measurements: the signed blocks, once per index, in transcript order.
         content_changed: the signed MEASUREMENTS' Param2 b[5:4] (1.2+: 1 changed, 2 not).
         vca_signed: the version and algorithms were read from signed VCA messages
             (SPDM 1.2+); False: they are the bundle's unsigned statement.
@@ -356,18 +356,21 @@ def _check_algorithms(algorithms: Algorithms, hash_alg: BaseHashAlgo, asym_alg: 
 
 
 def _signed_blocks(exchanges: list[_Exchange], mhash: MeasurementHashAlgo) -> tuple[MeasurementBlock, ...]:
-    """Every block of the signed MEASUREMENTS responses; one per index, digests of the stated size."""
+    """The blocks of the signed MEASUREMENTS, once per index in transcript order, checked.
+
+    An index may come back in two exchanges of one L1 (an unsigned read of one
+    index, then the signed read of all); it must then say the same both times.
+    """
     size = measurement_hash_size(mhash)
-    blocks = tuple(block for _, response in exchanges for block in response.blocks)
-    seen: set[int] = set()
-    for block in blocks:
-        if block.index in seen:
-            raise DecodeError(f"transcript: measurement index {block.index} is reported twice")
-        seen.add(block.index)
-        if not block.raw_bit_stream and len(block.value) != size:
-            raise DecodeError(f"transcript: measurement {block.index} is a {len(block.value)}-byte digest, "
-                              f"{measurement_hash_name(mhash)} makes {size}")
-    return blocks
+    blocks: dict[int, MeasurementBlock] = {}
+    for _, response in exchanges:
+        for block in response.blocks:
+            if not block.raw_bit_stream and len(block.value) != size:
+                raise DecodeError(f"transcript: measurement {block.index} is a {len(block.value)}-byte "
+                                  f"digest, {measurement_hash_name(mhash)} makes {size}")
+            if blocks.setdefault(block.index, block) != block:
+                raise DecodeError(f"transcript: measurement {block.index} is reported twice, differently")
+    return tuple(blocks.values())
 
 
 def _block_copy(block: MeasurementBlock) -> dict[str, Any]:
