@@ -118,7 +118,6 @@ class BundleVerdict:
         slot_id: the certificate slot whose leaf key signed.
         chain: the validated certificate chain.
         measurements: the signed blocks, once per index, in transcript order.
-        content_changed: the signed MEASUREMENTS' Param2 b[5:4] (1.2+: 1 changed, 2 not).
         vca_signed: the version and algorithms were read from signed VCA messages
             (SPDM 1.2+); False: they are the bundle's unsigned statement.
     """
@@ -130,7 +129,6 @@ class BundleVerdict:
     slot_id: int
     chain: SpdmCertChain
     measurements: tuple[MeasurementBlock, ...]
-    content_changed: int
     vca_signed: bool
 
 
@@ -246,7 +244,7 @@ def verify_bundle(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate
     _check_copy(copy, blocks)
     return BundleVerdict(
         version=version, hash_alg=hash_alg, asym_alg=asym_alg, measurement_hash_alg=mhash,
-        slot_id=slot, chain=chain, measurements=blocks, content_changed=response.content_changed,
+        slot_id=slot, chain=chain, measurements=blocks,
         vca_signed=vca is not None,
     )
 
