@@ -9,24 +9,22 @@ with no device present, against its own trust roots (:func:`verify_bundle`).
 Format ``devsec-evidence/1``: one JSON object in UTF-8, every byte string in
 lower-case hex, every field required and no other field allowed:
 
-=====================  ===========================================================
-``format``             ``"devsec-evidence/1"``
-``spdm_version``       ``"1.0"`` ... ``"1.3"``
-``algorithms``         ``{"hash", "signature", "measurement_hash"}`` by devsec's
-                       names (``"sha384"``, ``"ecdsa-p384"``, ``"sha384"``)
-``slot``               the certificate slot whose leaf key signed (0-7)
-``certificate_chain``  that slot's SPDM certificate chain as the device stores it
-                       (DSP0274 §3.5: Length, Reserved, RootHash, DER certificates
-                       root first); its hash is the slot's DIGESTS entry
-``signing_context``    ``"responder-measurements signing"``
-``combined_spdm_prefix``  the 100-byte prefix SPDM 1.2+ signs (empty before 1.2)
-``transcript``         L1, every signed byte: VCA (1.2+ only) followed by the
-                       GET_MEASUREMENTS/MEASUREMENTS exchanges, the last one signed
-                       and its MEASUREMENTS without the signature
-``signature``          the signature over the transcript
-``measurements``       a copy of the signed blocks for readers:
-                       ``[{"index", "type", "representation", "value"}]``
-=====================  ===========================================================
+- ``format``: ``"devsec-evidence/1"``.
+- ``spdm_version``: ``"1.0"`` ... ``"1.3"``.
+- ``algorithms``: ``{"hash", "signature", "measurement_hash"}`` by devsec's
+  names (``"sha384"``, ``"ecdsa-p384"``, ``"sha384"``).
+- ``slot``: the certificate slot whose leaf key signed (0-7).
+- ``certificate_chain``: that slot's SPDM certificate chain as the device
+  stores it (DSP0274 §3.5: Length, Reserved, RootHash, DER certificates root
+  first); its hash is the slot's DIGESTS entry.
+- ``signing_context``: ``"responder-measurements signing"``.
+- ``combined_spdm_prefix``: the 100-byte prefix SPDM 1.2+ signs (empty before 1.2).
+- ``transcript``: L1, every signed byte: the VCA messages (1.2+ only), then the
+  GET_MEASUREMENTS/MEASUREMENTS exchanges, the last one signed and its
+  MEASUREMENTS without the signature.
+- ``signature``: the signature over the transcript.
+- ``measurements``: a copy of the signed blocks for readers,
+  ``[{"index", "type", "representation", "value"}]``.
 
 Only the signature is believed.  The verifier decodes the transcript with the
 SPDM codec and takes everything it reports from there: the nonce is the one
@@ -106,7 +104,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BundleVerdict:
     """What a verified bundle proves: a device whose chain leads to a trusted root signed these
     measurements over the verifier's nonce.
@@ -203,6 +201,7 @@ def verify_bundle(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate
             verify, the signed messages contradict the bundle, or the nonce is
             another one.
         ConfigurationError: ``nonce`` is not 32 bytes or no trust anchor was given.
+        LocalProtocolError: ``now`` is not timezone-aware.
     """
     if len(nonce) != NONCE_SIZE:
         raise ConfigurationError(f"a verifier's nonce is {NONCE_SIZE} bytes, not {len(nonce)}")
@@ -244,8 +243,7 @@ def verify_bundle(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate
     _check_copy(copy, blocks)
     return BundleVerdict(
         version=version, hash_alg=hash_alg, asym_alg=asym_alg, measurement_hash_alg=mhash,
-        slot_id=slot, chain=chain, measurements=blocks,
-        vca_signed=vca is not None,
+        slot_id=slot, chain=chain, measurements=blocks, vca_signed=vca is not None,
     )
 
 
