@@ -9,24 +9,22 @@ with no device present, against its own trust roots (:func:`verify_bundle`).
 Format ``devsec-evidence/1``: one JSON object in UTF-8, every byte string in
 lower-case hex, every field required and no other field allowed:
 
-=====================  ===========================================================
-``format``             ``"devsec-evidence/1"``
-``spdm_version``       ``"1.0"`` ... ``"1.3"``
-``algorithms``         ``{"hash", "signature", "measurement_hash"}`` by devsec's
-                       names (``"sha384"``, ``"ecdsa-p384"``, ``"sha384"``)
-``slot``               the certificate slot whose leaf key signed (0-7)
-``certificate_chain``  that slot's SPDM certificate chain as the device stores it
-                       (DSP0274 §3.5: Length, Reserved, RootHash, DER certificates
-                       root first); its hash is the slot's DIGESTS entry
-``signing_context``    ``"responder-measurements signing"``
-``combined_spdm_prefix``  the 100-byte prefix SPDM 1.2+ signs (empty before 1.2)
-``transcript``         L1, every signed byte: VCA (1.2+ only) followed by the
-                       GET_MEASUREMENTS/MEASUREMENTS exchanges, the last one signed
-                       and its MEASUREMENTS without the signature
-``signature``          the signature over the transcript
-``measurements``       a copy of the signed blocks for readers:
-                       ``[{"index", "type", "representation", "value"}]``
-=====================  ===========================================================
+- ``format``: ``"devsec-evidence/1"``.
+- ``spdm_version``: ``"1.0"`` ... ``"1.3"``.
+- ``algorithms``: ``{"hash", "signature", "measurement_hash"}`` by devsec's
+  names (``"sha384"``, ``"ecdsa-p384"``, ``"sha384"``).
+- ``slot``: the certificate slot whose leaf key signed (0-7).
+- ``certificate_chain``: that slot's SPDM certificate chain as the device
+  stores it (DSP0274 §3.5: Length, Reserved, RootHash, DER certificates root
+  first); its hash is the slot's DIGESTS entry.
+- ``signing_context``: ``"responder-measurements signing"``.
+- ``combined_spdm_prefix``: the 100-byte prefix SPDM 1.2+ signs (empty before 1.2).
+- ``transcript``: L1, every signed byte: the VCA messages (1.2+ only), then the
+  GET_MEASUREMENTS/MEASUREMENTS exchanges, the last one signed and its
+  MEASUREMENTS without the signature.
+- ``signature``: the signature over the transcript.
+- ``measurements``: a copy of the signed blocks for readers,
+  ``[{"index", "type", "representation", "value"}]``.
 
 Only the signature is believed.  The verifier decodes the transcript with the
 SPDM codec and takes everything it reports from there: the nonce is the one
@@ -106,7 +104,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BundleVerdict:
     """What a verified bundle proves: a device whose chain leads to a trusted root signed these
     measurements over the verifier's nonce.
@@ -117,8 +115,7 @@ class BundleVerdict:
         measurement_hash_alg: how the measurement digests were made.
         slot_id: the certificate slot whose leaf key signed.
         chain: the validated certificate chain.
-        measurements: the blocks of the signed MEASUREMENTS, in transcript order.
-        content_changed: the signed MEASUREMENTS' Param2 b[5:4] (1.2+: 1 changed, 2 not).
+        measurements: the signed blocks, once per index, in transcript order.
         vca_signed: the version and algorithms were read from signed VCA messages
             (SPDM 1.2+); False: they are the bundle's unsigned statement.
     """
@@ -130,7 +127,6 @@ class BundleVerdict:
     slot_id: int
     chain: SpdmCertChain
     measurements: tuple[MeasurementBlock, ...]
-    content_changed: int
     vca_signed: bool
 
 
@@ -205,6 +201,7 @@ def verify_bundle(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate
             verify, the signed messages contradict the bundle, or the nonce is
             another one.
         ConfigurationError: ``nonce`` is not 32 bytes or no trust anchor was given.
+        LocalProtocolError: ``now`` is not timezone-aware.
     """
     if len(nonce) != NONCE_SIZE:
         raise ConfigurationError(f"a verifier's nonce is {NONCE_SIZE} bytes, not {len(nonce)}")
@@ -246,8 +243,7 @@ def verify_bundle(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate
     _check_copy(copy, blocks)
     return BundleVerdict(
         version=version, hash_alg=hash_alg, asym_alg=asym_alg, measurement_hash_alg=mhash,
-        slot_id=slot, chain=chain, measurements=blocks, content_changed=response.content_changed,
-        vca_signed=vca is not None,
+        slot_id=slot, chain=chain, measurements=blocks, vca_signed=vca is not None,
     )
 
 
@@ -356,18 +352,21 @@ def _check_algorithms(algorithms: Algorithms, hash_alg: BaseHashAlgo, asym_alg: 
 
 
 def _signed_blocks(exchanges: list[_Exchange], mhash: MeasurementHashAlgo) -> tuple[MeasurementBlock, ...]:
-    """Every block of the signed MEASUREMENTS responses; one per index, digests of the stated size."""
+    """The blocks of the signed MEASUREMENTS, once per index in transcript order, checked.
+
+    An index may come back in two exchanges of one L1 (an unsigned read of one
+    index, then the signed read of all); it must then say the same both times.
+    """
     size = measurement_hash_size(mhash)
-    blocks = tuple(block for _, response in exchanges for block in response.blocks)
-    seen: set[int] = set()
-    for block in blocks:
-        if block.index in seen:
-            raise DecodeError(f"transcript: measurement index {block.index} is reported twice")
-        seen.add(block.index)
-        if not block.raw_bit_stream and len(block.value) != size:
-            raise DecodeError(f"transcript: measurement {block.index} is a {len(block.value)}-byte digest, "
-                              f"{measurement_hash_name(mhash)} makes {size}")
-    return blocks
+    blocks: dict[int, MeasurementBlock] = {}
+    for _, response in exchanges:
+        for block in response.blocks:
+            if not block.raw_bit_stream and len(block.value) != size:
+                raise DecodeError(f"transcript: measurement {block.index} is a {len(block.value)}-byte "
+                                  f"digest, {measurement_hash_name(mhash)} makes {size}")
+            if blocks.setdefault(block.index, block) != block:
+                raise DecodeError(f"transcript: measurement {block.index} is reported twice, differently")
+    return tuple(blocks.values())
 
 
 def _block_copy(block: MeasurementBlock) -> dict[str, Any]:
