@@ -404,10 +404,10 @@ class Process:
     def __init__(self) -> None:
         to_read, self._to = os.pipe()
         self._from, from_write = os.pipe()
-        self.to = open(self._to, "wb")  # noqa: SIM115 - closed in close()
-        self.fro = open(self._from, "rb")  # noqa: SIM115
+        self.to = open(self._to, "wb")
+        self.fro = open(self._from, "rb")
         self.error: BaseException | None = None
-        inp, out = open(to_read, "rb"), open(from_write, "wb")  # noqa: SIM115
+        inp, out = open(to_read, "rb"), open(from_write, "wb")
 
         def run() -> None:
             try:
