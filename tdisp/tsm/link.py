@@ -112,8 +112,8 @@ def secure_link(channel: VendorChannel, ide: IdeKmRequester, *, stream_id: int =
 
 
 def _steps(channel: VendorChannel, tdisp: TdispRequester, commands: tuple[Callable[[], None], ...],
-           expect: TdiState) -> list[object]:
-    """Run TDISP commands in order; the last reported state must be ``expect``."""
+           expect: TdiState | None) -> list[object]:
+    """Run TDISP commands in order; the last reported state must be ``expect`` (unless None)."""
     events: list[object] = []
     for command in commands:
         command()
@@ -121,7 +121,7 @@ def _steps(channel: VendorChannel, tdisp: TdispRequester, commands: tuple[Callab
         _refused(step, "TDISP")
         events += step
     states = [e.state for e in events if isinstance(e, InterfaceStateReceived)]
-    if states[-1:] != [expect]:
+    if expect is not None and states[-1:] != [expect]:
         raise RemoteProtocolError(
             f"TDI 0x{tdisp.config.interface_id:04x} is not {expect.name}: {[s.name for s in states]}")
     return events
@@ -129,13 +129,20 @@ def _steps(channel: VendorChannel, tdisp: TdispRequester, commands: tuple[Callab
 
 def lock_tdi(channel: VendorChannel, tdisp: TdispRequester, *, flags: LockInterfaceFlags,
              default_stream_id: int = 0, mmio_reporting_offset: int = 0) -> list[object]:
-    """TDISP version, capabilities, LOCK, the report (in portions); state must be CONFIG_LOCKED.
+    """TDISP version, capabilities, state, LOCK, the report (in portions); state must be CONFIG_LOCKED.
+
+    A TDI the device still holds in ERROR (its previous session was lost) is
+    STOPped first: ERROR only leaves through STOP_INTERFACE, and nothing else
+    would ever bring it back once the session that bound it is gone.
 
     Raises:
         RemoteProtocolError: a step was refused or the TDI is not locked at the end.
     """
-    return _steps(channel, tdisp, (
-        tdisp.get_version, tdisp.get_capabilities,
+    events = _steps(channel, tdisp, (tdisp.get_version, tdisp.get_capabilities), None)
+    events += _steps(channel, tdisp, (tdisp.get_state,), None)
+    if tdisp.state == TdiState.ERROR:
+        events += stop_tdi(channel, tdisp)
+    return events + _steps(channel, tdisp, (
         lambda: tdisp.lock(flags, default_stream_id, mmio_reporting_offset),
         tdisp.get_report, tdisp.get_state,
     ), TdiState.CONFIG_LOCKED)

@@ -38,7 +38,8 @@ def test_demo_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     names = [s["step"] for s in doc["steps"]]
     assert names[:3] == ["emulated device", "TSM", "connect"] and names[-1] == "disconnect"
     assert all(isinstance(s["ms"], float) for s in doc["steps"])
-    assert "capability ide present" in next(s for s in doc["steps"] if s["step"] == "policy decision")["reasons"]
+    decision = next(s for s in doc["steps"] if s["step"] == "policy decision")
+    assert "capability ide present" in decision["reasons"]
 
 
 @pytest.fixture
@@ -65,7 +66,8 @@ def test_tsm_commands_drive_an_emulated_device_over_tcp(
             def tsm(*args: str) -> int:
                 return main(["tsm", *args, "--socket", socket_path])
 
-            assert tsm("bind", url, "--tdi", "0000:01:00.1") == 3  # LocalProtocolError (a ProtocolError): not connected
+            # not connected yet: LocalProtocolError, a ProtocolError (exit 3)
+            assert tsm("bind", url, "--tdi", "0000:01:00.1") == 3
             assert "never been connected" in capsys.readouterr().err
             assert tsm("connect", url) == 0
             captured = capsys.readouterr()

@@ -386,9 +386,6 @@ def test_a_session_the_device_ends_moves_its_tdis_to_error(tsm: Tsm) -> None:
     assert other.device.ide.stream_state(0, 0) == StreamState.SECURE
 
 
-@pytest.mark.xfail(strict=True, raises=ProtocolError,
-                   reason="gap: nothing STOPs a TDI the device still holds in ERROR from a lost session; "
-                          "LOCK gets INVALID_INTERFACE_STATE and unbind says 'not bound' on the new link")
 def test_a_tdi_left_in_error_by_a_lost_session_can_be_bound_after_reconnect(tsm: Tsm) -> None:
     board = new_board(2, transport="pipe")
     tsm.connect(board.target)
