@@ -40,6 +40,7 @@ from spdm.errors import (
     TransportError,
     VerificationError,
 )
+from spdm.messages import NONCE_SIZE
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
@@ -47,14 +48,20 @@ from sysfs_bridge import (
     PciIdentity,
     evaluate,
     evidence_from_report,
+    evidence_from_tsm,
+    export_bundle,
     load_policy,
     pci_identity,
     render,
+    verify_bundle,
     verify_log,
 )
+from tdisp.tsm import DeviceInfo, backend_names
 from tdisp.tsm.device import SecureDevice
 
 from . import dump as dump_cmd
+from . import tsm_cmd
+from .demo import run_demo
 from .names import (
     AEADS,
     ASYMS,
@@ -67,7 +74,7 @@ from .names import (
     parse_hash,
     parse_version,
 )
-from .report import report_dict, report_text
+from .report import bundle_dict, bundle_text, report_dict, report_text
 from .teeio import TeeIoSteps
 
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
@@ -191,6 +198,44 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return 0 if decision.allow else 1
 
 
+def cmd_evidence_export(args: argparse.Namespace) -> int:
+    nonce = _nonce(args.nonce)
+    config = RequesterConfig(versions=_versions(args), algorithms=_preferences(args),
+                             trust_anchors=_certificates(args.trust_root, "trust root"))
+    transport, _ = open_target(args.target)
+    try:
+        report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot,
+                              measurement_nonce=nonce)
+    finally:
+        transport.close()
+    bundle = export_bundle(report, nonce)
+    try:
+        Path(args.output).write_bytes(bundle)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write bundle {args.output}: {exc.strerror}") from exc
+    blocks = len(report.measurements.blocks) if report.measurements else 0
+    print(f"evidence bundle {args.output}: SPDM {report.negotiated.version.text}, slot {args.slot}, "
+          f"{blocks} measurement blocks signed over the verifier's nonce")
+    return 0
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    nonce = _nonce(args.nonce)
+    anchors = _certificates(args.trust_root, "trust root")
+    data = _read(args.bundle, "bundle")
+    try:
+        verdict = verify_bundle(data, nonce, anchors, datetime.now(UTC))
+    except (DecodeError, VerificationError) as exc:
+        # A bundle that does not verify is this command's answer (exit 1), malformed or not;
+        # only the caller's own mistakes (flags, unreadable files) are errors (exit 2).
+        _print_report(args, {"bundle": args.bundle, "verified": False, "error": str(exc),
+                             "kind": type(exc).__name__},
+                      f"bundle        {args.bundle}\nresult        NOT VERIFIED: {type(exc).__name__}: {exc}")
+        return 1
+    _print_report(args, bundle_dict(verdict, args.bundle), bundle_text(verdict, args.bundle))
+    return 0
+
+
 def _print_teeio_report(args: argparse.Namespace, report: AuthenticationReport, target: str,
                         teeio: TeeIoSteps) -> None:
     doc = report_dict(report, target)
@@ -214,6 +259,14 @@ def _hex(value: str, flag: str) -> bytes:
     if not data:
         raise ConfigurationError(f"{flag} must not be empty")
     return data
+
+
+def _nonce(value: str) -> bytes:
+    nonce = _hex(value, "--nonce")
+    if len(nonce) != NONCE_SIZE:
+        raise ConfigurationError(f"--nonce wants {NONCE_SIZE} bytes ({2 * NONCE_SIZE} hex digits), "
+                                 f"not {len(nonce)}")
+    return nonce
 
 
 def _device(args: argparse.Namespace) -> DeviceModel:
@@ -272,15 +325,24 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
-    device = SecureDevice(ResponderConfig(algorithms=_preferences(args, model.asym_alg)), model)
-    config = RequesterConfig(trust_anchors=(model.root_certificate(),))
-    target = "emulated device (in-process, DOE mailbox registers)"
-    teeio = TeeIoSteps(ide=True, tdis=(0x0101, 0x0102))
-    report = authenticate(device.spdm.mailbox(), config, now=datetime.now(UTC),
-                          session=SessionOptions(inside=teeio))
-    _print_teeio_report(args, report, target, teeio)
-    return 0
+    run = run_demo(Path(args.sysfs), backend=args.backend)
+    if args.json:
+        print(json.dumps(run.document(), indent=2))
+    else:
+        print("devsec demo: an emulated TEE-IO device through a TSM\n" + "\n".join(run.lines()))
+    return 0 if run.allowed else 1
+
+
+def _tsm_after(args: argparse.Namespace) -> Callable[[DeviceInfo], None] | None:
+    """``tsm serve --sysfs ROOT``: render each device's evidence after every operation."""
+    if not args.sysfs:
+        return None
+    root = Path(args.sysfs)
+
+    def render_all(info: DeviceInfo) -> None:
+        for evidence in evidence_from_tsm(info):
+            render(evidence, root)
+    return render_all
 
 
 def _secrets_file(path: str) -> list[bytes]:
@@ -388,17 +450,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_policy_check)
 
+    p = sub.add_parser("evidence", help="evidence bundles for a remote verifier: export, verify")
+    evidence = p.add_subparsers(dest="evidence_command", required=True)
+    e = evidence.add_parser("export", help="have a device sign its measurements over a verifier's nonce "
+                                           "and write them as one bundle")
+    e.add_argument("target", help="tcp://HOST:PORT (spdm-emu socket) or a PCI address DDDD:BB:DD.F")
+    e.add_argument("--nonce", required=True, metavar="HEX",
+                   help="the verifier's 32-byte nonce (64 hex digits)")
+    e.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the bundle")
+    e.add_argument("--trust-root", action="append", required=True, metavar="FILE",
+                   help="root certificate(s) the device must lead to here, PEM or DER (repeatable)")
+    e.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
+    _algorithm_flags(e, "signature algorithm to allow (repeatable)")
+    e.set_defaults(func=cmd_evidence_export)
+    e = evidence.add_parser("verify", help="check a bundle offline against the nonce and trust roots")
+    e.add_argument("bundle", metavar="FILE")
+    e.add_argument("--nonce", required=True, metavar="HEX",
+                   help="the nonce the verifier sent (64 hex digits)")
+    e.add_argument("--trust-root", action="append", required=True, metavar="FILE",
+                   help="root certificate(s) the bundle's chain must lead to, PEM or DER (repeatable)")
+    e.add_argument("--json", action="store_true", help="print one JSON document")
+    e.set_defaults(func=cmd_evidence_verify)
+
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
     p.add_argument("pcap")
     p.add_argument("--secrets", metavar="FILE",
                    help="session secrets ('--dhe_secret HEX' / '--psk HEX' lines, in session order)")
     p.set_defaults(func=cmd_dump)
 
-    p = sub.add_parser("demo", help="authenticate an in-process emulated device through its DOE mailbox")
+    p = sub.add_parser("demo", help="the whole TEE-IO flow on an in-process emulated device with 4 VFs")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--hash", action="append", metavar="|".join(HASHES), help=argparse.SUPPRESS)
-    p.add_argument("--asym", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--backend", choices=backend_names(), default="psp-proxy", help="the TSM backend")
+    p.add_argument("--sysfs", default="devsec-sysfs", metavar="ROOT",
+                   help="where to render the evidence (default ./devsec-sysfs)")
     p.set_defaults(func=cmd_demo)
+
+    tsm_cmd.add_parsers(sub, lambda target: open_target(target)[0], _certificates, _tsm_after)
     return parser
 
 

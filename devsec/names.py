@@ -103,9 +103,9 @@ def measurement_hash_name(value: MeasurementHashAlgo) -> str:
 
 
 MEASUREMENT_HASHES: dict[str, MeasurementHashAlgo] = {
-    measurement_hash_name(m): m for m in MeasurementHashAlgo
+    measurement_hash_name(alg): alg for alg in MeasurementHashAlgo if alg != MeasurementHashAlgo.SM3_256
 }
-"""Every MeasurementHashAlgo by the name :func:`measurement_hash_name` gives it."""
+"""SM3 is left out: ``spdm.crypto`` has no SM3 (it cannot size or compute such a digest)."""
 
 
 def capability_names(flags: CapabilityFlags) -> list[str]:
@@ -114,3 +114,8 @@ def capability_names(flags: CapabilityFlags) -> list[str]:
     Bits DSP0274 does not define have no name and are left out.
     """
     return [f.name for f in CapabilityFlags if f in flags and f.name]
+
+
+def parse_measurement_hash(name: str) -> MeasurementHashAlgo:
+    """``"sha384"`` -> MeasurementHashAlgo.SHA_384 (ConfigurationError otherwise)."""
+    return _lookup(MEASUREMENT_HASHES, name, "measurement hash")

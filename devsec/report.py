@@ -1,12 +1,20 @@
-"""Rendering of an authentication report for people (text) and programs (JSON)."""
+"""Rendering of an authentication report or a verified evidence bundle, as text and as JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from spdm.authenticate import AuthenticationReport
+from spdm.crypto import Certificate
 from spdm.messages import MeasurementBlock
-from spdm.messages.codes import DmtfValueType
+from spdm.messages.codes import (
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    DmtfValueType,
+    MeasurementHashAlgo,
+)
+from sysfs_bridge.bundle import FORMAT, BundleVerdict
 
 from .names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
 
@@ -27,19 +35,11 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
         "verified": True,
         "doe_protocols": [f"{v:04x}:{t:02x}" for v, t in report.protocols],
         "spdm_version": n.version.text,
-        "algorithms": {
-            "hash": name_of(n.hash_alg, dict(HASHES)),
-            "signature": name_of(n.asym_alg, dict(ASYMS)),
-            "measurement_hash": measurement_hash_name(n.measurement_hash_alg),
-        },
+        "algorithms": _algorithms(n.hash_alg, n.asym_alg, n.measurement_hash_alg),
         "responder_capabilities": capability_names(n.responder_flags),
         "slot": report.slot_id,
         "digests": {str(slot): d.hex() for slot, d in sorted(report.digests.items())},
-        "certificate_chain": [
-            {"subject": c.subject, "issuer": c.issuer,
-             "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat()}
-            for c in report.chain.certificates
-        ],
+        "certificate_chain": _chain(report.chain.certificates),
         "challenge": None if report.challenge is None else {
             "verified": True,
             "measurement_summary_hash": report.challenge.measurement_summary_hash.hex(),
@@ -47,14 +47,34 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
         "session": None if report.session is None else _session_dict(report),
         "measurements": None if meas is None else {
             "signed": meas.evidence is not None,
-            "blocks": [
-                {"index": b.index, "type": _kind(b),
-                 "representation": "raw" if b.raw_bit_stream else "digest",
-                 "value": b.value.hex()}
-                for b in meas.blocks
-            ],
+            "blocks": _blocks(meas.blocks),
         },
     }
+
+
+def _algorithms(hash_alg: BaseHashAlgo, asym_alg: BaseAsymAlgo,
+                measurement_hash_alg: MeasurementHashAlgo) -> dict[str, str]:
+    return {
+        "hash": name_of(hash_alg, dict(HASHES)),
+        "signature": name_of(asym_alg, dict(ASYMS)),
+        "measurement_hash": measurement_hash_name(measurement_hash_alg),
+    }
+
+
+def _chain(certificates: Sequence[Certificate]) -> list[dict[str, str]]:
+    return [
+        {"subject": c.subject, "issuer": c.issuer,
+         "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat()}
+        for c in certificates
+    ]
+
+
+def _blocks(blocks: Sequence[MeasurementBlock]) -> list[dict[str, Any]]:
+    return [
+        {"index": b.index, "type": _kind(b), "representation": "raw" if b.raw_bit_stream else "digest",
+         "value": b.value.hex()}
+        for b in blocks
+    ]
 
 
 def _session_dict(report: AuthenticationReport) -> dict[str, Any]:
@@ -91,22 +111,14 @@ def report_text(report: AuthenticationReport, target: str) -> str:
         f"capabilities  {' '.join(doc['responder_capabilities'])}",
         f"slot {report.slot_id} chain  trusted, {len(report.chain.certificates)} certificates",
     ]
-    certs = report.chain.certificates
-    for i, cert in enumerate(certs):
-        role = "root" if i == 0 else "leaf" if i == len(certs) - 1 else "intermediate"
-        lines.append(f"  [{i}] {cert.subject}  ({role})")
+    lines += _chain_lines(report.chain.certificates)
     if report.challenge is not None:
         lines.append(f"challenge     verified (slot {report.slot_id} key signed M1)")
     meas = report.measurements
     if meas is not None:
         how = "signed, signature verified" if meas.evidence else "unsigned"
         lines.append(f"measurements  {len(meas.blocks)} blocks, {how}")
-        for block in meas.blocks:
-            rep = "raw   " if block.raw_bit_stream else "digest"
-            value = block.value.hex()
-            if len(value) > 64:
-                value = value[:61] + "..."
-            lines.append(f"  0x{block.index:02x} {_kind(block):<26} {rep} {value}")
+        lines += _block_lines(meas.blocks)
     if report.session is not None:
         s = _session_dict(report)
         how = "PSK" if s["kind"] == "psk" else f"KEY_EXCHANGE {s['dhe']}"
@@ -118,4 +130,58 @@ def report_text(report: AuthenticationReport, target: str) -> str:
                      f"{'signed and verified' if s['measurements_signed'] else 'not read'}, "
                      f"{'ended' if s['ended'] else 'open'}")
     lines.append("result        VERIFIED")
+    return "\n".join(lines)
+
+
+def _chain_lines(certificates: Sequence[Certificate]) -> list[str]:
+    lines = []
+    for i, cert in enumerate(certificates):
+        role = "root" if i == 0 else "leaf" if i == len(certificates) - 1 else "intermediate"
+        lines.append(f"  [{i}] {cert.subject}  ({role})")
+    return lines
+
+
+def _block_lines(blocks: Sequence[MeasurementBlock]) -> list[str]:
+    lines = []
+    for block in blocks:
+        rep = "raw   " if block.raw_bit_stream else "digest"
+        value = block.value.hex()
+        if len(value) > 64:
+            value = value[:61] + "..."
+        lines.append(f"  0x{block.index:02x} {_kind(block):<26} {rep} {value}")
+    return lines
+
+
+def bundle_dict(verdict: BundleVerdict, path: str) -> dict[str, Any]:
+    """A verified evidence bundle as one JSON-serialisable document."""
+    return {
+        "bundle": path,
+        "format": FORMAT,
+        "verified": True,
+        "spdm_version": verdict.version.text,
+        "algorithms": _algorithms(verdict.hash_alg, verdict.asym_alg, verdict.measurement_hash_alg),
+        "algorithms_signed": verdict.vca_signed,
+        "slot": verdict.slot_id,
+        "certificate_chain": _chain(verdict.chain.certificates),
+        "nonce_signed": True,
+        "measurements": {"signed": True, "blocks": _blocks(verdict.measurements)},
+    }
+
+
+def bundle_text(verdict: BundleVerdict, path: str) -> str:
+    """A verified evidence bundle as aligned lines for a terminal."""
+    algs = _algorithms(verdict.hash_alg, verdict.asym_alg, verdict.measurement_hash_alg)
+    how = "from the signed ALGORITHMS" if verdict.vca_signed else "as stated (SPDM < 1.2 signs no VCA)"
+    lines = [
+        f"bundle        {path} ({FORMAT})",
+        f"SPDM          {verdict.version.text}",
+        f"algorithms    hash {algs['hash']}, signature {algs['signature']}, "
+        f"measurement hash {algs['measurement_hash']}, {how}",
+        f"slot {verdict.slot_id} chain  trusted, {len(verdict.chain.certificates)} certificates",
+        *_chain_lines(verdict.chain.certificates),
+        "nonce         the signed GET_MEASUREMENTS carries the verifier's nonce",
+        f"measurements  {len(verdict.measurements)} blocks, signed, signature verified",
+        *_block_lines(verdict.measurements),
+        "result        VERIFIED",
+    ]
     return "\n".join(lines)

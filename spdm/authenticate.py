@@ -18,7 +18,7 @@ from .backend import IdentityBackend
 from .config import RequesterConfig
 from .crypto import SpdmCertChain
 from .driver import RequesterDriver
-from .errors import NegotiationError, VerificationError
+from .errors import ConfigurationError, NegotiationError, VerificationError
 from .events import (
     AlgorithmsNegotiated,
     CertificateChainReceived,
@@ -28,6 +28,7 @@ from .events import (
     MeasurementsReceived,
     SessionEstablished,
 )
+from .messages import NONCE_SIZE
 from .messages.codes import (
     AeadSuite,
     CapabilityFlags,
@@ -122,6 +123,7 @@ def authenticate(
     sleep: Callable[[float], None] = time.sleep,
     session: SessionOptions | None = None,
     identity: IdentityBackend | None = None,
+    measurement_nonce: bytes | None = None,
 ) -> AuthenticationReport:
     """Authenticate the device behind ``transport`` and collect its signed measurements.
 
@@ -136,19 +138,49 @@ def authenticate(
             updates, signed measurements inside it) and end it.
         identity: the requester's own certificates and keys, for a device that
             asks for mutual authentication.
+        measurement_nonce: the 32-byte nonce the signed GET_MEASUREMENTS carries
+            (a remote verifier's challenge, see ``sysfs_bridge.bundle``); random
+            when None.  Only the measurements read before any session use it.
 
     Raises:
         VerificationError: no trust anchor, an untrusted chain, a bad signature, a
             digest mismatch.
-        NegotiationError: nothing in common, or the device cannot authenticate.
+        ConfigurationError: ``measurement_nonce`` is not 32 bytes.
+        NegotiationError: nothing in common, the device cannot authenticate, or a
+            ``measurement_nonce`` was given and the device cannot sign measurements.
         RemoteErrorResponse / RemoteProtocolError: the device misbehaved.
         TransportError: the transport failed.
     """
-    if not config.trust_anchors:
-        raise VerificationError("no trust anchor given: a device can only be trusted against a root")
+    if measurement_nonce is not None and len(measurement_nonce) != NONCE_SIZE:
+        raise ConfigurationError(
+            f"a measurement nonce is {NONCE_SIZE} bytes, not {len(measurement_nonce)}")
     requester = (Requester(config, backend=identity) if rng is None
                  else Requester(config, rng=rng, backend=identity))
     driver = RequesterDriver(transport, requester, sleep=sleep)
+    return authenticate_with(driver, requester, now=now, slot_id=slot_id, session=session,
+                             measurement_nonce=measurement_nonce)
+
+
+def authenticate_with(
+    driver: RequesterDriver,
+    requester: Requester,
+    *,
+    now: datetime,
+    slot_id: int = 0,
+    session: SessionOptions | None = None,
+    measurement_nonce: bytes | None = None,
+) -> AuthenticationReport:
+    """:func:`authenticate` on a driver and requester the caller keeps.
+
+    The TSM layer uses this to authenticate a device and then keep the same
+    connection for a long-lived session; the requester's configuration must
+    hold at least one trust anchor.
+
+    Raises:
+        The same as :func:`authenticate`.
+    """
+    if not requester.config.trust_anchors:
+        raise VerificationError("no trust anchor given: a device can only be trusted against a root")
     events: list[Event] = []
     protocols = driver.discover()
     for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms):
@@ -157,6 +189,8 @@ def authenticate(
     flags = negotiated.responder_flags
     if not flags & CapabilityFlags.CERT_CAP:
         raise NegotiationError("the device cannot send certificates (no CERT_CAP)")
+    if measurement_nonce is not None and not flags & CapabilityFlags.MEAS_CAP_SIG:
+        raise NegotiationError("the device cannot sign measurements over a nonce (no signing MEAS_CAP)")
     events += driver.run(requester.get_digests)
     digests = next(e for e in events if isinstance(e, DigestsReceived)).digests
     if slot_id not in digests:
@@ -173,7 +207,7 @@ def authenticate(
     if flags & MEAS_CAPS:
         signed = bool(flags & CapabilityFlags.MEAS_CAP_SIG)
         events += driver.run(lambda: requester.get_measurements(
-            MeasurementOperation.ALL, signed=signed, slot_id=slot_id))
+            MeasurementOperation.ALL, signed=signed, slot_id=slot_id, nonce=measurement_nonce))
         measurements = next(e for e in events if isinstance(e, MeasurementsReceived))
     session_report = None
     if session is not None:

@@ -125,3 +125,20 @@ class TransportTimeout(TransportError):
 
 class ConfigurationError(DevsecError):
     """The user's configuration cannot work (unknown algorithm, unreadable key file...)."""
+
+
+_BY_NAME: dict[str, type[DevsecError]] = {
+    cls.__name__: cls for cls in (
+        LocalProtocolError, RemoteProtocolError, DecodeError, VerificationError, NegotiationError,
+        TransportError, TransportTimeout, ConfigurationError)
+}
+
+
+def error_named(name: str, message: str) -> DevsecError:
+    """Rebuild an error another process reported by class name (the TSM process, the TSM service).
+
+    Kinds not known here (or needing more than a message) arrive as
+    :class:`RemoteProtocolError` naming the original kind.
+    """
+    cls = _BY_NAME.get(name)
+    return cls(message) if cls is not None else RemoteProtocolError(f"{name}: {message}")

@@ -18,6 +18,8 @@ devsec's tree and a real ``/sys`` with the same code.
 - :func:`verify_log` -> :class:`LogVerdict`: re-verify every log entry offline.
 - :func:`load_policy` -> :class:`Policy`, :func:`evaluate` / :func:`decide` ->
   :class:`Decision`: the policy engine (allow with ``connect``/``bind``, or refuse, and why).
+- :func:`export_bundle`, :func:`verify_bundle` -> :class:`BundleVerdict`: evidence
+  for a remote verifier, one ``devsec-evidence/1`` file signed over its nonce.
 
 devsec extensions:
 
@@ -37,6 +39,7 @@ devsec extensions:
 
 from __future__ import annotations
 
+from .bundle import BundleVerdict, export_bundle, verify_bundle
 from .evidence import (
     DeviceEvidence,
     MeasurementEntry,
@@ -53,11 +56,13 @@ from .policy import Decision, decide, evaluate
 from .policy_file import Policy, PolicyError, load_policy
 from .read import list_devices, read_device, read_device_dir
 from .render import DEFAULT_MAX_SIGNATURES, render
+from .tsm_evidence import evidence_from_tsm
 from .verify_log import LogVerdict, verify_log
 
 __all__ = [
     "DEFAULT_MAX_SIGNATURES",
     "Decision",
+    "BundleVerdict",
     "DeviceEvidence",
     "LogVerdict",
     "MeasurementEntry",
@@ -70,6 +75,8 @@ __all__ = [
     "decide",
     "evaluate",
     "evidence_from_report",
+    "evidence_from_tsm",
+    "export_bundle",
     "list_devices",
     "load_policy",
     "measurement_entry",
@@ -78,5 +85,6 @@ __all__ = [
     "read_device_dir",
     "render",
     "signature_entry",
+    "verify_bundle",
     "verify_log",
 ]

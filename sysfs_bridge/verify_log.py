@@ -3,16 +3,17 @@
 For each entry ``N``: the linked ``certificates/slotX`` must hold DER
 certificates (root first, leaf last: the leaf's key signed), each signed by
 the one before it and valid together at some moment (the latest notBefore);
-the
-``_combined_spdm_prefix`` must be exactly the prefix its version and ``_type``
-imply (the version is read from the prefix text; an empty prefix means SPDM
-1.0/1.1, where ``_type`` must still be a DSP0274 signing context); both nonces
-must occur in the transcript; and the signature must verify over the
-transcript with ``_hash_algorithm``.  The signature algorithm comes from
-devsec's ``_asym_algorithm`` extension when present, else from the leaf key
-(an RSA key is tried with RSASSA and RSAPSS).  The chain's trust is the policy
-engine's business, not this module's, and so is a first certificate that is
-not self-issued (the key that signed it is not in the slot).
+then the entry's signature is checked like every recorded signature
+(:func:`~sysfs_bridge.signature.verify_recorded_signature`): ``_type`` is a
+DSP0274 signing context, ``_combined_spdm_prefix`` is exactly the prefix its
+version and ``_type`` imply (the version is read from the prefix text; an
+empty prefix means SPDM 1.0/1.1), both nonces occur in the transcript, and
+the signature verifies over the transcript with ``_hash_algorithm``.  The
+signature algorithm comes from devsec's ``_asym_algorithm`` extension when
+present, else from the leaf key (an RSA key is tried with RSASSA and RSAPSS).
+The chain's trust is the policy engine's business, not this module's, and so
+is a first certificate that is not self-issued (the key that signed it is not
+in the slot).
 """
 
 from __future__ import annotations
@@ -21,35 +22,23 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from devsec.names import ASYMS, parse_asym, parse_hash
 from spdm.crypto import (
     build_spdm_cert_chain,
     parse_der_certificates,
     parse_spdm_cert_chain,
-    signing_context_prefix,
     validate_cert_chain,
-    verify,
 )
 from spdm.crypto.certs import Role
 from spdm.errors import DecodeError, DevsecError
+from spdm.events import SignedEvidence
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 
 from .read import read_entry
+from .signature import verify_recorded_signature
 
-__all__ = ["SIGNING_CONTEXTS", "LogVerdict", "verify_log"]
-
-SIGNING_CONTEXTS: Final = frozenset({
-    "responder-challenge_auth signing",
-    "requester-challenge_auth signing",
-    "responder-measurements signing",
-    "responder-key_exchange_rsp signing",
-    "requester-finish signing",
-    "responder-endpoint_info signing",
-    "requester-endpoint_info signing",
-})
-"""DSP0274's signing context strings (§15, 1.3): the values ``_type`` may hold."""
+__all__ = ["LogVerdict", "verify_log"]
 
 _ENTRY = re.compile(r"(\d+)_[a-z_]+")
 _PREFIX_VERSION = re.compile(rb"dmtf-spdm-v(\d)\.(\d)\.\*")
@@ -70,24 +59,17 @@ class LogVerdict:
     reason: str
 
 
-def _version(prefix: bytes, context: str) -> SpdmVersion:
-    """The SPDM version a combined_spdm_prefix states, checked against the context."""
+def _version(prefix: bytes) -> SpdmVersion:
+    """The SPDM version a combined_spdm_prefix states (none: 1.0/1.1, which sign the same way)."""
     if not prefix:
-        if context not in SIGNING_CONTEXTS:
-            raise DecodeError(f"_type {context!r} is not a DSP0274 signing context")
         return SpdmVersion.V11
     match = _PREFIX_VERSION.match(prefix)
     if match is None:
         raise DecodeError("_combined_spdm_prefix does not start with dmtf-spdm-vM.m.*")
     try:
-        version = SpdmVersion((int(match.group(1)) << 4) | int(match.group(2)))
+        return SpdmVersion((int(match.group(1)) << 4) | int(match.group(2)))
     except ValueError as exc:
         raise DecodeError(f"_combined_spdm_prefix names an unknown version: {exc}") from exc
-    if version < SpdmVersion.V12:
-        raise DecodeError(f"_combined_spdm_prefix names SPDM {version.text}, which has no prefix")
-    if prefix != signing_context_prefix(version, context):
-        raise DecodeError(f"_combined_spdm_prefix is not the SPDM {version.text} prefix of {context!r}")
-    return version
 
 
 def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, BaseAsymAlgo, Role]]) -> str:
@@ -97,11 +79,8 @@ def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, Bas
     passed in this run: entries linking the same slot share one chain check.
     """
     entry = read_entry(signatures, number)
-    version = _version(entry.combined_spdm_prefix, entry.type)
+    version = _version(entry.combined_spdm_prefix)
     hash_alg = parse_hash(entry.hash_algorithm)
-    for what, nonce in (("requester", entry.requester_nonce), ("responder", entry.responder_nonce)):
-        if nonce not in entry.transcript:
-            raise DecodeError(f"_{what}_nonce does not occur in the transcript")
     slot = signatures.parent / "certificates" / f"slot{entry.certificate_slot}"
     try:
         chain = slot.read_bytes()
@@ -128,11 +107,17 @@ def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, Bas
             raise DecodeError("the leaf key fits no SPDM signature algorithm")
     failure: DevsecError | None = None
     for asym in candidates:
+        evidence = SignedEvidence(
+            context=entry.type, version=version, hash_alg=hash_alg, asym_alg=asym,
+            slot_id=entry.certificate_slot, transcript=entry.transcript, signature=entry.signature,
+            requester_nonce=entry.requester_nonce, responder_nonce=entry.responder_nonce,
+            combined_prefix=entry.combined_spdm_prefix,
+        )
         try:
             if (chain, asym, role) not in validated:
                 validate_cert_chain(spdm_chain, (certificates[0],), asym, now=when, role=role)
                 validated.add((chain, asym, role))
-            verify(key, asym, hash_alg, version, entry.type, entry.transcript, entry.signature)
+            verify_recorded_signature(evidence, key)
         except DevsecError as exc:
             failure = exc
             continue

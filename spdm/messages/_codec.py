@@ -187,6 +187,20 @@ def parse_exact(
         DecodeError: the bytes are malformed, short, or followed by anything
             but (when ``padded``) up to three zero pad bytes.
     """
+    container, end = parse_head(struct, data, params, what=what)
+    _check_end(data, end, padded=padded, what=what)
+    return container, end
+
+
+def parse_head(struct: Construct, data: bytes, params: dict[str, Any], *, what: str) -> tuple[Container, int]:
+    """Parse the message at the start of ``data``, whatever follows it.
+
+    Returns:
+        The parsed container and the number of bytes the message has.
+
+    Raises:
+        DecodeError: the bytes are malformed or short.
+    """
     # Parse from a stream and ask it where the message ended: no per-call wrapper
     # Struct (R7), and the same checks as ``struct.parse(data)``.
     stream = io.BytesIO(data)
@@ -198,9 +212,7 @@ def parse_exact(
         # construct lets some expression failures through unwrapped (e.g. a
         # length expression over a missing field): still malformed input.
         raise DecodeError(f"malformed {what}: {exc}") from exc
-    end = stream.tell()
-    _check_end(data, end, padded=padded, what=what)
-    return container, end
+    return container, stream.tell()
 
 
 def _check_end(data: bytes, end: int, *, padded: bool, what: str) -> None:
@@ -443,9 +455,32 @@ class Message:
             plain = _to_plain(container)
         else:
             plain, end = fast
+        return cls._from_plain(plain, data[:end])
+
+    @classmethod
+    def decode_head(cls, data: bytes, ctx: CodecContext = NO_CONTEXT) -> Self:
+        """Decode the message at the start of ``data``, which may go on with other messages.
+
+        A transcript (M1, L1...) holds messages back to back with nothing
+        between them; the message's ``raw`` is exactly its own bytes, so the
+        next one starts at ``len(message.raw)``.
+
+        Args:
+            data: the bytes, this message first.
+            ctx: negotiated sizes the layout depends on.
+
+        Raises:
+            DecodeError: malformed or truncated bytes, or the wrong code.
+        """
+        data = bytes(data)
+        container, end = parse_head(cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
+        return cls._from_plain(_to_plain(container), data[:end])
+
+    @classmethod
+    def _from_plain(cls, plain: dict[str, Any], raw: bytes) -> Self:
         fields = cls._from_fields(plain)
         try:
-            return cls(**{k: fields[k] for k in _field_names(cls) if k in fields}, raw=bytes(data[:end]))
+            return cls(**{k: fields[k] for k in _field_names(cls) if k in fields}, raw=raw)
         except (TypeError, ValueError) as exc:
             raise DecodeError(f"malformed {cls.__name__}: {exc}") from exc
 

@@ -126,6 +126,7 @@ class AuthCommands(EncapCommands):
         new_measurement: bool = False,
         slot_id: int = 0,
         session_id: int | None = None,
+        nonce: bytes | None = None,
     ) -> None:
         """Queue GET_MEASUREMENTS.
 
@@ -136,8 +137,20 @@ class AuthCommands(EncapCommands):
             new_measurement: ask for fresh measurements (1.3+).
             slot_id: the slot whose key signs.
             session_id: send inside this established session (its own L1 transcript).
+            nonce: the 32-byte nonce to send instead of a random one, so that a
+                remote verifier's challenge ends up in the signed transcript
+                (signed requests only).
+
+        Raises:
+            LocalProtocolError: not allowed now, a capability or chain is missing,
+                or ``nonce`` is not 32 bytes or comes with an unsigned request.
         """
         negotiated = self._need_negotiated(RequestCode.GET_MEASUREMENTS)
+        if nonce is not None:
+            if not signed:
+                raise LocalProtocolError("a measurement nonce needs a signed request")
+            if len(nonce) != NONCE_SIZE:
+                raise LocalProtocolError(f"a measurement nonce is {NONCE_SIZE} bytes, not {len(nonce)}")
         flags = negotiated.responder_flags
         if not flags & MEAS_CAPS:
             raise LocalProtocolError("the responder does not support measurements (no MEAS_CAP)")
@@ -162,7 +175,7 @@ class AuthCommands(EncapCommands):
             spdm_version=negotiated.version,
             attributes=int(attributes),
             operation=operation,
-            nonce=self._random(NONCE_SIZE) if signed else None,
+            nonce=(self._random(NONCE_SIZE) if nonce is None else bytes(nonce)) if signed else None,
             slot_id=slot_id if signed and negotiated.version >= SpdmVersion.V11 else None,
             requester_context=self._context(negotiated),
         )

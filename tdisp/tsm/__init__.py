@@ -1,8 +1,37 @@
 """The TSM layer: the one place that composes SPDM, IDE_KM and TDISP.
 
-:mod:`.device` assembles an emulated TEE-IO device (SPDM responder with the
-IDE_KM and TDISP device models behind its PCI-SIG vendor-defined handler);
-:mod:`.link` carries the IDE_KM and TDISP requesters' payloads through an SPDM
-secure session and runs their flows.  The vendor-neutral TSM interface with
-backends (connect / bind / accept / unbind / info) builds on these (issue 6).
+- :mod:`.interface`: the vendor-neutral :class:`Tsm` (connect, disconnect,
+  bind, accept, unbind, info, refresh_evidence) and the backend registry.
+- :mod:`.info`: what a TSM reports (:class:`DeviceInfo`, :class:`TdiInfo`), as
+  values that also cross a process boundary.
+- Backends: :mod:`.native` (the host runs the requesters) and
+  :mod:`.psp_proxy` (a separate security-processor process, :mod:`.psp`, owns
+  sessions and keys; the host relays DOE objects, :mod:`.psp_wire`).
+- :mod:`.link`: the IDE_KM and TDISP flows through an SPDM secure session.
+- :mod:`.device`: an emulated TEE-IO device (SPDM responder with the IDE_KM
+  and TDISP device models behind its PCI-SIG vendor-defined handler).
 """
+
+from __future__ import annotations
+
+from .info import DeviceInfo, LinkState, Measurement, TdiInfo, function_id
+from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, backend_names, open_backend
+from .native import NativeTsm
+from .psp_proxy import PspProxyTsm
+
+__all__ = [
+    "DeviceInfo",
+    "DeviceTarget",
+    "LinkState",
+    "Measurement",
+    "NativeTsm",
+    "Progress",
+    "PspProxyTsm",
+    "TdiInfo",
+    "TdiTarget",
+    "Tsm",
+    "TsmConfig",
+    "backend_names",
+    "function_id",
+    "open_backend",
+]

@@ -111,25 +111,68 @@ def secure_link(channel: VendorChannel, ide: IdeKmRequester, *, stream_id: int =
     return events
 
 
-def bind_tdi(channel: VendorChannel, tdisp: TdispRequester, *, flags: LockInterfaceFlags,
-             default_stream_id: int = 0, mmio_reporting_offset: int = 0) -> list[object]:
-    """TDISP version, capabilities, LOCK, the report (in portions), START; state must be RUN.
-
-    Raises:
-        RemoteProtocolError: a step was refused or the TDI is not running at the end.
-    """
+def _steps(channel: VendorChannel, tdisp: TdispRequester, commands: tuple[Callable[[], None], ...],
+           expect: TdiState | None) -> list[object]:
+    """Run TDISP commands in order; the last reported state must be ``expect`` (unless None)."""
     events: list[object] = []
-    commands: tuple[Callable[[], None], ...] = (
-        tdisp.get_version, tdisp.get_capabilities,
-        lambda: tdisp.lock(flags, default_stream_id, mmio_reporting_offset),
-        tdisp.get_report, tdisp.start, tdisp.get_state,
-    )
     for command in commands:
         command()
         step = run(channel, tdisp)
         _refused(step, "TDISP")
         events += step
     states = [e.state for e in events if isinstance(e, InterfaceStateReceived)]
-    if states[-1:] != [TdiState.RUN]:
-        raise RemoteProtocolError(f"TDI 0x{tdisp.config.interface_id:04x} is not running: {states}")
+    if expect is not None and states[-1:] != [expect]:
+        raise RemoteProtocolError(
+            f"TDI 0x{tdisp.config.interface_id:04x} is not {expect.name}: {[s.name for s in states]}")
     return events
+
+
+def lock_tdi(channel: VendorChannel, tdisp: TdispRequester, *, flags: LockInterfaceFlags,
+             default_stream_id: int = 0, mmio_reporting_offset: int = 0) -> list[object]:
+    """TDISP version, capabilities, state, LOCK, the report (in portions); state must be CONFIG_LOCKED.
+
+    A TDI the device still holds in ERROR (its previous session was lost) is
+    STOPped first: ERROR only leaves through STOP_INTERFACE, and nothing else
+    would ever bring it back once the session that bound it is gone.
+
+    Raises:
+        RemoteProtocolError: a step was refused or the TDI is not locked at the end.
+    """
+    events = _steps(channel, tdisp, (tdisp.get_version, tdisp.get_capabilities), None)
+    events += _steps(channel, tdisp, (tdisp.get_state,), None)
+    if tdisp.state == TdiState.ERROR:
+        events += stop_tdi(channel, tdisp)
+    return events + _steps(channel, tdisp, (
+        lambda: tdisp.lock(flags, default_stream_id, mmio_reporting_offset),
+        tdisp.get_report, tdisp.get_state,
+    ), TdiState.CONFIG_LOCKED)
+
+
+def start_tdi(channel: VendorChannel, tdisp: TdispRequester) -> list[object]:
+    """START_INTERFACE with the nonce LOCK returned; state must be RUN.
+
+    Raises:
+        RemoteProtocolError: refused, or the TDI is not running at the end.
+    """
+    return _steps(channel, tdisp, (tdisp.start, tdisp.get_state), TdiState.RUN)
+
+
+def stop_tdi(channel: VendorChannel, tdisp: TdispRequester) -> list[object]:
+    """STOP_INTERFACE; state must be CONFIG_UNLOCKED.
+
+    Raises:
+        RemoteProtocolError: refused, or the TDI did not return to CONFIG_UNLOCKED.
+    """
+    return _steps(channel, tdisp, (tdisp.stop, tdisp.get_state), TdiState.CONFIG_UNLOCKED)
+
+
+def bind_tdi(channel: VendorChannel, tdisp: TdispRequester, *, flags: LockInterfaceFlags,
+             default_stream_id: int = 0, mmio_reporting_offset: int = 0) -> list[object]:
+    """:func:`lock_tdi` then :func:`start_tdi`: the TDI ends in RUN.
+
+    Raises:
+        RemoteProtocolError: a step was refused or the TDI is not running at the end.
+    """
+    return (lock_tdi(channel, tdisp, flags=flags, default_stream_id=default_stream_id,
+                     mmio_reporting_offset=mmio_reporting_offset)
+            + start_tdi(channel, tdisp))

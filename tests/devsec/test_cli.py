@@ -6,14 +6,20 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from devsec.cli import EXIT_STATUS, exit_status, main
+from spdm.authenticate import authenticate
+from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
+from spdm.device import DeviceModel
 from spdm.errors import (
     ConfigurationError,
     NegotiationError,
@@ -22,22 +28,11 @@ from spdm.errors import (
     VerificationError,
 )
 from spdm.messages.codes import BaseAsymAlgo
+from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import EmuSocketClient
+from sysfs_bridge import export_bundle
+from tdisp.tsm.device import SecureDevice
 from tests.vectors import ROOT
-
-
-def test_demo_verifies(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "result        VERIFIED" in out
-    assert "challenge     verified" in out and "signature verified" in out
-
-
-def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["verified"] is True and doc["spdm_version"] == "1.3"
-    assert doc["measurements"]["signed"] is True and doc["measurements"]["blocks"]
 
 
 def test_dump_prints_a_line_per_record(capsys: pytest.CaptureFixture[str]) -> None:
@@ -162,13 +157,6 @@ def test_connect_ide_tdisp_over_tcp(emulator: tuple[str, Path],
     assert "tee-io" in out and "state RUN" in out and "result        VERIFIED" in out
 
 
-def test_demo_runs_the_tee_io_flow(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--json"]) == 0
-    steps = json.loads(capsys.readouterr().out)["tee_io"]
-    assert steps[0]["step"] == "ide_km keys programmed and started"
-    assert {s.get("state") for s in steps if s["step"].startswith("tdisp locked")} == {"RUN"}
-
-
 @pytest.mark.socket
 def test_connect_renders_evidence_and_verify_log_checks_it(
         emulator: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -190,3 +178,121 @@ def test_connect_renders_evidence_and_verify_log_checks_it(
     verdicts = json.loads(capsys.readouterr().out)
     assert [v["entry"] for v in verdicts if not v["ok"]] == [1]  # exactly the tampered entry
     assert len(verdicts) == 2
+
+
+# --- evidence bundles --------------------------------------------------------------------------
+
+NONCE = "8d" * 16 + "5a" * 16
+
+
+@pytest.fixture(scope="module")
+def device_model() -> DeviceModel:
+    return DeviceModel.generate(BaseAsymAlgo.ECDSA_P256)
+
+
+@pytest.fixture
+def served(device_model: DeviceModel, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """What ``devsec emulate`` serves, in a thread on an ephemeral port; yields (url, root.pem)."""
+    root = tmp_path / "root.pem"
+    root.write_bytes(device_model.root_certificate_pem())
+    device = SecureDevice(ResponderConfig(algorithms=replace(
+        AlgorithmPreferences(), asym_algs=(device_model.asym_alg,))), device_model)
+    server = device.spdm.server("127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.address[1]}", root
+    finally:
+        server.stop()
+        thread.join(10)
+        server.close()
+    assert not thread.is_alive()
+
+
+@pytest.mark.socket
+@pytest.mark.parametrize("version", ["1.1", "1.2", "1.3"])
+def test_evidence_export_then_verify_over_tcp(served: tuple[str, Path], tmp_path: Path, version: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    url, root = served
+    bundle = tmp_path / "evidence.json"
+    assert main(["evidence", "export", url, "--nonce", NONCE, "-o", str(bundle), "--trust-root", str(root),
+                 "--version", version]) == 0
+    assert f"SPDM {version}" in capsys.readouterr().out
+    assert json.loads(bundle.read_text())["spdm_version"] == version
+    # On "another machine": only the file, the nonce and the root.
+    assert main(["evidence", "verify", str(bundle), "--nonce", NONCE, "--trust-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "result        VERIFIED" in out and f"SPDM          {version}" in out
+    assert main(["evidence", "verify", str(bundle), "--nonce", NONCE, "--trust-root", str(root),
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verified"] is True and doc["measurements"]["blocks"]
+    assert doc["algorithms_signed"] is (version != "1.1")
+    other = NONCE[2:] + NONCE[:2]
+    assert main(["evidence", "verify", str(bundle), "--nonce", other, "--trust-root", str(root),
+                 "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verified"] is False and "another nonce" in doc["error"]
+
+
+@pytest.mark.socket
+def test_evidence_export_usage_errors(served: tuple[str, Path], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    url, root = served
+    out = str(tmp_path / "b.json")
+    assert main(["evidence", "export", url, "--nonce", NONCE[:-2], "-o", out, "--trust-root", str(root)]) == 2
+    assert "32 bytes (64 hex digits), not 31" in capsys.readouterr().err
+    assert main(["evidence", "export", url, "--nonce", NONCE, "-o", str(tmp_path / "no/such/dir/b.json"),
+                 "--trust-root", str(root)]) == 2
+    assert "cannot write bundle" in capsys.readouterr().err
+    stranger = tmp_path / "stranger.pem"
+    stranger.write_bytes(generate_device_identity(BaseAsymAlgo.ECDSA_P256).root.to_pem())
+    assert main(["evidence", "export", url, "--nonce", NONCE, "-o", out, "--trust-root", str(stranger)]) == 1
+    assert not Path(out).exists()
+    with pytest.raises(SystemExit) as usage:
+        main(["evidence", "export", url, "-o", out, "--trust-root", str(root)])
+    assert usage.value.code == 2  # --nonce is required
+
+
+@pytest.fixture
+def bundle_file(device_model: DeviceModel, tmp_path: Path) -> tuple[Path, Path]:
+    """A bundle exported in-process (no socket) and the root it leads to."""
+    device = SecureDevice(ResponderConfig(algorithms=replace(
+        AlgorithmPreferences(), asym_algs=(device_model.asym_alg,))), device_model)
+    config = RequesterConfig(trust_anchors=(device_model.root_certificate(),))
+    report = authenticate(device.spdm.pipe(), config, now=datetime.now(UTC),
+                          measurement_nonce=bytes.fromhex(NONCE))
+    bundle, root = tmp_path / "bundle.json", tmp_path / "root.pem"
+    bundle.write_bytes(export_bundle(report, bytes.fromhex(NONCE)))
+    root.write_bytes(device_model.root_certificate_pem())
+    return bundle, root
+
+
+def test_evidence_verify_exit_statuses(bundle_file: tuple[Path, Path], tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    bundle, root = bundle_file
+
+    def verify(path: Path, *extra: str) -> int:
+        return main(["evidence", "verify", str(path), "--nonce", NONCE, "--trust-root", str(root), *extra])
+
+    assert verify(bundle) == 0
+    capsys.readouterr()
+    doc = json.loads(bundle.read_text())
+    tampered = tmp_path / "tampered.json"
+    signature = bytearray(bytes.fromhex(doc["signature"]))
+    signature[5] ^= 0x01
+    for edited, reason in (({**doc, "signature": signature.hex()}, "does not verify"),
+                           ({**doc, "measurements": doc["measurements"][1:]}, "lists")):
+        tampered.write_text(json.dumps(edited))
+        assert verify(tampered, "--json") == 1
+        result = json.loads(capsys.readouterr().out)
+        assert result["verified"] is False and reason in result["error"]
+    tampered.write_bytes(bundle.read_bytes()[:100])
+    assert verify(tampered) == 1
+    assert "NOT VERIFIED: DecodeError: not a devsec-evidence/1 bundle" in capsys.readouterr().out
+    assert verify(root) == 1  # a PEM file is no bundle
+    capsys.readouterr()
+    assert verify(tmp_path / "missing.json") == 2
+    assert "cannot read bundle" in capsys.readouterr().err
+    assert main(["evidence", "verify", str(bundle), "--nonce", "xyz", "--trust-root", str(root)]) == 2
+    assert main(["evidence", "verify", str(bundle), "--nonce", NONCE, "--trust-root", str(bundle)]) == 2

@@ -397,6 +397,21 @@ def test_whole_byte_by_byte_and_with_trailing_bytes(message: Message, ctx: Codec
     assert padded.raw == data  # the caller learns where the message ends; the rest is untouched
 
 
+@pytest.mark.parametrize(("message", "ctx"), [p for p in CASES if type(p.values[0]) not in GREEDY_TAIL])
+def test_decode_head_stops_where_the_message_ends(message: Message, ctx: CodecContext) -> None:
+    """Transcripts hold messages back to back: decode_head takes one and leaves the rest."""
+    cls = type(message)
+    data = message.encode(ctx)
+    following = GetVersion().encode()
+    head = cls.decode_head(data + following, ctx)
+    assert head == message and head.raw == data
+    assert cls.decode_head(data, ctx).raw == data
+    for size in (0, 3, len(data) - 1):
+        if size < fixed_size(message, data):
+            with pytest.raises(DecodeError):
+                cls.decode_head(data[:size], ctx)
+
+
 # --- known answers (PROTOCOLS.md) ---------------------------------------------------------------
 
 

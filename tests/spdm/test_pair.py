@@ -15,13 +15,13 @@ from functools import cache
 
 import pytest
 
-from spdm.authenticate import authenticate
-from spdm.config import RequesterConfig, ResponderConfig
+from spdm.authenticate import SessionOptions, authenticate
+from spdm.config import DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
 from spdm.device import DeviceModel
 from spdm.emulator import EmulatedDevice
-from spdm.errors import VerificationError
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, DmtfValueType, SpdmVersion
+from spdm.errors import ConfigurationError, NegotiationError, VerificationError
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, DmtfValueType, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import EmuSocketClient
 
@@ -118,6 +118,35 @@ def test_over_loopback_tcp() -> None:
         thread.join(5)
         server.close()
     assert not thread.is_alive()
+
+
+def test_signed_measurements_carry_the_callers_nonce() -> None:
+    device_model = model(BaseAsymAlgo.ECDSA_P256)
+    prefs = replace(AlgorithmPreferences(), asym_algs=(device_model.asym_alg,))
+    device = EmulatedDevice(ResponderConfig(algorithms=prefs), device_model)
+    nonce = bytes(range(32))
+    report = authenticate(device.pipe(), RequesterConfig(trust_anchors=(device_model.root_certificate(),)),
+                          now=NOW, measurement_nonce=nonce, session=SessionOptions())
+    assert report.measurements is not None and report.measurements.evidence is not None
+    evidence = report.measurements.evidence
+    assert evidence.requester_nonce == nonce and nonce in evidence.transcript
+    # The session's own measurements keep a fresh random nonce.
+    assert report.session is not None and report.session.measurements is not None
+    inside = report.session.measurements.evidence
+    assert inside is not None and inside.requester_nonce != nonce
+
+
+def test_measurement_nonce_of_the_wrong_size_or_for_an_unsigning_device_is_refused() -> None:
+    device_model = model(BaseAsymAlgo.ECDSA_P256)
+    prefs = replace(AlgorithmPreferences(), asym_algs=(device_model.asym_alg,))
+    config = RequesterConfig(trust_anchors=(device_model.root_certificate(),))
+    device = EmulatedDevice(ResponderConfig(algorithms=prefs), device_model)
+    with pytest.raises(ConfigurationError, match="32 bytes, not 16"):
+        authenticate(device.pipe(), config, now=NOW, measurement_nonce=bytes(16))
+    caps = (DEFAULT_RESPONDER_CAPS & ~CapabilityFlags.MEAS_CAP_SIG) | CapabilityFlags.MEAS_CAP_NO_SIG
+    unsigned = EmulatedDevice(ResponderConfig(capabilities=caps, algorithms=prefs), device_model)
+    with pytest.raises(NegotiationError, match="cannot sign measurements"):
+        authenticate(unsigned.pipe(), config, now=NOW, measurement_nonce=bytes(32))
 
 
 def test_chain_not_leading_to_the_trust_root_is_refused() -> None:

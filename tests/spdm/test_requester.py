@@ -292,3 +292,12 @@ def test_response_timeout_uses_st1_or_ct() -> None:
     requester = _negotiated()
     requester.get_digests()
     assert requester.response_timeout() == pytest.approx(0.1)
+
+
+def test_measurement_nonce_must_be_32_bytes_and_signed() -> None:
+    requester = _negotiated()
+    with pytest.raises(LocalProtocolError, match="needs a signed request"):
+        requester.get_measurements(signed=False, nonce=bytes(32))
+    with pytest.raises(LocalProtocolError, match="32 bytes, not 31"):
+        requester.get_measurements(nonce=bytes(31))
+    assert requester.data_to_send() == b"" and requester.state == ConnectionState.NEGOTIATED

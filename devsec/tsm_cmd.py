@@ -1,0 +1,143 @@
+"""``devsec tsm serve|connect|disconnect|bind|accept|unbind|info|refresh``: argument glue for the TSM service.
+
+``serve`` opens a backend and holds it (:mod:`.tsm_service`); the other
+subcommands send one request each, show its steps with their elapsed time on
+stderr while it runs, and print the result (text, or ``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from spdm.config import RequesterConfig
+from spdm.crypto import Certificate
+from spdm.transport import DoeTransport
+from tdisp.tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
+from tdisp.tsm.info import encode_info
+
+from .names import ASYMS, HASHES, name_of
+from .tsm_service import TsmService, request
+
+__all__ = ["add_parsers"]
+
+DEFAULT_SOCKET = "devsec-tsm.sock"
+DEFAULT_DSM = "0000:01:00.0"
+"""The emulator's PF (FUNCTION_ID 0x0100), the address a tcp:// device is filed under by default."""
+
+
+def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
+    """A device's or a TDI's info for a terminal."""
+    if isinstance(info, TdiInfo):
+        return [f"tdi {info.bdf} (FUNCTION_ID 0x{info.interface_id:04x}) of {info.dsm}: {info.state.name}, "
+                f"report {len(info.report)} bytes, {info.mmio_ranges} MMIO range(s)"]
+    lines = [
+        f"device {info.bdf}: {info.state.value} (TSM {info.tsm})",
+        f"  SPDM {info.version.text}, {name_of(info.hash_alg, dict(HASHES))}, "
+        f"{name_of(info.asym_alg, dict(ASYMS))}",
+        f"  certificates: slots {sorted(info.certificates)}; {len(info.signatures)} signature(s); "
+        f"{len(info.measurements)} measurement block(s)",
+        f"  IDE streams running: {list(info.streams) or 'none'}",
+    ]
+    lines += [f"  {line}" for tdi in info.tdis for line in info_lines(tdi)]
+    return lines
+
+
+def _bdf(args: argparse.Namespace) -> str:
+    target: str = args.target
+    if target.startswith("tcp://"):
+        return str(args.bdf)
+    return target.lower() if target.count(":") == 2 else f"0000:{target.lower()}"
+
+
+def _client(op: str) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        doc = {"op": op, "bdf": _bdf(args), "target": args.target}
+        if op in ("bind", "accept", "unbind"):
+            doc["tdi"] = args.tdi.lower()
+        if op == "refresh":
+            doc["nonce"] = args.nonce
+
+        def progress(step: str, elapsed: float) -> None:
+            print(f"  {elapsed * 1e3:8.1f} ms  {step}", file=sys.stderr, flush=True)
+
+        info = request(Path(args.socket), doc, progress)
+        print(encode_info(info).decode() if args.json else "\n".join(info_lines(info)))
+        return 0
+    return command
+
+
+def _serve(open_target: Callable[[str], DoeTransport],
+           certificates: Callable[[list[str], str], tuple[Certificate, ...]],
+           after: Callable[[argparse.Namespace], Callable[[DeviceInfo], None] | None],
+           ) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        config = TsmConfig(RequesterConfig(trust_anchors=certificates(args.trust_root, "trust root")))
+        tsm = open_backend(args.backend, config)
+        stop = threading.Event()
+
+        def on_signal(_sig: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        service = TsmService(tsm, open_target, after(args))
+        try:
+            service.serve(Path(args.socket), stop=stop, ready=lambda: print(
+                f"devsec: TSM service ({args.backend}) listening on {args.socket}", flush=True))
+        finally:
+            tsm.close()
+        return 0
+    return command
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                open_target: Callable[[str], DoeTransport],
+                certificates: Callable[[list[str], str], tuple[Certificate, ...]],
+                after: Callable[[argparse.Namespace], Callable[[DeviceInfo], None] | None]) -> None:
+    """Add ``devsec tsm ...`` to the CLI's subparsers.
+
+    Args:
+        sub: the CLI's subparsers.
+        open_target: how the service opens a ``tcp://`` or PCI-address target.
+        certificates: loads trust-root files.
+        after: builds the service's after-operation hook from the serve flags (rendering).
+    """
+    tsm = sub.add_parser("tsm", help="drive devices through a TSM (connect, bind, accept, unbind, info)")
+    ops = tsm.add_subparsers(dest="tsm_command", required=True)
+
+    p = ops.add_parser("serve", help="hold a TSM backend and serve operator requests on a Unix socket")
+    p.add_argument("--backend", choices=backend_names(), default="native")
+    p.add_argument("--trust-root", action="append", required=True, metavar="FILE",
+                   help="root certificate(s) device chains must lead to (repeatable)")
+    p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH")
+    p.add_argument("--sysfs", metavar="ROOT", help="render every device's evidence under ROOT")
+    p.set_defaults(func=_serve(open_target, certificates, after))
+
+    helps = {
+        "connect": "authenticate the device, open a session, program and start IDE keys",
+        "disconnect": "stop TDIs and IDE, end the session",
+        "bind": "lock a TDI and read its interface report",
+        "accept": "start a bound TDI (RUN)",
+        "unbind": "stop a TDI",
+        "info": "what the TSM knows of the device",
+        "refresh": "signed measurements over a verifier's nonce, in the session",
+    }
+    for op, text in helps.items():
+        p = ops.add_parser(op, help=text)
+        p.add_argument("target", help="tcp://HOST:PORT (spdm-emu socket) or the DSM's PCI address")
+        p.add_argument("--bdf", default=DEFAULT_DSM, type=str.lower,
+                       help=f"the DSM's PCI address for a tcp:// target (default {DEFAULT_DSM})")
+        p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH", help="the TSM service")
+        p.add_argument("--json", action="store_true", help="print the TSM info as JSON")
+        if op in ("bind", "accept", "unbind"):
+            p.add_argument("--tdi", required=True, metavar="BDF", help="the TDI's PCI address (a VF)")
+        if op == "refresh":
+            p.add_argument("--nonce", required=True, metavar="HEX", help="the verifier's 32-byte nonce")
+        p.set_defaults(func=_client(op))
+

@@ -1,0 +1,78 @@
+"""Evidence from a TSM backend (TSM mode), in the same values the SPDM requester's evidence uses.
+
+In TSM mode the kernel's ``authenticated`` names the TSM and ``tsm/``
+describes the link: the DSM's ``tsm/connect`` names the TSM that connected
+it, each TDI's ``tsm/dsm`` names its DSM and ``tsm/bound`` the TSM it is
+bound through.  The certificates, signatures and measurements are the ones the
+TSM collected, so a policy reads and re-verifies them exactly as in CMA mode.
+"""
+
+from __future__ import annotations
+
+from devsec.names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
+from spdm.messages import MeasurementBlock
+from spdm.messages.codes import DMTF_RAW_BIT_STREAM
+from tdisp.messages import TdiState
+from tdisp.tsm import DeviceInfo, LinkState, TdiInfo
+
+from .evidence import (
+    DeviceEvidence,
+    PciIdentity,
+    SpdmFacts,
+    TsmState,
+    measurement_entry,
+    signature_entry,
+)
+
+__all__ = ["evidence_from_tsm"]
+
+_BOUND = (TdiState.CONFIG_LOCKED, TdiState.RUN)
+
+
+def _tdi(tdi: TdiInfo, tsm: str) -> DeviceEvidence:
+    bound = tdi.state in _BOUND
+    return DeviceEvidence(
+        bdf=tdi.bdf, authenticated="",
+        tsm=TsmState(dsm=tdi.dsm, bound=tsm if bound else "", lock="1" if bound else "",
+                     accept="1" if tdi.state == TdiState.RUN else ""),
+    )
+
+
+def evidence_from_tsm(info: DeviceInfo, pci: PciIdentity | None = None) -> tuple[DeviceEvidence, ...]:
+    """The DSM's evidence and one (TSM attributes only) per TDI, DSM first.
+
+    Args:
+        info: what the TSM reported for the device.
+        pci: the DSM's PCI identity when the host has its config space.
+
+    Raises:
+        ConfigurationError: an address or name that cannot be rendered.
+    """
+    connected = info.state == LinkState.CONNECTED
+    hash_name = measurement_hash_name(info.measurement_hash_alg)
+    protocols = (("ide_km",) if info.streams else ()) + (("tdisp",) if info.tdis else ())
+    dsm = DeviceEvidence(
+        bdf=info.bdf,
+        authenticated=info.tsm if connected else "",
+        certificates=dict(info.certificates),
+        signatures=tuple(signature_entry(n, s) for n, s in enumerate(info.signatures)),
+        doe_features=info.doe_features,
+        measurements=tuple(
+            measurement_entry(MeasurementBlock(index=m.index, value=m.value,
+                                               value_type=m.kind | (DMTF_RAW_BIT_STREAM if m.raw else 0)),
+                              hash_name, "tsm")
+            for m in info.measurements),
+        tsm=TsmState(connect=info.tsm if connected else "", dsm=info.bdf),
+        spdm=SpdmFacts(
+            version=info.version.text,
+            hash_algorithm=name_of(info.hash_alg, dict(HASHES)),
+            asym_algorithm=name_of(info.asym_alg, dict(ASYMS)),
+            measurement_hash_algorithm=hash_name,
+            dhe_group=name_of(info.dhe_group, dict(DHE_GROUPS)) if info.dhe_group else "",
+            aead_suite=name_of(info.aead_suite, dict(AEADS)) if info.aead_suite else "",
+            capabilities=tuple(capability_names(info.capabilities)),
+            vendor_protocols=protocols,
+        ),
+        pci=pci if pci is not None else PciIdentity(),
+    )
+    return (dsm, *(_tdi(t, info.tsm) for t in info.tdis if t.bdf != info.bdf))

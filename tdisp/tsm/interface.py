@@ -1,0 +1,205 @@
+"""The vendor-neutral TSM interface: what every backend offers and how backends are found.
+
+Modelled on Linux's ``pci_tsm_ops`` (connect, disconnect, bind, unbind; the
+proposed accept and refresh_evidence): callers name a device by its DSM's
+PCI address and say how the host reaches the DSM's DOE mailbox; a TDI by its
+own address and its DSM's.  Whether the requesters run in this process
+(``native``) or in a separate security processor that the host only relays
+bytes for (``psp-proxy``) is the backend's business — nothing above this
+module knows which one runs.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from spdm.config import RequesterConfig
+from spdm.errors import ConfigurationError
+from spdm.transport import DoeTransport
+
+from ..messages import LockInterfaceFlags
+from .info import DeviceInfo, TdiInfo, function_id
+
+__all__ = [
+    "DeviceTarget",
+    "Progress",
+    "TdiTarget",
+    "Tsm",
+    "TsmConfig",
+    "backend_names",
+    "open_backend",
+    "register_backend",
+]
+
+Progress = Callable[[str], None]
+"""Told one line per step of a long operation (``"KEY_EXCHANGE"``, ``"IDE_KM K_SET_GO"``...)."""
+
+
+def _quiet(_step: str) -> None:
+    """The default progress sink."""
+
+
+@dataclass(frozen=True)
+class DeviceTarget:
+    """A device as the host sees it: its DSM's PCI address and how to reach its DOE mailbox.
+
+    Attributes:
+        bdf: the DSM's (function 0's) address ``DDDD:BB:DD.F``.
+        open: opens the DSM's DOE transport (config-space mailbox, spdm-emu
+            socket, in-process mailbox); the host owns it, whichever backend runs.
+    """
+
+    bdf: str
+    open: Callable[[], DoeTransport] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        function_id(self.bdf)
+
+
+@dataclass(frozen=True)
+class TdiTarget:
+    """A TDI: its own PCI address (a VF, or the PF itself) and its DSM's."""
+
+    dsm: str
+    bdf: str
+
+    def __post_init__(self) -> None:
+        function_id(self.dsm)
+        function_id(self.bdf)
+
+    @property
+    def interface_id(self) -> int:
+        """The TDISP FUNCTION_ID of the TDI."""
+        return function_id(self.bdf)
+
+
+@dataclass(frozen=True)
+class TsmConfig:
+    """How a TSM authenticates devices and sets up their links.
+
+    Attributes:
+        requester: SPDM versions, algorithms and the trust anchors device chains
+            must lead to (at least one).
+        slot_id: the certificate slot to authenticate and open sessions with.
+        stream_id: the selective IDE stream to program on connect.
+        lock_flags: TDISP LOCK_INTERFACE flags used by ``bind``.
+        clock: the time certificates must be valid at.
+        rng: randomness for nonces and IDE keys.
+    """
+
+    requester: RequesterConfig
+    slot_id: int = 0
+    stream_id: int = 0
+    lock_flags: LockInterfaceFlags = LockInterfaceFlags.NO_FW_UPDATE
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
+    rng: Callable[[int], bytes] = field(default=os.urandom, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.requester.trust_anchors:
+            raise ConfigurationError("a TSM needs at least one trust anchor for device certificates")
+
+
+class Tsm(ABC):
+    """One TSM: connects devices, binds their TDIs, reports what it learned.
+
+    Every operation either completes or raises and leaves the device as it
+    was known before (a lost session moves the device to ``LinkState.ERROR``
+    and its TDIs to ERROR).  Operations on different devices may run from
+    different threads at once; a failing device never blocks another.
+    """
+
+    name: str
+    """The backend's registered name; TSM-mode ``authenticated`` shows it."""
+
+    @abstractmethod
+    def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+        """Authenticate the DSM, collect its evidence, open a session, program and start IDE keys.
+
+        Raises:
+            VerificationError: the device failed authentication.
+            NegotiationError / ProtocolError: the device misbehaved or lacks what is needed.
+            TransportError: the device (or the TSM) went away.
+            LocalProtocolError: the device is already connected.
+        """
+
+    @abstractmethod
+    def disconnect(self, bdf: str, progress: Progress = _quiet) -> DeviceInfo:
+        """Stop every running TDI, stop the IDE stream, end the session.
+
+        Raises:
+            LocalProtocolError: the device is not connected.
+            TransportError: the device went away (the link is torn down anyway).
+        """
+
+    @abstractmethod
+    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        """Lock the TDI (CONFIG_LOCKED) and fetch its interface report.
+
+        Raises:
+            LocalProtocolError: its DSM is not connected, or the TDI is already bound.
+            ProtocolError: the device refused.
+        """
+
+    @abstractmethod
+    def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        """Start a bound TDI (RUN): the guest accepted its report."""
+
+    @abstractmethod
+    def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        """Stop the TDI (back to CONFIG_UNLOCKED)."""
+
+    @abstractmethod
+    def info(self, bdf: str) -> DeviceInfo:
+        """What the TSM knows of a device: evidence, link state, TDIs.
+
+        Raises:
+            LocalProtocolError: the TSM has never connected the device.
+        """
+
+    @abstractmethod
+    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
+        """Read the measurements again, signed over ``nonce``, inside the session.
+
+        Raises:
+            LocalProtocolError: the device is not connected or ``nonce`` is not 32 bytes.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook with nothing to do by default
+        """Release what the backend holds (processes, transports)."""
+
+
+_BACKENDS: dict[str, Callable[[TsmConfig], Tsm]] = {}
+
+
+def register_backend(name: str, factory: Callable[[TsmConfig], Tsm]) -> None:
+    """Make a backend available under ``name``.
+
+    Raises:
+        ConfigurationError: the name is taken.
+    """
+    if name in _BACKENDS:
+        raise ConfigurationError(f"a TSM backend named {name!r} is already registered")
+    _BACKENDS[name] = factory
+
+
+def backend_names() -> tuple[str, ...]:
+    """The registered backends' names."""
+    return tuple(sorted(_BACKENDS))
+
+
+def open_backend(name: str, config: TsmConfig) -> Tsm:
+    """Start the backend registered as ``name``.
+
+    Raises:
+        ConfigurationError: no such backend.
+    """
+    try:
+        factory = _BACKENDS[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"no TSM backend {name!r}; available: {', '.join(backend_names())}") from None
+    return factory(config)

@@ -1,0 +1,210 @@
+"""The security-processor side of ``psp-proxy``: a TSM that owns every secret, reaching devices via the host.
+
+Run as its own process (``python -m tdisp.tsm.psp_main``), standing in for AMD's
+PSP or Intel's TDX module: it reads frames (:mod:`.psp_wire`) on stdin and
+answers on stdout.  Inside, the same :class:`~.native.DeviceLink` s as the
+native backend run the SPDM, IDE_KM and TDISP requesters, but their DOE
+transport is a relay: each DOE object goes to the host in a ``DOE_REQUEST``
+frame and the device's answer comes back in ``DOE_RESPONSE``.  Session keys,
+DHE secrets and IDE keys therefore never leave this process; what does leave
+is DOE objects (secured ones encrypted) and evidence.
+
+Each command runs on its own thread, so a slow or dead device holds up only
+its own command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from typing import IO, Any
+
+from spdm.config import RequesterConfig
+from spdm.crypto import Certificate
+from spdm.errors import DecodeError, DevsecError, TransportError
+from spdm.messages.codes import SpdmVersion
+
+from ..messages import LockInterfaceFlags
+from .info import DeviceInfo, TdiInfo, encode_info
+from .interface import DeviceTarget, TdiTarget, TsmConfig
+from .native import NativeTsm
+from .psp_wire import Frame, FrameKind, read_frame, write_frame
+
+__all__ = ["config_document", "serve"]
+
+log = logging.getLogger(__name__)
+
+PSP_NAME = "psp-proxy"
+
+
+def config_document(config: TsmConfig) -> bytes:
+    """The CONFIGURE body for ``config``: trust anchors, versions, slot, stream, lock flags.
+
+    The clock and randomness are the security processor's own; algorithm
+    preferences are the defaults.
+    """
+    return json.dumps({
+        "trust_anchors": [c.der.hex() for c in config.requester.trust_anchors],
+        "versions": [int(v) for v in config.requester.versions],
+        "slot_id": config.slot_id,
+        "stream_id": config.stream_id,
+        "lock_flags": int(config.lock_flags),
+    }).encode()
+
+
+def _config(body: bytes) -> TsmConfig:
+    try:
+        doc = json.loads(body)
+        requester = RequesterConfig(
+            versions=tuple(SpdmVersion(v) for v in doc["versions"]),
+            trust_anchors=tuple(Certificate(bytes.fromhex(d)) for d in doc["trust_anchors"]))
+        return TsmConfig(requester=requester, slot_id=int(doc["slot_id"]), stream_id=int(doc["stream_id"]),
+                         lock_flags=LockInterfaceFlags(doc["lock_flags"]))
+    except DevsecError:
+        raise
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DecodeError(f"malformed TSM configuration: {type(exc).__name__}: {exc}") from exc
+
+
+class _Mailbox:
+    """The process's end of the host mailbox: one writer, one queue per command in flight."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._write_lock = threading.Lock()
+        self._waiting: dict[int, queue.Queue[Frame | None]] = {}
+        self._tag = threading.local()
+
+    def send(self, frame: Frame) -> None:
+        with self._write_lock:
+            write_frame(self._out, frame)
+
+    def open(self, tag: int) -> None:
+        self._waiting[tag] = queue.Queue()
+
+    def close(self, tag: int) -> None:
+        self._waiting.pop(tag, None)
+
+    def deliver(self, frame: Frame) -> None:
+        waiting = self._waiting.get(frame.tag)
+        if waiting is None:
+            log.warning("dropping a %s frame for tag %d: no command waits for it", frame.kind.name, frame.tag)
+            return
+        waiting.put(frame)
+
+    def hang_up(self) -> None:
+        """The host is gone: wake every command so it fails instead of waiting forever."""
+        for waiting in list(self._waiting.values()):
+            waiting.put(None)
+
+    @property
+    def tag(self) -> int:
+        tag: int = self._tag.value
+        return tag
+
+    @tag.setter
+    def tag(self, value: int) -> None:
+        self._tag.value = value
+
+    def relay(self, request: bytes) -> bytes:
+        """Send a DOE object through the host to the current command's device; its answer."""
+        tag = self.tag
+        self.send(Frame(FrameKind.DOE_REQUEST, tag, request))
+        answer = self._waiting[tag].get()
+        if answer is None:
+            raise TransportError("the host closed the TSM mailbox")
+        if answer.kind == FrameKind.DOE_RESPONSE:
+            return answer.body
+        raise TransportError(f"the host could not reach the device: {answer.body.decode(errors='replace')}")
+
+
+class _RelayTransport:
+    """A DOE transport whose other end is the host's relay (``pci_tsm_doe_transfer``)."""
+
+    def __init__(self, mailbox: _Mailbox) -> None:
+        self._mailbox = mailbox
+
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        """Relay one DOE object; the host applies its own transport's timeouts."""
+        return self._mailbox.relay(request)
+
+    def close(self) -> None:
+        """The host owns the device's mailbox; nothing to release here."""
+
+
+def _run(tsm: NativeTsm, mailbox: _Mailbox, tag: int, doc: dict[str, Any]) -> DeviceInfo | TdiInfo:
+    """Carry out one command document."""
+    mailbox.tag = tag
+
+    def progress(step: str) -> None:
+        mailbox.send(Frame(FrameKind.PROGRESS, tag, step.encode()))
+
+    op, bdf = doc["op"], str(doc["bdf"])
+    tdi = TdiTarget(bdf, str(doc["tdi"])) if doc.get("tdi") else None
+    if op == "connect":
+        return tsm.connect(DeviceTarget(bdf, lambda: _RelayTransport(mailbox)), progress)
+    if op == "disconnect":
+        return tsm.disconnect(bdf, progress)
+    if op == "info":
+        return tsm.info(bdf)
+    if op == "refresh_evidence":
+        return tsm.refresh_evidence(bdf, bytes.fromhex(doc["nonce"]), progress)
+    if tdi is not None and op in ("bind", "accept", "unbind"):
+        return {"bind": tsm.bind, "accept": tsm.accept, "unbind": tsm.unbind}[op](tdi, progress)
+    raise DecodeError(f"unknown TSM command {op!r}")
+
+
+def _command(tsm: NativeTsm, mailbox: _Mailbox, frame: Frame) -> None:
+    """Run one COMMAND frame to its RESULT or FAILED frame."""
+    try:
+        try:
+            doc = json.loads(frame.body)
+        except ValueError as exc:
+            raise DecodeError(f"malformed TSM command: {exc}") from exc
+        info = _run(tsm, mailbox, frame.tag, doc)
+        mailbox.send(Frame(FrameKind.RESULT, frame.tag, encode_info(info)))
+    except Exception as exc:  # every failure goes back to the host, typed by name
+        log.info("command %d failed: %s: %s", frame.tag, type(exc).__name__, exc)
+        try:
+            mailbox.send(Frame(FrameKind.FAILED, frame.tag, json.dumps(
+                {"kind": type(exc).__name__, "message": str(exc)}).encode()))
+        except TransportError:
+            pass
+    finally:
+        mailbox.close(frame.tag)
+
+
+def serve(inp: IO[bytes], out: IO[bytes]) -> None:
+    """Serve the host until it closes the mailbox.
+
+    Raises:
+        DecodeError: the first frame is not a valid CONFIGURE, or a frame is malformed.
+    """
+    first = read_frame(inp)
+    if first is None:
+        return
+    if first.kind != FrameKind.CONFIGURE:
+        raise DecodeError(f"the first TSM frame must be CONFIGURE, not {first.kind.name}")
+    mailbox = _Mailbox(out)
+    try:
+        tsm = NativeTsm(_config(first.body), name=PSP_NAME)
+    except DevsecError as exc:
+        mailbox.send(Frame(FrameKind.FAILED, 0, json.dumps(
+            {"kind": type(exc).__name__, "message": str(exc)}).encode()))
+        raise
+    mailbox.send(Frame(FrameKind.READY, 0))
+    try:
+        while (frame := read_frame(inp)) is not None:
+            if frame.kind == FrameKind.COMMAND:
+                mailbox.open(frame.tag)
+                threading.Thread(target=_command, args=(tsm, mailbox, frame), daemon=True,
+                                 name=f"tsm-command-{frame.tag}").start()
+            elif frame.kind in (FrameKind.DOE_RESPONSE, FrameKind.DOE_FAILED):
+                mailbox.deliver(frame)
+            else:
+                raise DecodeError(f"the host sent a {frame.kind.name} frame")
+    finally:
+        mailbox.hang_up()
+

@@ -1,0 +1,281 @@
+"""The ``psp-proxy`` backend, host side: relay DOE objects for a TSM that runs in another process.
+
+The host starts the security-processor process (:mod:`.psp`), sends it the
+TSM configuration, and for every operation sends one COMMAND and then serves
+that command's ``DOE_REQUEST`` frames by passing each object to the device's
+DOE transport — which the host opens and owns — and returning the device's
+answer.  The host learns what the TSM reports (evidence, states), never a
+session key, DHE secret or IDE key: those stay in the other process.
+
+A ``tap`` sees every byte the host exchanges with the TSM process, which is
+everything the host ever sees of the link (the DOE objects are relayed
+verbatim); the key-leak test records it there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportError, error_named
+from spdm.transport import DoeTransport
+
+from .info import DeviceInfo, TdiInfo, decode_info
+from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, _quiet, register_backend
+from .psp import PSP_NAME, config_document
+from .psp_wire import Frame, FrameKind, encode_frame, read_frame, write_frame
+
+__all__ = ["PspProxyTsm", "Tap"]
+
+log = logging.getLogger(__name__)
+
+Tap = Callable[[str, bytes], None]
+"""Called with ("to-tsm" | "from-tsm", the bytes) for every frame crossing the host."""
+
+def _psp_command() -> list[str]:
+    return [sys.executable, "-m", "tdisp.tsm.psp_main"]
+
+
+class PspProxyTsm(Tsm):
+    """The host's half of a TSM living in a separate process."""
+
+    name = PSP_NAME
+
+    def __init__(self, config: TsmConfig, *, command: Sequence[str] | None = None,
+                 tap: Tap | None = None) -> None:
+        """Start the security-processor process and configure it.
+
+        Args:
+            config: the TSM configuration (sent to the process).
+            command: how to start the process (default: this Python, ``-m tdisp.tsm.psp_main``).
+            tap: observer of every byte crossing the host (tests).
+
+        Raises:
+            TransportError: the process could not be started.
+        """
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        try:
+            self.process = subprocess.Popen(list(command or _psp_command()), stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, env=env)
+        except OSError as exc:
+            raise TransportError(f"cannot start the TSM process: {exc}") from exc
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._to_tsm: IO[bytes] = self.process.stdin
+        self._from_tsm: IO[bytes] = self.process.stdout
+        self._tap = tap
+        self._write_lock = threading.Lock()
+        self._tags = itertools.count(1)
+        self._waiting: dict[int, queue.Queue[Frame | None]] = {}
+        self._waiting_lock = threading.Lock()
+        self._transports: dict[str, DoeTransport] = {}
+        self._device_locks: dict[str, threading.Lock] = {}
+        self._gone = False
+        self._send(Frame(FrameKind.CONFIGURE, 0, config_document(config)))
+        self._await_ready()
+        self._reader = threading.Thread(target=self._read, daemon=True, name="psp-proxy-reader")
+        self._reader.start()
+
+    # ------------------------------------------------------------------ mailbox
+
+    def _await_ready(self) -> None:
+        """Wait for the process to accept its configuration (READY), so no command waits on its start-up.
+
+        Raises:
+            TransportError: the process exited first.
+            ConfigurationError and the like: it refused the configuration.
+        """
+        try:
+            frame = read_frame(self._from_tsm)
+        except DevsecError:
+            self.process.kill()
+            raise
+        if frame is not None and self._tap is not None:
+            self._tap("from-tsm", encode_frame(frame))
+        if frame is not None and frame.kind == FrameKind.READY:
+            return
+        self.process.kill()
+        self.process.wait()
+        if frame is not None and frame.kind == FrameKind.FAILED:
+            raise self._failure(frame.body)
+        raise TransportError(f"the TSM process did not start (exit status {self.process.poll()})")
+
+    def _send(self, frame: Frame) -> None:
+        with self._write_lock:
+            data = write_frame(self._to_tsm, frame)
+        if self._tap is not None:
+            self._tap("to-tsm", data)
+
+    def _read(self) -> None:
+        """Route the TSM's frames to the commands waiting for them; wake them all at the end."""
+        try:
+            while (frame := read_frame(self._from_tsm)) is not None:
+                if self._tap is not None:
+                    self._tap("from-tsm", encode_frame(frame))
+                with self._waiting_lock:
+                    waiting = self._waiting.get(frame.tag)
+                if waiting is None:
+                    log.warning("the TSM sent a %s frame for unknown tag %d", frame.kind.name, frame.tag)
+                else:
+                    waiting.put(frame)
+        except DevsecError as exc:
+            log.error("the TSM mailbox broke: %s", exc)
+        finally:
+            with self._waiting_lock:
+                self._gone = True
+                for waiting in self._waiting.values():
+                    waiting.put(None)
+
+    def _command(self, doc: dict[str, str], transport: DoeTransport,
+                 progress: Progress) -> DeviceInfo | TdiInfo:
+        """Send one command and relay its DOE objects until it ends."""
+        tag = next(self._tags)
+        answers: queue.Queue[Frame | None] = queue.Queue()
+        with self._waiting_lock:
+            if self._gone:
+                raise TransportError("the TSM process has exited")
+            self._waiting[tag] = answers
+        what = f"{doc['op']} of {doc['bdf']}"
+        try:
+            self._send_during(Frame(FrameKind.COMMAND, tag, json.dumps(doc).encode()), what)
+            while True:
+                frame = answers.get()
+                if frame is None:
+                    raise TransportError(f"the TSM process exited during {what}")
+                if frame.kind == FrameKind.DOE_REQUEST:
+                    self._relay(tag, transport, frame.body, what)
+                elif frame.kind == FrameKind.PROGRESS:
+                    progress(frame.body.decode(errors="replace"))
+                elif frame.kind == FrameKind.RESULT:
+                    return decode_info(frame.body)
+                elif frame.kind == FrameKind.FAILED:
+                    raise self._failure(frame.body)
+                else:
+                    raise DecodeError(f"the TSM sent a {frame.kind.name} frame")
+        finally:
+            with self._waiting_lock:
+                self._waiting.pop(tag, None)
+
+    def _relay(self, tag: int, transport: DoeTransport, request: bytes, what: str) -> None:
+        """Deliver one DOE object to the device and hand its answer (or the failure) back."""
+        try:
+            response = transport.exchange(request)
+        except TransportError as exc:
+            self._send_during(Frame(FrameKind.DOE_FAILED, tag, str(exc).encode()), what)
+            return
+        self._send_during(Frame(FrameKind.DOE_RESPONSE, tag, response), what)
+
+    def _send_during(self, frame: Frame, what: str) -> None:
+        """Send a frame of a command in flight: a mailbox that broke means the process died.
+
+        Said the same way whether the reader saw the end first or this write did.
+        """
+        try:
+            self._send(frame)
+        except TransportError as exc:
+            raise TransportError(f"the TSM process exited during {what} ({exc})") from exc
+
+    @staticmethod
+    def _failure(body: bytes) -> DevsecError:
+        try:
+            doc = json.loads(body)
+            kind, message = str(doc["kind"]), str(doc["message"])
+        except (ValueError, KeyError, TypeError):
+            return DecodeError("the TSM reported a failure in a malformed frame")
+        return error_named(kind, message)
+
+    # ------------------------------------------------------------------ the interface
+
+    def _lock(self, bdf: str) -> threading.Lock:
+        with self._waiting_lock:
+            return self._device_locks.setdefault(bdf, threading.Lock())
+
+    def _transport(self, bdf: str) -> DoeTransport:
+        transport = self._transports.get(bdf)
+        if transport is None:
+            raise LocalProtocolError(f"{bdf} has never been connected by this TSM")
+        return transport
+
+    def _device(self, info: DeviceInfo | TdiInfo) -> DeviceInfo:
+        if not isinstance(info, DeviceInfo):
+            raise DecodeError("the TSM answered a device command with TDI info")
+        return info
+
+    def _tdi(self, info: DeviceInfo | TdiInfo) -> TdiInfo:
+        if not isinstance(info, TdiInfo):
+            raise DecodeError("the TSM answered a TDI command with device info")
+        return info
+
+    def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+        with self._lock(device.bdf):
+            transport = device.open()
+            try:
+                info = self._device(self._command({"op": "connect", "bdf": device.bdf}, transport, progress))
+            except BaseException:
+                transport.close()
+                raise
+            old = self._transports.pop(device.bdf, None)
+            if old is not None:
+                old.close()
+            self._transports[device.bdf] = transport
+            return info
+
+    def disconnect(self, bdf: str, progress: Progress = _quiet) -> DeviceInfo:
+        with self._lock(bdf):
+            transport = self._transport(bdf)
+            try:
+                return self._device(self._command({"op": "disconnect", "bdf": bdf}, transport, progress))
+            finally:
+                transport.close()
+
+    def _tdi_op(self, op: str, tdi: TdiTarget, progress: Progress) -> TdiInfo:
+        with self._lock(tdi.dsm):
+            transport = self._transport(tdi.dsm)
+            return self._tdi(self._command({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, transport, progress))
+
+    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        return self._tdi_op("bind", tdi, progress)
+
+    def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        return self._tdi_op("accept", tdi, progress)
+
+    def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        return self._tdi_op("unbind", tdi, progress)
+
+    def info(self, bdf: str) -> DeviceInfo:
+        with self._lock(bdf):
+            return self._device(self._command({"op": "info", "bdf": bdf}, self._transport(bdf), _quiet))
+
+    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
+        with self._lock(bdf):
+            return self._device(self._command({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()},
+                                              self._transport(bdf), progress))
+
+    def close(self) -> None:
+        """Close the mailbox (the process exits), then every device transport."""
+        try:
+            self._to_tsm.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._from_tsm.close()
+        for transport in self._transports.values():
+            transport.close()
+        self._transports.clear()
+
+
+register_backend(PspProxyTsm.name, PspProxyTsm)
