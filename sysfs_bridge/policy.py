@@ -67,7 +67,7 @@ from spdm.messages.codes import BaseHashAlgo, CapabilityFlags
 
 from .evidence import DeviceEvidence, SignatureEntry, SpdmFacts, measurement_block
 from .policy_file import Policy
-from .read import device_bdf, read_device_dir
+from .read import device_bdf, read_device_dir, resolve_device_dir
 from .verify_log import LogVerdict, verify_log
 
 __all__ = ["DENY_ACTION", "Decision", "decide", "evaluate"]
@@ -388,9 +388,11 @@ def evaluate(policy: Policy, device_dir: Path, *, now: datetime | None = None) -
         return _deny(device_dir.name, [f"not a device directory: {exc}"])
     for _ in range(_ATTEMPTS):
         try:
-            directory = device_dir.resolve(strict=True)
-        except (OSError, RuntimeError) as exc:
-            return _deny(bdf, [f"no device directory {device_dir}: {exc}"])
+            directory = resolve_device_dir(device_dir)
+        except ConfigurationError as exc:
+            return _deny(bdf, [str(exc)])
+        if directory is None:
+            continue
         try:
             evidence = read_device_dir(directory)
             verdicts = verify_log(directory)
@@ -400,4 +402,4 @@ def evaluate(policy: Policy, device_dir: Path, *, now: datetime | None = None) -
             return _deny(bdf, [f"unreadable evidence: {exc}"])
         if device_dir.resolve() == directory:
             return decide(policy, evidence, verdicts, now=now)
-    return _deny(bdf, [f"{device_dir} was re-rendered during every evaluation attempt"])
+    return _deny(bdf, [f"{device_dir} was re-rendered (or led nowhere) during every evaluation attempt"])

@@ -260,6 +260,10 @@ def test_a_corrupted_tree_is_denied(write_policy, teeio_dir: Path, mutate: Calla
 def test_missing_or_misnamed_device_directories_are_denied(write_policy, tmp_path: Path) -> None:
     policy = write_policy('[trust]\nroots = ["root.pem"]\n')
     _denied(evaluate(policy, tmp_path / "bus/pci/devices/0000:09:00.0"), "no device directory")
+    dangling = tmp_path / "bus/pci/devices/0000:09:00.0"
+    dangling.parent.mkdir(parents=True)
+    dangling.symlink_to("../../../devices/devsec/gone")
+    _denied(evaluate(policy, dangling), "led nowhere")
     (tmp_path / "not-a-device").mkdir()
     decision = evaluate(policy, tmp_path / "not-a-device")
     _denied(decision, "not a device directory")
