@@ -122,6 +122,7 @@ def authenticate(
     sleep: Callable[[float], None] = time.sleep,
     session: SessionOptions | None = None,
     identity: IdentityBackend | None = None,
+    defer_trust: bool = False,
 ) -> AuthenticationReport:
     """Authenticate the device behind ``transport`` and collect its signed measurements.
 
@@ -136,15 +137,19 @@ def authenticate(
             updates, signed measurements inside it) and end it.
         identity: the requester's own certificates and keys, for a device that
             asks for mutual authentication.
+        defer_trust: with no trust anchor in ``config``, accept the chain's own
+            first certificate as its anchor (every other check still runs) and
+            leave trust to the caller, who must then check that certificate
+            itself, e.g. a policy trusting roots by hash.
 
     Raises:
-        VerificationError: no trust anchor, an untrusted chain, a bad signature, a
+        VerificationError: no trust anchor (unless deferred), an untrusted chain, a bad signature, a
             digest mismatch.
         NegotiationError: nothing in common, or the device cannot authenticate.
         RemoteErrorResponse / RemoteProtocolError: the device misbehaved.
         TransportError: the transport failed.
     """
-    if not config.trust_anchors:
+    if not config.trust_anchors and not defer_trust:
         raise VerificationError("no trust anchor given: a device can only be trusted against a root")
     requester = (Requester(config, backend=identity) if rng is None
                  else Requester(config, rng=rng, backend=identity))
