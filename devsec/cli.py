@@ -43,7 +43,15 @@ from spdm.errors import (
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
-from sysfs_bridge import evidence_from_report, render, verify_log
+from sysfs_bridge import (
+    PciIdentity,
+    evaluate,
+    evidence_from_report,
+    load_policy,
+    pci_identity,
+    render,
+    verify_log,
+)
 from tdisp.tsm.device import SecureDevice
 
 from . import dump as dump_cmd
@@ -108,11 +116,15 @@ def _read(path: str, what: str) -> bytes:
         raise ConfigurationError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-def open_target(target: str) -> DoeTransport:
-    """``tcp://HOST:PORT`` (spdm-emu socket) or a PCI address (config-space DOE mailbox)."""
+def open_target(target: str) -> tuple[DoeTransport, PciIdentity | None]:
+    """``tcp://HOST:PORT`` (spdm-emu socket) or a PCI address (config-space DOE mailbox).
+
+    Returns the transport and, for a PCI address, the function's identity from its config space.
+    """
     if target.startswith("tcp://"):
-        return EmuSocketClient.from_url(target)
-    return open_mailbox(SysfsConfigSpace.for_device(target))
+        return EmuSocketClient.from_url(target), None
+    config = SysfsConfigSpace.for_device(target)
+    return open_mailbox(config), pci_identity(config)
 
 
 # ------------------------------------------------------------------ subcommands
@@ -140,14 +152,16 @@ def cmd_connect(args: argparse.Namespace) -> int:
         psk = _hex(args.psk, "--psk") if args.psk else None
         session = SessionOptions(psk=psk, psk_hint=(args.psk_hint or "").encode(),
                                  inside=teeio if (args.ide or teeio.tdis) else None)
-    transport = open_target(args.target)
+    transport, pci = open_target(args.target)
     try:
         report = authenticate(transport, config, now=datetime.now(UTC), slot_id=args.slot,
                               session=session, identity=identity)
     finally:
         transport.close()
     if args.sysfs:
-        device_dir = render(evidence_from_report(report, args.bdf), Path(args.sysfs))
+        evidence = evidence_from_report(report, args.bdf, pci=pci,
+                                        vendor_protocols=teeio.vendor_protocols)
+        device_dir = render(evidence, Path(args.sysfs))
         print(f"evidence rendered under {device_dir}", file=sys.stderr)
     _print_teeio_report(args, report, args.target, teeio)
     return 0
@@ -163,6 +177,18 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
             print(f"{v.number:>4}  {'ok    ' if v.ok else 'FAILED'}  {v.reason}")
         print(f"{sum(v.ok for v in verdicts)} of {len(verdicts)} signatures verify")
     return 0 if verdicts and all(v.ok for v in verdicts) else 1
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    decision = evaluate(load_policy(Path(args.policy)), Path(args.device_dir))
+    if args.json:
+        print(json.dumps(decision.to_dict(), indent=2))
+    else:
+        verdict = f"ALLOW ({decision.action})" if decision.allow else f"DENY ({decision.action})"
+        print(f"{decision.bdf}  {verdict}")
+        for reason in decision.reasons:
+            print(f"  {'+' if decision.allow else '-'} {reason}")
+    return 0 if decision.allow else 1
 
 
 def _print_teeio_report(args: argparse.Namespace, report: AuthenticationReport, target: str,
@@ -352,6 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("device_dir", help="ROOT/bus/pci/devices/DDDD:BB:DD.F")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_verify_log)
+
+    p = sub.add_parser("policy", help="check device evidence against a policy file")
+    policy = p.add_subparsers(dest="policy_command", required=True)
+    p = policy.add_parser("check", help="allow or deny one device directory, with every reason "
+                                        "(exit 0 allow, 1 deny, 2 bad policy)")
+    p.add_argument("device_dir", help="ROOT/bus/pci/devices/DDDD:BB:DD.F")
+    p.add_argument("--policy", required=True, metavar="FILE", help="the TOML policy")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_policy_check)
 
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
     p.add_argument("pcap")

@@ -9,6 +9,7 @@ from spdm.messages.codes import (
     AeadSuite,
     BaseAsymAlgo,
     BaseHashAlgo,
+    CapabilityFlags,
     DheGroup,
     MeasurementHashAlgo,
     SpdmVersion,
@@ -99,3 +100,17 @@ def measurement_hash_name(value: MeasurementHashAlgo) -> str:
     if value == MeasurementHashAlgo.RAW_BIT_STREAM_ONLY:
         return "raw-bit-stream-only"
     return (value.name or f"0x{int(value):x}").lower().replace("_", "")
+
+
+MEASUREMENT_HASHES: dict[str, MeasurementHashAlgo] = {
+    measurement_hash_name(m): m for m in MeasurementHashAlgo
+}
+"""Every MeasurementHashAlgo by the name :func:`measurement_hash_name` gives it."""
+
+
+def capability_names(flags: CapabilityFlags) -> list[str]:
+    """The names of the capability flags set in ``flags`` (``CERT_CAP``...), in bit order.
+
+    Bits DSP0274 does not define have no name and are left out.
+    """
+    return [f.name for f in CapabilityFlags if f in flags and f.name]

@@ -6,15 +6,11 @@ from typing import Any
 
 from spdm.authenticate import AuthenticationReport
 from spdm.messages import MeasurementBlock
-from spdm.messages.codes import CapabilityFlags, DmtfValueType
+from spdm.messages.codes import DmtfValueType
 
-from .names import AEADS, ASYMS, DHE_GROUPS, HASHES, measurement_hash_name, name_of
+from .names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
 
 _PROTOCOL_NAMES = {(1, 0): "discovery", (1, 1): "CMA/SPDM", (1, 2): "secured CMA/SPDM"}
-
-
-def _flag_names(flags: CapabilityFlags) -> list[str]:
-    return [f.name for f in CapabilityFlags if f in flags and f.name]
 
 
 def _kind(block: MeasurementBlock) -> str:
@@ -36,7 +32,7 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
             "signature": name_of(n.asym_alg, dict(ASYMS)),
             "measurement_hash": measurement_hash_name(n.measurement_hash_alg),
         },
-        "responder_capabilities": _flag_names(n.responder_flags),
+        "responder_capabilities": capability_names(n.responder_flags),
         "slot": report.slot_id,
         "digests": {str(slot): d.hex() for slot, d in sorted(report.digests.items())},
         "certificate_chain": [

@@ -66,6 +66,12 @@ class TeeIoSteps:
         events = run(channel, tdisp)
         return next(e.state.name for e in events if isinstance(e, InterfaceStateReceived))
 
+    @property
+    def vendor_protocols(self) -> tuple[str, ...]:
+        """The vendor-defined protocols the device answered in the steps done (``ide_km``, ``tdisp``)."""
+        return tuple(protocol for protocol in ("ide_km", "tdisp")
+                     if any(str(step["step"]).startswith(protocol) for step in self.steps))
+
     def lines(self) -> list[str]:
         """The steps for a terminal."""
         out = []

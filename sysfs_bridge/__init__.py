@@ -4,19 +4,35 @@ What devsec learned from a device (certificates, every signature with what it
 signed, DOE features, measurements, TSM state) is written under a root the
 caller chooses as ``ROOT/bus/pci/devices/DDDD:BB:DD.F/`` with the kernel's
 names (CMA-SPDM's ``authenticated``, ``certificates/``, ``signatures/``;
-mainline's ``doe_features/``, ``tsm/``, ``class/tsm/``; devsec's
-``measurements/``), so policy tools read devsec's tree and a real ``/sys``
-with the same code.
+mainline's ``doe_features/``, ``tsm/``, ``class/tsm/`` and the PCI identity
+files ``vendor``, ``device``, ``subsystem_vendor``, ``subsystem_device``,
+``class``; devsec's ``measurements/`` and ``spdm/``), so policy tools read
+devsec's tree and a real ``/sys`` with the same code.
 
 - :class:`DeviceEvidence` (+ :class:`SignatureEntry`, :class:`MeasurementEntry`,
-  :class:`TsmState`) and :func:`evidence_from_report`: the evidence as values.
+  :class:`TsmState`, :class:`SpdmFacts`, :class:`PciIdentity`) and
+  :func:`evidence_from_report`: the evidence as values.
 - :func:`render`: write a device's tree atomically (pure rendering, I/O only under the root).
-- :func:`read_device`, :func:`list_devices`: parse a tree back into the same values.
+- :func:`read_device`, :func:`read_device_dir`, :func:`list_devices`: parse a tree back
+  into the same values.
 - :func:`verify_log` -> :class:`LogVerdict`: re-verify every log entry offline.
+- :func:`load_policy` -> :class:`Policy`, :func:`evaluate` / :func:`decide` ->
+  :class:`Decision`: the policy engine (allow with ``connect``/``bind``, or refuse, and why).
 
-devsec extension: each log entry may carry ``<N>_asym_algorithm`` (the
-signature algorithm by name, e.g. ``ecdsa-p384``); a kernel log without it is
-verified by deriving the algorithm from the leaf key.
+devsec extensions:
+
+- each log entry may carry ``<N>_asym_algorithm`` (the signature algorithm by
+  name, e.g. ``ecdsa-p384``); a kernel log without it is verified by deriving
+  the algorithm from the leaf key.
+- ``spdm/``: what VCA and the session settled, one attribute per file
+  (``value\n``, names as :mod:`devsec.names` and the CLI spell them):
+  ``version`` (``1.2``), ``hash_algorithm``, ``asym_algorithm``,
+  ``measurement_hash_algorithm``, ``dhe_group`` and ``aead_suite`` (empty when
+  no session ran), ``capabilities`` (the responder's flags, space-separated:
+  ``CERT_CAP CHAL_CAP ...``) and ``vendor_protocols`` (the PCI-SIG
+  vendor-defined protocols the device answered in a session: ``ide_km``,
+  ``tdisp``; space-separated, possibly empty).  A kernel's ``/sys`` has no
+  ``spdm/``: the facts are then unknown.
 """
 
 from __future__ import annotations
@@ -24,27 +40,42 @@ from __future__ import annotations
 from .evidence import (
     DeviceEvidence,
     MeasurementEntry,
+    PciIdentity,
     SignatureEntry,
+    SpdmFacts,
     TsmState,
     evidence_from_report,
     measurement_entry,
+    pci_identity,
     signature_entry,
 )
-from .read import list_devices, read_device
+from .policy import Decision, decide, evaluate
+from .policy_file import Policy, PolicyError, load_policy
+from .read import list_devices, read_device, read_device_dir
 from .render import DEFAULT_MAX_SIGNATURES, render
 from .verify_log import LogVerdict, verify_log
 
 __all__ = [
     "DEFAULT_MAX_SIGNATURES",
+    "Decision",
     "DeviceEvidence",
     "LogVerdict",
     "MeasurementEntry",
+    "PciIdentity",
+    "Policy",
+    "PolicyError",
     "SignatureEntry",
+    "SpdmFacts",
     "TsmState",
+    "decide",
+    "evaluate",
     "evidence_from_report",
     "list_devices",
+    "load_policy",
     "measurement_entry",
+    "pci_identity",
     "read_device",
+    "read_device_dir",
     "render",
     "signature_entry",
     "verify_log",

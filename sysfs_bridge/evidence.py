@@ -9,10 +9,20 @@ into them, so ``read_device(render(e)) == e``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from devsec.names import ASYMS, HASHES, measurement_hash_name, name_of
+from devsec.names import (
+    AEADS,
+    ASYMS,
+    DHE_GROUPS,
+    HASHES,
+    VERSIONS,
+    capability_names,
+    measurement_hash_name,
+    name_of,
+)
 from spdm.authenticate import AuthenticationReport
 from spdm.errors import ConfigurationError
 from spdm.events import (
@@ -22,18 +32,25 @@ from spdm.events import (
     SignedEvidence,
 )
 from spdm.messages import MeasurementBlock
-from spdm.messages.codes import DmtfValueType
+from spdm.messages.codes import DMTF_RAW_BIT_STREAM, DmtfValueType
+from spdm.transport import ConfigSpace
 
 __all__ = [
     "DeviceEvidence",
     "MeasurementEntry",
+    "PciIdentity",
     "SignatureEntry",
+    "SpdmFacts",
     "TsmState",
+    "VENDOR_PROTOCOLS",
     "check_bdf",
     "check_tsm_name",
     "evidence_from_report",
+    "measurement_block",
     "measurement_entry",
+    "pci_identity",
     "signature_entry",
+    "spdm_facts",
     "value_type_name",
 ]
 
@@ -43,7 +60,11 @@ SLOTS: Final = range(8)
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]")
 _TSM_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 _TEXT = re.compile(r"[\x20-\x7e]*")
+_ALGORITHM = re.compile(r"[a-z0-9][a-z0-9.-]*")
+_CAPABILITY = re.compile(r"[A-Z0-9_]+")
 REPRESENTATIONS: Final = ("digest", "raw")
+VENDOR_PROTOCOLS: Final = ("ide_km", "tdisp")
+"""The PCI-SIG vendor-defined protocols ``spdm/vendor_protocols`` may name."""
 
 
 def check_bdf(bdf: str) -> str:
@@ -173,6 +194,116 @@ class TsmState:
 TSM_ATTRIBUTES: Final = ("connect", "disconnect", "dsm", "bound", "lock", "unlock", "accept")
 
 
+@dataclass(frozen=True, slots=True)
+class SpdmFacts:
+    """What VCA (and a session) settled with the device: devsec's ``spdm/`` directory.
+
+    Names are those of :mod:`devsec.names`, so the tree agrees with the CLI's
+    flags and reports; an algorithm the tables do not name reads ``0x...``.
+
+    Attributes:
+        version: the negotiated SPDM version (``"1.2"``).
+        hash_algorithm / asym_algorithm / measurement_hash_algorithm: ALGORITHMS'
+            selections (``"sha384"``, ``"ecdsa-p384"``, ``"sha384"``; "" where none).
+        dhe_group / aead_suite: the session's algorithms ("" when no session
+            ran; ``dhe_group`` is "" for a PSK session).
+        capabilities: the responder's CAPABILITIES flags by name (``CERT_CAP``...).
+        vendor_protocols: the vendor-defined protocols the device was seen to
+            speak in a session (of :data:`VENDOR_PROTOCOLS`).
+
+    Both collections are normalized (sorted, without repeats).
+    """
+
+    version: str
+    hash_algorithm: str = ""
+    asym_algorithm: str = ""
+    measurement_hash_algorithm: str = ""
+    dhe_group: str = ""
+    aead_suite: str = ""
+    capabilities: tuple[str, ...] = ()
+    vendor_protocols: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.version not in VERSIONS:
+            raise ConfigurationError(f"spdm/version {self.version!r} is not one of {', '.join(VERSIONS)}")
+        for name in ("hash_algorithm", "asym_algorithm", "measurement_hash_algorithm", "dhe_group",
+                     "aead_suite"):
+            value = getattr(self, name)
+            if value and _ALGORITHM.fullmatch(value) is None:
+                raise ConfigurationError(f"spdm/{name} {value!r} is not an algorithm name")
+        for flag in self.capabilities:
+            if _CAPABILITY.fullmatch(flag) is None:
+                raise ConfigurationError(f"spdm/capabilities: {flag!r} is not a capability name")
+        for protocol in self.vendor_protocols:
+            if protocol not in VENDOR_PROTOCOLS:
+                raise ConfigurationError(f"spdm/vendor_protocols: {protocol!r} is not one of "
+                                         f"{', '.join(VENDOR_PROTOCOLS)}")
+        object.__setattr__(self, "capabilities", tuple(sorted(set(self.capabilities))))
+        object.__setattr__(self, "vendor_protocols", tuple(sorted(set(self.vendor_protocols))))
+
+
+SPDM_ATTRIBUTES: Final = ("version", "hash_algorithm", "asym_algorithm", "measurement_hash_algorithm",
+                          "dhe_group", "aead_suite", "capabilities", "vendor_protocols")
+"""The files of ``spdm/``, one per :class:`SpdmFacts` field (the collections space-separated)."""
+
+
+PCI_ID_ATTRIBUTES: Final = ("vendor", "device", "subsystem_vendor", "subsystem_device", "class")
+"""The kernel's top-level identity attributes, in :class:`PciIdentity`'s field order."""
+
+
+@dataclass(frozen=True, slots=True)
+class PciIdentity:
+    """A function's PCI identity: the kernel's ``vendor``, ``device``, ``subsystem_*`` and ``class``.
+
+    Each is None when unknown (a device reached over a socket has no config space).
+
+    Attributes:
+        vendor / device: the Vendor and Device IDs (16-bit).
+        subsystem_vendor / subsystem_device: the Subsystem IDs (16-bit; type 0 headers only).
+        class_code: the 24-bit class code (base class, sub-class, programming interface).
+    """
+
+    vendor: int | None = None
+    device: int | None = None
+    subsystem_vendor: int | None = None
+    subsystem_device: int | None = None
+    class_code: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in zip(PCI_ID_ATTRIBUTES, self.values(), strict=True):
+            limit = 0xFF_FFFF if name == "class" else 0xFFFF
+            if value is not None and not 0 <= value <= limit:
+                raise ConfigurationError(f"PCI {name} {value!r} is out of range")
+
+    def values(self) -> tuple[int | None, ...]:
+        """The five values in :data:`PCI_ID_ATTRIBUTES` order."""
+        return (self.vendor, self.device, self.subsystem_vendor, self.subsystem_device, self.class_code)
+
+
+def pci_identity(config: ConfigSpace) -> PciIdentity:
+    """Read a function's identity from its configuration space.
+
+    Args:
+        config: the function's config space (a real device's sysfs ``config``
+            file or an emulated one).
+
+    Returns:
+        The IDs and class code; the subsystem IDs only for a type 0 header
+        (elsewhere offset 0x2C holds something else).
+
+    Raises:
+        TransportError: config-space I/O failed.
+    """
+    ids = config.read32(0x00)
+    header_type = config.read32(0x0C) >> 16 & 0x7F
+    subsystem = config.read32(0x2C) if header_type == 0 else None
+    return PciIdentity(
+        vendor=ids & 0xFFFF, device=ids >> 16, class_code=config.read32(0x08) >> 8,
+        subsystem_vendor=None if subsystem is None else subsystem & 0xFFFF,
+        subsystem_device=None if subsystem is None else subsystem >> 16,
+    )
+
+
 @dataclass(frozen=True)
 class DeviceEvidence:
     """Everything known about one device, in the shape of its sysfs directory.
@@ -192,6 +323,9 @@ class DeviceEvidence:
         measurements: one entry per measurement block.
         tsm: the TSM attributes, None outside TSM mode.
         next_requester_nonce: the ``signatures/next_requester_nonce`` contents.
+        spdm: the negotiated SPDM facts (devsec's ``spdm/``), None when unknown
+            (a kernel's ``/sys`` has no such directory).
+        pci: the PCI identity (the kernel's ``vendor``, ``device``... files).
     """
 
     bdf: str
@@ -202,6 +336,8 @@ class DeviceEvidence:
     measurements: tuple[MeasurementEntry, ...] = ()
     tsm: TsmState | None = None
     next_requester_nonce: bytes = field(default=b"", repr=False)
+    spdm: SpdmFacts | None = None
+    pci: PciIdentity = PciIdentity()
 
     def __post_init__(self) -> None:
         check_bdf(self.bdf)
@@ -246,6 +382,32 @@ def value_type_name(kind: DmtfValueType | int) -> str:
     return f"0x{kind:02x}"
 
 
+def _value_type(name: str) -> int:
+    """The inverse of :func:`value_type_name`."""
+    if name.startswith("0x"):
+        try:
+            return int(name, 16)
+        except ValueError:
+            pass
+    for kind in DmtfValueType:
+        if value_type_name(kind) == name:
+            return kind
+    raise ConfigurationError(f"{name!r} is not a DMTF measurement value type")
+
+
+def measurement_block(entry: MeasurementEntry) -> MeasurementBlock:
+    """The DMTF measurement block an entry was made from (its wire form is ``.encode()``).
+
+    Raises:
+        ConfigurationError: the entry's value type names no DMTF value type.
+    """
+    kind = _value_type(entry.value_type)
+    if not 0 <= kind < DMTF_RAW_BIT_STREAM:
+        raise ConfigurationError(f"{entry.value_type!r} is not a DMTF measurement value type")
+    raw = DMTF_RAW_BIT_STREAM if entry.representation == "raw" else 0
+    return MeasurementBlock(index=entry.index, value_type=kind | raw, value=entry.value)
+
+
 def signature_entry(number: int, evidence: SignedEvidence) -> SignatureEntry:
     """A log entry for one verified signature.
 
@@ -288,20 +450,47 @@ def measurement_entry(block: MeasurementBlock, hash_algorithm: str, source: str)
     )
 
 
-def evidence_from_report(report: AuthenticationReport, bdf: str) -> DeviceEvidence:
+def spdm_facts(report: AuthenticationReport, vendor_protocols: Sequence[str] = ()) -> SpdmFacts:
+    """The negotiated facts of one authentication (and its session, if one ran).
+
+    Raises:
+        ConfigurationError: a vendor protocol not in :data:`VENDOR_PROTOCOLS`.
+    """
+    n = report.negotiated
+    session = report.session
+    return SpdmFacts(
+        version=n.version.text,
+        hash_algorithm=name_of(n.hash_alg, dict(HASHES)) if n.hash_alg else "",
+        asym_algorithm=name_of(n.asym_alg, dict(ASYMS)) if n.asym_alg else "",
+        measurement_hash_algorithm=(measurement_hash_name(n.measurement_hash_alg)
+                                    if n.measurement_hash_alg else ""),
+        dhe_group=name_of(session.dhe_group, dict(DHE_GROUPS)) if session and session.dhe_group else "",
+        aead_suite=name_of(session.aead_suite, dict(AEADS)) if session and session.aead_suite else "",
+        capabilities=tuple(capability_names(n.responder_flags)),
+        vendor_protocols=tuple(vendor_protocols),
+    )
+
+
+def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIdentity | None = None,
+                         vendor_protocols: Sequence[str] = ()) -> DeviceEvidence:
     """The evidence one SPDM authentication produced, for the device at ``bdf``.
 
     Every certificate chain retrieved goes to its slot, every signature
     received (CHALLENGE_AUTH, signed MEASUREMENTS, in a session too) becomes a
-    log entry numbered from 0 in the order received, and the measurement blocks
-    of the authentication's MEASUREMENTS become measurement entries.
+    log entry numbered from 0 in the order received, the measurement blocks
+    of the authentication's MEASUREMENTS become measurement entries, and the
+    negotiated version, algorithms and capabilities become :class:`SpdmFacts`.
 
     Args:
         report: what :func:`spdm.authenticate.authenticate` returned.
         bdf: the device's PCI address.
+        pci: the device's identity, when the caller has its config space
+            (:func:`pci_identity`); unknown otherwise.
+        vendor_protocols: the vendor-defined protocols the session ran with
+            the device (``"ide_km"``, ``"tdisp"``).
 
     Raises:
-        ConfigurationError: a malformed ``bdf``.
+        ConfigurationError: a malformed ``bdf`` or an unknown vendor protocol.
     """
     certificates: dict[int, bytes] = {}
     signed: list[SignedEvidence] = []
@@ -321,4 +510,6 @@ def evidence_from_report(report: AuthenticationReport, bdf: str) -> DeviceEviden
         signatures=tuple(signature_entry(n, e) for n, e in enumerate(signed)),
         doe_features=tuple(report.protocols),
         measurements=tuple(measurement_entry(b, hash_name, "spdm") for b in blocks),
+        spdm=spdm_facts(report, vendor_protocols),
+        pci=pci if pci is not None else PciIdentity(),
     )

@@ -19,23 +19,28 @@ from spdm.crypto import parse_der_certificates
 from spdm.errors import ConfigurationError, DecodeError, DevsecError
 
 from .evidence import (
+    PCI_ID_ATTRIBUTES,
     SLOTS,
+    SPDM_ATTRIBUTES,
     TSM_ATTRIBUTES,
     DeviceEvidence,
     MeasurementEntry,
+    PciIdentity,
     SignatureEntry,
+    SpdmFacts,
     TsmState,
     check_bdf,
     check_tsm_name,
 )
 
-__all__ = ["list_devices", "read_device", "read_entry"]
+__all__ = ["device_bdf", "list_devices", "read_device", "read_device_dir", "read_entry"]
 
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]")
 _ENTRY = re.compile(r"(\d+)_([a-z_]+)")
 _FEATURE = re.compile(r"([0-9a-f]{4}):([0-9a-f]{2})")
 _SLOT_LINK = re.compile(r"(?:.*/)?slot([0-7])")
 _TEXT = re.compile(r"[\x20-\x7e]*")
+_HEX_ID = re.compile(r"0x[0-9a-f]{1,6}")
 _ATTEMPTS: Final = 8
 """Reads retried when a re-render swaps the device directory mid-read."""
 
@@ -216,6 +221,46 @@ def _tsm(directory: Path) -> TsmState | None:
     return TsmState(**attributes)
 
 
+def _spdm(directory: Path) -> SpdmFacts | None:
+    """devsec's ``spdm/``: absent on a kernel's ``/sys``; when present, exactly its files."""
+    if not directory.is_dir():
+        return None
+    for name in os.listdir(directory):
+        if not name.startswith(".") and name not in SPDM_ATTRIBUTES:
+            raise DecodeError(f"{directory / name}: not an spdm/ attribute")
+    try:
+        values = {name: _text(directory / name) for name in SPDM_ATTRIBUTES}
+    except FileNotFoundError as exc:
+        raise DecodeError(f"{exc.filename}: missing") from exc
+    with _naming(directory):
+        return SpdmFacts(
+            version=values["version"], hash_algorithm=values["hash_algorithm"],
+            asym_algorithm=values["asym_algorithm"],
+            measurement_hash_algorithm=values["measurement_hash_algorithm"],
+            dhe_group=values["dhe_group"], aead_suite=values["aead_suite"],
+            capabilities=tuple(values["capabilities"].split()),
+            vendor_protocols=tuple(values["vendor_protocols"].split()))
+
+
+def _pci(directory: Path) -> PciIdentity:
+    """The kernel's ``vendor``, ``device``, ``subsystem_*``, ``class`` (each optional)."""
+    values: list[int | None] = []
+    for name in PCI_ID_ATTRIBUTES:
+        path = directory / name
+        try:
+            text = _text(path)
+        except FileNotFoundError:
+            values.append(None)
+            continue
+        if _HEX_ID.fullmatch(text) is None:
+            raise DecodeError(f"{path}: not a hexadecimal ID 0x...: {text!r}")
+        values.append(int(text, 16))
+    vendor, device, subsystem_vendor, subsystem_device, class_code = values
+    with _naming(directory):
+        return PciIdentity(vendor=vendor, device=device, subsystem_vendor=subsystem_vendor,
+                           subsystem_device=subsystem_device, class_code=class_code)
+
+
 def _read(directory: Path, bdf: str) -> DeviceEvidence:
     signatures, nonce = _log(directory / "signatures")
     authenticated = _authenticated(directory / "authenticated")
@@ -223,10 +268,13 @@ def _read(directory: Path, bdf: str) -> DeviceEvidence:
     features = _features(directory / "doe_features")
     measurements = _measurements(directory / "measurements")
     tsm = _tsm(directory / "tsm")
+    spdm = _spdm(directory / "spdm")
+    pci = _pci(directory)
     with _naming(directory):
         return DeviceEvidence(
             bdf=bdf, authenticated=authenticated, certificates=certificates, signatures=signatures,
-            doe_features=features, measurements=measurements, tsm=tsm, next_requester_nonce=nonce)
+            doe_features=features, measurements=measurements, tsm=tsm, next_requester_nonce=nonce,
+            spdm=spdm, pci=pci)
 
 
 def read_device(root: Path, bdf: str) -> DeviceEvidence:
@@ -248,11 +296,46 @@ def read_device(root: Path, bdf: str) -> DeviceEvidence:
     """
     check_bdf(bdf)
     link = Path(root) / "bus" / "pci" / "devices" / bdf
+    if not os.path.lexists(link):
+        raise ConfigurationError(f"no device {bdf} under {root}")
+    return read_device_dir(link)
+
+
+def device_bdf(device_dir: Path) -> str:
+    """The PCI address a device directory belongs to.
+
+    ``ROOT/bus/pci/devices/<bdf>`` and a kernel's ``/sys/devices/.../<bdf>`` are
+    named after it; devsec's own ``devices/devsec/<bdf>@<token>`` carries it
+    before the ``@``.
+
+    Raises:
+        ConfigurationError: the name holds no PCI address.
+    """
+    return check_bdf(Path(device_dir).name.partition("@")[0])
+
+
+def read_device_dir(device_dir: Path) -> DeviceEvidence:
+    """Read one device's evidence from its directory (or the ``bus/pci/devices`` link to it).
+
+    Like :func:`read_device`, retried when a re-render swaps the directory mid-read.
+
+    Args:
+        device_dir: ``ROOT/bus/pci/devices/<bdf>``, or the directory it leads to.
+
+    Returns:
+        The evidence, equal to what was rendered.
+
+    Raises:
+        ConfigurationError: the directory's name is no PCI address, or it does not exist.
+        DecodeError: malformed contents (the message names the path).
+    """
+    link = Path(device_dir)
+    bdf = device_bdf(link)
     for _ in range(_ATTEMPTS):
         try:
             directory = link.resolve(strict=True)
         except (FileNotFoundError, RuntimeError) as exc:
-            raise ConfigurationError(f"no device {bdf} under {root}") from exc
+            raise ConfigurationError(f"no device directory {link}") from exc
         try:
             evidence = _read(directory, bdf)
         except (OSError, DecodeError) as exc:

@@ -5,7 +5,8 @@ Layout (ARCHITECTURE.md, the kernel's names)::
     ROOT/bus/pci/devices/DDDD:BB:DD.F -> ../../../devices/devsec/DDDD:BB:DD.F@<token>
     ROOT/devices/devsec/DDDD:BB:DD.F@<token>/
         authenticated  certificates/slot0..7  signatures/<N>_*  signatures/next_requester_nonce
-        doe_features/VVVV:TT  measurements/<index>/*  tsm/*
+        doe_features/VVVV:TT  measurements/<index>/*  tsm/*  spdm/*
+        vendor  device  subsystem_vendor  subsystem_device  class
     ROOT/class/tsm/tsmN -> ../../devices/virtual/tsm/tsmN
 
 As in the kernel, ``bus/pci/devices/<bdf>`` is a symlink to the device
@@ -34,7 +35,15 @@ from typing import Final
 
 from spdm.errors import ConfigurationError
 
-from .evidence import SLOTS, TSM_ATTRIBUTES, DeviceEvidence, SignatureEntry, check_bdf
+from .evidence import (
+    PCI_ID_ATTRIBUTES,
+    SLOTS,
+    SPDM_ATTRIBUTES,
+    TSM_ATTRIBUTES,
+    DeviceEvidence,
+    SignatureEntry,
+    check_bdf,
+)
 
 __all__ = ["DEFAULT_MAX_SIGNATURES", "device_files", "entry_files", "render"]
 
@@ -103,6 +112,13 @@ def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
     if evidence.tsm is not None:
         for name in TSM_ATTRIBUTES:
             files[f"tsm/{name}"] = _line(getattr(evidence.tsm, name))
+    if evidence.spdm is not None:
+        for name in SPDM_ATTRIBUTES:
+            value = getattr(evidence.spdm, name)
+            files[f"spdm/{name}"] = _line(" ".join(value) if isinstance(value, tuple) else value)
+    for name, number in zip(PCI_ID_ATTRIBUTES, evidence.pci.values(), strict=True):
+        if number is not None:
+            files[name] = _line(f"0x{number:06x}" if name == "class" else f"0x{number:04x}")
     return files
 
 

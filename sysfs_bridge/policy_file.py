@@ -1,0 +1,339 @@
+"""The device policy file: a TOML document parsed strictly into a :class:`Policy` value.
+
+One responsibility: turn the file into checked values, failing closed.  Any
+key or table the schema below does not name, a value of the wrong type, an
+unknown algorithm or version, an unreadable root file or a policy that trusts
+no root at all is a :class:`PolicyError` naming the file and the key, never
+a silently ignored line.  What the values mean for a device is
+:mod:`sysfs_bridge.policy`'s business.
+
+Schema (every key optional unless marked; see ``contrib/policy.example.toml``)::
+
+    action = "connect"                 # or "bind": what an allowed device gets (deny: "refuse")
+
+    [trust]                            # required: at least one root in total
+    roots = ["roots/vendor.pem"]       # PEM or DER files, relative to the policy file
+    root_hashes = ["sha384:HEX"]       # hash of a root's DER: sha256 / sha384 / sha512
+
+    [spdm]
+    min_version = "1.2"                # and/or versions = ["1.2", "1.3"]
+    hash = ["sha384"]                  # allowed lists, by devsec's names ...
+    min_hash = "sha384"                # ... and/or minimum strengths (STRENGTH)
+    asym = [...]        min_asym = "..."
+    measurement_hash = [...]   min_measurement_hash = "..."
+    dhe = [...]         min_dhe = "..."
+    aead = [...]        min_aead = "..."
+
+    [require]
+    capabilities = ["measurements", "sessions", "ide", "tdisp"]
+
+    [[reference]]                      # one per device model
+    vendor = 0x1af4                    # required
+    device = 0x1234                    # required
+    [reference.measurements]           # index = [allowed values, hex]
+    1 = ["9f86d081884c7d65..."]
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from devsec.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS
+from spdm.crypto import Certificate, hash_size, load_certificates
+from spdm.errors import ConfigurationError
+from spdm.messages.codes import BaseHashAlgo, SpdmVersion
+
+__all__ = [
+    "ACTIONS",
+    "ALGORITHM_KINDS",
+    "CAPABILITIES",
+    "STRENGTH",
+    "AlgorithmRule",
+    "Policy",
+    "PolicyError",
+    "ReferenceValues",
+    "load_policy",
+]
+
+ACTIONS: Final = ("connect", "bind")
+"""What an allowed device gets; a denied one is always refused."""
+
+CAPABILITIES: Final = ("measurements", "sessions", "ide", "tdisp")
+"""The capabilities ``[require] capabilities`` may name (their meaning: :mod:`sysfs_bridge.policy`)."""
+
+ALGORITHM_KINDS: Final[Mapping[str, frozenset[str]]] = {
+    "hash": frozenset(HASHES),
+    "asym": frozenset(ASYMS),
+    "measurement_hash": frozenset(MEASUREMENT_HASHES),
+    "dhe": frozenset(DHE_GROUPS),
+    "aead": frozenset(AEADS),
+}
+"""Each ``[spdm]`` algorithm kind and the names it accepts (those of :mod:`devsec.names`)."""
+
+STRENGTH: Final[Mapping[str, int]] = {
+    "sha256": 128, "sha384": 192, "sha512": 256,
+    "sha3256": 128, "sha3384": 192, "sha3512": 256, "sm3256": 128,
+    "rsassa-2048": 112, "rsapss-2048": 112, "rsassa-3072": 128, "rsapss-3072": 128,
+    "rsassa-4096": 152, "rsapss-4096": 152,
+    "ecdsa-p256": 128, "ecdsa-p384": 192, "ecdsa-p521": 256, "ed25519": 128,
+    "ffdhe2048": 112, "ffdhe3072": 128, "ffdhe4096": 152,
+    "secp256r1": 128, "secp384r1": 192, "secp521r1": 256,
+    "aes-128-gcm": 128, "aes-256-gcm": 256, "chacha20-poly1305": 256,
+}
+"""Security strength in bits (NIST SP 800-57 Part 1 Table 2; hashes by collision resistance),
+what ``min_<kind>`` compares.  ``raw-bit-stream-only`` is no hash and meets no minimum."""
+
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_SCHEMA: Final[Mapping[str, frozenset[str]]] = {
+    "": frozenset({"action", "trust", "spdm", "require", "reference"}),
+    "trust": frozenset({"roots", "root_hashes"}),
+    "spdm": frozenset({"min_version", "versions"} | {f"{p}{kind}" for kind in ALGORITHM_KINDS
+                                                     for p in ("", "min_")}),
+    "require": frozenset({"capabilities"}),
+    "reference": frozenset({"vendor", "device", "measurements"}),
+}
+
+
+class PolicyError(ConfigurationError):
+    """The policy file is unreadable or breaks the schema; the message names the file and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlgorithmRule:
+    """The constraint on one kind of algorithm.
+
+    Attributes:
+        kind: ``hash``, ``asym``, ``measurement_hash``, ``dhe`` or ``aead``.
+        allowed: the names allowed (None: any).
+        minimum: the weakest name allowed by :data:`STRENGTH` (None: no minimum).
+    """
+
+    kind: str
+    allowed: frozenset[str] | None = None
+    minimum: str | None = None
+
+    def violation(self, name: str) -> str | None:
+        """Why ``name`` breaks this rule, or None when it satisfies it."""
+        if self.allowed is not None and name not in self.allowed:
+            return f"{name} is not allowed (allowed: {', '.join(sorted(self.allowed))})"
+        if self.minimum is not None and STRENGTH.get(name, 0) < STRENGTH[self.minimum]:
+            return f"{name} is weaker than the minimum {self.minimum}"
+        return None
+
+
+@dataclass(frozen=True)
+class ReferenceValues:
+    """Reference measurements for one device model.
+
+    Attributes:
+        vendor / device: the PCI Vendor and Device IDs they apply to.
+        measurements: measurement index -> the values (digests, or raw values
+            for raw blocks) the device may report there.
+    """
+
+    vendor: int
+    device: int
+    measurements: Mapping[int, frozenset[bytes]] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded policy (see the module docstring for the file's schema).
+
+    Attributes:
+        source: the file it came from.
+        action: ``"connect"`` or ``"bind"``.
+        roots: trusted root certificates (from ``trust.roots``).
+        root_hashes: trusted roots by hash, as (hash algorithm, digest).
+        min_version / versions: the SPDM version rules (None: no rule).
+        algorithms: one rule per constrained kind.
+        required: the capabilities a device must have.
+        references: (vendor, device) -> reference values.
+    """
+
+    source: Path
+    action: str = "connect"
+    roots: tuple[Certificate, ...] = ()
+    root_hashes: tuple[tuple[BaseHashAlgo, bytes], ...] = ()
+    min_version: SpdmVersion | None = None
+    versions: frozenset[SpdmVersion] | None = None
+    algorithms: tuple[AlgorithmRule, ...] = ()
+    required: frozenset[str] = frozenset()
+    references: Mapping[tuple[int, int], ReferenceValues] = field(default_factory=dict, hash=False)
+
+
+class _Reader:
+    """Typed access to the parsed TOML, every failure naming the file and the key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, problem: str) -> PolicyError:
+        return PolicyError(f"{self.path}: {key}: {problem}")
+
+    def table(self, value: object, key: str) -> dict[str, object]:
+        if not isinstance(value, dict):
+            raise self.error(key, "must be a table")
+        schema = _SCHEMA[key.split("[")[0]]
+        for name in value:
+            if name not in schema:
+                where = f"{key}.{name}" if key else name
+                raise self.error(where, f"unknown key (expected one of {', '.join(sorted(schema))})")
+        return value
+
+    def string(self, value: object, key: str, choices: Mapping[str, object] | tuple[str, ...]) -> str:
+        if not isinstance(value, str):
+            raise self.error(key, "must be a string")
+        if value not in choices:
+            raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def strings(self, value: object, key: str,
+                choices: Mapping[str, object] | tuple[str, ...] | None = None) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.error(key, "must be a non-empty list of strings")
+        if choices is None:
+            if not all(isinstance(item, str) for item in value):
+                raise self.error(key, "must be a non-empty list of strings")
+            return tuple(value)
+        return tuple(self.string(item, key, choices) for item in value)
+
+    def integer(self, value: object, key: str, limit: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+            raise self.error(key, f"must be an integer 0..{limit:#x}")
+        return value
+
+    def hex_bytes(self, value: object, key: str) -> bytes:
+        if not isinstance(value, str) or _HEX.fullmatch(value) is None:
+            raise self.error(key, f"{value!r} is not a hexadecimal byte string")
+        return bytes.fromhex(value)
+
+
+def _roots(reader: _Reader, trust: dict[str, object]) -> tuple[Certificate, ...]:
+    roots: list[Certificate] = []
+    for name in reader.strings(trust["roots"], "trust.roots") if "roots" in trust else ():
+        file = reader.path.parent / name
+        try:
+            roots += load_certificates(file.read_bytes())
+        except OSError as exc:
+            raise reader.error("trust.roots", f"cannot read {file}: {exc.strerror}") from exc
+        except ConfigurationError as exc:
+            raise reader.error("trust.roots", f"{file}: {exc}") from exc
+    return tuple(roots)
+
+
+def _root_hashes(reader: _Reader, trust: dict[str, object]) -> tuple[tuple[BaseHashAlgo, bytes], ...]:
+    hashes = []
+    if "root_hashes" not in trust:
+        return ()
+    for text in reader.strings(trust["root_hashes"], "trust.root_hashes"):
+        name, _, hexdigest = text.partition(":")
+        alg = HASHES.get(name)
+        if alg is None:
+            raise reader.error("trust.root_hashes", f"{text!r} does not start with one of "
+                                                    f"{', '.join(f'{h}:' for h in HASHES)}")
+        value = reader.hex_bytes(hexdigest, "trust.root_hashes")
+        if len(value) != hash_size(alg):
+            raise reader.error("trust.root_hashes", f"{text!r}: a {name} digest has "
+                                                    f"{hash_size(alg)} bytes, not {len(value)}")
+        hashes.append((alg, value))
+    return tuple(hashes)
+
+
+def _spdm(reader: _Reader, spdm: dict[str, object]) -> tuple[
+        SpdmVersion | None, frozenset[SpdmVersion] | None, tuple[AlgorithmRule, ...]]:
+    min_version = (VERSIONS[reader.string(spdm["min_version"], "spdm.min_version", tuple(VERSIONS))]
+                   if "min_version" in spdm else None)
+    versions = (frozenset(VERSIONS[v] for v in reader.strings(spdm["versions"], "spdm.versions",
+                                                               tuple(VERSIONS)))
+                if "versions" in spdm else None)
+    rules = []
+    for kind, names in ALGORITHM_KINDS.items():
+        choices = tuple(sorted(names))
+        allowed = (frozenset(reader.strings(spdm[kind], f"spdm.{kind}", choices))
+                   if kind in spdm else None)
+        ranked = tuple(sorted(name for name in names if name in STRENGTH))
+        minimum = (reader.string(spdm[f"min_{kind}"], f"spdm.min_{kind}", ranked)
+                   if f"min_{kind}" in spdm else None)
+        if allowed is not None or minimum is not None:
+            rules.append(AlgorithmRule(kind, allowed, minimum))
+    return min_version, versions, tuple(rules)
+
+
+def _references(reader: _Reader, entries: object) -> dict[tuple[int, int], ReferenceValues]:
+    if not isinstance(entries, list):
+        raise reader.error("reference", "must be an array of tables ([[reference]])")
+    references: dict[tuple[int, int], ReferenceValues] = {}
+    for number, entry in enumerate(entries):
+        key = f"reference[{number}]"
+        table = reader.table(entry, key)
+        for required in ("vendor", "device"):
+            if required not in table:
+                raise reader.error(f"{key}.{required}", "missing")
+        vendor = reader.integer(table["vendor"], f"{key}.vendor", 0xFFFF)
+        device = reader.integer(table["device"], f"{key}.device", 0xFFFF)
+        if (vendor, device) in references:
+            raise reader.error(key, f"a second entry for {vendor:04x}:{device:04x}")
+        measurements = table.get("measurements", {})
+        if not isinstance(measurements, dict):
+            raise reader.error(f"{key}.measurements", "must be a table (index = [values])")
+        values: dict[int, frozenset[bytes]] = {}
+        for index, allowed in measurements.items():
+            where = f"{key}.measurements.{index}"
+            if not index.isdigit() or not 1 <= int(index) <= 0xFE:
+                raise reader.error(where, "the key must be a measurement index 1..254")
+            values[int(index)] = frozenset(reader.hex_bytes(v, where)
+                                           for v in reader.strings(allowed, where))
+        references[(vendor, device)] = ReferenceValues(vendor, device, values)
+    return references
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and check a policy file.
+
+    Args:
+        path: the TOML file; root files in it are relative to its directory.
+
+    Returns:
+        The policy.
+
+    Raises:
+        PolicyError: the file or a root file is unreadable, the TOML is
+            malformed, or a key, table, type or value breaks the schema (the
+            message names the file and the key); also when no root is trusted,
+            since such a policy could allow no device.
+    """
+    path = Path(path)
+    reader = _Reader(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError(f"cannot read the policy {path}: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    top = reader.table(document, "")
+    trust = reader.table(top.get("trust", {}), "trust")
+    roots, root_hashes = _roots(reader, trust), _root_hashes(reader, trust)
+    if not roots and not root_hashes:
+        raise reader.error("trust", "names no root (trust.roots or trust.root_hashes): "
+                                    "such a policy could allow no device")
+    min_version, versions, algorithms = _spdm(reader, reader.table(top.get("spdm", {}), "spdm"))
+    require = reader.table(top.get("require", {}), "require")
+    required = (frozenset(reader.strings(require["capabilities"], "require.capabilities", CAPABILITIES))
+                if "capabilities" in require else frozenset())
+    return Policy(
+        source=path,
+        action=reader.string(top.get("action", "connect"), "action", ACTIONS),
+        roots=roots,
+        root_hashes=root_hashes,
+        min_version=min_version,
+        versions=versions,
+        algorithms=algorithms,
+        required=required,
+        references=_references(reader, top.get("reference", [])),
+    )
