@@ -12,7 +12,8 @@ devsec's tree and a real ``/sys`` with the same code.
 - :class:`DeviceEvidence` (+ :class:`SignatureEntry`, :class:`MeasurementEntry`,
   :class:`TsmState`, :class:`SpdmFacts`, :class:`PciIdentity`) and
   :func:`evidence_from_report`: the evidence as values.
-- :func:`render`: write a device's tree atomically (pure rendering, I/O only under the root).
+- :func:`render`: write a device's tree atomically (pure rendering, I/O only under the root);
+  :func:`remove_device` takes it away again.
 - :func:`read_device`, :func:`read_device_dir`, :func:`list_devices`: parse a tree back
   into the same values.
 - :func:`verify_log` -> :class:`LogVerdict`: re-verify every log entry offline.
@@ -52,7 +53,7 @@ from .evidence import (
 from .policy import Decision, decide, evaluate
 from .policy_file import Policy, PolicyError, load_policy
 from .read import list_devices, read_device, read_device_dir
-from .render import DEFAULT_MAX_SIGNATURES, render
+from .render import DEFAULT_MAX_SIGNATURES, remove_device, render
 from .verify_log import LogVerdict, verify_log
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "pci_identity",
     "read_device",
     "read_device_dir",
+    "remove_device",
     "render",
     "signature_entry",
     "verify_log",

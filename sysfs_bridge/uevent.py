@@ -27,8 +27,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
-from pyroute2 import UeventSocket
-
 from spdm.errors import ConfigurationError, DecodeError, TransportError
 
 from .evidence import check_bdf
@@ -250,6 +248,8 @@ class NetlinkUeventSource:
             TransportError: the socket could not be created or bound (the
                 OSError, with its errno, is the cause).
         """
+        from pyroute2 import UeventSocket  # here, not at the top: importing pyroute2 takes ~0.2 s
+
         try:
             self._socket = UeventSocket()
         except OSError as exc:
