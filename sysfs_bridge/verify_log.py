@@ -90,8 +90,12 @@ def _version(prefix: bytes, context: str) -> SpdmVersion:
     return version
 
 
-def _verify_entry(signatures: Path, number: int) -> str:
-    """Verify one entry; returns what was verified, raises DevsecError why not."""
+def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, BaseAsymAlgo, Role]]) -> str:
+    """Verify one entry; returns what was verified, raises DevsecError why not.
+
+    ``validated`` holds the (slot contents, algorithm, role) whose chain already
+    passed in this run: entries linking the same slot share one chain check.
+    """
     entry = read_entry(signatures, number)
     version = _version(entry.combined_spdm_prefix, entry.type)
     hash_alg = parse_hash(entry.hash_algorithm)
@@ -125,7 +129,9 @@ def _verify_entry(signatures: Path, number: int) -> str:
     failure: DevsecError | None = None
     for asym in candidates:
         try:
-            validate_cert_chain(spdm_chain, (certificates[0],), asym, now=when, role=role)
+            if (chain, asym, role) not in validated:
+                validate_cert_chain(spdm_chain, (certificates[0],), asym, now=when, role=role)
+                validated.add((chain, asym, role))
             verify(key, asym, hash_alg, version, entry.type, entry.transcript, entry.signature)
         except DevsecError as exc:
             failure = exc
@@ -157,9 +163,10 @@ def verify_log(device_dir: Path) -> list[LogVerdict]:
     numbers = sorted({int(m.group(1)) for name in os.listdir(signatures)
                       if (m := _ENTRY.fullmatch(name))})
     verdicts = []
+    validated: set[tuple[bytes, BaseAsymAlgo, Role]] = set()
     for number in numbers:
         try:
-            verdicts.append(LogVerdict(number, True, _verify_entry(signatures, number)))
+            verdicts.append(LogVerdict(number, True, _verify_entry(signatures, number, validated)))
         except DevsecError as exc:
             verdicts.append(LogVerdict(number, False, str(exc)))
     return verdicts

@@ -6,13 +6,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 
-from spdm.authenticate import AuthenticationReport, authenticate
+from devsec.teeio import TeeIoSteps
+from spdm.authenticate import AuthenticationReport, SessionOptions, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
 from spdm.emulator import EmulatedDevice
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
-from sysfs_bridge import DeviceEvidence, evidence_from_report
+from sysfs_bridge import DeviceEvidence, evidence_from_report, pci_identity
+from tdisp.tsm.device import SecureDevice
 
 NOW = datetime.now(UTC)
 BDF = "0000:03:00.0"
@@ -46,3 +48,19 @@ def evidence(asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P384, version: SpdmVersion 
              bdf: str = BDF) -> DeviceEvidence:
     """The evidence of one authentication of the emulated device."""
     return evidence_from_report(report(asym, version), bdf)
+
+
+@cache
+def teeio_evidence(bdf: str = BDF) -> DeviceEvidence:
+    """A TEE-IO device's evidence: authenticated, a session with IDE_KM and TDISP, its PCI IDs.
+
+    The emulated device (ECDSA P-384, SPDM 1.3) is reached through its DOE
+    mailbox registers; its identity comes from its modelled config space.
+    """
+    device_model = model(BaseAsymAlgo.ECDSA_P384)
+    device = SecureDevice(ResponderConfig(), device_model)
+    steps = TeeIoSteps(ide=True, tdis=(0x0101,))
+    config = RequesterConfig(trust_anchors=(device_model.root_certificate(),))
+    rep = authenticate(device.spdm.mailbox(), config, now=NOW, session=SessionOptions(inside=steps))
+    return evidence_from_report(rep, bdf, pci=pci_identity(device.spdm.config_space),
+                                vendor_protocols=steps.vendor_protocols)

@@ -37,7 +37,8 @@ def daemon(policy: Policy, root: Path, events: list[Uevent], *, fleet: Fleet | N
     if close:
         source.close()
     actor = actor if actor is not None else RecordingActor()
-    subject = PolicyDaemon(source, admission(policy, root, fleet or Fleet(), actor, **kw.pop("admission", {})),
+    options = kw.pop("admission", {})
+    subject = PolicyDaemon(source, admission(policy, root, fleet or Fleet(), actor, **options),
                            devices=lambda: list(devices or ()), poll_interval=0.02, **kw)
     return subject, source, actor
 

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from devsec.report import report_dict
 from spdm.errors import ConfigurationError
 from spdm.events import ChallengeAuthenticated, MeasurementsReceived
-from sysfs_bridge import DeviceEvidence, MeasurementEntry, SignatureEntry, TsmState
-from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES, report
+from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
+from spdm.transport import ModelConfigSpace
+from sysfs_bridge import (
+    DeviceEvidence,
+    MeasurementEntry,
+    PciIdentity,
+    SignatureEntry,
+    SpdmFacts,
+    TsmState,
+    pci_identity,
+)
+from sysfs_bridge.evidence import measurement_block
+from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES, report, teeio_evidence
 from tests.sysfs_bridge.helpers import evidence as make_evidence
 
 
@@ -86,3 +98,57 @@ def test_bad_measurements_and_duplicates_are_refused() -> None:
         MeasurementEntry(256, "immutable-rom", "raw", b"", "sha384", "spdm")
     with pytest.raises(ConfigurationError):
         DeviceEvidence(BDF, True, signatures=(_entry(), _entry()))
+
+
+def test_spdm_facts_of_an_authentication_with_and_without_a_session() -> None:
+    rep = report(BaseAsymAlgo.RSAPSS_2048, SpdmVersion.V13)
+    facts = make_evidence(BaseAsymAlgo.RSAPSS_2048, SpdmVersion.V13).spdm
+    assert facts == SpdmFacts(version="1.3", hash_algorithm="sha384", asym_algorithm="rsapss-2048",
+                              measurement_hash_algorithm="sha384",
+                              capabilities=tuple(report_dict(rep, "x")["responder_capabilities"]))
+    teeio = teeio_evidence().spdm
+    assert teeio is not None
+    assert (teeio.dhe_group, teeio.aead_suite) == ("secp384r1", "aes-256-gcm")
+    assert teeio.vendor_protocols == ("ide_km", "tdisp")
+    assert make_evidence().pci == PciIdentity()
+    assert teeio_evidence().pci == PciIdentity(0x1AF4, 0x1234, 0, 0, 0)
+
+
+@pytest.mark.parametrize("overrides", [{"version": "1.4"}, {"version": ""}, {"hash_algorithm": "SHA 384"},
+                                       {"dhe_group": "../x"}, {"capabilities": ("cert cap",)},
+                                       {"vendor_protocols": ("cxl",)}])
+def test_bad_spdm_facts_are_refused(overrides: dict) -> None:
+    with pytest.raises(ConfigurationError):
+        SpdmFacts(**{"version": "1.2", **overrides})
+
+
+def test_spdm_facts_are_normalized() -> None:
+    assert SpdmFacts("1.2", capabilities=("MAC_CAP", "CERT_CAP", "MAC_CAP"),
+                     vendor_protocols=("tdisp", "ide_km")) == \
+        SpdmFacts("1.2", capabilities=("CERT_CAP", "MAC_CAP"), vendor_protocols=("ide_km", "tdisp"))
+
+
+@pytest.mark.parametrize("overrides", [{"vendor": 0x10000}, {"device": -1}, {"class_code": 1 << 24}])
+def test_bad_pci_ids_are_refused(overrides: dict) -> None:
+    with pytest.raises(ConfigurationError):
+        PciIdentity(**overrides)
+
+
+def test_pci_identity_from_config_space() -> None:
+    config = ModelConfigSpace([], vendor_id=0x8086, device_id=0x0D58)
+    config.write32(0x08, 0x0108_0203)  # class 01:08:02 (NVMe), revision 3
+    config.write32(0x2C, 0xABCD_1AF4)
+    assert pci_identity(config) == PciIdentity(0x8086, 0x0D58, 0x1AF4, 0xABCD, 0x010802)
+    config.write32(0x0C, 0x0001_0000)  # a type 1 (bridge) header: no subsystem IDs at 0x2C
+    assert pci_identity(config) == PciIdentity(0x8086, 0x0D58, None, None, 0x010802)
+
+
+@pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
+def test_measurement_entries_give_back_their_blocks(asym, version) -> None:
+    rep = report(asym, version)
+    assert rep.measurements is not None
+    entries = make_evidence(asym, version).measurements
+    assert [measurement_block(e) for e in entries] == list(rep.measurements.blocks)
+    with pytest.raises(ConfigurationError):
+        measurement_block(MeasurementEntry(1, "firmware", "raw", b"", "sha384", "tsm"))
+    assert measurement_block(MeasurementEntry(1, "0x0b", "raw", b"x", "", "tsm")).value_type == 0x8B

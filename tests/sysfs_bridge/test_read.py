@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from spdm.errors import ConfigurationError, DecodeError
-from sysfs_bridge import DeviceEvidence, TsmState, list_devices, read_device, render, verify_log
-from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES
+from sysfs_bridge import (
+    DeviceEvidence,
+    PciIdentity,
+    TsmState,
+    list_devices,
+    read_device,
+    read_device_dir,
+    render,
+    verify_log,
+)
+from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES, teeio_evidence
 from tests.sysfs_bridge.helpers import evidence as make_evidence
 
 
@@ -19,6 +28,15 @@ def test_round_trip(tmp_path: Path, asym, version) -> None:
                  tsm=TsmState(connect="tsm0", bound="tsm0", lock="1"))
     render(ev, tmp_path)
     assert read_device(tmp_path, BDF) == ev
+
+
+def test_round_trip_of_a_tee_io_device(tmp_path: Path) -> None:
+    ev = teeio_evidence()
+    render(ev, tmp_path)
+    read = read_device(tmp_path, BDF)
+    assert read == ev and read.spdm is not None and read.spdm.vendor_protocols == ("ide_km", "tdisp")
+    assert read_device_dir(tmp_path / "bus/pci/devices" / BDF) == ev
+    assert read_device_dir((tmp_path / "bus/pci/devices" / BDF).resolve()) == ev
 
 
 def test_round_trip_of_minimal_evidence(tmp_path: Path) -> None:
@@ -75,6 +93,7 @@ def test_kernel_shaped_tree(tmp_path: Path) -> None:
     assert ev.doe_features == ((1, 0), (1, 1))
     assert ev.measurements == () and ev.next_requester_nonce == b""
     assert ev.tsm == TsmState(connect="tsm0")
+    assert ev.pci == PciIdentity(vendor=0x8086, device=0x0D58) and ev.spdm is None
     assert ev.signatures == (replace(original.signatures[0], number=7, asym_algorithm=""),)
     assert [(v.number, v.ok) for v in verify_log(device)] == [(7, True)]
     assert read_device(tmp_path, "0000:00:02.0") == DeviceEvidence("0000:00:02.0", False)
@@ -108,12 +127,22 @@ GARBAGE = [
     ("signatures/0_certificate_chain", b"../certificates/slot0"),
     ("signatures/0_type", b"two\nlines\n"),
     ("tsm/connect", b"a/b\n"),
+    ("spdm/version", b"\xff\n"),
+    ("spdm/version", b"2.7\n"),
+    ("spdm/version", None),
+    ("spdm/hash_algorithm", b"SHA 384\n"),
+    ("spdm/capabilities", b"CERT_CAP cert-cap\n"),
+    ("spdm/vendor_protocols", b"ide_km cxl\n"),
+    ("spdm/surprise", b"1\n"),
+    ("vendor", b"8086\n"),
+    ("device", b"0x12345\n"),
+    ("class", b"0x1000000\n"),
 ]
 
 
 @pytest.mark.parametrize(("relative", "data"), GARBAGE, ids=[g[0] for g in GARBAGE])
 def test_garbage_is_refused_naming_the_path(tmp_path: Path, relative: str, data: bytes | None) -> None:
-    ev = replace(make_evidence(), tsm=TsmState(connect="tsm0"))
+    ev = replace(teeio_evidence(), tsm=TsmState(connect="tsm0"))
     device = render(ev, tmp_path)
     _garble(device, relative, data)
     with pytest.raises(DecodeError) as info:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from spdm.errors import ConfigurationError
-from sysfs_bridge import DeviceEvidence, TsmState, read_device, render
+from sysfs_bridge import DeviceEvidence, PciIdentity, TsmState, read_device, render
 from sysfs_bridge.render import device_files, entry_files, remove_device
-from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES
+from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES, teeio_evidence
 from tests.sysfs_bridge.helpers import evidence as make_evidence
 
 ENTRY_SUFFIXES = ("signature", "transcript", "requester_nonce", "responder_nonce", "hash_algorithm",
@@ -202,3 +202,27 @@ def test_remove_device_leaves_what_devsec_did_not_render(tmp_path: Path) -> None
     assert outside.is_dir() and (tmp_path / "plain/bus/pci/devices" / BDF).is_dir()
     with pytest.raises(ConfigurationError):
         remove_device("../../etc", tmp_path / "root")
+
+
+def test_spdm_facts_and_pci_identity_files(tmp_path: Path) -> None:
+    ev = replace(teeio_evidence(), pci=PciIdentity(0x1AF4, 0x1234, 0x1AF4, 0x0001, 0x010802))
+    device = render(ev, tmp_path)
+    spdm = {name: (device / "spdm" / name).read_bytes() for name in os.listdir(device / "spdm")}
+    assert spdm == {
+        "version": b"1.3\n", "hash_algorithm": b"sha384\n", "asym_algorithm": b"ecdsa-p384\n",
+        "measurement_hash_algorithm": b"sha384\n", "dhe_group": b"secp384r1\n",
+        "aead_suite": b"aes-256-gcm\n", "vendor_protocols": b"ide_km tdisp\n",
+        "capabilities": b"CERT_CAP CHAL_CAP ENCRYPT_CAP HBEAT_CAP KEY_EX_CAP KEY_UPD_CAP MAC_CAP "
+                        b"MEAS_CAP_SIG MEAS_FRESH_CAP\n",
+    }
+    # The kernel's formats (drivers/pci/pci-sysfs.c: "0x%04x\n", class "0x%06x\n").
+    assert [(device / name).read_bytes() for name in
+            ("vendor", "device", "subsystem_vendor", "subsystem_device", "class")] == [
+        b"0x1af4\n", b"0x1234\n", b"0x1af4\n", b"0x0001\n", b"0x010802\n"]
+    no_session = make_evidence()
+    device = render(replace(no_session, bdf="0000:04:00.0"), tmp_path)
+    assert (device / "spdm/dhe_group").read_bytes() == b"\n"
+    assert (device / "spdm/vendor_protocols").read_bytes() == b"\n"
+    assert not (device / "vendor").exists() and not (device / "class").exists()
+    device = render(DeviceEvidence("0000:05:00.0", True), tmp_path)
+    assert not (device / "spdm").exists()
