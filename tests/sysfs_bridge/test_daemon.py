@@ -30,10 +30,29 @@ def policy(tmp_path: Path) -> Policy:
     return write_policy(tmp_path)
 
 
+class CountingSource(QueueUeventSource):
+    """Counts receive calls: once call N+1 began, the daemon has queued the first N events."""
+
+    def __init__(self, events: list[Uevent]) -> None:
+        super().__init__(events)
+        self.calls = 0
+        self._called = threading.Condition()
+
+    def receive(self, timeout: float) -> Uevent | None:
+        with self._called:
+            self.calls += 1
+            self._called.notify_all()
+        return super().receive(timeout)
+
+    def wait_queued(self, events: int) -> None:
+        with self._called:
+            assert self._called.wait_for(lambda: self.calls > events, WAIT)
+
+
 def daemon(policy: Policy, root: Path, events: list[Uevent], *, fleet: Fleet | None = None,
            actor: RecordingActor | None = None, devices: list[str] | None = None, close: bool = True,
-           **kw: object) -> tuple[PolicyDaemon, QueueUeventSource, RecordingActor]:
-    source = QueueUeventSource(events)
+           **kw: object) -> tuple[PolicyDaemon, CountingSource, RecordingActor]:
+    source = CountingSource(events)
     if close:
         source.close()
     actor = actor if actor is not None else RecordingActor()
@@ -111,9 +130,9 @@ def test_an_event_for_a_device_being_handled_runs_again_after_it(tmp_path: Path,
     runner.start()
     assert gate.entered.wait(WAIT)
     source.put(pci("change", "0000:01:00.0"))  # the device changed while being authenticated
-    source.put(pci("change", "0000:01:00.0"))
+    source.put(pci("change", "0000:01:00.0"))  # coalesces with the first change
     source.close()
-    time.sleep(0.1)  # the listener queues both; the second coalesces into the first
+    source.wait_queued(3)
     gate.release.set()
     runner.join(WAIT)
     assert result == [DaemonStats(allowed=2)] and gate.opened["0000:01:00.0"] == 2
@@ -207,7 +226,7 @@ def test_stop_finishes_the_jobs_in_progress_and_drops_the_rest(tmp_path: Path, p
     runner = threading.Thread(target=lambda: result.append(subject.run()))
     runner.start()
     assert gate.entered.wait(WAIT)
-    time.sleep(0.1)  # the listener queues the other four behind the held one
+    source.wait_queued(5)  # the other four wait behind the held one
     subject.stop()
     gate.release.set()
     runner.join(WAIT)
