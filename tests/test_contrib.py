@@ -88,16 +88,21 @@ def test_rules_checker_refuses_what_udev_would() -> None:
             check_rules(bad + "\n")
 
 
-def test_udev_rule_runs_the_hook_for_pci_add_change_remove() -> None:
-    (rule,) = check_rules(RULES.read_text())
-    matches = {key: value for key, _, op, value in rule if op == "=="}
-    assert matches == {"ACTION": "add|change|remove", "SUBSYSTEM": "pci"}
-    (run,) = [value for key, _, _, value in rule if key == "RUN"]
-    program, *arguments = shlex.split(run)
-    assert program == "/usr/bin/devsec"
-    args = build_parser().parse_args(arguments)
-    assert args.command == "udev-hook" and args.policy == "/etc/devsec/policy.toml"
-    assert args.sysfs == "/run/devsec" and args.kernel_sysfs == "/sys" and args.via is None
+def test_udev_rules_run_the_hook_for_pci_add_change_remove() -> None:
+    admit, forget = check_rules(RULES.read_text())
+    conditions = [{(key, op): value for key, _, op, value in rule if op in ("==", "!=")}
+                  for rule in (admit, forget)]
+    assert conditions == [
+        {("ACTION", "=="): "add|change", ("SUBSYSTEM", "=="): "pci", ("TEST", "=="): "doe_features"},
+        {("ACTION", "=="): "remove", ("SUBSYSTEM", "=="): "pci"},  # the sysfs directory is gone
+    ]
+    for rule in (admit, forget):
+        (run,) = [value for key, _, _, value in rule if key == "RUN"]
+        program, *arguments = shlex.split(run)
+        assert program == "/usr/bin/devsec"
+        args = build_parser().parse_args(arguments)
+        assert args.command == "udev-hook" and args.policy == "/etc/devsec/policy.toml"
+        assert args.sysfs == "/run/devsec" and args.kernel_sysfs == "/sys" and args.via is None
 
 
 def test_udevadm_verify_accepts_the_rule() -> None:
