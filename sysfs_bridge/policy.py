@@ -63,11 +63,11 @@ from spdm.crypto import (
 )
 from spdm.crypto.certs import Role
 from spdm.errors import ConfigurationError, DevsecError, VerificationError
-from spdm.messages.codes import BaseHashAlgo, CapabilityFlags
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags
 
 from .evidence import DeviceEvidence, SignatureEntry, SpdmFacts, measurement_block
 from .policy_file import Policy
-from .read import device_bdf, read_device_dir
+from .read import device_bdf, read_device_dir, resolve_device_dir
 from .verify_log import LogVerdict, verify_log
 
 __all__ = ["DENY_ACTION", "Decision", "decide", "evaluate"]
@@ -164,14 +164,16 @@ def _trusted_in_slot(policy: Policy, first: Certificate) -> bool:
     return any(first.sha(alg) == value for alg, value in policy.root_hashes)
 
 
-def _leaf_asym(entry: SignatureEntry, facts: SpdmFacts | None, leaf: Certificate) -> str:
-    """The signature algorithm a slot's leaf key is used with, by name."""
+def _leaf_asym(entry: SignatureEntry, leaf: Certificate) -> BaseAsymAlgo:
+    """The algorithm the entry was verified with: its ``_asym_algorithm``, else the first the
+    leaf key fits (as :func:`~sysfs_bridge.verify_log.verify_log` derives it for a kernel log)."""
     if entry.asym_algorithm:
-        return entry.asym_algorithm
-    if facts is not None and facts.asym_algorithm:
-        return facts.asym_algorithm
+        return parse_asym(entry.asym_algorithm)
     key = leaf.public_key()
-    return next((name for name, asym in ASYMS.items() if key.matches(asym)), "")
+    asym = next((asym for asym in ASYMS.values() if key.matches(asym)), None)
+    if asym is None:
+        raise VerificationError("the leaf key fits no SPDM signature algorithm")
+    return asym
 
 
 def _check_chain(policy: Policy, evidence: DeviceEvidence, entry: SignatureEntry,
@@ -189,13 +191,11 @@ def _check_chain(policy: Policy, evidence: DeviceEvidence, entry: SignatureEntry
                     f"certificate {index} ({certificate.subject!r}) is not valid at {now:%Y-%m-%d %H:%M} "
                     f"({certificate.not_before:%Y-%m-%d} .. {certificate.not_after:%Y-%m-%d})")
         return f"certificate slot {slot} starts at trusted root {certificates[0].subject!r}"
-    asym = _leaf_asym(entry, evidence.spdm, certificates[-1])
-    if not asym:
-        raise VerificationError("the leaf key fits no SPDM signature algorithm")
+    asym = _leaf_asym(entry, certificates[-1])
     chain = parse_spdm_cert_chain(build_spdm_cert_chain(certificates, BaseHashAlgo.SHA_384),
                                   BaseHashAlgo.SHA_384)
     role: Role = "requester" if entry.type.startswith("requester-") else "responder"
-    validate_cert_chain(chain, policy.roots, parse_asym(asym), now=now, role=role)
+    validate_cert_chain(chain, policy.roots, asym, now=now, role=role)
     return f"certificate slot {slot} chains to a trusted root (issuer {certificates[0].issuer!r})"
 
 
@@ -388,9 +388,11 @@ def evaluate(policy: Policy, device_dir: Path, *, now: datetime | None = None) -
         return _deny(device_dir.name, [f"not a device directory: {exc}"])
     for _ in range(_ATTEMPTS):
         try:
-            directory = device_dir.resolve(strict=True)
-        except (OSError, RuntimeError) as exc:
-            return _deny(bdf, [f"no device directory {device_dir}: {exc}"])
+            directory = resolve_device_dir(device_dir)
+        except ConfigurationError as exc:
+            return _deny(bdf, [str(exc)])
+        if directory is None:
+            continue
         try:
             evidence = read_device_dir(directory)
             verdicts = verify_log(directory)
@@ -400,4 +402,4 @@ def evaluate(policy: Policy, device_dir: Path, *, now: datetime | None = None) -
             return _deny(bdf, [f"unreadable evidence: {exc}"])
         if device_dir.resolve() == directory:
             return decide(policy, evidence, verdicts, now=now)
-    return _deny(bdf, [f"{device_dir} was re-rendered during every evaluation attempt"])
+    return _deny(bdf, [f"{device_dir} was re-rendered (or led nowhere) during every evaluation attempt"])

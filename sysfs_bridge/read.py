@@ -33,7 +33,7 @@ from .evidence import (
     check_tsm_name,
 )
 
-__all__ = ["device_bdf", "list_devices", "read_device", "read_device_dir", "read_entry"]
+__all__ = ["device_bdf", "list_devices", "read_device", "read_device_dir", "read_entry", "resolve_device_dir"]
 
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]")
 _ENTRY = re.compile(r"(\d+)_([a-z_]+)")
@@ -331,11 +331,12 @@ def read_device_dir(device_dir: Path) -> DeviceEvidence:
     """
     link = Path(device_dir)
     bdf = device_bdf(link)
+    dangling = False
     for _ in range(_ATTEMPTS):
-        try:
-            directory = link.resolve(strict=True)
-        except (FileNotFoundError, RuntimeError) as exc:
-            raise ConfigurationError(f"no device directory {link}") from exc
+        directory = resolve_device_dir(link)
+        dangling = directory is None
+        if directory is None:  # the link's old target, just deleted by a re-render
+            continue
         try:
             evidence = _read(directory, bdf)
         except (OSError, DecodeError) as exc:
@@ -346,4 +347,25 @@ def read_device_dir(device_dir: Path) -> DeviceEvidence:
             raise DecodeError(f"{directory}: {exc}") from exc
         if link.resolve() == directory:
             return evidence
+    if dangling:
+        raise ConfigurationError(f"no device directory {link}: the link leads nowhere")
     raise DecodeError(f"{link}: the device was re-rendered during every read attempt")
+
+
+def resolve_device_dir(link: Path) -> Path | None:
+    """The directory a device link leads to, or None while its target is gone.
+
+    A re-render swaps the link and then deletes the old directory, so a link
+    read just before the swap can lead nowhere for a moment: retry on None.
+
+    Raises:
+        ConfigurationError: nothing at ``link``, or a symlink loop.
+    """
+    try:
+        return link.resolve(strict=True)
+    except FileNotFoundError as exc:
+        if os.path.lexists(link):
+            return None
+        raise ConfigurationError(f"no device directory {link}") from exc
+    except RuntimeError as exc:
+        raise ConfigurationError(f"no device directory {link}: {exc}") from exc

@@ -110,6 +110,9 @@ def test_a_root_that_signed_the_slots_first_certificate_is_trusted(write_policy,
     assert all(v.ok for v in verify_log(device))
     decision = evaluate(write_policy("[trust]\nroots = [\"root.pem\"]\n"), device)
     assert decision.allow and any("chains to a trusted root" in r for r in decision.reasons)
+    for extension in device.glob("signatures/*_asym_algorithm"):  # a kernel log: the key decides
+        extension.unlink()
+    assert evaluate(write_policy("[trust]\nroots = [\"root.pem\"]\n"), device).allow
     stranger = generate_device_identity(P384).root.sha(BaseHashAlgo.SHA_384).hex()
     policy = write_policy(f'[trust]\nroot_hashes = ["sha384:{stranger}"]\n')
     _denied(evaluate(policy, device), "does not lead to a trusted root")
@@ -187,6 +190,9 @@ def test_missing_required_capabilities_are_denied(write_policy, tmp_path: Path) 
                                                  if c not in ("MEAS_CAP_SIG", "KEY_EX_CAP")))
     device = render(replace(ev, spdm=no_sig), tmp_path / "sysfs")
     _denied(evaluate(policy, device), "no MEAS_CAP_SIG", "cannot open sessions")
+    no_mac = replace(ev.spdm, capabilities=tuple(c for c in ev.spdm.capabilities if c != "MAC_CAP"))
+    device = render(replace(ev, spdm=no_mac), tmp_path / "sysfs")
+    _denied(evaluate(policy, device), "the device's sessions lack MAC_CAP")
 
 
 def test_a_measurement_outside_the_reference_values_is_denied(write_policy, teeio_dir: Path) -> None:
@@ -236,6 +242,12 @@ CORRUPTIONS: list[tuple[str, Callable[[Path], None], str]] = [
      "spdm/extra: not an spdm/ attribute"),
     ("unknown algorithm name", lambda d: (d / "spdm/asym_algorithm").write_text("ecdsa-p999\n"),
      "spdm/asym_algorithm 'ecdsa-p999' is not an algorithm devsec knows"),
+    ("unknown capability flag", lambda d: (d / "spdm/capabilities").write_text("CERT_CAP BOGUS_CAP\n"),
+     "spdm/capabilities names unknown flags BOGUS_CAP"),
+    ("asym claim differs from the log", lambda d: (d / "spdm/asym_algorithm").write_text("ecdsa-p256\n"),
+     "signature 0 used ecdsa-p384, spdm/asym_algorithm says ecdsa-p256"),
+    ("unknown measurement value type", lambda d: (d / "measurements/1/value_type").write_text("bogus\n"),
+     "measurement 1: 'bogus' is not a DMTF measurement value type"),
     ("garbage vendor ID", lambda d: (d / "vendor").write_text("intel\n"), "vendor: not a hexadecimal ID"),
     ("tampered certificate", lambda d: (d / "certificates/slot0").write_bytes(
         (d / "certificates/slot0").read_bytes()[:-1] + b"\0"), "signature 0 does not verify"),
@@ -260,6 +272,10 @@ def test_a_corrupted_tree_is_denied(write_policy, teeio_dir: Path, mutate: Calla
 def test_missing_or_misnamed_device_directories_are_denied(write_policy, tmp_path: Path) -> None:
     policy = write_policy('[trust]\nroots = ["root.pem"]\n')
     _denied(evaluate(policy, tmp_path / "bus/pci/devices/0000:09:00.0"), "no device directory")
+    dangling = tmp_path / "bus/pci/devices/0000:09:00.0"
+    dangling.parent.mkdir(parents=True)
+    dangling.symlink_to("../../../devices/devsec/gone")
+    _denied(evaluate(policy, dangling), "led nowhere")
     (tmp_path / "not-a-device").mkdir()
     decision = evaluate(policy, tmp_path / "not-a-device")
     _denied(decision, "not a device directory")

@@ -102,6 +102,10 @@ def test_kernel_shaped_tree(tmp_path: Path) -> None:
 def test_missing_device_and_bad_address(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="no device"):
         read_device(tmp_path, BDF)
+    (tmp_path / "bus/pci/devices").mkdir(parents=True)
+    (tmp_path / "bus/pci/devices" / BDF).symlink_to("../../../devices/devsec/gone")
+    with pytest.raises(ConfigurationError, match="the link leads nowhere"):
+        read_device(tmp_path, BDF)
     with pytest.raises(ConfigurationError):
         read_device(tmp_path, "../../etc")
 
