@@ -19,6 +19,9 @@ devsec's tree and a real ``/sys`` with the same code.
 - :func:`verify_log` -> :class:`LogVerdict`: re-verify every log entry offline.
 - :func:`load_policy` -> :class:`Policy`, :func:`evaluate` / :func:`decide` ->
   :class:`Decision`: the policy engine (allow with ``connect``/``bind``, or refuse, and why).
+- submodules for acting on decisions (imported on their own): :mod:`.uevent` (kernel
+  uevents and their sources), :mod:`.admission` (one device: authenticate, render, decide,
+  act), :mod:`.actor` (the kernel's TSM ABI), :mod:`.daemon` (the policy daemon).
 
 devsec extensions:
 

@@ -183,7 +183,8 @@ class Admission:
 
         Raises:
             ConfigurationError: ``rescan`` work (it needs the device list: the
-                daemon expands it), or a malformed address.
+                daemon expands it), a malformed address, or (``forget``) a tree
+                devsec did not render.
             OSError: ``forget`` could not unlink the tree.
         """
         if work.kind == "admit":
