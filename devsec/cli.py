@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -45,6 +46,7 @@ from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
 from sysfs_bridge import (
+    Decision,
     PciIdentity,
     evaluate,
     evidence_from_report,
@@ -56,6 +58,16 @@ from sysfs_bridge import (
     verify_bundle,
     verify_log,
 )
+from sysfs_bridge.actor import KernelTsmActor
+from sysfs_bridge.admission import (
+    Admission,
+    config_space_identity,
+    mailbox_opener,
+    socket_opener,
+    unknown_identity,
+)
+from sysfs_bridge.daemon import PolicyDaemon, kernel_devices
+from sysfs_bridge.uevent import NetlinkUeventSource, Work, uevent_from_environment, work_for
 from tdisp.tsm import DeviceInfo, backend_names
 from tdisp.tsm.device import SecureDevice
 
@@ -186,8 +198,8 @@ def cmd_verify_log(args: argparse.Namespace) -> int:
     return 0 if verdicts and all(v.ok for v in verdicts) else 1
 
 
-def cmd_policy_check(args: argparse.Namespace) -> int:
-    decision = evaluate(load_policy(Path(args.policy)), Path(args.device_dir))
+def _print_decision(args: argparse.Namespace, decision: Decision) -> int:
+    """Print a policy decision; its exit status (0 allow, 1 deny)."""
     if args.json:
         print(json.dumps(decision.to_dict(), indent=2))
     else:
@@ -234,6 +246,56 @@ def cmd_evidence_verify(args: argparse.Namespace) -> int:
         return 1
     _print_report(args, bundle_dict(verdict, args.bundle), bundle_text(verdict, args.bundle))
     return 0
+
+
+def cmd_policy_check(args: argparse.Namespace) -> int:
+    return _print_decision(args, evaluate(load_policy(Path(args.policy)), Path(args.device_dir)))
+
+
+def _admission(args: argparse.Namespace) -> Admission:
+    """The one-device path the daemon and the hook share, from their common flags."""
+    kernel = Path(args.kernel_sysfs)
+    return Admission(
+        load_policy(Path(args.policy)), Path(args.sysfs),
+        opener=socket_opener(args.via) if args.via else mailbox_opener(kernel),
+        identify=unknown_identity if args.via else config_space_identity(kernel),
+        actor=KernelTsmActor(kernel, tsm=args.tsm),
+    )
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    logging.getLogger("sysfs_bridge").setLevel(logging.INFO)  # one JSON line per decision
+    admission = _admission(args)
+    source = NetlinkUeventSource()
+    daemon = PolicyDaemon(source, admission, devices=kernel_devices(Path(args.kernel_sysfs)),
+                          workers=args.workers)
+    stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: daemon.stop()  # noqa: E731
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        daemon.submit(Work("rescan"))  # the devices that were added before we listened
+        stats = daemon.run()
+    finally:
+        source.close()
+    print(f"devsec daemon: {stats.allowed} allowed, {stats.denied} denied, {stats.forgotten} removed, "
+          f"{stats.failed} failed, {stats.dropped} dropped at exit", file=sys.stderr)
+    return 0
+
+
+def cmd_udev_hook(args: argparse.Namespace) -> int:
+    logging.getLogger("sysfs_bridge").setLevel(logging.INFO)
+    try:
+        work = work_for(uevent_from_environment(os.environ))
+    except DecodeError as exc:
+        raise ConfigurationError(f"not run by udev for a device event: {exc}") from exc
+    if work is None or work.kind == "rescan":
+        raise ConfigurationError(f"not a PCI add, change or remove event (ACTION={os.environ.get('ACTION')}, "
+                                 f"SUBSYSTEM={os.environ.get('SUBSYSTEM')})")
+    decision = _admission(args).perform(work)
+    if decision is None:
+        print(f"{work.bdf}  evidence removed")
+        return 0
+    return _print_decision(args, decision)
 
 
 def _print_teeio_report(args: argparse.Namespace, report: AuthenticationReport, target: str,
@@ -390,6 +452,19 @@ def _algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:
     parser.add_argument("--asym", action="append", metavar="|".join(ASYMS), help=asym_help)
 
 
+def _admission_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", required=True, metavar="FILE", help="the TOML policy")
+    parser.add_argument("--sysfs", required=True, metavar="ROOT",
+                        help="where the devices' evidence is rendered (e.g. /run/devsec)")
+    parser.add_argument("--kernel-sysfs", default="/sys", metavar="DIR",
+                        help="the kernel's sysfs: devices, their config space, the TSM (default /sys)")
+    parser.add_argument("--via", metavar="tcp://HOST:PORT",
+                        help="reach every device through this spdm-emu socket instead of its DOE "
+                             "mailbox (emulators)")
+    parser.add_argument("--tsm", metavar="NAME",
+                        help="the TSM to connect devices to (default: the only one in class/tsm)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``devsec`` argument parser."""
     parser = argparse.ArgumentParser(prog="devsec", description=__doc__.splitlines()[0])
@@ -471,6 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="root certificate(s) the bundle's chain must lead to, PEM or DER (repeatable)")
     e.add_argument("--json", action="store_true", help="print one JSON document")
     e.set_defaults(func=cmd_evidence_verify)
+
+    p = sub.add_parser("daemon", help="authenticate and decide for every PCI device as the kernel's uevents "
+                                      "announce it, until SIGTERM")
+    _admission_flags(p)
+    p.add_argument("--workers", type=int, default=4, help="devices handled at once (default 4)")
+    p.set_defaults(func=cmd_daemon)
+
+    p = sub.add_parser("udev-hook", help="for udev RUN+=: authenticate and decide for the device in "
+                                         "ACTION/DEVPATH/PCI_SLOT_NAME (exit 0 allow, 1 deny, 2 usage)")
+    _admission_flags(p)
+    p.add_argument("--json", action="store_true", help="print the decision as JSON")
+    p.set_defaults(func=cmd_udev_hook)
 
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
     p.add_argument("pcap")

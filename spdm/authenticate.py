@@ -124,6 +124,7 @@ def authenticate(
     session: SessionOptions | None = None,
     identity: IdentityBackend | None = None,
     measurement_nonce: bytes | None = None,
+    defer_trust: bool = False,
 ) -> AuthenticationReport:
     """Authenticate the device behind ``transport`` and collect its signed measurements.
 
@@ -141,9 +142,13 @@ def authenticate(
         measurement_nonce: the 32-byte nonce the signed GET_MEASUREMENTS carries
             (a remote verifier's challenge, see ``sysfs_bridge.bundle``); random
             when None.  Only the measurements read before any session use it.
+        defer_trust: with no trust anchor in ``config``, accept the chain's own
+            first certificate as its anchor (every other check still runs) and
+            leave trust to the caller, who must then check that certificate
+            itself, e.g. a policy trusting roots by hash.
 
     Raises:
-        VerificationError: no trust anchor, an untrusted chain, a bad signature, a
+        VerificationError: no trust anchor (unless deferred), an untrusted chain, a bad signature, a
             digest mismatch.
         ConfigurationError: ``measurement_nonce`` is not 32 bytes.
         NegotiationError: nothing in common, the device cannot authenticate, or a
@@ -158,7 +163,7 @@ def authenticate(
                  else Requester(config, rng=rng, backend=identity))
     driver = RequesterDriver(transport, requester, sleep=sleep)
     return authenticate_with(driver, requester, now=now, slot_id=slot_id, session=session,
-                             measurement_nonce=measurement_nonce)
+                             measurement_nonce=measurement_nonce, defer_trust=defer_trust)
 
 
 def authenticate_with(
@@ -169,6 +174,7 @@ def authenticate_with(
     slot_id: int = 0,
     session: SessionOptions | None = None,
     measurement_nonce: bytes | None = None,
+    defer_trust: bool = False,
 ) -> AuthenticationReport:
     """:func:`authenticate` on a driver and requester the caller keeps.
 
@@ -179,7 +185,7 @@ def authenticate_with(
     Raises:
         The same as :func:`authenticate`.
     """
-    if not requester.config.trust_anchors:
+    if not requester.config.trust_anchors and not defer_trust:
         raise VerificationError("no trust anchor given: a device can only be trusted against a root")
     events: list[Event] = []
     protocols = driver.discover()

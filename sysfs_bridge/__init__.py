@@ -12,7 +12,8 @@ devsec's tree and a real ``/sys`` with the same code.
 - :class:`DeviceEvidence` (+ :class:`SignatureEntry`, :class:`MeasurementEntry`,
   :class:`TsmState`, :class:`SpdmFacts`, :class:`PciIdentity`) and
   :func:`evidence_from_report`: the evidence as values.
-- :func:`render`: write a device's tree atomically (pure rendering, I/O only under the root).
+- :func:`render`: write a device's tree atomically (pure rendering, I/O only under the root);
+  :func:`remove_device` takes it away again.
 - :func:`read_device`, :func:`read_device_dir`, :func:`list_devices`: parse a tree back
   into the same values.
 - :func:`verify_log` -> :class:`LogVerdict`: re-verify every log entry offline.
@@ -20,6 +21,9 @@ devsec's tree and a real ``/sys`` with the same code.
   :class:`Decision`: the policy engine (allow with ``connect``/``bind``, or refuse, and why).
 - :func:`export_bundle`, :func:`verify_bundle` -> :class:`BundleVerdict`: evidence
   for a remote verifier, one ``devsec-evidence/1`` file signed over its nonce.
+- submodules for acting on decisions (imported on their own): :mod:`.uevent` (kernel
+  uevents and their sources), :mod:`.admission` (one device: authenticate, render, decide,
+  act), :mod:`.actor` (the kernel's TSM ABI), :mod:`.daemon` (the policy daemon).
 
 devsec extensions:
 
@@ -55,7 +59,7 @@ from .evidence import (
 from .policy import Decision, decide, evaluate
 from .policy_file import Policy, PolicyError, load_policy
 from .read import list_devices, read_device, read_device_dir
-from .render import DEFAULT_MAX_SIGNATURES, render
+from .render import DEFAULT_MAX_SIGNATURES, remove_device, render
 from .tsm_evidence import evidence_from_tsm
 from .verify_log import LogVerdict, verify_log
 
@@ -83,6 +87,7 @@ __all__ = [
     "pci_identity",
     "read_device",
     "read_device_dir",
+    "remove_device",
     "render",
     "signature_entry",
     "verify_bundle",

@@ -45,7 +45,7 @@ from .evidence import (
     check_bdf,
 )
 
-__all__ = ["DEFAULT_MAX_SIGNATURES", "device_files", "entry_files", "render"]
+__all__ = ["DEFAULT_MAX_SIGNATURES", "device_files", "entry_files", "remove_device", "render"]
 
 DEFAULT_MAX_SIGNATURES: Final = 64
 """Default cap on the ``signatures/`` log (entries)."""
@@ -296,3 +296,38 @@ def render(evidence: DeviceEvidence, root: Path, *,
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return root / "bus" / "pci" / "devices" / bdf
+
+
+def remove_device(bdf: str, root: Path) -> bool:
+    """Remove one device's evidence tree from under ``root`` (the device went away).
+
+    The ``bus/pci/devices/<bdf>`` link goes first, in one ``unlink``, so a
+    reader sees the whole tree or none; the directory it led to is deleted
+    afterwards.  The ``class/tsm`` entries stay (other devices may name them).
+
+    Args:
+        bdf: the device's PCI address.
+        root: the tree's root.
+
+    Returns:
+        Whether there was a tree to remove.
+
+    Raises:
+        ConfigurationError: a bad address, or a ``bus/pci/devices/<bdf>`` that
+            devsec did not render (it is left alone).
+        OSError: the file system refused the unlink.
+    """
+    bdf = check_bdf(bdf)
+    real_root = Path(root).resolve()
+    link = real_root / "bus" / "pci" / "devices" / bdf
+    if not link.is_symlink():
+        if os.path.lexists(link):
+            raise ConfigurationError(f"{link} exists and was not rendered by devsec")
+        return False
+    store = real_root / "devices" / "devsec"
+    target = _inside(store, link)
+    if target.parent != store or not target.name.startswith(f"{bdf}@"):
+        raise ConfigurationError(f"{link} does not lead to a devsec-rendered device")
+    link.unlink()
+    shutil.rmtree(target, ignore_errors=True)
+    return True

@@ -21,6 +21,7 @@ from spdm.crypto import generate_device_identity
 from spdm.device import DeviceModel
 from spdm.emulator import EmulatedDevice
 from spdm.errors import ConfigurationError, NegotiationError, VerificationError
+from spdm.events import CertificateChainReceived
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, DmtfValueType, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import EmuSocketClient
@@ -153,6 +154,22 @@ def test_chain_not_leading_to_the_trust_root_is_refused() -> None:
     stranger = generate_device_identity(BaseAsymAlgo.ECDSA_P384).root
     with pytest.raises(VerificationError, match="trusted root"):
         run(model(BaseAsymAlgo.ECDSA_P384), version=SpdmVersion.V12, anchors=(stranger,))
+
+
+def test_trust_is_required_unless_deferred() -> None:
+    device_model = model(BaseAsymAlgo.ECDSA_P384)
+    device = EmulatedDevice(ResponderConfig(), device_model)
+    with pytest.raises(VerificationError, match="no trust anchor"):
+        authenticate(device.pipe(), RequesterConfig(), now=NOW)
+    report = authenticate(device.pipe(), RequesterConfig(), now=NOW, defer_trust=True)
+    (chain_event,) = [e for e in report.events if isinstance(e, CertificateChainReceived)]
+    assert chain_event.trusted is False  # anchored at its own root: the caller decides
+    assert report.chain.certificates[0].der == device_model.root_certificate().der
+    # Deferring trust keeps every other check: a wrong signing key still fails.
+    impostor = device_model.with_signing_key(DeviceModel.generate(BaseAsymAlgo.ECDSA_P384))
+    with pytest.raises(VerificationError, match="signature"):
+        authenticate(EmulatedDevice(ResponderConfig(), impostor).pipe(), RequesterConfig(), now=NOW,
+                     defer_trust=True)
 
 
 def test_wrong_signing_key_is_refused() -> None:

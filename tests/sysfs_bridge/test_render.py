@@ -11,7 +11,7 @@ import pytest
 
 from spdm.errors import ConfigurationError
 from sysfs_bridge import DeviceEvidence, PciIdentity, TsmState, read_device, render
-from sysfs_bridge.render import device_files, entry_files
+from sysfs_bridge.render import device_files, entry_files, remove_device
 from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES, teeio_evidence
 from tests.sysfs_bridge.helpers import evidence as make_evidence
 
@@ -173,6 +173,35 @@ def test_a_device_directory_devsec_did_not_render_is_left_alone(tmp_path: Path) 
     (tmp_path / "bus/pci/devices" / BDF).mkdir(parents=True)
     with pytest.raises(ConfigurationError, match="not rendered by devsec"):
         render(make_evidence(), tmp_path)
+
+
+def test_remove_device_takes_the_whole_tree_and_nothing_else(tmp_path: Path) -> None:
+    ev = replace(make_evidence(), tsm=TsmState(connect="tsm0"))
+    device = render(ev, tmp_path)
+    other = render(replace(make_evidence(), bdf="0000:04:00.0"), tmp_path)
+    target = device.resolve()
+    assert remove_device(BDF, tmp_path) is True
+    assert not os.path.lexists(device) and not target.exists()
+    assert read_device(tmp_path, "0000:04:00.0") == read_device(tmp_path, other.name)
+    assert (tmp_path / "class/tsm/tsm0").is_symlink()  # other devices may name the TSM
+    assert remove_device(BDF, tmp_path) is False
+    render(ev, tmp_path)  # a device that comes back starts a fresh log
+    assert sorted(os.listdir(device / "signatures"))[0].startswith("0_")
+
+
+def test_remove_device_leaves_what_devsec_did_not_render(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "root/bus/pci/devices").mkdir(parents=True)
+    (tmp_path / "root/bus/pci/devices" / BDF).symlink_to(outside)
+    with pytest.raises(ConfigurationError, match="outside the root"):
+        remove_device(BDF, tmp_path / "root")
+    (tmp_path / "plain/bus/pci/devices" / BDF).mkdir(parents=True)
+    with pytest.raises(ConfigurationError, match="not rendered by devsec"):
+        remove_device(BDF, tmp_path / "plain")
+    assert outside.is_dir() and (tmp_path / "plain/bus/pci/devices" / BDF).is_dir()
+    with pytest.raises(ConfigurationError):
+        remove_device("../../etc", tmp_path / "root")
 
 
 def test_spdm_facts_and_pci_identity_files(tmp_path: Path) -> None:
