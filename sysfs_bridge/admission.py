@@ -40,10 +40,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spdm.authenticate import authenticate
+from spdm.authenticate import SessionOptions, authenticate
 from spdm.config import RequesterConfig
+from spdm.driver import RequesterDriver
 from spdm.errors import ConfigurationError, DevsecError
+from spdm.requester import Requester
 from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
+from tdisp.tsm.info import function_id
+from tdisp.tsm.link import VendorChannel, probe
 
 from .actor import Actor
 from .evidence import DeviceEvidence, PciIdentity, check_bdf, evidence_from_report, pci_identity
@@ -195,12 +199,24 @@ class Admission:
         raise ConfigurationError(f"{work.kind} is not work for one device")
 
     def _authenticate(self, bdf: str, pci: PciIdentity) -> DeviceEvidence:
+        """CMA authentication; plus, when the policy requires IDE or TDISP, a session that probes them.
+
+        Without the probe nothing would show that the device speaks IDE_KM or
+        TDISP, and such a policy would deny every device.
+        """
+        found: list[str] = []
+        session = None
+        if self.policy.required & {"ide", "tdisp"}:
+            def inside(driver: RequesterDriver, requester: Requester, session_id: int) -> None:
+                found.extend(probe(VendorChannel(driver, requester, session_id), function_id(bdf)))
+            session = SessionOptions(inside=inside)
         transport = self._opener(bdf)
         try:
-            report = authenticate(transport, self._config, now=self._now(), defer_trust=self._defer_trust)
+            report = authenticate(transport, self._config, now=self._now(), defer_trust=self._defer_trust,
+                                  session=session)
         finally:
             transport.close()
-        return evidence_from_report(report, bdf, pci=pci)
+        return evidence_from_report(report, bdf, pci=pci, vendor_protocols=found)
 
     def _render(self, evidence: DeviceEvidence) -> str | None:
         """Render; on failure remove the device's old tree and say why."""

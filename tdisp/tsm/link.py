@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ide_km import IdeKmRequester, KeyProgrammingFailed, KeySet, RequestRefused
+from ide_km import IdeKmRequester, KeyProgrammingFailed, KeySet, PortQueried, RequestRefused
 from spdm.driver import RequesterDriver
 from spdm.errors import RemoteErrorResponse, RemoteProtocolError
 from spdm.events import Event, VendorResponseReceived
 from spdm.requester import Requester
 
-from ..events import InterfaceStateReceived, TdispErrorReceived
+from ..events import InterfaceStateReceived, TdispErrorReceived, TdispVersionNegotiated
 from ..messages import LockInterfaceFlags, TdiState
-from ..requester import TdispRequester
+from ..requester import TdispRequester, TdispRequesterConfig
 from .device import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID
 
 
@@ -176,3 +176,31 @@ def bind_tdi(channel: VendorChannel, tdisp: TdispRequester, *, flags: LockInterf
     return (lock_tdi(channel, tdisp, flags=flags, default_stream_id=default_stream_id,
                      mmio_reporting_offset=mmio_reporting_offset)
             + start_tdi(channel, tdisp))
+
+
+def probe(channel: VendorChannel, interface_id: int) -> tuple[str, ...]:
+    """Which PCI-SIG protocols the device answers in this session: ``ide_km``, ``tdisp``.
+
+    IDE_KM: QUERY for port 0 is answered.  TDISP: GET_TDISP_VERSION for
+    ``interface_id`` gets a TDISP answer (a TDISP ERROR counts: the device
+    speaks TDISP, only not for that interface).  An SPDM ERROR (no handler
+    for the protocol) means no.  Used where a policy requires IDE or TDISP
+    and nothing else would show whether the device has them.
+
+    Raises:
+        TransportError / VerificationError: the session itself failed.
+    """
+    found: list[str] = []
+    ide = IdeKmRequester()
+    ide.query(0)
+    if any(isinstance(e, PortQueried) for e in run(channel, ide)):
+        found.append("ide_km")
+    tdisp = TdispRequester(TdispRequesterConfig(interface_id=interface_id))
+    tdisp.get_version()
+    try:
+        events = run(channel, tdisp)
+    except RemoteErrorResponse:
+        events = []
+    if any(isinstance(e, TdispVersionNegotiated | TdispErrorReceived) for e in events):
+        found.append("tdisp")
+    return tuple(found)

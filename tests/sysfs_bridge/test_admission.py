@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from spdm.config import ResponderConfig
 from spdm.crypto import generate_device_identity
 from spdm.errors import ConfigurationError, TransportError, TransportTimeout
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 from spdm.transport import DoeTransport
-from sysfs_bridge import list_devices, read_device
+from sysfs_bridge import PciIdentity, list_devices, pci_identity, read_device
 from sysfs_bridge.admission import (
     config_space_identity,
     mailbox_opener,
@@ -20,6 +21,7 @@ from sysfs_bridge.admission import (
     unknown_identity,
 )
 from sysfs_bridge.uevent import Work
+from tdisp.tsm.device import SecureDevice
 from tests.sysfs_bridge.fleet import (
     Fleet,
     RecordingActor,
@@ -30,6 +32,7 @@ from tests.sysfs_bridge.fleet import (
 )
 
 BDF = "0000:01:00.0"
+TEE_IO = "0000:02:00.0"
 
 
 @pytest.fixture
@@ -184,3 +187,24 @@ def test_socket_opener_wants_a_tcp_url() -> None:
     with pytest.raises(TransportError, match="cannot connect"):
         socket_opener("tcp://127.0.0.1:1", timeout=2)(BDF)
     assert unknown_identity(BDF).vendor is None
+
+
+def test_a_policy_requiring_ide_and_tdisp_probes_them_in_a_session(tmp_path: Path, fleet: Fleet) -> None:
+    policy = write_policy(tmp_path, '[require]\ncapabilities = ["sessions", "ide", "tdisp"]\n')
+    tee_io = SecureDevice(ResponderConfig(), model())  # IDE_KM and TDISP behind the responder
+    plain = fleet.device(BDF)  # SPDM only: no handler for PCI-SIG protocols
+
+    def opener(bdf: str) -> DoeTransport:
+        return (tee_io.spdm if bdf == TEE_IO else plain).mailbox()
+
+    def identify(bdf: str) -> PciIdentity:
+        return pci_identity((tee_io.spdm if bdf == TEE_IO else plain).config_space)
+
+    gate = admission(policy, tmp_path / "sysfs", fleet, RecordingActor(), opener=opener, identify=identify)
+    allowed = gate.admit(TEE_IO)
+    assert allowed.allow, allowed.reasons
+    facts = read_device(tmp_path / "sysfs", TEE_IO).spdm
+    assert facts is not None and facts.vendor_protocols == ("ide_km", "tdisp") and facts.dhe_group
+    denied = gate.admit(BDF)
+    assert not denied.allow
+    assert any("ide" in r for r in denied.reasons) and any("tdisp" in r for r in denied.reasons)
