@@ -10,8 +10,6 @@ TSM collected, so a policy reads and re-verifies them exactly as in CMA mode.
 from __future__ import annotations
 
 from devsec.names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
-from spdm.messages import MeasurementBlock
-from spdm.messages.codes import DMTF_RAW_BIT_STREAM
 from tdisp.messages import TdiState
 from tdisp.tsm import DeviceInfo, LinkState, TdiInfo
 
@@ -57,11 +55,7 @@ def evidence_from_tsm(info: DeviceInfo, pci: PciIdentity | None = None) -> tuple
         certificates=dict(info.certificates),
         signatures=tuple(signature_entry(n, s) for n, s in enumerate(info.signatures)),
         doe_features=info.doe_features,
-        measurements=tuple(
-            measurement_entry(MeasurementBlock(index=m.index, value=m.value,
-                                               value_type=m.kind | (DMTF_RAW_BIT_STREAM if m.raw else 0)),
-                              hash_name, "tsm")
-            for m in info.measurements),
+        measurements=tuple(measurement_entry(block, hash_name, "tsm") for block in info.measurements),
         tsm=TsmState(connect=info.tsm if connected else "", dsm=info.bdf),
         spdm=SpdmFacts(
             version=info.version.text,

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from .info import DeviceInfo, LinkState, Measurement, TdiInfo, function_id
+from .info import DeviceInfo, LinkState, TdiInfo, function_id
 from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, backend_names, open_backend
 from .native import NativeTsm
 from .psp_proxy import PspProxyTsm
@@ -23,7 +23,6 @@ __all__ = [
     "DeviceInfo",
     "DeviceTarget",
     "LinkState",
-    "Measurement",
     "NativeTsm",
     "Progress",
     "PspProxyTsm",

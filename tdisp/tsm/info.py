@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from spdm.errors import DecodeError
 from spdm.events import SignedEvidence
+from spdm.messages import MeasurementBlock
 from spdm.messages.codes import (
     AeadSuite,
     BaseAsymAlgo,
@@ -33,7 +34,6 @@ from ..messages import TdiState
 __all__ = [
     "DeviceInfo",
     "LinkState",
-    "Measurement",
     "TdiInfo",
     "decode_info",
     "encode_info",
@@ -67,23 +67,6 @@ def function_id(bdf: str) -> int:
     if match is None or int(match["device"], 16) > 0x1F:
         raise DecodeError(f"not a PCI address DDDD:BB:DD.F: {bdf!r}")
     return int(match["bus"], 16) << 8 | int(match["device"], 16) << 3 | int(match["function"])
-
-
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """One DMTF measurement block as the device reported it.
-
-    Attributes:
-        index: measurement index.
-        kind: DMTFSpecMeasurementValueType (without the raw-bit-stream bit).
-        raw: the value is a raw bit stream rather than a digest.
-        value: the digest or raw value.
-    """
-
-    index: int
-    kind: int
-    raw: bool
-    value: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +123,7 @@ class DeviceInfo:
     doe_features: tuple[tuple[int, int], ...] = ()
     certificates: dict[int, bytes] = field(default_factory=dict, repr=False)
     signatures: tuple[SignedEvidence, ...] = field(default=(), repr=False)
-    measurements: tuple[Measurement, ...] = field(default=(), repr=False)
+    measurements: tuple[MeasurementBlock, ...] = field(default=(), repr=False)
     streams: tuple[int, ...] = ()
     tdis: tuple[TdiInfo, ...] = ()
 
@@ -171,7 +154,7 @@ def _device_doc(d: DeviceInfo) -> dict[str, Any]:
         "doe_features": [list(f) for f in d.doe_features],
         "certificates": {str(slot): der.hex() for slot, der in d.certificates.items()},
         "signatures": [_signature_doc(s) for s in d.signatures],
-        "measurements": [{"index": m.index, "kind": m.kind, "raw": m.raw, "value": m.value.hex()}
+        "measurements": [{"index": m.index, "value_type": m.value_type, "value": m.value.hex()}
                          for m in d.measurements],
         "streams": list(d.streams),
         "tdis": [_tdi_doc(t) for t in d.tdis],
@@ -216,8 +199,8 @@ def _device(doc: dict[str, Any]) -> DeviceInfo:
         doe_features=tuple((int(v), int(t)) for v, t in doc["doe_features"]),
         certificates={int(slot): bytes.fromhex(der) for slot, der in doc["certificates"].items()},
         signatures=tuple(_signature(s) for s in doc["signatures"]),
-        measurements=tuple(Measurement(index=int(m["index"]), kind=int(m["kind"]), raw=bool(m["raw"]),
-                                       value=bytes.fromhex(m["value"])) for m in doc["measurements"]),
+        measurements=tuple(MeasurementBlock(index=int(m["index"]), value_type=int(m["value_type"]),
+                                            value=bytes.fromhex(m["value"])) for m in doc["measurements"]),
         streams=tuple(int(s) for s in doc["streams"]),
         tdis=tuple(_tdi(t) for t in doc["tdis"]),
     )

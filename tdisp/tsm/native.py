@@ -23,6 +23,7 @@ from spdm.events import (
     SessionEstablished,
     SignedEvidence,
 )
+from spdm.messages import MeasurementBlock
 from spdm.messages.codes import MeasurementOperation
 from spdm.requester import Requester
 from spdm.transport import DoeTransport
@@ -30,18 +31,13 @@ from spdm.transport import DoeTransport
 from ..events import InterfaceReportReceived
 from ..messages import TdiState
 from ..requester import TdispRequester, TdispRequesterConfig
-from .info import DeviceInfo, LinkState, Measurement, TdiInfo
+from .info import DeviceInfo, LinkState, TdiInfo
 from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, _quiet, register_backend
 from .link import VendorChannel, lock_tdi, run, secure_link, start_tdi, stop_tdi
 
 __all__ = ["DeviceLink", "NativeTsm"]
 
 log = logging.getLogger(__name__)
-
-
-def _measurements(event: MeasurementsReceived) -> tuple[Measurement, ...]:
-    return tuple(Measurement(index=b.index, kind=int(b.kind), raw=b.raw_bit_stream, value=b.value)
-                 for b in event.blocks)
 
 
 class _Tdi:
@@ -76,7 +72,7 @@ class DeviceLink:
         self._session_id: int | None = None
         self._report: AuthenticationReport | None = None
         self._signatures: list[SignedEvidence] = []
-        self._measurements: tuple[Measurement, ...] = ()
+        self._measurements: tuple[MeasurementBlock, ...] = ()
         self._streams: tuple[int, ...] = ()
         self._tdis: dict[str, _Tdi] = {}
         self.state = LinkState.DISCONNECTED
@@ -221,7 +217,7 @@ class DeviceLink:
     def _record(self, event: MeasurementsReceived) -> None:
         if event.evidence is not None:
             self._signatures.append(event.evidence)
-        self._measurements = _measurements(event)
+        self._measurements = event.blocks
 
     def _session(self) -> int:
         if self._session_id is None or self.state != LinkState.CONNECTED:

@@ -32,6 +32,7 @@ from spdm.errors import (
     TransportError,
     VerificationError,
 )
+from spdm.messages import MeasurementBlock
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from spdm.requester import Requester
 from tdisp.messages import InterfaceReport, TdiState
@@ -39,7 +40,6 @@ from tdisp.tsm import (
     DeviceInfo,
     DeviceTarget,
     LinkState,
-    Measurement,
     TdiTarget,
     Tsm,
     TsmConfig,
@@ -63,10 +63,9 @@ def tsm(request: pytest.FixtureRequest) -> Iterator[Tsm]:
     backend.close()
 
 
-def expected_measurements(info: DeviceInfo) -> tuple[Measurement, ...]:
+def expected_measurements(info: DeviceInfo) -> tuple[MeasurementBlock, ...]:
     """What the device model measures, as the TSM should report it."""
-    return tuple(Measurement(b.index, int(b.kind), b.raw_bit_stream, b.value)
-                 for b in model().measurement_blocks(info.measurement_hash_alg, raw_requested=False))
+    return tuple(model().measurement_blocks(info.measurement_hash_alg, raw_requested=False))
 
 
 def device_session(board: Board) -> int:
