@@ -57,7 +57,7 @@ def _bdf(args: argparse.Namespace) -> str:
 
 def _client(op: str) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
-        doc = {"op": op, "bdf": _bdf(args), "target": args.target}
+        doc = {"op": "refresh_evidence" if op == "refresh" else op, "bdf": _bdf(args), "target": args.target}
         if op in ("bind", "accept", "unbind"):
             doc["tdi"] = args.tdi.lower()
         if op == "refresh":

@@ -8,7 +8,8 @@ service is the host: it opens each device's DOE transport (a ``tcp://``
 socket or a PCI address's config-space mailbox) and, with ``--sysfs``,
 renders the evidence after every operation.
 
-Protocol: one JSON request line (op, target, bdf, tdi, nonce); the answer is
+Protocol: one JSON request line (op, target, bdf, tdi, nonce: see
+:func:`tdisp.tsm.interface.perform`); the answer is
 JSON lines: ``{"progress": step}`` ..., then ``{"result": info}`` or
 ``{"error": {"kind", "message"}}``.
 """
@@ -27,14 +28,14 @@ from typing import Any
 
 from spdm.errors import ConfigurationError, DecodeError, DevsecError, TransportError, error_named
 from spdm.transport import DoeTransport
-from tdisp.tsm import DeviceInfo, DeviceTarget, TdiInfo, TdiTarget, Tsm
+from tdisp.tsm import DeviceInfo, TdiInfo, Tsm
 from tdisp.tsm.info import decode_info, encode_info
+from tdisp.tsm.interface import perform
 
-__all__ = ["OPERATIONS", "TsmService", "request"]
+__all__ = ["TsmService", "request"]
 
 log = logging.getLogger(__name__)
 
-OPERATIONS = ("connect", "disconnect", "bind", "accept", "unbind", "info", "refresh")
 _LINE_LIMIT = 1 << 16
 
 
@@ -57,27 +58,13 @@ class TsmService:
         """Carry out one request document.
 
         Raises:
-            DecodeError: a malformed request; else whatever the TSM raises.
+            DecodeError: a malformed request (see :func:`tdisp.tsm.interface.perform`); else
+                whatever the TSM raises.
         """
-        op, bdf = doc.get("op"), doc.get("bdf")
-        if op not in OPERATIONS or not isinstance(bdf, str):
-            raise DecodeError(f"bad TSM request: op {op!r}, bdf {bdf!r}")
-        result: DeviceInfo | TdiInfo
-        if op == "connect":
-            target = str(doc.get("target", ""))
-            result = self.tsm.connect(DeviceTarget(bdf, lambda: self._open(target)), progress)
-        elif op == "disconnect":
-            result = self.tsm.disconnect(bdf, progress)
-        elif op == "info":
-            result = self.tsm.info(bdf)
-        elif op == "refresh":
-            result = self.tsm.refresh_evidence(bdf, bytes.fromhex(str(doc.get("nonce", ""))), progress)
-        else:
-            tdi = TdiTarget(bdf, str(doc.get("tdi", "")))
-            result = {"bind": self.tsm.bind, "accept": self.tsm.accept,
-                      "unbind": self.tsm.unbind}[op](tdi, progress)
+        target = str(doc.get("target", ""))
+        result = perform(self.tsm, doc, lambda: self._open(target), progress)
         if self._after is not None:
-            self._after(result if isinstance(result, DeviceInfo) else self.tsm.info(bdf))
+            self._after(result if isinstance(result, DeviceInfo) else self.tsm.info(str(doc["bdf"])))
         return result
 
     def serve(self, path: Path, ready: Callable[[], None] | None = None,

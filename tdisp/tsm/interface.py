@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from spdm.config import RequesterConfig
-from spdm.errors import ConfigurationError
+from spdm.errors import ConfigurationError, DecodeError
 from spdm.transport import DoeTransport
 
 from ..messages import LockInterfaceFlags
 from .info import DeviceInfo, TdiInfo, function_id
 
 __all__ = [
+    "OPERATIONS",
     "DeviceTarget",
     "Progress",
     "TdiTarget",
@@ -32,6 +33,7 @@ __all__ = [
     "TsmConfig",
     "backend_names",
     "open_backend",
+    "perform",
     "register_backend",
 ]
 
@@ -203,3 +205,46 @@ def open_backend(name: str, config: TsmConfig) -> Tsm:
         raise ConfigurationError(
             f"no TSM backend {name!r}; available: {', '.join(backend_names())}") from None
     return factory(config)
+
+
+OPERATIONS = ("connect", "disconnect", "bind", "accept", "unbind", "info", "refresh_evidence")
+"""The operations a request document may name (the psp-proxy mailbox's and the TSM service's)."""
+
+
+def perform(tsm: Tsm, request: Mapping[str, object], open_device: Callable[[], DoeTransport],
+            progress: Progress = _quiet) -> DeviceInfo | TdiInfo:
+    """Carry out the operation a request document names: ``op``, ``bdf``, and ``tdi`` or ``nonce`` (hex).
+
+    The psp-proxy security processor and the ``devsec tsm`` service both take
+    operations as such documents; this is the one place that reads them.
+
+    Args:
+        tsm: the TSM to run it on.
+        request: the document.
+        open_device: how ``connect`` reaches the device's DOE mailbox.
+        progress: told each step.
+
+    Raises:
+        DecodeError: an unknown operation, no ``bdf``, a TDI operation without
+            ``tdi``, a nonce that is not hex; else whatever the operation raises.
+    """
+    op, bdf = request.get("op"), request.get("bdf")
+    if op not in OPERATIONS or not isinstance(bdf, str):
+        raise DecodeError(f"unknown TSM command {op!r} for {bdf!r}")
+    if op == "connect":
+        return tsm.connect(DeviceTarget(bdf, open_device), progress)
+    if op == "disconnect":
+        return tsm.disconnect(bdf, progress)
+    if op == "info":
+        return tsm.info(bdf)
+    if op == "refresh_evidence":
+        try:
+            nonce = bytes.fromhex(str(request.get("nonce", "")))
+        except ValueError as exc:
+            raise DecodeError(f"the refresh nonce is not hex: {exc}") from exc
+        return tsm.refresh_evidence(bdf, nonce, progress)
+    tdi = request.get("tdi")
+    if not isinstance(tdi, str) or not tdi:
+        raise DecodeError(f"unknown TSM command {op!r} without the TDI it is for")
+    operation = {"bind": tsm.bind, "accept": tsm.accept, "unbind": tsm.unbind}[op]
+    return operation(TdiTarget(bdf, tdi), progress)

@@ -28,7 +28,7 @@ from spdm.messages.codes import SpdmVersion
 
 from ..messages import LockInterfaceFlags
 from .info import DeviceInfo, TdiInfo, encode_info
-from .interface import DeviceTarget, TdiTarget, TsmConfig
+from .interface import TsmConfig, perform
 from .native import NativeTsm
 from .psp_wire import Frame, FrameKind, read_frame, write_frame
 
@@ -141,19 +141,7 @@ def _run(tsm: NativeTsm, mailbox: _Mailbox, tag: int, doc: dict[str, Any]) -> De
     def progress(step: str) -> None:
         mailbox.send(Frame(FrameKind.PROGRESS, tag, step.encode()))
 
-    op, bdf = doc["op"], str(doc["bdf"])
-    tdi = TdiTarget(bdf, str(doc["tdi"])) if doc.get("tdi") else None
-    if op == "connect":
-        return tsm.connect(DeviceTarget(bdf, lambda: _RelayTransport(mailbox)), progress)
-    if op == "disconnect":
-        return tsm.disconnect(bdf, progress)
-    if op == "info":
-        return tsm.info(bdf)
-    if op == "refresh_evidence":
-        return tsm.refresh_evidence(bdf, bytes.fromhex(doc["nonce"]), progress)
-    if tdi is not None and op in ("bind", "accept", "unbind"):
-        return {"bind": tsm.bind, "accept": tsm.accept, "unbind": tsm.unbind}[op](tdi, progress)
-    raise DecodeError(f"unknown TSM command {op!r}")
+    return perform(tsm, doc, lambda: _RelayTransport(mailbox), progress)
 
 
 def _command(tsm: NativeTsm, mailbox: _Mailbox, frame: Frame) -> None:

@@ -74,6 +74,9 @@ def test_tsm_commands_drive_an_emulated_device_over_tcp(
             assert f"device 0000:01:00.0: connected (TSM {backend})" in captured.out
             assert "KEY_EXCHANGE" in captured.err and " ms  " in captured.err  # progress with timing
             assert read_device(sysfs, "0000:01:00.0").authenticated == backend
+            assert tsm("refresh", url, "--nonce", "5a" * 32, "--json") == 0
+            signed = json.loads(capsys.readouterr().out)["device"]["signatures"][-1]
+            assert signed["requester_nonce"] == "5a" * 32
             assert tsm("bind", url, "--tdi", "0000:01:00.1") == 0
             assert "CONFIG_LOCKED" in capsys.readouterr().out
             assert tsm("accept", url, "--tdi", "0000:01:00.1") == 0
