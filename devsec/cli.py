@@ -150,8 +150,8 @@ def open_target(target: str) -> tuple[DoeTransport, PciIdentity | None]:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    if not args.target.startswith("tcp://") and args.bdf == "0000:00:00.0":
-        args.bdf = args.target.lower() if args.target.count(":") == 2 else f"0000:{args.target.lower()}"
+    if args.bdf == "0000:00:00.0":
+        args.bdf = tsm_cmd.target_bdf(args.target, args.bdf)
     anchors = _certificates(args.trust_root, "trust root")
     identity = None
     caps = DEFAULT_REQUESTER_CAPS

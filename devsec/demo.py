@@ -95,6 +95,7 @@ def run_demo(sysfs: Path, backend: str = "psp-proxy") -> DemoRun:
     device = SecureDevice(ResponderConfig(), model, functions=(0x0100, 0x0101, 0x0102, 0x0103, 0x0104))
     run.timed("emulated device", lambda: f"PF {DSM} + {len(VFS)} VFs behind a DOE mailbox, "
               f"ECDSA P-384 identity", dsm=DSM, vfs=list(VFS))
+    identity = pci_identity(device.spdm.config_space)
     config = TsmConfig(RequesterConfig(trust_anchors=(model.root_certificate(),)))
     holder: dict[str, Any] = {}
 
@@ -133,7 +134,7 @@ def run_demo(sysfs: Path, backend: str = "psp-proxy") -> DemoRun:
 
         def render_all() -> str:
             info = tsm.info(DSM)
-            trees = evidence_from_tsm(info, pci_identity(device.spdm.config_space))
+            trees = evidence_from_tsm(info, identity)
             for evidence in trees:
                 render(evidence, sysfs)
             return f"{len(trees)} device trees under {sysfs / 'bus/pci/devices'}"
@@ -141,7 +142,6 @@ def run_demo(sysfs: Path, backend: str = "psp-proxy") -> DemoRun:
         run.timed("evidence rendered", render_all, sysfs=str(sysfs))
 
         def decide() -> str:
-            identity = pci_identity(device.spdm.config_space)
             with tempfile.TemporaryDirectory() as scratch:
                 Path(scratch, "root.pem").write_bytes(model.root_certificate_pem())
                 reference = {m.index: m.value for m in holder["info"].measurements}

@@ -48,16 +48,17 @@ def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
     return lines
 
 
-def _bdf(args: argparse.Namespace) -> str:
-    target: str = args.target
+def target_bdf(target: str, default: str) -> str:
+    """The PCI address a target is filed under: its own (segment 0000 when omitted), or ``default`` for tcp://."""
     if target.startswith("tcp://"):
-        return str(args.bdf)
+        return default
     return target.lower() if target.count(":") == 2 else f"0000:{target.lower()}"
 
 
 def _client(op: str) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
-        doc = {"op": "refresh_evidence" if op == "refresh" else op, "bdf": _bdf(args), "target": args.target}
+        doc = {"op": "refresh_evidence" if op == "refresh" else op,
+               "bdf": target_bdf(args.target, args.bdf), "target": args.target}
         if op in ("bind", "accept", "unbind"):
             doc["tdi"] = args.tdi.lower()
         if op == "refresh":

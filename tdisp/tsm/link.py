@@ -138,8 +138,7 @@ def lock_tdi(channel: VendorChannel, tdisp: TdispRequester, *, flags: LockInterf
     Raises:
         RemoteProtocolError: a step was refused or the TDI is not locked at the end.
     """
-    events = _steps(channel, tdisp, (tdisp.get_version, tdisp.get_capabilities), None)
-    events += _steps(channel, tdisp, (tdisp.get_state,), None)
+    events = _steps(channel, tdisp, (tdisp.get_version, tdisp.get_capabilities, tdisp.get_state), None)
     if tdisp.state == TdiState.ERROR:
         events += stop_tdi(channel, tdisp)
     return events + _steps(channel, tdisp, (

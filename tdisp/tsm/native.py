@@ -292,23 +292,21 @@ class NativeTsm(Tsm):
             self._guarded(link, lambda: link.disconnect(progress))
             return link.info()
 
-    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def _tdi_op(self, tdi: TdiTarget, operation: Callable[[DeviceLink], object]) -> TdiInfo:
+        """Run a TDI operation on its DSM's link, under the DSM's lock."""
         with self._lock(tdi.dsm):
             link = self._link(tdi.dsm)
-            self._guarded(link, lambda: link.bind(tdi, progress))
+            self._guarded(link, lambda: operation(link))
             return link.tdi_info(tdi.bdf)
+
+    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        return self._tdi_op(tdi, lambda link: link.bind(tdi, progress))
 
     def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
-        with self._lock(tdi.dsm):
-            link = self._link(tdi.dsm)
-            self._guarded(link, lambda: link.accept(tdi, progress))
-            return link.tdi_info(tdi.bdf)
+        return self._tdi_op(tdi, lambda link: link.accept(tdi, progress))
 
     def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
-        with self._lock(tdi.dsm):
-            link = self._link(tdi.dsm)
-            self._guarded(link, lambda: link.unbind(tdi, progress))
-            return link.tdi_info(tdi.bdf)
+        return self._tdi_op(tdi, lambda link: link.unbind(tdi, progress))
 
     def info(self, bdf: str) -> DeviceInfo:
         with self._lock(bdf):

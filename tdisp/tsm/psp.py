@@ -144,6 +144,12 @@ def _run(tsm: NativeTsm, mailbox: _Mailbox, tag: int, doc: dict[str, Any]) -> De
     return perform(tsm, doc, lambda: _RelayTransport(mailbox), progress)
 
 
+def _failed(tag: int, exc: Exception) -> Frame:
+    """The FAILED frame reporting ``exc`` by class name (the host rebuilds it with ``error_named``)."""
+    report = {"kind": type(exc).__name__, "message": str(exc)}
+    return Frame(FrameKind.FAILED, tag, json.dumps(report).encode())
+
+
 def _command(tsm: NativeTsm, mailbox: _Mailbox, frame: Frame) -> None:
     """Run one COMMAND frame to its RESULT or FAILED frame."""
     try:
@@ -156,8 +162,7 @@ def _command(tsm: NativeTsm, mailbox: _Mailbox, frame: Frame) -> None:
     except Exception as exc:  # every failure goes back to the host, typed by name
         log.info("command %d failed: %s: %s", frame.tag, type(exc).__name__, exc)
         try:
-            mailbox.send(Frame(FrameKind.FAILED, frame.tag, json.dumps(
-                {"kind": type(exc).__name__, "message": str(exc)}).encode()))
+            mailbox.send(_failed(frame.tag, exc))
         except TransportError:
             pass
     finally:
@@ -179,8 +184,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     try:
         tsm = NativeTsm(_config(first.body), name=PSP_NAME)
     except DevsecError as exc:
-        mailbox.send(Frame(FrameKind.FAILED, 0, json.dumps(
-            {"kind": type(exc).__name__, "message": str(exc)}).encode()))
+        mailbox.send(_failed(0, exc))
         raise
     mailbox.send(Frame(FrameKind.READY, 0))
     try:
