@@ -29,10 +29,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -40,6 +38,8 @@ from itertools import count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import median_seconds  # noqa: E402  (bench/timing.py)
 
 from devsec.names import parse_asym, parse_hash, parse_version  # noqa: E402
 from devsec.teeio import TeeIoSteps  # noqa: E402
@@ -72,16 +72,6 @@ from tdisp.tsm.device import SecureDevice  # noqa: E402
 DECISION_TARGET = 1e-3
 RENDER_TARGET = 5e-3
 NOW = datetime.now(UTC)
-
-
-def median_seconds(fn: Callable[[], object], runs: int) -> float:
-    fn()  # warm up
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def device(asym: BaseAsymAlgo, *, teeio: bool) -> tuple[DeviceEvidence, DeviceModel]:

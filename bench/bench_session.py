@@ -39,6 +39,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import median_seconds  # noqa: E402  (bench/timing.py)
+
 from spdm.config import (  # noqa: E402
     DEFAULT_RESPONDER_CAPS,
     RequesterConfig,
@@ -62,16 +64,6 @@ PCI_SIG = 3
 PCI_SIG_VENDOR_ID = b"\x01\x00"
 VERSION = SpdmVersion.V13
 AEAD = AeadSuite.AES_256_GCM
-
-
-def median_seconds(fn: Callable[[], object], runs: int) -> float:
-    fn()  # warm up
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def connect(model: DeviceModel, dhe: DheGroup) -> tuple[Requester, RequesterDriver, EmulatedDevice]:
