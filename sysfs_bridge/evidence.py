@@ -32,7 +32,17 @@ from spdm.events import (
     SignedEvidence,
 )
 from spdm.messages import MeasurementBlock
-from spdm.messages.codes import DMTF_RAW_BIT_STREAM, DmtfValueType
+from spdm.messages.codes import (
+    DMTF_RAW_BIT_STREAM,
+    AeadSuite,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    CapabilityFlags,
+    DheGroup,
+    DmtfValueType,
+    MeasurementHashAlgo,
+    SpdmVersion,
+)
 from spdm.transport import ConfigSpace
 
 __all__ = [
@@ -450,25 +460,38 @@ def measurement_entry(block: MeasurementBlock, hash_algorithm: str, source: str)
     )
 
 
+def negotiated_facts(version: SpdmVersion, hash_alg: BaseHashAlgo, asym_alg: BaseAsymAlgo,
+                     measurement_hash_alg: MeasurementHashAlgo, dhe_group: DheGroup, aead_suite: AeadSuite,
+                     capabilities: CapabilityFlags, vendor_protocols: Sequence[str] = ()) -> SpdmFacts:
+    """The ``spdm/`` facts of negotiated values, by devsec's names ("" for an algorithm not chosen).
+
+    Raises:
+        ConfigurationError: a vendor protocol not in :data:`VENDOR_PROTOCOLS`.
+    """
+    return SpdmFacts(
+        version=version.text,
+        hash_algorithm=name_of(hash_alg, dict(HASHES)) if hash_alg else "",
+        asym_algorithm=name_of(asym_alg, dict(ASYMS)) if asym_alg else "",
+        measurement_hash_algorithm=(measurement_hash_name(measurement_hash_alg)
+                                    if measurement_hash_alg else ""),
+        dhe_group=name_of(dhe_group, dict(DHE_GROUPS)) if dhe_group else "",
+        aead_suite=name_of(aead_suite, dict(AEADS)) if aead_suite else "",
+        capabilities=tuple(capability_names(capabilities)),
+        vendor_protocols=tuple(vendor_protocols),
+    )
+
+
 def spdm_facts(report: AuthenticationReport, vendor_protocols: Sequence[str] = ()) -> SpdmFacts:
     """The negotiated facts of one authentication (and its session, if one ran).
 
     Raises:
         ConfigurationError: a vendor protocol not in :data:`VENDOR_PROTOCOLS`.
     """
-    n = report.negotiated
-    session = report.session
-    return SpdmFacts(
-        version=n.version.text,
-        hash_algorithm=name_of(n.hash_alg, dict(HASHES)) if n.hash_alg else "",
-        asym_algorithm=name_of(n.asym_alg, dict(ASYMS)) if n.asym_alg else "",
-        measurement_hash_algorithm=(measurement_hash_name(n.measurement_hash_alg)
-                                    if n.measurement_hash_alg else ""),
-        dhe_group=name_of(session.dhe_group, dict(DHE_GROUPS)) if session and session.dhe_group else "",
-        aead_suite=name_of(session.aead_suite, dict(AEADS)) if session and session.aead_suite else "",
-        capabilities=tuple(capability_names(n.responder_flags)),
-        vendor_protocols=tuple(vendor_protocols),
-    )
+    n, session = report.negotiated, report.session
+    return negotiated_facts(
+        n.version, n.hash_alg, n.asym_alg, n.measurement_hash_alg,
+        session.dhe_group if session else DheGroup(0), session.aead_suite if session else AeadSuite(0),
+        n.responder_flags, vendor_protocols)
 
 
 def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIdentity | None = None,

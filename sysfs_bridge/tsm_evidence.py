@@ -9,16 +9,16 @@ TSM collected, so a policy reads and re-verifies them exactly as in CMA mode.
 
 from __future__ import annotations
 
-from devsec.names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
+from devsec.names import measurement_hash_name
 from tdisp.messages import TdiState
 from tdisp.tsm import DeviceInfo, LinkState, TdiInfo
 
 from .evidence import (
     DeviceEvidence,
     PciIdentity,
-    SpdmFacts,
     TsmState,
     measurement_entry,
+    negotiated_facts,
     signature_entry,
 )
 
@@ -57,16 +57,8 @@ def evidence_from_tsm(info: DeviceInfo, pci: PciIdentity | None = None) -> tuple
         doe_features=info.doe_features,
         measurements=tuple(measurement_entry(block, hash_name, "tsm") for block in info.measurements),
         tsm=TsmState(connect=info.tsm if connected else "", dsm=info.bdf),
-        spdm=SpdmFacts(
-            version=info.version.text,
-            hash_algorithm=name_of(info.hash_alg, dict(HASHES)),
-            asym_algorithm=name_of(info.asym_alg, dict(ASYMS)),
-            measurement_hash_algorithm=hash_name,
-            dhe_group=name_of(info.dhe_group, dict(DHE_GROUPS)) if info.dhe_group else "",
-            aead_suite=name_of(info.aead_suite, dict(AEADS)) if info.aead_suite else "",
-            capabilities=tuple(capability_names(info.capabilities)),
-            vendor_protocols=protocols,
-        ),
+        spdm=negotiated_facts(info.version, info.hash_alg, info.asym_alg, info.measurement_hash_alg,
+                              info.dhe_group, info.aead_suite, info.capabilities, protocols),
         pci=pci if pci is not None else PciIdentity(),
     )
     return (dsm, *(_tdi(t, info.tsm) for t in info.tdis if t.bdf != info.bdf))
