@@ -159,7 +159,7 @@ class PolicyDaemon:
             exhausted = self._listen()
         finally:
             with self._cond:
-                if exhausted:
+                if exhausted and not self._stop.is_set():
                     self._finishing = True
                 else:
                     self._halting = True
@@ -205,7 +205,9 @@ class PolicyDaemon:
     def _next_job(self) -> tuple[str, Literal["admit", "forget"]] | None:
         """Block until there is a job for this worker; None when it should exit."""
         with self._cond:
-            while not self._halting:
+            # A stop takes effect here at once, not when the listener next wakes:
+            # a worker that just finished must not start a job stop() dropped.
+            while not self._halting and not self._stop.is_set():
                 job = self._take()
                 if job is not None:
                     return job
