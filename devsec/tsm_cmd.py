@@ -1,8 +1,10 @@
-"""``devsec tsm serve|connect|disconnect|bind|accept|unbind|info|refresh``: argument glue for the TSM service.
+"""``devsec tsm serve|stop|connect|disconnect|bind|accept|unbind|info|refresh``: argument glue.
 
-``serve`` opens a backend and holds it (:mod:`.tsm_service`); the other
-subcommands send one request each, show its steps with their elapsed time on
-stderr while it runs, and print the result (text, or ``--json``).
+``serve`` opens a backend and holds it (:mod:`.tsm_service`), ``stop`` ends
+it; the other subcommands send one request each, show its steps with their
+elapsed time on stderr while it runs, and print the result (text, or
+``--json``).  With ``--backend`` an operation insists on that backend and
+starts a service running it when none listens (``--trust-root`` then needed).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tdisp.tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backen
 from tdisp.tsm.info import encode_info
 
 from .names import ASYMS, HASHES, name_of
-from .tsm_service import TsmService, request
+from .tsm_service import TsmService, alive, request, shutdown, spawn
 
 __all__ = ["add_parsers"]
 
@@ -63,14 +65,27 @@ def _client(op: str) -> Callable[[argparse.Namespace], int]:
             doc["tdi"] = args.tdi.lower()
         if op == "refresh":
             doc["nonce"] = args.nonce
+        socket_path = Path(args.socket)
+        if args.backend is not None:
+            doc["backend"] = args.backend
+            if not alive(socket_path):
+                pid = spawn(socket_path, args.backend, args.trust_root or [], args.sysfs)
+                print(f"devsec: started a TSM service ({args.backend}, pid {pid}) on {socket_path}; "
+                      f"'devsec tsm stop' ends it", file=sys.stderr, flush=True)
 
         def progress(step: str, elapsed: float) -> None:
             print(f"  {elapsed * 1e3:8.1f} ms  {step}", file=sys.stderr, flush=True)
 
-        info = request(Path(args.socket), doc, progress)
+        info = request(socket_path, doc, progress)
         print(encode_info(info).decode() if args.json else "\n".join(info_lines(info)))
         return 0
     return command
+
+
+def _stop(args: argparse.Namespace) -> int:
+    backend = shutdown(Path(args.socket))
+    print(f"devsec: the TSM service ({backend}) on {args.socket} stopped")
+    return 0
 
 
 def _serve(open_target: Callable[[str], DoeTransport],
@@ -120,6 +135,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("--sysfs", metavar="ROOT", help="render every device's evidence under ROOT")
     p.set_defaults(func=_serve(open_target, certificates, after))
 
+    p = ops.add_parser("stop", help="stop the TSM service (its sessions are abandoned)")
+    p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH")
+    p.set_defaults(func=_stop)
+
     helps = {
         "connect": "authenticate the device, open a session, program and start IDE keys",
         "disconnect": "stop TDIs and IDE, end the session",
@@ -136,6 +155,14 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                        help=f"the DSM's PCI address for a tcp:// target (default {DEFAULT_DSM})")
         p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH", help="the TSM service")
         p.add_argument("--json", action="store_true", help="print the TSM info as JSON")
+        start = p.add_argument_group(
+            "backend", "insist on a backend; when no service listens, start one running it")
+        start.add_argument("--backend", choices=backend_names(),
+                           help="the backend the service must run (started if none listens)")
+        start.add_argument("--trust-root", action="append", metavar="FILE",
+                           help="for a service started here: root certificate(s) (repeatable)")
+        start.add_argument("--sysfs", metavar="ROOT",
+                           help="for a service started here: render evidence under ROOT")
         if op in ("bind", "accept", "unbind"):
             p.add_argument("--tdi", required=True, metavar="BDF", help="the TDI's PCI address (a VF)")
         if op == "refresh":

@@ -9,20 +9,29 @@ socket or a PCI address's config-space mailbox) and, with ``--sysfs``,
 renders the evidence after every operation.
 
 Protocol: one JSON request line (op, target, bdf, tdi, nonce: see
-:func:`tdisp.tsm.interface.perform`); the answer is
+:func:`tdisp.tsm.interface.perform`; optionally ``backend``, the backend the
+operator expects, refused when the service runs another); the answer is
 JSON lines: ``{"progress": step}`` ..., then ``{"result": info}`` or
-``{"error": {"kind", "message"}}``.
+``{"error": {"kind", "message"}}``.  ``{"op": "shutdown"}`` stops the service
+(answer ``{"stopped": backend}``).
+
+Operators who pass ``--backend`` to an operation need not start the service
+first: :func:`spawn` starts ``devsec tsm serve`` in the background when none
+listens, the way ``gpg`` starts its agent, and ``devsec tsm stop`` ends it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import socket
 import socketserver
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +41,7 @@ from tdisp.tsm import DeviceInfo, TdiInfo, Tsm
 from tdisp.tsm.info import decode_info, encode_info
 from tdisp.tsm.interface import perform
 
-__all__ = ["TsmService", "request"]
+__all__ = ["TsmService", "alive", "request", "shutdown", "spawn"]
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +62,20 @@ class TsmService:
         self.tsm = tsm
         self._open = open_target
         self._after = after
+        self._stop = threading.Event()
 
     def run(self, doc: dict[str, Any], progress: Callable[[str], None]) -> DeviceInfo | TdiInfo:
         """Carry out one request document.
 
         Raises:
+            ConfigurationError: the request names another backend than this service runs.
             DecodeError: a malformed request (see :func:`tdisp.tsm.interface.perform`); else
                 whatever the TSM raises.
         """
+        backend = doc.get("backend")
+        if backend is not None and backend != self.tsm.name:
+            raise ConfigurationError(f"this TSM service runs the {self.tsm.name} backend, not {backend}; "
+                                     f"stop it first ('devsec tsm stop') to change backends")
         target = str(doc.get("target", ""))
         result = perform(self.tsm, doc, lambda: self._open(target), progress)
         if self._after is not None:
@@ -69,17 +84,24 @@ class TsmService:
 
     def serve(self, path: Path, ready: Callable[[], None] | None = None,
               stop: threading.Event | None = None) -> None:
-        """Listen on the Unix socket ``path`` until ``stop`` is set (each client on its own thread).
+        """Listen on the Unix socket ``path`` until ``stop`` is set or a client asks to shut down.
+
+        Each client is served on its own thread.  A socket file nobody listens
+        on (left by a killed service) is replaced; a live one is not.
 
         Raises:
-            TransportError: the socket cannot be bound (another service runs there?).
+            TransportError: the socket cannot be bound, or another service listens there.
         """
         service = self
+        if stop is not None:
+            self._stop = stop
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
                 service._handle(self.rfile.readline(_LINE_LIMIT), self.wfile.write)
 
+        if alive(path):
+            raise TransportError(f"a TSM service already listens on {path}")
         if path.is_socket():
             path.unlink()
         try:
@@ -92,7 +114,7 @@ class TsmService:
                 ready()
             thread = threading.Thread(target=server.serve_forever, args=(0.2,), daemon=True)
             thread.start()
-            while not (stop.wait(0.2) if stop is not None else False):
+            while not self._stop.wait(0.2):
                 if not thread.is_alive():
                     break
         finally:
@@ -101,13 +123,31 @@ class TsmService:
             path.unlink(missing_ok=True)
 
     def _handle(self, line: bytes, write: Callable[[bytes], object]) -> None:
+        if not line.strip():
+            return  # a client that connected and left (``alive`` probing) asked nothing
+        client_gone = False
+
         def send(doc: dict[str, Any]) -> None:
-            write(json.dumps(doc).encode() + b"\n")
+            # An operator who presses Ctrl-C must not interrupt the TSM halfway
+            # through an operation: once the client is gone, finish it unseen.
+            nonlocal client_gone
+            if client_gone:
+                return
+            try:
+                write(json.dumps(doc).encode() + b"\n")
+            except OSError as exc:
+                client_gone = True
+                log.info("the client left (%s); the request runs to its end", exc.strerror)
 
         try:
             doc = json.loads(line)
             if not isinstance(doc, dict):
                 raise DecodeError("a TSM request is a JSON object")
+            if doc.get("op") == "shutdown":
+                log.info("shutting down on request")
+                send({"stopped": self.tsm.name})
+                self._stop.set()
+                return
             result = self.run(doc, lambda step: send({"progress": step}))
             send({"result": json.loads(encode_info(result))})
         except (DevsecError, ValueError) as exc:
@@ -129,8 +169,8 @@ def request(path: Path, doc: dict[str, Any], progress: Callable[[str, float], No
         sock.settimeout(timeout)
         sock.connect(str(path))
     except OSError as exc:
-        raise ConfigurationError(f"no TSM service at {path} ({exc.strerror}); "
-                                 f"start one with 'devsec tsm serve'") from exc
+        raise ConfigurationError(f"no TSM service at {path} ({exc.strerror}); start one with "
+                                 f"'devsec tsm serve', or pass --backend and --trust-root") from exc
     with sock, sock.makefile("rwb") as stream:
         stream.write(json.dumps(doc).encode() + b"\n")
         stream.flush()
@@ -144,3 +184,79 @@ def request(path: Path, doc: dict[str, Any], progress: Callable[[str, float], No
                 kind, message = answer["error"]["kind"], answer["error"]["message"]
                 raise error_named(str(kind), str(message))
     raise TransportError("the TSM service closed the connection without an answer")
+
+
+def alive(path: Path) -> bool:
+    """Whether a service accepts connections on the Unix socket ``path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def shutdown(path: Path, timeout: float = 30.0) -> str:
+    """Ask the service at ``path`` to stop; returns its backend's name once it no longer listens.
+
+    Raises:
+        ConfigurationError: no service listens there.
+        TransportError: it did not answer, or still listens after ``timeout`` seconds.
+    """
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(json.dumps({"op": "shutdown"}).encode() + b"\n")
+            answer = sock.makefile("rb").readline(_LINE_LIMIT)
+    except OSError as exc:
+        raise ConfigurationError(f"no TSM service at {path} ({exc.strerror})") from exc
+    try:
+        backend = str(json.loads(answer)["stopped"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise TransportError(f"the TSM service at {path} did not confirm the shutdown") from exc
+    deadline = time.monotonic() + timeout
+    while alive(path):
+        if time.monotonic() > deadline:
+            raise TransportError(f"the TSM service at {path} still listens {timeout:.0f} s after stopping")
+        time.sleep(0.02)
+    return backend
+
+
+def spawn(path: Path, backend: str, trust_roots: Sequence[str], sysfs: str | None = None,
+          timeout: float = 30.0) -> int:
+    """Start ``devsec tsm serve`` in the background on ``path``; return its pid once it listens.
+
+    The service runs in its own session (a terminal's hang-up does not end it)
+    and writes its log to ``<path>.log``.
+
+    Raises:
+        ConfigurationError: no trust root was given (the service needs one).
+        TransportError: it exited before listening (its last log line says why)
+            or did not listen within ``timeout`` seconds.
+    """
+    if not trust_roots:
+        raise ConfigurationError("starting a TSM service needs --trust-root")
+    argv = [sys.executable, "-m", "devsec", "tsm", "serve", "--backend", backend, "--socket", str(path)]
+    for root in trust_roots:
+        argv += ["--trust-root", root]
+    if sysfs is not None:
+        argv += ["--sysfs", sysfs]
+    log_path = path.with_name(path.name + ".log")
+    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+               (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+               (os.POSIX_SPAWN_DUP2, 1, 2)]
+    pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+    deadline = time.monotonic() + timeout
+    while not alive(path):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            lines = log_path.read_text(errors="replace").strip().splitlines()
+            raise TransportError(f"the TSM service exited with status {os.waitstatus_to_exitcode(status)} "
+                                 f"at start: {lines[-1] if lines else 'no log'} (log: {log_path})")
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGTERM)
+            raise TransportError(f"the TSM service did not listen on {path} within {timeout:.0f} s "
+                                 f"(log: {log_path})")
+        time.sleep(0.02)
+    return pid

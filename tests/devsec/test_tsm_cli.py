@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -12,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devsec.cli import main
+from devsec.tsm_service import alive
 from sysfs_bridge import read_device
 from tests.devsec.test_cli import emulate
 
@@ -101,3 +105,54 @@ def test_tsm_command_without_a_service_is_a_usage_error(short_dir: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tsm", "info", "0000:01:00.0", "--socket", str(short_dir / "none.sock")]) == 2
     assert "devsec tsm serve" in capsys.readouterr().err
+
+
+@pytest.mark.socket
+def test_an_operation_with_a_backend_starts_the_service_and_stop_ends_it(
+        short_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``devsec tsm connect TARGET --backend B`` works with no service running, as an operator types it."""
+    socket_path, sysfs = short_dir / "tsm.sock", short_dir / "sysfs"
+
+    def tsm(*args: str) -> int:
+        return main(["tsm", *args, "--socket", str(socket_path)])
+
+    with emulate(short_dir) as (url, root):
+        assert tsm("connect", url, "--backend", "psp-proxy") == 2  # a service needs a trust root
+        assert "needs --trust-root" in capsys.readouterr().err
+        absent = str(short_dir / "absent.pem")
+        assert tsm("connect", url, "--backend", "psp-proxy", "--trust-root", absent) == 4
+        err = capsys.readouterr().err
+        assert "exited with status 2 at start" in err and "absent.pem" in err and not alive(socket_path)
+
+        pid = 0
+        try:
+            assert tsm("connect", url, "--backend", "psp-proxy", "--trust-root", str(root),
+                       "--sysfs", str(sysfs)) == 0
+            captured = capsys.readouterr()
+            started = re.search(r"started a TSM service \(psp-proxy, pid (\d+)\)", captured.err)
+            assert started, captured.err
+            pid = int(started.group(1))
+            assert "device 0000:01:00.0: connected (TSM psp-proxy)" in captured.out
+            assert read_device(sysfs, "0000:01:00.0").authenticated == "psp-proxy"
+            assert tsm("bind", url, "--tdi", "0000:01:00.1") == 0  # the same service, no --backend needed
+            assert "CONFIG_LOCKED" in capsys.readouterr().out
+            assert tsm("info", url, "--backend", "native") == 2  # another backend is refused, nothing done
+            assert "runs the psp-proxy backend, not native" in capsys.readouterr().err
+            assert tsm("info", url, "--backend", "psp-proxy", "--json") == 0
+            captured = capsys.readouterr()
+            assert "started" not in captured.err
+            assert json.loads(captured.out)["device"]["tdis"][0]["state"] == "CONFIG_LOCKED"
+            # a second service on a live socket is refused; the first keeps running
+            assert main(["tsm", "serve", "--trust-root", str(root), "--socket", str(socket_path)]) == 4
+            assert "already listens" in capsys.readouterr().err and alive(socket_path)
+            assert tsm("stop") == 0
+            assert "(psp-proxy)" in capsys.readouterr().out
+            assert not alive(socket_path) and not socket_path.exists()
+            assert os.waitpid(pid, 0)[1] == 0
+            pid = 0
+        finally:
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+    assert tsm("info", url) == 2 and "no TSM service" in capsys.readouterr().err
+    assert tsm("stop") == 2
