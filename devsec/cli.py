@@ -100,6 +100,9 @@ EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
 )
 """Exception class -> exit status; the first matching row wins.  0 means verified."""
 
+EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
+"""The exit status when whoever read the output closed it: a shell's status for a SIGPIPE death."""
+
 
 def exit_status(exc: BaseException) -> int:
     """The exit status for an exception (see :data:`EXIT_STATUS`)."""
@@ -588,3 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"verified": False, "error": str(exc), "kind": type(exc).__name__}))
         print(f"devsec: {type(exc).__name__}: {exc}", file=sys.stderr)
         return exit_status(exc)
+    except BrokenPipeError:
+        # The reader went away (``devsec dump ... | head``): stop quietly, as a
+        # tool killed by SIGPIPE would, and keep the interpreter's final flush
+        # of stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_CLOSED

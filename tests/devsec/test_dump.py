@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -98,3 +100,17 @@ def test_following_a_capture_logs_no_secret(caplog: pytest.LogCaptureFixture) ->
     assert caplog.records, "DEBUG logging ran"
     for secret in _secrets(name):
         assert secret.hex() not in caplog.text and secret.hex().upper() not in caplog.text
+
+
+def test_a_reader_that_stops_early_ends_the_dump_quietly() -> None:
+    """``devsec dump capture | head -1``: no traceback, the status a SIGPIPE death gives."""
+    # ~90 KB of output: more than a pipe holds (64 KiB), so the writer must meet the closed end
+    capture, keys = ROOT / SETS[0] / "capture.pcap", ROOT / SETS[0] / "secrets.txt"
+    with subprocess.Popen([sys.executable, "-m", "devsec", "dump", str(capture), "--secrets", str(keys)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert b"DOE_DISCOVERY" in proc.stdout.readline()
+        proc.stdout.close()
+        errors = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141
+    assert errors == b""
