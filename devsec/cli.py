@@ -58,7 +58,7 @@ from sysfs_bridge import (
     verify_bundle,
     verify_log,
 )
-from sysfs_bridge.actor import KernelTsmActor
+from sysfs_bridge.actor import Actor, KernelTsmActor
 from sysfs_bridge.admission import (
     Admission,
     config_space_identity,
@@ -67,8 +67,9 @@ from sysfs_bridge.admission import (
     unknown_identity,
 )
 from sysfs_bridge.daemon import PolicyDaemon, kernel_devices
+from sysfs_bridge.tsm_actor import TsmActor
 from sysfs_bridge.uevent import NetlinkUeventSource, Work, uevent_from_environment, work_for
-from tdisp.tsm import DeviceInfo, backend_names
+from tdisp.tsm import DeviceInfo, Tsm, TsmConfig, backend_names, open_backend
 from tdisp.tsm.device import SecureDevice
 
 from . import dump as dump_cmd
@@ -255,20 +256,49 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
     return _print_decision(args, evaluate(load_policy(Path(args.policy)), Path(args.device_dir)))
 
 
-def _admission(args: argparse.Namespace) -> Admission:
-    """The one-device path the daemon and the hook share, from their common flags."""
+def _admission(args: argparse.Namespace, tsm: Tsm | None = None) -> Admission:
+    """The one-device path the daemon and the hook share, from their common flags.
+
+    With ``tsm`` (``daemon --backend``) decisions are carried out by that TSM,
+    which renders each device's evidence in TSM mode after connecting it;
+    otherwise through the kernel's TSM.
+    """
     kernel = Path(args.kernel_sysfs)
+    root = Path(args.sysfs)
+    opener = socket_opener(args.via) if args.via else mailbox_opener(kernel)
+    actor: Actor = KernelTsmActor(kernel, tsm=args.tsm)
+    if tsm is not None:
+        actor = TsmActor(tsm, opener, after=_tsm_renderer(root))
     return Admission(
-        load_policy(Path(args.policy)), Path(args.sysfs),
-        opener=socket_opener(args.via) if args.via else mailbox_opener(kernel),
-        identify=unknown_identity if args.via else config_space_identity(kernel),
-        actor=KernelTsmActor(kernel, tsm=args.tsm),
+        load_policy(Path(args.policy)), root, opener=opener,
+        identify=unknown_identity if args.via else config_space_identity(kernel), actor=actor,
     )
+
+
+def _daemon_tsm(args: argparse.Namespace) -> Tsm | None:
+    """``daemon --backend``: the TSM the daemon holds, trusting the policy's root certificates."""
+    if args.backend is None:
+        return None
+    if args.tsm is not None:
+        raise ConfigurationError("--tsm names a kernel TSM; --backend runs devsec's own: choose one")
+    roots = load_policy(Path(args.policy)).roots
+    if not roots:
+        raise ConfigurationError("--backend needs the policy to trust roots as certificate files "
+                                 "([trust] roots): the TSM verifies device chains against them")
+    return open_backend(args.backend, TsmConfig(RequesterConfig(trust_anchors=roots)))
 
 
 def cmd_daemon(args: argparse.Namespace) -> int:
     logging.getLogger("sysfs_bridge").setLevel(logging.INFO)  # one JSON line per decision
-    admission = _admission(args)
+    tsm = _daemon_tsm(args)
+    try:
+        return _run_daemon(args, _admission(args, tsm))
+    finally:
+        if tsm is not None:
+            tsm.close()
+
+
+def _run_daemon(args: argparse.Namespace, admission: Admission) -> int:
     source = NetlinkUeventSource()
     daemon = PolicyDaemon(source, admission, devices=kernel_devices(Path(args.kernel_sysfs)),
                           workers=args.workers)
@@ -400,10 +430,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _tsm_after(args: argparse.Namespace) -> Callable[[DeviceInfo], None] | None:
     """``tsm serve --sysfs ROOT``: render each device's evidence after every operation."""
-    if not args.sysfs:
-        return None
-    root = Path(args.sysfs)
+    return _tsm_renderer(Path(args.sysfs)) if args.sysfs else None
 
+
+def _tsm_renderer(root: Path) -> Callable[[DeviceInfo], None]:
+    """Renders what a TSM reports of a device (its DSM and every TDI) under ``root``."""
     def render_all(info: DeviceInfo) -> None:
         for evidence in evidence_from_tsm(info):
             render(evidence, root)
@@ -554,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
                                       "announce it, until SIGTERM")
     _admission_flags(p)
     p.add_argument("--workers", type=int, default=4, help="devices handled at once (default 4)")
+    p.add_argument("--backend", choices=backend_names(),
+                   help="carry decisions out through devsec's own TSM of this backend (hosts without a "
+                        "kernel TSM) instead of the kernel's tsm/ attributes")
     p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("udev-hook", help="for udev RUN+=: authenticate and decide for the device in "

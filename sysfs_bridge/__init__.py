@@ -23,7 +23,8 @@ devsec's tree and a real ``/sys`` with the same code.
   for a remote verifier, one ``devsec-evidence/1`` file signed over its nonce.
 - submodules for acting on decisions (imported on their own): :mod:`.uevent` (kernel
   uevents and their sources), :mod:`.admission` (one device: authenticate, render, decide,
-  act), :mod:`.actor` (the kernel's TSM ABI), :mod:`.daemon` (the policy daemon).
+  act), :mod:`.actor` (the kernel's TSM ABI), :mod:`.tsm_actor` (devsec's own TSM),
+  :mod:`.daemon` (the policy daemon).
 
 devsec extensions:
 

@@ -10,6 +10,11 @@ default, :class:`KernelTsmActor`, uses the mainline 6.19 PCI/TSM sysfs ABI:
   connects the device, which bind needs first, and leaves the bind to the VMM.
 - refuse: log the reasons, and disconnect the device if a TSM holds it (a
   device that no longer passes the policy loses its secure link: fail closed).
+
+The kernel's TSM reports no evidence of its own through this ABI yet, so a
+device it holds is re-authenticated through its mailbox when re-admitted
+(:meth:`KernelTsmActor.held_evidence` is None); devsec's own TSM does better
+(:class:`~sysfs_bridge.tsm_actor.TsmActor`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Protocol
 
 from spdm.errors import ConfigurationError, TransportError
 
-from .evidence import check_bdf, check_tsm_name
+from .evidence import DeviceEvidence, PciIdentity, check_bdf, check_tsm_name
 
 __all__ = ["Actor", "KernelTsmActor"]
 
@@ -30,6 +35,17 @@ _log = logging.getLogger(__name__)
 
 class Actor(Protocol):
     """What is done to a device once the policy decided (one call per decision)."""
+
+    def held_evidence(self, bdf: str, pci: PciIdentity) -> DeviceEvidence | None:
+        """The evidence of a device the actor's TSM holds, gathered by that TSM; None otherwise.
+
+        An admission uses it instead of authenticating through the device's
+        mailbox, which the TSM's session owns.
+
+        Raises:
+            DevsecError: the TSM holds the device but could not get its evidence (a deny).
+        """
+        ...
 
     def connect(self, bdf: str) -> None:
         """Establish the device's secure link (TSM connect).
@@ -53,6 +69,10 @@ class Actor(Protocol):
         Raises:
             DevsecError: the device could not be taken out (logged; it stays denied).
         """
+        ...
+
+    def forget(self, bdf: str) -> None:
+        """The device went away; drop what is held for it (never raises for the device's sake)."""
         ...
 
 
@@ -86,6 +106,13 @@ class KernelTsmActor:
         if len(names) > 1:
             raise ConfigurationError(f"several TSMs under {directory} ({', '.join(names)}): choose one")
         return check_tsm_name(names[0])
+
+    def held_evidence(self, bdf: str, pci: PciIdentity) -> DeviceEvidence | None:
+        """None: the kernel TSM's own evidence is not read (see the module docstring)."""
+        return None
+
+    def forget(self, bdf: str) -> None:
+        """Nothing: the kernel drops a removed device's TSM state itself."""
 
     def _attribute(self, bdf: str, name: str) -> Path:
         return self._sysfs / "bus" / "pci" / "devices" / check_bdf(bdf) / "tsm" / name

@@ -4,7 +4,9 @@ The one path the policy daemon and the udev hook share (:meth:`Admission.perform
 
 1. open the device (a pluggable :data:`Opener`: its config-space DOE mailbox by
    default, or an spdm-emu socket for emulators) and read its PCI identity;
-2. authenticate it (:func:`spdm.authenticate.authenticate`);
+2. authenticate it (:func:`spdm.authenticate.authenticate`) — unless the
+   actor's TSM holds it, whose session then provides fresh evidence
+   (:meth:`~sysfs_bridge.actor.Actor.held_evidence`);
 3. render its evidence under the root (:func:`~sysfs_bridge.render.render`,
    atomic: readers see the old tree or the new one);
 4. :func:`~sysfs_bridge.policy.evaluate` the rendered directory;
@@ -18,7 +20,8 @@ evidence is replaced as a whole, never left half-written and never left
 claiming an authentication that just failed (the ``signatures/`` log keeps
 its history, as the kernel's does).  If even that render fails, the tree is
 removed.  When the actor cannot carry out an allow, the decision becomes a
-deny with that reason.  A ``remove`` takes the tree away.
+deny with that reason.  A ``remove`` takes the tree away (and the actor drops
+what it holds for the device).
 
 Trust: a policy trusting roots only as certificates makes them the
 authentication's trust anchors (an untrusted chain fails right there, as in
@@ -265,7 +268,8 @@ class Admission:
         pci = PciIdentity()
         try:
             pci = self._identify(bdf)
-            evidence = self._authenticate(bdf, pci)
+            held = self._actor.held_evidence(bdf, pci)
+            evidence = held if held is not None else self._authenticate(bdf, pci)
         except DevsecError as exc:
             failure = f"authentication failed: {type(exc).__name__}: {exc}"
             evidence = DeviceEvidence(bdf=bdf, authenticated=False, pci=pci)
@@ -290,6 +294,7 @@ class Admission:
             ConfigurationError: a malformed address, or a tree devsec did not render.
             OSError: the tree could not be unlinked.
         """
+        self._actor.forget(check_bdf(bdf))
         removed = remove_device(bdf, self.root)
         _log.info("%s", json.dumps({"bdf": bdf, "action": "forget", "removed": removed}))
         return removed

@@ -165,3 +165,50 @@ def test_daemon_admits_present_devices_and_stops_on_sigterm(emulator: tuple[str,
     assert list_devices(tmp_path / "devsec") == sorted(present)
     for bdf in present:
         assert (sysfs / "bus/pci/devices" / bdf / "tsm/connect").read_text() == "tsm0\n"
+
+
+@pytest.mark.socket
+@pytest.mark.parametrize("backend", ["native", "psp-proxy"])
+def test_daemon_with_its_own_tsm_connects_the_device_itself(emulator: tuple[str, Path], tmp_path: Path,
+                                                             backend: str) -> None:
+    """``--backend``: for hosts without a kernel TSM, the daemon's own TSM carries the decision out."""
+    if not _netlink_allowed():
+        pytest.skip("binding a NETLINK_KOBJECT_UEVENT socket was refused here")
+    url, policy = emulator
+    sysfs = kernel_sysfs(tmp_path, BDF)  # one device: the emulator serves one connection, which the TSM keeps
+    out = str(tmp_path / "devsec")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devsec", "daemon", "--policy", str(policy), "--sysfs", out,
+         "--kernel-sysfs", str(sysfs), "--via", url, "--backend", backend],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        decision = next(json.loads(line.partition(": ")[2]) for line in proc.stderr
+                        if line.startswith("sysfs_bridge.admission: {"))
+        assert decision["allow"] and decision["action"] == "connect", decision
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0
+        assert "1 allowed, 0 denied" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+    tree = read_device(tmp_path / "devsec", BDF)  # TSM mode: the daemon's TSM holds the device
+    assert tree.authenticated == backend and tree.tsm is not None and tree.tsm.connect == backend
+    assert tree.spdm is not None and "ide_km" in tree.spdm.vendor_protocols  # IDE keys were programmed
+    assert (sysfs / "bus/pci/devices" / BDF / "tsm/connect").read_text() == "\n"  # the kernel's untouched
+
+
+def test_daemon_backend_usage_errors(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text('[trust]\nroot_hashes = ["sha256:' + "00" * 32 + '"]\n')
+
+    def daemon(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "devsec", "daemon", "--policy",
+                               str(tmp_path / "policy.toml"), "--sysfs", str(tmp_path / "devsec"),
+                               "--backend", "native", *flags],
+                              cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+
+    refused = daemon()
+    assert refused.returncode == 2 and "trust roots as certificate files" in refused.stderr
+    refused = daemon("--tsm", "tsm0")
+    assert refused.returncode == 2 and "choose one" in refused.stderr

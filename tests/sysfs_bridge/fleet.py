@@ -22,7 +22,7 @@ from spdm.device import DeviceModel
 from spdm.emulator import EmulatedDevice
 from spdm.messages.codes import BaseAsymAlgo
 from spdm.transport import DoeTransport
-from sysfs_bridge import PciIdentity, Policy, load_policy, pci_identity
+from sysfs_bridge import DeviceEvidence, PciIdentity, Policy, load_policy, pci_identity
 from sysfs_bridge.admission import Admission
 
 
@@ -90,6 +90,12 @@ class RecordingActor:
     def refuse(self, bdf: str, reasons: tuple[str, ...]) -> None:
         assert reasons
         self._record("refuse", bdf)
+
+    def held_evidence(self, bdf: str, pci: PciIdentity) -> DeviceEvidence | None:
+        return None  # no TSM here: every admission authenticates
+
+    def forget(self, bdf: str) -> None:
+        self._record("forget", bdf)
 
 
 def admission(policy: Policy, root: Path, fleet: Fleet, actor: RecordingActor, **kw: object) -> Admission:

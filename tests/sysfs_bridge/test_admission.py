@@ -144,11 +144,13 @@ def test_a_tree_that_cannot_be_rendered_denies(tmp_path: Path, fleet: Fleet,
 
 
 def test_forget_removes_the_tree(tmp_path: Path, fleet: Fleet) -> None:
-    subject = admission(write_policy(tmp_path), tmp_path / "sysfs", fleet, RecordingActor())
+    actor = RecordingActor()
+    subject = admission(write_policy(tmp_path), tmp_path / "sysfs", fleet, actor)
     subject.admit(BDF)
     subject.admit("0000:01:00.1")
     assert subject.perform(Work("forget", BDF)) is None
     assert list_devices(tmp_path / "sysfs") == ["0000:01:00.1"]
+    assert actor.calls[-1] == ("forget", BDF)  # the actor drops what it holds too
     assert subject.forget(BDF) is False
     with pytest.raises(ConfigurationError, match="not work for one device"):
         subject.perform(Work("rescan"))

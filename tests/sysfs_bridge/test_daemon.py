@@ -107,8 +107,8 @@ def test_pending_events_for_one_device_coalesce(tmp_path: Path, policy: Policy,
     assert [line["bdf"] for line in decision_lines(caplog)] == ["0000:01:00.0", "0000:02:00.0",
                                                                 "0000:04:00.0"]
     assert list_devices(root) == ["0000:01:00.0", "0000:02:00.0", "0000:04:00.0"]
-    assert [c for c in actor.calls] == [("connect", "0000:01:00.0"), ("connect", "0000:02:00.0"),
-                                        ("connect", "0000:04:00.0")]
+    assert actor.calls == [("connect", "0000:01:00.0"), ("connect", "0000:02:00.0"),
+                           ("forget", "0000:03:00.0"), ("connect", "0000:04:00.0")]
 
 
 class Gate:
