@@ -44,7 +44,7 @@ from spdm.errors import (
 from spdm.messages import NONCE_SIZE
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
-from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
+from spdm.transport import DeviceMailbox, DoeTransport, EmuSocketClient
 from sysfs_bridge import (
     Decision,
     PciIdentity,
@@ -146,8 +146,12 @@ def open_target(target: str) -> tuple[DoeTransport, PciIdentity | None]:
     """
     if target.startswith("tcp://"):
         return EmuSocketClient.from_url(target), None
-    config = SysfsConfigSpace.for_device(target)
-    return open_mailbox(config), pci_identity(config)
+    mailbox = DeviceMailbox(target)
+    try:
+        return mailbox, pci_identity(mailbox.config)
+    except BaseException:
+        mailbox.close()
+        raise
 
 
 # ------------------------------------------------------------------ subcommands

@@ -48,7 +48,7 @@ from spdm.config import RequesterConfig
 from spdm.driver import RequesterDriver
 from spdm.errors import ConfigurationError, DevsecError
 from spdm.requester import Requester
-from spdm.transport import DoeTransport, EmuSocketClient, SysfsConfigSpace, open_mailbox
+from spdm.transport import DeviceMailbox, DoeTransport, EmuSocketClient, SysfsConfigSpace
 from tdisp.tsm.info import function_id
 from tdisp.tsm.link import VendorChannel, probe
 
@@ -78,25 +78,6 @@ Identify = Callable[[str], PciIdentity]
 """Reads the PCI identity of the device at a PCI address."""
 
 
-class _OwnedMailbox:
-    """A DOE mailbox that closes the config space it was opened on (DoeMailbox does not)."""
-
-    def __init__(self, config: SysfsConfigSpace) -> None:
-        self._config = config
-        try:
-            self._mailbox = open_mailbox(config)
-        except BaseException:
-            config.close()
-            raise
-
-    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
-        return self._mailbox.exchange(request, timeout=timeout)
-
-    def close(self) -> None:
-        self._mailbox.close()
-        self._config.close()
-
-
 def mailbox_opener(sysfs: Path) -> Opener:
     """Devices through the DOE mailbox of their config space (``<sysfs>/bus/pci/devices/<bdf>/config``).
 
@@ -104,7 +85,7 @@ def mailbox_opener(sysfs: Path) -> Opener:
     is needed) or the function has no DOE capability.
     """
     def open_device(bdf: str) -> DoeTransport:
-        return _OwnedMailbox(SysfsConfigSpace.for_device(bdf, str(sysfs)))
+        return DeviceMailbox(bdf, str(sysfs))
     return open_device
 
 

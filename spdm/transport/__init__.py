@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from spdm.transport.configspace import (
     EXT_CAP_ID_DOE,
     ConfigSpace,
+    DeviceMailbox,
     ModelConfigSpace,
     SysfsConfigSpace,
     find_extended_capabilities,
@@ -50,6 +51,7 @@ __all__ = [
     "EXT_CAP_ID_DOE",
     "PCI_SIG_VENDOR_ID",
     "ConfigSpace",
+    "DeviceMailbox",
     "DataObject",
     "DataObjectType",
     "DiscoveryRequest",

@@ -25,6 +25,7 @@ __all__ = [
     "EXT_CAP_ID_DOE",
     "EXT_CAP_START",
     "ConfigSpace",
+    "DeviceMailbox",
     "MailboxOptions",
     "ModelConfigSpace",
     "SysfsConfigSpace",
@@ -344,3 +345,39 @@ def open_mailbox(config: ConfigSpace, **kw: Unpack[MailboxOptions]) -> DoeMailbo
         raise TransportError("no DOE extended capability found")
     _log.debug("using DOE capability at %#x (of %d)", offsets[0], len(offsets))
     return DoeMailbox(config, offsets[0], **kw)
+
+
+class DeviceMailbox:
+    """A real device's DOE mailbox that owns its sysfs ``config`` file: ``close`` closes both.
+
+    ``DoeMailbox`` leaves its config space to the caller (it may be shared or
+    emulated); a caller that opens a device by address only wants one handle
+    to close.
+
+    Attributes:
+        config: the device's config space, for other reads while the mailbox is open.
+    """
+
+    def __init__(self, bdf: str, sysfs_root: str = "/sys", **kw: Unpack[MailboxOptions]) -> None:
+        """Open ``<sysfs_root>/bus/pci/devices/<bdf>/config`` and attach to its first DOE capability.
+
+        Raises:
+            ConfigurationError: ``bdf`` is not a PCI address.
+            TransportError: the file cannot be opened, or the function has no DOE capability.
+            RemoteProtocolError: the capability list loops.
+        """
+        self.config = SysfsConfigSpace.for_device(bdf, sysfs_root)
+        try:
+            self._mailbox = open_mailbox(self.config, **kw)
+        except BaseException:
+            self.config.close()
+            raise
+
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        """One DOE object out, its response in (see ``DoeMailbox.exchange``)."""
+        return self._mailbox.exchange(request, timeout=timeout)
+
+    def close(self) -> None:
+        """Stop using the mailbox and close the config file; idempotent."""
+        self._mailbox.close()
+        self.config.close()

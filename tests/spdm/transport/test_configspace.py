@@ -11,6 +11,7 @@ import pytest
 from spdm.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, TransportError
 from spdm.transport.configspace import (
     EXT_CAP_ID_DOE,
+    DeviceMailbox,
     ModelConfigSpace,
     SysfsConfigSpace,
     find_extended_capabilities,
@@ -342,3 +343,28 @@ def test_sysfs_short_write_is_a_transport_error(config_file: Path, monkeypatch: 
     with pytest.raises(TransportError, match="short write"):
         config.write32(0x10, 1)
     config.close()
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_device_mailbox_owns_its_config_file(sysfs_root: Path) -> None:
+    before = open_fds()
+    mailbox = DeviceMailbox("01:00.0", str(sysfs_root))
+    assert mailbox.config.read32(0) == 0x1234_1B36 and open_fds() == before + 1
+    mailbox.close()
+    mailbox.close()
+    assert open_fds() == before
+    with pytest.raises(LocalProtocolError, match="closed"):
+        mailbox.config.read32(0)
+    with pytest.raises(LocalProtocolError):
+        mailbox.exchange(b"\x01\x00\x01\x00\x02\x00\x00\x00")
+
+
+def test_device_mailbox_without_doe_closes_what_it_opened(sysfs_root: Path) -> None:
+    (sysfs_root / "bus/pci/devices/0000:01:00.0/config").write_bytes(bytes(0x1000))
+    before = open_fds()
+    with pytest.raises(TransportError, match="no DOE"):
+        DeviceMailbox("0000:01:00.0", str(sysfs_root))
+    assert open_fds() == before
