@@ -11,19 +11,14 @@ from spdm.messages import MeasurementBlock
 from spdm.messages.codes import (
     BaseAsymAlgo,
     BaseHashAlgo,
-    DmtfValueType,
     MeasurementHashAlgo,
 )
 from sysfs_bridge.bundle import FORMAT, BundleVerdict
+from sysfs_bridge.evidence import measurement_dict, value_type_name
 
 from .names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
 
 _PROTOCOL_NAMES = {(1, 0): "discovery", (1, 1): "CMA/SPDM", (1, 2): "secured CMA/SPDM"}
-
-
-def _kind(block: MeasurementBlock) -> str:
-    kind = block.kind
-    return kind.name.lower() if isinstance(kind, DmtfValueType) else f"type-0x{kind:02x}"
 
 
 def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
@@ -69,12 +64,8 @@ def _chain(certificates: Sequence[Certificate]) -> list[dict[str, str]]:
     ]
 
 
-def _blocks(blocks: Sequence[MeasurementBlock]) -> list[dict[str, Any]]:
-    return [
-        {"index": b.index, "type": _kind(b), "representation": "raw" if b.raw_bit_stream else "digest",
-         "value": b.value.hex()}
-        for b in blocks
-    ]
+def _blocks(blocks: Sequence[MeasurementBlock]) -> list[dict[str, int | str]]:
+    return [measurement_dict(b) for b in blocks]
 
 
 def _session_dict(report: AuthenticationReport) -> dict[str, Any]:
@@ -148,7 +139,7 @@ def _block_lines(blocks: Sequence[MeasurementBlock]) -> list[str]:
         value = block.value.hex()
         if len(value) > 64:
             value = value[:61] + "..."
-        lines.append(f"  0x{block.index:02x} {_kind(block):<26} {rep} {value}")
+        lines.append(f"  0x{block.index:02x} {value_type_name(block.kind):<26} {rep} {value}")
     return lines
 
 

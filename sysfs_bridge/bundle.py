@@ -80,7 +80,7 @@ from spdm.messages import (
 )
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 
-from .evidence import value_type_name
+from .evidence import measurement_dict
 from .signature import verify_recorded_signature
 
 __all__ = ["FORMAT", "MEASUREMENTS_CONTEXT", "BundleVerdict", "export_bundle", "verify_bundle"]
@@ -166,7 +166,7 @@ def export_bundle(report: AuthenticationReport, nonce: bytes) -> bytes:
         "combined_spdm_prefix": evidence.combined_prefix.hex(),
         "transcript": evidence.transcript.hex(),
         "signature": evidence.signature.hex(),
-        "measurements": [_block_copy(block) for block in measured.blocks],
+        "measurements": [measurement_dict(block) for block in measured.blocks],
     }
     return (json.dumps(doc, indent=2) + "\n").encode()
 
@@ -369,15 +369,6 @@ def _signed_blocks(exchanges: list[_Exchange], mhash: MeasurementHashAlgo) -> tu
     return tuple(blocks.values())
 
 
-def _block_copy(block: MeasurementBlock) -> dict[str, Any]:
-    return {
-        "index": block.index,
-        "type": value_type_name(block.kind),
-        "representation": "raw" if block.raw_bit_stream else "digest",
-        "value": block.value.hex(),
-    }
-
-
 _CopiedBlock = tuple[int, str, str, bytes]
 
 
@@ -402,7 +393,7 @@ def _check_copy(copy: list[_CopiedBlock], blocks: tuple[MeasurementBlock, ...]) 
         raise VerificationError(f"measurements: the bundle lists {len(copy)} blocks, "
                                 f"the signed MEASUREMENTS holds {len(blocks)}")
     for position, (stated, block) in enumerate(zip(copy, blocks, strict=True)):
-        genuine = _block_copy(block)
+        genuine = measurement_dict(block)
         if stated != (block.index, genuine["type"], genuine["representation"], block.value):
             raise VerificationError(f"measurements[{position}] (index {block.index}) differs from "
                                     f"the signed MEASUREMENTS")

@@ -57,6 +57,7 @@ __all__ = [
     "check_tsm_name",
     "evidence_from_report",
     "measurement_block",
+    "measurement_dict",
     "measurement_entry",
     "pci_identity",
     "signature_entry",
@@ -390,6 +391,20 @@ def value_type_name(kind: DmtfValueType | int) -> str:
     if isinstance(kind, DmtfValueType):
         return kind.name.lower().replace("_", "-")
     return f"0x{kind:02x}"
+
+
+def measurement_dict(block: MeasurementBlock) -> dict[str, int | str]:
+    """A block as JSON (``index``, ``type`` by :func:`value_type_name`, ``representation``, hex ``value``).
+
+    The one spelling of a measurement in devsec's JSON: evidence bundles and
+    ``devsec connect --json`` / ``evidence verify --json`` both use it.
+    """
+    return {
+        "index": block.index,
+        "type": value_type_name(block.kind),
+        "representation": "raw" if block.raw_bit_stream else "digest",
+        "value": block.value.hex(),
+    }
 
 
 def _value_type(name: str) -> int:

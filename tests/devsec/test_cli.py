@@ -227,6 +227,8 @@ def test_evidence_export_then_verify_over_tcp(served: tuple[str, Path], tmp_path
                  "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["verified"] is True and doc["measurements"]["blocks"]
+    # the same spelling of each block as in the bundle itself (one JSON form of a measurement)
+    assert doc["measurements"]["blocks"] == json.loads(bundle.read_text())["measurements"]
     assert doc["algorithms_signed"] is (version != "1.1")
     other = NONCE[2:] + NONCE[:2]
     assert main(["evidence", "verify", str(bundle), "--nonce", other, "--trust-root", str(root),
