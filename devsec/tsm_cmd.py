@@ -61,7 +61,7 @@ def _client(op: str) -> Callable[[argparse.Namespace], int]:
     def command(args: argparse.Namespace) -> int:
         doc = {"op": "refresh_evidence" if op == "refresh" else op,
                "bdf": target_bdf(args.target, args.bdf), "target": args.target}
-        if op in ("bind", "accept", "unbind"):
+        if op in ("bind", "accept", "unbind") or (op == "info" and args.tdi):
             doc["tdi"] = args.tdi.lower()
         if op == "refresh":
             doc["nonce"] = args.nonce
@@ -165,6 +165,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                            help="for a service started here: render evidence under ROOT")
         if op in ("bind", "accept", "unbind"):
             p.add_argument("--tdi", required=True, metavar="BDF", help="the TDI's PCI address (a VF)")
+        if op == "info":
+            p.add_argument("--tdi", metavar="BDF", help="answer for this TDI alone (state, interface report)")
         if op == "refresh":
             p.add_argument("--nonce", required=True, metavar="HEX", help="the verifier's 32-byte nonce")
         p.set_defaults(func=_client(op))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from spdm.config import RequesterConfig
-from spdm.errors import ConfigurationError, DecodeError
+from spdm.errors import ConfigurationError, DecodeError, LocalProtocolError
 from spdm.transport import DoeTransport
 
 from ..messages import LockInterfaceFlags
@@ -162,6 +162,17 @@ class Tsm(ABC):
             LocalProtocolError: the TSM has never connected the device.
         """
 
+    def tdi_info(self, tdi: TdiTarget) -> TdiInfo:
+        """What the TSM knows of one TDI (its state and interface report), from its DSM's info.
+
+        Raises:
+            LocalProtocolError: the DSM was never connected, or the TDI never bound through it.
+        """
+        for known in self.info(tdi.dsm).tdis:
+            if known.bdf == tdi.bdf:
+                return known
+        raise LocalProtocolError(f"{tdi.bdf} has never been bound through {tdi.dsm}")
+
     @abstractmethod
     def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
         """Read the measurements again, signed over ``nonce``, inside the session.
@@ -215,6 +226,8 @@ def perform(tsm: Tsm, request: Mapping[str, object], open_device: Callable[[], D
             progress: Progress = _quiet) -> DeviceInfo | TdiInfo:
     """Carry out the operation a request document names: ``op``, ``bdf``, and ``tdi`` or ``nonce`` (hex).
 
+    ``info`` with a ``tdi`` answers for that TDI alone.
+
     The psp-proxy security processor and the ``devsec tsm`` service both take
     operations as such documents; this is the one place that reads them.
 
@@ -236,7 +249,8 @@ def perform(tsm: Tsm, request: Mapping[str, object], open_device: Callable[[], D
     if op == "disconnect":
         return tsm.disconnect(bdf, progress)
     if op == "info":
-        return tsm.info(bdf)
+        tdi = request.get("tdi")
+        return tsm.tdi_info(TdiTarget(bdf, tdi)) if isinstance(tdi, str) and tdi else tsm.info(bdf)
     if op == "refresh_evidence":
         try:
             nonce = bytes.fromhex(str(request.get("nonce", "")))

@@ -90,6 +90,9 @@ def test_tsm_commands_drive_an_emulated_device_over_tcp(
             assert tsm("info", url, "--json") == 0
             doc = json.loads(capsys.readouterr().out)["device"]
             assert doc["state"] == "connected" and doc["tdis"][0]["state"] == "RUN"
+            assert tsm("info", url, "--tdi", "0000:01:00.1") == 0
+            one = capsys.readouterr().out
+            assert one.startswith("tdi 0000:01:00.1 (FUNCTION_ID 0x0101) of 0000:01:00.0: RUN"), one
             assert tsm("unbind", url, "--tdi", "0000:01:00.1") == 0
             assert "CONFIG_UNLOCKED" in capsys.readouterr().out
             assert tsm("disconnect", url) == 0

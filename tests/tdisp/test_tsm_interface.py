@@ -135,6 +135,9 @@ def test_bind_accept_unbind_drive_the_tdi(tsm: Tsm) -> None:
     assert running.report == bound.report
     assert tsm.info(board.dsm).tdis == (running,)
     assert tdisp.state(board.tdis[0].interface_id) == TdiState.CONFIG_UNLOCKED  # the PF was not touched
+    assert tsm.tdi_info(vf) == running  # one TDI's info: state and interface report
+    with pytest.raises(LocalProtocolError, match="never been bound"):
+        tsm.tdi_info(board.tdis[2])
 
     stopped = tsm.unbind(vf)
     assert stopped.state == TdiState.CONFIG_UNLOCKED == tdisp.state(vf.interface_id)
