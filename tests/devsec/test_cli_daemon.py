@@ -134,6 +134,33 @@ def _netlink_allowed() -> bool:
     return True
 
 
+def run_daemon(tmp_path: Path, policy: Path, sysfs: Path, url: str, decisions: int,
+               *flags: str) -> tuple[list[dict[str, object]], str]:
+    """``devsec daemon`` until it logged ``decisions`` decisions, then SIGTERM.
+
+    Returns the decisions and what it printed after them (its summary).
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devsec", "daemon", "--policy", str(policy), "--sysfs",
+         str(tmp_path / "devsec"), "--kernel-sysfs", str(sysfs), "--via", url, *flags],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        logged: list[dict[str, object]] = []
+        for line in proc.stderr:  # the startup rescan: one JSON line per present device
+            if line.startswith("sysfs_bridge.admission: {"):
+                logged.append(json.loads(line.partition(": ")[2]))
+                if len(logged) == decisions:
+                    break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=TIMEOUT) == 0
+        return logged, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT)
+
+
 @pytest.mark.socket
 def test_daemon_admits_present_devices_and_stops_on_sigterm(emulator: tuple[str, Path],
                                                             tmp_path: Path) -> None:
@@ -142,26 +169,9 @@ def test_daemon_admits_present_devices_and_stops_on_sigterm(emulator: tuple[str,
     url, policy = emulator
     present = (BDF, "0000:02:00.0")
     sysfs = kernel_sysfs(tmp_path, *present)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devsec", "daemon", "--policy", str(policy), "--sysfs",
-         str(tmp_path / "devsec"), "--kernel-sysfs", str(sysfs), "--via", url, "--workers", "1"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        decisions = []
-        for line in proc.stderr:  # the startup rescan: one JSON line per present device
-            if line.startswith("sysfs_bridge.admission: {"):
-                decisions.append(json.loads(line.partition(": ")[2]))
-                if len(decisions) == len(present):
-                    break
-        assert sorted((d["bdf"], d["allow"]) for d in decisions) == [(b, True) for b in present]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT) == 0
-        assert "2 allowed, 0 denied" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT)
+    decisions, last = run_daemon(tmp_path, policy, sysfs, url, len(present), "--workers", "1")
+    assert sorted((d["bdf"], d["allow"]) for d in decisions) == [(b, True) for b in present]
+    assert "2 allowed, 0 denied" in last
     assert list_devices(tmp_path / "devsec") == sorted(present)
     for bdf in present:
         assert (sysfs / "bus/pci/devices" / bdf / "tsm/connect").read_text() == "tsm0\n"
@@ -176,23 +186,9 @@ def test_daemon_with_its_own_tsm_connects_the_device_itself(emulator: tuple[str,
         pytest.skip("binding a NETLINK_KOBJECT_UEVENT socket was refused here")
     url, policy = emulator
     sysfs = kernel_sysfs(tmp_path, BDF)  # one device: the emulator serves one connection, which the TSM keeps
-    out = str(tmp_path / "devsec")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devsec", "daemon", "--policy", str(policy), "--sysfs", out,
-         "--kernel-sysfs", str(sysfs), "--via", url, "--backend", backend],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        decision = next(json.loads(line.partition(": ")[2]) for line in proc.stderr
-                        if line.startswith("sysfs_bridge.admission: {"))
-        assert decision["allow"] and decision["action"] == "connect", decision
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=TIMEOUT) == 0
-        assert "1 allowed, 0 denied" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT)
+    [decision], last = run_daemon(tmp_path, policy, sysfs, url, 1, "--backend", backend)
+    assert decision["allow"] and decision["action"] == "connect", decision
+    assert "1 allowed, 0 denied" in last
     tree = read_device(tmp_path / "devsec", BDF)  # TSM mode: the daemon's TSM holds the device
     assert tree.authenticated == backend and tree.tsm is not None and tree.tsm.connect == backend
     assert tree.spdm is not None and "ide_km" in tree.spdm.vendor_protocols  # IDE keys were programmed
