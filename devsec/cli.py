@@ -89,6 +89,7 @@ from .names import (
 )
 from .report import bundle_dict, bundle_text, report_dict, report_text
 from .teeio import TeeIoSteps
+from .tsm_service import ServiceTsm
 
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (VerificationError, 1),
@@ -263,14 +264,19 @@ def cmd_policy_check(args: argparse.Namespace) -> int:
 def _admission(args: argparse.Namespace, tsm: Tsm | None = None) -> Admission:
     """The one-device path the daemon and the hook share, from their common flags.
 
-    With ``tsm`` (``daemon --backend``) decisions are carried out by that TSM,
-    which renders each device's evidence in TSM mode after connecting it;
-    otherwise through the kernel's TSM.
+    With ``tsm`` (``daemon --backend``) or ``--tsm-service`` decisions are
+    carried out by that TSM, and each device's evidence is rendered in TSM
+    mode after it connected the device; otherwise through the kernel's TSM.
     """
     kernel = Path(args.kernel_sysfs)
     root = Path(args.sysfs)
     opener = socket_opener(args.via) if args.via else mailbox_opener(kernel)
     actor: Actor = KernelTsmActor(kernel, tsm=args.tsm)
+    if args.tsm_service is not None:
+        if tsm is not None or args.tsm is not None:
+            raise ConfigurationError("--tsm-service, --backend and --tsm each name who acts: choose one")
+        via = args.via
+        tsm = ServiceTsm(Path(args.tsm_service), target=(lambda _bdf: via) if via else str)
     if tsm is not None:
         actor = TsmActor(tsm, opener, after=_tsm_renderer(root))
     return Admission(
@@ -501,6 +507,9 @@ def _admission_flags(parser: argparse.ArgumentParser) -> None:
                              "mailbox (emulators)")
     parser.add_argument("--tsm", metavar="NAME",
                         help="the TSM to connect devices to (default: the only one in class/tsm)")
+    parser.add_argument("--tsm-service", metavar="SOCKET",
+                        help="act through the devsec TSM service listening there ('devsec tsm serve') "
+                             "instead of the kernel's TSM")
 
 
 def build_parser() -> argparse.ArgumentParser:

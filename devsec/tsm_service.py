@@ -35,13 +35,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from spdm.errors import ConfigurationError, DecodeError, DevsecError, TransportError, error_named
+from spdm.errors import (
+    ConfigurationError,
+    DecodeError,
+    DevsecError,
+    RemoteProtocolError,
+    TransportError,
+    error_named,
+)
 from spdm.transport import DoeTransport
-from tdisp.tsm import DeviceInfo, TdiInfo, Tsm
+from tdisp.tsm import DeviceInfo, DeviceTarget, Progress, TdiInfo, TdiTarget, Tsm
 from tdisp.tsm.info import decode_info, encode_info
-from tdisp.tsm.interface import perform
+from tdisp.tsm.interface import _quiet, perform
 
-__all__ = ["TsmService", "alive", "request", "shutdown", "spawn"]
+__all__ = ["ServiceTsm", "TsmService", "alive", "request", "shutdown", "spawn"]
 
 log = logging.getLogger(__name__)
 
@@ -260,3 +267,63 @@ def spawn(path: Path, backend: str, trust_roots: Sequence[str], sysfs: str | Non
                                  f"(log: {log_path})")
         time.sleep(0.02)
     return pid
+
+
+class ServiceTsm(Tsm):
+    """The :class:`~tdisp.tsm.Tsm` interface as a client of a running ``devsec tsm serve``.
+
+    A process that lives for one event (the udev hook) cannot hold a session
+    itself; through this it acts on a TSM that outlives it.  The service
+    opens devices itself, from a target string (a transport cannot cross a
+    socket), so :attr:`DeviceTarget.open <tdisp.tsm.DeviceTarget.open>` is not
+    used: ``target`` maps a DSM's address to the string, by default the
+    address itself (its config-space mailbox).  The evidence a result carries
+    names the service's backend (:attr:`DeviceInfo.tsm`); :attr:`name` names
+    this client.
+    """
+
+    name = "tsm-service"
+
+    def __init__(self, path: Path, *, target: Callable[[str], str] = str) -> None:
+        self._path = path
+        self._target = target
+
+    def _request(self, doc: dict[str, Any], progress: Progress) -> DeviceInfo | TdiInfo:
+        return request(self._path, doc, lambda step, _elapsed: progress(step))
+
+    def _device(self, doc: dict[str, Any], progress: Progress = _quiet) -> DeviceInfo:
+        info = self._request(doc, progress)
+        if not isinstance(info, DeviceInfo):
+            raise RemoteProtocolError(f"the TSM service answered {doc['op']} with a TDI's info")
+        return info
+
+    def _tdi(self, op: str, tdi: TdiTarget, progress: Progress) -> TdiInfo:
+        info = self._request({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, progress)
+        if not isinstance(info, TdiInfo):
+            raise RemoteProtocolError(f"the TSM service answered {op} with a device's info")
+        return info
+
+    def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+        doc = {"op": "connect", "bdf": device.bdf, "target": self._target(device.bdf)}
+        return self._device(doc, progress)
+
+    def disconnect(self, bdf: str, progress: Progress = _quiet) -> DeviceInfo:
+        return self._device({"op": "disconnect", "bdf": bdf}, progress)
+
+    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        return self._tdi("bind", tdi, progress)
+
+    def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        return self._tdi("accept", tdi, progress)
+
+    def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+        return self._tdi("unbind", tdi, progress)
+
+    def info(self, bdf: str) -> DeviceInfo:
+        return self._device({"op": "info", "bdf": bdf})
+
+    def tdi_info(self, tdi: TdiTarget) -> TdiInfo:
+        return self._tdi("info", tdi, _quiet)
+
+    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
+        return self._device({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()}, progress)

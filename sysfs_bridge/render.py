@@ -18,8 +18,10 @@ Every file is written to a temporary name in its directory and renamed.
 
 The ``signatures/`` log is carried over from the previous tree byte for byte
 (hard-linked: a re-render never launders an entry); the evidence's entries are appended
-with the next numbers, except those already in the log unchanged, and the
-oldest entries beyond ``max_signatures`` are purged.  One renderer per device
+with the next numbers, except those already in the log unchanged under any
+number (a TSM reports the signatures of its connect again with every later
+operation, numbered from 0 in its own list), and the oldest entries beyond
+``max_signatures`` are purged.  One renderer per device
 at a time.
 """
 
@@ -30,6 +32,7 @@ import os
 import re
 import secrets
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -192,6 +195,16 @@ def _log_numbers(directory: Path) -> dict[int, list[str]]:
     return numbers
 
 
+def _logged_signatures(old: Path, numbers: dict[int, list[str]]) -> dict[bytes, int]:
+    """Signature bytes -> entry number, for the entries of an existing log (signatures are unique)."""
+    logged = {}
+    for number, names in numbers.items():
+        if f"{number}_signature" in names:
+            with open(f"{old}/{number}_signature", "rb") as f:
+                logged[f.read()] = number
+    return logged
+
+
 def _unchanged(old: Path, entry: SignatureEntry, names: list[str] | None) -> bool:
     """Whether ``entry`` is already in the old log exactly (a re-render of read-back evidence)."""
     if names is None:
@@ -216,9 +229,12 @@ def _write_log(new: Path, old: Path | None, evidence: DeviceEvidence, max_signat
     """Carry the old log over, append the evidence's new entries, purge the oldest."""
     old_numbers = _log_numbers(old) if old is not None else {}
     entries: dict[int, SignatureEntry | Path] = {n: old for n in old_numbers} if old else {}
+    logged = _logged_signatures(old, old_numbers) if old is not None else {}
     following = max(old_numbers, default=-1) + 1
     for entry in evidence.signatures:
-        if old is not None and _unchanged(old, entry, old_numbers.get(entry.number)):
+        number = logged.get(entry.signature)
+        if (old is not None and number is not None
+                and _unchanged(old, replace(entry, number=number), old_numbers[number])):
             continue
         entries[following] = SignatureEntry(
             number=following, type=entry.type, transcript=entry.transcript,

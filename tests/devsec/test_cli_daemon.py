@@ -15,14 +15,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devsec.tsm_service import ServiceTsm, shutdown, spawn
 from spdm.crypto import generate_device_identity
 from spdm.messages.codes import BaseAsymAlgo
 from sysfs_bridge import list_devices, read_device
+from tdisp.tsm import LinkState
 from tests.devsec.test_cli import emulate
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -89,6 +92,39 @@ def test_udev_hook_allows_renders_and_connects(emulator: tuple[str, Path], tmp_p
     result = hook(udev_environment("remove"), *flags)
     assert result.returncode == 0 and "evidence removed" in result.stdout, result.stderr
     assert list_devices(tmp_path / "devsec") == []
+
+
+@pytest.mark.socket
+def test_udev_hook_acts_through_a_running_tsm_service(emulator: tuple[str, Path], tmp_path: Path) -> None:
+    """``--tsm-service``: a hook lives for one event, so it drives a TSM that outlives it."""
+    url, policy = emulator
+    sysfs = kernel_sysfs(tmp_path, BDF)
+    out = tmp_path / "devsec"
+    with tempfile.TemporaryDirectory(prefix="devsec-", dir="/tmp") as short:  # Unix socket paths are short
+        service = Path(short) / "tsm.sock"
+        pid = spawn(service, "native", [str(tmp_path / "root.pem")])
+        try:
+            flags = ("--policy", str(policy), "--sysfs", str(out), "--kernel-sysfs", str(sysfs), "--via", url,
+                     "--tsm-service", str(service))
+            result = hook(udev_environment("add"), *flags)
+            assert result.returncode == 0 and "ALLOW (connect)" in result.stdout, result.stderr
+            assert ServiceTsm(service).info(BDF).state == LinkState.CONNECTED
+            tree = read_device(out, BDF)
+            assert tree.authenticated == "native" and tree.tsm is not None and tree.tsm.connect == "native"
+            assert (sysfs / "bus/pci/devices" / BDF / "tsm/connect").read_text() == "\n"  # not the kernel's
+            signed = len(tree.signatures)
+            # The service holds the emulator's one connection: a second SPDM connection through --via
+            # would wait and fail. The change is judged on measurements the session signs now.
+            result = hook(udev_environment("change"), *flags)
+            assert result.returncode == 0 and "ALLOW (connect)" in result.stdout, result.stderr
+            assert len(read_device(out, BDF).signatures) == signed + 1
+            result = hook(udev_environment("remove"), *flags)
+            assert result.returncode == 0 and "evidence removed" in result.stdout, result.stderr
+            assert ServiceTsm(service).info(BDF).state == LinkState.DISCONNECTED
+            assert list_devices(out) == []
+        finally:
+            shutdown(service)
+            os.waitpid(pid, 0)
 
 
 @pytest.mark.socket

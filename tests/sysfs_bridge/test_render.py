@@ -92,6 +92,21 @@ def test_numbering_continues_across_renders(tmp_path: Path) -> None:
     assert (device / "signatures/3_transcript").read_bytes() == fresh.signatures[1].transcript
 
 
+def test_entries_already_logged_under_other_numbers_are_not_logged_again(tmp_path: Path) -> None:
+    """A TSM reports its connect's signatures again with every later operation, numbered from 0."""
+    cma, tsm = make_evidence(), make_evidence(*CASES[1])
+    render(cma, tmp_path)  # entries 0, 1
+    render(replace(cma, signatures=tsm.signatures[:1]), tmp_path)  # the TSM's connect: 2
+    render(replace(cma, signatures=tsm.signatures), tmp_path)  # the same again plus one: only 3 is new
+    log = read_device(tmp_path, BDF).signatures
+    assert [s.number for s in log] == [0, 1, 2, 3]
+    assert [s.signature for s in log] == [s.signature for s in cma.signatures + tsm.signatures]
+    # the same signature over other bytes is not the same entry: it is logged
+    forged = replace(tsm.signatures[0], transcript=tsm.signatures[0].transcript + b"\x00")
+    render(replace(cma, signatures=(forged,)), tmp_path)
+    assert [s.number for s in read_device(tmp_path, BDF).signatures] == [0, 1, 2, 3, 4]
+
+
 def test_cap_purges_the_oldest_and_keeps_the_newest(tmp_path: Path) -> None:
     ev = make_evidence()
     other = make_evidence(*CASES[1])
@@ -100,9 +115,10 @@ def test_cap_purges_the_oldest_and_keeps_the_newest(tmp_path: Path) -> None:
     log = read_device(tmp_path, BDF).signatures
     assert [s.number for s in log] == [1, 2, 3]
     assert log[-1].transcript == other.signatures[-1].transcript
-    render(replace(ev, signatures=other.signatures[:1]), tmp_path, max_signatures=1)
+    third = make_evidence(*CASES[2])
+    render(replace(ev, signatures=third.signatures[:1]), tmp_path, max_signatures=1)
     log = read_device(tmp_path, BDF).signatures
-    assert [s.number for s in log] == [4] and log[0].transcript == other.signatures[0].transcript
+    assert [s.number for s in log] == [4] and log[0].transcript == third.signatures[0].transcript
     with pytest.raises(ConfigurationError):
         render(ev, tmp_path, max_signatures=0)
 
