@@ -1,8 +1,10 @@
 """Carrying out decisions through devsec's own TSM, for hosts whose kernel has no PCI/TSM.
 
 :class:`TsmActor` is the :class:`~sysfs_bridge.actor.Actor` of ``devsec daemon
---backend native|psp-proxy``: the daemon itself holds a TSM backend
-(:mod:`tdisp.tsm`) and the policy's decision drives it.
+--backend native|psp-proxy`` (the daemon itself holds a TSM backend,
+:mod:`tdisp.tsm`) and of ``--tsm-service`` (the daemon or the udev hook drives a
+running ``devsec tsm serve`` through :class:`devsec.tsm_service.ServiceTsm`):
+the policy's decision drives the TSM.
 
 - connect: the TSM connects the device (session, certificates and measurements
   verified once more by the TSM itself, IDE keys programmed and started);
