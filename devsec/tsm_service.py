@@ -39,13 +39,12 @@ from spdm.errors import (
     ConfigurationError,
     DecodeError,
     DevsecError,
-    RemoteProtocolError,
     TransportError,
     error_named,
 )
 from spdm.transport import DoeTransport
 from tdisp.tsm import DeviceInfo, DeviceTarget, Progress, TdiInfo, TdiTarget, Tsm
-from tdisp.tsm.info import decode_info, encode_info
+from tdisp.tsm.info import decode_info, encode_info, expect_device, expect_tdi
 from tdisp.tsm.interface import _quiet, perform
 
 __all__ = ["ServiceTsm", "TsmService", "alive", "request", "shutdown", "spawn"]
@@ -292,16 +291,10 @@ class ServiceTsm(Tsm):
         return request(self._path, doc, lambda step, _elapsed: progress(step))
 
     def _device(self, doc: dict[str, Any], progress: Progress = _quiet) -> DeviceInfo:
-        info = self._request(doc, progress)
-        if not isinstance(info, DeviceInfo):
-            raise RemoteProtocolError(f"the TSM service answered {doc['op']} with a TDI's info")
-        return info
+        return expect_device(self._request(doc, progress), str(doc["op"]))
 
     def _tdi(self, op: str, tdi: TdiTarget, progress: Progress) -> TdiInfo:
-        info = self._request({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, progress)
-        if not isinstance(info, TdiInfo):
-            raise RemoteProtocolError(f"the TSM service answered {op} with a device's info")
-        return info
+        return expect_tdi(self._request({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, progress), op)
 
     def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
         doc = {"op": "connect", "bdf": device.bdf, "target": self._target(device.bdf)}

@@ -37,6 +37,8 @@ __all__ = [
     "TdiInfo",
     "decode_info",
     "encode_info",
+    "expect_device",
+    "expect_tdi",
     "function_id",
 ]
 
@@ -223,3 +225,25 @@ def decode_info(data: bytes) -> DeviceInfo | TdiInfo:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DecodeError(f"malformed TSM info: {type(exc).__name__}: {exc}") from exc
+
+
+def expect_device(info: DeviceInfo | TdiInfo, what: str) -> DeviceInfo:
+    """``info`` from a peer's answer to ``what``, a device operation, which must be a device's.
+
+    Raises:
+        DecodeError: it is a TDI's.
+    """
+    if not isinstance(info, DeviceInfo):
+        raise DecodeError(f"the TSM answered {what} with a TDI's info")
+    return info
+
+
+def expect_tdi(info: DeviceInfo | TdiInfo, what: str) -> TdiInfo:
+    """``info`` from a peer's answer to ``what``, a TDI operation, which must be a TDI's.
+
+    Raises:
+        DecodeError: it is a device's.
+    """
+    if not isinstance(info, TdiInfo):
+        raise DecodeError(f"the TSM answered {what} with a device's info")
+    return info

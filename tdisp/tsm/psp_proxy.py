@@ -29,7 +29,7 @@ from typing import IO
 from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportError, error_named
 from spdm.transport import DoeTransport
 
-from .info import DeviceInfo, TdiInfo, decode_info
+from .info import DeviceInfo, TdiInfo, decode_info, expect_device, expect_tdi
 from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, _quiet, register_backend
 from .psp import PSP_NAME, config_document
 from .psp_wire import Frame, FrameKind, encode_frame, read_frame, write_frame
@@ -206,21 +206,12 @@ class PspProxyTsm(Tsm):
             raise LocalProtocolError(f"{bdf} has never been connected by this TSM")
         return transport
 
-    def _device(self, info: DeviceInfo | TdiInfo) -> DeviceInfo:
-        if not isinstance(info, DeviceInfo):
-            raise DecodeError("the TSM answered a device command with TDI info")
-        return info
-
-    def _tdi(self, info: DeviceInfo | TdiInfo) -> TdiInfo:
-        if not isinstance(info, TdiInfo):
-            raise DecodeError("the TSM answered a TDI command with device info")
-        return info
-
     def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
         with self._lock(device.bdf):
             transport = device.open()
             try:
-                info = self._device(self._command({"op": "connect", "bdf": device.bdf}, transport, progress))
+                info = expect_device(self._command({"op": "connect", "bdf": device.bdf}, transport, progress),
+                                     "connect")
             except BaseException:
                 transport.close()
                 raise
@@ -234,14 +225,16 @@ class PspProxyTsm(Tsm):
         with self._lock(bdf):
             transport = self._transport(bdf)
             try:
-                return self._device(self._command({"op": "disconnect", "bdf": bdf}, transport, progress))
+                return expect_device(self._command({"op": "disconnect", "bdf": bdf}, transport, progress),
+                                     "disconnect")
             finally:
                 transport.close()
 
     def _tdi_op(self, op: str, tdi: TdiTarget, progress: Progress) -> TdiInfo:
         with self._lock(tdi.dsm):
             transport = self._transport(tdi.dsm)
-            return self._tdi(self._command({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, transport, progress))
+            answer = self._command({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, transport, progress)
+            return expect_tdi(answer, op)
 
     def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
         return self._tdi_op("bind", tdi, progress)
@@ -254,12 +247,13 @@ class PspProxyTsm(Tsm):
 
     def info(self, bdf: str) -> DeviceInfo:
         with self._lock(bdf):
-            return self._device(self._command({"op": "info", "bdf": bdf}, self._transport(bdf), _quiet))
+            answer = self._command({"op": "info", "bdf": bdf}, self._transport(bdf), _quiet)
+            return expect_device(answer, "info")
 
     def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
         with self._lock(bdf):
-            return self._device(self._command({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()},
-                                              self._transport(bdf), progress))
+            return expect_device(self._command({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()},
+                                               self._transport(bdf), progress), "refresh_evidence")
 
     def close(self) -> None:
         """Close the mailbox (the process exits), then every device transport."""
