@@ -229,7 +229,7 @@ def _write_log(new: Path, old: Path | None, evidence: DeviceEvidence, max_signat
     """Carry the old log over, append the evidence's new entries, purge the oldest."""
     old_numbers = _log_numbers(old) if old is not None else {}
     entries: dict[int, SignatureEntry | Path] = {n: old for n in old_numbers} if old else {}
-    logged = _logged_signatures(old, old_numbers) if old is not None else {}
+    logged = _logged_signatures(old, old_numbers) if old is not None and evidence.signatures else {}
     following = max(old_numbers, default=-1) + 1
     for entry in evidence.signatures:
         number = logged.get(entry.signature)

@@ -9,8 +9,6 @@ TSM collected, so a policy reads and re-verifies them exactly as in CMA mode.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from devsec.names import measurement_hash_name
 from tdisp.messages import TdiState
 from tdisp.tsm import DeviceInfo, LinkState, TdiInfo
@@ -29,16 +27,15 @@ __all__ = ["evidence_from_tsm"]
 _BOUND = (TdiState.CONFIG_LOCKED, TdiState.RUN)
 
 
-def _tdi_state(tdi: TdiInfo | None, tsm: str, connect: str = "") -> TsmState:
+def _tsm_state(tdi: TdiInfo | None, tsm: str, *, dsm: str, connect: str = "") -> TsmState:
     """A function's ``tsm/`` attributes; ``tdi`` is its interface when one was ever bound."""
     bound = tdi is not None and tdi.state in _BOUND
-    dsm = tdi.dsm if tdi is not None else ""
     return TsmState(connect=connect, dsm=dsm, bound=tsm if bound else "", lock="1" if bound else "",
                     accept="1" if tdi is not None and tdi.state == TdiState.RUN else "")
 
 
 def _tdi(tdi: TdiInfo, tsm: str) -> DeviceEvidence:
-    return DeviceEvidence(bdf=tdi.bdf, authenticated="", tsm=_tdi_state(tdi, tsm))
+    return DeviceEvidence(bdf=tdi.bdf, authenticated="", tsm=_tsm_state(tdi, tsm, dsm=tdi.dsm))
 
 
 def evidence_from_tsm(info: DeviceInfo, pci: PciIdentity | None = None) -> tuple[DeviceEvidence, ...]:
@@ -62,8 +59,8 @@ def evidence_from_tsm(info: DeviceInfo, pci: PciIdentity | None = None) -> tuple
         doe_features=info.doe_features,
         measurements=tuple(measurement_entry(block, hash_name, "tsm") for block in info.measurements),
         # the DSM's own interface (function 0 as a TDI) is described on its own tree
-        tsm=replace(_tdi_state(next((t for t in info.tdis if t.bdf == info.bdf), None), info.tsm,
-                               info.tsm if connected else ""), dsm=info.bdf),
+        tsm=_tsm_state(next((t for t in info.tdis if t.bdf == info.bdf), None), info.tsm,
+                       dsm=info.bdf, connect=info.tsm if connected else ""),
         spdm=negotiated_facts(info.version, info.hash_alg, info.asym_alg, info.measurement_hash_alg,
                               info.dhe_group, info.aead_suite, info.capabilities, protocols),
         pci=pci if pci is not None else PciIdentity(),
