@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from devsec.emulator import EmulatedDevice  # noqa: E402
 from spdm.authenticate import authenticate  # noqa: E402
 from spdm.config import RequesterConfig, ResponderConfig  # noqa: E402
 from spdm.device import DeviceModel  # noqa: E402
-from spdm.emulator import EmulatedDevice  # noqa: E402
 from spdm.messages import (  # noqa: E402
     NO_CONTEXT,
     REQUEST_TYPES,

@@ -42,11 +42,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from devsec.emulator import EmulatedDevice  # noqa: E402
 from spdm.authenticate import AuthenticationReport, authenticate  # noqa: E402
 from spdm.config import RequesterConfig, ResponderConfig  # noqa: E402
 from spdm.crypto import digest, validate_cert_chain, verify  # noqa: E402
 from spdm.device import DeviceModel  # noqa: E402
-from spdm.emulator import EmulatedDevice  # noqa: E402
 from spdm.events import SignedEvidence  # noqa: E402
 from spdm.messages.codes import BaseAsymAlgo, RequestCode, SpdmVersion  # noqa: E402
 from spdm.negotiation import AlgorithmPreferences  # noqa: E402

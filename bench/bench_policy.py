@@ -41,8 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from timing import median_seconds  # noqa: E402  (bench/timing.py)
 
-from devsec.names import parse_asym, parse_hash, parse_version  # noqa: E402
-from devsec.teeio import TeeIoSteps  # noqa: E402
+from devsec.emulator import SecureDevice  # noqa: E402
 from spdm.authenticate import SessionOptions, authenticate  # noqa: E402
 from spdm.config import RequesterConfig, ResponderConfig  # noqa: E402
 from spdm.crypto import (  # noqa: E402
@@ -54,6 +53,7 @@ from spdm.crypto import (  # noqa: E402
 )
 from spdm.device import DeviceModel  # noqa: E402
 from spdm.messages.codes import BaseAsymAlgo  # noqa: E402
+from spdm.names import parse_asym, parse_hash, parse_version  # noqa: E402
 from spdm.negotiation import AlgorithmPreferences  # noqa: E402
 from sysfs_bridge import (  # noqa: E402
     DeviceEvidence,
@@ -67,7 +67,7 @@ from sysfs_bridge import (  # noqa: E402
     render,
     verify_log,
 )
-from tdisp.tsm.device import SecureDevice  # noqa: E402
+from tsm.teeio import TeeIoSteps  # noqa: E402
 
 DECISION_TARGET = 1e-3
 RENDER_TARGET = 5e-3

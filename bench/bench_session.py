@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from timing import median_seconds  # noqa: E402  (bench/timing.py)
 
+from devsec.emulator import EmulatedDevice  # noqa: E402
 from spdm.config import (  # noqa: E402
     DEFAULT_RESPONDER_CAPS,
     RequesterConfig,
@@ -48,7 +49,6 @@ from spdm.config import (  # noqa: E402
 )
 from spdm.device import DeviceModel  # noqa: E402
 from spdm.driver import RequesterDriver  # noqa: E402
-from spdm.emulator import EmulatedDevice  # noqa: E402
 from spdm.events import SessionEnded, SessionEstablished  # noqa: E402
 from spdm.messages.codes import AeadSuite, BaseAsymAlgo, CapabilityFlags, DheGroup, SpdmVersion  # noqa: E402
 from spdm.messages.control import VendorDefinedRequest  # noqa: E402

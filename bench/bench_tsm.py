@@ -27,12 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from devsec.emulator import SecureDevice  # noqa: E402
 from spdm.config import RequesterConfig, ResponderConfig  # noqa: E402
 from spdm.device import DeviceModel  # noqa: E402
 from spdm.messages.codes import BaseAsymAlgo  # noqa: E402
-from tdisp.tsm import DeviceTarget, TdiTarget, TsmConfig, open_backend  # noqa: E402
-from tdisp.tsm.device import SecureDevice  # noqa: E402
-from tdisp.tsm.info import function_id  # noqa: E402
+from tsm import DeviceTarget, TdiTarget, TsmConfig, open_backend  # noqa: E402
+from tsm.info import function_id  # noqa: E402
 
 DSM = "0000:01:00.0"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from devsec.emulator import SecureDevice
 from spdm.authenticate import AuthenticationReport, SessionOptions, authenticate
 from spdm.config import (
     ALL_VERSIONS,
@@ -43,6 +44,18 @@ from spdm.errors import (
 )
 from spdm.messages import NONCE_SIZE
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, SpdmVersion
+from spdm.names import (
+    AEADS,
+    ASYMS,
+    DHE_GROUPS,
+    HASHES,
+    VERSIONS,
+    parse_aead,
+    parse_asym,
+    parse_dhe,
+    parse_hash,
+    parse_version,
+)
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import DeviceMailbox, DoeTransport, EmuSocketClient
 from sysfs_bridge import (
@@ -69,27 +82,14 @@ from sysfs_bridge.admission import (
 from sysfs_bridge.daemon import PolicyDaemon, kernel_devices
 from sysfs_bridge.tsm_actor import TsmActor
 from sysfs_bridge.uevent import NetlinkUeventSource, Work, uevent_from_environment, work_for
-from tdisp.tsm import DeviceInfo, Tsm, TsmConfig, backend_names, open_backend
-from tdisp.tsm.device import SecureDevice
+from tsm import DeviceInfo, Tsm, TsmConfig, backend_names, open_backend
+from tsm.service import ServiceTsm
+from tsm.teeio import TeeIoSteps
 
 from . import dump as dump_cmd
 from . import tsm_cmd
 from .demo import run_demo
-from .names import (
-    AEADS,
-    ASYMS,
-    DHE_GROUPS,
-    HASHES,
-    VERSIONS,
-    parse_aead,
-    parse_asym,
-    parse_dhe,
-    parse_hash,
-    parse_version,
-)
 from .report import bundle_dict, bundle_text, report_dict, report_text
-from .teeio import TeeIoSteps
-from .tsm_service import ServiceTsm
 
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (VerificationError, 1),

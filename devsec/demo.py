@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devsec.emulator import SecureDevice
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
 from spdm.messages.codes import BaseAsymAlgo
 from sysfs_bridge import evaluate, evidence_from_tsm, load_policy, pci_identity, render
-from tdisp.tsm import DeviceInfo, DeviceTarget, TdiInfo, TdiTarget, TsmConfig, open_backend
-from tdisp.tsm.device import SecureDevice
+from tsm import DeviceInfo, DeviceTarget, TdiInfo, TdiTarget, TsmConfig, open_backend
 
 __all__ = ["DemoRun", "run_demo"]
 

@@ -13,10 +13,9 @@ from spdm.messages.codes import (
     BaseHashAlgo,
     MeasurementHashAlgo,
 )
+from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
 from sysfs_bridge.bundle import FORMAT, BundleVerdict
 from sysfs_bridge.evidence import measurement_dict, value_type_name
-
-from .names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
 
 _PROTOCOL_NAMES = {(1, 0): "discovery", (1, 1): "CMA/SPDM", (1, 2): "secured CMA/SPDM"}
 

@@ -19,12 +19,11 @@ from types import FrameType
 
 from spdm.config import RequesterConfig
 from spdm.crypto import Certificate
+from spdm.names import ASYMS, HASHES, name_of
 from spdm.transport import DoeTransport
-from tdisp.tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
-from tdisp.tsm.info import encode_info
-
-from .names import ASYMS, HASHES, name_of
-from .tsm_service import TsmService, alive, request, shutdown, spawn
+from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
+from tsm.info import encode_info
+from tsm.service import TsmService, alive, request, shutdown, spawn
 
 __all__ = ["add_parsers"]
 

@@ -58,16 +58,9 @@ from .requester import IdeKmRequester
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-PCI_SIG_STANDARD_ID = 3
-"""SPDM VENDOR_DEFINED StandardID of PCI-SIG (PROTOCOLS.md §3.12)."""
-
-PCI_SIG_VENDOR_ID = b"\x01\x00"
-"""PCI-SIG's VendorID as it appears on the wire."""
 
 __all__ = [
     "KEY_PROG_SIZE",
-    "PCI_SIG_STANDARD_ID",
-    "PCI_SIG_VENDOR_ID",
     "PROTOCOL_ID",
     "Direction",
     "IdeKmDevice",

@@ -32,7 +32,7 @@ devsec extensions:
   name, e.g. ``ecdsa-p384``); a kernel log without it is verified by deriving
   the algorithm from the leaf key.
 - ``spdm/``: what VCA and the session settled, one attribute per file
-  (``value\n``, names as :mod:`devsec.names` and the CLI spell them):
+  (``value\n``, names as :mod:`spdm.names` and the CLI spell them):
   ``version`` (``1.2``), ``hash_algorithm``, ``asym_algorithm``,
   ``measurement_hash_algorithm``, ``dhe_group`` and ``aead_suite`` (empty when
   no session ran), ``capabilities`` (the responder's flags, space-separated:

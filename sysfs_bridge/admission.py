@@ -49,8 +49,8 @@ from spdm.driver import RequesterDriver
 from spdm.errors import ConfigurationError, DevsecError
 from spdm.requester import Requester
 from spdm.transport import DeviceMailbox, DoeTransport, EmuSocketClient, SysfsConfigSpace
-from tdisp.tsm.info import function_id
-from tdisp.tsm.link import VendorChannel, probe
+from tsm.info import function_id
+from tsm.link import VendorChannel, probe
 
 from .actor import Actor
 from .evidence import DeviceEvidence, PciIdentity, check_bdf, evidence_from_report, pci_identity

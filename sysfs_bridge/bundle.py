@@ -44,16 +44,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from devsec.names import (
-    ASYMS,
-    HASHES,
-    measurement_hash_name,
-    name_of,
-    parse_asym,
-    parse_hash,
-    parse_measurement_hash,
-    parse_version,
-)
 from spdm.authenticate import AuthenticationReport
 from spdm.crypto import (
     Certificate,
@@ -79,6 +69,16 @@ from spdm.messages import (
     Version,
 )
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+from spdm.names import (
+    ASYMS,
+    HASHES,
+    measurement_hash_name,
+    name_of,
+    parse_asym,
+    parse_hash,
+    parse_measurement_hash,
+    parse_version,
+)
 
 from .evidence import measurement_dict
 from .signature import verify_recorded_signature

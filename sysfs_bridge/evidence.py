@@ -13,16 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from devsec.names import (
-    AEADS,
-    ASYMS,
-    DHE_GROUPS,
-    HASHES,
-    VERSIONS,
-    capability_names,
-    measurement_hash_name,
-    name_of,
-)
 from spdm.authenticate import AuthenticationReport
 from spdm.errors import ConfigurationError
 from spdm.events import (
@@ -42,6 +32,16 @@ from spdm.messages.codes import (
     DmtfValueType,
     MeasurementHashAlgo,
     SpdmVersion,
+)
+from spdm.names import (
+    AEADS,
+    ASYMS,
+    DHE_GROUPS,
+    HASHES,
+    VERSIONS,
+    capability_names,
+    measurement_hash_name,
+    name_of,
 )
 from spdm.transport import ConfigSpace
 
@@ -209,7 +209,7 @@ TSM_ATTRIBUTES: Final = ("connect", "disconnect", "dsm", "bound", "lock", "unloc
 class SpdmFacts:
     """What VCA (and a session) settled with the device: devsec's ``spdm/`` directory.
 
-    Names are those of :mod:`devsec.names`, so the tree agrees with the CLI's
+    Names are those of :mod:`spdm.names`, so the tree agrees with the CLI's
     flags and reports; an algorithm the tables do not name reads ``0x...``.
 
     Attributes:

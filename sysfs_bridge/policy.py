@@ -53,7 +53,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from devsec.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS, parse_asym
 from spdm.crypto import (
     Certificate,
     build_spdm_cert_chain,
@@ -64,6 +63,7 @@ from spdm.crypto import (
 from spdm.crypto.certs import Role
 from spdm.errors import ConfigurationError, DevsecError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags
+from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS, parse_asym
 
 from .evidence import DeviceEvidence, SignatureEntry, SpdmFacts, measurement_block
 from .policy_file import Policy

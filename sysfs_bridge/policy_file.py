@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from devsec.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS
 from spdm.crypto import Certificate, hash_size, load_certificates
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseHashAlgo, SpdmVersion
+from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS
 
 __all__ = [
     "ACTIONS",
@@ -73,7 +73,7 @@ ALGORITHM_KINDS: Final[Mapping[str, frozenset[str]]] = {
     "dhe": frozenset(DHE_GROUPS),
     "aead": frozenset(AEADS),
 }
-"""Each ``[spdm]`` algorithm kind and the names it accepts (those of :mod:`devsec.names`)."""
+"""Each ``[spdm]`` algorithm kind and the names it accepts (those of :mod:`spdm.names`)."""
 
 STRENGTH: Final[Mapping[str, int]] = {
     "sha256": 128, "sha384": 192, "sha512": 256,

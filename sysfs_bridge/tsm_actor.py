@@ -2,8 +2,8 @@
 
 :class:`TsmActor` is the :class:`~sysfs_bridge.actor.Actor` of ``devsec daemon
 --backend native|psp-proxy`` (the daemon itself holds a TSM backend,
-:mod:`tdisp.tsm`) and of ``--tsm-service`` (the daemon or the udev hook drives a
-running ``devsec tsm serve`` through :class:`devsec.tsm_service.ServiceTsm`):
+:mod:`tsm`) and of ``--tsm-service`` (the daemon or the udev hook drives a
+running ``devsec tsm serve`` through :class:`tsm.service.ServiceTsm`):
 the policy's decision drives the TSM.
 
 - connect: the TSM connects the device (session, certificates and measurements
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from spdm.errors import DevsecError, LocalProtocolError
 from spdm.transport import DoeTransport
 from tdisp.messages import TdiState
-from tdisp.tsm import DeviceInfo, DeviceTarget, LinkState, TdiTarget, Tsm
+from tsm import DeviceInfo, DeviceTarget, LinkState, TdiTarget, Tsm
 
 from .evidence import DeviceEvidence, PciIdentity
 from .tsm_evidence import evidence_from_tsm
@@ -45,7 +45,7 @@ _LOCKED = (TdiState.CONFIG_LOCKED, TdiState.RUN)
 
 
 class TsmActor:
-    """Acts through a :class:`~tdisp.tsm.Tsm` the caller opened (see the module docstring)."""
+    """Acts through a :class:`~tsm.Tsm` the caller opened (see the module docstring)."""
 
     def __init__(self, tsm: Tsm, opener: Callable[[str], DoeTransport], *,
                  after: Callable[[DeviceInfo], None] | None = None,

@@ -9,9 +9,9 @@ TSM collected, so a policy reads and re-verifies them exactly as in CMA mode.
 
 from __future__ import annotations
 
-from devsec.names import measurement_hash_name
+from spdm.names import measurement_hash_name
 from tdisp.messages import TdiState
-from tdisp.tsm import DeviceInfo, LinkState, TdiInfo
+from tsm import DeviceInfo, LinkState, TdiInfo
 
 from .evidence import (
     DeviceEvidence,

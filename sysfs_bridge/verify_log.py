@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from devsec.names import ASYMS, parse_asym, parse_hash
 from spdm.crypto import (
     build_spdm_cert_chain,
     parse_der_certificates,
@@ -34,6 +33,7 @@ from spdm.crypto.certs import Role
 from spdm.errors import DecodeError, DevsecError
 from spdm.events import SignedEvidence
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
+from spdm.names import ASYMS, parse_asym, parse_hash
 
 from .read import read_entry
 from .signature import verify_recorded_signature

@@ -9,7 +9,7 @@ Sans-IO engines and the one codec both roles share:
   handler the SPDM responder calls.
 * :mod:`tdisp.messages`: every TDISP message and the TDI report.
 
-The TSM layer (issue 6) lives in ``tdisp.tsm``.
+The TSM layer that drives TDISP with IDE_KM over SPDM is the top-level :mod:`tsm` package.
 """
 
 from __future__ import annotations

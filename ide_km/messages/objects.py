@@ -23,8 +23,8 @@ from construct import (
     Struct,
 )
 
+from spdm.codec import build, parse_exact
 from spdm.errors import DecodeError
-from spdm.messages._codec import build, parse_exact
 
 from .codes import INITIAL_IFV, KEY_SIZE, PROTOCOL_ID, Direction, KeySet, KpAckStatus, ObjectId, SubStream
 from .registers import (

@@ -3,13 +3,13 @@
 Find a message's layout in the module of its group: :mod:`.vca`, :mod:`.auth`,
 :mod:`.measurements`, :mod:`.control` (and :mod:`.session` for secure
 sessions).  Numbers live in :mod:`.codes`; the shared machinery in
-:mod:`._codec`.
+:mod:`spdm.codec`.
 """
 
 from __future__ import annotations
 
+from ..codec import NO_CONTEXT, CodecContext, Message
 from ..errors import DecodeError
-from ._codec import NO_CONTEXT, CodecContext, Message
 from .auth import (
     NONCE_SIZE,
     REQUESTER_CONTEXT_SIZE,
@@ -21,6 +21,8 @@ from .auth import (
     GetDigests,
 )
 from .control import (
+    PCI_SIG_STANDARD_ID,
+    PCI_SIG_VENDOR_ID,
     ErrorResponse,
     RespondIfReady,
     ResponseNotReadyData,
@@ -102,5 +104,6 @@ __all__ = [
     "ErrorResponse", "GetCapabilities", "GetCertificate", "GetDigests",
     "GetMeasurements", "GetVersion", "MeasurementBlock", "Measurements", "Message",
     "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
+    "PCI_SIG_STANDARD_ID", "PCI_SIG_VENDOR_ID",
     "VendorDefinedResponse", "Version", "peek_code",
 ]

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from construct import Array, Bytes, If, Int8ul, Int16ul, Rebuild, Struct, len_, this
 
-from ._codec import Message, bit_count, header, low_nibble, opaque_data
+from ..codec import Message, bit_count, header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
 
 NONCE_SIZE = 32

@@ -8,13 +8,13 @@ codecs live in ``ide_km`` and ``tdisp``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from construct import Bytes, Check, GreedyBytes, Int8ul, Int16ul, Rebuild, Struct, len_, this
 
+from ..codec import Message, header
 from ..errors import SpdmErrorCode
-from ._codec import Message, header
-from .codes import RequestCode, ResponseCode
+from .codes import RegistryId, RequestCode, ResponseCode
 
 MAX_EXTENDED_ERROR_DATA = 32
 
@@ -99,6 +99,13 @@ def _vendor_defined(code: int) -> Struct:
         "_payload_length" / Rebuild(Int16ul, len_(this.payload)),
         "payload" / Bytes(this._payload_length),
     )
+
+
+PCI_SIG_STANDARD_ID: Final = int(RegistryId.PCISIG)
+"""VENDOR_DEFINED StandardID of PCI-SIG, under which IDE_KM and TDISP ride (PROTOCOLS.md §3.12)."""
+
+PCI_SIG_VENDOR_ID: Final = b"\x01\x00"
+"""PCI-SIG's VendorID (0x0001) as a VENDOR_DEFINED message carries it (little-endian, 2 bytes)."""
 
 
 @dataclass(frozen=True)

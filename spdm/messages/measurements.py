@@ -29,7 +29,7 @@ from construct import (
     this,
 )
 
-from ._codec import Message, build, header, low_nibble, opaque_data
+from ..codec import Message, build, header, low_nibble, opaque_data
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
     DMTF_RAW_BIT_STREAM,

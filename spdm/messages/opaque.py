@@ -9,8 +9,8 @@ because peers mix them.
 
 Same rules as the message codec (R6): module-level Structs, ``this``/``len_``
 expressions, malformed bytes -> ``DecodeError`` through
-:func:`~spdm.messages._codec.parse_exact`, values that do not fit ->
-``LocalProtocolError`` through :func:`~spdm.messages._codec.build`.
+:func:`~spdm.codec.parse_exact`, values that do not fit ->
+``LocalProtocolError`` through :func:`~spdm.codec.build`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from construct import (
     this,
 )
 
+from ..codec import build, parse_exact
 from ..errors import DecodeError, LocalProtocolError
-from ._codec import build, parse_exact
 from .codes import RegistryId
 
 __all__ = [

@@ -29,7 +29,7 @@ from construct import (
     this,
 )
 
-from ._codec import MAX_OPAQUE_SIZE, Message, header, low_nibble, opaque_data
+from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
 
 RANDOM_DATA_SIZE = 32

@@ -26,7 +26,7 @@ from construct import (
     this,
 )
 
-from ._codec import Message, header
+from ..codec import Message, header
 from .codes import RequestCode, ResponseCode
 
 # --- GET_VERSION / VERSION (DSP0274 1.3 Tables 8-10) ---------------------------------------

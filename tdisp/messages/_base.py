@@ -32,8 +32,8 @@ from construct import (
     this,
 )
 
+from spdm.codec import build, parse_exact
 from spdm.errors import DecodeError
-from spdm.messages._codec import build, parse_exact
 
 from .codes import PROTOCOL_ID, TDISP_VERSION_1_0
 

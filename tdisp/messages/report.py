@@ -13,7 +13,7 @@ from typing import Any, Self
 
 from construct import Array, Bytes, Int16ul, Int32ul, Int64ul, Padding, Rebuild, Struct, len_, this
 
-from spdm.messages._codec import build, parse_exact
+from spdm.codec import build, parse_exact
 
 from ._base import NO_PARAMS, plain
 from .codes import InterfaceInfo, MmioAttributes, known_bits

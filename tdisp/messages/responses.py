@@ -25,8 +25,8 @@ from construct import (
     this,
 )
 
+from spdm.codec import build, parse_exact
 from spdm.errors import DecodeError
-from spdm.messages._codec import build, parse_exact
 
 from ..errors import TdispErrorCode, error_name
 from ._base import NO_PARAMS, TdispMessage, header, plain, vendor_fields

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from devsec.cli import EXIT_STATUS, exit_status, main
+from devsec.emulator import SecureDevice
 from spdm.authenticate import authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
@@ -31,7 +32,6 @@ from spdm.messages.codes import BaseAsymAlgo
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import EmuSocketClient
 from sysfs_bridge import export_bundle
-from tdisp.tsm.device import SecureDevice
 from tests.vectors import ROOT
 
 

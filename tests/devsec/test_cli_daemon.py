@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from devsec.tsm_service import ServiceTsm, shutdown, spawn
 from spdm.crypto import generate_device_identity
 from spdm.messages.codes import BaseAsymAlgo
 from sysfs_bridge import list_devices, read_device
-from tdisp.tsm import LinkState
 from tests.devsec.test_cli import emulate
+from tsm import LinkState
+from tsm.service import ServiceTsm, shutdown, spawn
 
 REPO = Path(__file__).resolve().parent.parent.parent
 BDF = "0000:01:00.0"

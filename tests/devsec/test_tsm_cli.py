@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from devsec.cli import main
-from devsec.tsm_service import alive
 from sysfs_bridge import read_device
 from tests.devsec.test_cli import emulate
+from tsm.service import alive
 
 
 @pytest.mark.parametrize("backend", ["native", "psp-proxy"])

@@ -17,7 +17,6 @@ from functools import cache
 import pytest
 
 from ide_km import (
-    PCI_SIG_VENDOR_ID,
     PROTOCOL_ID,
     IdeKmDevice,
     IdeKmDeviceConfig,
@@ -39,6 +38,7 @@ from ide_km.messages import (
     decode_response,
 )
 from spdm.errors import SpdmErrorCode
+from spdm.messages import PCI_SIG_VENDOR_ID
 from tests.vectors import CXL_VENDOR, SETS, VendorExchange, dump_lines, vendor_exchanges
 
 _RECORD = re.compile(r"^(\d+) \(")

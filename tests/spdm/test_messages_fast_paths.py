@@ -1,7 +1,7 @@
 """R7: the codec's fast paths do exactly what the construct declarations do.
 
 Compiled builds: ``Message.encode`` (and ``MeasurementBlock.encode``) build
-through :func:`spdm.messages._codec.compiled_builder`.  Compared with the
+through :func:`spdm.codec.compiled_builder`.  Compared with the
 interpreted build on every vector: the codec test cases, every message of the
 libspdm captures, generated messages of every class, and the same messages
 with one field made wrong (wrong size, out of range, missing) -- where both
@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from spdm.codec import _header_only, _to_plain, build_with, compiled_builder, parse_exact
 from spdm.errors import DecodeError, LocalProtocolError
 from spdm.messages import (
     NO_CONTEXT,
@@ -37,7 +38,6 @@ from spdm.messages import (
     NegotiateAlgorithms,
     VendorDefinedResponse,
 )
-from spdm.messages._codec import _header_only, _to_plain, build_with, compiled_builder, parse_exact
 from spdm.messages.measurements import _MeasurementBlockWire
 from tests.spdm.test_messages import CASES
 from tests.spdm.test_messages_fuzz import CLASSES, FUZZ, messages

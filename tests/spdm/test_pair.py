@@ -15,11 +15,11 @@ from functools import cache
 
 import pytest
 
+from devsec.emulator import EmulatedDevice
 from spdm.authenticate import SessionOptions, authenticate
 from spdm.config import DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
 from spdm.device import DeviceModel
-from spdm.emulator import EmulatedDevice
 from spdm.errors import ConfigurationError, NegotiationError, VerificationError
 from spdm.events import CertificateChainReceived
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, DmtfValueType, SpdmVersion

@@ -15,10 +15,10 @@ from functools import cache
 
 import pytest
 
+from devsec.emulator import EmulatedDevice
 from spdm.config import DEFAULT_REQUESTER_CAPS, DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
 from spdm.driver import RequesterDriver
-from spdm.emulator import EmulatedDevice
 from spdm.errors import (
     LocalProtocolError,
     RemoteErrorResponse,

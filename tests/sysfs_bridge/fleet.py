@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from devsec.emulator import EmulatedDevice
 from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
-from spdm.emulator import EmulatedDevice
 from spdm.messages.codes import BaseAsymAlgo
 from spdm.transport import DoeTransport
 from sysfs_bridge import DeviceEvidence, PciIdentity, Policy, load_policy, pci_identity

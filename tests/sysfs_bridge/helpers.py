@@ -6,15 +6,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
 
-from devsec.teeio import TeeIoSteps
+from devsec.emulator import EmulatedDevice, SecureDevice
 from spdm.authenticate import AuthenticationReport, SessionOptions, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
-from spdm.emulator import EmulatedDevice
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from sysfs_bridge import DeviceEvidence, evidence_from_report, pci_identity
-from tdisp.tsm.device import SecureDevice
+from tsm.teeio import TeeIoSteps
 
 NOW = datetime.now(UTC)
 BDF = "0000:03:00.0"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devsec.emulator import SecureDevice
 from spdm.config import ResponderConfig
 from spdm.crypto import generate_device_identity
 from spdm.errors import ConfigurationError, TransportError, TransportTimeout
@@ -21,7 +22,6 @@ from sysfs_bridge.admission import (
     unknown_identity,
 )
 from sysfs_bridge.uevent import Work
-from tdisp.tsm.device import SecureDevice
 from tests.sysfs_bridge.fleet import (
     Fleet,
     RecordingActor,

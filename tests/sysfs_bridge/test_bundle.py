@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from devsec.emulator import EmulatedDevice
 from spdm.authenticate import AuthenticationReport, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import Certificate, generate_device_identity
-from spdm.emulator import EmulatedDevice
 from spdm.errors import ConfigurationError, DecodeError, VerificationError
 from spdm.messages import (
     Algorithms,

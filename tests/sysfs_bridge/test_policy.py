@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devsec.emulator import EmulatedDevice
 from spdm.authenticate import authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
-from spdm.emulator import EmulatedDevice
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from sysfs_bridge import (

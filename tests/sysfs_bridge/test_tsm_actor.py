@@ -20,8 +20,8 @@ from sysfs_bridge.admission import Admission
 from sysfs_bridge.tsm_actor import TsmActor
 from sysfs_bridge.tsm_evidence import evidence_from_tsm
 from tdisp.messages import TdiState
-from tdisp.tsm import DeviceInfo, LinkState, Tsm, open_backend
-from tests.tdisp.tsm_helpers import Board, model, new_board, tsm_config
+from tests.tsm.helpers import Board, model, new_board, tsm_config
+from tsm import DeviceInfo, LinkState, Tsm, open_backend
 
 from .fleet import write_policy
 

@@ -28,8 +28,7 @@ from spdm.messages.codes import (
     MeasurementHashAlgo,
     SpdmVersion,
 )
-
-from ..messages import TdiState
+from tdisp.messages import TdiState
 
 __all__ = [
     "DeviceInfo",

@@ -1,6 +1,6 @@
 """Shared pieces of the TSM tests: emulated devices on buses of their own, dying transports, leak detector.
 
-Every :class:`Board` is one :class:`~tdisp.tsm.device.SecureDevice` (a PF and
+Every :class:`Board` is one :class:`~devsec.emulator.SecureDevice` (a PF and
 its VFs) on a fresh PCI bus, so tests can share one TSM (one psp-proxy
 process per module) without their devices' addresses colliding.
 :class:`DyingTransport` stands in for a device that goes away: after a given
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
+from devsec.emulator import SecureDevice
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import Certificate, verify
 from spdm.device import DeviceModel
@@ -24,10 +25,9 @@ from spdm.errors import TransportError
 from spdm.events import SignedEvidence
 from spdm.messages.codes import BaseAsymAlgo
 from spdm.transport import DoeTransport
-from tdisp.tsm import DeviceInfo, DeviceTarget, NativeTsm, Progress, TdiTarget, TsmConfig, psp
-from tdisp.tsm.device import SecureDevice
-from tdisp.tsm.interface import _quiet
-from tdisp.tsm.psp_wire import Frame, FrameKind
+from tsm import DeviceInfo, DeviceTarget, NativeTsm, Progress, TdiTarget, TsmConfig, psp
+from tsm.interface import no_progress
+from tsm.psp_wire import Frame, FrameKind
 
 
 @cache
@@ -184,10 +184,10 @@ def leaky_main(how: str) -> None:
     ``how`` is ``raw`` (the key's bytes in a PROGRESS frame of their own) or
     ``hex`` (a progress line naming it in hex).  Started by the key-leak test
     as the psp-proxy process (``python -c``); reads and writes the mailbox on
-    stdin/stdout like :mod:`tdisp.tsm.psp_main`.
+    stdin/stdout like :mod:`tsm.psp_main`.
     """
     class LeakyTsm(NativeTsm):
-        def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+        def connect(self, device: DeviceTarget, progress: Progress = no_progress) -> DeviceInfo:
             info = super().connect(device, progress)
             link = self._links[device.bdf]
             session_id = link._session_id
@@ -207,5 +207,5 @@ def leaky_main(how: str) -> None:
 
 def leaky_command(how: str) -> list[str]:
     """The command line starting :func:`leaky_main`."""
-    return [sys.executable, "-c", f"from tests.tdisp.tsm_helpers import leaky_main; leaky_main({how!r})"]
+    return [sys.executable, "-c", f"from tests.tsm.helpers import leaky_main; leaky_main({how!r})"]
 

@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spdm.errors import DecodeError, TransportError
-from tdisp.tsm import PspProxyTsm
-from tdisp.tsm.psp_wire import MAX_BODY, Frame, FrameKind, decode_frame, encode_frame, read_frame, write_frame
+from tsm import PspProxyTsm
+from tsm.psp_wire import MAX_BODY, Frame, FrameKind, decode_frame, encode_frame, read_frame, write_frame
 
-from .tsm_helpers import new_board, tsm_config
+from .helpers import new_board, tsm_config
 
 HEADER = 9
 

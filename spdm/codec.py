@@ -47,7 +47,7 @@ from construct import (
     this,
 )
 
-from ..errors import DecodeError, LocalProtocolError
+from .errors import DecodeError, LocalProtocolError
 
 DOE_PAD_LIMIT = 4
 """A DOE object pads its payload to a dword: at most 3 zero bytes follow a message."""

@@ -16,10 +16,10 @@ import pytest
 
 from spdm.errors import DecodeError
 from tdisp.messages import TdiState
-from tdisp.tsm import DeviceInfo, LinkState, TdiInfo, function_id, open_backend
-from tdisp.tsm.info import decode_info, encode_info
+from tsm import DeviceInfo, LinkState, TdiInfo, function_id, open_backend
+from tsm.info import decode_info, encode_info
 
-from .tsm_helpers import new_board, tsm_config
+from .helpers import new_board, tsm_config
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from spdm.requester import Requester
 from tdisp import TdispRequester, TdispRequesterConfig
 from tdisp.events import InterfaceReportReceived, InterfaceStateReceived
 from tdisp.messages import LockInterfaceFlags
-from tdisp.tsm.link import VendorChannel, bind_tdi, run, secure_link
+from tsm.link import VendorChannel, bind_tdi, run, secure_link
 
 
 @dataclass

@@ -18,6 +18,7 @@ from functools import cache
 
 import pytest
 
+from devsec.emulator import SecureDevice
 from ide_km import IdeKmRequester, KeySet, KeySetProgrammed, StreamState
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
@@ -31,8 +32,7 @@ from tdisp import TdispRequester, TdispRequesterConfig
 from tdisp.errors import TdispErrorCode
 from tdisp.events import InterfaceReportReceived, TdispErrorReceived
 from tdisp.messages import LockInterfaceFlags, TdiState
-from tdisp.tsm.device import SecureDevice
-from tdisp.tsm.link import VendorChannel, bind_tdi, run, secure_link
+from tsm.link import VendorChannel, bind_tdi, run, secure_link
 
 NOW = datetime.now(UTC)
 VF = 0x0101

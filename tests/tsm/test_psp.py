@@ -13,7 +13,7 @@ is then shown to catch a security processor that leaks one key.
 
 Then failures: the TSM process killed mid-connect, a device pulled
 mid-connect, and the process's own handling of bad configuration and
-commands (:func:`tdisp.tsm.psp.serve` in-process).
+commands (:func:`tsm.psp.serve` in-process).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import IO, Any, TypeVar
 import pytest
 
 import spdm.responder.session as responder_session
+from devsec.emulator import SecureDevice
 from ide_km.messages import KeyProg
 from spdm.crypto import DheKeyPair
 from spdm.errors import DecodeError, LocalProtocolError, TransportError
@@ -36,12 +37,11 @@ from spdm.messages.codes import DheGroup
 from spdm.session import Session
 from spdm.transport import DoeTransport
 from tdisp.messages import TdiState
-from tdisp.tsm import LinkState, PspProxyTsm
-from tdisp.tsm.device import SecureDevice
-from tdisp.tsm.psp import config_document, serve
-from tdisp.tsm.psp_wire import Frame, FrameKind, encode_frame, read_frame, write_frame
+from tsm import LinkState, PspProxyTsm
+from tsm.psp import config_document, serve
+from tsm.psp_wire import Frame, FrameKind, encode_frame, read_frame, write_frame
 
-from .tsm_helpers import Board, leaks, leaky_command, model, new_board, tsm_config
+from .helpers import Board, leaks, leaky_command, model, new_board, tsm_config
 
 T = TypeVar("T")
 

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from spdm.config import RequesterConfig
 from spdm.errors import ConfigurationError, DecodeError, LocalProtocolError
 from spdm.transport import DoeTransport
+from tdisp.messages import LockInterfaceFlags
 
-from ..messages import LockInterfaceFlags
 from .info import DeviceInfo, TdiInfo, function_id
 
 __all__ = [
     "OPERATIONS",
+    "no_progress",
     "DeviceTarget",
     "Progress",
     "TdiTarget",
@@ -41,7 +42,7 @@ Progress = Callable[[str], None]
 """Told one line per step of a long operation (``"KEY_EXCHANGE"``, ``"IDE_KM K_SET_GO"``...)."""
 
 
-def _quiet(_step: str) -> None:
+def no_progress(_step: str) -> None:
     """The default progress sink."""
 
 
@@ -118,7 +119,7 @@ class Tsm(ABC):
     """The backend's registered name; TSM-mode ``authenticated`` shows it."""
 
     @abstractmethod
-    def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+    def connect(self, device: DeviceTarget, progress: Progress = no_progress) -> DeviceInfo:
         """Authenticate the DSM, collect its evidence, open a session, program and start IDE keys.
 
         Raises:
@@ -129,7 +130,7 @@ class Tsm(ABC):
         """
 
     @abstractmethod
-    def disconnect(self, bdf: str, progress: Progress = _quiet) -> DeviceInfo:
+    def disconnect(self, bdf: str, progress: Progress = no_progress) -> DeviceInfo:
         """Stop every running TDI, stop the IDE stream, end the session.
 
         Raises:
@@ -138,7 +139,7 @@ class Tsm(ABC):
         """
 
     @abstractmethod
-    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def bind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         """Lock the TDI (CONFIG_LOCKED) and fetch its interface report.
 
         Raises:
@@ -147,11 +148,11 @@ class Tsm(ABC):
         """
 
     @abstractmethod
-    def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def accept(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         """Start a bound TDI (RUN): the guest accepted its report."""
 
     @abstractmethod
-    def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def unbind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         """Stop the TDI (back to CONFIG_UNLOCKED)."""
 
     @abstractmethod
@@ -174,7 +175,7 @@ class Tsm(ABC):
         raise LocalProtocolError(f"{tdi.bdf} has never been bound through {tdi.dsm}")
 
     @abstractmethod
-    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
+    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = no_progress) -> DeviceInfo:
         """Read the measurements again, signed over ``nonce``, inside the session.
 
         Raises:
@@ -223,7 +224,7 @@ OPERATIONS = ("connect", "disconnect", "bind", "accept", "unbind", "info", "refr
 
 
 def perform(tsm: Tsm, request: Mapping[str, object], open_device: Callable[[], DoeTransport],
-            progress: Progress = _quiet) -> DeviceInfo | TdiInfo:
+            progress: Progress = no_progress) -> DeviceInfo | TdiInfo:
     """Carry out the operation a request document names: ``op``, ``bdf``, and ``tdi`` or ``nonce`` (hex).
 
     ``info`` with a ``tdi`` answers for that TDI alone.

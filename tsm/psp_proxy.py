@@ -30,7 +30,7 @@ from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportE
 from spdm.transport import DoeTransport
 
 from .info import DeviceInfo, TdiInfo, decode_info, expect_device, expect_tdi
-from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, _quiet, register_backend
+from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, no_progress, register_backend
 from .psp import PSP_NAME, config_document
 from .psp_wire import Frame, FrameKind, encode_frame, read_frame, write_frame
 
@@ -42,7 +42,7 @@ Tap = Callable[[str, bytes], None]
 """Called with ("to-tsm" | "from-tsm", the bytes) for every frame crossing the host."""
 
 def _psp_command() -> list[str]:
-    return [sys.executable, "-m", "tdisp.tsm.psp_main"]
+    return [sys.executable, "-m", "tsm.psp_main"]
 
 
 class PspProxyTsm(Tsm):
@@ -56,7 +56,7 @@ class PspProxyTsm(Tsm):
 
         Args:
             config: the TSM configuration (sent to the process).
-            command: how to start the process (default: this Python, ``-m tdisp.tsm.psp_main``).
+            command: how to start the process (default: this Python, ``-m tsm.psp_main``).
             tap: observer of every byte crossing the host (tests).
 
         Raises:
@@ -206,7 +206,7 @@ class PspProxyTsm(Tsm):
             raise LocalProtocolError(f"{bdf} has never been connected by this TSM")
         return transport
 
-    def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+    def connect(self, device: DeviceTarget, progress: Progress = no_progress) -> DeviceInfo:
         with self._lock(device.bdf):
             transport = device.open()
             try:
@@ -221,7 +221,7 @@ class PspProxyTsm(Tsm):
             self._transports[device.bdf] = transport
             return info
 
-    def disconnect(self, bdf: str, progress: Progress = _quiet) -> DeviceInfo:
+    def disconnect(self, bdf: str, progress: Progress = no_progress) -> DeviceInfo:
         with self._lock(bdf):
             transport = self._transport(bdf)
             try:
@@ -236,21 +236,21 @@ class PspProxyTsm(Tsm):
             answer = self._command({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, transport, progress)
             return expect_tdi(answer, op)
 
-    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def bind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi_op("bind", tdi, progress)
 
-    def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def accept(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi_op("accept", tdi, progress)
 
-    def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def unbind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi_op("unbind", tdi, progress)
 
     def info(self, bdf: str) -> DeviceInfo:
         with self._lock(bdf):
-            answer = self._command({"op": "info", "bdf": bdf}, self._transport(bdf), _quiet)
+            answer = self._command({"op": "info", "bdf": bdf}, self._transport(bdf), no_progress)
             return expect_device(answer, "info")
 
-    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
+    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = no_progress) -> DeviceInfo:
         with self._lock(bdf):
             return expect_device(self._command({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()},
                                                self._transport(bdf), progress), "refresh_evidence")

@@ -36,7 +36,7 @@ from spdm.messages import MeasurementBlock
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from spdm.requester import Requester
 from tdisp.messages import InterfaceReport, TdiState
-from tdisp.tsm import (
+from tsm import (
     DeviceInfo,
     DeviceTarget,
     LinkState,
@@ -46,9 +46,9 @@ from tdisp.tsm import (
     backend_names,
     open_backend,
 )
-from tdisp.tsm.interface import register_backend
+from tsm.interface import register_backend
 
-from .tsm_helpers import Board, bdf, chain_der, check_signature, model, new_board, stranger, tsm_config
+from .helpers import Board, bdf, chain_der, check_signature, model, new_board, stranger, tsm_config
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ socket or a PCI address's config-space mailbox) and, with ``--sysfs``,
 renders the evidence after every operation.
 
 Protocol: one JSON request line (op, target, bdf, tdi, nonce: see
-:func:`tdisp.tsm.interface.perform`; optionally ``backend``, the backend the
+:func:`tsm.interface.perform`; optionally ``backend``, the backend the
 operator expects, refused when the service runs another); the answer is
 JSON lines: ``{"progress": step}`` ..., then ``{"result": info}`` or
 ``{"error": {"kind", "message"}}``.  ``{"op": "shutdown"}`` stops the service
@@ -43,9 +43,9 @@ from spdm.errors import (
     error_named,
 )
 from spdm.transport import DoeTransport
-from tdisp.tsm import DeviceInfo, DeviceTarget, Progress, TdiInfo, TdiTarget, Tsm
-from tdisp.tsm.info import decode_info, encode_info, expect_device, expect_tdi
-from tdisp.tsm.interface import _quiet, perform
+from tsm import DeviceInfo, DeviceTarget, Progress, TdiInfo, TdiTarget, Tsm
+from tsm.info import decode_info, encode_info, expect_device, expect_tdi
+from tsm.interface import no_progress, perform
 
 __all__ = ["ServiceTsm", "TsmService", "alive", "request", "shutdown", "spawn"]
 
@@ -75,7 +75,7 @@ class TsmService:
 
         Raises:
             ConfigurationError: the request names another backend than this service runs.
-            DecodeError: a malformed request (see :func:`tdisp.tsm.interface.perform`); else
+            DecodeError: a malformed request (see :func:`tsm.interface.perform`); else
                 whatever the TSM raises.
         """
         backend = doc.get("backend")
@@ -269,12 +269,12 @@ def spawn(path: Path, backend: str, trust_roots: Sequence[str], sysfs: str | Non
 
 
 class ServiceTsm(Tsm):
-    """The :class:`~tdisp.tsm.Tsm` interface as a client of a running ``devsec tsm serve``.
+    """The :class:`~tsm.Tsm` interface as a client of a running ``devsec tsm serve``.
 
     A process that lives for one event (the udev hook) cannot hold a session
     itself; through this it acts on a TSM that outlives it.  The service
     opens devices itself, from a target string (a transport cannot cross a
-    socket), so :attr:`DeviceTarget.open <tdisp.tsm.DeviceTarget.open>` is not
+    socket), so :attr:`DeviceTarget.open <tsm.DeviceTarget.open>` is not
     used: ``target`` maps a DSM's address to the string, by default the
     address itself (its config-space mailbox).  The evidence a result carries
     names the service's backend (:attr:`DeviceInfo.tsm`); :attr:`name` names
@@ -290,33 +290,33 @@ class ServiceTsm(Tsm):
     def _request(self, doc: dict[str, Any], progress: Progress) -> DeviceInfo | TdiInfo:
         return request(self._path, doc, lambda step, _elapsed: progress(step))
 
-    def _device(self, doc: dict[str, Any], progress: Progress = _quiet) -> DeviceInfo:
+    def _device(self, doc: dict[str, Any], progress: Progress = no_progress) -> DeviceInfo:
         return expect_device(self._request(doc, progress), str(doc["op"]))
 
     def _tdi(self, op: str, tdi: TdiTarget, progress: Progress) -> TdiInfo:
         return expect_tdi(self._request({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, progress), op)
 
-    def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+    def connect(self, device: DeviceTarget, progress: Progress = no_progress) -> DeviceInfo:
         doc = {"op": "connect", "bdf": device.bdf, "target": self._target(device.bdf)}
         return self._device(doc, progress)
 
-    def disconnect(self, bdf: str, progress: Progress = _quiet) -> DeviceInfo:
+    def disconnect(self, bdf: str, progress: Progress = no_progress) -> DeviceInfo:
         return self._device({"op": "disconnect", "bdf": bdf}, progress)
 
-    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def bind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi("bind", tdi, progress)
 
-    def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def accept(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi("accept", tdi, progress)
 
-    def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def unbind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi("unbind", tdi, progress)
 
     def info(self, bdf: str) -> DeviceInfo:
         return self._device({"op": "info", "bdf": bdf})
 
     def tdi_info(self, tdi: TdiTarget) -> TdiInfo:
-        return self._tdi("info", tdi, _quiet)
+        return self._tdi("info", tdi, no_progress)
 
-    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
+    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = no_progress) -> DeviceInfo:
         return self._device({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()}, progress)

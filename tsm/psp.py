@@ -1,6 +1,6 @@
 """The security-processor side of ``psp-proxy``: a TSM that owns every secret, reaching devices via the host.
 
-Run as its own process (``python -m tdisp.tsm.psp_main``), standing in for AMD's
+Run as its own process (``python -m tsm.psp_main``), standing in for AMD's
 PSP or Intel's TDX module: it reads frames (:mod:`.psp_wire`) on stdin and
 answers on stdout.  Inside, the same :class:`~.native.DeviceLink` s as the
 native backend run the SPDM, IDE_KM and TDISP requesters, but their DOE
@@ -25,8 +25,8 @@ from spdm.config import RequesterConfig
 from spdm.crypto import Certificate
 from spdm.errors import DecodeError, DevsecError, TransportError
 from spdm.messages.codes import SpdmVersion
+from tdisp.messages import LockInterfaceFlags
 
-from ..messages import LockInterfaceFlags
 from .info import DeviceInfo, TdiInfo, encode_info
 from .interface import TsmConfig, perform
 from .native import NativeTsm

@@ -13,19 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+import ide_km
+import tdisp
 from ide_km import IdeKmDevice, IdeKmDeviceConfig, PortConfig, StreamState
 from spdm.backend import ResponderBackend
 from spdm.config import ResponderConfig
-from spdm.emulator import EmulatedDevice
 from spdm.errors import RemoteProtocolError, SpdmErrorCode
+from spdm.messages import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID
+from tdisp import TdiConfig, TdispDevice, TdispDeviceConfig
+from tdisp.messages import MmioAttributes, MmioRange
 
-from ..device import TdiConfig, TdispDevice, TdispDeviceConfig
-from ..messages import MmioAttributes, MmioRange
+from .spdm_device import EmulatedDevice
 
-PCI_SIG_STANDARD_ID = 3
-PCI_SIG_VENDOR_ID = b"\x01\x00"
-IDE_KM_PROTOCOL = 0x00
-TDISP_PROTOCOL = 0x01
 IDE_PORT = 0
 """The port the device's own DOE function sits on (PortIndex 0)."""
 
@@ -82,9 +81,9 @@ class SecureDevice:
     def _dispatch(self, payload: bytes, session_id: int | None) -> bytes:
         """Route a PCI-SIG vendor payload on its Protocol ID."""
         protocol = payload[0] if payload else None
-        if protocol == IDE_KM_PROTOCOL:
+        if protocol == ide_km.PROTOCOL_ID:
             return self.ide.handle(payload, session_id)
-        if protocol == TDISP_PROTOCOL:
+        if protocol == tdisp.PROTOCOL_ID:
             return self.tdisp.handle(payload, session_id)
         raise RemoteProtocolError(
             f"PCI-SIG protocol {protocol!r} is not served",

@@ -18,12 +18,11 @@ from ide_km import IdeKmRequester, KeyProgrammingFailed, KeySet, PortQueried, Re
 from spdm.driver import RequesterDriver
 from spdm.errors import RemoteErrorResponse, RemoteProtocolError
 from spdm.events import Event, VendorResponseReceived
+from spdm.messages import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID
 from spdm.requester import Requester
-
-from ..events import InterfaceStateReceived, TdispErrorReceived, TdispVersionNegotiated
-from ..messages import LockInterfaceFlags, TdiState
-from ..requester import TdispRequester, TdispRequesterConfig
-from .device import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID
+from tdisp.events import InterfaceStateReceived, TdispErrorReceived, TdispVersionNegotiated
+from tdisp.messages import LockInterfaceFlags, TdiState
+from tdisp.requester import TdispRequester, TdispRequesterConfig
 
 
 class VendorEngine(Protocol):

@@ -8,8 +8,9 @@
   :mod:`.psp_proxy` (a separate security-processor process, :mod:`.psp`, owns
   sessions and keys; the host relays DOE objects, :mod:`.psp_wire`).
 - :mod:`.link`: the IDE_KM and TDISP flows through an SPDM secure session.
-- :mod:`.device`: an emulated TEE-IO device (SPDM responder with the IDE_KM
-  and TDISP device models behind its PCI-SIG vendor-defined handler).
+- :mod:`.teeio`: ``connect --ide --tdisp``'s walk of a TDI through its states.
+- :mod:`.service`: a TSM held by a long-running service, and :class:`~tsm.service.ServiceTsm`,
+  the interface as that service's client.
 """
 
 from __future__ import annotations

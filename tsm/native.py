@@ -27,12 +27,12 @@ from spdm.messages import MeasurementBlock
 from spdm.messages.codes import MeasurementOperation
 from spdm.requester import Requester
 from spdm.transport import DoeTransport
+from tdisp.events import InterfaceReportReceived
+from tdisp.messages import TdiState
+from tdisp.requester import TdispRequester, TdispRequesterConfig
 
-from ..events import InterfaceReportReceived
-from ..messages import TdiState
-from ..requester import TdispRequester, TdispRequesterConfig
 from .info import DeviceInfo, LinkState, TdiInfo
-from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, _quiet, register_backend
+from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, no_progress, register_backend
 from .link import VendorChannel, lock_tdi, run, secure_link, start_tdi, stop_tdi
 
 __all__ = ["DeviceLink", "NativeTsm"]
@@ -270,7 +270,7 @@ class NativeTsm(Tsm):
             link.lost(exc)
             raise
 
-    def connect(self, device: DeviceTarget, progress: Progress = _quiet) -> DeviceInfo:
+    def connect(self, device: DeviceTarget, progress: Progress = no_progress) -> DeviceInfo:
         with self._lock(device.bdf):
             known = self._links.get(device.bdf)
             if known is not None and known.state == LinkState.CONNECTED:
@@ -286,7 +286,7 @@ class NativeTsm(Tsm):
             self._links[device.bdf] = link
             return link.info()
 
-    def disconnect(self, bdf: str, progress: Progress = _quiet) -> DeviceInfo:
+    def disconnect(self, bdf: str, progress: Progress = no_progress) -> DeviceInfo:
         with self._lock(bdf):
             link = self._link(bdf)
             self._guarded(link, lambda: link.disconnect(progress))
@@ -299,20 +299,20 @@ class NativeTsm(Tsm):
             self._guarded(link, lambda: operation(link))
             return link.tdi_info(tdi.bdf)
 
-    def bind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def bind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi_op(tdi, lambda link: link.bind(tdi, progress))
 
-    def accept(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def accept(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi_op(tdi, lambda link: link.accept(tdi, progress))
 
-    def unbind(self, tdi: TdiTarget, progress: Progress = _quiet) -> TdiInfo:
+    def unbind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
         return self._tdi_op(tdi, lambda link: link.unbind(tdi, progress))
 
     def info(self, bdf: str) -> DeviceInfo:
         with self._lock(bdf):
             return self._link(bdf).info()
 
-    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = _quiet) -> DeviceInfo:
+    def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = no_progress) -> DeviceInfo:
         with self._lock(bdf):
             link = self._link(bdf)
             self._guarded(link, lambda: link.refresh(nonce, progress))

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Unpack
 
-from .backend import ResponderBackend
-from .config import ResponderConfig
-from .driver import SECURED_SPDM_PROTOCOL, SPDM_PROTOCOL
-from .responder import Responder
-from .transport import (
+from spdm.backend import ResponderBackend
+from spdm.config import ResponderConfig
+from spdm.driver import SECURED_SPDM_PROTOCOL, SPDM_PROTOCOL
+from spdm.responder import Responder
+from spdm.transport import (
     DoeEndpoint,
     DoeMailbox,
     DoeMailboxModel,
@@ -28,7 +28,7 @@ from .transport import (
     PipeTransport,
     open_mailbox,
 )
-from .transport.configspace import MailboxOptions
+from spdm.transport.configspace import MailboxOptions
 
 
 class EmulatedDevice:

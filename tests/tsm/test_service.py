@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from devsec.tsm_service import TsmService
 from ide_km import StreamState
-from tdisp.tsm import LinkState, NativeTsm
-from tests.tdisp.tsm_helpers import new_board, tsm_config
+from tests.tsm.helpers import new_board, tsm_config
+from tsm import LinkState, NativeTsm
+from tsm.service import TsmService
 
 
 def test_a_client_that_leaves_mid_operation_does_not_interrupt_it() -> None:
