@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from spdm.capture import read_capture
-from spdm.config import RequesterConfig
+from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.errors import DevsecError, VerificationError
 from spdm.events import (
     ChallengeAuthenticated,
@@ -76,7 +76,7 @@ class _Follower:
     """Follows one capture's SPDM conversation, opening session records with the secrets given."""
 
     def __init__(self, now: datetime, secrets: Sequence[bytes]) -> None:
-        self.engine = Requester.follower(RequesterConfig())
+        self.engine = Requester.follower(RequesterConfig(trust_anchors=DEFER_TRUST))
         self.now = now
         self.secrets = list(secrets)
         self.following = True

@@ -18,7 +18,7 @@ from .backend import IdentityBackend
 from .config import RequesterConfig
 from .crypto import SpdmCertChain
 from .driver import RequesterDriver
-from .errors import ConfigurationError, NegotiationError, VerificationError
+from .errors import ConfigurationError, NegotiationError
 from .events import (
     AlgorithmsNegotiated,
     CertificateChainReceived,
@@ -124,13 +124,14 @@ def authenticate(
     session: SessionOptions | None = None,
     identity: IdentityBackend | None = None,
     measurement_nonce: bytes | None = None,
-    defer_trust: bool = False,
 ) -> AuthenticationReport:
     """Authenticate the device behind ``transport`` and collect its signed measurements.
 
     Args:
         transport: the device's DOE mailbox (or a socket/pipe standing in for it).
-        config: versions, algorithms and trust anchors; at least one anchor is required.
+        config: versions, algorithms and the trust decision: at least one anchor, or
+            ``DEFER_TRUST`` (the caller then checks the chain's root itself, e.g. a policy
+            trusting roots by hash).
         now: the time certificates must be valid at.
         slot_id: the certificate slot to authenticate.
         rng: nonce source (the OS by default).
@@ -142,13 +143,10 @@ def authenticate(
         measurement_nonce: the 32-byte nonce the signed GET_MEASUREMENTS carries
             (a remote verifier's challenge, see ``sysfs_bridge.bundle``); random
             when None.  Only the measurements read before any session use it.
-        defer_trust: with no trust anchor in ``config``, accept the chain's own
-            first certificate as its anchor (every other check still runs) and
-            leave trust to the caller, who must then check that certificate
-            itself, e.g. a policy trusting roots by hash.
 
     Raises:
-        VerificationError: no trust anchor (unless deferred), an untrusted chain, a bad signature, a
+        ConfigurationError: no trust decision in ``config``.
+        VerificationError: an untrusted chain, a bad signature, a
             digest mismatch.
         ConfigurationError: ``measurement_nonce`` is not 32 bytes.
         NegotiationError: nothing in common, the device cannot authenticate, or a
@@ -163,7 +161,7 @@ def authenticate(
                  else Requester(config, rng=rng, backend=identity))
     driver = RequesterDriver(transport, requester, sleep=sleep)
     return authenticate_with(driver, requester, now=now, slot_id=slot_id, session=session,
-                             measurement_nonce=measurement_nonce, defer_trust=defer_trust)
+                             measurement_nonce=measurement_nonce)
 
 
 def authenticate_with(
@@ -174,19 +172,19 @@ def authenticate_with(
     slot_id: int = 0,
     session: SessionOptions | None = None,
     measurement_nonce: bytes | None = None,
-    defer_trust: bool = False,
 ) -> AuthenticationReport:
     """:func:`authenticate` on a driver and requester the caller keeps.
 
     The TSM layer uses this to authenticate a device and then keep the same
     connection for a long-lived session; the requester's configuration must
-    hold at least one trust anchor.
+    hold a trust decision.
 
     Raises:
         The same as :func:`authenticate`.
     """
-    if not requester.config.trust_anchors and not defer_trust:
-        raise VerificationError("no trust anchor given: a device can only be trusted against a root")
+    if not requester.config.trust_anchors:
+        raise ConfigurationError("no trust decision: give trust anchors (the roots device chains must "
+                                 "lead to), or DEFER_TRUST and check the chain's root yourself")
     events: list[Event] = []
     protocols = driver.discover()
     for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from .crypto import Certificate
 from .messages.codes import CapabilityFlags, RequestCode, SpdmVersion
@@ -43,6 +44,22 @@ DEFAULT_DATA_TRANSFER_SIZE = 0x1200
 
 
 @dataclass(frozen=True)
+class DeferredTrust:
+    """The explicit decision to leave a chain's trust to the caller.
+
+    A requester whose ``trust_anchors`` is :data:`DEFER_TRUST` validates every
+    chain against the chain's own first certificate (every other check still
+    runs) and reports it untrusted (``CertificateChainReceived.trusted`` False).
+    For a caller that decides trust itself afterwards (a policy trusting roots
+    by hash) and for following a capture offline.
+    """
+
+
+DEFER_TRUST: Final = DeferredTrust()
+"""The one :class:`DeferredTrust` value."""
+
+
+@dataclass(frozen=True)
 class RequesterConfig:
     """What the requester offers and trusts.
 
@@ -52,7 +69,9 @@ class RequesterConfig:
         ct_exponent: the requester's CTExponent (Linux and TF-RMM send 20).
         algorithms: algorithms offered, most preferred first.
         data_transfer_size / max_spdm_msg_size: what the requester can receive.
-        trust_anchors: root (or intermediate) certificates a chain must lead to.
+        trust_anchors: root (or intermediate) certificates a chain must lead to,
+            or :data:`DEFER_TRUST`.  With neither, a certificate chain is refused
+            (``ConfigurationError``): trust is never implied.
         busy_retries: how often a request answered ERROR Busy is sent again.
         busy_retry_delay: seconds between those retries.
         max_not_ready_polls: RESPOND_IF_READY attempts before giving up.
@@ -68,7 +87,7 @@ class RequesterConfig:
     algorithms: AlgorithmPreferences = field(default_factory=AlgorithmPreferences)
     data_transfer_size: int = DEFAULT_DATA_TRANSFER_SIZE
     max_spdm_msg_size: int = DEFAULT_DATA_TRANSFER_SIZE
-    trust_anchors: tuple[Certificate, ...] = ()
+    trust_anchors: tuple[Certificate, ...] | DeferredTrust = ()
     busy_retries: int = 3
     busy_retry_delay: float = 0.01
     max_not_ready_polls: int = 8

@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spdm.authenticate import SessionOptions, authenticate
-from spdm.config import RequesterConfig
+from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.driver import RequesterDriver
 from spdm.errors import ConfigurationError, DevsecError
 from spdm.requester import Requester
@@ -161,7 +161,8 @@ class Admission:
         self._clock = clock
         self._max_signatures = max_signatures
         self._defer_trust = bool(policy.root_hashes)
-        self._config = RequesterConfig(trust_anchors=() if self._defer_trust else policy.roots)
+        self._config = RequesterConfig(
+            trust_anchors=DEFER_TRUST if self._defer_trust else policy.roots)
 
     def perform(self, work: Work) -> Decision | None:
         """Admit (``admit``) or forget (``forget``) a device.
@@ -196,7 +197,7 @@ class Admission:
             session = SessionOptions(inside=inside)
         transport = self._opener(bdf)
         try:
-            report = authenticate(transport, self._config, now=self._now(), defer_trust=self._defer_trust,
+            report = authenticate(transport, self._config, now=self._now(),
                                   session=session)
         finally:
             transport.close()

@@ -103,12 +103,12 @@ def vendor_exchanges(name: str, vendor_id: bytes = PCI_SIG_VENDOR) -> tuple[Vend
     """
     from datetime import UTC, datetime
 
-    from spdm.config import RequesterConfig
+    from spdm.config import DEFER_TRUST, RequesterConfig
     from spdm.messages import VendorDefinedRequest, VendorDefinedResponse
     from spdm.messages.codes import RequestCode
     from spdm.requester import Requester
 
-    engine = Requester.follower(RequesterConfig())
+    engine = Requester.follower(RequesterConfig(trust_anchors=DEFER_TRUST))
     keys = [value for _, value in secrets(name)]
     now = datetime(2026, 11, 22, tzinfo=UTC)
     out = []

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from spdm.config import RequesterConfig
+from spdm.config import DeferredTrust, RequesterConfig
 from spdm.errors import ConfigurationError, DecodeError, LocalProtocolError
 from spdm.transport import DoeTransport
 from tdisp.messages import LockInterfaceFlags
@@ -102,7 +102,7 @@ class TsmConfig:
     rng: Callable[[int], bytes] = field(default=os.urandom, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.requester.trust_anchors:
+        if isinstance(self.requester.trust_anchors, DeferredTrust) or not self.requester.trust_anchors:
             raise ConfigurationError("a TSM needs at least one trust anchor for device certificates")
 
 

@@ -21,7 +21,7 @@ import queue
 import threading
 from typing import IO, Any
 
-from spdm.config import RequesterConfig
+from spdm.config import DeferredTrust, RequesterConfig
 from spdm.crypto import Certificate
 from spdm.errors import DecodeError, DevsecError, TransportError
 from spdm.messages.codes import SpdmVersion
@@ -45,8 +45,10 @@ def config_document(config: TsmConfig) -> bytes:
     The clock and randomness are the security processor's own; algorithm
     preferences are the defaults.
     """
+    anchors = config.requester.trust_anchors
+    assert not isinstance(anchors, DeferredTrust)  # TsmConfig refuses it
     return json.dumps({
-        "trust_anchors": [c.der.hex() for c in config.requester.trust_anchors],
+        "trust_anchors": [c.der.hex() for c in anchors],
         "versions": [int(v) for v in config.requester.versions],
         "slot_id": config.slot_id,
         "stream_id": config.stream_id,

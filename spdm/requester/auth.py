@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
+from ..config import DeferredTrust
 from ..crypto import (
     SpdmCertChain,
     constant_time_equal,
@@ -18,7 +19,7 @@ from ..crypto import (
     validate_cert_chain,
     verify,
 )
-from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
+from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import (
     CertificateChainReceived,
     ChallengeAuthenticated,
@@ -260,11 +261,17 @@ class AuthCommands(EncapCommands):
         if expected is not None and not constant_time_equal(digest(negotiated.hash_alg, raw), expected):
             raise VerificationError(f"slot {slot_id}: the chain does not match its DIGESTS entry")
         anchors = self.config.trust_anchors
+        deferred = isinstance(anchors, DeferredTrust)
+        if not deferred and not anchors:
+            raise ConfigurationError(
+                "no trust decision: give trust_anchors (the roots device chains must lead to), "
+                "or DEFER_TRUST to check trust yourself")
         validate_cert_chain(
-            chain, anchors or chain.certificates[:1], negotiated.asym_alg, now=now, role="responder",
+            chain, chain.certificates[:1] if isinstance(anchors, DeferredTrust) else anchors,
+            negotiated.asym_alg, now=now, role="responder",
         )
         self.chains[slot_id] = chain
-        self._events.append(CertificateChainReceived(slot_id, chain, trusted=bool(anchors)))
+        self._events.append(CertificateChainReceived(slot_id, chain, trusted=not deferred))
 
     def _on_challenge_auth(self, request: Message, response: Message) -> None:
         assert isinstance(response, ChallengeAuth)

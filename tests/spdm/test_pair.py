@@ -17,13 +17,15 @@ import pytest
 
 from devsec.emulator import EmulatedDevice
 from spdm.authenticate import SessionOptions, authenticate
-from spdm.config import DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
+from spdm.config import DEFAULT_RESPONDER_CAPS, DEFER_TRUST, RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
 from spdm.device import DeviceModel
+from spdm.driver import RequesterDriver
 from spdm.errors import ConfigurationError, NegotiationError, VerificationError
 from spdm.events import CertificateChainReceived
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, DmtfValueType, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
+from spdm.requester import Requester
 from spdm.transport import EmuSocketClient
 
 NOW = datetime.now(UTC)
@@ -159,17 +161,30 @@ def test_chain_not_leading_to_the_trust_root_is_refused() -> None:
 def test_trust_is_required_unless_deferred() -> None:
     device_model = model(BaseAsymAlgo.ECDSA_P384)
     device = EmulatedDevice(ResponderConfig(), device_model)
-    with pytest.raises(VerificationError, match="no trust anchor"):
+    with pytest.raises(ConfigurationError, match="no trust decision"):
         authenticate(device.pipe(), RequesterConfig(), now=NOW)
-    report = authenticate(device.pipe(), RequesterConfig(), now=NOW, defer_trust=True)
+    report = authenticate(device.pipe(), RequesterConfig(trust_anchors=DEFER_TRUST), now=NOW)
     (chain_event,) = [e for e in report.events if isinstance(e, CertificateChainReceived)]
     assert chain_event.trusted is False  # anchored at its own root: the caller decides
     assert report.chain.certificates[0].der == device_model.root_certificate().der
     # Deferring trust keeps every other check: a wrong signing key still fails.
     impostor = device_model.with_signing_key(DeviceModel.generate(BaseAsymAlgo.ECDSA_P384))
     with pytest.raises(VerificationError, match="signature"):
-        authenticate(EmulatedDevice(ResponderConfig(), impostor).pipe(), RequesterConfig(), now=NOW,
-                     defer_trust=True)
+        authenticate(EmulatedDevice(ResponderConfig(), impostor).pipe(),
+                     RequesterConfig(trust_anchors=DEFER_TRUST), now=NOW)
+
+
+def test_the_engine_refuses_a_chain_without_a_trust_decision() -> None:
+    """A library user driving the engine without anchors gets no trusted chain, nor any challenge."""
+    device = EmulatedDevice(ResponderConfig(), model(BaseAsymAlgo.ECDSA_P384))
+    requester = Requester(RequesterConfig())
+    driver = RequesterDriver(device.pipe(), requester)
+    for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms,
+                    requester.get_digests):
+        driver.run(command)
+    with pytest.raises(ConfigurationError, match="no trust decision"):
+        driver.run(lambda: requester.get_certificate(0, now=NOW))
+    assert requester.chains == {}
 
 
 def test_wrong_signing_key_is_refused() -> None:
