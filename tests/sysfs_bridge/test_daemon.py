@@ -62,6 +62,7 @@ def daemon(policy: Policy, root: Path, events: list[Uevent], *, fleet: Fleet | N
     return subject, source, actor
 
 
+@pytest.mark.slow
 def test_burst_of_1000_add_events_is_handled_once_each(
         tmp_path: Path, policy: Policy, caplog: pytest.LogCaptureFixture) -> None:
     """1000 emulated devices (distinct addresses, full SPDM authentication each) hot-added at once:
