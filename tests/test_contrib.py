@@ -36,7 +36,9 @@ _PAIR = re.compile(r'\s*([A-Z_]+)(?:\{([^}]*)\})?\s*(==|!=|\+=|-=|:=|=)\s*"((?:[
 
 def check_rules(text: str) -> list[list[tuple[str, str, str, str]]]:
     """Parse udev rules into rules of (key, attribute, operator, value); raise ValueError with the line."""
-    rules, labels, gotos = [], set(), set()
+    rules: list[list[tuple[str, str, str, str]]] = []
+    labels: set[str] = set()
+    gotos: set[str] = set()
     logical = re.sub(r"\\\n", "", text)
     for number, line in enumerate(logical.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -98,13 +99,25 @@ class RecordingActor:
         self._record("forget", bdf)
 
 
-def admission(policy: Policy, root: Path, fleet: Fleet, actor: RecordingActor, **kw: object) -> Admission:
-    """An Admission over the fleet (its mailboxes and config-space identities)."""
-    options: dict = {"opener": fleet.open, "identify": fleet.identify, **kw}
-    return Admission(policy, root, actor=actor, **options)
+def admission(policy: Policy, root: Path, fleet: Fleet, actor: RecordingActor, *,
+              opener: Callable[[str], DoeTransport] | None = None,
+              identify: Callable[[str], PciIdentity] | None = None) -> Admission:
+    """An Admission over the fleet (its mailboxes and config-space identities, unless replaced)."""
+    return Admission(policy, root, actor=actor, opener=opener or fleet.open,
+                     identify=identify or fleet.identify)
 
 
-def decision_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
+class DecisionLine(TypedDict):
+    """One JSON decision line of ``sysfs_bridge.admission`` (its module docstring lists the keys)."""
+
+    bdf: str
+    action: str
+    allow: bool
+    reasons: list[str]
+    duration_ms: float
+
+
+def decision_lines(caplog: pytest.LogCaptureFixture) -> list[DecisionLine]:
     """The JSON decision lines the admission logged."""
     return [json.loads(r.getMessage()) for r in caplog.records
             if r.name == "sysfs_bridge.admission" and r.getMessage().startswith("{")

@@ -34,7 +34,7 @@ from spdm.messages import (
 )
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
-from sysfs_bridge.bundle import FORMAT, MEASUREMENTS_CONTEXT, export_bundle, verify_bundle
+from sysfs_bridge.bundle import FORMAT, MEASUREMENTS_CONTEXT, BundleVerdict, export_bundle, verify_bundle
 
 from .helpers import model
 
@@ -69,7 +69,8 @@ def _dump(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc).encode()
 
 
-def _verify(data: bytes, nonce: bytes = NONCE, anchors: tuple[Certificate, ...] | None = None):
+def _verify(data: bytes, nonce: bytes = NONCE, anchors: tuple[Certificate, ...] | None = None,
+            ) -> BundleVerdict:
     return verify_bundle(data, nonce, anchors or (_root(),), NOW)
 
 

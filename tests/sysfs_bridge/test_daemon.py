@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -51,14 +52,14 @@ class CountingSource(QueueUeventSource):
 
 def daemon(policy: Policy, root: Path, events: list[Uevent], *, fleet: Fleet | None = None,
            actor: RecordingActor | None = None, devices: list[str] | None = None, close: bool = True,
-           **kw: object) -> tuple[PolicyDaemon, CountingSource, RecordingActor]:
+           workers: int = 4, opener: Callable[[str], DoeTransport] | None = None,
+           ) -> tuple[PolicyDaemon, CountingSource, RecordingActor]:
     source = CountingSource(events)
     if close:
         source.close()
     actor = actor if actor is not None else RecordingActor()
-    options = kw.pop("admission", {})
-    subject = PolicyDaemon(source, admission(policy, root, fleet or Fleet(), actor, **options),
-                           devices=lambda: list(devices or ()), poll_interval=0.02, **kw)
+    subject = PolicyDaemon(source, admission(policy, root, fleet or Fleet(), actor, opener=opener),
+                           devices=lambda: list(devices or ()), poll_interval=0.02, workers=workers)
     return subject, source, actor
 
 
@@ -75,7 +76,7 @@ def test_burst_of_1000_add_events_is_handled_once_each(
     addresses = bdfs(1000)
     fleet = Fleet()
     subject, _, actor = daemon(policy, tmp_path / "sysfs", [pci("add", b) for b in addresses], fleet=fleet,
-                               workers=1, admission={"opener": lambda bdf: fleet.device(bdf).pipe()})
+                               workers=1, opener=lambda bdf: fleet.device(bdf).pipe())
     start = time.monotonic()
     with caplog.at_level(logging.INFO, logger="sysfs_bridge.admission"):
         stats = subject.run()
@@ -132,7 +133,7 @@ def test_an_event_for_a_device_being_handled_runs_again_after_it(tmp_path: Path,
     fleet = Fleet()
     gate = Gate(fleet, "0000:01:00.0")
     subject, source, _ = daemon(policy, tmp_path / "sysfs", [pci("add", "0000:01:00.0")], fleet=fleet,
-                                close=False, workers=2, admission={"opener": gate.open})
+                                close=False, workers=2, opener=gate.open)
     result: list[DaemonStats] = []
     runner = threading.Thread(target=lambda: result.append(subject.run()))
     runner.start()
@@ -152,7 +153,7 @@ def test_a_slow_device_does_not_hold_up_the_others(tmp_path: Path, policy: Polic
     others = bdfs(11)[1:]
     actor = RecordingActor()
     subject, source, _ = daemon(policy, tmp_path / "sysfs", [pci("add", b) for b in bdfs(11)], fleet=fleet,
-                                actor=actor, close=False, workers=2, admission={"opener": gate.open})
+                                actor=actor, close=False, workers=2, opener=gate.open)
     result: list[DaemonStats] = []
     runner = threading.Thread(target=lambda: result.append(subject.run()))
     runner.start()
@@ -180,7 +181,7 @@ def test_failing_devices_are_denied_and_bugs_do_not_stop_the_workers(
 
     events = [pci("add", b) for b in bdfs(4)] + [Uevent("add", "/devices/pci0000:00/x", "pci", {})]
     subject, _, actor = daemon(policy, tmp_path / "sysfs", events, fleet=fleet, workers=2,
-                               admission={"opener": opener})
+                               opener=opener)
     stats = subject.run()
     assert stats == DaemonStats(allowed=2, denied=1, failed=1)
     assert ("refuse", "0000:01:00.1") in actor.calls
@@ -229,7 +230,7 @@ def test_stop_finishes_the_jobs_in_progress_and_drops_the_rest(tmp_path: Path, p
     fleet = Fleet()
     gate = Gate(fleet, "0000:01:00.0")
     subject, source, _ = daemon(policy, tmp_path / "sysfs", [pci("add", b) for b in bdfs(5)], fleet=fleet,
-                                close=False, workers=1, admission={"opener": gate.open})
+                                close=False, workers=1, opener=gate.open)
     result: list[DaemonStats] = []
     runner = threading.Thread(target=lambda: result.append(subject.run()))
     runner.start()
@@ -264,6 +265,7 @@ def test_kernel_devices_and_arguments(tmp_path: Path, policy: Policy) -> None:
     (tmp_path / "sys/bus/pci/devices/not-a-device").mkdir()
     assert kernel_devices(tmp_path / "sys")() == ["0000:00:00.0", "0000:00:1f.3"]
     subject = admission(policy, tmp_path, Fleet(), RecordingActor())
-    for bad in ({"workers": 0}, {"poll_interval": 0.0}):
-        with pytest.raises(ConfigurationError):
-            PolicyDaemon(QueueUeventSource(), subject, devices=list, **bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        PolicyDaemon(QueueUeventSource(), subject, devices=list, workers=0)
+    with pytest.raises(ConfigurationError):
+        PolicyDaemon(QueueUeventSource(), subject, devices=list, poll_interval=0.0)

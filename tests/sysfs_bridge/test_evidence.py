@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import pytest
 
 from devsec.report import report_dict
@@ -24,7 +27,8 @@ from tests.sysfs_bridge.helpers import evidence as make_evidence
 
 
 @pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
-def test_evidence_from_report_holds_every_signature_and_block(asym, version) -> None:
+def test_evidence_from_report_holds_every_signature_and_block(asym: BaseAsymAlgo,
+                                                              version: SpdmVersion) -> None:
     rep = report(asym, version)
     ev = make_evidence(asym, version)
     assert ev.bdf == BDF and ev.authenticated is True
@@ -40,7 +44,7 @@ def test_evidence_from_report_holds_every_signature_and_block(asym, version) -> 
         assert entry.combined_spdm_prefix == source.combined_prefix
         assert (entry.combined_spdm_prefix == b"") == (version.text == "1.1")
         assert entry.hash_algorithm == "sha384"
-        assert entry.asym_algorithm == asym.name.lower().replace("_", "-")
+        assert asym.name is not None and entry.asym_algorithm == asym.name.lower().replace("_", "-")
     assert rep.measurements is not None
     assert [m.index for m in ev.measurements] == [b.index for b in rep.measurements.blocks]
     assert {m.representation for m in ev.measurements} == {"digest", "raw"}
@@ -64,31 +68,33 @@ def test_bad_addresses_are_refused(bdf: str) -> None:
         DeviceEvidence(bdf, True)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"authenticated": "../tsm0"},
-    {"authenticated": True, "certificates": {8: b"x"}},
-    {"authenticated": True, "certificates": {0: b""}},
-    {"authenticated": True, "doe_features": ((0x10000, 0),)},
-    {"authenticated": True, "tsm": TsmState(connect="a/b")},
-])
-def test_bad_device_values_are_refused(kwargs: dict) -> None:
+@pytest.mark.parametrize("make", [
+    lambda: DeviceEvidence(BDF, "../tsm0"),
+    lambda: DeviceEvidence(BDF, True, certificates={8: b"x"}),
+    lambda: DeviceEvidence(BDF, True, certificates={0: b""}),
+    lambda: DeviceEvidence(BDF, True, doe_features=((0x10000, 0),)),
+    lambda: DeviceEvidence(BDF, True, tsm=TsmState(connect="a/b")),
+], ids=["tsm-name", "slot-8", "empty-slot", "doe-vendor", "tsm-path"])
+def test_bad_device_values_are_refused(make: Callable[[], DeviceEvidence]) -> None:
     with pytest.raises(ConfigurationError):
-        DeviceEvidence(BDF, **kwargs)
+        make()
 
 
-def _entry(**overrides: object) -> SignatureEntry:
-    fields: dict = dict(number=0, type="responder-challenge_auth signing", transcript=b"t",
-                        signature=b"s", requester_nonce=b"", responder_nonce=b"",
-                        hash_algorithm="sha384", combined_spdm_prefix=b"", certificate_slot=0)
-    fields.update(overrides)
-    return SignatureEntry(**fields)
+def _entry() -> SignatureEntry:
+    return SignatureEntry(number=0, type="responder-challenge_auth signing", transcript=b"t",
+                          signature=b"s", requester_nonce=b"", responder_nonce=b"",
+                          hash_algorithm="sha384", combined_spdm_prefix=b"", certificate_slot=0)
 
 
-@pytest.mark.parametrize("overrides", [{"number": -1}, {"certificate_slot": 8},
-                                       {"type": "two\nlines"}, {"hash_algorithm": "sha\x00"}])
-def test_bad_signature_entries_are_refused(overrides: dict) -> None:
+@pytest.mark.parametrize("make", [
+    lambda: replace(_entry(), number=-1),
+    lambda: replace(_entry(), certificate_slot=8),
+    lambda: replace(_entry(), type="two\nlines"),
+    lambda: replace(_entry(), hash_algorithm="sha\x00"),
+], ids=["number", "certificate_slot", "type", "hash_algorithm"])
+def test_bad_signature_entries_are_refused(make: Callable[[], SignatureEntry]) -> None:
     with pytest.raises(ConfigurationError):
-        _entry(**overrides)
+        make()
 
 
 def test_bad_measurements_and_duplicates_are_refused() -> None:
@@ -114,12 +120,17 @@ def test_spdm_facts_of_an_authentication_with_and_without_a_session() -> None:
     assert teeio_evidence().pci == PciIdentity(0x1AF4, 0x1234, 0, 0, 0)
 
 
-@pytest.mark.parametrize("overrides", [{"version": "1.4"}, {"version": ""}, {"hash_algorithm": "SHA 384"},
-                                       {"dhe_group": "../x"}, {"capabilities": ("cert cap",)},
-                                       {"vendor_protocols": ("cxl",)}])
-def test_bad_spdm_facts_are_refused(overrides: dict) -> None:
+@pytest.mark.parametrize("make", [
+    lambda: SpdmFacts("1.4"),
+    lambda: SpdmFacts(""),
+    lambda: SpdmFacts("1.2", hash_algorithm="SHA 384"),
+    lambda: SpdmFacts("1.2", dhe_group="../x"),
+    lambda: SpdmFacts("1.2", capabilities=("cert cap",)),
+    lambda: SpdmFacts("1.2", vendor_protocols=("cxl",)),
+], ids=["version-1.4", "no-version", "hash_algorithm", "dhe_group", "capabilities", "vendor_protocols"])
+def test_bad_spdm_facts_are_refused(make: Callable[[], SpdmFacts]) -> None:
     with pytest.raises(ConfigurationError):
-        SpdmFacts(**{"version": "1.2", **overrides})
+        make()
 
 
 def test_spdm_facts_are_normalized() -> None:
@@ -128,10 +139,14 @@ def test_spdm_facts_are_normalized() -> None:
         SpdmFacts("1.2", capabilities=("CERT_CAP", "MAC_CAP"), vendor_protocols=("ide_km", "tdisp"))
 
 
-@pytest.mark.parametrize("overrides", [{"vendor": 0x10000}, {"device": -1}, {"class_code": 1 << 24}])
-def test_bad_pci_ids_are_refused(overrides: dict) -> None:
+@pytest.mark.parametrize("make", [
+    lambda: PciIdentity(vendor=0x10000),
+    lambda: PciIdentity(device=-1),
+    lambda: PciIdentity(class_code=1 << 24),
+], ids=["vendor", "device", "class_code"])
+def test_bad_pci_ids_are_refused(make: Callable[[], PciIdentity]) -> None:
     with pytest.raises(ConfigurationError):
-        PciIdentity(**overrides)
+        make()
 
 
 def test_pci_identity_from_config_space() -> None:
@@ -144,7 +159,7 @@ def test_pci_identity_from_config_space() -> None:
 
 
 @pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
-def test_measurement_entries_give_back_their_blocks(asym, version) -> None:
+def test_measurement_entries_give_back_their_blocks(asym: BaseAsymAlgo, version: SpdmVersion) -> None:
     rep = report(asym, version)
     assert rep.measurements is not None
     entries = make_evidence(asym, version).measurements

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -59,8 +60,14 @@ capabilities = ["measurements", "sessions", "ide", "tdisp"]
 """
 
 
+class WritePolicy(Protocol):
+    """The ``write_policy`` fixture: the policy text, and the algorithm of the device whose root it trusts."""
+
+    def __call__(self, body: str, asym: BaseAsymAlgo = ...) -> Policy: ...
+
+
 @pytest.fixture
-def write_policy(tmp_path: Path) -> Callable[..., Policy]:
+def write_policy(tmp_path: Path) -> WritePolicy:
     """Write a policy next to the P-384 device's root (``root.pem``) and load it."""
     def write(body: str, asym: BaseAsymAlgo = P384) -> Policy:
         (tmp_path / "root.pem").write_bytes(model(asym).root_certificate_pem())
@@ -81,7 +88,7 @@ def _denied(decision: Decision, *fragments: str) -> None:
         assert any(fragment in reason for reason in decision.reasons), (fragment, decision.reasons)
 
 
-def test_a_matching_device_is_allowed(write_policy, teeio_dir: Path) -> None:
+def test_a_matching_device_is_allowed(write_policy: WritePolicy, teeio_dir: Path) -> None:
     policy = write_policy(STRICT + _reference(teeio_evidence(), 1, 2, 4))
     decision = evaluate(policy, teeio_dir)
     assert decision.allow and decision.action == "bind" and decision.bdf == BDF, decision.reasons
@@ -94,14 +101,15 @@ def test_a_matching_device_is_allowed(write_policy, teeio_dir: Path) -> None:
         "bdf": BDF, "allow": True, "action": "bind", "reasons": list(decision.reasons)}
 
 
-def test_a_root_named_by_hash_is_trusted(write_policy, teeio_dir: Path) -> None:
+def test_a_root_named_by_hash_is_trusted(write_policy: WritePolicy, teeio_dir: Path) -> None:
     root = model(P384).root_certificate()
     for alg, name in ((BaseHashAlgo.SHA_256, "sha256"), (BaseHashAlgo.SHA_384, "sha384")):
         policy = write_policy(f'[trust]\nroot_hashes = ["{name}:{root.sha(alg).hex()}"]\n')
         assert evaluate(policy, teeio_dir).allow
 
 
-def test_a_root_that_signed_the_slots_first_certificate_is_trusted(write_policy, tmp_path: Path) -> None:
+def test_a_root_that_signed_the_slots_first_certificate_is_trusted(write_policy: WritePolicy,
+                                                                   tmp_path: Path) -> None:
     """The slot holds intermediate and leaf only: the chain is validated against the root file."""
     ev = make_evidence()
     root = model(P384).root_certificate()
@@ -118,14 +126,14 @@ def test_a_root_that_signed_the_slots_first_certificate_is_trusted(write_policy,
     _denied(evaluate(policy, device), "does not lead to a trusted root")
 
 
-def test_a_wrong_root_is_denied(write_policy, tmp_path: Path, teeio_dir: Path) -> None:
+def test_a_wrong_root_is_denied(write_policy: WritePolicy, tmp_path: Path, teeio_dir: Path) -> None:
     (tmp_path / "other.pem").write_bytes(generate_device_identity(P256).root.to_pem())
     policy = write_policy('[trust]\nroots = ["other.pem"]\nroot_hashes = ["sha256:' + "00" * 32 + '"]\n')
     _denied(evaluate(policy, teeio_dir), "certificate slot 0 (signature 0)",
             "does not lead to a trusted root")
 
 
-def test_an_expired_chain_is_denied(write_policy, teeio_dir: Path) -> None:
+def test_an_expired_chain_is_denied(write_policy: WritePolicy, teeio_dir: Path) -> None:
     policy = write_policy('[trust]\nroots = ["root.pem"]\n')
     later = model(P384).root_certificate().not_after + timedelta(days=1)
     _denied(evaluate(policy, teeio_dir, now=later), "is not valid at")
@@ -141,7 +149,7 @@ def _device_dir(root: Path, version: SpdmVersion, hash_alg: BaseHashAlgo) -> Pat
     return render(evidence_from_report(rep, BDF), root)
 
 
-def test_a_downgraded_version_is_denied(write_policy, tmp_path: Path) -> None:
+def test_a_downgraded_version_is_denied(write_policy: WritePolicy, tmp_path: Path) -> None:
     device = _device_dir(tmp_path / "v11", SpdmVersion.V11, BaseHashAlgo.SHA_384)
     assert (device / "spdm/version").read_text() == "1.1\n"
     base = '[trust]\nroots = ["root.pem"]\n[spdm]\n'
@@ -156,7 +164,7 @@ def test_a_downgraded_version_is_denied(write_policy, tmp_path: Path) -> None:
             "signature 0 was signed under SPDM 1.0/1.1, spdm/version says 1.2")
 
 
-def test_downgraded_or_disallowed_algorithms_are_denied(write_policy, tmp_path: Path) -> None:
+def test_downgraded_or_disallowed_algorithms_are_denied(write_policy: WritePolicy, tmp_path: Path) -> None:
     device = _device_dir(tmp_path / "sha256", SpdmVersion.V13, BaseHashAlgo.SHA_256)
     policy = write_policy('[trust]\nroots = ["root.pem"]\n[spdm]\nmin_hash = "sha384"\n'
                           'min_asym = "ecdsa-p384"\nmeasurement_hash = ["sha512"]\n', P256)
@@ -169,7 +177,7 @@ def test_downgraded_or_disallowed_algorithms_are_denied(write_policy, tmp_path: 
     _denied(evaluate(policy, device), "signature 0 used sha256, spdm/hash_algorithm says sha384")
 
 
-def test_session_algorithms_need_a_session(write_policy, tmp_path: Path) -> None:
+def test_session_algorithms_need_a_session(write_policy: WritePolicy, tmp_path: Path) -> None:
     device = render(make_evidence(), tmp_path / "sysfs")
     policy = write_policy('[trust]\nroots = ["root.pem"]\n[spdm]\ndhe = ["secp384r1"]\n'
                           'min_aead = "aes-128-gcm"\n')
@@ -177,7 +185,7 @@ def test_session_algorithms_need_a_session(write_policy, tmp_path: Path) -> None
             "no aead algorithm")
 
 
-def test_missing_required_capabilities_are_denied(write_policy, tmp_path: Path) -> None:
+def test_missing_required_capabilities_are_denied(write_policy: WritePolicy, tmp_path: Path) -> None:
     ev = make_evidence()  # authenticated and measured, no session run with IDE_KM/TDISP
     device = render(ev, tmp_path / "sysfs")
     policy = write_policy('[trust]\nroots = ["root.pem"]\n[require]\n'
@@ -195,7 +203,8 @@ def test_missing_required_capabilities_are_denied(write_policy, tmp_path: Path) 
     _denied(evaluate(policy, device), "the device's sessions lack MAC_CAP")
 
 
-def test_a_measurement_outside_the_reference_values_is_denied(write_policy, teeio_dir: Path) -> None:
+def test_a_measurement_outside_the_reference_values_is_denied(write_policy: WritePolicy,
+                                                              teeio_dir: Path) -> None:
     ev = teeio_evidence()
     good = _reference(ev, 1, 2)
     bad = good.replace(f'2 = ["{ev.measurements[1].value.hex()}"]', '2 = ["' + "ab" * 48 + '", "00"]')
@@ -206,7 +215,8 @@ def test_a_measurement_outside_the_reference_values_is_denied(write_policy, teei
     _denied(evaluate(write_policy(STRICT + missing), teeio_dir), "measurement 200 is missing")
 
 
-def test_a_device_without_a_reference_entry_is_denied(write_policy, teeio_dir: Path, tmp_path: Path) -> None:
+def test_a_device_without_a_reference_entry_is_denied(write_policy: WritePolicy, teeio_dir: Path,
+                                                      tmp_path: Path) -> None:
     other = "[[reference]]\nvendor = 0x8086\ndevice = 0x0d58\n"
     _denied(evaluate(write_policy(STRICT + other), teeio_dir), "no reference values for 1af4:1234")
     model_only = "[[reference]]\nvendor = 0x1af4\ndevice = 0x1234\n"
@@ -215,7 +225,7 @@ def test_a_device_without_a_reference_entry_is_denied(write_policy, teeio_dir: P
     _denied(evaluate(write_policy(STRICT + model_only), no_ids), "PCI vendor/device IDs are unknown")
 
 
-def test_an_unsigned_measurement_value_is_denied(write_policy, teeio_dir: Path) -> None:
+def test_an_unsigned_measurement_value_is_denied(write_policy: WritePolicy, teeio_dir: Path) -> None:
     """A value rewritten on disk to a reference value is not covered by any verified signature."""
     forged = bytes(48)
     (teeio_dir / "measurements/1/value").write_bytes(forged)
@@ -225,7 +235,17 @@ def test_an_unsigned_measurement_value_is_denied(write_policy, teeio_dir: Path) 
                                          "signature covers it")
 
 
-CORRUPTIONS: list[tuple[str, Callable[[Path], None], str]] = [
+def _slot_to_directory(device: Path) -> None:
+    (device / "certificates/slot0").unlink()
+    (device / "certificates/slot0").mkdir()
+
+
+def _empty_log(device: Path) -> None:
+    for entry in (device / "signatures").iterdir():
+        entry.unlink()
+
+
+CORRUPTIONS: list[tuple[str, Callable[[Path], object], str]] = [
     ("flipped signature byte",
      lambda d: (d / "signatures/1_signature").write_bytes(
          bytes([(d / "signatures/1_signature").read_bytes()[0] ^ 1])
@@ -251,25 +271,22 @@ CORRUPTIONS: list[tuple[str, Callable[[Path], None], str]] = [
     ("garbage vendor ID", lambda d: (d / "vendor").write_text("intel\n"), "vendor: not a hexadecimal ID"),
     ("tampered certificate", lambda d: (d / "certificates/slot0").write_bytes(
         (d / "certificates/slot0").read_bytes()[:-1] + b"\0"), "signature 0 does not verify"),
-    ("slot replaced by a directory", lambda d: ((d / "certificates/slot0").unlink(),
-                                                (d / "certificates/slot0").mkdir()),
-     "unreadable evidence: "),
-    ("log emptied", lambda d: [p.unlink() for p in (d / "signatures").iterdir()],
-     "the signatures/ log is empty"),
+    ("slot replaced by a directory", _slot_to_directory, "unreadable evidence: "),
+    ("log emptied", _empty_log, "the signatures/ log is empty"),
     ("not authenticated", lambda d: (d / "authenticated").write_text("0\n"), "not authenticated"),
 ]
 
 
 @pytest.mark.parametrize(("mutate", "reason"), [c[1:] for c in CORRUPTIONS], ids=[c[0] for c in CORRUPTIONS])
-def test_a_corrupted_tree_is_denied(write_policy, teeio_dir: Path, mutate: Callable[[Path], None],
-                                    reason: str) -> None:
+def test_a_corrupted_tree_is_denied(write_policy: WritePolicy, teeio_dir: Path,
+                                    mutate: Callable[[Path], object], reason: str) -> None:
     policy = write_policy(STRICT + _reference(teeio_evidence(), 1))
     assert evaluate(policy, teeio_dir).allow
     mutate(teeio_dir.resolve())
     _denied(evaluate(policy, teeio_dir), reason)
 
 
-def test_missing_or_misnamed_device_directories_are_denied(write_policy, tmp_path: Path) -> None:
+def test_missing_or_misnamed_device_directories_are_denied(write_policy: WritePolicy, tmp_path: Path) -> None:
     policy = write_policy('[trust]\nroots = ["root.pem"]\n')
     _denied(evaluate(policy, tmp_path / "bus/pci/devices/0000:09:00.0"), "no device directory")
     dangling = tmp_path / "bus/pci/devices/0000:09:00.0"
@@ -282,14 +299,15 @@ def test_missing_or_misnamed_device_directories_are_denied(write_policy, tmp_pat
     assert decision.bdf == "not-a-device"
 
 
-def test_a_kernel_tree_without_spdm_facts(write_policy, tmp_path: Path, teeio_dir: Path) -> None:
+def test_a_kernel_tree_without_spdm_facts(write_policy: WritePolicy, tmp_path: Path, teeio_dir: Path) -> None:
     """A kernel's /sys has no spdm/: identity rules can pass, rules on negotiated facts cannot."""
     shutil.rmtree(teeio_dir.resolve() / "spdm")
     assert evaluate(write_policy('[trust]\nroots = ["root.pem"]\n'), teeio_dir).allow
     _denied(evaluate(write_policy(STRICT), teeio_dir), "has no spdm/ facts")
 
 
-def test_the_resolved_directory_and_a_re_render_evaluate_alike(write_policy, teeio_dir: Path) -> None:
+def test_the_resolved_directory_and_a_re_render_evaluate_alike(write_policy: WritePolicy,
+                                                               teeio_dir: Path) -> None:
     policy = write_policy(STRICT)
     assert evaluate(policy, teeio_dir.resolve()).allow
     before = teeio_dir.resolve()
@@ -299,7 +317,7 @@ def test_the_resolved_directory_and_a_re_render_evaluate_alike(write_policy, tee
     assert decision.allow and "all 3 signatures of the log verify" in decision.reasons
 
 
-def test_decide_needs_verdicts_for_every_entry(write_policy) -> None:
+def test_decide_needs_verdicts_for_every_entry(write_policy: WritePolicy) -> None:
     policy = write_policy('[trust]\nroots = ["root.pem"]\n')
     ev = teeio_evidence()
     ok = [LogVerdict(e.number, True, "verified") for e in ev.signatures]

@@ -41,7 +41,7 @@ def test_a_full_policy(tmp_path: Path) -> None:
                    '1 = ["AbCd"]\n254 = ["00", "01"]\n')
     assert policy.action == "bind" and policy.source == tmp_path / "policy.toml"
     assert policy.roots == (model(BaseAsymAlgo.ECDSA_P384).root_certificate(),)
-    assert policy.versions == {SpdmVersion.V12, SpdmVersion.V13} and policy.min_version is None
+    assert policy.versions == frozenset({SpdmVersion.V12, SpdmVersion.V13}) and policy.min_version is None
     assert policy.algorithms == (AlgorithmRule("dhe", frozenset({"secp384r1"}), "secp256r1"),)
     assert policy.references[(1, 0xFFFF)].measurements == {1: {b"\xab\xcd"}, 254: {b"\0", b"\1"}}
 

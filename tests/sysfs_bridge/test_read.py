@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from spdm.errors import ConfigurationError, DecodeError
+from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from sysfs_bridge import (
     DeviceEvidence,
     PciIdentity,
@@ -23,7 +24,7 @@ from tests.sysfs_bridge.helpers import evidence as make_evidence
 
 
 @pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
-def test_round_trip(tmp_path: Path, asym, version) -> None:
+def test_round_trip(tmp_path: Path, asym: BaseAsymAlgo, version: SpdmVersion) -> None:
     ev = replace(make_evidence(asym, version), next_requester_nonce=b"\x01" * 32,
                  tsm=TsmState(connect="tsm0", bound="tsm0", lock="1"))
     render(ev, tmp_path)

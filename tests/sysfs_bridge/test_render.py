@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from spdm.errors import ConfigurationError
+from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from sysfs_bridge import DeviceEvidence, PciIdentity, TsmState, read_device, render
 from sysfs_bridge.render import device_files, entry_files, remove_device
 from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES, teeio_evidence
@@ -20,7 +21,7 @@ ENTRY_SUFFIXES = ("signature", "transcript", "requester_nonce", "responder_nonce
 
 
 @pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
-def test_tree_has_every_path_of_the_table(tmp_path: Path, asym, version) -> None:
+def test_tree_has_every_path_of_the_table(tmp_path: Path, asym: BaseAsymAlgo, version: SpdmVersion) -> None:
     ev = replace(make_evidence(asym, version), tsm=TsmState(connect="tsm0", dsm="0000:03:00.0"))
     device = render(ev, tmp_path)
     assert device == tmp_path / "bus/pci/devices" / BDF

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -27,21 +28,29 @@ def test_a_genuine_signature_verifies(asym: BaseAsymAlgo, version: SpdmVersion) 
     verify_recorded_signature(evidence, chain.leaf.public_key())
 
 
-@pytest.mark.parametrize(("field", "value", "error", "match"), [
-    ("context", "responder-measurement signing", DecodeError, "not a DSP0274 signing context"),
-    ("context", "responder-challenge_auth signing", DecodeError, "not the SPDM 1.3 prefix"),
-    ("combined_prefix", b"", DecodeError, "not the SPDM 1.3 prefix"),
-    ("requester_nonce", b"\x00" * 31 + b"\x01", DecodeError, "requester nonce does not occur"),
-    ("responder_nonce", b"\xff" * 32, DecodeError, "responder nonce does not occur"),
-    ("signature", b"\x00" * 96, VerificationError, "does not verify"),
-    ("hash_alg", BaseHashAlgo.SHA_256, VerificationError, "does not verify"),
-    ("asym_alg", BaseAsymAlgo.ECDSA_P256, VerificationError, "96 bytes, expected 64"),
-])
-def test_each_inconsistent_part_is_named(field: str, value: object, error: type[Exception],
-                                         match: str) -> None:
+SPOILS: list[tuple[str, Callable[[SignedEvidence], SignedEvidence], type[Exception], str]] = [
+    ("context", lambda e: replace(e, context="responder-measurement signing"),
+     DecodeError, "not a DSP0274 signing context"),
+    ("context-1.3", lambda e: replace(e, context="responder-challenge_auth signing"),
+     DecodeError, "not the SPDM 1.3 prefix"),
+    ("combined_prefix", lambda e: replace(e, combined_prefix=b""), DecodeError, "not the SPDM 1.3 prefix"),
+    ("requester_nonce", lambda e: replace(e, requester_nonce=b"\x00" * 31 + b"\x01"),
+     DecodeError, "requester nonce does not occur"),
+    ("responder_nonce", lambda e: replace(e, responder_nonce=b"\xff" * 32),
+     DecodeError, "responder nonce does not occur"),
+    ("signature", lambda e: replace(e, signature=b"\x00" * 96), VerificationError, "does not verify"),
+    ("hash_alg", lambda e: replace(e, hash_alg=BaseHashAlgo.SHA_256), VerificationError, "does not verify"),
+    ("asym_alg", lambda e: replace(e, asym_alg=BaseAsymAlgo.ECDSA_P256), VerificationError,
+     "96 bytes, expected 64"),
+]
+
+
+@pytest.mark.parametrize(("spoil", "error", "match"), [c[1:] for c in SPOILS], ids=[c[0] for c in SPOILS])
+def test_each_inconsistent_part_is_named(spoil: Callable[[SignedEvidence], SignedEvidence],
+                                         error: type[Exception], match: str) -> None:
     evidence, chain = _signed(BaseAsymAlgo.ECDSA_P384, SpdmVersion.V13)
     with pytest.raises(error, match=match):
-        verify_recorded_signature(replace(evidence, **{field: value}), chain.leaf.public_key())
+        verify_recorded_signature(spoil(evidence), chain.leaf.public_key())
 
 
 def test_spdm_1_1_signs_without_a_prefix() -> None:

@@ -32,7 +32,7 @@ def _flip(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
-def test_fresh_log_verifies(tmp_path: Path, asym, version) -> None:
+def test_fresh_log_verifies(tmp_path: Path, asym: BaseAsymAlgo, version: SpdmVersion) -> None:
     device = render(make_evidence(asym, version), tmp_path)
     verdicts = verify_log(device)
     assert [(v.number, v.ok) for v in verdicts] == [(0, True), (1, True)], verdicts
@@ -42,7 +42,8 @@ def test_fresh_log_verifies(tmp_path: Path, asym, version) -> None:
 @pytest.mark.parametrize("suffix", ENTRY_FILES)
 @pytest.mark.parametrize(("asym", "version"), TAMPER_CASES, ids=lambda c: getattr(c, "name", str(c)))
 @pytest.mark.parametrize("number", [0, 1])
-def test_one_tampered_byte_fails_exactly_that_entry(tmp_path: Path, asym, version, suffix: str,
+def test_one_tampered_byte_fails_exactly_that_entry(tmp_path: Path, asym: BaseAsymAlgo,
+                                                     version: SpdmVersion, suffix: str,
                                                      number: int) -> None:
     device = render(make_evidence(asym, version), tmp_path)
     _flip(device / "signatures" / f"{number}_{suffix}")
