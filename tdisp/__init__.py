@@ -30,6 +30,7 @@ from .events import (
     TdispCapabilitiesReceived,
     TdispErrorReceived,
     TdispEvent,
+    TdispRequestRefused,
     TdispVersionNegotiated,
 )
 from .messages import (
@@ -76,6 +77,7 @@ __all__ = [
     "TdispEvent",
     "TdispLocalError",
     "TdispRequestCode",
+    "TdispRequestRefused",
     "TdispRequester",
     "TdispRequesterConfig",
     "TdispResponseCode",
