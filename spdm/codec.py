@@ -472,7 +472,7 @@ class WireMessage:
     raw: bytes = dataclasses.field(default=b"", compare=False, repr=False, kw_only=True)
 
     @classmethod
-    def decode(cls, data: bytes) -> Self:
+    def decode(cls, data: bytes | bytearray | memoryview) -> Self:
         """Decode one message; nothing may follow it.
 
         Raises:
@@ -533,7 +533,7 @@ class Message(WireMessage):
 
     @classmethod
     def decode(
-        cls, data: bytes, ctx: CodecContext = NO_CONTEXT, *, padded: bool = False
+        cls, data: bytes | bytearray | memoryview, ctx: CodecContext = NO_CONTEXT, *, padded: bool = False
     ) -> Self:
         """Decode one message.
 
@@ -553,7 +553,7 @@ class Message(WireMessage):
         return cls._from_plain(plain, data[:end])
 
     @classmethod
-    def decode_head(cls, data: bytes, ctx: CodecContext = NO_CONTEXT) -> Self:
+    def decode_head(cls, data: bytes | bytearray | memoryview, ctx: CodecContext = NO_CONTEXT) -> Self:
         """Decode the message at the start of ``data``, which may go on with other messages.
 
         A transcript (M1, L1...) holds messages back to back with nothing

@@ -153,7 +153,8 @@ def _spoil(draw: st.DrawFn, message: Message) -> Message:
     elif isinstance(value, int):
         spoiled = draw(st.sampled_from([-1, 0x100, 0x1_0000, 0x1_0000_0000, value]))
     elif isinstance(value, tuple):
-        spoiled = value[:-1] if value and draw(st.booleans()) else value + value[:1]
+        shorten = draw(st.booleans())
+        spoiled = value[:-1] if value and shorten else value + value[:1]
     else:
         spoiled = draw(st.sampled_from([None, b"", bytes(8)]))
     return dataclasses.replace(message, **{name: spoiled})
