@@ -1,16 +1,21 @@
 """IDE_KM: PCIe IDE key management over an SPDM secured session (PROTOCOLS.md §8).
 
-Sans-IO, in three parts that share one codec (:mod:`ide_km.messages`):
+Sans-IO, in parts that share one codec (:mod:`ide_km.messages`, over
+:class:`spdm.codec.WireMessage`) and spdm's engine calling convention
+(:mod:`spdm.engine`):
 
-* :class:`IdeKmRequester`, the host (TSM) side: QUERY a port, program the six
+* :class:`IdeKmRequester`, the host (TSM) side (a
+  :class:`~spdm.engine.RequesterEngine`): QUERY a port, program the six
   keys of a key set with fresh random keys, K_SET_GO/K_SET_STOP per direction,
   and key refresh.  Its payloads ride in VENDOR_DEFINED_REQUEST (StandardID 3,
   VendorID ``01 00``, Protocol ID 0x00) inside the session.
 * :class:`IdeKmDevice`, the device side: ports with IDE register blocks,
-  per-stream key slots and Secure/Insecure state, session binding, and the
+  per-stream key slots (each key set following the state table of
+  :mod:`ide_km.state`) and Secure/Insecure state, session binding, and the
   KP_ACK statuses and SPDM ERRORs the specification and the reference
-  implementations name.  Plug :meth:`IdeKmDevice.handle` in as the responder's
-  vendor handler and :meth:`IdeKmDevice.session_ended` as its session listener.
+  implementations name.  Plug :meth:`IdeKmDevice.handle` (a
+  :class:`~spdm.engine.VendorHandler`) in as the responder's vendor handler
+  and :meth:`IdeKmDevice.session_ended` as its session listener.
 * :mod:`ide_km.errors` and :mod:`ide_km.events`: typed refusals and what the
   requester reports.
 

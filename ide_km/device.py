@@ -17,7 +17,8 @@ an integrity-check failure (:meth:`IdeKmDevice.report_integrity_failure`);
 listeners registered with :meth:`IdeKmDevice.on_stream_insecure` hear of every
 Secure -> Insecure change.
 
-Rules and the answer each refusal gets (PROTOCOLS.md §8; TIV = intel/tee-io-validator cases):
+Rules and the answer each refusal gets (PROTOCOLS.md §8; TIV = intel/tee-io-validator cases;
+which key-programming request is legal in which key-set state is the table of :mod:`ide_km.state`):
 
 * IDE_KM in the clear: ERROR UnexpectedRequest.  SessionRequired (0x0B) only
   exists from SPDM 1.2 while IDE runs over 1.1 too, and the handler does not
@@ -55,7 +56,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
-from spdm.errors import ConfigurationError, LocalProtocolError
+from spdm.errors import ConfigurationError, LocalProtocolError, SpdmErrorCode
 
 from .errors import (
     InvalidFieldError,
@@ -90,6 +91,7 @@ from .messages import (
     object_id_of,
     peek_stream_header,
 )
+from .state import DEMOTED, FAULTS, WRONG_STATE, KeySetState, next_state
 
 logger = logging.getLogger(__name__)
 
@@ -154,12 +156,40 @@ class _Key:
     ifv: int
 
 
+def _all_empty() -> dict[KeySet, KeySetState]:
+    return dict.fromkeys(KeySet, KeySetState.EMPTY)
+
+
 @dataclass
 class _Slot:
-    """One sub-stream and direction of a stream: programmed key sets and the active one."""
+    """One sub-stream and direction of a stream: each key set's state (:mod:`ide_km.state`) and key."""
 
+    states: dict[KeySet, KeySetState] = field(default_factory=_all_empty)
     keys: dict[KeySet, _Key] = field(default_factory=dict)
-    active: KeySet | None = None
+
+    @property
+    def active(self) -> KeySet | None:
+        """The key set the slot runs with, if any."""
+        return next((k for k, state in self.states.items() if state is KeySetState.ACTIVE), None)
+
+    def enter(self, key_set: KeySet, state: KeySetState) -> None:
+        """Move ``key_set`` to ``state``; starting it demotes the other set, emptying it drops its key."""
+        if state is KeySetState.ACTIVE:
+            other = self.states[key_set.other]
+            self.states[key_set.other] = DEMOTED.get(other, other)
+        self.states[key_set] = state
+        self._drop_empty()
+
+    def fault(self) -> None:
+        """The stream lost its keys."""
+        for key_set, state in self.states.items():
+            self.states[key_set] = FAULTS.get(state, state)
+        self._drop_empty()
+
+    def _drop_empty(self) -> None:
+        for key_set, state in self.states.items():
+            if state is KeySetState.EMPTY:
+                self.keys.pop(key_set, None)
 
 
 class _Stream:
@@ -173,8 +203,7 @@ class _Stream:
 
     def discard_keys(self) -> None:
         for slot in self.slots.values():
-            slot.keys.clear()
-            slot.active = None
+            slot.fault()
 
 
 class IdeKmDevice:
@@ -327,9 +356,13 @@ class IdeKmDevice:
         if stream is None or not key_sub_stream.valid or request.ifv != INITIAL_IFV:
             return ack(KpAckStatus.UNSUPPORTED_VALUE)
         slot = stream.slots[key_sub_stream.direction, SubStream(key_sub_stream.sub_stream)]
-        if slot.active == key_sub_stream.key_set:
-            return ack(KpAckStatus.UNSUPPORTED_VALUE)
+        after = next_state(slot.states[key_sub_stream.key_set], ObjectId.KEY_PROG)
+        if after is None:
+            refusal = WRONG_STATE[ObjectId.KEY_PROG]
+            assert isinstance(refusal, KpAckStatus)
+            return ack(refusal)
         slot.keys[key_sub_stream.key_set] = _Key(request.key, request.ifv)
+        slot.enter(key_sub_stream.key_set, after)
         if stream.session is None:
             stream.session = session_id
             logger.info("port %d stream %d bound to session 0x%08x", port_index, stream_id, session_id)
@@ -339,16 +372,14 @@ class IdeKmDevice:
         stream, slot = self._slot(request.port_index, request.stream_id, request.key_sub_stream)
         key_set = request.key_sub_stream.key_set
         was_secure = stream.secure
-        if isinstance(request, KSetGo):
-            if key_set not in slot.keys:
-                raise KeySetNotProgrammedError(
-                    f"K_SET_GO: no {key_set.name} key programmed for stream {request.stream_id} "
-                    f"{_slot_name(request.key_sub_stream)}")
-            slot.active = key_set
-        else:
-            if slot.active == key_set:
-                slot.active = None
-            slot.keys.pop(key_set, None)
+        after = next_state(slot.states[key_set], request.OBJECT_ID)
+        if after is None:
+            refusal = WRONG_STATE[request.OBJECT_ID]
+            assert isinstance(refusal, SpdmErrorCode)
+            raise KeySetNotProgrammedError(
+                f"{request.OBJECT_ID.name}: no {key_set.name} key programmed for stream {request.stream_id} "
+                f"{_slot_name(request.key_sub_stream)}", error_code=refusal)
+        slot.enter(key_set, after)
         self._changed(request.port_index, request.stream_id, was_secure, stream)
         return KGoStopAck(request.stream_id, request.key_sub_stream, request.port_index)
 

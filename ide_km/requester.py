@@ -26,6 +26,9 @@ and poisons the engine.  A KP_ACK with a failure status is an event
 (:class:`~ide_km.events.KeyProgrammingFailed`), as is an SPDM ERROR the
 carrier reports through :meth:`IdeKmRequester.receive_error`; both drop the
 rest of the command.
+
+The engine satisfies :class:`spdm.engine.RequesterEngine`; it runs no timer
+(:meth:`IdeKmRequester.get_timer` is always None).
 """
 
 from __future__ import annotations
@@ -160,6 +163,18 @@ class IdeKmRequester:
         self._outstanding = None
         self._steps.clear()
         self._events.append(RequestRefused(name, error_code, error_data))
+
+    def get_timer(self) -> float | None:
+        """Always None: IDE_KM waits for nothing on its own (the SPDM carrier times its exchanges)."""
+        return None
+
+    def handle_timer(self) -> None:
+        """No timer runs, so none can expire.
+
+        Raises:
+            LocalProtocolError: always.
+        """
+        raise LocalProtocolError("the IDE_KM requester runs no timer")
 
     def next_event(self) -> Event | None:
         """The next event, or None when nothing more happened."""

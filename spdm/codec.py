@@ -1,12 +1,21 @@
-"""The machinery every SPDM message class shares: header, context, decode rules.
+"""devsec's one wire codec base: what every SPDM, IDE_KM and TDISP message class shares.
 
 Each message is a frozen dataclass whose field names match the fields of its
-construct ``Struct``; :class:`Message` turns one into the other.  The rules of
-R6/R7 live here, once: construct errors become :class:`DecodeError` in
-:meth:`Message.decode` only, trailing bytes are refused (except the up-to-3
-zero bytes a DOE object pads with, and only when the caller says the bytes came
-padded), and the exact received bytes stay on the object as ``raw`` so that
-transcripts hash what was received, never a re-encoding.
+construct ``Struct``; :class:`WireMessage` turns one into the other, and every
+protocol's message base subclasses it (:class:`Message` for SPDM,
+``ide_km.messages.IdeKmMessage``, ``tdisp.messages.TdispMessage``), so
+decoding behaves the same everywhere.  The rules of R6/R7 live here, once:
+
+* construct errors, and the errors a message's own conversion or dataclass
+  constructor raises on a value it cannot hold (``ValueError``, ``TypeError``,
+  ``OverflowError``, ``KeyError``, ``IndexError``), become :class:`DecodeError`
+  with construct's path, in one helper;
+* trailing bytes are refused (except the up-to-3 zero bytes a DOE object pads
+  with, and only when the caller says the bytes came padded);
+* construct ``Container`` objects never leave this module: :func:`parse_exact` and
+  :func:`parse_head` hand out plain dicts and tuples;
+* the exact received bytes stay on the object as ``raw`` so that transcripts
+  hash what was received, never a re-encoding.
 
 Speed (R7): parsing peer bytes stays interpreted (construct's compiled parsers
 skip short-read checks), but building -- our own values into bytes -- goes
@@ -48,6 +57,26 @@ from construct import (
 )
 
 from .errors import DecodeError, LocalProtocolError
+
+__all__ = [
+    "DOE_PAD_LIMIT",
+    "MAX_OPAQUE_SIZE",
+    "NO_CONTEXT",
+    "NO_PARAMS",
+    "CodecContext",
+    "Message",
+    "ParamSpec",
+    "WireMessage",
+    "bit_count",
+    "build",
+    "build_with",
+    "compiled_builder",
+    "header",
+    "low_nibble",
+    "opaque_data",
+    "parse_exact",
+    "parse_head",
+]
 
 DOE_PAD_LIMIT = 4
 """A DOE object pads its payload to a dword: at most 3 zero bytes follow a message."""
@@ -99,6 +128,9 @@ class CodecContext:
 
 
 NO_CONTEXT = CodecContext()
+
+NO_PARAMS: dict[str, Any] = {}
+"""The construct keyword context of a message whose layout depends on nothing negotiated."""
 
 
 MAX_OPAQUE_SIZE = 1024
@@ -155,7 +187,7 @@ _NESTED = (Container, ListContainer)
 
 
 def _to_plain(value: Any) -> Any:
-    """Turn construct containers into plain Python values (dicts become dataclasses upstream)."""
+    """Construct containers as plain Python values: dicts (``_`` fields dropped) and tuples."""
     if isinstance(value, ListContainer):
         return tuple(_to_plain(v) if isinstance(v, _NESTED) else v for v in value)
     if isinstance(value, Container):
@@ -175,28 +207,44 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
+_MALFORMED = (ConstructError, ValueError, TypeError, OverflowError, KeyError, IndexError)
+"""What decoding peer bytes may raise on malformed input: construct's own errors, the ones
+construct lets through unwrapped (an expression over a missing field), and what a message's
+conversion or constructor raises for a value it cannot hold (an IntEnum, a size check)."""
+
+
+def _malformed(what: str, exc: Exception) -> DecodeError:
+    """The one place decode failures become :class:`DecodeError` (construct's message names the path)."""
+    if isinstance(exc, DecodeError):
+        return exc
+    return DecodeError(f"malformed {what}: {exc}")
+
+
 def parse_exact(
     struct: Construct, data: bytes, params: dict[str, Any], *, padded: bool, what: str
-) -> tuple[Container, int]:
+) -> tuple[dict[str, Any], int]:
     """Parse ``data`` with ``struct`` and enforce the end-of-message rule.
 
     Returns:
-        The parsed container and the number of bytes the message really has.
+        The parsed fields as plain values (``_`` fields dropped) and the number
+        of bytes the message really has.
 
     Raises:
         DecodeError: the bytes are malformed, short, or followed by anything
             but (when ``padded``) up to three zero pad bytes.
     """
-    container, end = parse_head(struct, data, params, what=what)
+    fields, end = parse_head(struct, data, params, what=what)
     _check_end(data, end, padded=padded, what=what)
-    return container, end
+    return fields, end
 
 
-def parse_head(struct: Construct, data: bytes, params: dict[str, Any], *, what: str) -> tuple[Container, int]:
+def parse_head(
+    struct: Construct, data: bytes, params: dict[str, Any], *, what: str
+) -> tuple[dict[str, Any], int]:
     """Parse the message at the start of ``data``, whatever follows it.
 
     Returns:
-        The parsed container and the number of bytes the message has.
+        The parsed fields as plain values and the number of bytes the message has.
 
     Raises:
         DecodeError: the bytes are malformed or short.
@@ -206,13 +254,9 @@ def parse_head(struct: Construct, data: bytes, params: dict[str, Any], *, what: 
     stream = io.BytesIO(data)
     try:
         container = struct.parse_stream(stream, **params)
-    except ConstructError as exc:
-        raise DecodeError(f"malformed {what}: {exc}") from exc
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        # construct lets some expression failures through unwrapped (e.g. a
-        # length expression over a missing field): still malformed input.
-        raise DecodeError(f"malformed {what}: {exc}") from exc
-    return container, stream.tell()
+    except _MALFORMED as exc:
+        raise _malformed(what, exc) from exc
+    return _to_plain(container), stream.tell()
 
 
 def _check_end(data: bytes, end: int, *, padded: bool, what: str) -> None:
@@ -406,37 +450,90 @@ def build_with(builder: Construct, values: dict[str, Any], params: dict[str, Any
 
 
 @dataclass(frozen=True)
-class Message:
-    """Base of every SPDM message dataclass.
+class WireMessage:
+    """Base of every message dataclass of every protocol (SPDM, IDE_KM, TDISP) and of records
+    decoded on their own (a TDI report).
 
-    Subclasses set ``STRUCT`` (the construct definition, header included),
-    ``CODE`` (the request/response code) and declare their fields.  Field
-    names equal the construct field names; nested records are converted by
-    overriding :meth:`_from_fields` / :meth:`_to_fields`.
+    Subclasses set ``STRUCT`` (the construct definition of the whole message)
+    and declare their fields with the Struct's field names; values that are not
+    plain ints and bytes (enums, nested records) are converted by overriding
+    :meth:`_from_fields` / :meth:`_to_fields`.  A protocol's base adds its
+    header fields and, where its layout depends on negotiated sizes, a
+    ``decode``/``encode`` taking them.
 
     Attributes:
-        spdm_version: the header's SPDMVersion byte.
         raw: the exact bytes this message was decoded from (empty when built
             locally); excluded from equality so a decoded message equals the
             one that was encoded.
     """
 
     STRUCT: ClassVar[Construct]
-    CODE: ClassVar[int]
 
-    spdm_version: int
     raw: bytes = dataclasses.field(default=b"", compare=False, repr=False, kw_only=True)
 
     @classmethod
+    def decode(cls, data: bytes | bytearray | memoryview) -> Self:
+        """Decode one message; nothing may follow it.
+
+        Raises:
+            DecodeError: malformed, truncated or trailing bytes, a constant
+                (protocol ID, message code) that is not this message's, or a
+                value the message cannot hold.
+        """
+        return cls._decode(bytes(data), NO_PARAMS, padded=False)
+
+    def encode(self) -> bytes:
+        """Encode this message.
+
+        Raises:
+            LocalProtocolError: a field does not fit its wire format.
+        """
+        return self._encode(NO_PARAMS)
+
+    @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        """The constructor arguments from the parsed plain fields (override to convert)."""
         return fields
 
     def _to_fields(self) -> dict[str, Any]:
+        """The build values of ``STRUCT`` (override to convert)."""
         return {name: getattr(self, name) for name in _field_names(type(self))}
 
     @classmethod
+    def _decode(cls, data: bytes, params: dict[str, Any], *, padded: bool) -> Self:
+        fields, end = parse_exact(cls.STRUCT, data, params, padded=padded, what=cls.__name__)
+        return cls._from_plain(fields, data[:end])
+
+    @classmethod
+    def _from_plain(cls, plain: dict[str, Any], raw: bytes) -> Self:
+        try:
+            fields = cls._from_fields(plain)
+            return cls(**{k: fields[k] for k in _field_names(cls) if k in fields}, raw=raw)
+        except _MALFORMED as exc:
+            raise _malformed(cls.__name__, exc) from exc
+
+    def _encode(self, params: dict[str, Any]) -> bytes:
+        return build(self.STRUCT, self._to_fields(), params, what=type(self).__name__)
+
+
+@dataclass(frozen=True)
+class Message(WireMessage):
+    """Base of every SPDM message dataclass.
+
+    Subclasses set ``STRUCT`` (the construct definition, header included) and
+    ``CODE`` (the request/response code) besides their fields.
+
+    Attributes:
+        spdm_version: the header's SPDMVersion byte.
+    """
+
+    CODE: ClassVar[int]
+
+    spdm_version: int
+
+    @classmethod
     def decode(
-        cls, data: bytes, ctx: CodecContext = NO_CONTEXT, *, padded: bool = False
+        cls, data: bytes | bytearray | memoryview, ctx: CodecContext = NO_CONTEXT, *, padded: bool = False
     ) -> Self:
         """Decode one message.
 
@@ -451,14 +548,12 @@ class Message:
         data = bytes(data)
         fast = _header_only_fields(cls, data, padded=padded)
         if fast is None:
-            container, end = parse_exact(cls.STRUCT, data, ctx.as_params(), padded=padded, what=cls.__name__)
-            plain = _to_plain(container)
-        else:
-            plain, end = fast
+            return cls._decode(data, ctx.as_params(), padded=padded)
+        plain, end = fast
         return cls._from_plain(plain, data[:end])
 
     @classmethod
-    def decode_head(cls, data: bytes, ctx: CodecContext = NO_CONTEXT) -> Self:
+    def decode_head(cls, data: bytes | bytearray | memoryview, ctx: CodecContext = NO_CONTEXT) -> Self:
         """Decode the message at the start of ``data``, which may go on with other messages.
 
         A transcript (M1, L1...) holds messages back to back with nothing
@@ -473,16 +568,8 @@ class Message:
             DecodeError: malformed or truncated bytes, or the wrong code.
         """
         data = bytes(data)
-        container, end = parse_head(cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
-        return cls._from_plain(_to_plain(container), data[:end])
-
-    @classmethod
-    def _from_plain(cls, plain: dict[str, Any], raw: bytes) -> Self:
-        fields = cls._from_fields(plain)
-        try:
-            return cls(**{k: fields[k] for k in _field_names(cls) if k in fields}, raw=raw)
-        except (TypeError, ValueError) as exc:
-            raise DecodeError(f"malformed {cls.__name__}: {exc}") from exc
+        fields, end = parse_head(cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
+        return cls._from_plain(fields, data[:end])
 
     def encode(self, ctx: CodecContext = NO_CONTEXT) -> bytes:
         """Encode this message.
@@ -490,4 +577,4 @@ class Message:
         Raises:
             LocalProtocolError: a field does not fit its wire format.
         """
-        return build(self.STRUCT, self._to_fields(), ctx.as_params(), what=type(self).__name__)
+        return self._encode(ctx.as_params())

@@ -1,13 +1,17 @@
 """TDISP (PCIe 6.x Chapter 11): the TDI security protocol over an SPDM secured session.
 
-Sans-IO engines and the one codec both roles share:
+Sans-IO engines (in spdm's calling convention, :mod:`spdm.engine`) and the
+one codec both roles share:
 
-* :class:`TdispRequester` (the TSM side, one per TDI): commands queue a TDISP
-  payload for VENDOR_DEFINED_REQUEST; responses come back as events.
+* :class:`TdispRequester` (the TSM side, one per TDI; a
+  :class:`~spdm.engine.RequesterEngine`): commands queue a TDISP payload for
+  VENDOR_DEFINED_REQUEST; responses come back as events, and so does an SPDM
+  ERROR its carrier reports (:class:`TdispRequestRefused`).
 * :class:`TdispDevice` (the DSM side): several TDIs, each with the TDI state
   machine of :mod:`tdisp.state`; :meth:`TdispDevice.handle` is the vendor
-  handler the SPDM responder calls.
-* :mod:`tdisp.messages`: every TDISP message and the TDI report.
+  handler (a :class:`~spdm.engine.VendorHandler`) the SPDM responder calls.
+* :mod:`tdisp.messages`: every TDISP message and the TDI report, over
+  :class:`spdm.codec.WireMessage`.
 
 The TSM layer that drives TDISP with IDE_KM over SPDM is the top-level :mod:`tsm` package.
 """
@@ -30,6 +34,7 @@ from .events import (
     TdispCapabilitiesReceived,
     TdispErrorReceived,
     TdispEvent,
+    TdispRequestRefused,
     TdispVersionNegotiated,
 )
 from .messages import (
@@ -76,6 +81,7 @@ __all__ = [
     "TdispEvent",
     "TdispLocalError",
     "TdispRequestCode",
+    "TdispRequestRefused",
     "TdispRequester",
     "TdispRequesterConfig",
     "TdispResponseCode",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from spdm.errors import RemoteErrorResponse
 from spdm.events import Event
 
 from .errors import TdispErrorResponse, error_name
@@ -170,4 +171,32 @@ class TdispErrorReceived(TdispEvent):
         return TdispErrorResponse(
             f"{self.request_code.name} for TDI 0x{self.interface_id:08x} refused",
             self.error_code, data=self.error_data, extended=self.extended_error_data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TdispRequestRefused(TdispEvent):
+    """The device answered a TDISP request with an SPDM ERROR, which the carrier reported
+    (:meth:`~tdisp.requester.TdispRequester.receive_error`): no TDISP handler took it, so
+    there is no TDISP answer.  The requester stays usable.
+
+    Unlike :class:`TdispErrorReceived` (a TDISP_ERROR response, TDISP's own codes), the
+    codes here are the SPDM ERROR's (DSP0274 Table 58).
+
+    Attributes:
+        request_code: the refused request.
+        error_code: the SPDM ERROR's ErrorCode (Param1).
+        error_data: its ErrorData (Param2).
+    """
+
+    request_code: TdispRequestCode
+    error_code: int
+    error_data: int = 0
+
+    def to_error(self) -> RemoteErrorResponse:
+        """This refusal as the exception an SPDM ERROR raises on the SPDM driver's path."""
+        return RemoteErrorResponse(
+            f"{self.request_code.name} for TDI 0x{self.interface_id:08x} refused with SPDM ERROR "
+            f"0x{self.error_code:02x} (data 0x{self.error_data:02x})",
+            code=self.error_code, data=self.error_data,
         )

@@ -11,7 +11,11 @@ without the caller's help: a portion that leaves a remainder queues the next
 GET_DEVICE_INTERFACE_REPORT, and the event comes once the report is whole.
 
 A TDISP_ERROR is an event (:class:`~tdisp.events.TdispErrorReceived`), not an
-exception: the TDI refused one request and the engine stays usable.  A
+exception: the TDI refused one request and the engine stays usable.  So is an
+SPDM ERROR answering a TDISP request, which the carrier reports through
+:meth:`~TdispRequester.receive_error` (:class:`~tdisp.events.TdispRequestRefused`).
+The engine satisfies :class:`spdm.engine.RequesterEngine`; it runs no timer
+(:meth:`~TdispRequester.get_timer` is always None).  A
 response that breaks the protocol (wrong type, wrong TDI, inconsistent
 portions, malformed) raises :class:`~spdm.errors.RemoteProtocolError` and
 poisons the engine.
@@ -37,6 +41,7 @@ from .events import (
     TdispCapabilitiesReceived,
     TdispErrorReceived,
     TdispEvent,
+    TdispRequestRefused,
     TdispVersionNegotiated,
 )
 from .messages import (
@@ -123,6 +128,7 @@ class TdispRequester:
         self._portions = bytearray()
         self._remainder: int | None = None
         self._poisoned: str | None = None
+        self._refusal: TdispRequestRefused | None = None
 
     # --- what we know ----------------------------------------------------------------------
 
@@ -308,6 +314,39 @@ class TdispRequester:
             raise TdispLocalError("a TDISP response is already waiting for next_event()")
         self._inbound = bytes(payload)
 
+    def receive_error(self, error_code: int, error_data: int = 0) -> None:
+        """The device answered the outstanding request with an SPDM ERROR (reported by the carrier).
+
+        :meth:`next_event` then gives :class:`~tdisp.events.TdispRequestRefused`;
+        a report read in portions is abandoned.  The TDI state is not changed.
+
+        Raises:
+            TdispLocalError: poisoned, no request was sent, or a response is already buffered.
+        """
+        self._check_usable()
+        request = self._pending
+        if request is None or self._outbound or self._inbound is not None or self._refusal is not None:
+            raise TdispLocalError("an SPDM ERROR arrived but no TDISP request is waiting for an answer")
+        code = TdispRequestCode(request.CODE)
+        logger.debug("TDISP %s for TDI 0x%08x refused with SPDM ERROR 0x%02x", code.name, self.interface_id,
+                     error_code)
+        self._pending = None
+        self._remainder = None
+        self._portions.clear()
+        self._refusal = TdispRequestRefused(self.interface_id, code, error_code, error_data)
+
+    def get_timer(self) -> float | None:
+        """Always None: TDISP waits for nothing on its own (the SPDM carrier times its exchanges)."""
+        return None
+
+    def handle_timer(self) -> None:
+        """No timer runs, so none can expire.
+
+        Raises:
+            TdispLocalError: always.
+        """
+        raise TdispLocalError("the TDISP requester runs no timer")
+
     def next_event(self) -> TdispEvent | None:
         """The next event, or None when the answer (or the next report portion) is still to come.
 
@@ -318,6 +357,9 @@ class TdispRequester:
             TdispLocalError: the engine was poisoned before.
         """
         self._check_usable()
+        refusal, self._refusal = self._refusal, None
+        if refusal is not None:
+            return refusal
         data, self._inbound = self._inbound, None
         if data is None:
             return None

@@ -12,30 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from ide_km import IdeKmRequester, KeyProgrammingFailed, KeySet, PortQueried, RequestRefused
 from spdm.driver import RequesterDriver
+from spdm.engine import RequesterEngine
 from spdm.errors import RemoteErrorResponse, RemoteProtocolError
 from spdm.events import Event, VendorResponseReceived
 from spdm.messages import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID
 from spdm.requester import Requester
-from tdisp.events import InterfaceStateReceived, TdispErrorReceived, TdispVersionNegotiated
+from tdisp.events import (
+    InterfaceStateReceived,
+    TdispErrorReceived,
+    TdispRequestRefused,
+    TdispVersionNegotiated,
+)
 from tdisp.messages import LockInterfaceFlags, TdiState
 from tdisp.requester import TdispRequester, TdispRequesterConfig
-
-
-class VendorEngine(Protocol):
-    """What the IDE_KM and TDISP requesters have in common (sans-IO payload engines)."""
-
-    @property
-    def busy(self) -> bool: ...
-
-    def data_to_send(self) -> bytes: ...
-
-    def receive_data(self, payload: bytes) -> None: ...
-
-    def next_event(self) -> object | None: ...
 
 
 @dataclass
@@ -57,11 +49,12 @@ class VendorChannel:
         return next(e.payload for e in events if isinstance(e, VendorResponseReceived))
 
 
-def run(channel: VendorChannel, engine: VendorEngine) -> list[object]:
+def run(channel: VendorChannel, engine: RequesterEngine) -> list[object]:
     """Exchange the engine's payloads until its command is done; its events, in order.
 
-    An SPDM ERROR answering an IDE_KM request is handed to the IDE_KM engine
-    (which reports :class:`RequestRefused`); for TDISP it propagates.
+    An SPDM ERROR answering a request is handed to the engine, which reports
+    its refusal event (IDE_KM :class:`RequestRefused`, TDISP
+    :class:`TdispRequestRefused`).
     """
     events: list[object] = []
     while True:
@@ -70,8 +63,6 @@ def run(channel: VendorChannel, engine: VendorEngine) -> list[object]:
             try:
                 engine.receive_data(channel.exchange(payload))
             except RemoteErrorResponse as exc:
-                if not isinstance(engine, IdeKmRequester):
-                    raise
                 engine.receive_error(exc.code, exc.data)
         while (event := engine.next_event()) is not None:
             events.append(event)
@@ -81,6 +72,8 @@ def run(channel: VendorChannel, engine: VendorEngine) -> list[object]:
 
 def _refused(events: list[object], what: str) -> None:
     for event in events:
+        if isinstance(event, TdispRequestRefused):
+            raise event.to_error()
         if isinstance(event, RequestRefused | KeyProgrammingFailed | TdispErrorReceived):
             raise RemoteProtocolError(f"{what}: the device refused: {event}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 from construct import (
     Adapter,
@@ -23,17 +23,11 @@ from construct import (
     Struct,
 )
 
-from spdm.codec import build, parse_exact
+from spdm.codec import NO_PARAMS, WireMessage, parse_exact
 from spdm.errors import DecodeError
 
 from .codes import INITIAL_IFV, KEY_SIZE, PROTOCOL_ID, Direction, KeySet, KpAckStatus, ObjectId, SubStream
-from .registers import (
-    IdeRegisterBlock,
-    IdeRegisterBlockStruct,
-    fields_of,
-    register_block_fields,
-    register_block_from,
-)
+from .registers import IdeRegisterBlock, IdeRegisterBlockStruct, register_block_fields, register_block_from
 
 _SUB_STREAMS = frozenset(int(s) for s in SubStream)
 
@@ -67,9 +61,9 @@ KeySubStreamByte = BitStruct(
 )
 
 
-def _key_sub_stream(c: Container) -> KeySubStream:
-    nibble = c.sub_stream
-    return KeySubStream(KeySet(c.key_set), Direction(c.direction),
+def _key_sub_stream(fields: dict[str, int]) -> KeySubStream:
+    nibble = fields["sub_stream"]
+    return KeySubStream(KeySet(fields["key_set"]), Direction(fields["direction"]),
                         SubStream(nibble) if nibble in _SUB_STREAMS else nibble)
 
 
@@ -132,47 +126,25 @@ StreamHeader = Struct(
 
 
 @dataclass(frozen=True)
-class IdeKmMessage:
-    """Base of every IDE_KM object: ``decode``/``encode`` over the vendor payload.
+class IdeKmMessage(WireMessage):
+    """Base of every IDE_KM object, over spdm's one codec base (:class:`spdm.codec.WireMessage`).
 
-    Attributes:
-        raw: the exact bytes decoded (empty when built locally); excluded from equality.
+    ``decode`` takes the whole vendor payload, Protocol ID first, and raises
+    :class:`~spdm.errors.DecodeError` for malformed, truncated or trailing
+    bytes, the wrong Protocol ID or ObjectID, or a value the specification does
+    not define; ``encode`` gives the payload back.
     """
 
     OBJECT_ID: ClassVar[ObjectId]
-    STRUCT: ClassVar[Construct]
-
-    raw: bytes = field(default=b"", compare=False, repr=False, kw_only=True)
 
     @classmethod
-    def decode(cls, payload: bytes) -> Self:
-        """Decode one object (the whole vendor payload, Protocol ID first).
-
-        Raises:
-            DecodeError: malformed, truncated, trailing bytes, the wrong Protocol
-                ID or ObjectID, or a value the specification does not define.
-        """
-        data = bytes(payload)
-        container, _ = parse_exact(cls.STRUCT, data, {}, padded=False, what=cls.__name__)
-        return cls(**cls._from_fields(container), raw=data)
-
-    def encode(self) -> bytes:
-        """Encode this object.
-
-        Raises:
-            LocalProtocolError: a field does not fit its wire format.
-        """
-        return build(self.STRUCT, self._to_fields(), {}, what=type(self).__name__)
-
-    @classmethod
-    def _from_fields(cls, c: Container) -> dict[str, Any]:
-        fields = fields_of(c)
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
         if "key_sub_stream" in fields:
-            fields["key_sub_stream"] = _key_sub_stream(c.key_sub_stream)
+            fields = {**fields, "key_sub_stream": _key_sub_stream(fields["key_sub_stream"])}
         return fields
 
     def _to_fields(self) -> dict[str, Any]:
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "raw"}
+        fields = super()._to_fields()
         if "key_sub_stream" in fields:
             fields["key_sub_stream"] = dataclasses.asdict(fields["key_sub_stream"])
         return fields
@@ -211,8 +183,8 @@ class QueryResp(IdeKmMessage):
     registers: IdeRegisterBlock
 
     @classmethod
-    def _from_fields(cls, c: Container) -> dict[str, Any]:
-        return {**fields_of(c), "registers": register_block_from(c.registers)}
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        return {**fields, "registers": register_block_from(fields["registers"])}
 
     def _to_fields(self) -> dict[str, Any]:
         return {**super()._to_fields(), "registers": register_block_fields(self.registers)}
@@ -252,13 +224,12 @@ class KpAck(IdeKmMessage):
     port_index: int
 
     @classmethod
-    def _from_fields(cls, c: Container) -> dict[str, Any]:
-        fields = super()._from_fields(c)
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = super()._from_fields(fields)
         try:
-            fields["status"] = KpAckStatus(c.status)
+            return {**fields, "status": KpAckStatus(fields["status"])}
         except ValueError as exc:
-            raise DecodeError(f"KpAck: status {c.status} is not defined") from exc
-        return fields
+            raise DecodeError(f"KpAck: status {fields['status']} is not defined") from exc
 
 
 @dataclass(frozen=True)
@@ -329,8 +300,8 @@ def peek_stream_header(payload: bytes) -> tuple[int, KeySubStream, int]:
     Raises:
         DecodeError: fewer than 8 bytes.
     """
-    container, _ = parse_exact(StreamHeader, bytes(payload[:8]), {}, padded=False, what="stream header")
-    return container.stream_id, _key_sub_stream(container.key_sub_stream), container.port_index
+    fields, _ = parse_exact(StreamHeader, bytes(payload[:8]), NO_PARAMS, padded=False, what="stream header")
+    return fields["stream_id"], _key_sub_stream(fields["key_sub_stream"]), fields["port_index"]
 
 
 def decode_request(payload: bytes) -> IdeKmRequest:

@@ -20,7 +20,6 @@ from construct import (
     BitStruct,
     ByteSwapped,
     Construct,
-    Container,
     ExprAdapter,
     ExprValidator,
     Flag,
@@ -284,43 +283,39 @@ class IdeRegisterBlock:
     extra_registers: tuple[int, ...] = ()
 
 
-def fields_of(container: Container) -> dict[str, Any]:
-    """The named fields of a parsed container (construct's ``_``-prefixed helpers dropped)."""
-    return {k: v for k, v in container.items() if not k.startswith("_")}
-
-
-def _status(container: Container) -> StreamStatus:
+def _status(fields: dict[str, Any]) -> StreamStatus:
     try:
-        state = StreamState(container.state)
+        state = StreamState(fields["state"])
     except ValueError as exc:
-        raise DecodeError(f"IDE stream state {container.state} is reserved") from exc
-    return StreamStatus(state, container.integrity_check_fail_received)
+        raise DecodeError(f"IDE stream state {fields['state']} is reserved") from exc
+    return StreamStatus(state, fields["integrity_check_fail_received"])
 
 
-def register_block_from(c: Container) -> IdeRegisterBlock:
-    """The dataclass of a parsed :data:`IdeRegisterBlockStruct`.
+def register_block_from(fields: dict[str, Any]) -> IdeRegisterBlock:
+    """The dataclass of a parsed :data:`IdeRegisterBlockStruct` (its plain fields, from spdm's codec).
 
     Raises:
         DecodeError: a stream status holds a reserved state.
     """
+    def selective(s: dict[str, Any]) -> SelectiveStream:
+        rid_1, rid_2 = s["rid_association_1"], s["rid_association_2"]
+        return SelectiveStream(
+            StreamControl(**s["control"]),
+            _status(s["status"]),
+            RidAssociation(rid_2["valid"], rid_2["rid_base"], rid_1["rid_limit"], rid_2["segment_base"]),
+            tuple(AddressAssociation(a["reg1"]["valid"], a["reg1"]["memory_base_lower"],
+                                     a["reg1"]["memory_limit_lower"], a["memory_base_upper"],
+                                     a["memory_limit_upper"])
+                  for a in s["address_associations"]),
+        )
+
     return IdeRegisterBlock(
-        capability=IdeCapability(**fields_of(c.capability)),
-        control=IdeControl(**fields_of(c.control)),
+        capability=IdeCapability(**fields["capability"]),
+        control=IdeControl(**fields["control"]),
         link_streams=tuple(
-            LinkStream(StreamControl(**fields_of(s.control)), _status(s.status)) for s in c.link_streams),
-        selective_streams=tuple(
-            SelectiveStream(
-                StreamControl(**fields_of(s.control)),
-                _status(s.status),
-                RidAssociation(
-                    s.rid_association_2.valid, s.rid_association_2.rid_base,
-                    s.rid_association_1.rid_limit, s.rid_association_2.segment_base),
-                tuple(AddressAssociation(a.reg1.valid, a.reg1.memory_base_lower, a.reg1.memory_limit_lower,
-                                         a.memory_base_upper, a.memory_limit_upper)
-                      for a in s.address_associations),
-            )
-            for s in c.selective_streams),
-        extra_registers=tuple(c.extra_registers),
+            LinkStream(StreamControl(**s["control"]), _status(s["status"])) for s in fields["link_streams"]),
+        selective_streams=tuple(selective(s) for s in fields["selective_streams"]),
+        extra_registers=tuple(fields["extra_registers"]),
     )
 
 

@@ -29,7 +29,7 @@ from construct import (
     this,
 )
 
-from ..codec import Message, build, header, low_nibble, opaque_data
+from ..codec import NO_PARAMS, Message, build, header, low_nibble, opaque_data
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
     DMTF_RAW_BIT_STREAM,
@@ -90,7 +90,7 @@ class MeasurementBlock:
         Raises:
             LocalProtocolError: the value does not fit the 16-bit size fields.
         """
-        return build(_MeasurementBlockWire, self._fields(), {}, what=type(self).__name__)
+        return build(_MeasurementBlockWire, self._fields(), NO_PARAMS, what=type(self).__name__)
 
     def _fields(self) -> dict[str, Any]:
         return {"index": self.index, "value_type": self.value_type, "value": self.value}

@@ -34,7 +34,7 @@ from construct import (
     this,
 )
 
-from ..codec import build, parse_exact
+from ..codec import NO_PARAMS, build, parse_exact
 from ..errors import DecodeError, LocalProtocolError
 from .codes import RegistryId
 
@@ -147,7 +147,7 @@ def encode_opaque(spdm_version: int, elements: Sequence[OpaqueElement]) -> bytes
     values = {"elements": [
         {"registry_id": e.registry_id, "vendor_id": e.vendor_id, "data": e.data} for e in elements
     ]}
-    return build(_table(spdm_version), values, {}, what="OpaqueData")
+    return build(_table(spdm_version), values, NO_PARAMS, what="OpaqueData")
 
 
 def decode_opaque(data: bytes, spdm_version: int) -> tuple[OpaqueElement, ...]:
@@ -174,14 +174,15 @@ def decode_opaque(data: bytes, spdm_version: int) -> tuple[OpaqueElement, ...]:
     other = GeneralOpaqueDataTable if own is SecuredMessageGeneralOpaqueDataTable else (
         SecuredMessageGeneralOpaqueDataTable)
     try:
-        container, _ = parse_exact(own, bytes(data), {}, padded=False, what="OpaqueData")
+        table, _ = parse_exact(own, bytes(data), NO_PARAMS, padded=False, what="OpaqueData")
     except DecodeError as first:
         try:
-            container, _ = parse_exact(other, bytes(data), {}, padded=False, what="OpaqueData")
+            table, _ = parse_exact(other, bytes(data), NO_PARAMS, padded=False, what="OpaqueData")
         except DecodeError as second:
             raise DecodeError(f"{first}; nor the other table format: {second}") from second
     return tuple(
-        OpaqueElement(int(e.registry_id), bytes(e.vendor_id), bytes(e.data)) for e in container.elements)
+        OpaqueElement(int(e["registry_id"]), bytes(e["vendor_id"]), bytes(e["data"]))
+        for e in table["elements"])
 
 
 def supported_versions_element(versions: Sequence[int] = SECURED_MESSAGE_VERSIONS) -> OpaqueElement:
@@ -195,7 +196,7 @@ def supported_versions_element(versions: Sequence[int] = SECURED_MESSAGE_VERSION
     """
     if not versions:
         raise LocalProtocolError("SupportedVersion needs at least one secured-message version")
-    data = build(SecuredMessageSupportedVersion, {"versions": list(versions)}, {},
+    data = build(SecuredMessageSupportedVersion, {"versions": list(versions)}, NO_PARAMS,
                  what="SupportedVersion")
     return OpaqueElement(RegistryId.DMTF, b"", data)
 
@@ -206,20 +207,20 @@ def version_selection_element(version: int) -> OpaqueElement:
     Raises:
         LocalProtocolError: ``version`` is not a u16.
     """
-    data = build(SecuredMessageVersionSelection, {"selected_version": version}, {},
+    data = build(SecuredMessageVersionSelection, {"selected_version": version}, NO_PARAMS,
                  what="VersionSelection")
     return OpaqueElement(RegistryId.DMTF, b"", data)
 
 
 def _secured_message_element(elements: Iterable[OpaqueElement], sm_data_id: int,
-                             struct: Construct, what: str) -> Any:
+                             struct: Construct, what: str) -> dict[str, Any] | None:
     # The first DMTF element of this SMDataID; elements of other bodies, SMDataIDs
     # (e.g. the 1.3 AEAD limit) or SMDataVersions are not ours to interpret.
     for element in elements:
         if (element.registry_id == RegistryId.DMTF and not element.vendor_id
                 and element.data[:2] == bytes((_SM_DATA_VERSION, sm_data_id))):
-            container, _ = parse_exact(struct, element.data, {}, padded=False, what=what)
-            return container
+            fields, _ = parse_exact(struct, element.data, NO_PARAMS, padded=False, what=what)
+            return fields
     return None
 
 
@@ -232,9 +233,9 @@ def parse_secured_message_versions(elements: Iterable[OpaqueElement]) -> tuple[i
     Raises:
         DecodeError: the SupportedVersion element is malformed.
     """
-    container = _secured_message_element(elements, _SM_SUPPORTED_VERSION, SecuredMessageSupportedVersion,
+    fields = _secured_message_element(elements, _SM_SUPPORTED_VERSION, SecuredMessageSupportedVersion,
                                           "SupportedVersion")
-    return None if container is None else tuple(int(v) for v in container.versions)
+    return None if fields is None else tuple(int(v) for v in fields["versions"])
 
 
 def parse_version_selection(elements: Iterable[OpaqueElement]) -> int | None:
@@ -246,6 +247,6 @@ def parse_version_selection(elements: Iterable[OpaqueElement]) -> int | None:
     Raises:
         DecodeError: the VersionSelection element is malformed.
     """
-    container = _secured_message_element(elements, _SM_VERSION_SELECTION, SecuredMessageVersionSelection,
+    fields = _secured_message_element(elements, _SM_VERSION_SELECTION, SecuredMessageVersionSelection,
                                           "VersionSelection")
-    return None if container is None else int(container.selected_version)
+    return None if fields is None else int(fields["selected_version"])

@@ -3,8 +3,9 @@
 A TDISP payload (the VENDOR_DEFINED payload) is the Protocol ID byte 0x01
 followed by the TDISP message of PCIe 6.x Table 11-5: TDISPVersion,
 MessageType, 2 reserved bytes and the 12-byte INTERFACE_ID (FUNCTION_ID plus
-8 reserved bytes).  Parsing and building go through spdm's codec helpers, so
-the rules of STYLE R6/R7 hold here too: construct errors become
+8 reserved bytes).  :class:`TdispMessage` subclasses spdm's one codec base
+(:class:`spdm.codec.WireMessage`), so the rules of STYLE R6/R7 hold here as
+for SPDM: construct and constructor errors become
 :class:`~spdm.errors.DecodeError` in one place, trailing bytes are refused,
 reserved fields are built as zero and ignored on read, and the received bytes
 stay on the object as ``raw``.
@@ -14,17 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import ClassVar
 
 from construct import (
     Bytes,
     Const,
     Construct,
-    Container,
     GreedyBytes,
     Int8ul,
     Int32ul,
-    ListContainer,
     Padding,
     Rebuild,
     Struct,
@@ -32,16 +31,13 @@ from construct import (
     this,
 )
 
-from spdm.codec import build, parse_exact
+from spdm.codec import NO_PARAMS, WireMessage, parse_head
 from spdm.errors import DecodeError
 
 from .codes import PROTOCOL_ID, TDISP_VERSION_1_0
 
 HEADER_SIZE = 17
 """Protocol ID (1) + the TDISP header (16): the shortest TDISP payload."""
-
-NO_PARAMS: dict[str, Any] = {}
-
 
 def header(code: int) -> list[Construct]:
     """Protocol ID and the TDISP header (PCIe 6.x Table 11-5) as fields to splice into a Struct.
@@ -110,70 +106,27 @@ def peek_header(payload: bytes) -> TdispHeader:
         raise DecodeError(f"a {len(payload)}-byte payload is shorter than the TDISP header")
     if payload[0] != PROTOCOL_ID:
         raise DecodeError(f"Protocol ID 0x{payload[0]:02x} is not TDISP (0x{PROTOCOL_ID:02x})")
-    fields = TdispMessageHeader.parse(payload[:HEADER_SIZE])
-    return TdispHeader(fields.version, fields.message_type, fields.interface_id)
-
-
-def plain(value: Any) -> Any:
-    """Construct containers as plain Python values; private (``_``) fields dropped."""
-    if isinstance(value, ListContainer):
-        return tuple(plain(v) for v in value)
-    if isinstance(value, Container):
-        return {k: plain(v) for k, v in value.items() if not k.startswith("_")}
-    return value
+    fields, _ = parse_head(TdispMessageHeader, bytes(payload[:HEADER_SIZE]), NO_PARAMS, what="TDISP header")
+    return TdispHeader(fields["version"], fields["message_type"], fields["interface_id"])
 
 
 @dataclass(frozen=True)
-class TdispMessage:
+class TdispMessage(WireMessage):
     """Base of every TDISP message dataclass (PCIe 6.x §11.3).
 
     Subclasses set ``STRUCT`` (header included, built with :func:`header`) and
     ``CODE``, and declare their payload fields with the Struct's field names;
     records that are not plain values are converted by overriding
-    :meth:`_from_fields` / :meth:`_to_fields`.
+    :meth:`_from_fields` / :meth:`_to_fields`.  ``decode`` takes the whole
+    vendor-defined payload, Protocol ID first, and ``encode`` gives it back.
 
     Attributes:
         interface_id: FUNCTION_ID of the TDI the message is about (the 8
             reserved bytes of INTERFACE_ID are not kept).
         version: TDISPVersion (0x10).
-        raw: the exact bytes this message was decoded from (empty when built
-            locally); excluded from equality.
     """
 
-    STRUCT: ClassVar[Construct]
     CODE: ClassVar[int]
 
     interface_id: int
     version: int = dataclasses.field(default=TDISP_VERSION_1_0, kw_only=True)
-    raw: bytes = dataclasses.field(default=b"", compare=False, repr=False, kw_only=True)
-
-    @classmethod
-    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        return fields
-
-    def _to_fields(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "raw"}
-
-    @classmethod
-    def decode(cls, data: bytes) -> Self:
-        """Decode one message: the whole vendor-defined payload, Protocol ID first.
-
-        Raises:
-            DecodeError: malformed, truncated or trailing bytes, another
-                Protocol ID or message type, or a value the message cannot hold.
-        """
-        data = bytes(data)
-        container, end = parse_exact(cls.STRUCT, data, NO_PARAMS, padded=False, what=cls.__name__)
-        try:
-            fields = cls._from_fields(plain(container))
-            return cls(**fields, raw=data[:end])
-        except (TypeError, ValueError) as exc:
-            raise DecodeError(f"malformed {cls.__name__}: {exc}") from exc
-
-    def encode(self) -> bytes:
-        """Encode this message as a vendor-defined payload (Protocol ID first).
-
-        Raises:
-            LocalProtocolError: a field does not fit its wire format.
-        """
-        return build(self.STRUCT, self._to_fields(), NO_PARAMS, what=type(self).__name__)

@@ -7,15 +7,13 @@ byte.  An :class:`MmioRange` is also the payload of SET_MMIO_ATTRIBUTE_REQUEST.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar
 
-from construct import Array, Bytes, Int16ul, Int32ul, Int64ul, Padding, Rebuild, Struct, len_, this
+from construct import Array, Bytes, Construct, Int16ul, Int32ul, Int64ul, Padding, Rebuild, Struct, len_, this
 
-from spdm.codec import build, parse_exact
+from spdm.codec import WireMessage
 
-from ._base import NO_PARAMS, plain
 from .codes import InterfaceInfo, MmioAttributes, known_bits
 
 PAGE_SHIFT = 12
@@ -92,8 +90,11 @@ class MmioRange:
 
 
 @dataclass(frozen=True)
-class InterfaceReport:
+class InterfaceReport(WireMessage):
     """The TDI report: what the DSM locked, for the TVM to check (PCIe 6.x §11.3.11).
+
+    ``decode`` parses the reassembled REPORT_BYTES (nothing may follow them);
+    ``encode`` renders them.
 
     Attributes:
         interface_info: NO_FW_UPDATE, DMA with/without PASID, ATS, PRS.
@@ -104,8 +105,9 @@ class InterfaceReport:
             when MSI-X is not locked).
         mmio_ranges: the TDI's MMIO ranges in TDI order, MMIO_REPORTING_OFFSET added.
         device_specific_info: DEVICE_SPECIFIC_INFO.
-        raw: the exact report bytes decoded (empty when built locally).
     """
+
+    STRUCT: ClassVar[Construct] = TdiReport
 
     interface_info: InterfaceInfo = InterfaceInfo(0)
     msi_x_message_control: int = 0
@@ -113,39 +115,18 @@ class InterfaceReport:
     tph_control: int = 0
     mmio_ranges: tuple[MmioRange, ...] = ()
     device_specific_info: bytes = b""
-    raw: bytes = dataclasses.field(default=b"", compare=False, repr=False, kw_only=True)
 
     @classmethod
-    def decode(cls, data: bytes) -> Self:
-        """Parse reassembled REPORT_BYTES.
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **fields,
+            "interface_info": InterfaceInfo(known_bits(InterfaceInfo, fields["interface_info"])),
+            "mmio_ranges": tuple(MmioRange.from_fields(r) for r in fields["mmio_ranges"]),
+        }
 
-        Raises:
-            DecodeError: malformed, truncated, or followed by extra bytes.
-        """
-        data = bytes(data)
-        container, end = parse_exact(TdiReport, data, NO_PARAMS, padded=False, what="TDI report")
-        fields: dict[str, Any] = plain(container)
-        return cls(
-            interface_info=InterfaceInfo(known_bits(InterfaceInfo, fields["interface_info"])),
-            msi_x_message_control=fields["msi_x_message_control"],
-            lnr_control=fields["lnr_control"],
-            tph_control=fields["tph_control"],
-            mmio_ranges=tuple(MmioRange.from_fields(r) for r in fields["mmio_ranges"]),
-            device_specific_info=fields["device_specific_info"],
-            raw=data[:end],
-        )
-
-    def encode(self) -> bytes:
-        """Render the report bytes.
-
-        Raises:
-            LocalProtocolError: a field does not fit its wire format.
-        """
-        return build(TdiReport, {
+    def _to_fields(self) -> dict[str, Any]:
+        return {
+            **super()._to_fields(),
             "interface_info": int(self.interface_info),
-            "msi_x_message_control": self.msi_x_message_control,
-            "lnr_control": self.lnr_control,
-            "tph_control": self.tph_control,
             "mmio_ranges": [r.as_fields() for r in self.mmio_ranges],
-            "device_specific_info": self.device_specific_info,
-        }, NO_PARAMS, what="TDI report")
+        }

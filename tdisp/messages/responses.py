@@ -14,6 +14,7 @@ from construct import (
     Bytes,
     BytesInteger,
     Check,
+    Construct,
     GreedyBytes,
     Int8ul,
     Int16ul,
@@ -25,11 +26,11 @@ from construct import (
     this,
 )
 
-from spdm.codec import build, parse_exact
+from spdm.codec import WireMessage
 from spdm.errors import DecodeError
 
 from ..errors import TdispErrorCode, error_name
-from ._base import NO_PARAMS, TdispMessage, header, plain, vendor_fields
+from ._base import TdispMessage, header, vendor_fields
 from .codes import (
     NONCE_SIZE,
     LockInterfaceFlags,
@@ -272,9 +273,12 @@ class VdmResponse(TdispMessage):
     vendor_data: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class VendorErrorData:
+@dataclass(frozen=True)
+class VendorErrorData(WireMessage):
     """EXTENDED_ERROR_DATA of a VENDOR_SPECIFIC_ERROR (PCIe 6.x Table 11-28).
+
+    ``decode`` raises :class:`~spdm.errors.DecodeError` when VENDOR_ID_LEN runs
+    past the data.
 
     Attributes:
         registry_id: who assigned ``vendor_id`` (:class:`~tdisp.messages.codes.RegistryId`).
@@ -282,32 +286,11 @@ class VendorErrorData:
         vendor_err_data: the vendor's error bytes.
     """
 
+    STRUCT: ClassVar[Construct] = TdispVendorErrorData
+
     registry_id: int
     vendor_id: bytes
     vendor_err_data: bytes = b""
-
-    def encode(self) -> bytes:
-        """The EXTENDED_ERROR_DATA bytes.
-
-        Raises:
-            LocalProtocolError: a field does not fit its wire format.
-        """
-        return build(TdispVendorErrorData, {
-            "registry_id": self.registry_id,
-            "vendor_id": self.vendor_id,
-            "vendor_err_data": self.vendor_err_data,
-        }, NO_PARAMS, what="vendor error data")
-
-    @classmethod
-    def decode(cls, data: bytes) -> VendorErrorData:
-        """Parse EXTENDED_ERROR_DATA.
-
-        Raises:
-            DecodeError: VENDOR_ID_LEN runs past the data.
-        """
-        container, _ = parse_exact(TdispVendorErrorData, bytes(data), NO_PARAMS, padded=False,
-                                   what="vendor error data")
-        return cls(**plain(container))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from construct import Container, ListContainer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ from ide_km.messages import (
     decode_request,
     decode_response,
 )
+from spdm.codec import WireMessage
 from spdm.errors import DecodeError, ProtocolError
 from tests.vectors import SETS, vendor_exchanges
 
@@ -104,7 +106,8 @@ def _decodes_cleanly(decode: object, data: bytes) -> None:
         message = decode(data)  # type: ignore[operator]
     except DecodeError:
         return
-    assert isinstance(message, IdeKmMessage)
+    assert isinstance(message, IdeKmMessage) and isinstance(message, WireMessage)
+    assert not any(isinstance(v, Container | ListContainer) for v in vars(message).values())
     again = type(message).decode(message.encode())
     assert again == message
 

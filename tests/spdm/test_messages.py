@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from typing import Any
 
 import construct
 import pytest
@@ -292,6 +293,19 @@ GREEDY_TAIL = {
 }
 
 
+def known_case(name: str) -> tuple[Message, CodecContext]:
+    """The message and context of the :data:`CASES` entry ``name``."""
+    message, ctx = next(p.values for p in CASES if p.id == name)
+    assert isinstance(message, Message) and isinstance(ctx, CodecContext)
+    return message, ctx
+
+
+def with_opaque(message: Message, opaque_data: bytes) -> Message:
+    """``message`` (one with OpaqueData) carrying ``opaque_data``."""
+    changes: dict[str, Any] = {"opaque_data": opaque_data}
+    return dataclasses.replace(message, **changes)
+
+
 def roundtrip(message: Message, ctx: CodecContext = NO_CONTEXT) -> bytes:
     """Encode, decode, compare; return the bytes."""
     data = message.encode(ctx)
@@ -346,7 +360,7 @@ def test_trailing_bytes(message: Message, ctx: CodecContext) -> None:
     tail = GREEDY_TAIL.get(cls)
     if tail is not None:
         # No length field: what follows the fixed part is the tail, padding included.
-        if cls is ErrorResponse and len(message.extended_data) + 2 > 32:
+        if isinstance(message, ErrorResponse) and len(message.extended_data) + 2 > 32:
             with pytest.raises(DecodeError):
                 cls.decode(data + b"\x00\x01", ctx, padded=True)
             return
@@ -525,7 +539,7 @@ def test_negotiate_algorithms_known_answer_1_1() -> None:
 @pytest.mark.parametrize("cls_case", ["negotiate_algorithms-1.2", "algorithms-1.2"])
 @pytest.mark.parametrize("delta", [-4, -1, 1, 4, 0x100])
 def test_algorithms_length_mismatch(cls_case: str, delta: int) -> None:
-    message, _ = next(p.values for p in CASES if p.id == cls_case)
+    message, _ = known_case(cls_case)
     data = bytearray(message.encode())
     length = int.from_bytes(data[4:6], "little")
     assert length == len(data)
@@ -538,7 +552,7 @@ def test_algorithms_length_mismatch(cls_case: str, delta: int) -> None:
 @pytest.mark.parametrize("cls_case", ["negotiate_algorithms-1.1", "algorithms-1.1"])
 @pytest.mark.parametrize("alg_count", [0x00, 0x10, 0x30, 0xF0, 0x11])
 def test_alg_struct_fixed_alg_count_must_be_2(cls_case: str, alg_count: int) -> None:
-    message, _ = next(p.values for p in CASES if p.id == cls_case)
+    message, _ = known_case(cls_case)
     data = bytearray(message.encode())
     first_struct = len(data) - 16
     assert data[first_struct + 1] == 0x20
@@ -560,7 +574,7 @@ def test_alg_struct_external_entries() -> None:
 def test_algorithms_1_0_param1_is_reserved() -> None:
     # 1.0 has no AlgStructs and Param1 is reserved: ignored on parse, built as 0.
     for cls, case in ((NegotiateAlgorithms, "negotiate_algorithms-1.0"), (Algorithms, "algorithms-1.0")):
-        message, _ = next(p.values for p in CASES if p.id == case)
+        message, _ = known_case(case)
         data = message.encode()
         assert data[2] == 0
         back = cls.decode(data[:2] + b"\x05" + data[3:])
@@ -572,11 +586,12 @@ def test_algorithms_1_0_param1_is_reserved() -> None:
 
 def test_digests_known_answer_multi_key_size() -> None:
     # §3.4: TRACE 1.4 (3 slots, SHA-384, multi-key) is 4 + 3*48 + 3 + 3 + 6 = 160 bytes.
-    message, ctx = next(p.values for p in CASES if p.id == "digests-1.3-multi-key")
+    message, ctx = known_case("digests-1.3-multi-key")
     data = message.encode(ctx)
     assert len(data) == 160
     assert data[:4] == bytes.fromhex("13011313")
     assert data[-12:] == bytes.fromhex("050511 010101 0f000f000f00".replace(" ", ""))
+    assert isinstance(message, Digests)
     assert message.by_slot() == {0: fill(48, 0xD0), 1: fill(48, 0xD1), 4: fill(48, 0xD4)}
     # Without MULTI_KEY_CONN the tail is trailing bytes.
     with pytest.raises(DecodeError, match="unexpected byte"):
@@ -744,7 +759,8 @@ def test_measurements_count_query_known_answer() -> None:
 
 
 def test_measurements_attributes() -> None:
-    message, ctx = next(p.values for p in CASES if p.id == "measurements-1.2-signed")
+    message, ctx = known_case("measurements-1.2-signed")
+    assert isinstance(message, Measurements)
     assert (message.slot_id, message.content_changed) == (0, 2)
     unsigned = Measurements.decode(message.encode(ctx), ctx)
     assert unsigned.signature == fill(96, 0x5A)
@@ -771,11 +787,11 @@ OPAQUE_CASES = [
 
 @pytest.mark.parametrize(("message", "ctx", "length_at"), OPAQUE_CASES)
 def test_opaque_data_limit(message: Message, ctx: CodecContext, length_at: int) -> None:
-    at_limit = dataclasses.replace(message, opaque_data=fill(1024, 0xAA))
+    at_limit = with_opaque(message, fill(1024, 0xAA))
     data = roundtrip(at_limit, ctx)
     assert data[length_at:length_at + 2] == (1024).to_bytes(2, "little")
     with pytest.raises(LocalProtocolError):
-        dataclasses.replace(message, opaque_data=fill(1025, 0xAA)).encode(ctx)
+        with_opaque(message, fill(1025, 0xAA)).encode(ctx)
     # The same bytes with OpaqueDataLength = 1025 and one more opaque byte.
     over = bytearray(data)
     over.insert(data.index(fill(1024, 0xAA)), 0xAA)
@@ -786,7 +802,7 @@ def test_opaque_data_limit(message: Message, ctx: CodecContext, length_at: int) 
 
 @pytest.mark.parametrize(("message", "ctx", "length_at"), OPAQUE_CASES)
 def test_opaque_data_length_beyond_message(message: Message, ctx: CodecContext, length_at: int) -> None:
-    data = bytearray(dataclasses.replace(message, opaque_data=fill(8, 0xAA)).encode(ctx))
+    data = bytearray(with_opaque(message, fill(8, 0xAA)).encode(ctx))
     assert data[length_at:length_at + 2] == b"\x08\x00"
     for length in (9, 0xFFFF):
         data[length_at:length_at + 2] = length.to_bytes(2, "little")
@@ -868,13 +884,13 @@ def test_key_exchange_known_answer_header() -> None:
 
 def test_psk_exchange_known_answer_header() -> None:
     # §3.10 TRACE: 12 e6 ff 01 fe ff 18 00 40 00 10 00.
-    message, ctx = next(p.values for p in CASES if p.id == "psk_exchange")
+    message, ctx = known_case("psk_exchange")
     assert message.encode(ctx)[:12] == bytes.fromhex("12e6ff01feff180040001000")
 
 
 def test_finish_signature_follows_param1() -> None:
     # §3.9 TRACE 1.2: FINISH = 12 e5 01 00 | signature (S_req) | verify data (H).
-    message, ctx = next(p.values for p in CASES if p.id == "finish-signed")
+    message, ctx = known_case("finish-signed")
     data = message.encode(ctx)
     assert data[:4] == bytes.fromhex("13e50100")
     assert len(data) == 4 + 384 + 48
@@ -939,7 +955,7 @@ RESERVED = [
 def test_reserved_bits_ignored_on_parse_and_built_as_zero(
     case: str, whole: list[int], nibble: list[int]
 ) -> None:
-    message, ctx = next(p.values for p in CASES if p.id == case)
+    message, ctx = known_case(case)
     data = message.encode(ctx)
     dirty = bytearray(data)
     for offset in whole:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -135,7 +136,7 @@ def _blocks(draw: st.DrawFn) -> tuple[MeasurementBlock, ...]:
 Builder = Callable[[st.DrawFn, int, CodecContext], Message]
 
 
-def _build_capabilities(cls: type[Message]) -> Builder:
+def _build_capabilities(cls: Callable[..., Message]) -> Builder:
     def build(draw: st.DrawFn, v: int, ctx: CodecContext) -> Message:
         body = cls is Capabilities or v >= 0x11
         sizes = v >= 0x12
@@ -154,7 +155,7 @@ def _build_capabilities(cls: type[Message]) -> Builder:
 def _digests(draw: st.DrawFn, v: int, ctx: CodecContext) -> Message:
     mask = draw(u8)
     n = bin(mask).count("1")
-    multi = {}
+    multi: dict[str, Any] = {}
     if ctx.multi_key:
         multi = {"key_pair_ids": tuple(draw(st.lists(u8, min_size=n, max_size=n))),
                  "certificate_infos": tuple(draw(st.lists(u8, min_size=n, max_size=n))),

@@ -24,14 +24,19 @@ from spdm.messages import (
     RESPONSE_TYPES,
     Algorithms,
     Capabilities,
+    Certificate,
     Challenge,
     CodecContext,
     DeliverEncapsulatedResponse,
+    Digests,
     EncapsulatedRequest,
     EncapsulatedResponseAck,
     GetCapabilities,
+    Measurements,
     Message,
     NegotiateAlgorithms,
+    PskExchange,
+    Version,
 )
 from spdm.messages.codes import (
     AlgType,
@@ -327,21 +332,24 @@ def _check_against_dump(entry: DumpEntry, message: Message) -> int:
             compared += 1
     if entry.name == "SPDM_VERSION":
         shown = re.findall(r"(\d+)\.(\d+)\.(\d+)\.(\d+)", entry.text)
+        assert isinstance(message, Version)
         ours = [(e >> 12, e >> 8 & 0xF, e >> 4 & 0xF, e & 0xF) for e in message.version_entries]
         assert [tuple(int(x) for x in v) for v in shown] == ours
         compared += len(ours)
     if entry.name == "SPDM_PSK_EXCHANGE":
+        assert isinstance(message, PskExchange)
         hint = re.search(r"PSKHint=([0-9a-f]+)", entry.text)
         assert hint is not None and bytes.fromhex(hint.group(1)) == message.psk_hint
         compared += 1
     if entry.name == "SPDM_DIGESTS" and "KeyPairId=" in entry.text:
+        assert isinstance(message, Digests)
         assert _dumped_list(entry.text, "KeyPairId", "CertInfo") == list(message.key_pair_ids)
         assert _dumped_list(entry.text, "CertInfo", "KeyUsage") == list(message.certificate_infos)
         usage = [v for v in _dumped_list(entry.text, "KeyUsage", "\0")]
         assert usage == list(message.key_usage_masks)
         compared += 3
     if entry.name == "SPDM_ENCAPSULATED_RESPONSE_ACK" and "(Done)" in entry.text:
-        assert message.payload_type == 0
+        assert isinstance(message, EncapsulatedResponseAck) and message.payload_type == 0
     return compared
 
 
@@ -364,15 +372,17 @@ def test_every_record_matches_the_reference_decoder(name: str) -> None:
 
 def test_key_fields_known_from_the_dump() -> None:
     """A few values read off dump.txt by hand, so the field comparison cannot silently compare nothing."""
-    by_record = {d.record: d for d in decoded_records("spdm12-p384")}
-    assert by_record[14].message.provisioned_slot_mask == 0x03
-    assert len(by_record[16].message.cert_chain) == 0x637
-    assert by_record[10].message.data_transfer_size == 0x1200
+    by_record = {d.record: d.message for d in decoded_records("spdm12-p384")}
+    assert isinstance(digests := by_record[14], Digests) and digests.provisioned_slot_mask == 0x03
+    assert isinstance(certificate := by_record[16], Certificate) and len(certificate.cert_chain) == 0x637
+    assert isinstance(caps := by_record[10], Capabilities) and caps.data_transfer_size == 0x1200
     multi = {d.record: d for d in decoded_records("spdm13-p384-mutauth-psk")}
-    assert multi[14].message.key_pair_ids == (5, 5, 0x11)
-    assert multi[23].inner is not None and multi[23].inner.message.key_pair_ids == (0xB0, 0xB1, 0xB2)
-    assert multi[36].message.attributes & 0x30 == 0x20
-    assert len(multi[36].message.measurement_record) == 0x1C0
+    assert isinstance(digests := multi[14].message, Digests) and digests.key_pair_ids == (5, 5, 0x11)
+    inner = multi[23].inner
+    assert inner is not None and isinstance(digests := inner.message, Digests)
+    assert digests.key_pair_ids == (0xB0, 0xB1, 0xB2)
+    assert isinstance(measurements := multi[36].message, Measurements)
+    assert measurements.attributes & 0x30 == 0x20 and len(measurements.measurement_record) == 0x1C0
 
 
 def test_context_derivation() -> None:

@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+from construct import Container, ListContainer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spdm.codec import WireMessage
 from spdm.errors import DecodeError, NegotiationError, ProtocolError
 from tdisp import LockInterfaceFlags, TdispDevice, TdispRequester, TdispRequesterConfig
 from tdisp.messages import (
@@ -27,6 +29,7 @@ from tdisp.messages import (
     MmioRange,
     TdispMessage,
     TdispVersion,
+    VendorErrorData,
     decode_request,
     decode_response,
     peek_header,
@@ -91,6 +94,8 @@ def check_decoder(cls: type[TdispMessage], data: bytes) -> None:
         message = cls.decode(data)
     except DecodeError:
         return
+    assert isinstance(message, WireMessage)
+    assert not any(isinstance(v, Container | ListContainer) for v in vars(message).values())
     again = message.encode()
     assert cls.decode(again) == message
 
@@ -100,7 +105,8 @@ def check_decoder(cls: type[TdispMessage], data: bytes) -> None:
 def test_decoders_raise_only_decode_error(data: bytes) -> None:
     for cls in MESSAGE_CLASSES:
         check_decoder(cls, data)
-    for decode in (decode_request, decode_response, InterfaceReport.decode, peek_header):
+    decoders = (decode_request, decode_response, InterfaceReport.decode, VendorErrorData.decode, peek_header)
+    for decode in decoders:
         try:
             decode(data)
         except DecodeError:

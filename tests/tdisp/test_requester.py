@@ -249,7 +249,7 @@ def test_a_refused_portion_abandons_the_read() -> None:
     ([(b"x" * 0x41, 0)], "answers a"),  # longer than asked
     ([(b"x" * 0x10, 0x30), (b"x" * 0x10, 0x30)], "does not follow"),  # remainder did not shrink
     ([(b"", 5)], "empty report portion"),
-    ([(REFERENCE_REPORT[:20], 0)], "malformed TDI report"),
+    ([(REFERENCE_REPORT[:20], 0)], "malformed InterfaceReport"),
 ])
 def test_broken_report_portions(portions: list[tuple[bytes, int]], problem: str) -> None:
     r = negotiated(report_portion=0x40)
