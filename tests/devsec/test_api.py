@@ -152,6 +152,17 @@ def test_a_failing_block_still_tries_to_end_the_session() -> None:
     assert session.closed
 
 
+def test_a_block_that_failed_on_the_link_keeps_its_own_error() -> None:
+    """When the link itself failed, ending the session fails too; the block's error is the one raised."""
+    with serving(_device()) as target, devsec.open_transport(target) as transport:
+        connection = devsec.connect(transport, _config())
+        with pytest.raises(devsec.TransportError, match="the link broke"), \
+                connection.open_session() as session:
+            transport.close()
+            raise devsec.TransportError("the link broke")
+    assert not session.closed
+
+
 def test_authenticate_refuses_without_a_trust_decision() -> None:
     with pytest.raises(devsec.ConfigurationError, match="no trust decision"):
         devsec.authenticate(_device().pipe(), devsec.RequesterConfig())
