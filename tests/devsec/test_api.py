@@ -18,7 +18,7 @@ from devsec.cli import build_parser
 from devsec.emulator import EmulatedDevice, serving
 from spdm.device import DeviceModel
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
-from spdm.transport import EmuSocketClient
+from spdm.transport import DeviceMailbox, EmuSocketClient
 
 ROOT = Path(__file__).resolve().parents[2]
 PSK_HINT = b"hint"
@@ -98,8 +98,17 @@ def test_open_transport_refuses_what_is_no_target(target: str) -> None:
 
 
 def test_a_pci_address_opens_its_config_space_in_sysfs(tmp_path: Path) -> None:
-    with pytest.raises(devsec.TransportError, match="0000:3a:00.0"), \
-            spdm.open_transport("0000:3a:00.0", sysfs_root=str(tmp_path)):
+    """A PCI address is the function's DOE mailbox, found in its sysfs config file."""
+    model = _device().config_space
+    device_dir = tmp_path / "bus" / "pci" / "devices" / "0000:3a:00.0"
+    device_dir.mkdir(parents=True)
+    (device_dir / "config").write_bytes(
+        b"".join(model.read32(offset).to_bytes(4, "little") for offset in range(0, 0x1000, 4)))
+    with devsec.open_transport("3a:00.0", sysfs_root=str(tmp_path)) as transport:
+        assert isinstance(transport, DeviceMailbox)
+        assert devsec.pci_identity(transport.config).vendor == 0x1AF4
+    with pytest.raises(devsec.TransportError, match="0000:3b:00.0"), \
+            spdm.open_transport("0000:3b:00.0", sysfs_root=str(tmp_path)):
         pass
 
 
