@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -104,11 +105,8 @@ class Connection:
         describes the most recently opened session (None before the first).
         """
         latest = self._sessions[-1].report if self._sessions else None
-        return AuthenticationReport(
-            protocols=self._authenticated.protocols, negotiated=self._authenticated.negotiated,
-            digests=self._authenticated.digests, slot_id=self._authenticated.slot_id,
-            chain=self._authenticated.chain, challenge=self._authenticated.challenge,
-            measurements=self._measurements, session=latest, events=tuple(self._events))
+        return replace(self._authenticated, measurements=self._measurements, session=latest,
+                       events=tuple(self._events))
 
     @property
     def negotiated(self) -> Negotiated:

@@ -32,10 +32,10 @@ from .args import (
 from .report import report_dict, report_text
 from .tsm import target_bdf
 
-__all__ = ["add_parser", "exercise_session"]
+__all__ = ["add_parser"]
 
 
-def exercise_session(connection: Connection, session: Session) -> None:
+def _exercise_session(connection: Connection, session: Session) -> None:
     """The session part of ``connect --session``: heartbeat, both key updates, measurements inside.
 
     Each step runs when the device advertises it, so the session shows it
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         connection = connect(transport, config, slot_id=args.slot, identity=identity)
         if args.session or psk is not None or args.ide or args.tdisp:
             with connection.open_session(psk, psk_hint=(args.psk_hint or "").encode()) as session:
-                exercise_session(connection, session)
+                _exercise_session(connection, session)
                 if args.ide or teeio.tdis:
                     teeio.run(session)
         report = connection.report

@@ -37,10 +37,10 @@ from tsm.service import ServiceTsm
 
 from .args import Subparsers, print_decision, tsm_renderer
 
-__all__ = ["add_parsers", "admission", "daemon_tsm"]
+__all__ = ["add_parsers"]
 
 
-def admission(args: argparse.Namespace, tsm: Tsm | None = None) -> Admission:
+def _admission(args: argparse.Namespace, tsm: Tsm | None = None) -> Admission:
     """The one-device path the daemon and the hook share, from their common flags.
 
     With ``tsm`` (``daemon --backend``) or ``--tsm-service`` decisions are
@@ -68,7 +68,7 @@ def admission(args: argparse.Namespace, tsm: Tsm | None = None) -> Admission:
     )
 
 
-def daemon_tsm(args: argparse.Namespace) -> Tsm | None:
+def _daemon_tsm(args: argparse.Namespace) -> Tsm | None:
     """``daemon --backend``: the TSM the daemon holds, trusting the policy's root certificates.
 
     Raises:
@@ -87,17 +87,17 @@ def daemon_tsm(args: argparse.Namespace) -> Tsm | None:
 
 def _daemon(args: argparse.Namespace) -> int:
     logging.getLogger("sysfs_bridge").setLevel(logging.INFO)  # one JSON line per decision
-    tsm = daemon_tsm(args)
+    tsm = _daemon_tsm(args)
     try:
-        return _run_daemon(args, admission(args, tsm))
+        return _run_daemon(args, _admission(args, tsm))
     finally:
         if tsm is not None:
             tsm.close()
 
 
-def _run_daemon(args: argparse.Namespace, path: Admission) -> int:
+def _run_daemon(args: argparse.Namespace, admission: Admission) -> int:
     source = NetlinkUeventSource()
-    daemon = PolicyDaemon(source, path, devices=kernel_devices(Path(args.kernel_sysfs)),
+    daemon = PolicyDaemon(source, admission, devices=kernel_devices(Path(args.kernel_sysfs)),
                           workers=args.workers)
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: daemon.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
@@ -121,7 +121,7 @@ def _udev_hook(args: argparse.Namespace) -> int:
     if work is None or work.kind == "rescan":
         raise ConfigurationError(f"not a PCI add, change or remove event (ACTION={os.environ.get('ACTION')}, "
                                  f"SUBSYSTEM={os.environ.get('SUBSYSTEM')})")
-    decision = admission(args).perform(work)
+    decision = _admission(args).perform(work)
     if decision is None:
         print(f"{work.bdf}  evidence removed")
         return 0
