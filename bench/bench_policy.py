@@ -42,8 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import median_seconds  # noqa: E402  (bench/timing.py)
 
 from devsec.emulator import SecureDevice  # noqa: E402
-from spdm.authenticate import SessionOptions, authenticate  # noqa: E402
 from spdm.config import RequesterConfig, ResponderConfig  # noqa: E402
+from spdm.connection import connect  # noqa: E402
 from spdm.crypto import (  # noqa: E402
     build_spdm_cert_chain,
     parse_der_certificates,
@@ -80,8 +80,13 @@ def device(asym: BaseAsymAlgo, *, teeio: bool) -> tuple[DeviceEvidence, DeviceMo
     prefs = replace(AlgorithmPreferences(), asym_algs=(asym,))
     emulated = SecureDevice(ResponderConfig(algorithms=prefs), model)
     steps = TeeIoSteps(ide=True, tdis=(0x0101,))
-    report = authenticate(emulated.spdm.mailbox(), RequesterConfig(trust_anchors=(model.root_certificate(),)),
-                          now=NOW, session=SessionOptions(inside=steps) if teeio else None)
+    connection = connect(emulated.spdm.mailbox(), RequesterConfig(trust_anchors=(model.root_certificate(),)),
+                         now=NOW)
+    if teeio:
+        with connection.open_session() as session:
+            session.measure()
+            steps.run(session)
+    report = connection.report
     evidence = evidence_from_report(report, "0000:03:00.0", pci=pci_identity(emulated.spdm.config_space),
                                     vendor_protocols=steps.vendor_protocols)
     return evidence, model

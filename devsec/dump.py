@@ -17,7 +17,7 @@ from datetime import datetime
 
 from spdm.capture import read_capture
 from spdm.config import DEFER_TRUST, RequesterConfig
-from spdm.errors import DevsecError, VerificationError
+from spdm.errors import ConfigurationError, DevsecError, VerificationError
 from spdm.events import (
     ChallengeAuthenticated,
     Event,
@@ -35,6 +35,8 @@ from spdm.transport.doe import (
     decode_discovery_request,
     decode_discovery_response,
 )
+
+__all__ = ["dump", "parse_secrets"]
 
 _SHORT_BYTES = 8
 _ENCAPSULATION = (RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE)
@@ -224,3 +226,30 @@ def dump(capture: bytes, *, now: datetime, secrets: Sequence[bytes] = ()) -> lis
     lines.append(f"secured records decrypted: {follower.decrypted}")
     lines.append(f"signatures: {follower.verified} verified, {len(follower.failed)} failed")
     return lines
+
+
+def parse_secrets(text: str, source: str) -> list[bytes]:
+    """The reference's secrets file: ``--dhe_secret HEX`` / ``--psk HEX`` lines, in session order.
+
+    Args:
+        text: the file's contents.
+        source: the file's name, for error messages.
+
+    Raises:
+        ConfigurationError: a line is neither form, or its value is not hex.
+    """
+    secrets = []
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 2 or words[0] not in ("--dhe_secret", "--psk"):
+            raise ConfigurationError(f"{source}:{number}: expected '--dhe_secret HEX' or '--psk HEX'")
+        try:
+            secret = bytes.fromhex(words[1])
+        except ValueError as exc:
+            raise ConfigurationError(f"{source}:{number} wants hex digits: {exc}") from exc
+        if not secret:
+            raise ConfigurationError(f"{source}:{number} must not be empty")
+        secrets.append(secret)
+    return secrets

@@ -4,7 +4,7 @@ The one path the policy daemon and the udev hook share (:meth:`Admission.perform
 
 1. open the device (a pluggable :data:`Opener`: its config-space DOE mailbox by
    default, or an spdm-emu socket for emulators) and read its PCI identity;
-2. authenticate it (:func:`spdm.authenticate.authenticate`) — unless the
+2. authenticate it (:func:`spdm.connection.connect`) — unless the
    actor's TSM holds it, whose session then provides fresh evidence
    (:meth:`~sysfs_bridge.actor.Actor.held_evidence`);
 3. render its evidence under the root (:func:`~sysfs_bridge.render.render`,
@@ -43,14 +43,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spdm.authenticate import SessionOptions, authenticate
 from spdm.config import DEFER_TRUST, RequesterConfig
-from spdm.driver import RequesterDriver
+from spdm.connection import connect
 from spdm.errors import ConfigurationError, DevsecError
-from spdm.requester import Requester
-from spdm.transport import DeviceMailbox, DoeTransport, EmuSocketClient, SysfsConfigSpace
+from spdm.transport import DoeTransport, SysfsConfigSpace
+from spdm.transport.targets import is_socket_target, open_target
 from tsm.info import function_id
-from tsm.link import VendorChannel, probe
+from tsm.link import probe
+from tsm.teeio import session_channel
 
 from .actor import Actor
 from .evidence import DeviceEvidence, PciIdentity, check_bdf, evidence_from_report, pci_identity
@@ -85,7 +85,7 @@ def mailbox_opener(sysfs: Path) -> Opener:
     is needed) or the function has no DOE capability.
     """
     def open_device(bdf: str) -> DoeTransport:
-        return DeviceMailbox(bdf, str(sysfs))
+        return open_target(bdf, sysfs_root=str(sysfs))
     return open_device
 
 
@@ -95,9 +95,9 @@ def socket_opener(url: str, *, timeout: float = 10.0) -> Opener:
     Raises:
         ConfigurationError: ``url`` is not ``tcp://HOST:PORT``.
     """
-    if not url.startswith("tcp://"):
+    if not is_socket_target(url):
         raise ConfigurationError(f"--via wants tcp://HOST:PORT, not {url!r}")
-    return lambda _bdf: EmuSocketClient.from_url(url, timeout=timeout)
+    return lambda _bdf: open_target(url, timeout=timeout)
 
 
 def config_space_identity(sysfs: Path) -> Identify:
@@ -189,16 +189,14 @@ class Admission:
         Without the probe nothing would show that the device speaks IDE_KM or
         TDISP, and such a policy would deny every device.
         """
-        found: list[str] = []
-        session = None
-        if self.policy.required & {"ide", "tdisp"}:
-            def inside(driver: RequesterDriver, requester: Requester, session_id: int) -> None:
-                found.extend(probe(VendorChannel(driver, requester, session_id), function_id(bdf)))
-            session = SessionOptions(inside=inside)
+        found: tuple[str, ...] = ()
         transport = self._opener(bdf)
         try:
-            report = authenticate(transport, self._config, now=self._now(),
-                                  session=session)
+            connection = connect(transport, self._config, now=self._now())
+            if self.policy.required & {"ide", "tdisp"}:
+                with connection.open_session() as session:
+                    found = probe(session_channel(session), function_id(bdf))
+            report = connection.report
         finally:
             transport.close()
         return evidence_from_report(report, bdf, pci=pci, vendor_protocols=found)

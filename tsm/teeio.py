@@ -1,7 +1,7 @@
 """``connect --ide --tdisp`` and the demo's TEE-IO part: IDE keys, then a TDI through its states.
 
-Runs inside the SPDM session that ``spdm.authenticate`` opened, through the
-TSM layer's link helpers, and records one line per step with the TDI's state.
+Runs inside an SPDM session the caller opened and keeps (:class:`spdm.connection.Session`),
+through the TSM layer's link helpers, and records one line per step with the TDI's state.
 """
 
 from __future__ import annotations
@@ -9,12 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ide_km import IdeKmRequester, KeySet
-from spdm.driver import RequesterDriver
-from spdm.requester import Requester
+from spdm.connection import Session
 from tdisp import TdispRequester, TdispRequesterConfig
 from tdisp.events import InterfaceReportReceived, InterfaceStateReceived
 from tdisp.messages import LockInterfaceFlags
 from tsm.link import VendorChannel, bind_tdi, run, secure_link
+
+__all__ = ["TeeIoSteps", "session_channel"]
+
+
+def session_channel(session: Session) -> VendorChannel:
+    """The PCI-SIG vendor-defined channel through an open SPDM session."""
+    return VendorChannel(session.driver, session.driver.requester, session.session_id)
 
 
 @dataclass
@@ -29,9 +35,16 @@ class TeeIoSteps:
     def _step(self, name: str, **details: object) -> None:
         self.steps.append({"step": name, **details})
 
-    def __call__(self, driver: RequesterDriver, requester: Requester, session_id: int) -> None:
-        """Program the stream's keys, bind and start each TDI, refresh keys, stop everything."""
-        channel = VendorChannel(driver, requester, session_id)
+    def run(self, session: Session) -> None:
+        """Program the stream's keys, bind and start each TDI, refresh keys, stop everything.
+
+        The session stays open.
+
+        Raises:
+            RemoteProtocolError: the device refused a step or a TDI did not reach its state.
+            RemoteErrorResponse / VerificationError / TransportError: the session failed.
+        """
+        channel = session_channel(session)
         ide = IdeKmRequester()
         if self.ide:
             secure_link(channel, ide, stream_id=self.stream_id)

@@ -30,6 +30,8 @@ from spdm.transport import (
 )
 from spdm.transport.configspace import MailboxOptions
 
+__all__ = ["EmulatedDevice"]
+
 
 class EmulatedDevice:
     """A device function with one DOE mailbox that speaks CMA/SPDM."""

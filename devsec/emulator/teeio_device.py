@@ -25,6 +25,8 @@ from tdisp.messages import MmioAttributes, MmioRange
 
 from .spdm_device import EmulatedDevice
 
+__all__ = ["IDE_PORT", "SecureDevice", "default_tdis"]
+
 IDE_PORT = 0
 """The port the device's own DOE function sits on (PortIndex 0)."""
 

@@ -1,6 +1,6 @@
 """Our requester against our responder, in memory: every version and algorithm, and the refusals.
 
-The same flow (`spdm.authenticate`) that ``devsec connect`` runs, over the
+The same flow (`spdm.authenticate`, `spdm.connection`) that ``devsec connect`` runs, over the
 in-process pipe, the DOE mailbox model and loopback TCP.  Interop with the
 independent implementation is in test_requester_interop.py; this file checks
 the two roles of ours agree and that the requester refuses what it must.
@@ -16,8 +16,9 @@ from functools import cache
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import SessionOptions, authenticate
+from spdm.authenticate import authenticate
 from spdm.config import DEFAULT_RESPONDER_CAPS, DEFER_TRUST, RequesterConfig, ResponderConfig
+from spdm.connection import connect
 from spdm.crypto import generate_device_identity
 from spdm.device import DeviceModel
 from spdm.driver import RequesterDriver
@@ -128,14 +129,15 @@ def test_signed_measurements_carry_the_callers_nonce() -> None:
     prefs = replace(AlgorithmPreferences(), asym_algs=(device_model.asym_alg,))
     device = EmulatedDevice(ResponderConfig(algorithms=prefs), device_model)
     nonce = bytes(range(32))
-    report = authenticate(device.pipe(), RequesterConfig(trust_anchors=(device_model.root_certificate(),)),
-                          now=NOW, measurement_nonce=nonce, session=SessionOptions())
+    connection = connect(device.pipe(), RequesterConfig(trust_anchors=(device_model.root_certificate(),)),
+                         now=NOW, measurement_nonce=nonce)
+    report = connection.report
     assert report.measurements is not None and report.measurements.evidence is not None
     evidence = report.measurements.evidence
     assert evidence.requester_nonce == nonce and nonce in evidence.transcript
-    # The session's own measurements keep a fresh random nonce.
-    assert report.session is not None and report.session.measurements is not None
-    inside = report.session.measurements.evidence
+    # A session's own measurements keep a fresh random nonce.
+    with connection.open_session() as session:
+        inside = session.measure().evidence
     assert inside is not None and inside.requester_nonce != nonce
 
 

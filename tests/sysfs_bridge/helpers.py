@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from functools import cache
 
 from devsec.emulator import EmulatedDevice, SecureDevice
-from spdm.authenticate import AuthenticationReport, SessionOptions, authenticate
+from spdm.authenticate import AuthenticationReport, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
+from spdm.connection import connect
 from spdm.device import DeviceModel
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
@@ -60,6 +61,10 @@ def teeio_evidence(bdf: str = BDF) -> DeviceEvidence:
     device = SecureDevice(ResponderConfig(), device_model)
     steps = TeeIoSteps(ide=True, tdis=(0x0101,))
     config = RequesterConfig(trust_anchors=(device_model.root_certificate(),))
-    rep = authenticate(device.spdm.mailbox(), config, now=NOW, session=SessionOptions(inside=steps))
+    connection = connect(device.spdm.mailbox(), config, now=NOW)
+    with connection.open_session() as session:
+        session.measure()
+        steps.run(session)
+    rep = connection.report
     return evidence_from_report(rep, bdf, pci=pci_identity(device.spdm.config_space),
                                 vendor_protocols=steps.vendor_protocols)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from devsec.report import report_dict
+from devsec.cli.report import report_dict
 from spdm.errors import ConfigurationError
 from spdm.events import ChallengeAuthenticated, MeasurementsReceived
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion

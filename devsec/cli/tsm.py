@@ -1,6 +1,6 @@
-"""``devsec tsm serve|stop|connect|disconnect|bind|accept|unbind|info|refresh``: argument glue.
+"""devsec tsm serve|stop|connect|disconnect|bind|accept|unbind|info|refresh: argument glue.
 
-``serve`` opens a backend and holds it (:mod:`.tsm_service`), ``stop`` ends
+``serve`` opens a backend and holds it (:class:`tsm.service.TsmService`), ``stop`` ends
 it; the other subcommands send one request each, show its steps with their
 elapsed time on stderr while it runs, and print the result (text, or
 ``--json``).  With ``--backend`` an operation insists on that backend and
@@ -18,14 +18,15 @@ from pathlib import Path
 from types import FrameType
 
 from spdm.config import RequesterConfig
-from spdm.crypto import Certificate
 from spdm.names import ASYMS, HASHES, name_of
-from spdm.transport import DoeTransport
+from spdm.transport.targets import is_socket_target, open_target
 from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
 from tsm.info import encode_info
 from tsm.service import TsmService, alive, request, shutdown, spawn
 
-__all__ = ["add_parsers"]
+from .args import Subparsers, certificates, tsm_renderer
+
+__all__ = ["add_parser", "info_lines", "target_bdf"]
 
 DEFAULT_SOCKET = "devsec-tsm.sock"
 DEFAULT_DSM = "0000:01:00.0"
@@ -51,7 +52,7 @@ def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
 
 def target_bdf(target: str, default: str) -> str:
     """The PCI address a target is filed under: its own (segment 0000 when omitted), or ``default`` for tcp://."""
-    if target.startswith("tcp://"):
+    if is_socket_target(target):
         return default
     return target.lower() if target.count(":") == 2 else f"0000:{target.lower()}"
 
@@ -87,42 +88,28 @@ def _stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(open_target: Callable[[str], DoeTransport],
-           certificates: Callable[[list[str], str], tuple[Certificate, ...]],
-           after: Callable[[argparse.Namespace], Callable[[DeviceInfo], None] | None],
-           ) -> Callable[[argparse.Namespace], int]:
-    def command(args: argparse.Namespace) -> int:
-        config = TsmConfig(RequesterConfig(trust_anchors=certificates(args.trust_root, "trust root")))
-        tsm = open_backend(args.backend, config)
-        stop = threading.Event()
+def _serve(args: argparse.Namespace) -> int:
+    config = TsmConfig(RequesterConfig(trust_anchors=certificates(args.trust_root, "trust root")))
+    tsm = open_backend(args.backend, config)
+    stop = threading.Event()
 
-        def on_signal(_sig: int, _frame: FrameType | None) -> None:
-            stop.set()
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        stop.set()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        service = TsmService(tsm, open_target, after(args))
-        try:
-            service.serve(Path(args.socket), stop=stop, ready=lambda: print(
-                f"devsec: TSM service ({args.backend}) listening on {args.socket}", flush=True))
-        finally:
-            tsm.close()
-        return 0
-    return command
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    after = tsm_renderer(Path(args.sysfs)) if args.sysfs else None
+    service = TsmService(tsm, open_target, after)
+    try:
+        service.serve(Path(args.socket), stop=stop, ready=lambda: print(
+            f"devsec: TSM service ({args.backend}) listening on {args.socket}", flush=True))
+    finally:
+        tsm.close()
+    return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
-                open_target: Callable[[str], DoeTransport],
-                certificates: Callable[[list[str], str], tuple[Certificate, ...]],
-                after: Callable[[argparse.Namespace], Callable[[DeviceInfo], None] | None]) -> None:
-    """Add ``devsec tsm ...`` to the CLI's subparsers.
-
-    Args:
-        sub: the CLI's subparsers.
-        open_target: how the service opens a ``tcp://`` or PCI-address target.
-        certificates: loads trust-root files.
-        after: builds the service's after-operation hook from the serve flags (rendering).
-    """
+def add_parser(sub: Subparsers) -> None:
+    """Add ``devsec tsm ...``."""
     tsm = sub.add_parser("tsm", help="drive devices through a TSM (connect, bind, accept, unbind, info)")
     ops = tsm.add_subparsers(dest="tsm_command", required=True)
 
@@ -132,7 +119,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                    help="root certificate(s) device chains must lead to (repeatable)")
     p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH")
     p.add_argument("--sysfs", metavar="ROOT", help="render every device's evidence under ROOT")
-    p.set_defaults(func=_serve(open_target, certificates, after))
+    p.set_defaults(func=_serve)
 
     p = ops.add_parser("stop", help="stop the TSM service (its sessions are abandoned)")
     p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH")

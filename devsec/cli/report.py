@@ -17,6 +17,8 @@ from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measu
 from sysfs_bridge.bundle import FORMAT, BundleVerdict
 from sysfs_bridge.evidence import measurement_dict, value_type_name
 
+__all__ = ["bundle_dict", "bundle_text", "report_dict", "report_text"]
+
 _PROTOCOL_NAMES = {(1, 0): "discovery", (1, 1): "CMA/SPDM", (1, 2): "secured CMA/SPDM"}
 
 

@@ -1,0 +1,123 @@
+"""devsec connect: authenticate a device, optionally exercise a session and run IDE_KM/TDISP in it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from spdm.authenticate import AuthenticationReport
+from spdm.config import DEFAULT_REQUESTER_CAPS, MUTUAL_AUTH_CAPS, RequesterConfig
+from spdm.connection import Connection, Session, connect
+from spdm.device import DeviceModel
+from spdm.errors import ConfigurationError
+from spdm.messages.codes import CapabilityFlags
+from spdm.negotiation import MEAS_CAPS
+from spdm.transport import DeviceMailbox
+from spdm.transport.targets import open_transport
+from sysfs_bridge import evidence_from_report, pci_identity, render
+from tsm.teeio import TeeIoSteps
+
+from .args import (
+    Subparsers,
+    algorithm_flags,
+    certificates,
+    hex_value,
+    preferences,
+    print_report,
+    read,
+    session_flags,
+    versions,
+)
+from .report import report_dict, report_text
+from .tsm import target_bdf
+
+__all__ = ["add_parser"]
+
+
+def _exercise_session(connection: Connection, session: Session) -> None:
+    """The session part of ``connect --session``: heartbeat, both key updates, measurements inside.
+
+    Each step runs when the device advertises it, so the session shows it
+    carries traffic and survives its keys changing.
+    """
+    flags = connection.negotiated.responder_flags
+    if flags & CapabilityFlags.HBEAT_CAP:
+        session.heartbeat()
+    if flags & CapabilityFlags.KEY_UPD_CAP:
+        session.update_keys()
+        session.update_keys(all_keys=True)
+    if flags & MEAS_CAPS:
+        session.measure()
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.bdf == "0000:00:00.0":
+        args.bdf = target_bdf(args.target, args.bdf)
+    identity = None
+    caps = DEFAULT_REQUESTER_CAPS
+    if args.requester_cert_chain or args.requester_key:
+        if not (args.requester_cert_chain and args.requester_key):
+            raise ConfigurationError("--requester-cert-chain and --requester-key go together")
+        identity = DeviceModel.from_files(read(args.requester_cert_chain, "requester chain"),
+                                          read(args.requester_key, "requester key"))
+        caps |= MUTUAL_AUTH_CAPS
+    config = RequesterConfig(versions=versions(args), capabilities=caps, algorithms=preferences(args),
+                             trust_anchors=certificates(args.trust_root, "trust root"))
+    teeio = TeeIoSteps(ide=args.ide, tdis=tuple(args.tdi or ((0x0101,) if args.tdisp else ())))
+    psk = hex_value(args.psk, "--psk") if args.psk else None
+    with open_transport(args.target) as transport:
+        pci = pci_identity(transport.config) if isinstance(transport, DeviceMailbox) else None
+        connection = connect(transport, config, slot_id=args.slot, identity=identity)
+        if args.session or psk is not None or args.ide or args.tdisp:
+            with connection.open_session(psk, psk_hint=(args.psk_hint or "").encode()) as session:
+                _exercise_session(connection, session)
+                if args.ide or teeio.tdis:
+                    teeio.run(session)
+        report = connection.report
+    if args.sysfs:
+        evidence = evidence_from_report(report, args.bdf, pci=pci, vendor_protocols=teeio.vendor_protocols)
+        device_dir = render(evidence, Path(args.sysfs))
+        print(f"evidence rendered under {device_dir}", file=sys.stderr)
+    _print(args, report, teeio)
+    return 0
+
+
+def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps) -> None:
+    doc = report_dict(report, args.target)
+    text = report_text(report, args.target)
+    if teeio.steps:
+        doc["tee_io"] = teeio.steps
+        last = text.rindex("\nresult")
+        text = text[:last] + "\ntee-io\n" + "\n".join(teeio.lines()) + text[last:]
+    print_report(args, doc, text)
+
+
+def add_parser(sub: Subparsers) -> None:
+    """Add ``devsec connect``."""
+    p = sub.add_parser("connect", help="authenticate a device and read its measurements")
+    p.add_argument("target", help="tcp://HOST:PORT (spdm-emu socket) or a PCI address DDDD:BB:DD.F")
+    p.add_argument("--trust-root", action="append", required=True, metavar="FILE",
+                   help="root certificate(s), PEM or DER (repeatable)")
+    p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--requester-cert-chain", metavar="FILE",
+                   help="our own chain (PEM bundle or DER root first), for mutual authentication")
+    p.add_argument("--requester-key", metavar="FILE", help="our own leaf's PEM private key")
+    p.add_argument("--sysfs", metavar="ROOT",
+                   help="render the device's evidence under ROOT in the kernel's sysfs layout")
+    p.add_argument("--bdf", default="0000:00:00.0", type=str.lower,
+                   help="the PCI address to file the evidence under (default: the target's, for a "
+                        "PCI address; else 0000:00:00.0)")
+    p.add_argument("--ide", action="store_true",
+                   help="in the session: program and start IDE keys (IDE_KM), refresh them, stop")
+    p.add_argument("--tdisp", action="store_true",
+                   help="in the session: lock, report, start and stop a TDI (TDISP)")
+    p.add_argument("--tdi", action="append", type=lambda v: int(v, 0), metavar="FUNCTION_ID",
+                   help="the TDI's FUNCTION_ID (repeatable; default 0x0101)")
+    p.add_argument("--session", action="store_true",
+                   help="then open a session (KEY_EXCHANGE, or PSK with --psk), heartbeat, update "
+                        "keys, measure inside it, and end it")
+    algorithm_flags(p, "signature algorithm to allow (repeatable)")
+    session_flags(p)
+    p.set_defaults(func=_run)
