@@ -22,8 +22,8 @@ from spdm.crypto import Certificate
 from spdm.names import ASYMS, HASHES, name_of
 from spdm.transport import DoeTransport
 from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
-from tsm.info import encode_info
 from tsm.service import TsmService, alive, request, shutdown, spawn
+from tsm.wire import encode_info
 
 __all__ = ["add_parsers"]
 

@@ -17,7 +17,7 @@ import pytest
 from spdm.errors import DecodeError
 from tdisp.messages import TdiState
 from tsm import DeviceInfo, LinkState, TdiInfo, function_id, open_backend
-from tsm.info import decode_info, encode_info
+from tsm.wire import decode_info, encode_info
 
 from .helpers import new_board, tsm_config
 
