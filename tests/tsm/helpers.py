@@ -203,7 +203,7 @@ def leaky_main(how: str) -> None:
                 mailbox.send(Frame(FrameKind.PROGRESS, 0xFFFF_FFFF, b"debug: " + key))
             return info
 
-    psp.NativeTsm = LeakyTsm  # type: ignore[misc]
+    psp.NativeTsm = LeakyTsm  # type: ignore[attr-defined]
     psp.serve(sys.stdin.buffer, sys.stdout.buffer)
 
 

@@ -210,7 +210,7 @@ def verified(info: DeviceInfo, identity: DeviceModel) -> DeviceInfo:
     return info
 
 
-def outcome(call: Callable[[], object]) -> tuple[str, object]:
+def outcome(call: Callable[[], object]) -> tuple[str, Any]:
     """What ``call`` did: ("ok", its evidence) or ("raised", the error's class, message and codes)."""
     try:
         result = call()
@@ -219,10 +219,10 @@ def outcome(call: Callable[[], object]) -> tuple[str, object]:
     return "ok", evidence(result) if isinstance(result, DeviceInfo) else result
 
 
-def flow(tsm: Tsm, dev: Device) -> dict[str, object]:
+def flow(tsm: Tsm, dev: Device) -> dict[str, Any]:
     """Connect, bind and accept a TDI, refresh the evidence: what each step reported."""
-    seen: dict[str, object] = {"connect": outcome(lambda: verified(tsm.connect(dev.target), dev.identity))}
-    if seen["connect"][0] == "ok":  # type: ignore[index]
+    seen: dict[str, Any] = {"connect": outcome(lambda: verified(tsm.connect(dev.target), dev.identity))}
+    if seen["connect"][0] == "ok":
         seen["bind"] = outcome(lambda: tsm.bind(dev.tdis[1]))
         seen["accept"] = outcome(lambda: tsm.accept(dev.tdis[1]))
         seen["refresh"] = outcome(lambda: verified(tsm.refresh_evidence(dev.dsm, NONCE), dev.identity))
@@ -230,21 +230,20 @@ def flow(tsm: Tsm, dev: Device) -> dict[str, object]:
     return seen
 
 
-def same_as_native(backend: str, config: TsmConfig, make: Callable[[int], Device]) -> dict[str, object]:
+def same_as_native(backend: str, config: TsmConfig, make: Callable[[int], Device]) -> dict[str, Any]:
     """Run :func:`flow` on ``backend`` and on a native TSM, each with a fresh device; assert they agree.
 
     Returns:
         What the backend saw, plus the timeouts its device's exchanges were given.
     """
-    seen: dict[str, object] = {}
+    seen: dict[str, dict[str, Any]] = {}
     bus = next(_buses)
     for name in dict.fromkeys((backend, "native")):
         dev = make(bus)
         with opened(name, config) as tsm:
             seen[name] = {**flow(tsm, dev), "timeouts": dev.timeouts}
     assert seen[backend] == seen["native"]
-    result: dict[str, object] = seen[backend]  # type: ignore[assignment]
-    return result
+    return seen[backend]
 
 
 # ------------------------------------------------------------------------------------ the contract
@@ -252,11 +251,11 @@ def same_as_native(backend: str, config: TsmConfig, make: Callable[[int], Device
 
 def test_default_config_same_algorithms_evidence_and_timeouts(backend: str) -> None:
     seen = same_as_native(backend, tsm_config(), device)
-    status, connected = seen["connect"]  # type: ignore[misc]
+    status, connected = seen["connect"]
     assert status == "ok"
     assert (connected["hash_alg"], connected["asym_alg"]) == (BaseHashAlgo.SHA_384, BaseAsymAlgo.ECDSA_P384)
-    assert seen["accept"] == ("ok", seen["accept"][1]) and seen["accept"][1].state == TdiState.RUN  # type: ignore[index]
-    assert any(t is not None and t > DOE_FLOOR for t in seen["timeouts"])  # type: ignore[attr-defined]
+    assert seen["accept"][0] == "ok" and seen["accept"][1].state == TdiState.RUN
+    assert any(t is not None and t > DOE_FLOOR for t in seen["timeouts"])
 
 
 def test_a_sha256_only_config_negotiates_sha256(backend: str) -> None:
@@ -264,7 +263,7 @@ def test_a_sha256_only_config_negotiates_sha256(backend: str) -> None:
     only = AlgorithmPreferences(hash_algs=(BaseHashAlgo.SHA_256,))
     config = TsmConfig(replace(tsm_config().requester, algorithms=only))
     seen = same_as_native(backend, config, device)
-    status, connected = seen["connect"]  # type: ignore[misc]
+    status, connected = seen["connect"]
     assert status == "ok"
     assert connected["hash_alg"] == BaseHashAlgo.SHA_256
     assert {s[2] for s in connected["signatures"]} == {BaseHashAlgo.SHA_256}
@@ -275,22 +274,22 @@ def test_a_slow_device_within_its_crypto_timeout_works(backend: str) -> None:
     slow = {RequestCode.CHALLENGE: 3.0, RequestCode.KEY_EXCHANGE: 3.0}
     seen = same_as_native(backend, tsm_config(),
                           lambda bus: device(bus, responder=ResponderConfig(ct_exponent=22), delays=slow))
-    assert seen["connect"][0] == "ok"  # type: ignore[index]
-    assert 0.1 + 2 ** 22 / 1e6 in seen["timeouts"]  # type: ignore[operator]
+    assert seen["connect"][0] == "ok"
+    assert 0.1 + 2 ** 22 / 1e6 in seen["timeouts"]
 
 
 def test_a_device_slower_than_its_crypto_timeout_times_out(backend: str) -> None:
     slow = {RequestCode.CHALLENGE: 5.0}
     seen = same_as_native(backend, tsm_config(),
                           lambda bus: device(bus, responder=ResponderConfig(ct_exponent=22), delays=slow))
-    status, error = seen["connect"]  # type: ignore[misc]
+    status, error = seen["connect"]
     assert status == "raised" and error.kind == "spdm.errors.TransportTimeout"
     assert issubclass(TransportTimeout, TransportError)
 
 
 def test_an_untrusted_device_fails_authentication(backend: str) -> None:
     seen = same_as_native(backend, tsm_config(), lambda bus: device(bus, identity=stranger()))
-    status, error = seen["connect"]  # type: ignore[misc]
+    status, error = seen["connect"]
     assert status == "raised" and error.kind == f"spdm.errors.{VerificationError.__name__}"
 
 
@@ -298,19 +297,19 @@ def test_an_algorithm_the_device_lacks_is_refused_with_its_spdm_error_code(backe
     config = TsmConfig(replace(tsm_config().requester,
                                algorithms=AlgorithmPreferences(hash_algs=(BaseHashAlgo.SHA3_256,))))
     seen = same_as_native(backend, config, device)
-    status, error = seen["connect"]  # type: ignore[misc]
+    status, error = seen["connect"]
     assert status == "raised" and error.kind == f"spdm.errors.{RemoteErrorResponse.__name__}"
     assert dict(error.fields)["code"] == SpdmErrorCode.INVALID_REQUEST
 
 
 def test_a_slot_without_a_chain_is_refused(backend: str) -> None:
     seen = same_as_native(backend, TsmConfig(tsm_config().requester, slot_id=3), device)
-    status, error = seen["connect"]  # type: ignore[misc]
+    status, error = seen["connect"]
     assert status == "raised" and error.kind == f"spdm.errors.{NegotiationError.__name__}"
 
 
 def test_a_tdi_the_device_does_not_have_is_refused_with_its_tdisp_code(backend: str) -> None:
-    outcomes = {}
+    outcomes: dict[str, Any] = {}
     bus = next(_buses)
     for name in dict.fromkeys((backend, "native")):
         dev = device(bus)
@@ -320,12 +319,12 @@ def test_a_tdi_the_device_does_not_have_is_refused_with_its_tdisp_code(backend: 
             outcomes[name] = outcome(lambda: tsm.bind(stray))  # noqa: B023 - called at once
     assert outcomes[backend] == outcomes["native"]
     status, error = outcomes[backend]
-    assert status == "raised" and error.kind == f"tdisp.errors.{TdispErrorResponse.__name__}"  # type: ignore[attr-defined]
-    assert dict(error.fields)["tdisp_code"] == TdispErrorCode.INVALID_INTERFACE  # type: ignore[attr-defined]
+    assert status == "raised" and error.kind == f"tdisp.errors.{TdispErrorResponse.__name__}"
+    assert dict(error.fields)["tdisp_code"] == TdispErrorCode.INVALID_INTERFACE
 
 
 def test_local_errors_are_the_same(backend: str) -> None:
-    outcomes = {}
+    outcomes: dict[str, Any] = {}
     buses = next(_buses), next(_buses)
     for name in dict.fromkeys((backend, "native")):
         dev, never = device(buses[0]), device(buses[1])
@@ -339,5 +338,5 @@ def test_local_errors_are_the_same(backend: str) -> None:
                 outcome(lambda: tsm.tdi_info(dev.tdis[2])),  # noqa: B023
             ]
     assert outcomes[backend] == outcomes["native"]
-    kinds = {error.kind for _status, error in outcomes[backend]}  # type: ignore[attr-defined]
+    kinds = {error.kind for _status, error in outcomes[backend]}
     assert kinds == {f"spdm.errors.{LocalProtocolError.__name__}"}

@@ -31,7 +31,7 @@ import pytest
 import spdm.responder.session as responder_session
 from devsec.emulator import SecureDevice
 from ide_km.messages import KeyProg
-from spdm.crypto import DheKeyPair
+from spdm.crypto import DheKeyPair, generate_dhe_key
 from spdm.errors import DecodeError, LocalProtocolError, TransportError
 from spdm.messages.codes import DheGroup
 from spdm.session import Session
@@ -97,7 +97,7 @@ class _RecordingDhe:
 
     def shared_secret(self, peer_public: bytes) -> bytes:
         secret = self._inner.shared_secret(peer_public)
-        private = self._inner._key.private_numbers()  # type: ignore[union-attr]
+        private = self._inner._key.private_numbers()
         value = private.private_value if hasattr(private, "private_value") else private.x
         self._secrets.add("DHE shared secret", secret)
         self._secrets.add("DHE private value", value.to_bytes((value.bit_length() + 7) // 8, "big"))
@@ -117,7 +117,7 @@ class DeviceSecrets:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, device: SecureDevice) -> None:
         self.values: dict[str, bytes] = {}
         start_handshake, establish = Session.start_handshake, Session.establish
-        generate = responder_session.generate_dhe_key
+        generate = generate_dhe_key  # the function the responder calls, until patched below
         key_prog = device.ide._key_prog
 
         def recording_start(session: Session, secret: bytes) -> Any:

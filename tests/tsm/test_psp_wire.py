@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import sys
+from typing import IO, cast
 
 import pytest
 from hypothesis import given, settings
@@ -48,6 +49,11 @@ class Trickle(io.RawIOBase):
         return self._data.read(min(size, 1) if size >= 0 else 1)
 
 
+def trickle(data: bytes) -> IO[bytes]:
+    """``data`` as a :class:`Trickle`, typed as the stream it stands in for."""
+    return cast(IO[bytes], Trickle(data))
+
+
 class Broken(io.RawIOBase):
     """A writer whose reader is gone."""
 
@@ -81,7 +87,7 @@ def test_any_frame_round_trips(kind: FrameKind, tag: int, body: bytes) -> None:
     frame = Frame(kind, tag, body)
     data = encode_frame(frame)
     assert decode_frame(data) == frame
-    assert read_frame(Trickle(data)) == frame
+    assert read_frame(trickle(data)) == frame
 
 
 @settings(max_examples=300, deadline=None)
@@ -122,7 +128,7 @@ def test_a_malformed_doe_request_is_a_decode_error(body: bytes, why: str) -> Non
 def test_a_stream_of_frames_reads_in_order_then_ends() -> None:
     frames = [Frame(FrameKind.COMMAND, 1, b'{"op":"connect"}'), Frame(FrameKind.DOE_RESPONSE, 1, b"x" * 5000),
               Frame(FrameKind.DOE_FAILED, 2, b"gone"), Frame(FrameKind.READY, 0)]
-    stream = Trickle(b"".join(encode_frame(f) for f in frames))
+    stream = trickle(b"".join(encode_frame(f) for f in frames))
     assert [read_frame(stream) for _ in frames] == frames
     assert read_frame(stream) is None
     assert read_frame(io.BytesIO(b"")) is None
@@ -161,7 +167,7 @@ def test_an_unknown_kind_on_a_stream_is_a_decode_error() -> None:
 def test_a_stream_ending_inside_a_frame_is_a_transport_error(cut: int) -> None:
     data = encode_frame(Frame(FrameKind.RESULT, 9, b"{}{}{}"))
     with pytest.raises(TransportError, match="closed"):
-        read_frame(Trickle(data[:cut]))
+        read_frame(trickle(data[:cut]))
 
 
 def test_writing_returns_the_bytes_and_a_gone_reader_is_a_transport_error() -> None:
