@@ -3,8 +3,9 @@
 The host starts the security-processor process (:mod:`.psp`), sends it the
 TSM configuration, and for every operation sends one COMMAND and then serves
 that command's ``DOE_REQUEST`` frames by passing each object to the device's
-DOE transport — which the host opens and owns — and returning the device's
-answer.  The host learns what the TSM reports (evidence, states), never a
+DOE transport — which the host opens and owns — with the response timeout
+the TSM's requester allows for it, and returning the device's answer (or the
+transport's error, whole).  The host learns what the TSM reports (evidence, states), never a
 session key, DHE secret or IDE key: those stay in the other process.
 
 A ``tap`` sees every byte the host exchanges with the TSM process, which is

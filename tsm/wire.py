@@ -233,10 +233,10 @@ def _operation_doc(operation: Operation) -> dict[str, Any]:
 
 def _operation(value: object) -> Operation:
     doc = obj(value, "", ("op", "bdf"), _OPERATION_KEYS)
-    nonce = doc.get("nonce")
-    optional = {k: string(doc[k], k) for k in ("tdi", "target", "backend") if k in doc}
-    return Operation(string(doc["op"], "op"), string(doc["bdf"], "bdf"),
-                     nonce=None if nonce is None else hexbytes(nonce, "nonce"), **optional)
+    optional: dict[str, Any] = {k: string(doc[k], k) for k in ("tdi", "target", "backend") if k in doc}
+    if "nonce" in doc:
+        optional["nonce"] = hexbytes(doc["nonce"], "nonce")
+    return Operation(string(doc["op"], "op"), string(doc["bdf"], "bdf"), **optional)
 
 
 def encode_operation(operation: Operation) -> bytes:

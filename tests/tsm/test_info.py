@@ -1,4 +1,4 @@
-"""What a TSM reports, as values and as the JSON that carries them across the psp-proxy boundary.
+"""What a TSM reports, as values and as the JSON (:mod:`tsm.wire`) carrying them across a process boundary.
 
 The documents come from a real connect (native backend, emulated device):
 every field must survive encode -> decode unchanged, and anything that is
