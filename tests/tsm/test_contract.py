@@ -14,7 +14,8 @@ up here as a difference.
 
 The slow device is simulated, not slept: its transport answers CHALLENGE and
 KEY_EXCHANGE after a given number of seconds, which is a timeout when that
-is more than the exchange's timeout (at least the DOE mailbox's 1 s).
+is more than the exchange's timeout (at least the DOE mailbox's 1 s).  A
+pulled device's transport fails after a given number of exchanges.
 """
 
 from __future__ import annotations
@@ -70,18 +71,21 @@ _buses = iter(range(0x40, 0x100))
 
 
 class SlowTransport:
-    """A device's DOE transport that records each exchange's timeout and may answer some requests late.
+    """A device's DOE transport that records each exchange's timeout, may answer some requests late, may die.
 
     Attributes:
         timeouts: the ``timeout`` of every exchange, in order.
     """
 
-    def __init__(self, inner: DoeTransport, delays: Mapping[int, float]) -> None:
+    def __init__(self, inner: DoeTransport, delays: Mapping[int, float], die_after: int | None) -> None:
         self._inner = inner
         self._delays = delays
+        self._die_after = die_after
         self.timeouts: list[float | None] = []
 
     def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        if self._die_after is not None and len(self.timeouts) >= self._die_after:
+            raise TransportError("the device is gone (link down)")
         self.timeouts.append(timeout)
         response = self._inner.exchange(request, timeout=timeout)
         code = request[DOE_HEADER_SIZE + 1] if len(request) > DOE_HEADER_SIZE + 1 else 0
@@ -107,6 +111,7 @@ class Device:
     responder: ResponderConfig = field(default_factory=ResponderConfig)
     identity: DeviceModel = field(default_factory=model)
     delays: Mapping[int, float] = field(default_factory=dict)
+    die_after: int | None = None
     transports: list[SlowTransport] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -116,7 +121,7 @@ class Device:
         self.tdis = tuple(TdiTarget(self.dsm, bdf(i)) for i in self.ids)
 
     def open(self) -> DoeTransport:
-        transport = SlowTransport(self.emulated.spdm.mailbox(), self.delays)
+        transport = SlowTransport(self.emulated.spdm.mailbox(), self.delays, self.die_after)
         self.transports.append(transport)
         return transport
 
@@ -220,12 +225,16 @@ def outcome(call: Callable[[], object]) -> tuple[str, Any]:
 
 
 def flow(tsm: Tsm, dev: Device) -> dict[str, Any]:
-    """Connect, bind and accept a TDI, refresh the evidence: what each step reported."""
+    """Connect, bind and accept a TDI, refresh the evidence, unbind, disconnect: what each step reported."""
     seen: dict[str, Any] = {"connect": outcome(lambda: verified(tsm.connect(dev.target), dev.identity))}
     if seen["connect"][0] == "ok":
         seen["bind"] = outcome(lambda: tsm.bind(dev.tdis[1]))
         seen["accept"] = outcome(lambda: tsm.accept(dev.tdis[1]))
         seen["refresh"] = outcome(lambda: verified(tsm.refresh_evidence(dev.dsm, NONCE), dev.identity))
+        seen["info"] = outcome(lambda: tsm.info(dev.dsm))
+        seen["unbind"] = outcome(lambda: tsm.unbind(dev.tdis[1]))
+        seen["disconnect"] = outcome(lambda: tsm.disconnect(dev.dsm))
+    else:
         seen["info"] = outcome(lambda: tsm.info(dev.dsm))
     return seen
 
@@ -285,6 +294,15 @@ def test_a_device_slower_than_its_crypto_timeout_times_out(backend: str) -> None
     status, error = seen["connect"]
     assert status == "raised" and error.kind == "spdm.errors.TransportTimeout"
     assert issubclass(TransportTimeout, TransportError)
+
+
+@pytest.mark.parametrize("exchanges", [0, 3, 12, 24])  # a connect takes 25
+def test_a_device_pulled_mid_connect_fails_alike(backend: str, exchanges: int) -> None:
+    seen = same_as_native(backend, tsm_config(), lambda bus: device(bus, die_after=exchanges))
+    status, error = seen["connect"]
+    assert status == "raised" and (error.kind, error.message) == ("spdm.errors.TransportError",
+                                                                  "the device is gone (link down)")
+    assert seen["info"][1].kind == "spdm.errors.LocalProtocolError"  # nothing half-connected stays
 
 
 def test_an_untrusted_device_fails_authentication(backend: str) -> None:
