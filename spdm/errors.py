@@ -14,7 +14,9 @@ code a responder sends back when it refuses a request for this reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
+from typing import Final
 
 
 class SpdmErrorCode(IntEnum):
@@ -127,18 +129,94 @@ class ConfigurationError(DevsecError):
     """The user's configuration cannot work (unknown algorithm, unreadable key file...)."""
 
 
-_BY_NAME: dict[str, type[DevsecError]] = {
-    cls.__name__: cls for cls in (
-        LocalProtocolError, RemoteProtocolError, DecodeError, VerificationError, NegotiationError,
-        TransportError, TransportTimeout, ConfigurationError)
-}
+FieldValue = bool | int | bytes | str
+"""What an error's field may hold to cross a process boundary."""
 
 
-def error_named(name: str, message: str) -> DevsecError:
-    """Rebuild an error another process reported by class name (the TSM process, the TSM service).
+@dataclass(frozen=True)
+class ErrorReport:
+    """An error reduced to what crosses a process boundary: its class, its message, every code field.
 
-    Kinds not known here (or needing more than a message) arrive as
-    :class:`RemoteProtocolError` naming the original kind.
+    The TSM process and the TSM service report failures this way, and the
+    other side rebuilds the very exception with :func:`error_from_report`, so
+    a caller cannot tell a remote failure from a local one.
+
+    Attributes:
+        kind: the error's class as ``module.QualName``.
+        message: ``str(error)``.
+        fields: the error's public attributes of plain types, sorted by name:
+            its codes (``error_code``, ``error_data``, ``extended_data``;
+            ``code``, ``data``; ``tdisp_code``, ``tdisp_data``,
+            ``tdisp_extended``...).  Attributes of other types do not cross.
     """
-    cls = _BY_NAME.get(name)
-    return cls(message) if cls is not None else RemoteProtocolError(f"{name}: {message}")
+
+    kind: str
+    message: str
+    fields: tuple[tuple[str, FieldValue], ...] = ()
+
+
+def _kind(cls: type[BaseException]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def report_error(error: BaseException) -> ErrorReport:
+    """The :class:`ErrorReport` of ``error``: any exception may be reported; only devsec's carry fields."""
+    if not isinstance(error, DevsecError):
+        return ErrorReport(_kind(type(error)), str(error))
+    found: dict[str, FieldValue] = {}
+    if isinstance(error, ProtocolError):
+        found["error_code"] = int(error.error_code)
+    for name, value in vars(error).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, bool):
+            found[name] = value
+        elif isinstance(value, int):
+            found[name] = int(value)
+        elif isinstance(value, bytes | str):
+            found[name] = value
+    return ErrorReport(_kind(type(error)), str(error), tuple(sorted(found.items())))
+
+
+def _known(kind: str) -> type[DevsecError] | None:
+    """The loaded :class:`DevsecError` subclass named ``kind`` (never imports anything)."""
+    pending: list[type[DevsecError]] = [DevsecError]
+    while pending:
+        cls = pending.pop()
+        if _kind(cls) == kind:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
+
+
+_RESERVED: Final = frozenset(dir(BaseException()))
+"""Names an error field may not take: they would shadow what every exception has."""
+
+
+def error_from_report(report: ErrorReport) -> DevsecError:
+    """Rebuild the error another process reported: the same class, message and fields.
+
+    The class is looked up among the :class:`DevsecError` subclasses loaded
+    here (nothing is imported by name).  Kinds not known here (another
+    exception, a class this process does not have) arrive as
+    :class:`RemoteProtocolError` whose message names the original kind, still
+    carrying the fields.  The class's constructor is not called: the message
+    and fields are restored as they were reported.
+
+    Raises:
+        DecodeError: a field name is private or shadows an exception attribute.
+    """
+    for name, _value in report.fields:
+        if not name.isidentifier() or name.startswith("_") or name in _RESERVED:
+            raise DecodeError(f"the reported {report.kind} carries a field named {name!r}")
+    cls = _known(report.kind)
+    if cls is None or cls is ProtocolError:
+        error: DevsecError = RemoteProtocolError(f"{report.kind}: {report.message}")
+    else:
+        error = cls.__new__(cls, report.message)
+        error.args = (report.message,)
+    for name, value in report.fields:
+        if name == "error_code" and isinstance(value, int) and value in SpdmErrorCode._value2member_map_:
+            value = SpdmErrorCode(value)
+        setattr(error, name, value)
+    return error

@@ -7,6 +7,9 @@
 - Backends: :mod:`.native` (the host runs the requesters) and
   :mod:`.psp_proxy` (a separate security-processor process, :mod:`.psp`, owns
   sessions and keys; the host relays DOE objects, :mod:`.psp_wire`).
+- :mod:`.wire`: the one codec of every document crossing a process boundary
+  (the configuration, operations, progress, info, failures with their codes),
+  for the psp-proxy mailbox and the TSM service alike.
 - :mod:`.link`: the IDE_KM and TDISP flows through an SPDM secure session.
 - :mod:`.teeio`: ``connect --ide --tdisp``'s walk of a TDI through its states.
 - :mod:`.service`: a TSM held by a long-running service, and :class:`~tsm.service.ServiceTsm`,

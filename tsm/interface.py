@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,6 +26,8 @@ from .info import DeviceInfo, TdiInfo, function_id
 
 __all__ = [
     "OPERATIONS",
+    "TDI_OPERATIONS",
+    "Operation",
     "no_progress",
     "DeviceTarget",
     "Progress",
@@ -220,46 +222,84 @@ def open_backend(name: str, config: TsmConfig) -> Tsm:
 
 
 OPERATIONS = ("connect", "disconnect", "bind", "accept", "unbind", "info", "refresh_evidence")
-"""The operations a request document may name (the psp-proxy mailbox's and the TSM service's)."""
+"""The operations a request may name (the psp-proxy mailbox's and the TSM service's)."""
+
+TDI_OPERATIONS = ("bind", "accept", "unbind")
+"""The operations that act on one TDI (and need :attr:`Operation.tdi`)."""
 
 
-def perform(tsm: Tsm, request: Mapping[str, object], open_device: Callable[[], DoeTransport],
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One TSM operation as another process asks for it (the psp-proxy host, a TSM service client).
+
+    :mod:`tsm.wire` encodes it; :func:`perform` carries it out.
+
+    Attributes:
+        op: one of :data:`OPERATIONS`.
+        bdf: the DSM's PCI address.
+        tdi: the TDI's address: required by :data:`TDI_OPERATIONS`; with
+            ``info``, answer for that TDI alone.
+        nonce: the verifier's nonce; ``refresh_evidence`` only, and required there.
+        target: how a TSM service opens the device on ``connect`` (a
+            ``tcp://`` URL or a PCI address); the psp-proxy host opens devices itself.
+        backend: the backend the client expects the TSM service to run.
+
+    Raises:
+        DecodeError: an unknown operation, an address that is not one, a TDI
+            operation without its TDI, a refresh without its nonce, a nonce elsewhere.
+    """
+
+    op: str
+    bdf: str
+    tdi: str | None = None
+    nonce: bytes | None = None
+    target: str | None = None
+    backend: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in OPERATIONS:
+            raise DecodeError(f"unknown TSM command {self.op!r} for {self.bdf!r}")
+        function_id(self.bdf)
+        if self.tdi is not None:
+            function_id(self.tdi)
+        elif self.op in TDI_OPERATIONS:
+            raise DecodeError(f"unknown TSM command {self.op!r} without the TDI it is for")
+        if (self.nonce is not None) != (self.op == "refresh_evidence"):
+            raise DecodeError(f"a nonce goes with refresh_evidence only, and it needs one (not {self.op!r})")
+
+
+def perform(tsm: Tsm, operation: Operation, open_device: Callable[[], DoeTransport],
             progress: Progress = no_progress) -> DeviceInfo | TdiInfo:
-    """Carry out the operation a request document names: ``op``, ``bdf``, and ``tdi`` or ``nonce`` (hex).
+    """Carry out one operation; ``info`` with a ``tdi`` answers for that TDI alone.
 
-    ``info`` with a ``tdi`` answers for that TDI alone.
-
-    The psp-proxy security processor and the ``devsec tsm`` service both take
-    operations as such documents; this is the one place that reads them.
+    The psp-proxy security processor and the ``devsec tsm`` service both
+    receive operations from another process; this is the one place that runs them.
 
     Args:
         tsm: the TSM to run it on.
-        request: the document.
+        operation: what to do.
         open_device: how ``connect`` reaches the device's DOE mailbox.
         progress: told each step.
 
     Raises:
-        DecodeError: an unknown operation, no ``bdf``, a TDI operation without
-            ``tdi``, a nonce that is not hex; else whatever the operation raises.
+        Whatever the operation raises.
     """
-    op, bdf = request.get("op"), request.get("bdf")
-    if op not in OPERATIONS or not isinstance(bdf, str):
-        raise DecodeError(f"unknown TSM command {op!r} for {bdf!r}")
-    if op == "connect":
-        return tsm.connect(DeviceTarget(bdf, open_device), progress)
-    if op == "disconnect":
-        return tsm.disconnect(bdf, progress)
-    if op == "info":
-        tdi = request.get("tdi")
-        return tsm.tdi_info(TdiTarget(bdf, tdi)) if isinstance(tdi, str) and tdi else tsm.info(bdf)
-    if op == "refresh_evidence":
-        try:
-            nonce = bytes.fromhex(str(request.get("nonce", "")))
-        except ValueError as exc:
-            raise DecodeError(f"the refresh nonce is not hex: {exc}") from exc
-        return tsm.refresh_evidence(bdf, nonce, progress)
-    tdi = request.get("tdi")
-    if not isinstance(tdi, str) or not tdi:
-        raise DecodeError(f"unknown TSM command {op!r} without the TDI it is for")
-    operation = {"bind": tsm.bind, "accept": tsm.accept, "unbind": tsm.unbind}[op]
-    return operation(TdiTarget(bdf, tdi), progress)
+    bdf = operation.bdf
+    match operation:
+        case Operation(op="connect"):
+            return tsm.connect(DeviceTarget(bdf, open_device), progress)
+        case Operation(op="disconnect"):
+            return tsm.disconnect(bdf, progress)
+        case Operation(op="info", tdi=None):
+            return tsm.info(bdf)
+        case Operation(op="info", tdi=str() as tdi):
+            return tsm.tdi_info(TdiTarget(bdf, tdi))
+        case Operation(op="refresh_evidence", nonce=bytes() as nonce):
+            return tsm.refresh_evidence(bdf, nonce, progress)
+        case Operation(op="bind", tdi=str() as tdi):
+            return tsm.bind(TdiTarget(bdf, tdi), progress)
+        case Operation(op="accept", tdi=str() as tdi):
+            return tsm.accept(TdiTarget(bdf, tdi), progress)
+        case Operation(op="unbind", tdi=str() as tdi):
+            return tsm.unbind(TdiTarget(bdf, tdi), progress)
+    raise DecodeError(f"no TSM operation {operation}")  # Operation's own checks make this unreachable

@@ -71,10 +71,21 @@ def run(channel: VendorChannel, engine: RequesterEngine) -> list[object]:
 
 
 def _refused(events: list[object], what: str) -> None:
+    """Raise the first refusal among ``events``, with the device's code where it sent one.
+
+    Raises:
+        TdispErrorResponse: a TDISP_ERROR (its ERROR_CODE, ERROR_DATA, extended data).
+        RemoteErrorResponse: an SPDM ERROR answering IDE_KM or TDISP (its code and data).
+        RemoteProtocolError: a KP_ACK refusing a key.
+    """
     for event in events:
-        if isinstance(event, TdispRequestRefused):
+        if isinstance(event, TdispErrorReceived | TdispRequestRefused):
             raise event.to_error()
-        if isinstance(event, RequestRefused | KeyProgrammingFailed | TdispErrorReceived):
+        if isinstance(event, RequestRefused):
+            raise RemoteErrorResponse(f"{what}: the device refused {event.request} with SPDM ERROR "
+                                      f"0x{event.error_code:02x} (data 0x{event.error_data:02x})",
+                                      code=event.error_code, data=event.error_data)
+        if isinstance(event, KeyProgrammingFailed):
             raise RemoteProtocolError(f"{what}: the device refused: {event}")
 
 

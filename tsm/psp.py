@@ -1,13 +1,15 @@
 """The security-processor side of ``psp-proxy``: a TSM that owns every secret, reaching devices via the host.
 
 Run as its own process (``python -m tsm.psp_main``), standing in for AMD's
-PSP or Intel's TDX module: it reads frames (:mod:`.psp_wire`) on stdin and
-answers on stdout.  Inside, the same :class:`~.native.DeviceLink` s as the
-native backend run the SPDM, IDE_KM and TDISP requesters, but their DOE
-transport is a relay: each DOE object goes to the host in a ``DOE_REQUEST``
-frame and the device's answer comes back in ``DOE_RESPONSE``.  Session keys,
-DHE secrets and IDE keys therefore never leave this process; what does leave
-is DOE objects (secured ones encrypted) and evidence.
+PSP or Intel's TDX module: it reads frames (:mod:`.psp_wire`) carrying the
+documents of :mod:`.wire` on stdin and answers on stdout.  Inside, the same
+:class:`~.native.DeviceLink` s as the native backend run the SPDM, IDE_KM and
+TDISP requesters, but their DOE transport is a relay: each DOE object goes to
+the host in a ``DOE_REQUEST`` frame, with the response timeout the requester
+allows for it, and the device's answer comes back in ``DOE_RESPONSE`` (or
+the host transport's error, a TransportTimeout say, in ``DOE_FAILED``).
+Session keys, DHE secrets and IDE keys therefore never leave this process;
+what does leave is DOE objects (secured ones encrypted) and evidence.
 
 Each command runs on its own thread, so a slow or dead device holds up only
 its own command.
@@ -15,59 +17,24 @@ its own command.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
-from typing import IO, Any
+from typing import IO
 
-from spdm.config import DeferredTrust, RequesterConfig
-from spdm.crypto import Certificate
-from spdm.errors import DecodeError, DevsecError, TransportError
-from spdm.messages.codes import SpdmVersion
-from tdisp.messages import LockInterfaceFlags
+from spdm.errors import DecodeError, DevsecError, TransportError, error_from_report
 
-from .info import DeviceInfo, TdiInfo, encode_info
-from .interface import TsmConfig, perform
+from .info import DeviceInfo, TdiInfo
+from .interface import Operation, perform
 from .native import NativeTsm
-from .psp_wire import Frame, FrameKind, read_frame, write_frame
+from .psp_wire import DoeRequest, Frame, FrameKind, encode_doe_request, read_frame, write_frame
+from .wire import Failed, Stepped, Succeeded, decode_config, decode_error, decode_operation, encode_answer
 
-__all__ = ["config_document", "serve"]
+__all__ = ["PSP_NAME", "serve"]
 
 log = logging.getLogger(__name__)
 
 PSP_NAME = "psp-proxy"
-
-
-def config_document(config: TsmConfig) -> bytes:
-    """The CONFIGURE body for ``config``: trust anchors, versions, slot, stream, lock flags.
-
-    The clock and randomness are the security processor's own; algorithm
-    preferences are the defaults.
-    """
-    anchors = config.requester.trust_anchors
-    assert not isinstance(anchors, DeferredTrust)  # TsmConfig refuses it
-    return json.dumps({
-        "trust_anchors": [c.der.hex() for c in anchors],
-        "versions": [int(v) for v in config.requester.versions],
-        "slot_id": config.slot_id,
-        "stream_id": config.stream_id,
-        "lock_flags": int(config.lock_flags),
-    }).encode()
-
-
-def _config(body: bytes) -> TsmConfig:
-    try:
-        doc = json.loads(body)
-        requester = RequesterConfig(
-            versions=tuple(SpdmVersion(v) for v in doc["versions"]),
-            trust_anchors=tuple(Certificate(bytes.fromhex(d)) for d in doc["trust_anchors"]))
-        return TsmConfig(requester=requester, slot_id=int(doc["slot_id"]), stream_id=int(doc["stream_id"]),
-                         lock_flags=LockInterfaceFlags(doc["lock_flags"]))
-    except DevsecError:
-        raise
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DecodeError(f"malformed TSM configuration: {type(exc).__name__}: {exc}") from exc
 
 
 class _Mailbox:
@@ -110,16 +77,21 @@ class _Mailbox:
     def tag(self, value: int) -> None:
         self._tag.value = value
 
-    def relay(self, request: bytes) -> bytes:
-        """Send a DOE object through the host to the current command's device; its answer."""
+    def relay(self, request: DoeRequest) -> bytes:
+        """Send a DOE object through the host to the current command's device; its answer.
+
+        Raises:
+            TransportError: the host closed the mailbox.
+            The error the host's transport raised (a TransportTimeout...), rebuilt.
+        """
         tag = self.tag
-        self.send(Frame(FrameKind.DOE_REQUEST, tag, request))
+        self.send(Frame(FrameKind.DOE_REQUEST, tag, encode_doe_request(request)))
         answer = self._waiting[tag].get()
         if answer is None:
             raise TransportError("the host closed the TSM mailbox")
         if answer.kind == FrameKind.DOE_RESPONSE:
             return answer.body
-        raise TransportError(f"the host could not reach the device: {answer.body.decode(errors='replace')}")
+        raise error_from_report(decode_error(answer.body))
 
 
 class _RelayTransport:
@@ -129,39 +101,34 @@ class _RelayTransport:
         self._mailbox = mailbox
 
     def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
-        """Relay one DOE object; the host applies its own transport's timeouts."""
-        return self._mailbox.relay(request)
+        """Relay one DOE object; the host's transport waits ``timeout`` for the answer, as a native one."""
+        return self._mailbox.relay(DoeRequest(request, timeout))
 
     def close(self) -> None:
         """The host owns the device's mailbox; nothing to release here."""
 
 
-def _run(tsm: NativeTsm, mailbox: _Mailbox, tag: int, doc: dict[str, Any]) -> DeviceInfo | TdiInfo:
-    """Carry out one command document."""
+def _run(tsm: NativeTsm, mailbox: _Mailbox, tag: int, operation: Operation) -> DeviceInfo | TdiInfo:
+    """Carry out one command."""
     mailbox.tag = tag
 
     def progress(step: str) -> None:
-        mailbox.send(Frame(FrameKind.PROGRESS, tag, step.encode()))
+        mailbox.send(Frame(FrameKind.PROGRESS, tag, encode_answer(Stepped(step))))
 
-    return perform(tsm, doc, lambda: _RelayTransport(mailbox), progress)
+    return perform(tsm, operation, lambda: _RelayTransport(mailbox), progress)
 
 
 def _failed(tag: int, exc: Exception) -> Frame:
-    """The FAILED frame reporting ``exc`` by class name (the host rebuilds it with ``error_named``)."""
-    report = {"kind": type(exc).__name__, "message": str(exc)}
-    return Frame(FrameKind.FAILED, tag, json.dumps(report).encode())
+    """The FAILED frame reporting ``exc``: its class, message and every code field."""
+    return Frame(FrameKind.FAILED, tag, encode_answer(Failed.of(exc)))
 
 
 def _command(tsm: NativeTsm, mailbox: _Mailbox, frame: Frame) -> None:
     """Run one COMMAND frame to its RESULT or FAILED frame."""
     try:
-        try:
-            doc = json.loads(frame.body)
-        except ValueError as exc:
-            raise DecodeError(f"malformed TSM command: {exc}") from exc
-        info = _run(tsm, mailbox, frame.tag, doc)
-        mailbox.send(Frame(FrameKind.RESULT, frame.tag, encode_info(info)))
-    except Exception as exc:  # every failure goes back to the host, typed by name
+        info = _run(tsm, mailbox, frame.tag, decode_operation(frame.body))
+        mailbox.send(Frame(FrameKind.RESULT, frame.tag, encode_answer(Succeeded(info))))
+    except Exception as exc:  # every failure goes back to the host, with its class and codes
         log.info("command %d failed: %s: %s", frame.tag, type(exc).__name__, exc)
         try:
             mailbox.send(_failed(frame.tag, exc))
@@ -184,7 +151,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
         raise DecodeError(f"the first TSM frame must be CONFIGURE, not {first.kind.name}")
     mailbox = _Mailbox(out)
     try:
-        tsm = NativeTsm(_config(first.body), name=PSP_NAME)
+        tsm = NativeTsm(decode_config(first.body), name=PSP_NAME)
     except DevsecError as exc:
         mailbox.send(_failed(0, exc))
         raise

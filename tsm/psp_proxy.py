@@ -3,8 +3,9 @@
 The host starts the security-processor process (:mod:`.psp`), sends it the
 TSM configuration, and for every operation sends one COMMAND and then serves
 that command's ``DOE_REQUEST`` frames by passing each object to the device's
-DOE transport — which the host opens and owns — and returning the device's
-answer.  The host learns what the TSM reports (evidence, states), never a
+DOE transport — which the host opens and owns — with the response timeout
+the TSM's requester allows for it, and returning the device's answer (or the
+transport's error, whole).  The host learns what the TSM reports (evidence, states), never a
 session key, DHE secret or IDE key: those stay in the other process.
 
 A ``tap`` sees every byte the host exchanges with the TSM process, which is
@@ -15,7 +16,6 @@ verbatim); the key-leak test records it there.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import queue
@@ -24,15 +24,34 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
-from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportError, error_named
+from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportError
 from spdm.transport import DoeTransport
 
-from .info import DeviceInfo, TdiInfo, decode_info, expect_device, expect_tdi
-from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, no_progress, register_backend
-from .psp import PSP_NAME, config_document
-from .psp_wire import Frame, FrameKind, encode_frame, read_frame, write_frame
+from .info import DeviceInfo, TdiInfo, expect_device, expect_tdi
+from .interface import (
+    DeviceTarget,
+    Operation,
+    Progress,
+    TdiTarget,
+    Tsm,
+    TsmConfig,
+    no_progress,
+    register_backend,
+)
+from .psp import PSP_NAME
+from .psp_wire import Frame, FrameKind, decode_doe_request, encode_frame, read_frame, write_frame
+from .wire import (
+    Answer,
+    Failed,
+    Stepped,
+    Succeeded,
+    decode_answer,
+    encode_config,
+    encode_error,
+    encode_operation,
+)
 
 __all__ = ["PspProxyTsm", "Tap"]
 
@@ -81,7 +100,7 @@ class PspProxyTsm(Tsm):
         self._transports: dict[str, DoeTransport] = {}
         self._device_locks: dict[str, threading.Lock] = {}
         self._gone = False
-        self._send(Frame(FrameKind.CONFIGURE, 0, config_document(config)))
+        self._send(Frame(FrameKind.CONFIGURE, 0, encode_config(config)))
         self._await_ready()
         self._reader = threading.Thread(target=self._read, daemon=True, name="psp-proxy-reader")
         self._reader.start()
@@ -107,7 +126,7 @@ class PspProxyTsm(Tsm):
         self.process.kill()
         self.process.wait()
         if frame is not None and frame.kind == FrameKind.FAILED:
-            raise self._failure(frame.body)
+            raise _answer(frame, Failed).exception()
         raise TransportError(f"the TSM process did not start (exit status {self.process.poll()})")
 
     def _send(self, frame: Frame) -> None:
@@ -136,7 +155,7 @@ class PspProxyTsm(Tsm):
                 for waiting in self._waiting.values():
                     waiting.put(None)
 
-    def _command(self, doc: dict[str, str], transport: DoeTransport,
+    def _command(self, operation: Operation, transport: DoeTransport,
                  progress: Progress) -> DeviceInfo | TdiInfo:
         """Send one command and relay its DOE objects until it ends."""
         tag = next(self._tags)
@@ -145,9 +164,9 @@ class PspProxyTsm(Tsm):
             if self._gone:
                 raise TransportError("the TSM process has exited")
             self._waiting[tag] = answers
-        what = f"{doc['op']} of {doc['bdf']}"
+        what = f"{operation.op} of {operation.bdf}"
         try:
-            self._send_during(Frame(FrameKind.COMMAND, tag, json.dumps(doc).encode()), what)
+            self._send_during(Frame(FrameKind.COMMAND, tag, encode_operation(operation)), what)
             while True:
                 frame = answers.get()
                 if frame is None:
@@ -155,23 +174,28 @@ class PspProxyTsm(Tsm):
                 if frame.kind == FrameKind.DOE_REQUEST:
                     self._relay(tag, transport, frame.body, what)
                 elif frame.kind == FrameKind.PROGRESS:
-                    progress(frame.body.decode(errors="replace"))
+                    progress(_answer(frame, Stepped).step)
                 elif frame.kind == FrameKind.RESULT:
-                    return decode_info(frame.body)
+                    return _answer(frame, Succeeded).info
                 elif frame.kind == FrameKind.FAILED:
-                    raise self._failure(frame.body)
+                    raise _answer(frame, Failed).exception()
                 else:
                     raise DecodeError(f"the TSM sent a {frame.kind.name} frame")
         finally:
             with self._waiting_lock:
                 self._waiting.pop(tag, None)
 
-    def _relay(self, tag: int, transport: DoeTransport, request: bytes, what: str) -> None:
-        """Deliver one DOE object to the device and hand its answer (or the failure) back."""
+    def _relay(self, tag: int, transport: DoeTransport, body: bytes, what: str) -> None:
+        """Deliver one DOE object to the device, waiting as long as the TSM allows; hand back its answer.
+
+        A transport error (a timeout, a device gone) goes back whole, to be
+        raised in the TSM as the native backend would raise it.
+        """
+        request = decode_doe_request(body)
         try:
-            response = transport.exchange(request)
-        except TransportError as exc:
-            self._send_during(Frame(FrameKind.DOE_FAILED, tag, str(exc).encode()), what)
+            response = transport.exchange(request.object, timeout=request.timeout)
+        except DevsecError as exc:
+            self._send_during(Frame(FrameKind.DOE_FAILED, tag, encode_error(exc)), what)
             return
         self._send_during(Frame(FrameKind.DOE_RESPONSE, tag, response), what)
 
@@ -184,15 +208,6 @@ class PspProxyTsm(Tsm):
             self._send(frame)
         except TransportError as exc:
             raise TransportError(f"the TSM process exited during {what} ({exc})") from exc
-
-    @staticmethod
-    def _failure(body: bytes) -> DevsecError:
-        try:
-            doc = json.loads(body)
-            kind, message = str(doc["kind"]), str(doc["message"])
-        except (ValueError, KeyError, TypeError):
-            return DecodeError("the TSM reported a failure in a malformed frame")
-        return error_named(kind, message)
 
     # ------------------------------------------------------------------ the interface
 
@@ -210,7 +225,7 @@ class PspProxyTsm(Tsm):
         with self._lock(device.bdf):
             transport = device.open()
             try:
-                info = expect_device(self._command({"op": "connect", "bdf": device.bdf}, transport, progress),
+                info = expect_device(self._command(Operation("connect", device.bdf), transport, progress),
                                      "connect")
             except BaseException:
                 transport.close()
@@ -225,7 +240,7 @@ class PspProxyTsm(Tsm):
         with self._lock(bdf):
             transport = self._transport(bdf)
             try:
-                return expect_device(self._command({"op": "disconnect", "bdf": bdf}, transport, progress),
+                return expect_device(self._command(Operation("disconnect", bdf), transport, progress),
                                      "disconnect")
             finally:
                 transport.close()
@@ -233,7 +248,7 @@ class PspProxyTsm(Tsm):
     def _tdi_op(self, op: str, tdi: TdiTarget, progress: Progress) -> TdiInfo:
         with self._lock(tdi.dsm):
             transport = self._transport(tdi.dsm)
-            answer = self._command({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, transport, progress)
+            answer = self._command(Operation(op, tdi.dsm, tdi.bdf), transport, progress)
             return expect_tdi(answer, op)
 
     def bind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
@@ -247,12 +262,12 @@ class PspProxyTsm(Tsm):
 
     def info(self, bdf: str) -> DeviceInfo:
         with self._lock(bdf):
-            answer = self._command({"op": "info", "bdf": bdf}, self._transport(bdf), no_progress)
+            answer = self._command(Operation("info", bdf), self._transport(bdf), no_progress)
             return expect_device(answer, "info")
 
     def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = no_progress) -> DeviceInfo:
         with self._lock(bdf):
-            return expect_device(self._command({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()},
+            return expect_device(self._command(Operation("refresh_evidence", bdf, nonce=nonce),
                                                self._transport(bdf), progress), "refresh_evidence")
 
     def close(self) -> None:
@@ -270,6 +285,21 @@ class PspProxyTsm(Tsm):
         for transport in self._transports.values():
             transport.close()
         self._transports.clear()
+
+
+A = TypeVar("A", Stepped, Succeeded, Failed)
+
+
+def _answer(frame: Frame, kind: type[A]) -> A:
+    """The answer a PROGRESS, RESULT or FAILED frame carries, which must be of ``kind``.
+
+    Raises:
+        DecodeError: malformed, or another kind of answer than the frame's.
+    """
+    answer: Answer = decode_answer(frame.body)
+    if not isinstance(answer, kind):
+        raise DecodeError(f"the TSM sent a {frame.kind.name} frame carrying a {type(answer).__name__} answer")
+    return answer
 
 
 register_backend(PspProxyTsm.name, PspProxyTsm)

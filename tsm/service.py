@@ -8,12 +8,12 @@ service is the host: it opens each device's DOE transport (a ``tcp://``
 socket or a PCI address's config-space mailbox) and, with ``--sysfs``,
 renders the evidence after every operation.
 
-Protocol: one JSON request line (op, target, bdf, tdi, nonce: see
-:func:`tsm.interface.perform`; optionally ``backend``, the backend the
-operator expects, refused when the service runs another); the answer is
-JSON lines: ``{"progress": step}`` ..., then ``{"result": info}`` or
-``{"error": {"kind", "message"}}``.  ``{"op": "shutdown"}`` stops the service
-(answer ``{"stopped": backend}``).
+Protocol: one request line, an :class:`~tsm.interface.Operation` (its
+``backend``, the backend the operator expects, is refused when the service
+runs another); the answer is lines of progress steps, then the result or
+the failure (its class, message and every code field).  The shutdown
+request stops the service (answer: stopped, with the backend's name).  The
+documents are :mod:`tsm.wire`'s, as on the psp-proxy mailbox.
 
 Operators who pass ``--backend`` to an operation need not start the service
 first: :func:`spawn` starts ``devsec tsm serve`` in the background when none
@@ -22,7 +22,6 @@ listens, the way ``gpg`` starts its agent, and ``devsec tsm stop`` ends it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -31,23 +30,30 @@ import socketserver
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from spdm.errors import (
-    ConfigurationError,
-    DecodeError,
-    DevsecError,
-    TransportError,
-    error_named,
-)
+from spdm.errors import ConfigurationError, DecodeError, TransportError
 from spdm.transport import DoeTransport
-from tsm import DeviceInfo, DeviceTarget, Progress, TdiInfo, TdiTarget, Tsm
-from tsm.info import decode_info, encode_info, expect_device, expect_tdi
-from tsm.interface import no_progress, perform
 
-__all__ = ["ServiceTsm", "TsmService", "alive", "request", "shutdown", "spawn"]
+from .info import DeviceInfo, TdiInfo, expect_device, expect_tdi
+from .interface import DeviceTarget, Operation, Progress, TdiTarget, Tsm, no_progress, perform
+from .wire import (
+    SHUTDOWN,
+    Answer,
+    Failed,
+    Shutdown,
+    Stepped,
+    Stopped,
+    Succeeded,
+    decode_answer,
+    decode_request,
+    encode_answer,
+    encode_request,
+    operation_from,
+)
+
+__all__ = ["ServiceTsm", "TsmService", "alive", "call", "request", "shutdown", "spawn"]
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +76,21 @@ class TsmService:
         self._after = after
         self._stop = threading.Event()
 
-    def run(self, doc: dict[str, Any], progress: Callable[[str], None]) -> DeviceInfo | TdiInfo:
-        """Carry out one request document.
+    def run(self, operation: Operation, progress: Callable[[str], None]) -> DeviceInfo | TdiInfo:
+        """Carry out one operation.
 
         Raises:
-            ConfigurationError: the request names another backend than this service runs.
-            DecodeError: a malformed request (see :func:`tsm.interface.perform`); else
-                whatever the TSM raises.
+            ConfigurationError: the operation names another backend than this service runs.
+            Whatever the TSM raises.
         """
-        backend = doc.get("backend")
+        backend = operation.backend
         if backend is not None and backend != self.tsm.name:
             raise ConfigurationError(f"this TSM service runs the {self.tsm.name} backend, not {backend}; "
                                      f"stop it first ('devsec tsm stop') to change backends")
-        target = str(doc.get("target", ""))
-        result = perform(self.tsm, doc, lambda: self._open(target), progress)
+        target = operation.target or ""
+        result = perform(self.tsm, operation, lambda: self._open(target), progress)
         if self._after is not None:
-            self._after(result if isinstance(result, DeviceInfo) else self.tsm.info(str(doc["bdf"])))
+            self._after(result if isinstance(result, DeviceInfo) else self.tsm.info(operation.bdf))
         return result
 
     def serve(self, path: Path, ready: Callable[[], None] | None = None,
@@ -133,41 +138,54 @@ class TsmService:
             return  # a client that connected and left (``alive`` probing) asked nothing
         client_gone = False
 
-        def send(doc: dict[str, Any]) -> None:
+        def send(answer: Answer) -> None:
             # An operator who presses Ctrl-C must not interrupt the TSM halfway
             # through an operation: once the client is gone, finish it unseen.
             nonlocal client_gone
             if client_gone:
                 return
             try:
-                write(json.dumps(doc).encode() + b"\n")
+                write(encode_answer(answer) + b"\n")
             except OSError as exc:
                 client_gone = True
                 log.info("the client left (%s); the request runs to its end", exc.strerror)
 
         try:
-            doc = json.loads(line)
-            if not isinstance(doc, dict):
-                raise DecodeError("a TSM request is a JSON object")
-            if doc.get("op") == "shutdown":
+            request = decode_request(line)
+            if isinstance(request, Shutdown):
                 log.info("shutting down on request")
-                send({"stopped": self.tsm.name})
+                send(Stopped(self.tsm.name))
                 self._stop.set()
                 return
-            result = self.run(doc, lambda step: send({"progress": step}))
-            send({"result": json.loads(encode_info(result))})
-        except (DevsecError, ValueError) as exc:
+            result = self.run(request, lambda step: send(Stepped(step)))
+            send(Succeeded(result))
+        except Exception as exc:  # every failure goes back to the client, with its class and codes
             log.info("request failed: %s: %s", type(exc).__name__, exc)
-            send({"error": {"kind": type(exc).__name__, "message": str(exc)}})
+            send(Failed.of(exc))
 
 
-def request(path: Path, doc: dict[str, Any], progress: Callable[[str, float], None],
+def request(path: Path, doc: Mapping[str, object], progress: Callable[[str, float], None],
             timeout: float = 600.0) -> DeviceInfo | TdiInfo:
-    """Send one request to the service at ``path``; report progress lines with their elapsed time.
+    """Send one request document (an operator's, as parsed JSON) to the service at ``path``.
+
+    The document is read as an :class:`~tsm.interface.Operation` first, so a
+    malformed one fails here, before anything is sent.
+
+    Raises:
+        DecodeError: a malformed document.
+        See :func:`call`.
+    """
+    return call(path, operation_from(doc), progress, timeout)
+
+
+def call(path: Path, operation: Operation, progress: Callable[[str, float], None],
+         timeout: float = 600.0) -> DeviceInfo | TdiInfo:
+    """Run one operation on the service at ``path``; report progress steps with their elapsed time.
 
     Raises:
         ConfigurationError: no service listens there.
-        The TSM's error, by kind (RemoteProtocolError for kinds not known here).
+        The TSM's error: the same class, message and codes (RemoteProtocolError
+        naming the original for kinds not known here).
     """
     start = time.monotonic()
     try:
@@ -178,17 +196,18 @@ def request(path: Path, doc: dict[str, Any], progress: Callable[[str, float], No
         raise ConfigurationError(f"no TSM service at {path} ({exc.strerror}); start one with "
                                  f"'devsec tsm serve', or pass --backend and --trust-root") from exc
     with sock, sock.makefile("rwb") as stream:
-        stream.write(json.dumps(doc).encode() + b"\n")
+        stream.write(encode_request(operation) + b"\n")
         stream.flush()
         for line in stream:
-            answer = json.loads(line)
-            if "progress" in answer:
-                progress(str(answer["progress"]), time.monotonic() - start)
-            elif "result" in answer:
-                return decode_info(json.dumps(answer["result"]).encode())
-            elif "error" in answer:
-                kind, message = answer["error"]["kind"], answer["error"]["message"]
-                raise error_named(str(kind), str(message))
+            answer = decode_answer(line)
+            if isinstance(answer, Stepped):
+                progress(answer.step, time.monotonic() - start)
+            elif isinstance(answer, Succeeded):
+                return answer.info
+            elif isinstance(answer, Failed):
+                raise answer.exception()
+            else:
+                raise DecodeError(f"the TSM service answered {operation.op} with {answer}")
     raise TransportError("the TSM service closed the connection without an answer")
 
 
@@ -213,14 +232,17 @@ def shutdown(path: Path, timeout: float = 30.0) -> str:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(path))
-            sock.sendall(json.dumps({"op": "shutdown"}).encode() + b"\n")
-            answer = sock.makefile("rb").readline(_LINE_LIMIT)
+            sock.sendall(encode_request(SHUTDOWN) + b"\n")
+            line = sock.makefile("rb").readline(_LINE_LIMIT)
     except OSError as exc:
         raise ConfigurationError(f"no TSM service at {path} ({exc.strerror})") from exc
     try:
-        backend = str(json.loads(answer)["stopped"])
-    except (ValueError, KeyError, TypeError) as exc:
+        answer = decode_answer(line)
+    except DecodeError as exc:
         raise TransportError(f"the TSM service at {path} did not confirm the shutdown") from exc
+    if not isinstance(answer, Stopped):
+        raise TransportError(f"the TSM service at {path} did not confirm the shutdown: {answer}")
+    backend = answer.backend
     deadline = time.monotonic() + timeout
     while alive(path):
         if time.monotonic() > deadline:
@@ -287,36 +309,32 @@ class ServiceTsm(Tsm):
         self._path = path
         self._target = target
 
-    def _request(self, doc: dict[str, Any], progress: Progress) -> DeviceInfo | TdiInfo:
-        return request(self._path, doc, lambda step, _elapsed: progress(step))
+    def _device(self, operation: Operation, progress: Progress = no_progress) -> DeviceInfo:
+        return expect_device(call(self._path, operation, lambda step, _elapsed: progress(step)), operation.op)
 
-    def _device(self, doc: dict[str, Any], progress: Progress = no_progress) -> DeviceInfo:
-        return expect_device(self._request(doc, progress), str(doc["op"]))
-
-    def _tdi(self, op: str, tdi: TdiTarget, progress: Progress) -> TdiInfo:
-        return expect_tdi(self._request({"op": op, "bdf": tdi.dsm, "tdi": tdi.bdf}, progress), op)
+    def _tdi(self, operation: Operation, progress: Progress = no_progress) -> TdiInfo:
+        return expect_tdi(call(self._path, operation, lambda step, _elapsed: progress(step)), operation.op)
 
     def connect(self, device: DeviceTarget, progress: Progress = no_progress) -> DeviceInfo:
-        doc = {"op": "connect", "bdf": device.bdf, "target": self._target(device.bdf)}
-        return self._device(doc, progress)
+        return self._device(Operation("connect", device.bdf, target=self._target(device.bdf)), progress)
 
     def disconnect(self, bdf: str, progress: Progress = no_progress) -> DeviceInfo:
-        return self._device({"op": "disconnect", "bdf": bdf}, progress)
+        return self._device(Operation("disconnect", bdf), progress)
 
     def bind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
-        return self._tdi("bind", tdi, progress)
+        return self._tdi(Operation("bind", tdi.dsm, tdi.bdf), progress)
 
     def accept(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
-        return self._tdi("accept", tdi, progress)
+        return self._tdi(Operation("accept", tdi.dsm, tdi.bdf), progress)
 
     def unbind(self, tdi: TdiTarget, progress: Progress = no_progress) -> TdiInfo:
-        return self._tdi("unbind", tdi, progress)
+        return self._tdi(Operation("unbind", tdi.dsm, tdi.bdf), progress)
 
     def info(self, bdf: str) -> DeviceInfo:
-        return self._device({"op": "info", "bdf": bdf})
+        return self._device(Operation("info", bdf))
 
     def tdi_info(self, tdi: TdiTarget) -> TdiInfo:
-        return self._tdi("info", tdi, no_progress)
+        return self._tdi(Operation("info", tdi.dsm, tdi.bdf))
 
     def refresh_evidence(self, bdf: str, nonce: bytes, progress: Progress = no_progress) -> DeviceInfo:
-        return self._device({"op": "refresh_evidence", "bdf": bdf, "nonce": nonce.hex()}, progress)
+        return self._device(Operation("refresh_evidence", bdf, nonce=nonce), progress)

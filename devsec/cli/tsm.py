@@ -21,8 +21,8 @@ from spdm.config import RequesterConfig
 from spdm.names import ASYMS, HASHES, name_of
 from spdm.transport.targets import is_socket_target, open_target
 from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
-from tsm.info import encode_info
 from tsm.service import TsmService, alive, request, shutdown, spawn
+from tsm.wire import encode_info
 
 from .args import Subparsers, certificates, tsm_renderer
 

@@ -83,6 +83,9 @@ def test_tsm_commands_drive_an_emulated_device_over_tcp(
             assert signed["requester_nonce"] == "5a" * 32
             assert tsm("bind", url, "--tdi", "0000:01:00.1") == 0
             assert "CONFIG_LOCKED" in capsys.readouterr().out
+            # A TDI the device lacks: its TDISP_ERROR crosses every process boundary as it was raised.
+            assert tsm("bind", url, "--tdi", "0000:01:00.7") == 3
+            assert "TdispErrorResponse: INVALID_INTERFACE: GET_TDISP_VERSION" in capsys.readouterr().err
             assert tsm("accept", url, "--tdi", "0000:01:00.1") == 0
             assert ": RUN" in capsys.readouterr().out
             tdi = read_device(sysfs, "0000:01:00.1").tsm

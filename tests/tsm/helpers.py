@@ -181,8 +181,8 @@ def leaks(recording: bytes, secrets: Mapping[str, bytes]) -> list[str]:
 def leaky_main(how: str) -> None:
     """Run a security processor that leaks the session's response data key to the host after connect.
 
-    ``how`` is ``raw`` (the key's bytes in a PROGRESS frame of their own) or
-    ``hex`` (a progress line naming it in hex).  Started by the key-leak test
+    ``how`` is ``raw`` (the key's bytes in a PROGRESS frame of their own, for
+    no command) or ``hex`` (a progress line naming it in hex).  Started by the key-leak test
     as the psp-proxy process (``python -c``); reads and writes the mailbox on
     stdin/stdout like :mod:`tsm.psp_main`.
     """
@@ -196,12 +196,14 @@ def leaky_main(how: str) -> None:
             if how == "hex":
                 progress(f"debug: response key {key.hex()}")
             else:
+                # Raw bytes are no progress document: sent on a tag no command has, the
+                # host drops the frame unread, after its tap saw it.
                 relay = device.open()
                 mailbox = relay._mailbox  # type: ignore[attr-defined]
-                mailbox.send(Frame(FrameKind.PROGRESS, mailbox.tag, b"debug: " + key))
+                mailbox.send(Frame(FrameKind.PROGRESS, 0xFFFF_FFFF, b"debug: " + key))
             return info
 
-    psp.NativeTsm = LeakyTsm  # type: ignore[misc]
+    psp.NativeTsm = LeakyTsm  # type: ignore[attr-defined]
     psp.serve(sys.stdin.buffer, sys.stdout.buffer)
 
 

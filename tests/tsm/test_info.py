@@ -1,4 +1,4 @@
-"""What a TSM reports, as values and as the JSON that carries them across the psp-proxy boundary.
+"""What a TSM reports, as values and as the JSON (:mod:`tsm.wire`) carrying them across a process boundary.
 
 The documents come from a real connect (native backend, emulated device):
 every field must survive encode -> decode unchanged, and anything that is
@@ -17,7 +17,7 @@ import pytest
 from spdm.errors import DecodeError
 from tdisp.messages import TdiState
 from tsm import DeviceInfo, LinkState, TdiInfo, function_id, open_backend
-from tsm.info import decode_info, encode_info
+from tsm.wire import decode_info, encode_info
 
 from .helpers import new_board, tsm_config
 

@@ -301,8 +301,8 @@ def test_sixteen_tdis_share_one_session_and_one_stream(tsm: Tsm) -> None:
     assert device_session(board) == session_id
     assert board.device.ide.stream_session(0, 0) == session_id
     for function_id in board.requester_ids():
-        tdi = board.device.tdisp._tdi(function_id)
-        assert (tdi.state, tdi.locked_session, tdi.default_stream) == (TdiState.RUN, session_id, 0)
+        held = board.device.tdisp._tdi(function_id)
+        assert (held.state, held.locked_session, held.default_stream) == (TdiState.RUN, session_id, 0)
 
     tsm.disconnect(board.dsm)
     assert all(board.device.tdisp.state(i) == TdiState.CONFIG_UNLOCKED for i in board.requester_ids())

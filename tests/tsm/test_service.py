@@ -48,6 +48,6 @@ def test_a_request_for_another_backend_is_refused_before_anything_runs() -> None
     TsmService(tsm, lambda _target: board.target.open())._handle(json.dumps(request).encode() + b"\n",
                                                                    written.append)
     [answer] = [json.loads(line) for line in written]
-    assert answer["error"]["kind"] == "ConfigurationError"
+    assert answer["error"]["kind"] == "spdm.errors.ConfigurationError"
     assert "runs the native backend, not psp-proxy" in answer["error"]["message"]
     assert board.transports == []  # the device was never opened
