@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .crypto import digest
-from .errors import LocalProtocolError
+from .errors import LocalProtocolError, VerificationError
 from .keyschedule import DataSecrets, HandshakeSecrets, KeySchedule
 from .messages.codes import AeadSuite, BaseHashAlgo, SpdmVersion
 from .secured import SessionKeys
@@ -115,12 +115,57 @@ class Session:
         self.th.clear()  # TH is not needed past TH2; do not keep transcripts around
 
     def request_verify_data(self) -> bytes:
-        """HMAC(request finished key, Hash(th))."""
+        """HMAC(request finished key, Hash(th)): the RequesterVerifyData to send now."""
         return self.schedule.verify_data(self.handshake.request_finished_key, self.th_hash())
 
     def response_verify_data(self) -> bytes:
-        """HMAC(response finished key, Hash(th))."""
+        """HMAC(response finished key, Hash(th)): the ResponderVerifyData to send now."""
         return self.schedule.verify_data(self.handshake.response_finished_key, self.th_hash())
+
+    def add_request_verify_data(self) -> bytes:
+        """The RequesterVerifyData to send now, added to TH as it goes out."""
+        verify_data = self.request_verify_data()
+        self.th += verify_data
+        return verify_data
+
+    def add_response_verify_data(self) -> bytes:
+        """The ResponderVerifyData to send now, added to TH as it goes out."""
+        verify_data = self.response_verify_data()
+        self.th += verify_data
+        return verify_data
+
+    def check_request_verify_data(self, received: bytes, *, what: str = "FINISH") -> None:
+        """Check the requester's verify data against TH so far (constant time), then add it to TH.
+
+        Args:
+            received: the RequesterVerifyData that came.
+            what: the message it came in, for the error.
+
+        Raises:
+            VerificationError: it is not HMAC(request finished key, Hash(th)); TH is unchanged.
+        """
+        self._check_verify_data(self.handshake.request_finished_key, received,
+                                f"{what} RequesterVerifyData")
+
+    def check_response_verify_data(self, received: bytes, *, what: str = "FINISH_RSP") -> None:
+        """Check the responder's verify data against TH so far (constant time), then add it to TH.
+
+        Args:
+            received: the ResponderVerifyData that came.
+            what: the message it came in, for the error.
+
+        Raises:
+            VerificationError: it is not HMAC(response finished key, Hash(th)); TH is unchanged.
+        """
+        self._check_verify_data(self.handshake.response_finished_key, received,
+                                f"{what} ResponderVerifyData")
+
+    def _check_verify_data(self, finished_key: bytes, received: bytes, what: str) -> None:
+        try:
+            self.schedule.check_verify_data(finished_key, self.th_hash(), received)
+        except VerificationError as exc:
+            raise VerificationError(f"session 0x{self.session_id:08x}: {what} does not verify") from exc
+        self.th += received
 
     @property
     def export_master_secret(self) -> bytes:

@@ -317,9 +317,7 @@ class AuthCommands(EncapCommands):
         unsigned = response.raw[: len(response.raw) - len(response.signature)]
         session = self._answered_session
         # Inside a session the session keeps its own message_m (PROTOCOLS.md §5.3).
-        log = self.transcript.m if session is None else session.message_m
-        log += request.raw
-        log += unsigned
+        self.transcript.add_measurements(request.raw, unsigned, session)
         evidence = None
         if request.signature_requested:
             assert request.nonce is not None
@@ -333,12 +331,12 @@ class AuthCommands(EncapCommands):
                     )
                 evidence = self._evidence(
                     negotiated, MEASUREMENTS_CONTEXT, slot_id,
-                    self.transcript.l1(negotiated.version, log), response.signature,
+                    self.transcript.l1(negotiated.version, session), response.signature,
                     request.nonce, response.nonce,
                 )
                 self._verify(negotiated, self.chains[slot_id], evidence)
             finally:
-                log.clear()
+                self.transcript.measurements_done(session)
         self._events.append(MeasurementsReceived(
             request.operation, response.total_indices, response.blocks,
             response.content_changed, evidence,

@@ -320,10 +320,7 @@ class RequesterCore:
         ctx = self.response_context(request)
         raw = request.encode(ctx)
         request = replace(request, raw=raw)
-        if session is None:
-            self.transcript.begin(request.CODE)
-        elif request.CODE != RequestCode.GET_MEASUREMENTS:
-            session.message_m.clear()
+        self.transcript.begin(request.CODE, session)
         self._pending = _Pending(request, ctx, session=session, resend=raw)
         try:
             self._queue(raw, session)
@@ -419,10 +416,7 @@ class RequesterCore:
         # The request is over; transcripts follow the reference's reset-on-error rules.
         self._pending = None
         self._cert = None
-        if request.CODE == RequestCode.GET_MEASUREMENTS:
-            (self.transcript.m if pending.session is None else pending.session.message_m).clear()
-        elif request.CODE == RequestCode.CHALLENGE:
-            self.transcript.challenge_done(success=False)
+        self.transcript.failed(request.CODE, pending.session)
         if request.CODE == RequestCode.GET_VERSION or self.state != ConnectionState.NEGOTIATED:
             # VCA cannot go on after an error: the caller must start over.
             self.state = ConnectionState.NOT_STARTED

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from ..config import DEFAULT_DATA_TRANSFER_SIZE
 from ..crypto import digest, parse_spdm_cert_chain, signature_size, verify
-from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode, VerificationError
+from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode
 from ..events import KeyUpdated, MutualAuthCompleted
 from ..messages import (
     REQUEST_TYPES,
@@ -283,7 +283,7 @@ class EncapCommands(RequesterCore):
             session.th += Finish(spdm_version=negotiated.version).encode(
                 replace(negotiated.codec(), hash_size=0))
             request = Finish(spdm_version=negotiated.version,
-                             requester_verify_data=session.request_verify_data())
+                             requester_verify_data=session.add_request_verify_data())
         self._begin(RequestCode.FINISH)
         self._send(request, session=self._handshake_carrier(session))
 
@@ -309,7 +309,7 @@ class EncapCommands(RequesterCore):
                                  FINISH_CONTEXT, bytes(th))
         th += signature
         return Finish(spdm_version=negotiated.version, attributes=1, req_slot_id=self._encap_slot,
-                      signature=signature, requester_verify_data=session.request_verify_data())
+                      signature=signature, requester_verify_data=session.add_request_verify_data())
 
     def _requester_chain(self, negotiated: Negotiated) -> bytes:
         if self._delivered_chain:
@@ -334,8 +334,7 @@ class EncapCommands(RequesterCore):
         verify(chain.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
                negotiated.version, FINISH_CONTEXT, bytes(session.th), finish.signature)
         session.th += finish.signature
-        if finish.requester_verify_data != session.request_verify_data():
-            raise VerificationError("captured FINISH verify data does not match the session transcript")
+        session.check_request_verify_data(finish.requester_verify_data, what="captured FINISH")
 
 
 def _error(negotiated: Negotiated, code: int, data: int, reason: str) -> bytes:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Self
 
 from ..config import RequesterConfig
+from ..crypto import constant_time_equal
 from ..errors import LocalProtocolError, VerificationError
 from ..messages import REQUEST_TYPES, Finish, GetCapabilities, GetCertificate, Message, peek_code
 from ..messages.codes import RequestCode
@@ -96,7 +97,8 @@ class FollowCommands(EncapCommands):
             # The engine queued this follow-up itself; the captured bytes are what was sent.
             self._outbox.clear()
             expected = getattr(pending.request, "requester_verify_data", None)
-            if expected is not None and expected != getattr(message, "requester_verify_data", None):
+            if expected is not None and not constant_time_equal(
+                    expected, getattr(message, "requester_verify_data", b"")):
                 raise VerificationError(f"captured {request_type.__name__} verify data does not "
                                         "match the session transcript")
             pending.request = message
@@ -116,10 +118,7 @@ class FollowCommands(EncapCommands):
             else:
                 self._psk = secret
         ctx = self.response_context(message)
-        if session is None:
-            self.transcript.begin(code)
-        elif code != RequestCode.GET_MEASUREMENTS:
-            session.message_m.clear()
+        self.transcript.begin(code, session)
         if code == RequestCode.KEY_UPDATE and session is not None:
             operation = getattr(message, "key_operation", 0)
             if operation in (1, 2):  # UpdateKey / UpdateAllKeys, as key_update() does after sending

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..crypto import constant_time_equal, digest, generate_dhe_key, verify
+from ..crypto import digest, generate_dhe_key, verify
 from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import HeartbeatAcknowledged, KeyUpdated, SessionEnded, SessionEstablished
 from ..messages import (
@@ -207,9 +207,7 @@ class SessionCommands(EncapCommands):
         th += response.signature
         session.start_handshake(dhe.shared_secret(response.exchange_data))
         if not session.handshake_in_the_clear:
-            if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
-                raise VerificationError("KEY_EXCHANGE_RSP ResponderVerifyData does not verify")
-            th += response.responder_verify_data
+            session.check_response_verify_data(response.responder_verify_data, what="KEY_EXCHANGE_RSP")
         self.sessions[session.session_id] = session
         self._measurement_summary = response.measurement_summary_hash
         if session.mut_auth:
@@ -221,13 +219,13 @@ class SessionCommands(EncapCommands):
         assert isinstance(request, Finish) and isinstance(response, FinishRsp)
         session = self._finishing
         assert session is not None
-        session.th += request.raw[len(request.raw) - len(request.requester_verify_data):]
         if session.handshake_in_the_clear:
             session.th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
-            if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
+            try:
+                session.check_response_verify_data(response.responder_verify_data)
+            except VerificationError:
                 self._drop_session(session)
-                raise VerificationError("FINISH_RSP ResponderVerifyData does not verify")
-            session.th += response.responder_verify_data
+                raise
         else:
             session.th += response.raw
         self._established(session)
@@ -264,9 +262,7 @@ class SessionCommands(EncapCommands):
         th += request.raw
         th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
         session.start_handshake(psk)
-        if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
-            raise VerificationError("PSK_EXCHANGE_RSP ResponderVerifyData does not verify")
-        th += response.responder_verify_data
+        session.check_response_verify_data(response.responder_verify_data, what="PSK_EXCHANGE_RSP")
         self.sessions[session.session_id] = session
         self._measurement_summary = response.measurement_summary_hash
         if not with_context:
@@ -276,14 +272,13 @@ class SessionCommands(EncapCommands):
         th += header
         self._begin(RequestCode.PSK_FINISH)
         self._send(PskFinish(spdm_version=negotiated.version,
-                             requester_verify_data=session.request_verify_data()), session=session)
+                             requester_verify_data=session.add_request_verify_data()), session=session)
         self._finishing = session
 
     def _on_psk_finish_rsp(self, request: Message, response: Message) -> None:
         assert isinstance(request, PskFinish)
         session = self._finishing
         assert session is not None
-        session.th += request.requester_verify_data
         session.th += response.raw
         self._established(session)
 
@@ -352,3 +347,4 @@ class SessionCommands(EncapCommands):
         assert session is not None
         self._drop_session(session)
         self._events.append(SessionEnded(session.session_id))
+

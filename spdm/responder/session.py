@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from ..crypto import constant_time_equal, digest, generate_dhe_key, verify
+from ..crypto import digest, generate_dhe_key, verify
 from ..errors import DecodeError, RemoteProtocolError, SpdmErrorCode, VerificationError
 from ..messages import (
     EndSession,
@@ -154,8 +154,7 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
     session.start_handshake(secret)
     verify_data = b""
     if not session.handshake_in_the_clear:
-        verify_data = session.response_verify_data()
-        th += verify_data
+        verify_data = session.add_response_verify_data()
     conn.sessions[session.session_id] = session
     conn.handshaking = session
     conn.encap = EncapState(session=session) if session.mut_auth else None
@@ -182,16 +181,12 @@ def finish(conn: Connection, request: Finish) -> bytes:
         _check_requester_signature(conn, session, request)
     else:
         session.th += request.raw[: len(request.raw) - len(request.requester_verify_data)]
-    if not constant_time_equal(request.requester_verify_data, session.request_verify_data()):
-        _abandon(conn, session)
-        raise _decrypt_error("FINISH RequesterVerifyData does not verify")
-    session.th += request.requester_verify_data
+    _check_verify_data(conn, session, request.requester_verify_data, "FINISH")
     header = FinishRsp(spdm_version=session.version).encode()
     session.th += header
     verify_data = b""
     if session.handshake_in_the_clear:
-        verify_data = session.response_verify_data()
-        session.th += verify_data
+        verify_data = session.add_response_verify_data()
     _establish(conn, session)
     return header + verify_data
 
@@ -256,8 +251,7 @@ def psk_exchange(conn: Connection, request: PskExchange) -> bytes:
     session.th += request.raw
     session.th += unsigned
     session.start_handshake(psk)
-    verify_data = session.response_verify_data()
-    session.th += verify_data
+    verify_data = session.add_response_verify_data()
     conn.sessions[session.session_id] = session
     if with_context:
         conn.handshaking = session
@@ -277,14 +271,20 @@ def psk_finish(conn: Connection, request: PskFinish) -> bytes:
     if session is None or not session.psk or conn.current_session is not session:
         raise _unexpected("PSK_FINISH outside a PSK handshake")
     session.th += request.raw[: len(request.raw) - len(request.requester_verify_data)]
-    if not constant_time_equal(request.requester_verify_data, session.request_verify_data()):
-        _abandon(conn, session)
-        raise _decrypt_error("PSK_FINISH RequesterVerifyData does not verify")
-    session.th += request.requester_verify_data
+    _check_verify_data(conn, session, request.requester_verify_data, "PSK_FINISH")
     response = PskFinishRsp(spdm_version=session.version).encode()
     session.th += response
     _establish(conn, session)
     return response
+
+
+def _check_verify_data(conn: Connection, session: Session, received: bytes, what: str) -> None:
+    """The requester's verify data must verify; a wrong one ends the handshake (DecryptError)."""
+    try:
+        session.check_request_verify_data(received, what=what)
+    except VerificationError as exc:
+        _abandon(conn, session)
+        raise _decrypt_error(str(exc)) from exc
 
 
 def _establish(conn: Connection, session: Session) -> None:
