@@ -6,7 +6,6 @@ Also VENDOR_DEFINED_REQUEST, the carrier the vendor protocols ride in.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
 
 from ..config import DeferredTrust
 from ..crypto import (
@@ -61,14 +60,6 @@ MAX_CERT_CHAIN_SIZE = 0xFFFF
 class AuthCommands(EncapCommands):
     """Certificates, challenge, measurements and vendor-defined requests."""
 
-    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
-        RequestCode.GET_DIGESTS: (Digests, "_on_digests"),
-        RequestCode.GET_CERTIFICATE: (Certificate, "_on_certificate"),
-        RequestCode.CHALLENGE: (ChallengeAuth, "_on_challenge_auth"),
-        RequestCode.GET_MEASUREMENTS: (Measurements, "_on_measurements"),
-        RequestCode.VENDOR_DEFINED_REQUEST: (VendorDefinedResponse, "_on_vendor_defined"),
-    }
-
     # ------------------------------------------------------------------ commands: authentication
 
     def get_digests(self) -> None:
@@ -88,7 +79,7 @@ class AuthCommands(EncapCommands):
         self._need_caps(negotiated, CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
         if not 0 <= slot_id <= 7:
             raise LocalProtocolError(f"certificate slot {slot_id} is not 0-7")
-        self._cert = (slot_id, bytearray(), now)
+        self._cert.start(slot_id, now)
         self._request_portion(negotiated)
 
     def challenge(
@@ -203,14 +194,14 @@ class AuthCommands(EncapCommands):
         self._send(request, session=self._established_session(session_id))
 
     def _request_portion(self, negotiated: Negotiated) -> None:
-        assert self._cert is not None
-        slot_id, chain, _ = self._cert
+        flow = self._cert
         request = GetCertificate(
             spdm_version=negotiated.version,
-            slot_id=slot_id,
-            offset=len(chain),
+            slot_id=flow.slot_id,
+            offset=len(flow.chain),
             length=self.config.certificate_portion,
         )
+        flow.machine.advance(RequestCode.GET_CERTIFICATE)
         self._send(request)
 
     # authentication -------------------------------------------------------------------
@@ -225,10 +216,11 @@ class AuthCommands(EncapCommands):
         ))
 
     def _on_certificate(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Certificate) and self._cert is not None
+        assert isinstance(response, Certificate)
         negotiated = self.negotiated
-        assert negotiated is not None
-        slot_id, chain, now = self._cert
+        flow = self._cert
+        assert negotiated is not None and flow.now is not None
+        slot_id, chain, now = flow.slot_id, flow.chain, flow.now
         if response.slot_id != slot_id:
             raise RemoteProtocolError(
                 f"CERTIFICATE for slot {response.slot_id}, but slot {slot_id} was asked for"
@@ -252,7 +244,7 @@ class AuthCommands(EncapCommands):
                 raise RemoteProtocolError("CERTIFICATE returned an empty portion with data remaining")
             self._request_portion(negotiated)
             return
-        self._cert = None
+        flow.end()
         self._finish_chain(negotiated, slot_id, bytes(chain), now)
 
     def _finish_chain(self, negotiated: Negotiated, slot_id: int, raw: bytes, now: datetime) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from ..errors import RemoteProtocolError
 from ..events import AlgorithmsNegotiated, CapabilitiesReceived, VersionNegotiated
 from ..messages import (
@@ -36,12 +34,6 @@ from .core import RequesterCore
 
 class VcaCommands(RequesterCore):
     """Version, capability and algorithm negotiation."""
-
-    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
-        RequestCode.GET_VERSION: (Version, "_on_version"),
-        RequestCode.GET_CAPABILITIES: (Capabilities, "_on_capabilities"),
-        RequestCode.NEGOTIATE_ALGORITHMS: (Algorithms, "_on_algorithms"),
-    }
 
     # ------------------------------------------------------------------ commands: VCA
 

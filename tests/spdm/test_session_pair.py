@@ -312,7 +312,7 @@ def host(asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> DeviceModel:
     return DeviceModel.generate(asym, role="requester")
 
 
-def mutual(*, in_the_clear: bool, host_model: DeviceModel, trusted: DeviceModel,
+def mutual(*, in_the_clear: bool, host_model: DeviceModel | None, trusted: DeviceModel,
            req_asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> tuple[Requester, RequesterDriver]:
     extra = MUTUAL | (F.HANDSHAKE_IN_THE_CLEAR_CAP if in_the_clear else F(0))
     prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,))
@@ -353,8 +353,7 @@ def test_mutual_authentication_refuses_an_untrusted_requester() -> None:
 
 
 def test_mutual_authentication_needs_a_requester_identity() -> None:
-    requester, driver = mutual(in_the_clear=False, host_model=host(), trusted=host())
-    requester._backend = None
+    requester, driver = mutual(in_the_clear=False, host_model=None, trusted=host())
     with pytest.raises(RemoteProtocolError, match="no identity"):
         open_session(requester, driver)
 
