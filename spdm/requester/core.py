@@ -229,6 +229,29 @@ class RequesterCore:
             self._pending = None
             raise
 
+    def receive_error(self, error_code: int, error_data: int = 0) -> None:
+        """The responder answered the outstanding request with an ERROR a carrier reported out of band.
+
+        SPDM ERRORs normally arrive in band, through :meth:`receive_data`; this
+        is for a carrier (a relay, a security processor) that reports only the
+        code.  It is handled exactly like an in-band ERROR without extended
+        data: Busy is retried, anything else ends the request with
+        :class:`~spdm.events.ErrorResponseReceived` (a ResponseNotReady needs
+        its extended data, so here it ends the request too).
+
+        Raises:
+            LocalProtocolError: no request is outstanding, or the engine failed earlier.
+        """
+        self._check_usable()
+        pending = self._pending
+        if pending is None:
+            raise LocalProtocolError("an ERROR arrived but no request is outstanding")
+        if self._timer is not None:
+            raise LocalProtocolError("an ERROR arrived while waiting to retry")
+        error = ErrorResponse(spdm_version=pending.request.spdm_version, error_code=error_code,
+                              error_data=error_data)
+        self._on_error(pending, error)
+
     def _unwrap(self, pending: _Pending, data: bytes, secured: bool) -> bytes:
         """The SPDM message inside a response, opening the record of a session request."""
         session = pending.session
