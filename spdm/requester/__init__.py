@@ -28,7 +28,7 @@ follow a captured conversation (``devsec dump``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..messages import (
     Algorithms,
@@ -56,7 +56,7 @@ from .encap import EncapCommands
 from .session import SessionCommands
 from .vca import VcaCommands
 
-ROUTES: Mapping[int, Route] = {
+ROUTES: Mapping[int, Route[Any, Any]] = {
     RequestCode.GET_VERSION: Route(Version, VcaCommands._on_version),
     RequestCode.GET_CAPABILITIES: Route(Capabilities, VcaCommands._on_capabilities),
     RequestCode.NEGOTIATE_ALGORITHMS: Route(Algorithms, VcaCommands._on_algorithms),
@@ -83,7 +83,7 @@ this engine sends (a code missing here cannot be followed either)."""
 class Requester(VcaCommands, AuthCommands, SessionCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
-    _ROUTES: ClassVar[Mapping[int, Route]] = ROUTES
+    _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = ROUTES
 
 
 __all__ = ["CHALLENGE_CONTEXT", "MEASUREMENTS_CONTEXT", "ROUTES", "ST1_SECONDS", "Requester"]

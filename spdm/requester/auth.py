@@ -37,7 +37,6 @@ from ..messages import (
     GetDigests,
     GetMeasurements,
     Measurements,
-    Message,
     VendorDefinedRequest,
     VendorDefinedResponse,
 )
@@ -206,8 +205,7 @@ class AuthCommands(EncapCommands):
 
     # authentication -------------------------------------------------------------------
 
-    def _on_digests(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Digests)
+    def _on_digests(self, request: GetDigests, response: Digests) -> None:
         self.transcript.add_b(request.raw, response.raw)
         self._digests_raw = response.raw  # [D] of the session transcript with MULTI_KEY_CONN
         self.digests = response.by_slot()
@@ -215,8 +213,7 @@ class AuthCommands(EncapCommands):
             dict(self.digests), response.supported_slot_mask, response.provisioned_slot_mask,
         ))
 
-    def _on_certificate(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Certificate)
+    def _on_certificate(self, request: GetCertificate, response: Certificate) -> None:
         negotiated = self.negotiated
         flow = self._cert
         assert negotiated is not None and flow.now is not None
@@ -265,10 +262,9 @@ class AuthCommands(EncapCommands):
         self.chains[slot_id] = chain
         self._events.append(CertificateChainReceived(slot_id, chain, trusted=not deferred))
 
-    def _on_challenge_auth(self, request: Message, response: Message) -> None:
-        assert isinstance(response, ChallengeAuth)
+    def _on_challenge_auth(self, request: Challenge, response: ChallengeAuth) -> None:
         negotiated = self.negotiated
-        assert negotiated is not None and isinstance(request, Challenge)
+        assert negotiated is not None
         chain = self.chains[request.slot_id]
         if response.slot_id != request.slot_id:
             raise RemoteProtocolError(
@@ -299,10 +295,9 @@ class AuthCommands(EncapCommands):
         if response.basic_mut_auth_req:
             self._start_basic_mutual_auth(negotiated)
 
-    def _on_measurements(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Measurements)
+    def _on_measurements(self, request: GetMeasurements, response: Measurements) -> None:
         negotiated = self.negotiated
-        assert negotiated is not None and isinstance(request, GetMeasurements)
+        assert negotiated is not None
         self._check_blocks(negotiated, request, response)
         if response.requester_context != request.requester_context:
             raise RemoteProtocolError("MEASUREMENTS does not echo the RequesterContext")
@@ -357,8 +352,7 @@ class AuthCommands(EncapCommands):
                     f"the measurement hash makes {size}"
                 )
 
-    def _on_vendor_defined(self, request: Message, response: Message) -> None:
-        assert isinstance(response, VendorDefinedResponse)
+    def _on_vendor_defined(self, request: VendorDefinedRequest, response: VendorDefinedResponse) -> None:
         self._events.append(
             VendorResponseReceived(response.standard_id, response.vendor_id, response.payload)
         )

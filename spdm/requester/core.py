@@ -1,8 +1,11 @@
 """The requester engine's core: the I/O surface, sending, receiving, errors and retries.
 
-The commands and response handlers live in :mod:`.vca` and :mod:`.auth`, one
-module per message group; this module knows no message layout, only how a
-request becomes outstanding and how its answer (or ERROR) is routed.
+The commands and response handlers live in :mod:`.vca`, :mod:`.auth`,
+:mod:`.session` and :mod:`.encap`, one module per message group; this module
+knows no message layout, only how a request becomes outstanding, how its
+answer is routed (through the :class:`Route` table, ``spdm.requester.ROUTES``)
+and how an ERROR ends it.  The state of the multi-message flows lives in
+:mod:`.flows`; what needs the requester's own keys in :mod:`.identity`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backend import IdentityBackend
 from ..config import RequesterConfig
@@ -81,19 +84,28 @@ class _Pending:
     resend: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """How the response to one request code is decoded and who handles it."""
+Req = TypeVar("Req", bound=Message)
+Rsp = TypeVar("Rsp", bound=Message)
 
-    response: type[Message]
-    handler: Callable[[Any, Any, Any], None]
-    """(engine, the request as sent, the decoded response) -> None."""
+
+@dataclass(frozen=True, slots=True)
+class Route(Generic[Req, Rsp]):
+    """How the response to one request is decoded and which handler checks it.
+
+    The handler gets the engine, the request as sent and the decoded
+    response; it raises on anything the response breaks, and otherwise
+    records what the response means (events, transcripts, the next request
+    of its flow).
+    """
+
+    response: type[Rsp]
+    handler: Callable[[Any, Req, Rsp], None]
 
 
 class RequesterCore:
     """State and plumbing shared by every requester command."""
 
-    _ROUTES: ClassVar[Mapping[int, Route]] = {}
+    _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = {}
     """Request code -> route of its response; the table is :data:`spdm.requester.ROUTES`."""
 
     def __init__(

@@ -15,17 +15,19 @@ from ..events import HeartbeatAcknowledged, KeyUpdated, SessionEnded, SessionEst
 from ..messages import (
     CodecContext,
     EndSession,
+    EndSessionAck,
     Finish,
     FinishRsp,
     Heartbeat,
+    HeartbeatAck,
     KeyExchange,
     KeyExchangeRsp,
     KeyUpdate,
     KeyUpdateAck,
-    Message,
     PskExchange,
     PskExchangeRsp,
     PskFinish,
+    PskFinishRsp,
 )
 from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType, RequestCode
 from ..messages.opaque import (
@@ -168,8 +170,7 @@ class SessionCommands(EncapCommands):
 
     # KEY_EXCHANGE -----------------------------------------------------------------------
 
-    def _on_key_exchange_rsp(self, request: Message, response: Message) -> None:
-        assert isinstance(request, KeyExchange) and isinstance(response, KeyExchangeRsp)
+    def _on_key_exchange_rsp(self, request: KeyExchange, response: KeyExchangeRsp) -> None:
         negotiated = self.negotiated
         dhe = self._handshake.dhe
         assert negotiated is not None and dhe is not None
@@ -201,8 +202,7 @@ class SessionCommands(EncapCommands):
         else:
             self._finish(negotiated, session)
 
-    def _on_finish_rsp(self, request: Message, response: Message) -> None:
-        assert isinstance(request, Finish) and isinstance(response, FinishRsp)
+    def _on_finish_rsp(self, request: Finish, response: FinishRsp) -> None:
         session = self._handshake.session
         assert session is not None
         if session.handshake_in_the_clear:
@@ -228,8 +228,7 @@ class SessionCommands(EncapCommands):
 
     # PSK_EXCHANGE -----------------------------------------------------------------------
 
-    def _on_psk_exchange_rsp(self, request: Message, response: Message) -> None:
-        assert isinstance(request, PskExchange) and isinstance(response, PskExchangeRsp)
+    def _on_psk_exchange_rsp(self, request: PskExchange, response: PskExchangeRsp) -> None:
         negotiated = self.negotiated
         psk = self._handshake.psk
         assert negotiated is not None and psk is not None
@@ -265,7 +264,7 @@ class SessionCommands(EncapCommands):
         self._send(PskFinish(spdm_version=negotiated.version, requester_verify_data=verify_data),
                    session=session)
 
-    def _on_psk_finish_rsp(self, request: Message, response: Message) -> None:
+    def _on_psk_finish_rsp(self, request: PskFinish, response: PskFinishRsp) -> None:
         session = self._handshake.session
         assert session is not None
         session.th += response.raw
@@ -312,13 +311,12 @@ class SessionCommands(EncapCommands):
             raise LocalProtocolError(f"{code.name}: both sides must advertise {cap.name}")
         return session
 
-    def _on_heartbeat_ack(self, request: Message, response: Message) -> None:
+    def _on_heartbeat_ack(self, request: Heartbeat, response: HeartbeatAck) -> None:
         session = self._answered_session
         assert session is not None
         self._events.append(HeartbeatAcknowledged(session.session_id))
 
-    def _on_key_update_ack(self, request: Message, response: Message) -> None:
-        assert isinstance(request, KeyUpdate) and isinstance(response, KeyUpdateAck)
+    def _on_key_update_ack(self, request: KeyUpdate, response: KeyUpdateAck) -> None:
         session = self._answered_session
         assert session is not None
         keys = session.current_keys()
@@ -339,7 +337,7 @@ class SessionCommands(EncapCommands):
         self._send(KeyUpdate(spdm_version=session.version, key_operation=KeyUpdateOperation.VERIFY_NEW_KEY,
                              tag=self._random(1)[0]), session=session)
 
-    def _on_end_session_ack(self, request: Message, response: Message) -> None:
+    def _on_end_session_ack(self, request: EndSession, response: EndSessionAck) -> None:
         session = self._answered_session
         assert session is not None
         self._drop_session(session)

@@ -10,7 +10,6 @@ from ..messages import (
     Capabilities,
     GetCapabilities,
     GetVersion,
-    Message,
     NegotiateAlgorithms,
     Version,
 )
@@ -40,6 +39,7 @@ class VcaCommands(RequesterCore):
     def get_version(self) -> None:
         """Queue GET_VERSION; this resets the connection and all transcripts."""
         self._begin(RequestCode.GET_VERSION)
+        self._end_flows()
         self.version = None
         self.negotiated = None
         self.digests.clear()
@@ -96,8 +96,7 @@ class VcaCommands(RequesterCore):
 
     # VCA ----------------------------------------------------------------------------
 
-    def _on_version(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Version)
+    def _on_version(self, request: GetVersion, response: Version) -> None:
         if response.spdm_version != SpdmVersion.V10:
             raise RemoteProtocolError(
                 f"VERSION must carry SPDMVersion 0x10, not 0x{response.spdm_version:02x}"
@@ -106,8 +105,7 @@ class VcaCommands(RequesterCore):
         self.transcript.add_vca(request.raw, response.raw)
         self._events.append(VersionNegotiated(self.version, response.versions))
 
-    def _on_capabilities(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Capabilities)
+    def _on_capabilities(self, request: GetCapabilities, response: Capabilities) -> None:
         version = self.version
         assert version is not None
         if version >= SpdmVersion.V12:
@@ -127,8 +125,7 @@ class VcaCommands(RequesterCore):
             flags, response.ct_exponent, response.data_transfer_size, response.max_spdm_msg_size,
         ))
 
-    def _on_algorithms(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Algorithms)
+    def _on_algorithms(self, request: NegotiateAlgorithms, response: Algorithms) -> None:
         version = self.version
         caps = self.responder_capabilities
         ours = self._request_capabilities
