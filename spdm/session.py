@@ -83,6 +83,57 @@ class Session:
         """Hash of the session transcript so far."""
         return digest(self.hash_alg, bytes(self.th))
 
+    def begin_th(self, vca: bytes, exchange: bytes, exchange_rsp: bytes, *, digests: bytes = b"",
+                 cert_chain: bytes | None = None) -> bytes:
+        """Start TH with the session's exchange (PROTOCOLS.md §5.4, §5.5).
+
+        TH = A || [D] || [Hash(Ct)] || KEY_EXCHANGE or PSK_EXCHANGE || its
+        response up to the signature (KEY_EXCHANGE_RSP) or the verify data
+        (PSK_EXCHANGE_RSP).
+
+        Args:
+            vca: transcript A.
+            exchange: the exchange request as sent.
+            exchange_rsp: the response without its signature and verify data.
+            digests: DIGESTS as received ([D]: with MULTI_KEY_CONN only).
+            cert_chain: the responder's SPDM certificate chain (KEY_EXCHANGE; None with a PSK).
+
+        Returns:
+            TH so far: what KEY_EXCHANGE_RSP's signature covers.
+
+        Raises:
+            LocalProtocolError: TH was already started.
+        """
+        if self.th:
+            raise LocalProtocolError(f"session 0x{self.session_id:08x}: TH was already started")
+        self.th += vca
+        self.th += digests
+        if cert_chain is not None:
+            self.th += digest(self.hash_alg, cert_chain)
+        self.th += exchange
+        self.th += exchange_rsp
+        return bytes(self.th)
+
+    def add_requester_identity(self, digests: bytes, cert_chain: bytes, finish_header: bytes) -> bytes:
+        """Mutual authentication: TH gains [D_encap] || Hash(CM) || the FINISH header (PROTOCOLS.md §5.4).
+
+        Args:
+            digests: the requester's DIGESTS ([D_encap]: with MULTI_KEY_CONN only).
+            cert_chain: the requester's SPDM certificate chain (CM).
+            finish_header: FINISH up to its signature.
+
+        Returns:
+            TH so far: what the requester signs in FINISH.
+        """
+        self.th += digests
+        self.th += digest(self.hash_alg, cert_chain)
+        return self.add_th(finish_header)
+
+    def add_th(self, data: bytes) -> bytes:
+        """Append one message part (a signature, a header, a whole response) to TH; TH so far."""
+        self.th += data
+        return bytes(self.th)
+
     def start_handshake(self, secret: bytes) -> HandshakeSecrets:
         """Derive the handshake secrets from TH1 (= ``th`` now) and switch to handshake keys.
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..crypto import digest
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from ..events import KeyUpdated, MutualAuthCompleted
 from ..messages import (
@@ -203,14 +202,19 @@ class EncapCommands(RequesterCore):
         signature: bytes | None = None
         if session.mut_auth:
             slot_id = self._encap.slot_id
-            self._finish_header(negotiated, session, slot_id)
-            signature = self._identity.sign(negotiated, slot_id, FINISH_CONTEXT, bytes(session.th))
+            header = Finish(spdm_version=negotiated.version, attributes=1, req_slot_id=slot_id,
+                            signature=b"").encode(replace(negotiated.codec(), hash_size=0,
+                                                          req_signature_size=0))
+            signed = session.add_requester_identity(
+                self._encap.delivered_digests if negotiated.multi_key else b"",
+                self._requester_chain(negotiated), header)
+            signature = self._identity.sign(negotiated, slot_id, FINISH_CONTEXT, signed)
             if signature is None:
                 return
-            session.th += signature
+            session.add_th(signature)
         else:
-            session.th += Finish(spdm_version=negotiated.version).encode(
-                replace(negotiated.codec(), hash_size=0))
+            session.add_th(Finish(spdm_version=negotiated.version).encode(
+                replace(negotiated.codec(), hash_size=0)))
         verify_data = self._identity.verify_data(session)
         if verify_data is None:
             return
@@ -219,16 +223,6 @@ class EncapCommands(RequesterCore):
                          signature=signature, requester_verify_data=verify_data)
         self._begin(RequestCode.FINISH)
         self._send(request, session=self._handshake_carrier(session))
-
-    def _finish_header(self, negotiated: Negotiated, session: Session, slot_id: int) -> None:
-        """TH gains [D_encap] || Hash(CM) || the signed FINISH's header (PROTOCOLS.md §5.4)."""
-        th = session.th
-        if negotiated.multi_key:
-            th += self._encap.delivered_digests
-        th += digest(negotiated.hash_alg, self._requester_chain(negotiated))
-        header = Finish(spdm_version=negotiated.version, attributes=1, req_slot_id=slot_id,
-                        signature=b"")
-        th += header.encode(replace(negotiated.codec(), hash_size=0, req_signature_size=0))
 
     def _requester_chain(self, negotiated: Negotiated) -> bytes:
         """The requester's chain mutual authentication is about: as delivered, else our identity's.

@@ -252,7 +252,7 @@ class Follower:
             chain = parse_spdm_cert_chain(engine._requester_chain(negotiated), negotiated.hash_alg)
             verify(chain.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
                    negotiated.version, FINISH_CONTEXT, bytes(session.th), finish.signature)
-            session.th += finish.signature
+            session.add_th(finish.signature)
         session.check_request_verify_data(finish.requester_verify_data, what="captured FINISH")
 
     def _check_challenge_auth(self, answer: bytes) -> None:

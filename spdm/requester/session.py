@@ -9,7 +9,7 @@ send and checks what comes back.
 
 from __future__ import annotations
 
-from ..crypto import digest, generate_dhe_key, verify
+from ..crypto import generate_dhe_key, verify
 from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import HeartbeatAcknowledged, KeyUpdated, SessionEnded, SessionEstablished
 from ..messages import (
@@ -181,17 +181,13 @@ class SessionCommands(EncapCommands):
             opaque=response.opaque_data,
         )
         chain = self.chains[request.slot_id]
-        th = session.th
-        th += self.transcript.a
-        if negotiated.multi_key:
-            th += self._digests_raw
-        th += digest(negotiated.hash_alg, chain.raw)
-        th += request.raw
         signature_at = len(response.raw) - len(response.responder_verify_data) - len(response.signature)
-        th += response.raw[:signature_at]
+        signed = session.begin_th(bytes(self.transcript.a), request.raw, response.raw[:signature_at],
+                                  digests=self._digests_raw if negotiated.multi_key else b"",
+                                  cert_chain=chain.raw)
         verify(chain.leaf.public_key(), negotiated.asym_alg, negotiated.hash_alg, negotiated.version,
-               KEY_EXCHANGE_RSP_CONTEXT, bytes(th), response.signature)
-        th += response.signature
+               KEY_EXCHANGE_RSP_CONTEXT, signed, response.signature)
+        session.add_th(response.signature)
         session.start_handshake(dhe.shared_secret(response.exchange_data))
         if not session.handshake_in_the_clear:
             session.check_response_verify_data(response.responder_verify_data, what="KEY_EXCHANGE_RSP")
@@ -206,14 +202,14 @@ class SessionCommands(EncapCommands):
         session = self._handshake.session
         assert session is not None
         if session.handshake_in_the_clear:
-            session.th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
+            session.add_th(response.raw[: len(response.raw) - len(response.responder_verify_data)])
             try:
                 session.check_response_verify_data(response.responder_verify_data)
             except VerificationError:
                 self._drop_session(session)
                 raise
         else:
-            session.th += response.raw
+            session.add_th(response.raw)
         self._established(session)
 
     def _established(self, session: Session) -> None:
@@ -243,10 +239,8 @@ class SessionCommands(EncapCommands):
                 "PSK_EXCHANGE_RSP ResponderContext must be present exactly when the responder "
                 "advertises PSK with context"
             )
-        th = session.th
-        th += self.transcript.a
-        th += request.raw
-        th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
+        session.begin_th(bytes(self.transcript.a), request.raw,
+                         response.raw[: len(response.raw) - len(response.responder_verify_data)])
         session.start_handshake(psk)
         session.check_response_verify_data(response.responder_verify_data, what="PSK_EXCHANGE_RSP")
         self.sessions[session.session_id] = session
@@ -256,7 +250,7 @@ class SessionCommands(EncapCommands):
             return
         self._handshake.session = session
         self._handshake.machine.advance(RequestCode.PSK_FINISH)
-        th += PskFinish(spdm_version=negotiated.version).encode(CodecContext())
+        session.add_th(PskFinish(spdm_version=negotiated.version).encode(CodecContext()))
         verify_data = self._identity.verify_data(session)
         if verify_data is None:
             return  # a follower adopts the PSK_FINISH that was sent
@@ -267,7 +261,7 @@ class SessionCommands(EncapCommands):
     def _on_psk_finish_rsp(self, request: PskFinish, response: PskFinishRsp) -> None:
         session = self._handshake.session
         assert session is not None
-        session.th += response.raw
+        session.add_th(response.raw)
         self._established(session)
 
     # ------------------------------------------------------------------ using

@@ -92,3 +92,31 @@ def test_establish_then_end_forgets_every_secret() -> None:
         session.current_keys()
     with pytest.raises(LocalProtocolError):
         session.export_master_secret  # noqa: B018 - the property raises
+
+
+def _fresh() -> Session:
+    return Session(session_id=1, version=SpdmVersion.V13, hash_alg=BaseHashAlgo.SHA_384,
+                   aead=AeadSuite.AES_256_GCM)
+
+
+def test_th_starts_with_a_digests_the_chain_hash_and_the_exchange() -> None:
+    session = _fresh()
+    signed = session.begin_th(b"A", b"KEY_EXCHANGE", b"RSP", digests=b"D", cert_chain=b"chain")
+    assert signed == b"A" + b"D" + digest(BaseHashAlgo.SHA_384, b"chain") + b"KEY_EXCHANGE" + b"RSP"
+    assert bytes(session.th) == signed
+    with pytest.raises(LocalProtocolError, match="already started"):
+        session.begin_th(b"A", b"again", b"")
+
+
+def test_a_psk_th_has_no_chain_hash() -> None:
+    session = _fresh()
+    assert session.begin_th(b"A", b"PSK_EXCHANGE", b"RSP") == b"APSK_EXCHANGERSP"
+
+
+def test_mutual_authentication_adds_the_requester_identity_before_the_finish_header() -> None:
+    session = _fresh()
+    session.begin_th(b"A", b"K", b"R")
+    session.add_th(b"SIG")
+    signed = session.add_requester_identity(b"Dreq", b"requester chain", b"\x13\xe5\x01\x00")
+    assert signed == (b"AKRSIG" + b"Dreq" + digest(BaseHashAlgo.SHA_384, b"requester chain")
+                      + b"\x13\xe5\x01\x00")
