@@ -197,6 +197,8 @@ class EncapCommands(RequesterCore):
         When the identity produces no signature or verify data (a follower),
         nothing is queued: the FINISH that was really sent is adopted instead.
         """
+        # Our chain first: without one nothing may change (LocalProtocolError).
+        chain = self._requester_chain(negotiated) if session.mut_auth else b""
         self._handshake.session = session
         self._handshake.machine.advance(RequestCode.FINISH)
         signature: bytes | None = None
@@ -206,8 +208,7 @@ class EncapCommands(RequesterCore):
                             signature=b"").encode(replace(negotiated.codec(), hash_size=0,
                                                           req_signature_size=0))
             signed = session.add_requester_identity(
-                self._encap.delivered_digests if negotiated.multi_key else b"",
-                self._requester_chain(negotiated), header)
+                self._encap.delivered_digests if negotiated.multi_key else b"", chain, header)
             signature = self._identity.sign(negotiated, slot_id, FINISH_CONTEXT, signed)
             if signature is None:
                 return
