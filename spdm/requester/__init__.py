@@ -6,7 +6,8 @@ queue one request; :meth:`Requester.data_to_send` hands out its bytes;
 reports what it meant.  One request is outstanding at a time.  The engine
 never touches a socket or a clock: when it must wait (ResponseNotReady, Busy)
 it says how long through :meth:`Requester.get_timer` and resumes on
-:meth:`Requester.handle_timer`.
+:meth:`Requester.handle_timer`.  It is a :class:`spdm.engine.RequesterEngine`;
+an ERROR that a carrier reports out of band goes to :meth:`Requester.receive_error`.
 
 Failures are typed: a command that is illegal now raises
 :class:`~spdm.errors.LocalProtocolError` and changes nothing; a response that
