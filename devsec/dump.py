@@ -1,7 +1,7 @@
 """``devsec dump``: one line per captured DOE object, and which signatures in the capture verify.
 
-The decoding follows the conversation with a passive :class:`spdm.requester.Requester`
-(:meth:`~spdm.requester.Requester.adopt`): the capture's requests, our response
+The decoding follows the conversation with a :class:`spdm.requester.follow.Follower`
+(the requester engine wrapped as a passive monitor): the capture's requests, our response
 checks and transcripts.  So the signatures reported as verified are verified
 by exactly the code that verifies a live device.  Secured (type 2) records are
 decrypted when the session secrets are given (``--secrets``: the
@@ -28,7 +28,7 @@ from spdm.events import (
 )
 from spdm.messages import REQUEST_TYPES, RESPONSE_TYPES, ErrorResponse, Message, peek_code
 from spdm.messages.codes import RequestCode, ResponseCode
-from spdm.requester import Requester
+from spdm.requester.follow import Follower
 from spdm.transport.doe import (
     DataObjectType,
     decode_data_object,
@@ -78,7 +78,7 @@ class _Follower:
     """Follows one capture's SPDM conversation, opening session records with the secrets given."""
 
     def __init__(self, now: datetime, secrets: Sequence[bytes]) -> None:
-        self.engine = Requester.follower(RequesterConfig(trust_anchors=DEFER_TRUST))
+        self.engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
         self.now = now
         self.secrets = list(secrets)
         self.following = True

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spdm.crypto import aead_iv_size, aead_key_size, hash_size, hkdf_expand, hkdf_extract, hmac_digest
+from spdm.crypto import (
+    aead_iv_size,
+    aead_key_size,
+    hash_size,
+    hkdf_expand,
+    hkdf_extract,
+    hmac_digest,
+    hmac_verify,
+)
 from spdm.errors import LocalProtocolError
 from spdm.messages.codes import AeadSuite, BaseHashAlgo, SpdmVersion
 
@@ -240,3 +248,18 @@ class KeySchedule:
         """
         self._check_hash(transcript_hash, "transcript hash")
         return hmac_digest(self.hash_alg, finished_key, transcript_hash)
+
+    def check_verify_data(self, finished_key: bytes, transcript_hash: bytes, received: bytes) -> None:
+        """Check a peer's RequesterVerifyData / ResponderVerifyData in constant time (§6.4).
+
+        Args:
+            finished_key: the sender's finished key.
+            transcript_hash: Hash of the transcript the verify data covers.
+            received: the verify data the peer sent.
+
+        Raises:
+            VerificationError: ``received`` is not ``HMAC(finished_key, transcript_hash)``.
+            LocalProtocolError: a transcript hash of the wrong size.
+        """
+        self._check_hash(transcript_hash, "transcript hash")
+        hmac_verify(self.hash_alg, finished_key, transcript_hash, received)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .crypto import digest
-from .errors import LocalProtocolError
+from .errors import LocalProtocolError, VerificationError
 from .keyschedule import DataSecrets, HandshakeSecrets, KeySchedule
 from .messages.codes import AeadSuite, BaseHashAlgo, SpdmVersion
 from .secured import SessionKeys
@@ -83,6 +83,57 @@ class Session:
         """Hash of the session transcript so far."""
         return digest(self.hash_alg, bytes(self.th))
 
+    def begin_th(self, vca: bytes, exchange: bytes, exchange_rsp: bytes, *, digests: bytes = b"",
+                 cert_chain: bytes | None = None) -> bytes:
+        """Start TH with the session's exchange (PROTOCOLS.md §5.4, §5.5).
+
+        TH = A || [D] || [Hash(Ct)] || KEY_EXCHANGE or PSK_EXCHANGE || its
+        response up to the signature (KEY_EXCHANGE_RSP) or the verify data
+        (PSK_EXCHANGE_RSP).
+
+        Args:
+            vca: transcript A.
+            exchange: the exchange request as sent.
+            exchange_rsp: the response without its signature and verify data.
+            digests: DIGESTS as received ([D]: with MULTI_KEY_CONN only).
+            cert_chain: the responder's SPDM certificate chain (KEY_EXCHANGE; None with a PSK).
+
+        Returns:
+            TH so far: what KEY_EXCHANGE_RSP's signature covers.
+
+        Raises:
+            LocalProtocolError: TH was already started.
+        """
+        if self.th:
+            raise LocalProtocolError(f"session 0x{self.session_id:08x}: TH was already started")
+        self.th += vca
+        self.th += digests
+        if cert_chain is not None:
+            self.th += digest(self.hash_alg, cert_chain)
+        self.th += exchange
+        self.th += exchange_rsp
+        return bytes(self.th)
+
+    def add_requester_identity(self, digests: bytes, cert_chain: bytes, finish_header: bytes) -> bytes:
+        """Mutual authentication: TH gains [D_encap] || Hash(CM) || the FINISH header (PROTOCOLS.md §5.4).
+
+        Args:
+            digests: the requester's DIGESTS ([D_encap]: with MULTI_KEY_CONN only).
+            cert_chain: the requester's SPDM certificate chain (CM).
+            finish_header: FINISH up to its signature.
+
+        Returns:
+            TH so far: what the requester signs in FINISH.
+        """
+        self.th += digests
+        self.th += digest(self.hash_alg, cert_chain)
+        return self.add_th(finish_header)
+
+    def add_th(self, data: bytes) -> bytes:
+        """Append one message part (a signature, a header, a whole response) to TH; TH so far."""
+        self.th += data
+        return bytes(self.th)
+
     def start_handshake(self, secret: bytes) -> HandshakeSecrets:
         """Derive the handshake secrets from TH1 (= ``th`` now) and switch to handshake keys.
 
@@ -115,12 +166,57 @@ class Session:
         self.th.clear()  # TH is not needed past TH2; do not keep transcripts around
 
     def request_verify_data(self) -> bytes:
-        """HMAC(request finished key, Hash(th))."""
+        """HMAC(request finished key, Hash(th)): the RequesterVerifyData to send now."""
         return self.schedule.verify_data(self.handshake.request_finished_key, self.th_hash())
 
     def response_verify_data(self) -> bytes:
-        """HMAC(response finished key, Hash(th))."""
+        """HMAC(response finished key, Hash(th)): the ResponderVerifyData to send now."""
         return self.schedule.verify_data(self.handshake.response_finished_key, self.th_hash())
+
+    def add_request_verify_data(self) -> bytes:
+        """The RequesterVerifyData to send now, added to TH as it goes out."""
+        verify_data = self.request_verify_data()
+        self.th += verify_data
+        return verify_data
+
+    def add_response_verify_data(self) -> bytes:
+        """The ResponderVerifyData to send now, added to TH as it goes out."""
+        verify_data = self.response_verify_data()
+        self.th += verify_data
+        return verify_data
+
+    def check_request_verify_data(self, received: bytes, *, what: str = "FINISH") -> None:
+        """Check the requester's verify data against TH so far (constant time), then add it to TH.
+
+        Args:
+            received: the RequesterVerifyData that came.
+            what: the message it came in, for the error.
+
+        Raises:
+            VerificationError: it is not HMAC(request finished key, Hash(th)); TH is unchanged.
+        """
+        self._check_verify_data(self.handshake.request_finished_key, received,
+                                f"{what} RequesterVerifyData")
+
+    def check_response_verify_data(self, received: bytes, *, what: str = "FINISH_RSP") -> None:
+        """Check the responder's verify data against TH so far (constant time), then add it to TH.
+
+        Args:
+            received: the ResponderVerifyData that came.
+            what: the message it came in, for the error.
+
+        Raises:
+            VerificationError: it is not HMAC(response finished key, Hash(th)); TH is unchanged.
+        """
+        self._check_verify_data(self.handshake.response_finished_key, received,
+                                f"{what} ResponderVerifyData")
+
+    def _check_verify_data(self, finished_key: bytes, received: bytes, what: str) -> None:
+        try:
+            self.schedule.check_verify_data(finished_key, self.th_hash(), received)
+        except VerificationError as exc:
+            raise VerificationError(f"session 0x{self.session_id:08x}: {what} does not verify") from exc
+        self.th += received
 
     @property
     def export_master_secret(self) -> bytes:

@@ -10,7 +10,15 @@ the shared captures):
 * Any request but GET_MEASUREMENTS resets M; so does an ERROR answer to
   GET_MEASUREMENTS, and every signed MEASUREMENTS (verified or not).
 * Until a CHALLENGE succeeds, a session or measurement request resets B and C;
-  a successful CHALLENGE resets B and C itself.
+  a successful CHALLENGE resets B and C itself, and so does an ERROR answer to
+  CHALLENGE.
+* Inside a session the session keeps its own M (``Session.message_m``): any
+  in-session request but GET_MEASUREMENTS resets it, and the connection's
+  transcripts are left alone.
+
+The requester (live and following a capture) and the responder call
+:meth:`Transcript.begin` for every request, :meth:`Transcript.failed` for every
+ERROR answer, and nothing else resets a transcript.
 
 Messages are appended exactly as sent or received, without DOE padding;
 signed responses are appended without their signature.
@@ -19,6 +27,9 @@ signed responses are appended without their signature.
 from __future__ import annotations
 
 from .messages.codes import RequestCode, SpdmVersion
+from .session import Session
+
+__all__ = ["Transcript"]
 
 _RESETS_B_C_UNTIL_AUTHENTICATED = frozenset({
     RequestCode.KEY_EXCHANGE,
@@ -36,7 +47,14 @@ _RESETS_B_C_UNTIL_AUTHENTICATED = frozenset({
 
 
 class Transcript:
-    """One connection's transcripts, with the reset rules applied per request."""
+    """One connection's transcripts, with the reset rules applied per request.
+
+    Attributes:
+        a: VCA (GET_VERSION .. ALGORITHMS).
+        b: GET_DIGESTS/DIGESTS and GET_CERTIFICATE/CERTIFICATE since the last reset.
+        m: GET_MEASUREMENTS/MEASUREMENTS in the clear since the last reset (L1's M).
+        authenticated: a CHALLENGE succeeded since GET_VERSION.
+    """
 
     def __init__(self) -> None:
         self.a = bytearray()
@@ -51,8 +69,17 @@ class Transcript:
         self.m.clear()
         self.authenticated = False
 
-    def begin(self, request_code: int) -> None:
-        """Apply the resets a request causes before it is processed."""
+    def begin(self, request_code: int, session: Session | None = None) -> None:
+        """Apply the resets a request causes before it is processed.
+
+        Args:
+            request_code: the request's code.
+            session: the session the request travels in (None: in the clear).
+        """
+        if session is not None:
+            if request_code != RequestCode.GET_MEASUREMENTS:
+                session.message_m.clear()
+            return
         if request_code == RequestCode.GET_VERSION:
             self.reset()
             return
@@ -62,6 +89,18 @@ class Transcript:
             self.b.clear()
         if request_code in _RESETS_B_C_UNTIL_AUTHENTICATED and not self.authenticated:
             self.b.clear()
+
+    def failed(self, request_code: int, session: Session | None = None) -> None:
+        """Apply the resets an ERROR answer to ``request_code`` causes.
+
+        Args:
+            request_code: the code of the request the ERROR answered.
+            session: the session it travelled in (None: in the clear).
+        """
+        if request_code == RequestCode.GET_MEASUREMENTS:
+            self.measurements_done(session)
+        elif request_code == RequestCode.CHALLENGE:
+            self.challenge_done(success=False)
 
     def add_vca(self, request: bytes, response: bytes) -> None:
         """Append a VCA exchange to A."""
@@ -83,21 +122,27 @@ class Transcript:
         if success:
             self.authenticated = True
 
-    def add_measurements(self, request: bytes, response_unsigned: bytes) -> None:
-        """Append a GET_MEASUREMENTS/MEASUREMENTS exchange to M."""
-        self.m += request
-        self.m += response_unsigned
+    def measurement_log(self, session: Session | None = None) -> bytearray:
+        """The M that measurements in ``session`` (None: in the clear) go to."""
+        return self.m if session is None else session.message_m
 
-    def l1(self, version: int, m: bytes | bytearray | None = None) -> bytes:
+    def add_measurements(self, request: bytes, response_unsigned: bytes,
+                         session: Session | None = None) -> None:
+        """Append a GET_MEASUREMENTS/MEASUREMENTS exchange to M (the session's inside one)."""
+        log = self.measurement_log(session)
+        log += request
+        log += response_unsigned
+
+    def l1(self, version: int, session: Session | None = None) -> bytes:
         """L1 = [A if 1.2+] || M: what a signed MEASUREMENTS signs.
 
         Args:
             version: the negotiated SPDM version.
-            m: a session's own message_m instead of the connection's.
+            session: take the session's own M instead of the connection's.
         """
         prefix = bytes(self.a) if version >= SpdmVersion.V12 else b""
-        return prefix + bytes(self.m if m is None else m)
+        return prefix + bytes(self.measurement_log(session))
 
-    def measurements_done(self) -> None:
-        """After a signed MEASUREMENTS or an ERROR to GET_MEASUREMENTS: M starts over."""
-        self.m.clear()
+    def measurements_done(self, session: Session | None = None) -> None:
+        """After a signed MEASUREMENTS (verified or not) or an ERROR to GET_MEASUREMENTS: M starts over."""
+        self.measurement_log(session).clear()

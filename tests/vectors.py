@@ -106,9 +106,9 @@ def vendor_exchanges(name: str, vendor_id: bytes = PCI_SIG_VENDOR) -> tuple[Vend
     from spdm.config import DEFER_TRUST, RequesterConfig
     from spdm.messages import VendorDefinedRequest, VendorDefinedResponse
     from spdm.messages.codes import RequestCode
-    from spdm.requester import Requester
+    from spdm.requester.follow import Follower
 
-    engine = Requester.follower(RequesterConfig(trust_anchors=DEFER_TRUST))
+    engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
     keys = [value for _, value in secrets(name)]
     now = datetime(2026, 11, 22, tzinfo=UTC)
     out = []

@@ -6,7 +6,8 @@ queue one request; :meth:`Requester.data_to_send` hands out its bytes;
 reports what it meant.  One request is outstanding at a time.  The engine
 never touches a socket or a clock: when it must wait (ResponseNotReady, Busy)
 it says how long through :meth:`Requester.get_timer` and resumes on
-:meth:`Requester.handle_timer`.
+:meth:`Requester.handle_timer`.  It is a :class:`spdm.engine.RequesterEngine`;
+an ERROR that a carrier reports out of band goes to :meth:`Requester.receive_error`.
 
 Failures are typed: a command that is illegal now raises
 :class:`~spdm.errors.LocalProtocolError` and changes nothing; a response that
@@ -16,33 +17,74 @@ breaks the protocol raises :class:`~spdm.errors.RemoteProtocolError` (or
 engine: every later call raises, because a connection that once lied cannot be
 trusted again without starting over.
 
-Layout: :mod:`.core` (plumbing), :mod:`.vca`, :mod:`.auth`, :mod:`.session` and
-:mod:`.encap` (mutual authentication), one module per message group; :mod:`.follow`
-runs the engine as a passive monitor of a captured conversation.
+Layout: :mod:`.core` (plumbing: I/O surface, sending, receiving, errors and
+retries), :mod:`.vca`, :mod:`.auth`, :mod:`.session` and :mod:`.encap` (mutual
+authentication), one module per message group, whose response handlers are
+found through :data:`ROUTES`; :mod:`.flows` holds the state of each
+multi-message flow (its table is in :mod:`spdm.state`); :mod:`.identity` what
+the requester produces with its own keys; :mod:`.follow` wraps the engine to
+follow a captured conversation (``devsec dump``).
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from ..messages import Message
+from ..messages import (
+    Algorithms,
+    Capabilities,
+    Certificate,
+    ChallengeAuth,
+    Digests,
+    EncapsulatedRequest,
+    EncapsulatedResponseAck,
+    EndSessionAck,
+    FinishRsp,
+    HeartbeatAck,
+    KeyExchangeRsp,
+    KeyUpdateAck,
+    Measurements,
+    PskExchangeRsp,
+    PskFinishRsp,
+    VendorDefinedResponse,
+    Version,
+)
+from ..messages.codes import RequestCode
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
-from .core import ST1_SECONDS
+from .core import ST1_SECONDS, Route
 from .encap import EncapCommands
-from .follow import FollowCommands
 from .session import SessionCommands
 from .vca import VcaCommands
 
+ROUTES: Mapping[int, Route[Any, Any]] = {
+    RequestCode.GET_VERSION: Route(Version, VcaCommands._on_version),
+    RequestCode.GET_CAPABILITIES: Route(Capabilities, VcaCommands._on_capabilities),
+    RequestCode.NEGOTIATE_ALGORITHMS: Route(Algorithms, VcaCommands._on_algorithms),
+    RequestCode.GET_DIGESTS: Route(Digests, AuthCommands._on_digests),
+    RequestCode.GET_CERTIFICATE: Route(Certificate, AuthCommands._on_certificate),
+    RequestCode.CHALLENGE: Route(ChallengeAuth, AuthCommands._on_challenge_auth),
+    RequestCode.GET_MEASUREMENTS: Route(Measurements, AuthCommands._on_measurements),
+    RequestCode.VENDOR_DEFINED_REQUEST: Route(VendorDefinedResponse, AuthCommands._on_vendor_defined),
+    RequestCode.KEY_EXCHANGE: Route(KeyExchangeRsp, SessionCommands._on_key_exchange_rsp),
+    RequestCode.FINISH: Route(FinishRsp, SessionCommands._on_finish_rsp),
+    RequestCode.PSK_EXCHANGE: Route(PskExchangeRsp, SessionCommands._on_psk_exchange_rsp),
+    RequestCode.PSK_FINISH: Route(PskFinishRsp, SessionCommands._on_psk_finish_rsp),
+    RequestCode.HEARTBEAT: Route(HeartbeatAck, SessionCommands._on_heartbeat_ack),
+    RequestCode.KEY_UPDATE: Route(KeyUpdateAck, SessionCommands._on_key_update_ack),
+    RequestCode.END_SESSION: Route(EndSessionAck, SessionCommands._on_end_session_ack),
+    RequestCode.GET_ENCAPSULATED_REQUEST: Route(EncapsulatedRequest, EncapCommands._on_encapsulated_request),
+    RequestCode.DELIVER_ENCAPSULATED_RESPONSE: Route(
+        EncapsulatedResponseAck, EncapCommands._on_encapsulated_response_ack),
+}
+"""Request code -> how its response is decoded and which handler checks it; the requests
+this engine sends (a code missing here cannot be followed either)."""
 
-class Requester(VcaCommands, AuthCommands, SessionCommands, FollowCommands):
+
+class Requester(VcaCommands, AuthCommands, SessionCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
-    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
-        **VcaCommands._HANDLERS,
-        **AuthCommands._HANDLERS,
-        **SessionCommands._HANDLERS,
-        **EncapCommands._HANDLERS,
-    }
+    _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = ROUTES
 
 
-__all__ = ["CHALLENGE_CONTEXT", "MEASUREMENTS_CONTEXT", "ST1_SECONDS", "Requester"]
+__all__ = ["CHALLENGE_CONTEXT", "MEASUREMENTS_CONTEXT", "ROUTES", "ST1_SECONDS", "Requester"]

@@ -6,7 +6,6 @@ Also VENDOR_DEFINED_REQUEST, the carrier the vendor protocols ride in.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
 
 from ..config import DeferredTrust
 from ..crypto import (
@@ -38,7 +37,6 @@ from ..messages import (
     GetDigests,
     GetMeasurements,
     Measurements,
-    Message,
     VendorDefinedRequest,
     VendorDefinedResponse,
 )
@@ -61,14 +59,6 @@ MAX_CERT_CHAIN_SIZE = 0xFFFF
 class AuthCommands(EncapCommands):
     """Certificates, challenge, measurements and vendor-defined requests."""
 
-    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
-        RequestCode.GET_DIGESTS: (Digests, "_on_digests"),
-        RequestCode.GET_CERTIFICATE: (Certificate, "_on_certificate"),
-        RequestCode.CHALLENGE: (ChallengeAuth, "_on_challenge_auth"),
-        RequestCode.GET_MEASUREMENTS: (Measurements, "_on_measurements"),
-        RequestCode.VENDOR_DEFINED_REQUEST: (VendorDefinedResponse, "_on_vendor_defined"),
-    }
-
     # ------------------------------------------------------------------ commands: authentication
 
     def get_digests(self) -> None:
@@ -88,7 +78,7 @@ class AuthCommands(EncapCommands):
         self._need_caps(negotiated, CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
         if not 0 <= slot_id <= 7:
             raise LocalProtocolError(f"certificate slot {slot_id} is not 0-7")
-        self._cert = (slot_id, bytearray(), now)
+        self._cert.start(slot_id, now)
         self._request_portion(negotiated)
 
     def challenge(
@@ -203,20 +193,19 @@ class AuthCommands(EncapCommands):
         self._send(request, session=self._established_session(session_id))
 
     def _request_portion(self, negotiated: Negotiated) -> None:
-        assert self._cert is not None
-        slot_id, chain, _ = self._cert
+        flow = self._cert
         request = GetCertificate(
             spdm_version=negotiated.version,
-            slot_id=slot_id,
-            offset=len(chain),
+            slot_id=flow.slot_id,
+            offset=len(flow.chain),
             length=self.config.certificate_portion,
         )
+        flow.machine.advance(RequestCode.GET_CERTIFICATE)
         self._send(request)
 
     # authentication -------------------------------------------------------------------
 
-    def _on_digests(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Digests)
+    def _on_digests(self, request: GetDigests, response: Digests) -> None:
         self.transcript.add_b(request.raw, response.raw)
         self._digests_raw = response.raw  # [D] of the session transcript with MULTI_KEY_CONN
         self.digests = response.by_slot()
@@ -224,11 +213,11 @@ class AuthCommands(EncapCommands):
             dict(self.digests), response.supported_slot_mask, response.provisioned_slot_mask,
         ))
 
-    def _on_certificate(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Certificate) and self._cert is not None
+    def _on_certificate(self, request: GetCertificate, response: Certificate) -> None:
         negotiated = self.negotiated
-        assert negotiated is not None
-        slot_id, chain, now = self._cert
+        flow = self._cert
+        assert negotiated is not None and flow.now is not None
+        slot_id, chain, now = flow.slot_id, flow.chain, flow.now
         if response.slot_id != slot_id:
             raise RemoteProtocolError(
                 f"CERTIFICATE for slot {response.slot_id}, but slot {slot_id} was asked for"
@@ -252,7 +241,7 @@ class AuthCommands(EncapCommands):
                 raise RemoteProtocolError("CERTIFICATE returned an empty portion with data remaining")
             self._request_portion(negotiated)
             return
-        self._cert = None
+        flow.end()
         self._finish_chain(negotiated, slot_id, bytes(chain), now)
 
     def _finish_chain(self, negotiated: Negotiated, slot_id: int, raw: bytes, now: datetime) -> None:
@@ -273,10 +262,9 @@ class AuthCommands(EncapCommands):
         self.chains[slot_id] = chain
         self._events.append(CertificateChainReceived(slot_id, chain, trusted=not deferred))
 
-    def _on_challenge_auth(self, request: Message, response: Message) -> None:
-        assert isinstance(response, ChallengeAuth)
+    def _on_challenge_auth(self, request: Challenge, response: ChallengeAuth) -> None:
         negotiated = self.negotiated
-        assert negotiated is not None and isinstance(request, Challenge)
+        assert negotiated is not None
         chain = self.chains[request.slot_id]
         if response.slot_id != request.slot_id:
             raise RemoteProtocolError(
@@ -307,19 +295,16 @@ class AuthCommands(EncapCommands):
         if response.basic_mut_auth_req:
             self._start_basic_mutual_auth(negotiated)
 
-    def _on_measurements(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Measurements)
+    def _on_measurements(self, request: GetMeasurements, response: Measurements) -> None:
         negotiated = self.negotiated
-        assert negotiated is not None and isinstance(request, GetMeasurements)
+        assert negotiated is not None
         self._check_blocks(negotiated, request, response)
         if response.requester_context != request.requester_context:
             raise RemoteProtocolError("MEASUREMENTS does not echo the RequesterContext")
         unsigned = response.raw[: len(response.raw) - len(response.signature)]
         session = self._answered_session
         # Inside a session the session keeps its own message_m (PROTOCOLS.md §5.3).
-        log = self.transcript.m if session is None else session.message_m
-        log += request.raw
-        log += unsigned
+        self.transcript.add_measurements(request.raw, unsigned, session)
         evidence = None
         if request.signature_requested:
             assert request.nonce is not None
@@ -333,12 +318,12 @@ class AuthCommands(EncapCommands):
                     )
                 evidence = self._evidence(
                     negotiated, MEASUREMENTS_CONTEXT, slot_id,
-                    self.transcript.l1(negotiated.version, log), response.signature,
+                    self.transcript.l1(negotiated.version, session), response.signature,
                     request.nonce, response.nonce,
                 )
                 self._verify(negotiated, self.chains[slot_id], evidence)
             finally:
-                log.clear()
+                self.transcript.measurements_done(session)
         self._events.append(MeasurementsReceived(
             request.operation, response.total_indices, response.blocks,
             response.content_changed, evidence,
@@ -367,8 +352,7 @@ class AuthCommands(EncapCommands):
                     f"the measurement hash makes {size}"
                 )
 
-    def _on_vendor_defined(self, request: Message, response: Message) -> None:
-        assert isinstance(response, VendorDefinedResponse)
+    def _on_vendor_defined(self, request: VendorDefinedRequest, response: VendorDefinedResponse) -> None:
         self._events.append(
             VendorResponseReceived(response.standard_id, response.vendor_id, response.payload)
         )

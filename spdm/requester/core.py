@@ -1,8 +1,11 @@
 """The requester engine's core: the I/O surface, sending, receiving, errors and retries.
 
-The commands and response handlers live in :mod:`.vca` and :mod:`.auth`, one
-module per message group; this module knows no message layout, only how a
-request becomes outstanding and how its answer (or ERROR) is routed.
+The commands and response handlers live in :mod:`.vca`, :mod:`.auth`,
+:mod:`.session` and :mod:`.encap`, one module per message group; this module
+knows no message layout, only how a request becomes outstanding, how its
+answer is routed (through the :class:`Route` table, ``spdm.requester.ROUTES``)
+and how an ERROR ends it.  The state of the multi-message flows lives in
+:mod:`.flows`; what needs the requester's own keys in :mod:`.identity`.
 """
 
 from __future__ import annotations
@@ -10,14 +13,13 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backend import IdentityBackend
 from ..config import RequesterConfig
-from ..crypto import DheKeyPair, SpdmCertChain
+from ..crypto import SpdmCertChain
 from ..errors import (
     DevsecError,
     LocalProtocolError,
@@ -46,10 +48,12 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
-from ..secured import SequenceExhausted, open_record, seal
+from ..secured import SequenceExhausted, open_record
 from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
+from .flows import CertificateRetrieval, EncapsulatedFlow, Handshake, KeyUpdateFlow
+from .identity import Identity, LiveIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +65,6 @@ _CRYPTO_REQUESTS = frozenset({
     RequestCode.PSK_EXCHANGE, RequestCode.PSK_FINISH,
 })
 """Requests a responder may take CT (not ST1) to answer."""
-
-
-@dataclass(frozen=True, slots=True)
-class KnownSecret:
-    """A DHE shared secret known in advance: what a follower uses instead of its own key."""
-
-    secret: bytes = field(repr=False)
-
-    def shared_secret(self, peer_public: bytes) -> bytes:
-        """The known secret, whatever the peer sent."""
-        del peer_public
-        return self.secret
 
 
 @dataclass(slots=True)
@@ -92,11 +84,29 @@ class _Pending:
     resend: bytes = b""
 
 
+Req = TypeVar("Req", bound=Message)
+Rsp = TypeVar("Rsp", bound=Message)
+
+
+@dataclass(frozen=True, slots=True)
+class Route(Generic[Req, Rsp]):
+    """How the response to one request is decoded and which handler checks it.
+
+    The handler gets the engine, the request as sent and the decoded
+    response; it raises on anything the response breaks, and otherwise
+    records what the response means (events, transcripts, the next request
+    of its flow).
+    """
+
+    response: type[Rsp]
+    handler: Callable[[Any, Req, Rsp], None]
+
+
 class RequesterCore:
     """State and plumbing shared by every requester command."""
 
-    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {}
-    """Request code -> (response type, name of the handler method); filled by the command mixins."""
+    _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = {}
+    """Request code -> route of its response; the table is :data:`spdm.requester.ROUTES`."""
 
     def __init__(
         self,
@@ -128,30 +138,20 @@ class RequesterCore:
         self.sessions: dict[int, Session] = {}
         self._answered_session: Session | None = None
         """The session of the response being handled (None in the clear)."""
-        # Handshake state between a session request and its follow-up (see session.py).
-        self._dhe: DheKeyPair | KnownSecret | None = None
-        self._psk: bytes | None = None
-        self._finishing: Session | None = None
-        self._measurement_summary = b""
-        self._key_update_all = False
         self._digests_raw = b""
-        self._passive = False
-        # Mutual authentication (see encap.py).
-        self._encap_session: Session | None = None
-        self._encap_basic = False
-        self._mut_b = bytearray()
-        self._encap_slot = 0
-        self._encap_count = 0
-        self._encap_inner = b""
-        self._delivered_digests = b""
-        self._delivered_chain = bytearray()
+        # The multi-message flows, each with its state table (spdm.state).
+        self._cert = CertificateRetrieval()
+        self._handshake = Handshake()
+        self._encap = EncapsulatedFlow()
+        self._key_update = KeyUpdateFlow()
+        self._identity: Identity = LiveIdentity(backend, self._random)
+        """Who speaks for the requester: seals, answers, signs (a follower swaps in its own)."""
         self.last_received = b""
         """The last response as an SPDM message (opened when it came sealed), for monitors."""
         self._outbox: deque[tuple[bytes, bool]] = deque()
         self._events: deque[Event] = deque()
         self._timer: float | None = None
         self._poisoned: DevsecError | None = None
-        self._cert: tuple[int, bytearray, datetime] | None = None
 
     # ------------------------------------------------------------------ I/O surface
 
@@ -241,6 +241,29 @@ class RequesterCore:
             self._pending = None
             raise
 
+    def receive_error(self, error_code: int, error_data: int = 0) -> None:
+        """The responder answered the outstanding request with an ERROR a carrier reported out of band.
+
+        SPDM ERRORs normally arrive in band, through :meth:`receive_data`; this
+        is for a carrier (a relay, a security processor) that reports only the
+        code.  It is handled exactly like an in-band ERROR without extended
+        data: Busy is retried, anything else ends the request with
+        :class:`~spdm.events.ErrorResponseReceived` (a ResponseNotReady needs
+        its extended data, so here it ends the request too).
+
+        Raises:
+            LocalProtocolError: no request is outstanding, or the engine failed earlier.
+        """
+        self._check_usable()
+        pending = self._pending
+        if pending is None:
+            raise LocalProtocolError("an ERROR arrived but no request is outstanding")
+        if self._timer is not None:
+            raise LocalProtocolError("an ERROR arrived while waiting to retry")
+        error = ErrorResponse(spdm_version=pending.request.spdm_version, error_code=error_code,
+                              error_data=error_data)
+        self._on_error(pending, error)
+
     def _unwrap(self, pending: _Pending, data: bytes, secured: bool) -> bytes:
         """The SPDM message inside a response, opening the record of a session request."""
         session = pending.session
@@ -267,6 +290,13 @@ class RequesterCore:
         if session is None or session.phase != SessionPhase.ESTABLISHED:
             raise LocalProtocolError(f"no established session 0x{session_id:08x}")
         return session
+
+    def _end_flows(self) -> None:
+        """Every multi-message flow is over (an ERROR answered one of its requests)."""
+        self._cert.end()
+        self._handshake.end()
+        self._encap.end()
+        self._key_update.end()
 
     def _drop_session(self, session: Session) -> None:
         session.end()
@@ -320,10 +350,7 @@ class RequesterCore:
         ctx = self.response_context(request)
         raw = request.encode(ctx)
         request = replace(request, raw=raw)
-        if session is None:
-            self.transcript.begin(request.CODE)
-        elif request.CODE != RequestCode.GET_MEASUREMENTS:
-            session.message_m.clear()
+        self.transcript.begin(request.CODE, session)
         self._pending = _Pending(request, ctx, session=session, resend=raw)
         try:
             self._queue(raw, session)
@@ -338,11 +365,10 @@ class RequesterCore:
         logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
 
     def _queue(self, message: bytes, session: Session | None) -> None:
-        if session is None or self._passive:
+        if session is None:
             self._outbox.append((message, False))
         else:
-            record = seal(session.current_keys().request, session.session_id, message)
-            self._outbox.append((record, True))
+            self._outbox.append(self._identity.seal(session, message))
 
     def response_context(self, request: Message | None) -> CodecContext:
         """How the response to ``request`` must be decoded on this connection."""
@@ -377,11 +403,11 @@ class RequesterCore:
                 f"{type(request).__name__}: response carries SPDM version 0x{version:02x}, "
                 f"expected 0x{request.spdm_version:02x}"
             )
-        response_type, handler = self._HANDLERS[request.CODE]
-        response = response_type.decode(data, pending.ctx, padded=True)
+        route = self._ROUTES[request.CODE]
+        response = route.response.decode(data, pending.ctx, padded=True)
         self._pending = None
         self._answered_session = pending.session
-        getattr(self, handler)(request, response)
+        route.handler(self, request, response)
         new_state = next_state(self.state, request.CODE)
         assert new_state is not None  # _begin checked the request was legal
         self.state = new_state
@@ -416,13 +442,11 @@ class RequesterCore:
             pending.resend = poll.encode()
             self._timer = not_ready.wait_us / 1e6
             return
-        # The request is over; transcripts follow the reference's reset-on-error rules.
+        # The request is over, and so is any flow it belonged to; transcripts
+        # follow the reference's reset-on-error rules.
         self._pending = None
-        self._cert = None
-        if request.CODE == RequestCode.GET_MEASUREMENTS:
-            (self.transcript.m if pending.session is None else pending.session.message_m).clear()
-        elif request.CODE == RequestCode.CHALLENGE:
-            self.transcript.challenge_done(success=False)
+        self._end_flows()
+        self.transcript.failed(request.CODE, pending.session)
         if request.CODE == RequestCode.GET_VERSION or self.state != ConnectionState.NEGOTIATED:
             # VCA cannot go on after an error: the caller must start over.
             self.state = ConnectionState.NOT_STARTED

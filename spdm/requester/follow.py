@@ -1,65 +1,155 @@
-"""Following a conversation someone else holds: the engine as a passive monitor.
+"""Following a conversation someone else holds: the requester engine wrapped as a passive monitor.
 
-``devsec dump`` (and the vector tests) run the requester engine over a
-captured conversation: the requests are the capture's, adopted here instead of
-being generated; the response checks, transcripts, keys and signatures are the
-engine's own.  So whatever a follower verifies, a live requester would verify
-the same way.
+``devsec dump`` (and the vector tests) run a :class:`Follower` over a captured
+conversation.  It wraps an ordinary :class:`~spdm.requester.Requester`: the
+requests are the capture's, adopted here instead of being generated; the
+response checks, transcripts, keys and signatures are the engine's own.  So
+whatever a follower verifies, a live requester would verify the same way.
+
+The engine does not know it is being followed.  The follower plugs in a
+:class:`CapturedIdentity` that produces nothing the real requester produced
+(records, encapsulated answers, FINISH signatures, verify data): the engine
+then leaves those requests to be adopted, and the follower checks the
+captured ones -- a FINISH's signature and verify data, a PSK_FINISH's verify
+data, an encapsulated CHALLENGE_AUTH's signature -- the way a responder would.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import Self
 
 from ..config import RequesterConfig
-from ..errors import LocalProtocolError, VerificationError
-from ..messages import REQUEST_TYPES, Finish, GetCapabilities, GetCertificate, Message, peek_code
-from ..messages.codes import RequestCode
+from ..crypto import parse_spdm_cert_chain, signature_size, verify
+from ..errors import LocalProtocolError
+from ..events import Event
+from ..messages import (
+    REQUEST_TYPES,
+    ChallengeAuth,
+    CodecContext,
+    DeliverEncapsulatedResponse,
+    Finish,
+    GetCapabilities,
+    GetCertificate,
+    KeyUpdate,
+    Message,
+    PskFinish,
+    peek_code,
+)
+from ..messages.codes import BaseHashAlgo, RequestCode, ResponseCode
+from ..negotiation import Negotiated
 from ..secured import open_record, record_session_id
-from .core import KnownSecret, _Pending
-from .encap import EncapCommands
+from ..session import FINISH_CONTEXT, Session, SessionPhase
+from ..state import HandshakeState, KeyUpdateOperation
+from . import ROUTES, Requester
+from .core import _Pending
+from .flows import KnownSecret
+from .identity import REQUESTER_CHALLENGE_CONTEXT
+
+__all__ = ["CapturedIdentity", "Follower"]
 
 
-class FollowCommands(EncapCommands):
-    """Adopt captured requests; skip the ones the engine does not follow."""
+class CapturedIdentity:
+    """The requester's part comes from the capture: this identity produces none of it."""
+
+    @property
+    def can_authenticate(self) -> bool:
+        """Whether the requester authenticated itself is for the capture to show."""
+        return True
+
+    def seal(self, session: Session, message: bytes) -> tuple[bytes, bool]:
+        """Nothing is sealed: the capture's records were sealed by the real requester."""
+        del session
+        return message, False
+
+    def answer_encapsulated(self, negotiated: Negotiated, inner: bytes, *, in_session: bool,
+                            m2_prefix: bytes) -> bytes:
+        """No answer: the captured DELIVER carries the real one."""
+        del negotiated, inner, in_session, m2_prefix
+        return b""
+
+    def requester_chain(self, slot_id: int, hash_alg: BaseHashAlgo) -> bytes | None:
+        """Only a delivered chain is known."""
+        del slot_id, hash_alg
+        return None
+
+    def sign(self, negotiated: Negotiated, slot_id: int, context: str, transcript: bytes) -> None:
+        """No signature: the captured FINISH brings it."""
+        del negotiated, slot_id, context, transcript
+
+    def verify_data(self, session: Session) -> None:
+        """No verify data: the captured FINISH/PSK_FINISH brings it."""
+        del session
+
+
+class Follower:
+    """A requester engine that follows a conversation someone else holds.
+
+    Args:
+        config: the followed requester's configuration (trust anchors, or
+            DEFER_TRUST to report chains without judging them).
+    """
+
+    def __init__(self, config: RequesterConfig) -> None:
+        self.engine = Requester(config)
+        self.engine._identity = CapturedIdentity()
+
+    # ------------------------------------------------------------------ the engine's surface
+
+    @property
+    def busy(self) -> bool:
+        """A captured request awaits its response."""
+        return self.engine.busy
+
+    @property
+    def outstanding_code(self) -> int | None:
+        """The code of the request awaiting its response (None: none)."""
+        return self.engine.outstanding_code
+
+    @property
+    def last_received(self) -> bytes:
+        """The last response as an SPDM message (opened when it came sealed)."""
+        return self.engine.last_received
+
+    def response_context(self, request: Message | None) -> CodecContext:
+        """How the response to ``request`` decodes on this connection."""
+        return self.engine.response_context(request)
+
+    def receive_data(self, data: bytes, *, secured: bool = False) -> None:
+        """The captured response to the adopted request (see :meth:`Requester.receive_data`)."""
+        self.engine.receive_data(data, secured=secured)
+
+    def next_event(self) -> Event | None:
+        """The next event of the followed conversation, or None."""
+        return self.engine.next_event()
+
+    # ------------------------------------------------------------------ following
 
     def skip(self, request_code: int) -> None:
-        """Note a request this engine does not follow passing by (passive monitoring).
+        """Note a request this engine does not follow passing by.
 
         Its transcript resets still apply, so the following signatures verify
         (e.g. the encapsulated mutual-auth requests between CHALLENGE and
         GET_MEASUREMENTS in a captured 1.3 conversation).
 
         Raises:
-            LocalProtocolError: a request is outstanding.
+            LocalProtocolError: a request is outstanding, or the engine failed earlier.
         """
-        self._check_usable()
-        if self._pending is not None:
+        engine = self.engine
+        engine._check_usable()
+        if engine._pending is not None:
             raise LocalProtocolError(f"request 0x{request_code:02x} passed while another is outstanding")
-        self.transcript.begin(request_code)
-
-    @classmethod
-    def follower(cls, config: RequesterConfig) -> Self:
-        """An engine that follows a conversation someone else holds (``devsec dump``).
-
-        It never seals: requests come from :meth:`adopt`, already sealed by the
-        real requester; only the checks, transcripts and keys are this engine's.
-        """
-        engine = cls(config)
-        engine._passive = True
-        return engine
+        engine.transcript.begin(request_code)
 
     def adopt(
         self, request: bytes, *, now: datetime, secured: bool = False, secret: bytes | None = None
     ) -> Message:
-        """Make a request someone else sent the outstanding one (passive monitoring).
+        """Make a request someone else sent the outstanding one.
 
-        ``devsec dump`` follows a captured conversation this way: the requests
-        are the capture's, the response checks, transcripts and keys are ours.
-        A follow-up the engine queued itself (the next certificate portion,
-        FINISH, VerifyNewKey) is replaced by the captured one; a captured FINISH
-        or PSK_FINISH must carry exactly the verify data our transcript gives.
+        A follow-up the engine queued itself (the next certificate portion, a
+        DELIVER_ENCAPSULATED_RESPONSE, VerifyNewKey) is replaced by the
+        captured one; a captured FINISH or PSK_FINISH must carry exactly the
+        signature and verify data our transcript gives.
 
         Args:
             request: the captured request, or (``secured``) its DSP0277 record.
@@ -73,56 +163,114 @@ class FollowCommands(EncapCommands):
 
         Raises:
             DecodeError: the request does not decode.
-            VerificationError: a record does not open, or a captured verify data
-                is not the one the transcript gives.
+            VerificationError: a record does not open, or a captured signature
+                or verify data does not verify against the transcript.
             LocalProtocolError: it is not legal now, not followable, or a
                 session request comes without its secret.
         """
-        self._check_usable()
+        engine = self.engine
+        engine._check_usable()
         session = None
         if secured:
-            session = self.sessions.get(record_session_id(request))
+            session = engine.sessions.get(record_session_id(request))
             if session is None:
                 raise LocalProtocolError("a record of a session that is not being followed")
             request = open_record(session.current_keys().request, request,
                                   expected_session_id=session.session_id)
         _, code = peek_code(request)
         request_type = REQUEST_TYPES.get(code)
-        if request_type is None or code not in self._HANDLERS:
+        if request_type is None or code not in ROUTES:
             raise LocalProtocolError(f"request 0x{code:02x} cannot be followed")
-        message = request_type.decode(request, self.response_context(None), padded=True)
-        pending = self._pending
+        message = request_type.decode(request, engine.response_context(None), padded=True)
+        pending = engine._pending
         if pending is not None and pending.request.CODE == code and pending.session is session:
             # The engine queued this follow-up itself; the captured bytes are what was sent.
-            self._outbox.clear()
-            expected = getattr(pending.request, "requester_verify_data", None)
-            if expected is not None and expected != getattr(message, "requester_verify_data", None):
-                raise VerificationError(f"captured {request_type.__name__} verify data does not "
-                                        "match the session transcript")
+            engine._outbox.clear()
+            if isinstance(message, DeliverEncapsulatedResponse):
+                self._check_challenge_auth(message.encapsulated_response)
             pending.request = message
             return message
-        self._begin(RequestCode(code))
-        if isinstance(message, Finish) and self._finishing is not None and self._finishing.mut_auth:
-            self.check_captured_finish(message)
-        if isinstance(message, GetCapabilities):
-            self._request_capabilities = message
-        if isinstance(message, GetCertificate):
-            self._cert = (message.slot_id, bytearray(), now)
-        if code in (RequestCode.KEY_EXCHANGE, RequestCode.PSK_EXCHANGE):
-            if secret is None:
-                raise LocalProtocolError(f"{request_type.__name__}: no secret to follow the session with")
-            if code == RequestCode.KEY_EXCHANGE:
-                self._dhe = KnownSecret(secret)
-            else:
-                self._psk = secret
-        ctx = self.response_context(message)
-        if session is None:
-            self.transcript.begin(code)
-        elif code != RequestCode.GET_MEASUREMENTS:
-            session.message_m.clear()
-        if code == RequestCode.KEY_UPDATE and session is not None:
-            operation = getattr(message, "key_operation", 0)
-            if operation in (1, 2):  # UpdateKey / UpdateAllKeys, as key_update() does after sending
-                session.current_keys().update(both=operation == 2)
-        self._pending = _Pending(message, ctx, session=session, resend=message.raw)
+        engine._begin(RequestCode(code))
+        self._apply(message, session, now, secret)
+        engine.transcript.begin(code, session)
+        engine._pending = _Pending(message, engine.response_context(message), session=session,
+                                   resend=message.raw)
         return message
+
+    def _apply(self, message: Message, session: Session | None, now: datetime,
+               secret: bytes | None) -> None:
+        """What the command that would have sent ``message`` does to the engine's flows."""
+        engine = self.engine
+        if isinstance(message, GetCapabilities):
+            engine._request_capabilities = message
+        elif isinstance(message, GetCertificate):
+            engine._cert.start(message.slot_id, now)
+            engine._cert.machine.advance(RequestCode.GET_CERTIFICATE)
+        elif message.CODE in (RequestCode.KEY_EXCHANGE, RequestCode.PSK_EXCHANGE):
+            if secret is None:
+                raise LocalProtocolError(f"{type(message).__name__}: no secret to follow the session with")
+            engine._handshake.machine.advance(message.CODE)
+            if message.CODE == RequestCode.KEY_EXCHANGE:
+                engine._handshake.dhe = KnownSecret(secret)
+            else:
+                engine._handshake.psk = secret
+        elif isinstance(message, Finish):
+            self._check_finish(message)
+        elif isinstance(message, PskFinish):
+            handshake = self._handshake_at(HandshakeState.PSK_FINISHING, "PSK_FINISH")
+            handshake.check_request_verify_data(message.requester_verify_data, what="captured PSK_FINISH")
+        elif isinstance(message, KeyUpdate) and session is not None:
+            operation = message.key_operation
+            if operation in (KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS):
+                # As key_update() does after sending: the response comes under the new keys.
+                engine._key_update.machine.advance(operation)
+                session.current_keys().update(both=operation == KeyUpdateOperation.UPDATE_ALL_KEYS)
+        elif (message.CODE == RequestCode.GET_ENCAPSULATED_REQUEST and session is not None
+              and session.phase == SessionPhase.ESTABLISHED):
+            engine._encap.start(session, 0)  # as poll_encapsulated() does
+            engine._encap.machine.advance(RequestCode.GET_ENCAPSULATED_REQUEST)
+
+    def _handshake_at(self, state: HandshakeState, what: str) -> Session:
+        handshake = self.engine._handshake
+        if handshake.machine.state is not state or handshake.session is None:
+            raise LocalProtocolError(f"{what} outside the handshake that expects it")
+        return handshake.session
+
+    def _check_finish(self, finish: Finish) -> None:
+        """A captured FINISH: its signature (mutual authentication), then its verify data.
+
+        Raises:
+            VerificationError: the signature or the verify data does not verify.
+        """
+        engine = self.engine
+        session = self._handshake_at(HandshakeState.FINISHING, "FINISH")
+        negotiated = engine.negotiated
+        assert negotiated is not None
+        if session.mut_auth:
+            if finish.signature is None:
+                raise LocalProtocolError("captured FINISH carries no signature, mutual auth was asked")
+            chain = parse_spdm_cert_chain(engine._requester_chain(negotiated), negotiated.hash_alg)
+            verify(chain.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+                   negotiated.version, FINISH_CONTEXT, bytes(session.th), finish.signature)
+            session.add_th(finish.signature)
+        session.check_request_verify_data(finish.requester_verify_data, what="captured FINISH")
+
+    def _check_challenge_auth(self, answer: bytes) -> None:
+        """A delivered CHALLENGE_AUTH (basic mutual auth) must verify over M2 with the delivered chain.
+
+        Raises:
+            VerificationError: the signature does not verify.
+        """
+        if len(answer) < 2 or answer[1] != ResponseCode.CHALLENGE_AUTH:
+            return
+        engine = self.engine
+        negotiated = engine.negotiated
+        assert negotiated is not None
+        size = signature_size(negotiated.req_asym_alg)
+        response = ChallengeAuth.decode(answer, replace(negotiated.codec(), signature_size=size),
+                                        padded=True)
+        chain = parse_spdm_cert_chain(bytes(engine._encap.delivered_chain), negotiated.hash_alg)
+        unsigned = response.raw[: len(response.raw) - size]
+        transcript = engine._m2_prefix(negotiated) + engine._encap.inner + unsigned
+        verify(chain.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+               negotiated.version, REQUESTER_CHALLENGE_CONTEXT, transcript, response.signature)

@@ -9,9 +9,7 @@ send and checks what comes back.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from ..crypto import constant_time_equal, digest, generate_dhe_key, verify
+from ..crypto import generate_dhe_key, verify
 from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import HeartbeatAcknowledged, KeyUpdated, SessionEnded, SessionEstablished
 from ..messages import (
@@ -26,7 +24,6 @@ from ..messages import (
     KeyExchangeRsp,
     KeyUpdate,
     KeyUpdateAck,
-    Message,
     PskExchange,
     PskExchangeRsp,
     PskFinish,
@@ -41,33 +38,22 @@ from ..messages.opaque import (
     supported_versions_element,
 )
 from ..negotiation import Negotiated
+from ..secured import SequenceExhausted
 from ..session import (
     KEY_EXCHANGE_RSP_CONTEXT,
     MAX_SESSIONS,
     Session,
     session_id_of,
 )
+from ..state import KeyUpdateOperation
 from .encap import EncapCommands
 
 RANDOM_DATA_SIZE = 32
 
-UPDATE_KEY = 1
-UPDATE_ALL_KEYS = 2
-VERIFY_NEW_KEY = 3
 
 
 class SessionCommands(EncapCommands):
     """Open, use, refresh and close secure sessions."""
-
-    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
-        RequestCode.KEY_EXCHANGE: (KeyExchangeRsp, "_on_key_exchange_rsp"),
-        RequestCode.FINISH: (FinishRsp, "_on_finish_rsp"),
-        RequestCode.PSK_EXCHANGE: (PskExchangeRsp, "_on_psk_exchange_rsp"),
-        RequestCode.PSK_FINISH: (PskFinishRsp, "_on_psk_finish_rsp"),
-        RequestCode.HEARTBEAT: (HeartbeatAck, "_on_heartbeat_ack"),
-        RequestCode.KEY_UPDATE: (KeyUpdateAck, "_on_key_update_ack"),
-        RequestCode.END_SESSION: (EndSessionAck, "_on_end_session_ack"),
-    }
 
     # ------------------------------------------------------------------ opening
 
@@ -103,7 +89,8 @@ class SessionCommands(EncapCommands):
             exchange_data=dhe.public_bytes(),
             opaque_data=encode_opaque(negotiated.version, [supported_versions_element()]),
         )
-        self._dhe = dhe
+        self._handshake.machine.advance(RequestCode.KEY_EXCHANGE)
+        self._handshake.dhe = dhe
         self._send(request)
 
     def psk_exchange(
@@ -134,7 +121,8 @@ class SessionCommands(EncapCommands):
             requester_context=self._random(negotiated.hash_size),
             opaque_data=encode_opaque(negotiated.version, [supported_versions_element()]),
         )
-        self._psk = psk
+        self._handshake.machine.advance(RequestCode.PSK_EXCHANGE)
+        self._handshake.psk = psk
         self._send(request)
 
     def _session_prerequisites(self, code: RequestCode, cap: CapabilityFlags) -> Negotiated:
@@ -182,54 +170,46 @@ class SessionCommands(EncapCommands):
 
     # KEY_EXCHANGE -----------------------------------------------------------------------
 
-    def _on_key_exchange_rsp(self, request: Message, response: Message) -> None:
-        assert isinstance(request, KeyExchange) and isinstance(response, KeyExchangeRsp)
+    def _on_key_exchange_rsp(self, request: KeyExchange, response: KeyExchangeRsp) -> None:
         negotiated = self.negotiated
-        dhe = self._dhe
+        dhe = self._handshake.dhe
         assert negotiated is not None and dhe is not None
-        self._dhe = None
+        self._handshake.dhe = None
         session = self._new_session(
             negotiated, session_id_of(request.req_session_id, response.rsp_session_id), psk=False,
             heartbeat=response.heartbeat_period, mut_auth=response.mut_auth_requested,
             opaque=response.opaque_data,
         )
         chain = self.chains[request.slot_id]
-        th = session.th
-        th += self.transcript.a
-        if negotiated.multi_key:
-            th += self._digests_raw
-        th += digest(negotiated.hash_alg, chain.raw)
-        th += request.raw
         signature_at = len(response.raw) - len(response.responder_verify_data) - len(response.signature)
-        th += response.raw[:signature_at]
+        signed = session.begin_th(bytes(self.transcript.a), request.raw, response.raw[:signature_at],
+                                  digests=self._digests_raw if negotiated.multi_key else b"",
+                                  cert_chain=chain.raw)
         verify(chain.leaf.public_key(), negotiated.asym_alg, negotiated.hash_alg, negotiated.version,
-               KEY_EXCHANGE_RSP_CONTEXT, bytes(th), response.signature)
-        th += response.signature
+               KEY_EXCHANGE_RSP_CONTEXT, signed, response.signature)
+        session.add_th(response.signature)
         session.start_handshake(dhe.shared_secret(response.exchange_data))
         if not session.handshake_in_the_clear:
-            if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
-                raise VerificationError("KEY_EXCHANGE_RSP ResponderVerifyData does not verify")
-            th += response.responder_verify_data
+            session.check_response_verify_data(response.responder_verify_data, what="KEY_EXCHANGE_RSP")
         self.sessions[session.session_id] = session
-        self._measurement_summary = response.measurement_summary_hash
+        self._handshake.measurement_summary = response.measurement_summary_hash
         if session.mut_auth:
             self._start_mutual_auth(negotiated, session, session.mut_auth, response.req_slot_id)
         else:
             self._finish(negotiated, session)
 
-    def _on_finish_rsp(self, request: Message, response: Message) -> None:
-        assert isinstance(request, Finish) and isinstance(response, FinishRsp)
-        session = self._finishing
+    def _on_finish_rsp(self, request: Finish, response: FinishRsp) -> None:
+        session = self._handshake.session
         assert session is not None
-        session.th += request.raw[len(request.raw) - len(request.requester_verify_data):]
         if session.handshake_in_the_clear:
-            session.th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
-            if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
+            session.add_th(response.raw[: len(response.raw) - len(response.responder_verify_data)])
+            try:
+                session.check_response_verify_data(response.responder_verify_data)
+            except VerificationError:
                 self._drop_session(session)
-                raise VerificationError("FINISH_RSP ResponderVerifyData does not verify")
-            session.th += response.responder_verify_data
+                raise
         else:
-            session.th += response.raw
+            session.add_th(response.raw)
         self._established(session)
 
     def _established(self, session: Session) -> None:
@@ -237,18 +217,18 @@ class SessionCommands(EncapCommands):
         self._events.append(SessionEstablished(
             session.session_id, psk=session.psk, heartbeat_period=session.heartbeat_period,
             secured_message_version=session.secured_version,
-            measurement_summary_hash=self._measurement_summary,
+            measurement_summary_hash=self._handshake.measurement_summary,
             mutual_auth=session.mut_auth,
         ))
+        self._handshake.end()
 
     # PSK_EXCHANGE -----------------------------------------------------------------------
 
-    def _on_psk_exchange_rsp(self, request: Message, response: Message) -> None:
-        assert isinstance(request, PskExchange) and isinstance(response, PskExchangeRsp)
+    def _on_psk_exchange_rsp(self, request: PskExchange, response: PskExchangeRsp) -> None:
         negotiated = self.negotiated
-        psk = self._psk
+        psk = self._handshake.psk
         assert negotiated is not None and psk is not None
-        self._psk = None
+        self._handshake.psk = None
         session = self._new_session(
             negotiated, session_id_of(request.req_session_id, response.rsp_session_id), psk=True,
             heartbeat=response.heartbeat_period, mut_auth=0, opaque=response.opaque_data,
@@ -259,32 +239,29 @@ class SessionCommands(EncapCommands):
                 "PSK_EXCHANGE_RSP ResponderContext must be present exactly when the responder "
                 "advertises PSK with context"
             )
-        th = session.th
-        th += self.transcript.a
-        th += request.raw
-        th += response.raw[: len(response.raw) - len(response.responder_verify_data)]
+        session.begin_th(bytes(self.transcript.a), request.raw,
+                         response.raw[: len(response.raw) - len(response.responder_verify_data)])
         session.start_handshake(psk)
-        if not constant_time_equal(response.responder_verify_data, session.response_verify_data()):
-            raise VerificationError("PSK_EXCHANGE_RSP ResponderVerifyData does not verify")
-        th += response.responder_verify_data
+        session.check_response_verify_data(response.responder_verify_data, what="PSK_EXCHANGE_RSP")
         self.sessions[session.session_id] = session
-        self._measurement_summary = response.measurement_summary_hash
+        self._handshake.measurement_summary = response.measurement_summary_hash
         if not with_context:
             self._established(session)  # PSK without context: no PSK_FINISH (PROTOCOLS.md §3.10)
             return
-        header = PskFinish(spdm_version=negotiated.version).encode(CodecContext())
-        th += header
+        self._handshake.session = session
+        self._handshake.machine.advance(RequestCode.PSK_FINISH)
+        session.add_th(PskFinish(spdm_version=negotiated.version).encode(CodecContext()))
+        verify_data = self._identity.verify_data(session)
+        if verify_data is None:
+            return  # a follower adopts the PSK_FINISH that was sent
         self._begin(RequestCode.PSK_FINISH)
-        self._send(PskFinish(spdm_version=negotiated.version,
-                             requester_verify_data=session.request_verify_data()), session=session)
-        self._finishing = session
+        self._send(PskFinish(spdm_version=negotiated.version, requester_verify_data=verify_data),
+                   session=session)
 
-    def _on_psk_finish_rsp(self, request: Message, response: Message) -> None:
-        assert isinstance(request, PskFinish)
-        session = self._finishing
+    def _on_psk_finish_rsp(self, request: PskFinish, response: PskFinishRsp) -> None:
+        session = self._handshake.session
         assert session is not None
-        session.th += request.requester_verify_data
-        session.th += response.raw
+        session.add_th(response.raw)
         self._established(session)
 
     # ------------------------------------------------------------------ using
@@ -302,10 +279,15 @@ class SessionCommands(EncapCommands):
         from VerifyNewKey on (PROTOCOLS.md §3.11).
         """
         session = self._session_for(RequestCode.KEY_UPDATE, session_id, CapabilityFlags.KEY_UPD_CAP)
-        operation = UPDATE_ALL_KEYS if all_keys else UPDATE_KEY
+        operation = KeyUpdateOperation.UPDATE_ALL_KEYS if all_keys else KeyUpdateOperation.UPDATE_KEY
         tag = self._random(1)[0]
-        self._send(KeyUpdate(spdm_version=session.version, key_operation=operation, tag=tag),
-                   session=session)
+        self._key_update.machine.advance(operation)
+        try:
+            self._send(KeyUpdate(spdm_version=session.version, key_operation=operation, tag=tag),
+                       session=session)
+        except SequenceExhausted:
+            self._key_update.end()
+            raise
         session.current_keys().update(both=all_keys)
 
     def end_session(self, session_id: int, *, clear_negotiated_state: bool = False) -> None:
@@ -323,13 +305,12 @@ class SessionCommands(EncapCommands):
             raise LocalProtocolError(f"{code.name}: both sides must advertise {cap.name}")
         return session
 
-    def _on_heartbeat_ack(self, request: Message, response: Message) -> None:
+    def _on_heartbeat_ack(self, request: Heartbeat, response: HeartbeatAck) -> None:
         session = self._answered_session
         assert session is not None
         self._events.append(HeartbeatAcknowledged(session.session_id))
 
-    def _on_key_update_ack(self, request: Message, response: Message) -> None:
-        assert isinstance(request, KeyUpdate) and isinstance(response, KeyUpdateAck)
+    def _on_key_update_ack(self, request: KeyUpdate, response: KeyUpdateAck) -> None:
         session = self._answered_session
         assert session is not None
         keys = session.current_keys()
@@ -339,16 +320,20 @@ class SessionCommands(EncapCommands):
                 f"KEY_UPDATE_ACK echoes operation {response.key_operation} tag {response.tag}, "
                 f"sent {request.key_operation} tag {request.tag}"
             )
-        if request.key_operation == VERIFY_NEW_KEY:
-            self._events.append(KeyUpdated(session.session_id, self._key_update_all))
+        flow = self._key_update
+        if request.key_operation == KeyUpdateOperation.VERIFY_NEW_KEY:
+            flow.end()
+            self._events.append(KeyUpdated(session.session_id, flow.all_keys))
             return
         keys.commit_update()
-        self._key_update_all = request.key_operation == UPDATE_ALL_KEYS
-        self._send(KeyUpdate(spdm_version=session.version, key_operation=VERIFY_NEW_KEY,
+        flow.all_keys = request.key_operation == KeyUpdateOperation.UPDATE_ALL_KEYS
+        flow.machine.advance(KeyUpdateOperation.VERIFY_NEW_KEY)
+        self._send(KeyUpdate(spdm_version=session.version, key_operation=KeyUpdateOperation.VERIFY_NEW_KEY,
                              tag=self._random(1)[0]), session=session)
 
-    def _on_end_session_ack(self, request: Message, response: Message) -> None:
+    def _on_end_session_ack(self, request: EndSession, response: EndSessionAck) -> None:
         session = self._answered_session
         assert session is not None
         self._drop_session(session)
         self._events.append(SessionEnded(session.session_id))
+

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from ..errors import RemoteProtocolError
 from ..events import AlgorithmsNegotiated, CapabilitiesReceived, VersionNegotiated
 from ..messages import (
@@ -12,7 +10,6 @@ from ..messages import (
     Capabilities,
     GetCapabilities,
     GetVersion,
-    Message,
     NegotiateAlgorithms,
     Version,
 )
@@ -37,17 +34,12 @@ from .core import RequesterCore
 class VcaCommands(RequesterCore):
     """Version, capability and algorithm negotiation."""
 
-    _HANDLERS: ClassVar[dict[int, tuple[type[Message], str]]] = {
-        RequestCode.GET_VERSION: (Version, "_on_version"),
-        RequestCode.GET_CAPABILITIES: (Capabilities, "_on_capabilities"),
-        RequestCode.NEGOTIATE_ALGORITHMS: (Algorithms, "_on_algorithms"),
-    }
-
     # ------------------------------------------------------------------ commands: VCA
 
     def get_version(self) -> None:
         """Queue GET_VERSION; this resets the connection and all transcripts."""
         self._begin(RequestCode.GET_VERSION)
+        self._end_flows()
         self.version = None
         self.negotiated = None
         self.digests.clear()
@@ -104,8 +96,7 @@ class VcaCommands(RequesterCore):
 
     # VCA ----------------------------------------------------------------------------
 
-    def _on_version(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Version)
+    def _on_version(self, request: GetVersion, response: Version) -> None:
         if response.spdm_version != SpdmVersion.V10:
             raise RemoteProtocolError(
                 f"VERSION must carry SPDMVersion 0x10, not 0x{response.spdm_version:02x}"
@@ -114,8 +105,7 @@ class VcaCommands(RequesterCore):
         self.transcript.add_vca(request.raw, response.raw)
         self._events.append(VersionNegotiated(self.version, response.versions))
 
-    def _on_capabilities(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Capabilities)
+    def _on_capabilities(self, request: GetCapabilities, response: Capabilities) -> None:
         version = self.version
         assert version is not None
         if version >= SpdmVersion.V12:
@@ -135,8 +125,7 @@ class VcaCommands(RequesterCore):
             flags, response.ct_exponent, response.data_transfer_size, response.max_spdm_msg_size,
         ))
 
-    def _on_algorithms(self, request: Message, response: Message) -> None:
-        assert isinstance(response, Algorithms)
+    def _on_algorithms(self, request: NegotiateAlgorithms, response: Algorithms) -> None:
         version = self.version
         caps = self.responder_capabilities
         ours = self._request_capabilities

@@ -124,11 +124,7 @@ class _Route(Generic[M]):
         """Decode, apply the transcript resets the request causes, then handle it."""
         ctx = conn.negotiated.codec() if conn.negotiated is not None else NO_CONTEXT
         request = self.message.decode(data, ctx, padded=True)
-        session = conn.current_session
-        if session is None:
-            conn.transcript.begin(self.message.CODE)
-        elif self.message.CODE != RequestCode.GET_MEASUREMENTS:
-            session.message_m.clear()  # the session's L1 follows the same reset rule
+        conn.transcript.begin(self.message.CODE, conn.current_session)
         return self.handler(conn, request)
 
 
@@ -392,8 +388,7 @@ class Responder:
         try:
             response = self._dispatch(data)
         except ProtocolError as exc:
-            if code == RequestCode.GET_MEASUREMENTS:
-                self._conn.transcript.measurements_done()
+            self._conn.transcript.failed(code, self._conn.current_session)
             error = ErrorResponse(
                 spdm_version=self._error_version(data),
                 error_code=exc.error_code,

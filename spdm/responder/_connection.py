@@ -121,12 +121,6 @@ class Connection:
             raise LocalProtocolError("no clock was given to check certificates with")
         return self.now()
 
-    @property
-    def measurement_log(self) -> bytearray:
-        """message_m of the request being answered: the session's own inside a session."""
-        session = self.current_session
-        return self.transcript.m if session is None else session.message_m
-
     def reset(self) -> None:
         """Forget the negotiation and every session (GET_VERSION); the transcript resets in ``begin``."""
         for session in list(self.sessions.values()):

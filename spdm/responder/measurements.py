@@ -70,12 +70,11 @@ def get_measurements(conn: Connection, request: GetMeasurements) -> bytes:
         requester_context=request.requester_context,
     ).encode(negotiated.codec())
     conn.check_fits(len(unsigned) + (negotiated.signature_size if signed else 0))
-    log = conn.measurement_log
-    log += request.raw
-    log += unsigned
+    session = conn.current_session
+    conn.transcript.add_measurements(request.raw, unsigned, session)
     if not signed:
         return unsigned
-    signature = conn.sign(slot_id, MEASUREMENTS_CONTEXT, conn.transcript.l1(version, log))
-    log.clear()
+    signature = conn.sign(slot_id, MEASUREMENTS_CONTEXT, conn.transcript.l1(version, session))
+    conn.transcript.measurements_done(session)
     logger.debug("signed MEASUREMENTS (operation 0x%02x, slot %d)", request.operation, slot_id)
     return unsigned + signature

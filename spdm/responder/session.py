@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from ..crypto import constant_time_equal, digest, generate_dhe_key, verify
+from ..crypto import generate_dhe_key, verify
 from ..errors import DecodeError, RemoteProtocolError, SpdmErrorCode, VerificationError
 from ..messages import (
     EndSession,
@@ -144,18 +144,13 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
     ).encode(ctx)
     unsigned = response[: len(response) - negotiated.signature_size
                         - (0 if session.handshake_in_the_clear else size)]
-    th = session.th
-    th += conn.transcript.a
-    th += digest(negotiated.hash_alg, chain)
-    th += request.raw
-    th += unsigned
-    signature = conn.sign(request.slot_id, KEY_EXCHANGE_RSP_CONTEXT, bytes(th))
-    th += signature
+    signed = session.begin_th(bytes(conn.transcript.a), request.raw, unsigned, cert_chain=chain)
+    signature = conn.sign(request.slot_id, KEY_EXCHANGE_RSP_CONTEXT, signed)
+    session.add_th(signature)
     session.start_handshake(secret)
     verify_data = b""
     if not session.handshake_in_the_clear:
-        verify_data = session.response_verify_data()
-        th += verify_data
+        verify_data = session.add_response_verify_data()
     conn.sessions[session.session_id] = session
     conn.handshaking = session
     conn.encap = EncapState(session=session) if session.mut_auth else None
@@ -181,17 +176,13 @@ def finish(conn: Connection, request: Finish) -> bytes:
     if session.mut_auth:
         _check_requester_signature(conn, session, request)
     else:
-        session.th += request.raw[: len(request.raw) - len(request.requester_verify_data)]
-    if not constant_time_equal(request.requester_verify_data, session.request_verify_data()):
-        _abandon(conn, session)
-        raise _decrypt_error("FINISH RequesterVerifyData does not verify")
-    session.th += request.requester_verify_data
+        session.add_th(request.raw[: len(request.raw) - len(request.requester_verify_data)])
+    _check_verify_data(conn, session, request.requester_verify_data, "FINISH")
     header = FinishRsp(spdm_version=session.version).encode()
-    session.th += header
+    session.add_th(header)
     verify_data = b""
     if session.handshake_in_the_clear:
-        verify_data = session.response_verify_data()
-        session.th += verify_data
+        verify_data = session.add_response_verify_data()
     _establish(conn, session)
     return header + verify_data
 
@@ -212,18 +203,15 @@ def _check_requester_signature(conn: Connection, session: Session, request: Fini
         raise invalid_request(f"FINISH names requester slot {request.req_slot_id}, "
                               f"slot {state.slot_id} was delivered")
     assert request.signature is not None
-    th = session.th
-    if negotiated.multi_key:
-        th += state.digests
-    th += digest(negotiated.hash_alg, state.validated.raw)
-    th += request.raw[:4]
+    signed = session.add_requester_identity(state.digests if negotiated.multi_key else b"",
+                                            state.validated.raw, request.raw[:4])
     try:
         verify(state.validated.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
-               negotiated.version, FINISH_CONTEXT, bytes(th), request.signature)
+               negotiated.version, FINISH_CONTEXT, signed, request.signature)
     except VerificationError as exc:
         _abandon(conn, session)
         raise _decrypt_error(f"FINISH signature: {exc}") from exc
-    th += request.signature
+    session.add_th(request.signature)
     conn.encap = None
 
 
@@ -252,12 +240,9 @@ def psk_exchange(conn: Connection, request: PskExchange) -> bytes:
         responder_verify_data=bytes(negotiated.hash_size),
     ).encode(ctx)
     unsigned = response[: len(response) - negotiated.hash_size]
-    session.th += conn.transcript.a
-    session.th += request.raw
-    session.th += unsigned
+    session.begin_th(bytes(conn.transcript.a), request.raw, unsigned)
     session.start_handshake(psk)
-    verify_data = session.response_verify_data()
-    session.th += verify_data
+    verify_data = session.add_response_verify_data()
     conn.sessions[session.session_id] = session
     if with_context:
         conn.handshaking = session
@@ -276,15 +261,21 @@ def psk_finish(conn: Connection, request: PskFinish) -> bytes:
     session = conn.handshaking
     if session is None or not session.psk or conn.current_session is not session:
         raise _unexpected("PSK_FINISH outside a PSK handshake")
-    session.th += request.raw[: len(request.raw) - len(request.requester_verify_data)]
-    if not constant_time_equal(request.requester_verify_data, session.request_verify_data()):
-        _abandon(conn, session)
-        raise _decrypt_error("PSK_FINISH RequesterVerifyData does not verify")
-    session.th += request.requester_verify_data
+    session.add_th(request.raw[: len(request.raw) - len(request.requester_verify_data)])
+    _check_verify_data(conn, session, request.requester_verify_data, "PSK_FINISH")
     response = PskFinishRsp(spdm_version=session.version).encode()
-    session.th += response
+    session.add_th(response)
     _establish(conn, session)
     return response
+
+
+def _check_verify_data(conn: Connection, session: Session, received: bytes, what: str) -> None:
+    """The requester's verify data must verify; a wrong one ends the handshake (DecryptError)."""
+    try:
+        session.check_request_verify_data(received, what=what)
+    except VerificationError as exc:
+        _abandon(conn, session)
+        raise _decrypt_error(str(exc)) from exc
 
 
 def _establish(conn: Connection, session: Session) -> None:

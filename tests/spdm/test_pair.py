@@ -16,10 +16,10 @@ from functools import cache
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import authenticate
+from spdm.authenticate import AuthenticationReport, authenticate
 from spdm.config import DEFAULT_RESPONDER_CAPS, DEFER_TRUST, RequesterConfig, ResponderConfig
 from spdm.connection import connect
-from spdm.crypto import generate_device_identity
+from spdm.crypto import Certificate, generate_device_identity
 from spdm.device import DeviceModel
 from spdm.driver import RequesterDriver
 from spdm.errors import ConfigurationError, NegotiationError, VerificationError
@@ -27,7 +27,7 @@ from spdm.events import CertificateChainReceived
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, DmtfValueType, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.requester import Requester
-from spdm.transport import EmuSocketClient
+from spdm.transport import DoeTransport, EmuSocketClient
 
 NOW = datetime.now(UTC)
 
@@ -53,9 +53,9 @@ def run(
     *,
     version: SpdmVersion,
     hash_alg: BaseHashAlgo = BaseHashAlgo.SHA_384,
-    anchors: tuple | None = None,
+    anchors: tuple[Certificate, ...] | None = None,
     transport: str = "pipe",
-):
+) -> AuthenticationReport:
     prefs = replace(AlgorithmPreferences(), asym_algs=(device_model.asym_alg,), hash_algs=(hash_alg,))
     device = EmulatedDevice(ResponderConfig(versions=(version,), algorithms=prefs), device_model)
     config = RequesterConfig(
@@ -200,7 +200,7 @@ def test_wrong_signing_key_is_refused() -> None:
 class TamperingTransport:
     """A man in the middle that flips one bit of the first response with a given SPDM code."""
 
-    def __init__(self, inner, code: int, offset: int) -> None:
+    def __init__(self, inner: DoeTransport, code: int, offset: int) -> None:
         self.inner, self.code, self.offset, self.done = inner, code, offset, False
 
     def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
@@ -248,8 +248,9 @@ def test_expired_chain_is_refused() -> None:
 class RecordingTransport:
     """Notes the timeout the driver asks for with each SPDM request code."""
 
-    def __init__(self, inner) -> None:
-        self.inner, self.timeouts = inner, {}
+    def __init__(self, inner: DoeTransport) -> None:
+        self.inner = inner
+        self.timeouts: dict[int, float | None] = {}
 
     def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
         if request[2] == 1:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from spdm.config import RequesterConfig
+from spdm.engine import RequesterEngine
 from spdm.errors import (
     DecodeError,
     LocalProtocolError,
@@ -23,13 +24,16 @@ from spdm.events import (
     AlgorithmsNegotiated,
     CapabilitiesReceived,
     ErrorResponseReceived,
+    Event,
     VersionNegotiated,
 )
 from spdm.messages import (
     Algorithms,
     AlgStruct,
     Capabilities,
+    Certificate,
     ErrorResponse,
+    GetCertificate,
     GetVersion,
     NegotiateAlgorithms,
     RespondIfReady,
@@ -62,20 +66,19 @@ def _version_response(*versions: int) -> bytes:
     return Version(version_entries=tuple(v << 8 for v in versions)).encode()
 
 
-def _algorithms(version: int = 0x12, **overrides: int) -> bytes:
-    fields = dict(
-        measurement_specification_sel=1,
-        other_params_selection=2 if version >= 0x12 else 0,
-        measurement_hash_algo=MeasurementHashAlgo.SHA_384,
-        base_asym_sel=BaseAsymAlgo.ECDSA_P384,
-        base_hash_sel=BaseHashAlgo.SHA_384,
-    )
-    fields.update(overrides)
+def _algorithms(version: int = 0x12, *, base_hash_sel: int = BaseHashAlgo.SHA_384) -> bytes:
     structs = (
         AlgStruct(AlgType.DHE, 0), AlgStruct(AlgType.AEAD, 0),
         AlgStruct(AlgType.REQ_BASE_ASYM_ALG, 0), AlgStruct(AlgType.KEY_SCHEDULE, 0),
     ) if version >= 0x11 else ()
-    return Algorithms(spdm_version=version, alg_structs=structs, **fields).encode()
+    return Algorithms(
+        spdm_version=version, alg_structs=structs,
+        measurement_specification_sel=1,
+        other_params_selection=2 if version >= 0x12 else 0,
+        measurement_hash_algo=MeasurementHashAlgo.SHA_384,
+        base_asym_sel=BaseAsymAlgo.ECDSA_P384,
+        base_hash_sel=base_hash_sel,
+    ).encode()
 
 
 def _after_capabilities(version: int = 0x12, offered: tuple[int, ...] = ()) -> Requester:
@@ -102,7 +105,7 @@ def _negotiated(version: int = 0x12) -> Requester:
     return requester
 
 
-def _events(requester: Requester) -> list:
+def _events(requester: Requester) -> list[Event]:
     out = []
     while (event := requester.next_event()) is not None:
         out.append(event)
@@ -112,9 +115,11 @@ def _events(requester: Requester) -> list:
 def test_vca_picks_highest_common_version_and_reports_events() -> None:
     requester = _negotiated(0x12)
     events = _events(requester)
-    assert [type(e) for e in events] == [VersionNegotiated, CapabilitiesReceived, AlgorithmsNegotiated]
-    assert events[0].version == SpdmVersion.V12
-    negotiated = events[2].negotiated
+    version, _, algorithms = events
+    assert isinstance(version, VersionNegotiated) and isinstance(events[1], CapabilitiesReceived)
+    assert isinstance(algorithms, AlgorithmsNegotiated)
+    assert version.version == SpdmVersion.V12
+    negotiated = algorithms.negotiated
     assert negotiated.hash_alg == BaseHashAlgo.SHA_384 and negotiated.asym_alg == BaseAsymAlgo.ECDSA_P384
     assert requester.state == ConnectionState.NEGOTIATED
 
@@ -301,3 +306,36 @@ def test_measurement_nonce_must_be_32_bytes_and_signed() -> None:
     with pytest.raises(LocalProtocolError, match="32 bytes, not 31"):
         requester.get_measurements(nonce=bytes(31))
     assert requester.data_to_send() == b"" and requester.state == ConnectionState.NEGOTIATED
+
+
+def test_requester_is_a_requester_engine_and_takes_a_carrier_reported_error() -> None:
+    requester = _negotiated()
+    engine: RequesterEngine = requester  # the one calling convention (spdm.engine)
+    requester.get_digests()
+    request = engine.data_to_send()
+    engine.receive_error(SpdmErrorCode.BUSY)
+    assert engine.get_timer() == RequesterConfig().busy_retry_delay
+    engine.handle_timer()
+    assert engine.data_to_send() == request  # Busy is retried, as in band
+    engine.receive_error(SpdmErrorCode.UNSPECIFIED, 5)
+    event = _events(requester)[-1]
+    assert isinstance(event, ErrorResponseReceived)
+    assert (event.request_code, event.error_code, event.error_data) == (
+        RequestCode.GET_DIGESTS, SpdmErrorCode.UNSPECIFIED, 5)
+    assert not engine.busy and requester.state == ConnectionState.NEGOTIATED
+    with pytest.raises(LocalProtocolError, match="no request is outstanding"):
+        engine.receive_error(SpdmErrorCode.UNSPECIFIED)
+
+
+def test_an_error_mid_chain_ends_the_retrieval_and_a_new_one_starts_at_offset_0() -> None:
+    requester = _negotiated()
+    requester.get_certificate(0, now=NOW)
+    first = GetCertificate.decode(requester.data_to_send())
+    requester.receive_data(Certificate(spdm_version=0x12, slot_id=0, cert_chain=b"\x6c\x00" + bytes(6),
+                                       remainder_length=100).encode())
+    second = GetCertificate.decode(requester.data_to_send())
+    assert (first.offset, second.offset) == (0, 8)
+    requester.receive_data(ErrorResponse(spdm_version=0x12, error_code=SpdmErrorCode.UNSPECIFIED).encode())
+    assert isinstance(_events(requester)[-1], ErrorResponseReceived)
+    requester.get_certificate(0, now=NOW)
+    assert GetCertificate.decode(requester.data_to_send()).offset == 0

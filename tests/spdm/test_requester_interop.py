@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import UTC, datetime
+from enum import IntFlag
+from typing import TypeVar
 
 import pytest
 
@@ -53,12 +55,13 @@ from spdm.negotiation import AlgorithmPreferences
 from spdm.requester import Requester
 from tests.vectors import SETS, Exchange, spdm_exchanges
 
+E = TypeVar("E", bound=IntFlag)
 NOW = datetime(2026, 11, 22, tzinfo=UTC)  # inside every captured certificate's validity
 _STOP = {RequestCode.KEY_EXCHANGE, RequestCode.PSK_EXCHANGE}
 _SKIP = {RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE}
 
 
-def _bits(mask: int, enum: type) -> tuple:
+def _bits(mask: int, enum: type[E]) -> tuple[E, ...]:
     return tuple(enum(1 << i) for i in range(32) if mask >> i & 1)
 
 

@@ -9,9 +9,11 @@ sessions, wrong verify data, sequence exhaustion, and no secret in the logs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
+from typing import TypeVar
 
 import pytest
 
@@ -27,10 +29,12 @@ from spdm.errors import (
     VerificationError,
 )
 from spdm.events import (
+    ChallengeAuthenticated,
     HeartbeatAcknowledged,
     KeyUpdated,
     MeasurementsReceived,
     MutualAuthCompleted,
+    RequestAnswered,
     SessionEnded,
     SessionEstablished,
 )
@@ -38,7 +42,9 @@ from spdm.messages.codes import AeadSuite, BaseAsymAlgo, CapabilityFlags, DheGro
 from spdm.negotiation import AlgorithmPreferences
 from spdm.requester import Requester
 from spdm.secured import SEQUENCE_LIMIT
-from spdm.transport import PipeTransport
+from spdm.transport import DoeTransport, PipeTransport
+
+T = TypeVar("T")
 
 NOW = datetime.now(UTC)
 F = CapabilityFlags
@@ -58,7 +64,7 @@ def connect(
     aead: AeadSuite = AeadSuite.AES_256_GCM,
     requester_caps: CapabilityFlags = DEFAULT_REQUESTER_CAPS,
     responder_caps: CapabilityFlags = DEFAULT_RESPONDER_CAPS | F.PSK_CAP_WITH_CONTEXT,
-    transport_wrapper=None,
+    transport_wrapper: Callable[[PipeTransport], DoeTransport] | None = None,
 ) -> tuple[Requester, RequesterDriver, EmulatedDevice]:
     """A requester through VCA, digests and slot 0's chain against a fresh emulated device."""
     prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,),
@@ -163,6 +169,12 @@ def test_several_sessions_at_once() -> None:
 # --- security behaviour ---------------------------------------------------------------------
 
 
+def _keep(box: list[T], item: T) -> T:
+    """Append ``item`` to ``box`` and return it (for callbacks that must also hand it on)."""
+    box.append(item)
+    return item
+
+
 class Interceptor:
     """A transport in the middle that can alter, replay or drop type-2 objects."""
 
@@ -193,7 +205,7 @@ class Interceptor:
 
 def test_forged_response_record_is_rejected_and_ends_the_session() -> None:
     box: list[Interceptor] = []
-    requester, driver, _ = connect(transport_wrapper=lambda t: box.append(Interceptor(t)) or box[0])
+    requester, driver, _ = connect(transport_wrapper=lambda t: _keep(box, Interceptor(t)))
     session_id = open_session(requester, driver)
     box[0].tamper_next_response = True
     with pytest.raises(VerificationError):
@@ -203,7 +215,7 @@ def test_forged_response_record_is_rejected_and_ends_the_session() -> None:
 
 def test_replayed_response_record_is_rejected() -> None:
     box: list[Interceptor] = []
-    requester, driver, _ = connect(transport_wrapper=lambda t: box.append(Interceptor(t)) or box[0])
+    requester, driver, _ = connect(transport_wrapper=lambda t: _keep(box, Interceptor(t)))
     session_id = open_session(requester, driver)
     driver.run(lambda: requester.heartbeat(session_id))
     box[0].replay_response = box[0].responses[-1]  # the previous HEARTBEAT_ACK, sequence n-1
@@ -226,6 +238,7 @@ def test_responder_drops_forged_replayed_and_unknown_records() -> None:
     assert responder.handle_secured(record) is None             # ... and the session is gone
     events = []
     while (event := responder.next_event()) is not None:
+        assert isinstance(event, RequestAnswered)
         events.append(event.reason)
     assert any("unknown session" in reason for reason in events)
 
@@ -249,7 +262,9 @@ def test_finish_with_wrong_verify_data_is_decrypt_error_and_no_session() -> None
     exchange = requester.data_to_send()
     from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
 
-    answer = decode_data_object(device.endpoint.handle(encode_data_object(DataObject(1, 1, exchange))))
+    answered = device.endpoint.handle(encode_data_object(DataObject(1, 1, exchange)))
+    assert answered is not None
+    answer = decode_data_object(answered)
     requester.receive_data(answer.payload)
     finish_record = bytearray(requester.data_to_send())
     session = next(iter(requester.sessions.values()))
@@ -312,7 +327,7 @@ def host(asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> DeviceModel:
     return DeviceModel.generate(asym, role="requester")
 
 
-def mutual(*, in_the_clear: bool, host_model: DeviceModel, trusted: DeviceModel,
+def mutual(*, in_the_clear: bool, host_model: DeviceModel | None, trusted: DeviceModel,
            req_asym: BaseAsymAlgo = BaseAsymAlgo.ECDSA_P256) -> tuple[Requester, RequesterDriver]:
     extra = MUTUAL | (F.HANDSHAKE_IN_THE_CLEAR_CAP if in_the_clear else F(0))
     prefs = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,))
@@ -353,8 +368,7 @@ def test_mutual_authentication_refuses_an_untrusted_requester() -> None:
 
 
 def test_mutual_authentication_needs_a_requester_identity() -> None:
-    requester, driver = mutual(in_the_clear=False, host_model=host(), trusted=host())
-    requester._backend = None
+    requester, driver = mutual(in_the_clear=False, host_model=None, trusted=host())
     with pytest.raises(RemoteProtocolError, match="no identity"):
         open_session(requester, driver)
 
@@ -375,7 +389,7 @@ def test_basic_mutual_authentication_after_challenge(version: SpdmVersion) -> No
                     requester.get_digests, lambda: requester.get_certificate(0, now=NOW)):
         driver.run(command)
     events = driver.run(lambda: requester.challenge(0))
-    assert events[0].basic_mut_auth_requested
+    assert isinstance(events[0], ChallengeAuthenticated) and events[0].basic_mut_auth_requested
     assert MutualAuthCompleted(None) in events
     # The connection goes on: signed measurements still verify afterwards.
     [meas] = driver.run(requester.get_measurements)
@@ -418,8 +432,12 @@ def test_vendor_handlers_see_the_session_and_hear_when_it_ends() -> None:
     requester, driver, device = connect()
     seen: list[int | None] = []
     ended: list[int] = []
-    device.responder.register_vendor_handler(
-        3, b"\x01\x00", lambda payload, session_id: seen.append(session_id) or payload)
+
+    def echo(payload: bytes, session_id: int | None) -> bytes:
+        seen.append(session_id)
+        return payload
+
+    device.responder.register_vendor_handler(3, b"\x01\x00", echo)
     device.responder.register_session_listener(ended.append)
     session_id = open_session(requester, driver)
     driver.run(lambda: requester.vendor_defined(3, b"\x01\x00", b"\x00\x00\x00\x01",

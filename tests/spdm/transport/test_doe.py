@@ -251,11 +251,15 @@ def test_discovery_fast_paths_match_construct_declarations(raw: bytes) -> None:
         fields = [value for name, value in parsed.items() if not name.startswith("_")]
         if what == "request":
             assert decode(raw) == DiscoveryRequest(fields[0], fields[1])
-            assert encode_discovery_request(decode(raw)) == declaration.build(
+            request = decode(raw)
+            assert isinstance(request, DiscoveryRequest)
+            assert encode_discovery_request(request) == declaration.build(
                 {"index": fields[0], "version": fields[1], "reserved": 0})
         else:
             assert decode(raw) == DiscoveryResponse(*fields)
-            assert encode_discovery_response(decode(raw)) == raw == declaration.build(parsed)
+            response = decode(raw)
+            assert isinstance(response, DiscoveryResponse)
+            assert encode_discovery_response(response) == raw == declaration.build(parsed)
 
 
 def test_discovery_request_codec() -> None:
