@@ -22,3 +22,15 @@ def test_ruff() -> None:
 def test_mypy_strict() -> None:
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+LIBRARY = ("spdm", "ide_km", "tdisp", "tsm", "sysfs_bridge", "devsec")
+MAX_MODULE_LINES = 600
+"""STYLE R1: past this a module holds more than one concept and is split by message group."""
+
+
+def test_no_library_module_is_over_the_size_limit() -> None:
+    sizes = {path.relative_to(ROOT): len(path.read_text().splitlines())
+             for package in LIBRARY for path in (ROOT / package).rglob("*.py")}
+    assert len(sizes) > 100
+    assert {str(path): lines for path, lines in sizes.items() if lines > MAX_MODULE_LINES} == {}

@@ -199,10 +199,7 @@ def probe(channel: VendorChannel, interface_id: int) -> tuple[str, ...]:
         found.append("ide_km")
     tdisp = TdispRequester(TdispRequesterConfig(interface_id=interface_id))
     tdisp.get_version()
-    try:
-        events = run(channel, tdisp)
-    except RemoteErrorResponse:
-        events = []
+    events = run(channel, tdisp)  # an SPDM ERROR comes back as TdispRequestRefused: not TDISP
     if any(isinstance(e, TdispVersionNegotiated | TdispErrorReceived) for e in events):
         found.append("tdisp")
     return tuple(found)
