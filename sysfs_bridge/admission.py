@@ -49,8 +49,7 @@ from spdm.errors import ConfigurationError, DevsecError
 from spdm.transport import DoeTransport, SysfsConfigSpace
 from spdm.transport.targets import is_socket_target, open_target
 from tsm.info import function_id
-from tsm.link import probe
-from tsm.teeio import session_channel
+from tsm.link import VendorChannel, probe
 
 from .actor import Actor
 from .evidence import DeviceEvidence, PciIdentity, check_bdf, evidence_from_report, pci_identity
@@ -195,7 +194,7 @@ class Admission:
             connection = connect(transport, self._config, now=self._now())
             if self.policy.required & {"ide", "tdisp"}:
                 with connection.open_session() as session:
-                    found = probe(session_channel(session), function_id(bdf))
+                    found = probe(VendorChannel.through(session), function_id(bdf))
             report = connection.report
         finally:
             transport.close()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ide_km import IdeKmRequester, KeyProgrammingFailed, KeySet, PortQueried, RequestRefused
+from spdm.connection import Session
 from spdm.driver import RequesterDriver
 from spdm.engine import RequesterEngine
 from spdm.errors import RemoteErrorResponse, RemoteProtocolError
@@ -37,6 +38,11 @@ class VendorChannel:
     driver: RequesterDriver
     requester: Requester
     session_id: int
+
+    @classmethod
+    def through(cls, session: Session) -> VendorChannel:
+        """The channel through an open SPDM session (:meth:`spdm.connection.Connection.open_session`)."""
+        return cls(session.driver, session.driver.requester, session.session_id)
 
     def exchange(self, payload: bytes) -> bytes:
         """One VENDOR_DEFINED round trip; the response payload.

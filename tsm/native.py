@@ -14,18 +14,14 @@ import threading
 from collections.abc import Callable
 
 from ide_km import IdeKmRequester, KeySet
-from spdm.authenticate import AuthenticationReport, authenticate_with
-from spdm.driver import RequesterDriver
+from spdm.connection import Connection, Session, connect
 from spdm.errors import LocalProtocolError, TransportError
 from spdm.events import (
     ChallengeAuthenticated,
     MeasurementsReceived,
-    SessionEstablished,
     SignedEvidence,
 )
 from spdm.messages import MeasurementBlock
-from spdm.messages.codes import MeasurementOperation
-from spdm.requester import Requester
 from spdm.transport import DoeTransport
 from tdisp.events import InterfaceReportReceived
 from tdisp.messages import TdiState
@@ -66,11 +62,9 @@ class DeviceLink:
         self._transport = transport
         self._config = config
         self._tsm_name = tsm_name
-        self._requester = Requester(config.requester, rng=config.rng)
-        self._driver = RequesterDriver(transport, self._requester)
         self._ide = IdeKmRequester(rng=config.rng)
-        self._session_id: int | None = None
-        self._report: AuthenticationReport | None = None
+        self._connection: Connection | None = None
+        self._session: Session | None = None
         self._signatures: list[SignedEvidence] = []
         self._measurements: tuple[MeasurementBlock, ...] = ()
         self._streams: tuple[int, ...] = ()
@@ -82,21 +76,18 @@ class DeviceLink:
     def connect(self, progress: Progress) -> None:
         """Authenticate, open the session, program and start the stream's keys."""
         progress("SPDM: discovery, VCA, certificates, challenge, signed measurements")
-        report = authenticate_with(self._driver, self._requester, now=self._config.clock(),
-                                   slot_id=self._config.slot_id)
-        self._report = report
-        for event in report.events:
+        connection = connect(self._transport, self._config.requester, now=self._config.clock(),
+                             slot_id=self._config.slot_id, rng=self._config.rng)
+        self._connection = connection
+        for event in connection.report.events:
             if isinstance(event, ChallengeAuthenticated):
                 self._signatures.append(event.evidence)
             elif isinstance(event, MeasurementsReceived):
                 self._record(event)
         progress("SPDM: KEY_EXCHANGE, FINISH")
-        opened = self._driver.run(lambda: self._requester.key_exchange(self._config.slot_id))
-        session_id = next(e.session_id for e in opened if isinstance(e, SessionEstablished))
-        self._session_id = session_id
+        self._session = connection.open_session()
         progress(f"IDE_KM: QUERY, KEY_PROG x6, K_SET_GO (stream {self._config.stream_id})")
-        channel = VendorChannel(self._driver, self._requester, session_id)
-        secure_link(channel, self._ide, stream_id=self._config.stream_id)
+        secure_link(VendorChannel.through(self._session), self._ide, stream_id=self._config.stream_id)
         self._streams = (self._config.stream_id,)
         self.state = LinkState.CONNECTED
 
@@ -116,9 +107,8 @@ class DeviceLink:
                 run(channel, self._ide)
             self._streams = ()
             progress("SPDM: END_SESSION")
-            session_id = self._session()
-            self._driver.run(lambda: self._requester.end_session(session_id))
-            self._session_id = None
+            self._open_session().close()
+            self._session = None
             self.state = LinkState.DISCONNECTED
         finally:
             self.close()
@@ -159,17 +149,16 @@ class DeviceLink:
         """Signed GET_MEASUREMENTS over ``nonce`` inside the session."""
         if len(nonce) != 32:
             raise LocalProtocolError(f"the evidence nonce must be 32 bytes, not {len(nonce)}")
-        session_id = self._session()
+        session = self._open_session()
         progress("SPDM: GET_MEASUREMENTS (signed, in session)")
-        events = self._driver.run(lambda: self._requester.get_measurements(
-            MeasurementOperation.ALL, signed=True, slot_id=self._config.slot_id,
-            session_id=session_id, nonce=nonce))
-        self._record(next(e for e in events if isinstance(e, MeasurementsReceived)))
+        self._record(session.measure(nonce))
 
     def lost(self, exc: BaseException) -> bool:
         """Whether ``exc`` cost the link its session; if so the link and its TDIs go to ERROR."""
+        session, connection = self._session, self._connection
         gone = isinstance(exc, TransportError) or (
-            self._session_id is not None and self._session_id not in self._requester.sessions)
+            session is not None and connection is not None
+            and session.session_id not in connection.driver.requester.sessions)
         if gone:
             log.warning("%s: link lost: %s", self.bdf, exc)
             self.state = LinkState.ERROR
@@ -182,9 +171,9 @@ class DeviceLink:
 
     def info(self) -> DeviceInfo:
         """What this link knows, as values."""
-        report = self._report
-        if report is None:
+        if self._connection is None:
             raise LocalProtocolError(f"{self.bdf} was never authenticated")
+        report = self._connection.report
         negotiated = report.negotiated
         certificates = {report.slot_id: b"".join(c.der for c in report.chain.certificates)}
         return DeviceInfo(
@@ -219,13 +208,13 @@ class DeviceLink:
             self._signatures.append(event.evidence)
         self._measurements = event.blocks
 
-    def _session(self) -> int:
-        if self._session_id is None or self.state != LinkState.CONNECTED:
+    def _open_session(self) -> Session:
+        if self._session is None or self.state != LinkState.CONNECTED:
             raise LocalProtocolError(f"{self.bdf} is not connected ({self.state.value})")
-        return self._session_id
+        return self._session
 
     def _channel(self) -> VendorChannel:
-        return VendorChannel(self._driver, self._requester, self._session())
+        return VendorChannel.through(self._open_session())
 
     def _bound(self, target: TdiTarget, state: TdiState | None) -> _Tdi:
         tdi = self._tdis.get(target.bdf)

@@ -15,12 +15,7 @@ from tdisp.events import InterfaceReportReceived, InterfaceStateReceived
 from tdisp.messages import LockInterfaceFlags
 from tsm.link import VendorChannel, bind_tdi, run, secure_link
 
-__all__ = ["TeeIoSteps", "session_channel"]
-
-
-def session_channel(session: Session) -> VendorChannel:
-    """The PCI-SIG vendor-defined channel through an open SPDM session."""
-    return VendorChannel(session.driver, session.driver.requester, session.session_id)
+__all__ = ["TeeIoSteps"]
 
 
 @dataclass
@@ -44,7 +39,7 @@ class TeeIoSteps:
             RemoteProtocolError: the device refused a step or a TDI did not reach its state.
             RemoteErrorResponse / VerificationError / TransportError: the session failed.
         """
-        channel = session_channel(session)
+        channel = VendorChannel.through(session)
         ide = IdeKmRequester()
         if self.ide:
             secure_link(channel, ide, stream_id=self.stream_id)

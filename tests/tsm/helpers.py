@@ -190,9 +190,9 @@ def leaky_main(how: str) -> None:
         def connect(self, device: DeviceTarget, progress: Progress = no_progress) -> DeviceInfo:
             info = super().connect(device, progress)
             link = self._links[device.bdf]
-            session_id = link._session_id
-            assert session_id is not None
-            key = link._requester.sessions[session_id].current_keys().response.key
+            session, connection = link._session, link._connection
+            assert session is not None and connection is not None
+            key = connection.driver.requester.sessions[session.session_id].current_keys().response.key
             if how == "hex":
                 progress(f"debug: response key {key.hex()}")
             else:
