@@ -26,6 +26,16 @@ from __future__ import annotations
 
 from spdm.errors import RemoteProtocolError, SpdmErrorCode
 
+__all__ = [
+    "VENDOR_DEFINED_REQUEST_CODE",
+    "InvalidFieldError",
+    "KeySetNotProgrammedError",
+    "ResponseMismatchError",
+    "SessionMismatchError",
+    "UnsecuredRequestError",
+    "UnsupportedObjectError",
+]
+
 VENDOR_DEFINED_REQUEST_CODE = 0xFE
 """ErrorData of UnsupportedRequest: the SPDM request code that carried the object."""
 

@@ -8,6 +8,17 @@ from spdm.events import Event
 
 from .messages import Direction, IdeRegisterBlock, KeySet, KeySubStream, KpAckStatus, SubStream
 
+__all__ = [
+    "KeyProgrammingFailed",
+    "KeySetActivated",
+    "KeySetProgrammed",
+    "KeySetStopped",
+    "KeysRefreshed",
+    "PortQueried",
+    "ProgrammedKey",
+    "RequestRefused",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class PortQueried(Event):

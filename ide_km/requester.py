@@ -73,6 +73,8 @@ from .messages import (
     decode_response,
 )
 
+__all__ = ["BOTH_DIRECTIONS", "SUB_STREAMS", "IdeKmRequester"]
+
 logger = logging.getLogger(__name__)
 
 SUB_STREAMS = (SubStream.PR, SubStream.NPR, SubStream.CPL)

@@ -16,6 +16,8 @@ from typing import Protocol
 from .messages import MeasurementBlock
 from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 
+__all__ = ["IdentityBackend", "ResponderBackend"]
+
 
 class IdentityBackend(Protocol):
     """Certificate slots and the keys that sign with them."""

@@ -16,6 +16,26 @@ from .messages import MeasurementBlock
 from .messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, SpdmVersion
 from .negotiation import Negotiated
 
+__all__ = [
+    "AlgorithmsNegotiated",
+    "CapabilitiesReceived",
+    "CertificateChainReceived",
+    "ChallengeAuthenticated",
+    "DigestsReceived",
+    "ErrorResponseReceived",
+    "Event",
+    "HeartbeatAcknowledged",
+    "KeyUpdated",
+    "MeasurementsReceived",
+    "MutualAuthCompleted",
+    "RequestAnswered",
+    "SessionEnded",
+    "SessionEstablished",
+    "SignedEvidence",
+    "VendorResponseReceived",
+    "VersionNegotiated",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

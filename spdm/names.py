@@ -15,6 +15,24 @@ from spdm.messages.codes import (
     SpdmVersion,
 )
 
+__all__ = [
+    "AEADS",
+    "ASYMS",
+    "DHE_GROUPS",
+    "HASHES",
+    "MEASUREMENT_HASHES",
+    "VERSIONS",
+    "capability_names",
+    "measurement_hash_name",
+    "name_of",
+    "parse_aead",
+    "parse_asym",
+    "parse_dhe",
+    "parse_hash",
+    "parse_measurement_hash",
+    "parse_version",
+]
+
 HASHES: dict[str, BaseHashAlgo] = {
     "sha256": BaseHashAlgo.SHA_256,
     "sha384": BaseHashAlgo.SHA_384,
@@ -52,10 +70,10 @@ AEADS: dict[str, AeadSuite] = {
 
 VERSIONS: dict[str, SpdmVersion] = {v.text: v for v in SpdmVersion}
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
-def _lookup(table: dict[str, T], name: str, what: str) -> T:
+def _lookup(table: dict[str, _T], name: str, what: str) -> _T:
     try:
         return table[name.lower()]
     except KeyError:

@@ -29,6 +29,22 @@ from .messages.codes import (
     SpdmVersion,
 )
 
+__all__ = [
+    "CMA_MAX_CT_EXPONENT",
+    "EDDSA",
+    "MEAS_CAPS",
+    "MIN_DATA_TRANSFER_SIZE_12",
+    "SESSION_CAPS",
+    "AlgorithmPreferences",
+    "Negotiated",
+    "check_algorithms_response",
+    "highest_common_version",
+    "mask_of",
+    "negotiated_from",
+    "pick",
+    "single_bit",
+]
+
 SESSION_CAPS = CapabilityFlags.KEY_EX_CAP | CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
 MEAS_CAPS = CapabilityFlags.MEAS_CAP_NO_SIG | CapabilityFlags.MEAS_CAP_SIG
 

@@ -18,6 +18,15 @@ from .keyschedule import DataSecrets, HandshakeSecrets, KeySchedule
 from .messages.codes import AeadSuite, BaseHashAlgo, SpdmVersion
 from .secured import SessionKeys
 
+__all__ = [
+    "FINISH_CONTEXT",
+    "KEY_EXCHANGE_RSP_CONTEXT",
+    "MAX_SESSIONS",
+    "Session",
+    "SessionPhase",
+    "session_id_of",
+]
+
 KEY_EXCHANGE_RSP_CONTEXT = "responder-key_exchange_rsp signing"
 FINISH_CONTEXT = "requester-finish signing"
 

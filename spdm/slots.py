@@ -13,6 +13,8 @@ from .crypto import digest
 from .messages import Certificate, Digests
 from .messages.codes import BaseHashAlgo, SpdmVersion
 
+__all__ = ["SLOT_COUNT", "certificate_portion", "digests_of", "provisioned_chains"]
+
 SLOT_COUNT = 8
 
 

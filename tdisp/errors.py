@@ -14,6 +14,8 @@ from enum import IntEnum
 
 from spdm.errors import LocalProtocolError, RemoteProtocolError
 
+__all__ = ["TdispErrorCode", "TdispErrorResponse", "TdispLocalError", "error_name"]
+
 
 class TdispErrorCode(IntEnum):
     """TDISP_ERROR ERROR_CODE values (PCIe 6.x Table 11-27; PROTOCOLS.md §9.6)."""

@@ -21,6 +21,22 @@ from .messages import (
     VendorErrorData,
 )
 
+__all__ = [
+    "InterfaceLocked",
+    "InterfaceReportReceived",
+    "InterfaceStarted",
+    "InterfaceStateReceived",
+    "InterfaceStopped",
+    "MmioAttributeSet",
+    "P2pStreamBound",
+    "P2pStreamUnbound",
+    "TdispCapabilitiesReceived",
+    "TdispErrorReceived",
+    "TdispEvent",
+    "TdispRequestRefused",
+    "TdispVersionNegotiated",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class TdispEvent(Event):

@@ -76,6 +76,8 @@ from .messages import (
 from .messages.codes import NONCE_SIZE
 from .state import target_state
 
+__all__ = ["MAX_REPORT_OFFSET", "TdispRequester", "TdispRequesterConfig"]
+
 logger = logging.getLogger(__name__)
 
 MAX_REPORT_OFFSET = 0xFFFF

@@ -30,6 +30,8 @@ from tdisp.events import (
 from tdisp.messages import LockInterfaceFlags, TdiState
 from tdisp.requester import TdispRequester, TdispRequesterConfig
 
+__all__ = ["VendorChannel", "bind_tdi", "lock_tdi", "probe", "run", "secure_link", "start_tdi", "stop_tdi"]
+
 
 @dataclass
 class VendorChannel:

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+__all__ = [
+    "INITIAL_IFV",
+    "KEY_SIZE",
+    "PROTOCOL_ID",
+    "Direction",
+    "KeySet",
+    "KpAckStatus",
+    "ObjectId",
+    "StreamState",
+    "SubStream",
+]
+
 PROTOCOL_ID = 0x00
 """PCI-SIG vendor-defined Protocol ID of IDE_KM (PROTOCOLS.md §3.12)."""
 

@@ -29,6 +29,28 @@ from spdm.errors import DecodeError
 from .codes import INITIAL_IFV, KEY_SIZE, PROTOCOL_ID, Direction, KeySet, KpAckStatus, ObjectId, SubStream
 from .registers import IdeRegisterBlock, IdeRegisterBlockStruct, register_block_fields, register_block_from
 
+__all__ = [
+    "REQUEST_TYPES",
+    "RESPONSE_TYPES",
+    "IdeKmMessage",
+    "IdeKmRequest",
+    "IdeKmResponse",
+    "KGoStopAck",
+    "KSetGo",
+    "KSetStop",
+    "KeyProg",
+    "KeySubStream",
+    "KeySubStreamByte",
+    "KpAck",
+    "Query",
+    "QueryResp",
+    "StreamHeader",
+    "decode_request",
+    "decode_response",
+    "object_id_of",
+    "peek_stream_header",
+]
+
 _SUB_STREAMS = frozenset(int(s) for s in SubStream)
 
 

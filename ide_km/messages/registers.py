@@ -37,6 +37,29 @@ from spdm.errors import DecodeError
 
 from .codes import StreamState
 
+__all__ = [
+    "AddressAssociation",
+    "AddressAssociationBlock",
+    "IdeCapability",
+    "IdeCapabilityRegister",
+    "IdeControl",
+    "IdeControlRegister",
+    "IdeRegisterBlock",
+    "IdeRegisterBlockStruct",
+    "LinkStream",
+    "LinkStreamBlock",
+    "LinkStreamControlRegister",
+    "RidAssociation",
+    "SelectiveStream",
+    "SelectiveStreamBlock",
+    "SelectiveStreamControlRegister",
+    "StreamControl",
+    "StreamStatus",
+    "StreamStatusRegister",
+    "register_block_fields",
+    "register_block_from",
+]
+
 
 def _count_minus_one(bits: int) -> Construct:
     """A field holding a count minus one."""

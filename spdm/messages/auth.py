@@ -14,6 +14,17 @@ from construct import Array, Bytes, If, Int8ul, Int16ul, Rebuild, Struct, len_, 
 from ..codec import Message, bit_count, header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
 
+__all__ = [
+    "NONCE_SIZE",
+    "REQUESTER_CONTEXT_SIZE",
+    "Certificate",
+    "Challenge",
+    "ChallengeAuth",
+    "Digests",
+    "GetCertificate",
+    "GetDigests",
+]
+
 NONCE_SIZE = 32
 REQUESTER_CONTEXT_SIZE = 8
 

@@ -9,6 +9,28 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+__all__ = [
+    "DMTF_RAW_BIT_STREAM",
+    "AeadSuite",
+    "AlgType",
+    "BaseAsymAlgo",
+    "BaseHashAlgo",
+    "CapabilityFlags",
+    "DheGroup",
+    "DmtfValueType",
+    "KeyScheduleAlgo",
+    "MeasurementAttributes",
+    "MeasurementHashAlgo",
+    "MeasurementOperation",
+    "MeasurementSpecification",
+    "MeasurementSummaryHashType",
+    "OpaqueDataFormat",
+    "RegistryId",
+    "RequestCode",
+    "ResponseCode",
+    "SpdmVersion",
+]
+
 
 class SpdmVersion(IntEnum):
     """The SPDMVersion byte: major << 4 | minor."""

@@ -16,6 +16,17 @@ from ..codec import Message, header
 from ..errors import SpdmErrorCode
 from .codes import RegistryId, RequestCode, ResponseCode
 
+__all__ = [
+    "MAX_EXTENDED_ERROR_DATA",
+    "PCI_SIG_STANDARD_ID",
+    "PCI_SIG_VENDOR_ID",
+    "ErrorResponse",
+    "RespondIfReady",
+    "ResponseNotReadyData",
+    "VendorDefinedRequest",
+    "VendorDefinedResponse",
+]
+
 MAX_EXTENDED_ERROR_DATA = 32
 
 

@@ -40,6 +40,8 @@ from .codes import (
     ResponseCode,
 )
 
+__all__ = ["GetMeasurements", "MeasurementBlock", "Measurements"]
+
 # DSP0274 1.3 Table 44 (measurement block) with Table 45 (DMTF measurement) inside, flattened:
 # MeasurementSize covers the DMTF measurement, so it must be DMTFSpecMeasurementValueSize + 3.
 # (Flat rather than two nested Prefixed sub-streams: the same bytes are accepted, with fewer

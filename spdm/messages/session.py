@@ -32,6 +32,28 @@ from construct import (
 from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
 
+__all__ = [
+    "RANDOM_DATA_SIZE",
+    "DeliverEncapsulatedResponse",
+    "EncapsulatedRequest",
+    "EncapsulatedResponseAck",
+    "EndSession",
+    "EndSessionAck",
+    "Finish",
+    "FinishRsp",
+    "GetEncapsulatedRequest",
+    "Heartbeat",
+    "HeartbeatAck",
+    "KeyExchange",
+    "KeyExchangeRsp",
+    "KeyUpdate",
+    "KeyUpdateAck",
+    "PskExchange",
+    "PskExchangeRsp",
+    "PskFinish",
+    "PskFinishRsp",
+]
+
 RANDOM_DATA_SIZE = 32
 
 

@@ -29,6 +29,17 @@ from construct import (
 from ..codec import Message, header
 from .codes import RequestCode, ResponseCode
 
+__all__ = [
+    "SUPPORTED_ALGORITHMS_FIXED_SIZE",
+    "AlgStruct",
+    "Algorithms",
+    "Capabilities",
+    "GetCapabilities",
+    "GetVersion",
+    "NegotiateAlgorithms",
+    "Version",
+]
+
 # --- GET_VERSION / VERSION (DSP0274 1.3 Tables 8-10) ---------------------------------------
 
 

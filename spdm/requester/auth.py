@@ -51,6 +51,8 @@ from ..messages.codes import (
 from ..negotiation import MEAS_CAPS, Negotiated
 from .encap import EncapCommands
 
+__all__ = ["CHALLENGE_CONTEXT", "MAX_CERT_CHAIN_SIZE", "MEASUREMENTS_CONTEXT", "AuthCommands"]
+
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 MEASUREMENTS_CONTEXT = "responder-measurements signing"
 MAX_CERT_CHAIN_SIZE = 0xFFFF

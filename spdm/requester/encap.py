@@ -37,6 +37,8 @@ from ..session import FINISH_CONTEXT, Session, SessionPhase
 from ..state import KeyUpdateOperation
 from .core import RequesterCore
 
+__all__ = ["MUT_AUTH_ENCAPSULATED", "MUT_AUTH_FINISH_ONLY", "EncapCommands"]
+
 MUT_AUTH_FINISH_ONLY = 0x01
 MUT_AUTH_ENCAPSULATED = 0x02
 _PAYLOAD_NONE, _PAYLOAD_REQUEST, _PAYLOAD_SLOT = 0, 1, 2

@@ -48,6 +48,8 @@ from ..session import (
 from ..state import KeyUpdateOperation
 from .encap import EncapCommands
 
+__all__ = ["RANDOM_DATA_SIZE", "SessionCommands"]
+
 RANDOM_DATA_SIZE = 32
 
 

@@ -30,6 +30,8 @@ from ..negotiation import (
 )
 from .core import RequesterCore
 
+__all__ = ["VcaCommands"]
+
 
 class VcaCommands(RequesterCore):
     """Version, capability and algorithm negotiation."""

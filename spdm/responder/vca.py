@@ -37,6 +37,19 @@ from ..negotiation import (
 )
 from ._connection import Connection, invalid_request
 
+__all__ = [
+    "FLAGS_DEFINED",
+    "MAX_ALGORITHMS_LENGTH",
+    "MAX_ALGORITHMS_LENGTH_11",
+    "MAX_CT_EXPONENT",
+    "MAX_EXTERNAL_ALGORITHMS",
+    "MAX_EXTERNAL_ALGORITHMS_11",
+    "check_requester_flags",
+    "get_capabilities",
+    "get_version",
+    "negotiate_algorithms",
+]
+
 logger = logging.getLogger(__name__)
 
 MAX_CT_EXPONENT = 31

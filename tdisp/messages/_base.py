@@ -36,6 +36,16 @@ from spdm.errors import DecodeError
 
 from .codes import PROTOCOL_ID, TDISP_VERSION_1_0
 
+__all__ = [
+    "HEADER_SIZE",
+    "TdispHeader",
+    "TdispMessage",
+    "TdispMessageHeader",
+    "header",
+    "peek_header",
+    "vendor_fields",
+]
+
 HEADER_SIZE = 17
 """Protocol ID (1) + the TDISP header (16): the shortest TDISP payload."""
 

@@ -9,6 +9,21 @@ from __future__ import annotations
 
 from enum import IntEnum, IntFlag
 
+__all__ = [
+    "MANDATORY_REQUESTS",
+    "NONCE_SIZE",
+    "PROTOCOL_ID",
+    "TDISP_VERSION_1_0",
+    "InterfaceInfo",
+    "LockInterfaceFlags",
+    "MmioAttributes",
+    "RegistryId",
+    "TdiState",
+    "TdispRequestCode",
+    "TdispResponseCode",
+    "known_bits",
+]
+
 PROTOCOL_ID = 0x01
 """The PCI-SIG vendor-defined Protocol ID of TDISP: byte 0 of every payload."""
 

@@ -16,6 +16,8 @@ from spdm.codec import WireMessage
 
 from .codes import InterfaceInfo, MmioAttributes, known_bits
 
+__all__ = ["PAGE_SHIFT", "InterfaceReport", "MmioRange", "TdiMmioRange", "TdiReport"]
+
 PAGE_SHIFT = 12
 """MMIO ranges count 4 KiB pages."""
 

@@ -16,6 +16,31 @@ from ._base import TdispMessage, header, vendor_fields
 from .codes import NONCE_SIZE, LockInterfaceFlags, TdispRequestCode, known_bits
 from .report import MmioRange, TdiMmioRange
 
+__all__ = [
+    "BindP2pStreamRequest",
+    "GetDeviceInterfaceReport",
+    "GetDeviceInterfaceState",
+    "GetTdispCapabilities",
+    "GetTdispVersion",
+    "LockInterfaceRequest",
+    "SetMmioAttributeRequest",
+    "StartInterfaceRequest",
+    "StopInterfaceRequest",
+    "TdispBindP2pStreamReq",
+    "TdispGetCapabilities",
+    "TdispGetDeviceInterfaceReport",
+    "TdispGetDeviceInterfaceState",
+    "TdispGetVersion",
+    "TdispLockInterfaceReq",
+    "TdispSetMmioAttributeReq",
+    "TdispStartInterfaceReq",
+    "TdispStopInterfaceReq",
+    "TdispUnbindP2pStreamReq",
+    "TdispVdmReq",
+    "UnbindP2pStreamRequest",
+    "VdmRequest",
+]
+
 # PCIe 6.x §11.3.4: no payload.
 TdispGetVersion = Struct(*header(TdispRequestCode.GET_TDISP_VERSION))
 

@@ -40,6 +40,36 @@ from .codes import (
     known_bits,
 )
 
+__all__ = [
+    "REQ_MSGS_BASE",
+    "BindP2pStreamResponse",
+    "DeviceInterfaceReport",
+    "DeviceInterfaceState",
+    "LockInterfaceResponse",
+    "SetMmioAttributeResponse",
+    "StartInterfaceResponse",
+    "StopInterfaceResponse",
+    "TdispBindP2pStreamRsp",
+    "TdispCapabilities",
+    "TdispCapabilitiesRsp",
+    "TdispDeviceInterfaceReportRsp",
+    "TdispDeviceInterfaceStateRsp",
+    "TdispErrorMessage",
+    "TdispErrorRsp",
+    "TdispLockInterfaceRsp",
+    "TdispSetMmioAttributeRsp",
+    "TdispStartInterfaceRsp",
+    "TdispStopInterfaceRsp",
+    "TdispUnbindP2pStreamRsp",
+    "TdispVdmRsp",
+    "TdispVendorErrorData",
+    "TdispVersion",
+    "TdispVersionRsp",
+    "UnbindP2pStreamResponse",
+    "VdmResponse",
+    "VendorErrorData",
+]
+
 REQ_MSGS_BASE = 0x80
 """REQ_MSGS_SUPPORTED bit i stands for request code 0x80 + i (PCIe 6.x Table 11-9; PROTOCOLS.md §11 #2)."""
 
