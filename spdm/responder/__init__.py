@@ -17,13 +17,15 @@ the response is computed, held back, and released by RESPOND_IF_READY.
 
 The order of the checks follows libspdm's responder: an unknown or
 unsupported code is UnsupportedRequest, a known one that is illegal in the
-current state (:mod:`spdm.state`) UnexpectedRequest, a header version other
+current state (:mod:`spdm.state`) UnexpectedRequest, one that only exists
+inside a session but came in the clear SessionRequired (UnexpectedRequest
+before SPDM 1.2), a header version other
 than the negotiated one VersionMismatch, and bytes that do not decode
 InvalidRequest.  Secure sessions live in :mod:`.session` (mutual
 authentication in :mod:`.encap`); records arrive through
 :meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE, events,
-key-pair info, endpoint info, MEL and basic (CHALLENGE) mutual authentication
-are not implemented and are answered UnsupportedRequest.
+key-pair info, endpoint info and MEL are not implemented and are answered
+UnsupportedRequest.
 """
 
 from __future__ import annotations

@@ -227,7 +227,8 @@ def psk_exchange(conn: Connection, request: PskExchange) -> bytes:
     _check_summary(conn, request.measurement_summary_hash_type)
     psk = conn.backend.psk(request.psk_hint)
     if psk is None:
-        raise invalid_request("no PSK for that hint")
+        hint = request.psk_hint.hex() or "(empty)"
+        raise invalid_request(f"no PSK for the hint {hint} (hints match byte for byte)")
     session = _new_session(conn, request.req_session_id, psk=True, opaque=request.opaque_data)
     with_context = bool(conn.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT)
     ctx = negotiated.codec(measurement_summary=bool(request.measurement_summary_hash_type))
