@@ -184,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"devsec: emulating an SPDM device on {address} (PCI_DOE); "
           f"root certificate {'in ' + args.root_out if args.root_out else 'not written'}; "
           f"slots {','.join(str(s) for s in model.slots)}; "
-          f"capabilities {config.capabilities!r}; heartbeat period {config.heartbeat_period} s; "
+          f"capabilities {config.capabilities.name or 'none'}; heartbeat period {config.heartbeat_period} s; "
           f"IDE_KM ports 0-{device.ide.max_port_index}; "
           f"TDIs {','.join(f'0x{t:04x}' for t in (args.tdi or DEFAULT_TDIS))}",
           flush=True)
@@ -239,10 +239,12 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--mac-only", action="store_true",
                    help="sessions authenticate but do not encrypt (no ENCRYPT_CAP)")
     p.add_argument("--psk-hint-hex", metavar="HEX",
-                   help="the hint naming --psk, as exact bytes (e.g. 5465737450736b48696e7400, the "
-                        "NUL-terminated 'TestPskHint' DMTF's requester sends); --psk-hint TEXT is "
-                        "matched as its UTF-8 bytes without a NUL.  A PSK_EXCHANGE hint must equal "
-                        "the bytes byte for byte (no hint flag: the empty hint)")
+                   help="the hint naming --psk, as exact bytes; --psk-hint TEXT is matched as its "
+                        "UTF-8 bytes without a NUL.  A PSK_EXCHANGE hint must equal the bytes byte "
+                        "for byte (no hint flag: the empty hint).  DMTF's requester and validator "
+                        "send libspdm's sample PSK and hint as C strings: --psk "
+                        "5465737450736b4461746100 --psk-hint-hex 5465737450736b48696e7400 "
+                        "('TestPskData', 'TestPskHint', each NUL-terminated)")
     _flag(p, "psk-context", "with --psk offer PSK_CAP_WITH_CONTEXT (PSK_FINISH), else PSK_CAP")
     p.add_argument("--ct-exponent", type=int, default=ResponderConfig.ct_exponent, metavar="N",
                    help="CTExponent: the device answers cryptographic requests within 2^N us "
