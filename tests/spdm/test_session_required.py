@@ -19,9 +19,11 @@ from spdm.config import DEFAULT_REQUESTER_CAPS, DEFAULT_RESPONDER_CAPS, Requeste
 from spdm.device import DeviceModel
 from spdm.driver import RequesterDriver
 from spdm.errors import SpdmErrorCode
+from spdm.events import SessionEstablished
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, RequestCode, ResponseCode, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.requester import Requester
+from spdm.secured import open_record, seal
 
 F = CapabilityFlags
 NOW = datetime.now(UTC)
@@ -119,3 +121,17 @@ def test_before_negotiation_it_stays_unexpected() -> None:
     assert device.responder.handle(bytes([0x10, RequestCode.GET_VERSION, 0, 0]))[1] == ResponseCode.VERSION
     response = answer(device, SpdmVersion.V12, RequestCode.HEARTBEAT)
     assert response[1:3] == bytes([ResponseCode.ERROR, SpdmErrorCode.UNEXPECTED_REQUEST])
+
+
+def test_finish_inside_another_session_is_unexpected() -> None:
+    """FINISH belongs to the session in its handshake; sealed in an established one it is refused."""
+    device, requester = negotiated(SpdmVersion.V13)
+    driver = RequesterDriver(device.pipe(), requester)
+    [first] = [e for e in driver.run(requester.key_exchange) if isinstance(e, SessionEstablished)]
+    start_key_exchange(device, requester)  # a second session, in its handshake
+    finish = bytes([SpdmVersion.V13, RequestCode.FINISH]) + SESSION_ONLY[RequestCode.FINISH]
+    keys = requester.sessions[first.session_id].current_keys()
+    sealed = device.responder.handle_secured(seal(keys.request, first.session_id, finish))
+    assert sealed is not None
+    answer = open_record(keys.response, sealed, expected_session_id=first.session_id)
+    assert answer[1:3] == bytes([ResponseCode.ERROR, SpdmErrorCode.UNEXPECTED_REQUEST])
