@@ -35,9 +35,11 @@ which key-programming request is legal in which key-set state is the table of :m
   that is active for that slot (program the other one to refresh) -> 3.  No
   condition of the model maps to status 4 (a device-internal failure).
 * QUERY for a PortIndex > MaxPortIndex: ERROR InvalidRequest.  QUERY_RESP has
-  no status field; spdm-emu's sample answers any PortIndex (claiming
-  MaxPortIndex 7 even for port 200), which TIV's ``MaxPortIndex >= PortIndex``
-  check would fail.
+  no status field to say "no such port" (PCIe §6.33 gives KEY_PROG a KP_ACK
+  status for it and QUERY nothing), and answering with another port's
+  registers would misdescribe the device; spdm-emu's sample answers any
+  PortIndex (claiming MaxPortIndex 7 even for port 200), which TIV's
+  ``MaxPortIndex >= PortIndex`` check would fail.
 * K_SET_GO/K_SET_STOP for a port, stream or sub-stream the device lacks:
   ERROR InvalidRequest (K_GOSTOP_ACK has no status).  K_SET_GO for a key set
   whose key for that slot was never programmed (or was discarded): ERROR
@@ -286,6 +288,10 @@ class IdeKmDevice:
                     self._changed(port_index, stream_id, was_secure, stream)
 
     # ------------------------------------------------------------------ what TDISP and tests ask
+
+    def ports_with_stream(self, stream_id: int) -> tuple[int, ...]:
+        """The PortIndex of every port that has a stream with this Stream ID, ascending."""
+        return tuple(index for index, streams in enumerate(self._streams) if stream_id in streams)
 
     def stream_state(self, port_index: int, stream_id: int) -> StreamState:
         """Secure when all six keys of the stream run, else Insecure.

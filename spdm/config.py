@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .crypto import Certificate
+from .errors import ConfigurationError
 from .messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from .negotiation import AlgorithmPreferences
 
@@ -38,6 +39,9 @@ DEFAULT_RESPONDER_CAPS = (
 """A CMA device: certificates, challenge, signed fresh measurements, KEY_EXCHANGE sessions.
 
 PSK sessions are added (PSK_CAP_WITH_CONTEXT) when the device is given PSKs."""
+
+MAX_HEARTBEAT_PERIOD = 0xFF
+"""HeartbeatPeriod travels in one byte (Param1 of KEY_EXCHANGE_RSP / PSK_EXCHANGE_RSP)."""
 
 DEFAULT_DATA_TRANSFER_SIZE = 0x1200
 """4608 bytes, libspdm's default: large chains come in portions of this size."""
@@ -128,3 +132,9 @@ class ResponderConfig:
     heartbeat_period: int = 0
     mutual_auth: bool = False
     requester_trust_anchors: tuple[Certificate, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Raises ConfigurationError for a HeartbeatPeriod that does not fit its byte (Param1)."""
+        if not 0 <= self.heartbeat_period <= MAX_HEARTBEAT_PERIOD:
+            raise ConfigurationError(
+                f"heartbeat period {self.heartbeat_period} s is not 0-{MAX_HEARTBEAT_PERIOD}")

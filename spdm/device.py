@@ -137,6 +137,23 @@ def _public_key_error(identity: DeviceIdentity, slot: int) -> str | None:
     return None
 
 
+def load_identity(chain: bytes, key_pem: bytes, *, asym: BaseAsymAlgo | None = None) -> DeviceIdentity:
+    """One slot's identity from files: a certificate chain and the leaf's private key.
+
+    Args:
+        chain: the chain, root (or a certificate the root signed) first and
+            leaf last, as concatenated DER or a PEM bundle.
+        key_pem: the leaf's private key, unencrypted PEM.
+        asym: the SPDM algorithm to sign with; None infers it from the key
+            (RSA keys become RSASSA).
+
+    Raises:
+        ConfigurationError: unreadable chain or key, or a key not fitting ``asym``.
+    """
+    certificates = tuple(load_certificates(chain))
+    return DeviceIdentity(certificates=certificates, leaf_key=load_private_key_pem(key_pem, asym))
+
+
 class DeviceModel:
     """An emulated SPDM device: certificate slots with keys, and measured sources.
 
@@ -146,7 +163,9 @@ class DeviceModel:
 
     Raises:
         ConfigurationError: no slot, a slot outside 0-7, a key that does not
-            match its leaf certificate, or duplicate / out-of-range indices.
+            match its leaf certificate, slots whose keys sign with different
+            algorithms (a connection negotiates one BaseAsymAlgo for every
+            slot), or duplicate / out-of-range indices.
     """
 
     def __init__(
@@ -158,6 +177,10 @@ class DeviceModel:
             problem = _public_key_error(identity, slot)
             if problem is not None:
                 raise ConfigurationError(problem)
+        algorithms = {identity.leaf_key.asym for identity in slots.values()}
+        if len(algorithms) > 1:
+            names = ", ".join(f"slot {n}: {i.leaf_key.asym.name}" for n, i in sorted(slots.items()))
+            raise ConfigurationError(f"every slot must sign with one algorithm ({names})")
         self._assign(slots, measurements)
 
     def _assign(
@@ -260,10 +283,7 @@ class DeviceModel:
             ConfigurationError: unreadable chain or key, a key not fitting
                 ``asym``, or a key that is not the leaf certificate's.
         """
-        certificates = load_certificates(chain)
-        key = load_private_key_pem(key_pem, asym)
-        identity = DeviceIdentity(certificates=tuple(certificates), leaf_key=key)
-        return cls({slot: identity}, measurements)
+        return cls({slot: load_identity(chain, key_pem, asym=asym)}, measurements)
 
     @property
     def slots(self) -> Mapping[int, DeviceIdentity]:

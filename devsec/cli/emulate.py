@@ -1,4 +1,15 @@
-"""devsec emulate: serve an emulated SPDM device over the spdm-emu socket protocol."""
+"""devsec emulate: serve an emulated TEE-IO device over the spdm-emu socket protocol.
+
+The flags are what a device vendor configures: certificate slots (each with
+its own chain and key), the capabilities offered, the HeartbeatPeriod, PSKs,
+IDE_KM ports and TDISP interfaces.  The defaults offer everything the engines
+can do, so that a conformance tool (DMTF's SPDM-Responder-Validator, the
+reference requester) skips nothing because of how the device was started:
+two generated slots, signed fresh measurements, KEY_EXCHANGE sessions with
+encryption, heartbeat (60 s) and key update, HANDSHAKE_IN_THE_CLEAR_CAP, PSK
+sessions with context when a PSK is given, two IDE_KM ports, and a TDI for
+spdm-emu's requester (interface 0xBEEF) beside a PF and two VFs.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from devsec.emulator import SecureDevice, serve
-from spdm.config import DEFAULT_RESPONDER_CAPS, MUTUAL_AUTH_CAPS, ResponderConfig
-from spdm.crypto import Certificate
-from spdm.device import DeviceModel
+from devsec.emulator import DEFAULT_IDE_PORTS, SecureDevice, serve
+from spdm.config import MUTUAL_AUTH_CAPS, ResponderConfig
+from spdm.crypto import Certificate, DeviceIdentity, generate_device_identity
+from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 from spdm.names import parse_asym
+from spdm.slots import SLOT_COUNT
 
 from .args import (
     Subparsers,
@@ -27,67 +39,229 @@ from .args import (
     versions,
 )
 
-__all__ = ["add_parser"]
+__all__ = ["DEFAULT_HEARTBEAT_PERIOD", "DEFAULT_SLOTS", "DEFAULT_TDIS", "add_parser", "device_from_args",
+           "model_from_args"]
+
+F = CapabilityFlags
+
+DEFAULT_SLOTS = (0, 1)
+"""Slots provisioned with generated identities when no chain is given: more than one, so a
+validator's per-slot cases (DIGESTS SlotMask, GET_CERTIFICATE, CHALLENGE, KEY_EXCHANGE) run."""
+
+DEFAULT_HEARTBEAT_PERIOD = 60
+"""Seconds; non-zero so that a validator's heartbeat cases run (it skips them for 0)."""
+
+DEFAULT_TDIS = (0x0100, 0x0101, 0x0102, 0xBEEF)
+"""A PF, two VFs, and 0xBEEF: the INTERFACE_ID DMTF's spdm-emu requester hard-codes."""
+
+MEASUREMENT_CAPS = {"signed": F.MEAS_CAP_SIG, "unsigned": F.MEAS_CAP_NO_SIG, "none": F(0)}
 
 
-def _device(args: argparse.Namespace) -> DeviceModel:
+def _slot_spec(value: str) -> tuple[int, str, str]:
+    """``--slot N:CHAIN:KEY`` (the file names may not contain ``:``)."""
+    parts = value.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not all(parts[1:]):
+        raise ConfigurationError(f"--slot wants N:CHAIN:KEY, not {value!r}")
+    return int(parts[0]), parts[1], parts[2]
+
+
+def _slot_list(value: str) -> tuple[int, ...]:
+    """``--slots 0,1,2``."""
+    try:
+        slots = tuple(int(s) for s in value.split(","))
+    except ValueError as exc:
+        raise ConfigurationError(f"--slots wants slot numbers like 0,1,2, not {value!r}") from exc
+    if len(set(slots)) != len(slots) or not all(0 <= s < SLOT_COUNT for s in slots):
+        raise ConfigurationError(f"--slots: {value!r} are not distinct slots 0-{SLOT_COUNT - 1}")
+    return slots
+
+
+def model_from_args(args: argparse.Namespace) -> DeviceModel:
+    """The device's slots, measurements and PSK, from ``--slot``, ``--slots``, ``--cert-chain/--key``,
+    ``--asym``, ``--psk`` and ``--psk-hint`` / ``--psk-hint-hex``.
+
+    Raises:
+        ConfigurationError: unreadable or mismatching files, a slot given twice,
+            slots signing with different algorithms, or malformed PSK flags.
+    """
+    asym = parse_asym(args.asym[0]) if args.asym else None
+    files: list[tuple[int, str, str]] = [_slot_spec(s) for s in args.slot]
     if args.cert_chain or args.key:
         if not (args.cert_chain and args.key):
             raise ConfigurationError("--cert-chain and --key go together")
-        asym = parse_asym(args.asym[0]) if args.asym else None
-        return DeviceModel.from_files(
-            read(args.cert_chain, "certificate chain"), read(args.key, "private key"), asym=asym,
-        )
-    return DeviceModel.generate(parse_asym(args.asym[0]) if args.asym else BaseAsymAlgo.ECDSA_P384)
+        files.insert(0, (0, args.cert_chain, args.key))
+    identities: dict[int, DeviceIdentity] = {}
+    for slot, chain, key in files:
+        if slot in identities or not 0 <= slot < SLOT_COUNT:
+            raise ConfigurationError(f"slot {slot} is given twice or is not 0-{SLOT_COUNT - 1}")
+        identities[slot] = load_identity(read(chain, "certificate chain"), read(key, "private key"),
+                                         asym=asym)
+    generated = _slot_list(args.slots) if args.slots else (() if files else DEFAULT_SLOTS)
+    if asym is None:
+        asym = (next(iter(identities.values())).leaf_key.asym if identities
+                else BaseAsymAlgo.ECDSA_P384)
+    for slot in generated:
+        if slot in identities:
+            raise ConfigurationError(f"slot {slot} is both given (--slot) and to be generated (--slots)")
+        identities[slot] = generate_device_identity(asym, common_name=f"devsec emulated device slot {slot}")
+    model = DeviceModel(identities)
+    if args.psk_hint is not None and args.psk_hint_hex is not None:
+        raise ConfigurationError("--psk-hint and --psk-hint-hex name the same hint: give one")
+    if (args.psk_hint is not None or args.psk_hint_hex is not None) and not args.psk:
+        raise ConfigurationError("a PSK hint names a PSK: give --psk too")
+    if args.psk:
+        hint = (hex_value(args.psk_hint_hex, "--psk-hint-hex") if args.psk_hint_hex is not None
+                else (args.psk_hint or "").encode())
+        model = model.with_psks({hint: hex_value(args.psk, "--psk")})
+    return model
 
 
-def _responder_config(args: argparse.Namespace, model: DeviceModel) -> ResponderConfig:
-    caps = DEFAULT_RESPONDER_CAPS
+def _capabilities(args: argparse.Namespace, model: DeviceModel) -> CapabilityFlags:
+    caps = (F.CERT_CAP | F.ENCRYPT_CAP | F.MAC_CAP | F.KEY_EX_CAP | F.KEY_UPD_CAP
+            | MEASUREMENT_CAPS[args.measurements])
+    if args.challenge:
+        caps |= F.CHAL_CAP
+    if args.measurements != "none" and args.fresh_measurements:
+        caps |= F.MEAS_FRESH_CAP
+    if args.heartbeat_period:
+        caps |= F.HBEAT_CAP
+    if not args.key_update:
+        caps &= ~F.KEY_UPD_CAP
+    if args.mac_only:
+        caps &= ~F.ENCRYPT_CAP
+    if args.handshake_in_the_clear:
+        caps |= F.HANDSHAKE_IN_THE_CLEAR_CAP
     if model.has_psks:
-        caps |= CapabilityFlags.PSK_CAP_WITH_CONTEXT
+        caps |= F.PSK_CAP_WITH_CONTEXT if args.psk_context else F.PSK_CAP
+    if args.mutual_auth:
+        caps |= MUTUAL_AUTH_CAPS
+    return caps
+
+
+def device_from_args(args: argparse.Namespace, model: DeviceModel) -> SecureDevice:
+    """The device ``devsec emulate`` serves: ``model`` behind the SPDM responder, IDE_KM and TDISP.
+
+    Raises:
+        ConfigurationError: an inconsistent flag (mutual authentication without
+            a requester trust root, a heartbeat period over 255 s, bad ports or TDIs).
+    """
     requester_roots: tuple[Certificate, ...] = ()
     if args.mutual_auth:
         if not args.requester_trust_root:
             raise ConfigurationError("--mutual-auth needs --requester-trust-root")
         requester_roots = certificates(args.requester_trust_root, "requester trust root")
-        caps |= MUTUAL_AUTH_CAPS
-    return ResponderConfig(versions=versions(args), capabilities=caps,
-                           algorithms=preferences(args, model.asym_alg),
-                           mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots)
+    config = ResponderConfig(
+        versions=versions(args), capabilities=_capabilities(args, model), ct_exponent=args.ct_exponent,
+        algorithms=preferences(args, model.asym_alg), heartbeat_period=args.heartbeat_period,
+        mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots)
+    functions = tuple(args.tdi) if args.tdi else DEFAULT_TDIS
+    return SecureDevice(config, model, functions=functions, ide_ports=args.ide_ports)
+
+
+def _root_certificates_pem(model: DeviceModel) -> bytes:
+    """Every slot's root (each once), PEM: a verifier's trust-anchor file for any slot."""
+    seen: list[bytes] = []
+    for slot in model.slots:
+        pem = model.root_certificate_pem(slot)
+        if pem not in seen:
+            seen.append(pem)
+    return b"".join(seen)
 
 
 def _run(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigurationError(f"--listen wants HOST:PORT, not {args.listen!r}")
-    model = _device(args)
-    if args.psk:
-        model = model.with_psks({(args.psk_hint or "").encode(): hex_value(args.psk, "--psk")})
+    model = model_from_args(args)
+    device = device_from_args(args, model)
     if args.root_out:
-        Path(args.root_out).write_bytes(model.root_certificate_pem())
-    device = SecureDevice(_responder_config(args, model), model)
+        Path(args.root_out).write_bytes(_root_certificates_pem(model))
     server = device.spdm.server(host.strip("[]"), int(port))
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     address = "{}:{}".format(*server.address)
+    config = device.spdm.responder.config
     print(f"devsec: emulating an SPDM device on {address} (PCI_DOE); "
-          f"root certificate {'in ' + args.root_out if args.root_out else 'not written'}",
+          f"root certificate {'in ' + args.root_out if args.root_out else 'not written'}; "
+          f"slots {','.join(str(s) for s in model.slots)}; "
+          f"capabilities {config.capabilities.name or 'none'}; heartbeat period {config.heartbeat_period} s; "
+          f"IDE_KM ports 0-{device.ide.max_port_index}; "
+          f"TDIs {','.join(f'0x{t:04x}' for t in (args.tdi or DEFAULT_TDIS))}",
           flush=True)
     serve(server)
     return 0
 
 
+def _int(value: str) -> int:
+    """A decimal or 0x-prefixed integer flag value."""
+    try:
+        return int(value, 0)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
+    """An on-by-default choice the user can switch off with ``--no-NAME``."""
+    parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=True,
+                        help=f"{help_text} (default on)")
+
+
 def add_parser(sub: Subparsers) -> None:
     """Add ``devsec emulate``."""
-    p = sub.add_parser("emulate", help="serve an emulated device over the spdm-emu socket protocol")
-    p.add_argument("--listen", default="127.0.0.1:2323", metavar="HOST:PORT")
-    p.add_argument("--cert-chain", metavar="FILE", help="DER certificates root first, or a PEM bundle")
-    p.add_argument("--key", metavar="FILE", help="the leaf's PEM private key")
-    p.add_argument("--root-out", metavar="FILE", help="write the root certificate (PEM) here")
+    p = sub.add_parser(
+        "emulate", help="serve an emulated device over the spdm-emu socket protocol",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    p.add_argument("--listen", default="127.0.0.1:2323", metavar="HOST:PORT",
+                   help="where to serve (default 127.0.0.1:2323)")
+    p.add_argument("--slot", action="append", default=[], metavar="N:CHAIN:KEY",
+                   help="provision slot N from a chain file (DER certificates root first, or a PEM "
+                        "bundle) and the leaf's PEM private key (repeatable; every slot must sign "
+                        "with one algorithm)")
+    p.add_argument("--slots", metavar="N,N,...",
+                   help="slots to provision with freshly generated identities, each with its own "
+                        f"root and key (default {','.join(map(str, DEFAULT_SLOTS))} when no chain "
+                        "is given, none otherwise)")
+    p.add_argument("--cert-chain", metavar="FILE", help="slot 0's chain (same as --slot 0:FILE:KEY)")
+    p.add_argument("--key", metavar="FILE", help="the private key of --cert-chain's leaf")
+    p.add_argument("--root-out", metavar="FILE",
+                   help="write every slot's root certificate (PEM, each once) here")
+    p.add_argument("--heartbeat-period", type=int, default=DEFAULT_HEARTBEAT_PERIOD, metavar="S",
+                   help="HeartbeatPeriod in KEY_EXCHANGE_RSP/PSK_EXCHANGE_RSP, seconds (0-255; "
+                        f"default {DEFAULT_HEARTBEAT_PERIOD}); 0 also withdraws HBEAT_CAP.  The "
+                        "device never ends a silent session itself")
+    _flag(p, "handshake-in-the-clear",
+          "offer HANDSHAKE_IN_THE_CLEAR_CAP (FINISH in the clear when the requester sets it too)")
+    _flag(p, "key-update", "offer KEY_UPD_CAP")
+    _flag(p, "challenge", "offer CHAL_CAP")
+    p.add_argument("--measurements", choices=tuple(MEASUREMENT_CAPS), default="signed",
+                   help="MEAS_CAP: signed measurements, unsigned only, or none (default signed)")
+    _flag(p, "fresh-measurements", "offer MEAS_FRESH_CAP (measurements are taken anew on request)")
+    p.add_argument("--mac-only", action="store_true",
+                   help="sessions authenticate but do not encrypt (no ENCRYPT_CAP)")
+    p.add_argument("--psk-hint-hex", metavar="HEX",
+                   help="the hint naming --psk, as exact bytes; --psk-hint TEXT is matched as its "
+                        "UTF-8 bytes without a NUL.  A PSK_EXCHANGE hint must equal the bytes byte "
+                        "for byte (no hint flag: the empty hint).  DMTF's requester and validator "
+                        "send libspdm's sample PSK and hint as C strings: --psk "
+                        "5465737450736b4461746100 --psk-hint-hex 5465737450736b48696e7400 "
+                        "('TestPskData', 'TestPskHint', each NUL-terminated)")
+    _flag(p, "psk-context", "with --psk offer PSK_CAP_WITH_CONTEXT (PSK_FINISH), else PSK_CAP")
+    p.add_argument("--ct-exponent", type=int, default=ResponderConfig.ct_exponent, metavar="N",
+                   help="CTExponent: the device answers cryptographic requests within 2^N us "
+                        "(default %(default)s)")
     p.add_argument("--mutual-auth", action="store_true",
-                   help="ask requesters to authenticate themselves in KEY_EXCHANGE")
+                   help="ask requesters that can to authenticate themselves, with encapsulated "
+                        "requests, in KEY_EXCHANGE and after CHALLENGE (MUT_AUTH_CAP, ENCAP_CAP)")
     p.add_argument("--requester-trust-root", action="append", default=[], metavar="FILE",
                    help="root certificate(s) a requester's chain must lead to (repeatable)")
-    algorithm_flags(p, "the device key's algorithm (default ecdsa-p384)")
+    p.add_argument("--ide-ports", type=int, default=DEFAULT_IDE_PORTS, metavar="N",
+                   help="IDE_KM ports, PortIndex 0..N-1 (MaxPortIndex N-1; default %(default)s), "
+                        "each with selective stream 0; KEY_PROG for another port gets KP_ACK "
+                        "status 2, QUERY ERROR InvalidRequest")
+    p.add_argument("--tdi", action="append", type=_int, metavar="FUNCTION_ID",
+                   help="a TDISP interface's FUNCTION_ID, the PF first (repeatable; default "
+                        + " ".join(f"0x{t:04x}" for t in DEFAULT_TDIS) + ")")
+    algorithm_flags(p, "the generated slots' key algorithm (default ecdsa-p384; with chain files, "
+                       "the algorithm their keys sign with)")
     session_flags(p)
     p.set_defaults(func=_run)

@@ -16,6 +16,6 @@ from __future__ import annotations
 
 from .server import serve, serving
 from .spdm_device import EmulatedDevice
-from .teeio_device import SecureDevice, default_tdis
+from .teeio_device import DEFAULT_IDE_PORTS, SecureDevice, default_tdis
 
-__all__ = ["EmulatedDevice", "SecureDevice", "default_tdis", "serve", "serving"]
+__all__ = ["DEFAULT_IDE_PORTS", "EmulatedDevice", "SecureDevice", "default_tdis", "serve", "serving"]

@@ -25,10 +25,12 @@ from tdisp.messages import MmioAttributes, MmioRange
 
 from .spdm_device import EmulatedDevice
 
-__all__ = ["IDE_PORT", "SecureDevice", "default_tdis"]
+__all__ = ["DEFAULT_IDE_PORTS", "SecureDevice", "default_tdis"]
 
-IDE_PORT = 0
-"""The port the device's own DOE function sits on (PortIndex 0)."""
+DEFAULT_IDE_PORTS = 2
+"""Ports (MaxPortIndex + 1): PortIndex 0, the port of the DOE function itself, which devsec's
+TSM programs, and PortIndex 1, which DMTF's spdm-emu requester QUERYs and programs (its
+captures' ``QUERY port=0x01``)."""
 
 
 def default_tdis(functions: Sequence[int]) -> tuple[TdiConfig, ...]:
@@ -56,17 +58,25 @@ class SecureDevice:
         *,
         functions: Sequence[int] = (0x0100, 0x0101, 0x0102),
         stream_ids: Sequence[int] = (0,),
+        ide_ports: int = DEFAULT_IDE_PORTS,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         """Args:
             config: the SPDM side (must allow sessions).
             backend: keys, chains and measurements.
             functions: FUNCTION_IDs (Requester IDs) of the TDIs: the PF first, then its VFs.
-            stream_ids: the selective IDE streams of the device's port.
+            stream_ids: the selective IDE streams of each port.
+            ide_ports: how many ports IDE_KM serves (PortIndex 0 .. ide_ports - 1), each
+                with its own IDE register block and streams; any other PortIndex is
+                refused as PCIe §6.33 says (KP_ACK status 2, QUERY: see :mod:`ide_km.device`).
             rng: randomness for SPDM nonces and TDISP start nonces.
+
+        Raises:
+            ConfigurationError: no port or more than 256, or unusable Stream IDs or TDIs.
         """
         self.spdm = EmulatedDevice(config, backend, rng=rng)
-        self.ide = IdeKmDevice(IdeKmDeviceConfig(ports=(PortConfig.selective(tuple(stream_ids)),)))
+        port = PortConfig.selective(tuple(stream_ids))
+        self.ide = IdeKmDevice(IdeKmDeviceConfig(ports=(port,) * ide_ports))
         self.tdisp = TdispDevice(TdispDeviceConfig(tdis=default_tdis(functions)),
                                  ide_check=self._ide_keys_on_session, rng=rng)
         responder = self.spdm.responder
@@ -76,9 +86,15 @@ class SecureDevice:
         self.ide.on_stream_insecure(lambda _port, stream_id: self.tdisp.stream_insecure(stream_id))
 
     def _ide_keys_on_session(self, stream_id: int, session_id: int) -> bool:
-        """TDISP LOCK's precondition: the stream runs with keys this very session programmed."""
-        return (self.ide.stream_session(IDE_PORT, stream_id) == session_id
-                and self.ide.stream_state(IDE_PORT, stream_id) == StreamState.SECURE)
+        """TDISP LOCK's precondition: the stream runs with keys this very session programmed.
+
+        LOCK_INTERFACE names the default stream by Stream ID alone, so the
+        stream may be on any of the device's ports: devsec's TSM keys port 0,
+        spdm-emu's requester port 1.
+        """
+        return any(self.ide.stream_session(port, stream_id) == session_id
+                   and self.ide.stream_state(port, stream_id) == StreamState.SECURE
+                   for port in self.ide.ports_with_stream(stream_id))
 
     def _dispatch(self, payload: bytes, session_id: int | None) -> bytes:
         """Route a PCI-SIG vendor payload on its Protocol ID."""

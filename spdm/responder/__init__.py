@@ -17,13 +17,15 @@ the response is computed, held back, and released by RESPOND_IF_READY.
 
 The order of the checks follows libspdm's responder: an unknown or
 unsupported code is UnsupportedRequest, a known one that is illegal in the
-current state (:mod:`spdm.state`) UnexpectedRequest, a header version other
+current state (:mod:`spdm.state`) UnexpectedRequest, one that only exists
+inside a session but came in the clear SessionRequired (UnexpectedRequest
+before SPDM 1.2), a header version other
 than the negotiated one VersionMismatch, and bytes that do not decode
 InvalidRequest.  Secure sessions live in :mod:`.session` (mutual
 authentication in :mod:`.encap`); records arrive through
 :meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE, events,
-key-pair info, endpoint info, MEL and basic (CHALLENGE) mutual authentication
-are not implemented and are answered UnsupportedRequest.
+key-pair info, endpoint info and MEL are not implemented and are answered
+UnsupportedRequest.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ RDTM = 1
 
 
 CLEAR, SECURED, EITHER = "in the clear", "inside a session", "either way"
+HANDSHAKE = "the way the handshake travels"
+"""FINISH: in the clear when both sides set HANDSHAKE_IN_THE_CLEAR_CAP, inside the session otherwise."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,12 @@ class _Route(Generic[M]):
     """How one implemented request is decoded and handled, and what it needs from us.
 
     ``where`` says whether the request may come in the clear, inside a
-    session, or both; anything else is UnexpectedRequest.
+    session, both, or the way the handshake travels (FINISH).  A request
+    that only exists inside a session but came in the clear is answered
+    SessionRequired from SPDM 1.2 on (the code 1.2 introduced for exactly
+    this; libspdm and DMTF's SPDM-Responder-Validator expect it) and
+    UnexpectedRequest in 1.0/1.1, which have no such code; any other
+    misplaced request is UnexpectedRequest.
     """
 
     message: type[M]
@@ -165,7 +174,7 @@ _ROUTES: dict[int, _Route[Any]] = {
         GetMeasurements, measurements.get_measurements, MEAS_CAPS, EITHER),
     RequestCode.VENDOR_DEFINED_REQUEST: _Route(VendorDefinedRequest, _vendor_defined, where=EITHER),
     RequestCode.KEY_EXCHANGE: _Route(KeyExchange, secure.key_exchange, CapabilityFlags.KEY_EX_CAP),
-    RequestCode.FINISH: _Route(Finish, secure.finish, CapabilityFlags.KEY_EX_CAP, EITHER),
+    RequestCode.FINISH: _Route(Finish, secure.finish, CapabilityFlags.KEY_EX_CAP, HANDSHAKE),
     RequestCode.PSK_EXCHANGE: _Route(PskExchange, secure.psk_exchange, PSK_CAPS),
     RequestCode.PSK_FINISH: _Route(
         PskFinish, secure.psk_finish, CapabilityFlags.PSK_CAP_WITH_CONTEXT, SECURED),
@@ -438,11 +447,21 @@ class Responder:
         return response
 
     def _check_where(self, route: _Route[Any], code: int) -> None:
-        """A request must come the way its route allows (in the clear, in a session, either)."""
-        current = self._conn.current_session
-        if current is None and route.where == SECURED or current is not None and route.where == CLEAR:
+        """A request must come the way its route allows (see :class:`_Route`)."""
+        conn = self._conn
+        current = conn.current_session
+        where = route.where
+        if where == HANDSHAKE:
+            where = CLEAR if conn.session.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP) else SECURED
+        if current is None and where == SECURED:
             raise RemoteProtocolError(
-                f"{_code_name(code)} is only legal {route.where}",
+                f"{_code_name(code)} is only legal {where}",
+                error_code=(SpdmErrorCode.SESSION_REQUIRED if conn.session_version >= SpdmVersion.V12
+                            else SpdmErrorCode.UNEXPECTED_REQUEST),
+            )
+        if current is not None and where == CLEAR:
+            raise RemoteProtocolError(
+                f"{_code_name(code)} is only legal {where}",
                 error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
             )
         if (current is not None and current.phase != SessionPhase.ESTABLISHED

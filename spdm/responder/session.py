@@ -163,14 +163,15 @@ def finish(conn: Connection, request: Finish) -> bytes:
 
     Raises:
         RemoteProtocolError: UnexpectedRequest outside a KEY_EXCHANGE handshake
-            (or in the clear when the handshake is not), DecryptError when the
-            verify data is wrong (the session is then gone).
+            (or inside another session; which way FINISH must travel the
+            dispatcher checks), DecryptError when the verify data is wrong
+            (the session is then gone).
     """
     session = conn.handshaking
     if session is None or session.psk:
         raise _unexpected("FINISH without a KEY_EXCHANGE handshake")
-    if session.handshake_in_the_clear != (conn.current_session is None):
-        raise _unexpected("FINISH must travel the way the handshake does")
+    if not session.handshake_in_the_clear and conn.current_session is not session:
+        raise _unexpected("FINISH inside another session than the one in its handshake")
     if bool(request.attributes & 1) != bool(session.mut_auth):
         raise invalid_request("FINISH carries a signature exactly when mutual authentication was asked")
     if session.mut_auth:
@@ -226,7 +227,8 @@ def psk_exchange(conn: Connection, request: PskExchange) -> bytes:
     _check_summary(conn, request.measurement_summary_hash_type)
     psk = conn.backend.psk(request.psk_hint)
     if psk is None:
-        raise invalid_request("no PSK for that hint")
+        hint = request.psk_hint.hex() or "(empty)"
+        raise invalid_request(f"no PSK for the hint {hint} (hints match byte for byte)")
     session = _new_session(conn, request.req_session_id, psk=True, opaque=request.opaque_data)
     with_context = bool(conn.responder_flags & CapabilityFlags.PSK_CAP_WITH_CONTEXT)
     ctx = negotiated.codec(measurement_summary=bool(request.measurement_summary_hash_type))

@@ -42,7 +42,7 @@ VERSIONS = (0x10, 0x11, 0x12, 0x13)
 STAGES = ("fresh", "version", "capabilities", "negotiated")
 REFUSALS = {
     SpdmErrorCode.INVALID_REQUEST, SpdmErrorCode.UNEXPECTED_REQUEST,
-    SpdmErrorCode.UNSUPPORTED_REQUEST, SpdmErrorCode.VERSION_MISMATCH,
+    SpdmErrorCode.UNSUPPORTED_REQUEST, SpdmErrorCode.VERSION_MISMATCH, SpdmErrorCode.SESSION_REQUIRED,
 }
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
