@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 
 import pytest
@@ -26,7 +27,8 @@ from spdm.config import (
 )
 from spdm.device import DeviceModel
 from spdm.driver import RequesterDriver
-from spdm.errors import RemoteProtocolError, SpdmErrorCode
+from spdm.errors import RemoteErrorResponse, RemoteProtocolError, SpdmErrorCode
+from spdm.events import MeasurementsReceived, SessionEstablished
 from spdm.messages import (
     AlgStruct,
     Certificate,
@@ -136,6 +138,28 @@ def test_the_requester_bounds_what_a_device_makes_it_keep_in_m() -> None:
         driver.run(lambda: requester.get_measurements(signed=False))
     assert refused.value.error_code == SpdmErrorCode.UNSPECIFIED
     assert len(requester.transcript.m) == held
+
+
+def test_a_session_m_is_bounded_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("spdm.transcript.MAX_MESSAGE_M_SIZE", 0x1000)  # a few exchanges, not thousands
+    device = EmulatedDevice(ResponderConfig(), _model())
+    requester = Requester(RequesterConfig(trust_anchors=(_model().root_certificate(),)))
+    driver = RequesterDriver(device.pipe(), requester)
+    for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms,
+                    requester.get_digests, lambda: requester.get_certificate(0, now=datetime.now(UTC))):
+        driver.run(command)
+    [sid] = [e.session_id for e in driver.run(requester.key_exchange) if isinstance(e, SessionEstablished)]
+    for _ in range(0x1000):
+        try:
+            driver.run(lambda: requester.get_measurements(signed=False, session_id=sid))
+        except RemoteErrorResponse as refused:
+            assert refused.code == SpdmErrorCode.UNSPECIFIED
+            break
+    else:
+        raise AssertionError("the session's M grew past its bound")
+    assert requester.sessions[sid].message_m == b""  # both sides start over, and go on
+    assert any(isinstance(e, MeasurementsReceived) for e in driver.run(
+        lambda: requester.get_measurements(signed=False, session_id=sid)))
 
 
 # --- finding 09: basic mutual authentication ---------------------------------------------------
