@@ -193,7 +193,7 @@ class _Pending:
     request_code: int
     token: int
     response: bytes = field(repr=False)
-    session: Session | None = field(default=None, repr=False)
+    session: Session | None = field(repr=False)
 
 
 def _check_config(config: ResponderConfig) -> None:
