@@ -22,14 +22,67 @@ ERROR answer, and nothing else resets a transcript.
 
 Messages are appended exactly as sent or received, without DOE padding;
 signed responses are appended without their signature.
+
+B and M are bounded (:data:`MAX_MESSAGE_B_SIZE`, :data:`MAX_MESSAGE_M_SIZE`):
+the peer decides how often GET_CERTIFICATE and unsigned GET_MEASUREMENTS
+repeat before the signature that ends them, so without a bound a requester
+could grow a device's memory (and a device a requester's) at will.  An
+exchange that would pass the bound is not appended and raises
+:class:`~spdm.errors.RemoteProtocolError` with ERROR code Unspecified, which
+is what libspdm's responder answers when its message_b or message_m buffer is
+full (``libspdm_append_message_b/m`` failing in ``libspdm_rsp_certificate.c``
+and ``libspdm_rsp_measurements.c``); the ERROR to GET_MEASUREMENTS then resets
+M as any ERROR to it does, while B stays full until GET_DIGESTS or a CHALLENGE
+starts it over, as in libspdm.
 """
 
 from __future__ import annotations
 
+from .errors import RemoteProtocolError, SpdmErrorCode
 from .messages.codes import RequestCode, SpdmVersion
 from .session import Session
 
-__all__ = ["Transcript"]
+__all__ = ["MAX_MESSAGE_B_SIZE", "MAX_MESSAGE_M_SIZE", "Transcript"]
+
+MAX_MESSAGE_B_SIZE = 0x100000
+"""The most bytes transcript B (and an encapsulated flow's mut_B) may hold: 1 MiB.
+
+What a legitimate requester puts in B before a CHALLENGE resets it: one
+GET_DIGESTS/DIGESTS (under 1 KiB even with 1.3's per-slot fields) and the
+chains of all 8 slots at the 16-bit maximum (0xFFFF bytes each) fetched in
+the smallest portions a 1.2 MinDataTransferSize (42) allows, 34 bytes each,
+with 16 bytes of GET_CERTIFICATE + CERTIFICATE headers per portion:
+8 x (65535 + 1928 x 16) = 770 KiB.  libspdm bounds it tighter (one chain of
+LIBSPDM_MAX_CERT_CHAIN_SIZE plus DIGESTS: LIBSPDM_MAX_MESSAGE_B_BUFFER_SIZE);
+we keep every slot fetchable, and round up."""
+
+MAX_MESSAGE_M_SIZE = 0x200000
+"""The most bytes a measurement transcript M (the connection's or a session's) may hold: 2 MiB.
+
+What a legitimate requester puts in M before the signed MEASUREMENTS that
+ends it: every index (1-254) fetched one by one, plus a count query, each
+exchange a GET_MEASUREMENTS (at most 45 bytes) and a MEASUREMENTS as large
+as libspdm's default DataTransferSize and ours (0x1200):
+255 x (45 + 4608) = 1.13 MiB.  libspdm sizes its buffer for one record
+(LIBSPDM_MAX_MESSAGE_L1L2_BUFFER_SIZE = VCA + one MEASUREMENTS); we keep the
+one-by-one walk over every index possible, and round up."""
+
+
+def _append(log: bytearray, name: str, limit: int, *parts: bytes) -> None:
+    """Append ``parts`` to ``log``, all or nothing, when they keep it within ``limit`` bytes.
+
+    Raises:
+        RemoteProtocolError: Unspecified; the transcript would pass ``limit``
+            (nothing is appended).
+    """
+    size = len(log) + sum(len(part) for part in parts)
+    if size > limit:
+        raise RemoteProtocolError(
+            f"transcript {name} would hold {size} bytes, more than its limit of {limit}",
+            error_code=SpdmErrorCode.UNSPECIFIED,
+        )
+    for part in parts:
+        log += part
 
 _RESETS_B_C_UNTIL_AUTHENTICATED = frozenset({
     RequestCode.KEY_EXCHANGE,
@@ -108,9 +161,13 @@ class Transcript:
         self.a += response
 
     def add_b(self, request: bytes, response: bytes) -> None:
-        """Append a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE exchange to B."""
-        self.b += request
-        self.b += response
+        """Append a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE exchange to B.
+
+        Raises:
+            RemoteProtocolError: Unspecified; B would pass :data:`MAX_MESSAGE_B_SIZE`
+                (nothing is appended).
+        """
+        _append(self.b, "B", MAX_MESSAGE_B_SIZE, request, response)
 
     def m1(self, challenge: bytes, challenge_auth_unsigned: bytes) -> bytes:
         """M1 = A || B || C, C being CHALLENGE || CHALLENGE_AUTH without its signature."""
@@ -128,10 +185,13 @@ class Transcript:
 
     def add_measurements(self, request: bytes, response_unsigned: bytes,
                          session: Session | None = None) -> None:
-        """Append a GET_MEASUREMENTS/MEASUREMENTS exchange to M (the session's inside one)."""
-        log = self.measurement_log(session)
-        log += request
-        log += response_unsigned
+        """Append a GET_MEASUREMENTS/MEASUREMENTS exchange to M (the session's inside one).
+
+        Raises:
+            RemoteProtocolError: Unspecified; M would pass :data:`MAX_MESSAGE_M_SIZE`
+                (nothing is appended).
+        """
+        _append(self.measurement_log(session), "M", MAX_MESSAGE_M_SIZE, request, response_unsigned)
 
     def l1(self, version: int, session: Session | None = None) -> bytes:
         """L1 = [A if 1.2+] || M: what a signed MEASUREMENTS signs.

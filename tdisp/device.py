@@ -24,7 +24,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from spdm.errors import ConfigurationError, DecodeError, RemoteProtocolError, SpdmErrorCode
+from spdm.errors import (
+    ConfigurationError,
+    DecodeError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SpdmErrorCode,
+)
 
 from .errors import TdispErrorCode, TdispErrorResponse
 from .messages import (
@@ -61,12 +67,24 @@ from .messages import (
     peek_header,
 )
 from .messages.report import PAGE_SHIFT
-from .state import DURING_REPORT_READ, FAULTS, WRONG_STATE, next_state
+from .state import (
+    DURING_REPORT_READ,
+    FAULTS,
+    LOCKING_SESSION_ONLY,
+    OTHER_SESSION,
+    WRONG_STATE,
+    next_state,
+)
 
 logger = logging.getLogger(__name__)
 
 IdeCheck = Callable[[int, int], bool]
-"""(IDE stream ID, SessionID) -> were all keys of the stream's sub-streams programmed on that session?"""
+"""(IDE stream ID, SessionID) -> were all keys of the stream's sub-streams programmed on that session?
+
+The stream ID comes from the requester (LOCK's DEFAULT_STREAM_ID, BIND_P2P's P2P_STREAM_ID), so
+it may name a stream the device does not have: the check may then answer False or raise
+:class:`~spdm.errors.LocalProtocolError` (as the IDE_KM device model does, "no such stream");
+either way the request is refused with TDISP_ERROR INVALID_REQUEST."""
 
 SUPPORTED_OPTIONAL = frozenset({
     TdispRequestCode.BIND_P2P_STREAM_REQUEST,
@@ -256,10 +274,15 @@ class TdispDevice:
         return response.encode()
 
     def session_ended(self, session_id: int) -> None:
-        """The SPDM session ``session_id`` ended: TDIs it locked go to ERROR (PCIe 6.x §11.4.5)."""
+        """The SPDM session ``session_id`` ended: TDIs it locked go to ERROR (PCIe 6.x §11.4.5).
+
+        They are no longer bound to it either, so another session can STOP them (a
+        later session may even reuse the SessionID: it gets no rights from that).
+        """
         for tdi in self._tdis.values():
             if tdi.locked_session == session_id:
                 self._fault(tdi)
+                tdi.locked_session = None
 
     def stream_insecure(self, stream_id: int) -> None:
         """An IDE stream went Insecure: locked TDIs bound to it go to ERROR (PCIe 6.x §11.4.3)."""
@@ -324,10 +347,17 @@ class TdispDevice:
         return tdi
 
     def _keyed(self, stream_id: int, session_id: int) -> bool:
-        """Were all keys of ``stream_id`` programmed on ``session_id`` (always, without IDE)?"""
+        """Were all keys of ``stream_id`` programmed on ``session_id`` (always, without IDE)?
+
+        A stream the device does not have was keyed on no session (see :data:`IdeCheck`).
+        """
         if not self.config.ide_required or self._ide_check is None:
             return True  # no ide_check only without ide_required (checked in __init__)
-        return self._ide_check(stream_id, session_id)
+        try:
+            return self._ide_check(stream_id, session_id)
+        except LocalProtocolError as exc:
+            logger.debug("IDE stream %d: %s", stream_id, exc)
+            return False
 
     def _fault(self, tdi: _Tdi) -> None:
         after = FAULTS.get(tdi.state)
@@ -358,6 +388,10 @@ class TdispDevice:
             request = REQUESTS[code].decode(payload)
         except DecodeError as exc:
             raise _refuse(TdispErrorCode.INVALID_REQUEST, str(exc)) from exc
+        if (request_code in LOCKING_SESSION_ONLY and tdi.locked_session is not None
+                and session_id != tdi.locked_session):
+            raise _refuse(OTHER_SESSION, f"{request_code.name}: the TDI was locked by session "
+                          f"0x{tdi.locked_session:08x}, not 0x{session_id:08x}")
         if tdi.read_offset is not None and request_code not in DURING_REPORT_READ:
             raise _refuse(WRONG_STATE, f"{request_code.name} in the middle of a report read")
         after = next_state(tdi.state, request_code)

@@ -13,6 +13,8 @@ look it up.  The file does not know which role it serves.
 * :data:`FAULTS` is where a TDI goes when its locked configuration changes,
   the session that locked it ends, a bound IDE stream turns Insecure, or the
   function is reset (§11.2, §11.4.3, §11.4.5, §11.4.9).
+* :data:`LOCKING_SESSION_ONLY` are the requests only the SPDM session that
+  locked a TDI may make, and :data:`OTHER_SESSION` the error anyone else gets.
 """
 
 from __future__ import annotations
@@ -64,6 +66,31 @@ LOCKED = frozenset({_L, _R})
 
 FAULTS: dict[TdiState, TdiState] = {_L: _E, _R: _E}
 """State -> state after a fault (config change, session end, stream Insecure, FLR); others stay put."""
+
+LOCKING_SESSION_ONLY = frozenset({
+    _C.GET_DEVICE_INTERFACE_REPORT,
+    _C.STOP_INTERFACE_REQUEST,
+    _C.BIND_P2P_STREAM_REQUEST,
+    _C.UNBIND_P2P_STREAM_REQUEST,
+    _C.SET_MMIO_ATTRIBUTE_REQUEST,
+})
+"""Requests about a locked TDI that only the session that locked it may make (§11.6.3: every
+move of a TDI through its states comes from one session, and its report is that session's).
+
+While the locking session lives, the TDI (and its report, which names the TVM's MMIO) belongs
+to it: another session, even one of the same requester, neither reads the report nor stops,
+binds or reconfigures the TDI.  START_INTERFACE_REQUEST is bound too, through its nonce (which
+only the locking session learnt: INVALID_NONCE elsewhere).  The version, capability and
+state queries stay open to every session: they describe the device, not the TVM's TDI.  Once
+the locking session ends the TDI is in ERROR and unbound, so any session may STOP it."""
+
+OTHER_SESSION = TdispErrorCode.INVALID_REQUEST
+"""The TDISP error for a :data:`LOCKING_SESSION_ONLY` request from another session.
+
+PCIe 6.x answers a request the DSM refuses for a reason other than the TDI's state, the
+interface ID or the nonce with INVALID_REQUEST, as for a LOCK whose default stream was keyed
+on another session (§11.3.8, TIV case 3.2).  INVALID_INTERFACE_STATE would be wrong: the TDI
+is in a state where the request is legal, only not from this session."""
 
 
 def next_state(state: TdiState, request: TdispRequestCode) -> TdiState | None:

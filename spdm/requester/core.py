@@ -60,6 +60,18 @@ logger = logging.getLogger(__name__)
 ST1_SECONDS = 0.1
 """DSP0274 ST1: the time a responder has for a response that needs no crypto."""
 
+MAX_RDT_EXPONENT = CMA_MAX_CT_EXPONENT
+"""The largest RDTExponent obeyed: one ResponseNotReady wait lasts at most 2**23 us (8.4 s).
+
+RDT is the time the device says it needs to produce the response; the device
+picks the exponent (up to 255, i.e. 2**255 us).  Obeyed as sent it made the
+host sleep for days, or overflow the platform's sleep (fuzz finding 11).  No
+response may need longer than the slowest thing a CMA device may do, which
+CMA bounds as CT <= 2**23 us (:data:`~spdm.negotiation.CMA_MAX_CT_EXPONENT`),
+so a larger exponent is waited as 23.  How often the wait repeats is
+``RequesterConfig.max_not_ready_polls``; the total time of one request is the
+driver's deadline (:data:`spdm.driver.REQUEST_DEADLINE`)."""
+
 _CRYPTO_REQUESTS = frozenset({
     RequestCode.CHALLENGE, RequestCode.KEY_EXCHANGE, RequestCode.FINISH,
     RequestCode.PSK_EXCHANGE, RequestCode.PSK_FINISH,
@@ -183,7 +195,12 @@ class RequesterCore:
         return self._pending is not None
 
     def get_timer(self) -> float | None:
-        """Seconds to wait before calling :meth:`handle_timer`, or None."""
+        """Seconds to wait before calling :meth:`handle_timer`, or None.
+
+        At most ``RequesterConfig.busy_retry_delay`` after Busy, and at most
+        2**:data:`MAX_RDT_EXPONENT` us after ResponseNotReady, whatever the
+        device asks.
+        """
         return self._timer
 
     def handle_timer(self) -> None:
@@ -440,7 +457,7 @@ class RequesterCore:
                 token=not_ready.token,
             )
             pending.resend = poll.encode()
-            self._timer = not_ready.wait_us / 1e6
+            self._timer = min(not_ready.wait_us, 1 << MAX_RDT_EXPONENT) / 1e6
             return
         # The request is over, and so is any flow it belonged to; transcripts
         # follow the reference's reset-on-error rules.

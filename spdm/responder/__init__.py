@@ -13,7 +13,8 @@ requires, and an ERROR never changes the connection state.  Handlers
 Any other exception escaping is a bug.
 
 ResponseNotReady is emulated on request (``ResponderConfig.not_ready_requests``):
-the response is computed, held back, and released by RESPOND_IF_READY.
+the response is computed, held back, and released by a RESPOND_IF_READY on
+the channel (the clear, or the same session) its request came on.
 
 The order of the checks follows libspdm's responder: an unknown or
 unsupported code is UnsupportedRequest, a known one that is illegal in the
@@ -34,7 +35,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -78,7 +79,7 @@ from ..messages import (
 from ..messages.codes import CapabilityFlags, RequestCode, ResponseCode, SpdmVersion
 from ..negotiation import MEAS_CAPS, Negotiated
 from ..secured import open_record, record_session_id, seal
-from ..session import SessionPhase
+from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
 from . import auth, encap, measurements, vca
@@ -192,11 +193,16 @@ _ROUTES: dict[int, _Route[Any]] = {
 
 @dataclass(frozen=True)
 class _Pending:
-    """A response computed but held back behind ResponseNotReady."""
+    """A response computed but held back behind ResponseNotReady.
+
+    ``session`` is the session the request came in (None: in the clear); only a
+    RESPOND_IF_READY on that very session gets the response.
+    """
 
     request_code: int
     token: int
-    response: bytes
+    response: bytes = field(repr=False)
+    session: Session | None = field(repr=False)
 
 
 def _check_config(config: ResponderConfig) -> None:
@@ -496,7 +502,7 @@ class Responder:
         token = self._next_token
         self._next_token = (token + 1) & 0xFF
         self._not_ready_done.add(code)
-        self._pending = _Pending(code, token, response)
+        self._pending = _Pending(code, token, response, self._conn.current_session)
         logger.debug("%s held back behind ResponseNotReady (token %d)", _code_name(code), token)
         return ErrorResponse(
             spdm_version=self._conn.session_version,
@@ -507,15 +513,23 @@ class Responder:
     def _respond_if_ready(self, data: bytes) -> bytes:
         """Release the held-back response when RESPOND_IF_READY names its request and token.
 
+        A held-back response is released only on the channel its request came
+        on: the same session, or the clear for a request sent in the clear.
+        Any other channel has no response pending (UnexpectedRequest, as with
+        nothing held back), and the response stays held for its own channel:
+        otherwise anyone on the mailbox could read, in plaintext, what was
+        asked for under a session's encryption (fuzz finding 15).
+
         Raises:
-            RemoteProtocolError: UnexpectedRequest with nothing held back,
-                VersionMismatch, or InvalidRequest for malformed bytes or a
-                request code or token that does not match.
+            RemoteProtocolError: UnexpectedRequest with nothing held back for
+                this channel, VersionMismatch, or InvalidRequest for malformed
+                bytes or a request code or token that does not match.
         """
         pending = self._pending
-        if pending is None:
+        if pending is None or pending.session is not self._conn.current_session:
             raise RemoteProtocolError(
-                "RESPOND_IF_READY with no response pending",
+                "RESPOND_IF_READY with no response pending "
+                + ("in the clear" if self._conn.current_session is None else "in this session"),
                 error_code=SpdmErrorCode.UNEXPECTED_REQUEST,
             )
         self._check_version(RequestCode.RESPOND_IF_READY, data[0])

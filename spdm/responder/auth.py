@@ -66,7 +66,10 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
 
     Raises:
         RemoteProtocolError: InvalidRequest for an unprovisioned slot or an
-            offset at or past the end of the chain.
+            offset at or past the end of the chain; Unspecified when transcript
+            B is full (:data:`~spdm.transcript.MAX_MESSAGE_B_SIZE`: the
+            requester repeats GET_CERTIFICATE without a GET_DIGESTS or
+            CHALLENGE starting B over).
     """
     negotiated = conn.session
     chain = conn.slot_chain(request.slot_id)

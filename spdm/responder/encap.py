@@ -53,6 +53,7 @@ from ..messages import (
 )
 from ..messages.codes import ResponseCode
 from ..session import Session, SessionPhase
+from ..transcript import MAX_MESSAGE_B_SIZE
 from ._connection import Connection, invalid_request
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,16 @@ BASIC_MUT_AUTH_REQ = 0x80
 REQUESTER_CHALLENGE_CONTEXT = "requester-challenge_auth signing"
 _PAYLOAD_NONE, _PAYLOAD_REQUEST = 0, 1
 _UPDATE_KEY, _VERIFY_NEW_KEY = 1, 3
+
+MAX_REQUESTER_CHAIN_SIZE = 0xFFFF
+"""The largest requester certificate chain the device collects: 65535 bytes.
+
+An SPDM 1.0-1.3 certificate chain states its own Length in 16 bits, and
+GET_CERTIFICATE's Offset is 16 bits, so no chain can be longer (the requester
+engine bounds a device's chain the same way).  A requester whose portions and
+RemainderLength add up to more is refused before anything is kept: without
+the bound, repeating one DELIVER_ENCAPSULATED_RESPONSE grew the device's
+memory by twice the portion each time (fuzz finding 09)."""
 
 
 @dataclass
@@ -172,7 +183,9 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
     Raises:
         RemoteProtocolError: InvalidRequest for a wrong request ID or a
             malformed or unexpected answer; the requester's chain failing
-            validation is InvalidRequest too, and ends the handshake.
+            validation is InvalidRequest too, and ends the handshake.  A chain
+            too large to keep is InvalidResponseCode and ends the flow (and
+            the handshake): see :func:`_check_bounds`.
     """
     state = _flow(conn)
     if not state.request_id or request.request_id != state.request_id:
@@ -202,6 +215,7 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
             portion = Certificate.decode(answer, padded=True)
             if portion.slot_id != state.slot_id:
                 raise invalid_request(f"certificate of slot {portion.slot_id}, asked {state.slot_id}")
+            _check_bounds(conn, state, portion)
             state.chain += portion.cert_chain
             state.mut_b += state.inner + portion.raw
             if portion.remainder_length == 0:
@@ -219,6 +233,39 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
     inner = GetCertificate(spdm_version=negotiated.version, slot_id=state.slot_id,
                            offset=len(state.chain), length=0xFFFF).encode()
     return _ack(conn, state, _PAYLOAD_REQUEST, inner)
+
+
+def _check_bounds(conn: Connection, state: EncapState, portion: Certificate) -> None:
+    """A delivered CERTIFICATE portion must keep the chain and mut_B within their bounds.
+
+    Raises:
+        RemoteProtocolError: InvalidResponseCode, and the encapsulated flow is
+            over (a handshake waiting on it ends too): the chain would pass
+            :data:`MAX_REQUESTER_CHAIN_SIZE` or mut_B
+            :data:`~spdm.transcript.MAX_MESSAGE_B_SIZE`.  libspdm's responder
+            answers InvalidResponseCode and leaves its encapsulated state
+            whenever a delivered response cannot be processed.
+    """
+    chain_size = len(state.chain) + len(portion.cert_chain) + portion.remainder_length
+    mut_b_size = len(state.mut_b) + len(state.inner) + len(portion.raw)
+    if chain_size <= MAX_REQUESTER_CHAIN_SIZE and mut_b_size <= MAX_MESSAGE_B_SIZE:
+        return
+    _abandon(conn, state)
+    raise RemoteProtocolError(
+        f"the requester's certificate chain would be {chain_size} bytes (at most "
+        f"{MAX_REQUESTER_CHAIN_SIZE}) and mut_B {mut_b_size} (at most {MAX_MESSAGE_B_SIZE})",
+        error_code=SpdmErrorCode.INVALID_RESPONSE_CODE,
+    )
+
+
+def _abandon(conn: Connection, state: EncapState) -> None:
+    """End an encapsulated flow that failed; a handshake waiting on it ends with it."""
+    conn.encap = None
+    session = state.session
+    if session is not None:
+        conn.sessions.pop(session.session_id, None)
+        conn.handshaking = None
+        conn.ending.append(session)
 
 
 def _ack(conn: Connection, state: EncapState, payload_type: int, inner: bytes) -> bytes:
@@ -275,11 +322,6 @@ def _validate(conn: Connection, state: EncapState) -> None:
                             now=conn.clock(), role="requester")
     except (VerificationError, DecodeError) as exc:
         logger.debug("requester chain refused: %s", exc)
-        conn.encap = None
-        session = state.session
-        if session is not None:
-            conn.sessions.pop(session.session_id, None)
-            conn.handshaking = None
-            conn.ending.append(session)
+        _abandon(conn, state)
         raise invalid_request(f"the requester's certificate chain is not trusted: {exc}") from exc
     state.validated = chain

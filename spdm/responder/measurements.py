@@ -34,6 +34,9 @@ def get_measurements(conn: Connection, request: GetMeasurements) -> bytes:
             device does not measure.
         RemoteProtocolError: ResponseTooLarge, the response does not fit the requester's
             DataTransferSize.
+        RemoteProtocolError: Unspecified, transcript M is full
+            (:data:`~spdm.transcript.MAX_MESSAGE_M_SIZE`: unsigned requests
+            repeated without a signed one); the ERROR starts M over.
     """
     negotiated = conn.session
     version = negotiated.version
