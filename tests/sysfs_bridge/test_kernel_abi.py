@@ -11,41 +11,16 @@ from pathlib import Path
 import pytest
 
 from spdm.errors import ConfigurationError
-from spdm.messages.codes import (
-    AeadSuite,
-    BaseAsymAlgo,
-    BaseHashAlgo,
-    CapabilityFlags,
-    DheGroup,
-    MeasurementHashAlgo,
-    SpdmVersion,
-)
+from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from sysfs_bridge import DeviceEvidence, TsmState, evidence_from_tsm, read_device, render
-from tdisp.messages import InterfaceInfo, InterfaceReport, MmioRange, TdiState
-from tests.sysfs_bridge.helpers import BDF
+from tdisp.messages import TdiState
+from tests.sysfs_bridge.helpers import BDF, VF, tsm_info
 from tests.sysfs_bridge.helpers import evidence as make_evidence
-from tsm import DeviceInfo, LinkState, TdiInfo
-
-VF = "0000:03:00.1"
-REPORT = InterfaceReport(interface_info=InterfaceInfo.NO_FW_UPDATE | InterfaceInfo.DMA_WITHOUT_PASID,
-                         mmio_ranges=(MmioRange(0xD0000, 16),), device_specific_info=b"dsi").encode()
-
-
-def _info(link: LinkState, *tdis: tuple[str, TdiState]) -> DeviceInfo:
-    ev = make_evidence()
-    return DeviceInfo(
-        bdf=BDF, tsm="tsm0", state=link, version=SpdmVersion.V13, hash_alg=BaseHashAlgo.SHA_384,
-        asym_alg=BaseAsymAlgo.ECDSA_P384, measurement_hash_alg=MeasurementHashAlgo.SHA_384,
-        dhe_group=DheGroup.SECP_384_R1, aead_suite=AeadSuite.AES_256_GCM,
-        capabilities=CapabilityFlags.CERT_CAP, doe_features=((1, 0), (1, 1)),
-        certificates=dict(ev.certificates), streams=(0,),
-        tdis=tuple(TdiInfo(bdf=bdf, dsm=BDF, interface_id=0, state=state,
-                           report=REPORT if state != TdiState.CONFIG_UNLOCKED else b"", mmio_ranges=1)
-                   for bdf, state in tdis))
+from tsm import LinkState
 
 
 def _trees(link: LinkState, *tdis: tuple[str, TdiState]) -> dict[str, DeviceEvidence]:
-    return {ev.bdf: ev for ev in evidence_from_tsm(_info(link, *tdis))}
+    return {ev.bdf: ev for ev in evidence_from_tsm(tsm_info(link, *tdis))}
 
 
 # ------------------------------------------------------------------ 11.7: doe_features
