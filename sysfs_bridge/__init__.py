@@ -3,11 +3,15 @@
 What devsec learned from a device (certificates, every signature with what it
 signed, DOE features, measurements, TSM state) is written under a root the
 caller chooses as ``ROOT/bus/pci/devices/DDDD:BB:DD.F/`` with the kernel's
-names (CMA-SPDM's ``authenticated``, ``certificates/``, ``signatures/``;
-mainline's ``doe_features/``, ``tsm/``, ``class/tsm/`` and the PCI identity
-files ``vendor``, ``device``, ``subsystem_vendor``, ``subsystem_device``,
-``class``; devsec's ``measurements/`` and ``spdm/``), so policy tools read
-devsec's tree and a real ``/sys`` with the same code.
+names, contents and modes (CMA-SPDM's ``authenticated``, ``certificates/``
+(the supported slots only), ``signatures/``; mainline's ``doe_features/``
+(``doe_discovery`` for the discovery protocol), ``tsm/`` (per function, as
+Linux 6.19 shows it), ``class/tsm/`` and the PCI identity files ``vendor``,
+``device``, ``subsystem_vendor``, ``subsystem_device``, ``class``; devsec's
+``measurements/``, ``spdm/`` and ``interface_report/``), so policy tools read
+devsec's tree and a real ``/sys`` with the same code.  Files are 0444,
+directories 0755, write-only attributes empty 0200 files; every file is read
+back bounded and only if it is a regular file (:mod:`.attribute`).
 
 - :class:`DeviceEvidence` (+ :class:`SignatureEntry`, :class:`MeasurementEntry`,
   :class:`TsmState`, :class:`SpdmFacts`, :class:`PciIdentity`) and
@@ -40,6 +44,9 @@ devsec extensions:
   vendor-defined protocols the device answered in a session: ``ide_km``,
   ``tdisp``; space-separated, possibly empty).  A kernel's ``/sys`` has no
   ``spdm/``: the facts are then unknown.
+- ``interface_report/``: on a TDI's tree while its interface is locked, the
+  TDISP interface report it was locked with, raw and parsed
+  (:mod:`.interface_report`); a policy's ``[tdisp]`` table checks it.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ lower-case hex, every field required and no other field allowed:
 - ``signing_context``: ``"responder-measurements signing"``.
 - ``combined_spdm_prefix``: the 100-byte prefix SPDM 1.2+ signs (empty before 1.2).
 - ``transcript``: L1, every signed byte: the VCA messages (1.2+ only), then the
-  GET_MEASUREMENTS/MEASUREMENTS exchanges, the last one signed and its
-  MEASUREMENTS without the signature.
+  GET_MEASUREMENTS/MEASUREMENTS exchanges (at most :data:`MAX_L1_EXCHANGES`),
+  the last one signed and its MEASUREMENTS without the signature.
 - ``signature``: the signature over the transcript.
 - ``measurements``: a copy of the signed blocks for readers,
   ``[{"index", "type", "representation", "value"}]``.
@@ -83,7 +83,8 @@ from spdm.names import (
 from .evidence import measurement_dict
 from .signature import verify_recorded_signature
 
-__all__ = ["FORMAT", "MEASUREMENTS_CONTEXT", "BundleVerdict", "export_bundle", "verify_bundle"]
+__all__ = ["FORMAT", "MAX_L1_EXCHANGES", "MEASUREMENTS_CONTEXT", "BundleVerdict", "export_bundle",
+           "verify_bundle"]
 
 FORMAT: Final = "devsec-evidence/1"
 """The format (and version) this module writes and reads."""
@@ -306,6 +307,33 @@ def _named(value: object, what: str, parse: Callable[[str], T]) -> T:
 _Exchange = tuple[GetMeasurements, Measurements]
 
 
+MAX_L1_EXCHANGES: Final = 256
+"""The most GET_MEASUREMENTS/MEASUREMENTS exchanges one L1 may hold: one per measurement index
+(1-0xFE), the count query (0) and the signed read (0xFF) at most.  A longer transcript is
+refused before any of it costs more than its parse."""
+
+_FIRST_WINDOW: Final = 1 << 10
+
+
+def _decode_at(cls: type[M], transcript: bytes, position: int) -> M:
+    """Decode the message of type ``cls`` at ``position`` in linear time.
+
+    ``decode_head`` copies whatever it is given, so handing it the whole rest
+    of the transcript for each message costs O(n^2) on a transcript of many
+    small messages.  It is given a window instead, doubled while the message
+    does not fit in it: each message costs O(its size + the first window).
+    """
+    window = _FIRST_WINDOW
+    while True:
+        end = position + window
+        try:
+            return cls.decode_head(transcript[position:end])
+        except DecodeError:
+            if end >= len(transcript):
+                raise
+        window *= 2
+
+
 def _read_l1(transcript: bytes, version: SpdmVersion) -> tuple[Algorithms | None, list[_Exchange]]:
     """Split L1 into its messages: VCA (1.2+) and the measurement exchanges, the last one signed."""
     position = 0
@@ -313,7 +341,7 @@ def _read_l1(transcript: bytes, version: SpdmVersion) -> tuple[Algorithms | None
     def take(cls: type[M]) -> M:
         nonlocal position
         try:
-            message = cls.decode_head(transcript[position:])
+            message = _decode_at(cls, transcript, position)
         except DecodeError as exc:
             raise DecodeError(f"transcript byte {position}: {exc}") from exc
         if cls not in (GetVersion, Version) and message.spdm_version != version:
@@ -329,6 +357,8 @@ def _read_l1(transcript: bytes, version: SpdmVersion) -> tuple[Algorithms | None
         algorithms = take(Algorithms)
     exchanges: list[_Exchange] = []
     while position < len(transcript) or not exchanges:
+        if len(exchanges) == MAX_L1_EXCHANGES:
+            raise DecodeError(f"transcript: more than {MAX_L1_EXCHANGES} measurement exchanges")
         request, response = take(GetMeasurements), take(Measurements)
         if exchanges and exchanges[-1][0].signature_requested:
             raise DecodeError("transcript: a signed GET_MEASUREMENTS ends L1, yet more follows it")

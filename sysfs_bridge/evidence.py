@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from spdm.authenticate import AuthenticationReport
-from spdm.errors import ConfigurationError
+from spdm.errors import ConfigurationError, DecodeError
 from spdm.events import (
     CertificateChainReceived,
     ChallengeAuthenticated,
+    DigestsReceived,
     MeasurementsReceived,
     SignedEvidence,
 )
@@ -44,13 +45,17 @@ from spdm.names import (
     name_of,
 )
 from spdm.transport import ConfigSpace
+from tdisp.messages import InterfaceReport
 
 __all__ = [
     "DeviceEvidence",
     "MeasurementEntry",
     "PciIdentity",
     "SignatureEntry",
+    "SLOTS",
     "SpdmFacts",
+    "TSM_ATTRIBUTES",
+    "TSM_WRITE_ONLY",
     "TsmState",
     "VENDOR_PROTOCOLS",
     "check_bdf",
@@ -62,6 +67,7 @@ __all__ = [
     "pci_identity",
     "signature_entry",
     "spdm_facts",
+    "supported_slots",
     "value_type_name",
 ]
 
@@ -183,26 +189,61 @@ class MeasurementEntry:
 
 @dataclass(frozen=True, slots=True)
 class TsmState:
-    """The ``tsm/`` attributes of a device (mainline 6.19 plus the proposed lock/unlock/accept).
+    """A function's ``tsm/`` attributes (mainline 6.19 plus the TSM staging tree's lock/unlock/accept).
 
-    Each is the attribute's text ("" when empty): ``connect``/``bound`` name the
-    TSM, ``dsm`` names the device security manager function.
+    Which attributes a function shows follows the kernel (``pci_tsm_attr_visible``):
+    ``dsm`` and ``bound`` on every function with a ``tsm/`` directory;
+    ``connect`` (read-write) with its write-only partner ``disconnect`` only on
+    function 0, the DSM (None elsewhere); ``lock`` (read-write) with its
+    write-only partner ``unlock``, and ``accept``, only on a function that is a
+    TDI (None elsewhere).  Write-only attributes carry no readable content, so
+    they hold no value here: they are rendered as empty mode-0200 files beside
+    their partner, as sysfs lists them, and the reader never reads them.
+
+    Attributes:
+        dsm: the DSM's PCI name while the function has a TSM context, "" without one.
+        bound: the TSM's name while the function's TDI is bound (CONFIG_LOCKED, RUN
+            or ERROR: the TSM holds it until it is unbound), "" otherwise.
+        connect: function 0: the TSM it is connected to, "" when none; None elsewhere.
+        lock: a TDI: the TSM's name while it is locked (as ``bound``), "" otherwise;
+            None for a function that is no TDI.
+        accept: a TDI: ``"1"`` while accepted into its guest (RUN), ``"0"`` otherwise;
+            None for a function that is no TDI.
     """
 
-    connect: str = ""
-    disconnect: str = ""
     dsm: str = ""
     bound: str = ""
-    lock: str = ""
-    unlock: str = ""
-    accept: str = ""
+    connect: str | None = None
+    lock: str | None = None
+    accept: str | None = None
 
     def __post_init__(self) -> None:
-        for name in TSM_ATTRIBUTES:
-            _check_text(f"tsm/{name}", getattr(self, name))
+        if self.dsm:
+            try:
+                check_bdf(self.dsm)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"tsm/dsm: {exc}") from exc
+        for name in ("bound", "connect", "lock"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    check_tsm_name(value)
+                except ConfigurationError as exc:
+                    raise ConfigurationError(f"tsm/{name}: {exc}") from exc
+        if self.accept not in (None, "0", "1"):
+            raise ConfigurationError(f"tsm/accept must read 0 or 1, not {self.accept!r}")
+
+    @property
+    def tsm_names(self) -> frozenset[str]:
+        """The TSMs these attributes name."""
+        return frozenset(v for v in (self.bound, self.connect, self.lock) if v)
 
 
-TSM_ATTRIBUTES: Final = ("connect", "disconnect", "dsm", "bound", "lock", "unlock", "accept")
+TSM_ATTRIBUTES: Final = ("dsm", "bound", "connect", "lock", "accept")
+"""The readable ``tsm/`` attributes, one per :class:`TsmState` field."""
+
+TSM_WRITE_ONLY: Final = {"connect": "disconnect", "lock": "unlock"}
+"""Each write-only ``tsm/`` attribute, by the readable attribute it comes with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +378,13 @@ class DeviceEvidence:
         spdm: the negotiated SPDM facts (devsec's ``spdm/``), None when unknown
             (a kernel's ``/sys`` has no such directory).
         pci: the PCI identity (the kernel's ``vendor``, ``device``... files).
+        supported_slots: the certificate slots the device supports: a
+            ``certificates/slotN`` file exists for each (empty when unprovisioned)
+            and for no other, as the kernel shows them (SPDM 1.3 SupportedSlotMask;
+            all eight before 1.3).
+        interface_report: the TDI's TDISP DEVICE_INTERFACE_REPORT (REPORT_BYTES,
+            PCIe 6.x Table 11-15) while its interface is locked; empty otherwise.
+            devsec's ``interface_report/`` (:mod:`.interface_report`).
     """
 
     bdf: str
@@ -349,9 +397,24 @@ class DeviceEvidence:
     next_requester_nonce: bytes = field(default=b"", repr=False)
     spdm: SpdmFacts | None = None
     pci: PciIdentity = PciIdentity()
+    supported_slots: tuple[int, ...] = tuple(SLOTS)
+    interface_report: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         check_bdf(self.bdf)
+        slots = tuple(sorted(set(self.supported_slots)))
+        if not set(slots) <= set(SLOTS):
+            raise ConfigurationError(f"supported certificate slots {slots} are not all 0..7")
+        unsupported = sorted(set(self.certificates) - set(slots))
+        if unsupported:
+            raise ConfigurationError(f"certificate slots {unsupported} hold certificates "
+                                     f"but are not among the supported slots {slots}")
+        object.__setattr__(self, "supported_slots", slots)
+        if self.interface_report:
+            try:
+                InterfaceReport.decode(self.interface_report)
+            except DecodeError as exc:
+                raise ConfigurationError(f"the interface report does not parse: {exc}") from exc
         if isinstance(self.authenticated, str) and self.authenticated:
             check_tsm_name(self.authenticated)
         for slot, der in self.certificates.items():
@@ -362,8 +425,6 @@ class DeviceEvidence:
         for vendor, kind in self.doe_features:
             if not (0 <= vendor <= 0xFFFF and 0 <= kind <= 0xFF):
                 raise ConfigurationError(f"DOE feature ({vendor}, {kind}) out of range")
-        if self.tsm is not None and self.tsm.connect:
-            check_tsm_name(self.tsm.connect)
         signatures = tuple(sorted(self.signatures, key=lambda s: s.number))
         measurements = tuple(sorted(self.measurements, key=lambda m: m.index))
         for what, keys in (("signature number", [s.number for s in signatures]),
@@ -378,11 +439,9 @@ class DeviceEvidence:
     @property
     def tsm_names(self) -> tuple[str, ...]:
         """The TSM class devices this evidence names (``class/tsm/<name>`` entries)."""
-        names = set()
+        names = set(self.tsm.tsm_names) if self.tsm is not None else set()
         if isinstance(self.authenticated, str) and self.authenticated:
             names.add(self.authenticated)
-        if self.tsm is not None and self.tsm.connect:
-            names.add(self.tsm.connect)
         return tuple(sorted(names))
 
 
@@ -532,8 +591,11 @@ def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIden
     """
     certificates: dict[int, bytes] = {}
     signed: list[SignedEvidence] = []
+    digests: DigestsReceived | None = None
     for event in report.events:
-        if isinstance(event, CertificateChainReceived):
+        if isinstance(event, DigestsReceived):
+            digests = event
+        elif isinstance(event, CertificateChainReceived):
             certificates[event.slot_id] = b"".join(c.der for c in event.chain.certificates)
         elif isinstance(event, ChallengeAuthenticated):
             signed.append(event.evidence)
@@ -550,4 +612,21 @@ def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIden
         measurements=tuple(measurement_entry(b, hash_name, "spdm") for b in blocks),
         spdm=spdm_facts(report, vendor_protocols),
         pci=pci if pci is not None else PciIdentity(),
+        supported_slots=supported_slots(report.negotiated.version, digests, certificates),
     )
+
+
+def supported_slots(version: SpdmVersion, digests: DigestsReceived | None,
+                    certificates: dict[int, bytes]) -> tuple[int, ...]:
+    """The certificate slots a device supports, as the kernel's CMA-SPDM decides them.
+
+    From SPDM 1.3 DIGESTS' Param1 is the SupportedSlotMask; before 1.3 (or when
+    no DIGESTS was seen) the device does not say, and the kernel shows all eight
+    slots (``GENMASK(7, 0)``), so devsec does the same.  A slot a chain was
+    read from is always included (a DIGESTS whose masks disagree is the
+    requester's to reject, not the renderer's).
+    """
+    if digests is None or version < SpdmVersion.V13:
+        return tuple(SLOTS)
+    mask = digests.supported_slot_mask
+    return tuple(sorted({slot for slot in SLOTS if mask >> slot & 1} | set(certificates)))

@@ -42,6 +42,13 @@ What the checks mean:
   ``responder-measurements signing`` transcript).  Indexes the entry does not
   list are not compared; an entry with no indexes accepts the model as is.
   A policy without ``[[reference]]`` compares no measurements.
+- **interface report** (``[tdisp]``): the device directory must hold the
+  interface report its TDI was locked with (devsec's ``interface_report/``,
+  rendered while the interface is CONFIG_LOCKED or RUN), the report must set
+  every listed INTERFACE_INFO flag, list at most ``max_mmio_ranges`` MMIO
+  ranges and carry one of the listed DEVICE_SPECIFIC_INFO values.  The report
+  came through the SPDM session (or the TSM holding it) and is not signed, so
+  these checks add to the identity checks, never replace them.
 """
 
 from __future__ import annotations
@@ -64,8 +71,10 @@ from spdm.crypto.certs import Role
 from spdm.errors import ConfigurationError, DevsecError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags
 from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS, parse_asym
+from tdisp.messages import InterfaceInfo
 
 from .evidence import DeviceEvidence, SignatureEntry, SpdmFacts, measurement_block
+from .interface_report import parse_report
 from .policy_file import Policy
 from .read import device_bdf, read_device_dir, resolve_device_dir
 from .verify_log import LogVerdict, verify_log
@@ -326,6 +335,35 @@ def _check_measurements(policy: Policy, evidence: DeviceEvidence, entries: Seque
                   f"measurement {index} matches a reference value and is signed")
 
 
+def _check_interface_report(policy: Policy, evidence: DeviceEvidence, out: _Outcome) -> None:
+    rule = policy.tdisp
+    if rule is None:
+        return
+    if not evidence.interface_report:
+        out.failed.append("the device directory holds no interface report (no locked TDI), "
+                          "which the policy's [tdisp] rules need")
+        return
+    report = parse_report(evidence.interface_report)  # DeviceEvidence parsed it once already
+    if rule.interface_info:
+        missing = rule.interface_info & ~report.interface_info
+        out.check(f"the interface report lacks INTERFACE_INFO {_flag_names(missing)}" if missing else None,
+                  f"the interface report sets {_flag_names(rule.interface_info)}")
+    count = len(report.mmio_ranges)
+    if rule.max_mmio_ranges is not None:
+        out.check(f"the interface report lists {count} MMIO ranges, more than {rule.max_mmio_ranges}"
+                  if count > rule.max_mmio_ranges else None,
+                  f"the interface report lists {count} MMIO ranges (at most {rule.max_mmio_ranges})")
+    if rule.device_specific_info is not None:
+        info = report.device_specific_info
+        out.check(None if info in rule.device_specific_info else
+                  f"the interface report's DEVICE_SPECIFIC_INFO {info.hex() or '(empty)'} "
+                  f"is not an allowed value", "the interface report's DEVICE_SPECIFIC_INFO is allowed")
+
+
+def _flag_names(flags: InterfaceInfo) -> str:
+    return " ".join(flag.name for flag in InterfaceInfo if flag.name and flag in flags)
+
+
 def decide(policy: Policy, evidence: DeviceEvidence, verdicts: Sequence[LogVerdict], *,
            now: datetime | None = None) -> Decision:
     """Check a device's evidence and its log's verdicts against a policy (no I/O).
@@ -361,6 +399,7 @@ def decide(policy: Policy, evidence: DeviceEvidence, verdicts: Sequence[LogVerdi
         for name in sorted(policy.required):
             out.check(_capability(name, facts, entries), f"capability {name} present")
     _check_measurements(policy, evidence, entries, out)
+    _check_interface_report(policy, evidence, out)
     if out.failed:
         return _deny(evidence.bdf, out.failed)
     return Decision(evidence.bdf, True, policy.action, tuple(out.passed))

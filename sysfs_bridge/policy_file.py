@@ -32,6 +32,11 @@ Schema (every key optional unless marked; see ``contrib/policy.example.toml``)::
     device = 0x1234                    # required
     [reference.measurements]           # index = [allowed values, hex]
     1 = ["9f86d081884c7d65..."]
+
+    [tdisp]                            # the TDI's interface report (interface_report/)
+    interface_info = ["NO_FW_UPDATE"]  # INTERFACE_INFO flags that must be set
+    max_mmio_ranges = 8                # the most MMIO ranges the report may list
+    device_specific_info = ["", "..."] # allowed DEVICE_SPECIFIC_INFO values (hex; "" = none)
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from spdm.crypto import Certificate, hash_size, load_certificates
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseHashAlgo, SpdmVersion
 from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS
+from tdisp.messages import InterfaceInfo
 
 __all__ = [
     "ACTIONS",
@@ -57,6 +63,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "ReferenceValues",
+    "TdispRule",
     "load_policy",
 ]
 
@@ -89,13 +96,17 @@ STRENGTH: Final[Mapping[str, int]] = {
 what ``min_<kind>`` compares.  ``raw-bit-stream-only`` is no hash and meets no minimum."""
 
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_HEX_OR_EMPTY = re.compile(r"(?:[0-9a-fA-F]{2})*")
+_INTERFACE_INFO: Final = {flag.name: flag for flag in InterfaceInfo if flag.name}
+_MAX_MMIO_RANGES: Final = 0xFFFF_FFFF  # MMIO_RANGE_COUNT is a 32-bit field
 _SCHEMA: Final[Mapping[str, frozenset[str]]] = {
-    "": frozenset({"action", "trust", "spdm", "require", "reference"}),
+    "": frozenset({"action", "trust", "spdm", "require", "reference", "tdisp"}),
     "trust": frozenset({"roots", "root_hashes"}),
     "spdm": frozenset({"min_version", "versions"} | {f"{p}{kind}" for kind in ALGORITHM_KINDS
                                                      for p in ("", "min_")}),
     "require": frozenset({"capabilities"}),
     "reference": frozenset({"vendor", "device", "measurements"}),
+    "tdisp": frozenset({"interface_info", "max_mmio_ranges", "device_specific_info"}),
 }
 
 
@@ -141,6 +152,21 @@ class ReferenceValues:
     measurements: Mapping[int, frozenset[bytes]] = field(default_factory=dict, hash=False)
 
 
+@dataclass(frozen=True, slots=True)
+class TdispRule:
+    """What the TDI's interface report must say (``[tdisp]``).
+
+    Attributes:
+        interface_info: INTERFACE_INFO flags that must all be set.
+        max_mmio_ranges: the most MMIO ranges the report may list (None: any number).
+        device_specific_info: the DEVICE_SPECIFIC_INFO values allowed (None: any).
+    """
+
+    interface_info: InterfaceInfo = InterfaceInfo(0)
+    max_mmio_ranges: int | None = None
+    device_specific_info: frozenset[bytes] | None = None
+
+
 @dataclass(frozen=True)
 class Policy:
     """A loaded policy (see the module docstring for the file's schema).
@@ -154,6 +180,7 @@ class Policy:
         algorithms: one rule per constrained kind.
         required: the capabilities a device must have.
         references: (vendor, device) -> reference values.
+        tdisp: the rule on the TDI's interface report (None: no ``[tdisp]`` table).
     """
 
     source: Path
@@ -165,6 +192,7 @@ class Policy:
     algorithms: tuple[AlgorithmRule, ...] = ()
     required: frozenset[str] = frozenset()
     references: Mapping[tuple[int, int], ReferenceValues] = field(default_factory=dict, hash=False)
+    tdisp: TdispRule | None = None
 
 
 class _Reader:
@@ -293,6 +321,26 @@ def _references(reader: _Reader, entries: object) -> dict[tuple[int, int], Refer
     return references
 
 
+def _tdisp(reader: _Reader, value: object) -> TdispRule | None:
+    if value is None:
+        return None
+    table = reader.table(value, "tdisp")
+    info = InterfaceInfo(0)
+    if "interface_info" in table:
+        for name in reader.strings(table["interface_info"], "tdisp.interface_info", tuple(_INTERFACE_INFO)):
+            info |= _INTERFACE_INFO[name]
+    maximum = (reader.integer(table["max_mmio_ranges"], "tdisp.max_mmio_ranges", _MAX_MMIO_RANGES)
+               if "max_mmio_ranges" in table else None)
+    allowed = None
+    if "device_specific_info" in table:
+        values = reader.strings(table["device_specific_info"], "tdisp.device_specific_info")
+        for text in values:
+            if _HEX_OR_EMPTY.fullmatch(text) is None:
+                raise reader.error("tdisp.device_specific_info", f"{text!r} is not a hexadecimal byte string")
+        allowed = frozenset(bytes.fromhex(text) for text in values)
+    return TdispRule(info, maximum, allowed)
+
+
 def load_policy(path: Path) -> Policy:
     """Read and check a policy file.
 
@@ -336,4 +384,5 @@ def load_policy(path: Path) -> Policy:
         algorithms=algorithms,
         required=required,
         references=_references(reader, top.get("reference", [])),
+        tdisp=_tdisp(reader, top.get("tdisp")),
     )

@@ -1,15 +1,32 @@
 """Parse a device's sysfs evidence tree (devsec-rendered or a real kernel's ``/sys``).
 
-Tolerant of what the kernel may leave out (optional files and directories,
-empty unprovisioned slots, write-only attributes, ``authenticated`` holding a
-TSM name) and strict about garbage: malformed contents raise
+Tolerant of what the kernel may leave out or add (optional files and
+directories, unsupported slots, empty unprovisioned slots, write-only
+attributes, ``authenticated`` holding a TSM name, the kernel's other
+attributes and symlinks such as ``driver``, ``iommu_group``, ``config``) and
+strict about garbage: malformed contents raise
 :class:`~spdm.errors.DecodeError` naming the path.
+
+Every file is read through :func:`~sysfs_bridge.attribute.read_attribute`:
+regular files only, with a size cap, so a symlink to ``/dev/zero`` or a FIFO
+at an attribute's name is garbage, not a hang.  Names that carry numbers
+(``measurements/<index>``, ``signatures/<N>_*``) are ASCII digits only, and
+``signatures/`` holds nothing but log entries and ``next_requester_nonce``.
+An attribute that exists but cannot be read (EACCES, EIO: the kernel's
+CMA-SPDM answers an error when it cannot tell whether the device supports
+SPDM) is an error, never taken as absent; only a write-only attribute (no
+read bit in its mode) reads as empty where the kernel has one.
+
+The DOE discovery protocol's feature file is ``doe_discovery`` in the
+kernel (and in devsec's trees); ``0001:00``, which older devsec trees hold,
+is read as the same feature.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +35,7 @@ from typing import Final
 from spdm.crypto import parse_der_certificates
 from spdm.errors import ConfigurationError, DecodeError, DevsecError
 
+from .attribute import MAX_TEXT_SIZE, is_write_only, read_attribute
 from .evidence import (
     PCI_ID_ATTRIBUTES,
     SLOTS,
@@ -32,12 +50,15 @@ from .evidence import (
     check_bdf,
     check_tsm_name,
 )
+from .interface_report import read_interface_report
 
 __all__ = ["device_bdf", "list_devices", "read_device", "read_device_dir", "read_entry", "resolve_device_dir"]
 
 _BDF = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]")
-_ENTRY = re.compile(r"(\d+)_([a-z_]+)")
+_ENTRY = re.compile(r"([0-9]{1,10})_([a-z_]+)")
+_INDEX = re.compile(r"[0-9]{1,3}")
 _FEATURE = re.compile(r"([0-9a-f]{4}):([0-9a-f]{2})")
+_DOE_DISCOVERY = "doe_discovery"
 _SLOT_LINK = re.compile(r"(?:.*/)?slot([0-7])")
 _TEXT = re.compile(r"[\x20-\x7e]*")
 _HEX_ID = re.compile(r"0x[0-9a-f]{1,6}")
@@ -54,15 +75,12 @@ def list_devices(root: Path) -> list[str]:
 
 
 def _binary(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except IsADirectoryError as exc:
-        raise DecodeError(f"{path}: a directory where a file belongs") from exc
+    return read_attribute(path)
 
 
 def _text(path: Path) -> str:
     """One printable ASCII line, with or without its newline (sysfs text attribute)."""
-    data = _binary(path)
+    data = read_attribute(path, MAX_TEXT_SIZE)
     if data.endswith(b"\n"):
         data = data[:-1]
     try:
@@ -74,12 +92,20 @@ def _text(path: Path) -> str:
     return text
 
 
-def _optional_text(path: Path) -> str:
-    """A text attribute that may be absent or write-only (then "")."""
+def _optional_text(path: Path) -> str | None:
+    """A text attribute that may be absent (None)."""
     try:
         return _text(path)
-    except (FileNotFoundError, PermissionError):
-        return ""
+    except FileNotFoundError:
+        return None
+
+
+def _write_only_or_missing(path: Path) -> bool:
+    """Whether ``path`` is absent or a write-only attribute (nothing to read there)."""
+    try:
+        return is_write_only(path)
+    except FileNotFoundError:
+        return True
 
 
 @contextmanager
@@ -121,7 +147,7 @@ def read_entry(signatures: Path, number: int) -> SignatureEntry:
         hash_algorithm = _text(path("hash_algorithm"))
     except FileNotFoundError as exc:
         raise DecodeError(f"{exc.filename}: missing") from exc
-    asym_algorithm = _optional_text(path("asym_algorithm"))
+    asym_algorithm = _optional_text(path("asym_algorithm")) or ""
     with _naming(path("type")):
         return SignatureEntry(
             number=number, type=type_, hash_algorithm=hash_algorithm,
@@ -134,13 +160,17 @@ def read_entry(signatures: Path, number: int) -> SignatureEntry:
 def _log(signatures: Path) -> tuple[tuple[SignatureEntry, ...], bytes]:
     if not signatures.is_dir():
         return (), b""
-    numbers = sorted({int(m.group(1)) for name in os.listdir(signatures)
-                      if (m := _ENTRY.fullmatch(name))})
-    try:
-        nonce = _binary(signatures / "next_requester_nonce")
-    except (FileNotFoundError, PermissionError):
-        nonce = b""
-    return tuple(read_entry(signatures, n) for n in numbers), nonce
+    numbers = set()
+    for name in os.listdir(signatures):
+        match = _ENTRY.fullmatch(name)
+        if match is not None:
+            numbers.add(int(match.group(1)))
+        elif not name.startswith(".") and name != "next_requester_nonce":
+            raise DecodeError(f"{signatures / name}: not a signature log entry")
+    nonce_path = signatures / "next_requester_nonce"
+    # The kernel's next_requester_nonce is write-only (the nonce the next exchange is to use).
+    nonce = b"" if _write_only_or_missing(nonce_path) else _binary(nonce_path)
+    return tuple(read_entry(signatures, n) for n in sorted(numbers)), nonce
 
 
 def _authenticated(path: Path) -> bool | str:
@@ -156,21 +186,24 @@ def _authenticated(path: Path) -> bool | str:
     return text
 
 
-def _certificates(directory: Path) -> dict[int, bytes]:
+def _certificates(directory: Path) -> tuple[dict[int, bytes], tuple[int, ...]]:
+    """The provisioned slots' certificates and the supported slots (those with a ``slotN`` file)."""
     certificates = {}
+    supported = []
     for slot in SLOTS:
         path = directory / f"slot{slot}"
         try:
             der = _binary(path)
         except FileNotFoundError:
             continue
+        supported.append(slot)
         if der:
             try:
                 parse_der_certificates(der)
             except DevsecError as exc:
                 raise DecodeError(f"{path}: {exc}") from exc
             certificates[slot] = der
-    return certificates
+    return certificates, tuple(supported)
 
 
 def _features(directory: Path) -> tuple[tuple[int, int], ...]:
@@ -180,9 +213,12 @@ def _features(directory: Path) -> tuple[tuple[int, int], ...]:
     for name in os.listdir(directory):
         if name.startswith("."):
             continue
+        if name == _DOE_DISCOVERY:
+            features.append((1, 0))
+            continue
         match = _FEATURE.fullmatch(name)
         if match is None:
-            raise DecodeError(f"{directory / name}: not a DOE feature name VVVV:TT")
+            raise DecodeError(f"{directory / name}: not a DOE feature name VVVV:TT or {_DOE_DISCOVERY}")
         features.append((int(match.group(1), 16), int(match.group(2), 16)))
     return tuple(features)
 
@@ -195,7 +231,7 @@ def _measurements(directory: Path) -> tuple[MeasurementEntry, ...]:
         if name.startswith("."):
             continue
         path = directory / name
-        if not name.isdigit() or not path.is_dir():
+        if _INDEX.fullmatch(name) is None or not stat.S_ISDIR(os.lstat(path).st_mode):
             raise DecodeError(f"{path}: not a measurement index directory")
         try:
             fields = {key: _text(path / key) for key in
@@ -212,13 +248,15 @@ def _measurements(directory: Path) -> tuple[MeasurementEntry, ...]:
 
 
 def _tsm(directory: Path) -> TsmState | None:
+    """The readable ``tsm/`` attributes; an absent ``dsm``/``bound`` reads "" (the kernel hides
+    ``bound`` on a function 0 without TEE capability), an absent ``connect``/``lock``/``accept``
+    None.  The write-only ``disconnect``/``unlock`` are never read; other files are ignored."""
     if not directory.is_dir():
         return None
-    attributes = {name: _optional_text(directory / name) for name in TSM_ATTRIBUTES}
-    if attributes["connect"]:
-        with _naming(directory / "connect"):
-            check_tsm_name(attributes["connect"])
-    return TsmState(**attributes)
+    values = {name: _optional_text(directory / name) for name in TSM_ATTRIBUTES}
+    with _naming(directory):
+        return TsmState(dsm=values["dsm"] or "", bound=values["bound"] or "", connect=values["connect"],
+                        lock=values["lock"], accept=values["accept"])
 
 
 def _spdm(directory: Path) -> SpdmFacts | None:
@@ -264,17 +302,18 @@ def _pci(directory: Path) -> PciIdentity:
 def _read(directory: Path, bdf: str) -> DeviceEvidence:
     signatures, nonce = _log(directory / "signatures")
     authenticated = _authenticated(directory / "authenticated")
-    certificates = _certificates(directory / "certificates")
+    certificates, slots = _certificates(directory / "certificates")
     features = _features(directory / "doe_features")
     measurements = _measurements(directory / "measurements")
     tsm = _tsm(directory / "tsm")
     spdm = _spdm(directory / "spdm")
     pci = _pci(directory)
+    report = read_interface_report(directory)
     with _naming(directory):
         return DeviceEvidence(
             bdf=bdf, authenticated=authenticated, certificates=certificates, signatures=signatures,
             doe_features=features, measurements=measurements, tsm=tsm, next_requester_nonce=nonce,
-            spdm=spdm, pci=pci)
+            spdm=spdm, pci=pci, supported_slots=slots, interface_report=report)
 
 
 def read_device(root: Path, bdf: str) -> DeviceEvidence:

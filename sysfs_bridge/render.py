@@ -4,10 +4,17 @@ Layout (ARCHITECTURE.md, the kernel's names)::
 
     ROOT/bus/pci/devices/DDDD:BB:DD.F -> ../../../devices/devsec/DDDD:BB:DD.F@<token>
     ROOT/devices/devsec/DDDD:BB:DD.F@<token>/
-        authenticated  certificates/slot0..7  signatures/<N>_*  signatures/next_requester_nonce
-        doe_features/VVVV:TT  measurements/<index>/*  tsm/*  spdm/*
+        authenticated  certificates/slotN (each supported slot)  signatures/<N>_*
+        signatures/next_requester_nonce  doe_features/doe_discovery  doe_features/VVVV:TT
+        measurements/<index>/*  tsm/*  spdm/*  interface_report/*
         vendor  device  subsystem_vendor  subsystem_device  class
     ROOT/class/tsm/tsmN -> ../../devices/virtual/tsm/tsmN
+
+Modes are a real sysfs's: every file is world-readable (0444), every
+directory 0755 (whatever the umask), and the write-only attributes
+(``tsm/disconnect``, ``tsm/unlock``) are empty files of mode 0200 with no
+readable content, listed as sysfs lists them.  The DOE discovery protocol's
+feature is named ``doe_discovery`` (holding ``0001:00``), as in the kernel.
 
 As in the kernel, ``bus/pci/devices/<bdf>`` is a symlink to the device
 directory.  A re-render builds a complete new directory next to the old one
@@ -36,19 +43,30 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
-from spdm.errors import ConfigurationError
+from spdm.errors import ConfigurationError, DecodeError
 
+from .attribute import read_attribute
 from .evidence import (
     PCI_ID_ATTRIBUTES,
-    SLOTS,
     SPDM_ATTRIBUTES,
     TSM_ATTRIBUTES,
+    TSM_WRITE_ONLY,
     DeviceEvidence,
     SignatureEntry,
     check_bdf,
 )
+from .interface_report import DIRECTORY as INTERFACE_REPORT
+from .interface_report import report_files
 
-__all__ = ["DEFAULT_MAX_SIGNATURES", "device_files", "entry_files", "remove_device", "render"]
+__all__ = ["DEFAULT_MAX_SIGNATURES", "DOE_DISCOVERY", "device_files", "entry_files", "remove_device",
+           "render", "write_only_files"]
+
+DOE_DISCOVERY: Final = "doe_discovery"
+"""The kernel's name for the DOE discovery protocol's feature file (it holds ``0001:00``)."""
+
+FILE_MODE: Final = 0o444
+WRITE_ONLY_MODE: Final = 0o200
+DIRECTORY_MODE: Final = 0o755
 
 DEFAULT_MAX_SIGNATURES: Final = 64
 """Default cap on the ``signatures/`` log (entries)."""
@@ -58,7 +76,7 @@ ENTRY_FILES: Final = ("signature", "transcript", "requester_nonce", "responder_n
 """The regular files of one log entry (plus ``certificate_chain``, a symlink, and
 devsec's optional ``asym_algorithm``)."""
 
-_ENTRY = re.compile(r"(\d+)_([a-z_]+)")
+_ENTRY = re.compile(r"([0-9]{1,10})_([a-z_]+)")
 
 
 def _line(text: str) -> bytes:
@@ -99,12 +117,12 @@ def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
     """
     auth = evidence.authenticated
     files = {"authenticated": _line(("1" if auth else "0") if isinstance(auth, bool) else auth)}
-    for slot in SLOTS:
+    for slot in evidence.supported_slots:
         files[f"certificates/slot{slot}"] = evidence.certificates.get(slot, b"")
     files["signatures/next_requester_nonce"] = evidence.next_requester_nonce
     for vendor, kind in evidence.doe_features:
-        name = f"{vendor:04x}:{kind:02x}"
-        files[f"doe_features/{name}"] = _line(name)
+        feature = f"{vendor:04x}:{kind:02x}"
+        files[f"doe_features/{DOE_DISCOVERY if (vendor, kind) == (1, 0) else feature}"] = _line(feature)
     for m in evidence.measurements:
         base = f"measurements/{m.index}"
         files[f"{base}/value_type"] = _line(m.value_type)
@@ -114,7 +132,12 @@ def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
         files[f"{base}/source"] = _line(m.source)
     if evidence.tsm is not None:
         for name in TSM_ATTRIBUTES:
-            files[f"tsm/{name}"] = _line(getattr(evidence.tsm, name))
+            value = getattr(evidence.tsm, name)
+            if value is not None:
+                files[f"tsm/{name}"] = _line(value)
+    if evidence.interface_report:
+        for name, data in report_files(evidence.interface_report).items():
+            files[f"{INTERFACE_REPORT}/{name}"] = data
     if evidence.spdm is not None:
         for name in SPDM_ATTRIBUTES:
             value = getattr(evidence.spdm, name)
@@ -125,11 +148,20 @@ def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
     return files
 
 
+def write_only_files(evidence: DeviceEvidence) -> tuple[str, ...]:
+    """The write-only attributes of a device directory (pure): relative paths of empty 0200 files."""
+    tsm = evidence.tsm
+    if tsm is None:
+        return ()
+    return tuple(f"tsm/{partner}" for name, partner in TSM_WRITE_ONLY.items()
+                 if getattr(tsm, name) is not None)
+
+
 _CREATE: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _write(path: str, data: bytes) -> None:
-    """Write atomically: a temporary name in the same directory, then rename.
+def _write(path: str, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write atomically: a temporary name in the same directory, then rename; ``mode`` set exactly.
 
     Files are only written into the device directory this render just created
     (its name holds a random token, and one renderer works per device), so a
@@ -142,6 +174,7 @@ def _write(path: str, data: bytes) -> None:
     fd = os.open(tmp, _CREATE, 0o600)
     try:
         try:
+            os.fchmod(fd, mode)  # exactly, whatever the umask
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
@@ -200,8 +233,10 @@ def _logged_signatures(old: Path, numbers: dict[int, list[str]]) -> dict[bytes, 
     logged = {}
     for number, names in numbers.items():
         if f"{number}_signature" in names:
-            with open(f"{old}/{number}_signature", "rb") as f:
-                logged[f.read()] = number
+            try:
+                logged[read_attribute(old / f"{number}_signature")] = number
+            except (DecodeError, OSError):
+                continue  # not a file the renderer wrote: never a match
     return logged
 
 
@@ -219,9 +254,11 @@ def _unchanged(old: Path, entry: SignatureEntry, names: list[str] | None) -> boo
     except OSError:  # not a symlink
         return False
     for name, data in files.items():
-        with open(f"{old}/{name}", "rb") as f:
-            if f.read() != data:
+        try:
+            if read_attribute(old / name) != data:
                 return False
+        except (DecodeError, OSError):
+            return False
     return True
 
 
@@ -294,11 +331,16 @@ def render(evidence: DeviceEvidence, root: Path, *,
     try:
         files = device_files(evidence)
         # Sorted, so each parent comes before its children.
+        write_only = write_only_files(evidence)
+        os.chmod(new, DIRECTORY_MODE)
         for sub in sorted({"certificates", "signatures", "doe_features", "measurements"}
-                          | {relative.rpartition("/")[0] for relative in files} - {""}):
+                          | {relative.rpartition("/")[0] for relative in (*files, *write_only)} - {""}):
             os.mkdir(f"{new}/{sub}")
+            os.chmod(f"{new}/{sub}", DIRECTORY_MODE)
         for relative, data in files.items():
             _write(f"{new}/{relative}", data)
+        for relative in write_only:
+            _write(f"{new}/{relative}", b"", WRITE_ONLY_MODE)
         _write_log(new / "signatures", old / "signatures" if old else None, evidence, max_signatures)
         for name in evidence.tsm_names:
             _directory(real_root, "devices", "virtual", "tsm", name)

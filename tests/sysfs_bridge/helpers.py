@@ -11,9 +11,19 @@ from spdm.authenticate import AuthenticationReport, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.connection import connect
 from spdm.device import DeviceModel
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
+from spdm.messages.codes import (
+    AeadSuite,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    CapabilityFlags,
+    DheGroup,
+    MeasurementHashAlgo,
+    SpdmVersion,
+)
 from spdm.negotiation import AlgorithmPreferences
 from sysfs_bridge import DeviceEvidence, evidence_from_report, pci_identity
+from tdisp.messages import InterfaceInfo, InterfaceReport, MmioRange, TdiState
+from tsm import DeviceInfo, LinkState, TdiInfo
 from tsm.teeio import TeeIoSteps
 
 NOW = datetime.now(UTC)
@@ -26,6 +36,9 @@ CASES = (
     (BaseAsymAlgo.RSAPSS_2048, SpdmVersion.V13),
 )
 CASE_IDS = [f"{a.name}-{v.text}" for a, v in CASES]
+VF = "0000:03:00.1"
+REPORT = InterfaceReport(interface_info=InterfaceInfo.NO_FW_UPDATE | InterfaceInfo.DMA_WITHOUT_PASID,
+                         mmio_ranges=(MmioRange(0xD0000, 16),), device_specific_info=b"dsi").encode()
 
 
 @cache
@@ -68,3 +81,20 @@ def teeio_evidence(bdf: str = BDF) -> DeviceEvidence:
     rep = connection.report
     return evidence_from_report(rep, bdf, pci=pci_identity(device.spdm.config_space),
                                 vendor_protocols=steps.vendor_protocols)
+
+
+def tsm_info(link: LinkState, *tdis: tuple[str, TdiState], report: bytes = REPORT) -> DeviceInfo:
+    """What a TSM reports for the device at :data:`BDF` (its certificates) with these TDIs.
+
+    Every TDI but an unlocked one carries ``report`` as the report it was locked with.
+    """
+    ev = evidence()
+    return DeviceInfo(
+        bdf=BDF, tsm="tsm0", state=link, version=SpdmVersion.V13, hash_alg=BaseHashAlgo.SHA_384,
+        asym_alg=BaseAsymAlgo.ECDSA_P384, measurement_hash_alg=MeasurementHashAlgo.SHA_384,
+        dhe_group=DheGroup.SECP_384_R1, aead_suite=AeadSuite.AES_256_GCM,
+        capabilities=CapabilityFlags.CERT_CAP, doe_features=((1, 0), (1, 1)),
+        certificates=dict(ev.certificates), streams=(0,),
+        tdis=tuple(TdiInfo(bdf=bdf, dsm=BDF, interface_id=0, state=state,
+                           report=report if state != TdiState.CONFIG_UNLOCKED else b"", mmio_ranges=1)
+                   for bdf, state in tdis))

@@ -26,7 +26,7 @@ from tests.sysfs_bridge.helpers import evidence as make_evidence
 @pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
 def test_round_trip(tmp_path: Path, asym: BaseAsymAlgo, version: SpdmVersion) -> None:
     ev = replace(make_evidence(asym, version), next_requester_nonce=b"\x01" * 32,
-                 tsm=TsmState(connect="tsm0", bound="tsm0", lock="1"))
+                 tsm=TsmState(connect="tsm0", dsm=BDF, bound="tsm0", lock="tsm0", accept="1"))
     render(ev, tmp_path)
     assert read_device(tmp_path, BDF) == ev
 
@@ -97,7 +97,8 @@ def test_kernel_shaped_tree(tmp_path: Path) -> None:
     assert ev.pci == PciIdentity(vendor=0x8086, device=0x0D58) and ev.spdm is None
     assert ev.signatures == (replace(original.signatures[0], number=7, asym_algorithm=""),)
     assert [(v.number, v.ok) for v in verify_log(device)] == [(7, True)]
-    assert read_device(tmp_path, "0000:00:02.0") == DeviceEvidence("0000:00:02.0", False)
+    assert ev.supported_slots == (0, 1)
+    assert read_device(tmp_path, "0000:00:02.0") == DeviceEvidence("0000:00:02.0", False, supported_slots=())
 
 
 def test_missing_device_and_bad_address(tmp_path: Path) -> None:

@@ -23,13 +23,17 @@ ENTRY_SUFFIXES = ("signature", "transcript", "requester_nonce", "responder_nonce
 @pytest.mark.parametrize(("asym", "version"), CASES, ids=CASE_IDS)
 def test_tree_has_every_path_of_the_table(tmp_path: Path, asym: BaseAsymAlgo, version: SpdmVersion) -> None:
     ev = replace(make_evidence(asym, version), tsm=TsmState(connect="tsm0", dsm="0000:03:00.0"))
+    supported = (0,) if version >= SpdmVersion.V13 else tuple(range(8))  # the device's SupportedSlotMask
+    assert ev.supported_slots == supported
     device = render(ev, tmp_path)
     assert device == tmp_path / "bus/pci/devices" / BDF
     assert device.is_symlink() and os.readlink(device).startswith("../../../devices/devsec/")
     assert (device / "authenticated").read_bytes() == b"1\n"
     assert (device / "certificates/slot0").read_bytes() == ev.certificates[0]
     for slot in range(1, 8):
-        assert (device / f"certificates/slot{slot}").read_bytes() == b""
+        assert (device / f"certificates/slot{slot}").exists() == (slot in supported)
+        if slot in supported:
+            assert (device / f"certificates/slot{slot}").read_bytes() == b""
     names = set(os.listdir(device / "signatures"))
     assert names == {"next_requester_nonce"} | {f"{n}_{s}" for n in (0, 1) for s in ENTRY_SUFFIXES}
     entry = ev.signatures[0]
@@ -40,15 +44,15 @@ def test_tree_has_every_path_of_the_table(tmp_path: Path, asym: BaseAsymAlgo, ve
     link = device / "signatures/0_certificate_chain"
     assert os.readlink(link) == "../certificates/slot0"
     assert link.read_bytes() == ev.certificates[0]
-    assert sorted(os.listdir(device / "doe_features")) == ["0001:00", "0001:01", "0001:02"]
+    assert sorted(os.listdir(device / "doe_features")) == ["0001:01", "0001:02", "doe_discovery"]
     assert (device / "doe_features/0001:01").read_bytes() == b"0001:01\n"
+    assert (device / "doe_features/doe_discovery").read_bytes() == b"0001:00\n"
     first = ev.measurements[0]
     assert (device / f"measurements/{first.index}/value").read_bytes() == first.value
     assert (device / f"measurements/{first.index}/value_type").read_bytes() == b"immutable-rom\n"
     assert (device / f"measurements/{first.index}/representation").read_bytes() == b"digest\n"
     assert (device / f"measurements/{first.index}/source").read_bytes() == b"spdm\n"
-    assert sorted(os.listdir(device / "tsm")) == sorted(
-        ["connect", "disconnect", "dsm", "bound", "lock", "unlock", "accept"])
+    assert sorted(os.listdir(device / "tsm")) == ["bound", "connect", "disconnect", "dsm"]
     assert (device / "tsm/connect").read_bytes() == b"tsm0\n"
     tsm = tmp_path / "class/tsm/tsm0"
     assert tsm.is_symlink() and tsm.resolve() == (tmp_path / "devices/virtual/tsm/tsm0").resolve()
@@ -75,7 +79,8 @@ def test_no_temporary_files_or_old_trees_are_left(tmp_path: Path) -> None:
 def test_pure_renderings() -> None:
     ev = make_evidence()
     files = device_files(ev)
-    assert files["authenticated"] == b"1\n" and files["certificates/slot7"] == b""
+    assert files["authenticated"] == b"1\n" and files["certificates/slot0"] == ev.certificates[0]
+    assert "certificates/slot7" not in files  # SPDM 1.3: the device supports slot 0 only
     assert set(entry_files(ev.signatures[0])) == {
         f"0_{s}" for s in ENTRY_SUFFIXES if s != "certificate_chain"}
 

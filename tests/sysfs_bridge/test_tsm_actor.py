@@ -79,7 +79,9 @@ def test_an_allowed_device_is_connected_and_bound_by_the_tsm(tsm: Tsm, tmp_path:
     assert len(host.board.transports) == 2
     tree = read_device(host.root, dsm)  # TSM mode, as the kernel shows a device a TSM holds
     assert tree.authenticated == tsm.name and tree.tsm is not None
-    assert (tree.tsm.connect, tree.tsm.bound, tree.tsm.lock) == (tsm.name, tsm.name, "1")
+    assert (tree.tsm.connect, tree.tsm.bound, tree.tsm.lock) == (tsm.name, tsm.name, tsm.name)
+    assert (tree.tsm.dsm, tree.tsm.accept) == (dsm, "0")  # locked, not yet accepted into a guest
+    assert tree.interface_report != b""  # the report it was locked with
 
 
 def test_a_held_device_is_readmitted_on_evidence_its_session_signs(tsm: Tsm, tmp_path: Path) -> None:
