@@ -42,6 +42,12 @@ PSK sessions are added (PSK_CAP_WITH_CONTEXT) when the device is given PSKs."""
 DEFAULT_DATA_TRANSFER_SIZE = 0x1200
 """4608 bytes, libspdm's default: large chains come in portions of this size."""
 
+DEFAULT_CERTIFICATE_PORTION = 0x400
+"""Bytes a requester asks for per GET_CERTIFICATE: what libspdm (LIBSPDM_MAX_CERT_CHAIN_BLOCK_LEN)
+and Linux's CMA ask.  Asking for more (0xFFFF) lets a device answer with an object as large as its
+DataTransferSize, which a DOE bridge with a smaller buffer drops silently (issue 11 item 12);
+portions of this size fit every mailbox the reference works with."""
+
 
 @dataclass(frozen=True)
 class DeferredTrust:
@@ -75,8 +81,8 @@ class RequesterConfig:
         busy_retries: how often a request answered ERROR Busy is sent again.
         busy_retry_delay: seconds between those retries.
         max_not_ready_polls: RESPOND_IF_READY attempts before giving up.
-        certificate_portion: bytes asked per GET_CERTIFICATE (0xFFFF = as many
-            as the responder will send).
+        certificate_portion: bytes asked per GET_CERTIFICATE (1..0xFFFF; 0xFFFF =
+            as many as the responder will send in one transfer).
         multi_key_conn: offer MULTI_KEY_CONN (1.3 OtherParamsSupport b4).
         mel_specification: the MEL specification offered (1.3; 1 = DMTF).
     """
@@ -91,7 +97,7 @@ class RequesterConfig:
     busy_retries: int = 3
     busy_retry_delay: float = 0.01
     max_not_ready_polls: int = 8
-    certificate_portion: int = 0xFFFF
+    certificate_portion: int = DEFAULT_CERTIFICATE_PORTION
     multi_key_conn: bool = False
     mel_specification: int = 0
 
