@@ -43,10 +43,12 @@ DEFAULT_DATA_TRANSFER_SIZE = 0x1200
 """4608 bytes, libspdm's default: large chains come in portions of this size."""
 
 DEFAULT_CERTIFICATE_PORTION = 0x400
-"""Bytes a requester asks for per GET_CERTIFICATE: what libspdm (LIBSPDM_MAX_CERT_CHAIN_BLOCK_LEN)
-and Linux's CMA ask.  Asking for more (0xFFFF) lets a device answer with an object as large as its
-DataTransferSize, which a DOE bridge with a smaller buffer drops silently (issue 11 item 12);
-portions of this size fit every mailbox the reference works with."""
+"""Bytes a requester asks for per GET_CERTIFICATE: libspdm's default block (LIBSPDM_MAX_CERT_CHAIN_BLOCK_LEN).
+
+Asking for 0xFFFF lets a device answer with a message as large as its DataTransferSize, which a DOE
+bridge with a smaller buffer drops silently (QEMU's, issue 11 item 12); a 0x408-byte CERTIFICATE is
+small enough for such buffers.  (The reference captures in ``vectors/`` ask 0xFFFF: their replays
+configure that.)"""
 
 
 @dataclass(frozen=True)
