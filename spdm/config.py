@@ -46,6 +46,14 @@ MAX_HEARTBEAT_PERIOD = 0xFF
 DEFAULT_DATA_TRANSFER_SIZE = 0x1200
 """4608 bytes, libspdm's default: large chains come in portions of this size."""
 
+DEFAULT_CERTIFICATE_PORTION = 0x400
+"""Bytes a requester asks for per GET_CERTIFICATE: libspdm's default block (LIBSPDM_MAX_CERT_CHAIN_BLOCK_LEN).
+
+Asking for 0xFFFF lets a device answer with a message as large as its DataTransferSize, which a DOE
+bridge with a smaller buffer drops silently (QEMU's, issue 11 item 12); a 0x408-byte CERTIFICATE is
+small enough for such buffers.  (The reference captures in ``vectors/`` ask 0xFFFF: their replays
+configure that.)"""
+
 
 @dataclass(frozen=True)
 class DeferredTrust:
@@ -79,8 +87,8 @@ class RequesterConfig:
         busy_retries: how often a request answered ERROR Busy is sent again.
         busy_retry_delay: seconds between those retries.
         max_not_ready_polls: RESPOND_IF_READY attempts before giving up.
-        certificate_portion: bytes asked per GET_CERTIFICATE (0xFFFF = as many
-            as the responder will send).
+        certificate_portion: bytes asked per GET_CERTIFICATE (1..0xFFFF; 0xFFFF =
+            as many as the responder will send in one transfer).
         multi_key_conn: offer MULTI_KEY_CONN (1.3 OtherParamsSupport b4).
         mel_specification: the MEL specification offered (1.3; 1 = DMTF).
     """
@@ -95,7 +103,7 @@ class RequesterConfig:
     busy_retries: int = 3
     busy_retry_delay: float = 0.01
     max_not_ready_polls: int = 8
-    certificate_portion: int = 0xFFFF
+    certificate_portion: int = DEFAULT_CERTIFICATE_PORTION
     multi_key_conn: bool = False
     mel_specification: int = 0
 

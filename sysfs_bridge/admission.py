@@ -77,14 +77,16 @@ Identify = Callable[[str], PciIdentity]
 """Reads the PCI identity of the device at a PCI address."""
 
 
-def mailbox_opener(sysfs: Path) -> Opener:
+def mailbox_opener(sysfs: Path, *, force: bool = False) -> Opener:
     """Devices through the DOE mailbox of their config space (``<sysfs>/bus/pci/devices/<bdf>/config``).
 
     Opening raises TransportError when the config file cannot be opened (root
-    is needed) or the function has no DOE capability.
+    is needed) or the function has no DOE capability, and its subclass
+    KernelTsmHoldsDevice when the kernel's TSM holds the device (unless
+    ``force``: see :func:`spdm.transport.targets.open_target`).
     """
     def open_device(bdf: str) -> DoeTransport:
-        return open_target(bdf, sysfs_root=str(sysfs))
+        return open_target(bdf, sysfs_root=str(sysfs), force=force)
     return open_device
 
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from spdm.config import ALL_VERSIONS
+from spdm.config import ALL_VERSIONS, DEFAULT_CERTIFICATE_PORTION, DEFAULT_DATA_TRANSFER_SIZE, RequesterConfig
 from spdm.crypto import Certificate, load_certificates
 from spdm.errors import ConfigurationError
 from spdm.messages import NONCE_SIZE
@@ -30,7 +30,7 @@ from spdm.names import (
     parse_hash,
     parse_version,
 )
-from spdm.negotiation import AlgorithmPreferences
+from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12, AlgorithmPreferences
 from sysfs_bridge import Decision, evidence_from_tsm, render
 from tsm import DeviceInfo
 
@@ -38,6 +38,7 @@ __all__ = [
     "Subparsers",
     "algorithm_flags",
     "certificates",
+    "force_flag",
     "hex_value",
     "nonce",
     "preferences",
@@ -45,6 +46,8 @@ __all__ = [
     "print_report",
     "read",
     "session_flags",
+    "sized",
+    "transfer_flags",
     "tsm_renderer",
     "versions",
 ]
@@ -149,3 +152,53 @@ def algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:
     parser.add_argument("--hash", action="append", metavar="|".join(HASHES),
                         help="hash algorithm to allow (repeatable)")
     parser.add_argument("--asym", action="append", metavar="|".join(ASYMS), help=asym_help)
+
+
+def _size(value: str) -> int:
+    """A byte count in decimal or 0x-hex."""
+    try:
+        return int(value, 0)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a byte count (decimal or 0x-hex)") from exc
+
+
+def transfer_flags(parser: argparse.ArgumentParser) -> None:
+    """``--cert-portion``, ``--data-transfer-size``: what a device's mailbox (or a bridge before it) carries.
+
+    Real devices and bridges have buffers smaller than SPDM allows (QEMU's
+    DOE-to-SPDM bridge drops an object over 0x1200 bytes silently), so both
+    are the user's to lower.
+    """
+    parser.add_argument(
+        "--cert-portion", type=_size, default=DEFAULT_CERTIFICATE_PORTION, metavar="BYTES",
+        help=f"bytes asked per GET_CERTIFICATE (1-0xffff; default {DEFAULT_CERTIFICATE_PORTION:#x}, as "
+             f"libspdm and Linux ask; 0xffff: as much as the device sends at once)")
+    parser.add_argument(
+        "--data-transfer-size", type=_size, default=DEFAULT_DATA_TRANSFER_SIZE, metavar="BYTES",
+        help=f"the largest SPDM message we receive, advertised as DataTransferSize and MaxSPDMmsgSize "
+             f"({MIN_DATA_TRANSFER_SIZE_12}-0xffffffff; default {DEFAULT_DATA_TRANSFER_SIZE:#x})")
+
+
+def sized(config: RequesterConfig, args: argparse.Namespace) -> RequesterConfig:
+    """``config`` with the sizes of :func:`transfer_flags`.
+
+    Raises:
+        ConfigurationError: a size is out of range.
+    """
+    portion, size = args.cert_portion, args.data_transfer_size
+    if not 1 <= portion <= 0xFFFF:
+        raise ConfigurationError(f"--cert-portion {portion:#x} is not in 1..0xffff (a 16-bit length)")
+    if not MIN_DATA_TRANSFER_SIZE_12 <= size <= 0xFFFF_FFFF:
+        raise ConfigurationError(f"--data-transfer-size {size} is not in {MIN_DATA_TRANSFER_SIZE_12}.."
+                                 f"0xffffffff (SPDM 1.2's minimum, a 32-bit field)")
+    # Without CHUNK_CAP the two must be equal (DSP0274 GET_CAPABILITIES).
+    return replace(config, certificate_portion=portion, data_transfer_size=size, max_spdm_msg_size=size)
+
+
+def force_flag(parser: argparse.ArgumentParser) -> None:
+    """``--force``: drive a PCI function's DOE mailbox although another agent holds it."""
+    parser.add_argument(
+        "--force", action="store_true",
+        help="PCI targets: drive the device's DOE mailbox even though the kernel's TSM holds the device "
+             "(tsm/connect set, or a TDI bound), and reset the mailbox when another agent keeps it "
+             "busy; either breaks that agent's exchange")

@@ -22,11 +22,14 @@ from .args import (
     Subparsers,
     algorithm_flags,
     certificates,
+    force_flag,
     hex_value,
     preferences,
     print_report,
     read,
     session_flags,
+    sized,
+    transfer_flags,
     versions,
 )
 from .report import report_dict, report_text
@@ -62,11 +65,11 @@ def _run(args: argparse.Namespace) -> int:
         identity = DeviceModel.from_files(read(args.requester_cert_chain, "requester chain"),
                                           read(args.requester_key, "requester key"))
         caps |= MUTUAL_AUTH_CAPS
-    config = RequesterConfig(versions=versions(args), capabilities=caps, algorithms=preferences(args),
-                             trust_anchors=certificates(args.trust_root, "trust root"))
+    config = sized(RequesterConfig(versions=versions(args), capabilities=caps, algorithms=preferences(args),
+                                   trust_anchors=certificates(args.trust_root, "trust root")), args)
     teeio = TeeIoSteps(ide=args.ide, tdis=tuple(args.tdi or ((0x0101,) if args.tdisp else ())))
     psk = hex_value(args.psk, "--psk") if args.psk else None
-    with open_transport(args.target) as transport:
+    with open_transport(args.target, force=args.force) as transport:
         pci = pci_identity(transport.config) if isinstance(transport, DeviceMailbox) else None
         connection = connect(transport, config, slot_id=args.slot, identity=identity)
         if args.session or psk is not None or args.ide or args.tdisp:
@@ -120,4 +123,6 @@ def add_parser(sub: Subparsers) -> None:
                         "keys, measure inside it, and end it")
     algorithm_flags(p, "signature algorithm to allow (repeatable)")
     session_flags(p)
+    transfer_flags(p)
+    force_flag(p)
     p.set_defaults(func=_run)

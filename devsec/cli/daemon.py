@@ -35,7 +35,7 @@ from sysfs_bridge.uevent import NetlinkUeventSource, Work, uevent_from_environme
 from tsm import Tsm, TsmConfig, backend_names, open_backend
 from tsm.service import ServiceTsm
 
-from .args import Subparsers, print_decision, tsm_renderer
+from .args import Subparsers, force_flag, print_decision, tsm_renderer
 
 __all__ = ["add_parsers"]
 
@@ -53,7 +53,7 @@ def _admission(args: argparse.Namespace, tsm: Tsm | None = None) -> Admission:
     """
     kernel = Path(args.kernel_sysfs)
     root = Path(args.sysfs)
-    opener = socket_opener(args.via) if args.via else mailbox_opener(kernel)
+    opener = socket_opener(args.via) if args.via else mailbox_opener(kernel, force=args.force)
     actor: Actor = KernelTsmActor(kernel, tsm=args.tsm)
     if args.tsm_service is not None:
         if tsm is not None or args.tsm is not None:
@@ -142,6 +142,7 @@ def _admission_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tsm-service", metavar="SOCKET",
                         help="act through the devsec TSM service listening there ('devsec tsm serve') "
                              "instead of the kernel's TSM")
+    force_flag(parser)
 
 
 def add_parsers(sub: Subparsers) -> None:

@@ -12,7 +12,19 @@ from spdm.errors import ConfigurationError, DecodeError, VerificationError
 from spdm.transport.targets import open_transport
 from sysfs_bridge import export_bundle, verify_bundle
 
-from .args import Subparsers, algorithm_flags, certificates, nonce, preferences, print_report, read, versions
+from .args import (
+    Subparsers,
+    algorithm_flags,
+    certificates,
+    force_flag,
+    nonce,
+    preferences,
+    print_report,
+    read,
+    sized,
+    transfer_flags,
+    versions,
+)
 from .report import bundle_dict, bundle_text
 
 __all__ = ["add_parser"]
@@ -20,9 +32,9 @@ __all__ = ["add_parser"]
 
 def _export(args: argparse.Namespace) -> int:
     verifier_nonce = nonce(args.nonce)
-    config = RequesterConfig(versions=versions(args), algorithms=preferences(args),
-                             trust_anchors=certificates(args.trust_root, "trust root"))
-    with open_transport(args.target) as transport:
+    config = sized(RequesterConfig(versions=versions(args), algorithms=preferences(args),
+                                   trust_anchors=certificates(args.trust_root, "trust root")), args)
+    with open_transport(args.target, force=args.force) as transport:
         report = authenticate(transport, config, slot_id=args.slot, measurement_nonce=verifier_nonce)
     bundle = export_bundle(report, verifier_nonce)
     try:
@@ -66,6 +78,8 @@ def add_parser(sub: Subparsers) -> None:
                    help="root certificate(s) the device must lead to here, PEM or DER (repeatable)")
     e.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
     algorithm_flags(e, "signature algorithm to allow (repeatable)")
+    transfer_flags(e)
+    force_flag(e)
     e.set_defaults(func=_export)
     e = evidence.add_parser("verify", help="check a bundle offline against the nonce and trust roots")
     e.add_argument("bundle", metavar="FILE")

@@ -19,12 +19,13 @@ from types import FrameType
 
 from spdm.config import RequesterConfig
 from spdm.names import ASYMS, HASHES, name_of
+from spdm.transport import DoeTransport
 from spdm.transport.targets import is_socket_target, open_target
 from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
 from tsm.service import TsmService, alive, request, shutdown, spawn
 from tsm.wire import encode_info
 
-from .args import Subparsers, certificates, tsm_renderer
+from .args import Subparsers, certificates, force_flag, sized, transfer_flags, tsm_renderer
 
 __all__ = ["add_parser", "info_lines", "target_bdf"]
 
@@ -89,7 +90,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    config = TsmConfig(RequesterConfig(trust_anchors=certificates(args.trust_root, "trust root")))
+    requester = RequesterConfig(trust_anchors=certificates(args.trust_root, "trust root"))
+    config = TsmConfig(sized(requester, args))
     tsm = open_backend(args.backend, config)
     stop = threading.Event()
 
@@ -99,7 +101,12 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     after = tsm_renderer(Path(args.sysfs)) if args.sysfs else None
-    service = TsmService(tsm, open_target, after)
+    force = args.force
+
+    def open_device(target: str) -> DoeTransport:
+        return open_target(target, force=force)
+
+    service = TsmService(tsm, open_device, after)
     try:
         service.serve(Path(args.socket), stop=stop, ready=lambda: print(
             f"devsec: TSM service ({args.backend}) listening on {args.socket}", flush=True))
@@ -119,6 +126,8 @@ def add_parser(sub: Subparsers) -> None:
                    help="root certificate(s) device chains must lead to (repeatable)")
     p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH")
     p.add_argument("--sysfs", metavar="ROOT", help="render every device's evidence under ROOT")
+    transfer_flags(p)
+    force_flag(p)
     p.set_defaults(func=_serve)
 
     p = ops.add_parser("stop", help="stop the TSM service (its sessions are abandoned)")

@@ -226,7 +226,7 @@ class AuthCommands(EncapCommands):
             )
         self.transcript.add_b(request.raw, response.raw)
         portion = response.cert_chain
-        asked = self.config.certificate_portion
+        asked = request.length  # what this request asked (a followed capture may ask more than we would)
         if len(portion) > asked:
             raise RemoteProtocolError(f"CERTIFICATE portion of {len(portion)} bytes, asked for {asked}")
         chain += portion

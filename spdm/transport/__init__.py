@@ -19,6 +19,7 @@ from spdm.transport.configspace import (
     DeviceMailbox,
     ModelConfigSpace,
     SysfsConfigSpace,
+    device_directory,
     find_extended_capabilities,
     open_mailbox,
 )
@@ -44,7 +45,8 @@ from spdm.transport.emu_socket import (
     SocketTransportType,
 )
 from spdm.transport.endpoint import DoeEndpoint, ObjectHandler
-from spdm.transport.mailbox import DoeMailbox, DoeMailboxModel
+from spdm.transport.mailbox import DoeMailbox, DoeMailboxModel, MailboxInUse
+from spdm.transport.ownership import KernelTsmHoldsDevice, kernel_tsm_claims
 from spdm.transport.pipe import PipeTransport
 
 __all__ = [
@@ -62,6 +64,8 @@ __all__ = [
     "DoeTransport",
     "EmuSocketClient",
     "EmuSocketServer",
+    "KernelTsmHoldsDevice",
+    "MailboxInUse",
     "ModelConfigSpace",
     "ObjectHandler",
     "PipeTransport",
@@ -72,11 +76,13 @@ __all__ = [
     "decode_data_object",
     "decode_discovery_request",
     "decode_discovery_response",
+    "device_directory",
     "discover",
     "encode_data_object",
     "encode_discovery_request",
     "encode_discovery_response",
     "find_extended_capabilities",
+    "kernel_tsm_claims",
     "open_mailbox",
 ]
 

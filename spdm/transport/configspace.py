@@ -19,6 +19,7 @@ from typing import Protocol, TypedDict, Unpack
 
 from spdm.errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, TransportError
 from spdm.transport.mailbox import DOE_CAP_SIZE, EXT_CAP_ID_DOE, DoeMailbox, DoeMailboxModel
+from spdm.transport.ownership import check_not_held_by_kernel_tsm
 
 __all__ = [
     "CONFIG_SPACE_SIZE",
@@ -29,6 +30,7 @@ __all__ = [
     "MailboxOptions",
     "ModelConfigSpace",
     "SysfsConfigSpace",
+    "device_directory",
     "find_extended_capabilities",
     "open_mailbox",
 ]
@@ -102,6 +104,28 @@ def find_extended_capabilities(config: ConfigSpace, cap_id: int) -> list[int]:
         # Bits [1:0] of the next pointer are reserved (PCIe r6.x §7.6.3).
         offset = (header >> 20) & 0xFFC
     return found
+
+
+def device_directory(bdf: str, sysfs_root: str | os.PathLike[str] = "/sys") -> Path:
+    """The sysfs directory of the PCI function at ``bdf``: ``<sysfs_root>/bus/pci/devices/<DDDD:BB:DD.F>``.
+
+    Args:
+        bdf: ``DDDD:BB:DD.F`` (hex; longer domains as Linux prints them are
+            accepted, any case) or ``BB:DD.F`` for domain 0000.
+        sysfs_root: where sysfs is mounted.
+
+    Returns:
+        The directory, named as the kernel names it (lower case); it need not exist.
+
+    Raises:
+        ConfigurationError: ``bdf`` is not a PCI address.
+    """
+    match = _BDF.fullmatch(bdf)
+    if match is None:
+        raise ConfigurationError(f"{bdf!r} is not a PCI address (DDDD:BB:DD.F)")
+    domain = match["domain"] or "0000"
+    name = f"{domain}:{match['bus']}:{match['dev']}.{match['fn']}".lower()
+    return Path(sysfs_root, "bus", "pci", "devices", name)
 
 
 class ModelConfigSpace:
@@ -252,12 +276,7 @@ class SysfsConfigSpace:
             ConfigurationError: ``bdf`` is not a PCI address.
             TransportError: the device's config file cannot be opened.
         """
-        match = _BDF.fullmatch(bdf)
-        if match is None:
-            raise ConfigurationError(f"{bdf!r} is not a PCI address (DDDD:BB:DD.F)")
-        domain = match["domain"] or "0000"
-        name = f"{domain}:{match['bus']}:{match['dev']}.{match['fn']}".lower()
-        return cls(Path(sysfs_root, "bus", "pci", "devices", name, "config"))
+        return cls(device_directory(bdf, sysfs_root) / "config")
 
     def _require_fd(self) -> int:
         if self._fd is None:
@@ -324,6 +343,7 @@ class MailboxOptions(TypedDict, total=False):
     clock: Callable[[], float]
     sleep: Callable[[float], None]
     poll_interval: float
+    force: bool
 
 
 def open_mailbox(config: ConfigSpace, **kw: Unpack[MailboxOptions]) -> DoeMailbox:
@@ -352,7 +372,9 @@ class DeviceMailbox:
 
     ``DoeMailbox`` leaves its config space to the caller (it may be shared or
     emulated); a caller that opens a device by address only wants one handle
-    to close.
+    to close.  Opening one first checks that the kernel's TSM does not hold
+    the device (:mod:`spdm.transport.ownership`): the kernel drives the same
+    mailbox registers for its own session.
 
     Attributes:
         config: the device's config space, for other reads while the mailbox is open.
@@ -361,12 +383,23 @@ class DeviceMailbox:
     def __init__(self, bdf: str, sysfs_root: str = "/sys", **kw: Unpack[MailboxOptions]) -> None:
         """Open ``<sysfs_root>/bus/pci/devices/<bdf>/config`` and attach to its first DOE capability.
 
+        Args:
+            bdf: the function's PCI address.
+            sysfs_root: where sysfs is mounted.
+            **kw: options for ``DoeMailbox``; ``force`` also skips the
+                kernel-TSM check (the kernel's session will break).
+
         Raises:
             ConfigurationError: ``bdf`` is not a PCI address.
+            KernelTsmHoldsDevice: the kernel's TSM holds the device (and not ``force``);
+                nothing was opened.
             TransportError: the file cannot be opened, or the function has no DOE capability.
             RemoteProtocolError: the capability list loops.
         """
-        self.config = SysfsConfigSpace.for_device(bdf, sysfs_root)
+        directory = device_directory(bdf, sysfs_root)
+        if not kw.get("force", False):
+            check_not_held_by_kernel_tsm(directory)
+        self.config = SysfsConfigSpace(directory / "config")
         try:
             self._mailbox = open_mailbox(self.config, **kw)
         except BaseException:

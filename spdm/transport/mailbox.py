@@ -7,6 +7,14 @@ complete objects to a device-side endpoint), and ``DoeMailbox`` is the host
 procedure of Linux ``drivers/pci/doe.c`` run over any ``ConfigSpace``.  Testing
 them against each other pins the contract down; the driver also runs unchanged
 over a real device's sysfs ``config`` file.
+
+A real device's mailbox is shared: Linux creates its own DOE mailbox driver
+for every DOE capability, and its CMA/TSM code exchanges objects through it.
+So the driver here polls politely (a short sleep that backs off to Linux's
+own 1/128 s, never a spin), never aborts an exchange it did not start (a
+mailbox found Busy or holding a response is another agent's: it waits, then
+fails with :class:`MailboxInUse`), and resets the mailbox after one of its own
+exchanges timed out so a lost object does not poison the next.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from spdm.errors import DecodeError, LocalProtocolError, TransportError, TransportTimeout
 from spdm.transport.doe import (
@@ -43,8 +51,11 @@ __all__ = [
     "DOE_STATUS_ERROR",
     "DOE_WRITE_MAILBOX",
     "EXT_CAP_ID_DOE",
+    "FIRST_POLL_INTERVAL",
+    "POLL_INTERVAL",
     "DoeMailbox",
     "DoeMailboxModel",
+    "MailboxInUse",
 ]
 
 _log = logging.getLogger(__name__)
@@ -69,10 +80,34 @@ DOE_STATUS_BUSY = 1 << 0
 DOE_STATUS_ERROR = 1 << 2
 DOE_STATUS_DATA_OBJECT_READY = 1 << 31
 
+POLL_INTERVAL: Final = 1 / 128
+"""Longest sleep between two Status polls, in seconds: Linux's ``PCI_DOE_POLL_INTERVAL`` (HZ / 128).
+
+A device that takes seconds to sign is then read about 128 times a second,
+not thousands (issue 11 item 12 saw 2,062 reads in 1 s with no pause)."""
+
+FIRST_POLL_INTERVAL: Final = 1e-4
+"""First sleep between Status polls; each later one doubles, up to :data:`POLL_INTERVAL`.
+
+Most devices answer within microseconds to a few milliseconds, and an
+emulated one at once; starting small keeps those fast while the doubling
+bounds the reads of a slow one at about 7 plus 128 per second."""
+
 _DWORD = struct.Struct("<I")
 _HEADER_DWORDS = struct.Struct("<II")
 _REGISTERS = frozenset(range(0, DOE_CAP_SIZE, 4))
 """The capability's dword offsets: checking one is a set lookup on the per-dword path."""
+
+
+class MailboxInUse(TransportError):
+    """The DOE mailbox belongs to another agent just now; devsec did not touch its exchange.
+
+    Raised when the mailbox was found Busy or holding a response devsec did
+    not ask for and stayed so for the mailbox's timeout (the kernel's DOE
+    driver, its CMA or TSM, or another devsec process is using it).  Retry
+    later; only if no other agent can be using it, open it with ``force`` to
+    reset it.
+    """
 
 
 def _check_u32(value: int) -> None:
@@ -90,8 +125,10 @@ class DoeMailboxModel:
       over ``max_object_dwords``, or reserved DW1 bits set -> Error.
     * Go hands the assembled object to ``endpoint``.  Go with no or an
       incomplete object, or while busy or a response is pending -> Error.
-    * Busy reads as set for the next ``busy_polls`` Status reads after Go;
-      Data Object Ready shows only after that, while response dwords remain.
+    * Busy reads as set for the next ``busy_polls`` Status reads after Go,
+      and until ``response_delay`` seconds have passed since Go (a device
+      that takes that long to answer); Data Object Ready shows only after
+      that, while response dwords remain.
       An endpoint returning None (object dropped) leaves Data Object Ready
       clear, so the host times out as with a real DOE r1.x device.
     * Read Data Mailbox returns the current response dword (0 when nothing is
@@ -108,6 +145,8 @@ class DoeMailboxModel:
         *,
         max_object_dwords: int = DOE_MAX_OBJECT_DWORDS,
         busy_polls: int = 0,
+        response_delay: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Create an idle mailbox.
 
@@ -117,17 +156,22 @@ class DoeMailboxModel:
             max_object_dwords: largest object accepted or returned, in dwords
                 (2..2^18); models a device with a small buffer.
             busy_polls: Status reads that report Busy after each Go.
+            response_delay: seconds after each Go before the response shows.
+            clock: monotonic seconds, for ``response_delay``.
 
         Raises:
             LocalProtocolError: a limit is out of range.
         """
         if not 2 <= max_object_dwords <= DOE_MAX_OBJECT_DWORDS:
             raise LocalProtocolError(f"max_object_dwords {max_object_dwords} not in 2..2^18")
-        if busy_polls < 0:
-            raise LocalProtocolError(f"busy_polls {busy_polls} is negative")
+        if busy_polls < 0 or response_delay < 0:
+            raise LocalProtocolError(f"busy_polls {busy_polls} or response_delay {response_delay} < 0")
         self._endpoint = endpoint
         self._max_dwords = max_object_dwords
         self._busy_polls = busy_polls
+        self._response_delay = response_delay
+        self._clock = clock
+        self._ready_at: float | None = None
         self._request: list[int] = []
         self._expected: int | None = None
         self._response: deque[int] = deque()
@@ -152,7 +196,7 @@ class DoeMailboxModel:
             return EXT_CAP_ID_DOE | DOE_CAP_VERSION << 16
         if reg == DOE_STATUS:
             return self._read_status()
-        if reg == DOE_READ_MAILBOX and self._busy_left == 0 and self._response:
+        if reg == DOE_READ_MAILBOX and self._response and not (self._pending_work() and self._busy()):
             return self._response[0]
         return 0
 
@@ -187,9 +231,23 @@ class DoeMailboxModel:
         if reg % 4 or not 0 <= reg < DOE_CAP_SIZE:
             raise LocalProtocolError(f"{reg!r} is not a DOE register offset")
 
-    def _read_status(self) -> int:
+    def _pending_work(self) -> bool:
+        """Cheap pre-check for :meth:`_busy` on the per-dword path: nothing to count down."""
+        return bool(self._busy_left) or self._ready_at is not None
+
+    def _busy(self) -> bool:
+        """Still working on the last object (the clock is read only while a delay runs)."""
         if self._busy_left:
-            self._busy_left -= 1
+            return True
+        if self._ready_at is not None:
+            if self._clock() < self._ready_at:
+                return True
+            self._ready_at = None
+        return False
+
+    def _read_status(self) -> int:
+        if self._busy():
+            self._busy_left = max(self._busy_left - 1, 0)
             status = DOE_STATUS_BUSY
         else:
             status = DOE_STATUS_DATA_OBJECT_READY if self._response else 0
@@ -205,12 +263,13 @@ class DoeMailboxModel:
         self._expected = None
         self._response.clear()
         self._busy_left = 0
+        self._ready_at = None
         self._error = False
 
     def _write_dword(self, value: int) -> None:
         if self._error:
             return
-        if self._busy_left or self._response:
+        if self._response or self._busy():
             self._fail("request written while busy or a response is pending")
             return
         self._request.append(value)
@@ -229,7 +288,7 @@ class DoeMailboxModel:
     def _go(self) -> None:
         if self._error:
             return
-        if self._busy_left or self._response:
+        if self._response or self._busy():
             self._fail("Go while busy or a response is pending")
             return
         if self._expected is None or len(self._request) != self._expected:
@@ -239,6 +298,8 @@ class DoeMailboxModel:
         self._request.clear()
         self._expected = None
         self._busy_left = self._busy_polls
+        if self._response_delay:
+            self._ready_at = self._clock() + self._response_delay
         response = self._endpoint(request)
         if response is None:
             _log.debug("DOE model: endpoint dropped a %d-byte object", len(request))
@@ -248,7 +309,7 @@ class DoeMailboxModel:
         self._response.extend(dw for (dw,) in _DWORD.iter_unpack(response))
 
     def _pop(self) -> None:
-        if self._busy_left or not self._response:
+        if not self._response or (self._pending_work() and self._busy()):
             self._fail("Read Data Mailbox popped with no data object ready")
             return
         self._response.popleft()
@@ -257,11 +318,27 @@ class DoeMailboxModel:
 class DoeMailbox:
     """Host driver for one DOE instance; implements ``DoeTransport``.
 
-    Follows Linux ``drivers/pci/doe.c``: refuse a mailbox someone else has
-    Busy, abort first if Error is set, write the object and Go, poll for Data
-    Object Ready or Error with a timeout, read and pop each dword using the
-    length in DW1, drain any extra dwords, and check Error at the end.  Any
-    failure after Go aborts the mailbox so the next exchange starts clean.
+    Follows Linux ``drivers/pci/doe.c``: abort first if Error is set, write
+    the object and Go, poll for Data Object Ready or Error with a timeout,
+    read and pop each dword using the length in DW1, drain any extra dwords,
+    and check Error at the end.  Any failure after Go aborts the mailbox.
+
+    Where it differs, it is because the mailbox is shared (see the module
+    docstring):
+
+    * Polling sleeps between Status reads, from :data:`FIRST_POLL_INTERVAL`
+      doubling up to ``poll_interval`` (Linux's 1/128 s), and never past the
+      deadline.
+    * A mailbox found Busy or with Data Object Ready before devsec wrote
+      anything is another agent's exchange: devsec waits (polling as above)
+      for it to finish, up to ``timeout``, then raises :class:`MailboxInUse`
+      (or, with ``force``, resets the mailbox and goes on).  It never aborts
+      that exchange on sight, as Linux would not abort devsec's.
+    * After one of its own exchanges timed out, the next exchange first
+      resets the mailbox (Abort, then wait until Busy, Error and Data Object
+      Ready are clear): a response the device produced late, or an abort
+      that did not finish, is devsec's own leftover, not another agent's.
+
     The clock and sleep are injectable so tests never wait for real.
     """
 
@@ -273,7 +350,8 @@ class DoeMailbox:
         timeout: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        poll_interval: float = 0.0,
+        poll_interval: float = POLL_INTERVAL,
+        force: bool = False,
     ) -> None:
         """Attach to the DOE capability at ``cap_offset``.
 
@@ -281,26 +359,34 @@ class DoeMailbox:
             config: the function's configuration space; the caller keeps
                 ownership (``close`` does not close it).
             cap_offset: offset of the DOE Extended Capability header.
-            timeout: seconds to wait for a response and for an abort to
-                complete (PCIe's DOE timeout is 1 s).
+            timeout: seconds to wait for a response, for an abort to
+                complete, and for another agent to finish with the mailbox
+                (PCIe's DOE timeout is 1 s).
             clock: monotonic time source in seconds.
-            sleep: called with ``poll_interval`` between Status polls.
-            poll_interval: seconds between Status polls.
+            sleep: called between Status polls.
+            poll_interval: the longest sleep between Status polls (the
+                back-off ceiling; sleeps start at :data:`FIRST_POLL_INTERVAL`
+                or this, whichever is smaller).
+            force: when another agent's exchange does not finish within
+                ``timeout``, reset the mailbox (aborting that exchange)
+                instead of raising :class:`MailboxInUse`.
 
         Raises:
             LocalProtocolError: ``cap_offset`` is not a dword offset in
-                extended config space, or a time is negative or zero.
+                extended config space, or a time is not positive.
         """
         if cap_offset % 4 or not 0x100 <= cap_offset <= 0x1000 - DOE_CAP_SIZE:
             raise LocalProtocolError(f"{cap_offset!r} is not an extended capability offset")
-        if timeout <= 0 or poll_interval < 0:
-            raise LocalProtocolError("timeout must be positive and poll_interval not negative")
+        if not (timeout > 0 and poll_interval > 0):
+            raise LocalProtocolError("timeout and poll_interval must be positive (polling never spins)")
         self._config = config
         self._base = cap_offset
         self._timeout = timeout
         self._clock = clock
         self._sleep = sleep
         self._poll_interval = poll_interval
+        self._force = force
+        self._reset_pending = False
         self._closed = False
 
     def _read(self, reg: int) -> int:
@@ -308,6 +394,25 @@ class DoeMailbox:
 
     def _write(self, reg: int, value: int) -> None:
         self._config.write32(self._base + reg, value)
+
+    def _poll(self, done: Callable[[int], bool], timeout: float) -> int | None:
+        """Read Status until ``done(status)``, sleeping with back-off between reads.
+
+        Returns:
+            The Status that satisfied ``done``, or None once ``timeout``
+            seconds passed without it.
+        """
+        deadline = self._clock() + timeout
+        delay = min(FIRST_POLL_INTERVAL, self._poll_interval)
+        while True:
+            status = self._read(DOE_STATUS)
+            if done(status):
+                return status
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return None
+            self._sleep(min(delay, remaining))
+            delay = min(delay * 2, self._poll_interval)
 
     def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
         """Send one data object and return the device's response object.
@@ -324,11 +429,14 @@ class DoeMailbox:
         Raises:
             LocalProtocolError: the mailbox is closed or ``request`` is not a
                 well-formed DOE object.
-            TransportError: the mailbox is Busy (another agent owns it), the
-                device set Error, or config-space I/O failed.
+            MailboxInUse: another agent's exchange held the mailbox (Busy, or
+                a response devsec did not ask for) for the whole timeout;
+                nothing was written.
+            TransportError: the device set Error, or config-space I/O failed.
             TransportTimeout: no Data Object Ready within the timeout (the
-                mailbox has been aborted; the device may have dropped the
-                object), or an abort did not complete.
+                mailbox has been aborted, and is reset again before the next
+                exchange; the device may have dropped the object), or an
+                abort did not complete.
             DecodeError: the response header is malformed (mailbox aborted).
         """
         if self._closed:
@@ -337,12 +445,7 @@ class DoeMailbox:
             decode_data_object(request)
         except DecodeError as exc:
             raise LocalProtocolError(f"request is not a DOE data object: {exc}") from exc
-        status = self._read(DOE_STATUS)
-        if status & DOE_STATUS_BUSY:
-            raise TransportError(f"DOE mailbox at {self._base:#x} is busy (owned by another agent)")
-        if status & DOE_STATUS_ERROR:
-            _log.debug("DOE mailbox at %#x has Error set; aborting first", self._base)
-            self.abort()
+        self._claim()
         write32, mailbox = self._config.write32, self._base + DOE_WRITE_MAILBOX
         for (dword,) in _DWORD.iter_unpack(request):
             write32(mailbox, dword)
@@ -352,21 +455,66 @@ class DoeMailbox:
         _log.debug("DOE mailbox at %#x: %d bytes out, %d in", self._base, len(request), len(response))
         return response
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = self._clock() + timeout
-        while True:
-            status = self._read(DOE_STATUS)
-            if status & DOE_STATUS_ERROR:
-                self.abort()
-                raise TransportError(f"DOE mailbox at {self._base:#x} set Error after Go")
-            if status & DOE_STATUS_DATA_OBJECT_READY:
+    def _claim(self) -> None:
+        """Make the mailbox ready for devsec's next object without breaking anyone else's.
+
+        Raises:
+            MailboxInUse: another agent kept it for the whole timeout (and not ``force``).
+            TransportTimeout: a reset did not complete.
+        """
+        if self._reset_pending:
+            _log.debug("DOE mailbox at %#x: resetting after an exchange that timed out", self._base)
+            self._reset()
+            return
+        status = self._read(DOE_STATUS)
+        if status & (DOE_STATUS_BUSY | DOE_STATUS_DATA_OBJECT_READY):
+            what = "Busy" if status & DOE_STATUS_BUSY else "holding a response devsec did not ask for"
+            _log.info("DOE mailbox at %#x is %s: waiting for its other user", self._base, what)
+            found = self._poll(
+                lambda s: not s & (DOE_STATUS_BUSY | DOE_STATUS_DATA_OBJECT_READY), self._timeout)
+            if found is None:
+                if not self._force:
+                    raise MailboxInUse(
+                        f"DOE mailbox at {self._base:#x} is in use by another agent: it was {what} "
+                        f"and stayed so for {self._timeout} s (the kernel's DOE driver, CMA or TSM, or "
+                        f"another devsec); devsec does not abort another agent's exchange: retry later, "
+                        f"or force the reset if nothing else can be using the mailbox")
+                _log.warning("DOE mailbox at %#x: forced: resetting it under its other user", self._base)
+                self._reset()
                 return
-            if self._clock() >= deadline:
-                self.abort()
-                raise TransportTimeout(
-                    f"DOE mailbox at {self._base:#x}: no response within {timeout} s"
-                )
-            self._sleep(self._poll_interval)
+            status = found
+        if status & DOE_STATUS_ERROR:
+            _log.debug("DOE mailbox at %#x has Error set; aborting first", self._base)
+            self.abort()
+
+    def _reset(self) -> None:
+        """Abort and wait for a clean mailbox; the reset stays pending until one succeeds."""
+        self._reset_pending = True
+        self.abort()
+        self._reset_pending = False
+
+    def _recover(self, *, timed_out: bool = False) -> None:
+        """Abort after a failed exchange, keeping the failure the one the caller sees.
+
+        If the abort does not complete, or the exchange timed out (the device
+        may still answer late), the next exchange resets the mailbox first.
+        """
+        try:
+            self.abort()
+        except TransportTimeout as exc:
+            _log.warning("%s; the next exchange resets it first", exc)
+            self._reset_pending = True
+            return
+        self._reset_pending = timed_out
+
+    def _wait_ready(self, timeout: float) -> None:
+        status = self._poll(lambda s: bool(s & (DOE_STATUS_ERROR | DOE_STATUS_DATA_OBJECT_READY)), timeout)
+        if status is None:
+            self._recover(timed_out=True)
+            raise TransportTimeout(f"DOE mailbox at {self._base:#x}: no response within {timeout} s")
+        if status & DOE_STATUS_ERROR:
+            self._recover()
+            raise TransportError(f"DOE mailbox at {self._base:#x} set Error after Go")
 
     def _pop_dword(self) -> int:
         dword = self._read(DOE_READ_MAILBOX)
@@ -389,7 +537,7 @@ class DoeMailbox:
         try:
             length = data_object_length(header)
         except DecodeError:
-            self.abort()
+            self._recover()
             raise
         body = self._pop_dwords((length - DOE_HEADER_SIZE) // 4)
         # A device may hold more dwords than it announced; drain them so the
@@ -399,27 +547,27 @@ class DoeMailbox:
                 break
             self._pop_dword()
         else:
-            self.abort()
+            self._recover()
             raise TransportError(f"DOE mailbox at {self._base:#x} never cleared Data Object Ready")
         if self._read(DOE_STATUS) & DOE_STATUS_ERROR:
-            self.abort()
+            self._recover()
             raise TransportError(f"DOE mailbox at {self._base:#x} set Error during the read")
         return header + struct.pack(f"<{len(body)}I", *body)
 
     def abort(self) -> None:
-        """Abort the mailbox and wait until Busy and Error are both clear.
+        """Abort the mailbox and wait until Busy, Error and Data Object Ready are all clear.
 
         Raises:
-            TransportTimeout: Busy or Error still set after the timeout.
+            TransportTimeout: one of them still set after the timeout.
             TransportError: config-space I/O failed.
         """
         _log.debug("aborting DOE mailbox at %#x", self._base)
         self._write(DOE_CONTROL, DOE_CONTROL_ABORT)
-        deadline = self._clock() + self._timeout
-        while self._read(DOE_STATUS) & (DOE_STATUS_BUSY | DOE_STATUS_ERROR):
-            if self._clock() >= deadline:
-                raise TransportTimeout(f"DOE mailbox at {self._base:#x}: abort did not complete")
-            self._sleep(self._poll_interval)
+        settled = self._poll(
+            lambda s: not s & (DOE_STATUS_BUSY | DOE_STATUS_ERROR | DOE_STATUS_DATA_OBJECT_READY),
+            self._timeout)
+        if settled is None:
+            raise TransportTimeout(f"DOE mailbox at {self._base:#x}: abort did not complete")
 
     def close(self) -> None:
         """Stop using the mailbox; later exchanges raise LocalProtocolError."""

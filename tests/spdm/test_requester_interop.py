@@ -96,6 +96,8 @@ def _config_like_reference(exchanges: tuple[Exchange, ...]) -> RequesterConfig:
     )
     selected = next(Algorithms.decode(e.response_payload, padded=True) for e in exchanges
                     if e.response_payload[1] == ResponseCode.ALGORITHMS)
+    portion = next(GetCertificate.decode(e.request_payload, padded=True).length for e in exchanges
+                   if e.request_payload[1] == RequestCode.GET_CERTIFICATE)
     return RequesterConfig(
         trust_anchors=_captured_roots(exchanges, BaseHashAlgo(selected.base_hash_sel)),
         versions=(SpdmVersion(caps.spdm_version),),
@@ -106,6 +108,7 @@ def _config_like_reference(exchanges: tuple[Exchange, ...]) -> RequesterConfig:
         max_spdm_msg_size=caps.max_spdm_msg_size,
         multi_key_conn=bool(algs.other_params_support & 0x10),
         mel_specification=algs.mel_specification,
+        certificate_portion=portion,
     )
 
 

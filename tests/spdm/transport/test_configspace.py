@@ -42,9 +42,9 @@ class DictConfig:
         self.dwords[offset] = value
 
 
-def models(count: int, **kwargs: int) -> list[DoeMailboxModel]:
+def models(count: int) -> list[DoeMailboxModel]:
     endpoint = DoeEndpoint({(1, 1): lambda p: p, (1, 2): lambda p: p})
-    return [DoeMailboxModel(endpoint.handle, **kwargs) for _ in range(count)]
+    return [DoeMailboxModel(endpoint.handle) for _ in range(count)]
 
 
 # --- capability walk -------------------------------------------------------------------------
