@@ -19,8 +19,12 @@ deny naming the failure, and the device's tree is re-rendered with
 evidence is replaced as a whole, never left half-written and never left
 claiming an authentication that just failed (the ``signatures/`` log keeps
 its history, as the kernel's does).  If even that render fails, the tree is
-removed.  When the actor cannot carry out an allow, the decision becomes a
-deny with that reason.  A ``remove`` takes the tree away (and the actor drops
+removed.  A device the kernel's TSM holds (its ``tsm/connect`` or a
+``tsm/bound`` is set) is not authenticated through its mailbox, which the
+kernel's session owns, and its evidence is not readable through the kernel's
+ABI: the decision is then ``allow`` false with action ``leave`` and its reason,
+and neither its tree nor its link is touched.  When the actor cannot carry out
+an allow, the decision becomes a deny with that reason.  A ``remove`` takes the tree away (and the actor drops
 what it holds for the device).
 
 Trust: a policy trusting roots only as certificates makes them the
@@ -42,11 +46,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.connection import connect
 from spdm.errors import ConfigurationError, DevsecError
-from spdm.transport import DoeTransport, SysfsConfigSpace
+from spdm.transport import DoeTransport, KernelTsmHoldsDevice, SysfsConfigSpace
 from spdm.transport.targets import is_socket_target, open_target
 from tsm.info import function_id
 from tsm.link import VendorChannel, probe
@@ -59,6 +64,7 @@ from .render import DEFAULT_MAX_SIGNATURES, remove_device, render
 from .uevent import Work
 
 __all__ = [
+    "HELD_ACTION",
     "Admission",
     "Identify",
     "Opener",
@@ -75,6 +81,10 @@ Opener = Callable[[str], DoeTransport]
 
 Identify = Callable[[str], PciIdentity]
 """Reads the PCI identity of the device at a PCI address."""
+
+
+HELD_ACTION: Final = "leave"
+"""The action of a decision not taken: the kernel's TSM holds the device (see :meth:`Admission.admit`)."""
 
 
 def mailbox_opener(sysfs: Path, *, force: bool = False) -> Opener:
@@ -251,6 +261,14 @@ class Admission:
             pci = self._identify(bdf)
             held = self._actor.held_evidence(bdf, pci)
             evidence = held if held is not None else self._authenticate(bdf, pci)
+        except KernelTsmHoldsDevice as exc:
+            # The kernel's TSM owns the device's mailbox and its evidence is not readable
+            # through the kernel's ABI: devsec can neither re-judge the device nor, on that
+            # ground alone, take it from the TSM.  Its tree and its link stay as they are.
+            decision = Decision(bdf, False, HELD_ACTION, (f"not re-judged: {exc}",))
+            _log.info("%s", json.dumps({**decision.to_dict(),
+                                        "duration_ms": round((self._clock() - start) * 1000, 3)}))
+            return decision
         except DevsecError as exc:
             failure = f"authentication failed: {type(exc).__name__}: {exc}"
             evidence = DeviceEvidence(bdf=bdf, authenticated=False, pci=pci)

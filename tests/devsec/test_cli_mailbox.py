@@ -196,4 +196,4 @@ def test_the_udev_hook_refuses_to_authenticate_through_a_held_mailbox(
              "--json"]
     assert main(["udev-hook", *flags]) == 1
     out = capsys.readouterr().out
-    assert "KernelTsmHoldsDevice" in out and "held by the kernel's TSM" in out
+    assert '"action": "leave"' in out and "not re-judged" in out and "held by the kernel's TSM" in out
