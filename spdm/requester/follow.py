@@ -233,6 +233,8 @@ class Follower:
                 raise LocalProtocolError("a record of a session that is not being followed")
             request = open_record(session.current_keys().request, request,
                                   expected_session_id=session.session_id)
+        if engine.get_timer() is not None:
+            return self._adopt_retry(request, session)
         _, code = peek_code(request)
         request_type = REQUEST_TYPES.get(code)
         if request_type is None or code not in ROUTES:
@@ -251,6 +253,34 @@ class Follower:
         engine.transcript.begin(code, session)
         engine._pending = _Pending(message, engine.response_context(message), session=session,
                                    resend=message.raw)
+        return message
+
+    def _adopt_retry(self, request: bytes, session: Session | None) -> Message:
+        """The retry the engine is waiting to send: RESPOND_IF_READY after ResponseNotReady,
+        the same request again after Busy.
+
+        The response to it is the outstanding request's, checked against the
+        transcript that request began -- as for a live requester, whose retry
+        the engine queues when its timer runs out.
+
+        Raises:
+            DecodeError: the request does not decode.
+            LocalProtocolError: it is not exactly that retry, or comes in another
+                session (or in the clear for a session request).
+        """
+        engine = self.engine
+        pending = engine._pending
+        assert pending is not None  # the engine runs a timer only while a request is outstanding
+        _, code = peek_code(request)
+        request_type = REQUEST_TYPES.get(code)
+        message = None if request_type is None else request_type.decode(
+            request, engine.response_context(None), padded=True)
+        if message is None or message.raw != pending.resend or pending.session is not session:
+            raise LocalProtocolError(
+                f"request 0x{code:02x} is not the retry of the outstanding "
+                f"{type(pending.request).__name__} the responder asked for")
+        engine.handle_timer()
+        engine._outbox.clear()
         return message
 
     def _apply(self, message: Message, session: Session | None, now: datetime,

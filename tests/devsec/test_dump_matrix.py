@@ -22,7 +22,14 @@ import pytest
 
 from devsec.dump import dump
 from spdm.capture import read_capture
-from spdm.messages.codes import AeadSuite, BaseAsymAlgo, CapabilityFlags, DheGroup, SpdmVersion
+from spdm.messages.codes import (
+    AeadSuite,
+    BaseAsymAlgo,
+    CapabilityFlags,
+    DheGroup,
+    RequestCode,
+    SpdmVersion,
+)
 from spdm.transport.doe import DataObjectType, decode_data_object
 from tests.devsec.recording import (
     MEASUREMENT_HASH,
@@ -74,6 +81,9 @@ OPTIONS = [
     Case(caps=F.PSK_CAP, req_asym=None),  # PSK without context: no PSK_FINISH
     Case(version=SpdmVersion.V11, req_asym=A.RSAPSS_2048, dhe=DheGroup.FFDHE_2048,
          aead=AeadSuite.CHACHA20_POLY1305),
+    # The device answers these first with ResponseNotReady; the requester polls (RESPOND_IF_READY).
+    Case(not_ready=frozenset({RequestCode.CHALLENGE, RequestCode.GET_MEASUREMENTS,
+                              RequestCode.KEY_EXCHANGE, RequestCode.PSK_EXCHANGE})),
 ]
 
 
