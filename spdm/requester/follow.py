@@ -44,6 +44,7 @@ from ..messages import (
     GetCapabilities,
     GetCertificate,
     GetMeasurements,
+    GetVersion,
     KeyExchange,
     KeyUpdate,
     Message,
@@ -170,10 +171,12 @@ class Follower:
 
     def receive_data(self, data: bytes, *, secured: bool = False) -> None:
         """The captured response to the adopted request (see :meth:`Requester.receive_data`)."""
+        code = self.engine.outstanding_code
         self.engine.receive_data(data, secured=secured)
-        for event in self.engine._events:
-            if isinstance(event, VersionNegotiated):
-                self._listed_versions = event.responder_versions
+        if code == RequestCode.GET_VERSION:
+            for event in self.engine._events:
+                if isinstance(event, VersionNegotiated):
+                    self._listed_versions = event.responder_versions
 
     def next_event(self) -> Event | None:
         """The next event of the followed conversation, or None."""
@@ -288,7 +291,10 @@ class Follower:
         """What the command that would have sent ``message`` does to the engine's flows."""
         engine = self.engine
         self._check_signer_known(message)
-        if isinstance(message, GetCapabilities):
+        if isinstance(message, GetVersion):
+            engine._forget_connection()  # as get_version() does
+            self._listed_versions = ()
+        elif isinstance(message, GetCapabilities):
             # The followed requester chose the version (not devsec's preference).
             if message.spdm_version not in self._listed_versions:
                 raise LocalProtocolError(
