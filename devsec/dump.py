@@ -7,6 +7,13 @@ by exactly the code that verifies a live device.  Secured (type 2) records are
 decrypted when the session secrets are given (``--secrets``: the
 reference's secrets file), through the same engine: a record that opens is
 one whose keys our key schedule derived from the captured transcript.
+
+What the captured requester chose -- its version, capabilities and every
+algorithm it offered -- comes from the capture, not from devsec's own
+preferences, and its retries (after Busy or ResponseNotReady) are followed
+as such.  Where a capture cannot be followed further (a request the engine
+does not send, a check that fails, a slot whose chain it never showed), the
+dump says where and why, and goes on decoding what it can without keys.
 """
 
 from __future__ import annotations

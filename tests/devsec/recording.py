@@ -77,6 +77,8 @@ class Case:
     caps: CapabilityFlags = F.PSK_CAP_WITH_CONTEXT
     """What the device adds to its defaults: its PSK capability, and HANDSHAKE_IN_THE_CLEAR_CAP
     (which the requester then adds too)."""
+    without: CapabilityFlags = F(0)
+    """What both sides leave out of their defaults (ENCRYPT_CAP: MAC-only sessions)."""
     not_ready: frozenset[RequestCode] = frozenset()
     """Requests the device first answers with ResponseNotReady (the requester polls)."""
 
@@ -99,7 +101,7 @@ class Case:
         req = self.req_asym.name if self.req_asym is not None else "no-req-key"
         not_ready = "-not-ready" if self.not_ready else ""
         return (f"{self.version.text}-{self.hash_alg.name}-{self.asym.name}-{req}-{self.dhe.name}-"
-                f"{self.aead.name}-{int(self.caps):x}{not_ready}")
+                f"{self.aead.name}-{int(self.caps):x}-{int(self.without):x}{not_ready}")
 
 
 @dataclass(frozen=True)
@@ -162,12 +164,13 @@ def record(case: Case, dhe_secrets: list[bytes], *, sessions: bool = True) -> Re
     )
     extra = case.caps | (MUTUAL if host is not None else F(0))
     device = EmulatedDevice(ResponderConfig(
-        capabilities=DEFAULT_RESPONDER_CAPS | extra, algorithms=prefs, heartbeat_period=10,
-        mutual_auth=host is not None, not_ready_requests=case.not_ready, rdt_exponent=0,
+        capabilities=(DEFAULT_RESPONDER_CAPS | extra) & ~case.without, algorithms=prefs,
+        heartbeat_period=10, mutual_auth=host is not None, not_ready_requests=case.not_ready, rdt_exponent=0,
         requester_trust_anchors=(host.root_certificate(),) if host is not None else ()), device_model)
     requester = Requester(RequesterConfig(
         versions=(case.version,), trust_anchors=(device_model.root_certificate(),),
-        capabilities=DEFAULT_REQUESTER_CAPS | (extra & (MUTUAL | F.HANDSHAKE_IN_THE_CLEAR_CAP)),
+        capabilities=(DEFAULT_REQUESTER_CAPS | (extra & (MUTUAL | F.HANDSHAKE_IN_THE_CLEAR_CAP)))
+        & ~case.without,
         algorithms=prefs), backend=host)
     recorder = RecordingTransport(device.pipe())
     driver = RequesterDriver(recorder, requester, sleep=lambda seconds: None)

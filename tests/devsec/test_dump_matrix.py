@@ -79,6 +79,7 @@ DHE_AEAD = [Case(dhe=d, aead=e, req_asym=None) for d in DheGroup if d != DheGrou
 OPTIONS = [
     Case(caps=F.PSK_CAP_WITH_CONTEXT | F.HANDSHAKE_IN_THE_CLEAR_CAP),
     Case(caps=F.PSK_CAP, req_asym=None),  # PSK without context: no PSK_FINISH
+    Case(without=F.ENCRYPT_CAP),  # MAC-only sessions
     Case(version=SpdmVersion.V11, req_asym=A.RSAPSS_2048, dhe=DheGroup.FFDHE_2048,
          aead=AeadSuite.CHACHA20_POLY1305),
     # The device answers these first with ResponseNotReady; the requester polls (RESPOND_IF_READY).
