@@ -7,6 +7,13 @@ by exactly the code that verifies a live device.  Secured (type 2) records are
 decrypted when the session secrets are given (``--secrets``: the
 reference's secrets file), through the same engine: a record that opens is
 one whose keys our key schedule derived from the captured transcript.
+
+What the captured requester chose -- its version, capabilities and every
+algorithm it offered -- comes from the capture, not from devsec's own
+preferences, and its retries (after Busy or ResponseNotReady) are followed
+as such.  Where a capture cannot be followed further (a request the engine
+does not send, a check that fails, a slot whose chain it never showed), the
+dump says where and why, and goes on decoding what it can without keys.
 """
 
 from __future__ import annotations
@@ -26,7 +33,14 @@ from spdm.events import (
     SessionEstablished,
     SignedEvidence,
 )
-from spdm.messages import REQUEST_TYPES, RESPONSE_TYPES, ErrorResponse, Message, peek_code
+from spdm.messages import (
+    REQUEST_TYPES,
+    RESPONSE_TYPES,
+    ErrorResponse,
+    Message,
+    RespondIfReady,
+    peek_code,
+)
 from spdm.messages.codes import RequestCode, ResponseCode
 from spdm.requester.follow import Follower
 from spdm.transport.doe import (
@@ -39,6 +53,8 @@ from spdm.transport.doe import (
 __all__ = ["dump", "parse_secrets"]
 
 _SHORT_BYTES = 8
+_ANY_COUNT = 1 << 20
+"""Retries and polls a followed requester may make (more than any capture holds)."""
 _ENCAPSULATION = (RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE)
 """Mutual-auth requests the follower steps over (their transcript resets still apply)."""
 
@@ -78,7 +94,10 @@ class _Follower:
     """Follows one capture's SPDM conversation, opening session records with the secrets given."""
 
     def __init__(self, now: datetime, secrets: Sequence[bytes]) -> None:
-        self.engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
+        # How often the captured requester retried after Busy or polled after
+        # ResponseNotReady is the capture's business: the follower allows any count.
+        self.engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST, busy_retries=_ANY_COUNT,
+                                               max_not_ready_polls=_ANY_COUNT))
         self.now = now
         self.secrets = list(secrets)
         self.following = True
@@ -115,7 +134,8 @@ class _Follower:
             message = request_type.decode(payload, self.engine.response_context(None), padded=True)
         elif secured:
             self.decrypted += 1
-        self._request = message
+        if not isinstance(message, RespondIfReady):
+            self._request = message  # a poll's response is decoded as the polled request's
         return [_spdm_line(message), *notes]
 
     def _adopt(self, payload: bytes, secured: bool) -> Message:

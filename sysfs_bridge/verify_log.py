@@ -41,6 +41,7 @@ from .signature import verify_recorded_signature
 __all__ = ["LogVerdict", "verify_log"]
 
 _ENTRY = re.compile(r"(\d+)_[a-z_]+")
+_LOG_DIR = "signatures"
 _PREFIX_VERSION = re.compile(rb"dmtf-spdm-v(\d)\.(\d)\.\*")
 
 
@@ -131,19 +132,44 @@ def _name(asym: BaseAsymAlgo) -> str:
     return next(name for name, value in ASYMS.items() if value == asym)
 
 
-def verify_log(device_dir: Path) -> list[LogVerdict]:
-    """Re-verify every entry of ``device_dir/signatures`` from its files alone.
+def _log_directory(path: Path) -> Path | None:
+    """The ``signatures/`` log a path names: a device directory's, or the log directory itself.
+
+    Users point at either (the log is what they want verified), so both are
+    accepted: a directory named ``signatures``, or one holding log entries
+    (``N_signature`` ...), is the log itself; its certificates are its
+    parent's ``certificates/``, as the entries' ``_certificate_chain`` links say.
 
     Args:
-        device_dir: a device directory (``ROOT/bus/pci/devices/<bdf>``).
+        path: a device directory (``ROOT/bus/pci/devices/<bdf>``) or its ``signatures/``.
+
+    Returns:
+        The log directory, or None when ``path`` holds no log (or is no directory).
+    """
+    path = Path(os.path.abspath(path))  # "." inside the log has a name; symlinks stay as given
+    if (path / _LOG_DIR).is_dir():
+        return path / _LOG_DIR
+    if not path.is_dir():
+        return None
+    if path.name == _LOG_DIR or any(_ENTRY.fullmatch(name) for name in os.listdir(path)):
+        return path
+    return None
+
+
+def verify_log(path: Path) -> list[LogVerdict]:
+    """Re-verify every entry of a device's ``signatures/`` log from its files alone.
+
+    Args:
+        path: a device directory (``ROOT/bus/pci/devices/<bdf>``), or its
+            ``signatures/`` directory itself (where users naturally point).
 
     Returns:
         One verdict per entry, by number; an entry fails with the reason when
         any of its files is missing, malformed or tampered with.  Empty when the
-        device has no log.
+        device has no log (or ``path`` is no directory).
     """
-    signatures = Path(device_dir) / "signatures"
-    if not signatures.is_dir():
+    signatures = _log_directory(path)
+    if signatures is None:
         return []
     numbers = sorted({int(m.group(1)) for name in os.listdir(signatures)
                       if (m := _ENTRY.fullmatch(name))})

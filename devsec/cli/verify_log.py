@@ -18,6 +18,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"entry": v.number, "ok": v.ok, "reason": v.reason} for v in verdicts],
                          indent=2))
+    elif not verdicts:
+        print(f"{args.device_dir}: no signature log to verify; give a device directory "
+              "(ROOT/bus/pci/devices/DDDD:BB:DD.F) or its signatures/ directory")
     else:
         for v in verdicts:
             print(f"{v.number:>4}  {'ok    ' if v.ok else 'FAILED'}  {v.reason}")
@@ -28,6 +31,6 @@ def _run(args: argparse.Namespace) -> int:
 def add_parser(sub: Subparsers) -> None:
     """Add ``devsec verify-log``."""
     p = sub.add_parser("verify-log", help="re-verify a rendered signatures/ log from its files alone")
-    p.add_argument("device_dir", help="ROOT/bus/pci/devices/DDDD:BB:DD.F")
+    p.add_argument("device_dir", help="ROOT/bus/pci/devices/DDDD:BB:DD.F, or its signatures/ directory")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=_run)

@@ -12,32 +12,59 @@ The engine does not know it is being followed.  The follower plugs in a
 then leaves those requests to be adopted, and the follower checks the
 captured ones -- a FINISH's signature and verify data, a PSK_FINISH's verify
 data, an encapsulated CHALLENGE_AUTH's signature -- the way a responder would.
+
+Everything the followed requester chose comes from the capture, never from
+devsec's own preferences: the version is the one its GET_CAPABILITIES carries
+(it must be one the responder's VERSION listed), the capabilities are its
+GET_CAPABILITIES flags, and ALGORITHMS is checked against exactly what its
+NEGOTIATE_ALGORITHMS offered (hash, asym, req-asym, DHE, AEAD, key schedule,
+opaque data formats).  The measurement specification, other parameters and
+measurement hash are the responder's selections, which the engine checks as
+a live requester would.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from enum import IntFlag
+from typing import TypeVar
 
 from ..config import RequesterConfig
 from ..crypto import parse_spdm_cert_chain, signature_size, verify
 from ..errors import LocalProtocolError
-from ..events import Event
+from ..events import Event, VersionNegotiated
 from ..messages import (
     REQUEST_TYPES,
+    Challenge,
     ChallengeAuth,
     CodecContext,
     DeliverEncapsulatedResponse,
     Finish,
     GetCapabilities,
     GetCertificate,
+    GetMeasurements,
+    GetVersion,
+    KeyExchange,
     KeyUpdate,
     Message,
+    NegotiateAlgorithms,
     PskFinish,
     peek_code,
 )
-from ..messages.codes import BaseHashAlgo, RequestCode, ResponseCode
-from ..negotiation import Negotiated
+from ..messages.codes import (
+    AeadSuite,
+    AlgType,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    DheGroup,
+    KeyScheduleAlgo,
+    OpaqueDataFormat,
+    RequestCode,
+    ResponseCode,
+    SpdmVersion,
+)
+from ..negotiation import AlgorithmPreferences, Negotiated
 from ..secured import open_record, record_session_id
 from ..session import FINISH_CONTEXT, Session, SessionPhase
 from ..state import HandshakeState, KeyUpdateOperation
@@ -46,7 +73,32 @@ from .core import _Pending
 from .flows import KnownSecret
 from .identity import REQUESTER_CHALLENGE_CONTEXT
 
-__all__ = ["CapturedIdentity", "Follower"]
+__all__ = ["CapturedIdentity", "Follower", "offered_preferences"]
+
+_FlagT = TypeVar("_FlagT", bound=IntFlag)
+_OPAQUE_FORMATS = 0x0F
+"""OtherParamsSupport b3:0, the opaque data formats (b4 is MULTI_KEY_CONN)."""
+
+
+def _bits(kind: type[_FlagT], mask: int) -> tuple[_FlagT, ...]:
+    return tuple(kind(1 << bit) for bit in range(mask.bit_length()) if mask >> bit & 1)
+
+
+def offered_preferences(request: NegotiateAlgorithms) -> AlgorithmPreferences:
+    """What a captured NEGOTIATE_ALGORITHMS offered, as the preferences ALGORITHMS is checked against.
+
+    Bits devsec has no name for are kept: a selection of one of them was
+    offered, and what cannot be computed with fails later, where it is used.
+    """
+    return AlgorithmPreferences(
+        hash_algs=_bits(BaseHashAlgo, request.base_hash_algo),
+        asym_algs=_bits(BaseAsymAlgo, request.base_asym_algo),
+        dhe_groups=_bits(DheGroup, request.alg_supported(AlgType.DHE)),
+        aead_suites=_bits(AeadSuite, request.alg_supported(AlgType.AEAD)),
+        req_asym_algs=_bits(BaseAsymAlgo, request.alg_supported(AlgType.REQ_BASE_ASYM_ALG)),
+        key_schedules=_bits(KeyScheduleAlgo, request.alg_supported(AlgType.KEY_SCHEDULE)),
+        opaque_formats=_bits(OpaqueDataFormat, request.other_params_support & _OPAQUE_FORMATS),
+    )
 
 
 class CapturedIdentity:
@@ -93,6 +145,8 @@ class Follower:
     def __init__(self, config: RequesterConfig) -> None:
         self.engine = Requester(config)
         self.engine._identity = CapturedIdentity()
+        self._listed_versions: tuple[int, ...] = ()
+        """The versions the followed responder's VERSION listed."""
 
     # ------------------------------------------------------------------ the engine's surface
 
@@ -117,7 +171,12 @@ class Follower:
 
     def receive_data(self, data: bytes, *, secured: bool = False) -> None:
         """The captured response to the adopted request (see :meth:`Requester.receive_data`)."""
+        code = self.engine.outstanding_code
         self.engine.receive_data(data, secured=secured)
+        if code == RequestCode.GET_VERSION:
+            for event in self.engine._events:
+                if isinstance(event, VersionNegotiated):
+                    self._listed_versions = event.responder_versions
 
     def next_event(self) -> Event | None:
         """The next event of the followed conversation, or None."""
@@ -177,6 +236,8 @@ class Follower:
                 raise LocalProtocolError("a record of a session that is not being followed")
             request = open_record(session.current_keys().request, request,
                                   expected_session_id=session.session_id)
+        if engine.get_timer() is not None:
+            return self._adopt_retry(request, session)
         _, code = peek_code(request)
         request_type = REQUEST_TYPES.get(code)
         if request_type is None or code not in ROUTES:
@@ -197,12 +258,52 @@ class Follower:
                                    resend=message.raw)
         return message
 
+    def _adopt_retry(self, request: bytes, session: Session | None) -> Message:
+        """The retry the engine is waiting to send: RESPOND_IF_READY after ResponseNotReady,
+        the same request again after Busy.
+
+        The response to it is the outstanding request's, checked against the
+        transcript that request began -- as for a live requester, whose retry
+        the engine queues when its timer runs out.
+
+        Raises:
+            DecodeError: the request does not decode.
+            LocalProtocolError: it is not exactly that retry, or comes in another
+                session (or in the clear for a session request).
+        """
+        engine = self.engine
+        pending = engine._pending
+        assert pending is not None  # the engine runs a timer only while a request is outstanding
+        _, code = peek_code(request)
+        request_type = REQUEST_TYPES.get(code)
+        message = None if request_type is None else request_type.decode(
+            request, engine.response_context(None), padded=True)
+        if message is None or message.raw != pending.resend or pending.session is not session:
+            raise LocalProtocolError(
+                f"request 0x{code:02x} is not the retry of the outstanding "
+                f"{type(pending.request).__name__} the responder asked for")
+        engine.handle_timer()
+        engine._outbox.clear()
+        return message
+
     def _apply(self, message: Message, session: Session | None, now: datetime,
                secret: bytes | None) -> None:
         """What the command that would have sent ``message`` does to the engine's flows."""
         engine = self.engine
-        if isinstance(message, GetCapabilities):
+        self._check_signer_known(message)
+        if isinstance(message, GetVersion):
+            engine._forget_connection()  # as get_version() does
+            self._listed_versions = ()
+        elif isinstance(message, GetCapabilities):
+            # The followed requester chose the version (not devsec's preference).
+            if message.spdm_version not in self._listed_versions:
+                raise LocalProtocolError(
+                    f"GET_CAPABILITIES at SPDM {message.spdm_version:#04x}, a version the "
+                    f"responder's VERSION did not list")
+            engine.version = SpdmVersion(message.spdm_version)
             engine._request_capabilities = message
+        elif isinstance(message, NegotiateAlgorithms):
+            engine.config = replace(engine.config, algorithms=offered_preferences(message))
         elif isinstance(message, GetCertificate):
             engine._cert.start(message.slot_id, now)
             engine._cert.machine.advance(RequestCode.GET_CERTIFICATE)
@@ -229,6 +330,26 @@ class Follower:
               and session.phase == SessionPhase.ESTABLISHED):
             engine._encap.start(session, 0)  # as poll_encapsulated() does
             engine._encap.machine.advance(RequestCode.GET_ENCAPSULATED_REQUEST)
+
+    def _check_signer_known(self, message: Message) -> None:
+        """A request whose answer is signed needs the signing slot's chain, as the live commands do.
+
+        A capture may name a slot whose chain it never retrieved (the real
+        requester had it from an earlier connection, or the capture was cut):
+        nothing in it can then be verified, and following stops here.
+
+        Raises:
+            LocalProtocolError: the capture has not shown the slot's chain.
+        """
+        slot: int | None = None
+        if isinstance(message, Challenge | KeyExchange):
+            slot = message.slot_id
+        elif isinstance(message, GetMeasurements) and message.signature_requested:
+            slot = message.slot_id if message.slot_id is not None else 0  # 1.0: slot 0
+        if slot is not None and slot not in self.engine.chains:
+            raise LocalProtocolError(
+                f"{type(message).__name__} names slot {slot}, whose certificate chain the capture "
+                f"does not show: its signature cannot be checked")
 
     def _handshake_at(self, state: HandshakeState, what: str) -> Session:
         handshake = self.engine._handshake

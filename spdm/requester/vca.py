@@ -41,12 +41,16 @@ class VcaCommands(RequesterCore):
     def get_version(self) -> None:
         """Queue GET_VERSION; this resets the connection and all transcripts."""
         self._begin(RequestCode.GET_VERSION)
+        self._forget_connection()
+        self._send(GetVersion())
+
+    def _forget_connection(self) -> None:
+        """A new GET_VERSION starts a new connection: nothing negotiated or retrieved before holds."""
         self._end_flows()
         self.version = None
         self.negotiated = None
         self.digests.clear()
         self.chains.clear()
-        self._send(GetVersion())
 
     def get_capabilities(self) -> None:
         """Queue GET_CAPABILITIES with the configured flags and sizes."""
