@@ -195,7 +195,7 @@ def _measurements(directory: Path) -> tuple[MeasurementEntry, ...]:
         if name.startswith("."):
             continue
         path = directory / name
-        if not name.isdigit() or not path.is_dir():
+        if not (name.isascii() and name.isdigit()) or not path.is_dir():  # int("²") raises ValueError
             raise DecodeError(f"{path}: not a measurement index directory")
         try:
             fields = {key: _text(path / key) for key in
