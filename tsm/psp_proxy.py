@@ -357,7 +357,7 @@ class PspProxyTsm(Tsm):
             self.process.wait(timeout=_EXIT_TIMEOUT)
         except subprocess.TimeoutExpired:
             self._end_process()
-        self._reader.join()
+        self._reader.join(_EXIT_TIMEOUT)  # the process is gone: its pipe is at its end
         self._from_tsm.close()
         for transport in self._transports.values():
             transport.close()
