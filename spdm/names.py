@@ -11,11 +11,14 @@ from spdm.messages.codes import (
     BaseHashAlgo,
     CapabilityFlags,
     DheGroup,
+    DmtfValueType,
     MeasurementHashAlgo,
     SpdmVersion,
 )
 
 __all__ = [
+    "parse_value_type",
+    "value_type_name",
     "AEADS",
     "ASYMS",
     "DHE_GROUPS",
@@ -137,3 +140,27 @@ def capability_names(flags: CapabilityFlags) -> list[str]:
 def parse_measurement_hash(name: str) -> MeasurementHashAlgo:
     """``"sha384"`` -> MeasurementHashAlgo.SHA_384 (ConfigurationError otherwise)."""
     return _lookup(MEASUREMENT_HASHES, name, "measurement hash")
+
+
+def value_type_name(kind: DmtfValueType | int) -> str:
+    """``DmtfValueType.MUTABLE_FIRMWARE`` -> ``"mutable-firmware"``; unknown -> ``"0x0b"``."""
+    if isinstance(kind, DmtfValueType):
+        return kind.name.lower().replace("_", "-")
+    return f"0x{kind:02x}"
+
+
+def parse_value_type(name: str) -> int:
+    """The inverse of :func:`value_type_name`.
+
+    Raises:
+        ConfigurationError: ``name`` names no DMTF measurement value type.
+    """
+    if name.startswith("0x"):
+        try:
+            return int(name, 16)
+        except ValueError:
+            pass
+    for kind in DmtfValueType:
+        if value_type_name(kind) == name:
+            return kind
+    raise ConfigurationError(f"{name!r} is not a DMTF measurement value type")

@@ -55,15 +55,14 @@ from .bundle import BundleVerdict, export_bundle, verify_bundle
 from .evidence import (
     DeviceEvidence,
     MeasurementEntry,
-    PciIdentity,
     SignatureEntry,
     SpdmFacts,
     TsmState,
     evidence_from_report,
     measurement_entry,
-    pci_identity,
     signature_entry,
 )
+from .pci import PciIdentity, pci_identity
 from .policy import Decision, decide, evaluate
 from .policy_file import Policy, PolicyError, load_policy
 from .read import list_devices, read_device, read_device_dir

@@ -26,7 +26,8 @@ from typing import Protocol
 
 from spdm.errors import ConfigurationError, TransportError
 
-from .evidence import DeviceEvidence, PciIdentity, check_bdf, check_tsm_name
+from .evidence import DeviceEvidence, check_bdf, check_tsm_name
+from .pci import PciIdentity
 
 __all__ = ["Actor", "KernelTsmActor"]
 

@@ -57,7 +57,8 @@ from tsm.info import function_id
 from tsm.link import VendorChannel, probe
 
 from .actor import Actor
-from .evidence import DeviceEvidence, PciIdentity, check_bdf, evidence_from_report, pci_identity
+from .evidence import DeviceEvidence, check_bdf, evidence_from_report
+from .pci import PciIdentity, pci_identity
 from .policy import DENY_ACTION, Decision, evaluate
 from .policy_file import Policy
 from .render import DEFAULT_MAX_SIGNATURES, remove_device, render

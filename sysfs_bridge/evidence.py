@@ -30,7 +30,6 @@ from spdm.messages.codes import (
     BaseHashAlgo,
     CapabilityFlags,
     DheGroup,
-    DmtfValueType,
     MeasurementHashAlgo,
     SpdmVersion,
 )
@@ -43,14 +42,16 @@ from spdm.names import (
     capability_names,
     measurement_hash_name,
     name_of,
+    parse_value_type,
+    value_type_name,
 )
-from spdm.transport import ConfigSpace
 from tdisp.messages import InterfaceReport
+
+from .pci import PciIdentity
 
 __all__ = [
     "DeviceEvidence",
     "MeasurementEntry",
-    "PciIdentity",
     "SignatureEntry",
     "SLOTS",
     "SpdmFacts",
@@ -64,11 +65,9 @@ __all__ = [
     "measurement_block",
     "measurement_dict",
     "measurement_entry",
-    "pci_identity",
     "signature_entry",
     "spdm_facts",
     "supported_slots",
-    "value_type_name",
 ]
 
 SLOTS: Final = range(8)
@@ -299,63 +298,6 @@ SPDM_ATTRIBUTES: Final = ("version", "hash_algorithm", "asym_algorithm", "measur
 """The files of ``spdm/``, one per :class:`SpdmFacts` field (the collections space-separated)."""
 
 
-PCI_ID_ATTRIBUTES: Final = ("vendor", "device", "subsystem_vendor", "subsystem_device", "class")
-"""The kernel's top-level identity attributes, in :class:`PciIdentity`'s field order."""
-
-
-@dataclass(frozen=True, slots=True)
-class PciIdentity:
-    """A function's PCI identity: the kernel's ``vendor``, ``device``, ``subsystem_*`` and ``class``.
-
-    Each is None when unknown (a device reached over a socket has no config space).
-
-    Attributes:
-        vendor / device: the Vendor and Device IDs (16-bit).
-        subsystem_vendor / subsystem_device: the Subsystem IDs (16-bit; type 0 headers only).
-        class_code: the 24-bit class code (base class, sub-class, programming interface).
-    """
-
-    vendor: int | None = None
-    device: int | None = None
-    subsystem_vendor: int | None = None
-    subsystem_device: int | None = None
-    class_code: int | None = None
-
-    def __post_init__(self) -> None:
-        for name, value in zip(PCI_ID_ATTRIBUTES, self.values(), strict=True):
-            limit = 0xFF_FFFF if name == "class" else 0xFFFF
-            if value is not None and not 0 <= value <= limit:
-                raise ConfigurationError(f"PCI {name} {value!r} is out of range")
-
-    def values(self) -> tuple[int | None, ...]:
-        """The five values in :data:`PCI_ID_ATTRIBUTES` order."""
-        return (self.vendor, self.device, self.subsystem_vendor, self.subsystem_device, self.class_code)
-
-
-def pci_identity(config: ConfigSpace) -> PciIdentity:
-    """Read a function's identity from its configuration space.
-
-    Args:
-        config: the function's config space (a real device's sysfs ``config``
-            file or an emulated one).
-
-    Returns:
-        The IDs and class code; the subsystem IDs only for a type 0 header
-        (elsewhere offset 0x2C holds something else).
-
-    Raises:
-        TransportError: config-space I/O failed.
-    """
-    ids = config.read32(0x00)
-    header_type = config.read32(0x0C) >> 16 & 0x7F
-    subsystem = config.read32(0x2C) if header_type == 0 else None
-    return PciIdentity(
-        vendor=ids & 0xFFFF, device=ids >> 16, class_code=config.read32(0x08) >> 8,
-        subsystem_vendor=None if subsystem is None else subsystem & 0xFFFF,
-        subsystem_device=None if subsystem is None else subsystem >> 16,
-    )
-
-
 @dataclass(frozen=True)
 class DeviceEvidence:
     """Everything known about one device, in the shape of its sysfs directory.
@@ -445,13 +387,6 @@ class DeviceEvidence:
         return tuple(sorted(names))
 
 
-def value_type_name(kind: DmtfValueType | int) -> str:
-    """``DmtfValueType.MUTABLE_FIRMWARE`` -> ``"mutable-firmware"``; unknown -> ``"0x0b"``."""
-    if isinstance(kind, DmtfValueType):
-        return kind.name.lower().replace("_", "-")
-    return f"0x{kind:02x}"
-
-
 def measurement_dict(block: MeasurementBlock) -> dict[str, int | str]:
     """A block as JSON (``index``, ``type`` by :func:`value_type_name`, ``representation``, hex ``value``).
 
@@ -466,26 +401,13 @@ def measurement_dict(block: MeasurementBlock) -> dict[str, int | str]:
     }
 
 
-def _value_type(name: str) -> int:
-    """The inverse of :func:`value_type_name`."""
-    if name.startswith("0x"):
-        try:
-            return int(name, 16)
-        except ValueError:
-            pass
-    for kind in DmtfValueType:
-        if value_type_name(kind) == name:
-            return kind
-    raise ConfigurationError(f"{name!r} is not a DMTF measurement value type")
-
-
 def measurement_block(entry: MeasurementEntry) -> MeasurementBlock:
     """The DMTF measurement block an entry was made from (its wire form is ``.encode()``).
 
     Raises:
         ConfigurationError: the entry's value type names no DMTF value type.
     """
-    kind = _value_type(entry.value_type)
+    kind = parse_value_type(entry.value_type)
     if not 0 <= kind < DMTF_RAW_BIT_STREAM:
         raise ConfigurationError(f"{entry.value_type!r} is not a DMTF measurement value type")
     raw = DMTF_RAW_BIT_STREAM if entry.representation == "raw" else 0

@@ -313,7 +313,7 @@ def _references(reader: _Reader, entries: object) -> dict[tuple[int, int], Refer
         values: dict[int, frozenset[bytes]] = {}
         for index, allowed in measurements.items():
             where = f"{key}.measurements.{index}"
-            if not index.isdigit() or not 1 <= int(index) <= 0xFE:
+            if not (index.isascii() and index.isdigit()) or not 1 <= int(index) <= 0xFE:  # int("²") fails
                 raise reader.error(where, "the key must be a measurement index 1..254")
             values[int(index)] = frozenset(reader.hex_bytes(v, where)
                                            for v in reader.strings(allowed, where))

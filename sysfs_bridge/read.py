@@ -37,13 +37,11 @@ from spdm.errors import ConfigurationError, DecodeError, DevsecError
 
 from .attribute import MAX_TEXT_SIZE, is_write_only, read_attribute
 from .evidence import (
-    PCI_ID_ATTRIBUTES,
     SLOTS,
     SPDM_ATTRIBUTES,
     TSM_ATTRIBUTES,
     DeviceEvidence,
     MeasurementEntry,
-    PciIdentity,
     SignatureEntry,
     SpdmFacts,
     TsmState,
@@ -51,6 +49,7 @@ from .evidence import (
     check_tsm_name,
 )
 from .interface_report import read_interface_report
+from .pci import PCI_ID_ATTRIBUTES, PciIdentity
 
 __all__ = ["device_bdf", "list_devices", "read_device", "read_device_dir", "read_entry", "resolve_device_dir"]
 

@@ -47,7 +47,6 @@ from spdm.errors import ConfigurationError, DecodeError
 
 from .attribute import read_attribute
 from .evidence import (
-    PCI_ID_ATTRIBUTES,
     SPDM_ATTRIBUTES,
     TSM_ATTRIBUTES,
     TSM_WRITE_ONLY,
@@ -57,6 +56,7 @@ from .evidence import (
 )
 from .interface_report import DIRECTORY as INTERFACE_REPORT
 from .interface_report import report_files
+from .pci import PCI_ID_ATTRIBUTES
 
 __all__ = ["DEFAULT_MAX_SIGNATURES", "DOE_DISCOVERY", "device_files", "entry_files", "remove_device",
            "render", "write_only_files"]

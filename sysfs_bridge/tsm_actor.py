@@ -34,7 +34,8 @@ from spdm.transport import DoeTransport
 from tdisp.messages import TdiState
 from tsm import DeviceInfo, DeviceTarget, LinkState, TdiTarget, Tsm
 
-from .evidence import DeviceEvidence, PciIdentity
+from .evidence import DeviceEvidence
+from .pci import PciIdentity
 from .tsm_evidence import evidence_from_tsm
 
 __all__ = ["TsmActor"]

@@ -34,12 +34,12 @@ from tsm import DeviceInfo, LinkState, TdiInfo
 
 from .evidence import (
     DeviceEvidence,
-    PciIdentity,
     TsmState,
     measurement_entry,
     negotiated_facts,
     signature_entry,
 )
+from .pci import PciIdentity
 
 __all__ = ["evidence_from_tsm"]
 

@@ -24,9 +24,16 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Final, TypeVar
 
-from spdm.errors import DecodeError, DevsecError, LocalProtocolError, TransportError
+from spdm.errors import (
+    ConfigurationError,
+    DecodeError,
+    DevsecError,
+    LocalProtocolError,
+    TransportError,
+    TransportTimeout,
+)
 from spdm.transport import DoeTransport
 
 from .info import DeviceInfo, TdiInfo, expect_device, expect_tdi
@@ -53,12 +60,22 @@ from .wire import (
     encode_operation,
 )
 
-__all__ = ["PspProxyTsm", "Tap"]
+__all__ = ["ANSWER_TIMEOUT", "PspProxyTsm", "Tap"]
 
 log = logging.getLogger(__name__)
 
 Tap = Callable[[str, bytes], None]
 """Called with ("to-tsm" | "from-tsm", the bytes) for every frame crossing the host."""
+
+ANSWER_TIMEOUT: Final = 60.0
+"""Seconds the host waits for the security-processor process: to start, to take a frame, to send a
+command's next frame.  The process only computes between frames (device waits are the host's own,
+each with the requester's timeout): its slowest step, an RSA-4096 signature or an FFDHE-4096 key on a
+loaded machine, takes about a second, so a minute of silence means it hangs."""
+
+_EXIT_TIMEOUT: Final = 5.0
+"""Seconds a closed process may take to exit before it is killed."""
+
 
 def _psp_command() -> list[str]:
     return [sys.executable, "-m", "tsm.psp_main"]
@@ -70,17 +87,23 @@ class PspProxyTsm(Tsm):
     name = PSP_NAME
 
     def __init__(self, config: TsmConfig, *, command: Sequence[str] | None = None,
-                 tap: Tap | None = None) -> None:
+                 tap: Tap | None = None, answer_timeout: float = ANSWER_TIMEOUT) -> None:
         """Start the security-processor process and configure it.
 
         Args:
             config: the TSM configuration (sent to the process).
             command: how to start the process (default: this Python, ``-m tsm.psp_main``).
             tap: observer of every byte crossing the host (tests).
+            answer_timeout: seconds the process may take to start, to take a
+                frame and to send a command's next frame (:data:`ANSWER_TIMEOUT`).
 
         Raises:
-            TransportError: the process could not be started.
+            ConfigurationError: ``answer_timeout`` is not positive.
+            TransportError: the process could not be started, or exited first.
+            TransportTimeout: it did not start within ``answer_timeout`` (it is killed).
         """
+        if not answer_timeout > 0:
+            raise ConfigurationError(f"answer_timeout {answer_timeout!r} must be positive")
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -89,21 +112,24 @@ class PspProxyTsm(Tsm):
                                             stdout=subprocess.PIPE, env=env)
         except OSError as exc:
             raise TransportError(f"cannot start the TSM process: {exc}") from exc
-        assert self.process.stdin is not None and self.process.stdout is not None
+        if self.process.stdin is None or self.process.stdout is None:  # Popen was asked for both pipes
+            raise TransportError("the TSM process has no mailbox pipes")
         self._to_tsm: IO[bytes] = self.process.stdin
         self._from_tsm: IO[bytes] = self.process.stdout
         self._tap = tap
+        self._answer_timeout = answer_timeout
         self._write_lock = threading.Lock()
         self._tags = itertools.count(1)
-        self._waiting: dict[int, queue.Queue[Frame | None]] = {}
+        self._waiting: dict[int, queue.Queue[Frame | None]] = {0: queue.Queue()}
         self._waiting_lock = threading.Lock()
         self._transports: dict[str, DoeTransport] = {}
         self._device_locks: dict[str, threading.Lock] = {}
         self._gone = False
-        self._send(Frame(FrameKind.CONFIGURE, 0, encode_config(config)))
-        self._await_ready()
+        self._hung: str | None = None
         self._reader = threading.Thread(target=self._read, daemon=True, name="psp-proxy-reader")
         self._reader.start()
+        self._send(Frame(FrameKind.CONFIGURE, 0, encode_config(config)))
+        self._await_ready()
 
     # ------------------------------------------------------------------ mailbox
 
@@ -112,26 +138,76 @@ class PspProxyTsm(Tsm):
 
         Raises:
             TransportError: the process exited first.
+            TransportTimeout: it did not answer within the answer timeout (it is killed).
             ConfigurationError and the like: it refused the configuration.
         """
         try:
-            frame = read_frame(self._from_tsm)
-        except DevsecError:
-            self.process.kill()
-            raise
-        if frame is not None and self._tap is not None:
-            self._tap("from-tsm", encode_frame(frame))
-        if frame is not None and frame.kind == FrameKind.READY:
+            frame = self._next(self._waiting[0], "its start")
+        finally:
+            with self._waiting_lock:
+                self._waiting.pop(0, None)
+        if frame.kind == FrameKind.READY:
             return
+        self._end_process()
+        if frame.kind == FrameKind.FAILED:
+            raise _answer(frame, Failed).exception()
+        raise TransportError(f"the TSM process started with a {frame.kind.name} frame")
+
+    def _next(self, answers: queue.Queue[Frame | None], what: str) -> Frame:
+        """The process's next frame for a command (or its start), within the answer timeout.
+
+        Raises:
+            TransportError: the process exited (or was found hung) meanwhile.
+            TransportTimeout: no frame within the answer timeout: the process
+                is hung, and is killed (every other command fails with it).
+        """
+        try:
+            frame = answers.get(timeout=self._answer_timeout)
+        except queue.Empty:
+            self._kill_hung(f"sent nothing for {self._answer_timeout:g} s during {what}")
+            raise TransportTimeout(f"the TSM process {self._hung}; it was killed") from None
+        if frame is None:
+            if self._hung is not None:
+                raise TransportTimeout(f"the TSM process {self._hung}; it was killed")
+            raise TransportError(f"the TSM process exited during {what} "
+                                 f"(exit status {self.process.poll()})")
+        return frame
+
+    def _kill_hung(self, how: str) -> None:
+        """The process stopped answering: kill and reap it; the reader then wakes every waiting command."""
+        with self._waiting_lock:
+            if self._hung is None:
+                self._hung = how
+        log.error("the TSM process %s; killing it", how)
+        self._end_process()
+
+    def _end_process(self) -> None:
         self.process.kill()
         self.process.wait()
-        if frame is not None and frame.kind == FrameKind.FAILED:
-            raise _answer(frame, Failed).exception()
-        raise TransportError(f"the TSM process did not start (exit status {self.process.poll()})")
 
     def _send(self, frame: Frame) -> None:
-        with self._write_lock:
-            data = write_frame(self._to_tsm, frame)
+        """Write one frame; a process that does not take it within the answer timeout is hung.
+
+        A pipe whose reader stopped blocks the writer once its buffer is full
+        (64 KiB; a DOE object is up to 1 MiB): a watchdog kills the process,
+        which breaks the pipe and ends the write.
+
+        Raises:
+            TransportError: the process is gone (TransportTimeout: it was hung).
+        """
+        watchdog = threading.Timer(self._answer_timeout, self._kill_hung,
+                                   (f"took no {frame.kind.name} frame for {self._answer_timeout:g} s",))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with self._write_lock:
+                data = write_frame(self._to_tsm, frame)
+        except TransportError as exc:
+            if self._hung is not None:
+                raise TransportTimeout(f"the TSM process {self._hung}; it was killed") from exc
+            raise
+        finally:
+            watchdog.cancel()
         if self._tap is not None:
             self._tap("to-tsm", data)
 
@@ -149,6 +225,7 @@ class PspProxyTsm(Tsm):
                     waiting.put(frame)
         except DevsecError as exc:
             log.error("the TSM mailbox broke: %s", exc)
+            self._end_process()  # it speaks nonsense: nothing it sends later can be trusted
         finally:
             with self._waiting_lock:
                 self._gone = True
@@ -168,9 +245,7 @@ class PspProxyTsm(Tsm):
         try:
             self._send_during(Frame(FrameKind.COMMAND, tag, encode_operation(operation)), what)
             while True:
-                frame = answers.get()
-                if frame is None:
-                    raise TransportError(f"the TSM process exited during {what}")
+                frame = self._next(answers, what)
                 if frame.kind == FrameKind.DOE_REQUEST:
                     self._relay(tag, transport, frame.body, what)
                 elif frame.kind == FrameKind.PROGRESS:
@@ -206,6 +281,8 @@ class PspProxyTsm(Tsm):
         """
         try:
             self._send(frame)
+        except TransportTimeout:
+            raise
         except TransportError as exc:
             raise TransportError(f"the TSM process exited during {what} ({exc})") from exc
 
@@ -277,10 +354,10 @@ class PspProxyTsm(Tsm):
         except OSError:
             pass
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=_EXIT_TIMEOUT)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self._end_process()
+        self._reader.join(_EXIT_TIMEOUT)  # the process is gone: its pipe is at its end
         self._from_tsm.close()
         for transport in self._transports.values():
             transport.close()

@@ -32,12 +32,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Final
 
-from spdm.errors import ConfigurationError, DecodeError, TransportError
+from spdm.errors import ConfigurationError, DecodeError, TransportError, TransportTimeout
 from spdm.transport import DoeTransport
 
 from .info import DeviceInfo, TdiInfo, expect_device, expect_tdi
 from .interface import DeviceTarget, Operation, Progress, TdiTarget, Tsm, no_progress, perform
+from .jsondoc import MAX_DOCUMENT
 from .wire import (
     SHUTDOWN,
     Answer,
@@ -53,11 +55,18 @@ from .wire import (
     operation_from,
 )
 
-__all__ = ["ServiceTsm", "TsmService", "alive", "call", "request", "shutdown", "spawn"]
+__all__ = ["MAX_ANSWER", "ServiceTsm", "TsmService", "alive", "call", "request", "shutdown", "spawn"]
 
 log = logging.getLogger(__name__)
 
 _LINE_LIMIT = 1 << 16
+"""Longest request line the service reads (an operation is a few hundred bytes)."""
+
+MAX_ANSWER: Final = MAX_DOCUMENT
+"""Longest answer line a client reads: a device's info (certificate chains, signed transcripts) in hex."""
+
+_REQUEST_TIMEOUT: Final = 30.0
+"""Seconds a client of the service may take to send its request line, and to take each answer line."""
 
 
 class TsmService:
@@ -108,8 +117,17 @@ class TsmService:
             self._stop = stop
 
         class Handler(socketserver.StreamRequestHandler):
+            # A client that connects and says nothing, or stops reading its
+            # answer, does not hold a thread: its writes fail, the operation ends unseen.
+            timeout = _REQUEST_TIMEOUT
+
             def handle(self) -> None:
-                service._handle(self.rfile.readline(_LINE_LIMIT), self.wfile.write)
+                try:
+                    line = self.rfile.readline(_LINE_LIMIT)
+                except OSError as exc:  # TimeoutError among them
+                    log.info("dropping a client that sent no request: %s", exc)
+                    return
+                service._handle(line, self.wfile.write)
 
         if alive(path):
             raise TransportError(f"a TSM service already listens on {path}")
@@ -182,12 +200,23 @@ def call(path: Path, operation: Operation, progress: Callable[[str, float], None
          timeout: float = 600.0) -> DeviceInfo | TdiInfo:
     """Run one operation on the service at ``path``; report progress steps with their elapsed time.
 
+    Args:
+        path: the service's socket.
+        operation: what to run.
+        progress: called with each step and the seconds since the call began.
+        timeout: seconds the whole operation may take (a service that
+            trickles its answer or goes silent does not hold the caller longer).
+
     Raises:
         ConfigurationError: no service listens there.
+        TransportTimeout: the operation did not end within ``timeout`` seconds.
+        TransportError: the connection broke, or an answer line is over :data:`MAX_ANSWER`.
+        DecodeError: a malformed answer.
         The TSM's error: the same class, message and codes (RemoteProtocolError
         naming the original for kinds not known here).
     """
     start = time.monotonic()
+    deadline = start + timeout
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -195,10 +224,13 @@ def call(path: Path, operation: Operation, progress: Callable[[str, float], None
     except OSError as exc:
         raise ConfigurationError(f"no TSM service at {path} ({exc.strerror}); start one with "
                                  f"'devsec tsm serve', or pass --backend and --trust-root") from exc
-    with sock, sock.makefile("rwb") as stream:
-        stream.write(encode_request(operation) + b"\n")
-        stream.flush()
-        for line in stream:
+    with sock:
+        lines = _Lines(sock, deadline, f"{operation.op} of {operation.bdf}")
+        try:
+            sock.sendall(encode_request(operation) + b"\n")
+        except OSError as exc:
+            raise TransportError(f"the TSM service at {path} took no request: {exc}") from exc
+        while (line := lines.next()) is not None:
             answer = decode_answer(line)
             if isinstance(answer, Stepped):
                 progress(answer.step, time.monotonic() - start)
@@ -209,6 +241,43 @@ def call(path: Path, operation: Operation, progress: Callable[[str, float], None
             else:
                 raise DecodeError(f"the TSM service answered {operation.op} with {answer}")
     raise TransportError("the TSM service closed the connection without an answer")
+
+
+class _Lines:
+    """The answer lines of one request, each at most MAX_ANSWER bytes, all before one deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float, what: str) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._what = what
+        self._buffer = b""
+
+    def next(self) -> bytes | None:
+        """The next line (without its newline), or None at the end of the stream.
+
+        Raises:
+            TransportTimeout: the deadline passed.
+            TransportError: the connection broke, or a line is too long.
+        """
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > MAX_ANSWER:
+                raise TransportError(f"the TSM service's answer to {self._what} exceeds {MAX_ANSWER} bytes")
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransportTimeout(f"the TSM service did not finish {self._what} in time")
+            try:
+                self._sock.settimeout(remaining)
+                chunk = self._sock.recv(1 << 16)
+            except TimeoutError as exc:
+                raise TransportTimeout(f"the TSM service did not finish {self._what} in time") from exc
+            except OSError as exc:
+                raise TransportError(f"the TSM service's connection broke during {self._what}: "
+                                     f"{exc}") from exc
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer[:end], self._buffer[end + 1:]
+        return line
 
 
 def alive(path: Path) -> bool:
@@ -234,6 +303,8 @@ def shutdown(path: Path, timeout: float = 30.0) -> str:
             sock.connect(str(path))
             sock.sendall(encode_request(SHUTDOWN) + b"\n")
             line = sock.makefile("rb").readline(_LINE_LIMIT)
+    except TimeoutError as exc:
+        raise TransportTimeout(f"the TSM service at {path} did not confirm the shutdown in time") from exc
     except OSError as exc:
         raise ConfigurationError(f"no TSM service at {path} ({exc.strerror})") from exc
     try:

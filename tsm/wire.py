@@ -366,7 +366,7 @@ def _feature(value: object, path: str) -> tuple[int, int]:
 
 
 def _slot(key: str, path: str) -> int:
-    if not key.isdigit() or int(key) > 7:
+    if key not in {str(slot) for slot in range(8)}:  # not isdigit(): "²" is a digit int() refuses
         raise Malformed(path, f"{key!r} is not a slot number")
     return int(key)
 

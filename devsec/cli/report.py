@@ -13,9 +13,18 @@ from spdm.messages.codes import (
     BaseHashAlgo,
     MeasurementHashAlgo,
 )
-from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, capability_names, measurement_hash_name, name_of
+from spdm.names import (
+    AEADS,
+    ASYMS,
+    DHE_GROUPS,
+    HASHES,
+    capability_names,
+    measurement_hash_name,
+    name_of,
+    value_type_name,
+)
 from sysfs_bridge.bundle import FORMAT, BundleVerdict
-from sysfs_bridge.evidence import measurement_dict, value_type_name
+from sysfs_bridge.evidence import measurement_dict
 
 __all__ = ["bundle_dict", "bundle_text", "report_dict", "report_text"]
 

@@ -38,12 +38,8 @@ from spdm.transport.doe import (
     encode_discovery_request,
     encode_discovery_response,
 )
-from spdm.transport.emu_socket import (
-    EmuSocketClient,
-    EmuSocketServer,
-    SocketCommand,
-    SocketTransportType,
-)
+from spdm.transport.emu_frame import SocketCommand, SocketTransportType
+from spdm.transport.emu_socket import EmuSocketClient, EmuSocketServer
 from spdm.transport.endpoint import DoeEndpoint, ObjectHandler
 from spdm.transport.mailbox import DoeMailbox, DoeMailboxModel, MailboxInUse
 from spdm.transport.ownership import KernelTsmHoldsDevice, kernel_tsm_claims

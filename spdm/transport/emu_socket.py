@@ -1,4 +1,4 @@
-"""DMTF spdm-emu "platform data" socket protocol: framing, client and server.
+"""DMTF spdm-emu "platform data" socket protocol: client and server (frames: :mod:`.emu_frame`).
 
 spdm-emu's requester and responder talk over TCP (default port 2323) in frames
 of ``command | transport type | payload size`` (each a big-endian u32) and the
@@ -35,75 +35,30 @@ import logging
 import selectors
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import IntEnum
-from typing import Any
-
-from construct import (
-    Bytes,
-    Construct,
-    ConstructError,
-    Int32ub,
-    Rebuild,
-    Struct,
-    Terminated,
-    len_,
-    this,
-)
+from typing import Final
 
 from spdm.errors import (
     ConfigurationError,
-    DecodeError,
     LocalProtocolError,
     RemoteProtocolError,
     TransportError,
     TransportTimeout,
 )
 
+from .emu_frame import SocketCommand, SocketFrame, SocketTransportType, encode_frame, read_frame
+
 __all__ = [
-    "FRAME_HEADER_SIZE",
-    "MAX_PAYLOAD_SIZE",
+    "FRAME_TIMEOUT",
+    "IDLE_TIMEOUT",
     "EmuSocketClient",
     "EmuSocketServer",
-    "PlatformData",
-    "PlatformDataHeader",
-    "SocketCommand",
-    "SocketFrame",
-    "SocketTransportType",
-    "decode_frame",
-    "encode_frame",
-    "read_frame",
 ]
 
 _log = logging.getLogger(__name__)
 
-
-class SocketCommand(IntEnum):
-    """Platform-data commands (spdm-emu ``command.h``) this module speaks."""
-
-    NORMAL = 0x0001
-    TEST = 0xDEAD
-    SHUTDOWN = 0xFFFE
-    CONTINUE = 0xFFFD
-    UNKNOWN = 0xFFFF
-
-
-class SocketTransportType(IntEnum):
-    """Transport carried in the payload (spdm-emu ``command.h``)."""
-
-    NONE = 0x00
-    MCTP = 0x01
-    PCI_DOE = 0x02
-    TCP = 0x03
-
-
-FRAME_HEADER_SIZE = 12
-"""Bytes of command, transport type and payload size."""
-
-MAX_PAYLOAD_SIZE = (1 << 20) + 8
-"""Largest payload accepted: a maximal (1 MiB) DOE object plus slack."""
 
 _CLIENT_HELLO = b"Client Hello!\x00"
 _SERVER_HELLO = b"Server Hello!\x00"
@@ -116,141 +71,20 @@ _REPLIES: dict[int, tuple[SocketCommand, bytes, bool | None]] = {
     SocketCommand.CONTINUE: (SocketCommand.CONTINUE, b"", True),
 }
 _UNKNOWN_REPLY: tuple[SocketCommand, bytes, bool | None] = (SocketCommand.UNKNOWN, b"", True)
-# How long a peer may take to deliver the rest of a frame it has started.
-_FRAME_TIMEOUT = 10.0
+FRAME_TIMEOUT: Final = 10.0
+"""Seconds a client may take to deliver a whole frame once its first byte arrived (the server side).
 
-# spdm-emu command.h: "Client->Server/Server->Client" frame header.
-PlatformDataHeader = Struct(
-    "command" / Int32ub,
-    "transport_type" / Int32ub,
-    "payload_size" / Int32ub,
-)
+A deadline for the frame, not for each receive: a client trickling a byte
+every few seconds is dropped after this long, as is one that does not take
+the server's answer.  A DOE object of 1 MiB crosses loopback in milliseconds
+and a slow link in well under a second."""
 
-# The whole frame, for codecs of complete buffers.
-PlatformData = Struct(
-    "command" / Int32ub,
-    "transport_type" / Int32ub,
-    "payload_size" / Rebuild(Int32ub, len_(this.payload)),
-    "payload" / Bytes(this.payload_size),
-    Terminated,
-)
+IDLE_TIMEOUT: Final = 10.0
+"""Seconds a client may sit between frames while another client waits to connect; then it is dropped.
 
-
-@dataclass(frozen=True, slots=True)
-class SocketFrame:
-    """One platform-data frame.
-
-    Attributes:
-        command: a ``SocketCommand`` value, or any other u32 a peer sent.
-        transport_type: a ``SocketTransportType`` value or any other u32.
-        payload: the payload bytes.
-    """
-
-    command: int
-    transport_type: int
-    payload: bytes
-
-    def __post_init__(self) -> None:
-        for name in ("command", "transport_type"):
-            value = getattr(self, name)
-            if not 0 <= value <= 0xFFFF_FFFF:
-                raise LocalProtocolError(f"{name} {value!r} is not a u32")
-        if len(self.payload) > MAX_PAYLOAD_SIZE:
-            raise LocalProtocolError(f"payload of {len(self.payload)} bytes exceeds the cap")
-
-
-def encode_frame(frame: SocketFrame) -> bytes:
-    """Serialize a frame: 12-byte big-endian header, then the payload.
-
-    Args:
-        frame: the frame.
-
-    Returns:
-        The bytes to send in one piece.
-    """
-    return bytes(
-        PlatformData.build(
-            {
-                "command": frame.command,
-                "transport_type": frame.transport_type,
-                "payload": frame.payload,
-            }
-        )
-    )
-
-
-def _parse(schema: Construct, data: bytes, what: str) -> Any:
-    """Parse ``data``; the one place ConstructError becomes DecodeError."""
-    try:
-        return schema.parse(data)
-    except ConstructError as exc:
-        raise DecodeError(f"malformed {what}: {exc}") from exc
-
-
-def _check_size(size: int) -> None:
-    if size > MAX_PAYLOAD_SIZE:
-        raise RemoteProtocolError(f"peer announced a {size}-byte payload (cap {MAX_PAYLOAD_SIZE})")
-
-
-def decode_frame(data: bytes) -> SocketFrame:
-    """Parse exactly one complete frame.
-
-    Args:
-        data: the frame; nothing may follow it.
-
-    Returns:
-        The frame.
-
-    Raises:
-        DecodeError: truncated, or bytes after the payload.
-        RemoteProtocolError: the payload size exceeds ``MAX_PAYLOAD_SIZE``.
-    """
-    header = _parse(PlatformDataHeader, data[:FRAME_HEADER_SIZE], "platform data header")
-    _check_size(header.payload_size)
-    parsed = _parse(PlatformData, data, "platform data frame")
-    return SocketFrame(int(parsed.command), int(parsed.transport_type), bytes(parsed.payload))
-
-
-def _read_upto(recv: Callable[[int], bytes], size: int) -> bytes:
-    """Read ``size`` bytes, or fewer if the stream ends first."""
-    chunks: list[bytes] = []
-    remaining = size
-    while remaining:
-        chunk = recv(min(remaining, 1 << 16))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(recv: Callable[[int], bytes]) -> SocketFrame | None:
-    """Read one frame from a byte stream, tolerating short reads.
-
-    Args:
-        recv: returns up to the requested number of bytes, ``b""`` at end of
-            stream (``socket.recv``).
-
-    Returns:
-        The frame, or None if the stream ended cleanly before its first byte.
-
-    Raises:
-        TransportError: the stream ended inside a frame.
-        RemoteProtocolError: the payload size exceeds ``MAX_PAYLOAD_SIZE``
-            (checked before the payload is read).
-    """
-    header_bytes = _read_upto(recv, FRAME_HEADER_SIZE)
-    if not header_bytes:
-        return None
-    if len(header_bytes) < FRAME_HEADER_SIZE:
-        raise TransportError("peer closed the connection inside a frame header")
-    header = PlatformDataHeader.parse(header_bytes)
-    _check_size(header.payload_size)
-    payload = _read_upto(recv, header.payload_size)
-    if len(payload) < header.payload_size:
-        raise TransportError("peer closed the connection inside a frame payload")
-    return SocketFrame(int(header.command), int(header.transport_type), payload)
-
+The server serves one client at a time, as the reference does (the device
+has one SPDM state), so a connected client that goes quiet would hold it
+forever; with nobody waiting it may stay idle indefinitely."""
 
 def _check_port(port: int) -> None:
     # getaddrinfo() silently truncates larger numbers (70000 becomes 4464).
@@ -258,11 +92,21 @@ def _check_port(port: int) -> None:
         raise ConfigurationError(f"{port!r} is not a TCP port number")
 
 
-def _recv_frame(sock: socket.socket) -> SocketFrame | None:
+def _recv_frame(sock: socket.socket, seconds: float) -> SocketFrame | None:
+    """Read one frame, all of it within ``seconds`` (a deadline, however the peer spaces its bytes)."""
+    deadline = time.monotonic() + seconds
+
+    def recv(size: int) -> bytes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        return sock.recv(size)
+
     try:
-        return read_frame(sock.recv)
+        return read_frame(recv)
     except TimeoutError as exc:
-        raise TransportTimeout("timed out waiting for a platform data frame") from exc
+        raise TransportTimeout(f"no whole platform data frame within {seconds:g} s") from exc
     except OSError as exc:
         raise TransportError(f"socket receive failed: {exc}") from exc
 
@@ -290,7 +134,8 @@ class EmuSocketClient:
         Args:
             host: server host name or address.
             port: server TCP port (spdm-emu uses 2323).
-            timeout: seconds allowed for connecting and for each reply.
+            timeout: seconds allowed for connecting and for each whole reply
+                (a server that trickles its reply is given no longer).
 
         Raises:
             ConfigurationError: ``port`` is not a TCP port number or
@@ -347,9 +192,10 @@ class EmuSocketClient:
     def _call(self, command: SocketCommand, payload: bytes, timeout: float | None = None) -> bytes:
         if self._sock is None:
             raise LocalProtocolError("spdm-emu client is closed")
-        self._sock.settimeout(self._timeout if timeout is None else max(self._timeout, timeout))
+        seconds = self._timeout if timeout is None else max(self._timeout, timeout)
+        self._sock.settimeout(seconds)
         _send_frame(self._sock, command, payload)
-        reply = _recv_frame(self._sock)
+        reply = _recv_frame(self._sock, seconds)
         if reply is None:
             raise TransportError("spdm-emu server closed the connection")
         if reply.command != command or reply.transport_type != SocketTransportType.PCI_DOE:
@@ -418,8 +264,13 @@ class EmuSocketClient:
 class EmuSocketServer:
     """Device side of the spdm-emu socket protocol, serving one DOE endpoint.
 
-    Serves one connection at a time, like ``spdm_responder_emu``.  See the
-    module docstring for how each command is answered.
+    Serves one connection at a time, like ``spdm_responder_emu`` (the device
+    has one SPDM state, which two interleaved clients would reset for each
+    other).  Unlike the reference, a client cannot hold the server: each
+    frame must arrive whole within :data:`FRAME_TIMEOUT` of its first byte,
+    and a client idle between frames for :data:`IDLE_TIMEOUT` is dropped
+    when another client waits.  See the module docstring for how each
+    command is answered.
     """
 
     def __init__(
@@ -473,14 +324,42 @@ class EmuSocketServer:
         host, port = self._listener.getsockname()[:2]
         return str(host), int(port)
 
+    def _select(self, socks: tuple[socket.socket, ...], timeout: float | None = None) -> set[object] | None:
+        """Those of ``socks`` readable within ``timeout`` (None: no limit); None once stop() was called."""
+        for sock in socks:
+            self._selector.register(sock, selectors.EVENT_READ)
+        try:
+            events = self._selector.select(timeout)
+        finally:
+            for sock in socks:
+                self._selector.unregister(sock)
+        ready: set[object] = {key.fileobj for key, _ in events}
+        return None if self._wake_r in ready else ready
+
     def _wait(self, sock: socket.socket) -> bool:
         """Wait until ``sock`` is readable (True) or stop() was called (False)."""
-        self._selector.register(sock, selectors.EVENT_READ)
-        try:
-            events = self._selector.select()
-        finally:
-            self._selector.unregister(sock)
-        return all(key.fileobj is not self._wake_r for key, _ in events)
+        return self._select((sock,)) is not None
+
+    def _next_frame(self, conn: socket.socket) -> bool | None:
+        """Wait for the client's next frame: True when it starts, False on stop(), None to drop it.
+
+        A client is dropped when it has been idle for IDLE_TIMEOUT and another
+        client waits to connect (the listener is readable).
+        """
+        idle_since = time.monotonic()
+        socks: tuple[socket.socket, ...] = (conn, self._listener)
+        timeout: float | None = None
+        while (ready := self._select(socks, timeout)) is not None:
+            if conn in ready:
+                return True
+            if self._listener in ready:
+                idle = time.monotonic() - idle_since
+                if idle >= IDLE_TIMEOUT:
+                    return None
+                socks, timeout = (conn,), IDLE_TIMEOUT - idle  # the waiting client stays waiting
+            else:
+                socks, timeout = (conn, self._listener), None
+        return False
 
     def serve_forever(self) -> None:
         """Accept and serve clients until SHUTDOWN or ``stop()``.
@@ -501,7 +380,7 @@ class EmuSocketServer:
                 raise TransportError(f"accept failed: {exc}") from exc
             with conn:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.settimeout(_FRAME_TIMEOUT)
+                conn.settimeout(FRAME_TIMEOUT)
                 with self._lock:
                     self._conn = conn
                 try:
@@ -515,9 +394,9 @@ class EmuSocketServer:
 
     def _serve_connection(self, conn: socket.socket) -> bool:
         """Serve one client; return whether to accept another afterwards."""
-        while self._wait(conn):
+        while started := self._next_frame(conn):
             try:
-                frame = _recv_frame(conn)
+                frame = _recv_frame(conn, FRAME_TIMEOUT)
             except (TransportError, RemoteProtocolError) as exc:
                 _log.debug("dropping client: %s", exc)
                 return True
@@ -536,12 +415,16 @@ class EmuSocketServer:
                 _log.debug("platform command %#x", frame.command)
                 reply, payload, verdict = _REPLIES.get(frame.command, _UNKNOWN_REPLY)
             try:
+                conn.settimeout(FRAME_TIMEOUT)
                 _send_frame(conn, reply, payload or b"")
             except TransportError as exc:
                 _log.debug("dropping client: %s", exc)
                 return True
             if verdict is not None:
                 return verdict
+        if started is None:
+            _log.debug("dropping a client idle for %g s: another one waits", IDLE_TIMEOUT)
+            return True
         return False
 
     def stop(self) -> None:

@@ -27,10 +27,8 @@ from spdm.errors import (
 )
 from spdm.transport import DoeTransport
 from spdm.transport.doe import DataObject, discover, encode_data_object
-from spdm.transport.emu_socket import (
+from spdm.transport.emu_frame import (
     MAX_PAYLOAD_SIZE,
-    EmuSocketClient,
-    EmuSocketServer,
     SocketCommand,
     SocketFrame,
     SocketTransportType,
@@ -38,6 +36,7 @@ from spdm.transport.emu_socket import (
     encode_frame,
     read_frame,
 )
+from spdm.transport.emu_socket import EmuSocketClient, EmuSocketServer
 from spdm.transport.endpoint import DoeEndpoint
 
 GET_VERSION = encode_data_object(DataObject(1, 1, b"\x10\x84\x00\x00"))
