@@ -95,6 +95,8 @@ from .messages import (
 )
 from .state import DEMOTED, FAULTS, WRONG_STATE, KeySetState, next_state
 
+__all__ = ["KEY_PROG_SIZE", "IdeKmDevice", "IdeKmDeviceConfig", "PortConfig"]
+
 logger = logging.getLogger(__name__)
 
 KEY_PROG_SIZE = KeyProg.STRUCT.sizeof()

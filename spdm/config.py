@@ -10,6 +10,21 @@ from .errors import ConfigurationError
 from .messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from .negotiation import AlgorithmPreferences
 
+__all__ = [
+    "ALL_VERSIONS",
+    "DEFAULT_CERTIFICATE_PORTION",
+    "DEFAULT_DATA_TRANSFER_SIZE",
+    "DEFAULT_REQUESTER_CAPS",
+    "DEFAULT_RESPONDER_CAPS",
+    "DEFER_TRUST",
+    "MAX_HEARTBEAT_PERIOD",
+    "MUTUAL_AUTH_CAPS",
+    "SESSION_CAPS",
+    "DeferredTrust",
+    "RequesterConfig",
+    "ResponderConfig",
+]
+
 ALL_VERSIONS = (SpdmVersion.V10, SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13)
 
 SESSION_CAPS = (

@@ -42,6 +42,8 @@ from .messages.codes import (
 )
 from .slots import SLOT_COUNT
 
+__all__ = ["DeviceModel", "MeasurementSource", "default_measurements", "load_identity"]
+
 logger = logging.getLogger(__name__)
 
 _PEM_LINE = 64

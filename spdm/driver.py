@@ -29,6 +29,8 @@ from .transport.doe import (
     encode_data_object,
 )
 
+__all__ = ["REQUEST_DEADLINE", "SECURED_SPDM_PROTOCOL", "SPDM_PROTOCOL", "RequesterDriver"]
+
 logger = logging.getLogger(__name__)
 
 SPDM_PROTOCOL = (PCI_SIG_VENDOR_ID, int(DataObjectType.SPDM))

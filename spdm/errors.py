@@ -18,6 +18,25 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
+__all__ = [
+    "ConfigurationError",
+    "DecodeError",
+    "DevsecError",
+    "ErrorReport",
+    "FieldValue",
+    "LocalProtocolError",
+    "NegotiationError",
+    "ProtocolError",
+    "RemoteErrorResponse",
+    "RemoteProtocolError",
+    "SpdmErrorCode",
+    "TransportError",
+    "TransportTimeout",
+    "VerificationError",
+    "error_from_report",
+    "report_error",
+]
+
 
 class SpdmErrorCode(IntEnum):
     """SPDM ERROR response codes (DSP0274 Table "ErrorCode field")."""

@@ -76,6 +76,19 @@ from .state import (
     next_state,
 )
 
+__all__ = [
+    "ADDRESS_LIMIT",
+    "MSIX_RANGES",
+    "RID_MASK",
+    "SEGMENT_VALID",
+    "SETTABLE_ATTRIBUTES",
+    "SUPPORTED_OPTIONAL",
+    "IdeCheck",
+    "TdiConfig",
+    "TdispDevice",
+    "TdispDeviceConfig",
+]
+
 logger = logging.getLogger(__name__)
 
 IdeCheck = Callable[[int, int], bool]

@@ -22,6 +22,18 @@ from __future__ import annotations
 from .errors import TdispErrorCode
 from .messages.codes import TdispRequestCode, TdiState
 
+__all__ = [
+    "DURING_REPORT_READ",
+    "FAULTS",
+    "LOCKED",
+    "LOCKING_SESSION_ONLY",
+    "OTHER_SESSION",
+    "TRANSITIONS",
+    "WRONG_STATE",
+    "next_state",
+    "target_state",
+]
+
 _U = TdiState.CONFIG_UNLOCKED
 _L = TdiState.CONFIG_LOCKED
 _R = TdiState.RUN

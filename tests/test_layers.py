@@ -82,3 +82,28 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
             test_imports_point_down_and_stay_public(module)
     finally:
         module.unlink()
+
+
+def _public_modules() -> list[Path]:
+    return [p for p in _modules()
+            if p.name == "__init__.py" or not (p.name.startswith("_") or p.name == "__main__.py")]
+
+
+@pytest.mark.parametrize("path", _public_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_public_module_declares_what_it_offers(path: Path) -> None:
+    """STYLE: ``__all__`` everywhere public, naming only what the module defines or imports."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    declared = [node for node in tree.body if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)]
+    if not declared:
+        defines = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Assign)]
+        assert not defines, "no __all__, yet it defines names"
+        return
+    names = ast.literal_eval(declared[0].value)
+    assert all(not name.startswith("_") for name in names), names
+    bound = {t.id for n in tree.body if isinstance(n, ast.Assign | ast.AnnAssign)
+             for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    bound |= {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    bound |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
+              if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+    assert [name for name in names if name not in bound] == []

@@ -55,6 +55,8 @@ from ..transcript import Transcript
 from .flows import CertificateRetrieval, EncapsulatedFlow, Handshake, KeyUpdateFlow
 from .identity import Identity, LiveIdentity
 
+__all__ = ["MAX_RDT_EXPONENT", "ST1_SECONDS", "RequesterCore", "Route"]
+
 logger = logging.getLogger(__name__)
 
 ST1_SECONDS = 0.1
@@ -96,12 +98,12 @@ class _Pending:
     resend: bytes = b""
 
 
-Req = TypeVar("Req", bound=Message)
-Rsp = TypeVar("Rsp", bound=Message)
+_Req = TypeVar("_Req", bound=Message)
+_Rsp = TypeVar("_Rsp", bound=Message)
 
 
 @dataclass(frozen=True, slots=True)
-class Route(Generic[Req, Rsp]):
+class Route(Generic[_Req, _Rsp]):
     """How the response to one request is decoded and which handler checks it.
 
     The handler gets the engine, the request as sent and the decoded
@@ -110,8 +112,8 @@ class Route(Generic[Req, Rsp]):
     of its flow).
     """
 
-    response: type[Rsp]
-    handler: Callable[[Any, Req, Rsp], None]
+    response: type[_Rsp]
+    handler: Callable[[Any, _Req, _Rsp], None]
 
 
 class RequesterCore:

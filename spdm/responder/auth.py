@@ -31,6 +31,16 @@ from ..slots import certificate_portion, digests_of
 from ._connection import Connection, invalid_request
 from .encap import BASIC_MUT_AUTH_REQ, EncapState
 
+__all__ = [
+    "CERTIFICATE_HEADER_SIZE",
+    "CHALLENGE_CONTEXT",
+    "SLOT_SIZE_REQUESTED",
+    "challenge",
+    "get_certificate",
+    "get_digests",
+    "measurement_summary_hash",
+]
+
 logger = logging.getLogger(__name__)
 
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"

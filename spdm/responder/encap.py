@@ -56,6 +56,16 @@ from ..session import Session, SessionPhase
 from ..transcript import MAX_MESSAGE_B_SIZE
 from ._connection import Connection, invalid_request
 
+__all__ = [
+    "BASIC_MUT_AUTH_REQ",
+    "MAX_REQUESTER_CHAIN_SIZE",
+    "MUT_AUTH_ENCAPSULATED",
+    "REQUESTER_CHALLENGE_CONTEXT",
+    "EncapState",
+    "deliver_encapsulated_response",
+    "get_encapsulated_request",
+]
+
 logger = logging.getLogger(__name__)
 
 MUT_AUTH_ENCAPSULATED = 0x02

@@ -18,6 +18,8 @@ from ..messages.codes import (
 )
 from ._connection import Connection, invalid_request
 
+__all__ = ["CONTENT_NO_CHANGE", "MEASUREMENTS_CONTEXT", "get_measurements"]
+
 logger = logging.getLogger(__name__)
 
 MEASUREMENTS_CONTEXT = "responder-measurements signing"

@@ -53,6 +53,17 @@ from ._connection import Connection, invalid_request
 from .auth import measurement_summary_hash
 from .encap import MUT_AUTH_ENCAPSULATED, EncapState
 
+__all__ = [
+    "RANDOM_DATA_SIZE",
+    "end_session",
+    "finish",
+    "heartbeat",
+    "key_exchange",
+    "key_update",
+    "psk_exchange",
+    "psk_finish",
+]
+
 logger = logging.getLogger(__name__)
 
 RANDOM_DATA_SIZE = 32
