@@ -20,12 +20,13 @@ from pathlib import Path
 from types import FrameType
 
 from devsec.emulator import DEFAULT_IDE_PORTS, SecureDevice, serve
-from spdm.config import MUTUAL_AUTH_CAPS, ResponderConfig
+from spdm.config import DEFAULT_DATA_TRANSFER_SIZE, MUTUAL_AUTH_CAPS, ResponderConfig
 from spdm.crypto import Certificate, DeviceIdentity, generate_device_identity
 from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 from spdm.names import parse_asym
+from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12
 from spdm.slots import SLOT_COUNT
 
 from .args import (
@@ -153,9 +154,23 @@ def device_from_args(args: argparse.Namespace, model: DeviceModel) -> SecureDevi
     config = ResponderConfig(
         versions=versions(args), capabilities=_capabilities(args, model), ct_exponent=args.ct_exponent,
         algorithms=preferences(args, model.asym_alg), heartbeat_period=args.heartbeat_period,
-        mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots)
+        mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots,
+        data_transfer_size=_transfer_size(args.data_transfer_size),
+        max_spdm_msg_size=args.data_transfer_size)
     functions = tuple(args.tdi) if args.tdi else DEFAULT_TDIS
     return SecureDevice(config, model, functions=functions, ide_ports=args.ide_ports)
+
+
+def _transfer_size(size: int) -> int:
+    """The device's DataTransferSize (= its MaxSPDMmsgSize: the device has no CHUNK_CAP).
+
+    Raises:
+        ConfigurationError: below SPDM 1.2's minimum or over 32 bits.
+    """
+    if not MIN_DATA_TRANSFER_SIZE_12 <= size <= 0xFFFF_FFFF:
+        raise ConfigurationError(f"--data-transfer-size {size} is not in {MIN_DATA_TRANSFER_SIZE_12}.."
+                                 f"0xffffffff (SPDM 1.2's minimum, a 32-bit field)")
+    return size
 
 
 def _root_certificates_pem(model: DeviceModel) -> bytes:
@@ -246,6 +261,11 @@ def add_parser(sub: Subparsers) -> None:
                         "5465737450736b4461746100 --psk-hint-hex 5465737450736b48696e7400 "
                         "('TestPskData', 'TestPskHint', each NUL-terminated)")
     _flag(p, "psk-context", "with --psk offer PSK_CAP_WITH_CONTEXT (PSK_FINISH), else PSK_CAP")
+    p.add_argument("--data-transfer-size", type=lambda v: int(v, 0), default=DEFAULT_DATA_TRANSFER_SIZE,
+                   metavar="BYTES",
+                   help="the largest SPDM message the device receives and sends whole, advertised as "
+                        "DataTransferSize and MaxSPDMmsgSize: a device or DOE bridge with a small buffer "
+                        "(CERTIFICATE portions shrink to fit; default %(default)#x)")
     p.add_argument("--ct-exponent", type=int, default=ResponderConfig.ct_exponent, metavar="N",
                    help="CTExponent: the device answers cryptographic requests within 2^N us "
                         "(default %(default)s)")

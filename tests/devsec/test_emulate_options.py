@@ -33,6 +33,7 @@ from spdm.events import (
 )
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, ResponseCode
 from spdm.requester import Requester
+from spdm.transport import PipeTransport
 from tests.devsec.test_cli import emulate
 from tests.vectors import spdm_exchanges
 
@@ -234,3 +235,25 @@ def test_root_out_holds_every_slots_root_and_the_banner_says_what_is_served(
         assert len(roots) == 3 and len({c.der for c in roots}) == 3
         assert main(["connect", url, "--trust-root", str(root), "--slot", "2", "--json"]) == 0
     assert '"verified": true' in capsys.readouterr().out
+
+
+def test_a_small_data_transfer_size_shrinks_what_the_device_sends() -> None:
+    """A device behind a small buffer says so, and its CERTIFICATE portions fit it whatever is asked."""
+    model, device = build("--data-transfer-size", "0x200")
+    requester, driver = connected(model, device)
+    negotiated = requester.negotiated
+    assert negotiated is not None and negotiated.responder_data_transfer_size == 0x200
+    sizes: list[int] = []
+    exchange = device.spdm.endpoint.handle
+
+    def recording(request: bytes) -> bytes | None:
+        answer = exchange(request)
+        sizes.append(len(answer or b""))
+        return answer
+
+    driver.transport = PipeTransport(recording)
+    driver.run(lambda: requester.get_certificate(0, now=NOW))
+    assert 0 in requester.chains and len(sizes) > 1
+    assert max(sizes) <= 0x200 + 8  # one SPDM message of at most 0x200 bytes per DOE object
+    with pytest.raises(ConfigurationError, match="data-transfer-size"):
+        build("--data-transfer-size", "41")
