@@ -28,7 +28,7 @@ from spdm.errors import (
     VerificationError,
 )
 
-from . import connect, daemon, demo, dump, emulate, evidence, policy, tsm, verify_log
+from . import conformance, connect, daemon, demo, dump, emulate, evidence, policy, tsm, verify_log
 
 __all__ = ["EXIT_OUTPUT_CLOSED", "EXIT_STATUS", "build_parser", "exit_status", "main"]
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     connect.add_parser(sub)
+    conformance.add_parser(sub)
     emulate.add_parser(sub)
     verify_log.add_parser(sub)
     policy.add_parser(sub)

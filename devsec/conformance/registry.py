@@ -1,0 +1,78 @@
+"""The case catalogue: every case, registered by group, in the order they run.
+
+Group modules (:mod:`.spdm_version` ...) register their cases at import;
+:func:`catalogue` imports them all, so asking for the catalogue is enough.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Sequence
+
+from spdm.errors import ConfigurationError
+from spdm.messages.codes import CapabilityFlags
+
+from .case import Case
+from .context import CaseContext
+
+__all__ = ["SUITES", "case", "catalogue", "select"]
+
+SUITES = ("spdm",)
+"""The suites the catalogue holds (the first part of every case id)."""
+
+NO_FLAGS = CapabilityFlags(0)
+
+_CASES: dict[str, Case] = {}
+
+
+def case(
+    id: str, title: str, reference: str, *, per_version: bool = False,
+    min_version: int = 0x10, needs: CapabilityFlags = NO_FLAGS, standalone: bool = False,
+) -> Callable[[Callable[[CaseContext], None]], Callable[[CaseContext], None]]:
+    """Register the decorated function as the body of a case (ids must be unique)."""
+
+    def register(body: Callable[[CaseContext], None]) -> Callable[[CaseContext], None]:
+        if id in _CASES:
+            raise ValueError(f"conformance case {id} registered twice")
+        _CASES[id] = Case(id, title, reference, body, per_version=per_version,
+                          min_version=min_version, needs=needs, standalone=standalone)
+        return body
+
+    return register
+
+
+def catalogue() -> tuple[Case, ...]:
+    """Every registered case, in registration (run) order."""
+    # Import order is run order: VCA in protocol order, then the authentication groups.
+    from . import spdm_version  # noqa: F401, I001
+    from . import spdm_capabilities, spdm_algorithms  # noqa: F401
+    return tuple(_CASES.values())
+
+
+def select(suites: Sequence[str] = SUITES, include: Sequence[str] = (),
+           exclude: Sequence[str] = ()) -> tuple[Case, ...]:
+    """The cases of ``suites`` whose id matches an ``include`` pattern (all if none) and no ``exclude``.
+
+    Patterns are shell globs (``spdm.version.*``); a pattern with no glob
+    character also matches every id it is a dotted prefix of.
+
+    Raises:
+        ConfigurationError: an unknown suite, or an include pattern matching no case.
+    """
+    unknown = set(suites) - set(SUITES)
+    if unknown:
+        raise ConfigurationError(f"unknown conformance suite(s): {', '.join(sorted(unknown))}; "
+                                 f"known: {', '.join(SUITES)}")
+    cases = [c for c in catalogue() if c.id.split(".")[0] in suites]
+    for pattern in include:
+        if not any(_matches(c.id, pattern) for c in cases):
+            raise ConfigurationError(f"--case {pattern} matches no conformance case")
+    return tuple(
+        c for c in cases
+        if (not include or any(_matches(c.id, p) for p in include))
+        and not any(_matches(c.id, p) for p in exclude)
+    )
+
+
+def _matches(case_id: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(case_id, pattern) or case_id.startswith(pattern + ".") or case_id == pattern

@@ -1,0 +1,80 @@
+"""The legitimate requests cases send: what a conformant requester (devsec's defaults) would.
+
+Cases start from these and change one field to probe one rule, so a failure
+points at that field alone.  Offers come from :class:`spdm.negotiation.AlgorithmPreferences`
+(everything devsec's requester supports), capabilities from
+:data:`spdm.config.DEFAULT_REQUESTER_CAPS`.
+"""
+
+from __future__ import annotations
+
+from spdm.config import DEFAULT_DATA_TRANSFER_SIZE, DEFAULT_REQUESTER_CAPS
+from spdm.messages import (
+    Algorithms,
+    AlgStruct,
+    Capabilities,
+    GetCapabilities,
+    GetVersion,
+    NegotiateAlgorithms,
+)
+from spdm.messages import Version as VersionResponse
+from spdm.messages.codes import AlgType, MeasurementSpecification
+from spdm.negotiation import AlgorithmPreferences, mask_of
+
+from .context import CaseContext
+
+__all__ = ["REQUESTER_CT_EXPONENT", "get_capabilities", "negotiate_algorithms", "vca"]
+
+REQUESTER_CT_EXPONENT = 20
+"""The CTExponent the suite sends (Linux's and TF-RMM's value, PROTOCOLS.md §2.4)."""
+
+
+def get_capabilities(version: int) -> GetCapabilities:
+    """GET_CAPABILITIES at ``version`` with devsec's requester capabilities."""
+    if version < 0x11:
+        return GetCapabilities(spdm_version=version)
+    return GetCapabilities(spdm_version=version, ct_exponent=REQUESTER_CT_EXPONENT,
+                           flags=int(DEFAULT_REQUESTER_CAPS),
+                           data_transfer_size=DEFAULT_DATA_TRANSFER_SIZE,
+                           max_spdm_msg_size=DEFAULT_DATA_TRANSFER_SIZE)
+
+
+def negotiate_algorithms(version: int, prefs: AlgorithmPreferences | None = None) -> NegotiateAlgorithms:
+    """NEGOTIATE_ALGORITHMS at ``version`` offering all of ``prefs`` (devsec's by default)."""
+    p = (prefs or AlgorithmPreferences()).for_version(version)
+    structs: tuple[AlgStruct, ...] = ()
+    if version >= 0x11:
+        structs = (
+            AlgStruct(AlgType.DHE, mask_of(p.dhe_groups)),
+            AlgStruct(AlgType.AEAD, mask_of(p.aead_suites)),
+            AlgStruct(AlgType.REQ_BASE_ASYM_ALG, mask_of(p.req_asym_algs)),
+            AlgStruct(AlgType.KEY_SCHEDULE, mask_of(p.key_schedules)),
+        )
+    return NegotiateAlgorithms(
+        spdm_version=version, alg_structs=structs,
+        measurement_specification=int(MeasurementSpecification.DMTF),
+        other_params_support=mask_of(p.opaque_formats) if version >= 0x12 else 0,
+        base_asym_algo=mask_of(p.asym_algs), base_hash_algo=mask_of(p.hash_algs),
+    )
+
+
+VcaResponses = tuple[VersionResponse, Capabilities, Algorithms | None]
+
+
+def vca(ctx: CaseContext, *, algorithms: bool = True,
+        request: NegotiateAlgorithms | None = None) -> VcaResponses:
+    """Run GET_VERSION, GET_CAPABILITIES and (unless told not to) NEGOTIATE_ALGORITHMS at ``ctx.version``.
+
+    Each response must decode as its message; a case judging a step's
+    content asserts on the returned messages itself.
+
+    Raises:
+        CaseAborted: a step was not answered with its response.
+    """
+    version = ctx.decode(VersionResponse, ctx.send(GetVersion()), reference="DSP0274 1.3 §10.3")
+    caps = ctx.decode(Capabilities, ctx.send(get_capabilities(ctx.version)), reference="DSP0274 1.3 §10.4")
+    if not algorithms:
+        return version, caps, None
+    offer = request or negotiate_algorithms(ctx.version)
+    algs = ctx.decode(Algorithms, ctx.send(offer), reference="DSP0274 1.3 §10.5")
+    return version, caps, algs

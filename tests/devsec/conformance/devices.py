@@ -1,0 +1,187 @@
+"""The devices the conformance tests judge: the healthy emulator, and mutants of it.
+
+A mutant is the emulator behind a transport that rewrites its responses to
+break exactly one rule; each names the case that must catch it.  The
+responder itself is untouched, so a mutant is as healthy as the emulator in
+everything but its one fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+from devsec.emulator import EmulatedDevice
+from spdm.config import ResponderConfig
+from spdm.device import DeviceModel
+from spdm.errors import SpdmErrorCode
+from spdm.messages import ErrorResponse
+from spdm.messages.codes import BaseAsymAlgo
+from spdm.transport import DoeTransport
+from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
+
+__all__ = ["MUTANTS", "Mutant", "MutantState", "healthy_device", "mutant_endpoint", "mutant_factory"]
+
+GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS = 0x84, 0xE1, 0xE3
+VERSION, CAPABILITIES, ALGORITHMS, ERROR = 0x04, 0x61, 0x63, 0x7F
+
+
+@cache
+def _model() -> DeviceModel:
+    return DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
+
+
+def healthy_device() -> EmulatedDevice:
+    """The emulator with its defaults (every version, certificates, measurements, sessions)."""
+    return EmulatedDevice(ResponderConfig(), _model())
+
+
+@dataclass
+class MutantState:
+    """What a mutant remembers across exchanges.
+
+    Attributes:
+        previous: the previous request's code.
+        good: the last non-ERROR response, by (response code, SPDMVersion).
+    """
+
+    previous: int = 0
+    good: dict[tuple[int, int], bytes] = field(default_factory=dict)
+
+
+Corrupt = Callable[[MutantState, bytes, bytes], bytes]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A responder with one rule broken.
+
+    Attributes:
+        name: what is broken, in a word or three.
+        catches: the id of the case that must fail on it.
+        corrupt: (state, request payload, response payload) -> the payload sent instead.
+    """
+
+    name: str
+    catches: str
+    corrupt: Corrupt
+
+
+class _MutatingTransport:
+    """A DoeTransport that passes each response through a mutant's ``corrupt``."""
+
+    def __init__(self, inner: DoeTransport, corrupt: Corrupt, state: MutantState) -> None:
+        self._inner, self._corrupt, self._state = inner, corrupt, state
+
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        response = decode_data_object(self._inner.exchange(request, timeout=timeout))
+        payload = decode_data_object(request).payload
+        if len(payload) >= 2 and len(response.payload) >= 2 and response.payload[1] != ERROR:
+            self._state.good[(response.payload[1], response.payload[0])] = response.payload
+        changed = self._corrupt(self._state, payload, response.payload)
+        self._state.previous = payload[1] if len(payload) >= 2 else 0
+        return encode_data_object(DataObject(response.vendor_id, response.object_type, changed))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def mutant_factory(mutant: Mutant) -> Callable[[], DoeTransport]:
+    """Opens fresh transports to one mutated device (one device and one memory for the whole run)."""
+    device = healthy_device()
+    state = MutantState()
+    return lambda: _MutatingTransport(device.pipe(), mutant.corrupt, state)
+
+
+def mutant_endpoint(mutant: Mutant) -> Callable[[bytes], bytes]:
+    """The mutated device as a DOE endpoint (one DOE object in, one out), to serve over a socket."""
+    return mutant_factory(mutant)().exchange
+
+
+def _error(code: SpdmErrorCode, version: int = 0x10) -> bytes:
+    return ErrorResponse(spdm_version=version, error_code=code).encode()
+
+
+def _when(request_code: int, response_code: int, change: Callable[[bytes, bytes], bytes]) -> Corrupt:
+    def corrupt(state: MutantState, request: bytes, response: bytes) -> bytes:
+        if request[1] == request_code and response[1] == response_code:
+            return change(request, response)
+        return response
+    return corrupt
+
+
+def _set_u32(data: bytes, offset: int, change: Callable[[int], int]) -> bytes:
+    value = change(int.from_bytes(data[offset:offset + 4], "little"))
+    return data[:offset] + value.to_bytes(4, "little") + data[offset + 4:]
+
+
+def _accept_instead(request_code: int, response_code: int, *,
+                    when: Callable[[MutantState, bytes], bool]) -> Corrupt:
+    """Answer a request the device refused with a good response remembered from earlier."""
+    def corrupt(state: MutantState, request: bytes, response: bytes) -> bytes:
+        good = state.good.get((response_code, request[0]))
+        if request[1] == request_code and response[1] == ERROR and good is not None and when(state, request):
+            return good
+        return response
+    return corrupt
+
+
+def _two_hash_bits(value: int) -> int:
+    return value | (0b100 if not value & 0b100 else 0b001)
+
+
+def _small_transfer(request: bytes, response: bytes) -> bytes:
+    return _set_u32(response, 12, lambda _: 41) if response[0] >= 0x12 else response
+
+
+def _bad_dts(state: MutantState, request: bytes) -> bool:
+    return len(request) >= 16 and int.from_bytes(request[12:16], "little") < 42
+
+
+def _bad_length(state: MutantState, request: bytes) -> bool:
+    return int.from_bytes(request[4:6], "little") != len(request.rstrip(b"\x00")) and \
+        int.from_bytes(request[4:6], "little") > len(request)
+
+
+def _after_version(state: MutantState, request: bytes) -> bool:
+    return state.previous == GET_VERSION
+
+
+MUTANTS = (
+    Mutant("GET_VERSION 1.1 answered InvalidRequest", "spdm.version.request-version",
+           lambda s, q, r: _error(SpdmErrorCode.INVALID_REQUEST)
+           if q[1] == GET_VERSION and q[0] != 0x10 else r),
+    Mutant("VERSION lists no entries", "spdm.version.entries",
+           _when(GET_VERSION, VERSION, lambda q, r: bytes.fromhex("100400000000"))),
+    Mutant("VERSION in 1.2 framing", "spdm.version.framing",
+           _when(GET_VERSION, VERSION, lambda q, r: b"\x12" + r[1:])),
+    Mutant("CAPABILITIES always says 1.0", "spdm.capabilities.layout",
+           _when(GET_CAPABILITIES, CAPABILITIES, lambda q, r: b"\x10" + r[1:] if q[0] >= 0x12 else r)),
+    Mutant("CAPABILITIES sets a reserved flag", "spdm.capabilities.flags",
+           _when(GET_CAPABILITIES, CAPABILITIES, lambda q, r: _set_u32(r, 8, lambda f: f | 1 << 31))),
+    Mutant("CAPABILITIES MEAS_CAP = 11b", "spdm.capabilities.flags",
+           _when(GET_CAPABILITIES, CAPABILITIES, lambda q, r: _set_u32(r, 8, lambda f: f | 0b11 << 3))),
+    Mutant("CTExponent 30", "spdm.capabilities.ct-exponent",
+           _when(GET_CAPABILITIES, CAPABILITIES, lambda q, r: r[:5] + b"\x1e" + r[6:])),
+    Mutant("DataTransferSize 41", "spdm.capabilities.transfer-sizes",
+           _when(GET_CAPABILITIES, CAPABILITIES, _small_transfer)),
+    Mutant("GET_CAPABILITIES with DataTransferSize 41 accepted", "spdm.capabilities.invalid-transfer-size",
+           _accept_instead(GET_CAPABILITIES, CAPABILITIES, when=_bad_dts)),
+    Mutant("GET_CAPABILITIES at an unlisted version answered InvalidRequest",
+           "spdm.capabilities.version-mismatch",
+           lambda s, q, r: _error(SpdmErrorCode.INVALID_REQUEST)
+           if q[1] == GET_CAPABILITIES and q[0] > 0x13 else r),
+    Mutant("ALGORITHMS selects two hashes", "spdm.algorithms.selection",
+           _when(NEGOTIATE_ALGORITHMS, ALGORITHMS, lambda q, r: _set_u32(r, 16, _two_hash_bits))),
+    Mutant("ALGORITHMS ignores the offer (always SHA-384)", "spdm.algorithms.narrow-offer",
+           _when(NEGOTIATE_ALGORITHMS, ALGORITHMS, lambda q, r: _set_u32(r, 16, lambda _: 0b10))),
+    Mutant("ALGORITHMS Length off by one", "spdm.algorithms.layout",
+           _when(NEGOTIATE_ALGORITHMS, ALGORITHMS,
+                 lambda q, r: r[:4] + (int.from_bytes(r[4:6], "little") + 1).to_bytes(2, "little") + r[6:])),
+    Mutant("NEGOTIATE_ALGORITHMS with a wrong Length accepted", "spdm.algorithms.invalid-length",
+           _accept_instead(NEGOTIATE_ALGORITHMS, ALGORITHMS, when=_bad_length)),
+    Mutant("NEGOTIATE_ALGORITHMS accepted straight after VERSION", "spdm.algorithms.before-capabilities",
+           _accept_instead(NEGOTIATE_ALGORITHMS, ALGORITHMS, when=_after_version)),
+)
+"""The mutants, each with the case that must catch it."""
