@@ -27,7 +27,7 @@ from spdm.transport.doe import (
 
 from .case import DeviceProfile
 
-__all__ = ["Assertion", "CaseAborted", "CaseContext", "Exchange"]
+__all__ = ["Assertion", "CaseAborted", "CaseContext", "Exchange", "RecordingTransport"]
 
 M = TypeVar("M", bound=Message)
 
@@ -61,6 +61,35 @@ class Assertion:
     exchange: Exchange | None
 
 
+class RecordingTransport:
+    """A DoeTransport that records every exchange through it, the suite's own and the engine's.
+
+    Cases that let devsec's requester engine run a legitimate prefix of a flow
+    (authentication, a session) still get the bytes of the exchange that
+    failed: every DOE object pair is kept, as SPDM payloads.
+    """
+
+    def __init__(self, inner: DoeTransport, record: list[Exchange]) -> None:
+        self._inner, self._record = inner, record
+
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        """Exchange one DOE object with the device and record the pair."""
+        response = self._inner.exchange(request, timeout=timeout)
+        self._record.append(Exchange(_payload(request), _payload(response)))
+        return response
+
+    def close(self) -> None:
+        """Close the device's transport."""
+        self._inner.close()
+
+
+def _payload(obj: bytes) -> bytes:
+    try:
+        return decode_data_object(obj).payload
+    except DecodeError:
+        return obj
+
+
 class CaseAborted(Exception):
     """A required assertion failed: the rest of the case has nothing to stand on."""
 
@@ -88,12 +117,12 @@ class CaseContext:
             trust_roots: the roots the device's chains must lead to (``--trust-root``;
                 empty: cases check chain structure but not the root).
         """
-        self.transport = transport
+        self.exchanges: list[Exchange] = []
+        self.transport = RecordingTransport(transport, self.exchanges)
         self.trust_roots = trust_roots
         self.profile = profile
         self.version = version
         self.reference = reference
-        self.exchanges: list[Exchange] = []
         self.assertions: list[Assertion] = []
 
     @property
@@ -115,7 +144,6 @@ class CaseContext:
         payload = request if isinstance(request, bytes) else request.encode()
         obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, payload))
         response = decode_data_object(self.transport.exchange(obj))
-        self.exchanges.append(Exchange(payload, response.payload))
         self.require("the response is an SPDM data object",
                      (response.vendor_id, response.object_type) == (PCI_SIG_VENDOR_ID, DataObjectType.SPDM),
                      expected=f"vendor 0x{PCI_SIG_VENDOR_ID:04x} type {DataObjectType.SPDM:d}",

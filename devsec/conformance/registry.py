@@ -45,7 +45,7 @@ def catalogue() -> tuple[Case, ...]:
     """Every registered case, in registration (run) order."""
     # Import order is run order: VCA in protocol order, then the authentication groups.
     from . import spdm_version  # noqa: F401, I001
-    from . import spdm_capabilities, spdm_algorithms  # noqa: F401
+    from . import spdm_capabilities, spdm_algorithms, spdm_certificates, spdm_challenge  # noqa: F401
     return tuple(_CASES.values())
 
 

@@ -8,7 +8,9 @@ points at that field alone.  Offers come from :class:`spdm.negotiation.Algorithm
 
 from __future__ import annotations
 
+from spdm.codec import CodecContext
 from spdm.config import DEFAULT_DATA_TRANSFER_SIZE, DEFAULT_REQUESTER_CAPS
+from spdm.crypto import hash_size, signature_size
 from spdm.messages import (
     Algorithms,
     AlgStruct,
@@ -18,15 +20,22 @@ from spdm.messages import (
     NegotiateAlgorithms,
 )
 from spdm.messages import Version as VersionResponse
-from spdm.messages.codes import AlgType, MeasurementSpecification
+from spdm.messages.codes import AlgType, BaseAsymAlgo, BaseHashAlgo, MeasurementSpecification
 from spdm.negotiation import AlgorithmPreferences, mask_of
 
 from .context import CaseContext
 
-__all__ = ["REQUESTER_CT_EXPONENT", "get_capabilities", "negotiate_algorithms", "vca"]
+__all__ = ["REQUESTER_CT_EXPONENT", "codec_context", "get_capabilities", "negotiate_algorithms", "vca"]
 
 REQUESTER_CT_EXPONENT = 20
 """The CTExponent the suite sends (Linux's and TF-RMM's value, PROTOCOLS.md §2.4)."""
+
+
+def codec_context(algs: Algorithms, *, measurement_summary: bool = False) -> CodecContext:
+    """The sizes the device's later responses use, from its ALGORITHMS (H, S)."""
+    sig = signature_size(BaseAsymAlgo(algs.base_asym_sel)) if algs.base_asym_sel else 0
+    return CodecContext(hash_size=hash_size(BaseHashAlgo(algs.base_hash_sel)), signature_size=sig,
+                        measurement_summary=measurement_summary)
 
 
 def get_capabilities(version: int) -> GetCapabilities:

@@ -21,20 +21,27 @@ from spdm.messages.codes import BaseAsymAlgo
 from spdm.transport import DoeTransport
 from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
 
-__all__ = ["MUTANTS", "Mutant", "MutantState", "healthy_device", "mutant_endpoint", "mutant_factory"]
+__all__ = [
+    "MUTANTS", "Mutant", "MutantState", "device_model", "healthy_device", "mutant_endpoint", "mutant_factory",
+]
 
 GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS = 0x84, 0xE1, 0xE3
+GET_DIGESTS, GET_CERTIFICATE, CHALLENGE = 0x81, 0x82, 0x83
 VERSION, CAPABILITIES, ALGORITHMS, ERROR = 0x04, 0x61, 0x63, 0x7F
+DIGESTS, CERTIFICATE, CHALLENGE_AUTH = 0x01, 0x02, 0x03
+SHA384_SIZE = 48
+"""The healthy device selects SHA-384 from devsec's offer (its first preference)."""
 
 
 @cache
-def _model() -> DeviceModel:
+def device_model() -> DeviceModel:
+    """The healthy device's identity (one per test run: keys are slow to make)."""
     return DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
 
 
 def healthy_device() -> EmulatedDevice:
     """The emulator with its defaults (every version, certificates, measurements, sessions)."""
-    return EmulatedDevice(ResponderConfig(), _model())
+    return EmulatedDevice(ResponderConfig(), device_model())
 
 
 @dataclass
@@ -144,6 +151,24 @@ def _bad_length(state: MutantState, request: bytes) -> bool:
         int.from_bytes(request[4:6], "little") > len(request)
 
 
+def _flip(data: bytes, offset: int) -> bytes:
+    return data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1:]
+
+
+def _fixed_nonce(request: bytes, response: bytes) -> bytes:
+    start = 4 + SHA384_SIZE
+    return response[:start] + bytes(range(32)) + response[start + 32:]
+
+
+def _remainder_plus_one(request: bytes, response: bytes) -> bytes:
+    remainder = int.from_bytes(response[6:8], "little") + 1
+    return response[:6] + remainder.to_bytes(2, "little") + response[8:]
+
+
+def _other_slot(state: MutantState, request: bytes) -> bool:
+    return request[2] & 0x0F != 0
+
+
 def _after_version(state: MutantState, request: bytes) -> bool:
     return state.previous == GET_VERSION
 
@@ -183,5 +208,17 @@ MUTANTS = (
            _accept_instead(NEGOTIATE_ALGORITHMS, ALGORITHMS, when=_bad_length)),
     Mutant("NEGOTIATE_ALGORITHMS accepted straight after VERSION", "spdm.algorithms.before-capabilities",
            _accept_instead(NEGOTIATE_ALGORITHMS, ALGORITHMS, when=_after_version)),
+    Mutant("DIGESTS entry not the chain's hash", "spdm.digests.match-chains",
+           _when(GET_DIGESTS, DIGESTS, lambda q, r: _flip(r, 4))),
+    Mutant("DIGESTS without slot 0", "spdm.digests.slots",
+           _when(GET_DIGESTS, DIGESTS, lambda q, r: r[:3] + b"\x02" + r[4:])),
+    Mutant("CERTIFICATE RemainderLength one too many", "spdm.certificate.portions",
+           _when(GET_CERTIFICATE, CERTIFICATE, _remainder_plus_one)),
+    Mutant("CERTIFICATE served for an empty slot", "spdm.certificate.invalid-slot",
+           _accept_instead(GET_CERTIFICATE, CERTIFICATE, when=_other_slot)),
+    Mutant("CHALLENGE_AUTH signature off by one byte", "spdm.challenge.requester-flow",
+           _when(CHALLENGE, CHALLENGE_AUTH, lambda q, r: _flip(r, len(r) - 20))),
+    Mutant("CHALLENGE_AUTH repeats one nonce", "spdm.challenge.fresh-nonces",
+           _when(CHALLENGE, CHALLENGE_AUTH, _fixed_nonce)),
 )
 """The mutants, each with the case that must catch it."""

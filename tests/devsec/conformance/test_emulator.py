@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 from devsec.conformance import Verdict, catalogue, run_suite
+from spdm.device import DeviceModel
+from spdm.messages.codes import BaseAsymAlgo
 
-from .devices import healthy_device
+from .devices import device_model, healthy_device
 
 SUITE_BUDGET_SECONDS = 60.0
 """Issue 12: the SPDM suite against the in-process emulator runs in under a minute."""
@@ -39,3 +41,18 @@ def test_a_version_limit_narrows_the_runs_and_skips_say_why() -> None:
     [result] = suite.results
     assert result.verdict is Verdict.SKIP
     assert result.reason == "the rule exists from SPDM 1.2; this run is at SPDM 1.1"
+
+
+
+def test_trust_roots_decide_the_requester_flow_case() -> None:
+    cases = [c for c in catalogue() if c.id == "spdm.challenge.requester-flow"]
+    own = run_suite(healthy_device().pipe, cases, versions=(0x12,),
+                    trust_roots=(device_model().root_certificate(),))
+    assert [r.verdict for r in own.results] == [Verdict.PASS]
+    stranger = DeviceModel.generate(BaseAsymAlgo.ECDSA_P256).root_certificate()
+    other = run_suite(healthy_device().pipe, cases, versions=(0x12,), trust_roots=(stranger,))
+    [result] = other.results
+    assert result.verdict is Verdict.FAIL
+    [failure] = result.failures
+    assert failure.actual.startswith("VerificationError")
+    assert failure.exchange is not None and failure.exchange.response[1] == 0x02  # the last CERTIFICATE
