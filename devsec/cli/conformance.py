@@ -45,6 +45,9 @@ def catalogue_text(cases: tuple[Case, ...]) -> str:
             needs.append(f"from {version_text(case.min_version)}")
         if case.needs:
             needs.append("needs " + "|".join(f.name or hex(f) for f in type(case.needs) if f & case.needs))
+        if case.needs_any:
+            needs.append("needs " + " or ".join(f.name or hex(f) for f in type(case.needs_any)
+                                                 if f & case.needs_any))
         extra = f" ({'; '.join(needs)})" if needs else ""
         lines.append(f"  {case.id:44} {case.reference:26} {case.title}{extra}")
     lines.append(f"{len(cases)} cases")

@@ -53,6 +53,8 @@ class Case:
         min_version: the lowest SPDM version the rule exists in.
         needs: capability flags the device must advertise (all of them) at the
             run's version, else the case is skipped saying which are missing.
+        needs_any: capability flags of which the device must advertise at least
+            one (MEAS_CAP's two encodings).
         standalone: the case needs no version from the device (the GET_VERSION
             cases): it runs, at SPDM 1.0 framing, even when the device lists no
             usable version, which is exactly what such a case must catch.
@@ -65,6 +67,7 @@ class Case:
     per_version: bool = False
     min_version: int = 0x10
     needs: CapabilityFlags = CapabilityFlags(0)
+    needs_any: CapabilityFlags = CapabilityFlags(0)
     standalone: bool = False
 
     @property
@@ -101,8 +104,12 @@ class CaseRun:
         if self.version < self.case.min_version:
             return (f"the rule exists from SPDM {version_text(self.case.min_version)}; "
                     f"this run is at SPDM {version_text(self.version)}")
-        missing = self.case.needs & ~CapabilityFlags(profile.flags.get(self.version, 0))
+        flags = CapabilityFlags(profile.flags.get(self.version, 0))
+        missing = self.case.needs & ~flags
         if missing:
             names = "|".join(f.name or hex(f) for f in CapabilityFlags if f & missing)
             return f"the device does not advertise {names} at SPDM {version_text(self.version)}"
+        if self.case.needs_any and not self.case.needs_any & flags:
+            names = " or ".join(f.name or hex(f) for f in CapabilityFlags if f & self.case.needs_any)
+            return f"the device advertises none of {names} at SPDM {version_text(self.version)}"
         return None

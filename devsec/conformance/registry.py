@@ -27,7 +27,8 @@ _CASES: dict[str, Case] = {}
 
 def case(
     id: str, title: str, reference: str, *, per_version: bool = False,
-    min_version: int = 0x10, needs: CapabilityFlags = NO_FLAGS, standalone: bool = False,
+    min_version: int = 0x10, needs: CapabilityFlags = NO_FLAGS,
+    needs_any: CapabilityFlags = NO_FLAGS, standalone: bool = False,
 ) -> Callable[[Callable[[CaseContext], None]], Callable[[CaseContext], None]]:
     """Register the decorated function as the body of a case (ids must be unique)."""
 
@@ -35,7 +36,7 @@ def case(
         if id in _CASES:
             raise ValueError(f"conformance case {id} registered twice")
         _CASES[id] = Case(id, title, reference, body, per_version=per_version,
-                          min_version=min_version, needs=needs, standalone=standalone)
+                          min_version=min_version, needs=needs, needs_any=needs_any, standalone=standalone)
         return body
 
     return register
@@ -46,6 +47,7 @@ def catalogue() -> tuple[Case, ...]:
     # Import order is run order: VCA in protocol order, then the authentication groups.
     from . import spdm_version  # noqa: F401, I001
     from . import spdm_capabilities, spdm_algorithms, spdm_certificates, spdm_challenge  # noqa: F401
+    from . import spdm_measurements  # noqa: F401
     return tuple(_CASES.values())
 
 

@@ -26,9 +26,9 @@ __all__ = [
 ]
 
 GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS = 0x84, 0xE1, 0xE3
-GET_DIGESTS, GET_CERTIFICATE, CHALLENGE = 0x81, 0x82, 0x83
+GET_DIGESTS, GET_CERTIFICATE, CHALLENGE, GET_MEASUREMENTS = 0x81, 0x82, 0x83, 0xE0
 VERSION, CAPABILITIES, ALGORITHMS, ERROR = 0x04, 0x61, 0x63, 0x7F
-DIGESTS, CERTIFICATE, CHALLENGE_AUTH = 0x01, 0x02, 0x03
+DIGESTS, CERTIFICATE, CHALLENGE_AUTH, MEASUREMENTS = 0x01, 0x02, 0x03, 0x60
 SHA384_SIZE = 48
 """The healthy device selects SHA-384 from devsec's offer (its first preference)."""
 
@@ -169,6 +169,14 @@ def _other_slot(state: MutantState, request: bytes) -> bool:
     return request[2] & 0x0F != 0
 
 
+def _overstated_count(request: bytes, response: bytes) -> bytes:
+    return response[:2] + bytes([response[2] + 1]) + response[3:] if request[3] == 0 else response
+
+
+def _one_index(state: MutantState, request: bytes) -> bool:
+    return request[3] not in (0x00, 0xFF)
+
+
 def _after_version(state: MutantState, request: bytes) -> bool:
     return state.previous == GET_VERSION
 
@@ -220,5 +228,9 @@ MUTANTS = (
            _when(CHALLENGE, CHALLENGE_AUTH, lambda q, r: _flip(r, len(r) - 20))),
     Mutant("CHALLENGE_AUTH repeats one nonce", "spdm.challenge.fresh-nonces",
            _when(CHALLENGE, CHALLENGE_AUTH, _fixed_nonce)),
+    Mutant("count query overstates NumberOfIndices", "spdm.measurements.all-blocks",
+           _when(GET_MEASUREMENTS, MEASUREMENTS, _overstated_count)),
+    Mutant("GET_MEASUREMENTS for a missing index answered", "spdm.measurements.invalid-index",
+           _accept_instead(GET_MEASUREMENTS, MEASUREMENTS, when=_one_index)),
 )
 """The mutants, each with the case that must catch it."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 
 from devsec.conformance import Verdict, catalogue, run_suite
+from devsec.emulator import EmulatedDevice
+from spdm.config import DEFAULT_RESPONDER_CAPS, ResponderConfig
 from spdm.device import DeviceModel
-from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 
 from .devices import device_model, healthy_device
 
@@ -56,3 +58,13 @@ def test_trust_roots_decide_the_requester_flow_case() -> None:
     [failure] = result.failures
     assert failure.actual.startswith("VerificationError")
     assert failure.exchange is not None and failure.exchange.response[1] == 0x02  # the last CERTIFICATE
+
+
+def test_a_device_without_measurements_skips_their_cases_saying_why() -> None:
+    caps = DEFAULT_RESPONDER_CAPS & ~(CapabilityFlags.MEAS_CAP_SIG | CapabilityFlags.MEAS_FRESH_CAP)
+    device = EmulatedDevice(ResponderConfig(capabilities=caps), device_model())
+    cases = [c for c in catalogue() if c.group == "spdm.measurements"]
+    suite = run_suite(device.pipe, cases, versions=(0x12,))
+    assert {r.verdict for r in suite.results} == {Verdict.SKIP}
+    assert {r.reason for r in suite.results} == {
+        "the device advertises none of MEAS_CAP_NO_SIG or MEAS_CAP_SIG at SPDM 1.2"}
