@@ -1,0 +1,18 @@
+"""docs/conformance-cases.md is the catalogue of the cases that run (issue 12 item 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devsec.conformance.catalogue import markdown
+from devsec.conformance.registry import catalogue
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "conformance-cases.md"
+
+
+def test_the_committed_catalogue_is_generated_from_the_cases() -> None:
+    cases = catalogue()
+    text = markdown(cases)
+    assert all(f"`{case.id}`" in text and case.reference in text for case in cases)
+    assert DOC.read_text() == text, (
+        "regenerate: python -m devsec.conformance.catalogue > docs/conformance-cases.md")
