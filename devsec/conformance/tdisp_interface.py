@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ide_km.messages import Direction, KeySet, KeySubStream, KGoStopAck, KSetStop, ObjectId, SubStream
 from tdisp.errors import TdispErrorCode, error_name
 from tdisp.messages import (
     MANDATORY_REQUESTS,
@@ -47,8 +48,9 @@ from .ide_km_query import SESSION, query_port_zero
 from .registry import case
 
 __all__ = [
-    "capabilities", "expect_tdisp_error", "lock", "lock_flags", "locked", "optional_requests", "session_end",
-    "start_nonce", "state", "stop", "tdisp_ready", "unlocked_refusals", "version", "version_mismatch",
+    "capabilities", "expect_state", "expect_tdisp_error", "lock", "lock_flags", "locked", "optional_requests",
+    "session_end", "start_nonce", "state", "stop", "stream_insecure", "tdisp_ready", "unlocked_refusals",
+    "version", "version_mismatch",
 ]
 """The case bodies (registered with :func:`.registry.case`) and the helpers :mod:`.tdisp_report` shares."""
 
@@ -274,6 +276,18 @@ def session_end(ctx: CaseContext) -> None:
         decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(DEFAULT_TDI)),
                        _R.STOP_INTERFACE_RESPONSE)
         expect_state(c, "STOP_INTERFACE moves the ERROR TDI to CONFIG_UNLOCKED", TdiState.CONFIG_UNLOCKED)
+
+
+@_tdisp_case("tdisp.state.stream-insecure", "When the default IDE stream of a locked TDI goes Insecure "
+             "(K_SET_STOP of its running keys), the TDI is in ERROR", f"PCIe 6.x §11.2; {STATE_TABLE}")
+def stream_insecure(ctx: CaseContext) -> None:
+    with carrier(ctx) as c:
+        tdisp_ready(c)
+        locked(c)
+        sub = KeySubStream(KeySet.K0, Direction.RX, SubStream.PR)
+        decode_payload(ctx, KGoStopAck, c.send(KSetStop(0, sub, 0)), ObjectId.K_GOSTOP_ACK,
+                       reference="PCIe 6.x §6.33.3")
+        expect_state(c, "the TDI whose default stream went Insecure is in ERROR", TdiState.ERROR)
 
 
 @_tdisp_case("tdisp.state.optional-requests", "BIND_P2P_STREAM and SET_MMIO_ATTRIBUTE, where "

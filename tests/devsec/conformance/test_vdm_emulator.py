@@ -18,7 +18,7 @@ def test_every_vdm_case_passes_or_is_skipped_with_a_reason_on_the_tee_io_emulato
     assert bad == []
     passed = {r.run.id for r in suite.results if r.verdict is Verdict.PASS}
     assert {"ide_km.query.ports", "ide_km.k-set.go-before-prog", "tdisp.start.nonce",
-            "tdisp.report.portions", "tdisp.state.session-end"} <= passed
+            "tdisp.report.portions", "tdisp.state.session-end", "tdisp.state.stream-insecure"} <= passed
     skipped = {r.run.id: r.reason for r in suite.results if r.verdict is Verdict.SKIP}
     assert skipped == {"tdisp.state.optional-requests": "TDISP_CAPABILITIES advertises neither "
                        "BIND_P2P_STREAM_REQUEST nor SET_MMIO_ATTRIBUTE_REQUEST"}
