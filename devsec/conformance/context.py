@@ -10,7 +10,7 @@ judged, so a vendor sees exactly what was sent and what the device answered.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from spdm.codec import NO_CONTEXT, CodecContext, Message
 from spdm.crypto import Certificate
@@ -27,7 +27,7 @@ from spdm.transport.doe import (
 
 from .case import DeviceProfile
 
-__all__ = ["Assertion", "CaseAborted", "CaseContext", "Exchange", "RecordingTransport"]
+__all__ = ["Assertion", "CaseAborted", "CaseContext", "CaseSkipped", "Exchange", "RecordingTransport"]
 
 M = TypeVar("M", bound=Message)
 
@@ -92,6 +92,14 @@ def _payload(obj: bytes) -> bytes:
 
 class CaseAborted(Exception):
     """A required assertion failed: the rest of the case has nothing to stand on."""
+
+
+class CaseSkipped(Exception):
+    """The device showed, inside the case, that it does not claim what the case needs.
+
+    For what the probe cannot see: the vendor protocols (IDE_KM, TDISP) and
+    their capabilities are only learned inside a session the case opens.
+    """
 
 
 def _text(value: object) -> str:
@@ -167,6 +175,14 @@ class CaseContext:
         """
         if not self.check(what, passed, expected=expected, actual=actual, reference=reference):
             raise CaseAborted(what)
+
+    def skip(self, reason: str) -> NoReturn:
+        """Stop the case as not applicable to this device, saying why.
+
+        Raises:
+            CaseSkipped: always.
+        """
+        raise CaseSkipped(reason)
 
     def equal(self, what: str, expected: object, actual: object, *, reference: str | None = None) -> bool:
         """Record that ``actual == expected``."""

@@ -17,7 +17,7 @@ from .context import CaseContext
 
 __all__ = ["SUITES", "case", "catalogue", "select"]
 
-SUITES = ("spdm",)
+SUITES = ("spdm", "ide_km", "tdisp")
 """The suites the catalogue holds (the first part of every case id)."""
 
 NO_FLAGS = CapabilityFlags(0)
@@ -48,6 +48,8 @@ def catalogue() -> tuple[Case, ...]:
     from . import spdm_version  # noqa: F401, I001
     from . import spdm_capabilities, spdm_algorithms, spdm_certificates, spdm_challenge  # noqa: F401
     from . import spdm_measurements  # noqa: F401
+    from . import ide_km_query, ide_km_keys  # noqa: F401
+    from . import tdisp_interface, tdisp_report  # noqa: F401
     return tuple(_CASES.values())
 
 

@@ -22,7 +22,7 @@ from spdm.messages import Capabilities, GetVersion, Version
 from spdm.transport import DoeTransport
 
 from .case import Case, CaseRun, DeviceProfile
-from .context import Assertion, CaseAborted, CaseContext
+from .context import Assertion, CaseAborted, CaseContext, CaseSkipped
 from .requests import get_capabilities
 
 __all__ = ["SUPPORTED_VERSIONS", "CaseResult", "SuiteResult", "Verdict", "probe", "run_suite"]
@@ -135,6 +135,8 @@ def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProf
             transport.close()
     except CaseAborted:
         pass
+    except CaseSkipped as skipped:
+        return CaseResult(run, Verdict.SKIP, seconds=time.perf_counter() - started, reason=str(skipped))
     except Exception as exc:  # noqa: BLE001 - any failure to judge is an error verdict, never a crash
         assertions = tuple(ctx.assertions) if ctx else ()
         return CaseResult(run, Verdict.ERROR, assertions, time.perf_counter() - started,

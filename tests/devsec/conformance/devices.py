@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
-from devsec.emulator import EmulatedDevice
+import ide_km
+import tdisp
+from devsec.emulator import EmulatedDevice, SecureDevice
 from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
-from spdm.errors import SpdmErrorCode
-from spdm.messages import ErrorResponse
+from spdm.errors import RemoteProtocolError, SpdmErrorCode
+from spdm.messages import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID, ErrorResponse
 from spdm.messages.codes import BaseAsymAlgo
 from spdm.transport import DoeTransport
 from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
@@ -234,3 +236,137 @@ MUTANTS = (
            _accept_instead(GET_MEASUREMENTS, MEASUREMENTS, when=_one_index)),
 )
 """The mutants, each with the case that must catch it."""
+
+
+# IDE_KM and TDISP mutants.  Their messages travel encrypted inside the session,
+# so these break the device's PCI-SIG vendor handler instead of the transport:
+# the device's own IDE_KM and TDISP models answer, and the mutant rewrites the
+# answer (a payload, or the SPDM ERROR the model raised) before it is sealed.
+
+VdmAnswer = bytes | RemoteProtocolError
+VdmCorrupt = Callable[[bytes, VdmAnswer], VdmAnswer]
+TDISP_HEADER = 17
+"""Protocol ID and the TDISP header: a TDISP payload's fields start here."""
+
+
+@dataclass(frozen=True)
+class VdmMutant:
+    """A TEE-IO device with one IDE_KM or TDISP rule broken.
+
+    Attributes:
+        name: what is broken.
+        catches: the id of the case that must fail on it.
+        corrupt: (request payload, the models' answer) -> the answer sent instead.
+    """
+
+    name: str
+    catches: str
+    corrupt: VdmCorrupt
+
+
+def secure_device() -> SecureDevice:
+    """The TEE-IO emulator with its defaults (IDE_KM on two ports, TDIs 0x0100-0x0102)."""
+    return SecureDevice(ResponderConfig(), device_model())
+
+
+def vdm_mutant_factory(mutant: VdmMutant) -> Callable[[], DoeTransport]:
+    """Opens fresh transports to one TEE-IO device whose vendor answers pass through ``mutant``."""
+    device = secure_device()
+    handlers = {ide_km.PROTOCOL_ID: device.ide.handle, tdisp.PROTOCOL_ID: device.tdisp.handle}
+
+    def handle(payload: bytes, session_id: int | None) -> bytes:
+        handler = handlers.get(payload[0]) if payload else None
+        if handler is None:
+            raise RemoteProtocolError("not served", error_code=SpdmErrorCode.UNSUPPORTED_REQUEST)
+        answer: VdmAnswer
+        try:
+            answer = handler(payload, session_id)
+        except RemoteProtocolError as exc:
+            answer = exc
+        changed = mutant.corrupt(payload, answer)
+        if isinstance(changed, RemoteProtocolError):
+            raise changed
+        return changed
+
+    device.spdm.responder.register_vendor_handler(PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID, handle)
+    return device.spdm.pipe
+
+
+def _ide(object_id: int, change: Callable[[bytes, bytes], bytes]) -> VdmCorrupt:
+    """Rewrite the IDE_KM answer with ``object_id``."""
+    def corrupt(request: bytes, answer: VdmAnswer) -> VdmAnswer:
+        if isinstance(answer, bytes) and answer[:2] == bytes([ide_km.PROTOCOL_ID, object_id]):
+            return change(request, answer)
+        return answer
+    return corrupt
+
+
+def _tdisp(code: int, change: Callable[[bytes, bytes], bytes]) -> VdmCorrupt:
+    """Rewrite the TDISP answer with message code ``code``."""
+    def corrupt(request: bytes, answer: VdmAnswer) -> VdmAnswer:
+        if isinstance(answer, bytes) and answer[0] == tdisp.PROTOCOL_ID and answer[2] == code:
+            return change(request, answer)
+        return answer
+    return corrupt
+
+
+def _set(data: bytes, offset: int, value: int) -> bytes:
+    return data[:offset] + bytes([value]) + data[offset + 1:]
+
+
+def _tdisp_error_code(answer: bytes) -> int:
+    return int.from_bytes(answer[TDISP_HEADER:TDISP_HEADER + 4], "little")
+
+
+def _accepted_instead(request_code: int, refusal: int, response: Callable[[bytes], bytes]) -> VdmCorrupt:
+    """Answer the TDISP request refused with ``refusal`` with ``response(request)`` instead."""
+    def change(request: bytes, answer: bytes) -> bytes:
+        if request[2] == request_code and _tdisp_error_code(answer) == refusal:
+            return response(request)
+        return answer
+    return _tdisp(0x7F, change)
+
+
+def _go_accepted(request: bytes, answer: VdmAnswer) -> VdmAnswer:
+    if request[1:2] == b"\x04" and isinstance(answer, RemoteProtocolError):
+        return _set(request, 1, 0x06)  # K_GOSTOP_ACK echoing the K_SET_GO
+    return answer
+
+
+def _later_portion_flipped(request: bytes, answer: bytes) -> bytes:
+    offset = int.from_bytes(request[TDISP_HEADER:TDISP_HEADER + 2], "little")
+    if offset and len(answer) > TDISP_HEADER + 4:
+        return _set(answer, len(answer) - 1, answer[-1] ^ 0x01)
+    return answer
+
+
+def _tdisp_response(request: bytes, code: int, body: bytes = b"") -> bytes:
+    return _set(request[:TDISP_HEADER], 2, code) + body
+
+
+VDM_MUTANTS = (
+    VdmMutant("QUERY_RESP always says PortIndex 0", "ide_km.query.ports",
+              _ide(0x01, lambda q, r: _set(r, 3, 0))),
+    VdmMutant("KP_ACK status 3 for an unsupported PortIndex", "ide_km.key-prog.bad-port",
+              _ide(0x03, lambda q, r: _set(r, 5, 3) if r[5] == 2 else r)),
+    VdmMutant("KEY_PROG of a wrong length acknowledged with Success", "ide_km.key-prog.wrong-length",
+              _ide(0x03, lambda q, r: _set(r, 5, 0) if r[5] == 1 else r)),
+    VdmMutant("K_SET_GO accepted before KEY_PROG", "ide_km.k-set.go-before-prog", _go_accepted),
+    VdmMutant("TDISP_VERSION carries TDISPVersion 0x20", "tdisp.version.entries",
+              _tdisp(0x01, lambda q, r: _set(r, 1, 0x20))),
+    VdmMutant("TDISPVersion 0x20 refused as UNSPECIFIED", "tdisp.version.mismatch",
+              _tdisp(0x7F, lambda q, r: _set(r, TDISP_HEADER, 0x05) if _tdisp_error_code(r) == 0x41 else r)),
+    VdmMutant("LOCK_INTERFACE accepted from CONFIG_LOCKED", "tdisp.state.lock",
+              _accepted_instead(0x83, 0x0004, lambda q: _tdisp_response(q, 0x03, bytes(range(32))))),
+    VdmMutant("START_INTERFACE accepted with a wrong nonce", "tdisp.start.nonce",
+              _accepted_instead(0x86, 0x0102, lambda q: _tdisp_response(q, 0x06))),
+    VdmMutant("interface report portions disagree", "tdisp.report.portions",
+              _tdisp(0x04, _later_portion_flipped)),
+    VdmMutant("STOP_INTERFACE answered with START_INTERFACE_RESPONSE's code", "tdisp.stop.locked-and-run",
+              _tdisp(0x07, lambda q, r: _set(r, 2, 0x06))),
+    VdmMutant("a TDI stays CONFIG_LOCKED when its session ends", "tdisp.state.session-end",
+              _tdisp(0x05, lambda q, r: _set(r, TDISP_HEADER, 1) if r[TDISP_HEADER] == 3 else r)),
+)
+"""The IDE_KM and TDISP mutants, each with the case that must catch it."""
+
+__all__ += ["VDM_MUTANTS", "VdmMutant", "secure_device", "vdm_mutant_factory"]
