@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devsec.conformance.catalogue import markdown
+from devsec.conformance.document import markdown
 from devsec.conformance.registry import catalogue
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "conformance-cases.md"
@@ -15,4 +15,4 @@ def test_the_committed_catalogue_is_generated_from_the_cases() -> None:
     text = markdown(cases)
     assert all(f"`{case.id}`" in text and case.reference in text for case in cases)
     assert DOC.read_text() == text, (
-        "regenerate: python -m devsec.conformance.catalogue > docs/conformance-cases.md")
+        "regenerate: python -m devsec.conformance.document > docs/conformance-cases.md")
