@@ -9,9 +9,10 @@ case :data:`CAUGHT_BY` names must catch.  A broken requester reports success
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from devsec.conformance.requests import negotiate_algorithms
+from devsec.conformance.requests import get_capabilities, negotiate_algorithms
 from spdm.authenticate import authenticate
 from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.crypto import load_certificates
@@ -21,6 +22,7 @@ from spdm.transport import EmuSocketClient
 from spdm.transport.doe import PCI_SIG_VENDOR_ID, DataObject, DataObjectType, encode_data_object
 
 CAUGHT_BY = {
+    "dts-41": "requester.vca.capabilities",
     "ignore-bad-signature": "requester.challenge.bad-signature",
     "reuse-nonce": "requester.nonces.challenge",
     "skip-capabilities": "requester.vca.order",
@@ -42,6 +44,10 @@ def run(fault: str, port: int, root: Path) -> int:
         if fault == "skip-capabilities":
             _send(client, GetVersion())
             _send(client, negotiate_algorithms(0x13))
+            return 0
+        if fault == "dts-41":
+            _send(client, GetVersion())
+            _send(client, replace(get_capabilities(0x13), data_transfer_size=41))
             return 0
         config = RequesterConfig(trust_anchors=DEFER_TRUST if fault == "trust-any-root" else anchors)
         try:

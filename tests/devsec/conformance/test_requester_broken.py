@@ -44,3 +44,14 @@ def test_a_broken_requester_still_passes_the_cases_it_does_not_break(tmp_path: P
                    "--case", "requester.vca.version-first", "--json", str(report)])
     assert status == 0
     assert json.loads(report.read_text())["ok"] is True
+
+
+def test_a_requester_that_does_not_exit_in_time_is_killed_and_fails(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    hang = f"{shlex.quote(sys.executable)} -c 'import time; time.sleep(30)' {{port}}"
+    status = main(["conformance", "serve", "--requester-cmd", hang, "--timeout", "0.5",
+                   "--case", "requester.vca.version-first", "--json", str(report)])
+    assert status == 1
+    [case] = json.loads(report.read_text())["cases"]
+    assert case["verdict"] == "fail" and case["seconds"] < 5
+    assert any(a["actual"].startswith("killed: no exit in time") for a in case["assertions"])
