@@ -18,8 +18,9 @@ from .context import RequesterContext
 from .registry import case
 
 __all__ = [
-    "Refuse", "Rewrite", "bad_signature", "busy_forever", "changed_measurement", "not_ready_forever",
-    "oversized", "truncated", "unsupported_version", "untrusted_root", "version_mismatch",
+    "BadTag", "Refuse", "Rewrite", "bad_signature", "bad_tag", "busy_forever", "changed_measurement",
+    "not_ready_forever", "oversized", "truncated", "unsupported_version", "untrusted_root",
+    "version_mismatch",
 ]
 """The case judges (registered with :func:`.registry.case`; run them through the runner)."""
 
@@ -44,10 +45,10 @@ class Rewrite:
         self.triggered = 0
         self._code, self._change, self._applies = request_code, change, applies
 
-    def respond(self, request: bytes, ask: Callable[[bytes], bytes]) -> bytes:
+    def respond(self, request: bytes, ask: Callable[[bytes], bytes], *, secured: bool) -> bytes:
         """The healthy response, changed when the request is the one misbehaved on."""
         response = ask(request)
-        if len(request) < 2 or request[1] != self._code or len(response) < 2 \
+        if secured or len(request) < 2 or request[1] != self._code or len(response) < 2 \
                 or response[1] == ResponseCode.ERROR or not self._applies(request, response):
             return response
         self.triggered += 1
@@ -61,9 +62,10 @@ class Refuse:
         self.triggered = 0
         self._codes, self._error, self._token = codes, error, 0
 
-    def respond(self, request: bytes, ask: Callable[[bytes], bytes]) -> bytes:
+    def respond(self, request: bytes, ask: Callable[[bytes], bytes], *, secured: bool) -> bytes:
         """ERROR Busy / ResponseNotReady, or the healthy response to other requests."""
-        if len(request) < 4 or (request[1] not in self._codes and request[1] != RequestCode.RESPOND_IF_READY):
+        refused = len(request) >= 4 and request[1] in self._codes | {RequestCode.RESPOND_IF_READY}
+        if secured or not refused:
             return ask(request)
         self.triggered += 1
         extended = b""
@@ -73,6 +75,24 @@ class Refuse:
             extended = bytes([RDT_EXPONENT, named, self._token, 1])
         return ErrorResponse(spdm_version=request[0], error_code=self._error,
                              extended_data=extended).encode()
+
+
+class BadTag:
+    """Flips a bit of the MAC of the first secured response: the session must die (DSP0277)."""
+
+    def __init__(self) -> None:
+        self.triggered = 0
+
+    def respond(self, request: bytes, ask: Callable[[bytes], bytes], *, secured: bool) -> bytes:
+        """The healthy response; the first secured one with its last tag byte changed."""
+        response = ask(request)
+        if not secured or self.triggered or not response:
+            return response
+        self.triggered += 1
+        # SessionID(4) | Length(2) | ... | MAC: the record ends Length bytes after the Length
+        # field, with the tag last; DOE padding may follow it.
+        length = int.from_bytes(response[4:6], "little")
+        return _flip(response, min(6 + length, len(response)) - 1)
 
 
 def _flip(data: bytes, offset: int) -> bytes:
@@ -173,6 +193,12 @@ def truncated(ctx: RequesterContext) -> None:
       misbehaviour=lambda: Rewrite(RequestCode.NEGOTIATE_ALGORITHMS, _beyond_transfer_size))
 def oversized(ctx: RequesterContext) -> None:
     _refused(ctx, "ALGORITHMS runs on past its end and the DataTransferSize", "NEGOTIATE_ALGORITHMS")
+
+
+@case("requester.session.bad-tag", "A secured response whose MAC does not verify ends the session and "
+      "the run fails", "DSP0277 1.2 §6.2; DSP0274 1.3 §10.15", misbehaviour=BadTag)
+def bad_tag(ctx: RequesterContext) -> None:
+    _refused(ctx, "a secured response fails authentication", "a secured message (no session was opened)")
 
 
 def _refused(ctx: RequesterContext, what: str, trigger: str) -> None:

@@ -1,7 +1,9 @@
 """The device a requester case plays: the emulator, recorded, optionally misbehaving in one way.
 
-Every SPDM request the requester sends, and the response it got, is kept
-(DOE payloads, pad included) so the case can judge the requester's conduct.
+Every SPDM request the requester sends in the clear, and the response it got,
+is kept (DOE payloads, pad included) so the case can judge the requester's
+conduct; secured messages (a session's records) pass the misbehaviour but
+are not recorded: their plaintext is the session's.
 A :class:`Misbehaviour` stands between the requester and the healthy
 responder: it sees each request, may ask the responder, and returns the
 response to send, so one rule is broken while everything else stays healthy.
@@ -42,8 +44,14 @@ class Misbehaviour(Protocol):
 
     triggered: int
 
-    def respond(self, request: bytes, ask: Callable[[bytes], bytes]) -> bytes:
-        """The response payload to ``request``; ``ask`` gets the healthy responder's."""
+    def respond(self, request: bytes, ask: Callable[[bytes], bytes], *, secured: bool) -> bytes:
+        """The response payload to ``request``; ``ask`` gets the healthy responder's.
+
+        Args:
+            request: an SPDM message, or (``secured``) a DSP0277 secured message.
+            ask: the healthy responder, taking and returning the same kind.
+            secured: the request came as a secured SPDM object (DOE type 2).
+        """
 
 
 class CaseDevice:
@@ -64,17 +72,25 @@ class CaseDevice:
             request = decode_data_object(obj)
         except DecodeError:
             return self.device.endpoint.handle(obj)
-        if (request.vendor_id, request.object_type) != (PCI_SIG_VENDOR_ID, DataObjectType.SPDM):
+        kind = request.object_type
+        if request.vendor_id != PCI_SIG_VENDOR_ID or kind not in (DataObjectType.SPDM,
+                                                                  DataObjectType.SECURED_SPDM):
             return self.device.endpoint.handle(obj)
-        if self.misbehaviour is None:
-            response = self._ask(request.payload)
-        else:
-            response = self.misbehaviour.respond(request.payload, self._ask)
-        self.exchanges.append(Exchange(request.payload, response))
-        return encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, response))
+        secured = kind == DataObjectType.SECURED_SPDM
 
-    def _ask(self, payload: bytes) -> bytes:
-        obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, payload))
+        def ask(payload: bytes) -> bytes:
+            return self._ask(kind, payload)
+
+        if self.misbehaviour is None:
+            response = ask(request.payload)
+        else:
+            response = self.misbehaviour.respond(request.payload, ask, secured=secured)
+        if not secured:
+            self.exchanges.append(Exchange(request.payload, response))
+        return encode_data_object(DataObject(PCI_SIG_VENDOR_ID, kind, response))
+
+    def _ask(self, kind: int, payload: bytes) -> bytes:
+        obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, kind, payload))
         answer = self.device.endpoint.handle(obj)
         if answer is None:
             _log.debug("the responder dropped a request")

@@ -28,8 +28,8 @@ from .report import RequesterResult, RequesterSuiteResult
 
 __all__ = ["RUN_TIMEOUT", "Requester", "run_case", "run_requester_suite"]
 
-RUN_TIMEOUT = 10.0
-"""Seconds one requester run may take before it is killed (a healthy run takes about one)."""
+RUN_TIMEOUT = 5.0
+"""Seconds one requester run may take before it is killed (devsec's takes about half a second)."""
 
 _OUTPUT_TAIL = 300
 

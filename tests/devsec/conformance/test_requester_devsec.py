@@ -13,7 +13,9 @@ import pytest
 from devsec.cli import main
 from devsec.conformance.requester import catalogue
 
-CONNECT = f"{shlex.quote(sys.executable)} -m devsec connect tcp://{{host}}:{{port}} --trust-root {{root}}"
+CONNECT = (f"{shlex.quote(sys.executable)} -m devsec connect tcp://{{host}}:{{port}} --trust-root {{root}} "
+           "--session")
+"""devsec's requester, opening a session too (so the in-session cases judge it)."""
 
 
 def test_list_prints_the_requester_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,6 +43,16 @@ def test_devsec_connect_passes_every_requester_case(
     assert {t.attrib["name"] for t in testcases} == {c.id for c in catalogue()}
     assert "PASS  requester.challenge.bad-signature" in out
     assert f"{len(catalogue())} passed, 0 failed" in out
+
+
+def test_without_a_session_the_session_cases_are_skipped_saying_why(tmp_path: Path) -> None:
+    report = tmp_path / "report.json"
+    command = CONNECT.removesuffix(" --session")
+    assert main(["conformance", "serve", "--requester-cmd", command, "--case", "requester.session",
+                 "--json", str(report)]) == 0
+    [case] = json.loads(report.read_text())["cases"]
+    assert case["verdict"] == "skip"
+    assert "no session was opened" in case["reason"]
 
 
 def test_serve_needs_a_port_in_the_command() -> None:
