@@ -6,24 +6,37 @@ case (a ``tcp://`` spdm-emu socket or a PCI function's DOE mailbox, as
 group, and writes JUnit XML (``--junit``) and JSON (``--json``).  The exit
 status is 0 only when no case failed or erred; skipped cases say why.
 ``--list`` prints the catalogue instead of running it.
+
+``devsec conformance serve --requester-cmd CMD`` plays the device for
+requester conformance: for each requester case it serves a fresh emulated
+device on ``--listen`` (port 0: a free one per run), runs CMD once with
+``{port}``, ``{host}`` and ``{root}`` (the device's root certificate, PEM,
+written to ``--root-out`` or a temporary file) substituted, and judges its
+exit status together with the requests it sent.  The same reports and exit
+status as ``run``.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import tempfile
 from pathlib import Path
 
+from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
+from spdm.messages.codes import BaseAsymAlgo
 from spdm.names import parse_version
 from spdm.transport.targets import open_target
 
 from ..conformance import SUITES, SUPPORTED_VERSIONS, Case, CaseResult, run_suite, select
+from ..conformance import requester as rq
 from ..conformance.case import version_text
 from ..conformance.report import dumps, group_table, progress_line, to_json, to_junit_xml
+from ..conformance.requester import report as rq_report
 from .args import Subparsers, certificates, force_flag
 
-__all__ = ["EXIT_NONCONFORMANT", "add_parser", "catalogue_text"]
+__all__ = ["EXIT_NONCONFORMANT", "add_parser", "catalogue_text", "requester_catalogue_text"]
 
 EXIT_NONCONFORMANT = 1
 """The exit status when a case failed or erred (0: every case passed or was skipped)."""
@@ -82,8 +95,79 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if suite.ok else EXIT_NONCONFORMANT
 
 
+def requester_catalogue_text(cases: tuple[rq.RequesterCase, ...]) -> str:
+    """The requester catalogue: one line per case (id, clause, kind, title), grouped."""
+    lines: list[str] = []
+    group = ""
+    for case in cases:
+        if case.group != group:
+            group = case.group
+            count = sum(c.group == group for c in cases)
+            lines.append(f"{group} ({count} case{'s' if count != 1 else ''})")
+        kind = "adversarial" if case.adversarial else "checking"
+        runs = f", {case.runs} runs" if case.runs > 1 else ""
+        lines.append(f"  {case.id:44} {case.reference:26} {case.title} ({kind}{runs})")
+    lines.append(f"{len(cases)} cases")
+    return "\n".join(lines)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    cases = rq.select(args.case or (), args.skip or ())
+    if args.list:
+        print(requester_catalogue_text(cases))
+        return 0
+    if not args.requester_cmd:
+        raise ConfigurationError("conformance serve needs --requester-cmd (or --list)")
+    if "{port}" not in args.requester_cmd:
+        raise ConfigurationError("--requester-cmd must contain {port}, where the device listens")
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigurationError(f"--listen wants HOST:PORT, not {args.listen!r}")
+    model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
+    impostor = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
+    with tempfile.TemporaryDirectory(prefix="devsec-serve-") as scratch:
+        root = Path(args.root_out) if args.root_out else Path(scratch) / "root.pem"
+        root.write_bytes(model.root_certificate_pem())
+        requester = rq.Requester(args.requester_cmd, model, root, impostor, host.strip("[]"), int(port),
+                                 args.timeout)
+
+        def progress(result: rq.RequesterResult) -> None:
+            print(rq_report.progress_line(result), flush=True)
+
+        suite = rq.run_requester_suite(requester, cases, on_result=progress)
+    print()
+    print(rq_report.group_table(suite))
+    if args.junit:
+        Path(args.junit).write_bytes(rq_report.to_junit_xml(suite))
+    if args.json:
+        Path(args.json).write_text(dumps(rq_report.to_json(suite, args.requester_cmd)) + "\n")
+    return 0 if suite.ok else EXIT_NONCONFORMANT
+
+
+def _add_serve(actions: Subparsers) -> None:
+    serve = actions.add_parser("serve", help="play the device for a host requester and judge it per case")
+    serve.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+                       help="where each case's device listens (port 0, the default: a free one per run)")
+    serve.add_argument("--requester-cmd", metavar="CMD",
+                       help="the requester to run once per case run; {port} (and {host}, {root}: the "
+                            "device's root certificate, PEM) are substituted")
+    serve.add_argument("--root-out", metavar="FILE",
+                       help="write the device's root certificate (PEM) here (default: a temporary file)")
+    serve.add_argument("--timeout", type=float, default=rq.RUN_TIMEOUT, metavar="SECONDS",
+                       help=f"kill a requester run after this long (default {rq.RUN_TIMEOUT:g})")
+    serve.add_argument("--case", action="append", metavar="PATTERN",
+                       help="run only cases whose id matches (glob, or a dotted prefix); repeatable")
+    serve.add_argument("--skip", action="append", metavar="PATTERN",
+                       help="leave out cases whose id matches; repeatable")
+    serve.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per case)")
+    serve.add_argument("--json", metavar="FILE",
+                       help="write JSON: every case and assertion, failing exchanges' bytes as hex")
+    serve.add_argument("--list", action="store_true", help="print the requester case catalogue and exit")
+    serve.set_defaults(func=_serve)
+
+
 def add_parser(sub: Subparsers) -> None:
-    """Add ``devsec conformance run``."""
+    """Add ``devsec conformance run`` and ``devsec conformance serve``."""
     p = sub.add_parser("conformance", help="conformance suite for SPDM responders (device vendors)")
     actions = p.add_subparsers(dest="conformance_command", required=True)
     run = actions.add_parser("run", help="run the responder cases against TARGET and report per case")
@@ -105,3 +189,4 @@ def add_parser(sub: Subparsers) -> None:
     run.add_argument("--list", action="store_true", help="print the case catalogue and exit")
     force_flag(run)
     run.set_defaults(func=_run)
+    _add_serve(actions)

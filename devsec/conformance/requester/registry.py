@@ -1,0 +1,66 @@
+"""The requester case catalogue: every case, registered by group, in the order they run.
+
+Shaped like the responder side's :mod:`devsec.conformance.registry`: group
+modules register their cases at import, :func:`catalogue` imports them all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Sequence
+
+from spdm.errors import ConfigurationError
+
+from .case import RequesterCase
+from .context import RequesterContext
+from .device import Misbehaviour
+
+__all__ = ["case", "catalogue", "select"]
+
+_CASES: dict[str, RequesterCase] = {}
+
+Judge = Callable[[RequesterContext], None]
+
+
+def case(id: str, title: str, reference: str, *, misbehaviour: Callable[[], Misbehaviour] | None = None,
+         impostor: bool = False, runs: int = 1) -> Callable[[Judge], Judge]:
+    """Register the decorated function as the judge of a requester case (ids must be unique)."""
+
+    def register(judge: Judge) -> Judge:
+        if id in _CASES:
+            raise ValueError(f"requester conformance case {id} registered twice")
+        _CASES[id] = RequesterCase(id, title, reference, judge, misbehaviour, impostor, runs)
+        return judge
+
+    return register
+
+
+def catalogue() -> tuple[RequesterCase, ...]:
+    """Every registered requester case, in registration (run) order."""
+    from . import checks  # noqa: F401, I001
+    from . import adversarial  # noqa: F401
+    return tuple(_CASES.values())
+
+
+def select(include: Sequence[str] = (), exclude: Sequence[str] = ()) -> tuple[RequesterCase, ...]:
+    """The cases whose id matches an ``include`` pattern (all if none) and no ``exclude``.
+
+    Patterns are shell globs; a pattern with no glob character also matches
+    every id it is a dotted prefix of.
+
+    Raises:
+        ConfigurationError: an include pattern matches no case.
+    """
+    cases = catalogue()
+    for pattern in include:
+        if not any(_matches(c.id, pattern) for c in cases):
+            raise ConfigurationError(f"--case {pattern} matches no requester conformance case")
+    return tuple(
+        c for c in cases
+        if (not include or any(_matches(c.id, p) for p in include))
+        and not any(_matches(c.id, p) for p in exclude)
+    )
+
+
+def _matches(case_id: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(case_id, pattern) or case_id.startswith(pattern + ".") or case_id == pattern
