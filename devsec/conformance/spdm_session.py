@@ -31,9 +31,18 @@ __all__ = ["end_session", "heartbeat", "key_update", "open_connection", "request
 KE_CLAUSE = "DSP0274 1.3 §10.16, Tables 64-69"
 
 
-def open_connection(ctx: CaseContext, what: str) -> Connection | None:
-    """devsec's requester authenticated against the device, or None (a recorded failure)."""
+def open_connection(ctx: CaseContext, what: str, *, clear_handshake: bool = False) -> Connection | None:
+    """devsec's requester authenticated against the device, or None (a recorded failure).
+
+    Args:
+        ctx: the case's context.
+        what: the assertion recorded when the connection fails.
+        clear_handshake: also advertise HANDSHAKE_IN_THE_CLEAR_CAP (the handshake is
+            then in the clear exactly when the device advertises it too).
+    """
+    caps = RequesterConfig().capabilities
     config = RequesterConfig(versions=(SpdmVersion(ctx.version),),
+                             capabilities=caps | F.HANDSHAKE_IN_THE_CLEAR_CAP if clear_handshake else caps,
                              trust_anchors=ctx.trust_roots or DEFER_TRUST)
     try:
         return connect(ctx.transport, config)

@@ -17,7 +17,7 @@ from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
 from spdm.errors import SpdmErrorCode
 from spdm.messages import ErrorResponse
-from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 from spdm.transport import DoeTransport
 from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
 
@@ -293,3 +293,30 @@ SESSION_MUTANTS = (
            _clear_error(FINISH, lambda q, r: bytes([q[0], 0x65, 0, 0]) + bytes(SHA384_SIZE))),
 )
 """The session mutants (tests/devsec/conformance/test_session_mutants.py), each with its catching case."""
+
+
+FINISH_RSP = 0x65
+
+
+def clear_handshake_device() -> EmulatedDevice:
+    """The emulator also advertising HANDSHAKE_IN_THE_CLEAR_CAP (FINISH/FINISH_RSP unsealed)."""
+    caps = ResponderConfig().capabilities | CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP
+    return EmulatedDevice(ResponderConfig(capabilities=caps), device_model())
+
+
+def clear_handshake_mutant_factory(mutant: Mutant) -> Callable[[], DoeTransport]:
+    """:func:`mutant_factory` over :func:`clear_handshake_device`, whose FINISH_RSP a mutant can reach."""
+    device = clear_handshake_device()
+    state = MutantState()
+    return lambda: _MutatingTransport(device.pipe(), mutant.corrupt, state)
+
+
+CLEAR_HANDSHAKE_MUTANTS = (
+    Mutant("FINISH_RSP verify data off by one (handshake in the clear)",
+           "spdm.key-exchange.handshake-in-the-clear",
+           _when(FINISH, FINISH_RSP, lambda q, r: _flip(r, len(r) - 1))),
+    Mutant("bad FINISH verify data accepted (handshake in the clear)", "spdm.key-exchange.bad-verify-data",
+           lambda s, q, r: bytes([q[0], FINISH_RSP, 0, 0]) + bytes(SHA384_SIZE)
+           if q[1] == FINISH and len(r) == 4 and r[1] == ERROR else r),
+)
+"""Mutants of :func:`clear_handshake_device`, each with its catching case."""
