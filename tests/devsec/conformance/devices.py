@@ -304,9 +304,15 @@ def clear_handshake_device() -> EmulatedDevice:
     return EmulatedDevice(ResponderConfig(capabilities=caps), device_model())
 
 
-def clear_handshake_mutant_factory(mutant: Mutant) -> Callable[[], DoeTransport]:
-    """:func:`mutant_factory` over :func:`clear_handshake_device`, whose FINISH_RSP a mutant can reach."""
-    device = clear_handshake_device()
+def psk_device() -> EmulatedDevice:
+    """The emulator holding one PSK (hint ``devsec``) and advertising PSK_CAP_WITH_CONTEXT."""
+    caps = ResponderConfig().capabilities | CapabilityFlags.PSK_CAP_WITH_CONTEXT
+    model = device_model().with_psks({b"devsec": bytes(32)})
+    return EmulatedDevice(ResponderConfig(capabilities=caps), model)
+
+
+def mutant_factory_on(device: EmulatedDevice, mutant: Mutant) -> Callable[[], DoeTransport]:
+    """:func:`mutant_factory` over another device (one whose optional features a mutant must reach)."""
     state = MutantState()
     return lambda: _MutatingTransport(device.pipe(), mutant.corrupt, state)
 
@@ -320,3 +326,12 @@ CLEAR_HANDSHAKE_MUTANTS = (
            if q[1] == FINISH and len(r) == 4 and r[1] == ERROR else r),
 )
 """Mutants of :func:`clear_handshake_device`, each with its catching case."""
+
+
+PSK_EXCHANGE, PSK_EXCHANGE_RSP = 0xE6, 0x66
+
+PSK_MUTANTS = (
+    Mutant("PSK_EXCHANGE with an unknown PSKHint answered", "spdm.psk.unknown-hint",
+           _clear_error(PSK_EXCHANGE, lambda q, r: bytes([q[0], PSK_EXCHANGE_RSP, 0, 0]) + bytes(64))),
+)
+"""Mutants of :func:`psk_device`, each with its catching case."""

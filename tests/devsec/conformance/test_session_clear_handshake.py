@@ -6,7 +6,7 @@ import pytest
 
 from devsec.conformance import Verdict, run_suite, select
 
-from .devices import CLEAR_HANDSHAKE_MUTANTS, Mutant, clear_handshake_device, clear_handshake_mutant_factory
+from .devices import CLEAR_HANDSHAKE_MUTANTS, Mutant, clear_handshake_device, mutant_factory_on
 
 CASES = ("spdm.key-exchange", "spdm.secured", "spdm.key-update", "spdm.end-session")
 
@@ -23,7 +23,7 @@ def test_the_clear_handshake_device_passes_and_runs_the_clear_cases() -> None:
 
 @pytest.mark.parametrize("mutant", CLEAR_HANDSHAKE_MUTANTS, ids=lambda m: m.name)
 def test_the_clear_handshake_mutant_is_caught_by_its_case(mutant: Mutant) -> None:
-    suite = run_suite(clear_handshake_mutant_factory(mutant), select(include=(mutant.catches,)))
+    suite = run_suite(mutant_factory_on(clear_handshake_device(), mutant), select(include=(mutant.catches,)))
     failed = [r for r in suite.results if r.verdict is Verdict.FAIL]
     assert failed, [(r.run.id, r.verdict, r.reason) for r in suite.results]
     for result in failed:
