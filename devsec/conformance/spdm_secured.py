@@ -41,7 +41,7 @@ def _describe(answer: DataObject | None) -> str:
 
 
 @case("spdm.secured.bad-tag", "A record whose MAC fails is refused and ends its session: the same "
-      "request with a good MAC then gets no sealed answer", "DSP0277 §6.3, §8", min_version=0x11,
+      "request with a good MAC then gets no sealed answer", "DSP0277 1.2; PROTOCOLS.md §7", min_version=0x11,
       needs=F.KEY_EX_CAP | F.HBEAT_CAP)
 def bad_tag(ctx: CaseContext) -> None:
     """Decision: after the bad record, the untouched record (same sequence number) must find no
@@ -65,7 +65,8 @@ def bad_tag(ctx: CaseContext) -> None:
 
 
 @case("spdm.secured.replay", "A replayed record (an old sequence number) gets no sealed answer",
-      "DSP0277 §6.2, §8", min_version=0x11, needs=F.KEY_EX_CAP | F.HBEAT_CAP)
+      "DSP0277 1.2 (implicit sequence numbers); PROTOCOLS.md §7.3", min_version=0x11,
+      needs=F.KEY_EX_CAP | F.HBEAT_CAP)
 def replay(ctx: CaseContext) -> None:
     connection = open_connection(ctx, "the device opens a session")
     if connection is None:

@@ -1,4 +1,4 @@
-"""SPDM session cases: KEY_EXCHANGE/FINISH, HEARTBEAT, KEY_UPDATE, END_SESSION (PROTOCOLS.md §3.8-§3.12).
+"""SPDM session cases: KEY_EXCHANGE/FINISH, HEARTBEAT, KEY_UPDATE, END_SESSION (PROTOCOLS.md §3.8-§3.11).
 
 The legitimate handshake is devsec's requester engine (:func:`spdm.connection.connect`
 then ``open_session()``): it already checks the KEY_EXCHANGE_RSP signature,
@@ -28,7 +28,7 @@ from .registry import case
 __all__ = ["end_session", "heartbeat", "key_update", "open_connection", "requester_flow", "session_ids"]
 """The case bodies, and the shared connection helper."""
 
-KE_CLAUSE = "DSP0274 1.3 §10.16, Tables 64-69"
+KE_CLAUSE = "DSP0274 1.3 Tables 64-68; PROTOCOLS.md §3.8-§3.9"
 
 
 def open_connection(ctx: CaseContext, what: str, *, clear_handshake: bool = False) -> Connection | None:
@@ -71,8 +71,8 @@ def requester_flow(ctx: CaseContext) -> None:
 
 
 @case("spdm.key-exchange.session-ids", "RspSessionID is non-zero and differs from the open session's "
-      "half", "DSP0274 1.3 §10.16 Table 67; DSP0277 §6", per_version=True, min_version=0x11,
-      needs=F.KEY_EX_CAP)
+      "half", "DSP0274 1.3 Tables 64-66; DSP0277 1.2; PROTOCOLS.md §3.8, §7", per_version=True,
+      min_version=0x11, needs=F.KEY_EX_CAP)
 def session_ids(ctx: CaseContext) -> None:
     """Decision: the new half is judged against a session devsec's requester holds open with
     the same ReqSessionID, since a SessionID must be unique among the open sessions."""
@@ -114,7 +114,7 @@ def _in_session(ctx: CaseContext, what: str, use: Callable[[Session], None]) -> 
 
 
 @case("spdm.heartbeat.in-session", "HEARTBEAT in a session is answered HEARTBEAT_ACK, sealed",
-      "DSP0274 1.3 §10.18, Tables 76-77", per_version=True, min_version=0x11,
+      "DSP0274 1.3 Tables 73-78; PROTOCOLS.md §3.11", per_version=True, min_version=0x11,
       needs=F.KEY_EX_CAP | F.HBEAT_CAP)
 def heartbeat(ctx: CaseContext) -> None:
     _in_session(ctx, "HEARTBEAT is acknowledged in the session", lambda s: s.heartbeat())
@@ -128,13 +128,13 @@ def _update_all(session: Session) -> None:
 
 @case("spdm.key-update.operations", "KEY_UPDATE UpdateKey, UpdateAllKeys and VerifyNewKey are each "
       "acknowledged with the request's operation and tag, and the new keys work",
-      "DSP0274 1.3 §10.19, Tables 78-80; DSP0277 §7", per_version=True, min_version=0x11,
+      "DSP0274 1.3 Tables 73-78; PROTOCOLS.md §3.11, §6.5", per_version=True, min_version=0x11,
       needs=F.KEY_EX_CAP | F.KEY_UPD_CAP)
 def key_update(ctx: CaseContext) -> None:
     _in_session(ctx, "every KEY_UPDATE operation is acknowledged", _update_all)
 
 
 @case("spdm.end-session.ack", "END_SESSION is answered END_SESSION_ACK, and the session is gone",
-      "DSP0274 1.3 §10.21, Tables 83-85", per_version=True, min_version=0x11, needs=F.KEY_EX_CAP)
+      "DSP0274 1.3 Tables 73-78; PROTOCOLS.md §3.11", per_version=True, min_version=0x11, needs=F.KEY_EX_CAP)
 def end_session(ctx: CaseContext) -> None:
     _in_session(ctx, "END_SESSION is acknowledged", lambda s: s.close())

@@ -23,7 +23,7 @@ __all__ = ["session_gone"]
 
 
 @case("spdm.end-session.session-gone", "END_SESSION is acknowledged sealed, and a record in the ended "
-      "session then gets no sealed answer", "DSP0274 1.3 §10.21, Tables 83-85; DSP0277 §6",
+      "session then gets no sealed answer", "DSP0274 1.3 Tables 73-78; DSP0277 1.2; PROTOCOLS.md §3.11, §7",
       per_version=True, min_version=0x11, needs=F.KEY_EX_CAP)
 def session_gone(ctx: CaseContext) -> None:
     connection = open_connection(ctx, "the device opens a session")

@@ -2,7 +2,7 @@
 
 The algorithm cases offer one DHE group (or AEAD suite) at a time, so the
 device either selects that one or none; a selected one must then carry a
-whole session (DSP0274 1.3 §10.5, Table 20's selection rule).  The
+whole session (DSP0274 1.3 §10.5; PROTOCOLS.md §3.3).  The
 verify-data case lets devsec's requester engine compute KEY_EXCHANGE and seal
 FINISH, then corrupts the RequesterVerifyData byte under the engine's own
 handshake key, so only the HMAC is wrong.
@@ -61,8 +61,8 @@ def _session_with(ctx: CaseContext, prefs: AlgorithmPreferences, name: str, sele
 
 
 @case("spdm.key-exchange.dhe-groups", "Every DHE group the device selects when offered alone carries a "
-      "session", "DSP0274 1.3 §10.5 Table 21; §10.16", per_version=True, min_version=0x11,
-      needs=F.KEY_EX_CAP)
+      "session", "DSP0274 1.3 §10.5, Tables 64-66; PROTOCOLS.md §3.3, §3.8.3", per_version=True,
+      min_version=0x11, needs=F.KEY_EX_CAP)
 def dhe_groups(ctx: CaseContext) -> None:
     base = AlgorithmPreferences()
     for group in base.dhe_groups:
@@ -70,8 +70,8 @@ def dhe_groups(ctx: CaseContext) -> None:
 
 
 @case("spdm.key-exchange.aead-suites", "Every AEAD suite the device selects when offered alone carries "
-      "a session", "DSP0274 1.3 §10.5 Table 22; DSP0277 §6", per_version=True, min_version=0x11,
-      needs=F.KEY_EX_CAP)
+      "a session", "DSP0274 1.3 §10.5; DSP0277 1.2; PROTOCOLS.md §3.3, §7", per_version=True,
+      min_version=0x11, needs=F.KEY_EX_CAP)
 def aead_suites(ctx: CaseContext) -> None:
     base = AlgorithmPreferences()
     for suite in base.aead_suites:
@@ -79,8 +79,9 @@ def aead_suites(ctx: CaseContext) -> None:
 
 
 @case("spdm.key-exchange.handshake-in-the-clear", "With HANDSHAKE_IN_THE_CLEAR_CAP on both sides, "
-      "FINISH and FINISH_RSP travel in the clear and the session opens", "DSP0274 1.3 §10.16-§10.17, "
-      "Table 11", per_version=True, min_version=0x11, needs=F.KEY_EX_CAP | F.HANDSHAKE_IN_THE_CLEAR_CAP)
+      "FINISH and FINISH_RSP travel in the clear and the session opens", "DSP0274 1.3 Tables 64-68; "
+      "PROTOCOLS.md §3.9", per_version=True, min_version=0x11,
+      needs=F.KEY_EX_CAP | F.HANDSHAKE_IN_THE_CLEAR_CAP)
 def handshake_in_the_clear(ctx: CaseContext) -> None:
     connection = open_connection(ctx, "a session opens with the handshake in the clear", clear_handshake=True)
     if connection is None:
@@ -97,7 +98,7 @@ def handshake_in_the_clear(ctx: CaseContext) -> None:
 
 
 @case("spdm.key-exchange.bad-verify-data", "FINISH with a wrong RequesterVerifyData is refused "
-      "DecryptError and opens no session", "DSP0274 1.3 §10.17 Table 71; Table 58 DecryptError",
+      "DecryptError and opens no session", "DSP0274 1.3 Tables 67-68, §10.12; PROTOCOLS.md §6.4",
       per_version=True, min_version=0x11, needs=F.KEY_EX_CAP)
 def bad_verify_data(ctx: CaseContext) -> None:
     """Decision: DSP0274 names DecryptError for a FINISH whose HMAC fails; the ERROR is accepted

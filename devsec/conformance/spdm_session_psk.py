@@ -24,7 +24,8 @@ ERROR = 0x7F
 
 
 @case("spdm.psk.unknown-hint", "PSK_EXCHANGE naming a PSKHint the device does not hold is refused with "
-      "an ERROR, not answered PSK_EXCHANGE_RSP", "DSP0274 1.3 §10.20, Tables 72-75", per_version=True,
+      "an ERROR, not answered PSK_EXCHANGE_RSP", "DSP0274 1.3 Tables 69-72, §10.12; PROTOCOLS.md §3.10",
+      per_version=True,
       min_version=0x11, needs_any=F.PSK_CAP | F.PSK_CAP_WITH_CONTEXT)
 def unknown_hint(ctx: CaseContext) -> None:
     """Decision: DSP0274 names no dedicated code for an unknown hint (libspdm and the emulator

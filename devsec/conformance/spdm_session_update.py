@@ -23,7 +23,7 @@ from .spdm_session import open_connection
 __all__ = ["ack_echo", "unknown_operation"]
 """The case bodies (registered with :func:`.registry.case`)."""
 
-CLAUSE = "DSP0274 1.3 §10.19, Tables 78-80"
+CLAUSE = "DSP0274 1.3 Tables 73-78; PROTOCOLS.md §3.11, §6.5"
 KEY_UPDATE = 0xE9
 
 
@@ -79,7 +79,7 @@ def ack_echo(ctx: CaseContext) -> None:
 
 
 @case("spdm.key-update.unknown-operation", "KEY_UPDATE with a reserved KeyOperation is refused "
-      "InvalidRequest, sealed", CLAUSE + "; Table 58", per_version=True, min_version=0x11,
+      "InvalidRequest, sealed", CLAUSE + "; DSP0274 1.3 §10.12", per_version=True, min_version=0x11,
       needs=F.KEY_EX_CAP | F.KEY_UPD_CAP)
 def unknown_operation(ctx: CaseContext) -> None:
     session = _session(ctx)

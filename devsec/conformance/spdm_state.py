@@ -1,7 +1,7 @@
 """The connection state machine, a first slice: requests sent in a state that does not allow them.
 
 Each case sends a well-formed request out of order and expects the ERROR the
-state table names (PROTOCOLS.md §3.1, DSP0274 1.3 §9.1 and Table 58's codes).
+state table names (DSP0274 1.3 §9.2, ERROR codes per §10.12; PROTOCOLS.md §2.3).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["digests_before_algorithms", "finish_without_key_exchange", "session_
 
 
 @case("spdm.state.digests-before-algorithms", "GET_DIGESTS before NEGOTIATE_ALGORITHMS is refused "
-      "UnexpectedRequest", "DSP0274 1.3 §9.1, Table 58", per_version=True, needs=F.CERT_CAP)
+      "UnexpectedRequest", "DSP0274 1.3 §9.2, §10.12", per_version=True, needs=F.CERT_CAP)
 def digests_before_algorithms(ctx: CaseContext) -> None:
     vca(ctx, algorithms=False)
     ctx.expect_error("GET_DIGESTS after CAPABILITIES only is refused",
@@ -27,7 +27,7 @@ def digests_before_algorithms(ctx: CaseContext) -> None:
 
 
 @case("spdm.state.finish-without-key-exchange", "FINISH with no KEY_EXCHANGE before it is refused",
-      "DSP0274 1.3 §10.17; DSP0274 1.3 Table 58", per_version=True, min_version=0x11, needs=F.KEY_EX_CAP)
+      "DSP0274 1.3 Tables 67-68, §10.12", per_version=True, min_version=0x11, needs=F.KEY_EX_CAP)
 def finish_without_key_exchange(ctx: CaseContext) -> None:
     """Decision: both UnexpectedRequest and (1.2+) SessionRequired are accepted: in the clear
     without HANDSHAKE_IN_THE_CLEAR a FINISH is also a session-only request."""
@@ -40,7 +40,8 @@ def finish_without_key_exchange(ctx: CaseContext) -> None:
 
 
 @case("spdm.state.session-required", "HEARTBEAT, KEY_UPDATE and END_SESSION in the clear are refused: "
-      "SessionRequired from 1.2, UnexpectedRequest at 1.1", "DSP0274 1.3 §10.18-§10.21, Table 58",
+      "SessionRequired from 1.2, UnexpectedRequest at 1.1",
+      "DSP0274 1.3 Tables 73-78, §10.12; PROTOCOLS.md §3.11",
       per_version=True, min_version=0x11, needs=F.KEY_EX_CAP)
 def session_required(ctx: CaseContext) -> None:
     vca(ctx)
