@@ -19,7 +19,7 @@ from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
 from spdm.errors import RemoteProtocolError, SpdmErrorCode
 from spdm.messages import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID, ErrorResponse
-from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 from spdm.transport import DoeTransport
 from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
 
@@ -370,3 +370,104 @@ VDM_MUTANTS = (
 """The IDE_KM and TDISP mutants, each with the case that must catch it."""
 
 __all__ += ["VDM_MUTANTS", "VdmMutant", "secure_device", "vdm_mutant_factory"]
+
+
+KEY_EXCHANGE, FINISH, HEARTBEAT, KEY_UPDATE, END_SESSION = 0xE4, 0xE5, 0xE8, 0xE9, 0xEC
+KEY_EXCHANGE_RSP = 0x64
+
+
+def _clear_error(request_code: int, change: Callable[[bytes, bytes], bytes]) -> Corrupt:
+    """Rewrite a 4-byte ERROR in the clear answering ``request_code`` (never a secured record)."""
+    def corrupt(state: MutantState, request: bytes, response: bytes) -> bytes:
+        if request[1] == request_code and len(response) == 4 and response[1] == ERROR:
+            return change(request, response)
+        return response
+    return corrupt
+
+
+def _is_record(data: bytes) -> bool:
+    """A DSP0277 record over DOE: SessionID, Length (of the rest), ciphertext and a 16-byte MAC."""
+    return len(data) >= 22 and int.from_bytes(data[4:6], "little") == len(data) - 6
+
+
+def _session_required_as_unexpected(state: MutantState, request: bytes, response: bytes) -> bytes:
+    if len(response) == 4 and response[1] == ERROR and response[2] == SpdmErrorCode.SESSION_REQUIRED \
+            and response[0] >= 0x12:
+        return response[:2] + bytes([SpdmErrorCode.UNEXPECTED_REQUEST]) + response[3:]
+    return response
+
+
+def _digests_early(state: MutantState, request: bytes, response: bytes) -> bytes:
+    if request[1] == GET_DIGESTS and response[1] == ERROR and state.previous == GET_CAPABILITIES:
+        return bytes([request[0], DIGESTS, 0, 1]) + bytes(SHA384_SIZE)
+    return response
+
+
+def _bad_record_mac(state: MutantState, request: bytes, response: bytes) -> bytes:
+    return _flip(response, len(response) - 1) if _is_record(request) and _is_record(response) else response
+
+
+SESSION_MUTANTS = (
+    Mutant("KEY_EXCHANGE_RSP signature off by one byte", "spdm.key-exchange.requester-flow",
+           _when(KEY_EXCHANGE, KEY_EXCHANGE_RSP, lambda q, r: _flip(r, len(r) - SHA384_SIZE - 20))),
+    Mutant("sealed responses with a bad MAC", "spdm.key-exchange.requester-flow", _bad_record_mac),
+    Mutant("KEY_EXCHANGE_RSP RspSessionID zero", "spdm.key-exchange.session-ids",
+           _when(KEY_EXCHANGE, KEY_EXCHANGE_RSP, lambda q, r: r[:4] + b"\x00\x00" + r[6:])),
+    Mutant("KEY_EXCHANGE_RSP always the same RspSessionID", "spdm.key-exchange.session-ids",
+           _when(KEY_EXCHANGE, KEY_EXCHANGE_RSP, lambda q, r: r[:4] + b"\x34\x12" + r[6:])),
+    Mutant("SessionRequired answered UnexpectedRequest at 1.2+", "spdm.state.session-required",
+           _session_required_as_unexpected),
+    Mutant("HEARTBEAT_ACK answered in the clear", "spdm.state.session-required",
+           _clear_error(HEARTBEAT, lambda q, r: bytes([q[0], 0x68, 0, 0]))),
+    Mutant("KEY_UPDATE_ACK in the clear echoing a wrong tag", "spdm.state.session-required",
+           _clear_error(KEY_UPDATE, lambda q, r: bytes([q[0], 0x69, q[2], q[3] ^ 1]))),
+    Mutant("END_SESSION_ACK answered in the clear", "spdm.state.session-required",
+           _clear_error(END_SESSION, lambda q, r: bytes([q[0], 0x6C, 0, 0]))),
+    Mutant("GET_DIGESTS before NEGOTIATE_ALGORITHMS answered", "spdm.state.digests-before-algorithms",
+           _digests_early),
+    Mutant("FINISH without KEY_EXCHANGE answered FINISH_RSP", "spdm.state.finish-without-key-exchange",
+           _clear_error(FINISH, lambda q, r: bytes([q[0], 0x65, 0, 0]) + bytes(SHA384_SIZE))),
+)
+"""The session mutants (tests/devsec/conformance/test_session_mutants.py), each with its catching case."""
+
+
+FINISH_RSP = 0x65
+
+
+def clear_handshake_device() -> EmulatedDevice:
+    """The emulator also advertising HANDSHAKE_IN_THE_CLEAR_CAP (FINISH/FINISH_RSP unsealed)."""
+    caps = ResponderConfig().capabilities | CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP
+    return EmulatedDevice(ResponderConfig(capabilities=caps), device_model())
+
+
+def psk_device() -> EmulatedDevice:
+    """The emulator holding one PSK (hint ``devsec``) and advertising PSK_CAP_WITH_CONTEXT."""
+    caps = ResponderConfig().capabilities | CapabilityFlags.PSK_CAP_WITH_CONTEXT
+    model = device_model().with_psks({b"devsec": bytes(32)})
+    return EmulatedDevice(ResponderConfig(capabilities=caps), model)
+
+
+def mutant_factory_on(device: EmulatedDevice, mutant: Mutant) -> Callable[[], DoeTransport]:
+    """:func:`mutant_factory` over another device (one whose optional features a mutant must reach)."""
+    state = MutantState()
+    return lambda: _MutatingTransport(device.pipe(), mutant.corrupt, state)
+
+
+CLEAR_HANDSHAKE_MUTANTS = (
+    Mutant("FINISH_RSP verify data off by one (handshake in the clear)",
+           "spdm.key-exchange.handshake-in-the-clear",
+           _when(FINISH, FINISH_RSP, lambda q, r: _flip(r, len(r) - 1))),
+    Mutant("bad FINISH verify data accepted (handshake in the clear)", "spdm.key-exchange.bad-verify-data",
+           lambda s, q, r: bytes([q[0], FINISH_RSP, 0, 0]) + bytes(SHA384_SIZE)
+           if q[1] == FINISH and len(r) == 4 and r[1] == ERROR else r),
+)
+"""Mutants of :func:`clear_handshake_device`, each with its catching case."""
+
+
+PSK_EXCHANGE, PSK_EXCHANGE_RSP = 0xE6, 0x66
+
+PSK_MUTANTS = (
+    Mutant("PSK_EXCHANGE with an unknown PSKHint answered", "spdm.psk.unknown-hint",
+           _clear_error(PSK_EXCHANGE, lambda q, r: bytes([q[0], PSK_EXCHANGE_RSP, 0, 0]) + bytes(64))),
+)
+"""Mutants of :func:`psk_device`, each with its catching case."""
