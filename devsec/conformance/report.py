@@ -12,14 +12,49 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from .case import version_text
 from .context import Assertion
-from .runner import CaseResult, SuiteResult, Verdict
+from .runner import SuiteResult, Verdict
 
-__all__ = ["assertion_text", "dumps", "group_table", "progress_line", "to_json", "to_junit_xml"]
+__all__ = ["Reported", "ReportedSuite", "assertion_dict", "assertion_text", "dumps", "group_table",
+           "progress_line", "to_json", "to_junit_xml"]
+
+
+class Reported(Protocol):
+    """What the reports read of one result: a responder case run or a requester case."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def reference(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def verdict(self) -> Verdict: ...
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def assertions(self) -> tuple[Assertion, ...]: ...
+    @property
+    def failures(self) -> tuple[Assertion, ...]: ...
+
+
+class ReportedSuite(Protocol):
+    """What the reports read of a whole run."""
+
+    @property
+    def results(self) -> Sequence[Reported]: ...
+    @property
+    def counts(self) -> Mapping[Verdict, int]: ...
+    @property
+    def seconds(self) -> float: ...
 
 _MARK = {Verdict.PASS: "PASS", Verdict.FAIL: "FAIL", Verdict.SKIP: "SKIP", Verdict.ERROR: "ERROR"}
 
@@ -29,10 +64,10 @@ def assertion_text(a: Assertion) -> str:
     return f"{a.what}: expected {a.expected}, got {a.actual} [{a.reference}]"
 
 
-def progress_line(result: CaseResult) -> str:
+def progress_line(result: Reported) -> str:
     """The line printed as a case finishes (plus one indented line per failure or the reason)."""
     held = sum(a.passed for a in result.assertions)
-    line = f"{_MARK[result.verdict]:5} {result.run.id}"
+    line = f"{_MARK[result.verdict]:5} {result.id}"
     if result.verdict is not Verdict.SKIP:
         line += f"  ({held}/{len(result.assertions)} assertions, {result.seconds * 1000:.0f} ms)"
     details = [f"      {assertion_text(a)}" for a in result.failures]
@@ -41,14 +76,14 @@ def progress_line(result: CaseResult) -> str:
     return "\n".join([line, *details])
 
 
-def _groups(results: Iterable[CaseResult]) -> dict[str, list[CaseResult]]:
-    groups: dict[str, list[CaseResult]] = {}
+def _groups(results: Iterable[Reported]) -> dict[str, list[Reported]]:
+    groups: dict[str, list[Reported]] = {}
     for r in results:
-        groups.setdefault(r.run.case.group, []).append(r)
+        groups.setdefault(r.group, []).append(r)
     return groups
 
 
-def group_table(suite: SuiteResult) -> str:
+def group_table(suite: ReportedSuite) -> str:
     """The end-of-run table: per group pass / fail / skip / error and assertions held of judged."""
     header = f"{'group':28} {'pass':>5} {'fail':>5} {'skip':>5} {'error':>5} {'assertions':>11}"
     rows = [header, "-" * len(header)]
@@ -63,7 +98,7 @@ def group_table(suite: SuiteResult) -> str:
     return "\n".join(rows)
 
 
-def _failure_text(result: CaseResult) -> str:
+def _failure_text(result: Reported) -> str:
     lines = []
     for a in result.failures:
         lines.append(assertion_text(a))
@@ -73,7 +108,7 @@ def _failure_text(result: CaseResult) -> str:
     return "\n".join(lines)
 
 
-def to_junit_xml(suite: SuiteResult, name: str = "devsec conformance") -> bytes:
+def to_junit_xml(suite: ReportedSuite, name: str = "devsec conformance") -> bytes:
     """The run as JUnit XML: a testsuite per group, a testcase per case run."""
     root = ET.Element("testsuites", name=name, tests=str(len(suite.results)),
                       failures=str(suite.counts[Verdict.FAIL]), errors=str(suite.counts[Verdict.ERROR]),
@@ -85,11 +120,11 @@ def to_junit_xml(suite: SuiteResult, name: str = "devsec conformance") -> bytes:
                                 skipped=str(sum(r.verdict is Verdict.SKIP for r in results)),
                                 time=f"{sum(r.seconds for r in results):.3f}")
         for r in results:
-            testcase = ET.SubElement(element, "testcase", classname=group, name=r.run.id,
+            testcase = ET.SubElement(element, "testcase", classname=group, name=r.id,
                                      time=f"{r.seconds:.3f}", assertions=str(len(r.assertions)))
             properties = ET.SubElement(testcase, "properties")
-            ET.SubElement(properties, "property", name="reference", value=r.run.case.reference)
-            ET.SubElement(properties, "property", name="title", value=r.run.case.title)
+            ET.SubElement(properties, "property", name="reference", value=r.reference)
+            ET.SubElement(properties, "property", name="title", value=r.title)
             if r.verdict is Verdict.FAIL:
                 first = r.failures[0]
                 failure = ET.SubElement(testcase, "failure", type="AssertionFailure",
@@ -105,7 +140,8 @@ def to_junit_xml(suite: SuiteResult, name: str = "devsec conformance") -> bytes:
     return document
 
 
-def _assertion_dict(a: Assertion) -> dict[str, Any]:
+def assertion_dict(a: Assertion) -> dict[str, Any]:
+    """One assertion as JSON; a failing one carries its exchange's bytes in hex."""
     entry: dict[str, Any] = {"what": a.what, "passed": a.passed, "expected": a.expected,
                              "actual": a.actual, "reference": a.reference}
     if not a.passed and a.exchange is not None:
@@ -134,7 +170,7 @@ def to_json(suite: SuiteResult, target: str) -> dict[str, Any]:
                 "title": r.run.case.title, "reference": r.run.case.reference,
                 "version": None if r.run.version is None else version_text(r.run.version),
                 "verdict": r.verdict.value, "seconds": round(r.seconds, 4), "reason": r.reason,
-                "assertions": [_assertion_dict(a) for a in r.assertions],
+                "assertions": [assertion_dict(a) for a in r.assertions],
             }
             for r in suite.results
         ],

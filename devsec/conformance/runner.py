@@ -65,6 +65,26 @@ class CaseResult:
         """The assertions that did not hold."""
         return tuple(a for a in self.assertions if not a.passed)
 
+    @property
+    def id(self) -> str:
+        """The run's id (the case id, with ``@version`` for a per-version run)."""
+        return self.run.id
+
+    @property
+    def group(self) -> str:
+        """The report group."""
+        return self.run.case.group
+
+    @property
+    def reference(self) -> str:
+        """The rule's document and clause."""
+        return self.run.case.reference
+
+    @property
+    def title(self) -> str:
+        """What a passing device does."""
+        return self.run.case.title
+
 
 @dataclass(frozen=True, slots=True)
 class SuiteResult:
