@@ -168,7 +168,8 @@ def _add_serve(actions: Subparsers) -> None:
 
 def add_parser(sub: Subparsers) -> None:
     """Add ``devsec conformance run`` and ``devsec conformance serve``."""
-    p = sub.add_parser("conformance", help="conformance suite for SPDM responders (device vendors)")
+    p = sub.add_parser("conformance", help="conformance suites: SPDM, IDE_KM and TDISP responders (run), "
+                                           "SPDM requesters (serve)")
     actions = p.add_subparsers(dest="conformance_command", required=True)
     run = actions.add_parser("run", help="run the responder cases against TARGET and report per case")
     run.add_argument("target", nargs="?", metavar="TARGET",
