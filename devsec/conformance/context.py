@@ -27,7 +27,15 @@ from spdm.transport.doe import (
 
 from .case import DeviceProfile
 
-__all__ = ["Assertion", "CaseAborted", "CaseContext", "CaseSkipped", "Exchange", "RecordingTransport"]
+__all__ = [
+    "Assertion",
+    "CaseAborted",
+    "CaseContext",
+    "CaseSkipped",
+    "Exchange",
+    "RecordingTransport",
+    "value_text",
+]
 
 M = TypeVar("M", bound=Message)
 
@@ -102,7 +110,8 @@ class CaseSkipped(Exception):
     """
 
 
-def _text(value: object) -> str:
+def value_text(value: object) -> str:
+    """How an assertion spells an expected or actual value (ints in hex, bytes as hex)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
@@ -162,7 +171,7 @@ class CaseContext:
     def check(self, what: str, passed: bool, *, expected: object, actual: object,
               reference: str | None = None) -> bool:
         """Record an assertion about the last exchange; returns whether it passed."""
-        self.assertions.append(Assertion(what, bool(passed), _text(expected), _text(actual),
+        self.assertions.append(Assertion(what, bool(passed), value_text(expected), value_text(actual),
                                          reference or self.reference, self.last))
         return bool(passed)
 

@@ -25,7 +25,15 @@ from .case import Case, CaseRun, DeviceProfile
 from .context import Assertion, CaseAborted, CaseContext, CaseSkipped
 from .requests import get_capabilities
 
-__all__ = ["SUPPORTED_VERSIONS", "CaseResult", "SuiteResult", "Verdict", "probe", "run_suite"]
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "CaseResult",
+    "SuiteResult",
+    "Verdict",
+    "probe",
+    "run_suite",
+    "verdict_counts",
+]
 
 SUPPORTED_VERSIONS = (0x10, 0x11, 0x12, 0x13)
 """The SPDM versions the suite speaks."""
@@ -40,6 +48,14 @@ class Verdict(Enum):
     FAIL = "fail"
     SKIP = "skip"
     ERROR = "error"
+
+
+def verdict_counts(verdicts: Iterable[Verdict]) -> dict[Verdict, int]:
+    """How many of each verdict (every verdict present, zero where none)."""
+    counts = {v: 0 for v in Verdict}
+    for verdict in verdicts:
+        counts[verdict] += 1
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +112,7 @@ class SuiteResult:
     counts: dict[Verdict, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        counts = {v: 0 for v in Verdict}
-        for r in self.results:
-            counts[r.verdict] += 1
-        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "counts", verdict_counts(r.verdict for r in self.results))
 
     @property
     def ok(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..context import Assertion, Exchange
+from ..context import Assertion, Exchange, value_text
 
 __all__ = ["CaseSkipped", "RequesterContext", "RequesterRun", "SUCCESS"]
 
@@ -52,16 +52,6 @@ class CaseSkipped(Exception):
     """The requester did not reach what the case judges; the reason says what it did instead."""
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"0x{value:x}"
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
 class RequesterContext:
     """One requester case's runs and assertion record."""
 
@@ -82,7 +72,7 @@ class RequesterContext:
     def check(self, what: str, passed: bool, *, expected: object, actual: object,
               exchange: Exchange | None = None, reference: str | None = None) -> bool:
         """Record an assertion (about ``exchange`` when it concerns one); returns whether it passed."""
-        self.assertions.append(Assertion(what, bool(passed), _text(expected), _text(actual),
+        self.assertions.append(Assertion(what, bool(passed), value_text(expected), value_text(actual),
                                          reference or self.reference, exchange))
         return bool(passed)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..context import Assertion
 from ..report import assertion_dict
-from ..runner import Verdict
+from ..runner import Verdict, verdict_counts
 from .case import RequesterCase
 
 __all__ = ["RequesterResult", "RequesterSuiteResult", "to_json"]
@@ -64,10 +64,7 @@ class RequesterSuiteResult:
     counts: dict[Verdict, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        counts = {v: 0 for v in Verdict}
-        for r in self.results:
-            counts[r.verdict] += 1
-        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "counts", verdict_counts(r.verdict for r in self.results))
 
     @property
     def ok(self) -> bool:
