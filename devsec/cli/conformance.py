@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import functools
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
@@ -31,9 +33,10 @@ from spdm.transport.targets import open_target
 
 from ..conformance import SUITES, SUPPORTED_VERSIONS, Case, CaseResult, run_suite, select
 from ..conformance import requester as rq
-from ..conformance.case import version_text
+from ..conformance.case import needs_text
 from ..conformance.report import dumps, group_table, progress_line, to_json, to_junit_xml
 from ..conformance.requester import report as rq_report
+from ..conformance.runner import SuiteResult
 from .args import Subparsers, certificates, force_flag
 
 __all__ = ["EXIT_NONCONFORMANT", "add_parser", "catalogue_text", "requester_catalogue_text"]
@@ -42,29 +45,46 @@ EXIT_NONCONFORMANT = 1
 """The exit status when a case failed or erred (0: every case passed or was skipped)."""
 
 
+def _listing(entries: Sequence[tuple[str, str, str, str, str]]) -> str:
+    """A catalogue: (group, id, clause, title, note) per case, grouped, one line each."""
+    lines: list[str] = []
+    for group in dict.fromkeys(entry[0] for entry in entries):
+        members = [entry for entry in entries if entry[0] == group]
+        lines.append(f"{group} ({len(members)} case{'s' if len(members) != 1 else ''})")
+        lines += [f"  {id_:44} {clause:26} {title}{f' ({note})' if note else ''}"
+                  for _, id_, clause, title, note in members]
+    lines.append(f"{len(entries)} cases")
+    return "\n".join(lines)
+
+
 def catalogue_text(cases: tuple[Case, ...]) -> str:
     """The catalogue: one line per case (id, clause, what it needs, title), grouped."""
-    lines: list[str] = []
-    group = ""
-    for case in cases:
-        if case.group != group:
-            group = case.group
-            count = sum(c.group == group for c in cases)
-            lines.append(f"{group} ({count} case{'s' if count != 1 else ''})")
-        needs = []
-        if case.per_version:
-            needs.append(f"each version from {version_text(case.min_version)}")
-        elif case.min_version > 0x10:
-            needs.append(f"from {version_text(case.min_version)}")
-        if case.needs:
-            needs.append("needs " + "|".join(f.name or hex(f) for f in type(case.needs) if f & case.needs))
-        if case.needs_any:
-            needs.append("needs " + " or ".join(f.name or hex(f) for f in type(case.needs_any)
-                                                 if f & case.needs_any))
-        extra = f" ({'; '.join(needs)})" if needs else ""
-        lines.append(f"  {case.id:44} {case.reference:26} {case.title}{extra}")
-    lines.append(f"{len(cases)} cases")
-    return "\n".join(lines)
+    return _listing([(c.group, c.id, c.reference, c.title, needs_text(c)) for c in cases])
+
+
+def _finish(suite: SuiteResult | rq.RequesterSuiteResult, args: argparse.Namespace, name: str,
+            document: Callable[[], dict[str, Any]]) -> int:
+    """The group table, the reports asked for, and the exit status of a finished run."""
+    print()
+    print(group_table(suite))
+    if args.junit:
+        Path(args.junit).write_bytes(to_junit_xml(suite, name))
+    if args.json:
+        Path(args.json).write_text(dumps(document()) + "\n")
+    return 0 if suite.ok else EXIT_NONCONFORMANT
+
+
+def _selection_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--case``, ``--skip``, ``--junit``, ``--json``, ``--list``: what runs and what is written."""
+    parser.add_argument("--case", action="append", metavar="PATTERN",
+                        help="run only cases whose id matches (glob, or a dotted prefix); repeatable")
+    parser.add_argument("--skip", action="append", metavar="PATTERN",
+                        help="leave out cases whose id matches (a claim the product does not make); "
+                             "repeatable")
+    parser.add_argument("--junit", metavar="FILE", help=f"write JUnit XML (one testcase per {what})")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write JSON: every case and assertion, failing exchanges' bytes as hex")
+    parser.add_argument("--list", action="store_true", help="print the case catalogue and exit")
 
 
 def _suites(value: str) -> tuple[str, ...]:
@@ -86,29 +106,16 @@ def _run(args: argparse.Namespace) -> int:
         print(progress_line(result), flush=True)
 
     suite = run_suite(open_transport, cases, versions=versions, trust_roots=roots, on_result=progress)
-    print()
-    print(group_table(suite))
-    if args.junit:
-        Path(args.junit).write_bytes(to_junit_xml(suite))
-    if args.json:
-        Path(args.json).write_text(dumps(to_json(suite, args.target)) + "\n")
-    return 0 if suite.ok else EXIT_NONCONFORMANT
+    return _finish(suite, args, "devsec conformance", lambda: to_json(suite, args.target))
 
 
 def requester_catalogue_text(cases: tuple[rq.RequesterCase, ...]) -> str:
     """The requester catalogue: one line per case (id, clause, kind, title), grouped."""
-    lines: list[str] = []
-    group = ""
-    for case in cases:
-        if case.group != group:
-            group = case.group
-            count = sum(c.group == group for c in cases)
-            lines.append(f"{group} ({count} case{'s' if count != 1 else ''})")
+    def note(case: rq.RequesterCase) -> str:
         kind = "adversarial" if case.adversarial else "checking"
-        runs = f", {case.runs} runs" if case.runs > 1 else ""
-        lines.append(f"  {case.id:44} {case.reference:26} {case.title} ({kind}{runs})")
-    lines.append(f"{len(cases)} cases")
-    return "\n".join(lines)
+        return kind + (f", {case.runs} runs" if case.runs > 1 else "")
+
+    return _listing([(c.group, c.id, c.reference, c.title, note(c)) for c in cases])
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -135,13 +142,8 @@ def _serve(args: argparse.Namespace) -> int:
             print(progress_line(result), flush=True)
 
         suite = rq.run_requester_suite(requester, cases, on_result=progress)
-    print()
-    print(group_table(suite))
-    if args.junit:
-        Path(args.junit).write_bytes(to_junit_xml(suite, "devsec requester conformance"))
-    if args.json:
-        Path(args.json).write_text(dumps(rq_report.to_json(suite, args.requester_cmd)) + "\n")
-    return 0 if suite.ok else EXIT_NONCONFORMANT
+    return _finish(suite, args, "devsec requester conformance",
+                   lambda: rq_report.to_json(suite, args.requester_cmd))
 
 
 def _add_serve(actions: Subparsers) -> None:
@@ -155,14 +157,7 @@ def _add_serve(actions: Subparsers) -> None:
                        help="write the device's root certificate (PEM) here (default: a temporary file)")
     serve.add_argument("--timeout", type=float, default=rq.RUN_TIMEOUT, metavar="SECONDS",
                        help=f"kill a requester run after this long (default {rq.RUN_TIMEOUT:g})")
-    serve.add_argument("--case", action="append", metavar="PATTERN",
-                       help="run only cases whose id matches (glob, or a dotted prefix); repeatable")
-    serve.add_argument("--skip", action="append", metavar="PATTERN",
-                       help="leave out cases whose id matches; repeatable")
-    serve.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per case)")
-    serve.add_argument("--json", metavar="FILE",
-                       help="write JSON: every case and assertion, failing exchanges' bytes as hex")
-    serve.add_argument("--list", action="store_true", help="print the requester case catalogue and exit")
+    _selection_flags(serve, "case")
     serve.set_defaults(func=_serve)
 
 
@@ -176,18 +171,11 @@ def add_parser(sub: Subparsers) -> None:
                      help="tcp://HOST:PORT (spdm-emu socket) or a PCI address DDDD:BB:DD.F")
     run.add_argument("--suite", type=_suites, default=SUITES, metavar="SUITE[,SUITE]",
                      help=f"suites to run (default and known: {','.join(SUITES)})")
-    run.add_argument("--case", action="append", metavar="PATTERN",
-                     help="run only cases whose id matches (glob, or a dotted prefix); repeatable")
-    run.add_argument("--skip", action="append", metavar="PATTERN",
-                     help="leave out cases whose id matches (a claim the product does not make); repeatable")
     run.add_argument("--trust-root", action="append", metavar="FILE",
                      help="PEM/DER root certificate(s) the device's chains must lead to; repeatable")
     run.add_argument("--version", action="append", metavar="X.Y",
                      help="SPDM versions to test (default: every one the device lists); repeatable")
-    run.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per case run)")
-    run.add_argument("--json", metavar="FILE",
-                     help="write JSON: every case and assertion, failing exchanges' bytes as hex")
-    run.add_argument("--list", action="store_true", help="print the case catalogue and exit")
+    _selection_flags(run, "case run")
     force_flag(run)
     run.set_defaults(func=_run)
     _add_serve(actions)

@@ -16,7 +16,7 @@ from spdm.messages.codes import CapabilityFlags
 if TYPE_CHECKING:
     from .context import CaseContext
 
-__all__ = ["Case", "CaseRun", "DeviceProfile", "version_text"]
+__all__ = ["Case", "CaseRun", "DeviceProfile", "needs_text", "version_text"]
 
 
 def version_text(version: int) -> str:
@@ -113,3 +113,18 @@ class CaseRun:
             names = " or ".join(f.name or hex(f) for f in CapabilityFlags if f & self.case.needs_any)
             return f"the device advertises none of {names} at SPDM {version_text(self.version)}"
         return None
+
+
+def needs_text(case: Case) -> str:
+    """What a case needs of the device, in words ("" when nothing): for the catalogue and its document."""
+    needs = []
+    if case.per_version:
+        needs.append(f"each version from {version_text(case.min_version)}")
+    elif case.min_version > 0x10:
+        needs.append(f"from {version_text(case.min_version)}")
+    if case.needs:
+        needs.append("needs " + "|".join(f.name or hex(f) for f in type(case.needs) if f & case.needs))
+    if case.needs_any:
+        needs.append("needs " + " or ".join(f.name or hex(f) for f in type(case.needs_any)
+                                             if f & case.needs_any))
+    return "; ".join(needs)

@@ -12,24 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .case import Case, version_text
+from .case import Case, needs_text
 from .registry import catalogue
 
 __all__ = ["markdown"]
-
-
-def _needs(case: Case) -> str:
-    parts = []
-    if case.min_version > 0x10:
-        parts.append(f"SPDM {version_text(case.min_version)}+")
-    if case.needs:
-        parts.append(" and ".join(flag.name or str(flag) for flag in type(case.needs) if flag in case.needs))
-    if case.needs_any:
-        parts.append(" or ".join(flag.name or str(flag) for flag in type(case.needs_any)
-                                 if flag in case.needs_any))
-    if case.per_version:
-        parts.append("run at each version")
-    return "; ".join(parts) or "-"
 
 
 def markdown(cases: Iterable[Case]) -> str:
@@ -45,7 +31,7 @@ def markdown(cases: Iterable[Case]) -> str:
     for group, members in groups.items():
         lines += ["", f"## {group} ({len(members)})", "",
                   "| case | clause | needs | a conformant device |", "|---|---|---|---|"]
-        lines += [f"| `{c.id}` | {c.reference} | {_needs(c)} | {c.title.replace('|', '/')} |"
+        lines += [f"| `{c.id}` | {c.reference} | {needs_text(c) or '-'} | {c.title.replace('|', '/')} |"
                   for c in members]
     return "\n".join(lines) + "\n"
 
