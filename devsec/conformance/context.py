@@ -9,6 +9,7 @@ judged, so a vendor sees exactly what was sent and what the device answered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
@@ -125,7 +126,8 @@ class CaseContext:
     """One case run's connection, version and assertion record."""
 
     def __init__(self, transport: DoeTransport, profile: DeviceProfile, version: int, reference: str,
-                 trust_roots: tuple[Certificate, ...] = ()) -> None:
+                 trust_roots: tuple[Certificate, ...] = (),
+                 open_fresh: Callable[[], DoeTransport] | None = None) -> None:
         """Args:
             transport: a fresh transport to the device, closed by the runner.
             profile: what the probe learned about the device.
@@ -133,9 +135,14 @@ class CaseContext:
             reference: the case's clause, the default for its assertions.
             trust_roots: the roots the device's chains must lead to (``--trust-root``;
                 empty: cases check chain structure but not the root).
+            open_fresh: opens a transport to a device just out of reset (see
+                :func:`.runner.run_suite`), or None.
         """
         self.exchanges: list[Exchange] = []
         self.transport = RecordingTransport(transport, self.exchanges)
+        self.device_transport = transport
+        """The transport itself, unrecorded: the DOE mailbox cases drive its registers."""
+        self.open_fresh = open_fresh
         self.trust_roots = trust_roots
         self.profile = profile
         self.version = version
@@ -157,10 +164,18 @@ class CaseContext:
 
         Raises:
             TransportError: the device did not answer (an error verdict, not a failure).
+            CaseAborted: the response is not a well-formed SPDM data object.
         """
         payload = request if isinstance(request, bytes) else request.encode()
         obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, payload))
-        response = decode_data_object(self.transport.exchange(obj))
+        raw = self.transport.exchange(obj)
+        try:
+            response = decode_data_object(raw)
+        except DecodeError as exc:
+            self.require("the response is a well-formed DOE data object", False,
+                         expected="a header whose Length counts the object's dwords", actual=str(exc),
+                         reference="PCIe 6.x §6.30.1")
+            raise AssertionError("unreachable") from exc
         self.require("the response is an SPDM data object",
                      (response.vendor_id, response.object_type) == (PCI_SIG_VENDOR_ID, DataObjectType.SPDM),
                      expected=f"vendor 0x{PCI_SIG_VENDOR_ID:04x} type {DataObjectType.SPDM:d}",

@@ -151,7 +151,8 @@ def probe(open_transport: TransportFactory, versions: Sequence[int] = SUPPORTED_
 
 
 def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProfile,
-             trust_roots: tuple[Certificate, ...] = ()) -> CaseResult:
+             trust_roots: tuple[Certificate, ...] = (),
+             open_fresh: TransportFactory | None = None) -> CaseResult:
     """Run one case on a fresh transport and judge it."""
     reason = run.skip_reason(profile)
     if reason is not None:
@@ -162,7 +163,7 @@ def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProf
     try:
         transport = open_transport()
         try:
-            ctx = CaseContext(transport, profile, run.version, run.case.reference, trust_roots)
+            ctx = CaseContext(transport, profile, run.version, run.case.reference, trust_roots, open_fresh)
             run.case.body(ctx)
         finally:
             transport.close()
@@ -185,7 +186,8 @@ def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProf
 
 def run_suite(open_transport: TransportFactory, cases: Iterable[Case], *,
               versions: Sequence[int] = SUPPORTED_VERSIONS, trust_roots: tuple[Certificate, ...] = (),
-              on_result: Callable[[CaseResult], None] | None = None) -> SuiteResult:
+              on_result: Callable[[CaseResult], None] | None = None,
+              open_fresh: TransportFactory | None = None) -> SuiteResult:
     """Probe the device, then run every case (each version of the per-version ones).
 
     Args:
@@ -194,6 +196,9 @@ def run_suite(open_transport: TransportFactory, cases: Iterable[Case], *,
         versions: the SPDM versions the user allows.
         trust_roots: the roots the device's certificate chains must lead to.
         on_result: called with each result as it comes (the progress line).
+        open_fresh: opens a transport to the same kind of device just out of reset (no
+            GET_VERSION yet), for the cases judging that state; None (a real device the
+            suite cannot reset) skips them.
 
     Raises:
         TransportError: the device could not be reached for the probe.
@@ -203,7 +208,7 @@ def run_suite(open_transport: TransportFactory, cases: Iterable[Case], *,
     results = []
     for case in cases:
         for run in case.runs(profile):
-            result = run_case(open_transport, run, profile, trust_roots)
+            result = run_case(open_transport, run, profile, trust_roots, open_fresh)
             if on_result is not None:
                 on_result(result)
             results.append(result)

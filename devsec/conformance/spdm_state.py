@@ -21,20 +21,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from spdm.errors import DecodeError, TransportError
 from spdm.errors import SpdmErrorCode as E
-from spdm.errors import TransportError
 from spdm.messages import Finish, GetVersion, Version
 from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.codes import RequestCode
+from spdm.transport.doe import (
+    PCI_SIG_VENDOR_ID,
+    DataObject,
+    DataObjectType,
+    decode_data_object,
+    encode_data_object,
+)
 
 from .case import version_text
-from .context import CaseContext
+from .context import CaseContext, RecordingTransport
 from .registry import case
 from .requests import codec_context, vca
 from .spdm_state_requests import HANDSHAKE, PRE_NEGOTIATION, SECURED, StateRequest, defined_at, sizes
 
-__all__ = ["after_algorithms", "after_capabilities", "after_version", "ask", "finish_without_key_exchange",
-           "refusals", "session_only", "unadvertised"]
+__all__ = ["after_algorithms", "after_capabilities", "after_version", "ask", "before_version",
+           "finish_without_key_exchange", "refusals", "session_only", "unadvertised"]
 """The case bodies, and the helpers :mod:`.spdm_state_session` shares."""
 
 SESSION_KINDS = F.KEY_EX_CAP | F.PSK_CAP | F.PSK_CAP_WITH_CONTEXT
@@ -75,6 +82,36 @@ def _version_only(ctx: CaseContext) -> None:
 
 def _capabilities(ctx: CaseContext) -> None:
     vca(ctx, algorithms=False)
+
+
+def _fresh_send(ctx: CaseContext, request: bytes) -> bytes:
+    """Send ``request`` as the first message a device out of reset gets; its answer, b"" for none."""
+    assert ctx.open_fresh is not None
+    transport = RecordingTransport(ctx.open_fresh(), ctx.exchanges)
+    try:
+        obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, request))
+        return decode_data_object(transport.exchange(obj)).payload
+    except (TransportError, DecodeError):
+        return b""
+    finally:
+        transport.close()
+
+
+@case("spdm.state.before-version", "Out of reset, before any GET_VERSION, every other request is refused",
+      STATE_CLAUSE, per_version=True)
+def before_version(ctx: CaseContext) -> None:
+    """Decision: a device once spoken to is never in this state again (GET_VERSION only resets it
+    to after-VERSION), so the case needs the run to open devices out of reset
+    (``run_suite(open_fresh=...)``: the emulator's tests do; a real device's run cannot) and is
+    skipped otherwise.  Each request goes to a device of its own.  VersionMismatch is accepted
+    besides UnexpectedRequest: no version is in force yet."""
+    if ctx.open_fresh is None:
+        ctx.skip("the run cannot open the device out of reset, the only time it has had no GET_VERSION")
+    for request in defined_at(ctx.version):
+        if request.code != RequestCode.GET_VERSION:
+            answer = _fresh_send(ctx, request.build(ctx.version, PRE_NEGOTIATION))
+            ctx.expect_error(f"{request.name} before GET_VERSION is refused", answer,
+                             refusals(ctx, request, E.UNEXPECTED_REQUEST, E.VERSION_MISMATCH))
 
 
 @case("spdm.state.after-version", "After VERSION only, every request but GET_VERSION and GET_CAPABILITIES "

@@ -406,6 +406,11 @@ class DeviceMailbox:
             self.config.close()
             raise
 
+    @property
+    def mailbox(self) -> DoeMailbox:
+        """The driver of the function's DOE mailbox (its registers, for conformance cases)."""
+        return self._mailbox
+
     def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
         """One DOE object out, its response in (see ``DoeMailbox.exchange``)."""
         return self._mailbox.exchange(request, timeout=timeout)

@@ -389,6 +389,16 @@ class DoeMailbox:
         self._reset_pending = False
         self._closed = False
 
+    @property
+    def config(self) -> ConfigSpace:
+        """The config space the mailbox lives in (conformance cases drive its registers directly)."""
+        return self._config
+
+    @property
+    def cap_offset(self) -> int:
+        """Offset of the DOE Extended Capability this driver uses."""
+        return self._base
+
     def _read(self, reg: int) -> int:
         return self._config.read32(self._base + reg)
 
