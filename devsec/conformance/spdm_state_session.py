@@ -19,7 +19,7 @@ from spdm.messages.codes import CapabilityFlags as F
 from spdm.secured import open_record, seal
 from spdm.transport.doe import DataObjectType
 
-from .context import CaseContext
+from .context import CaseContext, Exchange
 from .registry import case
 from .spdm_secured import send_record
 from .spdm_session import open_connection
@@ -33,6 +33,9 @@ __all__ = ["in_session_clear_only", "send_in_session"]
 def send_in_session(ctx: CaseContext, connection: Connection, session_id: int, request: bytes) -> bytes:
     """Seal ``request`` in the session, send it, and open the answer.
 
+    The records are recorded as sent; the opened pair is recorded after them,
+    so an assertion on the answer carries the plaintext request and response.
+
     Returns:
         The SPDM response inside the sealed answer; b"" when the device stayed
         silent, answered something other than a record of this session, or a
@@ -43,9 +46,11 @@ def send_in_session(ctx: CaseContext, connection: Connection, session_id: int, r
     if answer is None or answer.object_type != DataObjectType.SECURED_SPDM:
         return b""
     try:
-        return open_record(keys.response, answer.payload, expected_session_id=session_id)
+        response = open_record(keys.response, answer.payload, expected_session_id=session_id)
     except (DecodeError, VerificationError):
         return b""
+    ctx.exchanges.append(Exchange(request, response))  # the plaintext pair, judged next
+    return response
 
 
 @case("spdm.state.in-session-clear-only", "Inside a session, GET_VERSION, GET_CAPABILITIES, "

@@ -7,6 +7,7 @@ give its driver a short timeout.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 
@@ -46,3 +47,28 @@ def test_on_the_mailbox_the_register_cases_run_and_the_length_cases_skip() -> No
     verdicts = _verdicts(lambda: device.mailbox(timeout=0.05))
     assert {i for i, v in verdicts.items() if v is Verdict.SKIP} == LENGTH_CASES
     assert all(verdicts[i] is Verdict.PASS for i in MAILBOX_ONLY)
+
+
+class _LengthPlusOne:
+    """A device whose every response object's Length counts one dword too many."""
+
+    def __init__(self) -> None:
+        self._inner = healthy_device().pipe()
+
+    def exchange(self, request: bytes, *, timeout: float | None = None) -> bytes:
+        response = self._inner.exchange(request, timeout=timeout)
+        (dw1,) = struct.unpack_from("<I", response, 4)
+        return response[:4] + struct.pack("<I", dw1 + 1) + response[8:]
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_device_framing_every_response_wrong_fails_cases_instead_of_stopping_the_run() -> None:
+    suite = run_suite(_LengthPlusOne, select(include=("spdm.version", "spdm.doe.framing")))
+    verdicts = {r.run.id: r.verdict for r in suite.results}
+    assert suite.profile.versions == ()
+    assert verdicts["spdm.doe.framing"] is Verdict.FAIL
+    assert verdicts["spdm.version.entries"] is Verdict.FAIL
+    [failure] = next(r for r in suite.results if r.run.id == "spdm.version.entries").failures
+    assert failure.reference == "PCIe 6.x §6.30.1" and failure.exchange is not None
