@@ -23,15 +23,24 @@ class RequesterRun:
 
     Attributes:
         status: its exit status (None: it did not exit in time and was killed).
-        exchanges: every SPDM request it sent and the device's response, in order.
+        exchanges: every SPDM request it sent and the device's response, in
+            order; those inside a session as plaintext, with their SessionID.
         output: the tail of what it printed (stdout then stderr), for the report.
         triggered: responses the device's misbehaviour changed (0 when healthy).
+        dropped: secured records the device could not open (an unknown
+            SessionID, a record that fails authentication), as they came.
     """
 
     status: int | None
     exchanges: tuple[Exchange, ...]
     output: str
     triggered: int = 0
+    dropped: tuple[Exchange, ...] = ()
+
+    @property
+    def clear(self) -> tuple[Exchange, ...]:
+        """The exchanges outside any session."""
+        return tuple(e for e in self.exchanges if e.session_id is None)
 
     @property
     def codes(self) -> tuple[int, ...]:
