@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from devsec.emulator import SecureDevice
@@ -78,12 +79,16 @@ class CaseDevice:
     def __init__(self, model: DeviceModel, misbehaviour: Misbehaviour | None = None,
                  without: CapabilityFlags = NO_CAPS) -> None:
         """Args:
-            model: the device's identity and measurements.
+            model: the device's identity and measurements (it offers the
+                signature algorithm of the model's keys, so a vendor's own
+                identity of any algorithm serves).
             misbehaviour: the rule it breaks (None: healthy).
             without: capabilities it does not advertise (the emulator's defaults less these).
         """
         config = ResponderConfig()
-        self.device = SecureDevice(ResponderConfig(capabilities=config.capabilities & ~without), model)
+        config = replace(config, capabilities=config.capabilities & ~without,
+                         algorithms=replace(config.algorithms, asym_algs=(model.asym_alg,)))
+        self.device = SecureDevice(config, model)
         self.misbehaviour = misbehaviour
         self.exchanges: list[Exchange] = []
         self.dropped: list[Exchange] = []
