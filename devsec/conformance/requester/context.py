@@ -43,6 +43,17 @@ class RequesterRun:
         return tuple(e for e in self.exchanges if e.session_id is None)
 
     @property
+    def last_clear(self) -> Exchange | None:
+        """The last exchange outside a session: what a verdict on the whole run shows.
+
+        Never one inside a session: its plaintext may be a vendor protocol's
+        secret (IDE_KM KEY_PROG carries keys), which a report must not show
+        unless a case judges that very exchange.
+        """
+        clear = self.clear
+        return clear[-1] if clear else None
+
+    @property
     def codes(self) -> tuple[int, ...]:
         """The request codes, in order."""
         return tuple(e.request[1] for e in self.exchanges if len(e.request) >= 2)
@@ -101,7 +112,7 @@ class RequesterContext:
 
     def succeeded(self, run: RequesterRun) -> bool:
         """Record that a run against a healthy device reported success (exit status 0)."""
-        last = run.exchanges[-1] if run.exchanges else None
+        last = run.last_clear
         return self.check("the requester succeeds against a healthy device", run.status == SUCCESS,
                           expected=f"exit status {SUCCESS}", actual=f"{run.status_text}; {run.output}",
                           exchange=last, reference="DSP0274 1.3 §9")
@@ -114,7 +125,7 @@ class RequesterContext:
         """
         ok = True
         for run in self.runs:
-            last = run.exchanges[-1] if run.exchanges else None
+            last = run.last_clear
             ok &= self.check(f"the requester fails when {what}", run.status not in (SUCCESS, None),
                              expected="a non-zero exit status", actual=f"{run.status_text}; {run.output}",
                              exchange=last)

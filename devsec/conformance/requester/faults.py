@@ -168,7 +168,7 @@ def replayed(ctx: RequesterContext) -> None:
     ctx.succeeded(first)
     if not second.triggered:
         ctx.skip("the requester sent no CHALLENGE or signed GET_MEASUREMENTS in both runs")
-    last = second.exchanges[-1] if second.exchanges else None
+    last = second.last_clear
     ctx.check("the requester fails when the device replays the previous run's signed answer",
               second.status not in (0, None), expected="a non-zero exit status",
               actual=f"{second.status_text}; {second.output}", exchange=last)
