@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from spdm.config import ALL_VERSIONS, DEFAULT_CERTIFICATE_PORTION, DEFAULT_DATA_TRANSFER_SIZE, RequesterConfig
-from spdm.crypto import Certificate, load_certificates
+from spdm.crypto import Certificate, DeviceIdentity, load_certificates
+from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
 from spdm.messages import NONCE_SIZE
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
@@ -31,6 +32,7 @@ from spdm.names import (
     parse_version,
 )
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12, AlgorithmPreferences
+from spdm.slots import SLOT_COUNT
 from sysfs_bridge import Decision, evidence_from_tsm, render
 from tsm import DeviceInfo
 
@@ -45,7 +47,10 @@ __all__ = [
     "print_decision",
     "print_report",
     "read",
+    "root_certificates_pem",
     "session_flags",
+    "slot_identities",
+    "slot_spec",
     "sized",
     "transfer_flags",
     "tsm_renderer",
@@ -88,6 +93,44 @@ def read(path: str, what: str) -> bytes:
 def certificates(paths: Sequence[str], what: str) -> tuple[Certificate, ...]:
     """Every certificate in the given PEM or DER files."""
     return tuple(c for path in paths for c in load_certificates(read(path, what)))
+
+
+def slot_spec(value: str) -> tuple[int, str, str]:
+    """``--slot N:CHAIN:KEY`` (the file names may not contain ``:``)."""
+    parts = value.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not all(parts[1:]):
+        raise ConfigurationError(f"--slot wants N:CHAIN:KEY, not {value!r}")
+    return int(parts[0]), parts[1], parts[2]
+
+
+def slot_identities(files: Sequence[tuple[int, str, str]],
+                    asym: BaseAsymAlgo | None = None) -> dict[int, DeviceIdentity]:
+    """Each slot's identity from its chain file and PEM key (``--slot``), slot by slot.
+
+    Args:
+        files: (slot, chain file, key file) per slot.
+        asym: the signature algorithm every key must have (None: whatever each has).
+
+    Raises:
+        ConfigurationError: a slot given twice or not 0-7, unreadable or mismatching files.
+    """
+    identities: dict[int, DeviceIdentity] = {}
+    for slot, chain, key in files:
+        if slot in identities or not 0 <= slot < SLOT_COUNT:
+            raise ConfigurationError(f"slot {slot} is given twice or is not 0-{SLOT_COUNT - 1}")
+        identities[slot] = load_identity(read(chain, "certificate chain"), read(key, "private key"),
+                                         asym=asym)
+    return identities
+
+
+def root_certificates_pem(model: DeviceModel) -> bytes:
+    """Every slot's root (each once), PEM: a verifier's trust-anchor file for any slot."""
+    seen: list[bytes] = []
+    for slot in model.slots:
+        pem = model.root_certificate_pem(slot)
+        if pem not in seen:
+            seen.append(pem)
+    return b"".join(seen)
 
 
 def hex_value(value: str, flag: str) -> bytes:

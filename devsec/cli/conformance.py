@@ -12,7 +12,9 @@ requester conformance: for each requester case it serves a fresh emulated
 device on ``--listen`` (port 0: a free one per run), runs CMD once with
 ``{port}``, ``{host}`` and ``{root}`` (the device's root certificate, PEM,
 written to ``--root-out`` or a temporary file) substituted, and judges its
-exit status together with the requests it sent.  The same reports and exit
+exit status together with the requests it sent.  ``--slot N:CHAIN:KEY`` (as
+``devsec emulate`` takes it) gives the device a vendor's own identity, for a
+requester that trusts only its vendor's root.  The same reports and exit
 status as ``run``.
 """
 
@@ -37,7 +39,7 @@ from ..conformance.case import needs_text
 from ..conformance.report import dumps, group_table, progress_line, to_json, to_junit_xml
 from ..conformance.requester import report as rq_report
 from ..conformance.runner import SuiteResult
-from .args import Subparsers, certificates, force_flag
+from .args import Subparsers, certificates, force_flag, root_certificates_pem, slot_identities, slot_spec
 
 __all__ = ["EXIT_NONCONFORMANT", "add_parser", "catalogue_text", "requester_catalogue_text"]
 
@@ -130,11 +132,12 @@ def _serve(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigurationError(f"--listen wants HOST:PORT, not {args.listen!r}")
-    model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
-    impostor = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
+    model = (DeviceModel(slot_identities([slot_spec(v) for v in args.slot])) if args.slot
+             else DeviceModel.generate(BaseAsymAlgo.ECDSA_P384))
+    impostor = DeviceModel.generate(model.asym_alg)
     with tempfile.TemporaryDirectory(prefix="devsec-serve-") as scratch:
         root = Path(args.root_out) if args.root_out else Path(scratch) / "root.pem"
-        root.write_bytes(model.root_certificate_pem())
+        root.write_bytes(root_certificates_pem(model))
         requester = rq.Requester(args.requester_cmd, model, root, impostor, host.strip("[]"), int(port),
                                  args.timeout)
 
@@ -153,8 +156,14 @@ def _add_serve(actions: Subparsers) -> None:
     serve.add_argument("--requester-cmd", metavar="CMD",
                        help="the requester to run once per case run; {port} (and {host}, {root}: the "
                             "device's root certificate, PEM) are substituted")
+    serve.add_argument("--slot", action="append", default=[], metavar="N:CHAIN:KEY",
+                       help="the device's identity: slot N from a chain file (DER certificates root "
+                            "first, or a PEM bundle) and the leaf's PEM private key, as devsec emulate "
+                            "takes it (repeatable; default: a generated ECDSA P-384 identity in slot 0), "
+                            "for a requester that trusts only its vendor's root")
     serve.add_argument("--root-out", metavar="FILE",
-                       help="write the device's root certificate (PEM) here (default: a temporary file)")
+                       help="write the device's root certificate(s) (PEM, every slot's, each once) here "
+                            "(default: a temporary file)")
     serve.add_argument("--timeout", type=float, default=rq.RUN_TIMEOUT, metavar="SECONDS",
                        help=f"kill a requester run after this long (default {rq.RUN_TIMEOUT:g})")
     _selection_flags(serve, "case")

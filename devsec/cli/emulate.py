@@ -21,8 +21,8 @@ from types import FrameType
 
 from devsec.emulator import DEFAULT_IDE_PORTS, SecureDevice, serve
 from spdm.config import DEFAULT_DATA_TRANSFER_SIZE, MUTUAL_AUTH_CAPS, ResponderConfig
-from spdm.crypto import Certificate, DeviceIdentity, generate_device_identity
-from spdm.device import DeviceModel, load_identity
+from spdm.crypto import Certificate, generate_device_identity
+from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 from spdm.names import parse_asym
@@ -35,8 +35,10 @@ from .args import (
     certificates,
     hex_value,
     preferences,
-    read,
+    root_certificates_pem,
     session_flags,
+    slot_identities,
+    slot_spec,
     versions,
 )
 
@@ -56,14 +58,6 @@ DEFAULT_TDIS = (0x0100, 0x0101, 0x0102, 0xBEEF)
 """A PF, two VFs, and 0xBEEF: the INTERFACE_ID DMTF's spdm-emu requester hard-codes."""
 
 MEASUREMENT_CAPS = {"signed": F.MEAS_CAP_SIG, "unsigned": F.MEAS_CAP_NO_SIG, "none": F(0)}
-
-
-def _slot_spec(value: str) -> tuple[int, str, str]:
-    """``--slot N:CHAIN:KEY`` (the file names may not contain ``:``)."""
-    parts = value.split(":")
-    if len(parts) != 3 or not parts[0].isdigit() or not all(parts[1:]):
-        raise ConfigurationError(f"--slot wants N:CHAIN:KEY, not {value!r}")
-    return int(parts[0]), parts[1], parts[2]
 
 
 def _slot_list(value: str) -> tuple[int, ...]:
@@ -86,17 +80,12 @@ def model_from_args(args: argparse.Namespace) -> DeviceModel:
             slots signing with different algorithms, or malformed PSK flags.
     """
     asym = parse_asym(args.asym[0]) if args.asym else None
-    files: list[tuple[int, str, str]] = [_slot_spec(s) for s in args.slot]
+    files: list[tuple[int, str, str]] = [slot_spec(s) for s in args.slot]
     if args.cert_chain or args.key:
         if not (args.cert_chain and args.key):
             raise ConfigurationError("--cert-chain and --key go together")
         files.insert(0, (0, args.cert_chain, args.key))
-    identities: dict[int, DeviceIdentity] = {}
-    for slot, chain, key in files:
-        if slot in identities or not 0 <= slot < SLOT_COUNT:
-            raise ConfigurationError(f"slot {slot} is given twice or is not 0-{SLOT_COUNT - 1}")
-        identities[slot] = load_identity(read(chain, "certificate chain"), read(key, "private key"),
-                                         asym=asym)
+    identities = slot_identities(files, asym)
     generated = _slot_list(args.slots) if args.slots else (() if files else DEFAULT_SLOTS)
     if asym is None:
         asym = (next(iter(identities.values())).leaf_key.asym if identities
@@ -173,16 +162,6 @@ def _transfer_size(size: int) -> int:
     return size
 
 
-def _root_certificates_pem(model: DeviceModel) -> bytes:
-    """Every slot's root (each once), PEM: a verifier's trust-anchor file for any slot."""
-    seen: list[bytes] = []
-    for slot in model.slots:
-        pem = model.root_certificate_pem(slot)
-        if pem not in seen:
-            seen.append(pem)
-    return b"".join(seen)
-
-
 def _run(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
@@ -190,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     device = device_from_args(args, model)
     if args.root_out:
-        Path(args.root_out).write_bytes(_root_certificates_pem(model))
+        Path(args.root_out).write_bytes(root_certificates_pem(model))
     server = device.spdm.server(host.strip("[]"), int(port))
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)

@@ -43,10 +43,15 @@ M = TypeVar("M", bound=Message)
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
-    """One request and the device's response: SPDM message bytes (DOE payloads, pad included)."""
+    """One request and the device's response: SPDM message bytes (DOE payloads, pad included).
+
+    ``session_id`` is the SessionID of the secured record both travelled in
+    (their plaintext; None: in the clear).
+    """
 
     request: bytes
     response: bytes
+    session_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,6 +146,8 @@ def assertion_dict(a: Assertion) -> dict[str, Any]:
                              "actual": a.actual, "reference": a.reference}
     if not a.passed and a.exchange is not None:
         entry["exchange"] = {"request": a.exchange.request.hex(), "response": a.exchange.response.hex()}
+        if a.exchange.session_id is not None:
+            entry["exchange"]["session_id"] = f"0x{a.exchange.session_id:08x}"
     return entry
 
 

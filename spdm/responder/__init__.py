@@ -95,6 +95,9 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 
+SessionFilter = Callable[[int, bytes, bytes], bytes]
+"""(SessionID, request plaintext, response plaintext) -> the response to seal."""
+
 PSK_CAPS = CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
 _HANDSHAKE_REQUESTS = frozenset({
     RequestCode.FINISH, RequestCode.PSK_FINISH,
@@ -257,6 +260,7 @@ class Responder:
         self._pending: _Pending | None = None
         self._not_ready_done: set[int] = set()
         self._next_token = 0
+        self._session_filters: list[SessionFilter] = []
 
     # --- public surface -------------------------------------------------------------------
 
@@ -294,6 +298,19 @@ class Responder:
         record, GET_VERSION): vendor protocols bound to a session (IDE_KM streams,
         locked TDISP interfaces) must react to that."""
         self._conn.session_listeners.append(listener)
+
+    def register_session_filter(self, session_filter: SessionFilter) -> None:
+        """See every in-session request and its response in plaintext, before sealing.
+
+        ``session_filter(session_id, request, response)`` returns the response
+        to seal (``response`` itself to only observe).  Requester conformance
+        records what a host sends inside a session this way and, in its
+        adversarial cases, breaks a sealed response (a wrong FINISH_RSP verify
+        data, a wrong KEY_UPDATE_ACK tag) on the device side: the session keys
+        never leave the engine, and nothing here logs the plaintext.  Filters
+        run in registration order, each on the previous one's result.
+        """
+        self._session_filters.append(session_filter)
 
     def request_key_update(self, session_id: int) -> None:
         """Renew this device's sending key in a session, at the requester's next
@@ -368,6 +385,8 @@ class Responder:
             response, event = self._answer(request)
         finally:
             conn.current_session = None
+        for session_filter in self._session_filters:
+            response = session_filter(session.session_id, request, response)
         sealed = seal(keys.response, session.session_id, response)
         self._end_sessions()
         self._events.append(event)
@@ -543,4 +562,4 @@ class Responder:
         return pending.response
 
 
-__all__ = ["Responder"]
+__all__ = ["Responder", "SessionFilter"]

@@ -19,8 +19,8 @@ from .registry import case
 
 __all__ = [
     "BadTag", "Refuse", "Rewrite", "bad_signature", "bad_tag", "busy_forever", "changed_measurement",
-    "not_ready_forever", "oversized", "truncated", "unsupported_version", "untrusted_root",
-    "version_mismatch",
+    "not_ready_forever", "oversized", "refused_once_reached", "truncated", "unsupported_version",
+    "untrusted_root", "version_mismatch",
 ]
 """The case judges (registered with :func:`.registry.case`; run them through the runner)."""
 
@@ -38,17 +38,29 @@ Change = Callable[[bytes, bytes], bytes]
 
 
 class Rewrite:
-    """Changes the healthy response to requests of one code (when ``applies``)."""
+    """Changes the healthy response to requests of one code (when ``applies``).
+
+    ``in_session``: the request is one inside a session, whose plaintext
+    response is changed before it is sealed (else one in the clear).
+    """
 
     def __init__(self, request_code: int, change: Change,
-                 applies: Callable[[bytes, bytes], bool] = lambda q, r: True) -> None:
+                 applies: Callable[[bytes, bytes], bool] = lambda q, r: True, *,
+                 in_session: bool = False) -> None:
         self.triggered = 0
-        self._code, self._change, self._applies = request_code, change, applies
+        self._code, self._change, self._applies, self._in_session = request_code, change, applies, in_session
 
     def respond(self, request: bytes, ask: Callable[[bytes], bytes], *, secured: bool) -> bytes:
         """The healthy response, changed when the request is the one misbehaved on."""
         response = ask(request)
-        if secured or len(request) < 2 or request[1] != self._code or len(response) < 2 \
+        return response if secured or self._in_session else self._rewrite(request, response)
+
+    def inside(self, request: bytes, response: bytes) -> bytes:
+        """The plaintext in-session response, changed when the request is the one misbehaved on."""
+        return self._rewrite(request, response) if self._in_session else response
+
+    def _rewrite(self, request: bytes, response: bytes) -> bytes:
+        if len(request) < 2 or request[1] != self._code or len(response) < 2 \
                 or response[1] == ResponseCode.ERROR or not self._applies(request, response):
             return response
         self.triggered += 1
@@ -76,6 +88,10 @@ class Refuse:
         return ErrorResponse(spdm_version=request[0], error_code=self._error,
                              extended_data=extended).encode()
 
+    def inside(self, request: bytes, response: bytes) -> bytes:
+        """In-session responses stay healthy."""
+        return response
+
 
 class BadTag:
     """Flips a bit of the MAC of the first secured response: the session must die (DSP0277)."""
@@ -93,6 +109,10 @@ class BadTag:
         # field, with the tag last; DOE padding may follow it.
         length = int.from_bytes(response[4:6], "little")
         return _flip(response, min(6 + length, len(response)) - 1)
+
+    def inside(self, request: bytes, response: bytes) -> bytes:
+        """The plaintext stays healthy: the record's tag is what breaks."""
+        return response
 
 
 def _flip(data: bytes, offset: int) -> bytes:
@@ -134,7 +154,7 @@ def _beyond_transfer_size(request: bytes, response: bytes) -> bytes:
 @case("requester.challenge.bad-signature", "CHALLENGE_AUTH whose signature is off by one byte is refused",
       "DSP0274 1.3 Tables 32-35", misbehaviour=lambda: Rewrite(RequestCode.CHALLENGE, _flip_signature))
 def bad_signature(ctx: RequesterContext) -> None:
-    _refused(ctx, "the CHALLENGE_AUTH signature does not verify", "CHALLENGE")
+    refused_once_reached(ctx, "the CHALLENGE_AUTH signature does not verify", "CHALLENGE")
 
 
 @case("requester.certificate.untrusted-root", "A certificate chain that does not lead to the given root "
@@ -150,58 +170,62 @@ def untrusted_root(ctx: RequesterContext) -> None:
       "signing are refused", "DSP0274 1.3 Tables 40, 42",
       misbehaviour=lambda: Rewrite(RequestCode.GET_MEASUREMENTS, _flip_last_record_byte, _signed))
 def changed_measurement(ctx: RequesterContext) -> None:
-    _refused(ctx, "a measurement changed after signing", "GET_MEASUREMENTS with a signature requested")
+    refused_once_reached(ctx, "a measurement changed after signing",
+                         "GET_MEASUREMENTS with a signature requested")
 
 
 @case("requester.version.unsupported", "A VERSION listing only a version the requester does not "
       "support (1.9) ends the connection", "DSP0274 1.3 §10.3",
       misbehaviour=lambda: Rewrite(RequestCode.GET_VERSION, _unsupported_version))
 def unsupported_version(ctx: RequesterContext) -> None:
-    _refused(ctx, "VERSION lists only SPDM 1.9", "GET_VERSION")
+    refused_once_reached(ctx, "VERSION lists only SPDM 1.9", "GET_VERSION")
 
 
 @case("requester.version.response-mismatch", "CAPABILITIES at another version than GET_CAPABILITIES' "
       "is refused", "DSP0274 1.3 §10.4, §9.2",
       misbehaviour=lambda: Rewrite(RequestCode.GET_CAPABILITIES, _other_version))
 def version_mismatch(ctx: RequesterContext) -> None:
-    _refused(ctx, "CAPABILITIES answers at another SPDM version", "GET_CAPABILITIES")
+    refused_once_reached(ctx, "CAPABILITIES answers at another SPDM version", "GET_CAPABILITIES")
 
 
 @case("requester.timing.not-ready-forever", "A device answering ResponseNotReady for ever is given up "
       "on in bounded time", "DSP0274 1.3 §10.12, §10.13",
       misbehaviour=lambda: Refuse(_AUTH_REQUESTS, SpdmErrorCode.RESPONSE_NOT_READY))
 def not_ready_forever(ctx: RequesterContext) -> None:
-    _refused(ctx, "every request after VCA is ResponseNotReady for ever", "a request after VCA")
+    refused_once_reached(ctx, "every request after VCA is ResponseNotReady for ever", "a request after VCA")
 
 
 @case("requester.timing.busy-forever", "A device answering Busy for ever is given up on in bounded time",
       "DSP0274 1.3 §10.12",
       misbehaviour=lambda: Refuse(_AUTH_REQUESTS, SpdmErrorCode.BUSY))
 def busy_forever(ctx: RequesterContext) -> None:
-    _refused(ctx, "every request after VCA is Busy for ever", "a request after VCA")
+    refused_once_reached(ctx, "every request after VCA is Busy for ever", "a request after VCA")
 
 
 @case("requester.framing.truncated", "An ALGORITHMS response shorter than its Length is refused",
       "DSP0274 1.3 §10.5 Table 15",
       misbehaviour=lambda: Rewrite(RequestCode.NEGOTIATE_ALGORITHMS, _drop_last_alg_struct))
 def truncated(ctx: RequesterContext) -> None:
-    _refused(ctx, "ALGORITHMS is truncated", "NEGOTIATE_ALGORITHMS")
+    refused_once_reached(ctx, "ALGORITHMS is truncated", "NEGOTIATE_ALGORITHMS")
 
 
 @case("requester.framing.oversized", "An ALGORITHMS response running on 5 KiB past its end "
       "(past devsec's DataTransferSize too) is refused", "DSP0274 1.3 §10.4 Table 11, §10.5 Table 15",
       misbehaviour=lambda: Rewrite(RequestCode.NEGOTIATE_ALGORITHMS, _beyond_transfer_size))
 def oversized(ctx: RequesterContext) -> None:
-    _refused(ctx, "ALGORITHMS runs on past its end and the DataTransferSize", "NEGOTIATE_ALGORITHMS")
+    refused_once_reached(ctx, "ALGORITHMS runs on past its end and the DataTransferSize",
+                         "NEGOTIATE_ALGORITHMS")
 
 
 @case("requester.session.bad-tag", "A secured response whose MAC does not verify ends the session and "
       "the run fails", "DSP0277 1.2 §6.2; DSP0274 1.3 §10.15", misbehaviour=BadTag)
 def bad_tag(ctx: RequesterContext) -> None:
-    _refused(ctx, "a secured response fails authentication", "a secured message (no session was opened)")
+    refused_once_reached(ctx, "a secured response fails authentication",
+                         "a secured message (no session was opened)")
 
 
-def _refused(ctx: RequesterContext, what: str, trigger: str) -> None:
+def refused_once_reached(ctx: RequesterContext, what: str, trigger: str) -> None:
+    """Skip when the device never misbehaved (the requester never sent ``trigger``), else judge refusal."""
     if not any(run.triggered for run in ctx.runs):
         ctx.skip(f"the requester never sent {trigger}, where the device misbehaves")
     ctx.refused(what)

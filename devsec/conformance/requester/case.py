@@ -14,11 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from spdm.messages.codes import CapabilityFlags
+
 if TYPE_CHECKING:
     from .context import RequesterContext
     from .device import Misbehaviour
 
-__all__ = ["RequesterCase"]
+__all__ = ["NO_CAPS", "RequesterCase"]
+
+NO_CAPS = CapabilityFlags(0)
+"""No capability: a case whose device advertises all of the emulator's defaults."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,10 @@ class RequesterCase:
         impostor: the device's chain leads to a root other than the one the
             requester is given (``{root}``).
         runs: how often the requester runs (fresh device each time); nonce
-            freshness needs two.
+            freshness needs two.  One misbehaviour serves every run of the case
+            (a replay case records in the first and replays in the second).
+        without: capabilities the device does not advertise in this case (a
+            heartbeat must then never be sent, say).
     """
 
     id: str
@@ -44,6 +52,7 @@ class RequesterCase:
     misbehaviour: Callable[[], Misbehaviour] | None = None
     impostor: bool = False
     runs: int = 1
+    without: CapabilityFlags = NO_CAPS
 
     @property
     def group(self) -> str:

@@ -132,7 +132,7 @@ def order(ctx: RequesterContext) -> None:
     [run] = ctx.runs
     ctx.succeeded(run)
     state = ConnectionState.NOT_STARTED
-    for exchange in run.exchanges:
+    for exchange in run.clear:
         code = exchange.request[1]
         if code == RequestCode.RESPOND_IF_READY:
             continue

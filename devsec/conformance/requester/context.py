@@ -23,15 +23,35 @@ class RequesterRun:
 
     Attributes:
         status: its exit status (None: it did not exit in time and was killed).
-        exchanges: every SPDM request it sent and the device's response, in order.
+        exchanges: every SPDM request it sent and the device's response, in
+            order; those inside a session as plaintext, with their SessionID.
         output: the tail of what it printed (stdout then stderr), for the report.
         triggered: responses the device's misbehaviour changed (0 when healthy).
+        dropped: secured records the device could not open (an unknown
+            SessionID, a record that fails authentication), as they came.
     """
 
     status: int | None
     exchanges: tuple[Exchange, ...]
     output: str
     triggered: int = 0
+    dropped: tuple[Exchange, ...] = ()
+
+    @property
+    def clear(self) -> tuple[Exchange, ...]:
+        """The exchanges outside any session."""
+        return tuple(e for e in self.exchanges if e.session_id is None)
+
+    @property
+    def last_clear(self) -> Exchange | None:
+        """The last exchange outside a session: what a verdict on the whole run shows.
+
+        Never one inside a session: its plaintext may be a vendor protocol's
+        secret (IDE_KM KEY_PROG carries keys), which a report must not show
+        unless a case judges that very exchange.
+        """
+        clear = self.clear
+        return clear[-1] if clear else None
 
     @property
     def codes(self) -> tuple[int, ...]:
@@ -92,7 +112,7 @@ class RequesterContext:
 
     def succeeded(self, run: RequesterRun) -> bool:
         """Record that a run against a healthy device reported success (exit status 0)."""
-        last = run.exchanges[-1] if run.exchanges else None
+        last = run.last_clear
         return self.check("the requester succeeds against a healthy device", run.status == SUCCESS,
                           expected=f"exit status {SUCCESS}", actual=f"{run.status_text}; {run.output}",
                           exchange=last, reference="DSP0274 1.3 §9")
@@ -105,7 +125,7 @@ class RequesterContext:
         """
         ok = True
         for run in self.runs:
-            last = run.exchanges[-1] if run.exchanges else None
+            last = run.last_clear
             ok &= self.check(f"the requester fails when {what}", run.status not in (SUCCESS, None),
                              expected="a non-zero exit status", actual=f"{run.status_text}; {run.output}",
                              exchange=last)

@@ -1,24 +1,31 @@
-"""The device a requester case plays: the emulator, recorded, optionally misbehaving in one way.
+"""The device a requester case plays: the TEE-IO emulator, recorded, optionally misbehaving in one way.
 
-Every SPDM request the requester sends in the clear, and the response it got,
-is kept (DOE payloads, pad included) so the case can judge the requester's
-conduct; secured messages (a session's records) pass the misbehaviour but
-are not recorded: their plaintext is the session's.
+Every SPDM request the requester sends, and the response it got, is kept in
+order (DOE payloads, pad included) so the case can judge the requester's
+conduct.  Requests inside a session are kept as their plaintext, flagged
+with the SessionID of their record: the responder hands them over before it
+seals the answer (:meth:`spdm.responder.Responder.register_session_filter`),
+so the session keys never leave it.  The device speaks IDE_KM and TDISP too,
+so a TSM that programs IDE keys and locks interfaces runs to its end.
+
 A :class:`Misbehaviour` stands between the requester and the healthy
 responder: it sees each request, may ask the responder, and returns the
-response to send, so one rule is broken while everything else stays healthy.
+response to send, so one rule is broken while everything else stays healthy;
+inside a session it changes the plaintext response before it is sealed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import replace
+from typing import Protocol, runtime_checkable
 
-from devsec.emulator import EmulatedDevice
+from devsec.emulator import SecureDevice
 from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
 from spdm.errors import DecodeError
+from spdm.messages.codes import CapabilityFlags
 from spdm.transport.doe import (
     PCI_SIG_VENDOR_ID,
     DataObject,
@@ -28,8 +35,9 @@ from spdm.transport.doe import (
 )
 
 from ..context import Exchange
+from .case import NO_CAPS
 
-__all__ = ["CaseDevice", "Misbehaviour"]
+__all__ = ["CaseDevice", "Misbehaviour", "Recurring"]
 
 _log = logging.getLogger(__name__)
 
@@ -53,29 +61,49 @@ class Misbehaviour(Protocol):
             secured: the request came as a secured SPDM object (DOE type 2).
         """
 
+    def inside(self, request: bytes, response: bytes) -> bytes:
+        """The plaintext response to seal for an in-session ``request`` (``response``: the healthy one)."""
+
+
+@runtime_checkable
+class Recurring(Protocol):
+    """A misbehaviour that acts differently in a case's later runs (a replay of the first run)."""
+
+    def next_run(self) -> None:
+        """The requester is about to run again, against a fresh device."""
+
 
 class CaseDevice:
-    """The emulator with its defaults behind a recording, optionally misbehaving, DOE handler."""
+    """The TEE-IO emulator with its defaults behind a recording, optionally misbehaving, DOE handler."""
 
-    def __init__(self, model: DeviceModel, misbehaviour: Misbehaviour | None = None) -> None:
+    def __init__(self, model: DeviceModel, misbehaviour: Misbehaviour | None = None,
+                 without: CapabilityFlags = NO_CAPS) -> None:
         """Args:
-            model: the device's identity and measurements.
+            model: the device's identity and measurements (it offers the
+                signature algorithm of the model's keys, so a vendor's own
+                identity of any algorithm serves).
             misbehaviour: the rule it breaks (None: healthy).
+            without: capabilities it does not advertise (the emulator's defaults less these).
         """
-        self.device = EmulatedDevice(ResponderConfig(), model)
+        config = ResponderConfig()
+        config = replace(config, capabilities=config.capabilities & ~without,
+                         algorithms=replace(config.algorithms, asym_algs=(model.asym_alg,)))
+        self.device = SecureDevice(config, model)
         self.misbehaviour = misbehaviour
         self.exchanges: list[Exchange] = []
+        self.dropped: list[Exchange] = []
+        self.device.spdm.responder.register_session_filter(self._sealing)
 
     def handle(self, obj: bytes) -> bytes | None:
         """One DOE object from the requester -> the object to answer with (None: dropped)."""
         try:
             request = decode_data_object(obj)
         except DecodeError:
-            return self.device.endpoint.handle(obj)
+            return self.device.spdm.endpoint.handle(obj)
         kind = request.object_type
         if request.vendor_id != PCI_SIG_VENDOR_ID or kind not in (DataObjectType.SPDM,
                                                                   DataObjectType.SECURED_SPDM):
-            return self.device.endpoint.handle(obj)
+            return self.device.spdm.endpoint.handle(obj)
         secured = kind == DataObjectType.SECURED_SPDM
 
         def ask(payload: bytes) -> bytes:
@@ -87,11 +115,22 @@ class CaseDevice:
             response = self.misbehaviour.respond(request.payload, ask, secured=secured)
         if not secured:
             self.exchanges.append(Exchange(request.payload, response))
+        elif not response:
+            # A record the responder dropped (unknown SessionID, failed authentication):
+            # kept as it came, with the SessionID its first four bytes name.
+            self.dropped.append(Exchange(request.payload, b"", int.from_bytes(request.payload[:4], "little")))
         return encode_data_object(DataObject(PCI_SIG_VENDOR_ID, kind, response))
+
+    def _sealing(self, session_id: int, request: bytes, response: bytes) -> bytes:
+        """Record an in-session exchange (after the misbehaviour had its say) and seal that."""
+        if self.misbehaviour is not None:
+            response = self.misbehaviour.inside(request, response)
+        self.exchanges.append(Exchange(request, response, session_id))
+        return response
 
     def _ask(self, kind: int, payload: bytes) -> bytes:
         obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, kind, payload))
-        answer = self.device.endpoint.handle(obj)
+        answer = self.device.spdm.endpoint.handle(obj)
         if answer is None:
             _log.debug("the responder dropped a request")
             return b""

@@ -10,8 +10,9 @@ import fnmatch
 from collections.abc import Callable, Sequence
 
 from spdm.errors import ConfigurationError
+from spdm.messages.codes import CapabilityFlags
 
-from .case import RequesterCase
+from .case import NO_CAPS, RequesterCase
 from .context import RequesterContext
 from .device import Misbehaviour
 
@@ -23,13 +24,14 @@ Judge = Callable[[RequesterContext], None]
 
 
 def case(id: str, title: str, reference: str, *, misbehaviour: Callable[[], Misbehaviour] | None = None,
-         impostor: bool = False, runs: int = 1) -> Callable[[Judge], Judge]:
+         impostor: bool = False, runs: int = 1,
+         without: CapabilityFlags = NO_CAPS) -> Callable[[Judge], Judge]:
     """Register the decorated function as the judge of a requester case (ids must be unique)."""
 
     def register(judge: Judge) -> Judge:
         if id in _CASES:
             raise ValueError(f"requester conformance case {id} registered twice")
-        _CASES[id] = RequesterCase(id, title, reference, judge, misbehaviour, impostor, runs)
+        _CASES[id] = RequesterCase(id, title, reference, judge, misbehaviour, impostor, runs, without)
         return judge
 
     return register
@@ -39,6 +41,8 @@ def catalogue() -> tuple[RequesterCase, ...]:
     """Every registered requester case, in registration (run) order."""
     from . import checks  # noqa: F401, I001
     from . import adversarial  # noqa: F401
+    from . import sessions  # noqa: F401
+    from . import faults  # noqa: F401
     return tuple(_CASES.values())
 
 

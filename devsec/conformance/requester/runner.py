@@ -23,7 +23,7 @@ from spdm.transport import EmuSocketServer
 from ..runner import Verdict
 from .case import RequesterCase
 from .context import CaseSkipped, RequesterContext, RequesterRun
-from .device import CaseDevice
+from .device import CaseDevice, Misbehaviour, Recurring
 from .report import RequesterResult, RequesterSuiteResult
 
 __all__ = ["RUN_TIMEOUT", "Requester", "run_case", "run_requester_suite"]
@@ -69,15 +69,15 @@ def _tail(data: bytes) -> str:
     return text[-_OUTPUT_TAIL:] if text else "no output"
 
 
-def run_once(requester: Requester, case: RequesterCase) -> RequesterRun:
+def run_once(requester: Requester, case: RequesterCase, misbehaviour: Misbehaviour | None) -> RequesterRun:
     """Serve a fresh device for ``case`` and run the requester once against it.
 
     Raises:
         TransportError: the address cannot be bound.
         OSError: the requester command cannot be started.
     """
-    misbehaviour = case.misbehaviour() if case.misbehaviour is not None else None
-    device = CaseDevice(requester.impostor if case.impostor else requester.model, misbehaviour)
+    triggered = misbehaviour.triggered if misbehaviour is not None else 0
+    device = CaseDevice(requester.impostor if case.impostor else requester.model, misbehaviour, case.without)
     server = EmuSocketServer(device.handle, requester.host, requester.port)
     worker = threading.Thread(target=server.serve_forever, daemon=True)
     worker.start()
@@ -95,16 +95,20 @@ def run_once(requester: Requester, case: RequesterCase) -> RequesterRun:
         worker.join()
         server.close()
     return RequesterRun(status, tuple(device.exchanges), output,
-                        misbehaviour.triggered if misbehaviour is not None else 0)
+                        misbehaviour.triggered - triggered if misbehaviour is not None else 0,
+                        tuple(device.dropped))
 
 
 def run_case(requester: Requester, case: RequesterCase) -> RequesterResult:
     """Run one case (each of its runs) and judge it."""
     started = time.perf_counter()
     ctx = RequesterContext([], case.reference)
+    misbehaviour = case.misbehaviour() if case.misbehaviour is not None else None
     try:
-        for _ in range(case.runs):
-            ctx.runs.append(run_once(requester, case))
+        for index in range(case.runs):
+            if index and isinstance(misbehaviour, Recurring):
+                misbehaviour.next_run()
+            ctx.runs.append(run_once(requester, case, misbehaviour))
         case.judge(ctx)
     except CaseSkipped as skipped:
         return RequesterResult(case, Verdict.SKIP, tuple(ctx.assertions), time.perf_counter() - started,

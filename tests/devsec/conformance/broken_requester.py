@@ -8,6 +8,7 @@ case :data:`CAUGHT_BY` names must catch.  A broken requester reports success
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,11 +16,21 @@ from pathlib import Path
 from devsec.conformance.requests import get_capabilities, negotiate_algorithms
 from spdm.authenticate import authenticate
 from spdm.config import DEFER_TRUST, RequesterConfig
+from spdm.connection import Connection, connect
 from spdm.crypto import load_certificates
 from spdm.errors import DevsecError, RemoteErrorResponse, SpdmErrorCode, VerificationError
-from spdm.messages import GetVersion, Message
+from spdm.messages import Challenge, GetVersion, Message
+from spdm.messages.codes import RequestCode
+from spdm.secured import open_record, seal
+from spdm.state import KeyUpdateOperation
 from spdm.transport import EmuSocketClient
-from spdm.transport.doe import PCI_SIG_VENDOR_ID, DataObject, DataObjectType, encode_data_object
+from spdm.transport.doe import (
+    PCI_SIG_VENDOR_ID,
+    DataObject,
+    DataObjectType,
+    decode_data_object,
+    encode_data_object,
+)
 
 CAUGHT_BY = {
     "dts-41": "requester.vca.capabilities",
@@ -28,12 +39,61 @@ CAUGHT_BY = {
     "skip-capabilities": "requester.vca.order",
     "success-on-busy": "requester.timing.busy-forever",
     "trust-any-root": "requester.certificate.untrusted-root",
+    "challenge-in-session": "requester.session.order",
+    "old-key-after-ack": "requester.session.key-update",
+    "rsp-half-only": "requester.session.ids",
+    "heartbeat-without-cap": "requester.session.heartbeat",
+    "ignore-bad-verify-data": "requester.key-exchange.bad-verify-data",
 }
 """Each broken requester -> the case that must catch it."""
 
 
 def _send(client: EmuSocketClient, message: Message) -> None:
     client.exchange(encode_data_object(DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SPDM, message.encode())))
+
+
+SESSION_FAULTS = frozenset({"challenge-in-session", "old-key-after-ack", "rsp-half-only",
+                            "heartbeat-without-cap", "ignore-bad-verify-data"})
+"""The faults of a requester that opens a session (devsec's, then one request of its own in it)."""
+
+
+def _sealed(client: EmuSocketClient, connection: Connection, session_id: int, message: bytes, *,
+            record_id: int | None = None) -> bytes:
+    """Send ``message`` in the session under its current keys (as record ``record_id``); the answer or b""."""
+    keys = connection.driver.requester.sessions[session_id].current_keys()
+    record = seal(keys.request, session_id if record_id is None else record_id, message)
+    answer = decode_data_object(client.exchange(encode_data_object(
+        DataObject(PCI_SIG_VENDOR_ID, DataObjectType.SECURED_SPDM, record)))).payload
+    return open_record(keys.response, answer) if answer else b""
+
+
+def _session_fault(client: EmuSocketClient, fault: str, config: RequesterConfig) -> int:
+    connection = connect(client, config)
+    version = connection.negotiated.version
+    try:
+        session = connection.open_session()
+    except VerificationError:
+        return 0 if fault == "ignore-bad-verify-data" else 1
+    sid = session.session_id
+    if fault == "challenge-in-session":
+        _sealed(client, connection, sid, Challenge(spdm_version=version, nonce=os.urandom(32),
+                                                   requester_context=os.urandom(8) if version >= 0x13
+                                                   else None).encode())
+    elif fault == "heartbeat-without-cap":
+        _sealed(client, connection, sid, bytes([version, RequestCode.HEARTBEAT, 0, 0]))
+    elif fault == "old-key-after-ack":
+        _sealed(client, connection, sid, bytes([version, RequestCode.KEY_UPDATE,
+                                                KeyUpdateOperation.UPDATE_KEY, 0x11]))
+        # VerifyNewKey under the key the ACK retired: the device cannot open it.
+        _sealed(client, connection, sid, bytes([version, RequestCode.KEY_UPDATE,
+                                                KeyUpdateOperation.VERIFY_NEW_KEY, 0x22]))
+        return 0
+    elif fault == "rsp-half-only":
+        _sealed(client, connection, sid, bytes([version, RequestCode.END_SESSION, 0, 0]),
+                record_id=sid & 0xFFFF0000)
+        return 0
+    session.close()
+    return 0
 
 
 def run(fault: str, port: int, root: Path) -> int:
@@ -50,6 +110,11 @@ def run(fault: str, port: int, root: Path) -> int:
             _send(client, replace(get_capabilities(0x13), data_transfer_size=41))
             return 0
         config = RequesterConfig(trust_anchors=DEFER_TRUST if fault == "trust-any-root" else anchors)
+        if fault in SESSION_FAULTS:
+            try:
+                return _session_fault(client, fault, config)
+            except DevsecError:
+                return 1
         try:
             if fault == "reuse-nonce":
                 authenticate(client, config, rng=lambda size: b"\x5a" * size)
