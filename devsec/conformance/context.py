@@ -26,6 +26,7 @@ from spdm.transport.doe import (
 )
 
 from .case import DeviceProfile
+from .options import NO_OPTIONS, RunOptions
 
 __all__ = [
     "Assertion",
@@ -125,7 +126,7 @@ class CaseContext:
     """One case run's connection, version and assertion record."""
 
     def __init__(self, transport: DoeTransport, profile: DeviceProfile, version: int, reference: str,
-                 trust_roots: tuple[Certificate, ...] = ()) -> None:
+                 trust_roots: tuple[Certificate, ...] = (), options: RunOptions = NO_OPTIONS) -> None:
         """Args:
             transport: a fresh transport to the device, closed by the runner.
             profile: what the probe learned about the device.
@@ -133,10 +134,12 @@ class CaseContext:
             reference: the case's clause, the default for its assertions.
             trust_roots: the roots the device's chains must lead to (``--trust-root``;
                 empty: cases check chain structure but not the root).
+            options: what the user told the run about the device (its PSK, the TDI to lock).
         """
         self.exchanges: list[Exchange] = []
         self.transport = RecordingTransport(transport, self.exchanges)
         self.trust_roots = trust_roots
+        self.options = options
         self.profile = profile
         self.version = version
         self.reference = reference
