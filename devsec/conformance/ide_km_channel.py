@@ -33,6 +33,7 @@ __all__ = ["Carrier", "carrier", "decode_payload", "describe", "is_spdm_error", 
 
 W = TypeVar("W", bound=WireMessage)
 
+
 def is_spdm_error(data: bytes) -> bool:
     """Whether an answer is an SPDM ERROR (a vendor payload starts with its Protocol ID, 0x00 or 0x01)."""
     return len(data) >= 2 and data[0] >= 0x10 and data[1] == ErrorResponse.CODE
