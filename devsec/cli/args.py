@@ -46,6 +46,9 @@ __all__ = [
     "preferences",
     "print_decision",
     "print_report",
+    "psk",
+    "psk_flags",
+    "psk_hint_hex_flag",
     "read",
     "root_certificates_pem",
     "session_flags",
@@ -184,8 +187,43 @@ def session_flags(parser: argparse.ArgumentParser) -> None:
                         help="DHE group to allow (repeatable)")
     parser.add_argument("--aead", action="append", metavar="|".join(AEADS),
                         help="AEAD suite to allow (repeatable)")
+    psk_flags(parser)
+
+
+def psk_flags(parser: argparse.ArgumentParser) -> None:
+    """``--psk``, ``--psk-hint``."""
     parser.add_argument("--psk", metavar="HEX", help="pre-shared key (PSK sessions)")
     parser.add_argument("--psk-hint", metavar="TEXT", help="the hint naming that PSK")
+
+
+def psk_hint_hex_flag(parser: argparse.ArgumentParser) -> None:
+    """``--psk-hint-hex``: the hint as exact bytes (with :func:`psk_flags`; read with :func:`psk`)."""
+    parser.add_argument("--psk-hint-hex", metavar="HEX",
+                        help="the hint naming --psk, as exact bytes; --psk-hint TEXT is matched as its "
+                             "UTF-8 bytes without a NUL.  A PSK_EXCHANGE hint must equal the bytes byte "
+                             "for byte (no hint flag: the empty hint).  DMTF's requester and validator "
+                             "send libspdm's sample PSK and hint as C strings: --psk "
+                             "5465737450736b4461746100 --psk-hint-hex 5465737450736b48696e7400 "
+                             "('TestPskData', 'TestPskHint', each NUL-terminated)")
+
+
+def psk(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
+    """The PSK and its hint from :func:`psk_flags` and :func:`psk_hint_hex_flag` (None: no ``--psk``).
+
+    No hint flag means the empty hint (PSKHintLength 0), which SPDM allows.
+
+    Raises:
+        ConfigurationError: both hint flags, a hint without ``--psk``, or bad hex.
+    """
+    if args.psk_hint is not None and args.psk_hint_hex is not None:
+        raise ConfigurationError("--psk-hint and --psk-hint-hex name the same hint: give one")
+    if (args.psk_hint is not None or args.psk_hint_hex is not None) and not args.psk:
+        raise ConfigurationError("a PSK hint names a PSK: give --psk too")
+    if not args.psk:
+        return None
+    hint = (hex_value(args.psk_hint_hex, "--psk-hint-hex") if args.psk_hint_hex is not None
+            else (args.psk_hint or "").encode())
+    return hex_value(args.psk, "--psk"), hint
 
 
 def algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:

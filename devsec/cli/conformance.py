@@ -5,7 +5,11 @@ case (a ``tcp://`` spdm-emu socket or a PCI function's DOE mailbox, as
 ``devsec connect`` takes), prints a progress line per case and a table per
 group, and writes JUnit XML (``--junit``) and JSON (``--json``).  The exit
 status is 0 only when no case failed or erred; skipped cases say why.
-``--list`` prints the catalogue instead of running it.
+``--list`` prints the catalogue instead of running it.  ``--psk HEX`` with
+``--psk-hint TEXT`` or ``--psk-hint-hex HEX`` (as ``devsec emulate`` takes
+them) gives the device's PSK, so the PSK session cases run; ``--tdi`` names
+the TDI the TDISP cases lock.  The JSON report records these options, saying
+only whether a PSK was given.
 
 ``devsec conformance serve --requester-cmd CMD`` plays the device for
 requester conformance: for each requester case it serves a fresh emulated
@@ -36,10 +40,21 @@ from spdm.transport.targets import open_target
 from ..conformance import SUITES, SUPPORTED_VERSIONS, Case, CaseResult, run_suite, select
 from ..conformance import requester as rq
 from ..conformance.case import needs_text
+from ..conformance.options import DEFAULT_TDI, RunOptions
 from ..conformance.report import dumps, group_table, progress_line, to_json, to_junit_xml
 from ..conformance.requester import report as rq_report
 from ..conformance.runner import SuiteResult
-from .args import Subparsers, certificates, force_flag, root_certificates_pem, slot_identities, slot_spec
+from .args import (
+    Subparsers,
+    certificates,
+    force_flag,
+    psk,
+    psk_flags,
+    psk_hint_hex_flag,
+    root_certificates_pem,
+    slot_identities,
+    slot_spec,
+)
 
 __all__ = ["EXIT_NONCONFORMANT", "add_parser", "catalogue_text", "requester_catalogue_text"]
 
@@ -102,13 +117,30 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigurationError("conformance run needs a TARGET (or --list)")
     versions = tuple(parse_version(v) for v in args.version) if args.version else SUPPORTED_VERSIONS
     roots = certificates(args.trust_root or (), "trust root")
+    options = _run_options(args)
     open_transport = functools.partial(open_target, args.target, force=args.force)
 
     def progress(result: CaseResult) -> None:
         print(progress_line(result), flush=True)
 
-    suite = run_suite(open_transport, cases, versions=versions, trust_roots=roots, on_result=progress)
+    suite = run_suite(open_transport, cases, versions=versions, trust_roots=roots, options=options,
+                      on_result=progress)
     return _finish(suite, args, "devsec conformance", lambda: to_json(suite, args.target))
+
+
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    """``--psk``, ``--psk-hint``/``--psk-hint-hex`` and ``--tdi`` as the run's options.
+
+    Raises:
+        ConfigurationError: malformed PSK flags (:func:`.args.psk`) or a FUNCTION_ID out of range.
+    """
+    given = psk(args)
+    key, hint = given if given is not None else (None, b"")
+    try:
+        tdi = int(args.tdi, 0)
+    except ValueError as exc:
+        raise ConfigurationError(f"--tdi wants a FUNCTION_ID (decimal or 0x-hex), not {args.tdi!r}") from exc
+    return RunOptions(psk=key, psk_hint=hint, tdi=tdi)
 
 
 def requester_catalogue_text(cases: tuple[rq.RequesterCase, ...]) -> str:
@@ -184,6 +216,10 @@ def add_parser(sub: Subparsers) -> None:
                      help="PEM/DER root certificate(s) the device's chains must lead to; repeatable")
     run.add_argument("--version", action="append", metavar="X.Y",
                      help="SPDM versions to test (default: every one the device lists); repeatable")
+    psk_flags(run)
+    psk_hint_hex_flag(run)
+    run.add_argument("--tdi", default=hex(DEFAULT_TDI), metavar="FUNCTION_ID",
+                     help=f"the TDI the TDISP cases lock (default 0x{DEFAULT_TDI:04x}, devsec emulate's PF)")
     _selection_flags(run, "case run")
     force_flag(run)
     run.set_defaults(func=_run)

@@ -33,8 +33,9 @@ from .args import (
     Subparsers,
     algorithm_flags,
     certificates,
-    hex_value,
     preferences,
+    psk,
+    psk_hint_hex_flag,
     root_certificates_pem,
     session_flags,
     slot_identities,
@@ -95,14 +96,10 @@ def model_from_args(args: argparse.Namespace) -> DeviceModel:
             raise ConfigurationError(f"slot {slot} is both given (--slot) and to be generated (--slots)")
         identities[slot] = generate_device_identity(asym, common_name=f"devsec emulated device slot {slot}")
     model = DeviceModel(identities)
-    if args.psk_hint is not None and args.psk_hint_hex is not None:
-        raise ConfigurationError("--psk-hint and --psk-hint-hex name the same hint: give one")
-    if (args.psk_hint is not None or args.psk_hint_hex is not None) and not args.psk:
-        raise ConfigurationError("a PSK hint names a PSK: give --psk too")
-    if args.psk:
-        hint = (hex_value(args.psk_hint_hex, "--psk-hint-hex") if args.psk_hint_hex is not None
-                else (args.psk_hint or "").encode())
-        model = model.with_psks({hint: hex_value(args.psk, "--psk")})
+    given = psk(args)
+    if given is not None:
+        secret, hint = given
+        model = model.with_psks({hint: secret})
     return model
 
 
@@ -232,13 +229,7 @@ def add_parser(sub: Subparsers) -> None:
     _flag(p, "fresh-measurements", "offer MEAS_FRESH_CAP (measurements are taken anew on request)")
     p.add_argument("--mac-only", action="store_true",
                    help="sessions authenticate but do not encrypt (no ENCRYPT_CAP)")
-    p.add_argument("--psk-hint-hex", metavar="HEX",
-                   help="the hint naming --psk, as exact bytes; --psk-hint TEXT is matched as its "
-                        "UTF-8 bytes without a NUL.  A PSK_EXCHANGE hint must equal the bytes byte "
-                        "for byte (no hint flag: the empty hint).  DMTF's requester and validator "
-                        "send libspdm's sample PSK and hint as C strings: --psk "
-                        "5465737450736b4461746100 --psk-hint-hex 5465737450736b48696e7400 "
-                        "('TestPskData', 'TestPskHint', each NUL-terminated)")
+    psk_hint_hex_flag(p)
     _flag(p, "psk-context", "with --psk offer PSK_CAP_WITH_CONTEXT (PSK_FINISH), else PSK_CAP")
     p.add_argument("--data-transfer-size", type=lambda v: int(v, 0), default=DEFAULT_DATA_TRANSFER_SIZE,
                    metavar="BYTES",

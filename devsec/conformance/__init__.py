@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from .case import Case, CaseRun, DeviceProfile
 from .context import Assertion, CaseContext, Exchange
+from .options import RunOptions
 from .registry import SUITES, catalogue, select
 from .runner import SUPPORTED_VERSIONS, CaseResult, SuiteResult, Verdict, probe, run_suite
 
 __all__ = [
     "SUITES", "SUPPORTED_VERSIONS", "Assertion", "Case", "CaseContext", "CaseResult", "CaseRun",
-    "DeviceProfile", "Exchange", "SuiteResult", "Verdict", "catalogue", "probe", "run_suite", "select",
+    "DeviceProfile", "Exchange", "RunOptions", "SuiteResult",
+    "Verdict", "catalogue", "probe", "run_suite", "select",
 ]

@@ -27,6 +27,7 @@ from spdm.transport.doe import (
 )
 
 from .case import DeviceProfile
+from .options import NO_OPTIONS, RunOptions
 
 __all__ = [
     "Assertion",
@@ -131,8 +132,9 @@ class CaseContext:
     """One case run's connection, version and assertion record."""
 
     def __init__(self, transport: DoeTransport, profile: DeviceProfile, version: int, reference: str,
-                 trust_roots: tuple[Certificate, ...] = (),
-                 open_fresh: Callable[[], DoeTransport] | None = None) -> None:
+                 trust_roots: tuple[Certificate, ...] = (), *,
+                 open_fresh: Callable[[], DoeTransport] | None = None,
+                 options: RunOptions = NO_OPTIONS) -> None:
         """Args:
             transport: a fresh transport to the device, closed by the runner.
             profile: what the probe learned about the device.
@@ -142,6 +144,7 @@ class CaseContext:
                 empty: cases check chain structure but not the root).
             open_fresh: opens a transport to a device just out of reset (see
                 :func:`.runner.run_suite`), or None.
+            options: what the user told the run about the device (its PSK, the TDI to lock).
         """
         self.exchanges: list[Exchange] = []
         self.transport = RecordingTransport(transport, self.exchanges)
@@ -149,6 +152,7 @@ class CaseContext:
         """The transport itself, unrecorded: the DOE mailbox cases drive its registers."""
         self.open_fresh = open_fresh
         self.trust_roots = trust_roots
+        self.options = options
         self.profile = profile
         self.version = version
         self.reference = reference

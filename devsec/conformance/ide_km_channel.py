@@ -7,9 +7,9 @@ payloads, built with :mod:`ide_km.messages` / :mod:`tdisp.messages`, through
 carrier records each vendor exchange in the clear (the payloads, or the SPDM
 ERROR the device answered instead): that is what a failing assertion shows.
 
-Which TDI: a device's TDIs cannot be discovered over the wire and the
-runner has no way to pass options to cases, so the TDISP cases use
-:data:`DEFAULT_TDI` (FUNCTION_ID 0x0100, ``devsec emulate``'s PF).
+Which TDI: a device's TDIs cannot be discovered over the wire, so the TDISP
+cases use the one the run was given (:attr:`Carrier.tdi`: ``--tdi``, by
+default FUNCTION_ID 0x0100, ``devsec emulate``'s PF).
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ from tsm.link import VendorChannel
 
 from .context import CaseContext, Exchange
 
-__all__ = ["DEFAULT_TDI", "Carrier", "carrier", "decode_payload", "describe", "is_spdm_error", "unserved"]
+__all__ = ["Carrier", "carrier", "decode_payload", "describe", "is_spdm_error", "unserved"]
 
 W = TypeVar("W", bound=WireMessage)
-
-DEFAULT_TDI = 0x0100
-"""FUNCTION_ID of the TDI the TDISP cases use (``devsec emulate``'s PF)."""
 
 
 def is_spdm_error(data: bytes) -> bool:
@@ -57,6 +54,11 @@ class Carrier:
     connection: Connection
     session: Session
     channel: VendorChannel
+
+    @property
+    def tdi(self) -> int:
+        """The FUNCTION_ID of the TDI the TDISP cases lock (the run's ``--tdi``)."""
+        return self.ctx.options.tdi
 
     def send(self, request: WireMessage | bytes) -> bytes:
         """One vendor payload in the session; the response payload, or the SPDM ERROR's bytes.

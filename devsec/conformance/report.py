@@ -152,7 +152,9 @@ def assertion_dict(a: Assertion) -> dict[str, Any]:
 
 
 def to_json(suite: SuiteResult, target: str) -> dict[str, Any]:
-    """The run as a JSON-ready dict: profile, summary, every case with its assertions.
+    """The run as a JSON-ready dict: options, profile, summary, every case with its assertions.
+
+    The options say whether a PSK was given, never the key (a report is not a secret).
 
     Failing assertions carry their exchange's bytes as hex (``exchange.request``
     / ``exchange.response``, the SPDM messages as carried in the DOE payload).
@@ -161,6 +163,7 @@ def to_json(suite: SuiteResult, target: str) -> dict[str, Any]:
         "target": target,
         "ok": suite.ok,
         "seconds": round(suite.seconds, 3),
+        "options": suite.options.report(),
         "profile": {
             "versions": [version_text(v) for v in suite.profile.versions],
             "flags": {version_text(v): f"0x{f:08x}" for v, f in suite.profile.flags.items()},

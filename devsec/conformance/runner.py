@@ -23,6 +23,7 @@ from spdm.transport import DoeTransport
 
 from .case import Case, CaseRun, DeviceProfile
 from .context import Assertion, CaseAborted, CaseContext, CaseSkipped
+from .options import NO_OPTIONS, RunOptions
 from .requests import get_capabilities
 
 __all__ = [
@@ -104,11 +105,12 @@ class CaseResult:
 
 @dataclass(frozen=True, slots=True)
 class SuiteResult:
-    """A whole run: the probe's profile, every case result, the wall time."""
+    """A whole run: the probe's profile, every case result, the wall time, the options it ran with."""
 
     profile: DeviceProfile
     results: tuple[CaseResult, ...]
     seconds: float
+    options: RunOptions = NO_OPTIONS
     counts: dict[Verdict, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -151,8 +153,9 @@ def probe(open_transport: TransportFactory, versions: Sequence[int] = SUPPORTED_
 
 
 def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProfile,
-             trust_roots: tuple[Certificate, ...] = (),
-             open_fresh: TransportFactory | None = None) -> CaseResult:
+             trust_roots: tuple[Certificate, ...] = (), *,
+             open_fresh: TransportFactory | None = None,
+             options: RunOptions = NO_OPTIONS) -> CaseResult:
     """Run one case on a fresh transport and judge it."""
     reason = run.skip_reason(profile)
     if reason is not None:
@@ -163,7 +166,8 @@ def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProf
     try:
         transport = open_transport()
         try:
-            ctx = CaseContext(transport, profile, run.version, run.case.reference, trust_roots, open_fresh)
+            ctx = CaseContext(transport, profile, run.version, run.case.reference, trust_roots,
+                              open_fresh=open_fresh, options=options)
             run.case.body(ctx)
         finally:
             transport.close()
@@ -186,6 +190,7 @@ def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProf
 
 def run_suite(open_transport: TransportFactory, cases: Iterable[Case], *,
               versions: Sequence[int] = SUPPORTED_VERSIONS, trust_roots: tuple[Certificate, ...] = (),
+              options: RunOptions = NO_OPTIONS,
               on_result: Callable[[CaseResult], None] | None = None,
               open_fresh: TransportFactory | None = None) -> SuiteResult:
     """Probe the device, then run every case (each version of the per-version ones).
@@ -195,6 +200,7 @@ def run_suite(open_transport: TransportFactory, cases: Iterable[Case], *,
         cases: the cases to run, in order.
         versions: the SPDM versions the user allows.
         trust_roots: the roots the device's certificate chains must lead to.
+        options: the device's PSK and the TDI to lock (cases needing a PSK skip without one).
         on_result: called with each result as it comes (the progress line).
         open_fresh: opens a transport to the same kind of device just out of reset (no
             GET_VERSION yet), for the cases judging that state; None (a real device the
@@ -208,8 +214,9 @@ def run_suite(open_transport: TransportFactory, cases: Iterable[Case], *,
     results = []
     for case in cases:
         for run in case.runs(profile):
-            result = run_case(open_transport, run, profile, trust_roots, open_fresh)
+            result = run_case(open_transport, run, profile, trust_roots, open_fresh=open_fresh,
+                              options=options)
             if on_result is not None:
                 on_result(result)
             results.append(result)
-    return SuiteResult(profile, tuple(results), time.perf_counter() - started)
+    return SuiteResult(profile, tuple(results), time.perf_counter() - started, options)

@@ -4,8 +4,7 @@ The legitimate handshake is devsec's requester engine (:func:`spdm.connection.co
 then ``open_session()``): it already checks the KEY_EXCHANGE_RSP signature,
 both verify data and the TH transcripts, so a case re-implementing them would
 be a second, untested copy.  Cases probing one field build the request by hand.
-PSK sessions need the device's key, which the runner cannot carry yet (no
-``--psk`` run option); :mod:`.spdm_session_psk` holds the PSK case that needs none.
+PSK sessions (given the device's key with ``--psk``) are :mod:`.spdm_session_psk`'s.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """TDISP cases: version, capabilities, the TDI state machine, LOCK / START / STOP, session end (PCIe 6.x §11).
 
 Every case opens its own session (:mod:`.ide_km_channel`), talks to the TDI
-:data:`~.ide_km_channel.DEFAULT_TDI`, and starts from CONFIG_UNLOCKED (a TDI a
+:attr:`~.ide_km_channel.Carrier.tdi`, and starts from CONFIG_UNLOCKED (a TDI a
 previous case left in ERROR is STOPped first).  LOCK_INTERFACE needs the
 default stream's IDE keys programmed on the locking session (PROTOCOLS.md
 §9.5), so a case that locks first programs and starts Stream 0 over IDE_KM.
@@ -42,7 +42,7 @@ from tdisp.messages import (
 )
 
 from .context import CaseContext
-from .ide_km_channel import DEFAULT_TDI, Carrier, carrier, decode_payload, describe, is_spdm_error, unserved
+from .ide_km_channel import Carrier, carrier, decode_payload, describe, is_spdm_error, unserved
 from .ide_km_keys import program
 from .ide_km_query import SESSION, query_port_zero
 from .registry import case
@@ -68,13 +68,13 @@ def tdisp_ready(c: Carrier) -> TdispVersion:
         CaseSkipped: the device answers SPDM ERROR UnsupportedRequest.
         CaseAborted: no TDISP_VERSION, or the TDI does not return to CONFIG_UNLOCKED.
     """
-    data = c.send(GetTdispVersion(DEFAULT_TDI))
+    data = c.send(GetTdispVersion(c.tdi))
     if unserved(data):
         c.ctx.skip("the device does not serve TDISP: GET_TDISP_VERSION in a session gets SPDM ERROR "
                    "UnsupportedRequest")
     answer = decode_payload(c.ctx, TdispVersion, data, _R.TDISP_VERSION, reference="PCIe 6.x §11.3.5")
     if state(c) != TdiState.CONFIG_UNLOCKED:
-        decode_payload(c.ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(DEFAULT_TDI)),
+        decode_payload(c.ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(c.tdi)),
                        _R.STOP_INTERFACE_RESPONSE, reference="PCIe 6.x §11.3.16")
         c.ctx.require("the TDI is CONFIG_UNLOCKED after STOP", state(c) == TdiState.CONFIG_UNLOCKED,
                       expected="CONFIG_UNLOCKED", actual="another state", reference=STATE_TABLE)
@@ -87,7 +87,7 @@ def state(c: Carrier) -> TdiState:
     Raises:
         CaseAborted: no DEVICE_INTERFACE_STATE.
     """
-    answer = decode_payload(c.ctx, DeviceInterfaceState, c.send(GetDeviceInterfaceState(DEFAULT_TDI)),
+    answer = decode_payload(c.ctx, DeviceInterfaceState, c.send(GetDeviceInterfaceState(c.tdi)),
                             _R.DEVICE_INTERFACE_STATE, reference="PCIe 6.x §11.3.13")
     return answer.tdi_state
 
@@ -124,7 +124,7 @@ def locked(c: Carrier) -> LockInterfaceResponse:
     """
     query_port_zero(c)
     program(c)
-    request = LockInterfaceRequest(DEFAULT_TDI, default_stream_id=0)
+    request = LockInterfaceRequest(c.tdi, default_stream_id=0)
     return decode_payload(c.ctx, LockInterfaceResponse, c.send(request), _R.LOCK_INTERFACE_RESPONSE,
                           reference="PCIe 6.x §11.3.8, §11.3.9")
 
@@ -141,7 +141,7 @@ def version(ctx: CaseContext) -> None:
         ctx.equal("TDISP_VERSION carries TDISPVersion 0x10", TDISP_VERSION_1_0, answer.version)
         ctx.check("VERSION_NUM_ENTRY lists 1.0", TDISP_VERSION_1_0 in answer.version_num_entries,
                   expected="0x10 among the entries", actual=[hex(v) for v in answer.version_num_entries])
-        ctx.equal("TDISP_VERSION echoes the INTERFACE_ID", DEFAULT_TDI, answer.interface_id)
+        ctx.equal("TDISP_VERSION echoes the INTERFACE_ID", c.tdi, answer.interface_id)
 
 
 @_tdisp_case("tdisp.version.mismatch", "A TDISP request with TDISPVersion 2.0 gets TDISP_ERROR "
@@ -150,7 +150,7 @@ def version_mismatch(ctx: CaseContext) -> None:
     with carrier(ctx) as c:
         tdisp_ready(c)
         expect_tdisp_error(c, "GET_TDISP_CAPABILITIES at TDISPVersion 0x20 is refused",
-                           c.send(GetTdispCapabilities(DEFAULT_TDI, version=0x20)),
+                           c.send(GetTdispCapabilities(c.tdi, version=0x20)),
                            (TdispErrorCode.VERSION_MISMATCH,))
 
 
@@ -159,7 +159,7 @@ def version_mismatch(ctx: CaseContext) -> None:
 def capabilities(ctx: CaseContext) -> None:
     with carrier(ctx) as c:
         tdisp_ready(c)
-        caps = decode_payload(ctx, TdispCapabilities, c.send(GetTdispCapabilities(DEFAULT_TDI)),
+        caps = decode_payload(ctx, TdispCapabilities, c.send(GetTdispCapabilities(c.tdi)),
                               _R.TDISP_CAPABILITIES)
         missing = sorted(code.name for code in MANDATORY_REQUESTS - caps.req_msgs_supported)
         ctx.equal("every mandatory request is supported", [], missing)
@@ -172,10 +172,10 @@ def unlocked_refusals(ctx: CaseContext) -> None:
     with carrier(ctx) as c:
         tdisp_ready(c)
         expect_tdisp_error(c, "GET_DEVICE_INTERFACE_REPORT in CONFIG_UNLOCKED is refused",
-                           c.send(GetDeviceInterfaceReport(DEFAULT_TDI, offset=0, length=0x100)),
+                           c.send(GetDeviceInterfaceReport(c.tdi, offset=0, length=0x100)),
                            (TdispErrorCode.INVALID_INTERFACE_STATE,))
         expect_tdisp_error(c, "START_INTERFACE in CONFIG_UNLOCKED is refused",
-                           c.send(StartInterfaceRequest(DEFAULT_TDI,
+                           c.send(StartInterfaceRequest(c.tdi,
                                                         start_interface_nonce=bytes(NONCE_SIZE))),
                            (TdispErrorCode.INVALID_INTERFACE_STATE,))
         expect_state(c, "the TDI stays CONFIG_UNLOCKED", TdiState.CONFIG_UNLOCKED)
@@ -189,7 +189,7 @@ def lock(ctx: CaseContext) -> None:
         locked(c)
         expect_state(c, "LOCK_INTERFACE leaves the TDI CONFIG_LOCKED", TdiState.CONFIG_LOCKED)
         expect_tdisp_error(c, "LOCK_INTERFACE in CONFIG_LOCKED is refused",
-                           c.send(LockInterfaceRequest(DEFAULT_TDI)),
+                           c.send(LockInterfaceRequest(c.tdi)),
                            (TdispErrorCode.INVALID_INTERFACE_STATE,))
         expect_state(c, "the refused LOCK leaves the TDI CONFIG_LOCKED", TdiState.CONFIG_LOCKED)
 
@@ -200,24 +200,24 @@ def lock(ctx: CaseContext) -> None:
 def lock_flags(ctx: CaseContext) -> None:
     with carrier(ctx) as c:
         tdisp_ready(c)
-        caps = decode_payload(ctx, TdispCapabilities, c.send(GetTdispCapabilities(DEFAULT_TDI)),
+        caps = decode_payload(ctx, TdispCapabilities, c.send(GetTdispCapabilities(c.tdi)),
                               _R.TDISP_CAPABILITIES)
         first = locked(c)
-        decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(DEFAULT_TDI)),
+        decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(c.tdi)),
                        _R.STOP_INTERFACE_RESPONSE)
-        second = decode_payload(ctx, LockInterfaceResponse, c.send(LockInterfaceRequest(DEFAULT_TDI)),
+        second = decode_payload(ctx, LockInterfaceResponse, c.send(LockInterfaceRequest(c.tdi)),
                                 _R.LOCK_INTERFACE_RESPONSE)
         ctx.check("a new LOCK draws a new START_INTERFACE_NONCE",
                   second.start_interface_nonce != first.start_interface_nonce,
                   expected=f"not {first.start_interface_nonce.hex()}", actual=second.start_interface_nonce)
-        decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(DEFAULT_TDI)),
+        decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(c.tdi)),
                        _R.STOP_INTERFACE_RESPONSE)
         unsupported = [f for f in LockInterfaceFlags if not f & caps.lock_interface_flags_supported]
         if not unsupported:
             return  # the device honours every flag: nothing to refuse
         flag = unsupported[0]
         expect_tdisp_error(c, f"LOCK_INTERFACE with unsupported flag {flag.name} is refused",
-                           c.send(LockInterfaceRequest(DEFAULT_TDI, flags=flag)),
+                           c.send(LockInterfaceRequest(c.tdi, flags=flag)),
                            (TdispErrorCode.INVALID_REQUEST,), reference="PCIe 6.x §11.3.8")
         expect_state(c, "the refused LOCK leaves the TDI CONFIG_UNLOCKED", TdiState.CONFIG_UNLOCKED)
 
@@ -231,17 +231,17 @@ def start_nonce(ctx: CaseContext) -> None:
         nonce = locked(c).start_interface_nonce
         wrong = bytes([nonce[0] ^ 0x01]) + nonce[1:]
         expect_tdisp_error(c, "START_INTERFACE with a wrong nonce is refused",
-                           c.send(StartInterfaceRequest(DEFAULT_TDI, start_interface_nonce=wrong)),
+                           c.send(StartInterfaceRequest(c.tdi, start_interface_nonce=wrong)),
                            (TdispErrorCode.INVALID_NONCE,))
         expect_state(c, "the refused START leaves the TDI CONFIG_LOCKED", TdiState.CONFIG_LOCKED)
         decode_payload(ctx, StartInterfaceResponse,
-                       c.send(StartInterfaceRequest(DEFAULT_TDI, start_interface_nonce=nonce)),
+                       c.send(StartInterfaceRequest(c.tdi, start_interface_nonce=nonce)),
                        _R.START_INTERFACE_RESPONSE, reference="PCIe 6.x §11.3.15")
         expect_state(c, "START_INTERFACE moves the TDI to RUN", TdiState.RUN)
-        expect_tdisp_error(c, "LOCK_INTERFACE in RUN is refused", c.send(LockInterfaceRequest(DEFAULT_TDI)),
+        expect_tdisp_error(c, "LOCK_INTERFACE in RUN is refused", c.send(LockInterfaceRequest(c.tdi)),
                            (TdispErrorCode.INVALID_INTERFACE_STATE,))
         expect_tdisp_error(c, "START_INTERFACE in RUN is refused (its nonce is spent)",
-                           c.send(StartInterfaceRequest(DEFAULT_TDI, start_interface_nonce=nonce)),
+                           c.send(StartInterfaceRequest(c.tdi, start_interface_nonce=nonce)),
                            (TdispErrorCode.INVALID_INTERFACE_STATE, TdispErrorCode.INVALID_NONCE))
         expect_state(c, "the refusals leave the TDI in RUN", TdiState.RUN)
 
@@ -254,12 +254,12 @@ def stop(ctx: CaseContext) -> None:
         locked(c)  # keys Stream 0 for both LOCKs
         for goal in (TdiState.CONFIG_LOCKED, TdiState.RUN):
             if goal == TdiState.RUN:
-                nonce = decode_payload(ctx, LockInterfaceResponse, c.send(LockInterfaceRequest(DEFAULT_TDI)),
+                nonce = decode_payload(ctx, LockInterfaceResponse, c.send(LockInterfaceRequest(c.tdi)),
                                        _R.LOCK_INTERFACE_RESPONSE).start_interface_nonce
                 decode_payload(ctx, StartInterfaceResponse,
-                               c.send(StartInterfaceRequest(DEFAULT_TDI, start_interface_nonce=nonce)),
+                               c.send(StartInterfaceRequest(c.tdi, start_interface_nonce=nonce)),
                                _R.START_INTERFACE_RESPONSE)
-            decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(DEFAULT_TDI)),
+            decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(c.tdi)),
                            _R.STOP_INTERFACE_RESPONSE)
             expect_state(c, f"STOP_INTERFACE moves a {goal.name} TDI to CONFIG_UNLOCKED",
                          TdiState.CONFIG_UNLOCKED)
@@ -273,7 +273,7 @@ def session_end(ctx: CaseContext) -> None:
         locked(c)
         c.reopen()
         expect_state(c, "the TDI locked by the ended session is in ERROR", TdiState.ERROR)
-        decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(DEFAULT_TDI)),
+        decode_payload(ctx, StopInterfaceResponse, c.send(StopInterfaceRequest(c.tdi)),
                        _R.STOP_INTERFACE_RESPONSE)
         expect_state(c, "STOP_INTERFACE moves the ERROR TDI to CONFIG_UNLOCKED", TdiState.CONFIG_UNLOCKED)
 
@@ -296,11 +296,11 @@ def stream_insecure(ctx: CaseContext) -> None:
 def optional_requests(ctx: CaseContext) -> None:
     with carrier(ctx) as c:
         tdisp_ready(c)
-        caps = decode_payload(ctx, TdispCapabilities, c.send(GetTdispCapabilities(DEFAULT_TDI)),
+        caps = decode_payload(ctx, TdispCapabilities, c.send(GetTdispCapabilities(c.tdi)),
                               _R.TDISP_CAPABILITIES)
         requests = {
-            TdispRequestCode.BIND_P2P_STREAM_REQUEST: BindP2pStreamRequest(DEFAULT_TDI, p2p_stream_id=1),
-            TdispRequestCode.SET_MMIO_ATTRIBUTE_REQUEST: SetMmioAttributeRequest(DEFAULT_TDI),
+            TdispRequestCode.BIND_P2P_STREAM_REQUEST: BindP2pStreamRequest(c.tdi, p2p_stream_id=1),
+            TdispRequestCode.SET_MMIO_ATTRIBUTE_REQUEST: SetMmioAttributeRequest(c.tdi),
         }
         advertised = [code for code in requests if code in caps.req_msgs_supported]
         if not advertised:

@@ -11,7 +11,7 @@ from spdm.errors import DecodeError
 from tdisp.messages import DeviceInterfaceReport, GetDeviceInterfaceReport, InterfaceReport, TdispResponseCode
 
 from .context import CaseContext
-from .ide_km_channel import DEFAULT_TDI, Carrier, carrier, decode_payload
+from .ide_km_channel import Carrier, carrier, decode_payload
 from .ide_km_query import SESSION
 from .registry import case
 from .tdisp_interface import TDISP_MIN_VERSION, locked, tdisp_ready
@@ -28,7 +28,7 @@ def _read(c: Carrier, length: int) -> bytes:
     out = b""
     total: int | None = None
     while True:
-        request = GetDeviceInterfaceReport(DEFAULT_TDI, offset=len(out), length=length)
+        request = GetDeviceInterfaceReport(c.tdi, offset=len(out), length=length)
         portion = decode_payload(c.ctx, DeviceInterfaceReport, c.send(request),
                                  TdispResponseCode.DEVICE_INTERFACE_REPORT, reference=CLAUSE)
         c.ctx.require(f"the portion at OFFSET {len(out)} (LENGTH {length}) is neither empty nor longer",

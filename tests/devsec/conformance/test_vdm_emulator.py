@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devsec.conformance import Verdict, run_suite, select
-from devsec.conformance.ide_km_channel import DEFAULT_TDI
+from devsec.conformance.options import DEFAULT_TDI
 from devsec.emulator import default_tdis
 
 from .devices import healthy_device, secure_device
