@@ -14,13 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from unittest.mock import patch
 
 from devsec.emulator import EmulatedDevice
 from spdm.config import ResponderConfig
 from spdm.events import RequestAnswered
 from spdm.messages.codes import CapabilityFlags
-from spdm.session import Session
 from spdm.transport import DoeTransport, PipeTransport
 from spdm.transport.doe import (
     PCI_SIG_VENDOR_ID,
@@ -40,6 +38,7 @@ PSK, PSK_HINT = bytes(32), b"devsec"
 PSK_EXCHANGE, PSK_FINISH, HEARTBEAT = 0xE6, 0xE7, 0xE8
 PSK_EXCHANGE_RSP, PSK_FINISH_RSP, HEARTBEAT_ACK = 0x66, 0x67, 0x68
 SHA384_SIZE = 48
+ERROR = 0x7F
 """The PSK device selects SHA-384 from devsec's offer."""
 
 Transports = Callable[[], DoeTransport]
@@ -94,11 +93,17 @@ def _zero_summary(request: bytes, response: bytes, end: int) -> bytes:
 
 @contextmanager
 def _finish_unchecked() -> Iterator[Transports]:
-    """The device's sessions take any RequesterVerifyData (the check skipped, the bytes still in TH)."""
-    def accept(self: Session, received: bytes, *, what: str = "FINISH") -> None:
-        self.add_th(received)
-    with patch.object(Session, "check_request_verify_data", accept):
-        yield psk_device().pipe
+    """The device answers a PSK_FINISH it refused (a wrong RequesterVerifyData) with PSK_FINISH_RSP,
+    rewritten before sealing through the responder's session filter (nothing decrypts on the wire)."""
+    device = psk_device()
+
+    def accept(session_id: int, request: bytes, response: bytes) -> bytes:
+        if request[1:2] == bytes([PSK_FINISH]) and response[1:2] == bytes([ERROR]):
+            return bytes([request[0], PSK_FINISH_RSP, 0, 0])
+        return response
+
+    device.responder.register_session_filter(accept)
+    yield device.pipe
 
 
 @contextmanager
