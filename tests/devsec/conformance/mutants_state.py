@@ -11,21 +11,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from devsec.emulator import EmulatedDevice
 from spdm.config import ResponderConfig
-from spdm.driver import SECURED_SPDM_PROTOCOL, SPDM_PROTOCOL
 from spdm.errors import SpdmErrorCode
 from spdm.messages.codes import RequestCode
-from spdm.responder import Responder
 from spdm.transport import (
-    DoeEndpoint,
     DoeMailboxModel,
     DoeTransport,
     ModelConfigSpace,
-    PipeTransport,
     open_mailbox,
 )
 from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
@@ -39,6 +33,7 @@ from spdm.transport.mailbox import (
 
 from .devices import (
     CAPABILITIES,
+    CHALLENGE_AUTH,
     DIGESTS,
     ERROR,
     GET_CAPABILITIES,
@@ -160,18 +155,18 @@ def _released_with_nothing_pending(state: MutantState, request: bytes, response:
 # --- the device: CHALLENGE inside a session -------------------------------------------------
 
 
-class _ChallengeInSession(Responder):
-    """A responder that lets CHALLENGE through inside a session (where DSP0274 forbids it)."""
-
-    def _check_where(self, route: Any, code: int) -> None:
-        if code != RequestCode.CHALLENGE:
-            super()._check_where(route, code)
-
-
 def _challenge_in_session() -> Factory:
-    responder = _ChallengeInSession(ResponderConfig(), device_model(), now=lambda: datetime.now(UTC))
-    endpoint = DoeEndpoint({SPDM_PROTOCOL: responder.handle, SECURED_SPDM_PROTOCOL: responder.handle_secured})
-    return lambda: PipeTransport(endpoint.handle)
+    """A device that answers CHALLENGE inside a session (where DSP0274 forbids it) with CHALLENGE_AUTH:
+    its refusal is rewritten before sealing, through the responder's session filter."""
+    device = healthy_device()
+
+    def answer(session_id: int, request: bytes, response: bytes) -> bytes:
+        if request[1] == RequestCode.CHALLENGE and response[1] == ERROR:
+            return bytes([request[0], CHALLENGE_AUTH, request[2], 1 << request[2]])
+        return response
+
+    device.responder.register_session_filter(answer)
+    return device.pipe
 
 
 # --- DOE objects ----------------------------------------------------------------------------
