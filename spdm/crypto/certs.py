@@ -11,6 +11,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Final, Literal
 
 from cryptography import x509
@@ -30,6 +31,8 @@ from spdm.errors import (
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 
 __all__ = [
+    "PARSED_CERTIFICATES_KEPT",
+    "VERIFIED_SIGNATURES_KEPT",
     "Certificate",
     "DeviceIdentity",
     "SpdmCertChain",
@@ -103,15 +106,7 @@ class Certificate:
 
     def __post_init__(self) -> None:
         der = bytes(self.der)
-        try:
-            cert = x509.load_der_x509_certificate(der)
-            # Touch the lazily parsed parts so malformed certificates fail here,
-            # at the boundary, and not later in validation.
-            _ = cert.version, cert.extensions
-            values = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                      cert.not_valid_before_utc, cert.not_valid_after_utc)
-        except _PARSE_ERRORS as exc:
-            raise DecodeError(f"malformed X.509 certificate: {exc}") from exc
+        cert, values = _parse_der(der)
         object.__setattr__(self, "der", der)
         for name, value in zip(("subject", "issuer", "not_before", "not_after"), values,
                                strict=True):
@@ -325,13 +320,56 @@ def _check_signed_by(label: str, cert: Certificate, issuer_label: str,
         raise VerificationError(
             f"{label}: issuer {cert.issuer!r} is not the subject of {issuer_label}")
     try:
-        cert._x509.verify_directly_issued_by(issuer._x509)
+        _verify_issued_by(cert.der, issuer.der)
     except InvalidSignature as exc:
         raise VerificationError(
             f"{label}: signature does not verify with the key of {issuer_label}") from exc
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise VerificationError(f"{label}: cannot check signature by {issuer_label}: {exc}"
                                 ) from exc
+
+
+# A long-lived process (the policy daemon, the TSM) sees the same chains over and over: each
+# certificate's parse and each issuer's signature over a certificate are done once per DER
+# and kept, most recently used first, up to a bound (a peer presenting ever new chains only
+# cycles the cache).  Only successes are kept; a failure is checked again next time.  What
+# depends on the connection -- validity at ``now``, the trust anchors, the leaf's key and
+# usage rules -- is checked every time.
+
+PARSED_CERTIFICATES_KEPT: Final = 512
+"""Parsed certificates kept per process (LIMITS.md)."""
+
+VERIFIED_SIGNATURES_KEPT: Final = 512
+"""Verified (issuer, certificate) signature pairs kept per process (LIMITS.md)."""
+
+
+@lru_cache(maxsize=PARSED_CERTIFICATES_KEPT)
+def _parse_der(der: bytes) -> tuple[x509.Certificate, tuple[str, str, datetime, datetime]]:
+    """One certificate parsed, with its subject, issuer and validity; kept per DER.
+
+    Raises:
+        DecodeError: the bytes are not exactly one well-formed certificate.
+    """
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        # Touch the lazily parsed parts so malformed certificates fail here,
+        # at the boundary, and not later in validation.
+        _ = cert.version, cert.extensions
+        return cert, (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                      cert.not_valid_before_utc, cert.not_valid_after_utc)
+    except _PARSE_ERRORS as exc:
+        raise DecodeError(f"malformed X.509 certificate: {exc}") from exc
+
+
+@lru_cache(maxsize=VERIFIED_SIGNATURES_KEPT)
+def _verify_issued_by(der: bytes, issuer_der: bytes) -> None:
+    """The issuer's key signed the certificate; a success is kept per DER pair.
+
+    Raises:
+        InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm: as
+            ``verify_directly_issued_by`` does (never kept).
+    """
+    _parse_der(der)[0].verify_directly_issued_by(_parse_der(issuer_der)[0])
 
 
 def _check_ca(label: str, cert: Certificate, intermediates_below: int) -> None:
