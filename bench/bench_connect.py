@@ -200,6 +200,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--asym", default="ECDSA_P384", choices=[a.name for a in BaseAsymAlgo])
     parser.add_argument("--breakdown", action="store_true", help="per-request device/host split")
+    parser.add_argument("--only", choices=("floor", "pipe", "mailbox"),
+                        help="run just this, --flows times after one warm-up, untimed: for instruction "
+                             "counts under valgrind (subtract a --flows 0 run)")
+    parser.add_argument("--flows", type=int, default=5, help="with --only: how many (default 5)")
     parser.add_argument("--pin", type=int, metavar="CPU",
                         help="run on this CPU only (server thread and process included): steadier on a "
                              "shared VM, where waking a thread on another vCPU can take ~0.5 ms")
@@ -217,6 +221,14 @@ def main() -> None:
 
     def over_mailbox() -> AuthenticationReport:
         return authenticate(EmulatedDevice(rconfig, model).mailbox(), qconfig, now=NOW)
+
+    if args.only:
+        counted: Callable[[], object] = {"pipe": over_pipe, "mailbox": over_mailbox}.get(args.only) \
+            or crypto_floor(model, over_pipe())
+        counted()  # warm-up: first-use work (compiled builders, caches) is not the steady state
+        for _ in range(args.flows):
+            counted()
+        return
 
     device = EmulatedDevice(rconfig, model)
     server = device.server("127.0.0.1", 0)

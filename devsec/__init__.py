@@ -58,8 +58,9 @@ Names are imported on first use, so ``import devsec`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from spdm.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from spdm.authenticate import AuthenticationReport, SessionReport, authenticate
@@ -172,16 +173,4 @@ __all__ = [
     "verify_log",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Import a public name's module on first use."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

@@ -17,8 +17,9 @@ one submodule does not load the rest.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .authenticate import AuthenticationReport, SessionReport, authenticate, authenticate_with
@@ -98,16 +99,4 @@ __all__ = [
     "open_transport",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Import a public name's submodule on first use."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, {name: f".{home}" for name, home in _HOMES.items()})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import (
@@ -16,6 +16,9 @@ from spdm.messages.codes import (
     SpdmVersion,
 )
 
+if TYPE_CHECKING:
+    from spdm.messages import MeasurementBlock
+
 __all__ = [
     "parse_value_type",
     "value_type_name",
@@ -26,6 +29,7 @@ __all__ = [
     "MEASUREMENT_HASHES",
     "VERSIONS",
     "capability_names",
+    "measurement_dict",
     "measurement_hash_name",
     "name_of",
     "parse_aead",
@@ -164,3 +168,17 @@ def parse_value_type(name: str) -> int:
         if value_type_name(kind) == name:
             return kind
     raise ConfigurationError(f"{name!r} is not a DMTF measurement value type")
+
+
+def measurement_dict(block: MeasurementBlock) -> dict[str, int | str]:
+    """A block as JSON (``index``, ``type`` by :func:`value_type_name`, ``representation``, hex ``value``).
+
+    The one spelling of a measurement in devsec's JSON: evidence bundles and
+    ``devsec connect --json`` / ``evidence verify --json`` both use it.
+    """
+    return {
+        "index": block.index,
+        "type": value_type_name(block.kind),
+        "representation": "raw" if block.raw_bit_stream else "digest",
+        "value": block.value.hex(),
+    }

@@ -51,24 +51,29 @@ devsec extensions:
 
 from __future__ import annotations
 
-from .bundle import BundleVerdict, export_bundle, verify_bundle
-from .evidence import (
-    DeviceEvidence,
-    MeasurementEntry,
-    SignatureEntry,
-    SpdmFacts,
-    TsmState,
-    evidence_from_report,
-    measurement_entry,
-    signature_entry,
-)
-from .pci import PciIdentity, pci_identity
-from .policy import Decision, decide, evaluate
-from .policy_file import Policy, PolicyError, load_policy
-from .read import list_devices, read_device, read_device_dir
-from .render import DEFAULT_MAX_SIGNATURES, remove_device, render
-from .tsm_evidence import evidence_from_tsm
-from .verify_log import LogVerdict, verify_log
+from typing import TYPE_CHECKING
+
+from spdm.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .bundle import BundleVerdict, export_bundle, verify_bundle
+    from .evidence import (
+        DeviceEvidence,
+        MeasurementEntry,
+        SignatureEntry,
+        SpdmFacts,
+        TsmState,
+        evidence_from_report,
+        measurement_entry,
+        signature_entry,
+    )
+    from .pci import PciIdentity, pci_identity
+    from .policy import Decision, decide, evaluate
+    from .policy_file import Policy, PolicyError, load_policy
+    from .read import list_devices, read_device, read_device_dir
+    from .render import DEFAULT_MAX_SIGNATURES, remove_device, render
+    from .tsm_evidence import evidence_from_tsm
+    from .verify_log import LogVerdict, verify_log
 
 __all__ = [
     "DEFAULT_MAX_SIGNATURES",
@@ -100,3 +105,35 @@ __all__ = [
     "verify_bundle",
     "verify_log",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "BundleVerdict": ".bundle",
+    "export_bundle": ".bundle",
+    "verify_bundle": ".bundle",
+    "DeviceEvidence": ".evidence",
+    "MeasurementEntry": ".evidence",
+    "SignatureEntry": ".evidence",
+    "SpdmFacts": ".evidence",
+    "TsmState": ".evidence",
+    "evidence_from_report": ".evidence",
+    "measurement_entry": ".evidence",
+    "signature_entry": ".evidence",
+    "PciIdentity": ".pci",
+    "pci_identity": ".pci",
+    "Decision": ".policy",
+    "decide": ".policy",
+    "evaluate": ".policy",
+    "Policy": ".policy_file",
+    "PolicyError": ".policy_file",
+    "load_policy": ".policy_file",
+    "list_devices": ".read",
+    "read_device": ".read",
+    "read_device_dir": ".read",
+    "DEFAULT_MAX_SIGNATURES": ".render",
+    "remove_device": ".render",
+    "render": ".render",
+    "evidence_from_tsm": ".tsm_evidence",
+    "LogVerdict": ".verify_log",
+    "verify_log": ".verify_log",
+})
+"""Public name -> its home module, imported on first use (``import sysfs_bridge`` stays cheap)."""

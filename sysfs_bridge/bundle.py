@@ -72,6 +72,7 @@ from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo,
 from spdm.names import (
     ASYMS,
     HASHES,
+    measurement_dict,
     measurement_hash_name,
     name_of,
     parse_asym,
@@ -80,7 +81,6 @@ from spdm.names import (
     parse_version,
 )
 
-from .evidence import measurement_dict
 from .signature import verify_recorded_signature
 
 __all__ = ["FORMAT", "MAX_L1_EXCHANGES", "MEASUREMENTS_CONTEXT", "BundleVerdict", "export_bundle",
@@ -129,6 +129,11 @@ class BundleVerdict:
     chain: SpdmCertChain
     measurements: tuple[MeasurementBlock, ...]
     vca_signed: bool
+
+    @property
+    def format(self) -> str:
+        """The bundle format verified (:data:`FORMAT`)."""
+        return FORMAT
 
 
 def export_bundle(report: AuthenticationReport, nonce: bytes) -> bytes:

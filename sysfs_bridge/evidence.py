@@ -63,7 +63,6 @@ __all__ = [
     "check_tsm_name",
     "evidence_from_report",
     "measurement_block",
-    "measurement_dict",
     "measurement_entry",
     "signature_entry",
     "spdm_facts",
@@ -385,20 +384,6 @@ class DeviceEvidence:
         if isinstance(self.authenticated, str) and self.authenticated:
             names.add(self.authenticated)
         return tuple(sorted(names))
-
-
-def measurement_dict(block: MeasurementBlock) -> dict[str, int | str]:
-    """A block as JSON (``index``, ``type`` by :func:`value_type_name`, ``representation``, hex ``value``).
-
-    The one spelling of a measurement in devsec's JSON: evidence bundles and
-    ``devsec connect --json`` / ``evidence verify --json`` both use it.
-    """
-    return {
-        "index": block.index,
-        "type": value_type_name(block.kind),
-        "representation": "raw" if block.raw_bit_stream else "digest",
-        "value": block.value.hex(),
-    }
 
 
 def measurement_block(entry: MeasurementEntry) -> MeasurementBlock:

@@ -18,10 +18,15 @@
 
 from __future__ import annotations
 
-from .info import DeviceInfo, LinkState, TdiInfo, function_id
-from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, backend_names, open_backend
-from .native import NativeTsm
-from .psp_proxy import PspProxyTsm
+from typing import TYPE_CHECKING
+
+from spdm.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .info import DeviceInfo, LinkState, TdiInfo, function_id
+    from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, backend_names, open_backend
+    from .native import NativeTsm
+    from .psp_proxy import PspProxyTsm
 
 __all__ = [
     "DeviceInfo",
@@ -38,3 +43,20 @@ __all__ = [
     "function_id",
     "open_backend",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "DeviceInfo": ".info",
+    "LinkState": ".info",
+    "TdiInfo": ".info",
+    "function_id": ".info",
+    "DeviceTarget": ".interface",
+    "Progress": ".interface",
+    "TdiTarget": ".interface",
+    "Tsm": ".interface",
+    "TsmConfig": ".interface",
+    "backend_names": ".interface",
+    "open_backend": ".interface",
+    "NativeTsm": ".native",
+    "PspProxyTsm": ".psp_proxy",
+})
+"""Public name -> its home module, imported on first use (``import tsm`` stays cheap)."""

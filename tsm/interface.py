@@ -11,6 +11,7 @@ module knows which one runs.
 
 from __future__ import annotations
 
+import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -37,6 +38,7 @@ __all__ = [
     "backend_names",
     "open_backend",
     "perform",
+    "BUILTIN_BACKENDS",
     "register_backend",
 ]
 
@@ -190,6 +192,10 @@ class Tsm(ABC):
 
 _BACKENDS: dict[str, Callable[[TsmConfig], Tsm]] = {}
 
+BUILTIN_BACKENDS = {"native": "tsm.native", "psp-proxy": "tsm.psp_proxy"}
+"""devsec's own backends by name -> the module that registers it, imported when first asked for
+(so a command that never opens a TSM never imports one)."""
+
 
 def register_backend(name: str, factory: Callable[[TsmConfig], Tsm]) -> None:
     """Make a backend available under ``name``.
@@ -203,8 +209,8 @@ def register_backend(name: str, factory: Callable[[TsmConfig], Tsm]) -> None:
 
 
 def backend_names() -> tuple[str, ...]:
-    """The registered backends' names."""
-    return tuple(sorted(_BACKENDS))
+    """The registered backends' names (devsec's own among them)."""
+    return tuple(sorted(set(_BACKENDS) | set(BUILTIN_BACKENDS)))
 
 
 def open_backend(name: str, config: TsmConfig) -> Tsm:
@@ -213,6 +219,8 @@ def open_backend(name: str, config: TsmConfig) -> Tsm:
     Raises:
         ConfigurationError: no such backend.
     """
+    if name not in _BACKENDS and name in BUILTIN_BACKENDS:
+        importlib.import_module(BUILTIN_BACKENDS[name])
     try:
         factory = _BACKENDS[name]
     except KeyError:

@@ -11,6 +11,7 @@ table here (:data:`EXIT_STATUS`); nothing below this package prints or exits.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -28,9 +29,26 @@ from spdm.errors import (
     VerificationError,
 )
 
-from . import conformance, connect, daemon, demo, dump, emulate, evidence, policy, tsm, verify_log
+__all__ = ["COMMANDS", "EXIT_OUTPUT_CLOSED", "EXIT_STATUS", "build_parser", "exit_status", "main"]
 
-__all__ = ["EXIT_OUTPUT_CLOSED", "EXIT_STATUS", "build_parser", "exit_status", "main"]
+COMMANDS: dict[str, str] = {
+    "connect": "connect",
+    "conformance": "conformance",
+    "emulate": "emulate",
+    "verify-log": "verify_log",
+    "policy": "policy",
+    "evidence": "evidence",
+    "daemon": "daemon",
+    "udev-hook": "daemon",
+    "dump": "dump",
+    "demo": "demo",
+    "tsm": "tsm",
+}
+"""Command name -> the module of this package that adds its parser and runs it (help order).
+
+A command imports only its own module: a udev hook or a one-shot ``connect``
+pays for what it runs, not for the conformance suite or the TSM service.
+"""
 
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (VerificationError, 1),
@@ -55,27 +73,32 @@ def exit_status(exc: BaseException) -> int:
     return next(code for cls, code in EXIT_STATUS if isinstance(exc, cls))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``devsec`` argument parser."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``devsec`` argument parser: every command's, or only ``command``'s when it is known.
+
+    Args:
+        command: the command being run (its module alone is imported), or None
+            for the whole parser (``devsec --help``, an unknown command).
+    """
     parser = argparse.ArgumentParser(prog="devsec", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    connect.add_parser(sub)
-    conformance.add_parser(sub)
-    emulate.add_parser(sub)
-    verify_log.add_parser(sub)
-    policy.add_parser(sub)
-    evidence.add_parser(sub)
-    daemon.add_parsers(sub)
-    dump.add_parser(sub)
-    demo.add_parser(sub)
-    tsm.add_parser(sub)
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
+        module = importlib.import_module(f".{name}", __name__)
+        module.add_parser(sub)
     return parser
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (its first argument that is not an option), or None."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``devsec`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(name)s: %(message)s")
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -33,8 +33,7 @@ from spdm.names import (
 )
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12, AlgorithmPreferences
 from spdm.slots import SLOT_COUNT
-from sysfs_bridge import Decision, evidence_from_tsm, render
-from tsm import DeviceInfo
+from spdm.transport.targets import is_socket_target
 
 __all__ = [
     "Subparsers",
@@ -44,7 +43,6 @@ __all__ = [
     "hex_value",
     "nonce",
     "preferences",
-    "print_decision",
     "print_report",
     "psk",
     "psk_flags",
@@ -54,9 +52,9 @@ __all__ = [
     "session_flags",
     "slot_identities",
     "slot_spec",
+    "target_bdf",
     "sized",
     "transfer_flags",
-    "tsm_renderer",
     "versions",
 ]
 
@@ -161,26 +159,6 @@ def print_report(args: argparse.Namespace, doc: dict[str, Any], text: str) -> No
     print(json.dumps(doc, indent=2) if args.json else text)
 
 
-def print_decision(args: argparse.Namespace, decision: Decision) -> int:
-    """Print a policy decision; its exit status (0 allow, 1 deny)."""
-    if args.json:
-        print(json.dumps(decision.to_dict(), indent=2))
-    else:
-        verdict = f"ALLOW ({decision.action})" if decision.allow else f"DENY ({decision.action})"
-        print(f"{decision.bdf}  {verdict}")
-        for reason in decision.reasons:
-            print(f"  {'+' if decision.allow else '-'} {reason}")
-    return 0 if decision.allow else 1
-
-
-def tsm_renderer(root: Path) -> Callable[[DeviceInfo], None]:
-    """Renders what a TSM reports of a device (its DSM and every TDI) under ``root``."""
-    def render_all(info: DeviceInfo) -> None:
-        for evidence in evidence_from_tsm(info):
-            render(evidence, root)
-    return render_all
-
-
 def session_flags(parser: argparse.ArgumentParser) -> None:
     """``--dhe``, ``--aead``, ``--psk``, ``--psk-hint``."""
     parser.add_argument("--dhe", action="append", metavar="|".join(DHE_GROUPS),
@@ -283,3 +261,10 @@ def force_flag(parser: argparse.ArgumentParser) -> None:
         help="PCI targets: drive the device's DOE mailbox even though the kernel's TSM holds the device "
              "(tsm/connect set, or a TDI bound), and reset the mailbox when another agent keeps it "
              "busy; either breaks that agent's exchange")
+
+
+def target_bdf(target: str, default: str) -> str:
+    """The PCI address a target is filed under: its own (segment 0000 when omitted), or ``default`` for tcp://."""
+    if is_socket_target(target):
+        return default
+    return target.lower() if target.count(":") == 2 else f"0000:{target.lower()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spdm.authenticate import AuthenticationReport
 from spdm.config import DEFAULT_REQUESTER_CAPS, MUTUAL_AUTH_CAPS, RequesterConfig
@@ -13,10 +14,7 @@ from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import CapabilityFlags
 from spdm.negotiation import MEAS_CAPS
-from spdm.transport import DeviceMailbox
 from spdm.transport.targets import open_transport
-from sysfs_bridge import evidence_from_report, pci_identity, render
-from tsm.teeio import TeeIoSteps
 
 from .args import (
     Subparsers,
@@ -29,11 +27,16 @@ from .args import (
     read,
     session_flags,
     sized,
+    target_bdf,
     transfer_flags,
     versions,
 )
 from .report import report_dict, report_text
-from .tsm import target_bdf
+
+if TYPE_CHECKING:
+    from spdm.transport import DoeTransport
+    from sysfs_bridge.pci import PciIdentity
+    from tsm.teeio import TeeIoSteps
 
 __all__ = ["add_parser"]
 
@@ -67,29 +70,60 @@ def _run(args: argparse.Namespace) -> int:
         caps |= MUTUAL_AUTH_CAPS
     config = sized(RequesterConfig(versions=versions(args), capabilities=caps, algorithms=preferences(args),
                                    trust_anchors=certificates(args.trust_root, "trust root")), args)
-    teeio = TeeIoSteps(ide=args.ide, tdis=tuple(args.tdi or ((0x0101,) if args.tdisp else ())))
+    teeio = _teeio_steps(args)
     psk = hex_value(args.psk, "--psk") if args.psk else None
     with open_transport(args.target, force=args.force) as transport:
-        pci = pci_identity(transport.config) if isinstance(transport, DeviceMailbox) else None
+        pci = _pci_identity(transport) if args.sysfs else None
         connection = connect(transport, config, slot_id=args.slot, identity=identity)
-        if args.session or psk is not None or args.ide or args.tdisp:
+        if args.session or psk is not None or teeio is not None:
             with connection.open_session(psk, psk_hint=(args.psk_hint or "").encode()) as session:
                 _exercise_session(connection, session)
-                if args.ide or teeio.tdis:
+                if teeio is not None:
                     teeio.run(session)
         report = connection.report
     if args.sysfs:
-        evidence = evidence_from_report(report, args.bdf, pci=pci, vendor_protocols=teeio.vendor_protocols)
-        device_dir = render(evidence, Path(args.sysfs))
-        print(f"evidence rendered under {device_dir}", file=sys.stderr)
+        _render(args, report, pci, teeio)
     _print(args, report, teeio)
     return 0
 
 
-def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps) -> None:
+# IDE_KM/TDISP (the TSM layer) and the sysfs renderer are imported only when a
+# flag asks for them: a udev hook's plain connect pays for SPDM alone.
+
+def _teeio_steps(args: argparse.Namespace) -> TeeIoSteps | None:
+    """The IDE_KM / TDISP steps the flags ask for, or None."""
+    tdis = tuple(args.tdi or ((0x0101,) if args.tdisp else ()))
+    if not (args.ide or tdis):
+        return None
+    from tsm.teeio import TeeIoSteps
+
+    return TeeIoSteps(ide=args.ide, tdis=tdis)
+
+
+def _pci_identity(transport: DoeTransport) -> PciIdentity | None:
+    """``--sysfs``: a real function's PCI identity, read from its config space (None for a socket)."""
+    from spdm.transport.configspace import DeviceMailbox
+    from sysfs_bridge.pci import pci_identity
+
+    return pci_identity(transport.config) if isinstance(transport, DeviceMailbox) else None
+
+
+def _render(args: argparse.Namespace, report: AuthenticationReport, pci: PciIdentity | None,
+            teeio: TeeIoSteps | None) -> None:
+    """``--sysfs``: the device's evidence in the kernel's layout."""
+    from sysfs_bridge.evidence import evidence_from_report
+    from sysfs_bridge.render import render
+
+    evidence = evidence_from_report(report, args.bdf, pci=pci,
+                                    vendor_protocols=teeio.vendor_protocols if teeio else ())
+    device_dir = render(evidence, Path(args.sysfs))
+    print(f"evidence rendered under {device_dir}", file=sys.stderr)
+
+
+def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps | None) -> None:
     doc = report_dict(report, args.target)
     text = report_text(report, args.target)
-    if teeio.steps:
+    if teeio is not None and teeio.steps:
         doc["tee_io"] = teeio.steps
         last = text.rindex("\nresult")
         text = text[:last] + "\ntee-io\n" + "\n".join(teeio.lines()) + text[last:]

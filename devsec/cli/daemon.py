@@ -35,9 +35,10 @@ from sysfs_bridge.uevent import NetlinkUeventSource, Work, uevent_from_environme
 from tsm import Tsm, TsmConfig, backend_names, open_backend
 from tsm.service import ServiceTsm
 
-from .args import Subparsers, force_flag, print_decision, tsm_renderer
+from .args import Subparsers, force_flag
+from .outcome import print_decision, tsm_renderer
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parser"]
 
 
 def _admission(args: argparse.Namespace, tsm: Tsm | None = None) -> Admission:
@@ -145,7 +146,7 @@ def _admission_flags(parser: argparse.ArgumentParser) -> None:
     force_flag(parser)
 
 
-def add_parsers(sub: Subparsers) -> None:
+def add_parser(sub: Subparsers) -> None:
     """Add ``devsec daemon`` and ``devsec udev-hook``."""
     p = sub.add_parser("daemon", help="authenticate and decide for every PCI device as the kernel's uevents "
                                       "announce it, until SIGTERM")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sysfs_bridge import evaluate, load_policy
 
-from .args import Subparsers, print_decision
+from .args import Subparsers
+from .outcome import print_decision
 
 __all__ = ["add_parser"]
 

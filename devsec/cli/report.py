@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spdm.authenticate import AuthenticationReport
 from spdm.crypto import Certificate
@@ -19,12 +19,14 @@ from spdm.names import (
     DHE_GROUPS,
     HASHES,
     capability_names,
+    measurement_dict,
     measurement_hash_name,
     name_of,
     value_type_name,
 )
-from sysfs_bridge.bundle import FORMAT, BundleVerdict
-from sysfs_bridge.evidence import measurement_dict
+
+if TYPE_CHECKING:
+    from sysfs_bridge.bundle import BundleVerdict
 
 __all__ = ["bundle_dict", "bundle_text", "report_dict", "report_text"]
 
@@ -157,7 +159,7 @@ def bundle_dict(verdict: BundleVerdict, path: str) -> dict[str, Any]:
     """A verified evidence bundle as one JSON-serialisable document."""
     return {
         "bundle": path,
-        "format": FORMAT,
+        "format": verdict.format,
         "verified": True,
         "spdm_version": verdict.version.text,
         "algorithms": _algorithms(verdict.hash_alg, verdict.asym_alg, verdict.measurement_hash_alg),
@@ -174,7 +176,7 @@ def bundle_text(verdict: BundleVerdict, path: str) -> str:
     algs = _algorithms(verdict.hash_alg, verdict.asym_alg, verdict.measurement_hash_alg)
     how = "from the signed ALGORITHMS" if verdict.vca_signed else "as stated (SPDM < 1.2 signs no VCA)"
     lines = [
-        f"bundle        {path} ({FORMAT})",
+        f"bundle        {path} ({verdict.format})",
         f"SPDM          {verdict.version.text}",
         f"algorithms    hash {algs['hash']}, signature {algs['signature']}, "
         f"measurement hash {algs['measurement_hash']}, {how}",

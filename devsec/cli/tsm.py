@@ -20,14 +20,15 @@ from types import FrameType
 from spdm.config import RequesterConfig
 from spdm.names import ASYMS, HASHES, name_of
 from spdm.transport import DoeTransport
-from spdm.transport.targets import is_socket_target, open_target
+from spdm.transport.targets import open_target
 from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
 from tsm.service import TsmService, alive, request, shutdown, spawn
 from tsm.wire import encode_info
 
-from .args import Subparsers, certificates, force_flag, sized, transfer_flags, tsm_renderer
+from .args import Subparsers, certificates, force_flag, sized, target_bdf, transfer_flags
+from .outcome import tsm_renderer
 
-__all__ = ["add_parser", "info_lines", "target_bdf"]
+__all__ = ["add_parser", "info_lines"]
 
 DEFAULT_SOCKET = "devsec-tsm.sock"
 DEFAULT_DSM = "0000:01:00.0"
@@ -49,13 +50,6 @@ def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
     ]
     lines += [f"  {line}" for tdi in info.tdis for line in info_lines(tdi)]
     return lines
-
-
-def target_bdf(target: str, default: str) -> str:
-    """The PCI address a target is filed under: its own (segment 0000 when omitted), or ``default`` for tcp://."""
-    if is_socket_target(target):
-        return default
-    return target.lower() if target.count(":") == 2 else f"0000:{target.lower()}"
 
 
 def _client(op: str) -> Callable[[argparse.Namespace], int]:

@@ -7,7 +7,7 @@ encodings (raw r||s, X||Y, padded secrets) and raise devsec errors
 
 Submodules: :mod:`.hashes` (hash, transcript hash, HMAC, HKDF), :mod:`.signatures`
 (keys, signing prefix, sign/verify), :mod:`.certs` (X.509, SPDM cert chains,
-validation, device identities), :mod:`.dhe` (ECDHE/FFDHE), :mod:`.aead` (AES-GCM,
+validation), :mod:`.identity` (generated device identities), :mod:`.dhe` (ECDHE/FFDHE), :mod:`.aead` (AES-GCM,
 ChaCha20-Poly1305).
 """
 
@@ -16,10 +16,8 @@ from __future__ import annotations
 from spdm.crypto.aead import AeadCipher, aead_iv_size, aead_key_size, aead_open, aead_seal, aead_tag_size
 from spdm.crypto.certs import (
     Certificate,
-    DeviceIdentity,
     SpdmCertChain,
     build_spdm_cert_chain,
-    generate_device_identity,
     load_certificates,
     parse_der_certificates,
     parse_spdm_cert_chain,
@@ -38,6 +36,7 @@ from spdm.crypto.hashes import (
     measurement_digest,
     measurement_hash_size,
 )
+from spdm.crypto.identity import DeviceIdentity, generate_device_identity
 from spdm.crypto.signatures import (
     PrivateKey,
     PublicKey,

@@ -10,17 +10,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import lru_cache
 from typing import Final, Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from spdm.crypto.hashes import digest, hash_size
-from spdm.crypto.signatures import PrivateKey, PublicKey, _single, generate_private_key
+from spdm.crypto.signatures import PublicKey, _single
 from spdm.errors import (
     ConfigurationError,
     DecodeError,
@@ -30,11 +29,11 @@ from spdm.errors import (
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 
 __all__ = [
+    "PARSED_CERTIFICATES_KEPT",
+    "VERIFIED_SIGNATURES_KEPT",
     "Certificate",
-    "DeviceIdentity",
     "SpdmCertChain",
     "build_spdm_cert_chain",
-    "generate_device_identity",
     "load_certificates",
     "parse_der_certificates",
     "parse_spdm_cert_chain",
@@ -57,12 +56,7 @@ _ROLE_EKUS: Final = {
 _MAX_LENGTH_OCTETS: Final = 3
 """Long-form DER length octets accepted when splitting certificates (16 MiB max)."""
 
-_DEFAULT_BACKDATE: Final = timedelta(days=1)
-
 _DER_SEQUENCE: Final = 0x30
-_DER_UTF8STRING: Final = 0x0C
-_DER_OID_HARDWARE_IDENTITY: Final = bytes.fromhex("060a2b06010401831c821202")
-"""DER of id-DMTF-hardware-identity (1.3.6.1.4.1.412.274.2), the SPDM-extension entry."""
 
 # What cryptography raises on malformed certificates. Building the Python Name from a
 # mangled DER name can also raise KeyError (unknown ASN.1 string tag) or TypeError
@@ -103,15 +97,7 @@ class Certificate:
 
     def __post_init__(self) -> None:
         der = bytes(self.der)
-        try:
-            cert = x509.load_der_x509_certificate(der)
-            # Touch the lazily parsed parts so malformed certificates fail here,
-            # at the boundary, and not later in validation.
-            _ = cert.version, cert.extensions
-            values = (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
-                      cert.not_valid_before_utc, cert.not_valid_after_utc)
-        except _PARSE_ERRORS as exc:
-            raise DecodeError(f"malformed X.509 certificate: {exc}") from exc
+        cert, values = _parse_der(der)
         object.__setattr__(self, "der", der)
         for name, value in zip(("subject", "issuer", "not_before", "not_after"), values,
                                strict=True):
@@ -325,13 +311,56 @@ def _check_signed_by(label: str, cert: Certificate, issuer_label: str,
         raise VerificationError(
             f"{label}: issuer {cert.issuer!r} is not the subject of {issuer_label}")
     try:
-        cert._x509.verify_directly_issued_by(issuer._x509)
+        _verify_issued_by(cert.der, issuer.der)
     except InvalidSignature as exc:
         raise VerificationError(
             f"{label}: signature does not verify with the key of {issuer_label}") from exc
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise VerificationError(f"{label}: cannot check signature by {issuer_label}: {exc}"
                                 ) from exc
+
+
+# A long-lived process (the policy daemon, the TSM) sees the same chains over and over: each
+# certificate's parse and each issuer's signature over a certificate are done once per DER
+# and kept, most recently used first, up to a bound (a peer presenting ever new chains only
+# cycles the cache).  Only successes are kept; a failure is checked again next time.  What
+# depends on the connection -- validity at ``now``, the trust anchors, the leaf's key and
+# usage rules -- is checked every time.
+
+PARSED_CERTIFICATES_KEPT: Final = 512
+"""Parsed certificates kept per process (LIMITS.md)."""
+
+VERIFIED_SIGNATURES_KEPT: Final = 512
+"""Verified (issuer, certificate) signature pairs kept per process (LIMITS.md)."""
+
+
+@lru_cache(maxsize=PARSED_CERTIFICATES_KEPT)
+def _parse_der(der: bytes) -> tuple[x509.Certificate, tuple[str, str, datetime, datetime]]:
+    """One certificate parsed, with its subject, issuer and validity; kept per DER.
+
+    Raises:
+        DecodeError: the bytes are not exactly one well-formed certificate.
+    """
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        # Touch the lazily parsed parts so malformed certificates fail here,
+        # at the boundary, and not later in validation.
+        _ = cert.version, cert.extensions
+        return cert, (cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(),
+                      cert.not_valid_before_utc, cert.not_valid_after_utc)
+    except _PARSE_ERRORS as exc:
+        raise DecodeError(f"malformed X.509 certificate: {exc}") from exc
+
+
+@lru_cache(maxsize=VERIFIED_SIGNATURES_KEPT)
+def _verify_issued_by(der: bytes, issuer_der: bytes) -> None:
+    """The issuer's key signed the certificate; a success is kept per DER pair.
+
+    Raises:
+        InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm: as
+            ``verify_directly_issued_by`` does (never kept).
+    """
+    _parse_der(der)[0].verify_directly_issued_by(_parse_der(issuer_der)[0])
 
 
 def _check_ca(label: str, cert: Certificate, intermediates_below: int) -> None:
@@ -441,151 +470,3 @@ def validate_cert_chain(chain: SpdmCertChain, trust_anchors: Sequence[Certificat
             _check_ca(label, cert, _intermediates_below(certs, index))
         else:
             _check_leaf(label, cert, asym, role)
-
-
-@dataclass(frozen=True)
-class DeviceIdentity:
-    """A generated device certificate chain and its leaf signing key.
-
-    Attributes:
-        certificates: root CA, intermediate CA, leaf.
-        leaf_key: the leaf's private key (never shown in repr).
-    """
-
-    certificates: tuple[Certificate, ...]
-    leaf_key: PrivateKey = field(repr=False, compare=False)
-
-    @property
-    def root(self) -> Certificate:
-        """The self-signed root CA (the verifier's trust anchor)."""
-        return self.certificates[0]
-
-    @property
-    def leaf(self) -> Certificate:
-        """The device certificate whose key signs SPDM messages."""
-        return self.certificates[-1]
-
-
-def _der_short_tlv(tag: int, body: bytes) -> bytes:
-    """DER tag-length-value for the small fixed-size extension payloads built below."""
-    assert len(body) < 0x80, "short-form DER length only"
-    return bytes([tag, len(body)]) + body
-
-
-def _ca_asym(asym: BaseAsymAlgo) -> BaseAsymAlgo:
-    # CAs use the leaf's key family; RSA CAs sign certificates with PKCS#1 v1.5,
-    # so an RSAPSS leaf gets an RSASSA CA key of the same size.
-    pss_to_ssa = {
-        BaseAsymAlgo.RSAPSS_2048: BaseAsymAlgo.RSASSA_2048,
-        BaseAsymAlgo.RSAPSS_3072: BaseAsymAlgo.RSASSA_3072,
-        BaseAsymAlgo.RSAPSS_4096: BaseAsymAlgo.RSASSA_4096,
-    }
-    return pss_to_ssa.get(asym, asym)
-
-
-def _cert_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
-    raw = key._key
-    if isinstance(raw, ec.EllipticCurvePrivateKey):
-        if raw.curve.key_size == 256:
-            return hashes.SHA256()
-        return hashes.SHA384() if raw.curve.key_size == 384 else hashes.SHA512()
-    if isinstance(raw, rsa.RSAPrivateKey):
-        return hashes.SHA384()
-    return None  # EdDSA signs certificates without a separate hash
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _issue(subject: str, key: PrivateKey, issuer: str, signer: PrivateKey,
-           validity: tuple[datetime, datetime],
-           extensions: list[tuple[x509.ExtensionType, bool]]) -> Certificate:
-    public = key._key.public_key()
-    builder = (x509.CertificateBuilder()
-               .subject_name(_name(subject))
-               .issuer_name(_name(issuer))
-               .public_key(public)
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(validity[0])
-               .not_valid_after(validity[1])
-               .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), False)
-               .add_extension(
-                   x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                       signer._key.public_key()), False))
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical)
-    signed = builder.sign(signer._key, _cert_hash(signer))
-    return Certificate(signed.public_bytes(serialization.Encoding.DER))
-
-
-def _key_usage(*, signing: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(digital_signature=signing, content_commitment=False,
-                         key_encipherment=False, data_encipherment=False,
-                         key_agreement=False, key_cert_sign=not signing, crl_sign=not signing,
-                         encipher_only=False, decipher_only=False)
-
-
-def generate_device_identity(asym: BaseAsymAlgo, *, common_name: str = "devsec emulated device",
-                             pci_ids: tuple[int, int] | None = (0x1AF4, 0x1234),
-                             not_before: datetime | None = None, valid_days: int = 3650,
-                             role: Role = "responder") -> DeviceIdentity:
-    """Generate a root CA -> intermediate CA -> leaf chain for an emulated device.
-
-    The leaf follows §10.3: v3, keyUsage digitalSignature (critical),
-    basicConstraints CA=FALSE, the DMTF role EKU, the DMTF SPDM extension marking a
-    hardware identity, and (with ``pci_ids``) the PCI-SIG SAN otherName
-    ``Vendor=vvvv:Device=dddd:CC=120000:REV=01``. All randomness comes from the OS
-    RNG through ``cryptography``.
-
-    Args:
-        asym: the leaf key algorithm (CAs use the same family).
-        common_name: the leaf subject CN; the CAs derive their CNs from it.
-        pci_ids: (vendor ID, device ID) for the SAN, or None to omit it.
-        not_before: start of validity (tz-aware); None means one day before now, so
-            a verifier whose clock is slightly behind (or that took "now" just
-            before generating) still sees the chain as valid.
-        valid_days: validity length for all three certificates.
-        role: which DMTF EKU the leaf carries.
-
-    Returns:
-        The identity.
-
-    Raises:
-        ConfigurationError: SM2 or not exactly one supported algorithm, or PCI IDs
-            outside 0..0xFFFF.
-        LocalProtocolError: ``not_before`` is not timezone-aware.
-    """
-    if pci_ids is not None and not all(0 <= value <= 0xFFFF for value in pci_ids):
-        raise ConfigurationError(f"PCI IDs must be 16-bit values, got {pci_ids}")
-    if not_before is None:
-        not_before = datetime.now(UTC) - _DEFAULT_BACKDATE
-    if not_before.tzinfo is None:
-        raise LocalProtocolError("not_before must be timezone-aware")
-    start = not_before.astimezone(UTC).replace(microsecond=0)
-    validity = (start, start + timedelta(days=valid_days))
-    leaf_key = generate_private_key(asym)
-    root_key = generate_private_key(_ca_asym(asym))
-    inter_key = generate_private_key(_ca_asym(asym))
-    root_cn = f"{common_name} root CA"
-    inter_cn = f"{common_name} intermediate CA"
-    ca_usage = (_key_usage(signing=False), True)
-    root = _issue(root_cn, root_key, root_cn, root_key, validity,
-                  [(x509.BasicConstraints(ca=True, path_length=1), True), ca_usage])
-    inter = _issue(inter_cn, inter_key, root_cn, root_key, validity,
-                   [(x509.BasicConstraints(ca=True, path_length=0), True), ca_usage])
-    hardware_identity = _der_short_tlv(_DER_SEQUENCE, _DER_OID_HARDWARE_IDENTITY)
-    spdm_extension = _der_short_tlv(_DER_SEQUENCE, hardware_identity)
-    leaf_extensions: list[tuple[x509.ExtensionType, bool]] = [
-        (x509.BasicConstraints(ca=False, path_length=None), True),
-        (_key_usage(signing=True), True),
-        (x509.ExtendedKeyUsage([_ROLE_EKUS[role][0]]), False),
-        (x509.UnrecognizedExtension(OID_DMTF_SPDM_EXTENSION, spdm_extension), False),
-    ]
-    if pci_ids is not None:
-        vendor, device = pci_ids
-        text = f"Vendor={vendor:04x}:Device={device:04x}:CC=120000:REV=01"
-        san = x509.OtherName(OID_PCISIG_SAN, _der_short_tlv(_DER_UTF8STRING, text.encode()))
-        leaf_extensions.append((x509.SubjectAlternativeName([san]), False))
-    leaf = _issue(common_name, leaf_key, inter_cn, inter_key, validity, leaf_extensions)
-    return DeviceIdentity(certificates=(root, inter, leaf), leaf_key=leaf_key)

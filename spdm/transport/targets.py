@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from . import DoeTransport
-from .configspace import DeviceMailbox
-from .emu_socket import EmuSocketClient
 
 __all__ = ["DEFAULT_SOCKET_TIMEOUT", "is_socket_target", "open_target", "open_transport"]
 
@@ -53,8 +51,14 @@ def open_target(target: str, *, sysfs_root: str = "/sys",
         TransportError: the socket could not connect, the config file cannot be
             opened (root is needed) or the function has no DOE capability.
     """
+    # Each kind's module is imported when a target of that kind is opened: a
+    # one-shot tcp:// connect never loads the config-space mailbox, nor a PCI one the socket client.
     if is_socket_target(target):
+        from .emu_socket import EmuSocketClient
+
         return EmuSocketClient.from_url(target, timeout=timeout)
+    from .configspace import DeviceMailbox
+
     return DeviceMailbox(target, sysfs_root, force=force)
 
 

@@ -20,16 +20,15 @@ from hypothesis import strategies as st
 
 from spdm.crypto.certs import (
     Certificate,
-    DeviceIdentity,
     SpdmCertChain,
     build_spdm_cert_chain,
-    generate_device_identity,
     load_certificates,
     parse_der_certificates,
     parse_spdm_cert_chain,
     validate_cert_chain,
 )
 from spdm.crypto.hashes import digest
+from spdm.crypto.identity import DeviceIdentity, generate_device_identity
 from spdm.errors import ConfigurationError, DecodeError, LocalProtocolError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
 
