@@ -170,9 +170,11 @@ _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.GET_VERSION: _Route(GetVersion, vca.get_version),
     RequestCode.GET_CAPABILITIES: _Route(GetCapabilities, vca.get_capabilities),
     RequestCode.NEGOTIATE_ALGORITHMS: _Route(NegotiateAlgorithms, vca.negotiate_algorithms),
-    RequestCode.GET_DIGESTS: _Route(GetDigests, auth.get_digests, CapabilityFlags.CERT_CAP),
+    # In an established session too, as libspdm's responder answers them (its requester's
+    # libspdm_get_digest/libspdm_get_certificate take a session ID); they then stay out of B.
+    RequestCode.GET_DIGESTS: _Route(GetDigests, auth.get_digests, CapabilityFlags.CERT_CAP, EITHER),
     RequestCode.GET_CERTIFICATE: _Route(
-        GetCertificate, auth.get_certificate, CapabilityFlags.CERT_CAP),
+        GetCertificate, auth.get_certificate, CapabilityFlags.CERT_CAP, EITHER),
     RequestCode.CHALLENGE: _Route(Challenge, auth.challenge, CapabilityFlags.CHAL_CAP),
     RequestCode.GET_MEASUREMENTS: _Route(
         GetMeasurements, measurements.get_measurements, MEAS_CAPS, EITHER),

@@ -64,7 +64,8 @@ def get_digests(conn: Connection, request: GetDigests) -> bytes:
     chains = conn.provisioned_chains(negotiated.hash_alg)
     response = digests_of(negotiated.version, negotiated.hash_alg, chains).encode(negotiated.codec())
     conn.check_fits(len(response))
-    conn.transcript.add_b(request.raw, response)
+    if conn.current_session is None:  # in a session: not part of B (libspdm)
+        conn.transcript.add_b(request.raw, response)
     return response
 
 
@@ -95,7 +96,8 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
     response = certificate_portion(negotiated.version, request.slot_id, chain, offset,
                                    min(limits)).encode()
     conn.check_fits(len(response))
-    conn.transcript.add_b(request.raw, response)
+    if conn.current_session is None:  # in a session: not part of B (libspdm)
+        conn.transcript.add_b(request.raw, response)
     return response
 
 
