@@ -145,11 +145,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
 
 def requester_catalogue_text(cases: tuple[rq.RequesterCase, ...]) -> str:
     """The requester catalogue: one line per case (id, clause, kind, title), grouped."""
-    def note(case: rq.RequesterCase) -> str:
-        kind = "adversarial" if case.adversarial else "checking"
-        return kind + (f", {case.runs} runs" if case.runs > 1 else "")
-
-    return _listing([(c.group, c.id, c.reference, c.title, note(c)) for c in cases])
+    return _listing([(c.group, c.id, c.reference, c.title, c.kind_text) for c in cases])
 
 
 def _serve(args: argparse.Namespace) -> int:

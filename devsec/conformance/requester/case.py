@@ -63,3 +63,9 @@ class RequesterCase:
     def adversarial(self) -> bool:
         """The device misbehaves in this case."""
         return self.misbehaviour is not None or self.impostor
+
+    @property
+    def kind_text(self) -> str:
+        """The case's kind in words, for the listing and the catalogue document."""
+        kind = "adversarial" if self.adversarial else "checking"
+        return kind + (f", {self.runs} runs" if self.runs > 1 else "")
