@@ -125,13 +125,16 @@ class _Route(Generic[M]):
     SessionRequired from SPDM 1.2 on (the code 1.2 introduced for exactly
     this; libspdm and DMTF's SPDM-Responder-Validator expect it) and
     UnexpectedRequest in 1.0/1.1, which have no such code; any other
-    misplaced request is UnexpectedRequest.
+    misplaced request is UnexpectedRequest.  ``since`` is the first SPDM
+    version that defines the request: on a connection at an older version it
+    is UnsupportedRequest (libspdm answers so; the code does not exist there).
     """
 
     message: type[M]
     handler: Callable[[Connection, M], bytes]
     needs: CapabilityFlags = CapabilityFlags(0)
     where: str = CLEAR
+    since: SpdmVersion = SpdmVersion.V10
 
     def run(self, conn: Connection, data: bytes) -> bytes:
         """Decode, apply the transcript resets the request causes, then handle it."""
@@ -166,6 +169,8 @@ def _vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
     return response
 
 
+V11 = SpdmVersion.V11
+
 _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.GET_VERSION: _Route(GetVersion, vca.get_version),
     RequestCode.GET_CAPABILITIES: _Route(GetCapabilities, vca.get_capabilities),
@@ -179,19 +184,20 @@ _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.GET_MEASUREMENTS: _Route(
         GetMeasurements, measurements.get_measurements, MEAS_CAPS, EITHER),
     RequestCode.VENDOR_DEFINED_REQUEST: _Route(VendorDefinedRequest, _vendor_defined, where=EITHER),
-    RequestCode.KEY_EXCHANGE: _Route(KeyExchange, secure.key_exchange, CapabilityFlags.KEY_EX_CAP),
-    RequestCode.FINISH: _Route(Finish, secure.finish, CapabilityFlags.KEY_EX_CAP, HANDSHAKE),
-    RequestCode.PSK_EXCHANGE: _Route(PskExchange, secure.psk_exchange, PSK_CAPS),
+    RequestCode.KEY_EXCHANGE: _Route(KeyExchange, secure.key_exchange, CapabilityFlags.KEY_EX_CAP, since=V11),
+    RequestCode.FINISH: _Route(Finish, secure.finish, CapabilityFlags.KEY_EX_CAP, HANDSHAKE, since=V11),
+    RequestCode.PSK_EXCHANGE: _Route(PskExchange, secure.psk_exchange, PSK_CAPS, since=V11),
     RequestCode.PSK_FINISH: _Route(
-        PskFinish, secure.psk_finish, CapabilityFlags.PSK_CAP_WITH_CONTEXT, SECURED),
-    RequestCode.HEARTBEAT: _Route(Heartbeat, secure.heartbeat, CapabilityFlags.HBEAT_CAP, SECURED),
-    RequestCode.KEY_UPDATE: _Route(KeyUpdate, secure.key_update, CapabilityFlags.KEY_UPD_CAP, SECURED),
-    RequestCode.END_SESSION: _Route(EndSession, secure.end_session, SESSION_ANY, SECURED),
+        PskFinish, secure.psk_finish, CapabilityFlags.PSK_CAP_WITH_CONTEXT, SECURED, since=V11),
+    RequestCode.HEARTBEAT: _Route(Heartbeat, secure.heartbeat, CapabilityFlags.HBEAT_CAP, SECURED, since=V11),
+    RequestCode.KEY_UPDATE: _Route(
+        KeyUpdate, secure.key_update, CapabilityFlags.KEY_UPD_CAP, SECURED, since=V11),
+    RequestCode.END_SESSION: _Route(EndSession, secure.end_session, SESSION_ANY, SECURED, since=V11),
     RequestCode.GET_ENCAPSULATED_REQUEST: _Route(
-        GetEncapsulatedRequest, encap.get_encapsulated_request, CapabilityFlags.ENCAP_CAP, EITHER),
+        GetEncapsulatedRequest, encap.get_encapsulated_request, CapabilityFlags.ENCAP_CAP, EITHER, since=V11),
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE: _Route(
         DeliverEncapsulatedResponse, encap.deliver_encapsulated_response, CapabilityFlags.ENCAP_CAP,
-        EITHER),
+        EITHER, since=V11),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""
 
@@ -452,6 +458,10 @@ class Responder:
         route = _ROUTES.get(code)
         if route is None:
             raise unsupported_request(code, f"request {_code_name(code)} is not supported")
+        if conn.version is not None and conn.version < route.since:
+            raise unsupported_request(
+                code, f"{_code_name(code)} exists from SPDM {route.since.text}; this connection is at "
+                      f"SPDM {SpdmVersion(conn.version).text}")
         if route.needs and not conn.config.capabilities & route.needs:
             raise unsupported_request(
                 code, f"{_code_name(code)} needs {route.needs.name}, which we do not advertise")
