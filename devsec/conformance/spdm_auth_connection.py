@@ -24,12 +24,12 @@ from spdm.messages import (
     Challenge,
     ChallengeAuth,
     Digests,
+    GetCapabilities,
     GetCertificate,
     GetDigests,
     GetMeasurements,
     GetVersion,
     Measurements,
-    NegotiateAlgorithms,
 )
 from spdm.messages import Version as VersionResponse
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
@@ -90,13 +90,13 @@ class AuthConnection:
         self.transcript.begin(request.CODE)
         return self.ctx.decode(cls, self.ctx.send(request), codec or self.codec, reference=reference)
 
-    def vca(self, request: NegotiateAlgorithms | None = None) -> Algorithms:
-        """GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS at the run's version, kept as A."""
+    def vca(self, capabilities: GetCapabilities | None = None) -> Algorithms:
+        """GET_VERSION, GET_CAPABILITIES (devsec's, unless given), NEGOTIATE_ALGORITHMS, kept as A."""
         version = self.ctx.version
         steps: tuple[tuple[Message, type[Message], str], ...] = (
             (GetVersion(), VersionResponse, "DSP0274 1.3 §10.3"),
-            (get_capabilities(version), Capabilities, "DSP0274 1.3 §10.4"),
-            (request or negotiate_algorithms(version), Algorithms, "DSP0274 1.3 §10.5"),
+            (capabilities or get_capabilities(version), Capabilities, "DSP0274 1.3 §10.4"),
+            (negotiate_algorithms(version), Algorithms, "DSP0274 1.3 §10.5"),
         )
         for message, cls, reference in steps:
             sent = message.encode()
@@ -115,9 +115,10 @@ class AuthConnection:
         self.transcript.add_b(request.encode(), response.raw)
         return response
 
-    def certificate(self, slot: int, offset: int, length: int) -> Certificate:
-        """One GET_CERTIFICATE / CERTIFICATE, kept in B."""
-        request = GetCertificate(spdm_version=self.ctx.version, slot_id=slot, offset=offset, length=length)
+    def certificate(self, slot: int, offset: int, length: int, attributes: int = 0) -> Certificate:
+        """One GET_CERTIFICATE / CERTIFICATE (Param2 ``attributes``, 1.3), kept in B."""
+        request = GetCertificate(spdm_version=self.ctx.version, slot_id=slot, attributes=attributes,
+                                 offset=offset, length=length)
         response = self.exchange(request, Certificate, reference=CERTIFICATE_CLAUSE)
         self.transcript.add_b(request.encode(), response.raw)
         return response

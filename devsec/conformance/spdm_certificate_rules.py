@@ -22,6 +22,7 @@ Decisions where DSP0274 leaves room (documented for vendors):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from spdm.config import DEFAULT_DATA_TRANSFER_SIZE
@@ -33,9 +34,10 @@ from spdm.messages.codes import SpdmVersion
 
 from .context import CaseContext
 from .registry import case
+from .requests import get_capabilities
 from .spdm_auth_connection import CERTIFICATE_CLAUSE, AuthConnection
 
-__all__ = ["boundaries", "every_slot", "leaf_rules", "root_hash"]
+__all__ = ["boundaries", "every_slot", "leaf_rules", "root_hash", "slot_size", "transfer_cap"]
 """The case bodies (registered with :func:`.registry.case`; run them through the runner)."""
 
 RULES_CLAUSE = "DSP0274 1.3 §10.7, Table 33; PROTOCOLS.md §10.3"
@@ -44,6 +46,10 @@ CERTIFICATE_HEADER = 8
 LARGE_LENGTH = 0xFFFF
 MIN_DATA_TRANSFER_SIZE = 42
 """DSP0274 1.2+ MinDataTransferSize: every device's portions may be this large."""
+SMALL_TRANSFER = 0x80
+"""The DataTransferSize the transfer-cap case announces: far below any real chain."""
+SLOT_SIZE_REQUESTED = 0x01
+"""GET_CERTIFICATE Param2 b0 (1.3): answer only the slot's chain size (PROTOCOLS.md §3.5)."""
 SMALL_REST = 10
 """How far before the chain's end the 'Length larger than the rest' request starts."""
 
@@ -172,3 +178,38 @@ def boundaries(ctx: CaseContext) -> None:
         ctx.equal("Length 0: RemainderLength is the whole chain", size, empty.remainder_length)
     data = ctx.send(GetCertificate(spdm_version=ctx.version, slot_id=0, offset=size, length=1))
     ctx.expect_error(f"Offset {size} (= the chain's size) is refused", data, (SpdmErrorCode.INVALID_REQUEST,))
+
+
+@case("spdm.certificate.transfer-cap", "From 1.2, a GET_CERTIFICATE Length beyond the requester's "
+      "DataTransferSize gets a portion cut to fit it", "DSP0274 1.3 §10.4, Tables 30-31", per_version=True,
+      min_version=0x12, needs=F.CERT_CAP)
+def transfer_cap(ctx: CaseContext) -> None:
+    """The suite announces a DataTransferSize (and, without CHUNK_CAP, MaxSPDMmsgSize) of 128 bytes
+    and asks for 0xFFFF bytes at once."""
+    conn = AuthConnection(ctx)
+    conn.vca(replace(get_capabilities(ctx.version), data_transfer_size=SMALL_TRANSFER,
+                     max_spdm_msg_size=SMALL_TRANSFER))
+    conn.digests()
+    chain = conn.chain(0)
+    portion = conn.certificate(0, 0, LARGE_LENGTH)
+    got = len(portion.cert_chain)
+    ctx.check(f"the CERTIFICATE fits the requester's DataTransferSize ({SMALL_TRANSFER})",
+              got + CERTIFICATE_HEADER <= SMALL_TRANSFER, expected=f"PortionLength <= {SMALL_TRANSFER - 8}",
+              actual=got)
+    ctx.check("the portion carries bytes", got > 0, expected="PortionLength > 0", actual=got)
+    ctx.equal("the portion is the chain's first bytes", chain[:got].hex(), portion.cert_chain.hex())
+    ctx.equal("RemainderLength is what follows the portion", len(chain) - got, portion.remainder_length)
+
+
+@case("spdm.certificate.slot-size", "1.3 SlotSizeRequested: CERTIFICATE carries no bytes and the slot's "
+      "chain size as RemainderLength", CERTIFICATE_CLAUSE, per_version=True, min_version=0x13,
+      needs=F.CERT_CAP)
+def slot_size(ctx: CaseContext) -> None:
+    conn = AuthConnection(ctx)
+    conn.vca()
+    conn.digests()
+    chain = conn.chain(0)
+    answer = conn.certificate(0, 0, LARGE_LENGTH, attributes=SLOT_SIZE_REQUESTED)
+    ctx.equal("PortionLength is 0", 0, len(answer.cert_chain))
+    ctx.equal("RemainderLength is the slot's chain size", len(chain), answer.remainder_length)
+    ctx.equal("CERTIFICATE echoes the SlotID", 0, answer.slot_id)

@@ -55,6 +55,7 @@ __all__ = [
 ASYM = BaseAsymAlgo.ECDSA_P384
 NONCE_SIZE = 32
 SHA256_SIZE = 32
+EXTRA = 100
 
 
 @cache
@@ -104,6 +105,16 @@ def _short_signer(context: str) -> DeviceModel:
     return faulty
 
 
+class _PrefixlessSigner(DeviceModel):
+    """A model whose key signs CHALLENGE_AUTH the 1.0/1.1 way at every version (no 1.2+ signing prefix)."""
+
+    def sign(self, slot_id: int, hash_alg: BaseHashAlgo, version: SpdmVersion, context: str,
+             transcript: bytes) -> bytes:
+        if context == CHALLENGE_CONTEXT:
+            version = min(version, SpdmVersion.V11)
+        return super().sign(slot_id, hash_alg, version, context, transcript)
+
+
 def _expired() -> DeviceModel:
     start = datetime.now(UTC) - timedelta(days=30)
     return DeviceModel({0: generate_device_identity(ASYM, not_before=start, valid_days=10)})
@@ -123,6 +134,8 @@ MODEL_MUTANTS = (
                 _foreign_leaf),
     ModelMutant("CHALLENGE_AUTH signed over M1 missing its last byte", "spdm.challenge.slots-and-summaries",
                 lambda: _short_signer(CHALLENGE_CONTEXT)),
+    ModelMutant("CHALLENGE_AUTH signed without the 1.2+ prefix", "spdm.challenge.slots-and-summaries",
+                lambda: _PrefixlessSigner(device_model().slots, device_model().measurements)),
     ModelMutant("MEASUREMENTS signed over L1 missing its last byte", "spdm.measurements.signed",
                 lambda: _short_signer(MEASUREMENTS_CONTEXT)),
 )
@@ -181,6 +194,22 @@ def _portion_too_long(request: bytes, response: bytes) -> bytes:
     return response[:4] + sizes + response[8:9] + b"\0"
 
 
+def _slot_size_plus_one(request: bytes, response: bytes) -> bytes:
+    if not request[3] & 1:
+        return response
+    remainder = int.from_bytes(response[6:8], "little") + 1
+    return response[:6] + remainder.to_bytes(2, "little") + response[8:]
+
+
+def _transfer_size_ignored(request: bytes, response: bytes) -> bytes:
+    """Answer a Length 0xFFFF capped to the requester's DataTransferSize with 100 bytes more."""
+    portion, remainder = int.from_bytes(response[4:6], "little"), int.from_bytes(response[6:8], "little")
+    if int.from_bytes(request[6:8], "little") != 0xFFFF or remainder < EXTRA:
+        return response
+    sizes = (portion + EXTRA).to_bytes(2, "little") + (remainder - EXTRA).to_bytes(2, "little")
+    return response[:4] + sizes + response[8:8 + portion] + bytes(EXTRA)
+
+
 def _end_offset_answered(state: MutantState, request: bytes, response: bytes) -> bytes:
     asks_one = request[1] == GET_CERTIFICATE and int.from_bytes(request[6:8], "little") == 1
     if asks_one and response[1] == 0x7F and int.from_bytes(request[4:6], "little"):
@@ -204,6 +233,10 @@ AUTH_MUTANTS = (
            if q[1] == GET_VERSION and q[2:4] != b"\0\0" else r),
     Mutant("CERTIFICATE PortionLength exceeds the requested Length", "spdm.certificate.boundaries",
            _when(GET_CERTIFICATE, CERTIFICATE, _portion_too_long)),
+    Mutant("CERTIFICATE ignores the requester's DataTransferSize", "spdm.certificate.transfer-cap",
+           _when(GET_CERTIFICATE, CERTIFICATE, _transfer_size_ignored)),
+    Mutant("SlotSizeRequested answered with a size one too large", "spdm.certificate.slot-size",
+           _when(GET_CERTIFICATE, CERTIFICATE, _slot_size_plus_one)),
     Mutant("GET_CERTIFICATE at Offset = chain size answered", "spdm.certificate.boundaries",
            _end_offset_answered),
     Mutant("CHALLENGE_AUTH summary hash (type 0xFF) wrong", "spdm.challenge.slots-and-summaries",
