@@ -15,6 +15,10 @@ Decisions where DSP0274 leaves room (documented for vendors):
   device may answer either a CERTIFICATE with PortionLength 0 and the whole
   rest as RemainderLength, or ERROR InvalidRequest; both pass, anything else
   fails.
+* The chain is read as starting with its root, RootHash the hash of that
+  first certificate (PROTOCOLS.md §3.5, checked on captured traffic; this is
+  what :func:`spdm.crypto.parse_spdm_cert_chain` accepts), so with
+  ``--trust-root`` RootHash must be the hash of one of the given roots.
 * Offset equal to the chain's size asks for nothing that exists: ERROR
   InvalidRequest, as for an Offset past the end (libspdm's responder does the
   same).
@@ -97,9 +101,6 @@ def root_hash(ctx: CaseContext) -> None:
         if parsed is None:
             continue
         hashes = {root.sha(conn.hash_alg) for root in ctx.trust_roots}
-        signer = next((r for r in ctx.trust_roots if r.subject == parsed.root.issuer), None)
-        if signer is not None and parsed.root.der not in {r.der for r in ctx.trust_roots}:
-            hashes = {signer.sha(conn.hash_alg)}
         ctx.check(f"slot {slot}'s RootHash is the hash of a --trust-root", parsed.root_hash in hashes,
                   expected=" or ".join(h.hex() for h in sorted(hashes)), actual=parsed.root_hash)
         try:
@@ -118,7 +119,9 @@ def root_hash(ctx: CaseContext) -> None:
 def every_slot(ctx: CaseContext) -> None:
     conn = AuthConnection(ctx)
     conn.vca()
-    digests = conn.digests().by_slot()
+    answer = conn.digests()
+    digests = answer.by_slot()
+    infos = dict(zip(digests, answer.certificate_infos, strict=False))
     for slot, expected in digests.items():
         chain = conn.chain(slot)
         parsed = conn.parsed_chain(slot)
@@ -126,6 +129,14 @@ def every_slot(ctx: CaseContext) -> None:
                   actual="parses" if parsed else "does not parse")
         ctx.equal(f"slot {slot}'s DIGESTS entry is the hash of the chain it serves", expected,
                   digest(conn.hash_alg, chain))
+        first = conn.certificate(slot, 0, 1)
+        ctx.equal(f"slot {slot}: CERTIFICATE Param1 echoes the SlotID", slot, first.slot_id,
+                  reference=CERTIFICATE_CLAUSE)
+        if ctx.version >= SpdmVersion.V13:
+            ctx.equal(f"slot {slot}: CERTIFICATE Param2 is the slot's CertificateInfo from DIGESTS "
+                      "(reserved, 0, without MULTI_KEY_CONN) (1.3)", infos.get(slot, 0),
+                      first.certificate_info,
+                      reference="DSP0274 1.3 Tables 28, 31; PROTOCOLS.md §3.4, §3.5")
 
 
 def _portion(ctx: CaseContext, conn: AuthConnection, what: str, offset: int, length: int,

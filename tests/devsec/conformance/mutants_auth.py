@@ -237,6 +237,8 @@ AUTH_MUTANTS = (
            _when(GET_CERTIFICATE, CERTIFICATE, _transfer_size_ignored)),
     Mutant("SlotSizeRequested answered with a size one too large", "spdm.certificate.slot-size",
            _when(GET_CERTIFICATE, CERTIFICATE, _slot_size_plus_one)),
+    Mutant("CERTIFICATE Param2 CertificateInfo 1 without MULTI_KEY_CONN (1.3)", "spdm.certificate.every-slot",
+           _when(GET_CERTIFICATE, CERTIFICATE, lambda q, r: r[:3] + b"\x01" + r[4:] if r[0] >= 0x13 else r)),
     Mutant("GET_CERTIFICATE at Offset = chain size answered", "spdm.certificate.boundaries",
            _end_offset_answered),
     Mutant("CHALLENGE_AUTH summary hash (type 0xFF) wrong", "spdm.challenge.slots-and-summaries",
