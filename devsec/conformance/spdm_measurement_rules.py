@@ -6,8 +6,10 @@ MEASUREMENTS since the last reset (PROTOCOLS.md §5.3), kept by the shared
 
 Decisions where DSP0274 leaves room (documented for vendors):
 
-* No ``raw-vs-digest`` case: DSP0274 does not say a device's raw bit stream
-  is the exact input of the digest it reports (a device may hash a different
+* ``raw-requested`` judges what RawBitStreamRequested asks of a device (a raw
+  block of the same value type, or the digest block it reports otherwise), but
+  not that the digest is the hash of the raw value: DSP0274 does not say the
+  raw bit stream is the exact input of the digest (a device may hash another
   encoding of the same measurement), so comparing them would fail conformant
   devices.
 * No ``content-stable`` case: measurements may change between two requests
@@ -40,7 +42,10 @@ from .context import CaseContext
 from .registry import case
 from .spdm_auth_connection import CONTEXTS, AuthConnection
 
-__all__ = ["block_rules", "invalid_signing_slot", "opaque", "signed", "signed_fresh", "unsigned_no_signature"]
+__all__ = [
+    "block_rules", "invalid_signing_slot", "opaque", "raw_requested", "signed", "signed_fresh",
+    "unsigned_no_signature",
+]
 """The case bodies (registered with :func:`.registry.case`; run them through the runner)."""
 
 CLAUSE = "DSP0274 1.3 Tables 40, 42"
@@ -61,10 +66,13 @@ OPAQUE_FMT1 = 0x02
 """OtherParamsSelection b1: OpaqueDataFmt1, the general opaque data table (1.2+)."""
 
 
-def _request(ctx: CaseContext, operation: int, *, signed: bool, slot: int = 0) -> GetMeasurements:
+def _request(ctx: CaseContext, operation: int, *, signed: bool, slot: int = 0,
+             raw: bool = False) -> GetMeasurements:
     context = os.urandom(REQUESTER_CONTEXT_SIZE) if ctx.version >= 0x13 else None
     if not signed:
-        return GetMeasurements(spdm_version=ctx.version, operation=operation, requester_context=context)
+        attributes = MeasurementAttributes.RAW_BIT_STREAM_REQUESTED if raw else 0
+        return GetMeasurements(spdm_version=ctx.version, attributes=attributes, operation=operation,
+                               requester_context=context)
     return GetMeasurements(spdm_version=ctx.version,
                            attributes=MeasurementAttributes.SIGNATURE_REQUESTED,
                            operation=operation, nonce=os.urandom(NONCE_SIZE),
@@ -170,6 +178,25 @@ def block_rules(ctx: CaseContext) -> None:
             ctx.check(f"{at}: index 0xfd holds a measurement manifest",
                       kind in (DmtfValueType.MEASUREMENT_MANIFEST, DmtfValueType.STRUCTURED_MANIFEST),
                       expected="type 4 or 10", actual=kind)
+
+
+@case("spdm.measurements.raw-requested", "From 1.2, with RawBitStreamRequested every index comes back as "
+      "a raw bit stream of the same value type, or as the very digest block it reports otherwise",
+      "DSP0274 1.3 Tables 40, 44-45", per_version=True, min_version=0x12, needs_any=MEAS_CAP)
+def raw_requested(ctx: CaseContext) -> None:
+    """A device that cannot give a raw value answers its digest (the representation bit tells)."""
+    conn = AuthConnection(ctx)
+    conn.vca()
+    usual, _ = conn.measurements(_request(ctx, MeasurementOperation.ALL, signed=False))
+    raw, _ = conn.measurements(_request(ctx, MeasurementOperation.ALL, signed=False, raw=True))
+    ctx.equal("the same indices come back", [b.index for b in usual.blocks], [b.index for b in raw.blocks])
+    for before, after in zip(usual.blocks, raw.blocks, strict=False):
+        at = f"block 0x{after.index:02x}"
+        ctx.equal(f"{at}: the value type is the one reported without the request", before.kind, after.kind,
+                  reference=BLOCK_CLAUSE)
+        ctx.check(f"{at}: a raw bit stream, or the same digest block as without the request",
+                  after.raw_bit_stream or after == before, expected="raw bit set, or the earlier block",
+                  actual=f"type 0x{after.value_type:02x}, {len(after.value)} bytes", reference=BLOCK_CLAUSE)
 
 
 @case("spdm.measurements.opaque", "MEASUREMENTS opaque data stays within 1024 bytes and, from 1.2, uses "

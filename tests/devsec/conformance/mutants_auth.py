@@ -223,6 +223,13 @@ def _not_an_opaque_table(response: Measurements) -> Measurements:
     return dataclasses.replace(response, opaque_data=b"\x01\x02\x03")
 
 
+def _raw_request_with_other_type(request: bytes, response: bytes) -> bytes:
+    """Answer RawBitStreamRequested with the first block's value type changed (still raw)."""
+    if not request[2] & 0x02 or not response[4]:
+        return response
+    return response[:12] + bytes([response[12] ^ 0x01]) + response[13:]
+
+
 def _signed_by_empty_slot(state: MutantState, request: bytes) -> bool:
     return bool(request[2] & 1) and len(request) > 36 and request[36] & 0x0F != 0
 
@@ -251,6 +258,8 @@ AUTH_MUTANTS = (
            _when(GET_MEASUREMENTS, MEASUREMENTS, _measurement_size_plus_one)),
     Mutant("a digest block of SHA-256 size under SHA-384", "spdm.measurements.block-rules",
            _when(GET_MEASUREMENTS, MEASUREMENTS, _unsigned(_short_digest))),
+    Mutant("RawBitStreamRequested answered with another value type", "spdm.measurements.raw-requested",
+           _when(GET_MEASUREMENTS, MEASUREMENTS, _raw_request_with_other_type)),
     Mutant("signed MEASUREMENTS reuse one nonce", "spdm.measurements.signed-fresh",
            _when(GET_MEASUREMENTS, MEASUREMENTS, _fixed_measurement_nonce)),
     Mutant("unsigned MEASUREMENTS carry signature bytes", "spdm.measurements.unsigned-no-signature",
