@@ -11,6 +11,7 @@ every request and response, exactly as exchanged (no DOE padding).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TypeVar
 
 from spdm.codec import CodecContext, Message
@@ -39,9 +40,11 @@ from spdm.transcript import Transcript
 from .context import CaseContext
 from .requests import codec_context, get_capabilities, negotiate_algorithms
 
-__all__ = ["CONTEXTS", "AuthConnection"]
+__all__ = ["CONTEXTS", "AuthConnection", "PortionJudge"]
 
 M = TypeVar("M", bound=Message)
+PortionJudge = Callable[[int, int, Certificate], None]
+"""Judges one CERTIFICATE portion: (the requested Offset, the requested Length, the response)."""
 
 MAX_PORTIONS = 256
 """Portions fetched for one chain before the case gives up (a device that never finishes)."""
@@ -123,8 +126,13 @@ class AuthConnection:
         self.transcript.add_b(request.encode(), response.raw)
         return response
 
-    def chain(self, slot: int) -> bytes:
+    def chain(self, slot: int, on_portion: PortionJudge | None = None) -> bytes:
         """A slot's whole chain, in portions, each kept in B.
+
+        Args:
+            slot: the slot.
+            on_portion: called with (Offset, Length, CERTIFICATE) right after each
+                portion, so its assertions carry that exchange.
 
         Raises:
             CaseAborted: a portion is not a CERTIFICATE, or the chain never ends.
@@ -132,6 +140,8 @@ class AuthConnection:
         chain = b""
         for _ in range(MAX_PORTIONS):
             portion = self.certificate(slot, len(chain), DEFAULT_CERTIFICATE_PORTION)
+            if on_portion is not None:
+                on_portion(len(chain), DEFAULT_CERTIFICATE_PORTION, portion)
             chain += portion.cert_chain
             if portion.remainder_length == 0:
                 self.chains[slot] = chain
