@@ -48,6 +48,9 @@ def catalogue() -> tuple[Case, ...]:
     from . import spdm_version  # noqa: F401, I001
     from . import spdm_capabilities, spdm_algorithms, spdm_certificates, spdm_challenge  # noqa: F401
     from . import spdm_measurements  # noqa: F401
+    from . import spdm_certificate_rules  # noqa: F401
+    from . import spdm_challenge_auth  # noqa: F401
+    from . import spdm_measurement_rules  # noqa: F401
     from . import spdm_session, spdm_session_handshake, spdm_session_update  # noqa: F401
     from . import spdm_session_psk, spdm_session_end, spdm_secured, spdm_state  # noqa: F401
     from . import spdm_state_session  # noqa: F401

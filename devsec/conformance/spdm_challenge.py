@@ -1,11 +1,12 @@
 """SPDM CHALLENGE / CHALLENGE_AUTH cases (PROTOCOLS.md §3.6, §4, §5.2).
 
-The signature case lets devsec's requester engine run the whole flow (VCA,
-DIGESTS, CERTIFICATE, CHALLENGE, signed MEASUREMENTS) and verify every
-signature over its exact transcript: the engine already holds the M1/M2 and
-L1/L2 rules with each version's signing prefix, and a case re-implementing
-them would be a second, untested copy.  References name DSP0274 1.3's
-CHALLENGE tables (the codec's citation, Tables 32-35).
+``spdm.challenge.requester-flow`` lets devsec's requester engine run the
+whole flow (VCA, DIGESTS, CERTIFICATE, CHALLENGE, signed MEASUREMENTS) end to
+end, with ``--trust-root`` when given.  The device is also judged on its own
+answers, field by field and with the signature verified by the suite over
+the transcript kept by the shared :class:`spdm.transcript.Transcript`:
+:mod:`.spdm_challenge_auth`.  References name DSP0274 1.3's CHALLENGE tables
+(the codec's citation, Tables 32-35).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """SPDM GET_MEASUREMENTS / MEASUREMENTS cases, unsigned (PROTOCOLS.md §3.7).
 
-Signed measurements over L1/L2 are judged by ``spdm.challenge.requester-flow``
-(devsec's requester verifies them); these cases judge the content rules on
-unsigned requests.  References name DSP0274 1.3's tables (Table 40 the
-request, Table 42 the response; the codec's citations).
+These judge counting, selection and index errors on unsigned requests;
+signed MEASUREMENTS over L1/L2 and the content rules of the blocks are judged
+in :mod:`.spdm_measurement_rules`.  References name DSP0274 1.3's tables
+(Table 40 the request, Table 42 the response; the codec's citations).
 """
 
 from __future__ import annotations

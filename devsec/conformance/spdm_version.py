@@ -10,11 +10,13 @@ from .context import CaseContext
 from .registry import case
 from .requests import get_capabilities, negotiate_algorithms
 
-__all__ = ["entries", "framing", "request_version", "resets"]
+__all__ = ["entries", "framing", "request_version", "reserved_fields", "resets"]
 """The case bodies (registered with :func:`.registry.case`; run them through the runner)."""
 
 CLAUSE = "DSP0274 1.3 §10.3"
 KNOWN_MAJOR = 1
+RESERVED_PROBE = 0x5A
+"""A reserved-field value with both bit patterns in it (Param2 gets its complement)."""
 
 
 @case("spdm.version.framing", "VERSION answers GET_VERSION in SPDM 1.0 framing", CLAUSE, standalone=True)
@@ -50,6 +52,16 @@ def request_version(ctx: CaseContext) -> None:
     ctx.expect_error("GET_VERSION with SPDMVersion 0x11 is refused with VersionMismatch", data,
                      (SpdmErrorCode.VERSION_MISMATCH,))
     ctx.equal("the ERROR is in SPDM 1.0 framing", 0x10, data[0])
+
+
+@case("spdm.version.reserved-fields", "GET_VERSION with non-zero reserved Param1/Param2 is still answered "
+      "with VERSION", CLAUSE, standalone=True)
+def reserved_fields(ctx: CaseContext) -> None:
+    """A receiver ignores reserved fields (DSP0274's field conventions), so they change nothing."""
+    data = ctx.send(bytes([0x10, 0x84, RESERVED_PROBE, RESERVED_PROBE ^ 0xFF]))
+    version = ctx.decode(Version, data)
+    ctx.check("VERSION lists at least one entry", bool(version.version_entries), expected=">= 1 entry",
+              actual=len(version.version_entries))
 
 
 @case("spdm.version.resets-connection", "GET_VERSION resets the connection: NEGOTIATE_ALGORITHMS "

@@ -63,7 +63,8 @@ def test_case_and_skip_patterns_select(target: str, tmp_path: Path) -> None:
     assert main(["conformance", "run", target, "--case", "spdm.version", "--skip", "*.resets-connection",
                  "--json", str(report)]) == 0
     ids = [c["id"] for c in json.loads(report.read_text())["cases"]]
-    assert ids == ["spdm.version.framing", "spdm.version.entries", "spdm.version.request-version"]
+    assert ids == ["spdm.version.framing", "spdm.version.entries", "spdm.version.request-version",
+                   "spdm.version.reserved-fields"]
 
 
 def test_a_failing_device_exits_nonzero_and_reports_the_rule_and_bytes(tmp_path: Path) -> None:
