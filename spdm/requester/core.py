@@ -35,7 +35,6 @@ from ..messages import (
     CodecContext,
     ErrorResponse,
     GetCapabilities,
-    GetMeasurements,
     Message,
     RespondIfReady,
     peek_code,
@@ -398,7 +397,8 @@ class RequesterCore:
         # a responder without MEAS_CAP omits it whatever was asked.
         summary = bool(getattr(request, "measurement_summary_hash_type", 0)
                        and negotiated.responder_flags & MEAS_CAPS)
-        signed = isinstance(request, GetMeasurements) and request.signature_requested
+        # GET_MEASUREMENTS and GET_ENDPOINT_INFO (1.3) say so in their attributes
+        signed = bool(getattr(request, "signature_requested", False))
         return negotiated.codec(measurement_summary=summary, signed=signed)
 
     # ------------------------------------------------------------------ internals: receiving
