@@ -41,7 +41,6 @@ from ..messages import (
 )
 from ..messages.codes import (
     CapabilityFlags,
-    MeasurementAttributes,
     RequestCode,
     ResponseCode,
     SpdmVersion,
@@ -223,10 +222,9 @@ class RequesterCore:
         if pending is None:
             return 0.0
         code = pending.request.CODE
-        signed_meas = code == RequestCode.GET_MEASUREMENTS and bool(
-            getattr(pending.request, "attributes", 0) & MeasurementAttributes.SIGNATURE_REQUESTED
-        )
-        if (code in _CRYPTO_REQUESTS or signed_meas) and self.negotiated is not None:
+        # a signed GET_MEASUREMENTS or (1.3) GET_ENDPOINT_INFO: the responder signs, CT applies
+        signed = bool(getattr(pending.request, "signature_requested", False))
+        if (code in _CRYPTO_REQUESTS or signed) and self.negotiated is not None:
             exponent = min(self.negotiated.responder_ct_exponent, CMA_MAX_CT_EXPONENT)
             return ST1_SECONDS + (1 << exponent) / 1e6
         return ST1_SECONDS

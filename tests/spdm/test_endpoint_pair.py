@@ -34,7 +34,7 @@ from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.key_pair import KeyPairOperation
 from spdm.messages.mel import Mel
 from spdm.negotiation import AlgorithmPreferences
-from spdm.requester import Requester
+from spdm.requester import ST1_SECONDS, Requester
 
 NOW = datetime.now(UTC)
 ENDPOINT_CAPS = F.EP_INFO_CAP_SIG | F.MEL_CAP | F.GET_KEY_PAIR_INFO_CAP | F.SET_KEY_PAIR_INFO_CAP
@@ -134,3 +134,12 @@ def test_the_requester_refuses_what_it_cannot_ask() -> None:
         requester.get_endpoint_info(slot_id=4)
     with pytest.raises(LocalProtocolError, match="not 1-255"):
         requester.get_key_pair_info(0)
+
+
+def test_a_signed_endpoint_info_gets_the_crypto_timeout() -> None:
+    unsigned, _, _ = _device()
+    unsigned.get_endpoint_info(signed=False)
+    assert unsigned.response_timeout() == ST1_SECONDS
+    signed, _, _ = _device()
+    signed.get_endpoint_info(slot_id=0)
+    assert signed.response_timeout() > ST1_SECONDS
