@@ -8,8 +8,9 @@ certificate chain); the response's RemainderLength says how much is left.
 
 Layouts per DSP0274 1.3 §10.29 (the messages) and the DMTF MEL format
 (the MEL = NumberOfEntries u32, MELEntriesLength u32,
-8 reserved bytes, then the entries; an entry = MELIndex u32, MeasIndex u32,
-then a DMTF measurement header and value).  The captures of libspdm show this
+8 reserved bytes, then the entries; an entry = MELIndex u32, MeasIndex u8,
+3 reserved bytes, then a DMTF measurement header and value; libspdm's
+``spdm_mel_entry_dmtf_t`` declares the same).  The captures of libspdm show this
 layout byte for byte (``vectors/libspdm-doe/spdm13-p384-endpoint-mel-keypair``).
 """
 
@@ -50,7 +51,8 @@ MEL_HEADER_SIZE = 16
 
 _MelEntryWire = Struct(
     "mel_index" / Int32ul,
-    "measurement_index" / Int32ul,
+    "measurement_index" / Int8ul,
+    Padding(3),
     "value_type" / Int8ul,
     "_value_size" / Rebuild(Int16ul, len_(this.value)),
     "value" / Bytes(this._value_size),

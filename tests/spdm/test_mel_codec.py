@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spdm.errors import DecodeError
+from spdm.errors import DecodeError, LocalProtocolError
 from spdm.messages import GetMeasurementExtensionLog, MeasurementExtensionLog
 from spdm.messages.codes import DmtfValueType
 from spdm.messages.mel import MEL_HEADER_SIZE, Mel, MelEntry
@@ -52,3 +52,12 @@ def test_header_and_entries_must_agree(offset: int, delta: int) -> None:
 def test_extended_appends() -> None:
     entry = MelEntry(1, 0x11, 0x89, b"x")
     assert Mel().extended(entry).entries == (entry,)
+
+
+def test_an_entry_names_a_one_byte_measurement_index() -> None:
+    data = bytearray(Mel((MelEntry(1, 0x11, 0x89, b"ROM"),)).encode())
+    assert data[MEL_HEADER_SIZE + 4:MEL_HEADER_SIZE + 8] == b"\x11\0\0\0"
+    data[MEL_HEADER_SIZE + 5] = 0xAA  # reserved
+    assert Mel.decode(bytes(data)).entries[0].measurement_index == 0x11
+    with pytest.raises(LocalProtocolError):
+        Mel((MelEntry(1, 0x100, 0x89, b"x"),)).encode()
