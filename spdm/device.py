@@ -30,6 +30,7 @@ from .crypto import (
     measurement_digest,
     sign,
 )
+from .device_endpoint import EndpointData, KeyPair
 from .errors import ConfigurationError, LocalProtocolError, VerificationError
 from .messages import MeasurementBlock
 from .messages.codes import (
@@ -205,13 +206,31 @@ class DeviceModel:
         self._chains: dict[tuple[int, BaseHashAlgo], bytes] = {}
         self._psks: Mapping[bytes, bytes] = MappingProxyType({})
         self._blocks: dict[tuple[MeasurementHashAlgo, bool], tuple[MeasurementBlock, ...]] = {}
+        asym = min(int(identity.leaf_key.asym) for identity in slots.values())
+        self._endpoint = EndpointData.for_slots(sum(1 << slot for slot in slots), asym)
 
     def _copy(self, slots: Mapping[int, DeviceIdentity],
               measurements: Sequence[MeasurementSource]) -> DeviceModel:
         copy = DeviceModel.__new__(DeviceModel)
         copy._assign(slots, measurements)
         copy._psks = self._psks
+        copy._endpoint = self._endpoint
         return copy
+
+    def with_endpoint(self, endpoint: EndpointData) -> DeviceModel:
+        """A copy whose 1.3 endpoint data (class identifier, MEL, key pairs) is ``endpoint``.
+
+        The endpoint data is a mutable store (:mod:`spdm.device_endpoint`): copies
+        made from this model afterwards share it, as they share the device's flash.
+        """
+        copy = self._copy(self._slots, self._measurements)
+        copy._endpoint = endpoint
+        return copy
+
+    @property
+    def endpoint(self) -> EndpointData:
+        """The device's endpoint data (extend its MEL through it)."""
+        return self._endpoint
 
     def with_psks(self, psks: Mapping[bytes, bytes]) -> DeviceModel:
         """A copy that also holds pre-shared keys (PSK hint -> PSK) for PSK sessions.
@@ -352,6 +371,25 @@ class DeviceModel:
             for slot, identity in self._slots.items()
         }
         return self._copy(forged, self._measurements)
+
+    # --- EndpointBackend (SPDM 1.3 endpoint messages) ------------------------------------------
+
+    def endpoint_info(self, subcode: int) -> bytes | None:
+        """EPInfo of ``subcode`` (see :meth:`EndpointData.endpoint_info`)."""
+        return self._endpoint.endpoint_info(subcode)
+
+    def measurement_extension_log(self) -> bytes:
+        """The MEL's bytes."""
+        return self._endpoint.measurement_extension_log()
+
+    def key_pairs(self) -> Sequence[KeyPair]:
+        """Every key pair, KeyPairID order."""
+        return self._endpoint.key_pairs()
+
+    def set_key_pair(self, operation: int, key_pair_id: int, key_usage: int, asym_algo: int,
+                     assoc_cert_slot_mask: int) -> None:
+        """Apply SET_KEY_PAIR_INFO (see :meth:`EndpointData.set_key_pair`; ValueError when refused)."""
+        self._endpoint.set_key_pair(operation, key_pair_id, key_usage, asym_algo, assoc_cert_slot_mask)
 
     # --- ResponderBackend ------------------------------------------------------------------
 

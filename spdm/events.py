@@ -22,10 +22,14 @@ __all__ = [
     "CertificateChainReceived",
     "ChallengeAuthenticated",
     "DigestsReceived",
+    "EndpointInfoReceived",
     "ErrorResponseReceived",
     "Event",
     "HeartbeatAcknowledged",
+    "KeyPairInfoReceived",
+    "KeyPairInfoSet",
     "KeyUpdated",
+    "MeasurementExtensionLogReceived",
     "MeasurementsReceived",
     "MutualAuthCompleted",
     "RequestAnswered",
@@ -259,3 +263,68 @@ class RequestAnswered(Event):
     response_code: int
     error_code: int | None = None
     reason: str = ""
+
+
+# --- SPDM 1.3 endpoint messages (issue 13) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfoReceived(Event):
+    """ENDPOINT_INFO arrived (and, when signed, verified over IL1).
+
+    Attributes:
+        subcode: what was asked (1 = device class identifier).
+        slot_id: the slot whose key signed (0 when unsigned).
+        ep_info: the EPInfo bytes.
+        evidence: the signature record when a signature was requested.
+    """
+
+    subcode: int
+    slot_id: int
+    ep_info: bytes
+    evidence: SignedEvidence | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementExtensionLogReceived(Event):
+    """The whole MEL arrived, portion by portion (``mel`` is the raw DMTF-format log).
+
+    Attributes:
+        mel: the log's bytes as the portions added up (decode with
+            :class:`spdm.messages.mel.Mel`; the requester already checked it decodes).
+        entries: how many entries it holds.
+    """
+
+    mel: bytes = field(repr=False)
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPairInfoReceived(Event):
+    """KEY_PAIR_INFO arrived: one key pair of ``total_key_pairs``.
+
+    Attributes:
+        total_key_pairs: TotalKeyPairs.
+        key_pair_id: the key pair described.
+        capabilities / key_usage_capabilities / current_key_usage /
+        asym_algo_capabilities / current_asym_algo / assoc_cert_slot_mask /
+        public_key_info: its fields as sent.
+    """
+
+    total_key_pairs: int
+    key_pair_id: int
+    capabilities: int
+    key_usage_capabilities: int
+    current_key_usage: int
+    asym_algo_capabilities: int
+    current_asym_algo: int
+    assoc_cert_slot_mask: int
+    public_key_info: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPairInfoSet(Event):
+    """SET_KEY_PAIR_INFO was acknowledged."""
+
+    operation: int
+    key_pair_id: int

@@ -68,6 +68,10 @@ _NEGOTIATED_REQUESTS = (
     RequestCode.END_SESSION,
     RequestCode.GET_ENCAPSULATED_REQUEST,
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE,
+    RequestCode.GET_ENDPOINT_INFO,
+    RequestCode.GET_MEASUREMENT_EXTENSION_LOG,
+    RequestCode.GET_KEY_PAIR_INFO,
+    RequestCode.SET_KEY_PAIR_INFO,
 )
 
 TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {

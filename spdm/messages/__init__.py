@@ -29,7 +29,10 @@ from .control import (
     VendorDefinedRequest,
     VendorDefinedResponse,
 )
+from .endpoint import EndpointInfo, GetEndpointInfo
+from .key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from .measurements import GetMeasurements, MeasurementBlock, Measurements
+from .mel import GetMeasurementExtensionLog, MeasurementExtensionLog
 from .session import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -67,6 +70,7 @@ REQUEST_TYPES: dict[int, type[Message]] = {
         Challenge, GetMeasurements, RespondIfReady, VendorDefinedRequest,
         KeyExchange, Finish, PskExchange, PskFinish, Heartbeat, KeyUpdate, EndSession,
         GetEncapsulatedRequest, DeliverEncapsulatedResponse,
+        GetEndpointInfo, GetMeasurementExtensionLog, GetKeyPairInfo, SetKeyPairInfo,
     )
 }
 """Request code -> message class, for the requests this codec knows."""
@@ -78,6 +82,7 @@ RESPONSE_TYPES: dict[int, type[Message]] = {
         Measurements, ErrorResponse, VendorDefinedResponse,
         KeyExchangeRsp, FinishRsp, PskExchangeRsp, PskFinishRsp, HeartbeatAck, KeyUpdateAck,
         EndSessionAck, EncapsulatedRequest, EncapsulatedResponseAck,
+        EndpointInfo, MeasurementExtensionLog, KeyPairInfo, SetKeyPairInfoAck,
     )
 }
 """Response code -> message class."""
@@ -106,4 +111,7 @@ __all__ = [
     "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
     "PCI_SIG_STANDARD_ID", "PCI_SIG_VENDOR_ID",
     "VendorDefinedResponse", "Version", "peek_code",
+    "EndpointInfo", "GetEndpointInfo",
+    "GetKeyPairInfo", "KeyPairInfo", "SetKeyPairInfo", "SetKeyPairInfoAck",
+    "GetMeasurementExtensionLog", "MeasurementExtensionLog",
 ]

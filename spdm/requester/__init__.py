@@ -51,9 +51,13 @@ from ..messages import (
     Version,
 )
 from ..messages.codes import RequestCode
+from ..messages.endpoint import EndpointInfo
+from ..messages.key_pair import KeyPairInfo, SetKeyPairInfoAck
+from ..messages.mel import MeasurementExtensionLog
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS, Route
 from .encap import EncapCommands
+from .endpoint import EndpointCommands
 from .session import SessionCommands
 from .vca import VcaCommands
 
@@ -76,12 +80,17 @@ ROUTES: Mapping[int, Route[Any, Any]] = {
     RequestCode.GET_ENCAPSULATED_REQUEST: Route(EncapsulatedRequest, EncapCommands._on_encapsulated_request),
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE: Route(
         EncapsulatedResponseAck, EncapCommands._on_encapsulated_response_ack),
+    RequestCode.GET_ENDPOINT_INFO: Route(EndpointInfo, EndpointCommands._on_endpoint_info),
+    RequestCode.GET_MEASUREMENT_EXTENSION_LOG: Route(
+        MeasurementExtensionLog, EndpointCommands._on_measurement_extension_log),
+    RequestCode.GET_KEY_PAIR_INFO: Route(KeyPairInfo, EndpointCommands._on_key_pair_info),
+    RequestCode.SET_KEY_PAIR_INFO: Route(SetKeyPairInfoAck, EndpointCommands._on_set_key_pair_info_ack),
 }
 """Request code -> how its response is decoded and which handler checks it; the requests
 this engine sends (a code missing here cannot be followed either)."""
 
 
-class Requester(VcaCommands, AuthCommands, SessionCommands):
+class Requester(VcaCommands, AuthCommands, SessionCommands, EndpointCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
     _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = ROUTES

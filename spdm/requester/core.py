@@ -35,14 +35,12 @@ from ..messages import (
     CodecContext,
     ErrorResponse,
     GetCapabilities,
-    GetMeasurements,
     Message,
     RespondIfReady,
     peek_code,
 )
 from ..messages.codes import (
     CapabilityFlags,
-    MeasurementAttributes,
     RequestCode,
     ResponseCode,
     SpdmVersion,
@@ -224,10 +222,9 @@ class RequesterCore:
         if pending is None:
             return 0.0
         code = pending.request.CODE
-        signed_meas = code == RequestCode.GET_MEASUREMENTS and bool(
-            getattr(pending.request, "attributes", 0) & MeasurementAttributes.SIGNATURE_REQUESTED
-        )
-        if (code in _CRYPTO_REQUESTS or signed_meas) and self.negotiated is not None:
+        # a signed GET_MEASUREMENTS or (1.3) GET_ENDPOINT_INFO: the responder signs, CT applies
+        signed = bool(getattr(pending.request, "signature_requested", False))
+        if (code in _CRYPTO_REQUESTS or signed) and self.negotiated is not None:
             exponent = min(self.negotiated.responder_ct_exponent, CMA_MAX_CT_EXPONENT)
             return ST1_SECONDS + (1 << exponent) / 1e6
         return ST1_SECONDS
@@ -398,7 +395,8 @@ class RequesterCore:
         # a responder without MEAS_CAP omits it whatever was asked.
         summary = bool(getattr(request, "measurement_summary_hash_type", 0)
                        and negotiated.responder_flags & MEAS_CAPS)
-        signed = isinstance(request, GetMeasurements) and request.signature_requested
+        # GET_MEASUREMENTS and GET_ENDPOINT_INFO (1.3) say so in their attributes
+        signed = bool(getattr(request, "signature_requested", False))
         return negotiated.codec(measurement_summary=summary, signed=signed)
 
     # ------------------------------------------------------------------ internals: receiving

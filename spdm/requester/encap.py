@@ -162,7 +162,9 @@ class EncapCommands(RequesterCore):
             self._events.append(MutualAuthCompleted(None))  # basic mutual auth: nothing follows
             return
         if session.phase == SessionPhase.ESTABLISHED:
-            self._events.append(KeyUpdated(session.session_id, False, responder_initiated=True))
+            # only a KEY_UPDATE moved keys: another request (1.3: GET_ENDPOINT_INFO) changed nothing
+            if flow.inner[1:2] == bytes([RequestCode.KEY_UPDATE]):
+                self._events.append(KeyUpdated(session.session_id, False, responder_initiated=True))
             return
         self._finish(negotiated, session)
 

@@ -77,6 +77,9 @@ from ..messages import (
     VendorDefinedResponse,
 )
 from ..messages.codes import CapabilityFlags, RequestCode, ResponseCode, SpdmVersion
+from ..messages.endpoint import GetEndpointInfo
+from ..messages.key_pair import GetKeyPairInfo, SetKeyPairInfo
+from ..messages.mel import GetMeasurementExtensionLog
 from ..negotiation import MEAS_CAPS, Negotiated
 from ..secured import open_record, record_session_id, seal
 from ..session import Session, SessionPhase
@@ -90,6 +93,7 @@ from ._connection import (
     invalid_request,
     unsupported_request,
 )
+from .endpoint import get_endpoint_info, get_key_pair_info, get_measurement_extension_log, set_key_pair_info
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +174,8 @@ def _vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
 
 
 V11 = SpdmVersion.V11
+V13 = SpdmVersion.V13
+EP_INFO_CAPS = CapabilityFlags.EP_INFO_CAP_NO_SIG | CapabilityFlags.EP_INFO_CAP_SIG
 
 _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.GET_VERSION: _Route(GetVersion, vca.get_version),
@@ -198,6 +204,15 @@ _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE: _Route(
         DeliverEncapsulatedResponse, encap.deliver_encapsulated_response, CapabilityFlags.ENCAP_CAP,
         EITHER, since=V11),
+    RequestCode.GET_ENDPOINT_INFO: _Route(
+        GetEndpointInfo, get_endpoint_info, EP_INFO_CAPS, EITHER, since=V13),
+    RequestCode.GET_MEASUREMENT_EXTENSION_LOG: _Route(
+        GetMeasurementExtensionLog, get_measurement_extension_log, CapabilityFlags.MEL_CAP, EITHER,
+        since=V13),
+    RequestCode.GET_KEY_PAIR_INFO: _Route(
+        GetKeyPairInfo, get_key_pair_info, CapabilityFlags.GET_KEY_PAIR_INFO_CAP, EITHER, since=V13),
+    RequestCode.SET_KEY_PAIR_INFO: _Route(
+        SetKeyPairInfo, set_key_pair_info, CapabilityFlags.SET_KEY_PAIR_INFO_CAP, EITHER, since=V13),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""
 

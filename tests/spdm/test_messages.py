@@ -66,6 +66,9 @@ from spdm.messages import (
     peek_code,
 )
 from spdm.messages.codes import AlgType, DmtfValueType
+from spdm.messages.endpoint import EndpointInfo, GetEndpointInfo
+from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
+from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog
 
 # Negotiated sizes of the two captured algorithm sets (PROTOCOLS.md §3.3, §3.8.3).
 P256 = CodecContext(hash_size=32, signature_size=64, dhe_size=64, req_signature_size=384)
@@ -98,6 +101,29 @@ BLOCKS = (  # PROTOCOLS.md §3.7, TRACE 1.2
     MeasurementBlock(0xFE, 0x85, fill(16, 0x22)),
     MeasurementBlock(0x10, 0x87, (7).to_bytes(8, "little")),
 )
+
+ENDPOINT_CASES = [
+    # SPDM 1.3 endpoint messages (issue 13): endpoint info, MEL, key pair info
+    pytest.param(GetEndpointInfo(spdm_version=0x13, subcode=1), NO_CONTEXT, id="get_endpoint_info"),
+    pytest.param(GetEndpointInfo(spdm_version=0x13, subcode=1, slot_id=4, request_attributes=1,
+                                 nonce=bytes(range(32))), NO_CONTEXT, id="get_endpoint_info-signed"),
+    pytest.param(EndpointInfo(spdm_version=0x13, ep_info=b"\x01\0\0\0"), NO_CONTEXT, id="endpoint_info"),
+    pytest.param(EndpointInfo(spdm_version=0x13, slot_id=4, nonce=bytes(32), ep_info=b"\x01",
+                              signature=bytes(96)), P384_SIGNED, id="endpoint_info-signed"),
+    pytest.param(GetMeasurementExtensionLog(spdm_version=0x13, offset=2, length=0x400), NO_CONTEXT,
+                 id="get_measurement_extension_log"),
+    pytest.param(MeasurementExtensionLog(spdm_version=0x13, remainder_length=3, portion=b"mel"), NO_CONTEXT,
+                 id="measurement_extension_log"),
+    pytest.param(GetKeyPairInfo(spdm_version=0x13, key_pair_id=1), NO_CONTEXT, id="get_key_pair_info"),
+    pytest.param(KeyPairInfo(spdm_version=0x13, total_key_pairs=2, key_pair_id=1, capabilities=0x3F,
+                             public_key_info=b"\x30\x00"), NO_CONTEXT, id="key_pair_info"),
+    pytest.param(SetKeyPairInfo(spdm_version=0x13, operation=0, key_pair_id=1, desired_key_usage=1,
+                                desired_asym_algo=0x80, desired_assoc_cert_slot_mask=1), NO_CONTEXT,
+                 id="set_key_pair_info-change"),
+    pytest.param(SetKeyPairInfo(spdm_version=0x13, operation=1, key_pair_id=1), NO_CONTEXT,
+                 id="set_key_pair_info-erase"),
+    pytest.param(SetKeyPairInfoAck(spdm_version=0x13), NO_CONTEXT, id="set_key_pair_info_ack"),
+]
 
 CASES = [
     # --- VCA
@@ -282,6 +308,7 @@ CASES = [
                  id="encapsulated_response_ack-1.3"),
     pytest.param(EncapsulatedResponseAck(spdm_version=0x13, ack_request_id=3), NO_CONTEXT,
                  id="encapsulated_response_ack-done"),
+    *ENDPOINT_CASES,
 ]
 
 GREEDY_TAIL = {

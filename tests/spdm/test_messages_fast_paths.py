@@ -181,6 +181,7 @@ def test_header_only_classes() -> None:
     assert {cls.__name__ for cls in HEADER_ONLY} == {
         "GetVersion", "GetDigests", "RespondIfReady", "Heartbeat", "HeartbeatAck", "KeyUpdate",
         "KeyUpdateAck", "EndSession", "EndSessionAck", "GetEncapsulatedRequest", "PskFinishRsp",
+        "SetKeyPairInfoAck",
     }
 
 

@@ -65,6 +65,9 @@ from spdm.messages import (
     VendorDefinedResponse,
     Version,
 )
+from spdm.messages.endpoint import EndpointInfo, GetEndpointInfo
+from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
+from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog
 from tests.vectors import DOE_HEADER, SETS, TYPE_SPDM, records
 
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None,
@@ -194,6 +197,32 @@ def _encapsulated_response_ack(draw: st.DrawFn, v: int, ctx: CodecContext) -> Me
                                    encapsulated_request=draw(st.binary(max_size=48)))
 
 
+ENDPOINT_BUILDERS: dict[type[Message], Builder] = {
+    # SPDM 1.3 endpoint messages (issue 13)
+    GetEndpointInfo: lambda draw, v, ctx: GetEndpointInfo(
+        spdm_version=v, subcode=draw(u8), slot_id=draw(st.integers(0, 15)), request_attributes=1,
+        nonce=draw(blob(32))) if draw(st.booleans()) else GetEndpointInfo(
+        spdm_version=v, subcode=draw(u8), request_attributes=0),
+    EndpointInfo: lambda draw, v, ctx: EndpointInfo(
+        spdm_version=v, slot_id=draw(st.integers(0, 15)), nonce=draw(blob(32)) if ctx.signed else None,
+        ep_info=draw(st.binary(max_size=40)), signature=draw(blob(ctx.signature_size if ctx.signed else 0))),
+    GetMeasurementExtensionLog: lambda draw, v, ctx: GetMeasurementExtensionLog(
+        spdm_version=v, offset=draw(u32), length=draw(u32)),
+    MeasurementExtensionLog: lambda draw, v, ctx: MeasurementExtensionLog(
+        spdm_version=v, remainder_length=draw(st.integers(0, 0xFFFF)), portion=draw(st.binary(max_size=40))),
+    GetKeyPairInfo: lambda draw, v, ctx: GetKeyPairInfo(spdm_version=v, key_pair_id=draw(u8)),
+    KeyPairInfo: lambda draw, v, ctx: KeyPairInfo(
+        spdm_version=v, total_key_pairs=draw(u8), key_pair_id=draw(u8), capabilities=draw(u16),
+        key_usage_capabilities=draw(u16), current_key_usage=draw(u16), asym_algo_capabilities=draw(u32),
+        current_asym_algo=draw(u32), assoc_cert_slot_mask=draw(u8),
+        public_key_info=draw(st.binary(max_size=40))),
+    SetKeyPairInfo: lambda draw, v, ctx: SetKeyPairInfo(
+        spdm_version=v, operation=1, key_pair_id=draw(u8)) if draw(st.booleans()) else SetKeyPairInfo(
+        spdm_version=v, operation=draw(st.sampled_from([0, 2, 3])), key_pair_id=draw(u8),
+        desired_key_usage=draw(u16), desired_asym_algo=draw(u32), desired_assoc_cert_slot_mask=draw(u8)),
+    SetKeyPairInfoAck: lambda draw, v, ctx: SetKeyPairInfoAck(spdm_version=v),
+}
+
 BUILDERS: dict[type[Message], Builder] = {
     GetVersion: lambda draw, v, ctx: GetVersion(spdm_version=draw(u8)),
     Version: lambda draw, v, ctx: Version(spdm_version=draw(u8),
@@ -278,6 +307,7 @@ BUILDERS: dict[type[Message], Builder] = {
     DeliverEncapsulatedResponse: lambda draw, v, ctx: DeliverEncapsulatedResponse(
         spdm_version=v, request_id=draw(u8), encapsulated_response=draw(st.binary(max_size=48))),
     EncapsulatedResponseAck: _encapsulated_response_ack,
+    **ENDPOINT_BUILDERS,
 }
 
 

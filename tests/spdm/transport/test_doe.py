@@ -404,7 +404,7 @@ def test_discover_rejects_malformed_answers(answer: bytes) -> None:
 
 
 def test_vectors_are_present() -> None:
-    assert len(CAPTURES) == 3
+    assert len(CAPTURES) >= 3  # the three 1.0-1.3 sets, and the later ones (issue 13)
 
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.parent.name)
@@ -425,7 +425,7 @@ def test_vector_discovery_records(capture: Path) -> None:
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.parent.name)
 def test_vector_records_all_reencode_byte_for_byte(capture: Path) -> None:
     records = pcap_records(capture)
-    assert len(records) > 100
+    assert len(records) >= 78  # the smallest set (spdm13-p384-endpoint-mel-keypair) has 78
     kinds = set()
     for record in records:
         obj = decode_data_object(record)

@@ -1,0 +1,161 @@
+"""GET_KEY_PAIR_INFO / KEY_PAIR_INFO and SET_KEY_PAIR_INFO / SET_KEY_PAIR_INFO_ACK (SPDM 1.3).
+
+A 1.3 responder may hold several asymmetric key pairs (KeyPairID 1..
+TotalKeyPairs); KEY_PAIR_INFO describes one (what it can do, what it is set
+to, which certificate slots it is associated with, its public key's
+SubjectPublicKeyInfo algorithm), and SET_KEY_PAIR_INFO changes, erases or
+generates one.  Layouts per DSP0274 1.3 §10.30-10.31, as libspdm sends them
+(``vectors/libspdm-doe/spdm13-p384-endpoint-mel-keypair``).
+
+Decided: an Erase request is the 5 bytes up to KeyPairID and nothing more
+(the reference sends exactly that; the desired-value fields only mean
+something to Change and Generate), so a SET_KEY_PAIR_INFO with operation
+Erase carries no desired values and any that follow are trailing bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from typing import ClassVar
+
+from construct import Bytes, If, Int8ul, Int16ul, Int32ul, Padding, Rebuild, Struct, len_, this
+
+from ..codec import Message, header
+from .codes import RequestCode, ResponseCode
+
+__all__ = [
+    "GetKeyPairInfo",
+    "KeyPairCapabilities",
+    "KeyPairInfo",
+    "KeyPairOperation",
+    "KeyUsage",
+    "SetKeyPairInfo",
+    "SetKeyPairInfoAck",
+]
+
+
+class KeyPairCapabilities(IntFlag):
+    """KEY_PAIR_INFO Capabilities (DSP0274 1.3 Table 105)."""
+
+    GEN_KEY = 1 << 0
+    ERASABLE = 1 << 1
+    CERT_ASSOC = 1 << 2
+    KEY_USAGE = 1 << 3
+    ASYM_ALGO = 1 << 4
+    SHAREABLE = 1 << 5
+
+
+class KeyUsage(IntFlag):
+    """KeyUsageMask bits (DIGESTS, KEY_PAIR_INFO, SET_KEY_PAIR_INFO; PROTOCOLS.md §3.4)."""
+
+    KEY_EXCHANGE = 1 << 0
+    CHALLENGE = 1 << 1
+    MEASUREMENT = 1 << 2
+    ENDPOINT_INFO = 1 << 3
+    STANDARDS = 1 << 14
+    VENDOR = 1 << 15
+
+
+class KeyPairOperation(IntEnum):
+    """SET_KEY_PAIR_INFO Param1 (SetKeyPairInfoOperation)."""
+
+    CHANGE = 0
+    ERASE = 1
+    GENERATE = 2
+
+
+@dataclass(frozen=True)
+class GetKeyPairInfo(Message):
+    """GET_KEY_PAIR_INFO: which key pair (1-based)."""
+
+    CODE: ClassVar[int] = RequestCode.GET_KEY_PAIR_INFO
+    STRUCT = Struct(*header(RequestCode.GET_KEY_PAIR_INFO), "key_pair_id" / Int8ul)
+
+    key_pair_id: int = 1
+
+
+@dataclass(frozen=True)
+class KeyPairInfo(Message):
+    """KEY_PAIR_INFO: one key pair's capabilities and current settings.
+
+    ``public_key_info`` is the DER SubjectPublicKeyInfo AlgorithmIdentifier of
+    the key (libspdm sends the algorithm's, e.g. rsaEncryption with NULL parameters).
+    """
+
+    CODE: ClassVar[int] = ResponseCode.KEY_PAIR_INFO
+    STRUCT = Struct(
+        *header(ResponseCode.KEY_PAIR_INFO),
+        "total_key_pairs" / Int8ul,
+        "key_pair_id" / Int8ul,
+        "capabilities" / Int16ul,
+        "key_usage_capabilities" / Int16ul,
+        "current_key_usage" / Int16ul,
+        "asym_algo_capabilities" / Int32ul,
+        "current_asym_algo" / Int32ul,
+        "_public_key_info_length" / Rebuild(Int16ul, len_(this.public_key_info)),
+        "assoc_cert_slot_mask" / Int8ul,
+        "public_key_info" / Bytes(this._public_key_info_length),
+    )
+
+    total_key_pairs: int = 0
+    key_pair_id: int = 0
+    capabilities: int = 0
+    key_usage_capabilities: int = 0
+    current_key_usage: int = 0
+    asym_algo_capabilities: int = 0
+    current_asym_algo: int = 0
+    assoc_cert_slot_mask: int = 0
+    public_key_info: bytes = b""
+
+
+@dataclass(frozen=True)
+class SetKeyPairInfo(Message):
+    """SET_KEY_PAIR_INFO: change, erase or generate one key pair.
+
+    The desired values are None for Erase (absent on the wire) and required
+    for Change and Generate.
+    """
+
+    CODE: ClassVar[int] = RequestCode.SET_KEY_PAIR_INFO
+    STRUCT = Struct(
+        *header(RequestCode.SET_KEY_PAIR_INFO, "operation"),
+        "key_pair_id" / Int8ul,
+        "desired" / If(this.operation != int(KeyPairOperation.ERASE), Struct(
+            Padding(1),
+            "key_usage" / Int16ul,
+            "asym_algo" / Int32ul,
+            "assoc_cert_slot_mask" / Int8ul,
+        )),
+    )
+
+    operation: int = KeyPairOperation.CHANGE
+    key_pair_id: int = 1
+    desired_key_usage: int | None = None
+    desired_asym_algo: int | None = None
+    desired_assoc_cert_slot_mask: int | None = None
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, object]) -> dict[str, object]:
+        desired = fields.pop("desired")
+        if isinstance(desired, dict):
+            fields["desired_key_usage"] = desired["key_usage"]
+            fields["desired_asym_algo"] = desired["asym_algo"]
+            fields["desired_assoc_cert_slot_mask"] = desired["assoc_cert_slot_mask"]
+        return fields
+
+    def _to_fields(self) -> dict[str, object]:
+        return {
+            "spdm_version": self.spdm_version, "operation": self.operation,
+            "key_pair_id": self.key_pair_id,
+            "desired": {"key_usage": self.desired_key_usage, "asym_algo": self.desired_asym_algo,
+                        "assoc_cert_slot_mask": self.desired_assoc_cert_slot_mask},
+        }
+
+
+@dataclass(frozen=True)
+class SetKeyPairInfoAck(Message):
+    """SET_KEY_PAIR_INFO_ACK: header only."""
+
+    CODE: ClassVar[int] = ResponseCode.SET_KEY_PAIR_INFO_ACK
+    STRUCT = Struct(*header(ResponseCode.SET_KEY_PAIR_INFO_ACK))
