@@ -30,6 +30,7 @@ from .control import (
     VendorDefinedResponse,
 )
 from .measurements import GetMeasurements, MeasurementBlock, Measurements
+from .provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from .session import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -67,6 +68,7 @@ REQUEST_TYPES: dict[int, type[Message]] = {
         Challenge, GetMeasurements, RespondIfReady, VendorDefinedRequest,
         KeyExchange, Finish, PskExchange, PskFinish, Heartbeat, KeyUpdate, EndSession,
         GetEncapsulatedRequest, DeliverEncapsulatedResponse,
+        GetCsr, SetCertificate,
     )
 }
 """Request code -> message class, for the requests this codec knows."""
@@ -78,6 +80,7 @@ RESPONSE_TYPES: dict[int, type[Message]] = {
         Measurements, ErrorResponse, VendorDefinedResponse,
         KeyExchangeRsp, FinishRsp, PskExchangeRsp, PskFinishRsp, HeartbeatAck, KeyUpdateAck,
         EndSessionAck, EncapsulatedRequest, EncapsulatedResponseAck,
+        Csr, SetCertificateRsp,
     )
 }
 """Response code -> message class."""
@@ -106,4 +109,5 @@ __all__ = [
     "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
     "PCI_SIG_STANDARD_ID", "PCI_SIG_VENDOR_ID",
     "VendorDefinedResponse", "Version", "peek_code",
+    "Csr", "GetCsr", "SetCertificate", "SetCertificateRsp",
 ]

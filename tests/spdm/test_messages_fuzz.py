@@ -65,6 +65,7 @@ from spdm.messages import (
     VendorDefinedResponse,
     Version,
 )
+from spdm.messages.provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from tests.vectors import DOE_HEADER, SETS, TYPE_SPDM, records
 
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None,
@@ -194,6 +195,13 @@ def _encapsulated_response_ack(draw: st.DrawFn, v: int, ctx: CodecContext) -> Me
                                    encapsulated_request=draw(st.binary(max_size=48)))
 
 
+def _set_certificate(draw: st.DrawFn, v: int, ctx: CodecContext) -> Message:
+    attributes = draw(u8)
+    body = draw(st.binary(max_size=80))
+    chain = None if attributes & 0x80 else (len(body) + 2).to_bytes(2, "little") + body
+    return SetCertificate(spdm_version=v, attributes=attributes, key_pair_id=draw(u8), cert_chain=chain)
+
+
 BUILDERS: dict[type[Message], Builder] = {
     GetVersion: lambda draw, v, ctx: GetVersion(spdm_version=draw(u8)),
     Version: lambda draw, v, ctx: Version(spdm_version=draw(u8),
@@ -278,6 +286,12 @@ BUILDERS: dict[type[Message], Builder] = {
     DeliverEncapsulatedResponse: lambda draw, v, ctx: DeliverEncapsulatedResponse(
         spdm_version=v, request_id=draw(u8), encapsulated_response=draw(st.binary(max_size=48))),
     EncapsulatedResponseAck: _encapsulated_response_ack,
+    GetCsr: lambda draw, v, ctx: GetCsr(
+        spdm_version=v, key_pair_id=draw(u8), attributes=draw(u8),
+        requester_info=draw(st.binary(max_size=48)), opaque_data=draw(opaque)),
+    Csr: lambda draw, v, ctx: Csr(spdm_version=v, csr=draw(st.binary(max_size=80))),
+    SetCertificate: _set_certificate,
+    SetCertificateRsp: lambda draw, v, ctx: SetCertificateRsp(spdm_version=v, slot_id=draw(nibble)),
 }
 
 
