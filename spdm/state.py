@@ -68,6 +68,8 @@ _NEGOTIATED_REQUESTS = (
     RequestCode.END_SESSION,
     RequestCode.GET_ENCAPSULATED_REQUEST,
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE,
+    RequestCode.GET_CSR,
+    RequestCode.SET_CERTIFICATE,
 )
 
 TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {

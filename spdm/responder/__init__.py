@@ -24,9 +24,10 @@ before SPDM 1.2), a header version other
 than the negotiated one VersionMismatch, and bytes that do not decode
 InvalidRequest.  Secure sessions live in :mod:`.session` (mutual
 authentication in :mod:`.encap`); records arrive through
-:meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE, events,
+:meth:`Responder.handle_secured`.  Chunking, events,
 key-pair info, endpoint info and MEL are not implemented and are answered
-UnsupportedRequest.
+UnsupportedRequest; CSR/SET_CERTIFICATE (:mod:`.provision`) need a backend
+that can be provisioned (:class:`spdm.provisioning.ProvisioningBackend`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from ..messages import (
     Finish,
     GetCapabilities,
     GetCertificate,
+    GetCsr,
     GetDigests,
     GetEncapsulatedRequest,
     GetMeasurements,
@@ -73,6 +75,7 @@ from ..messages import (
     PskExchange,
     PskFinish,
     RespondIfReady,
+    SetCertificate,
     VendorDefinedRequest,
     VendorDefinedResponse,
 )
@@ -82,7 +85,7 @@ from ..secured import open_record, record_session_id, seal
 from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
-from . import auth, encap, measurements, vca
+from . import auth, encap, measurements, provision, vca
 from . import session as secure
 from ._connection import (
     Connection,
@@ -170,6 +173,7 @@ def _vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
 
 
 V11 = SpdmVersion.V11
+V12 = SpdmVersion.V12
 
 _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.GET_VERSION: _Route(GetVersion, vca.get_version),
@@ -198,6 +202,9 @@ _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE: _Route(
         DeliverEncapsulatedResponse, encap.deliver_encapsulated_response, CapabilityFlags.ENCAP_CAP,
         EITHER, since=V11),
+    RequestCode.GET_CSR: _Route(GetCsr, provision.get_csr, CapabilityFlags.CSR_CAP, EITHER, since=V12),
+    RequestCode.SET_CERTIFICATE: _Route(
+        SetCertificate, provision.set_certificate, CapabilityFlags.SET_CERT_CAP, EITHER, since=V12),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""
 
