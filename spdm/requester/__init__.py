@@ -18,9 +18,9 @@ engine: every later call raises, because a connection that once lied cannot be
 trusted again without starting over.
 
 Layout: :mod:`.core` (plumbing: I/O surface, sending, receiving, errors and
-retries), :mod:`.vca`, :mod:`.auth`, :mod:`.session` and :mod:`.encap` (mutual
-authentication), one module per message group, whose response handlers are
-found through :data:`ROUTES`; :mod:`.flows` holds the state of each
+retries), :mod:`.vca`, :mod:`.auth`, :mod:`.session`, :mod:`.encap` (mutual
+authentication) and :mod:`.provision` (GET_CSR, SET_CERTIFICATE), one module per
+message group, whose response handlers are found through :data:`ROUTES`; :mod:`.flows` holds the state of each
 multi-message flow (its table is in :mod:`spdm.state`); :mod:`.identity` what
 the requester produces with its own keys; :mod:`.follow` wraps the engine to
 follow a captured conversation (``devsec dump``).
@@ -36,6 +36,7 @@ from ..messages import (
     Capabilities,
     Certificate,
     ChallengeAuth,
+    Csr,
     Digests,
     EncapsulatedRequest,
     EncapsulatedResponseAck,
@@ -47,6 +48,7 @@ from ..messages import (
     Measurements,
     PskExchangeRsp,
     PskFinishRsp,
+    SetCertificateRsp,
     VendorDefinedResponse,
     Version,
 )
@@ -54,6 +56,7 @@ from ..messages.codes import RequestCode
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS, Route
 from .encap import EncapCommands
+from .provision import ProvisionCommands
 from .session import SessionCommands
 from .vca import VcaCommands
 
@@ -76,12 +79,14 @@ ROUTES: Mapping[int, Route[Any, Any]] = {
     RequestCode.GET_ENCAPSULATED_REQUEST: Route(EncapsulatedRequest, EncapCommands._on_encapsulated_request),
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE: Route(
         EncapsulatedResponseAck, EncapCommands._on_encapsulated_response_ack),
+    RequestCode.GET_CSR: Route(Csr, ProvisionCommands._on_csr),
+    RequestCode.SET_CERTIFICATE: Route(SetCertificateRsp, ProvisionCommands._on_set_certificate_rsp),
 }
 """Request code -> how its response is decoded and which handler checks it; the requests
 this engine sends (a code missing here cannot be followed either)."""
 
 
-class Requester(VcaCommands, AuthCommands, SessionCommands):
+class Requester(VcaCommands, AuthCommands, SessionCommands, ProvisionCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
     _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = ROUTES
