@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .crypto import SpdmCertChain
+from .crypto import CertificateRequest, SpdmCertChain
 from .errors import SpdmErrorCode
 from .messages import MeasurementBlock
 from .messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, SpdmVersion
@@ -20,7 +20,9 @@ __all__ = [
     "AlgorithmsNegotiated",
     "CapabilitiesReceived",
     "CertificateChainReceived",
+    "CertificateInstalled",
     "ChallengeAuthenticated",
+    "CsrReceived",
     "DigestsReceived",
     "EndpointInfoReceived",
     "ErrorResponseReceived",
@@ -243,6 +245,30 @@ class SessionEnded(Event):
     """END_SESSION was acknowledged (or the session was torn down); its keys are gone."""
 
     session_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CsrReceived(Event):
+    """CSR arrived: the device's PKCS#10 request for one of its key pairs.
+
+    Attributes:
+        key_pair_id: the KeyPairID asked for (0: the device's default, before 1.3
+            or without MULTI_KEY_CONN).
+        der: the CSR exactly as received.
+        csr: it parsed (its signature not yet checked: ``csr.verify()``).
+    """
+
+    key_pair_id: int
+    der: bytes = field(repr=False)
+    csr: CertificateRequest = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInstalled(Event):
+    """SET_CERTIFICATE_RSP arrived: the slot now holds the chain sent (or, erased, none)."""
+
+    slot_id: int
+    erased: bool = False
 
 
 # --- responder side -------------------------------------------------------------------------

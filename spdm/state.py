@@ -72,6 +72,8 @@ _NEGOTIATED_REQUESTS = (
     RequestCode.GET_MEASUREMENT_EXTENSION_LOG,
     RequestCode.GET_KEY_PAIR_INFO,
     RequestCode.SET_KEY_PAIR_INFO,
+    RequestCode.GET_CSR,
+    RequestCode.SET_CERTIFICATE,
 )
 
 TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {

@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "dump": "dump",
     "demo": "demo",
     "tsm": "tsm",
+    "provision": "provision",
 }
 """Command name -> the module of this package that adds its parser and runs it (help order).
 

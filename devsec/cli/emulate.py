@@ -8,7 +8,10 @@ reference requester) skips nothing because of how the device was started:
 two generated slots, signed fresh measurements, KEY_EXCHANGE sessions with
 encryption, heartbeat (60 s) and key update, HANDSHAKE_IN_THE_CLEAR_CAP, PSK
 sessions with context when a PSK is given, two IDE_KM ports, and a TDI for
-spdm-emu's requester (interface 0xBEEF) beside a PF and two VFs.
+spdm-emu's requester (interface 0xBEEF) beside a PF and two VFs.  With
+--state FILE the device is instead one to provision (devsec provision):
+its key pair and whatever chains are installed live in FILE (created blank,
+with no slot, when missing), and it offers CSR_CAP and SET_CERT_CAP.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 from spdm.names import parse_asym
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12
+from spdm.provisioning import ProvisionableDevice
 from spdm.slots import SLOT_COUNT
 
 from .args import (
@@ -103,7 +107,20 @@ def model_from_args(args: argparse.Namespace) -> DeviceModel:
     return model
 
 
-def _capabilities(args: argparse.Namespace, model: DeviceModel) -> CapabilityFlags:
+def provisionable_from_args(args: argparse.Namespace) -> ProvisionableDevice:
+    """``--state FILE``: the provisionable device kept in FILE (``--asym`` for a new one's key).
+
+    Raises:
+        ConfigurationError: combined with slot flags, or an unreadable state file.
+    """
+    if args.slot or args.slots or args.cert_chain or args.key or args.psk:
+        raise ConfigurationError("--state keeps its own key pair and slots: no --slot(s), "
+                                 "--cert-chain/--key or --psk with it")
+    asym = parse_asym(args.asym[0]) if args.asym else BaseAsymAlgo.ECDSA_P384
+    return ProvisionableDevice.open(Path(args.state), asym)
+
+
+def _capabilities(args: argparse.Namespace, model: DeviceModel | ProvisionableDevice) -> CapabilityFlags:
     caps = (F.CERT_CAP | F.ENCRYPT_CAP | F.MAC_CAP | F.KEY_EX_CAP | F.KEY_UPD_CAP
             | MEASUREMENT_CAPS[args.measurements])
     if args.challenge:
@@ -118,14 +135,16 @@ def _capabilities(args: argparse.Namespace, model: DeviceModel) -> CapabilityFla
         caps &= ~F.ENCRYPT_CAP
     if args.handshake_in_the_clear:
         caps |= F.HANDSHAKE_IN_THE_CLEAR_CAP
-    if model.has_psks:
+    if isinstance(model, ProvisionableDevice):
+        caps |= F.CSR_CAP | F.SET_CERT_CAP
+    elif model.has_psks:
         caps |= F.PSK_CAP_WITH_CONTEXT if args.psk_context else F.PSK_CAP
     if args.mutual_auth:
         caps |= MUTUAL_AUTH_CAPS
     return caps
 
 
-def device_from_args(args: argparse.Namespace, model: DeviceModel) -> SecureDevice:
+def device_from_args(args: argparse.Namespace, model: DeviceModel | ProvisionableDevice) -> SecureDevice:
     """The device ``devsec emulate`` serves: ``model`` behind the SPDM responder, IDE_KM and TDISP.
 
     Raises:
@@ -139,7 +158,7 @@ def device_from_args(args: argparse.Namespace, model: DeviceModel) -> SecureDevi
         requester_roots = certificates(args.requester_trust_root, "requester trust root")
     config = ResponderConfig(
         versions=versions(args), capabilities=_capabilities(args, model), ct_exponent=args.ct_exponent,
-        algorithms=preferences(args, model.asym_alg), heartbeat_period=args.heartbeat_period,
+        algorithms=preferences(args, model.asym_algorithms()), heartbeat_period=args.heartbeat_period,
         mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots,
         data_transfer_size=_transfer_size(args.data_transfer_size),
         max_spdm_msg_size=args.data_transfer_size)
@@ -163,9 +182,9 @@ def _run(args: argparse.Namespace) -> int:
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigurationError(f"--listen wants HOST:PORT, not {args.listen!r}")
-    model = model_from_args(args)
+    model = provisionable_from_args(args) if args.state else model_from_args(args)
     device = device_from_args(args, model)
-    if args.root_out:
+    if args.root_out and isinstance(model, DeviceModel):
         Path(args.root_out).write_bytes(root_certificates_pem(model))
     server = device.spdm.server(host.strip("[]"), int(port))
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
@@ -214,6 +233,10 @@ def add_parser(sub: Subparsers) -> None:
                         "is given, none otherwise)")
     p.add_argument("--cert-chain", metavar="FILE", help="slot 0's chain (same as --slot 0:FILE:KEY)")
     p.add_argument("--key", metavar="FILE", help="the private key of --cert-chain's leaf")
+    p.add_argument("--state", metavar="FILE",
+                   help="a device to provision (devsec provision): its key pair and installed chains "
+                        "are kept in FILE (JSON, created blank when missing; holds private keys), "
+                        "and it offers CSR_CAP and SET_CERT_CAP")
     p.add_argument("--root-out", metavar="FILE",
                    help="write every slot's root certificate (PEM, each once) here")
     p.add_argument("--heartbeat-period", type=int, default=DEFAULT_HEARTBEAT_PERIOD, metavar="S",

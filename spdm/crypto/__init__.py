@@ -7,7 +7,8 @@ encodings (raw r||s, X||Y, padded secrets) and raise devsec errors
 
 Submodules: :mod:`.hashes` (hash, transcript hash, HMAC, HKDF), :mod:`.signatures`
 (keys, signing prefix, sign/verify), :mod:`.certs` (X.509, SPDM cert chains,
-validation), :mod:`.identity` (generated device identities), :mod:`.dhe` (ECDHE/FFDHE), :mod:`.aead` (AES-GCM,
+validation), :mod:`.identity` (generated device identities), :mod:`.csr` (CSRs and the
+leaves a CA issues from them), :mod:`.dhe` (ECDHE/FFDHE), :mod:`.aead` (AES-GCM,
 ChaCha20-Poly1305).
 """
 
@@ -23,6 +24,7 @@ from spdm.crypto.certs import (
     parse_spdm_cert_chain,
     validate_cert_chain,
 )
+from spdm.crypto.csr import CertificateRequest, build_csr, generate_ca, issue_leaf_from_csr, load_csr
 from spdm.crypto.dhe import DheKeyPair, dhe_public_size, dhe_secret_size, generate_dhe_key
 from spdm.crypto.hashes import (
     TranscriptHash,
@@ -51,6 +53,7 @@ from spdm.crypto.signatures import (
 __all__ = [
     "AeadCipher",
     "Certificate",
+    "CertificateRequest",
     "DeviceIdentity",
     "DheKeyPair",
     "PrivateKey",
@@ -62,11 +65,13 @@ __all__ = [
     "aead_open",
     "aead_seal",
     "aead_tag_size",
+    "build_csr",
     "build_spdm_cert_chain",
     "constant_time_equal",
     "dhe_public_size",
     "dhe_secret_size",
     "digest",
+    "generate_ca",
     "generate_device_identity",
     "generate_dhe_key",
     "generate_private_key",
@@ -75,7 +80,9 @@ __all__ = [
     "hkdf_extract",
     "hmac_digest",
     "hmac_verify",
+    "issue_leaf_from_csr",
     "load_certificates",
+    "load_csr",
     "load_private_key_pem",
     "measurement_digest",
     "measurement_hash_size",

@@ -33,6 +33,7 @@ from .endpoint import EndpointInfo, GetEndpointInfo
 from .key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from .measurements import GetMeasurements, MeasurementBlock, Measurements
 from .mel import GetMeasurementExtensionLog, MeasurementExtensionLog
+from .provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from .session import (
     DeliverEncapsulatedResponse,
     EncapsulatedRequest,
@@ -71,6 +72,7 @@ REQUEST_TYPES: dict[int, type[Message]] = {
         KeyExchange, Finish, PskExchange, PskFinish, Heartbeat, KeyUpdate, EndSession,
         GetEncapsulatedRequest, DeliverEncapsulatedResponse,
         GetEndpointInfo, GetMeasurementExtensionLog, GetKeyPairInfo, SetKeyPairInfo,
+        GetCsr, SetCertificate,
     )
 }
 """Request code -> message class, for the requests this codec knows."""
@@ -83,6 +85,7 @@ RESPONSE_TYPES: dict[int, type[Message]] = {
         KeyExchangeRsp, FinishRsp, PskExchangeRsp, PskFinishRsp, HeartbeatAck, KeyUpdateAck,
         EndSessionAck, EncapsulatedRequest, EncapsulatedResponseAck,
         EndpointInfo, MeasurementExtensionLog, KeyPairInfo, SetKeyPairInfoAck,
+        Csr, SetCertificateRsp,
     )
 }
 """Response code -> message class."""
@@ -114,4 +117,5 @@ __all__ = [
     "EndpointInfo", "GetEndpointInfo",
     "GetKeyPairInfo", "KeyPairInfo", "SetKeyPairInfo", "SetKeyPairInfoAck",
     "GetMeasurementExtensionLog", "MeasurementExtensionLog",
+    "Csr", "GetCsr", "SetCertificate", "SetCertificateRsp",
 ]

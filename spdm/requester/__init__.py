@@ -18,9 +18,9 @@ engine: every later call raises, because a connection that once lied cannot be
 trusted again without starting over.
 
 Layout: :mod:`.core` (plumbing: I/O surface, sending, receiving, errors and
-retries), :mod:`.vca`, :mod:`.auth`, :mod:`.session` and :mod:`.encap` (mutual
-authentication), one module per message group, whose response handlers are
-found through :data:`ROUTES`; :mod:`.flows` holds the state of each
+retries), :mod:`.vca`, :mod:`.auth`, :mod:`.session`, :mod:`.encap` (mutual
+authentication) and :mod:`.provision` (GET_CSR, SET_CERTIFICATE), one module per
+message group, whose response handlers are found through :data:`ROUTES`; :mod:`.flows` holds the state of each
 multi-message flow (its table is in :mod:`spdm.state`); :mod:`.identity` what
 the requester produces with its own keys; :mod:`.follow` wraps the engine to
 follow a captured conversation (``devsec dump``).
@@ -36,6 +36,7 @@ from ..messages import (
     Capabilities,
     Certificate,
     ChallengeAuth,
+    Csr,
     Digests,
     EncapsulatedRequest,
     EncapsulatedResponseAck,
@@ -47,6 +48,7 @@ from ..messages import (
     Measurements,
     PskExchangeRsp,
     PskFinishRsp,
+    SetCertificateRsp,
     VendorDefinedResponse,
     Version,
 )
@@ -58,6 +60,7 @@ from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS, Route
 from .encap import EncapCommands
 from .endpoint import EndpointCommands
+from .provision import ProvisionCommands
 from .session import SessionCommands
 from .vca import VcaCommands
 
@@ -85,12 +88,14 @@ ROUTES: Mapping[int, Route[Any, Any]] = {
         MeasurementExtensionLog, EndpointCommands._on_measurement_extension_log),
     RequestCode.GET_KEY_PAIR_INFO: Route(KeyPairInfo, EndpointCommands._on_key_pair_info),
     RequestCode.SET_KEY_PAIR_INFO: Route(SetKeyPairInfoAck, EndpointCommands._on_set_key_pair_info_ack),
+    RequestCode.GET_CSR: Route(Csr, ProvisionCommands._on_csr),
+    RequestCode.SET_CERTIFICATE: Route(SetCertificateRsp, ProvisionCommands._on_set_certificate_rsp),
 }
 """Request code -> how its response is decoded and which handler checks it; the requests
 this engine sends (a code missing here cannot be followed either)."""
 
 
-class Requester(VcaCommands, AuthCommands, SessionCommands, EndpointCommands):
+class Requester(VcaCommands, AuthCommands, SessionCommands, EndpointCommands, ProvisionCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
     _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = ROUTES

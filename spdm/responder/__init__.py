@@ -24,9 +24,10 @@ before SPDM 1.2), a header version other
 than the negotiated one VersionMismatch, and bytes that do not decode
 InvalidRequest.  Secure sessions live in :mod:`.session` (mutual
 authentication in :mod:`.encap`); records arrive through
-:meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE, events,
+:meth:`Responder.handle_secured`.  Chunking, events,
 key-pair info, endpoint info and MEL are not implemented and are answered
-UnsupportedRequest.
+UnsupportedRequest; CSR/SET_CERTIFICATE (:mod:`.provision`) need a backend
+that can be provisioned (:class:`spdm.provisioning.ProvisioningBackend`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from ..messages import (
     Finish,
     GetCapabilities,
     GetCertificate,
+    GetCsr,
     GetDigests,
     GetEncapsulatedRequest,
     GetMeasurements,
@@ -73,6 +75,7 @@ from ..messages import (
     PskExchange,
     PskFinish,
     RespondIfReady,
+    SetCertificate,
     VendorDefinedRequest,
     VendorDefinedResponse,
 )
@@ -85,7 +88,7 @@ from ..secured import open_record, record_session_id, seal
 from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
-from . import auth, encap, measurements, vca
+from . import auth, encap, measurements, provision, vca
 from . import session as secure
 from ._connection import (
     Connection,
@@ -173,8 +176,7 @@ def _vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
     return response
 
 
-V11 = SpdmVersion.V11
-V13 = SpdmVersion.V13
+V11, V12, V13 = SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13
 EP_INFO_CAPS = CapabilityFlags.EP_INFO_CAP_NO_SIG | CapabilityFlags.EP_INFO_CAP_SIG
 
 _ROUTES: dict[int, _Route[Any]] = {
@@ -213,6 +215,9 @@ _ROUTES: dict[int, _Route[Any]] = {
         GetKeyPairInfo, get_key_pair_info, CapabilityFlags.GET_KEY_PAIR_INFO_CAP, EITHER, since=V13),
     RequestCode.SET_KEY_PAIR_INFO: _Route(
         SetKeyPairInfo, set_key_pair_info, CapabilityFlags.SET_KEY_PAIR_INFO_CAP, EITHER, since=V13),
+    RequestCode.GET_CSR: _Route(GetCsr, provision.get_csr, CapabilityFlags.CSR_CAP, EITHER, since=V12),
+    RequestCode.SET_CERTIFICATE: _Route(
+        SetCertificate, provision.set_certificate, CapabilityFlags.SET_CERT_CAP, EITHER, since=V12),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""
 

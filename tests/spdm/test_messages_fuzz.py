@@ -68,6 +68,7 @@ from spdm.messages import (
 from spdm.messages.endpoint import EndpointInfo, GetEndpointInfo
 from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog
+from spdm.messages.provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from tests.vectors import DOE_HEADER, SETS, TYPE_SPDM, records
 
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None,
@@ -222,6 +223,12 @@ ENDPOINT_BUILDERS: dict[type[Message], Builder] = {
         desired_key_usage=draw(u16), desired_asym_algo=draw(u32), desired_assoc_cert_slot_mask=draw(u8)),
     SetKeyPairInfoAck: lambda draw, v, ctx: SetKeyPairInfoAck(spdm_version=v),
 }
+def _set_certificate(draw: st.DrawFn, v: int, ctx: CodecContext) -> Message:
+    attributes = draw(u8)
+    body = draw(st.binary(max_size=80))
+    chain = None if attributes & 0x80 else (len(body) + 2).to_bytes(2, "little") + body
+    return SetCertificate(spdm_version=v, attributes=attributes, key_pair_id=draw(u8), cert_chain=chain)
+
 
 BUILDERS: dict[type[Message], Builder] = {
     GetVersion: lambda draw, v, ctx: GetVersion(spdm_version=draw(u8)),
@@ -308,6 +315,12 @@ BUILDERS: dict[type[Message], Builder] = {
         spdm_version=v, request_id=draw(u8), encapsulated_response=draw(st.binary(max_size=48))),
     EncapsulatedResponseAck: _encapsulated_response_ack,
     **ENDPOINT_BUILDERS,
+    GetCsr: lambda draw, v, ctx: GetCsr(
+        spdm_version=v, key_pair_id=draw(u8), attributes=draw(u8),
+        requester_info=draw(st.binary(max_size=48)), opaque_data=draw(opaque)),
+    Csr: lambda draw, v, ctx: Csr(spdm_version=v, csr=draw(st.binary(max_size=80))),
+    SetCertificate: _set_certificate,
+    SetCertificateRsp: lambda draw, v, ctx: SetCertificateRsp(spdm_version=v, slot_id=draw(nibble)),
 }
 
 

@@ -33,9 +33,11 @@ from spdm.transport.doe import (
     encode_discovery_response,
 )
 from spdm.transport.endpoint import DoeEndpoint
+from tests.vectors import SETS
 
 VECTORS = Path(__file__).resolve().parents[3] / "vectors" / "libspdm-doe"
-CAPTURES = sorted(VECTORS.glob("*/capture.pcap"))
+CAPTURES = sorted(VECTORS / name / "capture.pcap" for name in SETS)
+"""The three attestation sets (the later ones are checked by the tests of their features)."""
 
 # PROTOCOLS.md §1.2: a GET_VERSION request as one DOE object.
 GET_VERSION_OBJECT = bytes.fromhex("01000100 03000000 10840000")
