@@ -20,6 +20,7 @@ from .auth import (
     GetCertificate,
     GetDigests,
 )
+from .chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from .control import (
     PCI_SIG_STANDARD_ID,
     PCI_SIG_VENDOR_ID,
@@ -67,6 +68,7 @@ REQUEST_TYPES: dict[int, type[Message]] = {
         Challenge, GetMeasurements, RespondIfReady, VendorDefinedRequest,
         KeyExchange, Finish, PskExchange, PskFinish, Heartbeat, KeyUpdate, EndSession,
         GetEncapsulatedRequest, DeliverEncapsulatedResponse,
+        ChunkSend, ChunkGet,
     )
 }
 """Request code -> message class, for the requests this codec knows."""
@@ -78,6 +80,7 @@ RESPONSE_TYPES: dict[int, type[Message]] = {
         Measurements, ErrorResponse, VendorDefinedResponse,
         KeyExchangeRsp, FinishRsp, PskExchangeRsp, PskFinishRsp, HeartbeatAck, KeyUpdateAck,
         EndSessionAck, EncapsulatedRequest, EncapsulatedResponseAck,
+        ChunkSendAck, ChunkResponse,
     )
 }
 """Response code -> message class."""
@@ -105,5 +108,6 @@ __all__ = [
     "GetMeasurements", "GetVersion", "MeasurementBlock", "Measurements", "Message",
     "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
     "PCI_SIG_STANDARD_ID", "PCI_SIG_VENDOR_ID",
+    "ChunkGet", "ChunkResponse", "ChunkSend", "ChunkSendAck",
     "VendorDefinedResponse", "Version", "peek_code",
 ]

@@ -30,6 +30,10 @@ from spdm.messages import (
     Certificate,
     Challenge,
     ChallengeAuth,
+    ChunkGet,
+    ChunkResponse,
+    ChunkSend,
+    ChunkSendAck,
     CodecContext,
     DeliverEncapsulatedResponse,
     Digests,
@@ -194,6 +198,12 @@ def _encapsulated_response_ack(draw: st.DrawFn, v: int, ctx: CodecContext) -> Me
                                    encapsulated_request=draw(st.binary(max_size=48)))
 
 
+def _chunk(draw: st.DrawFn, cls: type[ChunkSend] | type[ChunkResponse], v: int) -> Message:
+    seq_no = draw(st.integers(0, 2)) or draw(u16)
+    return cls(spdm_version=v, attributes=draw(u8), handle=draw(u8), chunk_seq_no=seq_no,
+               large_message_size=draw(u32) if seq_no == 0 else None, chunk=draw(st.binary(max_size=48)))
+
+
 BUILDERS: dict[type[Message], Builder] = {
     GetVersion: lambda draw, v, ctx: GetVersion(spdm_version=draw(u8)),
     Version: lambda draw, v, ctx: Version(spdm_version=draw(u8),
@@ -278,6 +288,12 @@ BUILDERS: dict[type[Message], Builder] = {
     DeliverEncapsulatedResponse: lambda draw, v, ctx: DeliverEncapsulatedResponse(
         spdm_version=v, request_id=draw(u8), encapsulated_response=draw(st.binary(max_size=48))),
     EncapsulatedResponseAck: _encapsulated_response_ack,
+    ChunkSend: lambda draw, v, ctx: _chunk(draw, ChunkSend, v),
+    ChunkResponse: lambda draw, v, ctx: _chunk(draw, ChunkResponse, v),
+    ChunkGet: lambda draw, v, ctx: ChunkGet(spdm_version=v, handle=draw(u8), chunk_seq_no=draw(u16)),
+    ChunkSendAck: lambda draw, v, ctx: ChunkSendAck(
+        spdm_version=v, attributes=draw(u8), handle=draw(u8), chunk_seq_no=draw(u16),
+        response=draw(st.binary(max_size=16))),
 }
 
 
@@ -363,7 +379,8 @@ def test_round_trip_of_generated_messages(cls: type[Message], data: st.DataObjec
     back = cls.decode(encoded, ctx)
     assert back == message
     assert back.raw == encoded
-    greedy = (ErrorResponse, EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)
+    greedy = (ErrorResponse, EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck,
+              ChunkSendAck)
     if not issubclass(cls, greedy):  # a greedy tail takes the padding in
         assert cls.decode(encoded + bytes(pad), ctx, padded=True) == message
 

@@ -404,7 +404,7 @@ def test_discover_rejects_malformed_answers(answer: bytes) -> None:
 
 
 def test_vectors_are_present() -> None:
-    assert len(CAPTURES) == 3
+    assert len(CAPTURES) >= 3
 
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.parent.name)
