@@ -26,7 +26,7 @@ InvalidRequest.  Secure sessions live in :mod:`.session` (mutual
 authentication in :mod:`.encap`); records arrive through
 :meth:`Responder.handle_secured`.  Chunking, CSR/SET_CERTIFICATE, events,
 key-pair info, endpoint info and MEL are not implemented and are answered
-UnsupportedRequest.
+UnsupportedRequest.  Chunking (CHUNK_GET, CHUNK_SEND) is in :mod:`.chunk`.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ from ..events import Event, RequestAnswered
 from ..messages import (
     NO_CONTEXT,
     Challenge,
+    ChunkGet,
+    ChunkSend,
     DeliverEncapsulatedResponse,
     EndSession,
     ErrorResponse,
@@ -83,6 +85,7 @@ from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
 from . import auth, encap, measurements, vca
+from . import chunk as chunking
 from . import session as secure
 from ._connection import (
     Connection,
@@ -135,12 +138,14 @@ class _Route(Generic[M]):
     needs: CapabilityFlags = CapabilityFlags(0)
     where: str = CLEAR
     since: SpdmVersion = SpdmVersion.V10
+    carrier: bool = False  # CHUNK_*: carries another message, never enters or resets a transcript
 
     def run(self, conn: Connection, data: bytes) -> bytes:
         """Decode, apply the transcript resets the request causes, then handle it."""
         ctx = conn.negotiated.codec() if conn.negotiated is not None else NO_CONTEXT
         request = self.message.decode(data, ctx, padded=True)
-        conn.transcript.begin(self.message.CODE, conn.current_session)
+        if not self.carrier:
+            conn.transcript.begin(self.message.CODE, conn.current_session)
         return self.handler(conn, request)
 
 
@@ -198,6 +203,10 @@ _ROUTES: dict[int, _Route[Any]] = {
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE: _Route(
         DeliverEncapsulatedResponse, encap.deliver_encapsulated_response, CapabilityFlags.ENCAP_CAP,
         EITHER, since=V11),
+    RequestCode.CHUNK_GET: _Route(ChunkGet, chunking.chunk_get, CapabilityFlags.CHUNK_CAP, EITHER,
+                                  since=SpdmVersion.V12, carrier=True),
+    RequestCode.CHUNK_SEND: _Route(ChunkSend, chunking.chunk_send, CapabilityFlags.CHUNK_CAP, EITHER,
+                                   since=SpdmVersion.V12, carrier=True),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""
 
@@ -263,6 +272,7 @@ class Responder:
                 "mutual authentication needs requester trust anchors and a clock to check them at")
         self.config = config
         self._conn = Connection(config=config, backend=backend, rng=rng, now=now)
+        self._conn.chunks = chunking.ChunkContext(answer=lambda request: self._answer(request)[0])
         self._outbound: deque[bytes] = deque()
         self._events: deque[Event] = deque()
         self._pending: _Pending | None = None
@@ -439,8 +449,13 @@ class Responder:
             ).encode()
             logger.debug("%s refused: %s", _code_name(code), exc.error_code.name)
             return error, RequestAnswered(code, ResponseCode.ERROR, exc.error_code, str(exc))
+        if self._conn.chunking:
+            response = chunking.large_response(self._conn, response)
+            if response[1] == ResponseCode.ERROR and response[2] == SpdmErrorCode.LARGE_RESPONSE:
+                return response, RequestAnswered(
+                    code, ResponseCode.ERROR, SpdmErrorCode.LARGE_RESPONSE, "large response: CHUNK_GET it")
         logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
-        # The only ERROR _dispatch returns rather than raises is ResponseNotReady.
+        # The only other ERROR _dispatch returns rather than raises is ResponseNotReady.
         if response[1] == ResponseCode.ERROR:
             return response, RequestAnswered(
                 code, ResponseCode.ERROR, SpdmErrorCode.RESPONSE_NOT_READY, "response not ready")
@@ -455,6 +470,8 @@ class Responder:
         if code == RequestCode.RESPOND_IF_READY:
             return self._respond_if_ready(data)
         self._pending = None  # a new request abandons a held-back response
+        if code != RequestCode.CHUNK_GET and conn.chunks is not None:
+            conn.chunks.abandon()  # and a large response not fetched
         route = _ROUTES.get(code)
         if route is None:
             raise unsupported_request(code, f"request {_code_name(code)} is not supported")
@@ -475,7 +492,8 @@ class Responder:
         self._check_where(route, code)
         self._check_version(code, version)
         response = route.run(conn, data)
-        conn.state = after
+        if conn.state is state_before:  # a chunked request's own transition stands
+            conn.state = after
         if code == RequestCode.GET_VERSION:
             self._not_ready_done.clear()
         if (state_before == ConnectionState.NEGOTIATED and code in self.config.not_ready_requests
