@@ -397,7 +397,7 @@ class RequesterCore:
         """Both sides set CHUNK_CAP at 1.2+: large messages go in chunks (:mod:`.chunk`)."""
         negotiated = self.negotiated
         return (negotiated is not None and negotiated.version >= SpdmVersion.V12 and bool(
-            self.config.capabilities & negotiated.responder_flags & CapabilityFlags.CHUNK_CAP))
+            negotiated.requester_flags & negotiated.responder_flags & CapabilityFlags.CHUNK_CAP))
 
     def _queue(self, message: bytes, session: Session | None) -> None:
         if session is None:
@@ -458,8 +458,9 @@ class RequesterCore:
         request = pending.request
         code = error.error_code
         if error.large_response_handle is not None and self._chunking():
+            assert self.negotiated is not None  # _chunking() says so
             pending.chunks = ChunkFetch(request.spdm_version, error.large_response_handle,
-                                        self.config.max_spdm_msg_size)
+                                        self.negotiated.requester_max_spdm_msg_size)
             self._queue(pending.chunks.next_request(), pending.session)
             return
         if code == SpdmErrorCode.BUSY and pending.busy_retries < self.config.busy_retries:

@@ -1,0 +1,120 @@
+"""Replay of libspdm's chunking capture (spdm13-p384-chunking, DataTransferSize 0x200).
+
+* Our requester (the :class:`~spdm.requester.follow.Follower`, the engine
+  ``devsec dump`` runs) follows the reference's conversation outside
+  sessions: VCA, GET_DIGESTS, the chunked CERTIFICATEs of slots 0 and 4,
+  CHALLENGE_AUTH and the chunked signed MEASUREMENTS.  Each captured CHUNK_GET
+  must be exactly the one our engine would send, the chains validate and both
+  signatures verify, which they only do when the transcripts hold the
+  reassembled messages.
+* Our responder, set up like the reference device (its algorithms, DataTransferSize
+  0x200, CHUNK_CAP), answers the reference requester's requests up to
+  KEY_EXCHANGE: every large response is announced LargeResponse with the
+  handle the reference requester then asks for, and its CHUNK_GETs are served.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from spdm.config import DEFER_TRUST, RequesterConfig, ResponderConfig
+from spdm.device import DeviceModel
+from spdm.errors import LocalProtocolError, SpdmErrorCode
+from spdm.events import CertificateChainReceived, ChallengeAuthenticated, MeasurementsReceived
+from spdm.messages import ChunkResponse, ErrorResponse
+from spdm.messages.codes import (
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    CapabilityFlags,
+    MeasurementHashAlgo,
+    RequestCode,
+    ResponseCode,
+    SpdmVersion,
+)
+from spdm.negotiation import AlgorithmPreferences
+from spdm.requester.follow import Follower
+from spdm.responder import Responder
+from tests.vectors import spdm_exchanges
+
+SET = "spdm13-p384-chunking"
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+F = CapabilityFlags
+
+
+def clear_part() -> list[tuple[bytes, bytes]]:
+    """The plain exchanges before the first KEY_EXCHANGE (DOE padding included)."""
+    out = []
+    for exchange in spdm_exchanges(SET):
+        if exchange.request_payload[1] == RequestCode.KEY_EXCHANGE:
+            break
+        out.append((exchange.request_payload, exchange.response_payload))
+    return out
+
+
+def test_our_requester_follows_the_chunked_responses() -> None:
+    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
+    events = []
+    chunk_gets = 0
+    for request, response in clear_part():
+        follower.adopt(request, now=NOW)
+        chunk_gets += request[1] == RequestCode.CHUNK_GET
+        follower.receive_data(response)
+        while (event := follower.next_event()) is not None:
+            events.append(event)
+    assert chunk_gets == 14
+    chains = [e for e in events if isinstance(e, CertificateChainReceived)]
+    assert [c.slot_id for c in chains] == [0, 4, 0]
+    assert any(isinstance(e, ChallengeAuthenticated) for e in events)
+    (measurements,) = [e for e in events if isinstance(e, MeasurementsReceived)]
+    assert measurements.evidence is not None and len(measurements.blocks) == 8
+    assert not follower.busy
+
+
+def test_our_responder_answers_the_reference_chunk_gets() -> None:
+    model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384, slots=(0, 1, 4))
+    caps = (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP | F.CHUNK_CAP)
+    config = ResponderConfig(
+        versions=(SpdmVersion.V13,), capabilities=caps, data_transfer_size=0x200,
+        max_spdm_msg_size=0x28000,
+        algorithms=AlgorithmPreferences(
+            hash_algs=(BaseHashAlgo.SHA_384,), asym_algs=(BaseAsymAlgo.ECDSA_P384,),
+            measurement_hash_algs=(MeasurementHashAlgo.SHA_384,)))
+    responder = Responder(config, model)
+    large = 0
+    served = 0
+    for request, captured in clear_part():
+        answer = responder.handle(request)
+        assert len(answer) <= 0x200
+        if captured[1] == ResponseCode.ERROR:
+            theirs = ErrorResponse.decode(captured, padded=True)
+            mine = ErrorResponse.decode(answer)
+            assert mine.error_code == SpdmErrorCode.LARGE_RESPONSE
+            assert mine.large_response_handle == theirs.large_response_handle
+            large += 1
+        elif request[1] == RequestCode.CHUNK_GET:
+            chunk = ChunkResponse.decode(answer)
+            reference = ChunkResponse.decode(captured, padded=True)
+            assert (chunk.handle, chunk.chunk_seq_no) == (reference.handle, reference.chunk_seq_no)
+            served += 1
+            if chunk.last != reference.last:
+                # our chain or measurement record is not the reference's size: a different chunk count
+                assert chunk.last or reference.last
+                break
+        else:
+            assert answer[1] == captured[1], (request[:4].hex(), answer[:4].hex())
+    assert large >= 1 and served >= 2
+
+
+def test_a_captured_chunk_get_other_than_ours_is_refused() -> None:
+    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
+    for request, response in clear_part():
+        if request[1] == RequestCode.CHUNK_GET:
+            wrong = request[:4] + bytes([request[4] + 1]) + request[5:]
+            with pytest.raises(LocalProtocolError, match="differs from ours"):
+                follower.adopt(wrong, now=NOW)
+            return
+        follower.adopt(request, now=NOW)
+        follower.receive_data(response)
+    raise AssertionError("no CHUNK_GET in the capture")
