@@ -6,7 +6,9 @@
   CHALLENGE_AUTH and the chunked signed MEASUREMENTS.  Each captured CHUNK_GET
   must be exactly the one our engine would send, the chains validate and both
   signatures verify, which they only do when the transcripts hold the
-  reassembled messages.
+  reassembled messages.  With the capture's DHE secret it goes on into the
+  first session and follows the chunked signed MEASUREMENTS there too (up to
+  the CHUNK_SENDs of SET_CERTIFICATE, which is not this module's message).
 * Our responder, set up like the reference device (its algorithms, DataTransferSize
   0x200, CHUNK_CAP), answers the reference requester's requests up to
   KEY_EXCHANGE: every large response is announced LargeResponse with the
@@ -36,7 +38,7 @@ from spdm.messages.codes import (
 from spdm.negotiation import AlgorithmPreferences
 from spdm.requester.follow import Follower
 from spdm.responder import Responder
-from tests.vectors import spdm_exchanges
+from tests.vectors import TYPE_SECURED, TYPE_SPDM, exchanges, secrets, spdm_exchanges
 
 SET = "spdm13-p384-chunking"
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -118,3 +120,25 @@ def test_a_captured_chunk_get_other_than_ours_is_refused() -> None:
         follower.adopt(request, now=NOW)
         follower.receive_data(response)
     raise AssertionError("no CHUNK_GET in the capture")
+
+
+def test_our_requester_follows_chunked_measurements_inside_the_session() -> None:
+    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
+    secret_values = [value for _, value in secrets(SET)]
+    signed_in_session = 0
+    for exchange in exchanges(SET):
+        kind = exchange.object_type
+        if kind not in (TYPE_SPDM, TYPE_SECURED):
+            continue
+        payload = exchange.request_payload
+        if kind == TYPE_SPDM and payload[1] == RequestCode.CHUNK_SEND:
+            break  # SET_CERTIFICATE: another slice's message, not followed here
+        secured = kind == TYPE_SECURED
+        code = None if secured else payload[1]
+        secret = secret_values.pop(0) if code == RequestCode.KEY_EXCHANGE else None
+        follower.adopt(payload, now=NOW, secured=secured, secret=secret)
+        follower.receive_data(exchange.response_payload, secured=secured)
+        while (event := follower.next_event()) is not None:
+            if secured and isinstance(event, MeasurementsReceived) and event.evidence is not None:
+                signed_in_session += 1
+    assert signed_in_session == 1
