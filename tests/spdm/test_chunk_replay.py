@@ -25,7 +25,7 @@ from spdm.config import DEFER_TRUST, RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
 from spdm.errors import LocalProtocolError, SpdmErrorCode
 from spdm.events import CertificateChainReceived, ChallengeAuthenticated, MeasurementsReceived
-from spdm.messages import ChunkResponse, ErrorResponse
+from spdm.messages import ChunkResponse, ChunkSend, ChunkSendAck, ErrorResponse
 from spdm.messages.codes import (
     BaseAsymAlgo,
     BaseHashAlgo,
@@ -74,7 +74,8 @@ def test_our_requester_follows_the_chunked_responses() -> None:
     assert not follower.busy
 
 
-def test_our_responder_answers_the_reference_chunk_gets() -> None:
+def reference_like_responder() -> Responder:
+    """A device configured as the reference one: P-384, SHA-384, DataTransferSize 0x200, CHUNK_CAP."""
     model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384, slots=(0, 1, 4))
     caps = (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP | F.CHUNK_CAP)
     config = ResponderConfig(
@@ -83,7 +84,11 @@ def test_our_responder_answers_the_reference_chunk_gets() -> None:
         algorithms=AlgorithmPreferences(
             hash_algs=(BaseHashAlgo.SHA_384,), asym_algs=(BaseAsymAlgo.ECDSA_P384,),
             measurement_hash_algs=(MeasurementHashAlgo.SHA_384,)))
-    responder = Responder(config, model)
+    return Responder(config, model)
+
+
+def test_our_responder_answers_the_reference_chunk_gets() -> None:
+    responder = reference_like_responder()
     large = 0
     served = 0
     for request, captured in clear_part():
@@ -142,3 +147,32 @@ def test_our_requester_follows_chunked_measurements_inside_the_session() -> None
             if secured and isinstance(event, MeasurementsReceived) and event.evidence is not None:
                 signed_in_session += 1
     assert signed_in_session == 1
+
+
+def test_our_responder_reassembles_the_reference_chunk_sends() -> None:
+    responder = reference_like_responder()
+    acks = []
+    for exchange in spdm_exchanges(SET):
+        request = exchange.request_payload
+        if request[1] in (RequestCode.KEY_EXCHANGE, RequestCode.FINISH):
+            continue  # no sessions on this device; the plain CHUNK_SENDs come between them
+        answer = responder.handle(request)
+        if request[1] == RequestCode.CHUNK_SEND:
+            sent = ChunkSend.decode(request, padded=True)
+            ack = ChunkSendAck.decode(answer)
+            reference = ChunkSendAck.decode(exchange.response_payload, padded=True)
+            assert (ack.handle, ack.chunk_seq_no) == (sent.handle, sent.chunk_seq_no)
+            assert (ack.handle, ack.chunk_seq_no, ack.early_error) == \
+                (reference.handle, reference.chunk_seq_no, reference.early_error)
+            assert ack.has_response == reference.has_response == sent.last
+            acks.append(ack)
+    assert len(acks) == 8
+    # the reassembled SET_CERTIFICATE was dispatched: its own answer (SET_CERTIFICATE_RSP where the
+    # device implements it, else UnsupportedRequest naming SET_CERTIFICATE) rides in the last ACK
+    for ack in acks[3::4]:
+        assert ack.response[0] == SpdmVersion.V13
+        if ack.response[1] == ResponseCode.ERROR:
+            error = ErrorResponse.decode(ack.response)
+            assert error.error_data == RequestCode.SET_CERTIFICATE
+        else:
+            assert ack.response[1] == ResponseCode.SET_CERTIFICATE_RSP
