@@ -84,6 +84,8 @@ TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {
         ConnectionState.NEGOTIATED,
     **{(ConnectionState.NEGOTIATED, code): ConnectionState.NEGOTIATED
        for code in _NEGOTIATED_REQUESTS},
+    **{(state, code): state for code in (RequestCode.CHUNK_SEND, RequestCode.CHUNK_GET)
+       for state in (ConnectionState.AFTER_CAPABILITIES, ConnectionState.NEGOTIATED)},
 }
 """(state, request) -> state after a successful response.  Missing = not allowed.
 

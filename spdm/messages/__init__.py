@@ -20,6 +20,7 @@ from .auth import (
     GetCertificate,
     GetDigests,
 )
+from .chunk import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck
 from .control import (
     PCI_SIG_STANDARD_ID,
     PCI_SIG_VENDOR_ID,
@@ -73,6 +74,7 @@ REQUEST_TYPES: dict[int, type[Message]] = {
         GetEncapsulatedRequest, DeliverEncapsulatedResponse,
         GetEndpointInfo, GetMeasurementExtensionLog, GetKeyPairInfo, SetKeyPairInfo,
         GetCsr, SetCertificate,
+        ChunkSend, ChunkGet,
     )
 }
 """Request code -> message class, for the requests this codec knows."""
@@ -86,6 +88,7 @@ RESPONSE_TYPES: dict[int, type[Message]] = {
         EndSessionAck, EncapsulatedRequest, EncapsulatedResponseAck,
         EndpointInfo, MeasurementExtensionLog, KeyPairInfo, SetKeyPairInfoAck,
         Csr, SetCertificateRsp,
+        ChunkSendAck, ChunkResponse,
     )
 }
 """Response code -> message class."""
@@ -113,6 +116,7 @@ __all__ = [
     "GetMeasurements", "GetVersion", "MeasurementBlock", "Measurements", "Message",
     "NegotiateAlgorithms", "RespondIfReady", "ResponseNotReadyData", "VendorDefinedRequest",
     "PCI_SIG_STANDARD_ID", "PCI_SIG_VENDOR_ID",
+    "ChunkGet", "ChunkResponse", "ChunkSend", "ChunkSendAck",
     "VendorDefinedResponse", "Version", "peek_code",
     "EndpointInfo", "GetEndpointInfo",
     "GetKeyPairInfo", "KeyPairInfo", "SetKeyPairInfo", "SetKeyPairInfoAck",

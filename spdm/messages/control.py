@@ -81,6 +81,13 @@ class ErrorResponse(Message):
         return ResponseNotReadyData(e[0], e[1], e[2], e[3])
 
     @property
+    def large_response_handle(self) -> int | None:
+        """The Handle of a LargeResponse (its ExtendedErrorData byte 0) for CHUNK_GET, else None."""
+        if self.error_code != SpdmErrorCode.LARGE_RESPONSE or not self.extended_data:
+            return None
+        return self.extended_data[0]
+
+    @property
     def name(self) -> str:
         """The error code's name, or its hex value when unknown."""
         try:

@@ -50,6 +50,7 @@ from ..secured import SequenceExhausted, open_record
 from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
+from .chunk import ChunkFetch, ChunkSender
 from .flows import CertificateRetrieval, EncapsulatedFlow, Handshake, KeyUpdateFlow
 from .identity import Identity, LiveIdentity
 
@@ -85,7 +86,8 @@ class _Pending:
 
     ``resend`` is the plain SPDM message to send again after Busy or
     ResponseNotReady; inside a session it is sealed afresh each time, since a
-    record must never be replayed.
+    record must never be replayed.  ``chunks`` is the chunk transfer (a large
+    request going out, a large response coming in) the answer travels in.
     """
 
     request: Message
@@ -94,6 +96,7 @@ class _Pending:
     busy_retries: int = 0
     not_ready_polls: int = 0
     resend: bytes = b""
+    chunks: ChunkFetch | ChunkSender | None = None
 
 
 _Req = TypeVar("_Req", bound=Message)
@@ -164,6 +167,7 @@ class RequesterCore:
         self._events: deque[Event] = deque()
         self._timer: float | None = None
         self._poisoned: DevsecError | None = None
+        self._chunk_send_handle = 0
 
     # ------------------------------------------------------------------ I/O surface
 
@@ -368,8 +372,14 @@ class RequesterCore:
         request = replace(request, raw=raw)
         self.transcript.begin(request.CODE, session)
         self._pending = _Pending(request, ctx, session=session, resend=raw)
+        first = raw
+        limit = self.negotiated.responder_data_transfer_size if self.negotiated is not None else 0
+        if limit and len(raw) > limit and self._chunking():
+            self._pending.chunks = ChunkSender(request.spdm_version, self._chunk_send_handle, raw, limit)
+            self._chunk_send_handle = (self._chunk_send_handle + 1) & 0xFF
+            first = self._pending.chunks.next_request()
         try:
-            self._queue(raw, session)
+            self._queue(first, session)
         except SequenceExhausted:
             # DSP0277: a sequence number must never wrap.  Nothing was sent; the
             # session cannot carry another record, so it ends here (a caller that
@@ -379,6 +389,12 @@ class RequesterCore:
             self._drop_session(session)
             raise
         logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
+
+    def _chunking(self) -> bool:
+        """Both sides set CHUNK_CAP at 1.2+: large messages go in chunks (:mod:`.chunk`)."""
+        negotiated = self.negotiated
+        return (negotiated is not None and negotiated.version >= SpdmVersion.V12 and bool(
+            negotiated.requester_flags & negotiated.responder_flags & CapabilityFlags.CHUNK_CAP))
 
     def _queue(self, message: bytes, session: Session | None) -> None:
         if session is None:
@@ -402,6 +418,13 @@ class RequesterCore:
     # ------------------------------------------------------------------ internals: receiving
 
     def _receive(self, pending: _Pending, data: bytes) -> None:
+        if pending.chunks is not None:
+            whole = pending.chunks.take(data)
+            if whole is None:
+                self._queue(pending.chunks.next_request(), pending.session)
+                return
+            pending.chunks = None
+            data = self.last_received = whole
         version, code = peek_code(data)
         request = pending.request
         expected = request.CODE & 0x7F
@@ -432,6 +455,12 @@ class RequesterCore:
     def _on_error(self, pending: _Pending, error: ErrorResponse) -> None:
         request = pending.request
         code = error.error_code
+        if error.large_response_handle is not None and self._chunking():
+            assert self.negotiated is not None  # _chunking() says so
+            pending.chunks = ChunkFetch(request.spdm_version, error.large_response_handle,
+                                        self.negotiated.requester_max_spdm_msg_size)
+            self._queue(pending.chunks.next_request(), pending.session)
+            return
         if code == SpdmErrorCode.BUSY and pending.busy_retries < self.config.busy_retries:
             pending.busy_retries += 1
             pending.resend = request.raw

@@ -38,6 +38,8 @@ from ..messages import (
     REQUEST_TYPES,
     Challenge,
     ChallengeAuth,
+    ChunkGet,
+    ChunkSend,
     CodecContext,
     DeliverEncapsulatedResponse,
     Finish,
@@ -239,11 +241,13 @@ class Follower:
         if engine.get_timer() is not None:
             return self._adopt_retry(request, session)
         _, code = peek_code(request)
+        pending = engine._pending
+        if pending is not None and pending.chunks is not None and pending.session is session:
+            return self._adopt_chunk(request)
         request_type = REQUEST_TYPES.get(code)
         if request_type is None or code not in ROUTES:
             raise LocalProtocolError(f"request 0x{code:02x} cannot be followed")
         message = request_type.decode(request, engine.response_context(None), padded=True)
-        pending = engine._pending
         if pending is not None and pending.request.CODE == code and pending.session is session:
             # The engine queued this follow-up itself; the captured bytes are what was sent.
             engine._outbox.clear()
@@ -256,6 +260,24 @@ class Follower:
         engine.transcript.begin(code, session)
         engine._pending = _Pending(message, engine.response_context(message), session=session,
                                    resend=message.raw)
+        return message
+
+    def _adopt_chunk(self, request: bytes) -> Message:
+        """A CHUNK_GET / CHUNK_SEND of the transfer in flight: it must be the very one the engine queued.
+
+        Raises:
+            LocalProtocolError: the captured chunk request differs from ours.
+        """
+        engine = self.engine
+        pending = engine._pending
+        assert pending is not None and pending.chunks is not None
+        ours = pending.chunks.next_request()
+        kind = ChunkGet if request[1] == RequestCode.CHUNK_GET else ChunkSend
+        message = kind.decode(request, padded=True)
+        if message.raw != ours:
+            raise LocalProtocolError(
+                f"captured chunk request {message.raw[:8].hex()} differs from ours {ours[:8].hex()}")
+        engine._outbox.clear()
         return message
 
     def _adopt_retry(self, request: bytes, session: Session | None) -> Message:

@@ -24,10 +24,12 @@ before SPDM 1.2), a header version other
 than the negotiated one VersionMismatch, and bytes that do not decode
 InvalidRequest.  Secure sessions live in :mod:`.session` (mutual
 authentication in :mod:`.encap`); records arrive through
-:meth:`Responder.handle_secured`.  Chunking, events,
-key-pair info, endpoint info and MEL are not implemented and are answered
-UnsupportedRequest; CSR/SET_CERTIFICATE (:mod:`.provision`) need a backend
-that can be provisioned (:class:`spdm.provisioning.ProvisioningBackend`).
+:meth:`Responder.handle_secured`.  The table of implemented requests is
+:mod:`.routes`.  Chunking (CHUNK_GET, CHUNK_SEND) is in :mod:`.chunk`; endpoint
+info, the MEL and key-pair info in :mod:`.endpoint` (with a backend that has
+them); CSR/SET_CERTIFICATE in :mod:`.provision` (with a backend that can be
+provisioned, :class:`spdm.provisioning.ProvisioningBackend`).  Events are not
+implemented and are answered UnsupportedRequest.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from ..backend import ResponderBackend
 from ..config import ResponderConfig
@@ -55,171 +57,39 @@ from ..errors import (
 from ..events import Event, RequestAnswered
 from ..messages import (
     NO_CONTEXT,
-    Challenge,
-    DeliverEncapsulatedResponse,
-    EndSession,
     ErrorResponse,
-    Finish,
-    GetCapabilities,
-    GetCertificate,
-    GetCsr,
-    GetDigests,
-    GetEncapsulatedRequest,
-    GetMeasurements,
-    GetVersion,
-    Heartbeat,
-    KeyExchange,
-    KeyUpdate,
-    Message,
-    NegotiateAlgorithms,
-    PskExchange,
-    PskFinish,
     RespondIfReady,
-    SetCertificate,
-    VendorDefinedRequest,
-    VendorDefinedResponse,
 )
 from ..messages.codes import CapabilityFlags, RequestCode, ResponseCode, SpdmVersion
-from ..messages.endpoint import GetEndpointInfo
-from ..messages.key_pair import GetKeyPairInfo, SetKeyPairInfo
-from ..messages.mel import GetMeasurementExtensionLog
 from ..negotiation import MEAS_CAPS, Negotiated
 from ..secured import open_record, record_session_id, seal
 from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
-from . import auth, encap, measurements, provision, vca
-from . import session as secure
+from . import chunk as chunking
 from ._connection import (
     Connection,
     VendorHandler,
     invalid_request,
     unsupported_request,
 )
-from .endpoint import get_endpoint_info, get_key_pair_info, get_measurement_extension_log, set_key_pair_info
+from .routes import CLEAR, HANDSHAKE, ROUTES, SECURED, Route
 
 logger = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=Message)
 
 SessionFilter = Callable[[int, bytes, bytes], bytes]
 """(SessionID, request plaintext, response plaintext) -> the response to seal."""
 
-PSK_CAPS = CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
 _HANDSHAKE_REQUESTS = frozenset({
     RequestCode.FINISH, RequestCode.PSK_FINISH,
     RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE,
 })
 """What may travel inside a session before its FINISH."""
-SESSION_ANY = CapabilityFlags.KEY_EX_CAP | PSK_CAPS
 
 RDTM = 1
 """ResponseNotReady RDTM: wait at most 1 x 2**RDTExponent us (the response is already ready)."""
 
 
-CLEAR, SECURED, EITHER = "in the clear", "inside a session", "either way"
-HANDSHAKE = "the way the handshake travels"
-"""FINISH: in the clear when both sides set HANDSHAKE_IN_THE_CLEAR_CAP, inside the session otherwise."""
-
-
-@dataclass(frozen=True)
-class _Route(Generic[M]):
-    """How one implemented request is decoded and handled, and what it needs from us.
-
-    ``where`` says whether the request may come in the clear, inside a
-    session, both, or the way the handshake travels (FINISH).  A request
-    that only exists inside a session but came in the clear is answered
-    SessionRequired from SPDM 1.2 on (the code 1.2 introduced for exactly
-    this; libspdm and DMTF's SPDM-Responder-Validator expect it) and
-    UnexpectedRequest in 1.0/1.1, which have no such code; any other
-    misplaced request is UnexpectedRequest.  ``since`` is the first SPDM
-    version that defines the request: on a connection at an older version it
-    is UnsupportedRequest (libspdm answers so; the code does not exist there).
-    """
-
-    message: type[M]
-    handler: Callable[[Connection, M], bytes]
-    needs: CapabilityFlags = CapabilityFlags(0)
-    where: str = CLEAR
-    since: SpdmVersion = SpdmVersion.V10
-
-    def run(self, conn: Connection, data: bytes) -> bytes:
-        """Decode, apply the transcript resets the request causes, then handle it."""
-        ctx = conn.negotiated.codec() if conn.negotiated is not None else NO_CONTEXT
-        request = self.message.decode(data, ctx, padded=True)
-        conn.transcript.begin(self.message.CODE, conn.current_session)
-        return self.handler(conn, request)
-
-
-def _vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
-    """Pass a vendor-defined payload to the protocol registered for its (StandardID, VendorID).
-
-    Raises:
-        RemoteProtocolError: UnsupportedRequest when no protocol is registered;
-            whatever ProtocolError the handler raises (its code is answered).
-    """
-    handler = conn.vendor_handlers.get((request.standard_id, request.vendor_id))
-    if handler is None:
-        raise unsupported_request(
-            RequestCode.VENDOR_DEFINED_REQUEST,
-            f"no vendor protocol for StandardID 0x{request.standard_id:04x}, "
-            f"VendorID {request.vendor_id.hex() or '-'}",
-        )
-    session = conn.current_session
-    response = VendorDefinedResponse(
-        spdm_version=conn.session.version,
-        standard_id=request.standard_id,
-        vendor_id=request.vendor_id,
-        payload=handler(request.payload, None if session is None else session.session_id),
-    ).encode()
-    conn.check_fits(len(response))
-    return response
-
-
-V11, V12, V13 = SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13
-EP_INFO_CAPS = CapabilityFlags.EP_INFO_CAP_NO_SIG | CapabilityFlags.EP_INFO_CAP_SIG
-
-_ROUTES: dict[int, _Route[Any]] = {
-    RequestCode.GET_VERSION: _Route(GetVersion, vca.get_version),
-    RequestCode.GET_CAPABILITIES: _Route(GetCapabilities, vca.get_capabilities),
-    RequestCode.NEGOTIATE_ALGORITHMS: _Route(NegotiateAlgorithms, vca.negotiate_algorithms),
-    # In an established session too, as libspdm's responder answers them (its requester's
-    # libspdm_get_digest/libspdm_get_certificate take a session ID); they then stay out of B.
-    RequestCode.GET_DIGESTS: _Route(GetDigests, auth.get_digests, CapabilityFlags.CERT_CAP, EITHER),
-    RequestCode.GET_CERTIFICATE: _Route(
-        GetCertificate, auth.get_certificate, CapabilityFlags.CERT_CAP, EITHER),
-    RequestCode.CHALLENGE: _Route(Challenge, auth.challenge, CapabilityFlags.CHAL_CAP),
-    RequestCode.GET_MEASUREMENTS: _Route(
-        GetMeasurements, measurements.get_measurements, MEAS_CAPS, EITHER),
-    RequestCode.VENDOR_DEFINED_REQUEST: _Route(VendorDefinedRequest, _vendor_defined, where=EITHER),
-    RequestCode.KEY_EXCHANGE: _Route(KeyExchange, secure.key_exchange, CapabilityFlags.KEY_EX_CAP, since=V11),
-    RequestCode.FINISH: _Route(Finish, secure.finish, CapabilityFlags.KEY_EX_CAP, HANDSHAKE, since=V11),
-    RequestCode.PSK_EXCHANGE: _Route(PskExchange, secure.psk_exchange, PSK_CAPS, since=V11),
-    RequestCode.PSK_FINISH: _Route(
-        PskFinish, secure.psk_finish, CapabilityFlags.PSK_CAP_WITH_CONTEXT, SECURED, since=V11),
-    RequestCode.HEARTBEAT: _Route(Heartbeat, secure.heartbeat, CapabilityFlags.HBEAT_CAP, SECURED, since=V11),
-    RequestCode.KEY_UPDATE: _Route(
-        KeyUpdate, secure.key_update, CapabilityFlags.KEY_UPD_CAP, SECURED, since=V11),
-    RequestCode.END_SESSION: _Route(EndSession, secure.end_session, SESSION_ANY, SECURED, since=V11),
-    RequestCode.GET_ENCAPSULATED_REQUEST: _Route(
-        GetEncapsulatedRequest, encap.get_encapsulated_request, CapabilityFlags.ENCAP_CAP, EITHER, since=V11),
-    RequestCode.DELIVER_ENCAPSULATED_RESPONSE: _Route(
-        DeliverEncapsulatedResponse, encap.deliver_encapsulated_response, CapabilityFlags.ENCAP_CAP,
-        EITHER, since=V11),
-    RequestCode.GET_ENDPOINT_INFO: _Route(
-        GetEndpointInfo, get_endpoint_info, EP_INFO_CAPS, EITHER, since=V13),
-    RequestCode.GET_MEASUREMENT_EXTENSION_LOG: _Route(
-        GetMeasurementExtensionLog, get_measurement_extension_log, CapabilityFlags.MEL_CAP, EITHER,
-        since=V13),
-    RequestCode.GET_KEY_PAIR_INFO: _Route(
-        GetKeyPairInfo, get_key_pair_info, CapabilityFlags.GET_KEY_PAIR_INFO_CAP, EITHER, since=V13),
-    RequestCode.SET_KEY_PAIR_INFO: _Route(
-        SetKeyPairInfo, set_key_pair_info, CapabilityFlags.SET_KEY_PAIR_INFO_CAP, EITHER, since=V13),
-    RequestCode.GET_CSR: _Route(GetCsr, provision.get_csr, CapabilityFlags.CSR_CAP, EITHER, since=V12),
-    RequestCode.SET_CERTIFICATE: _Route(
-        SetCertificate, provision.set_certificate, CapabilityFlags.SET_CERT_CAP, EITHER, since=V12),
-}
-"""The requests this responder implements; every other code is UnsupportedRequest."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +153,7 @@ class Responder:
                 "mutual authentication needs requester trust anchors and a clock to check them at")
         self.config = config
         self._conn = Connection(config=config, backend=backend, rng=rng, now=now)
+        self._conn.chunks = chunking.ChunkContext(answer=lambda request: self._answer(request)[0])
         self._outbound: deque[bytes] = deque()
         self._events: deque[Event] = deque()
         self._pending: _Pending | None = None
@@ -459,8 +330,13 @@ class Responder:
             ).encode()
             logger.debug("%s refused: %s", _code_name(code), exc.error_code.name)
             return error, RequestAnswered(code, ResponseCode.ERROR, exc.error_code, str(exc))
+        if self._conn.chunking:
+            response = chunking.large_response(self._conn, response)
+            if response[1] == ResponseCode.ERROR and response[2] == SpdmErrorCode.LARGE_RESPONSE:
+                return response, RequestAnswered(
+                    code, ResponseCode.ERROR, SpdmErrorCode.LARGE_RESPONSE, "large response: CHUNK_GET it")
         logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
-        # The only ERROR _dispatch returns rather than raises is ResponseNotReady.
+        # The only other ERROR _dispatch returns rather than raises is ResponseNotReady.
         if response[1] == ResponseCode.ERROR:
             return response, RequestAnswered(
                 code, ResponseCode.ERROR, SpdmErrorCode.RESPONSE_NOT_READY, "response not ready")
@@ -475,7 +351,9 @@ class Responder:
         if code == RequestCode.RESPOND_IF_READY:
             return self._respond_if_ready(data)
         self._pending = None  # a new request abandons a held-back response
-        route = _ROUTES.get(code)
+        if code != RequestCode.CHUNK_GET and conn.chunks is not None:
+            conn.chunks.abandon()  # and a large response not fetched
+        route = ROUTES.get(code)
         if route is None:
             raise unsupported_request(code, f"request {_code_name(code)} is not supported")
         if conn.version is not None and conn.version < route.since:
@@ -495,7 +373,8 @@ class Responder:
         self._check_where(route, code)
         self._check_version(code, version)
         response = route.run(conn, data)
-        conn.state = after
+        if conn.state is state_before:  # a chunked request's own transition stands
+            conn.state = after
         if code == RequestCode.GET_VERSION:
             self._not_ready_done.clear()
         if (state_before == ConnectionState.NEGOTIATED and code in self.config.not_ready_requests
@@ -503,8 +382,8 @@ class Responder:
             return self._hold_back(code, response)
         return response
 
-    def _check_where(self, route: _Route[Any], code: int) -> None:
-        """A request must come the way its route allows (see :class:`_Route`)."""
+    def _check_where(self, route: Route[Any], code: int) -> None:
+        """A request must come the way its route allows (see :class:`.routes.Route`)."""
         conn = self._conn
         current = conn.current_session
         where = route.where

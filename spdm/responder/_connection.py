@@ -28,6 +28,7 @@ from ..state import ConnectionState
 from ..transcript import Transcript
 
 if TYPE_CHECKING:
+    from .chunk import ChunkContext
     from .encap import EncapState
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Connection:
         key_updates_wanted: sessions whose device wants to renew its sending key.
         session_listeners: told the SessionID of every session that ends.
         now: the caller's clock, for validating the requester's certificates.
+        chunks: the chunk transfers in progress (:mod:`.chunk`).
     """
 
     config: ResponderConfig
@@ -107,6 +109,7 @@ class Connection:
     encap: EncapState | None = None
     key_updates_wanted: set[int] = field(default_factory=set)
     session_listeners: list[Callable[[int], None]] = field(default_factory=list)
+    chunks: ChunkContext | None = None
 
     def session_gone(self, session: Session) -> None:
         """Forget a session's keys and tell the vendor protocols bound to it (IDE_KM, TDISP)."""
@@ -167,9 +170,25 @@ class Connection:
         Raises:
             RemoteProtocolError: ResponseTooLarge, the response does not fit.
         """
-        limit = self.requester_sizes[0]
+        limit = self.largest_response()
         if self.session.version >= SpdmVersion.V12 and limit and size > limit:
             raise response_too_large(size, limit)
+
+    @property
+    def chunking(self) -> bool:
+        """Both sides set CHUNK_CAP at 1.2+: a large message may go in chunks."""
+        both = self.requester_flags & self.responder_flags & CapabilityFlags.CHUNK_CAP
+        return bool(both) and self.version is not None and self.version >= SpdmVersion.V12
+
+    def largest_response(self) -> int:
+        """The largest response the requester takes (0: no limit was given, before 1.2).
+
+        Its DataTransferSize; with chunking its MaxSPDMmsgSize (capped by ours):
+        a response between the two goes by CHUNK_GET.
+        """
+        if self.chunking:
+            return min(self.requester_sizes[1], self.config.max_spdm_msg_size)
+        return self.requester_sizes[0]
 
     def provisioned_chains(self, hash_alg: BaseHashAlgo) -> dict[int, bytes]:
         """Slot -> SPDM certificate chain, for every slot the backend reports as provisioned."""

@@ -89,10 +89,11 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
         offset, length = 0, 0
     if offset >= len(chain):
         raise invalid_request(f"offset {offset} is past the {len(chain)}-byte chain")
-    limits = [length, len(chain) - offset, conn.config.data_transfer_size - CERTIFICATE_HEADER_SIZE]
-    requester_dts = conn.requester_sizes[0]
-    if negotiated.version >= SpdmVersion.V12 and requester_dts:
-        limits.append(requester_dts - CERTIFICATE_HEADER_SIZE)
+    ours = conn.config.max_spdm_msg_size if conn.chunking else conn.config.data_transfer_size
+    limits = [length, len(chain) - offset, ours - CERTIFICATE_HEADER_SIZE]
+    requester_limit = conn.largest_response()
+    if negotiated.version >= SpdmVersion.V12 and requester_limit:
+        limits.append(requester_limit - CERTIFICATE_HEADER_SIZE)
     response = certificate_portion(negotiated.version, request.slot_id, chain, offset,
                                    min(limits)).encode()
     conn.check_fits(len(response))

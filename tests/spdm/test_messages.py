@@ -28,6 +28,10 @@ from spdm.messages import (
     Certificate,
     Challenge,
     ChallengeAuth,
+    ChunkGet,
+    ChunkResponse,
+    ChunkSend,
+    ChunkSendAck,
     CodecContext,
     DeliverEncapsulatedResponse,
     Digests,
@@ -317,6 +321,18 @@ CASES = [
                                 cert_chain=b"\x38\x00" + fill(54, 0x30)), NO_CONTEXT, id="set_certificate"),
     pytest.param(SetCertificate(spdm_version=0x13, attributes=0x82), NO_CONTEXT, id="set_certificate-erase"),
     pytest.param(SetCertificateRsp(spdm_version=0x13, slot_id=3), NO_CONTEXT, id="set_certificate_rsp"),
+    pytest.param(ChunkSend(spdm_version=0x13, handle=2, large_message_size=0x63B, chunk=b"\x13\xee" * 8),
+                 NO_CONTEXT, id="chunk_send-first"),
+    pytest.param(ChunkSend(spdm_version=0x14, attributes=1, handle=2, chunk_seq_no=0x10003,
+                           chunk=b"\x5a" * 3), NO_CONTEXT, id="chunk_send-last-1.4"),
+    pytest.param(ChunkSendAck(spdm_version=0x13, handle=2, chunk_seq_no=3,
+                              response=bytes.fromhex("136e0000")), NO_CONTEXT, id="chunk_send_ack-last"),
+    pytest.param(ChunkGet(spdm_version=0x13, handle=1, chunk_seq_no=3), NO_CONTEXT, id="chunk_get"),
+    pytest.param(ChunkGet(spdm_version=0x14, handle=1, chunk_seq_no=0x10000), NO_CONTEXT, id="chunk_get-1.4"),
+    pytest.param(ChunkResponse(spdm_version=0x13, handle=1, large_message_size=0x252, chunk=b"\x13\x60" * 4),
+                 NO_CONTEXT, id="chunk_response-first"),
+    pytest.param(ChunkResponse(spdm_version=0x13, attributes=1, handle=1, chunk_seq_no=1, chunk=b"\xfd"),
+                 NO_CONTEXT, id="chunk_response-last"),
 ]
 
 GREEDY_TAIL = {
@@ -325,6 +341,7 @@ GREEDY_TAIL = {
     EncapsulatedRequest: "encapsulated_request",
     DeliverEncapsulatedResponse: "encapsulated_response",
     EncapsulatedResponseAck: "encapsulated_request",
+    ChunkSendAck: "response",
 }
 
 

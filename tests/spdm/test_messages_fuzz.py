@@ -30,6 +30,10 @@ from spdm.messages import (
     Certificate,
     Challenge,
     ChallengeAuth,
+    ChunkGet,
+    ChunkResponse,
+    ChunkSend,
+    ChunkSendAck,
     CodecContext,
     DeliverEncapsulatedResponse,
     Digests,
@@ -228,6 +232,10 @@ def _set_certificate(draw: st.DrawFn, v: int, ctx: CodecContext) -> Message:
     body = draw(st.binary(max_size=80))
     chain = None if attributes & 0x80 else (len(body) + 2).to_bytes(2, "little") + body
     return SetCertificate(spdm_version=v, attributes=attributes, key_pair_id=draw(u8), cert_chain=chain)
+def _chunk(draw: st.DrawFn, cls: type[ChunkSend] | type[ChunkResponse], v: int) -> Message:
+    seq_no = draw(st.integers(0, 2)) or draw(u16)
+    return cls(spdm_version=v, attributes=draw(u8), handle=draw(u8), chunk_seq_no=seq_no,
+               large_message_size=draw(u32) if seq_no == 0 else None, chunk=draw(st.binary(max_size=48)))
 
 
 BUILDERS: dict[type[Message], Builder] = {
@@ -321,6 +329,12 @@ BUILDERS: dict[type[Message], Builder] = {
     Csr: lambda draw, v, ctx: Csr(spdm_version=v, csr=draw(st.binary(max_size=80))),
     SetCertificate: _set_certificate,
     SetCertificateRsp: lambda draw, v, ctx: SetCertificateRsp(spdm_version=v, slot_id=draw(nibble)),
+    ChunkSend: lambda draw, v, ctx: _chunk(draw, ChunkSend, v),
+    ChunkResponse: lambda draw, v, ctx: _chunk(draw, ChunkResponse, v),
+    ChunkGet: lambda draw, v, ctx: ChunkGet(spdm_version=v, handle=draw(u8), chunk_seq_no=draw(u16)),
+    ChunkSendAck: lambda draw, v, ctx: ChunkSendAck(
+        spdm_version=v, attributes=draw(u8), handle=draw(u8), chunk_seq_no=draw(u16),
+        response=draw(st.binary(max_size=16))),
 }
 
 
@@ -406,7 +420,8 @@ def test_round_trip_of_generated_messages(cls: type[Message], data: st.DataObjec
     back = cls.decode(encoded, ctx)
     assert back == message
     assert back.raw == encoded
-    greedy = (ErrorResponse, EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck)
+    greedy = (ErrorResponse, EncapsulatedRequest, DeliverEncapsulatedResponse, EncapsulatedResponseAck,
+              ChunkSendAck)
     if not issubclass(cls, greedy):  # a greedy tail takes the padding in
         assert cls.decode(encoded + bytes(pad), ctx, padded=True) == message
 

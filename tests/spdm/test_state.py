@@ -32,6 +32,8 @@ VCA_LEGAL = {
     C.GET_VERSION: {NS, AV, AC, NEG},
     C.GET_CAPABILITIES: {AV},
     C.NEGOTIATE_ALGORITHMS: {AC},
+    C.CHUNK_SEND: {AC, NEG},  # carriers of another request: legal once CAPABILITIES settled the sizes
+    C.CHUNK_GET: {AC, NEG},
 }
 """DSP0274 §9 / libspdm: VCA in order; GET_VERSION restarts from anywhere; the rest only once negotiated."""
 
