@@ -28,38 +28,42 @@ VendorID is refused as an unsupported object.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from .device import KEY_PROG_SIZE, IdeKmDevice, IdeKmDeviceConfig, PortConfig
-from .errors import (
-    InvalidFieldError,
-    KeySetNotProgrammedError,
-    ResponseMismatchError,
-    SessionMismatchError,
-    UnsecuredRequestError,
-    UnsupportedObjectError,
-)
-from .events import (
-    KeyProgrammingFailed,
-    KeySetActivated,
-    KeySetProgrammed,
-    KeySetStopped,
-    KeysRefreshed,
-    PortQueried,
-    ProgrammedKey,
-    RequestRefused,
-)
-from .messages import (
-    PROTOCOL_ID,
-    Direction,
-    IdeRegisterBlock,
-    KeySet,
-    KeySubStream,
-    KpAckStatus,
-    ObjectId,
-    StreamState,
-    SubStream,
-)
-from .requester import IdeKmRequester
+from spdm.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .device import KEY_PROG_SIZE, IdeKmDevice, IdeKmDeviceConfig, PortConfig
+    from .errors import (
+        InvalidFieldError,
+        KeySetNotProgrammedError,
+        ResponseMismatchError,
+        SessionMismatchError,
+        UnsecuredRequestError,
+        UnsupportedObjectError,
+    )
+    from .events import (
+        KeyProgrammingFailed,
+        KeySetActivated,
+        KeySetProgrammed,
+        KeySetStopped,
+        KeysRefreshed,
+        PortQueried,
+        ProgrammedKey,
+        RequestRefused,
+    )
+    from .messages import (
+        PROTOCOL_ID,
+        Direction,
+        IdeRegisterBlock,
+        KeySet,
+        KeySubStream,
+        KpAckStatus,
+        ObjectId,
+        StreamState,
+        SubStream,
+    )
+    from .requester import IdeKmRequester
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -94,3 +98,35 @@ __all__ = [
     "UnsecuredRequestError",
     "UnsupportedObjectError",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "KEY_PROG_SIZE": ".device",
+    "IdeKmDevice": ".device",
+    "IdeKmDeviceConfig": ".device",
+    "PortConfig": ".device",
+    "InvalidFieldError": ".errors",
+    "KeySetNotProgrammedError": ".errors",
+    "ResponseMismatchError": ".errors",
+    "SessionMismatchError": ".errors",
+    "UnsecuredRequestError": ".errors",
+    "UnsupportedObjectError": ".errors",
+    "KeyProgrammingFailed": ".events",
+    "KeySetActivated": ".events",
+    "KeySetProgrammed": ".events",
+    "KeySetStopped": ".events",
+    "KeysRefreshed": ".events",
+    "PortQueried": ".events",
+    "ProgrammedKey": ".events",
+    "RequestRefused": ".events",
+    "PROTOCOL_ID": ".messages",
+    "Direction": ".messages",
+    "IdeRegisterBlock": ".messages",
+    "KeySet": ".messages",
+    "KeySubStream": ".messages",
+    "KpAckStatus": ".messages",
+    "ObjectId": ".messages",
+    "StreamState": ".messages",
+    "SubStream": ".messages",
+    "IdeKmRequester": ".requester",
+})
+"""Public name -> its home module, imported on first use (``import ide_km`` stays cheap)."""

@@ -19,37 +19,41 @@ The TSM layer that drives TDISP with IDE_KM over SPDM is the top-level :mod:`tsm
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from .device import IdeCheck, TdiConfig, TdispDevice, TdispDeviceConfig
-from .errors import TdispErrorCode, TdispErrorResponse, TdispLocalError
-from .events import (
-    InterfaceLocked,
-    InterfaceReportReceived,
-    InterfaceStarted,
-    InterfaceStateReceived,
-    InterfaceStopped,
-    MmioAttributeSet,
-    P2pStreamBound,
-    P2pStreamUnbound,
-    TdispCapabilitiesReceived,
-    TdispErrorReceived,
-    TdispEvent,
-    TdispRequestRefused,
-    TdispVersionNegotiated,
-)
-from .messages import (
-    PROTOCOL_ID,
-    TDISP_VERSION_1_0,
-    InterfaceInfo,
-    InterfaceReport,
-    LockInterfaceFlags,
-    MmioAttributes,
-    MmioRange,
-    TdispRequestCode,
-    TdispResponseCode,
-    TdiState,
-)
-from .requester import TdispRequester, TdispRequesterConfig
+from spdm.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .device import IdeCheck, TdiConfig, TdispDevice, TdispDeviceConfig
+    from .errors import TdispErrorCode, TdispErrorResponse, TdispLocalError
+    from .events import (
+        InterfaceLocked,
+        InterfaceReportReceived,
+        InterfaceStarted,
+        InterfaceStateReceived,
+        InterfaceStopped,
+        MmioAttributeSet,
+        P2pStreamBound,
+        P2pStreamUnbound,
+        TdispCapabilitiesReceived,
+        TdispErrorReceived,
+        TdispEvent,
+        TdispRequestRefused,
+        TdispVersionNegotiated,
+    )
+    from .messages import (
+        PROTOCOL_ID,
+        TDISP_VERSION_1_0,
+        InterfaceInfo,
+        InterfaceReport,
+        LockInterfaceFlags,
+        MmioAttributes,
+        MmioRange,
+        TdispRequestCode,
+        TdispResponseCode,
+        TdiState,
+    )
+    from .requester import TdispRequester, TdispRequesterConfig
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -87,3 +91,39 @@ __all__ = [
     "TdispResponseCode",
     "TdispVersionNegotiated",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "IdeCheck": ".device",
+    "TdiConfig": ".device",
+    "TdispDevice": ".device",
+    "TdispDeviceConfig": ".device",
+    "TdispErrorCode": ".errors",
+    "TdispErrorResponse": ".errors",
+    "TdispLocalError": ".errors",
+    "InterfaceLocked": ".events",
+    "InterfaceReportReceived": ".events",
+    "InterfaceStarted": ".events",
+    "InterfaceStateReceived": ".events",
+    "InterfaceStopped": ".events",
+    "MmioAttributeSet": ".events",
+    "P2pStreamBound": ".events",
+    "P2pStreamUnbound": ".events",
+    "TdispCapabilitiesReceived": ".events",
+    "TdispErrorReceived": ".events",
+    "TdispEvent": ".events",
+    "TdispRequestRefused": ".events",
+    "TdispVersionNegotiated": ".events",
+    "PROTOCOL_ID": ".messages",
+    "TDISP_VERSION_1_0": ".messages",
+    "InterfaceInfo": ".messages",
+    "InterfaceReport": ".messages",
+    "LockInterfaceFlags": ".messages",
+    "MmioAttributes": ".messages",
+    "MmioRange": ".messages",
+    "TdispRequestCode": ".messages",
+    "TdispResponseCode": ".messages",
+    "TdiState": ".messages",
+    "TdispRequester": ".requester",
+    "TdispRequesterConfig": ".requester",
+})
+"""Public name -> its home module, imported on first use (``import tdisp`` stays cheap)."""
