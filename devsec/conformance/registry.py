@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
 
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import CapabilityFlags
@@ -15,7 +16,7 @@ from spdm.messages.codes import CapabilityFlags
 from .case import Case
 from .context import CaseContext
 
-__all__ = ["SUITES", "case", "catalogue", "select"]
+__all__ = ["SUITES", "case", "catalogue", "matching", "select"]
 
 SUITES = ("spdm", "ide_km", "tdisp")
 """The suites the catalogue holds (the first part of every case id)."""
@@ -76,10 +77,31 @@ def select(suites: Sequence[str] = SUITES, include: Sequence[str] = (),
     if unknown:
         raise ConfigurationError(f"unknown conformance suite(s): {', '.join(sorted(unknown))}; "
                                  f"known: {', '.join(SUITES)}")
-    cases = [c for c in catalogue() if c.id.split(".")[0] in suites]
+    return matching([c for c in catalogue() if c.id.split(".")[0] in suites], include, exclude,
+                    "conformance case")
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+C = TypeVar("C", bound=_HasId)
+
+
+def matching(cases: Sequence[C], include: Sequence[str], exclude: Sequence[str], what: str) -> tuple[C, ...]:
+    """The ``cases`` whose id matches an ``include`` pattern (all if none) and no ``exclude``,
+    for both suites' ``--case`` and ``--skip``.
+
+    Patterns are shell globs (``spdm.version.*``); a pattern with no glob
+    character also matches every id it is a dotted prefix of.
+
+    Raises:
+        ConfigurationError: an include pattern matching none of ``cases`` (named as ``what``).
+    """
     for pattern in include:
         if not any(_matches(c.id, pattern) for c in cases):
-            raise ConfigurationError(f"--case {pattern} matches no conformance case")
+            raise ConfigurationError(f"--case {pattern} matches no {what}")
     return tuple(
         c for c in cases
         if (not include or any(_matches(c.id, p) for p in include))

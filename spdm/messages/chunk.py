@@ -102,7 +102,23 @@ def chunk_header_size(first: bool) -> int:
 
 
 @dataclass(frozen=True)
-class ChunkSend(Message):
+class _Chunk(Message):
+    """The fields CHUNK_SEND and CHUNK_RESPONSE share (one layout, :func:`_chunk_body`)."""
+
+    attributes: int = 0
+    handle: int = 0
+    chunk_seq_no: int = 0
+    large_message_size: int | None = None
+    chunk: bytes = b""
+
+    @property
+    def last(self) -> bool:
+        """The LastChunk attribute is set."""
+        return bool(self.attributes & CHUNK_LAST)
+
+
+@dataclass(frozen=True)
+class ChunkSend(_Chunk):
     """CHUNK_SEND: one chunk of a large request.
 
     Attributes:
@@ -115,17 +131,6 @@ class ChunkSend(Message):
 
     CODE: ClassVar[int] = RequestCode.CHUNK_SEND
     STRUCT = Struct(*header(RequestCode.CHUNK_SEND, "attributes", "handle"), *_chunk_body())
-
-    attributes: int = 0
-    handle: int = 0
-    chunk_seq_no: int = 0
-    large_message_size: int | None = None
-    chunk: bytes = b""
-
-    @property
-    def last(self) -> bool:
-        """The LastChunk attribute is set."""
-        return bool(self.attributes & CHUNK_LAST)
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class ChunkGet(Message):
 
 
 @dataclass(frozen=True)
-class ChunkResponse(Message):
+class ChunkResponse(_Chunk):
     """CHUNK_RESPONSE: one chunk of a large response (the layout of :class:`ChunkSend`).
 
     Attributes:
@@ -193,17 +198,6 @@ class ChunkResponse(Message):
 
     CODE: ClassVar[int] = ResponseCode.CHUNK_RESPONSE
     STRUCT = Struct(*header(ResponseCode.CHUNK_RESPONSE, "attributes", "handle"), *_chunk_body())
-
-    attributes: int = 0
-    handle: int = 0
-    chunk_seq_no: int = 0
-    large_message_size: int | None = None
-    chunk: bytes = b""
-
-    @property
-    def last(self) -> bool:
-        """The LastChunk attribute is set."""
-        return bool(self.attributes & CHUNK_LAST)
 
 
 def split_message(message: bytes, data_transfer_size: int) -> list[bytes]:

@@ -6,12 +6,11 @@ modules register their cases at import, :func:`catalogue` imports them all.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Sequence
 
-from spdm.errors import ConfigurationError
 from spdm.messages.codes import CapabilityFlags
 
+from ..registry import matching
 from .case import NO_CAPS, RequesterCase
 from .context import RequesterContext
 from .device import Misbehaviour
@@ -55,16 +54,4 @@ def select(include: Sequence[str] = (), exclude: Sequence[str] = ()) -> tuple[Re
     Raises:
         ConfigurationError: an include pattern matches no case.
     """
-    cases = catalogue()
-    for pattern in include:
-        if not any(_matches(c.id, pattern) for c in cases):
-            raise ConfigurationError(f"--case {pattern} matches no requester conformance case")
-    return tuple(
-        c for c in cases
-        if (not include or any(_matches(c.id, p) for p in include))
-        and not any(_matches(c.id, p) for p in exclude)
-    )
-
-
-def _matches(case_id: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(case_id, pattern) or case_id.startswith(pattern + ".") or case_id == pattern
+    return matching(catalogue(), include, exclude, "requester conformance case")
