@@ -160,14 +160,22 @@ class Transcript:
         self.a += request
         self.a += response
 
-    def add_b(self, request: bytes, response: bytes) -> None:
+    def add_b(self, request: bytes, response: bytes, session: Session | None = None) -> None:
         """Append a GET_DIGESTS/DIGESTS or GET_CERTIFICATE/CERTIFICATE exchange to B.
+
+        Args:
+            request: the request as received or sent.
+            response: the response.
+            session: the session the exchange travelled in (None: in the clear).
+                Inside a session it is no part of B (libspdm's responder keeps
+                it out too): nothing is appended.
 
         Raises:
             RemoteProtocolError: Unspecified; B would pass :data:`MAX_MESSAGE_B_SIZE`
                 (nothing is appended).
         """
-        _append(self.b, "B", MAX_MESSAGE_B_SIZE, request, response)
+        if session is None:
+            _append(self.b, "B", MAX_MESSAGE_B_SIZE, request, response)
 
     def m1(self, challenge: bytes, challenge_auth_unsigned: bytes) -> bytes:
         """M1 = A || B || C, C being CHALLENGE || CHALLENGE_AUTH without its signature."""

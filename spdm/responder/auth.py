@@ -64,8 +64,7 @@ def get_digests(conn: Connection, request: GetDigests) -> bytes:
     chains = conn.provisioned_chains(negotiated.hash_alg)
     response = digests_of(negotiated.version, negotiated.hash_alg, chains).encode(negotiated.codec())
     conn.check_fits(len(response))
-    if conn.current_session is None:  # in a session: not part of B (libspdm)
-        conn.transcript.add_b(request.raw, response)
+    conn.transcript.add_b(request.raw, response, conn.current_session)
     return response
 
 
@@ -97,8 +96,7 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
     response = certificate_portion(negotiated.version, request.slot_id, chain, offset,
                                    min(limits)).encode()
     conn.check_fits(len(response))
-    if conn.current_session is None:  # in a session: not part of B (libspdm)
-        conn.transcript.add_b(request.raw, response)
+    conn.transcript.add_b(request.raw, response, conn.current_session)
     return response
 
 
