@@ -10,14 +10,15 @@ from __future__ import annotations
 from enum import IntEnum, IntFlag
 
 __all__ = [
-    "DMTF_RAW_BIT_STREAM",
     "AeadSuite",
     "AlgType",
     "BaseAsymAlgo",
     "BaseHashAlgo",
     "CapabilityFlags",
+    "DMTF_RAW_BIT_STREAM",
     "DheGroup",
     "DmtfValueType",
+    "KemAlgo",
     "KeyScheduleAlgo",
     "MeasurementAttributes",
     "MeasurementHashAlgo",
@@ -25,6 +26,7 @@ __all__ = [
     "MeasurementSpecification",
     "MeasurementSummaryHashType",
     "OpaqueDataFormat",
+    "PqcAsymAlgo",
     "RegistryId",
     "RequestCode",
     "ResponseCode",
@@ -209,6 +211,26 @@ class DheGroup(IntFlag):
     SM2_P256 = 1 << 6
 
 
+class PqcAsymAlgo(IntFlag):
+    """PqcAsymAlgo bits (1.4: NEGOTIATE_ALGORITHMS/ALGORITHMS, and the ReqPqcAsymAlg AlgStruct).
+
+    Values as the reference captures carry them (spdm14-mldsa65-mlkem768:
+    ``PqcAsym=0x02(ML_DSA_65)``, ``ReqPqcAsym=0x0007(ML_DSA_44,ML_DSA_65,ML_DSA_87)``).
+    """
+
+    ML_DSA_44 = 1 << 0
+    ML_DSA_65 = 1 << 1
+    ML_DSA_87 = 1 << 2
+
+
+class KemAlgo(IntFlag):
+    """KEM AlgStruct bits (1.4; ``KEM=0x0002(ML_KEM_768)`` in spdm14-mldsa65-mlkem768)."""
+
+    ML_KEM_512 = 1 << 0
+    ML_KEM_768 = 1 << 1
+    ML_KEM_1024 = 1 << 2
+
+
 class AeadSuite(IntFlag):
     """AEAD AlgStruct bits (DSP0274 Table 17)."""
 
@@ -231,6 +253,8 @@ class AlgType(IntEnum):
     AEAD = 3
     REQ_BASE_ASYM_ALG = 4
     KEY_SCHEDULE = 5
+    REQ_PQC_ASYM_ALG = 6
+    KEM = 7
 
 
 class MeasurementSpecification(IntFlag):
