@@ -71,7 +71,7 @@ FLAGS_DEFINED = {
 }
 """CAPABILITIES flag bits each version defines; bits a version lacks are sent as 0."""
 
-_KNOWN_ALG_TYPES = frozenset(AlgType)
+_KNOWN_ALG_TYPES = frozenset(AlgType) - {AlgType.REQ_PQC_ASYM_ALG, AlgType.KEM}  # 1.4 types: not before 1.4
 
 
 def get_version(conn: Connection, request: GetVersion) -> bytes:
