@@ -19,7 +19,8 @@ trusted again without starting over.
 
 Layout: :mod:`.core` (plumbing: I/O surface, sending, receiving, errors and
 retries), :mod:`.vca`, :mod:`.auth`, :mod:`.session`, :mod:`.encap` (mutual
-authentication) and :mod:`.provision` (GET_CSR, SET_CERTIFICATE), one module per
+authentication), :mod:`.provision` (GET_CSR, SET_CERTIFICATE) and :mod:`.event`
+(SPDM 1.3 events; :mod:`.event_receipt` answers SEND_EVENT), one module per
 message group, whose response handlers are found through :data:`ROUTES`; :mod:`.flows` holds the state of each
 multi-message flow (its table is in :mod:`spdm.state`); :mod:`.identity` what
 the requester produces with its own keys; :mod:`.follow` wraps the engine to

@@ -33,6 +33,7 @@ from ..messages.event import (
     SupportedEventTypes,
 )
 from ..negotiation import Negotiated
+from ..session import Session
 from .core import RequesterCore
 
 __all__ = ["EventCommands"]
@@ -41,12 +42,13 @@ __all__ = ["EventCommands"]
 class EventCommands(RequesterCore):
     """GET_SUPPORTED_EVENT_TYPES and SUBSCRIBE_EVENT_TYPES, in a session."""
 
-    def _event_session(self, code: RequestCode, session_id: int) -> tuple[Negotiated, int]:
+    def _event_session(self, code: RequestCode, session_id: int) -> tuple[Negotiated, Session | None]:
+        """The negotiated parameters and the established session an event request goes in."""
         negotiated = self._need_negotiated(code)
         if negotiated.version < 0x13:
             raise LocalProtocolError(f"{code.name} needs SPDM 1.3")
         self._need_caps(negotiated, CapabilityFlags.EVENT_CAP, code.name)
-        return negotiated, session_id
+        return negotiated, self._established_session(session_id)
 
     def get_supported_event_types(self, session_id: int) -> None:
         """Queue GET_SUPPORTED_EVENT_TYPES in the session.
@@ -55,8 +57,7 @@ class EventCommands(RequesterCore):
             LocalProtocolError: not allowed now, no such established session,
                 below 1.3, or the responder has no EVENT_CAP.
         """
-        negotiated, _ = self._event_session(RequestCode.GET_SUPPORTED_EVENT_TYPES, session_id)
-        session = self._established_session(session_id)
+        negotiated, session = self._event_session(RequestCode.GET_SUPPORTED_EVENT_TYPES, session_id)
         self._send(GetSupportedEventTypes(spdm_version=negotiated.version), session=session)
 
     def subscribe_event_types(self, session_id: int,
@@ -70,8 +71,7 @@ class EventCommands(RequesterCore):
         Raises:
             LocalProtocolError: as :meth:`get_supported_event_types`.
         """
-        negotiated, _ = self._event_session(RequestCode.SUBSCRIBE_EVENT_TYPES, session_id)
-        session = self._established_session(session_id)
+        negotiated, session = self._event_session(RequestCode.SUBSCRIBE_EVENT_TYPES, session_id)
         request = SubscribeEventTypes(spdm_version=negotiated.version, groups=tuple(groups))
         self._send(request, session=session)
 

@@ -18,7 +18,13 @@ __all__ = ["answer_send_event", "delivered_events"]
 
 
 def answer_send_event(negotiated: Negotiated, inner: bytes, *, in_session: bool) -> bytes | None:
-    """Our answer to an encapsulated SEND_EVENT (EVENT_ACK or ERROR); None for another request."""
+    """Our answer to an encapsulated SEND_EVENT (EVENT_ACK or ERROR); None for another request.
+
+    The checks in libspdm's order (``libspdm_req_encap_event_ack.c``): below
+    1.3 or without the responder's EVENT_CAP UnsupportedRequest, another
+    SPDMVersion VersionMismatch, outside a session SessionRequired, then
+    malformed bytes or a list :func:`check_event_list` refuses InvalidRequest.
+    """
     try:
         _, code = peek_code(inner)
     except DecodeError:
@@ -32,10 +38,10 @@ def answer_send_event(negotiated: Negotiated, inner: bytes, *, in_session: bool)
 
     if version < 0x13 or not negotiated.responder_flags & CapabilityFlags.EVENT_CAP:
         return error(SpdmErrorCode.UNSUPPORTED_REQUEST, RequestCode.SEND_EVENT)
-    if not in_session:
-        return error(SpdmErrorCode.SESSION_REQUIRED)
     if inner[0] != version:
         return error(SpdmErrorCode.VERSION_MISMATCH)
+    if not in_session:
+        return error(SpdmErrorCode.SESSION_REQUIRED)
     try:
         request = SendEvent.decode(inner, padded=True)
     except DecodeError:
