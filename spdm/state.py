@@ -74,6 +74,8 @@ _NEGOTIATED_REQUESTS = (
     RequestCode.SET_KEY_PAIR_INFO,
     RequestCode.GET_CSR,
     RequestCode.SET_CERTIFICATE,
+    RequestCode.GET_SUPPORTED_EVENT_TYPES,
+    RequestCode.SUBSCRIBE_EVENT_TYPES,
 )
 
 TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {

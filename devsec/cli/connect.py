@@ -12,7 +12,9 @@ from spdm.config import DEFAULT_REQUESTER_CAPS, MUTUAL_AUTH_CAPS, RequesterConfi
 from spdm.connection import Connection, Session, connect
 from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
+from spdm.events import SupportedEventTypesReceived
 from spdm.messages.codes import CapabilityFlags
+from spdm.messages.event import DmtfEventType
 from spdm.negotiation import MEAS_CAPS
 from spdm.transport.targets import open_transport
 
@@ -57,6 +59,35 @@ def _exercise_session(connection: Connection, session: Session) -> None:
         session.measure()
 
 
+def _event_types(connection: Connection, session: Session) -> tuple[list[dict[str, object]], list[str]]:
+    """``--event-types``: the event groups the device can send (GET_SUPPORTED_EVENT_TYPES in the session),
+    as JSON entries and text lines.
+
+    A device below SPDM 1.3 or without EVENT_CAP sends no events: both are empty.
+    """
+    negotiated = connection.negotiated
+    if negotiated.version < 0x13 or not negotiated.responder_flags & CapabilityFlags.EVENT_CAP:
+        return [], []
+    driver = session.driver
+    events = driver.run(lambda: driver.requester.get_supported_event_types(session.session_id))
+    groups = [g for e in events if isinstance(e, SupportedEventTypesReceived) for g in e.groups]
+    doc: list[dict[str, object]] = []
+    lines = []
+    for group in groups:
+        names = [_event_type_name(group.registry_id, t) for t in group.event_types]
+        doc.append({"registry_id": group.registry_id, "vendor_id": group.vendor_id.hex(),
+                    "version": group.version, "event_types": names})
+        owner = "DMTF" if group.is_dmtf else f"registry {group.registry_id} {group.vendor_id.hex()}"
+        lines.append(f"  {owner}: {', '.join(names) or 'none'}")
+    return doc, lines
+
+
+def _event_type_name(registry_id: int, event_type: int) -> str:
+    if registry_id == 0 and event_type in DmtfEventType._value2member_map_:
+        return DmtfEventType(event_type).name
+    return f"0x{event_type:04x}"
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.bdf == "0000:00:00.0":
         args.bdf = target_bdf(args.target, args.bdf)
@@ -75,15 +106,18 @@ def _run(args: argparse.Namespace) -> int:
     with open_transport(args.target, force=args.force) as transport:
         pci = _pci_identity(transport) if args.sysfs else None
         connection = connect(transport, config, slot_id=args.slot, identity=identity)
-        if args.session or psk is not None or teeio is not None:
+        event_types = None
+        if args.session or psk is not None or teeio is not None or args.event_types:
             with connection.open_session(psk, psk_hint=(args.psk_hint or "").encode()) as session:
                 _exercise_session(connection, session)
+                if args.event_types:
+                    event_types = _event_types(connection, session)
                 if teeio is not None:
                     teeio.run(session)
         report = connection.report
     if args.sysfs:
         _render(args, report, pci, teeio)
-    _print(args, report, teeio)
+    _print(args, report, teeio, event_types)
     return 0
 
 
@@ -120,9 +154,14 @@ def _render(args: argparse.Namespace, report: AuthenticationReport, pci: PciIden
     print(f"evidence rendered under {device_dir}", file=sys.stderr)
 
 
-def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps | None) -> None:
+def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps | None,
+           event_types: tuple[list[dict[str, object]], list[str]] | None) -> None:
     doc = report_dict(report, args.target)
     text = report_text(report, args.target)
+    if event_types is not None:
+        doc["event_types"], lines = event_types
+        last = text.rindex("\nresult")
+        text = text[:last] + "\nevent types\n" + ("\n".join(lines) or "  none (no EVENT_CAP)") + text[last:]
     if teeio is not None and teeio.steps:
         doc["tee_io"] = teeio.steps
         last = text.rindex("\nresult")
@@ -155,6 +194,9 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--session", action="store_true",
                    help="then open a session (KEY_EXCHANGE, or PSK with --psk), heartbeat, update "
                         "keys, measure inside it, and end it")
+    p.add_argument("--event-types", action="store_true",
+                   help="in the session: list the event types the device can send (SPDM 1.3 "
+                        "GET_SUPPORTED_EVENT_TYPES; empty without EVENT_CAP)")
     algorithm_flags(p, "signature algorithm to allow (repeatable)")
     session_flags(p)
     transfer_flags(p)

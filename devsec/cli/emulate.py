@@ -141,6 +141,8 @@ def _capabilities(args: argparse.Namespace, model: DeviceModel | ProvisionableDe
         caps |= F.PSK_CAP_WITH_CONTEXT if args.psk_context else F.PSK_CAP
     if args.mutual_auth:
         caps |= MUTUAL_AUTH_CAPS
+    if args.events:
+        caps |= F.EVENT_CAP | F.ENCAP_CAP  # events go out as encapsulated SEND_EVENTs
     return caps
 
 
@@ -265,6 +267,9 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--mutual-auth", action="store_true",
                    help="ask requesters that can to authenticate themselves, with encapsulated "
                         "requests, in KEY_EXCHANGE and after CHALLENGE (MUT_AUTH_CAP, ENCAP_CAP)")
+    p.add_argument("--events", action="store_true",
+                   help="offer EVENT_CAP (SPDM 1.3 events: EventLost and MeasurementChanged, sent in a "
+                        "session as encapsulated SEND_EVENTs, so ENCAP_CAP too)")
     p.add_argument("--requester-trust-root", action="append", default=[], metavar="FILE",
                    help="root certificate(s) a requester's chain must lead to (repeatable)")
     p.add_argument("--ide-ports", type=int, default=DEFAULT_IDE_PORTS, metavar="N",

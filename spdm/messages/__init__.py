@@ -31,6 +31,14 @@ from .control import (
     VendorDefinedResponse,
 )
 from .endpoint import EndpointInfo, GetEndpointInfo
+from .event import (
+    EventAck,
+    GetSupportedEventTypes,
+    SendEvent,
+    SubscribeEventTypes,
+    SubscribeEventTypesAck,
+    SupportedEventTypes,
+)
 from .key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from .measurements import GetMeasurements, MeasurementBlock, Measurements
 from .mel import GetMeasurementExtensionLog, MeasurementExtensionLog
@@ -75,6 +83,7 @@ REQUEST_TYPES: dict[int, type[Message]] = {
         GetEndpointInfo, GetMeasurementExtensionLog, GetKeyPairInfo, SetKeyPairInfo,
         GetCsr, SetCertificate,
         ChunkSend, ChunkGet,
+        GetSupportedEventTypes, SubscribeEventTypes, SendEvent,
     )
 }
 """Request code -> message class, for the requests this codec knows."""
@@ -89,6 +98,7 @@ RESPONSE_TYPES: dict[int, type[Message]] = {
         EndpointInfo, MeasurementExtensionLog, KeyPairInfo, SetKeyPairInfoAck,
         Csr, SetCertificateRsp,
         ChunkSendAck, ChunkResponse,
+        SupportedEventTypes, SubscribeEventTypesAck, EventAck,
     )
 }
 """Response code -> message class."""
@@ -122,4 +132,6 @@ __all__ = [
     "GetKeyPairInfo", "KeyPairInfo", "SetKeyPairInfo", "SetKeyPairInfoAck",
     "GetMeasurementExtensionLog", "MeasurementExtensionLog",
     "Csr", "GetCsr", "SetCertificate", "SetCertificateRsp",
+    "EventAck", "GetSupportedEventTypes", "SendEvent", "SubscribeEventTypes", "SubscribeEventTypesAck",
+    "SupportedEventTypes",
 ]

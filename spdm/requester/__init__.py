@@ -19,7 +19,8 @@ trusted again without starting over.
 
 Layout: :mod:`.core` (plumbing: I/O surface, sending, receiving, errors and
 retries), :mod:`.vca`, :mod:`.auth`, :mod:`.session`, :mod:`.encap` (mutual
-authentication) and :mod:`.provision` (GET_CSR, SET_CERTIFICATE), one module per
+authentication), :mod:`.provision` (GET_CSR, SET_CERTIFICATE) and :mod:`.event`
+(SPDM 1.3 events; :mod:`.event_receipt` answers SEND_EVENT), one module per
 message group, whose response handlers are found through :data:`ROUTES`; :mod:`.flows` holds the state of each
 multi-message flow (its table is in :mod:`spdm.state`); :mod:`.identity` what
 the requester produces with its own keys; :mod:`.follow` wraps the engine to
@@ -54,12 +55,14 @@ from ..messages import (
 )
 from ..messages.codes import RequestCode
 from ..messages.endpoint import EndpointInfo
+from ..messages.event import SubscribeEventTypesAck, SupportedEventTypes
 from ..messages.key_pair import KeyPairInfo, SetKeyPairInfoAck
 from ..messages.mel import MeasurementExtensionLog
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS, Route
 from .encap import EncapCommands
 from .endpoint import EndpointCommands
+from .event import EventCommands
 from .provision import ProvisionCommands
 from .session import SessionCommands
 from .vca import VcaCommands
@@ -90,12 +93,17 @@ ROUTES: Mapping[int, Route[Any, Any]] = {
     RequestCode.SET_KEY_PAIR_INFO: Route(SetKeyPairInfoAck, EndpointCommands._on_set_key_pair_info_ack),
     RequestCode.GET_CSR: Route(Csr, ProvisionCommands._on_csr),
     RequestCode.SET_CERTIFICATE: Route(SetCertificateRsp, ProvisionCommands._on_set_certificate_rsp),
+    RequestCode.GET_SUPPORTED_EVENT_TYPES: Route(
+        SupportedEventTypes, EventCommands._on_supported_event_types),
+    RequestCode.SUBSCRIBE_EVENT_TYPES: Route(
+        SubscribeEventTypesAck, EventCommands._on_subscribe_event_types_ack),
 }
 """Request code -> how its response is decoded and which handler checks it; the requests
 this engine sends (a code missing here cannot be followed either)."""
 
 
-class Requester(VcaCommands, AuthCommands, SessionCommands, EndpointCommands, ProvisionCommands):
+class Requester(VcaCommands, AuthCommands, SessionCommands, EndpointCommands, ProvisionCommands,
+                EventCommands):
     """One SPDM connection, seen from the requester (host or TSM) side."""
 
     _ROUTES: ClassVar[Mapping[int, Route[Any, Any]]] = ROUTES

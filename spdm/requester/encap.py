@@ -36,6 +36,7 @@ from ..negotiation import Negotiated
 from ..session import FINISH_CONTEXT, Session, SessionPhase
 from ..state import KeyUpdateOperation
 from .core import RequesterCore
+from .event_receipt import delivered_events
 
 __all__ = ["MUT_AUTH_ENCAPSULATED", "MUT_AUTH_FINISH_ONLY", "EncapCommands"]
 
@@ -145,6 +146,9 @@ class EncapCommands(RequesterCore):
                                       response: EncapsulatedResponseAck) -> None:
         self._note_delivered(request.encapsulated_response)
         flow = self._encap
+        if flow.session is not None:
+            self._events.extend(delivered_events(flow.session.session_id, flow.inner,
+                                                 request.encapsulated_response))
         if response.payload_type == _PAYLOAD_REQUEST:
             self._deliver(response.request_id, response.encapsulated_request)
             return

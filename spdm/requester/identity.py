@@ -37,6 +37,7 @@ from ..secured import seal
 from ..session import Session
 from ..slots import certificate_portion, digests_of, provisioned_chains
 from ..state import KeyUpdateOperation
+from .event_receipt import answer_send_event
 
 __all__ = ["REQUESTER_CHALLENGE_CONTEXT", "Identity", "LiveIdentity"]
 
@@ -112,6 +113,9 @@ class LiveIdentity:
                             m2_prefix: bytes) -> bytes:
         """Our answer to one encapsulated request (ERROR for what a host does not serve)."""
         hash_alg = negotiated.hash_alg
+        event_ack = answer_send_event(negotiated, inner, in_session=in_session)
+        if event_ack is not None:
+            return event_ack
         try:
             _, code = peek_code(inner)
             request_type = REQUEST_TYPES.get(code)

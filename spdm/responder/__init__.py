@@ -67,6 +67,7 @@ from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
 from . import chunk as chunking
+from . import event
 from ._connection import (
     Connection,
     VendorHandler,
@@ -222,6 +223,18 @@ class Responder:
         if session is None or session.phase != SessionPhase.ESTABLISHED:
             raise LocalProtocolError(f"no established session 0x{session_id:08x}")
         self._conn.key_updates_wanted.add(session_id)
+
+    def update_measurements(self, backend: ResponderBackend) -> frozenset[int]:
+        """The device's measured state changed (a firmware update): answer from ``backend`` from now on.
+
+        Sessions subscribed to MeasurementChanged get the event, carrying the
+        indices whose blocks differ, at their next in-session
+        GET_ENCAPSULATED_REQUEST (:mod:`.event`).
+
+        Returns:
+            The measurement indices that changed.
+        """
+        return event.measurements_updated(self._conn, backend)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Process one whole request and queue its response and event.

@@ -30,6 +30,7 @@ from ..transcript import Transcript
 if TYPE_CHECKING:
     from .chunk import ChunkContext
     from .encap import EncapState
+    from .event import EventState
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class Connection:
         session_listeners: told the SessionID of every session that ends.
         now: the caller's clock, for validating the requester's certificates.
         chunks: the chunk transfers in progress (:mod:`.chunk`).
+        events: the event subscriptions and undelivered events (:mod:`.event`).
     """
 
     config: ResponderConfig
@@ -110,6 +112,7 @@ class Connection:
     key_updates_wanted: set[int] = field(default_factory=set)
     session_listeners: list[Callable[[int], None]] = field(default_factory=list)
     chunks: ChunkContext | None = None
+    events: EventState | None = None
 
     def session_gone(self, session: Session) -> None:
         """Forget a session's keys and tell the vendor protocols bound to it (IDE_KM, TDISP)."""

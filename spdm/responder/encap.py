@@ -14,7 +14,8 @@ With ``ResponderConfig.mutual_auth`` the device asks a requester that can
 It also initiates key updates of its own direction: after
 :meth:`Responder.request_key_update`, the requester's next in-session
 GET_ENCAPSULATED_REQUEST gets an encapsulated KEY_UPDATE (UpdateKey), then
-VerifyNewKey under the new key.
+VerifyNewKey under the new key.  Otherwise, when a subscribed session has
+events waiting, it gets an encapsulated SEND_EVENT (:mod:`.event`).
 
 (PROTOCOLS.md §3.6, §3.8-3.9, §3.11, §5.2, §5.4.)
 """
@@ -51,9 +52,10 @@ from ..messages import (
     KeyUpdateAck,
     peek_code,
 )
-from ..messages.codes import ResponseCode
+from ..messages.codes import RequestCode, ResponseCode
 from ..session import Session, SessionPhase
 from ..transcript import MAX_MESSAGE_B_SIZE
+from . import event as events
 from ._connection import Connection, invalid_request
 
 __all__ = [
@@ -176,7 +178,13 @@ def get_encapsulated_request(conn: Connection, request: GetEncapsulatedRequest) 
     """Hand out the first encapsulated request: GET_DIGESTS (or, in a session, KEY_UPDATE)."""
     current = conn.current_session
     if current is not None and current.phase == SessionPhase.ESTABLISHED:
-        return _start_key_update(conn, current)
+        send_event = None if current.session_id in conn.key_updates_wanted else (
+            events.next_send_event(conn, current, polled=True))
+        if send_event is None:
+            return _start_key_update(conn, current)
+        conn.encap = EncapState(session=current, request_id=1, asked=send_event[1], inner=send_event)
+        return EncapsulatedRequest(spdm_version=current.version, request_id=1,
+                                   encapsulated_request=send_event).encode()
     state = _flow(conn)
     if state.request_id or state.validated is not None:
         raise _unexpected("the encapsulated flow has already started")
@@ -205,6 +213,13 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
     answer = request.encapsulated_response
     if state.key_update_tag is not None:
         return _key_update_answer(conn, state, answer)
+    if state.asked == RequestCode.SEND_EVENT and state.session is not None:
+        conn.encap = None  # the flow ends here unless another SEND_EVENT follows
+        following = events.acknowledged(conn, state.session, state.inner, answer)
+        if following is None:
+            return _ack(conn, state, _PAYLOAD_NONE, b"")
+        conn.encap = state
+        return _ack(conn, state, _PAYLOAD_REQUEST, following)
     try:
         _, code = peek_code(answer)
         if code != state.asked & 0x7F:

@@ -38,6 +38,7 @@ from ..messages import (
 )
 from ..messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from ..messages.endpoint import GetEndpointInfo
+from ..messages.event import GetSupportedEventTypes, SubscribeEventTypes
 from ..messages.key_pair import GetKeyPairInfo, SetKeyPairInfo
 from ..messages.mel import GetMeasurementExtensionLog
 from ..negotiation import MEAS_CAPS
@@ -46,6 +47,7 @@ from . import chunk as chunking
 from . import session as secure
 from ._connection import Connection, unsupported_request
 from .endpoint import get_endpoint_info, get_key_pair_info, get_measurement_extension_log, set_key_pair_info
+from .event import get_supported_event_types, subscribe_event_types
 
 __all__ = ["CLEAR", "EITHER", "HANDSHAKE", "ROUTES", "SECURED", "Route"]
 
@@ -163,5 +165,9 @@ ROUTES: dict[int, Route[Any]] = {
                                   since=SpdmVersion.V12, carrier=True),
     RequestCode.CHUNK_SEND: Route(ChunkSend, chunking.chunk_send, CapabilityFlags.CHUNK_CAP, EITHER,
                                    since=SpdmVersion.V12, carrier=True),
+    RequestCode.GET_SUPPORTED_EVENT_TYPES: Route(
+        GetSupportedEventTypes, get_supported_event_types, CapabilityFlags.EVENT_CAP, SECURED, since=V13),
+    RequestCode.SUBSCRIBE_EVENT_TYPES: Route(
+        SubscribeEventTypes, subscribe_event_types, CapabilityFlags.EVENT_CAP, SECURED, since=V13),
 }
 """The requests this responder implements; every other code is UnsupportedRequest."""

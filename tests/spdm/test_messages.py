@@ -74,6 +74,7 @@ from spdm.messages.endpoint import EndpointInfo, GetEndpointInfo
 from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog
 from spdm.messages.provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
+from tests.spdm.test_event_codec import EVENT_CASES
 
 # Negotiated sizes of the two captured algorithm sets (PROTOCOLS.md §3.3, §3.8.3).
 P256 = CodecContext(hash_size=32, signature_size=64, dhe_size=64, req_signature_size=384)
@@ -314,6 +315,7 @@ CASES = [
     pytest.param(EncapsulatedResponseAck(spdm_version=0x13, ack_request_id=3), NO_CONTEXT,
                  id="encapsulated_response_ack-done"),
     *ENDPOINT_CASES,
+    *EVENT_CASES,
     pytest.param(GetCsr(spdm_version=0x13, key_pair_id=1, attributes=0x09, requester_info=fill(20, 0x30),
                         opaque_data=fill(8, 0x01)), NO_CONTEXT, id="get_csr"),
     pytest.param(Csr(spdm_version=0x12, csr=fill(40, 0x30)), NO_CONTEXT, id="csr"),

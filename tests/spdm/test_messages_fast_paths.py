@@ -182,6 +182,7 @@ def test_header_only_classes() -> None:
         "GetVersion", "GetDigests", "RespondIfReady", "Heartbeat", "HeartbeatAck", "KeyUpdate",
         "KeyUpdateAck", "EndSession", "EndSessionAck", "GetEncapsulatedRequest", "PskFinishRsp",
         "SetKeyPairInfoAck",
+        "GetSupportedEventTypes", "SubscribeEventTypesAck", "EventAck",
     }
 
 

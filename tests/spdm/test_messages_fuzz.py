@@ -73,6 +73,7 @@ from spdm.messages.endpoint import EndpointInfo, GetEndpointInfo
 from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog
 from spdm.messages.provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
+from tests.spdm.test_event_codec import EVENT_BUILDERS
 from tests.vectors import DOE_HEADER, SETS, TYPE_SPDM, records
 
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None,
@@ -323,6 +324,7 @@ BUILDERS: dict[type[Message], Builder] = {
         spdm_version=v, request_id=draw(u8), encapsulated_response=draw(st.binary(max_size=48))),
     EncapsulatedResponseAck: _encapsulated_response_ack,
     **ENDPOINT_BUILDERS,
+    **EVENT_BUILDERS,
     GetCsr: lambda draw, v, ctx: GetCsr(
         spdm_version=v, key_pair_id=draw(u8), attributes=draw(u8),
         requester_info=draw(st.binary(max_size=48)), opaque_data=draw(opaque)),

@@ -44,8 +44,7 @@ def test_legal_connection_states(code: RequestCode) -> None:
     if code in VCA_LEGAL:
         assert legal == VCA_LEGAL[code]
     elif code in (C.RESPOND_IF_READY, C.CHUNK_SEND, C.CHUNK_GET,
-                  C.GET_SUPPORTED_EVENT_TYPES,
-                  C.SUBSCRIBE_EVENT_TYPES, C.SEND_EVENT):
+                  C.SEND_EVENT):
         assert legal == set()  # not implemented, or (RESPOND_IF_READY) tracked by the responder
     else:
         assert legal == {NEG}

@@ -21,6 +21,7 @@ from spdm.crypto import load_certificates
 from spdm.errors import DevsecError, RemoteErrorResponse, SpdmErrorCode, VerificationError
 from spdm.messages import Challenge, GetVersion, Message
 from spdm.messages.codes import RequestCode
+from spdm.messages.event import GetSupportedEventTypes
 from spdm.secured import open_record, seal
 from spdm.state import KeyUpdateOperation
 from spdm.transport import EmuSocketClient
@@ -44,6 +45,7 @@ CAUGHT_BY = {
     "rsp-half-only": "requester.session.ids",
     "heartbeat-without-cap": "requester.session.heartbeat",
     "ignore-bad-verify-data": "requester.key-exchange.bad-verify-data",
+    "event-types-without-cap": "requester.events.without-cap",
 }
 """Each broken requester -> the case that must catch it."""
 
@@ -110,6 +112,10 @@ def run(fault: str, port: int, root: Path) -> int:
             _send(client, replace(get_capabilities(0x13), data_transfer_size=41))
             return 0
         config = RequesterConfig(trust_anchors=DEFER_TRUST if fault == "trust-any-root" else anchors)
+        if fault == "event-types-without-cap":  # asks a device without EVENT_CAP for its event types
+            version = connect(client, config).negotiated.version
+            _send(client, GetSupportedEventTypes(spdm_version=version))
+            return 0
         if fault in SESSION_FAULTS:
             try:
                 return _session_fault(client, fault, config)
