@@ -13,7 +13,9 @@ P-256/P-384/P-521 (raw r||s, as SPDM signs), EdDSA for Ed25519/Ed448, PS256 for
 RSASSA-PSS (salt = hash length) and RS256 for RSASSA-PKCS1-v1_5.  The
 unprotected header carries ``kid`` (4): the SHA-256 of the signer's
 SubjectPublicKeyInfo, so a verifier holding several keys can tell which one
-signed; it is a hint only — the verifier passes the key it trusts.
+signed.  The verifier passes the key it trusts and is strict about what the
+signature does not cover: the unprotected header may hold ``kid`` alone, and
+it must then be that key's, so no byte of a token changes unnoticed.
 """
 
 from __future__ import annotations
@@ -107,9 +109,10 @@ def verify_sign1(value: object, key: PublicKey) -> bytes:
         The payload bytes, now authenticated.
 
     Raises:
-        DecodeError: not a COSE_Sign1 (shape, types, protected header).
-        VerificationError: an algorithm ``key`` does not fit, or a signature
-            that does not verify.
+        DecodeError: not a COSE_Sign1 (shape, types, protected header, an
+            unprotected label other than kid).
+        VerificationError: a kid of another key, an algorithm ``key`` does
+            not fit, or a signature that does not verify.
     """
     if not isinstance(value, list | tuple) or len(value) != 4:
         raise DecodeError("COSE_Sign1: a four-element array is expected")
@@ -117,6 +120,11 @@ def verify_sign1(value: object, key: PublicKey) -> bytes:
     if not (isinstance(protected, bytes) and isinstance(unprotected, Mapping) and isinstance(payload, bytes)
             and isinstance(signature, bytes)):
         raise DecodeError("COSE_Sign1: [bstr, map, bstr, bstr] is expected")
+    if set(unprotected) - {_KID}:
+        raise DecodeError(f"COSE_Sign1: unprotected header labels {sorted(map(str, unprotected))}: "
+                          f"devsec accepts kid (4) alone there")
+    if _KID in unprotected and unprotected[_KID] != key_id(key):
+        raise VerificationError("COSE_Sign1: the kid names another key than the signer's")
     try:
         header = cbor2.loads(protected)
     except (cbor2.CBORDecodeError, ValueError, RecursionError) as exc:
