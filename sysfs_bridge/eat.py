@@ -22,8 +22,9 @@ signature must verify over IL1 with the stated prefix; the signed
 GET_MEASUREMENTS must carry the verifier's nonce; and the measurements are the
 signed MEASUREMENTS blocks, which the claimed block map must state exactly.
 The claimed VCA must be the one L1 signed (1.2+), the submodule's name must
-be its leaf's, the ``eat_nonce`` the verifier's, and a COSE_Sign1 must verify
-with the broker key the verifier names.  The interface report is not signed
+be its leaf's, the ``eat_nonce`` the verifier's, a stated CHALLENGE_AUTH
+signature (3807) must verify over M1 with its slot's trusted chain, and a
+COSE_Sign1 must verify with the broker key the verifier names.  The interface report is not signed
 by the device (it travelled inside the SPDM session): the verdict returns it
 as stated.  Unknown claims are ignored, as the draft requires.
 """
@@ -49,10 +50,10 @@ from spdm.crypto import (
     parse_spdm_cert_chain,
     validate_cert_chain,
 )
-from spdm.errors import ConfigurationError, DecodeError, DevsecError, VerificationError
+from spdm.errors import ConfigurationError, DecodeError, DevsecError, LocalProtocolError, VerificationError
 from spdm.events import SignedEvidence
 from spdm.messages import NONCE_SIZE, MeasurementBlock
-from spdm.messages.codes import BaseAsymAlgo, MeasurementHashAlgo, SpdmVersion
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 from spdm.names import ASYMS
 from tdisp.messages import InterfaceReport
 from tsm import DeviceInfo
@@ -61,6 +62,7 @@ from .bundle import MEASUREMENTS_CONTEXT, BundleVerdict, _check_algorithms, _rea
 from .cose import COSE_SIGN1_TAG, sign1, verify_sign1
 from .eat_claims import (
     CERTIFICATES,
+    CHALLENGE,
     DIGEST_ALGORITHMS,
     INTERFACE_REPORT,
     MAX_BLOCK_ID,
@@ -68,6 +70,7 @@ from .eat_claims import (
     SIGNATURE,
     SPDM_PROFILE,
     VCA,
+    ClaimedSignature,
     block_claims,
     claimed_blocks,
     claimed_signature,
@@ -79,6 +82,7 @@ from .interface_report import parse_report
 from .signature import verify_recorded_signature
 
 __all__ = [
+    "CHALLENGE_CONTEXT",
     "CMW_LABEL",
     "DEVICE_PROFILE",
     "FORMAT",
@@ -107,6 +111,8 @@ CMW_LABEL: Final = "dat"
 _UCCS_TYPE: Final = f'application/eat-ucs+cbor; eat_profile="{DEVICE_PROFILE}"'
 _CWT_TYPE: Final = f'application/eat+cwt; eat_profile="{DEVICE_PROFILE}"'
 _EAT_PROFILE, _EAT_NONCE, _EAT_SUBMODS = 265, 10, 266
+CHALLENGE_CONTEXT: Final = "responder-challenge_auth signing"
+"""The signing context of CHALLENGE_AUTH (DSP0274 §15)."""
 _VERSIONS_NEWEST_FIRST: Final = tuple(sorted(SpdmVersion, reverse=True))
 
 
@@ -120,6 +126,7 @@ class DeviceClaims:
         measurements: the signed blocks.
         measurement_hash_alg: how their digests were made.
         interface_report: the raw TDISP report of a bound TDI, or empty.
+        challenge: the verified CHALLENGE_AUTH signature (over M1), or None.
     """
 
     certificates: Mapping[int, bytes]
@@ -127,6 +134,7 @@ class DeviceClaims:
     measurements: tuple[MeasurementBlock, ...]
     measurement_hash_alg: MeasurementHashAlgo
     interface_report: bytes = b""
+    challenge: SignedEvidence | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +148,10 @@ class EatVerdict:
         certificate_slots: the slots the certificates claim holds (only the
             signing slot's chain is validated).
         interface_report: the stated TDISP interface report (not device-signed), or None.
+        challenge_verified: the token's CHALLENGE_AUTH signature (claim 3807) verified
+            with its slot's trusted chain; False when the token has none.  Its
+            nonce is the requester's own, not the verifier's: it shows the key
+            was held then, not now.
     """
 
     spdm: BundleVerdict
@@ -147,6 +159,7 @@ class EatVerdict:
     broker_signed: bool
     certificate_slots: tuple[int, ...]
     interface_report: InterfaceReport | None
+    challenge_verified: bool = False
 
     @property
     def format(self) -> str:
@@ -170,10 +183,12 @@ def claims_from_report(report: AuthenticationReport) -> DeviceClaims:
     if measured.evidence.slot_id != report.slot_id:
         raise ConfigurationError(f"the measurements were signed by slot {measured.evidence.slot_id}, "
                                  f"the chain read is slot {report.slot_id}'s")
+    challenge = report.challenge.evidence if report.challenge is not None else None
     return DeviceClaims(
         certificates={report.slot_id: b"".join(c.der for c in report.chain.certificates)},
         evidence=measured.evidence, measurements=measured.blocks,
         measurement_hash_alg=report.negotiated.measurement_hash_alg,
+        challenge=challenge if challenge is not None and challenge.slot_id == report.slot_id else None,
     )
 
 
@@ -201,9 +216,11 @@ def claims_from_tsm(info: DeviceInfo, nonce: bytes, tdi: str | None = None) -> D
         if not found:
             raise ConfigurationError(f"{tdi} is not a locked TDI of {info.bdf}: no interface report")
         report = found[0].report
+    challenges = [s for s in info.signatures
+                  if s.context == CHALLENGE_CONTEXT and info.certificates.get(s.slot_id)]
     return DeviceClaims(certificates=dict(info.certificates), evidence=signed[-1],
                         measurements=info.measurements, measurement_hash_alg=info.measurement_hash_alg,
-                        interface_report=report)
+                        interface_report=report, challenge=challenges[-1] if challenges else None)
 
 
 def submodule_name(leaf: Certificate) -> str:
@@ -259,6 +276,8 @@ def export_eat(claims: DeviceClaims, nonce: bytes, signing_key: PrivateKey | Non
         device[VCA] = evidence.transcript[:vca]
     if claims.interface_report:
         device[INTERFACE_REPORT] = report_claim(parse_report(claims.interface_report))
+    if claims.challenge is not None and claims.certificates.get(claims.challenge.slot_id):
+        device[CHALLENGE] = signature_claim(claims.challenge)
     leaf = parse_der_certificates(chain)[-1]
     claims_set = {_EAT_PROFILE: DEVICE_PROFILE, _EAT_NONCE: bytes(nonce),
                   _EAT_SUBMODS: {submodule_name(leaf): device}}
@@ -382,7 +401,10 @@ def _check_blocks(stated: dict[int, Any], blocks: tuple[MeasurementBlock, ...],
 
 def _asym(version: SpdmVersion, vca: Any, key: PublicKey) -> list[BaseAsymAlgo]:
     if vca is not None:
-        return [BaseAsymAlgo(vca.base_asym_sel)]
+        selected = vca.base_asym_sel
+        if selected not in {int(asym) for asym in BaseAsymAlgo}:
+            raise DecodeError(f"the signed ALGORITHMS selects BaseAsymAlgo 0x{selected:x}, not one algorithm")
+        return [BaseAsymAlgo(selected)]
     candidates = [asym for asym in ASYMS.values() if key.matches(asym)]
     if not candidates:
         raise VerificationError("the leaf key fits no SPDM signature algorithm")
@@ -424,6 +446,18 @@ def verify_eat(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate], 
     certificates = _certificates(device, name)
     if signature.slot not in certificates:
         raise DecodeError(f"{name}: no certificates of slot {signature.slot}, whose key signed")
+    try:
+        return _verify_device(name, device, stated, signature, certificates, nonce, trust_anchors, now,
+                              broker_signed)
+    except ConfigurationError as exc:
+        # an algorithm the token names that devsec cannot compute (SM2, SM3): the token is not verified
+        raise VerificationError(f"{name}: devsec cannot verify this evidence: {exc}") from exc
+
+
+def _verify_device(name: str, device: Mapping[Any, Any], stated: dict[int, Any], signature: ClaimedSignature,
+                   certificates: dict[int, bytes], nonce: bytes, trust_anchors: Sequence[Certificate],
+                   now: datetime, broker_signed: bool) -> EatVerdict:
+    """The device-signed part of :func:`verify_eat`, from IL1 on."""
     version, vca, exchanges = _read_signed(signature.transcript)
     request, response = exchanges[-1]
     assert request.nonce is not None  # _read_l1: the last request asks for a signature
@@ -447,6 +481,10 @@ def verify_eat(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate], 
         raise VerificationError(f"submodule {name!r} is not named after the signing leaf")
     blocks = _signed_blocks(exchanges, mhash)
     _check_blocks(stated, blocks, mhash)
+    challenge = device.get(CHALLENGE)
+    if challenge is not None:
+        _verify_challenge(ClaimedSignature(_mapping(challenge, f"{name}: challenge")), version, asym,
+                          certificates, trust_anchors, now)
     report = device.get(INTERFACE_REPORT)
     return EatVerdict(
         spdm=BundleVerdict(version=version, hash_alg=signature.hash_alg, asym_alg=asym,
@@ -454,15 +492,46 @@ def verify_eat(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate], 
                            measurements=blocks, vca_signed=vca is not None),
         submodule=name, broker_signed=broker_signed, certificate_slots=tuple(sorted(certificates)),
         interface_report=None if report is None else report_from_claim(report),
+        challenge_verified=challenge is not None,
     )
 
 
-def _chain(ders: bytes, hash_alg: Any) -> SpdmCertChain:
-    return parse_spdm_cert_chain(build_spdm_cert_chain(parse_der_certificates(ders), hash_alg), hash_alg)
+def _mapping(value: object, what: str) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise DecodeError(f"{what}: a map is expected")
+    return value
 
 
-def _verify_signature(signature: Any, version: SpdmVersion, vca: Any, chain: SpdmCertChain, key: PublicKey,
-                      trust_anchors: Sequence[Certificate], now: datetime) -> BaseAsymAlgo:
+def _verify_challenge(signature: ClaimedSignature, version: SpdmVersion, asym: BaseAsymAlgo,
+                      certificates: dict[int, bytes], trust_anchors: Sequence[Certificate],
+                      now: datetime) -> None:
+    """A stated CHALLENGE_AUTH signature must verify over M1 with its slot's trusted chain.
+
+    It was made in the same connection as the measurements: same version and
+    signature algorithm.
+    """
+    if signature.slot not in certificates:
+        raise DecodeError(f"challenge: no certificates of slot {signature.slot}, whose key signed")
+    chain = _chain(certificates[signature.slot], signature.hash_alg)
+    validate_cert_chain(chain, trust_anchors, asym, now=now, role="responder")
+    verify_recorded_signature(SignedEvidence(
+        context=CHALLENGE_CONTEXT, version=version, hash_alg=signature.hash_alg, asym_alg=asym,
+        slot_id=signature.slot, transcript=signature.transcript, signature=signature.signature,
+        requester_nonce=signature.requester_nonce, responder_nonce=signature.responder_nonce,
+        combined_prefix=signature.combined_prefix), chain.leaf.public_key())
+
+
+def _chain(ders: bytes, hash_alg: BaseHashAlgo) -> SpdmCertChain:
+    """The stated DER certificates as an SPDM chain (what :func:`validate_cert_chain` checks)."""
+    try:
+        raw = build_spdm_cert_chain(parse_der_certificates(ders), hash_alg)
+    except LocalProtocolError as exc:  # too long for an SPDM chain's 16-bit Length
+        raise DecodeError(f"certificates: {exc}") from exc
+    return parse_spdm_cert_chain(raw, hash_alg)
+
+
+def _verify_signature(signature: ClaimedSignature, version: SpdmVersion, vca: Any, chain: SpdmCertChain,
+                      key: PublicKey, trust_anchors: Sequence[Certificate], now: datetime) -> BaseAsymAlgo:
     """Validate the chain and the device's signature over IL1; the signature algorithm that verified."""
     failure: DevsecError | None = None
     for asym in _asym(version, vca, key):

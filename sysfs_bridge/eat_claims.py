@@ -7,6 +7,7 @@ One device is one EAT submodule (``spdm-claims``, profile
   plus ``"signature"``: the spdm-signature over L1;
 - 3803 ``certificates``: ``{slot: DER certificates concatenated}``;
 - 3804 ``vca``: the VCA messages (GET_VERSION ... ALGORITHMS);
+- 3807 ``challenge``: the CHALLENGE_AUTH spdm-signature (IL1 = M1);
 - 3808 ``device-interface-report``: the TDISP interface report as a map.
 
 Where the draft leaves room, devsec decides (module constants say so):

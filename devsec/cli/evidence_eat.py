@@ -53,12 +53,14 @@ def eat_dict(verdict: EatVerdict, path: str) -> dict[str, Any]:
     """A verified token as one JSON document (the bundle's fields, plus the token's own)."""
     doc = bundle_dict(verdict.spdm, path)
     doc["format"] = verdict.format
+    kinds = {block.index: block.value_type & 0x7F for block in verdict.spdm.measurements}
     for block in doc["measurements"]["blocks"]:
-        block["component_type"] = component_name(_kind(block["type"], verdict, block["index"]))
+        block["component_type"] = component_name(kinds[block["index"]])
     doc.update({
         "submodule": verdict.submodule,
         "broker_signed": verdict.broker_signed,
         "certificate_slots": list(verdict.certificate_slots),
+        "challenge_verified": verdict.challenge_verified,
         "interface_report": None if verdict.interface_report is None else {
             "signed": False,
             "interface_info": int(verdict.interface_report.interface_info),
@@ -66,11 +68,6 @@ def eat_dict(verdict: EatVerdict, path: str) -> dict[str, Any]:
         },
     })
     return doc
-
-
-def _kind(_name: str, verdict: EatVerdict, index: int) -> int:
-    block = next(b for b in verdict.spdm.measurements if b.index == index)
-    return block.value_type & 0x7F
 
 
 def eat_text(verdict: EatVerdict, path: str) -> str:
@@ -84,6 +81,8 @@ def eat_text(verdict: EatVerdict, path: str) -> str:
         f"certificates  slots {list(verdict.certificate_slots)} stated, "
         f"slot {verdict.spdm.slot_id} validated",
     ]
+    if verdict.challenge_verified:
+        extra.append("challenge     CHALLENGE_AUTH signature verified (over the requester's own nonce)")
     if verdict.interface_report is not None:
         extra.append(f"interface     TDISP report stated (not device-signed), "
                      f"{len(verdict.interface_report.mmio_ranges)} MMIO range(s)")

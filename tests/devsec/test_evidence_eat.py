@@ -31,7 +31,7 @@ from sysfs_bridge.eat import (
     submodule_name,
     verify_eat,
 )
-from sysfs_bridge.eat_claims import CERTIFICATES, MEASUREMENTS, SIGNATURE, SPDM_PROFILE, VCA
+from sysfs_bridge.eat_claims import CERTIFICATES, CHALLENGE, MEASUREMENTS, SIGNATURE, SPDM_PROFILE, VCA
 from tests.sysfs_bridge.helpers import model
 
 NOW = datetime.now(UTC)
@@ -111,6 +111,7 @@ def test_round_trip(version: SpdmVersion, signed: bool) -> None:
     assert verdict.spdm.measurement_hash_alg == auth.negotiated.measurement_hash_alg
     assert verdict.submodule == submodule_name(auth.chain.leaf)
     assert verdict.certificate_slots == (0,) and verdict.interface_report is None
+    assert verdict.challenge_verified is (auth.challenge is not None)
 
 
 def test_claims_are_the_drafts() -> None:
@@ -128,6 +129,11 @@ def test_claims_are_the_drafts() -> None:
     assert signature == {1: 0, 2: evidence.requester_nonce, 3: evidence.responder_nonce,
                          4: evidence.combined_prefix, 5: evidence.transcript, 6: 2, 7: evidence.signature}
     assert len(signature[4]) == 100
+    assert auth.challenge is not None
+    challenge = auth.challenge.evidence
+    assert device[CHALLENGE] == {1: 0, 2: challenge.requester_nonce, 3: challenge.responder_nonce,
+                                 4: challenge.combined_prefix, 5: challenge.transcript, 6: 2,
+                                 7: challenge.signature}
     mhash = auth.negotiated.measurement_hash_alg
     for block in auth.measurements.blocks:
         if block.index > 239:
@@ -165,7 +171,7 @@ def test_untrusted_chain_fails() -> None:
 
 
 @pytest.mark.parametrize("edit", ["block-value", "block-type", "extra-block", "missing-block", "vca",
-                                  "name", "slot-certs", "profile"])
+                                  "name", "slot-certs", "profile", "challenge-m1", "challenge-slot"])
 def test_stated_claims_must_be_the_signed_ones(edit: str) -> None:
     claims = claims_of(token())
     device = device_of(claims)
@@ -190,6 +196,11 @@ def test_stated_claims_must_be_the_signed_ones(edit: str) -> None:
             device[CERTIFICATES] = {1: device[CERTIFICATES][0]}
         case "profile":
             device[265] = "tag:example.com,2025:other"
+        case "challenge-m1":
+            m1 = device[CHALLENGE][5]
+            device[CHALLENGE][5] = m1[:-1] + bytes([m1[-1] ^ 1])
+        case "challenge-slot":
+            device[CHALLENGE][1] = 3
     with pytest.raises((VerificationError, DecodeError)):
         verify_eat(rewrap(claims), NONCE, (root(),), NOW)
 

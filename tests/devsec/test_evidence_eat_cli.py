@@ -61,6 +61,7 @@ def test_export_eat_then_verify_over_tcp(short_dir: Path, capsys: pytest.Capture
     assert verify(signed, "--signer", str(cert), "--json") == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["format"] == "eat-da" and doc["broker_signed"] is True and doc["submodule"].startswith("spdm:")
+    assert doc["challenge_verified"] is True
     assert {b["component_type"] for b in doc["measurements"]["blocks"]} >= {"immutable-rom"}
     assert verify(signed, "--json") == 1  # a signed token needs the broker named
     assert "name the broker key" in json.loads(capsys.readouterr().out)["error"]
