@@ -32,6 +32,10 @@ Schema (every key optional unless marked; see ``contrib/policy.example.toml``)::
     device = 0x1234                    # required
     [reference.measurements]           # index = [allowed values, hex]
     1 = ["9f86d081884c7d65..."]
+    # and/or reference values from a CoRIM (a vendor's, or ``devsec evidence reference``'s):
+    corim = "vendor.corim"             # relative to the policy file; its values join the table's
+    corim_class = "spdm:O=ACME"        # the CoRIM environment class to take (needed if it has several)
+    corim_signer = "signer.pem"        # a signed CoRIM (COSE_Sign1) must verify with this certificate
 
     [tdisp]                            # the TDI's interface report (interface_report/)
     interface_info = ["NO_FW_UPDATE"]  # INTERFACE_INFO flags that must be set
@@ -48,11 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from spdm.crypto import Certificate, hash_size, load_certificates
-from spdm.errors import ConfigurationError
+from spdm.crypto import Certificate, PublicKey, hash_size, load_certificates
+from spdm.errors import ConfigurationError, DevsecError
 from spdm.messages.codes import BaseHashAlgo, SpdmVersion
 from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS
 from tdisp.messages import InterfaceInfo
+
+from .corim import read_corim
 
 __all__ = [
     "ACTIONS",
@@ -105,7 +111,7 @@ _SCHEMA: Final[Mapping[str, frozenset[str]]] = {
     "spdm": frozenset({"min_version", "versions"} | {f"{p}{kind}" for kind in ALGORITHM_KINDS
                                                      for p in ("", "min_")}),
     "require": frozenset({"capabilities"}),
-    "reference": frozenset({"vendor", "device", "measurements"}),
+    "reference": frozenset({"vendor", "device", "measurements", "corim", "corim_class", "corim_signer"}),
     "tdisp": frozenset({"interface_info", "max_mmio_ranges", "device_specific_info"}),
 }
 
@@ -317,8 +323,56 @@ def _references(reader: _Reader, entries: object) -> dict[tuple[int, int], Refer
                 raise reader.error(where, "the key must be a measurement index 1..254")
             values[int(index)] = frozenset(reader.hex_bytes(v, where)
                                            for v in reader.strings(allowed, where))
+        for index, allowed in _corim_values(reader, table, key).items():
+            values[index] = values.get(index, frozenset()) | allowed
         references[(vendor, device)] = ReferenceValues(vendor, device, values)
     return references
+
+
+def _corim_values(reader: _Reader, table: dict[str, object], key: str) -> dict[int, frozenset[bytes]]:
+    """A ``[[reference]]`` entry's CoRIM values: index -> allowed values (none without ``corim``)."""
+    for name in ("corim_class", "corim_signer"):
+        if name in table and "corim" not in table:
+            raise reader.error(f"{key}.{name}", "goes with corim")
+    if "corim" not in table:
+        return {}
+    files = reader.strings([table["corim"]], f"{key}.corim")
+    file = reader.path.parent / files[0]
+    signer = _corim_signer(reader, table, key) if "corim_signer" in table else None
+    try:
+        classes = read_corim(file.read_bytes(), signer)
+    except OSError as exc:
+        raise reader.error(f"{key}.corim", f"cannot read {exc.filename}: {exc.strerror}") from exc
+    except DevsecError as exc:
+        raise reader.error(f"{key}.corim", f"{file}: {exc}") from exc
+    if "corim_class" in table:
+        wanted = reader.strings([table["corim_class"]], f"{key}.corim_class")[0]
+        if wanted not in classes:
+            raise reader.error(f"{key}.corim_class", f"{file} states no class {wanted!r} "
+                                                     f"(it has {', '.join(sorted(classes))})")
+    elif len(classes) == 1:
+        wanted = next(iter(classes))
+    else:
+        raise reader.error(f"{key}.corim", f"{file} states several classes ({', '.join(sorted(classes))}): "
+                                           f"name one with corim_class")
+    return {index: reference.values for index, reference in classes[wanted].items()}
+
+
+def _corim_signer(reader: _Reader, table: dict[str, object], key: str) -> PublicKey:
+    where = f"{key}.corim_signer"
+    file = reader.path.parent / reader.strings([table["corim_signer"]], where)[0]
+    try:
+        certificates = load_certificates(file.read_bytes())
+    except OSError as exc:
+        raise reader.error(where, f"cannot read {file}: {exc.strerror}") from exc
+    except DevsecError as exc:
+        raise reader.error(where, f"{file}: {exc}") from exc
+    if len(certificates) != 1:
+        raise reader.error(where, f"{file}: one certificate is expected, found {len(certificates)}")
+    try:
+        return certificates[0].public_key()
+    except DevsecError as exc:
+        raise reader.error(where, f"{file}: {exc}") from exc
 
 
 def _tdisp(reader: _Reader, value: object) -> TdispRule | None:
