@@ -18,6 +18,7 @@ from ..crypto import (
     validate_cert_chain,
     verify,
 )
+from ..device_endpoint import SlotKey
 from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import (
     CertificateChainReceived,
@@ -49,6 +50,7 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import MEAS_CAPS, Negotiated
+from ..slot_keys import CERT_MODEL_MASK, check_digests, check_key_usage, usage_allows
 from .encap import EncapCommands
 
 __all__ = ["CHALLENGE_CONTEXT", "MAX_CERT_CHAIN_SIZE", "MEASUREMENTS_CONTEXT", "AuthCommands"]
@@ -98,6 +100,7 @@ class AuthCommands(EncapCommands):
         self._need_caps(negotiated, CapabilityFlags.CHAL_CAP, "CHALLENGE")
         if slot_id not in self.chains:
             raise LocalProtocolError(f"CHALLENGE slot {slot_id}: retrieve its certificate chain first")
+        check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.CHALLENGE)
         summary = MeasurementSummaryHashType(summary)
         if summary and not negotiated.responder_flags & MEAS_CAPS:
             raise LocalProtocolError("a measurement summary hash needs a responder with MEAS_CAP")
@@ -151,6 +154,8 @@ class AuthCommands(EncapCommands):
             raise LocalProtocolError("the responder cannot sign measurements (MEAS_CAP without signature)")
         if signed and slot_id not in self.chains:
             raise LocalProtocolError(f"signed measurements from slot {slot_id}: retrieve its chain first")
+        if signed:
+            check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.GET_MEASUREMENTS)
         if not 0 <= operation <= 0xFF:
             raise LocalProtocolError(f"measurement operation {operation} is not a byte")
         attributes = MeasurementAttributes(0)
@@ -194,6 +199,15 @@ class AuthCommands(EncapCommands):
         )
         self._send(request, session=self._established_session(session_id))
 
+    def usable_slots(self, request_code: int) -> list[int]:
+        """The slots whose chain we hold and whose key may sign the answer to ``request_code``
+        (every such slot unless a multi-key DIGESTS restricted its key), ascending."""
+        negotiated = self.negotiated
+        multi_key = negotiated is not None and negotiated.multi_key
+        return [slot for slot in sorted(self.chains)
+                if not multi_key or slot not in self.slot_keys
+                or usage_allows(self.slot_keys[slot].key_usage, request_code)]
+
     def _request_portion(self, negotiated: Negotiated) -> None:
         flow = self._cert
         request = GetCertificate(
@@ -208,9 +222,18 @@ class AuthCommands(EncapCommands):
     # authentication -------------------------------------------------------------------
 
     def _on_digests(self, request: GetDigests, response: Digests) -> None:
+        negotiated = self.negotiated
+        assert negotiated is not None
+        check_digests(response, multi_key=negotiated.multi_key)
         self.transcript.add_b(request.raw, response.raw)
         self._digests_raw = response.raw  # [D] of the session transcript with MULTI_KEY_CONN
         self.digests = response.by_slot()
+        self.slot_keys = {
+            slot: SlotKey(kp, info & CERT_MODEL_MASK, usage)
+            for slot, kp, info, usage in zip(self.digests, response.key_pair_ids,
+                                             response.certificate_infos, response.key_usage_masks,
+                                             strict=True)
+        } if response.key_pair_ids else {}
         self._events.append(DigestsReceived(
             dict(self.digests), response.supported_slot_mask, response.provisioned_slot_mask,
         ))
