@@ -182,13 +182,33 @@ class EndpointData:
         self.cert_models: Mapping[int, int] = models
 
     @classmethod
-    def for_slots(cls, provisioned_slot_mask: int, asym_algo: int) -> EndpointData:
-        """Key pair ``slot + 1`` for each of the 8 slots (see the module docstring)."""
-        usage = KEY_USAGE_ALL
-        pairs = [KeyPair(slot + 1, int(KeyPairCapabilities.CERT_ASSOC), usage, usage,
-                         asym_algo, asym_algo, 1 << slot if provisioned_slot_mask >> slot & 1 else 0)
+    def for_slots(cls, provisioned_slot_mask: int, asym_algo: int, *,
+                  key_usages: Mapping[int, int] | None = None,
+                  cert_models: Mapping[int, int] | None = None,
+                  supported_slot_mask: int | None = None) -> EndpointData:
+        """Key pair ``slot + 1`` for each of the 8 slots (see the module docstring).
+
+        Args:
+            provisioned_slot_mask: the slots whose key pair is associated with them.
+            asym_algo: the key pairs' algorithm.
+            key_usages: slot -> the KeyUsageMask its key pair is restricted to
+                (multi-key connections; the others may sign everything).
+            cert_models: slot -> CertModel (the others: DeviceCert).
+            supported_slot_mask: SupportedSlotMask (None: the provisioned slots).
+
+        Raises:
+            ConfigurationError: a usage outside KEY_EX|CHALLENGE|MEASUREMENT|ENDPOINT_INFO,
+                or what :class:`EndpointData` refuses.
+        """
+        usages = dict(key_usages or {})
+        for slot, usage in usages.items():
+            if not 0 <= slot < 8 or usage & ~KEY_USAGE_ALL:
+                raise ConfigurationError(f"slot {slot}: KeyUsageMask 0x{usage:04x} (slots 0-7, bits 0-3)")
+        pairs = [KeyPair(slot + 1, int(KeyPairCapabilities.CERT_ASSOC), usages.get(slot, KEY_USAGE_ALL),
+                         usages.get(slot, KEY_USAGE_ALL), asym_algo, asym_algo,
+                         1 << slot if provisioned_slot_mask >> slot & 1 else 0)
                  for slot in range(8)]
-        return cls(key_pairs=pairs)
+        return cls(key_pairs=pairs, cert_models=cert_models, supported_slot_mask=supported_slot_mask)
 
     def slot_key(self, slot_id: int) -> SlotKey:
         """The slot's key pair, certificate model and key usage (see the module docstring)."""

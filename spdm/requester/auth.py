@@ -22,6 +22,7 @@ from ..device_endpoint import SlotKey
 from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import (
     CertificateChainReceived,
+    CertificateSizeReceived,
     ChallengeAuthenticated,
     DigestsReceived,
     MeasurementsReceived,
@@ -30,6 +31,7 @@ from ..events import (
 )
 from ..messages import (
     NONCE_SIZE,
+    SLOT_SIZE_REQUESTED,
     Certificate,
     Challenge,
     ChallengeAuth,
@@ -84,6 +86,30 @@ class AuthCommands(EncapCommands):
             raise LocalProtocolError(f"certificate slot {slot_id} is not 0-7")
         self._cert.start(slot_id, now)
         self._request_portion(negotiated)
+
+    def get_certificate_size(self, slot_id: int) -> None:
+        """Ask only how large slot ``slot_id``'s chain is (1.3 SlotSizeRequested).
+
+        Ends in :class:`~spdm.events.CertificateSizeReceived`; nothing is
+        validated (no chain comes), and the exchange enters transcript B like any
+        GET_CERTIFICATE.
+
+        Raises:
+            LocalProtocolError: not allowed now, no CERT_CAP, before 1.3, or a
+                slot outside 0-7.
+        """
+        negotiated = self._need_negotiated(RequestCode.GET_CERTIFICATE)
+        self._need_caps(negotiated, CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
+        if negotiated.version < SpdmVersion.V13:
+            raise LocalProtocolError("SlotSizeRequested exists from SPDM 1.3")
+        if not 0 <= slot_id <= 7:
+            raise LocalProtocolError(f"certificate slot {slot_id} is not 0-7")
+        flow = self._cert
+        flow.end()
+        flow.slot_id = slot_id
+        flow.machine.advance(RequestCode.GET_CERTIFICATE)
+        self._send(GetCertificate(spdm_version=negotiated.version, slot_id=slot_id,
+                                  attributes=SLOT_SIZE_REQUESTED, offset=0, length=0))
 
     def challenge(
         self,
@@ -236,9 +262,13 @@ class AuthCommands(EncapCommands):
         } if response.key_pair_ids else {}
         self._events.append(DigestsReceived(
             dict(self.digests), response.supported_slot_mask, response.provisioned_slot_mask,
+            dict(self.slot_keys),
         ))
 
     def _on_certificate(self, request: GetCertificate, response: Certificate) -> None:
+        if request.attributes & SLOT_SIZE_REQUESTED:
+            self._on_certificate_size(request, response)
+            return
         negotiated = self.negotiated
         flow = self._cert
         assert negotiated is not None and flow.now is not None
@@ -268,6 +298,18 @@ class AuthCommands(EncapCommands):
             return
         flow.end()
         self._finish_chain(negotiated, slot_id, bytes(chain), now)
+
+    def _on_certificate_size(self, request: GetCertificate, response: Certificate) -> None:
+        self._cert.end()
+        if response.slot_id != request.slot_id:
+            raise RemoteProtocolError(
+                f"CERTIFICATE for slot {response.slot_id}, but slot {request.slot_id}'s size was asked for")
+        if response.cert_chain:
+            raise RemoteProtocolError("CERTIFICATE carries a portion in answer to SlotSizeRequested")
+        if response.remainder_length > MAX_CERT_CHAIN_SIZE:
+            raise RemoteProtocolError(f"certificate chain of {response.remainder_length} bytes exceeds 65535")
+        self.transcript.add_b(request.raw, response.raw)
+        self._events.append(CertificateSizeReceived(request.slot_id, response.remainder_length))
 
     def _finish_chain(self, negotiated: Negotiated, slot_id: int, raw: bytes, now: datetime) -> None:
         chain = parse_spdm_cert_chain(raw, negotiated.hash_alg)

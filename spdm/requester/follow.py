@@ -172,9 +172,19 @@ class Follower:
         return self.engine.response_context(request)
 
     def receive_data(self, data: bytes, *, secured: bool = False) -> None:
-        """The captured response to the adopted request (see :meth:`Requester.receive_data`)."""
+        """The captured response to the adopted request (see :meth:`Requester.receive_data`).
+
+        After SET_CERTIFICATE the followed requester still holds the chain it
+        retrieved for that slot (a live devsec requester forgets it and reads
+        the slot again): the reference responder keeps signing with the chain it
+        booted with until it restarts, and the reference requester goes on to
+        KEY_EXCHANGE with the slot it just wrote (``spdm13-p384-csr-setcert``).
+        """
         code = self.engine.outstanding_code
+        retrieved = dict(self.engine.chains) if code == RequestCode.SET_CERTIFICATE else {}
         self.engine.receive_data(data, secured=secured)
+        for slot, chain in retrieved.items():
+            self.engine.chains.setdefault(slot, chain)
         if code == RequestCode.GET_VERSION:
             for event in self.engine._events:
                 if isinstance(event, VersionNegotiated):

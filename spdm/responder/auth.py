@@ -14,6 +14,7 @@ import logging
 from ..crypto import digest
 from ..messages import (
     NONCE_SIZE,
+    SLOT_SIZE_REQUESTED,
     Challenge,
     ChallengeAuth,
     GetCertificate,
@@ -48,8 +49,6 @@ logger = logging.getLogger(__name__)
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 CERTIFICATE_HEADER_SIZE = 8
 """CERTIFICATE bytes before the portion: what DataTransferSize must also hold."""
-SLOT_SIZE_REQUESTED = 0x01
-"""GET_CERTIFICATE Param2 b0 (1.3): answer only the slot's chain size."""
 
 
 def _slot_mask(chains: dict[int, bytes]) -> int:

@@ -21,7 +21,13 @@ from spdm.device import DeviceModel
 from spdm.device_endpoint import EndpointData, KeyPair, SlotKey
 from spdm.driver import RequesterDriver
 from spdm.errors import LocalProtocolError, SpdmErrorCode
-from spdm.events import ChallengeAuthenticated, DigestsReceived, MeasurementsReceived, SessionEstablished
+from spdm.events import (
+    CertificateSizeReceived,
+    ChallengeAuthenticated,
+    DigestsReceived,
+    MeasurementsReceived,
+    SessionEstablished,
+)
 from spdm.messages import Challenge, CodecContext, Digests, ErrorResponse, GetDigests
 from spdm.messages.codes import BaseAsymAlgo, RequestCode, SpdmVersion
 from spdm.messages.codes import CapabilityFlags as F
@@ -131,3 +137,12 @@ def test_a_multi_key_only_device_gets_asked_and_refuses_a_requester_that_does_no
     assert requester.negotiated is not None and requester.negotiated.multi_key
     answer = _vca(Responder(_config(F.MULTI_KEY_CAP_ONLY), _model()), strip_offer=True)
     assert ErrorResponse.decode(answer).error_code == SpdmErrorCode.INVALID_REQUEST
+
+
+def test_slot_size_requested_returns_the_size_without_the_chain() -> None:
+    requester, driver, _ = _connected()
+    [size] = [e for e in driver.run(lambda: requester.get_certificate_size(1))
+              if isinstance(e, CertificateSizeReceived)]
+    assert size == CertificateSizeReceived(1, len(requester.chains[1].raw))
+    with pytest.raises(LocalProtocolError, match="0-7"):
+        requester.get_certificate_size(8)
