@@ -19,6 +19,7 @@ from spdm.device_endpoint import SlotKey
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import CapabilityFlags
 from tests.devsec.test_cli import emulate
+from tests.vectors import ROOT as VECTORS
 
 FLAGS = ("--slots", "0,1", "--multi-key", "negotiated", "--slot-key", "0:key-exchange",
          "--slot-key", "1:challenge+measurement:alias", "--supported-slots", "0,1,2,3")
@@ -61,3 +62,14 @@ def test_the_sysfs_certificates_follow_the_supported_slot_mask(tmp_path: Path) -
     [certificates] = list(sysfs.glob("bus/pci/devices/*/certificates"))
     assert sorted(p.name for p in certificates.iterdir()) == ["slot0", "slot1", "slot2", "slot3"]
     assert (certificates / "slot1").stat().st_size > 0 and (certificates / "slot2").stat().st_size == 0
+
+
+@pytest.mark.parametrize(("name", "decrypted"), [("spdm13-p384-csr-setcert", 8),
+                                                 ("spdm13-p384-chunking", 44)])
+def test_dump_follows_the_provisioning_captures_to_their_end(
+        name: str, decrypted: int, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = VECTORS / name
+    assert main(["dump", str(capture / "capture.pcap"), "--secrets", str(capture / "secrets.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "stopped" not in out and "<encrypted>" not in out and "undecodable" not in out
+    assert f"secured records decrypted: {decrypted}" in out and ", 0 failed" in out
