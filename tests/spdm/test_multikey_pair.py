@@ -17,6 +17,7 @@ import pytest
 
 from devsec.emulator import EmulatedDevice
 from spdm.config import DEFAULT_REQUESTER_CAPS, DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
+from spdm.connection import connect
 from spdm.device import DeviceModel
 from spdm.device_endpoint import EndpointData, KeyPair, SlotKey
 from spdm.driver import RequesterDriver
@@ -146,3 +147,16 @@ def test_slot_size_requested_returns_the_size_without_the_chain() -> None:
     assert size == CertificateSizeReceived(1, len(requester.chains[1].raw))
     with pytest.raises(LocalProtocolError, match="0-7"):
         requester.get_certificate_size(8)
+
+
+def test_a_session_uses_a_slot_whose_key_may_key_exchange() -> None:
+    model = _model()
+    device = EmulatedDevice(_config(F.MULTI_KEY_CAP_NEG), model)
+    config = RequesterConfig(versions=(SpdmVersion.V13,), capabilities=DEFAULT_REQUESTER_CAPS,
+                             algorithms=PREFS, multi_key_conn=True,
+                             trust_anchors=(model.root_certificate(0), model.root_certificate(1)))
+    with connect(device.pipe(), config, slot_id=1) as connection:  # slot 1 signs CHALLENGE_AUTH only
+        assert connection.report.challenge is not None
+        session = connection.open_session()  # with slot 0, whose key may sign KEY_EXCHANGE_RSP
+        assert 0 in connection.driver.requester.chains
+        session.close()
