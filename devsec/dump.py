@@ -36,6 +36,7 @@ from spdm.events import (
 from spdm.messages import (
     REQUEST_TYPES,
     RESPONSE_TYPES,
+    ChunkGet,
     ErrorResponse,
     Message,
     RespondIfReady,
@@ -134,8 +135,9 @@ class _Follower:
             message = request_type.decode(payload, self.engine.response_context(None), padded=True)
         elif secured:
             self.decrypted += 1
-        if not isinstance(message, RespondIfReady):
-            self._request = message  # a poll's response is decoded as the polled request's
+        if not isinstance(message, RespondIfReady | ChunkGet):
+            # a poll's response, and a chunked response put together, decode as the asked request's
+            self._request = message
         return [_spdm_line(message), *notes]
 
     def _adopt(self, payload: bytes, secured: bool) -> Message:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
@@ -30,9 +30,10 @@ from .config import RequesterConfig
 from .driver import RequesterDriver
 from .errors import DevsecError, LocalProtocolError, NegotiationError
 from .events import Event, MeasurementsReceived, SessionEstablished
-from .messages.codes import CapabilityFlags, DheGroup, MeasurementOperation
+from .messages.codes import CapabilityFlags, DheGroup, MeasurementOperation, RequestCode
 from .negotiation import MEAS_CAPS, Negotiated
 from .requester import Requester
+from .slot_keys import usage_allows
 from .transport import DoeTransport
 
 __all__ = ["Connection", "Session", "connect"]
@@ -141,7 +142,10 @@ class Connection:
 
         Args:
             psk: a pre-shared key the device holds (named by ``psk_hint``);
-                KEY_EXCHANGE with the connection's slot when None.
+                KEY_EXCHANGE with the connection's slot when None -- unless a
+                multi-key DIGESTS said that slot's key may not sign
+                KEY_EXCHANGE_RSP: then with the lowest slot whose key may
+                (its chain retrieved first).
             psk_hint: the hint naming the PSK to the device.
 
         Returns:
@@ -156,11 +160,28 @@ class Connection:
             key = psk
             opened = self._run(lambda: requester.psk_exchange(key, psk_hint))
         else:
-            opened = self._run(lambda: requester.key_exchange(self._authenticated.slot_id))
+            slot = self._key_exchange_slot()
+            opened = self._run(lambda: requester.key_exchange(slot))
         established = next(e for e in opened if isinstance(e, SessionEstablished))
         session = Session(self, established)
         self._sessions.append(session)
         return session
+
+    def _key_exchange_slot(self) -> int:
+        """The slot to KEY_EXCHANGE with (see :meth:`open_session`)."""
+        requester = self._driver.requester
+        slot = self._authenticated.slot_id
+        keys = requester.slot_keys
+        if not self.negotiated.multi_key or slot not in keys or usage_allows(
+                keys[slot].key_usage, RequestCode.KEY_EXCHANGE):
+            return slot
+        allowed = [s for s, k in sorted(keys.items()) if usage_allows(k.key_usage, RequestCode.KEY_EXCHANGE)]
+        if not allowed:
+            return slot  # the engine refuses it, naming why
+        chosen = allowed[0]
+        if chosen not in requester.chains:
+            self._run(lambda: requester.get_certificate(chosen, now=datetime.now(UTC)))
+        return chosen
 
     def __enter__(self) -> Self:
         return self

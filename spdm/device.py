@@ -30,7 +30,7 @@ from .crypto import (
     measurement_digest,
     sign,
 )
-from .device_endpoint import EndpointData, KeyPair
+from .device_endpoint import EndpointData, KeyPair, SlotKey
 from .errors import ConfigurationError, LocalProtocolError, VerificationError
 from .messages import MeasurementBlock
 from .messages.codes import (
@@ -385,6 +385,17 @@ class DeviceModel:
     def key_pairs(self) -> Sequence[KeyPair]:
         """Every key pair, KeyPairID order."""
         return self._endpoint.key_pairs()
+
+    # --- SlotKeysBackend (SPDM 1.3 multi-key connections) --------------------------------------
+
+    def supported_slots(self) -> int:
+        """SupportedSlotMask: the endpoint data's, else the provisioned slots."""
+        mask = self._endpoint.supported_slot_mask
+        return self.provisioned_slots() if mask is None else mask | self.provisioned_slots()
+
+    def slot_key(self, slot_id: int) -> SlotKey:
+        """The slot's key pair, certificate model and key usage (:meth:`EndpointData.slot_key`)."""
+        return self._endpoint.slot_key(slot_id)
 
     def set_key_pair(self, operation: int, key_pair_id: int, key_usage: int, asym_algo: int,
                      assoc_cert_slot_mask: int) -> None:

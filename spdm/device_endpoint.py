@@ -1,4 +1,4 @@
-"""What a device keeps for the SPDM 1.3 endpoint messages: identity, MEL, key pairs.
+"""What a device keeps for the SPDM 1.3 endpoint messages: identity, MEL, key pairs, slot keys.
 
 :class:`EndpointBackend` is what the responder asks for GET_ENDPOINT_INFO,
 GET_MEASUREMENT_EXTENSION_LOG and GET/SET_KEY_PAIR_INFO; a backend that does
@@ -18,11 +18,22 @@ one 3-byte subordinate ID), the default MEL is empty until something is
 extended, and the default key pairs mirror the certificate slots (key pair
 ``slot + 1`` for each of the 8 slots, associated with it when provisioned, usage KEY_EX|CHALLENGE|MEASUREMENT|
 ENDPOINT_INFO, not erasable, not changeable: the emulated keys are fixed).
+
+Multi-key connections (1.3 MULTI_KEY_CONN): each provisioned slot names the
+key pair that signs for it, the slot's certificate model and what the key may
+sign (DIGESTS' KeyPairID, CertificateInfo and KeyUsageMask).  Decided: a slot's
+key pair is the one whose AssocCertSlotMask holds the slot (the lowest such
+ID), and its KeyUsageMask is that key pair's CurrentKeyUsage, so DIGESTS and
+KEY_PAIR_INFO never contradict each other; a provisioned slot no key pair is
+associated with (none was configured, or SET_KEY_PAIR_INFO erased it) reports
+KeyPairID 0 and no usage, and on a multi-key connection signs nothing.
+(libspdm's sample keeps the two tables apart and reports key pairs 5, 5, 0x11
+in DIGESTS while its KEY_PAIR_INFO associates key pair 1 with slots 0 and 1.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
@@ -30,18 +41,26 @@ from .errors import ConfigurationError
 from .messages.endpoint import ClassIdentifier, DeviceClassIdentifier, EndpointInfoSubcode
 from .messages.key_pair import KeyPairCapabilities, KeyPairOperation, KeyUsage
 from .messages.mel import Mel, MelEntry
+from .messages.provision import CERT_MODEL_DEVICE, CERT_MODEL_GENERIC
 
 __all__ = [
     "DEFAULT_CLASS_IDENTIFIER",
     "EMPTY_MEL",
     "EndpointBackend",
     "EndpointData",
+    "KEY_USAGE_ALL",
     "KeyPair",
+    "SlotKey",
+    "SlotKeysBackend",
+    "slot_key_of",
 ]
 
 DEFAULT_CLASS_IDENTIFIER = DeviceClassIdentifier((ClassIdentifier(0, b"", (b"\x12\x34\x56",)),))
 """libspdm's sample device class identifier (DMTF registry, one subordinate ID 12 34 56)."""
 EMPTY_MEL = Mel()
+KEY_USAGE_ALL = int(KeyUsage.KEY_EXCHANGE | KeyUsage.CHALLENGE | KeyUsage.MEASUREMENT
+                    | KeyUsage.ENDPOINT_INFO)
+"""A key that may sign every kind of response (what a single-key device's keys do)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,47 @@ class KeyPair:
     current_asym_algo: int
     assoc_cert_slot_mask: int
     public_key_info: bytes = b""
+
+
+@dataclass(frozen=True)
+class SlotKey:
+    """What 1.3 DIGESTS says of one provisioned slot on a multi-key connection.
+
+    Attributes:
+        key_pair_id: the key pair that signs for the slot (0: none).
+        cert_model: CertificateInfo b[2:0] (1 device, 2 alias, 3 generic).
+        key_usage: KeyUsageMask: what the slot's key may sign.
+    """
+
+    key_pair_id: int
+    cert_model: int
+    key_usage: int
+
+
+@runtime_checkable
+class SlotKeysBackend(Protocol):
+    """What the responder needs from a device for multi-key connections (1.3).
+
+    A backend without it has every slot supported that is provisioned, key
+    pair ``slot + 1`` per slot, device certificates and keys that sign
+    everything (a 1.2 device's slots).
+    """
+
+    def supported_slots(self) -> int:
+        """SupportedSlotMask: the slots that can hold a chain (DIGESTS Param1, 1.3)."""
+        ...
+
+    def slot_key(self, slot_id: int) -> SlotKey:
+        """The key pair, certificate model and key usage of a provisioned slot."""
+        ...
+
+
+def slot_key_of(key_pairs: Sequence[KeyPair], slot_id: int, cert_model: int) -> SlotKey:
+    """A slot's :class:`SlotKey` from the key pairs associated with it (see the module docstring)."""
+    for pair in key_pairs:
+        if pair.assoc_cert_slot_mask >> slot_id & 1:
+            return SlotKey(pair.key_pair_id, cert_model, pair.current_key_usage)
+    return SlotKey(0, cert_model, 0)
 
 
 @runtime_checkable
@@ -88,25 +148,71 @@ class EndpointData:
     """The emulated device's endpoint data: class identifier, MEL, key pairs (mutable)."""
 
     def __init__(self, *, class_identifier: DeviceClassIdentifier = DEFAULT_CLASS_IDENTIFIER,
-                 mel: Mel = EMPTY_MEL, key_pairs: Sequence[KeyPair] = ()) -> None:
+                 mel: Mel = EMPTY_MEL, key_pairs: Sequence[KeyPair] = (),
+                 supported_slot_mask: int | None = None,
+                 cert_models: Mapping[int, int] | None = None) -> None:
+        """See the class docstring.
+
+        Args:
+            class_identifier: what GET_ENDPOINT_INFO subcode 1 reports.
+            mel: the measurement extension log to start with.
+            key_pairs: KeyPairID 1..N in order.
+            supported_slot_mask: SupportedSlotMask (None: the provisioned slots).
+            cert_models: slot -> CertModel (missing slots: DeviceCert).
+
+        Raises:
+            ConfigurationError: key pair IDs not 1..N, more than 254 key pairs,
+                a slot mask or slot outside 0-7, a CertModel outside 1-3.
+        """
         ids = [k.key_pair_id for k in key_pairs]
         if ids != list(range(1, len(ids) + 1)):
             raise ConfigurationError(f"key pair IDs must be 1..N in order, got {ids}")
         if len(ids) > 0xFE:
             raise ConfigurationError(f"{len(ids)} key pairs: at most 254")
+        if supported_slot_mask is not None and not 0 <= supported_slot_mask <= 0xFF:
+            raise ConfigurationError(f"SupportedSlotMask 0x{supported_slot_mask:x} is not a byte")
+        models = dict(cert_models or {})
+        for slot, model in models.items():
+            if not 0 <= slot < 8 or not CERT_MODEL_DEVICE <= model <= CERT_MODEL_GENERIC:
+                raise ConfigurationError(f"slot {slot}: CertModel {model} (slots 0-7, models 1-3)")
         self.class_identifier = class_identifier
         self.mel = mel
         self._key_pairs = list(key_pairs)
+        self.supported_slot_mask = supported_slot_mask
+        self.cert_models: Mapping[int, int] = models
 
     @classmethod
-    def for_slots(cls, provisioned_slot_mask: int, asym_algo: int) -> EndpointData:
-        """Key pair ``slot + 1`` for each of the 8 slots (see the module docstring)."""
-        usage = (KeyUsage.KEY_EXCHANGE | KeyUsage.CHALLENGE | KeyUsage.MEASUREMENT
-                 | KeyUsage.ENDPOINT_INFO)
-        pairs = [KeyPair(slot + 1, int(KeyPairCapabilities.CERT_ASSOC), int(usage), int(usage),
-                         asym_algo, asym_algo, 1 << slot if provisioned_slot_mask >> slot & 1 else 0)
+    def for_slots(cls, provisioned_slot_mask: int, asym_algo: int, *,
+                  key_usages: Mapping[int, int] | None = None,
+                  cert_models: Mapping[int, int] | None = None,
+                  supported_slot_mask: int | None = None) -> EndpointData:
+        """Key pair ``slot + 1`` for each of the 8 slots (see the module docstring).
+
+        Args:
+            provisioned_slot_mask: the slots whose key pair is associated with them.
+            asym_algo: the key pairs' algorithm.
+            key_usages: slot -> the KeyUsageMask its key pair is restricted to
+                (multi-key connections; the others may sign everything).
+            cert_models: slot -> CertModel (the others: DeviceCert).
+            supported_slot_mask: SupportedSlotMask (None: the provisioned slots).
+
+        Raises:
+            ConfigurationError: a usage outside KEY_EX|CHALLENGE|MEASUREMENT|ENDPOINT_INFO,
+                or what :class:`EndpointData` refuses.
+        """
+        usages = dict(key_usages or {})
+        for slot, usage in usages.items():
+            if not 0 <= slot < 8 or usage & ~KEY_USAGE_ALL:
+                raise ConfigurationError(f"slot {slot}: KeyUsageMask 0x{usage:04x} (slots 0-7, bits 0-3)")
+        pairs = [KeyPair(slot + 1, int(KeyPairCapabilities.CERT_ASSOC), usages.get(slot, KEY_USAGE_ALL),
+                         usages.get(slot, KEY_USAGE_ALL), asym_algo, asym_algo,
+                         1 << slot if provisioned_slot_mask >> slot & 1 else 0)
                  for slot in range(8)]
-        return cls(key_pairs=pairs)
+        return cls(key_pairs=pairs, cert_models=cert_models, supported_slot_mask=supported_slot_mask)
+
+    def slot_key(self, slot_id: int) -> SlotKey:
+        """The slot's key pair, certificate model and key usage (see the module docstring)."""
+        return slot_key_of(self._key_pairs, slot_id, self.cert_models.get(slot_id, CERT_MODEL_DEVICE))
 
     def endpoint_info(self, subcode: int) -> bytes | None:
         """EPInfo: the device class identifier for subcode 1, nothing else."""

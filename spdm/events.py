@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .crypto import CertificateRequest, SpdmCertChain
+from .device_endpoint import SlotKey
 from .errors import SpdmErrorCode
 from .messages import MeasurementBlock
 from .messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, SpdmVersion
@@ -22,6 +23,7 @@ __all__ = [
     "CapabilitiesReceived",
     "CertificateChainReceived",
     "CertificateInstalled",
+    "CertificateSizeReceived",
     "ChallengeAuthenticated",
     "CsrReceived",
     "DeviceEventReceived",
@@ -106,11 +108,16 @@ class AlgorithmsNegotiated(Event):
 
 @dataclass(frozen=True, slots=True)
 class DigestsReceived(Event):
-    """DIGESTS arrived: slot -> digest of that slot's certificate chain."""
+    """DIGESTS arrived: slot -> digest of that slot's certificate chain.
+
+    ``slot_keys`` (1.3 multi-key connections): slot -> its key pair, certificate
+    model and KeyUsageMask; empty otherwise.
+    """
 
     digests: dict[int, bytes] = field(hash=False)
     supported_slot_mask: int
     provisioned_slot_mask: int
+    slot_keys: dict[int, SlotKey] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,19 @@ class CertificateChainReceived(Event):
     slot_id: int
     chain: SpdmCertChain
     trusted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSizeReceived(Event):
+    """A slot's chain size, asked with GET_CERTIFICATE SlotSizeRequested (1.3) instead of its bytes.
+
+    Attributes:
+        slot_id: the slot.
+        size: its SPDM certificate chain's length in bytes.
+    """
+
+    slot_id: int
+    size: int
 
 
 @dataclass(frozen=True, slots=True)

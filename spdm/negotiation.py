@@ -34,6 +34,8 @@ __all__ = [
     "EDDSA",
     "MEAS_CAPS",
     "MIN_DATA_TRANSFER_SIZE_12",
+    "MULTI_KEY_CAPS",
+    "MULTI_KEY_CONN",
     "SESSION_CAPS",
     "AlgorithmPreferences",
     "Negotiated",
@@ -47,6 +49,9 @@ __all__ = [
 
 SESSION_CAPS = CapabilityFlags.KEY_EX_CAP | CapabilityFlags.PSK_CAP | CapabilityFlags.PSK_CAP_WITH_CONTEXT
 MEAS_CAPS = CapabilityFlags.MEAS_CAP_NO_SIG | CapabilityFlags.MEAS_CAP_SIG
+MULTI_KEY_CAPS = CapabilityFlags.MULTI_KEY_CAP_ONLY | CapabilityFlags.MULTI_KEY_CAP_NEG
+MULTI_KEY_CONN = 0x10
+"""OtherParamsSupport / OtherParamsSelection b4 (1.3)."""
 
 EDDSA = BaseAsymAlgo.EDDSA_ED25519 | BaseAsymAlgo.EDDSA_ED448
 """EdDSA exists in SPDM only from 1.2 on."""
@@ -132,7 +137,9 @@ class Negotiated:
             message each side receives in one transfer (1.2+; 0 before).
         hash_alg ... key_schedule: the single selected algorithm of each kind
             (0 where nothing was selected).
-        other_params: OtherParamsSelection (opaque data format, multi-key).
+        other_params: OtherParamsSelection (opaque data format, MULTI_KEY_CONN_REQ).
+        requester_other_params: the OtherParamsSupport NEGOTIATE_ALGORITHMS
+            offered (b4: MULTI_KEY_CONN_RSP, 1.3).
         algorithms_raw: the ALGORITHMS response as received.
     """
 
@@ -147,6 +154,7 @@ class Negotiated:
     responder_max_spdm_msg_size: int = 0
     measurement_specification: int = 0
     other_params: int = 0
+    requester_other_params: int = 0
     hash_alg: BaseHashAlgo = BaseHashAlgo(0)
     asym_alg: BaseAsymAlgo = BaseAsymAlgo(0)
     measurement_hash_alg: MeasurementHashAlgo = MeasurementHashAlgo(0)
@@ -172,8 +180,22 @@ class Negotiated:
 
     @property
     def multi_key(self) -> bool:
-        """MULTI_KEY_CONN selected (1.3): DIGESTS carries key-pair data."""
-        return self.version >= SpdmVersion.V13 and bool(self.other_params & 0x10)
+        """MULTI_KEY_CONN_RSP (1.3): the responder's DIGESTS carries key-pair data, its
+        KeyUsageMasks bind, [D] enters the session transcripts.
+
+        NEGOTIATE_ALGORITHMS' OtherParamsSupport b4 decides it, as libspdm and
+        spdm-rs read DSP0274 1.3, for a responder with MULTI_KEY_CAP (one
+        without it ignores the bit: see :mod:`spdm.responder.vca`).
+        """
+        return (self.version >= SpdmVersion.V13 and bool(self.requester_other_params & MULTI_KEY_CONN)
+                and bool(self.responder_flags & MULTI_KEY_CAPS))
+
+    @property
+    def multi_key_req(self) -> bool:
+        """MULTI_KEY_CONN_REQ (1.3): the same for the requester's keys (mutual
+        authentication: the encapsulated DIGESTS, [D_encap]); ALGORITHMS'
+        OtherParamsSelection b4 carries the responder's decision."""
+        return self.version >= SpdmVersion.V13 and bool(self.other_params & MULTI_KEY_CONN)
 
     def codec(self, *, measurement_summary: bool = False, signed: bool = False) -> CodecContext:
         """The decoding context these choices imply."""
@@ -271,8 +293,10 @@ def negotiated_from(
     responder_ct_exponent: int,
     requester_sizes: tuple[int, int],
     responder_sizes: tuple[int, int],
+    requester_other_params: int = 0,
 ) -> Negotiated:
-    """Build the shared :class:`Negotiated` record from an accepted ALGORITHMS."""
+    """Build the shared :class:`Negotiated` record from an accepted ALGORITHMS
+    (``requester_other_params``: the request's OtherParamsSupport)."""
     return Negotiated(
         version=version,
         requester_flags=CapabilityFlags(requester_flags),
@@ -285,6 +309,7 @@ def negotiated_from(
         responder_max_spdm_msg_size=responder_sizes[1],
         measurement_specification=response.measurement_specification_sel,
         other_params=response.other_params_selection,
+        requester_other_params=requester_other_params,
         hash_alg=BaseHashAlgo(response.base_hash_sel),
         asym_alg=BaseAsymAlgo(response.base_asym_sel),
         measurement_hash_alg=MeasurementHashAlgo(response.measurement_hash_algo),

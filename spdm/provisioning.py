@@ -29,6 +29,10 @@ Decided where DSP0274 1.3 leaves room (the ResetRequired flow, CERT_INSTALL_RESE
   serves the new chain only after the reset.
 * KeyPairID 0 (any request on a connection without MULTI_KEY_CONN) means the
   device's lowest key pair; a slot installed without a key pair ID is bound to it.
+* Multi-key connections: every slot 0-7 can be provisioned (SupportedSlotMask
+  0xFF); a provisioned slot reports the key pair and CertModel it was installed
+  with, and its key may sign everything (the model has no per-key usage
+  settings: it answers no GET/SET_KEY_PAIR_INFO).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from .crypto import (
     sign,
 )
 from .device import MeasurementSource, default_measurements
+from .device_endpoint import KEY_USAGE_ALL, SlotKey
 from .errors import (
     ConfigurationError,
     DecodeError,
@@ -379,6 +384,21 @@ class ProvisionableDevice:
     def provisioned_slots(self) -> int:
         """Bitmask of the slots the running device serves."""
         return sum(1 << slot for slot in self._slots)
+
+    def supported_slots(self) -> int:
+        """Every slot can be provisioned."""
+        return (1 << SLOT_COUNT) - 1
+
+    def slot_key(self, slot_id: int) -> SlotKey:
+        """The key pair and CertModel the slot was installed with; its key signs everything.
+
+        Raises:
+            LocalProtocolError: the slot is blank.
+        """
+        installed = self._slots.get(slot_id)
+        if installed is None:
+            raise LocalProtocolError(f"certificate slot {slot_id} holds no key")
+        return SlotKey(installed.key_pair_id, installed.cert_model, KEY_USAGE_ALL)
 
     def certificate_chain(self, slot_id: int, hash_alg: BaseHashAlgo) -> bytes | None:
         """The slot's SPDM certificate chain for ``hash_alg``, or None when blank."""

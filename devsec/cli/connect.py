@@ -100,7 +100,8 @@ def _run(args: argparse.Namespace) -> int:
                                           read(args.requester_key, "requester key"))
         caps |= MUTUAL_AUTH_CAPS
     config = sized(RequesterConfig(versions=versions(args), capabilities=caps, algorithms=preferences(args),
-                                   trust_anchors=certificates(args.trust_root, "trust root")), args)
+                                   trust_anchors=certificates(args.trust_root, "trust root"),
+                                   multi_key_conn=args.multi_key), args)
     teeio = _teeio_steps(args)
     psk = hex_value(args.psk, "--psk") if args.psk else None
     with open_transport(args.target, force=args.force) as transport:
@@ -177,6 +178,9 @@ def add_parser(sub: Subparsers) -> None:
                    help="root certificate(s), PEM or DER (repeatable)")
     p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--multi-key", action="store_true",
+                   help="ask a device that offers both for a multi-key connection (SPDM 1.3 "
+                        "MULTI_KEY_CONN): its slots' keys sign only what DIGESTS allows them")
     p.add_argument("--requester-cert-chain", metavar="FILE",
                    help="our own chain (PEM bundle or DER root first), for mutual authentication")
     p.add_argument("--requester-key", metavar="FILE", help="our own leaf's PEM private key")

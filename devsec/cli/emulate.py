@@ -46,6 +46,7 @@ from .args import (
     slot_spec,
     versions,
 )
+from .multikey_args import add_multi_key_flags, multi_key_caps, with_slot_keys
 
 __all__ = ["DEFAULT_HEARTBEAT_PERIOD", "DEFAULT_SLOTS", "DEFAULT_TDIS", "add_parser", "device_from_args",
            "model_from_args"]
@@ -99,7 +100,7 @@ def model_from_args(args: argparse.Namespace) -> DeviceModel:
         if slot in identities:
             raise ConfigurationError(f"slot {slot} is both given (--slot) and to be generated (--slots)")
         identities[slot] = generate_device_identity(asym, common_name=f"devsec emulated device slot {slot}")
-    model = DeviceModel(identities)
+    model = with_slot_keys(args, DeviceModel(identities))
     given = psk(args)
     if given is not None:
         secret, hint = given
@@ -113,7 +114,7 @@ def provisionable_from_args(args: argparse.Namespace) -> ProvisionableDevice:
     Raises:
         ConfigurationError: combined with slot flags, or an unreadable state file.
     """
-    if args.slot or args.slots or args.cert_chain or args.key or args.psk:
+    if args.slot or args.slots or args.cert_chain or args.key or args.psk or args.slot_key:
         raise ConfigurationError("--state keeps its own key pair and slots: no --slot(s), "
                                  "--cert-chain/--key or --psk with it")
     asym = parse_asym(args.asym[0]) if args.asym else BaseAsymAlgo.ECDSA_P384
@@ -143,6 +144,7 @@ def _capabilities(args: argparse.Namespace, model: DeviceModel | ProvisionableDe
         caps |= MUTUAL_AUTH_CAPS
     if args.events:
         caps |= F.EVENT_CAP | F.ENCAP_CAP  # events go out as encapsulated SEND_EVENTs
+    caps |= multi_key_caps(args)
     return caps
 
 
@@ -282,4 +284,5 @@ def add_parser(sub: Subparsers) -> None:
     algorithm_flags(p, "the generated slots' key algorithm (default ecdsa-p384; with chain files, "
                        "the algorithm their keys sign with)")
     session_flags(p)
+    add_multi_key_flags(p)
     p.set_defaults(func=_run)

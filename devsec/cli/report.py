@@ -25,6 +25,8 @@ from spdm.names import (
     value_type_name,
 )
 
+from .report_slots import slot_lines, slots_dict
+
 if TYPE_CHECKING:
     from sysfs_bridge.bundle import BundleVerdict
 
@@ -46,6 +48,7 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
         "responder_capabilities": capability_names(n.responder_flags),
         "slot": report.slot_id,
         "digests": {str(slot): d.hex() for slot, d in sorted(report.digests.items())},
+        "slots": slots_dict(report),
         "certificate_chain": _chain(report.chain.certificates),
         "challenge": None if report.challenge is None else {
             "verified": True,
@@ -115,6 +118,7 @@ def report_text(report: AuthenticationReport, target: str) -> str:
         f"slot {report.slot_id} chain  trusted, {len(report.chain.certificates)} certificates",
     ]
     lines += _chain_lines(report.chain.certificates)
+    lines += slot_lines(report)
     if report.challenge is not None:
         lines.append(f"challenge     verified (slot {report.slot_id} key signed M1)")
     meas = report.measurements

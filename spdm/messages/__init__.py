@@ -13,6 +13,7 @@ from ..errors import DecodeError
 from .auth import (
     NONCE_SIZE,
     REQUESTER_CONTEXT_SIZE,
+    SLOT_SIZE_REQUESTED,
     Certificate,
     Challenge,
     ChallengeAuth,
@@ -117,6 +118,7 @@ def peek_code(data: bytes) -> tuple[int, int]:
 
 __all__ = [
     "NO_CONTEXT", "NONCE_SIZE", "REQUESTER_CONTEXT_SIZE", "REQUEST_TYPES", "RESPONSE_TYPES",
+    "SLOT_SIZE_REQUESTED",
     "AlgStruct", "Algorithms", "Capabilities", "Certificate", "Challenge", "ChallengeAuth",
     "CodecContext", "DeliverEncapsulatedResponse", "Digests", "EncapsulatedRequest",
     "EncapsulatedResponseAck", "EndSession", "EndSessionAck", "Finish", "FinishRsp",

@@ -17,6 +17,7 @@ from .codes import RequestCode, ResponseCode
 __all__ = [
     "NONCE_SIZE",
     "REQUESTER_CONTEXT_SIZE",
+    "SLOT_SIZE_REQUESTED",
     "Certificate",
     "Challenge",
     "ChallengeAuth",
@@ -27,6 +28,8 @@ __all__ = [
 
 NONCE_SIZE = 32
 REQUESTER_CONTEXT_SIZE = 8
+SLOT_SIZE_REQUESTED = 0x01
+"""GET_CERTIFICATE Param2 b0 (1.3): answer only the slot's chain size (Portion 0, Remainder = size)."""
 
 
 # --- GET_DIGESTS / DIGESTS (DSP0274 1.3 Tables 27-28) ---------------------------------------

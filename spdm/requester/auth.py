@@ -18,9 +18,11 @@ from ..crypto import (
     validate_cert_chain,
     verify,
 )
+from ..device_endpoint import SlotKey
 from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import (
     CertificateChainReceived,
+    CertificateSizeReceived,
     ChallengeAuthenticated,
     DigestsReceived,
     MeasurementsReceived,
@@ -29,6 +31,7 @@ from ..events import (
 )
 from ..messages import (
     NONCE_SIZE,
+    SLOT_SIZE_REQUESTED,
     Certificate,
     Challenge,
     ChallengeAuth,
@@ -49,6 +52,7 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import MEAS_CAPS, Negotiated
+from ..slot_keys import CERT_MODEL_MASK, check_digests, check_key_usage, usage_allows
 from .encap import EncapCommands
 
 __all__ = ["CHALLENGE_CONTEXT", "MAX_CERT_CHAIN_SIZE", "MEASUREMENTS_CONTEXT", "AuthCommands"]
@@ -83,6 +87,30 @@ class AuthCommands(EncapCommands):
         self._cert.start(slot_id, now)
         self._request_portion(negotiated)
 
+    def get_certificate_size(self, slot_id: int) -> None:
+        """Ask only how large slot ``slot_id``'s chain is (1.3 SlotSizeRequested).
+
+        Ends in :class:`~spdm.events.CertificateSizeReceived`; nothing is
+        validated (no chain comes), and the exchange enters transcript B like any
+        GET_CERTIFICATE.
+
+        Raises:
+            LocalProtocolError: not allowed now, no CERT_CAP, before 1.3, or a
+                slot outside 0-7.
+        """
+        negotiated = self._need_negotiated(RequestCode.GET_CERTIFICATE)
+        self._need_caps(negotiated, CapabilityFlags.CERT_CAP, "GET_CERTIFICATE")
+        if negotiated.version < SpdmVersion.V13:
+            raise LocalProtocolError("SlotSizeRequested exists from SPDM 1.3")
+        if not 0 <= slot_id <= 7:
+            raise LocalProtocolError(f"certificate slot {slot_id} is not 0-7")
+        flow = self._cert
+        flow.end()
+        flow.slot_id = slot_id
+        flow.machine.advance(RequestCode.GET_CERTIFICATE)
+        self._send(GetCertificate(spdm_version=negotiated.version, slot_id=slot_id,
+                                  attributes=SLOT_SIZE_REQUESTED, offset=0, length=0))
+
     def challenge(
         self,
         slot_id: int = 0,
@@ -98,6 +126,7 @@ class AuthCommands(EncapCommands):
         self._need_caps(negotiated, CapabilityFlags.CHAL_CAP, "CHALLENGE")
         if slot_id not in self.chains:
             raise LocalProtocolError(f"CHALLENGE slot {slot_id}: retrieve its certificate chain first")
+        check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.CHALLENGE)
         summary = MeasurementSummaryHashType(summary)
         if summary and not negotiated.responder_flags & MEAS_CAPS:
             raise LocalProtocolError("a measurement summary hash needs a responder with MEAS_CAP")
@@ -151,6 +180,8 @@ class AuthCommands(EncapCommands):
             raise LocalProtocolError("the responder cannot sign measurements (MEAS_CAP without signature)")
         if signed and slot_id not in self.chains:
             raise LocalProtocolError(f"signed measurements from slot {slot_id}: retrieve its chain first")
+        if signed:
+            check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.GET_MEASUREMENTS)
         if not 0 <= operation <= 0xFF:
             raise LocalProtocolError(f"measurement operation {operation} is not a byte")
         attributes = MeasurementAttributes(0)
@@ -194,6 +225,15 @@ class AuthCommands(EncapCommands):
         )
         self._send(request, session=self._established_session(session_id))
 
+    def usable_slots(self, request_code: int) -> list[int]:
+        """The slots whose chain we hold and whose key may sign the answer to ``request_code``
+        (every such slot unless a multi-key DIGESTS restricted its key), ascending."""
+        negotiated = self.negotiated
+        multi_key = negotiated is not None and negotiated.multi_key
+        return [slot for slot in sorted(self.chains)
+                if not multi_key or slot not in self.slot_keys
+                or usage_allows(self.slot_keys[slot].key_usage, request_code)]
+
     def _request_portion(self, negotiated: Negotiated) -> None:
         flow = self._cert
         request = GetCertificate(
@@ -208,14 +248,27 @@ class AuthCommands(EncapCommands):
     # authentication -------------------------------------------------------------------
 
     def _on_digests(self, request: GetDigests, response: Digests) -> None:
+        negotiated = self.negotiated
+        assert negotiated is not None
+        check_digests(response, multi_key=negotiated.multi_key)
         self.transcript.add_b(request.raw, response.raw)
         self._digests_raw = response.raw  # [D] of the session transcript with MULTI_KEY_CONN
         self.digests = response.by_slot()
+        self.slot_keys = {
+            slot: SlotKey(kp, info & CERT_MODEL_MASK, usage)
+            for slot, kp, info, usage in zip(self.digests, response.key_pair_ids,
+                                             response.certificate_infos, response.key_usage_masks,
+                                             strict=True)
+        } if response.key_pair_ids else {}
         self._events.append(DigestsReceived(
             dict(self.digests), response.supported_slot_mask, response.provisioned_slot_mask,
+            dict(self.slot_keys),
         ))
 
     def _on_certificate(self, request: GetCertificate, response: Certificate) -> None:
+        if request.attributes & SLOT_SIZE_REQUESTED:
+            self._on_certificate_size(request, response)
+            return
         negotiated = self.negotiated
         flow = self._cert
         assert negotiated is not None and flow.now is not None
@@ -245,6 +298,18 @@ class AuthCommands(EncapCommands):
             return
         flow.end()
         self._finish_chain(negotiated, slot_id, bytes(chain), now)
+
+    def _on_certificate_size(self, request: GetCertificate, response: Certificate) -> None:
+        self._cert.end()
+        if response.slot_id != request.slot_id:
+            raise RemoteProtocolError(
+                f"CERTIFICATE for slot {response.slot_id}, but slot {request.slot_id}'s size was asked for")
+        if response.cert_chain:
+            raise RemoteProtocolError("CERTIFICATE carries a portion in answer to SlotSizeRequested")
+        if response.remainder_length > MAX_CERT_CHAIN_SIZE:
+            raise RemoteProtocolError(f"certificate chain of {response.remainder_length} bytes exceeds 65535")
+        self.transcript.add_b(request.raw, response.raw)
+        self._events.append(CertificateSizeReceived(request.slot_id, response.remainder_length))
 
     def _finish_chain(self, negotiated: Negotiated, slot_id: int, raw: bytes, now: datetime) -> None:
         chain = parse_spdm_cert_chain(raw, negotiated.hash_alg)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..backend import IdentityBackend
 from ..config import RequesterConfig
 from ..crypto import SpdmCertChain
+from ..device_endpoint import SlotKey
 from ..errors import (
     DevsecError,
     LocalProtocolError,
@@ -148,6 +149,8 @@ class RequesterCore:
         self._request_capabilities: GetCapabilities | None = None
         self.negotiated: Negotiated | None = None
         self.digests: dict[int, bytes] = {}
+        self.slot_keys: dict[int, SlotKey] = {}
+        """Slot -> key pair, model and usage, from a multi-key DIGESTS (1.3)."""
         self.chains: dict[int, SpdmCertChain] = {}
         self._pending: _Pending | None = None
         self.sessions: dict[int, Session] = {}

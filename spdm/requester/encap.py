@@ -179,7 +179,8 @@ class EncapCommands(RequesterCore):
         flow = self._encap
         _, code = peek_code(inner_response)
         if code == ResponseCode.DIGESTS:
-            digests = Digests.decode(inner_response, negotiated.codec(), padded=True)
+            digests = Digests.decode(inner_response, replace(
+                negotiated.codec(), multi_key=negotiated.multi_key_req), padded=True)
             flow.delivered_digests = digests.raw
             flow.mut_b += flow.inner + digests.raw
         elif code == ResponseCode.CERTIFICATE:
@@ -216,7 +217,7 @@ class EncapCommands(RequesterCore):
                             signature=b"").encode(replace(negotiated.codec(), hash_size=0,
                                                           req_signature_size=0))
             signed = session.add_requester_identity(
-                self._encap.delivered_digests if negotiated.multi_key else b"", chain, header)
+                self._encap.delivered_digests if negotiated.multi_key_req else b"", chain, header)
             signature = self._identity.sign(negotiated, slot_id, FINISH_CONTEXT, signed)
             if signature is None:
                 return

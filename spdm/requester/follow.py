@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from ..config import RequesterConfig
 from ..crypto import parse_spdm_cert_chain, signature_size, verify
-from ..errors import LocalProtocolError
+from ..errors import LocalProtocolError, NegotiationError, RemoteProtocolError, VerificationError
 from ..events import Event, VersionNegotiated
 from ..messages import (
     REQUEST_TYPES,
@@ -73,6 +73,7 @@ from ..state import HandshakeState, KeyUpdateOperation
 from . import ROUTES, Requester
 from .core import _Pending
 from .flows import KnownSecret
+from .follow_chunks import ChunkedRequest
 from .identity import REQUESTER_CHALLENGE_CONTEXT
 
 __all__ = ["CapturedIdentity", "Follower", "offered_preferences"]
@@ -149,13 +150,15 @@ class Follower:
         self.engine._identity = CapturedIdentity()
         self._listed_versions: tuple[int, ...] = ()
         """The versions the followed responder's VERSION listed."""
+        self._chunked: ChunkedRequest | None = None
+        """The large request whose CHUNK_SENDs are being followed."""
 
     # ------------------------------------------------------------------ the engine's surface
 
     @property
     def busy(self) -> bool:
-        """A captured request awaits its response."""
-        return self.engine.busy
+        """A captured request (or CHUNK_SEND) awaits its response."""
+        return self.engine.busy or (self._chunked is not None and self._chunked.ack_due)
 
     @property
     def outstanding_code(self) -> int | None:
@@ -172,9 +175,22 @@ class Follower:
         return self.engine.response_context(request)
 
     def receive_data(self, data: bytes, *, secured: bool = False) -> None:
-        """The captured response to the adopted request (see :meth:`Requester.receive_data`)."""
+        """The captured response to the adopted request (see :meth:`Requester.receive_data`).
+
+        After SET_CERTIFICATE the followed requester still holds the chain it
+        retrieved for that slot (a live devsec requester forgets it and reads
+        the slot again): the reference responder keeps signing with the chain it
+        booted with until it restarts, and the reference requester goes on to
+        KEY_EXCHANGE with the slot it just wrote (``spdm13-p384-csr-setcert``).
+        """
         code = self.engine.outstanding_code
-        self.engine.receive_data(data, secured=secured)
+        retrieved = dict(self.engine.chains) if code == RequestCode.SET_CERTIFICATE else {}
+        if self._chunked is not None and self._chunked.ack_due:
+            self._receive_chunk_ack(data, secured)
+        else:
+            self.engine.receive_data(data, secured=secured)
+        for slot, chain in retrieved.items():
+            self.engine.chains.setdefault(slot, chain)
         if code == RequestCode.GET_VERSION:
             for event in self.engine._events:
                 if isinstance(event, VersionNegotiated):
@@ -242,6 +258,16 @@ class Follower:
             return self._adopt_retry(request, session)
         _, code = peek_code(request)
         pending = engine._pending
+        if code == RequestCode.CHUNK_SEND and (pending is None or pending.chunks is None):
+            return self._adopt_chunk_send(request, session, now)
+        return self._adopt_whole(request, session, now, secret)
+
+    def _adopt_whole(self, request: bytes, session: Session | None, now: datetime,
+                     secret: bytes | None) -> Message:
+        """:meth:`adopt` for a request in one message (opened, when it came in a record)."""
+        engine = self.engine
+        _, code = peek_code(request)
+        pending = engine._pending
         if pending is not None and pending.chunks is not None and pending.session is session:
             return self._adopt_chunk(request)
         request_type = REQUEST_TYPES.get(code)
@@ -261,6 +287,53 @@ class Follower:
         engine._pending = _Pending(message, engine.response_context(message), session=session,
                                    resend=message.raw)
         return message
+
+    def _adopt_chunk_send(self, request: bytes, session: Session | None, now: datetime) -> Message:
+        """A CHUNK_SEND of a large request the followed requester chunked (:mod:`.follow_chunks`).
+
+        Raises:
+            DecodeError: it does not decode.
+            LocalProtocolError: it does not continue the transfer in flight.
+        """
+        if self.engine._pending is not None:
+            raise LocalProtocolError("CHUNK_SEND while another request is outstanding")
+        chunk = ChunkSend.decode(request, padded=True)
+        if self._chunked is None:
+            self._chunked = ChunkedRequest.first(chunk, session)
+        whole = self._chunked.add(chunk, session)
+        if whole is not None:
+            self._adopt_whole(whole, session, now, None)
+        return chunk
+
+    def _receive_chunk_ack(self, data: bytes, secured: bool) -> None:
+        """The CHUNK_SEND_ACK to the chunk just adopted; the last one's response is the request's.
+
+        Raises:
+            RemoteProtocolError: a record in the clear for a session transfer (or
+                the reverse), or an ACK that does not fit (see :class:`ChunkedRequest`).
+            VerificationError: its record does not open.
+        """
+        chunked = self._chunked
+        assert chunked is not None and chunked.sent is not None
+        session = chunked.session
+        if secured != (session is not None):
+            raise RemoteProtocolError("CHUNK_SEND_ACK outside the session its CHUNK_SEND came in")
+        engine = self.engine
+        if session is not None:
+            data = open_record(session.current_keys().response, data, expected_session_id=session.session_id)
+        engine.last_received = data
+        ack = chunked.check_ack(data)
+        if not chunked.sent.last:
+            return
+        self._chunked = None
+        pending = engine._pending
+        assert pending is not None
+        try:  # as Requester.receive_data does with a response it opened itself
+            engine._receive(pending, ack.response)
+        except (RemoteProtocolError, VerificationError, NegotiationError) as exc:
+            engine._poisoned = exc
+            engine._pending = None
+            raise
 
     def _adopt_chunk(self, request: bytes) -> Message:
         """A CHUNK_GET / CHUNK_SEND of the transfer in flight: it must be the very one the engine queued.

@@ -35,6 +35,7 @@ from ..messages.codes import BaseHashAlgo
 from ..negotiation import Negotiated
 from ..secured import seal
 from ..session import Session
+from ..slot_keys import digests_for
 from ..slots import certificate_portion, digests_of, provisioned_chains
 from ..state import KeyUpdateOperation
 from .event_receipt import answer_send_event
@@ -135,7 +136,9 @@ class LiveIdentity:
             return _error(negotiated, SpdmErrorCode.UNSUPPORTED_REQUEST, code)
         chains = provisioned_chains(backend, hash_alg)
         if isinstance(request, GetDigests):
-            return digests_of(negotiated.version, hash_alg, chains).encode(negotiated.codec())
+            multi_key = negotiated.multi_key_req  # our keys on a multi-key connection (1.3)
+            return digests_for(digests_of(negotiated.version, hash_alg, chains), backend,
+                               multi_key=multi_key).encode(replace(negotiated.codec(), multi_key=multi_key))
         if isinstance(request, GetCertificate):
             chain = chains.get(request.slot_id)
             if chain is None or request.offset >= len(chain):

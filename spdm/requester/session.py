@@ -45,6 +45,7 @@ from ..session import (
     Session,
     session_id_of,
 )
+from ..slot_keys import check_key_usage
 from ..state import KeyUpdateOperation
 from .encap import EncapCommands
 
@@ -78,6 +79,7 @@ class SessionCommands(EncapCommands):
         negotiated = self._session_prerequisites(RequestCode.KEY_EXCHANGE, CapabilityFlags.KEY_EX_CAP)
         if slot_id not in self.chains:
             raise LocalProtocolError(f"KEY_EXCHANGE slot {slot_id}: retrieve its certificate chain first")
+        check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.KEY_EXCHANGE)
         if not negotiated.dhe_group:
             raise LocalProtocolError("KEY_EXCHANGE needs a negotiated DHE group")
         dhe = generate_dhe_key(negotiated.dhe_group)

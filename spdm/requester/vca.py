@@ -23,6 +23,8 @@ from ..messages.codes import (
 from ..negotiation import (
     MEAS_CAPS,
     MIN_DATA_TRANSFER_SIZE_12,
+    MULTI_KEY_CAPS,
+    MULTI_KEY_CONN,
     check_algorithms_response,
     highest_common_version,
     mask_of,
@@ -50,6 +52,7 @@ class VcaCommands(RequesterCore):
         self.version = None
         self.negotiated = None
         self.digests.clear()
+        self.slot_keys.clear()
         self.chains.clear()
 
     def get_capabilities(self) -> None:
@@ -87,8 +90,8 @@ class VcaCommands(RequesterCore):
         other = 0
         if version >= SpdmVersion.V12:
             other = mask_of(prefs.opaque_formats)
-            if version >= SpdmVersion.V13 and self.config.multi_key_conn:
-                other |= 0x10
+            if version >= SpdmVersion.V13:
+                other |= self._multi_key_offer()
         request = NegotiateAlgorithms(
             spdm_version=version,
             measurement_specification=MeasurementSpecification.DMTF,
@@ -99,6 +102,34 @@ class VcaCommands(RequesterCore):
             alg_structs=tuple(structs),
         )
         self._send(request)
+
+    def _multi_key_offer(self) -> int:
+        """OtherParamsSupport b4 (1.3): ask the responder for a multi-key connection.
+
+        A responder whose MULTI_KEY_CAP is ONLY gets it always, one without
+        MULTI_KEY_CAP never (libspdm's responder refuses either otherwise), one
+        with NEG when :attr:`RequesterConfig.multi_key_conn` says so.
+        """
+        caps = self.responder_capabilities
+        theirs = CapabilityFlags(caps.flags) & MULTI_KEY_CAPS if caps is not None else 0
+        if theirs == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+            return MULTI_KEY_CONN
+        return MULTI_KEY_CONN if theirs and self.config.multi_key_conn else 0
+
+    @staticmethod
+    def _check_multi_key_selection(our_flags: CapabilityFlags, selection: int) -> None:
+        """ALGORITHMS b4 (MULTI_KEY_CONN_REQ) must fit our MULTI_KEY_CAP (as spdm-rs checks).
+
+        Raises:
+            RemoteProtocolError: selected without our MULTI_KEY_CAP, or not selected
+                although ours is ONLY.
+        """
+        ours = our_flags & MULTI_KEY_CAPS
+        selected = bool(selection & MULTI_KEY_CONN)
+        if selected and not ours:
+            raise RemoteProtocolError("ALGORITHMS selects MULTI_KEY_CONN, we have no MULTI_KEY_CAP")
+        if not selected and ours == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+            raise RemoteProtocolError("ALGORITHMS leaves out MULTI_KEY_CONN, our MULTI_KEY_CAP is ONLY")
 
     # VCA ----------------------------------------------------------------------------
 
@@ -152,6 +183,9 @@ class VcaCommands(RequesterCore):
             responder_ct_exponent=caps.ct_exponent,
             requester_sizes=(ours.data_transfer_size, ours.max_spdm_msg_size),
             responder_sizes=(caps.data_transfer_size, caps.max_spdm_msg_size),
+            requester_other_params=request.other_params_support if version >= SpdmVersion.V13 else 0,
         )
+        if version >= SpdmVersion.V13:
+            self._check_multi_key_selection(CapabilityFlags(ours.flags), response.other_params_selection)
         self.transcript.add_vca(request.raw, response.raw)
         self._events.append(AlgorithmsNegotiated(self.negotiated))

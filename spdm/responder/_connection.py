@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 from ..messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
 from ..negotiation import Negotiated
 from ..session import Session
+from ..slot_keys import slot_key, usage_allows
 from ..slots import provisioned_chains
 from ..state import ConnectionState
 from ..transcript import Transcript
@@ -90,6 +91,8 @@ class Connection:
         now: the caller's clock, for validating the requester's certificates.
         chunks: the chunk transfers in progress (:mod:`.chunk`).
         events: the event subscriptions and undelivered events (:mod:`.event`).
+        digests: the last DIGESTS sent ([D] of the session transcripts on a
+            multi-key connection).
     """
 
     config: ResponderConfig
@@ -113,6 +116,7 @@ class Connection:
     session_listeners: list[Callable[[int], None]] = field(default_factory=list)
     chunks: ChunkContext | None = None
     events: EventState | None = None
+    digests: bytes = field(default=b"", repr=False)
 
     def session_gone(self, session: Session) -> None:
         """Forget a session's keys and tell the vendor protocols bound to it (IDE_KM, TDISP)."""
@@ -139,6 +143,7 @@ class Connection:
         self.requester_sizes = (0, 0)
         self.responder_flags = CapabilityFlags(0)
         self.negotiated = None
+        self.digests = b""
 
     @property
     def session_version(self) -> SpdmVersion:
@@ -197,16 +202,28 @@ class Connection:
         """Slot -> SPDM certificate chain, for every slot the backend reports as provisioned."""
         return provisioned_chains(self.backend, hash_alg)
 
-    def slot_chain(self, slot_id: int) -> bytes:
+    def slot_chain(self, slot_id: int, *, signing_for: int | None = None) -> bytes:
         """The chain of a slot a request names.
+
+        Args:
+            slot_id: the slot.
+            signing_for: the request whose answer the slot's key is to sign: on
+                a multi-key connection its KeyUsageMask must allow that (1.3).
 
         Raises:
             RemoteProtocolError: InvalidRequest for the pre-provisioned-key slot
-                (no PUB_KEY_ID_CAP), an out-of-range slot, or an empty one.
+                (no PUB_KEY_ID_CAP), an out-of-range slot, or an empty one, or a
+                slot whose key may not sign that answer (as libspdm answers).
         """
         chain = self.provisioned_chains(self.session.hash_alg).get(slot_id)
         if chain is None:
             raise invalid_request(f"certificate slot {slot_id} is not provisioned")
+        if signing_for is not None and self.session.multi_key:
+            usage = slot_key(self.backend, slot_id).key_usage
+            if not usage_allows(usage, signing_for):
+                raise invalid_request(
+                    f"slot {slot_id}'s key may not sign the answer to request 0x{signing_for:02x} "
+                    f"(KeyUsageMask 0x{usage:04x})")
         return chain
 
     def sign(self, slot_id: int, context: str, transcript: bytes) -> bytes:

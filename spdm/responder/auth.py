@@ -14,6 +14,7 @@ import logging
 from ..crypto import digest
 from ..messages import (
     NONCE_SIZE,
+    SLOT_SIZE_REQUESTED,
     Challenge,
     ChallengeAuth,
     GetCertificate,
@@ -24,9 +25,11 @@ from ..messages.codes import (
     CapabilityFlags,
     DmtfValueType,
     MeasurementSummaryHashType,
+    RequestCode,
     SpdmVersion,
 )
 from ..negotiation import MEAS_CAPS
+from ..slot_keys import CERT_MODEL_MASK, digests_for, slot_key
 from ..slots import certificate_portion, digests_of
 from ._connection import Connection, invalid_request
 from .encap import BASIC_MUT_AUTH_REQ, EncapState
@@ -46,8 +49,6 @@ logger = logging.getLogger(__name__)
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 CERTIFICATE_HEADER_SIZE = 8
 """CERTIFICATE bytes before the portion: what DataTransferSize must also hold."""
-SLOT_SIZE_REQUESTED = 0x01
-"""GET_CERTIFICATE Param2 b0 (1.3): answer only the slot's chain size."""
 
 
 def _slot_mask(chains: dict[int, bytes]) -> int:
@@ -57,14 +58,21 @@ def _slot_mask(chains: dict[int, bytes]) -> int:
 def get_digests(conn: Connection, request: GetDigests) -> bytes:
     """Answer DIGESTS: the hash of each provisioned slot's SPDM chain, ascending slot order.
 
+    From 1.3 Param1 is the device's SupportedSlotMask; on a multi-key
+    connection each slot's KeyPairID, CertificateInfo and KeyUsageMask follow.
+    The response is kept as [D] for the next session's transcripts.
+
     Raises:
         RemoteProtocolError: ResponseTooLarge, the digests do not fit.
     """
     negotiated = conn.session
     chains = conn.provisioned_chains(negotiated.hash_alg)
-    response = digests_of(negotiated.version, negotiated.hash_alg, chains).encode(negotiated.codec())
+    digests = digests_for(digests_of(negotiated.version, negotiated.hash_alg, chains), conn.backend,
+                          multi_key=negotiated.multi_key)
+    response = digests.encode(negotiated.codec())
     conn.check_fits(len(response))
     conn.transcript.add_b(request.raw, response, conn.current_session)
+    conn.digests = response
     return response
 
 
@@ -93,8 +101,11 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
     requester_limit = conn.largest_response()
     if negotiated.version >= SpdmVersion.V12 and requester_limit:
         limits.append(requester_limit - CERTIFICATE_HEADER_SIZE)
-    response = certificate_portion(negotiated.version, request.slot_id, chain, offset,
-                                   min(limits)).encode()
+    portion = certificate_portion(negotiated.version, request.slot_id, chain, offset, min(limits))
+    if negotiated.multi_key:  # Param2 CertificateInfo (1.3), as libspdm fills it on such connections
+        portion = dataclasses.replace(
+            portion, certificate_info=slot_key(conn.backend, request.slot_id).cert_model & CERT_MODEL_MASK)
+    response = portion.encode()
     conn.check_fits(len(response))
     conn.transcript.add_b(request.raw, response, conn.current_session)
     return response
@@ -123,12 +134,13 @@ def challenge(conn: Connection, request: Challenge) -> bytes:
 
     Raises:
         RemoteProtocolError: InvalidRequest for an unprovisioned slot (0xFF
-            included: no PUB_KEY_ID_CAP), a MeasurementSummaryHashType other
+            included: no PUB_KEY_ID_CAP) or, on a multi-key connection, one whose
+            key may not sign CHALLENGE_AUTH, a MeasurementSummaryHashType other
             than 0, 1 or 0xFF, or a nonzero one without MEAS_CAP.
         RemoteProtocolError: ResponseTooLarge, CHALLENGE_AUTH does not fit.
     """
     negotiated = conn.session
-    chain = conn.slot_chain(request.slot_id)
+    chain = conn.slot_chain(request.slot_id, signing_for=RequestCode.CHALLENGE)
     summary_type = request.measurement_summary_hash_type
     if summary_type not in MeasurementSummaryHashType._value2member_map_:
         raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is undefined")

@@ -228,7 +228,8 @@ def deliver_encapsulated_response(conn: Connection, request: DeliverEncapsulated
             _check_challenge_auth(conn, state, answer)
             return _ack(conn, state, _PAYLOAD_NONE, b"")
         if code == ResponseCode.DIGESTS:
-            digests = Digests.decode(answer, negotiated.codec(), padded=True)
+            digests = Digests.decode(answer, replace(
+                negotiated.codec(), multi_key=negotiated.multi_key_req), padded=True)
             slots = digests.by_slot()
             if not slots:
                 raise invalid_request("the requester has no certificate chain")

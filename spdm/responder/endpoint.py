@@ -71,7 +71,7 @@ def get_endpoint_info(conn: Connection, request: GetEndpointInfo) -> bytes:
                                       "a signature was requested but EP_INFO_CAP has no signature")
         if slot_id == PROVISIONED_KEY_SLOT:
             raise invalid_request("the device has no provisioned public key (slot 0xF)")
-        conn.slot_chain(slot_id)
+        conn.slot_chain(slot_id, signing_for=RequestCode.GET_ENDPOINT_INFO)
     size = negotiated.signature_size
     ctx = CodecContext(signature_size=size, signed=signed)
     response = EndpointInfo(

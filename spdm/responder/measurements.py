@@ -14,6 +14,7 @@ from ..messages.codes import (
     CapabilityFlags,
     MeasurementAttributes,
     MeasurementOperation,
+    RequestCode,
     SpdmVersion,
 )
 from ._connection import Connection, invalid_request
@@ -47,7 +48,7 @@ def get_measurements(conn: Connection, request: GetMeasurements) -> bytes:
     if signed:
         if not conn.responder_flags & CapabilityFlags.MEAS_CAP_SIG:
             raise invalid_request("a signature was requested but MEAS_CAP has no signature")
-        conn.slot_chain(slot_id)
+        conn.slot_chain(slot_id, signing_for=RequestCode.GET_MEASUREMENTS)
     raw_requested = version >= SpdmVersion.V12 and bool(
         request.attributes & MeasurementAttributes.RAW_BIT_STREAM_REQUESTED)
     available = tuple(

@@ -32,7 +32,7 @@ from ..messages import (
     PskFinish,
     PskFinishRsp,
 )
-from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType
+from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType, RequestCode
 from ..messages.opaque import (
     SECURED_MESSAGE_VERSIONS,
     decode_opaque,
@@ -128,7 +128,7 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
             summary type, a malformed DHE share or opaque data; SessionLimitExceeded.
     """
     negotiated = conn.session
-    chain = conn.slot_chain(request.slot_id)
+    chain = conn.slot_chain(request.slot_id, signing_for=RequestCode.KEY_EXCHANGE)
     _check_summary(conn, request.measurement_summary_hash_type)
     session = _new_session(conn, request.req_session_id, psk=False, opaque=request.opaque_data)
     dhe = generate_dhe_key(negotiated.dhe_group)
@@ -155,7 +155,8 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
     ).encode(ctx)
     unsigned = response[: len(response) - negotiated.signature_size
                         - (0 if session.handshake_in_the_clear else size)]
-    signed = session.begin_th(bytes(conn.transcript.a), request.raw, unsigned, cert_chain=chain)
+    signed = session.begin_th(bytes(conn.transcript.a), request.raw, unsigned, cert_chain=chain,
+                              digests=conn.digests if negotiated.multi_key else b"")
     signature = conn.sign(request.slot_id, KEY_EXCHANGE_RSP_CONTEXT, signed)
     session.add_th(signature)
     session.start_handshake(secret)
@@ -215,7 +216,7 @@ def _check_requester_signature(conn: Connection, session: Session, request: Fini
         raise invalid_request(f"FINISH names requester slot {request.req_slot_id}, "
                               f"slot {state.slot_id} was delivered")
     assert request.signature is not None
-    signed = session.add_requester_identity(state.digests if negotiated.multi_key else b"",
+    signed = session.add_requester_identity(state.digests if negotiated.multi_key_req else b"",
                                             state.validated.raw, request.raw[:4])
     try:
         verify(state.validated.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,

@@ -30,6 +30,8 @@ from ..messages.codes import (
 from ..negotiation import (
     MEAS_CAPS,
     MIN_DATA_TRANSFER_SIZE_12,
+    MULTI_KEY_CAPS,
+    MULTI_KEY_CONN,
     SESSION_CAPS,
     mask_of,
     negotiated_from,
@@ -225,6 +227,35 @@ def _alg_struct_selections(conn: Connection, request: NegotiateAlgorithms) -> tu
     return tuple(selections)
 
 
+def _multi_key_selection(conn: Connection, request: NegotiateAlgorithms) -> int:
+    """The 1.3 multi-key rules (libspdm ``libspdm_rsp_algorithms.c``, spdm-rs agree).
+
+    MULTI_KEY_CONN_RSP -- whether *our* keys work as a multi-key connection --
+    is the requester's OtherParamsSupport b4; a missing b4 although our
+    MULTI_KEY_CAP is ONLY is InvalidRequest.  Decided: a b4 we have no
+    MULTI_KEY_CAP for is ignored (a single-key connection), where libspdm answers
+    InvalidRequest -- the reference requester sets b4 whatever the responder
+    advertises, and a device without multi-key keys can still serve it.
+    MULTI_KEY_CONN_REQ -- the requester's keys, which OtherParamsSelection b4
+    tells it -- follows the requester's MULTI_KEY_CAP:
+    ONLY selects it, NEG leaves it to us.  Decided: with NEG we select it when
+    the requester asked multi-key of us too (one mode for both directions;
+    every 1.3 reference capture shows exactly that, 0x12 answering 0x12).
+
+    Raises:
+        RemoteProtocolError: InvalidRequest (see above).
+    """
+    ours = conn.responder_flags & MULTI_KEY_CAPS
+    wanted = bool(request.other_params_support & MULTI_KEY_CONN)
+    if not wanted and ours == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+        raise invalid_request("the device speaks only multi-key connections (MULTI_KEY_CAP ONLY)")
+    theirs = conn.requester_flags & MULTI_KEY_CAPS
+    if theirs == CapabilityFlags.MULTI_KEY_CAP_ONLY or (
+            theirs == CapabilityFlags.MULTI_KEY_CAP_NEG and wanted and ours):
+        return MULTI_KEY_CONN
+    return 0
+
+
 def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> bytes:
     """Select one algorithm of each kind and answer ALGORITHMS; the connection is negotiated.
 
@@ -257,8 +288,9 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
         meas_hash_sel = pick(mask_of(prefs.measurement_hash_algs), prefs.measurement_hash_algs)
     other_params = 0
     if version >= SpdmVersion.V12:
-        # Never MULTI_KEY_CONN: every slot holds one key usable for everything.
         other_params = pick(request.other_params_support, prefs.opaque_formats)
+    if version >= SpdmVersion.V13:
+        other_params |= _multi_key_selection(conn, request)
     alg_structs = _alg_struct_selections(conn, request) if version >= SpdmVersion.V11 else ()
     response = Algorithms(
         spdm_version=version,
@@ -282,6 +314,7 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
             (conn.config.data_transfer_size, conn.config.max_spdm_msg_size)
             if version >= SpdmVersion.V12 else (0, 0)
         ),
+        requester_other_params=request.other_params_support if version >= SpdmVersion.V13 else 0,
     )
     conn.transcript.add_vca(request.raw, encoded)
     logger.debug("algorithms negotiated: hash 0x%x, asym 0x%x", hash_sel, asym_sel)

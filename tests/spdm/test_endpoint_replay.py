@@ -9,8 +9,8 @@
   flipped signature bit is refused.  The in-session encapsulated
   GET_ENDPOINT_INFO exchange is not mistaken for a responder key update.
 * Our responder answers the reference requester's out-of-session requests
-  (VCA with MULTI_KEY_CONN, DIGESTS, CERTIFICATE slots 0 and 4, the MEL,
-  signed ENDPOINT_INFO, KEY_PAIR_INFO, SET_KEY_PAIR_INFO Change and Erase)
+  (VCA selecting MULTI_KEY_CONN as the reference did, the multi-key DIGESTS,
+  CERTIFICATE slots 0 and 4, the MEL, signed ENDPOINT_INFO, KEY_PAIR_INFO, SET_KEY_PAIR_INFO Change and Erase)
   with the response the reference responder gave each (its own content: our
   keys, our MEL), and its signature verifies over the A our device saw.  The
   encapsulated requests are answered per our capabilities (no ENCAP_CAP here:
@@ -40,7 +40,7 @@ from spdm.events import (
     MeasurementExtensionLogReceived,
     SessionEstablished,
 )
-from spdm.messages import REQUEST_TYPES, CodecContext, EndpointInfo, GetEndpointInfo
+from spdm.messages import REQUEST_TYPES, CodecContext, Digests, EndpointInfo, GetEndpointInfo
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, RequestCode, ResponseCode, SpdmVersion
 from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.mel import Mel
@@ -111,11 +111,11 @@ def test_a_flipped_endpoint_info_signature_is_refused() -> None:
 
 def _our_device() -> tuple[Responder, DeviceModel]:
     model = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384, slots=(0, 1, 4))
-    data = EndpointData(key_pairs=[KeyPair(1, 0x3F, 0x1, 0x1, 0x1FF, 0x1, 0x3)])
+    data = EndpointData(key_pairs=[KeyPair(1, 0x3F, 0xF, 0xF, 0x1FF, 0x1, 0x13)])  # slots 0, 1, 4
     data.extend(0x11, 0x89, b"ROM")
     model = model.with_endpoint(data)
     config = ResponderConfig(versions=(SpdmVersion.V13,),
-                             capabilities=DEFAULT_RESPONDER_CAPS | ENDPOINT_CAPS)
+                             capabilities=DEFAULT_RESPONDER_CAPS | ENDPOINT_CAPS | F.MULTI_KEY_CAP_NEG)
     return Responder(config, model), model
 
 
@@ -141,6 +141,11 @@ def test_our_responder_answers_the_reference_requests() -> None:
             assert answer[1] == ResponseCode.ERROR
             continue
         assert answer[1] == exchange.response_payload[1]
+        if request[1] == RequestCode.NEGOTIATE_ALGORITHMS:  # MULTI_KEY_CONN, as the reference selected
+            assert answer[7] == exchange.response_payload[7] == 0x12
+        if request[1] == RequestCode.GET_DIGESTS:
+            digests = Digests.decode(answer, CodecContext(hash_size=48, multi_key=True))
+            assert digests.key_pair_ids == (1, 1, 1) and digests.key_usage_masks == (0xF, 0xF, 0xF)
         get = None
         if request[1] == RequestCode.GET_ENDPOINT_INFO:
             get = GetEndpointInfo.decode(request, padded=True)

@@ -156,11 +156,13 @@ def test_both_multi_key_and_the_codec_follow_the_selection() -> None:
     n = _negotiated()
     assert n.both(F.KEY_EX_CAP) and not n.both(F.CHAL_CAP)
     assert not n.both(F.HANDSHAKE_IN_THE_CLEAR_CAP)  # only the responder has it
-    assert n.multi_key  # OtherParamsSelection b4 at 1.3
-    assert not replace(n, version=SpdmVersion.V12).multi_key
+    assert n.multi_key_req and not n.multi_key  # OtherParamsSelection b4 at 1.3: the requester's keys
+    assert not replace(n, version=SpdmVersion.V12).multi_key_req
+    rsp = replace(n, requester_other_params=0x10, responder_flags=n.responder_flags | F.MULTI_KEY_CAP_NEG)
+    assert rsp.multi_key and rsp.codec().multi_key  # OtherParamsSupport b4: the responder's keys
     ctx = n.codec(measurement_summary=True, signed=True)
     assert (ctx.hash_size, ctx.signature_size, ctx.dhe_size) == (48, 96, 96)
-    assert ctx.measurement_summary and ctx.signed and ctx.multi_key
+    assert ctx.measurement_summary and ctx.signed and not ctx.multi_key
     assert not ctx.handshake_in_the_clear and ctx.req_signature_size == 0
     both = _negotiated(requester=F.CERT_CAP | SESSIONS | F.HANDSHAKE_IN_THE_CLEAR_CAP)
     assert both.codec().handshake_in_the_clear
