@@ -45,6 +45,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 from .crypto import (
     Certificate,
     PrivateKey,
+    asym_fields,
     build_csr,
     build_spdm_cert_chain,
     generate_private_key,
@@ -374,7 +375,7 @@ class ProvisionableDevice:
 
     def asym_algorithms(self) -> BaseAsymAlgo:
         """The algorithm the device's keys sign with (the same for every key pair)."""
-        return next(iter(self._keys.values())).asym
+        return asym_fields(next(iter(self._keys.values())).asym)[0]
 
     def provisioned_slots(self) -> int:
         """Bitmask of the slots the running device serves."""

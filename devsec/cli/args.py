@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from spdm.config import ALL_VERSIONS, DEFAULT_CERTIFICATE_PORTION, DEFAULT_DATA_TRANSFER_SIZE, RequesterConfig
-from spdm.crypto import Certificate, DeviceIdentity, load_certificates
+from spdm.crypto import Certificate, DeviceIdentity, SigningAlgo, load_certificates
 from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
 from spdm.messages import NONCE_SIZE
@@ -105,7 +105,7 @@ def slot_spec(value: str) -> tuple[int, str, str]:
 
 
 def slot_identities(files: Sequence[tuple[int, str, str]],
-                    asym: BaseAsymAlgo | None = None) -> dict[int, DeviceIdentity]:
+                    asym: SigningAlgo | None = None) -> dict[int, DeviceIdentity]:
     """Each slot's identity from its chain file and PEM key (``--slot``), slot by slot.
 
     Args:

@@ -24,7 +24,7 @@ from types import FrameType
 
 from devsec.emulator import DEFAULT_IDE_PORTS, SecureDevice, serve
 from spdm.config import DEFAULT_DATA_TRANSFER_SIZE, MUTUAL_AUTH_CAPS, ResponderConfig
-from spdm.crypto import Certificate, generate_device_identity
+from spdm.crypto import Certificate, SigningAlgo, generate_device_identity
 from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
@@ -84,7 +84,7 @@ def model_from_args(args: argparse.Namespace) -> DeviceModel:
         ConfigurationError: unreadable or mismatching files, a slot given twice,
             slots signing with different algorithms, or malformed PSK flags.
     """
-    asym = parse_asym(args.asym[0]) if args.asym else None
+    asym: SigningAlgo | None = parse_asym(args.asym[0]) if args.asym else None
     files: list[tuple[int, str, str]] = [slot_spec(s) for s in args.slot]
     if args.cert_chain or args.key:
         if not (args.cert_chain and args.key):
