@@ -32,6 +32,19 @@ from .core import RequesterCore
 
 __all__ = ["VcaCommands"]
 
+_FLAGS_14 = CapabilityFlags.SET_KEY_PAIR_RESET_CAP | CapabilityFlags.LARGE_RESP_CAP
+
+
+def _flags_for(flags: CapabilityFlags, version: SpdmVersion) -> int:
+    """The configured flags as ``version`` carries them: none in 1.0, the 1.4 bits only from 1.4.
+
+    The default configuration advertises LARGE_RESP_CAP (1.4); a 1.1-1.3
+    responder must not see a bit its version leaves reserved.
+    """
+    if version < SpdmVersion.V11:
+        return 0
+    return int(flags & ~_FLAGS_14) if version < SpdmVersion.V14 else int(flags)
+
 
 class VcaCommands(RequesterCore):
     """Version, capability and algorithm negotiation."""
@@ -59,7 +72,7 @@ class VcaCommands(RequesterCore):
         request = GetCapabilities(
             spdm_version=version,
             ct_exponent=c.ct_exponent,
-            flags=int(c.capabilities) if version >= SpdmVersion.V11 else 0,
+            flags=_flags_for(c.capabilities, version),
             data_transfer_size=c.data_transfer_size,
             max_spdm_msg_size=c.max_spdm_msg_size,
         )
@@ -81,6 +94,8 @@ class VcaCommands(RequesterCore):
                 (AlgType.AEAD, mask_of(prefs.aead_suites)),
                 (AlgType.REQ_BASE_ASYM_ALG, req_asym),
                 (AlgType.KEY_SCHEDULE, mask_of(prefs.key_schedules)),
+                (AlgType.REQ_PQC_ASYM_ALG, mask_of(prefs.req_pqc_asym_algs)),
+                (AlgType.KEM, mask_of(prefs.kem_algs)),
             ):
                 if mask:
                     structs.append(AlgStruct(alg_type, mask))
@@ -95,6 +110,7 @@ class VcaCommands(RequesterCore):
             other_params_support=other,
             base_asym_algo=mask_of(prefs.asym_algs),
             base_hash_algo=mask_of(prefs.hash_algs),
+            pqc_asym_algo=mask_of(prefs.pqc_asym_algs),
             mel_specification=self.config.mel_specification if version >= SpdmVersion.V13 else 0,
             alg_structs=tuple(structs),
         )
