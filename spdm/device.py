@@ -255,7 +255,7 @@ class DeviceModel:
     @classmethod
     def generate(
         cls,
-        asym: BaseAsymAlgo,
+        asym: SigningAlgo,
         *,
         slots: Sequence[int] = (0,),
         measurements: Sequence[MeasurementSource] = default_measurements(),
@@ -264,7 +264,8 @@ class DeviceModel:
         """A device with a fresh root -> intermediate -> leaf identity in each slot.
 
         Args:
-            asym: the leaf key algorithm of every slot.
+            asym: the leaf key algorithm of every slot (a PqcAsymAlgo for an SPDM 1.4
+                post-quantum identity).
             slots: which slots to provision (each gets its own chain and key).
             measurements: what the device measures.
             role: whose identity the leaves carry (the EKU): a device's, or a

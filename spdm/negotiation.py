@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .crypto import dhe_public_size, hash_size, signature_size
+from .crypto import (
+    SigningAlgo,
+    dhe_public_size,
+    hash_size,
+    kem_ciphertext_size,
+    kem_encapsulation_key_size,
+    signature_size,
+)
 from .errors import NegotiationError, RemoteProtocolError
 from .messages import Algorithms, CodecContext
 from .messages.codes import (
@@ -252,7 +259,27 @@ class Negotiated:
     @property
     def signature_size(self) -> int:
         """S of the responder's key."""
-        return signature_size(self.asym_alg) if self.asym_alg else 0
+        return signature_size(self.signing_alg) if self.signing_alg else 0
+
+    @property
+    def signing_alg(self) -> SigningAlgo:
+        """The responder's signature algorithm: the PqcAsymSel (1.4) if one was selected,
+        else the BaseAsymSel (what crypto.sign/verify take)."""
+        return self.pqc_asym_alg if self.pqc_asym_alg else self.asym_alg
+
+    @property
+    def req_signing_alg(self) -> SigningAlgo:
+        """The requester's signature algorithm: ReqPqcAsymAlg (1.4) if selected, else ReqBaseAsymAlg."""
+        return self.req_pqc_asym_alg if self.req_pqc_asym_alg else self.req_asym_alg
+
+    @property
+    def key_exchange_sizes(self) -> tuple[int, int]:
+        """ExchangeData sizes of KEY_EXCHANGE and KEY_EXCHANGE_RSP: the DHE public value both
+        ways, or (1.4 KEM) the encapsulation key and the ciphertext; (0, 0) with neither."""
+        if self.kem_alg:
+            return kem_encapsulation_key_size(self.kem_alg), kem_ciphertext_size(self.kem_alg)
+        size = dhe_public_size(self.dhe_group) if self.dhe_group else 0
+        return size, size
 
     def both(self, flag: CapabilityFlags) -> bool:
         """Both sides advertise ``flag``."""
@@ -270,8 +297,9 @@ class Negotiated:
             signature_size=self.signature_size,
             measurement_summary=measurement_summary,
             signed=signed,
-            dhe_size=dhe_public_size(self.dhe_group) if self.dhe_group else 0,
-            req_signature_size=signature_size(self.req_asym_alg) if self.req_asym_alg else 0,
+            dhe_size=self.key_exchange_sizes[0],
+            dhe_rsp_size=self.key_exchange_sizes[1],
+            req_signature_size=signature_size(self.req_signing_alg) if self.req_signing_alg else 0,
             handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
             multi_key=self.multi_key,
         )

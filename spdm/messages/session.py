@@ -96,7 +96,7 @@ class KeyExchangeRsp(Message):
         "mut_auth_requested" / Int8ul,
         "req_slot_id" / low_nibble,
         "random_data" / Bytes(RANDOM_DATA_SIZE),
-        "exchange_data" / Bytes(this._params.D),
+        "exchange_data" / Bytes(this._params.D_RSP),  # a 1.4 KEM's ciphertext differs in size
         "measurement_summary_hash" / Bytes(this._params.MSH),
         *opaque_data(),
         "signature" / Bytes(this._params.S),

@@ -260,7 +260,8 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
         raise invalid_request(f"no common BaseHashAlgo in 0x{request.base_hash_algo:x}")
     # Only what the device's keys really sign with is selectable.
     signing = select_signing(request.base_asym_algo & conn.backend.asym_algorithms(),
-                             request.pqc_asym_algo, prefs.asym_algs, prefs.pqc_asym_algs)
+                             request.pqc_asym_algo & conn.backend.pqc_asym_algorithms(),
+                             prefs.asym_algs, prefs.pqc_asym_algs)
     asym_sel = signing.asym
     signs = bool(ours & (CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
                          | CapabilityFlags.MEAS_CAP_SIG)) or bool(

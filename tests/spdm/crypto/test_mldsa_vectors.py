@@ -2,7 +2,8 @@
 
 The capture's two certificate chains (slots 0 and 4, sample chain mldsa65 of libspdm) pass devsec's
 chain checks; the transcripts cut from the capture hash to what both reference sides logged
-(``m1m2 hash``, ``l1l2 hash``, ``th_curr hash``).
+(``m1m2 hash``, ``l1l2 hash``, ``th_curr hash``); and every ML-DSA-65 signature of the capture
+(CHALLENGE_AUTH, MEASUREMENTS, both KEY_EXCHANGE_RSPs) verifies with spdm.crypto.verify.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spdm.crypto import parse_spdm_cert_chain, validate_cert_chain
+from spdm.crypto import PublicKey, parse_spdm_cert_chain, validate_cert_chain, verify
 from spdm.crypto.hashes import digest
 from spdm.errors import VerificationError
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, PqcAsymAlgo
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, PqcAsymAlgo, SpdmVersion
 from tests.spdm import pqc_vectors as pv
 
 SHA384 = BaseHashAlgo.SHA_384
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SIDES = ["requester", "responder"]
+V14 = SpdmVersion.V14
 
 
 @pytest.mark.parametrize("slot", [0, 4])
@@ -49,3 +51,35 @@ def test_transcripts_hash_as_the_reference_logged(side: str) -> None:
         head, chain, tail = pv.th_parts(session)
         hashes.append(digest(SHA384, head + digest(SHA384, chain) + tail))
     assert pv.logged(side, "th_curr hash") == hashes
+
+
+def _leaf_key(slot: int) -> PublicKey:
+    return parse_spdm_cert_chain(pv.cert_chain(slot), SHA384).leaf.public_key()
+
+
+def _signed() -> list[tuple[str, int, bytes, bytes]]:
+    """(context, slot, transcript, signature) of every responder signature in the capture."""
+    out = [("responder-challenge_auth signing", 0, pv.m1(), pv.challenge_auth()[-pv.MLDSA65_SIGNATURE:]),
+           ("responder-measurements signing", 0, pv.l1(), pv.measurements()[-pv.MLDSA65_SIGNATURE:])]
+    for session, slot in ((0, 0), (1, 4)):
+        head, chain, tail = pv.th_parts(session)
+        out.append(("responder-key_exchange_rsp signing", slot, head + digest(SHA384, chain) + tail,
+                    pv.key_exchange_rsp(session)[-pv.MLDSA65_SIGNATURE:]))
+    return out
+
+
+@pytest.mark.parametrize("index", range(4), ids=["challenge_auth", "measurements", "key_exchange_rsp-0",
+                                                 "key_exchange_rsp-4"])
+def test_every_capture_signature_verifies(index: int) -> None:
+    """ML-DSA-65 over combined_spdm_prefix (1.4) || SHA-384(transcript), the context string as FIPS 204
+    context: the reference's signatures verify with devsec's verify, and fail on any other reading."""
+    context, slot, transcript, signature = _signed()[index]
+    key = _leaf_key(slot)
+    verify(key, PqcAsymAlgo.ML_DSA_65, SHA384, V14, context, transcript, signature)
+    with pytest.raises(VerificationError, match="does not verify"):
+        verify(key, PqcAsymAlgo.ML_DSA_65, SHA384, SpdmVersion.V13, context, transcript, signature)
+    with pytest.raises(VerificationError, match="does not verify"):
+        verify(key, PqcAsymAlgo.ML_DSA_65, SHA384, V14, context, transcript[:-1], signature)
+    other = "responder-measurements signing" if index != 1 else "responder-challenge_auth signing"
+    with pytest.raises(VerificationError, match="does not verify"):
+        verify(key, PqcAsymAlgo.ML_DSA_65, SHA384, V14, other, transcript, signature)
