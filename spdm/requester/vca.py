@@ -84,9 +84,11 @@ class VcaCommands(RequesterCore):
         version = self._begin(RequestCode.NEGOTIATE_ALGORITHMS)
         prefs = self.config.algorithms.for_version(version)
         req_asym = mask_of(prefs.req_asym_algs)
+        req_pqc = mask_of(prefs.req_pqc_asym_algs)
         if self._backend is not None:
             # Offer only what our own key signs with: the responder picks, then checks our chain.
             req_asym &= int(self._backend.asym_algorithms())
+            req_pqc &= int(self._backend.pqc_asym_algorithms())
         structs: list[AlgStruct] = []
         if version >= SpdmVersion.V11:
             for alg_type, mask in (
@@ -94,7 +96,7 @@ class VcaCommands(RequesterCore):
                 (AlgType.AEAD, mask_of(prefs.aead_suites)),
                 (AlgType.REQ_BASE_ASYM_ALG, req_asym),
                 (AlgType.KEY_SCHEDULE, mask_of(prefs.key_schedules)),
-                (AlgType.REQ_PQC_ASYM_ALG, mask_of(prefs.req_pqc_asym_algs)),
+                (AlgType.REQ_PQC_ASYM_ALG, req_pqc),
                 (AlgType.KEM, mask_of(prefs.kem_algs)),
             ):
                 if mask:

@@ -229,8 +229,10 @@ def _check_requester_signature(conn: Connection, session: Session, request: Fini
         raise invalid_request(f"FINISH names requester slot {request.req_slot_id}, "
                               f"slot {state.slot_id} was delivered")
     assert request.signature is not None
+    # Signed: FINISH up to its signature, the header and (1.4) the opaque data.
+    unsigned = request.raw[:len(request.raw) - len(request.signature) - len(request.requester_verify_data)]
     signed = session.add_requester_identity(state.digests if negotiated.multi_key else b"",
-                                            state.validated.raw, request.raw[:4])
+                                            state.validated.raw, unsigned)
     try:
         verify(state.validated.leaf.public_key(), negotiated.req_signing_alg, negotiated.hash_alg,
                negotiated.version, FINISH_CONTEXT, signed, request.signature)

@@ -15,7 +15,13 @@ from functools import cache
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.config import DEFAULT_REQUESTER_CAPS, DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
+from spdm.config import (
+    DEFAULT_REQUESTER_CAPS,
+    DEFAULT_RESPONDER_CAPS,
+    MUTUAL_AUTH_CAPS,
+    RequesterConfig,
+    ResponderConfig,
+)
 from spdm.connection import connect
 from spdm.device import DeviceModel
 from spdm.errors import RemoteErrorResponse
@@ -101,3 +107,24 @@ def test_pqc_device_and_classic_requester_do_not_agree() -> None:
     config = RequesterConfig(versions=(V14,), trust_anchors=(pqc_model.root_certificate(),))
     with pytest.raises(RemoteErrorResponse, match="0xe3 with ERROR INVALID_REQUEST"):
         connect(device.pipe(), config, now=NOW)
+
+
+@pytest.mark.parametrize("host_alg", [PqcAsymAlgo.ML_DSA_44, BaseAsymAlgo.ECDSA_P384], ids=lambda a: a.name)
+def test_mutual_authentication_with_an_mldsa_host(host_alg: PqcAsymAlgo | BaseAsymAlgo) -> None:
+    """KEY_EXCHANGE with encapsulated mutual authentication: the host's ML-DSA-44 chain is checked
+    and its FINISH signature (ReqPqcAsymAlg, "requester-finish signing") verified by the device; an
+    ECDSA host against the same preferences gets ReqBaseAsymAlg instead."""
+    host = DeviceModel.generate(host_alg, role="requester")
+    device_model = model(PqcAsymAlgo.ML_DSA_65)
+    prefs = replace(_prefs(PqcAsymAlgo.ML_DSA_65, KemAlgo.ML_KEM_768),
+                    req_pqc_asym_algs=(PqcAsymAlgo.ML_DSA_44,), req_asym_algs=(BaseAsymAlgo.ECDSA_P384,))
+    device = EmulatedDevice(ResponderConfig(
+        versions=(V14,), capabilities=DEFAULT_RESPONDER_CAPS | MUTUAL_AUTH_CAPS, algorithms=prefs,
+        mutual_auth=True, requester_trust_anchors=(host.root_certificate(),)), device_model)
+    config = RequesterConfig(versions=(V14,), capabilities=DEFAULT_REQUESTER_CAPS | MUTUAL_AUTH_CAPS,
+                             algorithms=prefs, trust_anchors=(device_model.root_certificate(),))
+    connection = connect(device.pipe(), config, now=NOW, identity=host)
+    negotiated = connection.report.negotiated
+    assert negotiated.req_signing_alg == host_alg
+    with connection.open_session() as session:
+        assert session.report.mutual_auth
