@@ -137,3 +137,19 @@ def test_our_responder_answers_the_reference_requester() -> None:
             assert algorithms.alg_supported(AlgType.KEM) == KemAlgo.ML_KEM_768
     assert large == 3  # the chains of slots 0, 4 and 0 again
     assert RequestCode.KEY_EXCHANGE in answered and RequestCode.CHALLENGE in answered
+
+
+def test_a_key_exchange_with_a_broken_encapsulation_key_is_refused() -> None:
+    """FIPS 203's modulus check fails on an all-0xff key: ERROR InvalidRequest, no session."""
+    responder = reference_like_responder()
+    for exchange in spdm_exchanges(SET):
+        request = exchange.request_payload
+        if request[1] == RequestCode.KEY_EXCHANGE:
+            broken = request[:40] + b"\xff" * 1184 + request[40 + 1184:]
+            answer = ErrorResponse.decode(responder.handle(broken))
+            assert answer.error_code == SpdmErrorCode.INVALID_REQUEST
+            assert responder.handle(request)[1] == ResponseCode.KEY_EXCHANGE_RSP  # the real one is fine
+            return
+        if request[1] != RequestCode.CHUNK_GET:
+            responder.handle(request)
+    raise AssertionError("no KEY_EXCHANGE in the capture")
