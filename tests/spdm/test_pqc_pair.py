@@ -1,5 +1,5 @@
 """Our requester against our device with post-quantum algorithms (SPDM 1.4): ML-DSA identities
-and ML-KEM sessions, over the in-process pipe.
+and ML-KEM sessions, over the in-process pipe and the DOE mailbox model (TCP: tests/devsec/test_pqc_cli.py).
 
 Negotiation picks ML-DSA and ML-KEM when both sides offer them; then CHALLENGE_AUTH,
 MEASUREMENTS, KEY_EXCHANGE_RSP (ML-DSA signatures, chunked: they exceed the
@@ -42,7 +42,7 @@ def _prefs(alg: PqcAsymAlgo, kem: KemAlgo) -> AlgorithmPreferences:
     return replace(AlgorithmPreferences(), pqc_asym_algs=(alg,), kem_algs=(kem,))
 
 
-def _session_pair(alg: PqcAsymAlgo, kem: KemAlgo, transfer: int = 0x1200) -> None:
+def _session_pair(alg: PqcAsymAlgo, kem: KemAlgo, transfer: int = 0x1200, *, mailbox: bool = False) -> None:
     """Both sides offer only ``alg`` and ``kem``, and receive at most ``transfer`` bytes at once
     (larger messages go in chunks, up to the reference's MaxSPDMmsgSize 0x28000: an ML-DSA-87
     CHALLENGE_AUTH does not fit devsec's default 0x1200)."""
@@ -56,7 +56,7 @@ def _session_pair(alg: PqcAsymAlgo, kem: KemAlgo, transfer: int = 0x1200) -> Non
                              capabilities=DEFAULT_REQUESTER_CAPS | chunk, data_transfer_size=transfer,
                              max_spdm_msg_size=MAX_MESSAGE,
                              trust_anchors=(device_model.root_certificate(),))
-    connection = connect(device.pipe(), config, now=NOW)
+    connection = connect(device.mailbox() if mailbox else device.pipe(), config, now=NOW)
     report = connection.report
     negotiated = report.negotiated
     assert (negotiated.version, negotiated.pqc_asym_alg, negotiated.kem_alg) == (V14, alg, kem)
@@ -76,6 +76,10 @@ def test_mldsa65_mlkem768_pair(transfer: int) -> None:
 @pytest.mark.parametrize("alg", [PqcAsymAlgo.ML_DSA_44, PqcAsymAlgo.ML_DSA_87], ids=lambda a: a.name)
 def test_other_mldsa_sets(alg: PqcAsymAlgo) -> None:
     _session_pair(alg, KemAlgo.ML_KEM_768)
+
+
+def test_mldsa65_mlkem768_over_the_doe_mailbox_model() -> None:
+    _session_pair(PqcAsymAlgo.ML_DSA_65, KemAlgo.ML_KEM_768, mailbox=True)
 
 
 def test_mlkem1024_pair() -> None:
