@@ -42,7 +42,7 @@ from spdm.messages import (
     RespondIfReady,
     peek_code,
 )
-from spdm.messages.codes import RequestCode, ResponseCode
+from spdm.messages.codes import RequestCode, ResponseCode, SpdmVersion
 from spdm.requester.follow import Follower
 from spdm.transport.doe import (
     DataObjectType,
@@ -96,9 +96,10 @@ class _Follower:
 
     def __init__(self, now: datetime, secrets: Sequence[bytes]) -> None:
         # How often the captured requester retried after Busy or polled after
-        # ResponseNotReady is the capture's business: the follower allows any count.
-        self.engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST, busy_retries=_ANY_COUNT,
-                                               max_not_ready_polls=_ANY_COUNT))
+        # ResponseNotReady is the capture's business: the follower allows any count, and any
+        # version devsec knows (SPDM 1.4 included, which a requester does not offer by default).
+        self.engine = Follower(RequesterConfig(versions=tuple(SpdmVersion), trust_anchors=DEFER_TRUST,
+                                               busy_retries=_ANY_COUNT, max_not_ready_polls=_ANY_COUNT))
         self.now = now
         self.secrets = list(secrets)
         self.following = True
@@ -136,7 +137,8 @@ class _Follower:
         elif secured:
             self.decrypted += 1
         if not isinstance(message, RespondIfReady | ChunkGet):
-            # a poll's response, and a chunked response put together, decode as the asked request's
+            # A poll's response is decoded as the polled request's, and so is a large response
+            # reassembled from CHUNK_GETs (KEY_EXCHANGE_RSP's summary hash depends on the request).
             self._request = message
         return [_spdm_line(message), *notes]
 
@@ -251,7 +253,9 @@ def dump(capture: bytes, *, now: datetime, secrets: Sequence[bytes] = ()) -> lis
 
 
 def parse_secrets(text: str, source: str) -> list[bytes]:
-    """The reference's secrets file: ``--dhe_secret HEX`` / ``--psk HEX`` lines, in session order.
+    """The reference's secrets file: ``--dhe_secret HEX`` / ``--kem_secret HEX`` / ``--psk HEX`` lines,
+    in session order (``--kem_secret``: an SPDM 1.4 ML-KEM session's shared secret, which takes the
+    DHE secret's place in the key schedule).
 
     Args:
         text: the file's contents.
@@ -265,8 +269,9 @@ def parse_secrets(text: str, source: str) -> list[bytes]:
         words = line.split()
         if not words:
             continue
-        if len(words) != 2 or words[0] not in ("--dhe_secret", "--psk"):
-            raise ConfigurationError(f"{source}:{number}: expected '--dhe_secret HEX' or '--psk HEX'")
+        if len(words) != 2 or words[0] not in ("--dhe_secret", "--kem_secret", "--psk"):
+            raise ConfigurationError(
+                f"{source}:{number}: expected '--dhe_secret HEX', '--kem_secret HEX' or '--psk HEX'")
         try:
             secret = bytes.fromhex(words[1])
         except ValueError as exc:

@@ -32,6 +32,7 @@ from .messages.codes import (
     AeadSuite,
     CapabilityFlags,
     DheGroup,
+    KemAlgo,
     MeasurementOperation,
     MeasurementSummaryHashType,
 )
@@ -54,13 +55,14 @@ class SessionReport:
     Attributes:
         session_id: the SessionID.
         psk: established with a PSK.
-        dhe_group / aead_suite: the session's algorithms (DHE 0 for PSK).
+        dhe_group / aead_suite: the session's algorithms (DHE 0 for PSK and with a KEM).
         secured_message_version: the DSP0277 version selected.
         heartbeat: a HEARTBEAT was acknowledged.
         key_updates: KEY_UPDATEs (UpdateKey or UpdateAllKeys) completed.
         measurements: the last measurements read inside the session.
         ended: END_SESSION was acknowledged.
         mutual_auth: we authenticated ourselves to the device too.
+        kem_alg: the SPDM 1.4 KEM the session's key exchange used instead of DHE (0 otherwise).
     """
 
     session_id: int
@@ -73,6 +75,7 @@ class SessionReport:
     measurements: MeasurementsReceived | None
     ended: bool
     mutual_auth: bool = False
+    kem_alg: KemAlgo = KemAlgo(0)
 
 
 @dataclass(frozen=True)

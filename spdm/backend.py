@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from .messages import MeasurementBlock
-from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, PqcAsymAlgo, SpdmVersion
 
 __all__ = ["IdentityBackend", "ResponderBackend"]
 
@@ -25,6 +25,11 @@ class IdentityBackend(Protocol):
     def asym_algorithms(self) -> BaseAsymAlgo:
         """The BaseAsymAlgos every provisioned slot's key signs with (the responder
         never selects another, whatever its preferences say)."""
+        ...
+
+    def pqc_asym_algorithms(self) -> PqcAsymAlgo:
+        """The PqcAsymAlgos (SPDM 1.4 ML-DSA) every provisioned slot's key signs with (0 for
+        classic keys): as ``asym_algorithms``, the only post-quantum algorithms selectable."""
         ...
 
     def provisioned_slots(self) -> int:

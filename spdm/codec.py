@@ -96,7 +96,11 @@ class CodecContext:
         measurement_summary: the response carries a MeasurementSummaryHash
             (the request asked for one and the responder has MEAS_CAP).
         signed: a MEASUREMENTS response carries a signature (of ``signature_size``).
-        dhe_size: D, the DHE exchange-data size.
+        dhe_size: D, the DHE exchange-data size (KEY_EXCHANGE's; with a 1.4 KEM the
+            encapsulation key's).
+        dhe_rsp_size: KEY_EXCHANGE_RSP's exchange-data size when it differs from
+            ``dhe_size`` (a 1.4 KEM's ciphertext); None: the same as ``dhe_size``, as
+            with every DHE group.
         req_signature_size: the requester's signature size (ReqBaseAsymAlg).
         handshake_in_the_clear: both sides set HANDSHAKE_IN_THE_CLEAR_CAP, which
             moves the responder's verify data from KEY_EXCHANGE_RSP to FINISH_RSP.
@@ -108,6 +112,7 @@ class CodecContext:
     measurement_summary: bool = False
     signed: bool = False
     dhe_size: int = 0
+    dhe_rsp_size: int | None = None
     req_signature_size: int = 0
     handshake_in_the_clear: bool = False
     multi_key: bool = False
@@ -120,6 +125,7 @@ class CodecContext:
             "MSH": self.hash_size if self.measurement_summary else 0,
             "MEAS_S": self.signature_size if self.signed else 0,
             "D": self.dhe_size,
+            "D_RSP": self.dhe_size if self.dhe_rsp_size is None else self.dhe_rsp_size,
             "SREQ": self.req_signature_size,
             "KE_VD": 0 if self.handshake_in_the_clear else self.hash_size,
             "FIN_VD": self.hash_size if self.handshake_in_the_clear else 0,

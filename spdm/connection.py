@@ -30,7 +30,7 @@ from .config import RequesterConfig
 from .driver import RequesterDriver
 from .errors import DevsecError, LocalProtocolError, NegotiationError
 from .events import Event, MeasurementsReceived, SessionEstablished
-from .messages.codes import CapabilityFlags, DheGroup, MeasurementOperation, RequestCode
+from .messages.codes import CapabilityFlags, DheGroup, KemAlgo, MeasurementOperation, RequestCode
 from .negotiation import MEAS_CAPS, Negotiated
 from .requester import Requester
 from .slot_keys import usage_allows
@@ -241,7 +241,8 @@ class Session:
             dhe_group=DheGroup(0) if psk else negotiated.dhe_group, aead_suite=negotiated.aead_suite,
             secured_message_version=self._established.secured_message_version,
             heartbeat=self._heartbeat, key_updates=self._key_updates, measurements=self._measurements,
-            ended=self._ended, mutual_auth=bool(self._established.mutual_auth))
+            ended=self._ended, mutual_auth=bool(self._established.mutual_auth),
+            kem_alg=KemAlgo(0) if psk else negotiated.kem_alg)
 
     @property
     def closed(self) -> bool:

@@ -23,6 +23,8 @@ from typing import Literal
 from .crypto import (
     Certificate,
     DeviceIdentity,
+    SigningAlgo,
+    asym_fields,
     build_spdm_cert_chain,
     generate_device_identity,
     load_certificates,
@@ -39,6 +41,7 @@ from .messages.codes import (
     BaseHashAlgo,
     DmtfValueType,
     MeasurementHashAlgo,
+    PqcAsymAlgo,
     SpdmVersion,
 )
 from .slots import SLOT_COUNT
@@ -140,7 +143,7 @@ def _public_key_error(identity: DeviceIdentity, slot: int) -> str | None:
     return None
 
 
-def load_identity(chain: bytes, key_pem: bytes, *, asym: BaseAsymAlgo | None = None) -> DeviceIdentity:
+def load_identity(chain: bytes, key_pem: bytes, *, asym: SigningAlgo | None = None) -> DeviceIdentity:
     """One slot's identity from files: a certificate chain and the leaf's private key.
 
     Args:
@@ -180,7 +183,7 @@ class DeviceModel:
             problem = _public_key_error(identity, slot)
             if problem is not None:
                 raise ConfigurationError(problem)
-        algorithms = {identity.leaf_key.asym for identity in slots.values()}
+        algorithms = {asym_fields(identity.leaf_key.asym) for identity in slots.values()}
         if len(algorithms) > 1:
             names = ", ".join(f"slot {n}: {i.leaf_key.asym.name}" for n, i in sorted(slots.items()))
             raise ConfigurationError(f"every slot must sign with one algorithm ({names})")
@@ -206,7 +209,7 @@ class DeviceModel:
         self._chains: dict[tuple[int, BaseHashAlgo], bytes] = {}
         self._psks: Mapping[bytes, bytes] = MappingProxyType({})
         self._blocks: dict[tuple[MeasurementHashAlgo, bool], tuple[MeasurementBlock, ...]] = {}
-        asym = min(int(identity.leaf_key.asym) for identity in slots.values())
+        asym = min(int(asym_fields(identity.leaf_key.asym)[0]) for identity in slots.values())
         self._endpoint = EndpointData.for_slots(sum(1 << slot for slot in slots), asym)
 
     def _copy(self, slots: Mapping[int, DeviceIdentity],
@@ -252,7 +255,7 @@ class DeviceModel:
     @classmethod
     def generate(
         cls,
-        asym: BaseAsymAlgo,
+        asym: SigningAlgo,
         *,
         slots: Sequence[int] = (0,),
         measurements: Sequence[MeasurementSource] = default_measurements(),
@@ -261,7 +264,8 @@ class DeviceModel:
         """A device with a fresh root -> intermediate -> leaf identity in each slot.
 
         Args:
-            asym: the leaf key algorithm of every slot.
+            asym: the leaf key algorithm of every slot (a PqcAsymAlgo for an SPDM 1.4
+                post-quantum identity).
             slots: which slots to provision (each gets its own chain and key).
             measurements: what the device measures.
             role: whose identity the leaves carry (the EKU): a device's, or a
@@ -340,8 +344,13 @@ class DeviceModel:
 
     @property
     def asym_alg(self) -> BaseAsymAlgo:
-        """The signing algorithm of slot 0 (or of the lowest provisioned slot)."""
-        return next(iter(self._slots.values())).leaf_key.asym
+        """The BaseAsymAlgo of slot 0 (or of the lowest provisioned slot); 0 for ML-DSA."""
+        return asym_fields(next(iter(self._slots.values())).leaf_key.asym)[0]
+
+    @property
+    def pqc_asym_alg(self) -> PqcAsymAlgo:
+        """The PqcAsymAlgo (SPDM 1.4) of slot 0 (or of the lowest provisioned slot); 0 if classic."""
+        return asym_fields(next(iter(self._slots.values())).leaf_key.asym)[1]
 
     def with_measurement(self, index: int, data: bytes) -> DeviceModel:
         """A copy of this device whose source at ``index`` measures ``data`` instead.
@@ -408,8 +417,15 @@ class DeviceModel:
         """The one algorithm each slot's key signs with, ANDed over the slots."""
         mask = ~0
         for identity in self._slots.values():
-            mask &= int(identity.leaf_key.asym)
+            mask &= int(asym_fields(identity.leaf_key.asym)[0])
         return BaseAsymAlgo(mask if self._slots else 0)
+
+    def pqc_asym_algorithms(self) -> PqcAsymAlgo:
+        """The PqcAsymAlgos (SPDM 1.4 ML-DSA) each slot's key signs with, ANDed over the slots."""
+        mask = ~0
+        for identity in self._slots.values():
+            mask &= int(asym_fields(identity.leaf_key.asym)[1])
+        return PqcAsymAlgo(mask if self._slots else 0)
 
     def provisioned_slots(self) -> int:
         """Bitmask of the slots holding a chain."""

@@ -12,7 +12,9 @@ from spdm.messages.codes import (
     CapabilityFlags,
     DheGroup,
     DmtfValueType,
+    KemAlgo,
     MeasurementHashAlgo,
+    PqcAsymAlgo,
     SpdmVersion,
 )
 
@@ -26,7 +28,9 @@ __all__ = [
     "ASYMS",
     "DHE_GROUPS",
     "HASHES",
+    "KEMS",
     "MEASUREMENT_HASHES",
+    "PQC_ASYMS",
     "VERSIONS",
     "capability_names",
     "measurement_dict",
@@ -36,8 +40,11 @@ __all__ = [
     "parse_asym",
     "parse_dhe",
     "parse_hash",
+    "parse_kem",
     "parse_measurement_hash",
+    "parse_signing",
     "parse_version",
+    "signing_name",
 ]
 
 HASHES: dict[str, BaseHashAlgo] = {
@@ -59,6 +66,19 @@ ASYMS: dict[str, BaseAsymAlgo] = {
     "ed25519": BaseAsymAlgo.EDDSA_ED25519,
 }
 """Ed448 is not offered: SPDM 1.2+ signs with Ed448ctx, which ``cryptography`` cannot compute."""
+
+PQC_ASYMS: dict[str, PqcAsymAlgo] = {
+    "ml-dsa-44": PqcAsymAlgo.ML_DSA_44,
+    "ml-dsa-65": PqcAsymAlgo.ML_DSA_65,
+    "ml-dsa-87": PqcAsymAlgo.ML_DSA_87,
+}
+"""SPDM 1.4's post-quantum signature algorithms (PqcAsymAlgo), spelled as ``ASYMS``."""
+
+KEMS: dict[str, KemAlgo] = {
+    "ml-kem-768": KemAlgo.ML_KEM_768,
+    "ml-kem-1024": KemAlgo.ML_KEM_1024,
+}
+"""SPDM 1.4's key encapsulation (KEM AlgStruct). ML-KEM-512 is not offered: ``cryptography`` has none."""
 
 DHE_GROUPS: dict[str, DheGroup] = {
     "secp256r1": DheGroup.SECP_256_R1,
@@ -97,6 +117,17 @@ def parse_asym(name: str) -> BaseAsymAlgo:
     return _lookup(ASYMS, name, "signature algorithm")
 
 
+def parse_signing(name: str) -> BaseAsymAlgo | PqcAsymAlgo:
+    """``"ecdsa-p384"`` or ``"ml-dsa-65"`` -> a BaseAsymAlgo or PqcAsymAlgo (ConfigurationError otherwise)."""
+    table: dict[str, BaseAsymAlgo | PqcAsymAlgo] = {**ASYMS, **PQC_ASYMS}
+    return _lookup(table, name, "signature algorithm")
+
+
+def parse_kem(name: str) -> KemAlgo:
+    """``"ml-kem-768"`` -> KemAlgo.ML_KEM_768 (ConfigurationError otherwise)."""
+    return _lookup(KEMS, name, "KEM")
+
+
 def parse_dhe(name: str) -> DheGroup:
     """``"secp384r1"`` -> DheGroup.SECP_384_R1 (ConfigurationError otherwise)."""
     return _lookup(DHE_GROUPS, name, "DHE group")
@@ -118,6 +149,14 @@ def name_of(value: int, table: dict[str, int]) -> str:
         if member == value:
             return name
     return f"0x{int(value):x}"
+
+
+def signing_name(value: BaseAsymAlgo | PqcAsymAlgo) -> str:
+    """The user-facing name of a signature algorithm, classic or ML-DSA (told apart by type: the
+    two enums share bit values)."""
+    if isinstance(value, PqcAsymAlgo):
+        return name_of(value, dict(PQC_ASYMS))
+    return name_of(value, dict(ASYMS))
 
 
 def measurement_hash_name(value: MeasurementHashAlgo) -> str:

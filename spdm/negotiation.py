@@ -9,10 +9,17 @@ roles agree by construction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .crypto import dhe_public_size, hash_size, signature_size
+from .crypto import (
+    SigningAlgo,
+    dhe_public_size,
+    hash_size,
+    kem_ciphertext_size,
+    kem_encapsulation_key_size,
+    signature_size,
+)
 from .errors import NegotiationError, RemoteProtocolError
 from .messages import Algorithms, CodecContext
 from .messages.codes import (
@@ -22,28 +29,35 @@ from .messages.codes import (
     BaseHashAlgo,
     CapabilityFlags,
     DheGroup,
+    KemAlgo,
     KeyScheduleAlgo,
     MeasurementHashAlgo,
     MeasurementSpecification,
     OpaqueDataFormat,
+    PqcAsymAlgo,
     SpdmVersion,
 )
 
 __all__ = [
     "CMA_MAX_CT_EXPONENT",
     "EDDSA",
+    "FLAGS_DEFINED",
     "MEAS_CAPS",
     "MIN_DATA_TRANSFER_SIZE_12",
     "MULTI_KEY_CAPS",
     "MULTI_KEY_CONN",
     "SESSION_CAPS",
     "AlgorithmPreferences",
+    "KeyExchangeSelection",
     "Negotiated",
+    "SigningSelection",
     "check_algorithms_response",
     "highest_common_version",
     "mask_of",
     "negotiated_from",
     "pick",
+    "select_key_exchange",
+    "select_signing",
     "single_bit",
 ]
 
@@ -55,6 +69,16 @@ MULTI_KEY_CONN = 0x10
 
 EDDSA = BaseAsymAlgo.EDDSA_ED25519 | BaseAsymAlgo.EDDSA_ED448
 """EdDSA exists in SPDM only from 1.2 on."""
+
+FLAGS_DEFINED = {
+    SpdmVersion.V10: 0x0000_003F,
+    SpdmVersion.V11: 0x0001_FFFF,
+    SpdmVersion.V12: 0x003F_FFFF,
+    SpdmVersion.V13: 0x3FFF_FFFF,
+    SpdmVersion.V14: 0xFFFF_FFFF,
+}
+"""CAPABILITIES flag bits each version defines; bits a version lacks are sent as 0 by both roles
+(1.4 adds SET_KEY_PAIR_RESET_CAP b30 and LARGE_RESP_CAP b31)."""
 
 CMA_MAX_CT_EXPONENT = 23
 """PCIe CMA caps the responder's crypto timeout at 2**23 microseconds."""
@@ -117,12 +141,77 @@ class AlgorithmPreferences:
     )
     key_schedules: tuple[KeyScheduleAlgo, ...] = (KeyScheduleAlgo.SPDM,)
     opaque_formats: tuple[OpaqueDataFormat, ...] = (OpaqueDataFormat.FMT1, OpaqueDataFormat.FMT0)
+    pqc_asym_algs: tuple[PqcAsymAlgo, ...] = ()
+    req_pqc_asym_algs: tuple[PqcAsymAlgo, ...] = ()
+    kem_algs: tuple[KemAlgo, ...] = ()
 
     def for_version(self, version: int) -> AlgorithmPreferences:
-        """These preferences minus what ``version`` cannot carry (EdDSA before 1.2)."""
+        """These preferences minus what ``version`` cannot carry.
+
+        EdDSA exists from 1.2 on, the post-quantum sets (PqcAsymAlgo,
+        ReqPqcAsymAlg, KEM) from 1.4 on.
+        """
+        prefs = self
+        if version < SpdmVersion.V14 and (self.pqc_asym_algs or self.req_pqc_asym_algs
+                                          or self.kem_algs):
+            prefs = replace(prefs, pqc_asym_algs=(), req_pqc_asym_algs=(), kem_algs=())
         if version >= SpdmVersion.V12:
-            return self
-        return replace(self, asym_algs=tuple(a for a in self.asym_algs if not a & EDDSA))
+            return prefs
+        return replace(prefs, asym_algs=tuple(a for a in prefs.asym_algs if not a & EDDSA))
+
+
+@dataclass(frozen=True)
+class SigningSelection:
+    """A signature algorithm choice: a classic BaseAsymAlgo or a PqcAsymAlgo, never both.
+
+    SPDM 1.4 negotiates the signing algorithm in two fields (BaseAsymSel and
+    PqcAsymSel; for the requester ReqBaseAsymAlg and ReqPqcAsymAlg); at most
+    one of each pair is non-zero.
+    """
+
+    asym: int = 0
+    pqc: int = 0
+
+
+@dataclass(frozen=True)
+class KeyExchangeSelection:
+    """A session key-exchange choice: a DHE group or (1.4) a KEM, never both."""
+
+    dhe: int = 0
+    kem: int = 0
+
+
+def select_signing(
+    offered_asym: int, offered_pqc: int, asym_prefs: Sequence[int], pqc_prefs: Sequence[int],
+) -> SigningSelection:
+    """The responder's choice of a signature algorithm (its own or the requester's).
+
+    The one place that decides between the classic and the post-quantum set:
+    a post-quantum algorithm both sides have wins (it is the reason to speak
+    1.4 with PQC at all), else the first classic preference the peer offered.
+    ``asym_prefs``/``pqc_prefs`` hold only what the signing key really
+    supports; a classic-only device passes no PQC preferences and so selects
+    PqcAsym = 0, as the reference did in spdm14-p384.
+    """
+    pqc = pick(offered_pqc, pqc_prefs)
+    if pqc:
+        return SigningSelection(pqc=pqc)
+    return SigningSelection(asym=pick(offered_asym, asym_prefs))
+
+
+def select_key_exchange(
+    offered_dhe: int, offered_kem: int, dhe_prefs: Sequence[int], kem_prefs: Sequence[int],
+) -> KeyExchangeSelection:
+    """The responder's choice of the session key exchange: a KEM (1.4) before a DHE group.
+
+    Same rule as :func:`select_signing`: a post-quantum KEM both sides have
+    wins; otherwise the first DHE preference offered (a classic-only device
+    answers KEM = 0, as the reference did in spdm14-p384).
+    """
+    kem = pick(offered_kem, kem_prefs)
+    if kem:
+        return KeyExchangeSelection(kem=kem)
+    return KeyExchangeSelection(dhe=pick(offered_dhe, dhe_prefs))
 
 
 @dataclass(frozen=True)
@@ -140,6 +229,9 @@ class Negotiated:
         other_params: OtherParamsSelection (opaque data format, MULTI_KEY_CONN_REQ).
         requester_other_params: the OtherParamsSupport NEGOTIATE_ALGORITHMS
             offered (b4: MULTI_KEY_CONN_RSP, 1.3).
+        pqc_asym_alg / req_pqc_asym_alg / kem_alg: the 1.4 post-quantum
+            selections (PqcAsymSel, ReqPqcAsymAlg, KEM); 0 when a classic
+            algorithm (or nothing) was selected instead.
         algorithms_raw: the ALGORITHMS response as received.
     """
 
@@ -162,6 +254,9 @@ class Negotiated:
     aead_suite: AeadSuite = AeadSuite(0)
     req_asym_alg: BaseAsymAlgo = BaseAsymAlgo(0)
     key_schedule: KeyScheduleAlgo = KeyScheduleAlgo(0)
+    pqc_asym_alg: PqcAsymAlgo = PqcAsymAlgo(0)
+    req_pqc_asym_alg: PqcAsymAlgo = PqcAsymAlgo(0)
+    kem_alg: KemAlgo = KemAlgo(0)
     algorithms_raw: bytes = field(default=b"", repr=False, compare=False)
 
     @property
@@ -172,7 +267,27 @@ class Negotiated:
     @property
     def signature_size(self) -> int:
         """S of the responder's key."""
-        return signature_size(self.asym_alg) if self.asym_alg else 0
+        return signature_size(self.signing_alg) if self.signing_alg else 0
+
+    @property
+    def signing_alg(self) -> SigningAlgo:
+        """The responder's signature algorithm: the PqcAsymSel (1.4) if one was selected,
+        else the BaseAsymSel (what crypto.sign/verify take)."""
+        return self.pqc_asym_alg if self.pqc_asym_alg else self.asym_alg
+
+    @property
+    def req_signing_alg(self) -> SigningAlgo:
+        """The requester's signature algorithm: ReqPqcAsymAlg (1.4) if selected, else ReqBaseAsymAlg."""
+        return self.req_pqc_asym_alg if self.req_pqc_asym_alg else self.req_asym_alg
+
+    @property
+    def key_exchange_sizes(self) -> tuple[int, int]:
+        """ExchangeData sizes of KEY_EXCHANGE and KEY_EXCHANGE_RSP: the DHE public value both
+        ways, or (1.4 KEM) the encapsulation key and the ciphertext; (0, 0) with neither."""
+        if self.kem_alg:
+            return kem_encapsulation_key_size(self.kem_alg), kem_ciphertext_size(self.kem_alg)
+        size = dhe_public_size(self.dhe_group) if self.dhe_group else 0
+        return size, size
 
     def both(self, flag: CapabilityFlags) -> bool:
         """Both sides advertise ``flag``."""
@@ -204,8 +319,9 @@ class Negotiated:
             signature_size=self.signature_size,
             measurement_summary=measurement_summary,
             signed=signed,
-            dhe_size=dhe_public_size(self.dhe_group) if self.dhe_group else 0,
-            req_signature_size=signature_size(self.req_asym_alg) if self.req_asym_alg else 0,
+            dhe_size=self.key_exchange_sizes[0],
+            dhe_rsp_size=self.key_exchange_sizes[1],
+            req_signature_size=signature_size(self.req_signing_alg) if self.req_signing_alg else 0,
             handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
             multi_key=self.multi_key,
         )
@@ -257,7 +373,12 @@ def check_algorithms_response(
     needs_sig = bool(responder_flags & (CapabilityFlags.CHAL_CAP | CapabilityFlags.MEAS_CAP_SIG
                                         | CapabilityFlags.KEY_EX_CAP))
     check("BaseHashAlgo", response.base_hash_sel, mask_of(prefs.hash_algs), required=True)
-    check("BaseAsymAlgo", response.base_asym_sel, mask_of(prefs.asym_algs), required=needs_sig)
+    pqc_sel = response.pqc_asym_sel if version >= SpdmVersion.V14 else 0
+    check("PqcAsymAlgo", pqc_sel, mask_of(prefs.pqc_asym_algs), required=False)
+    if pqc_sel and response.base_asym_sel:
+        raise RemoteProtocolError("ALGORITHMS selected both a BaseAsymAlgo and a PqcAsymAlgo")
+    check("BaseAsymAlgo", response.base_asym_sel, mask_of(prefs.asym_algs),
+          required=needs_sig and not pqc_sel)
     if responder_flags & MEAS_CAPS:
         # The requester offers no measurement hash: any single defined bit is acceptable.
         check("MeasurementHashAlgo", response.measurement_hash_algo,
@@ -268,19 +389,41 @@ def check_algorithms_response(
                 f"0x{response.measurement_specification_sel:x}, not DMTF"
             )
     if version >= SpdmVersion.V11:
-        sessions = bool(requester_flags & responder_flags & SESSION_CAPS)
-        dhe = response.alg_supported(AlgType.DHE)
-        check("DHE group", dhe, mask_of(prefs.dhe_groups),
-              required=bool(requester_flags & responder_flags & CapabilityFlags.KEY_EX_CAP))
-        check("AEAD suite", response.alg_supported(AlgType.AEAD), mask_of(prefs.aead_suites),
-              required=sessions)
-        check("key schedule", response.alg_supported(AlgType.KEY_SCHEDULE),
-              mask_of(prefs.key_schedules), required=sessions)
-        check("ReqBaseAsymAlg", response.alg_supported(AlgType.REQ_BASE_ASYM_ALG),
-              mask_of(prefs.req_asym_algs),
-              required=bool(requester_flags & responder_flags & CapabilityFlags.MUT_AUTH_CAP))
+        _check_alg_structs(response, version, prefs, requester_flags & responder_flags, check)
     if response.ext_asym_sel or response.ext_hash_sel:
         raise RemoteProtocolError("ALGORITHMS selected an external algorithm that was not offered")
+
+
+def _check_alg_structs(
+    response: Algorithms,
+    version: SpdmVersion,
+    prefs: AlgorithmPreferences,
+    both: int,
+    check: Callable[..., None],
+) -> None:
+    """The AlgStruct selections: each offered, and DHE-or-KEM / ReqBaseAsym-or-ReqPqcAsym, never both."""
+    sessions = bool(both & SESSION_CAPS)
+    if version < SpdmVersion.V14 and (response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)
+                                      or response.alg_supported(AlgType.KEM)):
+        raise RemoteProtocolError(f"ALGORITHMS selected a post-quantum AlgStruct in SPDM {version.text}")
+    kem = response.alg_supported(AlgType.KEM)
+    dhe = response.alg_supported(AlgType.DHE)
+    key_ex = bool(both & CapabilityFlags.KEY_EX_CAP)
+    check("KEM", kem, mask_of(prefs.kem_algs), required=False)
+    check("DHE group", dhe, mask_of(prefs.dhe_groups), required=key_ex and not kem)
+    if kem and dhe:
+        raise RemoteProtocolError("ALGORITHMS selected both a DHE group and a KEM")
+    check("AEAD suite", response.alg_supported(AlgType.AEAD), mask_of(prefs.aead_suites),
+          required=sessions)
+    check("key schedule", response.alg_supported(AlgType.KEY_SCHEDULE),
+          mask_of(prefs.key_schedules), required=sessions)
+    mut_auth = bool(both & CapabilityFlags.MUT_AUTH_CAP)
+    req_pqc = response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)
+    req_asym = response.alg_supported(AlgType.REQ_BASE_ASYM_ALG)
+    check("ReqPqcAsymAlg", req_pqc, mask_of(prefs.req_pqc_asym_algs), required=False)
+    check("ReqBaseAsymAlg", req_asym, mask_of(prefs.req_asym_algs), required=mut_auth and not req_pqc)
+    if req_pqc and req_asym:
+        raise RemoteProtocolError("ALGORITHMS selected both a ReqBaseAsymAlg and a ReqPqcAsymAlg")
 
 
 def negotiated_from(
@@ -317,5 +460,8 @@ def negotiated_from(
         aead_suite=AeadSuite(response.alg_supported(AlgType.AEAD)),
         req_asym_alg=BaseAsymAlgo(response.alg_supported(AlgType.REQ_BASE_ASYM_ALG)),
         key_schedule=KeyScheduleAlgo(response.alg_supported(AlgType.KEY_SCHEDULE)),
+        pqc_asym_alg=PqcAsymAlgo(response.pqc_asym_sel if version >= SpdmVersion.V14 else 0),
+        req_pqc_asym_alg=PqcAsymAlgo(response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)),
+        kem_alg=KemAlgo(response.alg_supported(AlgType.KEM)),
         algorithms_raw=response.raw,
     )

@@ -49,6 +49,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 from .crypto import (
     Certificate,
     PrivateKey,
+    asym_fields,
     build_csr,
     build_spdm_cert_chain,
     generate_private_key,
@@ -66,7 +67,7 @@ from .errors import (
     VerificationError,
 )
 from .messages import MeasurementBlock
-from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, PqcAsymAlgo, SpdmVersion
 from .messages.provision import CERT_MODEL_DEVICE, MAX_CSR_TRACKING_TAG
 from .slots import SLOT_COUNT
 
@@ -379,7 +380,11 @@ class ProvisionableDevice:
 
     def asym_algorithms(self) -> BaseAsymAlgo:
         """The algorithm the device's keys sign with (the same for every key pair)."""
-        return next(iter(self._keys.values())).asym
+        return asym_fields(next(iter(self._keys.values())).asym)[0]
+
+    def pqc_asym_algorithms(self) -> PqcAsymAlgo:
+        """The PqcAsymAlgo of the device's keys (0 for classic keys)."""
+        return asym_fields(next(iter(self._keys.values())).asym)[1]
 
     def provisioned_slots(self) -> int:
         """Bitmask of the slots the running device serves."""

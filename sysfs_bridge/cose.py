@@ -25,7 +25,7 @@ from typing import Final
 
 import cbor2
 
-from spdm.crypto import PrivateKey, PublicKey, digest, sign, verify
+from spdm.crypto import PrivateKey, PublicKey, SigningAlgo, digest, sign, verify
 from spdm.errors import ConfigurationError, DecodeError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
 
@@ -57,12 +57,16 @@ _ALGORITHMS: Final[dict[int, tuple[BaseAsymAlgo, BaseHashAlgo]]] = {
 _PLAIN: Final = SpdmVersion.V10
 
 
-def cose_algorithm(asym: BaseAsymAlgo) -> int:
+def cose_algorithm(asym: SigningAlgo) -> int:
     """The COSE algorithm a key of SPDM algorithm ``asym`` signs with.
 
     Raises:
-        ConfigurationError: SM2 (COSE registers no SM2 algorithm).
+        ConfigurationError: SM2 (COSE registers no SM2 algorithm), or an ML-DSA
+            key (not supported for tokens yet: a broker signs with a classic key;
+            the device's own ML-DSA signatures inside the token are unaffected).
     """
+    if not isinstance(asym, BaseAsymAlgo):
+        raise ConfigurationError(f"{asym.name}: devsec signs EAT tokens with classic keys only")
     for alg, (covered, _) in _ALGORITHMS.items():
         if asym & covered:
             return alg

@@ -75,7 +75,10 @@ UNTYPED = (OverflowError, RecursionError, ValueError, KeyError, AssertionError, 
 NOW = datetime.now(UTC)
 NONCE = bytes(range(0x40, 0x60))
 CONTEXTS = (NO_CONTEXT, CodecContext(hash_size=48, signature_size=96, dhe_size=96, req_signature_size=96,
-                                     measurement_summary=True, signed=True))
+                                     measurement_summary=True, signed=True),
+            # SPDM 1.4 post-quantum sizes: ML-DSA-65 signatures, ML-KEM-768 key / ciphertext.
+            CodecContext(hash_size=48, signature_size=3309, dhe_size=1184, dhe_rsp_size=1088,
+                         req_signature_size=2420, measurement_summary=True, signed=True))
 SCHEDULE = KeySchedule(BaseHashAlgo.SHA_384, SpdmVersion.V12)
 SECRET = bytes(range(48))
 SESSION_ID = 0xFFFE_0001

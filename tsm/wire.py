@@ -46,9 +46,11 @@ from spdm.messages.codes import (
     BaseHashAlgo,
     CapabilityFlags,
     DheGroup,
+    KemAlgo,
     KeyScheduleAlgo,
     MeasurementHashAlgo,
     OpaqueDataFormat,
+    PqcAsymAlgo,
     SpdmVersion,
 )
 from spdm.negotiation import AlgorithmPreferences
@@ -110,6 +112,9 @@ _PREFERENCES: Final[Mapping[str, type[IntFlag]]] = {
     "hash_algs": BaseHashAlgo, "asym_algs": BaseAsymAlgo, "measurement_hash_algs": MeasurementHashAlgo,
     "dhe_groups": DheGroup, "aead_suites": AeadSuite, "req_asym_algs": BaseAsymAlgo,
     "key_schedules": KeyScheduleAlgo, "opaque_formats": OpaqueDataFormat,
+    "pqc_asym_algs": PqcAsymAlgo,
+    "req_pqc_asym_algs": PqcAsymAlgo,
+    "kem_algs": KemAlgo,
 }
 """Every AlgorithmPreferences field: the flag type of its entries."""
 

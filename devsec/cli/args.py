@@ -14,21 +14,24 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from spdm.config import ALL_VERSIONS, DEFAULT_CERTIFICATE_PORTION, DEFAULT_DATA_TRANSFER_SIZE, RequesterConfig
-from spdm.crypto import Certificate, DeviceIdentity, load_certificates
+from spdm.crypto import Certificate, DeviceIdentity, SigningAlgo, load_certificates
 from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
 from spdm.messages import NONCE_SIZE
-from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
+from spdm.messages.codes import BaseAsymAlgo, PqcAsymAlgo, SpdmVersion
 from spdm.names import (
     AEADS,
     ASYMS,
     DHE_GROUPS,
     HASHES,
+    KEMS,
+    PQC_ASYMS,
     VERSIONS,
     parse_aead,
-    parse_asym,
     parse_dhe,
     parse_hash,
+    parse_kem,
+    parse_signing,
     parse_version,
 )
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12, AlgorithmPreferences
@@ -62,25 +65,43 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What ``add_subparsers`` returns (argparse has no public name for it)."""
 
 
-def preferences(args: argparse.Namespace, asym: BaseAsymAlgo | None = None) -> AlgorithmPreferences:
-    """The algorithms to offer, from ``--hash``, ``--asym``, ``--dhe``, ``--aead`` (``asym`` wins)."""
+def preferences(args: argparse.Namespace, asym: SigningAlgo | None = None) -> AlgorithmPreferences:
+    """The algorithms to offer, from ``--hash``, ``--asym``, ``--dhe``, ``--kem``, ``--aead`` (``asym`` wins).
+
+    ``--asym`` takes classic and (SPDM 1.4) ML-DSA names alike: the classic ones become the
+    BaseAsymAlgo offer, the ``ml-dsa-*`` ones the PqcAsymAlgo offer; given only ML-DSA names, no
+    classic algorithm is offered.
+    """
     prefs = AlgorithmPreferences()
     if getattr(args, "dhe", None):
         prefs = replace(prefs, dhe_groups=tuple(parse_dhe(g) for g in args.dhe))
+    if getattr(args, "kem", None):
+        prefs = replace(prefs, kem_algs=tuple(parse_kem(k) for k in args.kem))
     if getattr(args, "aead", None):
         prefs = replace(prefs, aead_suites=tuple(parse_aead(a) for a in args.aead))
     if args.hash:
         prefs = replace(prefs, hash_algs=tuple(parse_hash(h) for h in args.hash))
-    if asym is not None:
-        prefs = replace(prefs, asym_algs=(asym,))
-    elif args.asym:
-        prefs = replace(prefs, asym_algs=tuple(parse_asym(a) for a in args.asym))
+    chosen = [asym] if asym is not None else [parse_signing(a) for a in args.asym or ()]
+    if chosen:
+        prefs = replace(prefs, asym_algs=tuple(a for a in chosen if isinstance(a, BaseAsymAlgo)),
+                        pqc_asym_algs=tuple(a for a in chosen if isinstance(a, PqcAsymAlgo)))
     return prefs
 
 
+def _post_quantum(args: argparse.Namespace) -> bool:
+    """An ``ml-dsa-*`` ``--asym`` or a ``--kem`` was given: SPDM 1.4 algorithms."""
+    asyms = [a for a in getattr(args, "asym", None) or () if a.lower() in PQC_ASYMS]
+    return bool(asyms or getattr(args, "kem", None))
+
+
 def versions(args: argparse.Namespace) -> tuple[SpdmVersion, ...]:
-    """The SPDM versions to offer, from ``--version`` (all by default)."""
-    return tuple(parse_version(v) for v in args.version) if args.version else ALL_VERSIONS
+    """The SPDM versions to offer, from ``--version`` (all by default; 1.4 too by default when a
+    post-quantum ``--asym``/``--kem`` asks for 1.4's algorithms)."""
+    if args.version:
+        return tuple(parse_version(v) for v in args.version)
+    if _post_quantum(args) and SpdmVersion.V14 not in ALL_VERSIONS:
+        return (*ALL_VERSIONS, SpdmVersion.V14)
+    return ALL_VERSIONS
 
 
 def read(path: str, what: str) -> bytes:
@@ -105,7 +126,7 @@ def slot_spec(value: str) -> tuple[int, str, str]:
 
 
 def slot_identities(files: Sequence[tuple[int, str, str]],
-                    asym: BaseAsymAlgo | None = None) -> dict[int, DeviceIdentity]:
+                    asym: SigningAlgo | None = None) -> dict[int, DeviceIdentity]:
     """Each slot's identity from its chain file and PEM key (``--slot``), slot by slot.
 
     Args:
@@ -160,9 +181,12 @@ def print_report(args: argparse.Namespace, doc: dict[str, Any], text: str) -> No
 
 
 def session_flags(parser: argparse.ArgumentParser) -> None:
-    """``--dhe``, ``--aead``, ``--psk``, ``--psk-hint``."""
+    """``--dhe``, ``--kem``, ``--aead``, ``--psk``, ``--psk-hint``."""
     parser.add_argument("--dhe", action="append", metavar="|".join(DHE_GROUPS),
                         help="DHE group to allow (repeatable)")
+    parser.add_argument("--kem", action="append", metavar="|".join(KEMS),
+                        help="SPDM 1.4 ML-KEM key encapsulation to allow for sessions, preferred to "
+                             "DHE (repeatable; ML-KEM-512 is not supported)")
     parser.add_argument("--aead", action="append", metavar="|".join(AEADS),
                         help="AEAD suite to allow (repeatable)")
     psk_flags(parser)
@@ -210,7 +234,7 @@ def algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:
                         help="SPDM version to allow (repeatable; default all)")
     parser.add_argument("--hash", action="append", metavar="|".join(HASHES),
                         help="hash algorithm to allow (repeatable)")
-    parser.add_argument("--asym", action="append", metavar="|".join(ASYMS), help=asym_help)
+    parser.add_argument("--asym", action="append", metavar="|".join([*ASYMS, *PQC_ASYMS]), help=asym_help)
 
 
 def _size(value: str) -> int:

@@ -25,5 +25,6 @@ def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
     p.add_argument("pcap")
     p.add_argument("--secrets", metavar="FILE",
-                   help="session secrets ('--dhe_secret HEX' / '--psk HEX' lines, in session order)")
+                   help="session secrets ('--dhe_secret HEX' / '--kem_secret HEX' / '--psk HEX' lines, "
+                        "in session order)")
     p.set_defaults(func=_run)

@@ -24,11 +24,11 @@ from types import FrameType
 
 from devsec.emulator import DEFAULT_IDE_PORTS, SecureDevice, serve
 from spdm.config import DEFAULT_DATA_TRANSFER_SIZE, MUTUAL_AUTH_CAPS, ResponderConfig
-from spdm.crypto import Certificate, generate_device_identity
+from spdm.crypto import Certificate, SigningAlgo, generate_device_identity
 from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
-from spdm.names import parse_asym
+from spdm.names import parse_asym, parse_signing
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12
 from spdm.provisioning import ProvisionableDevice
 from spdm.slots import SLOT_COUNT
@@ -85,7 +85,7 @@ def model_from_args(args: argparse.Namespace) -> DeviceModel:
         ConfigurationError: unreadable or mismatching files, a slot given twice,
             slots signing with different algorithms, or malformed PSK flags.
     """
-    asym = parse_asym(args.asym[0]) if args.asym else None
+    asym: SigningAlgo | None = parse_signing(args.asym[0]) if args.asym else None
     files: list[tuple[int, str, str]] = [slot_spec(s) for s in args.slot]
     if args.cert_chain or args.key:
         if not (args.cert_chain and args.key):
@@ -162,7 +162,8 @@ def device_from_args(args: argparse.Namespace, model: DeviceModel | Provisionabl
         requester_roots = certificates(args.requester_trust_root, "requester trust root")
     config = ResponderConfig(
         versions=versions(args), capabilities=_capabilities(args, model), ct_exponent=args.ct_exponent,
-        algorithms=preferences(args, model.asym_algorithms()), heartbeat_period=args.heartbeat_period,
+        algorithms=preferences(args, model.pqc_asym_algorithms() or model.asym_algorithms()),
+        heartbeat_period=args.heartbeat_period,
         mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots,
         data_transfer_size=_transfer_size(args.data_transfer_size),
         max_spdm_msg_size=args.data_transfer_size)
@@ -282,7 +283,10 @@ def add_parser(sub: Subparsers) -> None:
                    help="a TDISP interface's FUNCTION_ID, the PF first (repeatable; default "
                         + " ".join(f"0x{t:04x}" for t in DEFAULT_TDIS) + ")")
     algorithm_flags(p, "the generated slots' key algorithm (default ecdsa-p384; with chain files, "
-                       "the algorithm their keys sign with)")
+                       "the algorithm their keys sign with); ml-dsa-44/65/87 make an SPDM 1.4 "
+                       "post-quantum identity (1.4 is then offered too; with ml-dsa-87 or "
+                       "ml-kem-1024, KEY_EXCHANGE_RSP exceeds the default size: give both sides "
+                       "--data-transfer-size 0x1800)")
     session_flags(p)
     add_multi_key_flags(p)
     p.set_defaults(func=_run)

@@ -12,16 +12,18 @@ from spdm.messages.codes import (
     BaseAsymAlgo,
     BaseHashAlgo,
     MeasurementHashAlgo,
+    PqcAsymAlgo,
 )
 from spdm.names import (
     AEADS,
-    ASYMS,
     DHE_GROUPS,
     HASHES,
+    KEMS,
     capability_names,
     measurement_dict,
     measurement_hash_name,
     name_of,
+    signing_name,
     value_type_name,
 )
 
@@ -44,7 +46,7 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
         "verified": True,
         "doe_protocols": [f"{v:04x}:{t:02x}" for v, t in report.protocols],
         "spdm_version": n.version.text,
-        "algorithms": _algorithms(n.hash_alg, n.asym_alg, n.measurement_hash_alg),
+        "algorithms": _algorithms(n.hash_alg, n.signing_alg, n.measurement_hash_alg),
         "responder_capabilities": capability_names(n.responder_flags),
         "slot": report.slot_id,
         "digests": {str(slot): d.hex() for slot, d in sorted(report.digests.items())},
@@ -62,11 +64,11 @@ def report_dict(report: AuthenticationReport, target: str) -> dict[str, Any]:
     }
 
 
-def _algorithms(hash_alg: BaseHashAlgo, asym_alg: BaseAsymAlgo,
+def _algorithms(hash_alg: BaseHashAlgo, asym_alg: BaseAsymAlgo | PqcAsymAlgo,
                 measurement_hash_alg: MeasurementHashAlgo) -> dict[str, str]:
     return {
         "hash": name_of(hash_alg, dict(HASHES)),
-        "signature": name_of(asym_alg, dict(ASYMS)),
+        "signature": signing_name(asym_alg),
         "measurement_hash": measurement_hash_name(measurement_hash_alg),
     }
 
@@ -89,7 +91,8 @@ def _session_dict(report: AuthenticationReport) -> dict[str, Any]:
     return {
         "session_id": f"0x{session.session_id:08x}",
         "kind": "psk" if session.psk else "key_exchange",
-        "dhe": None if session.psk else name_of(session.dhe_group, dict(DHE_GROUPS)),
+        "dhe": None if session.psk or session.kem_alg else name_of(session.dhe_group, dict(DHE_GROUPS)),
+        "kem": name_of(session.kem_alg, dict(KEMS)) if session.kem_alg else None,
         "aead": name_of(session.aead_suite, dict(AEADS)),
         "secured_message_version": f"{session.secured_message_version >> 12}."
                                    f"{session.secured_message_version >> 8 & 0xF}",

@@ -8,8 +8,9 @@ encodings (raw r||s, X||Y, padded secrets) and raise devsec errors
 Submodules: :mod:`.hashes` (hash, transcript hash, HMAC, HKDF), :mod:`.signatures`
 (keys, signing prefix, sign/verify), :mod:`.certs` (X.509, SPDM cert chains,
 validation), :mod:`.identity` (generated device identities), :mod:`.csr` (CSRs and the
-leaves a CA issues from them), :mod:`.dhe` (ECDHE/FFDHE), :mod:`.aead` (AES-GCM,
-ChaCha20-Poly1305).
+leaves a CA issues from them), :mod:`.dhe` (ECDHE/FFDHE), :mod:`.kem` (ML-KEM, the
+SPDM 1.4 key encapsulation), :mod:`.aead` (AES-GCM, ChaCha20-Poly1305).  Signatures
+cover ML-DSA (SPDM 1.4 PqcAsymAlgo) too: see :data:`.signatures.SigningAlgo`.
 """
 
 from __future__ import annotations
@@ -39,9 +40,20 @@ from spdm.crypto.hashes import (
     measurement_hash_size,
 )
 from spdm.crypto.identity import DeviceIdentity, generate_device_identity
+from spdm.crypto.kem import (
+    KemKeyPair,
+    generate_kem_key,
+    kem_ciphertext_size,
+    kem_encapsulate,
+    kem_encapsulation_key_size,
+    kem_secret_size,
+    kem_supported,
+)
 from spdm.crypto.signatures import (
     PrivateKey,
     PublicKey,
+    SigningAlgo,
+    asym_fields,
     generate_private_key,
     load_private_key_pem,
     sign,
@@ -56,8 +68,10 @@ __all__ = [
     "CertificateRequest",
     "DeviceIdentity",
     "DheKeyPair",
+    "KemKeyPair",
     "PrivateKey",
     "PublicKey",
+    "SigningAlgo",
     "SpdmCertChain",
     "TranscriptHash",
     "aead_iv_size",
@@ -65,6 +79,7 @@ __all__ = [
     "aead_open",
     "aead_seal",
     "aead_tag_size",
+    "asym_fields",
     "build_csr",
     "build_spdm_cert_chain",
     "constant_time_equal",
@@ -74,6 +89,7 @@ __all__ = [
     "generate_ca",
     "generate_device_identity",
     "generate_dhe_key",
+    "generate_kem_key",
     "generate_private_key",
     "hash_size",
     "hkdf_expand",
@@ -81,6 +97,11 @@ __all__ = [
     "hmac_digest",
     "hmac_verify",
     "issue_leaf_from_csr",
+    "kem_ciphertext_size",
+    "kem_encapsulate",
+    "kem_encapsulation_key_size",
+    "kem_secret_size",
+    "kem_supported",
     "load_certificates",
     "load_csr",
     "load_private_key_pem",

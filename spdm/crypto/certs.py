@@ -19,14 +19,14 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from spdm.crypto.hashes import digest, hash_size
-from spdm.crypto.signatures import PublicKey, _single
+from spdm.crypto.signatures import PublicKey, SigningAlgo, _single
 from spdm.errors import (
     ConfigurationError,
     DecodeError,
     LocalProtocolError,
     VerificationError,
 )
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo
+from spdm.messages.codes import BaseHashAlgo
 
 __all__ = [
     "PARSED_CERTIFICATES_KEPT",
@@ -376,7 +376,7 @@ def _check_ca(label: str, cert: Certificate, intermediates_below: int) -> None:
         raise VerificationError(f"{label}: keyUsage lacks keyCertSign")
 
 
-def _check_leaf(label: str, cert: Certificate, asym: BaseAsymAlgo, role: Role) -> None:
+def _check_leaf(label: str, cert: Certificate, asym: SigningAlgo, role: Role) -> None:
     constraints = _extension(cert, x509.BasicConstraints)
     if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
         raise VerificationError(f"{label}: leaf has basicConstraints CA=TRUE")
@@ -425,7 +425,7 @@ def _check_anchor(certs: Sequence[Certificate], anchors: Sequence[Certificate],
 
 
 def validate_cert_chain(chain: SpdmCertChain, trust_anchors: Sequence[Certificate],
-                        asym: BaseAsymAlgo, *, now: datetime,
+                        asym: SigningAlgo, *, now: datetime,
                         role: Role = "responder") -> None:
     """Check a peer's certificate chain against SPDM's rules and our trust anchors.
 
@@ -445,8 +445,8 @@ def validate_cert_chain(chain: SpdmCertChain, trust_anchors: Sequence[Certificat
     Args:
         chain: the parsed chain.
         trust_anchors: trusted roots (or intermediates).
-        asym: the negotiated algorithm the leaf key must fit (BaseAsymAlgo, or
-            ReqBaseAsymAlg for a requester chain).
+        asym: the negotiated algorithm the leaf key must fit (BaseAsymAlgo or, SPDM
+            1.4, PqcAsymAlgo; ReqBaseAsymAlg / ReqPqcAsymAlg for a requester chain).
         now: the validation time (tz-aware); passed in, never read from a clock.
         role: whose chain this is: "responder" or "requester".
 

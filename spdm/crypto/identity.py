@@ -24,9 +24,9 @@ from spdm.crypto.certs import (
     Certificate,
     Role,
 )
-from spdm.crypto.signatures import PrivateKey, generate_private_key
+from spdm.crypto.signatures import PrivateKey, SigningAlgo, generate_private_key
 from spdm.errors import ConfigurationError, LocalProtocolError
-from spdm.messages.codes import BaseAsymAlgo
+from spdm.messages.codes import BaseAsymAlgo, PqcAsymAlgo
 
 __all__ = ["DeviceIdentity", "generate_device_identity"]
 
@@ -66,9 +66,12 @@ def _der_short_tlv(tag: int, body: bytes) -> bytes:
     return bytes([tag, len(body)]) + body
 
 
-def _ca_asym(asym: BaseAsymAlgo) -> BaseAsymAlgo:
+def _ca_asym(asym: SigningAlgo) -> SigningAlgo:
     # CAs use the leaf's key family; RSA CAs sign certificates with PKCS#1 v1.5,
-    # so an RSAPSS leaf gets an RSASSA CA key of the same size.
+    # so an RSAPSS leaf gets an RSASSA CA key of the same size. An ML-DSA leaf gets
+    # CAs of its own parameter set (as the reference's sample mldsa65 chain has).
+    if isinstance(asym, PqcAsymAlgo):
+        return asym
     pss_to_ssa = {
         BaseAsymAlgo.RSAPSS_2048: BaseAsymAlgo.RSASSA_2048,
         BaseAsymAlgo.RSAPSS_3072: BaseAsymAlgo.RSASSA_3072,
@@ -85,7 +88,7 @@ def _cert_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512
         return hashes.SHA384() if raw.curve.key_size == 384 else hashes.SHA512()
     if isinstance(raw, rsa.RSAPrivateKey):
         return hashes.SHA384()
-    return None  # EdDSA signs certificates without a separate hash
+    return None  # EdDSA and ML-DSA sign certificates without a separate hash
 
 
 def _name(common_name: str) -> x509.Name:
@@ -120,7 +123,7 @@ def _key_usage(*, signing: bool) -> x509.KeyUsage:
                          encipher_only=False, decipher_only=False)
 
 
-def generate_device_identity(asym: BaseAsymAlgo, *, common_name: str = "devsec emulated device",
+def generate_device_identity(asym: SigningAlgo, *, common_name: str = "devsec emulated device",
                              pci_ids: tuple[int, int] | None = (0x1AF4, 0x1234),
                              not_before: datetime | None = None, valid_days: int = 3650,
                              role: Role = "responder") -> DeviceIdentity:
@@ -133,7 +136,8 @@ def generate_device_identity(asym: BaseAsymAlgo, *, common_name: str = "devsec e
     RNG through ``cryptography``.
 
     Args:
-        asym: the leaf key algorithm (CAs use the same family).
+        asym: the leaf key algorithm, a BaseAsymAlgo or (SPDM 1.4) a PqcAsymAlgo
+            (CAs use the same family).
         common_name: the leaf subject CN; the CAs derive their CNs from it.
         pci_ids: (vendor ID, device ID) for the SAN, or None to omit it.
         not_before: start of validity (tz-aware); None means one day before now, so

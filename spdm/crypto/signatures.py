@@ -3,6 +3,18 @@
 One place decides what bytes are signed for a negotiated version and how each
 BaseAsymAlgo encodes its signature on the wire (raw r||s for ECDSA, PSS with
 salt = hash length, ...), so requester and responder cannot disagree.
+
+SPDM 1.4's post-quantum PqcAsymAlgo (ML-DSA-44/65/87, FIPS 204) signs through the
+same functions: a signing algorithm is a :data:`SigningAlgo`, either a
+``BaseAsymAlgo`` or a ``PqcAsymAlgo`` member.  The two enums share bit values
+(ML_DSA_65 == RSAPSS_2048 == 2 as integers), so this module tells them apart by
+type, never by value.  What ML-DSA signs, as the reference implementation does it
+(libspdm ``libspdm_pqc_asym_sign``; verified against the CHALLENGE_AUTH, MEASUREMENTS
+and KEY_EXCHANGE_RSP signatures of the spdm14-mldsa65-mlkem768 capture): the
+message is ``combined_spdm_prefix || Hash(transcript)``, as for the classic
+algorithms, and the ML-DSA context string (FIPS 204 ``ctx``) is the SPDM signing
+context string itself (e.g. ``responder-challenge_auth signing``, no zero padding).
+Pure ML-DSA, not HashML-DSA; the signature is the raw FIPS 204 encoding.
 """
 
 from __future__ import annotations
@@ -11,7 +23,7 @@ from typing import Final
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificatePublicKeyTypes,
     PrivateKeyTypes,
@@ -23,11 +35,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from spdm.crypto.hashes import _hash_algorithm, digest, hash_size
 from spdm.errors import ConfigurationError, LocalProtocolError, VerificationError
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, PqcAsymAlgo, SpdmVersion
 
 __all__ = [
     "PrivateKey",
     "PublicKey",
+    "SigningAlgo",
+    "asym_fields",
     "generate_private_key",
     "load_private_key_pem",
     "sign",
@@ -58,12 +72,44 @@ _FIXED_SIZES: Final = {
     BaseAsymAlgo.EDDSA_ED448: 114,
 }
 
+# ML-DSA (FIPS 204): private and public key classes, signature size.
+_MLDSA: Final[dict[PqcAsymAlgo, tuple[type[mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey
+                                           | mldsa.MLDSA87PrivateKey], int]]] = {
+    PqcAsymAlgo.ML_DSA_44: (mldsa.MLDSA44PrivateKey, 2420),
+    PqcAsymAlgo.ML_DSA_65: (mldsa.MLDSA65PrivateKey, 3309),
+    PqcAsymAlgo.ML_DSA_87: (mldsa.MLDSA87PrivateKey, 4627),
+}
+
 _PREFIX_CONTEXT_SIZE: Final = 36
 """Bytes reserved for the right-aligned context string in combined_spdm_prefix."""
 
+SigningAlgo = BaseAsymAlgo | PqcAsymAlgo
+"""A signature algorithm: a BaseAsymAlgo bit, or (SPDM 1.4) a PqcAsymAlgo bit.
 
-def _single(asym: BaseAsymAlgo) -> BaseAsymAlgo:
+A plain ``int`` given where a SigningAlgo is expected is read as a BaseAsymAlgo.
+"""
+
+
+def asym_fields(asym: SigningAlgo) -> tuple[BaseAsymAlgo, PqcAsymAlgo]:
+    """A signing algorithm as ALGORITHMS carries it: (BaseAsymAlgo, PqcAsymAlgo), one of them 0.
+
+    Args:
+        asym: a BaseAsymAlgo or PqcAsymAlgo value (an int counts as BaseAsymAlgo).
+
+    Returns:
+        ``(asym, 0)`` for a classic algorithm, ``(0, asym)`` for ML-DSA.
+    """
+    if isinstance(asym, PqcAsymAlgo):
+        return BaseAsymAlgo(0), asym
+    return BaseAsymAlgo(asym), PqcAsymAlgo(0)
+
+
+def _single(asym: SigningAlgo) -> SigningAlgo:
     """Reject SM2, empty and multi-bit values: only one supported algorithm signs."""
+    if isinstance(asym, PqcAsymAlgo):
+        if asym in _MLDSA:
+            return asym
+        raise ConfigurationError(f"not a single supported PqcAsymAlgo: {asym!r}")
     value = BaseAsymAlgo(asym)
     if value == BaseAsymAlgo.SM2_P256:
         raise ConfigurationError("SM2 signatures are not supported (no SM2 in cryptography)")
@@ -72,19 +118,24 @@ def _single(asym: BaseAsymAlgo) -> BaseAsymAlgo:
     raise ConfigurationError(f"not a single supported BaseAsymAlgo: {asym!r}")
 
 
-def signature_size(alg: BaseAsymAlgo) -> int:
+def signature_size(alg: SigningAlgo) -> int:
     """Size ``S`` of a signature on the wire (§4.4).
 
     Args:
         alg: exactly one BaseAsymAlgo bit (SM2 included: its size is known even
-            though devsec cannot sign with it).
+            though devsec cannot sign with it) or one PqcAsymAlgo bit.
 
     Returns:
-        256/384/512 for RSA, 64/96/132 for ECDSA, 64 for SM2 and Ed25519, 114 for Ed448.
+        256/384/512 for RSA, 64/96/132 for ECDSA, 64 for SM2 and Ed25519, 114 for Ed448,
+        2420/3309/4627 for ML-DSA-44/65/87.
 
     Raises:
         ConfigurationError: not exactly one algorithm bit.
     """
+    if isinstance(alg, PqcAsymAlgo):
+        if alg in _MLDSA:
+            return _MLDSA[alg][1]
+        raise ConfigurationError(f"not a single PqcAsymAlgo: {alg!r}")
     value = BaseAsymAlgo(alg)
     if value in _RSASSA:
         return _RSASSA[value] // 8
@@ -124,18 +175,28 @@ def signing_context_prefix(version: SpdmVersion, context: str) -> bytes:
     return prefix + encoded.rjust(_PREFIX_CONTEXT_SIZE, b"\x00")
 
 
+_MlDsaPrivateKey = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
+_MlDsaPublicKey = mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
 _SigningKey = (
     rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-    | ed448.Ed448PrivateKey
+    | ed448.Ed448PrivateKey | _MlDsaPrivateKey
 )
 _VerifyingKey = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-    | ed448.Ed448PublicKey
+    | ed448.Ed448PublicKey | _MlDsaPublicKey
+)
+_MLDSA_OF_KEY: Final = (
+    (mldsa.MLDSA44PrivateKey | mldsa.MLDSA44PublicKey, PqcAsymAlgo.ML_DSA_44),
+    (mldsa.MLDSA65PrivateKey | mldsa.MLDSA65PublicKey, PqcAsymAlgo.ML_DSA_65),
+    (mldsa.MLDSA87PrivateKey | mldsa.MLDSA87PublicKey, PqcAsymAlgo.ML_DSA_87),
 )
 
 
-def _asym_of_key(key: _SigningKey | _VerifyingKey) -> BaseAsymAlgo:
+def _asym_of_key(key: _SigningKey | _VerifyingKey) -> SigningAlgo:
     """The natural SPDM algorithm of a key; RSA keys default to RSASSA."""
+    for kinds, pqc in _MLDSA_OF_KEY:
+        if isinstance(key, kinds):
+            return pqc
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         for asym, bits in _RSASSA.items():
             if bits == key.key_size:
@@ -151,14 +212,23 @@ def _asym_of_key(key: _SigningKey | _VerifyingKey) -> BaseAsymAlgo:
     return BaseAsymAlgo.EDDSA_ED448
 
 
-def _fits(natural: BaseAsymAlgo, asym: BaseAsymAlgo) -> bool:
+def _fits(natural: SigningAlgo, asym: SigningAlgo) -> bool:
     """Whether a key whose natural algorithm is ``natural`` can serve ``asym``.
 
-    An RSA key of one size serves both RSASSA and RSAPSS of that size.
+    An RSA key of one size serves both RSASSA and RSAPSS of that size.  A PqcAsymAlgo
+    never fits a BaseAsymAlgo of the same integer value.
     """
+    if isinstance(natural, PqcAsymAlgo) or isinstance(asym, PqcAsymAlgo):
+        return isinstance(natural, PqcAsymAlgo) and isinstance(asym, PqcAsymAlgo) \
+            and natural == asym
     if natural == asym:
         return True
     return natural in _RSASSA and asym in _RSAPSS and _RSASSA[natural] == _RSAPSS[asym]
+
+
+def _as_signing_algo(asym: SigningAlgo) -> SigningAlgo:
+    """A PqcAsymAlgo as is; anything else (an int included) as a BaseAsymAlgo."""
+    return asym if isinstance(asym, PqcAsymAlgo) else BaseAsymAlgo(asym)
 
 
 class PublicKey:
@@ -183,17 +253,17 @@ class PublicKey:
             raise ConfigurationError(f"unsupported public key type {type(key).__name__}")
         self._key: _VerifyingKey = key
 
-    def matches(self, asym: BaseAsymAlgo) -> bool:
-        """Whether this key's type and size fit ``asym`` (RSA size, EC curve, EdDSA).
+    def matches(self, asym: SigningAlgo) -> bool:
+        """Whether this key's type and size fit ``asym`` (RSA size, EC curve, EdDSA, ML-DSA set).
 
         Args:
-            asym: one BaseAsymAlgo bit.
+            asym: one BaseAsymAlgo or PqcAsymAlgo bit.
 
         Returns:
             True if signatures of ``asym`` can be checked with this key.
         """
         try:
-            return _fits(_asym_of_key(self._key), BaseAsymAlgo(asym))
+            return _fits(_asym_of_key(self._key), _as_signing_algo(asym))
         except ConfigurationError:
             return False
 
@@ -225,7 +295,7 @@ class PrivateKey:
 
     __slots__ = ("_asym", "_key")
 
-    def __init__(self, key: PrivateKeyTypes, asym: BaseAsymAlgo) -> None:
+    def __init__(self, key: PrivateKeyTypes, asym: SigningAlgo) -> None:
         """Wrap a key for ``asym``; use generate_private_key / load_private_key_pem.
 
         Raises:
@@ -241,8 +311,8 @@ class PrivateKey:
         self._asym = asym
 
     @property
-    def asym(self) -> BaseAsymAlgo:
-        """The SPDM algorithm this key signs with."""
+    def asym(self) -> SigningAlgo:
+        """The SPDM algorithm this key signs with (a PqcAsymAlgo for ML-DSA keys)."""
         return self._asym
 
     def public_key(self) -> PublicKey:
@@ -261,11 +331,11 @@ class PrivateKey:
         return f"PrivateKey(asym={self.asym.name})"
 
 
-def generate_private_key(asym: BaseAsymAlgo) -> PrivateKey:
+def generate_private_key(asym: SigningAlgo) -> PrivateKey:
     """Generate a fresh key from the OS RNG.
 
     Args:
-        asym: exactly one BaseAsymAlgo bit (not SM2).
+        asym: exactly one BaseAsymAlgo bit (not SM2) or PqcAsymAlgo bit.
 
     Returns:
         The new key, tagged with ``asym``.
@@ -275,7 +345,9 @@ def generate_private_key(asym: BaseAsymAlgo) -> PrivateKey:
     """
     asym = _single(asym)
     key: PrivateKeyTypes
-    if asym in _RSASSA or asym in _RSAPSS:
+    if isinstance(asym, PqcAsymAlgo):
+        key = _MLDSA[asym][0].generate()
+    elif asym in _RSASSA or asym in _RSAPSS:
         key = rsa.generate_private_key(65537, {**_RSASSA, **_RSAPSS}[asym])
     elif asym in _ECDSA:
         key = ec.generate_private_key(_ECDSA[asym][0]())
@@ -286,13 +358,14 @@ def generate_private_key(asym: BaseAsymAlgo) -> PrivateKey:
     return PrivateKey(key, asym)
 
 
-def load_private_key_pem(data: bytes, asym: BaseAsymAlgo | None = None) -> PrivateKey:
+def load_private_key_pem(data: bytes, asym: SigningAlgo | None = None) -> PrivateKey:
     """Load an unencrypted PEM private key (PKCS#8 or traditional).
 
     Args:
         data: the PEM file contents.
         asym: the algorithm to use the key for; None infers it (RSA keys become
-            RSASSA of their size, since PEM cannot say SSA or PSS).
+            RSASSA of their size, since PEM cannot say SSA or PSS; ML-DSA keys their
+            PqcAsymAlgo).
 
     Returns:
         The key.
@@ -320,7 +393,20 @@ def _message(hash_alg: BaseHashAlgo, version: SpdmVersion, context: str,
     return signing_context_prefix(version, context) + digest(hash_alg, transcript)
 
 
-def _check_ed448(asym: BaseAsymAlgo, version: SpdmVersion) -> None:
+def _check_pqc(asym: SigningAlgo, version: SpdmVersion) -> None:
+    # ML-DSA is negotiated from SPDM 1.4 on; what this module needs is the 1.2+ signing
+    # prefix it signs (a 1.1 transcript would go unhashed into ML-DSA). The version
+    # the algorithm may be selected in is the negotiation's business.
+    if isinstance(asym, PqcAsymAlgo) and SpdmVersion(version) < SpdmVersion.V12:
+        raise ConfigurationError(f"{asym.name} signatures need SPDM 1.2+ signing contexts")
+
+
+def _mldsa_context(context: str) -> bytes:
+    """The FIPS 204 ``ctx``: the SPDM signing context string, ASCII, unpadded."""
+    return context.encode("ascii")
+
+
+def _check_ed448(asym: SigningAlgo, version: SpdmVersion) -> None:
     # SPDM 1.2+ signs Ed448 with the context string as the RFC 8032 EdDSA context
     # (libspdm_crypt_asym.c passes it as the EdDSA param). cryptography's Ed448 API
     # has no context argument, and signing with an empty context would produce
@@ -329,6 +415,11 @@ def _check_ed448(asym: BaseAsymAlgo, version: SpdmVersion) -> None:
         raise ConfigurationError(
             "Ed448 with SPDM 1.2+ needs an EdDSA context, which cryptography cannot do"
         )
+
+
+def _coordinate_size(curve: ec.EllipticCurve) -> int:
+    """Bytes of r and of s in a raw ECDSA signature (the key's curve decides, §4.4)."""
+    return (curve.key_size + 7) // 8
 
 
 def _pss(hash_alg: BaseHashAlgo) -> padding.PSS:
@@ -352,30 +443,34 @@ def sign(key: PrivateKey, hash_alg: BaseHashAlgo, version: SpdmVersion, context:
         The wire signature, ``signature_size(key.asym)`` bytes.
 
     Raises:
-        ConfigurationError: unsupported hash, or Ed448 with SPDM 1.2+.
+        ConfigurationError: unsupported hash, Ed448 with SPDM 1.2+, or ML-DSA before 1.2.
         LocalProtocolError: bad context string.
     """
     asym = key.asym
     _check_ed448(asym, version)
+    _check_pqc(asym, version)
     message = _message(hash_alg, version, context, transcript)
     raw = key._key
+    if isinstance(raw, _MlDsaPrivateKey):
+        return raw.sign(message, _mldsa_context(context))
     if isinstance(raw, rsa.RSAPrivateKey):
         pad = _pss(hash_alg) if asym in _RSAPSS else padding.PKCS1v15()
         return raw.sign(message, pad, _hash_algorithm(hash_alg))
     if isinstance(raw, ec.EllipticCurvePrivateKey):
         r, s = decode_dss_signature(raw.sign(message, ec.ECDSA(_hash_algorithm(hash_alg))))
-        size = _ECDSA[asym][1]
+        size = _coordinate_size(raw.curve)
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     return raw.sign(message)
 
 
-def verify(key: PublicKey, asym: BaseAsymAlgo, hash_alg: BaseHashAlgo, version: SpdmVersion,
+def verify(key: PublicKey, asym: SigningAlgo, hash_alg: BaseHashAlgo, version: SpdmVersion,
            context: str, transcript: bytes, signature: bytes) -> None:
     """Check a peer's SPDM signature.
 
     Args:
         key: the peer's public key (leaf certificate or provisioned key).
-        asym: the negotiated BaseAsymAlgo (or ReqBaseAsymAlg for requester signatures).
+        asym: the negotiated BaseAsymAlgo or PqcAsymAlgo (or ReqBaseAsymAlg /
+            ReqPqcAsymAlg for requester signatures).
         hash_alg: the negotiated BaseHashAlgo.
         version: the negotiated SPDM version.
         context: the signing context string (§4.1).
@@ -385,11 +480,13 @@ def verify(key: PublicKey, asym: BaseAsymAlgo, hash_alg: BaseHashAlgo, version: 
     Raises:
         VerificationError: wrong length, a key that does not fit ``asym``, a malformed
             or wrong signature. The peer failed authentication.
-        ConfigurationError: SM2, unsupported hash, or Ed448 with SPDM 1.2+.
+        ConfigurationError: SM2, unsupported hash, Ed448 with SPDM 1.2+, or ML-DSA
+            before 1.2.
         LocalProtocolError: bad context string.
     """
     asym = _single(asym)
     _check_ed448(asym, version)
+    _check_pqc(asym, version)
     what = f"{asym.name} signature ({context!r})"
     if len(signature) != signature_size(asym):
         raise VerificationError(
@@ -399,11 +496,13 @@ def verify(key: PublicKey, asym: BaseAsymAlgo, hash_alg: BaseHashAlgo, version: 
     message = _message(hash_alg, version, context, transcript)
     raw = key._key
     try:
-        if isinstance(raw, rsa.RSAPublicKey):
+        if isinstance(raw, _MlDsaPublicKey):
+            raw.verify(signature, message, _mldsa_context(context))
+        elif isinstance(raw, rsa.RSAPublicKey):
             pad = _pss(hash_alg) if asym in _RSAPSS else padding.PKCS1v15()
             raw.verify(signature, message, pad, _hash_algorithm(hash_alg))
         elif isinstance(raw, ec.EllipticCurvePublicKey):
-            size = _ECDSA[asym][1]
+            size = _coordinate_size(raw.curve)
             der = encode_dss_signature(int.from_bytes(signature[:size], "big"),
                                        int.from_bytes(signature[size:], "big"))
             raw.verify(der, message, ec.ECDSA(_hash_algorithm(hash_alg)))

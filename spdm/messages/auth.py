@@ -9,12 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from construct import Array, Bytes, If, Int8ul, Int16ul, Rebuild, Struct, len_, this
+from construct import (
+    Array,
+    Bytes,
+    If,
+    IfThenElse,
+    Int8ul,
+    Int16ul,
+    Int32ul,
+    Padding,
+    Rebuild,
+    Struct,
+    len_,
+    this,
+)
 
-from ..codec import Message, bit_count, header, low_nibble, opaque_data
+from ..codec import Message, bit_count, header, opaque_data
+from ..errors import LocalProtocolError
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
+    "LARGE_CERT_CHAIN",
+    "MAX_SMALL_CERT_FIELD",
     "NONCE_SIZE",
     "REQUESTER_CONTEXT_SIZE",
     "SLOT_SIZE_REQUESTED",
@@ -95,39 +111,109 @@ class Digests(Message):
 # --- GET_CERTIFICATE / CERTIFICATE (DSP0274 1.3 Tables 29-31) -------------------------------
 
 
+LARGE_CERT_CHAIN = 0x80
+"""GET_CERTIFICATE / CERTIFICATE Param1 b7 (1.4): 32-bit offsets and lengths."""
+
+MAX_SMALL_CERT_FIELD = 0xFFFF
+"""The largest Offset/Length/PortionLength/RemainderLength the 16-bit (pre-LargeCertChain) form carries."""
+
+
+_large_form = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_CERT_CHAIN) != 0)
+"""Param1 b7 means LargeCertChain only from 1.4 on (reserved, so ignored, before)."""
+
+
+def _split_param1(fields: dict[str, Any]) -> dict[str, Any]:
+    param1 = fields.pop("param1")
+    fields["slot_id"] = param1 & 0x0F
+    fields["large_cert_chain"] = fields["spdm_version"] >= 0x14 and bool(param1 & LARGE_CERT_CHAIN)
+    fields.update(fields.pop("body"))
+    return fields
+
+
+def _join_param1(fields: dict[str, Any], body: tuple[str, ...]) -> dict[str, Any]:
+    slot_id = fields.pop("slot_id")
+    if not 0 <= slot_id <= 0x0F:
+        raise LocalProtocolError(f"SlotID {slot_id} does not fit Param1 b[3:0]")
+    fields["param1"] = slot_id | (LARGE_CERT_CHAIN if fields.pop("large_cert_chain") else 0)
+    fields["body"] = {name: fields.pop(name) for name in body}
+    return fields
+
+
 @dataclass(frozen=True)
 class GetCertificate(Message):
-    """GET_CERTIFICATE: ask for ``length`` bytes of a slot's chain from ``offset``."""
+    """GET_CERTIFICATE: ask for ``length`` bytes of a slot's chain from ``offset``.
+
+    With ``large_cert_chain`` (1.4 LargeCertChain, Param1 b7) the request
+    carries 32-bit LargeOffset/LargeLength after the 16-bit Offset/Length,
+    which are then reserved: sent as 0, ignored on decode (the reference
+    sends ``80 00 | 00 00 00 00 | 00 00 00 00 | f0 7f 02 00``, spdm14-p384).
+    ``offset``/``length`` are the values in force in either form.
+    """
 
     CODE: ClassVar[int] = RequestCode.GET_CERTIFICATE
     STRUCT = Struct(
-        *header(RequestCode.GET_CERTIFICATE, "slot_id" / low_nibble, "attributes"),
-        "offset" / Int16ul,
-        "length" / Int16ul,
+        *header(RequestCode.GET_CERTIFICATE, "param1", "attributes"),
+        "body" / IfThenElse(
+            _large_form,
+            Struct(Padding(4), "offset" / Int32ul, "length" / Int32ul),
+            Struct("offset" / Int16ul, "length" / Int16ul),
+        ),
     )
 
     slot_id: int = 0
     attributes: int = 0
     offset: int = 0
     length: int = 0xFFFF
+    large_cert_chain: bool = False
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        return _split_param1(fields)
+
+    def _to_fields(self) -> dict[str, Any]:
+        return _join_param1(super()._to_fields(), ("offset", "length"))
 
 
 @dataclass(frozen=True)
 class Certificate(Message):
-    """CERTIFICATE: one portion of a slot's SPDM certificate chain."""
+    """CERTIFICATE: one portion of a slot's SPDM certificate chain.
+
+    With ``large_cert_chain`` (1.4, Param1 b7) the 16-bit PortionLength and
+    RemainderLength are reserved (0) and 32-bit LargePortionLength and
+    LargeRemainderLength follow them, before the portion.
+    """
 
     CODE: ClassVar[int] = ResponseCode.CERTIFICATE
     STRUCT = Struct(
-        *header(ResponseCode.CERTIFICATE, "slot_id" / low_nibble, "certificate_info"),
-        "_portion_length" / Rebuild(Int16ul, len_(this.cert_chain)),
-        "remainder_length" / Int16ul,
-        "cert_chain" / Bytes(this._portion_length),
+        *header(ResponseCode.CERTIFICATE, "param1", "certificate_info"),
+        "body" / IfThenElse(
+            _large_form,
+            Struct(
+                Padding(4),
+                "_portion_length" / Rebuild(Int32ul, len_(this.cert_chain)),
+                "remainder_length" / Int32ul,
+                "cert_chain" / Bytes(this._portion_length),
+            ),
+            Struct(
+                "_portion_length" / Rebuild(Int16ul, len_(this.cert_chain)),
+                "remainder_length" / Int16ul,
+                "cert_chain" / Bytes(this._portion_length),
+            ),
+        ),
     )
 
     slot_id: int = 0
     certificate_info: int = 0
     remainder_length: int = 0
     cert_chain: bytes = b""
+    large_cert_chain: bool = False
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        return _split_param1(fields)
+
+    def _to_fields(self) -> dict[str, Any]:
+        return _join_param1(super()._to_fields(), ("remainder_length", "cert_chain"))
 
 
 # --- CHALLENGE / CHALLENGE_AUTH (DSP0274 1.3 Tables 32-35) ----------------------------------

@@ -41,6 +41,7 @@ class SpdmVersion(IntEnum):
     V11 = 0x11
     V12 = 0x12
     V13 = 0x13
+    V14 = 0x14
 
     @property
     def text(self) -> str:
@@ -155,6 +156,8 @@ class CapabilityFlags(IntFlag):
     MULTI_KEY_CAP_NEG = 1 << 27
     GET_KEY_PAIR_INFO_CAP = 1 << 28
     SET_KEY_PAIR_INFO_CAP = 1 << 29
+    SET_KEY_PAIR_RESET_CAP = 1 << 30
+    LARGE_RESP_CAP = 1 << 31
 
 
 class BaseAsymAlgo(IntFlag):

@@ -13,7 +13,7 @@ decoded with ``padded=True``, which strips it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from construct import (
     Bytes,
@@ -30,6 +30,7 @@ from construct import (
 )
 
 from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble, opaque_data
+from ..errors import LocalProtocolError
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -95,7 +96,7 @@ class KeyExchangeRsp(Message):
         "mut_auth_requested" / Int8ul,
         "req_slot_id" / low_nibble,
         "random_data" / Bytes(RANDOM_DATA_SIZE),
-        "exchange_data" / Bytes(this._params.D),
+        "exchange_data" / Bytes(this._params.D_RSP),  # a 1.4 KEM's ciphertext differs in size
         "measurement_summary_hash" / Bytes(this._params.MSH),
         *opaque_data(),
         "signature" / Bytes(this._params.S),
@@ -117,13 +118,40 @@ class KeyExchangeRsp(Message):
 # --- FINISH / FINISH_RSP (DSP0274 1.3 Tables 67-68) -----------------------------------------
 
 
+_opaque_14 = "opaque" / If(this.spdm_version >= 0x14, Struct(*opaque_data()))
+"""OpaqueDataLength + OpaqueData right after the header: FINISH, FINISH_RSP, PSK_FINISH and
+PSK_FINISH_RSP carry it from 1.4 on (PROTOCOLS.md §3.9/3.10; spdm14-p384 sends ``00 00``)."""
+
+
 @dataclass(frozen=True)
-class Finish(Message):
+class _Opaque14(Message):
+    """A message with the 1.4 opaque field after its header (``opaque_data`` stays b"" before 1.4)."""
+
+    opaque_data: bytes = b""
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        opaque = fields.pop("opaque")
+        fields["opaque_data"] = b"" if opaque is None else opaque["opaque_data"]
+        return fields
+
+    def _to_fields(self) -> dict[str, Any]:
+        fields = super()._to_fields()
+        opaque = fields.pop("opaque_data")
+        if opaque and self.spdm_version < 0x14:
+            raise LocalProtocolError(f"{type(self).__name__} has no opaque data before SPDM 1.4")
+        fields["opaque"] = {"opaque_data": opaque}
+        return fields
+
+
+@dataclass(frozen=True)
+class Finish(_Opaque14):
     """FINISH: ``attributes`` b0 = a requester signature is included (mutual auth)."""
 
     CODE: ClassVar[int] = RequestCode.FINISH
     STRUCT = Struct(
         *header(RequestCode.FINISH, "attributes", "req_slot_id"),
+        _opaque_14,
         "signature" / If((this.attributes & 1) == 1, Bytes(this._params.SREQ)),
         "requester_verify_data" / Bytes(this._params.H),
     )
@@ -135,12 +163,13 @@ class Finish(Message):
 
 
 @dataclass(frozen=True)
-class FinishRsp(Message):
-    """FINISH_RSP: verify data only when the handshake ran in the clear."""
+class FinishRsp(_Opaque14):
+    """FINISH_RSP: (1.4 opaque data and) verify data only when the handshake ran in the clear."""
 
     CODE: ClassVar[int] = ResponseCode.FINISH_RSP
     STRUCT = Struct(
         *header(ResponseCode.FINISH_RSP),
+        _opaque_14,
         "responder_verify_data" / Bytes(this._params.FIN_VD),
     )
 
@@ -202,12 +231,13 @@ class PskExchangeRsp(Message):
 
 
 @dataclass(frozen=True)
-class PskFinish(Message):
-    """PSK_FINISH: the requester's verify data."""
+class PskFinish(_Opaque14):
+    """PSK_FINISH: (1.4 opaque data and) the requester's verify data."""
 
     CODE: ClassVar[int] = RequestCode.PSK_FINISH
     STRUCT = Struct(
         *header(RequestCode.PSK_FINISH),
+        _opaque_14,
         "requester_verify_data" / Bytes(this._params.H),
     )
 
@@ -215,11 +245,11 @@ class PskFinish(Message):
 
 
 @dataclass(frozen=True)
-class PskFinishRsp(Message):
-    """PSK_FINISH_RSP: header only."""
+class PskFinishRsp(_Opaque14):
+    """PSK_FINISH_RSP: header only (plus the opaque data in 1.4)."""
 
     CODE: ClassVar[int] = ResponseCode.PSK_FINISH_RSP
-    STRUCT = Struct(*header(ResponseCode.PSK_FINISH_RSP))
+    STRUCT = Struct(*header(ResponseCode.PSK_FINISH_RSP), _opaque_14)
 
 
 # --- HEARTBEAT, KEY_UPDATE, END_SESSION (DSP0274 1.3 Tables 73-78) --------------------------

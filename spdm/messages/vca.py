@@ -1,6 +1,6 @@
 """VCA messages: GET_VERSION/VERSION, GET_CAPABILITIES/CAPABILITIES, NEGOTIATE_ALGORITHMS/ALGORITHMS.
 
-Layouts per DSP0274 1.3 §10.3-10.5 (PROTOCOLS.md §3.1-3.3).  Field presence
+Layouts per DSP0274 1.3 §10.3-10.5 and their 1.4 additions (PROTOCOLS.md §3.1-3.3).  Field presence
 follows the header's SPDMVersion byte, so one class serves every version.
 """
 
@@ -14,6 +14,7 @@ from construct import (
     Bytes,
     Check,
     If,
+    IfThenElse,
     Int8ul,
     Int16ul,
     Int32ul,
@@ -79,7 +80,7 @@ class Version(Message):
 _CapabilityBody = Struct(
     Padding(1),
     "ct_exponent" / Int8ul,
-    Padding(2),
+    "ext_flags" / IfThenElse(this._.spdm_version >= 0x14, Int16ul, Padding(2)),
     "flags" / Int32ul,
     "sizes" / If(this._.spdm_version >= 0x12, Struct(
         "data_transfer_size" / Int32ul,
@@ -95,6 +96,7 @@ class _CapabilitiesBase(Message):
     flags: int = 0
     data_transfer_size: int = 0
     max_spdm_msg_size: int = 0
+    ext_flags: int = 0
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +104,7 @@ class _CapabilitiesBase(Message):
         if body is not None:
             fields["ct_exponent"] = body["ct_exponent"]
             fields["flags"] = body["flags"]
+            fields["ext_flags"] = body["ext_flags"] or 0
             if body["sizes"] is not None:
                 fields.update(body["sizes"])
         return fields
@@ -110,6 +113,7 @@ class _CapabilitiesBase(Message):
         fields = super()._to_fields()
         fields["body"] = {
             "ct_exponent": fields.pop("ct_exponent"),
+            "ext_flags": fields.pop("ext_flags"),
             "flags": fields.pop("flags"),
             "sizes": {
                 "data_transfer_size": fields.pop("data_transfer_size"),
@@ -124,6 +128,8 @@ class GetCapabilities(_CapabilitiesBase):
     """GET_CAPABILITIES: 4 bytes in 1.0, 12 in 1.1, 20 from 1.2.
 
     ``param1`` b0 (1.3) asks the responder to append its SupportedAlgorithms.
+    ``ext_flags`` is the 1.4 ExtFlags field at offset 6 (reserved before 1.4:
+    ignored on decode, sent as 0); both reference peers send 0 (spdm14-p384).
     """
 
     CODE: ClassVar[int] = RequestCode.GET_CAPABILITIES
@@ -212,6 +218,10 @@ def _alg_structs_to(structs: tuple[AlgStruct, ...]) -> list[dict[str, Any]]:
     ]
 
 
+_pqc_field = IfThenElse(this.spdm_version >= 0x14, Int32ul, Padding(4))
+"""PqcAsymAlgo (request offset 16) / PqcAsymSel (response offset 20): 1.4; reserved before."""
+
+
 @dataclass(frozen=True)
 class _AlgorithmsBase(Message):
     """What NEGOTIATE_ALGORITHMS and ALGORITHMS share: the AlgStruct tail and Length.
@@ -227,6 +237,9 @@ class _AlgorithmsBase(Message):
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
         structs = fields["alg_structs"]
         fields["alg_structs"] = () if structs is None else _alg_structs_from(structs)
+        for name in ("pqc_asym_algo", "pqc_asym_sel"):
+            if name in fields and fields[name] is None:
+                fields[name] = 0
         return fields
 
     def _to_fields(self) -> dict[str, Any]:
@@ -247,6 +260,9 @@ class NegotiateAlgorithms(_AlgorithmsBase):
     """NEGOTIATE_ALGORITHMS: the requester's supported algorithm sets.
 
     ``length`` is rebuilt on encode; on decode it is checked against the bytes.
+    ``pqc_asym_algo`` (1.4, offset 16) is the PqcAsymAlgo bitmask
+    (:class:`~spdm.messages.codes.PqcAsymAlgo`); the ReqPqcAsym and KEM sets
+    travel as AlgStructs of AlgType 6 and 7.
     """
 
     CODE: ClassVar[int] = RequestCode.NEGOTIATE_ALGORITHMS
@@ -261,7 +277,8 @@ class NegotiateAlgorithms(_AlgorithmsBase):
         "other_params_support" / Int8ul,
         "base_asym_algo" / Int32ul,
         "base_hash_algo" / Int32ul,
-        Padding(12),
+        "pqc_asym_algo" / _pqc_field,
+        Padding(8),
         "_ext_asym_count" / Rebuild(Int8ul, len_(this.ext_asym)),
         "_ext_hash_count" / Rebuild(Int8ul, len_(this.ext_hash)),
         Padding(1),
@@ -278,13 +295,18 @@ class NegotiateAlgorithms(_AlgorithmsBase):
     base_asym_algo: int = 0
     base_hash_algo: int = 0
     mel_specification: int = 0
+    pqc_asym_algo: int = 0
     ext_asym: tuple[bytes, ...] = ()
     ext_hash: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
 class Algorithms(_AlgorithmsBase):
-    """ALGORITHMS: the responder's selections, one bit per field."""
+    """ALGORITHMS: the responder's selections, one bit per field.
+
+    ``pqc_asym_sel`` (1.4, offset 20) is the selected PqcAsymAlgo (0 when a
+    classic BaseAsymAlgo was selected).
+    """
 
     CODE: ClassVar[int] = ResponseCode.ALGORITHMS
     STRUCT = Struct(
@@ -299,7 +321,8 @@ class Algorithms(_AlgorithmsBase):
         "measurement_hash_algo" / Int32ul,
         "base_asym_sel" / Int32ul,
         "base_hash_sel" / Int32ul,
-        Padding(11),
+        "pqc_asym_sel" / _pqc_field,
+        Padding(7),
         "mel_specification_sel" / Int8ul,
         "_ext_asym_sel_count" / Rebuild(Int8ul, len_(this.ext_asym_sel)),
         "_ext_hash_sel_count" / Rebuild(Int8ul, len_(this.ext_hash_sel)),
@@ -317,5 +340,6 @@ class Algorithms(_AlgorithmsBase):
     base_asym_sel: int = 0
     base_hash_sel: int = 0
     mel_specification_sel: int = 0
+    pqc_asym_sel: int = 0
     ext_asym_sel: tuple[bytes, ...] = ()
     ext_hash_sel: tuple[bytes, ...] = ()

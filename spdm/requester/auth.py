@@ -324,7 +324,7 @@ class AuthCommands(EncapCommands):
                 "or DEFER_TRUST to check trust yourself")
         validate_cert_chain(
             chain, chain.certificates[:1] if isinstance(anchors, DeferredTrust) else anchors,
-            negotiated.asym_alg, now=now, role="responder",
+            negotiated.signing_alg, now=now, role="responder",
         )
         self.chains[slot_id] = chain
         self._events.append(CertificateChainReceived(slot_id, chain, trusted=not deferred))
@@ -445,7 +445,7 @@ class AuthCommands(EncapCommands):
     @staticmethod
     def _verify(negotiated: Negotiated, chain: SpdmCertChain, evidence: SignedEvidence) -> None:
         verify(
-            chain.leaf.public_key(), negotiated.asym_alg, negotiated.hash_alg, negotiated.version,
+            chain.leaf.public_key(), negotiated.signing_alg, negotiated.hash_alg, negotiated.version,
             evidence.context, evidence.transcript, evidence.signature,
         )
 

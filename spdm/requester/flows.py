@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..crypto import DheKeyPair
+from ..crypto import DheKeyPair, KemKeyPair
 from ..session import Session
 from ..state import (
     CERTIFICATE_TRANSITIONS,
@@ -74,14 +74,15 @@ class Handshake:
     """A session being established: from KEY_EXCHANGE/PSK_EXCHANGE to FINISH/PSK_FINISH.
 
     Attributes:
-        dhe: our DHE key (a follower's: the known secret) until KEY_EXCHANGE_RSP.
+        dhe: our DHE key or (1.4) ML-KEM decapsulation key (a follower's: the known secret)
+            until KEY_EXCHANGE_RSP.
         psk: the PSK until PSK_EXCHANGE_RSP derived the handshake secret.
         session: the session once the responder answered the exchange.
         measurement_summary: the exchange response's MeasurementSummaryHash.
     """
 
     machine: Machine[HandshakeState] = field(default_factory=_handshake_machine)
-    dhe: DheKeyPair | KnownSecret | None = field(default=None, repr=False)
+    dhe: DheKeyPair | KemKeyPair | KnownSecret | None = field(default=None, repr=False)
     psk: bytes | None = field(default=None, repr=False)
     session: Session | None = None
     measurement_summary: bytes = b""

@@ -60,8 +60,10 @@ from ..messages.codes import (
     BaseAsymAlgo,
     BaseHashAlgo,
     DheGroup,
+    KemAlgo,
     KeyScheduleAlgo,
     OpaqueDataFormat,
+    PqcAsymAlgo,
     RequestCode,
     ResponseCode,
     SpdmVersion,
@@ -101,6 +103,9 @@ def offered_preferences(request: NegotiateAlgorithms) -> AlgorithmPreferences:
         req_asym_algs=_bits(BaseAsymAlgo, request.alg_supported(AlgType.REQ_BASE_ASYM_ALG)),
         key_schedules=_bits(KeyScheduleAlgo, request.alg_supported(AlgType.KEY_SCHEDULE)),
         opaque_formats=_bits(OpaqueDataFormat, request.other_params_support & _OPAQUE_FORMATS),
+        pqc_asym_algs=_bits(PqcAsymAlgo, request.pqc_asym_algo),
+        req_pqc_asym_algs=_bits(PqcAsymAlgo, request.alg_supported(AlgType.REQ_PQC_ASYM_ALG)),
+        kem_algs=_bits(KemAlgo, request.alg_supported(AlgType.KEM)),
     )
 
 
@@ -466,7 +471,7 @@ class Follower:
             if finish.signature is None:
                 raise LocalProtocolError("captured FINISH carries no signature, mutual auth was asked")
             chain = parse_spdm_cert_chain(engine._requester_chain(negotiated), negotiated.hash_alg)
-            verify(chain.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+            verify(chain.leaf.public_key(), negotiated.req_signing_alg, negotiated.hash_alg,
                    negotiated.version, FINISH_CONTEXT, bytes(session.th), finish.signature)
             session.add_th(finish.signature)
         session.check_request_verify_data(finish.requester_verify_data, what="captured FINISH")
@@ -482,11 +487,11 @@ class Follower:
         engine = self.engine
         negotiated = engine.negotiated
         assert negotiated is not None
-        size = signature_size(negotiated.req_asym_alg)
+        size = signature_size(negotiated.req_signing_alg)
         response = ChallengeAuth.decode(answer, replace(negotiated.codec(), signature_size=size),
                                         padded=True)
         chain = parse_spdm_cert_chain(bytes(engine._encap.delivered_chain), negotiated.hash_alg)
         unsigned = response.raw[: len(response.raw) - size]
         transcript = engine._m2_prefix(negotiated) + engine._encap.inner + unsigned
-        verify(chain.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+        verify(chain.leaf.public_key(), negotiated.req_signing_alg, negotiated.hash_alg,
                negotiated.version, REQUESTER_CHALLENGE_CONTEXT, transcript, response.signature)

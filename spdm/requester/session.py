@@ -9,7 +9,7 @@ send and checks what comes back.
 
 from __future__ import annotations
 
-from ..crypto import generate_dhe_key, verify
+from ..crypto import generate_dhe_key, generate_kem_key, verify
 from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import HeartbeatAcknowledged, KeyUpdated, SessionEnded, SessionEstablished
 from ..messages import (
@@ -80,9 +80,12 @@ class SessionCommands(EncapCommands):
         if slot_id not in self.chains:
             raise LocalProtocolError(f"KEY_EXCHANGE slot {slot_id}: retrieve its certificate chain first")
         check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.KEY_EXCHANGE)
-        if not negotiated.dhe_group:
-            raise LocalProtocolError("KEY_EXCHANGE needs a negotiated DHE group")
-        dhe = generate_dhe_key(negotiated.dhe_group)
+        if not (negotiated.dhe_group or negotiated.kem_alg):
+            raise LocalProtocolError("KEY_EXCHANGE needs a negotiated DHE group or KEM")
+        # With a 1.4 KEM our ExchangeData is the encapsulation key and the response's the
+        # ciphertext we decapsulate: the same two calls as a DHE key's.
+        dhe = (generate_kem_key(negotiated.kem_alg) if negotiated.kem_alg
+               else generate_dhe_key(negotiated.dhe_group))
         request = KeyExchange(
             spdm_version=negotiated.version,
             measurement_summary_hash_type=MeasurementSummaryHashType(summary),
@@ -189,7 +192,7 @@ class SessionCommands(EncapCommands):
         signed = session.begin_th(bytes(self.transcript.a), request.raw, response.raw[:signature_at],
                                   digests=self._digests_raw if negotiated.multi_key else b"",
                                   cert_chain=chain.raw)
-        verify(chain.leaf.public_key(), negotiated.asym_alg, negotiated.hash_alg, negotiated.version,
+        verify(chain.leaf.public_key(), negotiated.signing_alg, negotiated.hash_alg, negotiated.version,
                KEY_EXCHANGE_RSP_CONTEXT, signed, response.signature)
         session.add_th(response.signature)
         session.start_handshake(dhe.shared_secret(response.exchange_data))

@@ -34,6 +34,19 @@ from .core import RequesterCore
 
 __all__ = ["VcaCommands"]
 
+_FLAGS_14 = CapabilityFlags.SET_KEY_PAIR_RESET_CAP | CapabilityFlags.LARGE_RESP_CAP
+
+
+def _flags_for(flags: CapabilityFlags, version: SpdmVersion) -> int:
+    """The configured flags as ``version`` carries them: none in 1.0, the 1.4 bits only from 1.4.
+
+    The default configuration advertises LARGE_RESP_CAP (1.4); a 1.1-1.3
+    responder must not see a bit its version leaves reserved.
+    """
+    if version < SpdmVersion.V11:
+        return 0
+    return int(flags & ~_FLAGS_14) if version < SpdmVersion.V14 else int(flags)
+
 
 class VcaCommands(RequesterCore):
     """Version, capability and algorithm negotiation."""
@@ -62,7 +75,7 @@ class VcaCommands(RequesterCore):
         request = GetCapabilities(
             spdm_version=version,
             ct_exponent=c.ct_exponent,
-            flags=int(c.capabilities) if version >= SpdmVersion.V11 else 0,
+            flags=_flags_for(c.capabilities, version),
             data_transfer_size=c.data_transfer_size,
             max_spdm_msg_size=c.max_spdm_msg_size,
         )
@@ -74,9 +87,11 @@ class VcaCommands(RequesterCore):
         version = self._begin(RequestCode.NEGOTIATE_ALGORITHMS)
         prefs = self.config.algorithms.for_version(version)
         req_asym = mask_of(prefs.req_asym_algs)
+        req_pqc = mask_of(prefs.req_pqc_asym_algs)
         if self._backend is not None:
             # Offer only what our own key signs with: the responder picks, then checks our chain.
             req_asym &= int(self._backend.asym_algorithms())
+            req_pqc &= int(self._backend.pqc_asym_algorithms())
         structs: list[AlgStruct] = []
         if version >= SpdmVersion.V11:
             for alg_type, mask in (
@@ -84,6 +99,8 @@ class VcaCommands(RequesterCore):
                 (AlgType.AEAD, mask_of(prefs.aead_suites)),
                 (AlgType.REQ_BASE_ASYM_ALG, req_asym),
                 (AlgType.KEY_SCHEDULE, mask_of(prefs.key_schedules)),
+                (AlgType.REQ_PQC_ASYM_ALG, req_pqc),
+                (AlgType.KEM, mask_of(prefs.kem_algs)),
             ):
                 if mask:
                     structs.append(AlgStruct(alg_type, mask))
@@ -98,6 +115,7 @@ class VcaCommands(RequesterCore):
             other_params_support=other,
             base_asym_algo=mask_of(prefs.asym_algs),
             base_hash_algo=mask_of(prefs.hash_algs),
+            pqc_asym_algo=mask_of(prefs.pqc_asym_algs),
             mel_specification=self.config.mel_specification if version >= SpdmVersion.V13 else 0,
             alg_structs=tuple(structs),
         )

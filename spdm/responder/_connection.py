@@ -242,10 +242,10 @@ class Connection:
             )
         except ConfigurationError as exc:
             raise LocalProtocolError(f"the device cannot sign: {exc}") from exc
-        expected = signature_size(negotiated.asym_alg)
+        expected = signature_size(negotiated.signing_alg)
         if len(signature) != expected:
             raise LocalProtocolError(
-                f"the device signed {len(signature)} bytes, but {negotiated.asym_alg.name} "
+                f"the device signed {len(signature)} bytes, but {negotiated.signing_alg.name} "
                 f"signatures have {expected}: its key does not match the negotiated algorithm"
             )
         logger.debug("signed %r with slot %d", context, slot_id)

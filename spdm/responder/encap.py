@@ -319,7 +319,7 @@ def _check_challenge_auth(conn: Connection, state: EncapState, answer: bytes) ->
     negotiated = conn.session
     assert state.validated is not None
     challenge = Challenge.decode(state.inner, negotiated.codec())
-    size = signature_size(negotiated.req_asym_alg)
+    size = signature_size(negotiated.req_signing_alg)
     response = ChallengeAuth.decode(answer, replace(negotiated.codec(), signature_size=size),
                                     padded=True)
     if response.slot_id != state.slot_id or response.requester_context != challenge.requester_context:
@@ -329,7 +329,7 @@ def _check_challenge_auth(conn: Connection, state: EncapState, answer: bytes) ->
     a = bytes(conn.transcript.a) if negotiated.version >= 0x12 else b""
     m2 = a + bytes(state.mut_b) + state.inner + response.raw[: len(response.raw) - size]
     try:
-        verify(state.validated.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+        verify(state.validated.leaf.public_key(), negotiated.req_signing_alg, negotiated.hash_alg,
                negotiated.version, REQUESTER_CHALLENGE_CONTEXT, m2, response.signature)
     except VerificationError as exc:
         raise invalid_request(f"the requester's CHALLENGE_AUTH does not verify: {exc}") from exc
@@ -344,7 +344,7 @@ def _validate(conn: Connection, state: EncapState) -> None:
         if not constant_time_equal(digest(negotiated.hash_alg, raw), state.digest_of_slot):
             raise VerificationError("the requester's chain does not match its DIGESTS entry")
         chain = parse_spdm_cert_chain(raw, negotiated.hash_alg)
-        validate_cert_chain(chain, conn.config.requester_trust_anchors, negotiated.req_asym_alg,
+        validate_cert_chain(chain, conn.config.requester_trust_anchors, negotiated.req_signing_alg,
                             now=conn.clock(), role="requester")
     except (VerificationError, DecodeError) as exc:
         logger.debug("requester chain refused: %s", exc)

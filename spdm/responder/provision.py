@@ -133,7 +133,7 @@ def set_certificate(conn: Connection, request: SetCertificate) -> bytes:
             raise invalid_request("SET_CERTIFICATE without a certificate chain")
         try:
             chain = parse_spdm_cert_chain(request.cert_chain, negotiated.hash_alg)
-            validate_cert_chain(chain, [chain.root], negotiated.asym_alg, now=conn.clock(),
+            validate_cert_chain(chain, [chain.root], negotiated.signing_alg, now=conn.clock(),
                                 role="responder")
         except (DecodeError, VerificationError) as exc:
             raise invalid_request(f"SET_CERTIFICATE slot {slot_id}: {exc}") from exc

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from ..crypto import generate_dhe_key, verify
+from ..crypto import generate_dhe_key, kem_encapsulate, verify
 from ..errors import DecodeError, RemoteProtocolError, SpdmErrorCode, VerificationError
 from ..messages import (
     EndSession,
@@ -40,7 +40,7 @@ from ..messages.opaque import (
     parse_secured_message_versions,
     version_selection_element,
 )
-from ..negotiation import MEAS_CAPS
+from ..negotiation import MEAS_CAPS, Negotiated
 from ..session import (
     FINISH_CONTEXT,
     KEY_EXCHANGE_RSP_CONTEXT,
@@ -120,6 +120,21 @@ def _check_summary(conn: Connection, summary: int) -> None:
         raise invalid_request("a measurement summary hash needs MEAS_CAP")
 
 
+def _key_exchange_data(negotiated: Negotiated, peer: bytes) -> tuple[bytes, bytes]:
+    """Our KEY_EXCHANGE_RSP ExchangeData and the shared secret, from the requester's ExchangeData.
+
+    DHE: a fresh key's public value, and the DH secret. A 1.4 KEM: the ciphertext of a
+    fresh secret encapsulated to the requester's encapsulation key, and that secret.
+
+    Raises:
+        DecodeError: a malformed peer value.
+    """
+    if negotiated.kem_alg:
+        return kem_encapsulate(negotiated.kem_alg, peer)
+    dhe = generate_dhe_key(negotiated.dhe_group)
+    return dhe.public_bytes(), dhe.shared_secret(peer)
+
+
 def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
     """Answer KEY_EXCHANGE_RSP and enter the handshake (PROTOCOLS.md §3.8, §5.4).
 
@@ -131,9 +146,8 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
     chain = conn.slot_chain(request.slot_id, signing_for=RequestCode.KEY_EXCHANGE)
     _check_summary(conn, request.measurement_summary_hash_type)
     session = _new_session(conn, request.req_session_id, psk=False, opaque=request.opaque_data)
-    dhe = generate_dhe_key(negotiated.dhe_group)
     try:
-        secret = dhe.shared_secret(request.exchange_data)
+        exchange_data, secret = _key_exchange_data(negotiated, request.exchange_data)
     except DecodeError as exc:
         raise invalid_request(f"KEY_EXCHANGE ExchangeData: {exc}") from exc
     ctx = negotiated.codec(measurement_summary=bool(request.measurement_summary_hash_type))
@@ -147,7 +161,7 @@ def key_exchange(conn: Connection, request: KeyExchange) -> bytes:
         rsp_session_id=session.session_id >> 16,
         mut_auth_requested=session.mut_auth,
         random_data=conn.rng(RANDOM_DATA_SIZE),
-        exchange_data=dhe.public_bytes(),
+        exchange_data=exchange_data,
         measurement_summary_hash=measurement_summary_hash(conn, request.measurement_summary_hash_type),
         opaque_data=encode_opaque(negotiated.version, [version_selection_element(session.secured_version)]),
         signature=bytes(negotiated.signature_size),
@@ -216,10 +230,12 @@ def _check_requester_signature(conn: Connection, session: Session, request: Fini
         raise invalid_request(f"FINISH names requester slot {request.req_slot_id}, "
                               f"slot {state.slot_id} was delivered")
     assert request.signature is not None
+    # Signed: FINISH up to its signature, the header and (1.4) the opaque data.
+    unsigned = request.raw[:len(request.raw) - len(request.signature) - len(request.requester_verify_data)]
     signed = session.add_requester_identity(state.digests if negotiated.multi_key_req else b"",
-                                            state.validated.raw, request.raw[:4])
+                                            state.validated.raw, unsigned)
     try:
-        verify(state.validated.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
+        verify(state.validated.leaf.public_key(), negotiated.req_signing_alg, negotiated.hash_alg,
                negotiated.version, FINISH_CONTEXT, signed, request.signature)
     except VerificationError as exc:
         _abandon(conn, session)

@@ -28,6 +28,7 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import (
+    FLAGS_DEFINED,
     MEAS_CAPS,
     MIN_DATA_TRANSFER_SIZE_12,
     MULTI_KEY_CAPS,
@@ -36,11 +37,12 @@ from ..negotiation import (
     mask_of,
     negotiated_from,
     pick,
+    select_key_exchange,
+    select_signing,
 )
 from ._connection import Connection, invalid_request
 
 __all__ = [
-    "FLAGS_DEFINED",
     "MAX_ALGORITHMS_LENGTH",
     "MAX_ALGORITHMS_LENGTH_11",
     "MAX_CT_EXPONENT",
@@ -65,15 +67,8 @@ MAX_EXTERNAL_ALGORITHMS = {SpdmVersion.V10: 8}
 """ExtAsym + ExtHash (+ AlgStruct externals) entries libspdm accepts; 20 from 1.1 on."""
 MAX_EXTERNAL_ALGORITHMS_11 = 20
 
-FLAGS_DEFINED = {
-    SpdmVersion.V10: 0x0000_003F,
-    SpdmVersion.V11: 0x0001_FFFF,
-    SpdmVersion.V12: 0x003F_FFFF,
-    SpdmVersion.V13: 0x3FFF_FFFF,
-}
-"""CAPABILITIES flag bits each version defines; bits a version lacks are sent as 0."""
-
-_KNOWN_ALG_TYPES = frozenset(AlgType) - {AlgType.REQ_PQC_ASYM_ALG, AlgType.KEM}  # 1.4 types: not before 1.4
+_PQC_ALG_TYPES = frozenset({AlgType.REQ_PQC_ASYM_ALG, AlgType.KEM})
+"""AlgTypes SPDM 1.4 adds; an older request carrying one names an unknown AlgType."""
 
 
 def get_version(conn: Connection, request: GetVersion) -> bytes:
@@ -189,7 +184,8 @@ def _check_algorithms_request(request: NegotiateAlgorithms, version: SpdmVersion
         externals += sum(len(a.external) for a in request.alg_structs)
         previous = 0
         for alg in request.alg_structs:
-            if alg.alg_type not in _KNOWN_ALG_TYPES:
+            if (alg.alg_type not in AlgType._value2member_map_
+                    or (version < SpdmVersion.V14 and alg.alg_type in _PQC_ALG_TYPES)):
                 raise invalid_request(f"AlgStruct of unknown AlgType {alg.alg_type}")
             if alg.alg_type <= previous:
                 raise invalid_request("AlgStructs must be in ascending AlgType without duplicates")
@@ -205,26 +201,47 @@ def _alg_struct_selections(conn: Connection, request: NegotiateAlgorithms) -> tu
     """Answer each AlgStruct the requester sent; 0 where our capabilities make it irrelevant.
 
     libspdm answers every AlgStruct type the request carried, in the same
-    order; a type is only selected when both sides' capabilities use it
-    (DHE for KEY_EX, AEAD and key schedule for sessions, ReqBaseAsym for mutual
-    authentication).
+    order (also the 1.4 ReqPqcAsym and KEM types, with 0 when it selects
+    none: spdm14-p384); a type is only selected when both sides'
+    capabilities use it (DHE or KEM for KEY_EX, AEAD and key schedule for
+    sessions, ReqBaseAsym or ReqPqcAsym for mutual authentication).  The
+    classic-or-post-quantum choices are :func:`~spdm.negotiation.select_key_exchange`
+    and :func:`~spdm.negotiation.select_signing`.
+
+    Raises:
+        RemoteProtocolError: InvalidRequest when a needed kind has no common algorithm.
     """
     prefs = conn.config.algorithms.for_version(conn.session_version)
     both = conn.requester_flags & conn.responder_flags
+    key_ex = select_key_exchange(request.alg_supported(AlgType.DHE), request.alg_supported(AlgType.KEM),
+                                 prefs.dhe_groups, prefs.kem_algs)
+    req_sig = select_signing(request.alg_supported(AlgType.REQ_BASE_ASYM_ALG),
+                             request.alg_supported(AlgType.REQ_PQC_ASYM_ALG),
+                             prefs.req_asym_algs, prefs.req_pqc_asym_algs)
+    sessions = bool(both & SESSION_CAPS)
     relevant = {
-        AlgType.DHE: (bool(both & CapabilityFlags.KEY_EX_CAP), prefs.dhe_groups),
-        AlgType.AEAD: (bool(both & SESSION_CAPS), prefs.aead_suites),
-        AlgType.REQ_BASE_ASYM_ALG: (bool(both & CapabilityFlags.MUT_AUTH_CAP), prefs.req_asym_algs),
-        AlgType.KEY_SCHEDULE: (bool(both & SESSION_CAPS), prefs.key_schedules),
+        AlgType.DHE: (bool(both & CapabilityFlags.KEY_EX_CAP), key_ex.dhe),
+        AlgType.KEM: (bool(both & CapabilityFlags.KEY_EX_CAP), key_ex.kem),
+        AlgType.AEAD: (sessions, pick(request.alg_supported(AlgType.AEAD), prefs.aead_suites)),
+        AlgType.REQ_BASE_ASYM_ALG: (bool(both & CapabilityFlags.MUT_AUTH_CAP), req_sig.asym),
+        AlgType.REQ_PQC_ASYM_ALG: (bool(both & CapabilityFlags.MUT_AUTH_CAP), req_sig.pqc),
+        AlgType.KEY_SCHEDULE: (sessions, pick(request.alg_supported(AlgType.KEY_SCHEDULE),
+                                              prefs.key_schedules)),
     }
-    selections = []
-    for alg in request.alg_structs:
-        needed, preference = relevant[AlgType(alg.alg_type)]
-        chosen = pick(alg.alg_supported, preference) if needed else 0
-        if needed and not chosen:
-            raise invalid_request(f"no common {AlgType(alg.alg_type).name} algorithm")
-        selections.append(AlgStruct(alg.alg_type, chosen))
-    return tuple(selections)
+    for needed, pair in (
+        (relevant[AlgType.DHE][0], (AlgType.DHE, AlgType.KEM)),
+        (sessions, (AlgType.AEAD,)),
+        (sessions, (AlgType.KEY_SCHEDULE,)),
+        (relevant[AlgType.REQ_BASE_ASYM_ALG][0], (AlgType.REQ_BASE_ASYM_ALG, AlgType.REQ_PQC_ASYM_ALG)),
+    ):
+        offered = any(request.alg_supported(t) for t in pair)
+        if needed and offered and not any(relevant[t][1] for t in pair):
+            raise invalid_request(f"no common {' or '.join(t.name for t in pair)} algorithm")
+    return tuple(
+        AlgStruct(alg.alg_type, relevant[AlgType(alg.alg_type)][1] if relevant[AlgType(alg.alg_type)][0]
+                  else 0)
+        for alg in request.alg_structs
+    )
 
 
 def _multi_key_selection(conn: Connection, request: NegotiateAlgorithms) -> int:
@@ -273,11 +290,14 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
     if not hash_sel:
         raise invalid_request(f"no common BaseHashAlgo in 0x{request.base_hash_algo:x}")
     # Only what the device's keys really sign with is selectable.
-    asym_sel = pick(request.base_asym_algo & conn.backend.asym_algorithms(), prefs.asym_algs)
+    signing = select_signing(request.base_asym_algo & conn.backend.asym_algorithms(),
+                             request.pqc_asym_algo & conn.backend.pqc_asym_algorithms(),
+                             prefs.asym_algs, prefs.pqc_asym_algs)
+    asym_sel = signing.asym
     signs = bool(ours & (CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
                          | CapabilityFlags.MEAS_CAP_SIG)) or bool(
         conn.requester_flags & ours & CapabilityFlags.KEY_EX_CAP)
-    if signs and not asym_sel:
+    if signs and not (signing.asym or signing.pqc):
         raise invalid_request(f"no common BaseAsymAlgo in 0x{request.base_asym_algo:x}")
     spec_sel = meas_hash_sel = 0
     if ours & MEAS_CAPS:
@@ -299,6 +319,7 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
         measurement_hash_algo=meas_hash_sel,
         base_asym_sel=asym_sel,
         base_hash_sel=hash_sel,
+        pqc_asym_sel=signing.pqc,
         alg_structs=alg_structs,
     )
     encoded = response.encode()

@@ -180,7 +180,7 @@ HEADER_ONLY = [cls for cls in CLASSES if _header_only(cls) is not None]
 def test_header_only_classes() -> None:
     assert {cls.__name__ for cls in HEADER_ONLY} == {
         "GetVersion", "GetDigests", "RespondIfReady", "Heartbeat", "HeartbeatAck", "KeyUpdate",
-        "KeyUpdateAck", "EndSession", "EndSessionAck", "GetEncapsulatedRequest", "PskFinishRsp",
+        "KeyUpdateAck", "EndSession", "EndSessionAck", "GetEncapsulatedRequest",
         "SetKeyPairInfoAck",
         "GetSupportedEventTypes", "SubscribeEventTypesAck", "EventAck",
     }

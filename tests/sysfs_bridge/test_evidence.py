@@ -121,13 +121,13 @@ def test_spdm_facts_of_an_authentication_with_and_without_a_session() -> None:
 
 
 @pytest.mark.parametrize("make", [
-    lambda: SpdmFacts("1.4"),
+    lambda: SpdmFacts("1.5"),
     lambda: SpdmFacts(""),
     lambda: SpdmFacts("1.2", hash_algorithm="SHA 384"),
     lambda: SpdmFacts("1.2", dhe_group="../x"),
     lambda: SpdmFacts("1.2", capabilities=("cert cap",)),
     lambda: SpdmFacts("1.2", vendor_protocols=("cxl",)),
-], ids=["version-1.4", "no-version", "hash_algorithm", "dhe_group", "capabilities", "vendor_protocols"])
+], ids=["version-1.5", "no-version", "hash_algorithm", "dhe_group", "capabilities", "vendor_protocols"])
 def test_bad_spdm_facts_are_refused(make: Callable[[], SpdmFacts]) -> None:
     with pytest.raises(ConfigurationError):
         make()
