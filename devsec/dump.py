@@ -27,7 +27,11 @@ from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.errors import ConfigurationError, DevsecError, VerificationError
 from spdm.events import (
     ChallengeAuthenticated,
+    EndpointInfoReceived,
     Event,
+    KeyPairInfoReceived,
+    KeyPairInfoSet,
+    MeasurementExtensionLogReceived,
     MeasurementsReceived,
     MutualAuthCompleted,
     SessionEstablished,
@@ -36,6 +40,7 @@ from spdm.events import (
 from spdm.messages import (
     REQUEST_TYPES,
     RESPONSE_TYPES,
+    ChunkGet,
     ErrorResponse,
     Message,
     RespondIfReady,
@@ -134,8 +139,10 @@ class _Follower:
             message = request_type.decode(payload, self.engine.response_context(None), padded=True)
         elif secured:
             self.decrypted += 1
-        if not isinstance(message, RespondIfReady):
-            self._request = message  # a poll's response is decoded as the polled request's
+        if not isinstance(message, RespondIfReady | ChunkGet):
+            # a poll's response, and the large response the last chunk completes,
+            # are decoded as the polled (chunked) request's
+            self._request = message
         return [_spdm_line(message), *notes]
 
     def _adopt(self, payload: bytes, secured: bool) -> Message:
@@ -191,13 +198,30 @@ class _Follower:
             if isinstance(event, MutualAuthCompleted):
                 self.verified += 1
                 lines.append("    requester authenticated: its CHALLENGE_AUTH signature over M2 verified")
+            lines += _endpoint_lines(event)
         return lines
 
 
 def _evidence(event: Event) -> SignedEvidence | None:
-    if isinstance(event, ChallengeAuthenticated | MeasurementsReceived):
+    if isinstance(event, ChallengeAuthenticated | MeasurementsReceived | EndpointInfoReceived):
         return event.evidence
     return None
+
+
+def _endpoint_lines(event: Event) -> list[str]:
+    """What the engine made of an SPDM 1.3 endpoint message (its signature has its own line)."""
+    if isinstance(event, EndpointInfoReceived) and event.evidence is None:
+        return [f"    endpoint info (subcode {event.subcode}), unsigned: {event.ep_info.hex()}"]
+    if isinstance(event, MeasurementExtensionLogReceived):
+        return [f"    measurement extension log complete: {event.entries} entries, {len(event.mel)} bytes"]
+    if isinstance(event, KeyPairInfoReceived):
+        return [f"    key pair {event.key_pair_id} of {event.total_key_pairs}: "
+                f"usage 0x{event.current_key_usage:04x} of 0x{event.key_usage_capabilities:04x}, "
+                f"algorithm 0x{event.current_asym_algo:08x}, "
+                f"slots 0x{event.assoc_cert_slot_mask:02x}"]
+    if isinstance(event, KeyPairInfoSet):
+        return [f"    key pair {event.key_pair_id} set (operation {event.operation})"]
+    return []
 
 
 def dump(capture: bytes, *, now: datetime, secrets: Sequence[bytes] = ()) -> list[str]:

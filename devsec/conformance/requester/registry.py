@@ -42,6 +42,7 @@ def catalogue() -> tuple[RequesterCase, ...]:
     from . import adversarial  # noqa: F401
     from . import sessions  # noqa: F401
     from . import faults  # noqa: F401
+    from . import endpoint  # noqa: F401
     return tuple(_CASES.values())
 
 

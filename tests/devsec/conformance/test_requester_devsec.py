@@ -14,8 +14,9 @@ from devsec.cli import main
 from devsec.conformance.requester import catalogue
 
 CONNECT = (f"{shlex.quote(sys.executable)} -m devsec connect tcp://{{host}}:{{port}} --trust-root {{root}} "
-           "--session")
-"""devsec's requester, opening a session too (so the in-session cases judge it)."""
+           "--endpoint-info signed --mel --key-pairs --session")
+"""devsec's requester, reading the 1.3 endpoint evidence and opening a session too (so the endpoint
+and in-session cases judge it)."""
 
 
 def test_list_prints_the_requester_catalogue(capsys: pytest.CaptureFixture[str]) -> None:
