@@ -74,8 +74,9 @@ class Recurring(Protocol):
 
 
 ENDPOINT_CAPS = (CapabilityFlags.EP_INFO_CAP_SIG | CapabilityFlags.MEL_CAP
-                 | CapabilityFlags.GET_KEY_PAIR_INFO_CAP)
-"""SPDM 1.3's endpoint messages, offered as ``devsec emulate`` offers them (:mod:`.endpoint`'s cases)."""
+                 | CapabilityFlags.GET_KEY_PAIR_INFO_CAP | CapabilityFlags.CHUNK_CAP)
+"""SPDM 1.3's endpoint messages, offered as ``devsec emulate`` offers them, and chunking, used only
+with a requester that offers it too (:mod:`.endpoint`'s cases)."""
 
 
 class CaseDevice:

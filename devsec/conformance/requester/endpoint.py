@@ -1,9 +1,11 @@
-"""Adversarial cases for the SPDM 1.3 endpoint messages: a conformant requester must exit non-zero.
+"""Adversarial cases for SPDM 1.3's endpoint messages and chunking: a conformant requester must exit non-zero.
 
-The device offers EP_INFO_CAP (signed), MEL_CAP and GET_KEY_PAIR_INFO_CAP
-(:class:`.device.CaseDevice`); a requester that never asks for endpoint info,
-the MEL or key pairs (``devsec connect`` without ``--endpoint-info``,
-``--mel``, ``--key-pairs``) has these cases skipped, saying so.
+The device offers EP_INFO_CAP (signed), MEL_CAP, GET_KEY_PAIR_INFO_CAP and
+CHUNK_CAP (:class:`.device.CaseDevice`); a requester that never asks for
+endpoint info, the MEL or key pairs (``devsec connect`` without
+``--endpoint-info``, ``--mel``, ``--key-pairs``), or never fetches a large
+response in chunks (a DataTransferSize that holds every response), has these
+cases skipped, saying so.
 
 Decisions: a MEL whose RemainderLength claims more than the device then
 sends (the next portion comes back empty or refused) must end the run, as
@@ -18,7 +20,8 @@ from .adversarial import Rewrite, refused_once_reached
 from .context import RequesterContext
 from .registry import case
 
-__all__ = ["endpoint_info_bad_signature", "key_pair_not_echoed", "mel_remainder_overstated"]
+__all__ = ["chunk_wrong_sequence", "endpoint_info_bad_signature", "key_pair_not_echoed",
+           "mel_remainder_overstated"]
 """The case judges (registered with :func:`.registry.case`; run them through the runner)."""
 
 _SIGNATURE_REQUESTED = 0x01
@@ -76,3 +79,22 @@ def mel_remainder_overstated(ctx: RequesterContext) -> None:
       misbehaviour=lambda: Rewrite(RequestCode.GET_KEY_PAIR_INFO, _other_key_pair))
 def key_pair_not_echoed(ctx: RequesterContext) -> None:
     refused_once_reached(ctx, "KEY_PAIR_INFO names another key pair", "GET_KEY_PAIR_INFO")
+
+
+_CHUNK_SEQ_NO = 4
+"""CHUNK_RESPONSE: header (4), ChunkSeqNo (u16 before 1.4) at offset 4."""
+
+
+def _later_chunk(request: bytes, response: bytes) -> bool:
+    return int.from_bytes(request[4:6], "little") == 1
+
+
+def _other_seq_no(request: bytes, response: bytes) -> bytes:
+    return response[:_CHUNK_SEQ_NO] + bytes([response[_CHUNK_SEQ_NO] ^ 0x02]) + response[_CHUNK_SEQ_NO + 1:]
+
+
+@case("requester.chunk.wrong-sequence", "A CHUNK_RESPONSE carrying another ChunkSeqNo than the CHUNK_GET "
+      "asked for is refused", "DSP0274 1.3 §10.18, Tables 88-90",
+      misbehaviour=lambda: Rewrite(RequestCode.CHUNK_GET, _other_seq_no, _later_chunk))
+def chunk_wrong_sequence(ctx: RequesterContext) -> None:
+    refused_once_reached(ctx, "a chunk of another ChunkSeqNo came back", "a second CHUNK_GET")

@@ -1,6 +1,6 @@
-"""The requester endpoint cases (requester.endpoint/mel/key-pairs): devsec's requester passes them when it
-asks for the 1.3 endpoint evidence, skips them when it does not, and each broken requester
-(``broken_endpoint_requester.py``) is caught by its case."""
+"""The requester endpoint and chunk cases (requester.endpoint/mel/key-pairs/chunk): devsec's requester
+passes them when it asks for the 1.3 endpoint evidence and takes large responses in chunks, skips them
+when it does not, and each broken requester (``broken_endpoint_requester.py``) is caught by its case."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from devsec.conformance.requester import catalogue
 from .broken_endpoint_requester import CAUGHT_BY
 
 SCRIPT = Path(__file__).with_name("broken_endpoint_requester.py")
-GROUPS = ("requester.endpoint", "requester.mel", "requester.key-pairs")
+GROUPS = ("requester.endpoint", "requester.mel", "requester.key-pairs", "requester.chunk")
 CONNECT = f"{shlex.quote(sys.executable)} -m devsec connect tcp://{{host}}:{{port}} --trust-root {{root}}"
 
 
@@ -33,7 +33,8 @@ def test_every_broken_requester_names_a_catalogued_case() -> None:
 
 
 def test_devsec_connect_passes_them_when_it_asks(tmp_path: Path) -> None:
-    command = CONNECT + " --endpoint-info signed --mel --key-pairs"
+    command = CONNECT + (" --endpoint-info signed --mel --key-pairs --data-transfer-size 0x100 "
+                         "--max-spdm-msg-size 0x10000 --cert-portion 0xffff")
     status, cases = _serve(command, tmp_path / "report.json", *GROUPS)
     assert status == 0
     assert {c["id"]: c["verdict"] for c in cases} == {case: "pass" for case in CAUGHT_BY.values()}
