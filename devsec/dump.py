@@ -41,6 +41,8 @@ from spdm.messages import (
     REQUEST_TYPES,
     RESPONSE_TYPES,
     ChunkGet,
+    ChunkSend,
+    ChunkSendAck,
     ErrorResponse,
     Message,
     RespondIfReady,
@@ -111,6 +113,7 @@ class _Follower:
         self.failed: list[str] = []
         self.stopped = ""
         self._request: Message | None = None
+        self._chunks: list[bytes] = []
 
     def _stop(self, reason: str) -> None:
         if self.following:
@@ -139,11 +142,46 @@ class _Follower:
             message = request_type.decode(payload, self.engine.response_context(None), padded=True)
         elif secured:
             self.decrypted += 1
+        if isinstance(message, ChunkSend):
+            return [_spdm_line(message), *notes, *self._large_request(message)]
         if not isinstance(message, RespondIfReady | ChunkGet):
             # a poll's response, and the large response the last chunk completes,
             # are decoded as the polled (chunked) request's
             self._request = message
         return [_spdm_line(message), *notes]
+
+    def _large_request(self, chunk: ChunkSend) -> list[str]:
+        """The large request a CHUNK_SEND sequence carries, shown once its last chunk passed."""
+        if chunk.chunk_seq_no == 0:
+            self._chunks = []
+        self._chunks.append(chunk.chunk)
+        if not chunk.last:
+            return []
+        whole, self._chunks = b"".join(self._chunks), []
+        _, code = peek_code(whole)
+        request_type = REQUEST_TYPES.get(code)
+        if request_type is None:
+            return [f"    reassembled: SPDM request 0x{code:02x} (not decoded)"]
+        try:
+            self._request = request_type.decode(whole, self.engine.response_context(None))
+        except DevsecError as exc:
+            return [f"    reassembled: undecodable: {exc}"]
+        return [f"    reassembled: {_spdm_line(self._request)}"]
+
+    def _chunk_ack_response(self, ack: ChunkSendAck) -> list[str]:
+        """The large request's response, which rides in the last CHUNK_SEND_ACK."""
+        if not ack.has_response or ack.early_error:
+            return []
+        _, code = peek_code(ack.response)
+        response_type = ErrorResponse if code == 0x7F else RESPONSE_TYPES.get(code)
+        if response_type is None:
+            return [f"    response: SPDM response 0x{code:02x} (not decoded)"]
+        try:
+            decoded = response_type.decode(ack.response, self.engine.response_context(self._request),
+                                           padded=True)
+        except DevsecError as exc:
+            return [f"    response: undecodable: {exc}"]
+        return [f"    response: {_spdm_line(decoded)}"]
 
     def _adopt(self, payload: bytes, secured: bool) -> Message:
         if not secured:
@@ -182,7 +220,9 @@ class _Follower:
         if response_type is None:
             return [f"SPDM response 0x{code:02x} (not decoded)", *lines]
         ctx = self.engine.response_context(self._request)
-        return [_spdm_line(response_type.decode(plain, ctx, padded=True)), *lines, *self._events()]
+        decoded = response_type.decode(plain, ctx, padded=True)
+        extra = self._chunk_ack_response(decoded) if isinstance(decoded, ChunkSendAck) else []
+        return [_spdm_line(decoded), *extra, *lines, *self._events()]
 
     def _events(self) -> list[str]:
         lines = []

@@ -95,7 +95,7 @@ def endpoint_lines(evidence: EndpointEvidence) -> list[str]:
             lines.append(f"  {_short(info['ep_info'])}")
     mel = doc["mel"]
     if mel is not None:
-        how = ("extends to the signed measurements" if mel["checked_against_measurements"]
+        how = ("checked against the signed measurements" if mel["checked_against_measurements"]
                else "not checked (no measurements read)")
         lines.append(f"MEL           {len(mel['entries'])} entries, {how}")
         lines += [f"  #{e['mel_index']} -> 0x{e['measurement_index']:02x} {e['value_type']:<26} "

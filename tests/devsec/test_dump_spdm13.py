@@ -7,7 +7,8 @@
 * chunking: the MEASUREMENTS a last CHUNK_RESPONSE completes decodes as the
   chunked GET_MEASUREMENTS' answer (it was once decoded as CHUNK_GET's and
   reported undecodable), with its signature verified where it arrives, in and
-  out of the session.
+  out of the session; a CHUNK_SEND sequence shows the SET_CERTIFICATE it
+  carries and the SET_CERTIFICATE_RSP its last ACK carries.
 * csr-setcert: GET_CSR/CSR and SET_CERTIFICATE/_RSP are decoded, in and out of session.
 """
 
@@ -45,6 +46,17 @@ def test_a_chunked_measurements_response_decodes_as_the_measurements() -> None:
         assert "SPDM_MEASUREMENTS (" in lines[index] and "blocks=[8]" in lines[index]
         assert lines[index + 1].startswith("    signature verified: responder-measurements signing")
     assert lines[-1] == "signatures: 3 verified, 0 failed"
+
+
+def test_a_chunk_send_sequence_shows_the_request_and_response_it_carries() -> None:
+    lines = dumped("spdm13-p384-chunking")
+    reassembled = [i for i, line in enumerate(lines) if line.startswith("    reassembled: ")]
+    assert len(reassembled) == 2  # the out-of-session SET_CERTIFICATEs (slot 0, handles 0 and 2)
+    for i in reassembled:
+        assert "SPDM_CHUNK_SEND (attributes=0x1" in lines[i - 1]
+        assert "SPDM_SET_CERTIFICATE (attributes=0x10, key_pair_id=0x1, cert_chain=<1591 bytes>)" in lines[i]
+        assert "SPDM_CHUNK_SEND_ACK" in lines[i + 1]
+        assert lines[i + 2] == "    response: SPDM(1.3, 0x6e) SPDM_SET_CERTIFICATE_RSP (slot_id=0x0)"
 
 
 def test_provisioning_messages_are_decoded() -> None:
