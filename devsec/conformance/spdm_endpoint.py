@@ -14,7 +14,10 @@ Decisions where DSP0274 leaves room:
   is left, and the log must be in the DMTF format (its header and entries agree).
 * An offset past the end of the MEL must be refused InvalidRequest; an
   offset equal to its length is the empty remainder and is not judged.
-* KeyPairID 0 and TotalKeyPairs + 1 must be refused InvalidRequest.
+* KeyPairID 0 and TotalKeyPairs + 1 must be refused InvalidRequest, by
+  GET_KEY_PAIR_INFO and by SET_KEY_PAIR_INFO alike; the SET probe is an Erase
+  (it carries no desired values to judge) of a key pair that does not exist,
+  so a conformant device is left unchanged.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from spdm.messages.endpoint import (
     EndpointInfoSubcode,
     GetEndpointInfo,
 )
-from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo
+from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, KeyPairOperation, SetKeyPairInfo
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, Mel
 
 from .context import CaseContext
@@ -47,6 +50,7 @@ __all__ = [
     "endpoint_info_unsigned",
     "key_pair_info",
     "key_pair_info_invalid_id",
+    "set_key_pair_info_invalid_id",
     "mel_bounds",
     "mel_portions",
 ]
@@ -225,3 +229,18 @@ def key_pair_info_invalid_id(ctx: CaseContext) -> None:
             continue
         ctx.expect_error(f"KeyPairID {key_pair_id} (of {total}) is refused", _key_pair(ctx, key_pair_id),
                          (SpdmErrorCode.INVALID_REQUEST,))
+
+
+@case("spdm.key-pairs.set-invalid-id", "SET_KEY_PAIR_INFO (Erase) for KeyPairID 0 or past TotalKeyPairs gets "
+      "ERROR InvalidRequest", "DSP0274 1.3 §10.31, Tables 106-107", per_version=True, min_version=V13,
+      needs=F.SET_KEY_PAIR_INFO_CAP | F.GET_KEY_PAIR_INFO_CAP)
+def set_key_pair_info_invalid_id(ctx: CaseContext) -> None:
+    AuthConnection(ctx).vca()
+    total = ctx.decode(KeyPairInfo, _key_pair(ctx, 1), reference=KEY_PAIR_CLAUSE).total_key_pairs
+    for key_pair_id in (0, total + 1):
+        if key_pair_id > 0xFF:
+            continue
+        request = SetKeyPairInfo(spdm_version=ctx.version, operation=KeyPairOperation.ERASE,
+                                 key_pair_id=key_pair_id)
+        ctx.expect_error(f"SET_KEY_PAIR_INFO for KeyPairID {key_pair_id} (of {total}) is refused",
+                         ctx.send(request), (SpdmErrorCode.INVALID_REQUEST,))

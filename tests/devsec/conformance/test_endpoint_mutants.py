@@ -1,7 +1,7 @@
 """The SPDM 1.3 endpoint cases (spdm.endpoint.*, spdm.mel.*, spdm.key-pairs.*) on a device that offers them.
 
-The healthy device is the emulator with EP_INFO_CAP (signed), MEL_CAP and
-GET_KEY_PAIR_INFO_CAP and a MEL of three entries; it passes every case of
+The healthy device is the emulator with EP_INFO_CAP (signed), MEL_CAP,
+GET_KEY_PAIR_INFO_CAP and SET_KEY_PAIR_INFO_CAP and a MEL of three entries; it passes every case of
 these groups at 1.3.  Each mutant breaks one rule in its answers and is
 caught by the case named for it.
 """
@@ -25,9 +25,10 @@ from spdm.transport.doe import DataObject, decode_data_object, encode_data_objec
 from .devices import Mutant, MutantState, device_model
 
 GROUPS = ("spdm.endpoint", "spdm.mel", "spdm.key-pairs")
-CAPS = DEFAULT_RESPONDER_CAPS | F.EP_INFO_CAP_SIG | F.MEL_CAP | F.GET_KEY_PAIR_INFO_CAP
-GET_ENDPOINT_INFO, GET_MEL, GET_KEY_PAIR_INFO = 0x87, 0xEF, 0xFC
-ENDPOINT_INFO, MEL, KEY_PAIR_INFO, ERROR = 0x07, 0x6F, 0x7C, 0x7F
+CAPS = (DEFAULT_RESPONDER_CAPS | F.EP_INFO_CAP_SIG | F.MEL_CAP | F.GET_KEY_PAIR_INFO_CAP
+        | F.SET_KEY_PAIR_INFO_CAP)
+GET_ENDPOINT_INFO, GET_MEL, GET_KEY_PAIR_INFO, SET_KEY_PAIR_INFO = 0x87, 0xEF, 0xFC, 0xFD
+ENDPOINT_INFO, MEL, KEY_PAIR_INFO, SET_KEY_PAIR_INFO_ACK, ERROR = 0x07, 0x6F, 0x7C, 0x7D, 0x7F
 RAW = 0x80
 LOG = Mel(entries=(MelEntry(1, 0x11, RAW | DmtfValueType.INFORMATIONAL, b"ROM"),
                    MelEntry(2, 0x11, RAW | DmtfValueType.INFORMATIONAL, b"Boot FW"),
@@ -110,6 +111,13 @@ def _accept_instead(request_code: int, response_code: int,
     return corrupt
 
 
+def _ack_set_key_pair(state: MutantState, request: bytes, response: bytes) -> bytes:
+    """SET_KEY_PAIR_INFO acknowledged whatever the device said."""
+    if request[1] == SET_KEY_PAIR_INFO and response[1] == ERROR:
+        return bytes([request[0], SET_KEY_PAIR_INFO_ACK, 0, 0])
+    return response
+
+
 MUTANTS = (
     Mutant("garbled endpoint info", "spdm.endpoint.info-unsigned",
            _on(GET_ENDPOINT_INFO, ENDPOINT_INFO, _garbled_ep_info)),
@@ -124,6 +132,7 @@ MUTANTS = (
            _on(GET_KEY_PAIR_INFO, KEY_PAIR_INFO, _other_key_pair)),
     Mutant("key pair 0 answered", "spdm.key-pairs.invalid-id",
            _accept_instead(GET_KEY_PAIR_INFO, KEY_PAIR_INFO, lambda request: True)),
+    Mutant("missing key pair erased", "spdm.key-pairs.set-invalid-id", _ack_set_key_pair),
 )
 
 
