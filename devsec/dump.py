@@ -27,7 +27,11 @@ from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.errors import ConfigurationError, DevsecError, VerificationError
 from spdm.events import (
     ChallengeAuthenticated,
+    EndpointInfoReceived,
     Event,
+    KeyPairInfoReceived,
+    KeyPairInfoSet,
+    MeasurementExtensionLogReceived,
     MeasurementsReceived,
     MutualAuthCompleted,
     SessionEstablished,
@@ -37,6 +41,8 @@ from spdm.messages import (
     REQUEST_TYPES,
     RESPONSE_TYPES,
     ChunkGet,
+    ChunkSend,
+    ChunkSendAck,
     ErrorResponse,
     Message,
     RespondIfReady,
@@ -108,6 +114,7 @@ class _Follower:
         self.failed: list[str] = []
         self.stopped = ""
         self._request: Message | None = None
+        self._chunks: list[bytes] = []
 
     def _stop(self, reason: str) -> None:
         if self.following:
@@ -136,11 +143,46 @@ class _Follower:
             message = request_type.decode(payload, self.engine.response_context(None), padded=True)
         elif secured:
             self.decrypted += 1
+        if isinstance(message, ChunkSend):
+            return [_spdm_line(message), *notes, *self._large_request(message)]
         if not isinstance(message, RespondIfReady | ChunkGet):
-            # A poll's response is decoded as the polled request's, and so is a large response
-            # reassembled from CHUNK_GETs (KEY_EXCHANGE_RSP's summary hash depends on the request).
+            # a poll's response, and the large response the last chunk completes,
+            # are decoded as the polled (chunked) request's
             self._request = message
         return [_spdm_line(message), *notes]
+
+    def _large_request(self, chunk: ChunkSend) -> list[str]:
+        """The large request a CHUNK_SEND sequence carries, shown once its last chunk passed."""
+        if chunk.chunk_seq_no == 0:
+            self._chunks = []
+        self._chunks.append(chunk.chunk)
+        if not chunk.last:
+            return []
+        whole, self._chunks = b"".join(self._chunks), []
+        _, code = peek_code(whole)
+        request_type = REQUEST_TYPES.get(code)
+        if request_type is None:
+            return [f"    reassembled: SPDM request 0x{code:02x} (not decoded)"]
+        try:
+            self._request = request_type.decode(whole, self.engine.response_context(None))
+        except DevsecError as exc:
+            return [f"    reassembled: undecodable: {exc}"]
+        return [f"    reassembled: {_spdm_line(self._request)}"]
+
+    def _chunk_ack_response(self, ack: ChunkSendAck) -> list[str]:
+        """The large request's response, which rides in the last CHUNK_SEND_ACK."""
+        if not ack.has_response or ack.early_error:
+            return []
+        _, code = peek_code(ack.response)
+        response_type = ErrorResponse if code == 0x7F else RESPONSE_TYPES.get(code)
+        if response_type is None:
+            return [f"    response: SPDM response 0x{code:02x} (not decoded)"]
+        try:
+            decoded = response_type.decode(ack.response, self.engine.response_context(self._request),
+                                           padded=True)
+        except DevsecError as exc:
+            return [f"    response: undecodable: {exc}"]
+        return [f"    response: {_spdm_line(decoded)}"]
 
     def _adopt(self, payload: bytes, secured: bool) -> Message:
         if not secured:
@@ -179,7 +221,9 @@ class _Follower:
         if response_type is None:
             return [f"SPDM response 0x{code:02x} (not decoded)", *lines]
         ctx = self.engine.response_context(self._request)
-        return [_spdm_line(response_type.decode(plain, ctx, padded=True)), *lines, *self._events()]
+        decoded = response_type.decode(plain, ctx, padded=True)
+        extra = self._chunk_ack_response(decoded) if isinstance(decoded, ChunkSendAck) else []
+        return [_spdm_line(decoded), *extra, *lines, *self._events()]
 
     def _events(self) -> list[str]:
         lines = []
@@ -195,13 +239,30 @@ class _Follower:
             if isinstance(event, MutualAuthCompleted):
                 self.verified += 1
                 lines.append("    requester authenticated: its CHALLENGE_AUTH signature over M2 verified")
+            lines += _endpoint_lines(event)
         return lines
 
 
 def _evidence(event: Event) -> SignedEvidence | None:
-    if isinstance(event, ChallengeAuthenticated | MeasurementsReceived):
+    if isinstance(event, ChallengeAuthenticated | MeasurementsReceived | EndpointInfoReceived):
         return event.evidence
     return None
+
+
+def _endpoint_lines(event: Event) -> list[str]:
+    """What the engine made of an SPDM 1.3 endpoint message (its signature has its own line)."""
+    if isinstance(event, EndpointInfoReceived) and event.evidence is None:
+        return [f"    endpoint info (subcode {event.subcode}), unsigned: {event.ep_info.hex()}"]
+    if isinstance(event, MeasurementExtensionLogReceived):
+        return [f"    measurement extension log complete: {event.entries} entries, {len(event.mel)} bytes"]
+    if isinstance(event, KeyPairInfoReceived):
+        return [f"    key pair {event.key_pair_id} of {event.total_key_pairs}: "
+                f"usage 0x{event.current_key_usage:04x} of 0x{event.key_usage_capabilities:04x}, "
+                f"algorithm 0x{event.current_asym_algo:08x}, "
+                f"slots 0x{event.assoc_cert_slot_mask:02x}"]
+    if isinstance(event, KeyPairInfoSet):
+        return [f"    key pair {event.key_pair_id} set (operation {event.operation})"]
+    return []
 
 
 def dump(capture: bytes, *, now: datetime, secrets: Sequence[bytes] = ()) -> list[str]:

@@ -19,6 +19,8 @@ from spdm.events import (
     CertificateChainReceived,
     ChallengeAuthenticated,
     DigestsReceived,
+    EndpointInfoReceived,
+    MeasurementExtensionLogReceived,
     MeasurementsReceived,
     SignedEvidence,
 )
@@ -33,6 +35,7 @@ from spdm.messages.codes import (
     MeasurementHashAlgo,
     SpdmVersion,
 )
+from spdm.messages.mel import Mel
 from spdm.names import (
     AEADS,
     ASYMS,
@@ -326,6 +329,8 @@ class DeviceEvidence:
         interface_report: the TDI's TDISP DEVICE_INTERFACE_REPORT (REPORT_BYTES,
             PCIe 6.x Table 11-15) while its interface is locked; empty otherwise.
             devsec's ``interface_report/`` (:mod:`.interface_report`).
+        mel: the device's SPDM 1.3 Measurement Extension Log (DMTF format) as last
+            read; empty when none was.  devsec's ``mel/`` (:mod:`.mel`).
     """
 
     bdf: str
@@ -340,6 +345,7 @@ class DeviceEvidence:
     pci: PciIdentity = PciIdentity()
     supported_slots: tuple[int, ...] = tuple(SLOTS)
     interface_report: bytes = field(default=b"", repr=False)
+    mel: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         check_bdf(self.bdf)
@@ -356,6 +362,11 @@ class DeviceEvidence:
                 InterfaceReport.decode(self.interface_report)
             except DecodeError as exc:
                 raise ConfigurationError(f"the interface report does not parse: {exc}") from exc
+        if self.mel:
+            try:
+                Mel.decode(self.mel)
+            except DecodeError as exc:
+                raise ConfigurationError(f"the MEL does not parse: {exc}") from exc
         if isinstance(self.authenticated, str) and self.authenticated:
             check_tsm_name(self.authenticated)
         for slot, der in self.certificates.items():
@@ -480,10 +491,12 @@ def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIden
     """The evidence one SPDM authentication produced, for the device at ``bdf``.
 
     Every certificate chain retrieved goes to its slot, every signature
-    received (CHALLENGE_AUTH, signed MEASUREMENTS, in a session too) becomes a
+    received (CHALLENGE_AUTH, signed MEASUREMENTS, signed ENDPOINT_INFO, in a
+    session too) becomes a
     log entry numbered from 0 in the order received, the measurement blocks
-    of the authentication's MEASUREMENTS become measurement entries, and the
-    negotiated version, algorithms and capabilities become :class:`SpdmFacts`.
+    of the authentication's MEASUREMENTS become measurement entries, the last
+    MEL read becomes ``mel``, and the negotiated version, algorithms and
+    capabilities become :class:`SpdmFacts`.
 
     Args:
         report: what :func:`spdm.authenticate.authenticate` returned.
@@ -499,6 +512,7 @@ def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIden
     certificates: dict[int, bytes] = {}
     signed: list[SignedEvidence] = []
     digests: DigestsReceived | None = None
+    mel = b""
     for event in report.events:
         if isinstance(event, DigestsReceived):
             digests = event
@@ -506,8 +520,10 @@ def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIden
             certificates[event.slot_id] = b"".join(c.der for c in event.chain.certificates)
         elif isinstance(event, ChallengeAuthenticated):
             signed.append(event.evidence)
-        elif isinstance(event, MeasurementsReceived) and event.evidence is not None:
+        elif isinstance(event, MeasurementsReceived | EndpointInfoReceived) and event.evidence is not None:
             signed.append(event.evidence)
+        elif isinstance(event, MeasurementExtensionLogReceived):
+            mel = event.mel
     blocks = report.measurements.blocks if report.measurements is not None else ()
     hash_name = measurement_hash_name(report.negotiated.measurement_hash_alg)
     return DeviceEvidence(
@@ -520,6 +536,7 @@ def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIden
         spdm=spdm_facts(report, vendor_protocols),
         pci=pci if pci is not None else PciIdentity(),
         supported_slots=supported_slots(report.negotiated.version, digests, certificates),
+        mel=mel,
     )
 
 

@@ -49,6 +49,7 @@ from .evidence import (
     check_tsm_name,
 )
 from .interface_report import read_interface_report
+from .mel import read_mel
 from .pci import PCI_ID_ATTRIBUTES, PciIdentity
 
 __all__ = ["device_bdf", "list_devices", "read_device", "read_device_dir", "read_entry", "resolve_device_dir"]
@@ -308,11 +309,13 @@ def _read(directory: Path, bdf: str) -> DeviceEvidence:
     spdm = _spdm(directory / "spdm")
     pci = _pci(directory)
     report = read_interface_report(directory)
+    mel = read_mel(directory)
     with _naming(directory):
         return DeviceEvidence(
             bdf=bdf, authenticated=authenticated, certificates=certificates, signatures=signatures,
             doe_features=features, measurements=measurements, tsm=tsm, next_requester_nonce=nonce,
-            spdm=spdm, pci=pci, supported_slots=slots, interface_report=report)
+            spdm=spdm, pci=pci, supported_slots=slots, interface_report=report,
+            mel=mel)
 
 
 def read_device(root: Path, bdf: str) -> DeviceEvidence:

@@ -6,7 +6,7 @@ Layout (ARCHITECTURE.md, the kernel's names)::
     ROOT/devices/devsec/DDDD:BB:DD.F@<token>/
         authenticated  certificates/slotN (each supported slot)  signatures/<N>_*
         signatures/next_requester_nonce  doe_features/doe_discovery  doe_features/VVVV:TT
-        measurements/<index>/*  tsm/*  spdm/*  interface_report/*
+        measurements/<index>/*  tsm/*  spdm/*  interface_report/*  mel/*
         vendor  device  subsystem_vendor  subsystem_device  class
     ROOT/class/tsm/tsmN -> ../../devices/virtual/tsm/tsmN
 
@@ -56,6 +56,8 @@ from .evidence import (
 )
 from .interface_report import DIRECTORY as INTERFACE_REPORT
 from .interface_report import report_files
+from .mel import DIRECTORY as MEL
+from .mel import mel_files
 from .pci import PCI_ID_ATTRIBUTES
 
 __all__ = ["DEFAULT_MAX_SIGNATURES", "DOE_DISCOVERY", "device_files", "entry_files", "remove_device",
@@ -138,6 +140,9 @@ def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
     if evidence.interface_report:
         for name, data in report_files(evidence.interface_report).items():
             files[f"{INTERFACE_REPORT}/{name}"] = data
+    if evidence.mel:
+        for name, data in mel_files(evidence.mel).items():
+            files[f"{MEL}/{name}"] = data
     if evidence.spdm is not None:
         for name in SPDM_ATTRIBUTES:
             value = getattr(evidence.spdm, name)

@@ -95,6 +95,7 @@ def evidence_from_tsm(info: DeviceInfo, pci: PciIdentity | None = None) -> tuple
                               info.dhe_group, info.aead_suite, info.capabilities, protocols),
         pci=pci if pci is not None else PciIdentity(),
         interface_report=_report(own),
+        mel=info.mel,
     )
     tdis = (DeviceEvidence(bdf=t.bdf, authenticated=authenticated, supported_slots=(),
                            tsm=_tsm_state(info, t, dsm_function=False), interface_report=_report(t))

@@ -12,6 +12,8 @@
   for the psp-proxy mailbox and the TSM service alike.
 - :mod:`.link`: the IDE_KM and TDISP flows through an SPDM secure session.
 - :mod:`.teeio`: ``connect --ide --tdisp``'s walk of a TDI through its states.
+- :mod:`.endpoint`: a device's SPDM 1.3 endpoint evidence over a connection (signed
+  ENDPOINT_INFO, the MEL checked against the signed measurements, key pairs).
 - :mod:`.service`: a TSM held by a long-running service, and :class:`~tsm.service.ServiceTsm`,
   the interface as that service's client.
 """

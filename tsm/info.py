@@ -105,6 +105,9 @@ class DeviceInfo:
         measurements: the signed measurement blocks (the newest set).
         streams: IDE stream IDs programmed and running.
         tdis: the TDIs bound so far.
+        mel: the device's SPDM 1.3 Measurement Extension Log (DMTF format), read on
+            connect when the device offers it and checked against the signed
+            measurements; empty otherwise.
     """
 
     bdf: str
@@ -123,6 +126,7 @@ class DeviceInfo:
     measurements: tuple[MeasurementBlock, ...] = field(default=(), repr=False)
     streams: tuple[int, ...] = ()
     tdis: tuple[TdiInfo, ...] = ()
+    mel: bytes = field(default=b"", repr=False)
 
 
 def expect_device(info: DeviceInfo | TdiInfo, what: str) -> DeviceInfo:

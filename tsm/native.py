@@ -27,6 +27,7 @@ from tdisp.events import InterfaceReportReceived
 from tdisp.messages import TdiState
 from tdisp.requester import TdispRequester, TdispRequesterConfig
 
+from .endpoint import read_offered_evidence
 from .info import DeviceInfo, LinkState, TdiInfo
 from .interface import DeviceTarget, Progress, TdiTarget, Tsm, TsmConfig, no_progress, register_backend
 from .link import VendorChannel, lock_tdi, run, secure_link, start_tdi, stop_tdi
@@ -67,6 +68,7 @@ class DeviceLink:
         self._session: Session | None = None
         self._signatures: list[SignedEvidence] = []
         self._measurements: tuple[MeasurementBlock, ...] = ()
+        self._mel = b""
         self._streams: tuple[int, ...] = ()
         self._tdis: dict[str, _Tdi] = {}
         self.state = LinkState.DISCONNECTED
@@ -84,6 +86,13 @@ class DeviceLink:
                 self._signatures.append(event.evidence)
             elif isinstance(event, MeasurementsReceived):
                 self._record(event)
+        endpoint = read_offered_evidence(connection)
+        if endpoint is not None:
+            progress("SPDM: GET_ENDPOINT_INFO (signed), GET_MEASUREMENT_EXTENSION_LOG, as offered")
+            if endpoint.endpoint_info is not None and endpoint.endpoint_info.evidence is not None:
+                self._signatures.append(endpoint.endpoint_info.evidence)
+            if endpoint.mel is not None:
+                self._mel = endpoint.mel.raw
         progress("SPDM: KEY_EXCHANGE, FINISH")
         self._session = connection.open_session()
         progress(f"IDE_KM: QUERY, KEY_PROG x6, K_SET_GO (stream {self._config.stream_id})")
@@ -183,7 +192,7 @@ class DeviceLink:
             aead_suite=negotiated.aead_suite, capabilities=negotiated.responder_flags,
             doe_features=tuple(report.protocols), certificates=certificates,
             signatures=tuple(self._signatures), measurements=self._measurements,
-            streams=self._streams, tdis=tuple(t.info() for t in self._tdis.values()),
+            streams=self._streams, tdis=tuple(t.info() for t in self._tdis.values()), mel=self._mel,
         )
 
     def tdi_info(self, bdf: str) -> TdiInfo:

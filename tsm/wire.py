@@ -307,7 +307,7 @@ def _tdi_doc(t: TdiInfo) -> dict[str, Any]:
 
 
 def _device_doc(d: DeviceInfo) -> dict[str, Any]:
-    return {
+    doc = {
         "bdf": d.bdf, "tsm": d.tsm, "state": d.state.value, "version": int(d.version),
         "hash_alg": int(d.hash_alg), "asym_alg": int(d.asym_alg),
         "measurement_hash_alg": int(d.measurement_hash_alg), "dhe_group": int(d.dhe_group),
@@ -320,6 +320,9 @@ def _device_doc(d: DeviceInfo) -> dict[str, Any]:
         "streams": list(d.streams),
         "tdis": [_tdi_doc(t) for t in d.tdis],
     }
+    if d.mel:  # optional: a document without it is the same as before the MEL existed
+        doc["mel"] = d.mel.hex()
+    return doc
 
 
 def _info_doc(info: DeviceInfo | TdiInfo) -> dict[str, Any]:
@@ -380,7 +383,7 @@ def _device(value: object, path: str) -> DeviceInfo:
     doc = obj(value, path, ("bdf", "tsm", "state", "version", "hash_alg", "asym_alg",
                                 "measurement_hash_alg", "dhe_group", "aead_suite", "capabilities",
                                 "doe_features", "certificates", "signatures", "measurements", "streams",
-                                "tdis"))
+                                "tdis"), ("mel",))
 
     def each(key: str, read: Callable[[object, str], Any]) -> tuple[Any, ...]:
         items = array(doc[key], at(path, key))
@@ -409,6 +412,7 @@ def _device(value: object, path: str) -> DeviceInfo:
         measurements=each("measurements", _measurement),
         streams=each("streams", lambda v, p: uint(v, p, bits=8)),
         tdis=each("tdis", _tdi),
+        mel=hexbytes(doc["mel"], at(path, "mel")) if "mel" in doc else b"",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ from .report import report_dict, report_text
 if TYPE_CHECKING:
     from spdm.transport import DoeTransport
     from sysfs_bridge.pci import PciIdentity
+    from tsm.endpoint import EndpointEvidence
     from tsm.teeio import TeeIoSteps
 
 __all__ = ["add_parser"]
@@ -99,9 +101,11 @@ def _run(args: argparse.Namespace) -> int:
         identity = DeviceModel.from_files(read(args.requester_cert_chain, "requester chain"),
                                           read(args.requester_key, "requester key"))
         caps |= MUTUAL_AUTH_CAPS
-    config = sized(RequesterConfig(versions=versions(args), capabilities=caps, algorithms=preferences(args),
-                                   trust_anchors=certificates(args.trust_root, "trust root"),
-                                   multi_key_conn=args.multi_key), args)
+    config = _chunked(sized(RequesterConfig(versions=versions(args), capabilities=caps,
+                                            algorithms=preferences(args),
+                                            trust_anchors=certificates(args.trust_root, "trust root"),
+                                            multi_key_conn=args.multi_key), args),
+                      args)
     teeio = _teeio_steps(args)
     psk = hex_value(args.psk, "--psk") if args.psk else None
     with open_transport(args.target, force=args.force) as transport:
@@ -115,11 +119,41 @@ def _run(args: argparse.Namespace) -> int:
                     event_types = _event_types(connection, session)
                 if teeio is not None:
                     teeio.run(session)
+        endpoint = _endpoint(args, connection)
         report = connection.report
+    if endpoint is not None:
+        report = replace(report, events=report.events + endpoint.events)
     if args.sysfs:
         _render(args, report, pci, teeio)
-    _print(args, report, teeio, event_types)
+    _print(args, report, teeio, event_types, endpoint)
     return 0
+
+
+def _endpoint(args: argparse.Namespace, connection: Connection) -> EndpointEvidence | None:
+    """``--endpoint-info``, ``--mel``, ``--key-pairs``: the SPDM 1.3 endpoint evidence, or None."""
+    if not (args.endpoint_info or args.mel or args.key_pairs):
+        return None
+    from tsm.endpoint import read_endpoint
+
+    return read_endpoint(connection, endpoint_info=args.endpoint_info, mel=args.mel, key_pairs=args.key_pairs)
+
+
+def _chunked(config: RequesterConfig, args: argparse.Namespace) -> RequesterConfig:
+    """``--max-spdm-msg-size``: above the DataTransferSize, messages that do not fit go in chunks (CHUNK_CAP).
+
+    Raises:
+        ConfigurationError: below the DataTransferSize or over 32 bits.
+    """
+    size = args.max_spdm_msg_size
+    if size is None:
+        return config
+    if not config.data_transfer_size <= size <= 0xFFFF_FFFF:
+        raise ConfigurationError(f"--max-spdm-msg-size {size:#x} is not in --data-transfer-size "
+                                 f"({config.data_transfer_size:#x})..0xffffffff")
+    caps = config.capabilities
+    if size > config.data_transfer_size:
+        caps |= CapabilityFlags.CHUNK_CAP
+    return replace(config, max_spdm_msg_size=size, capabilities=caps)
 
 
 # IDE_KM/TDISP (the TSM layer) and the sysfs renderer are imported only when a
@@ -156,13 +190,20 @@ def _render(args: argparse.Namespace, report: AuthenticationReport, pci: PciIden
 
 
 def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps | None,
-           event_types: tuple[list[dict[str, object]], list[str]] | None) -> None:
+           event_types: tuple[list[dict[str, object]], list[str]] | None,
+           endpoint: EndpointEvidence | None) -> None:
     doc = report_dict(report, args.target)
     text = report_text(report, args.target)
     if event_types is not None:
         doc["event_types"], lines = event_types
         last = text.rindex("\nresult")
         text = text[:last] + "\nevent types\n" + ("\n".join(lines) or "  none (no EVENT_CAP)") + text[last:]
+    if endpoint is not None:
+        from .endpoint_report import endpoint_dict, endpoint_lines
+
+        doc["endpoint"] = endpoint_dict(endpoint)
+        last = text.rindex("\nresult")
+        text = text[:last] + "\n" + "\n".join(endpoint_lines(endpoint)) + text[last:]
     if teeio is not None and teeio.steps:
         doc["tee_io"] = teeio.steps
         last = text.rindex("\nresult")
@@ -201,6 +242,18 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--event-types", action="store_true",
                    help="in the session: list the event types the device can send (SPDM 1.3 "
                         "GET_SUPPORTED_EVENT_TYPES; empty without EVENT_CAP)")
+    p.add_argument("--max-spdm-msg-size", type=lambda v: int(v, 0), metavar="BYTES",
+                   help="the largest SPDM message we assemble from chunks, advertised as MaxSPDMmsgSize; "
+                        "above --data-transfer-size we offer CHUNK_CAP and messages that do not fit go "
+                        "by CHUNK_GET/CHUNK_SEND (default: --data-transfer-size, no chunking)")
+    p.add_argument("--endpoint-info", choices=("signed", "unsigned"),
+                   help="SPDM 1.3: read the device class identifier (GET_ENDPOINT_INFO), signed by "
+                        "--slot's key (verified, and logged under --sysfs) or unsigned")
+    p.add_argument("--mel", action="store_true",
+                   help="SPDM 1.3: read the Measurement Extension Log and check that it extends to the "
+                        "signed hash-extended measurements")
+    p.add_argument("--key-pairs", action="store_true",
+                   help="SPDM 1.3: read every key pair's information (GET_KEY_PAIR_INFO)")
     algorithm_flags(p, "signature algorithm to allow (repeatable)")
     session_flags(p)
     transfer_flags(p)

@@ -7,7 +7,8 @@ can do, so that a conformance tool (DMTF's SPDM-Responder-Validator, the
 reference requester) skips nothing because of how the device was started:
 two generated slots, signed fresh measurements, KEY_EXCHANGE sessions with
 encryption, heartbeat (60 s) and key update, HANDSHAKE_IN_THE_CLEAR_CAP, PSK
-sessions with context when a PSK is given, two IDE_KM ports, and a TDI for
+sessions with context when a PSK is given, SPDM 1.3's signed endpoint
+info, MEL and key pair information, two IDE_KM ports, and a TDI for
 spdm-emu's requester (interface 0xBEEF) beside a PF and two VFs.  With
 --state FILE the device is instead one to provision (devsec provision):
 its key pair and whatever chains are installed live in FILE (created blank,
@@ -64,6 +65,8 @@ DEFAULT_TDIS = (0x0100, 0x0101, 0x0102, 0xBEEF)
 """A PF, two VFs, and 0xBEEF: the INTERFACE_ID DMTF's spdm-emu requester hard-codes."""
 
 MEASUREMENT_CAPS = {"signed": F.MEAS_CAP_SIG, "unsigned": F.MEAS_CAP_NO_SIG, "none": F(0)}
+ENDPOINT_INFO_CAPS = {"signed": F.EP_INFO_CAP_SIG, "unsigned": F.EP_INFO_CAP_NO_SIG, "none": F(0)}
+"""``--endpoint-info``: EP_INFO_CAP (SPDM 1.3: GET_ENDPOINT_INFO answered signed, or unsigned only)."""
 
 
 def _slot_list(value: str) -> tuple[int, ...]:
@@ -145,6 +148,14 @@ def _capabilities(args: argparse.Namespace, model: DeviceModel | ProvisionableDe
     if args.events:
         caps |= F.EVENT_CAP | F.ENCAP_CAP  # events go out as encapsulated SEND_EVENTs
     caps |= multi_key_caps(args)
+    if isinstance(model, DeviceModel):  # a provisionable device keeps no endpoint data
+        caps |= ENDPOINT_INFO_CAPS[args.endpoint_info]
+        if args.mel:
+            caps |= F.MEL_CAP
+        if args.key_pair_info:
+            caps |= F.GET_KEY_PAIR_INFO_CAP
+    if _max_message_size(args) > args.data_transfer_size:
+        caps |= F.CHUNK_CAP
     return caps
 
 
@@ -166,13 +177,13 @@ def device_from_args(args: argparse.Namespace, model: DeviceModel | Provisionabl
         heartbeat_period=args.heartbeat_period,
         mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots,
         data_transfer_size=_transfer_size(args.data_transfer_size),
-        max_spdm_msg_size=args.data_transfer_size)
+        max_spdm_msg_size=_max_message_size(args))
     functions = tuple(args.tdi) if args.tdi else DEFAULT_TDIS
     return SecureDevice(config, model, functions=functions, ide_ports=args.ide_ports)
 
 
 def _transfer_size(size: int) -> int:
-    """The device's DataTransferSize (= its MaxSPDMmsgSize: the device has no CHUNK_CAP).
+    """The device's DataTransferSize (its MaxSPDMmsgSize too unless ``--max-spdm-msg-size`` says more).
 
     Raises:
         ConfigurationError: below SPDM 1.2's minimum or over 32 bits.
@@ -180,6 +191,19 @@ def _transfer_size(size: int) -> int:
     if not MIN_DATA_TRANSFER_SIZE_12 <= size <= 0xFFFF_FFFF:
         raise ConfigurationError(f"--data-transfer-size {size} is not in {MIN_DATA_TRANSFER_SIZE_12}.."
                                  f"0xffffffff (SPDM 1.2's minimum, a 32-bit field)")
+    return size
+
+
+def _max_message_size(args: argparse.Namespace) -> int:
+    """The device's MaxSPDMmsgSize: ``--max-spdm-msg-size``, else its DataTransferSize (no chunking).
+
+    Raises:
+        ConfigurationError: below the DataTransferSize or over 32 bits.
+    """
+    size: int = args.max_spdm_msg_size if args.max_spdm_msg_size is not None else args.data_transfer_size
+    if not args.data_transfer_size <= size <= 0xFFFF_FFFF:
+        raise ConfigurationError(f"--max-spdm-msg-size {size:#x} is not in --data-transfer-size "
+                                 f"({args.data_transfer_size:#x})..0xffffffff")
     return size
 
 
@@ -264,6 +288,16 @@ def add_parser(sub: Subparsers) -> None:
                    help="the largest SPDM message the device receives and sends whole, advertised as "
                         "DataTransferSize and MaxSPDMmsgSize: a device or DOE bridge with a small buffer "
                         "(CERTIFICATE portions shrink to fit; default %(default)#x)")
+    p.add_argument("--max-spdm-msg-size", type=lambda v: int(v, 0), metavar="BYTES",
+                   help="the largest SPDM message the device assembles from chunks, advertised as "
+                        "MaxSPDMmsgSize; above --data-transfer-size the device offers CHUNK_CAP and "
+                        "larger messages go by CHUNK_GET/CHUNK_SEND (default: --data-transfer-size, "
+                        "no chunking)")
+    p.add_argument("--endpoint-info", choices=tuple(ENDPOINT_INFO_CAPS), default="signed",
+                   help="EP_INFO_CAP (SPDM 1.3): GET_ENDPOINT_INFO answered signed or unsigned, or not "
+                        "at all (default signed; not with --state)")
+    _flag(p, "mel", "offer MEL_CAP (SPDM 1.3: GET_MEASUREMENT_EXTENSION_LOG; not with --state)")
+    _flag(p, "key-pair-info", "offer GET_KEY_PAIR_INFO_CAP (SPDM 1.3; not with --state)")
     p.add_argument("--ct-exponent", type=int, default=ResponderConfig.ct_exponent, metavar="N",
                    help="CTExponent: the device answers cryptographic requests within 2^N us "
                         "(default %(default)s)")

@@ -422,6 +422,8 @@ class RequesterCore:
 
     def _receive(self, pending: _Pending, data: bytes) -> None:
         if pending.chunks is not None:
+            if self._chunk_busy(pending, pending.chunks, data):
+                return
             whole = pending.chunks.take(data)
             if whole is None:
                 self._queue(pending.chunks.next_request(), pending.session)
@@ -454,6 +456,24 @@ class RequesterCore:
         new_state = next_state(self.state, request.CODE)
         assert new_state is not None  # _begin checked the request was legal
         self.state = new_state
+
+    def _chunk_busy(self, pending: _Pending, chunks: ChunkFetch | ChunkSender, data: bytes) -> bool:
+        """ERROR Busy in the middle of a chunk transfer: the same chunk request again after the delay.
+
+        Decided: Busy is transient whatever the request (DSP0274 §10.12), so a
+        CHUNK_GET or CHUNK_SEND answered Busy is retried like any request,
+        within the same ``busy_retries``; ResponseNotReady is for requests the
+        responder needs time to compute and no chunk is one, so it ends the
+        transfer (:mod:`.chunk` refuses any other ERROR).
+        """
+        if len(data) < 3 or data[1] != ResponseCode.ERROR or data[2] != SpdmErrorCode.BUSY \
+                or pending.busy_retries >= self.config.busy_retries:
+            return False
+        pending.busy_retries += 1
+        pending.resend = chunks.next_request()
+        self._timer = self.config.busy_retry_delay
+        logger.debug("Busy: retry %d of a chunk request", pending.busy_retries)
+        return True
 
     def _on_error(self, pending: _Pending, error: ErrorResponse) -> None:
         request = pending.request

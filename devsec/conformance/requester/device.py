@@ -37,7 +37,7 @@ from spdm.transport.doe import (
 from ..context import Exchange
 from .case import NO_CAPS
 
-__all__ = ["CaseDevice", "Misbehaviour", "Recurring"]
+__all__ = ["ENDPOINT_CAPS", "CaseDevice", "Misbehaviour", "Recurring"]
 
 _log = logging.getLogger(__name__)
 
@@ -73,6 +73,12 @@ class Recurring(Protocol):
         """The requester is about to run again, against a fresh device."""
 
 
+ENDPOINT_CAPS = (CapabilityFlags.EP_INFO_CAP_SIG | CapabilityFlags.MEL_CAP
+                 | CapabilityFlags.GET_KEY_PAIR_INFO_CAP | CapabilityFlags.CHUNK_CAP)
+"""SPDM 1.3's endpoint messages, offered as ``devsec emulate`` offers them, and chunking, used only
+with a requester that offers it too (:mod:`.endpoint`'s cases)."""
+
+
 class CaseDevice:
     """The TEE-IO emulator with its defaults behind a recording, optionally misbehaving, DOE handler."""
 
@@ -86,7 +92,7 @@ class CaseDevice:
             without: capabilities it does not advertise (the emulator's defaults less these).
         """
         config = ResponderConfig()
-        config = replace(config, capabilities=config.capabilities & ~without,
+        config = replace(config, capabilities=(config.capabilities | ENDPOINT_CAPS) & ~without,
                          algorithms=replace(config.algorithms, asym_algs=(model.asym_alg,)))
         self.device = SecureDevice(config, model)
         self.misbehaviour = misbehaviour

@@ -44,6 +44,7 @@ def catalogue() -> tuple[RequesterCase, ...]:
     from . import faults  # noqa: F401
     from . import events  # noqa: F401
     from . import multikey  # noqa: F401
+    from . import endpoint  # noqa: F401
     return tuple(_CASES.values())
 
 
