@@ -45,18 +45,21 @@ def test_a_chunked_measurements_response_decodes_as_the_measurements() -> None:
         (index,) = [i for i, line in enumerate(lines) if line.startswith(f"{number} ")]
         assert "SPDM_MEASUREMENTS (" in lines[index] and "blocks=[8]" in lines[index]
         assert lines[index + 1].startswith("    signature verified: responder-measurements signing")
-    assert lines[-1] == "signatures: 3 verified, 0 failed"
+    assert lines[-1] == "signatures: 4 verified, 0 failed"  # CHALLENGE_AUTH and three MEASUREMENTS
 
 
 def test_a_chunk_send_sequence_shows_the_request_and_response_it_carries() -> None:
     lines = dumped("spdm13-p384-chunking")
     reassembled = [i for i, line in enumerate(lines) if line.startswith("    reassembled: ")]
-    assert len(reassembled) == 2  # the out-of-session SET_CERTIFICATEs (slot 0, handles 0 and 2)
-    for i in reassembled:
+    # slot 0 out of the session and slot 4 inside it, in each of the two sessions (handles 0-3)
+    assert len(reassembled) == 4
+    for i, slot in zip(reassembled, (0, 4, 0, 4), strict=True):
         assert "SPDM_CHUNK_SEND (attributes=0x1" in lines[i - 1]
-        assert "SPDM_SET_CERTIFICATE (attributes=0x10, key_pair_id=0x1, cert_chain=<1591 bytes>)" in lines[i]
+        assert ("SecuredSPDM" in lines[i - 1]) == (slot == 4)
+        assert (f"SPDM_SET_CERTIFICATE (attributes=0x1{slot}, key_pair_id=0x1, cert_chain=<1591 bytes>)"
+                in lines[i])
         assert "SPDM_CHUNK_SEND_ACK" in lines[i + 1]
-        assert lines[i + 2] == "    response: SPDM(1.3, 0x6e) SPDM_SET_CERTIFICATE_RSP (slot_id=0x0)"
+        assert lines[i + 2] == f"    response: SPDM(1.3, 0x6e) SPDM_SET_CERTIFICATE_RSP (slot_id=0x{slot})"
 
 
 def test_provisioning_messages_are_decoded() -> None:
