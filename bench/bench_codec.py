@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devsec.emulator import EmulatedDevice  # noqa: E402
-from spdm.authenticate import authenticate  # noqa: E402
+from spdm.cma import authenticate  # noqa: E402
 from spdm.config import RequesterConfig, ResponderConfig  # noqa: E402
 from spdm.device import DeviceModel  # noqa: E402
 from spdm.messages import (  # noqa: E402

@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devsec.emulator import EmulatedDevice  # noqa: E402
-from spdm.authenticate import AuthenticationReport, authenticate  # noqa: E402
+from spdm.cma import AuthenticationReport, authenticate  # noqa: E402
 from spdm.config import RequesterConfig, ResponderConfig  # noqa: E402
 from spdm.crypto import digest, validate_cert_chain, verify  # noqa: E402
 from spdm.device import DeviceModel  # noqa: E402

@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING
 from spdm.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from spdm.authenticate import AuthenticationReport, SessionReport, authenticate
+    from spdm.cma import AuthenticationReport, SessionReport, authenticate
     from spdm.config import DEFER_TRUST, RequesterConfig
     from spdm.connection import Connection, Session, connect
     from spdm.errors import (
@@ -102,8 +102,8 @@ if TYPE_CHECKING:
     from tsm import DeviceInfo, DeviceTarget, TdiInfo, TdiTarget, Tsm, TsmConfig, backend_names, open_backend
 
 _HOMES = {
-    "AuthenticationReport": "spdm.authenticate", "SessionReport": "spdm.authenticate",
-    "authenticate": "spdm.authenticate",
+    "AuthenticationReport": "spdm.cma", "SessionReport": "spdm.cma",
+    "authenticate": "spdm.cma",
     "DEFER_TRUST": "spdm.config", "RequesterConfig": "spdm.config",
     "Connection": "spdm.connection", "Session": "spdm.connection", "connect": "spdm.connection",
     "ConfigurationError": "spdm.errors", "DecodeError": "spdm.errors", "DevsecError": "spdm.errors",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .authenticate import AuthenticationReport, SessionReport, authenticate, authenticate_with
+    from .cma import AuthenticationReport, SessionReport, authenticate, authenticate_with
     from .config import DEFER_TRUST, DeferredTrust, RequesterConfig, ResponderConfig
     from .connection import Connection, Session, connect
     from .device import DeviceModel
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from .transport.targets import open_target, open_transport
 
 _HOMES = {
-    "AuthenticationReport": "authenticate", "SessionReport": "authenticate",
-    "authenticate": "authenticate", "authenticate_with": "authenticate",
+    "AuthenticationReport": "cma", "SessionReport": "cma",
+    "authenticate": "cma", "authenticate_with": "cma",
     "DEFER_TRUST": "config", "DeferredTrust": "config", "RequesterConfig": "config",
     "ResponderConfig": "config",
     "Connection": "connection", "Session": "connection", "connect": "connection",

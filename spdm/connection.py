@@ -1,6 +1,6 @@
 """An authenticated SPDM connection and the secure sessions its caller opens, uses and ends.
 
-:func:`connect` authenticates a device (:func:`spdm.authenticate.authenticate_with`)
+:func:`connect` authenticates a device (:func:`spdm.cma.authenticate_with`)
 and returns a :class:`Connection`: the device's evidence so far
 (:attr:`Connection.report`), fresh signed measurements on demand, and
 :meth:`Connection.open_session`, which returns a :class:`Session` the caller
@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
-from .authenticate import AuthenticationReport, SessionReport, authenticate_with, check_measurement_nonce
 from .backend import IdentityBackend
+from .cma import AuthenticationReport, SessionReport, authenticate_with, check_measurement_nonce
 from .config import RequesterConfig
 from .driver import RequesterDriver
 from .errors import DevsecError, LocalProtocolError, NegotiationError
@@ -70,7 +70,7 @@ def connect(
         The authenticated connection.
 
     Raises:
-        The same as :func:`spdm.authenticate.authenticate`.
+        The same as :func:`spdm.cma.authenticate`.
     """
     requester = (Requester(config, backend=identity) if rng is None
                  else Requester(config, rng=rng, backend=identity))

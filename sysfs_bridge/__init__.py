@@ -67,13 +67,13 @@ if TYPE_CHECKING:
         measurement_entry,
         signature_entry,
     )
+    from .log_verdict import LogVerdict, verify_log
     from .pci import PciIdentity, pci_identity
     from .policy import Decision, decide, evaluate
     from .policy_file import Policy, PolicyError, load_policy
     from .read import list_devices, read_device, read_device_dir
-    from .render import DEFAULT_MAX_SIGNATURES, remove_device, render
+    from .rendering import DEFAULT_MAX_SIGNATURES, remove_device, render
     from .tsm_evidence import evidence_from_tsm
-    from .verify_log import LogVerdict, verify_log
 
 __all__ = [
     "DEFAULT_MAX_SIGNATURES",
@@ -129,11 +129,11 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "list_devices": ".read",
     "read_device": ".read",
     "read_device_dir": ".read",
-    "DEFAULT_MAX_SIGNATURES": ".render",
-    "remove_device": ".render",
-    "render": ".render",
+    "DEFAULT_MAX_SIGNATURES": ".rendering",
+    "remove_device": ".rendering",
+    "render": ".rendering",
     "evidence_from_tsm": ".tsm_evidence",
-    "LogVerdict": ".verify_log",
-    "verify_log": ".verify_log",
+    "LogVerdict": ".log_verdict",
+    "verify_log": ".log_verdict",
 })
 """Public name -> its home module, imported on first use (``import sysfs_bridge`` stays cheap)."""

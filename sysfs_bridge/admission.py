@@ -7,7 +7,7 @@ The one path the policy daemon and the udev hook share (:meth:`Admission.perform
 2. authenticate it (:func:`spdm.connection.connect`) — unless the
    actor's TSM holds it, whose session then provides fresh evidence
    (:meth:`~sysfs_bridge.actor.Actor.held_evidence`);
-3. render its evidence under the root (:func:`~sysfs_bridge.render.render`,
+3. render its evidence under the root (:func:`~sysfs_bridge.rendering.render`,
    atomic: readers see the old tree or the new one);
 4. :func:`~sysfs_bridge.policy.evaluate` the rendered directory;
 5. act (:class:`~sysfs_bridge.actor.Actor`): connect, bind, or refuse.
@@ -61,7 +61,7 @@ from .evidence import DeviceEvidence, check_bdf, evidence_from_report
 from .pci import PciIdentity, pci_identity
 from .policy import DENY_ACTION, Decision, evaluate
 from .policy_file import Policy
-from .render import DEFAULT_MAX_SIGNATURES, remove_device, render
+from .rendering import DEFAULT_MAX_SIGNATURES, remove_device, render
 from .uevent import Work
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 A verifier on another machine (the evidence broker of an attestation flow)
 sends a nonce; the host has the device sign its measurements over it
-(:func:`spdm.authenticate.authenticate` with ``measurement_nonce``) and
+(:func:`spdm.cma.authenticate` with ``measurement_nonce``) and
 exports one bundle (:func:`export_bundle`); the verifier checks the bundle
 with no device present, against its own trust roots (:func:`verify_bundle`).
 
@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from spdm.authenticate import AuthenticationReport
+from spdm.cma import AuthenticationReport
 from spdm.crypto import (
     Certificate,
     SpdmCertChain,

@@ -38,7 +38,7 @@ from typing import Any, Final
 
 import cbor2
 
-from spdm.authenticate import AuthenticationReport
+from spdm.cma import AuthenticationReport
 from spdm.crypto import (
     Certificate,
     PrivateKey,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from spdm.authenticate import AuthenticationReport
+from spdm.cma import AuthenticationReport
 from spdm.errors import ConfigurationError, DecodeError
 from spdm.events import (
     CertificateChainReceived,
@@ -499,7 +499,7 @@ def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIden
     capabilities become :class:`SpdmFacts`.
 
     Args:
-        report: what :func:`spdm.authenticate.authenticate` returned.
+        report: what :func:`spdm.cma.authenticate` returned.
         bdf: the device's PCI address.
         pci: the device's identity, when the caller has its config space
             (:func:`pci_identity`); unknown otherwise.

@@ -1,7 +1,7 @@
 """The policy engine: decide from a device's evidence tree whether it may connect or be bound.
 
 :func:`evaluate` reads a device directory (:func:`~sysfs_bridge.read.read_device_dir`),
-re-verifies its ``signatures/`` log (:func:`~sysfs_bridge.verify_log.verify_log`)
+re-verifies its ``signatures/`` log (:func:`~sysfs_bridge.log_verdict.verify_log`)
 and hands both to :func:`decide`, the pure part.  It fails closed and never
 raises for the device's sake: unreadable or corrupted evidence, a failed
 entry, a chain that does not lead to a trusted root, or a fact the policy needs
@@ -75,9 +75,9 @@ from tdisp.messages import InterfaceInfo
 
 from .evidence import DeviceEvidence, SignatureEntry, SpdmFacts, measurement_block
 from .interface_report import parse_report
+from .log_verdict import LogVerdict, verify_log
 from .policy_file import Policy
 from .read import device_bdf, read_device_dir, resolve_device_dir
-from .verify_log import LogVerdict, verify_log
 
 __all__ = ["DENY_ACTION", "Decision", "decide", "evaluate"]
 
@@ -175,7 +175,7 @@ def _trusted_in_slot(policy: Policy, first: Certificate) -> bool:
 
 def _leaf_asym(entry: SignatureEntry, leaf: Certificate) -> BaseAsymAlgo:
     """The algorithm the entry was verified with: its ``_asym_algorithm``, else the first the
-    leaf key fits (as :func:`~sysfs_bridge.verify_log.verify_log` derives it for a kernel log)."""
+    leaf key fits (as :func:`~sysfs_bridge.log_verdict.verify_log` derives it for a kernel log)."""
     if entry.asym_algorithm:
         return parse_asym(entry.asym_algorithm)
     key = leaf.public_key()
@@ -371,7 +371,7 @@ def decide(policy: Policy, evidence: DeviceEvidence, verdicts: Sequence[LogVerdi
     Args:
         policy: the loaded policy.
         evidence: the device's evidence (as :func:`~sysfs_bridge.read.read_device_dir` read it).
-        verdicts: :func:`~sysfs_bridge.verify_log.verify_log`'s verdicts for the
+        verdicts: :func:`~sysfs_bridge.log_verdict.verify_log`'s verdicts for the
             same tree; every signature, including the chain's inner links, is
             taken from them and not re-verified (see the module docstring).
         now: the time certificates must be valid at (default: the current time).

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from devsec.emulator import EmulatedDevice
 from ide_km.messages import decode_request as ide_km_request
 from ide_km.messages import decode_response as ide_km_response
-from spdm.authenticate import authenticate
 from spdm.capture import read_capture
+from spdm.cma import authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.errors import DevsecError
 from spdm.keyschedule import KeySchedule

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spdm.authenticate import AuthenticationReport
+from spdm.cma import AuthenticationReport
 from spdm.config import DEFAULT_REQUESTER_CAPS, MUTUAL_AUTH_CAPS, RequesterConfig
 from spdm.connection import Connection, Session, connect
 from spdm.device import DeviceModel
@@ -181,7 +181,7 @@ def _render(args: argparse.Namespace, report: AuthenticationReport, pci: PciIden
             teeio: TeeIoSteps | None) -> None:
     """``--sysfs``: the device's evidence in the kernel's layout."""
     from sysfs_bridge.evidence import evidence_from_report
-    from sysfs_bridge.render import render
+    from sysfs_bridge.rendering import render
 
     evidence = evidence_from_report(report, args.bdf, pci=pci,
                                     vendor_protocols=teeio.vendor_protocols if teeio else ())

@@ -15,7 +15,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import RequesterConfig
 from spdm.errors import ConfigurationError, DecodeError, VerificationError
 from spdm.transport.targets import open_transport

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sysfs_bridge.policy import Decision
-from sysfs_bridge.render import render
+from sysfs_bridge.rendering import render
 from sysfs_bridge.tsm_evidence import evidence_from_tsm
 from tsm.info import DeviceInfo
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from spdm.authenticate import AuthenticationReport
+from spdm.cma import AuthenticationReport
 from spdm.crypto import Certificate
 from spdm.messages import MeasurementBlock
 from spdm.messages.codes import (

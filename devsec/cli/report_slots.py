@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from spdm.authenticate import AuthenticationReport
+from spdm.cma import AuthenticationReport
 from spdm.events import DigestsReceived
 from spdm.messages.key_pair import KeyUsage
 

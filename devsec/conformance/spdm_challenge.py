@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.errors import DecodeError, NegotiationError, ProtocolError, VerificationError
 from spdm.messages import NONCE_SIZE, REQUESTER_CONTEXT_SIZE, Challenge, ChallengeAuth, Digests, GetDigests

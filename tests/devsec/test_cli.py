@@ -17,7 +17,7 @@ import pytest
 
 from devsec.cli import EXIT_STATUS, exit_status, main
 from devsec.emulator import SecureDevice
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
 from spdm.device import DeviceModel

@@ -16,7 +16,7 @@ import cbor2
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import AuthenticationReport, authenticate
+from spdm.cma import AuthenticationReport, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import Certificate, PrivateKey, generate_private_key
 from spdm.errors import ConfigurationError, DecodeError, VerificationError

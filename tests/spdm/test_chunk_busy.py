@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import DEFAULT_REQUESTER_CAPS, DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
 from spdm.driver import RequesterDriver

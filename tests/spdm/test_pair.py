@@ -1,6 +1,6 @@
 """Our requester against our responder, in memory: every version and algorithm, and the refusals.
 
-The same flow (`spdm.authenticate`, `spdm.connection`) that ``devsec connect`` runs, over the
+The same flow (`spdm.cma`, `spdm.connection`) that ``devsec connect`` runs, over the
 in-process pipe, the DOE mailbox model and loopback TCP.  Interop with the
 independent implementation is in test_requester_interop.py; this file checks
 the two roles of ours agree and that the requester refuses what it must.
@@ -16,7 +16,7 @@ from functools import cache
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import AuthenticationReport, authenticate
+from spdm.cma import AuthenticationReport, authenticate
 from spdm.config import DEFAULT_RESPONDER_CAPS, DEFER_TRUST, RequesterConfig, ResponderConfig
 from spdm.connection import connect
 from spdm.crypto import Certificate, generate_device_identity

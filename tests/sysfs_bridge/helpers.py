@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from devsec.emulator import EmulatedDevice, SecureDevice
-from spdm.authenticate import AuthenticationReport, authenticate
+from spdm.cma import AuthenticationReport, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.connection import connect
 from spdm.device import DeviceModel

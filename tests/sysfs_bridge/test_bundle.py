@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import AuthenticationReport, authenticate
+from spdm.cma import AuthenticationReport, authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import Certificate, generate_device_identity
 from spdm.errors import ConfigurationError, DecodeError, VerificationError

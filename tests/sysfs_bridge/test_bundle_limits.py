@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.errors import DecodeError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion

@@ -13,7 +13,7 @@ from spdm.messages.mel import Mel, MelEntry
 from sysfs_bridge.evidence import DeviceEvidence
 from sysfs_bridge.mel import mel_files, read_mel
 from sysfs_bridge.read import read_device
-from sysfs_bridge.render import render
+from sysfs_bridge.rendering import render
 
 BDF = "0000:3a:00.0"
 LOG = Mel(entries=(MelEntry(1, 0x11, DMTF_RAW_BIT_STREAM | DmtfValueType.INFORMATIONAL, b"ROM"),

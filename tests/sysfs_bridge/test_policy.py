@@ -13,7 +13,7 @@ from typing import Protocol
 import pytest
 
 from devsec.emulator import EmulatedDevice
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.crypto import generate_device_identity
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion

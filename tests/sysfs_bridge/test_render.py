@@ -1,4 +1,4 @@
-"""sysfs_bridge.render: the tree's layout, atomic re-rendering, the log's numbering and cap, safety."""
+"""sysfs_bridge.rendering: the tree's layout, atomic re-rendering, the log's numbering and cap, safety."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
 from sysfs_bridge import DeviceEvidence, PciIdentity, TsmState, read_device, render
-from sysfs_bridge.render import device_files, entry_files, remove_device
+from sysfs_bridge.rendering import device_files, entry_files, remove_device
 from tests.sysfs_bridge.helpers import BDF, CASE_IDS, CASES, teeio_evidence
 from tests.sysfs_bridge.helpers import evidence as make_evidence
 

@@ -1,4 +1,4 @@
-"""sysfs_bridge.verify_log: offline re-verification of the signatures/ log from its files alone."""
+"""sysfs_bridge.log_verdict: offline re-verification of the signatures/ log from its files alone."""
 
 from __future__ import annotations
 

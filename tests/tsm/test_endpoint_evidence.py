@@ -21,7 +21,7 @@ from spdm.errors import VerificationError
 from spdm.messages.codes import DMTF_RAW_BIT_STREAM, CapabilityFlags, DmtfValueType
 from spdm.messages.mel import MEL_HEADER_SIZE, Mel, MelEntry
 from sysfs_bridge import evidence_from_tsm, read_device
-from sysfs_bridge.render import render
+from sysfs_bridge.rendering import render
 from tsm import DeviceInfo, TdiTarget, open_backend
 from tsm.wire import decode_info, encode_info
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from devsec.conformance.requests import get_capabilities, negotiate_algorithms
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import RequesterConfig
 from spdm.crypto import load_certificates
 from spdm.messages import (

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from devsec.conformance.requests import get_capabilities, negotiate_algorithms
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.connection import Connection, connect
 from spdm.crypto import load_certificates

@@ -19,7 +19,7 @@ from functools import cache
 
 import pytest
 
-from spdm.authenticate import authenticate
+from spdm.cma import authenticate
 from spdm.config import DEFAULT_CERTIFICATE_PORTION, RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
 from spdm.driver import SECURED_SPDM_PROTOCOL, SPDM_PROTOCOL
