@@ -13,7 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from spdm.config import ALL_VERSIONS, DEFAULT_CERTIFICATE_PORTION, DEFAULT_DATA_TRANSFER_SIZE, RequesterConfig
+from spdm.config import (
+    DEFAULT_CERTIFICATE_PORTION,
+    DEFAULT_DATA_TRANSFER_SIZE,
+    DEFAULT_REQUESTER_VERSIONS,
+    RequesterConfig,
+)
 from spdm.crypto import Certificate, DeviceIdentity, load_certificates
 from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
@@ -78,9 +83,10 @@ def preferences(args: argparse.Namespace, asym: BaseAsymAlgo | None = None) -> A
     return prefs
 
 
-def versions(args: argparse.Namespace) -> tuple[SpdmVersion, ...]:
-    """The SPDM versions to offer, from ``--version`` (all by default)."""
-    return tuple(parse_version(v) for v in args.version) if args.version else ALL_VERSIONS
+def versions(args: argparse.Namespace,
+             default: tuple[SpdmVersion, ...] = DEFAULT_REQUESTER_VERSIONS) -> tuple[SpdmVersion, ...]:
+    """The SPDM versions to offer, from ``--version`` (``default`` without it: 1.0-1.3 for a requester)."""
+    return tuple(parse_version(v) for v in args.version) if args.version else default
 
 
 def read(path: str, what: str) -> bytes:
@@ -207,7 +213,8 @@ def psk(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
 def algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:
     """``--version``, ``--hash``, ``--asym``."""
     parser.add_argument("--version", action="append", metavar="|".join(VERSIONS),
-                        help="SPDM version to allow (repeatable; default all)")
+                        help="SPDM version to allow (repeatable; default 1.0-1.3 for a requester, "
+                             "all for a device: 1.4 is opt-in for requesters)")
     parser.add_argument("--hash", action="append", metavar="|".join(HASHES),
                         help="hash algorithm to allow (repeatable)")
     parser.add_argument("--asym", action="append", metavar="|".join(ASYMS), help=asym_help)

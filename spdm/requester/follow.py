@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import IntFlag
 from typing import TypeVar
 
-from ..config import RequesterConfig
+from ..config import ALL_VERSIONS, RequesterConfig
 from ..crypto import parse_spdm_cert_chain, signature_size, verify
 from ..errors import LocalProtocolError
 from ..events import Event, VersionNegotiated
@@ -60,8 +60,10 @@ from ..messages.codes import (
     BaseAsymAlgo,
     BaseHashAlgo,
     DheGroup,
+    KemAlgo,
     KeyScheduleAlgo,
     OpaqueDataFormat,
+    PqcAsymAlgo,
     RequestCode,
     ResponseCode,
     SpdmVersion,
@@ -100,6 +102,9 @@ def offered_preferences(request: NegotiateAlgorithms) -> AlgorithmPreferences:
         req_asym_algs=_bits(BaseAsymAlgo, request.alg_supported(AlgType.REQ_BASE_ASYM_ALG)),
         key_schedules=_bits(KeyScheduleAlgo, request.alg_supported(AlgType.KEY_SCHEDULE)),
         opaque_formats=_bits(OpaqueDataFormat, request.other_params_support & _OPAQUE_FORMATS),
+        pqc_asym_algs=_bits(PqcAsymAlgo, request.pqc_asym_algo),
+        req_pqc_asym_algs=_bits(PqcAsymAlgo, request.alg_supported(AlgType.REQ_PQC_ASYM_ALG)),
+        kem_algs=_bits(KemAlgo, request.alg_supported(AlgType.KEM)),
     )
 
 
@@ -145,7 +150,9 @@ class Follower:
     """
 
     def __init__(self, config: RequesterConfig) -> None:
-        self.engine = Requester(config)
+        # The followed requester chose the version, so every version devsec speaks is allowed
+        # (the default requester's offer stops at 1.3; a capture may be 1.4).
+        self.engine = Requester(replace(config, versions=ALL_VERSIONS))
         self.engine._identity = CapturedIdentity()
         self._listed_versions: tuple[int, ...] = ()
         """The versions the followed responder's VERSION listed."""

@@ -215,8 +215,10 @@ def _check_requester_signature(conn: Connection, session: Session, request: Fini
         raise invalid_request(f"FINISH names requester slot {request.req_slot_id}, "
                               f"slot {state.slot_id} was delivered")
     assert request.signature is not None
+    # FINISH up to its signature: the header, and from 1.4 its opaque data
+    header = request.raw[:len(request.raw) - len(request.signature) - len(request.requester_verify_data)]
     signed = session.add_requester_identity(state.digests if negotiated.multi_key else b"",
-                                            state.validated.raw, request.raw[:4])
+                                            state.validated.raw, header)
     try:
         verify(state.validated.leaf.public_key(), negotiated.req_asym_alg, negotiated.hash_alg,
                negotiated.version, FINISH_CONTEXT, signed, request.signature)
