@@ -12,6 +12,7 @@ from .negotiation import AlgorithmPreferences
 
 __all__ = [
     "ALL_VERSIONS",
+    "DEFAULT_REQUESTER_VERSIONS",
     "DEFAULT_CERTIFICATE_PORTION",
     "DEFAULT_DATA_TRANSFER_SIZE",
     "DEFAULT_REQUESTER_CAPS",
@@ -25,7 +26,16 @@ __all__ = [
     "ResponderConfig",
 ]
 
-ALL_VERSIONS = (SpdmVersion.V10, SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13)
+ALL_VERSIONS = (SpdmVersion.V10, SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13, SpdmVersion.V14)
+"""Every version devsec speaks: what the device lists by default."""
+
+DEFAULT_REQUESTER_VERSIONS = (SpdmVersion.V10, SpdmVersion.V11, SpdmVersion.V12, SpdmVersion.V13)
+"""What the requester offers unless told otherwise: 1.4 is opt-in for now.
+
+devsec's 1.4 interoperates with the reference (spdm14-p384) and with itself,
+but the TSM, sysfs evidence and policy layers (and the 1.4 post-quantum
+identities) are not yet checked against 1.4 end to end; a requester asks for
+1.4 by listing it (``versions=ALL_VERSIONS``, ``devsec connect --version 1.4``)."""
 
 SESSION_CAPS = (
     CapabilityFlags.ENCRYPT_CAP
@@ -41,8 +51,9 @@ MUTUAL_AUTH_CAPS = CapabilityFlags.MUT_AUTH_CAP | CapabilityFlags.ENCAP_CAP
 
 DEFAULT_REQUESTER_CAPS = (
     CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP | SESSION_CAPS | CapabilityFlags.PSK_CAP
+    | CapabilityFlags.LARGE_RESP_CAP
 )
-"""Authenticate, measure, and hold KEY_EXCHANGE or PSK sessions (1.1+)."""
+"""Authenticate, measure, and hold KEY_EXCHANGE or PSK sessions (1.1+); large responses (1.4 only)."""
 
 DEFAULT_RESPONDER_CAPS = (
     CapabilityFlags.CERT_CAP
@@ -50,6 +61,7 @@ DEFAULT_RESPONDER_CAPS = (
     | CapabilityFlags.MEAS_CAP_SIG
     | CapabilityFlags.MEAS_FRESH_CAP
     | SESSION_CAPS
+    | CapabilityFlags.LARGE_RESP_CAP
 )
 """A CMA device: certificates, challenge, signed fresh measurements, KEY_EXCHANGE sessions.
 
@@ -91,7 +103,7 @@ class RequesterConfig:
     """What the requester offers and trusts.
 
     Attributes:
-        versions: SPDM versions offered; the highest common one is used.
+        versions: SPDM versions offered; the highest common one is used (1.4 only when listed).
         capabilities: the requester's CAPABILITIES flags (1.1+).
         ct_exponent: the requester's CTExponent (Linux and TF-RMM send 20).
         algorithms: algorithms offered, most preferred first.
@@ -108,7 +120,7 @@ class RequesterConfig:
         mel_specification: the MEL specification offered (1.3; 1 = DMTF).
     """
 
-    versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
+    versions: tuple[SpdmVersion, ...] = DEFAULT_REQUESTER_VERSIONS
     capabilities: CapabilityFlags = DEFAULT_REQUESTER_CAPS
     ct_exponent: int = 20
     algorithms: AlgorithmPreferences = field(default_factory=AlgorithmPreferences)

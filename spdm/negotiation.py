@@ -70,7 +70,7 @@ MULTI_KEY_CONN = 0x10
 EDDSA = BaseAsymAlgo.EDDSA_ED25519 | BaseAsymAlgo.EDDSA_ED448
 """EdDSA exists in SPDM only from 1.2 on."""
 
-FLAGS_DEFINED = {
+FLAGS_DEFINED: dict[int, int] = {
     SpdmVersion.V10: 0x0000_003F,
     SpdmVersion.V11: 0x0001_FFFF,
     SpdmVersion.V12: 0x003F_FFFF,

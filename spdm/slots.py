@@ -44,12 +44,17 @@ def digests_of(version: int, hash_alg: BaseHashAlgo, chains: dict[int, bytes]) -
     )
 
 
-def certificate_portion(version: int, slot_id: int, chain: bytes, offset: int, size: int) -> Certificate:
-    """CERTIFICATE carrying ``size`` bytes of ``chain`` from ``offset`` (the caller bounds size)."""
+def certificate_portion(version: int, slot_id: int, chain: bytes, offset: int, size: int, *,
+                        large: bool = False) -> Certificate:
+    """CERTIFICATE carrying ``size`` bytes of ``chain`` from ``offset`` (the caller bounds size).
+
+    ``large``: the 1.4 LargeCertChain form (32-bit portion and remainder lengths).
+    """
     portion = chain[offset:offset + max(size, 0)]
     return Certificate(
         spdm_version=version,
         slot_id=slot_id,
         remainder_length=len(chain) - offset - len(portion),
         cert_chain=portion,
+        large_cert_chain=large,
     )

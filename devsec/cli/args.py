@@ -13,7 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from spdm.config import ALL_VERSIONS, DEFAULT_CERTIFICATE_PORTION, DEFAULT_DATA_TRANSFER_SIZE, RequesterConfig
+from spdm.config import (
+    DEFAULT_CERTIFICATE_PORTION,
+    DEFAULT_DATA_TRANSFER_SIZE,
+    DEFAULT_REQUESTER_VERSIONS,
+    RequesterConfig,
+)
 from spdm.crypto import Certificate, DeviceIdentity, SigningAlgo, load_certificates
 from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
@@ -94,14 +99,15 @@ def _post_quantum(args: argparse.Namespace) -> bool:
     return bool(asyms or getattr(args, "kem", None))
 
 
-def versions(args: argparse.Namespace) -> tuple[SpdmVersion, ...]:
-    """The SPDM versions to offer, from ``--version`` (all by default; 1.4 too by default when a
-    post-quantum ``--asym``/``--kem`` asks for 1.4's algorithms)."""
+def versions(args: argparse.Namespace,
+             default: tuple[SpdmVersion, ...] = DEFAULT_REQUESTER_VERSIONS) -> tuple[SpdmVersion, ...]:
+    """The SPDM versions to offer, from ``--version``; without it ``default`` (1.0-1.3 for a
+    requester), plus 1.4 when a post-quantum ``--asym``/``--kem`` asks for 1.4's algorithms."""
     if args.version:
         return tuple(parse_version(v) for v in args.version)
-    if _post_quantum(args) and SpdmVersion.V14 not in ALL_VERSIONS:
-        return (*ALL_VERSIONS, SpdmVersion.V14)
-    return ALL_VERSIONS
+    if _post_quantum(args) and SpdmVersion.V14 not in default:
+        return (*default, SpdmVersion.V14)
+    return default
 
 
 def read(path: str, what: str) -> bytes:
@@ -231,7 +237,8 @@ def psk(args: argparse.Namespace) -> tuple[bytes, bytes] | None:
 def algorithm_flags(parser: argparse.ArgumentParser, asym_help: str) -> None:
     """``--version``, ``--hash``, ``--asym``."""
     parser.add_argument("--version", action="append", metavar="|".join(VERSIONS),
-                        help="SPDM version to allow (repeatable; default all)")
+                        help="SPDM version to allow (repeatable; default 1.0-1.3 for a requester, "
+                             "all for a device: 1.4 is opt-in for requesters)")
     parser.add_argument("--hash", action="append", metavar="|".join(HASHES),
                         help="hash algorithm to allow (repeatable)")
     parser.add_argument("--asym", action="append", metavar="|".join([*ASYMS, *PQC_ASYMS]), help=asym_help)

@@ -37,7 +37,7 @@ from spdm.messages.codes import BaseAsymAlgo
 from spdm.names import parse_version
 from spdm.transport.targets import open_target
 
-from ..conformance import SUITES, SUPPORTED_VERSIONS, Case, CaseResult, run_suite, select
+from ..conformance import DEFAULT_VERSIONS, SUITES, Case, CaseResult, run_suite, select
 from ..conformance import requester as rq
 from ..conformance.case import needs_text
 from ..conformance.options import DEFAULT_TDI, RunOptions
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.target is None:
         raise ConfigurationError("conformance run needs a TARGET (or --list)")
-    versions = tuple(parse_version(v) for v in args.version) if args.version else SUPPORTED_VERSIONS
+    versions = tuple(parse_version(v) for v in args.version) if args.version else DEFAULT_VERSIONS
     roots = certificates(args.trust_root or (), "trust root")
     options = _run_options(args)
     open_transport = functools.partial(open_target, args.target, force=args.force)
@@ -211,7 +211,8 @@ def add_parser(sub: Subparsers) -> None:
     run.add_argument("--trust-root", action="append", metavar="FILE",
                      help="PEM/DER root certificate(s) the device's chains must lead to; repeatable")
     run.add_argument("--version", action="append", metavar="X.Y",
-                     help="SPDM versions to test (default: every one the device lists); repeatable")
+                     help="SPDM versions to test (default: every one the device lists up to 1.3; "
+                          "1.4 when named); repeatable")
     psk_flags(run)
     psk_hint_hex_flag(run)
     run.add_argument("--tdi", default=hex(DEFAULT_TDI), metavar="FUNCTION_ID",

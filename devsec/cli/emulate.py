@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from devsec.emulator import DEFAULT_IDE_PORTS, SecureDevice, serve
-from spdm.config import DEFAULT_DATA_TRANSFER_SIZE, MUTUAL_AUTH_CAPS, ResponderConfig
+from spdm.config import ALL_VERSIONS, DEFAULT_DATA_TRANSFER_SIZE, MUTUAL_AUTH_CAPS, ResponderConfig
 from spdm.crypto import Certificate, SigningAlgo, generate_device_identity
 from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
@@ -126,7 +126,8 @@ def provisionable_from_args(args: argparse.Namespace) -> ProvisionableDevice:
 
 def _capabilities(args: argparse.Namespace, model: DeviceModel | ProvisionableDevice) -> CapabilityFlags:
     caps = (F.CERT_CAP | F.ENCRYPT_CAP | F.MAC_CAP | F.KEY_EX_CAP | F.KEY_UPD_CAP
-            | MEASUREMENT_CAPS[args.measurements])
+            | MEASUREMENT_CAPS[args.measurements]
+            | F.LARGE_RESP_CAP)  # 1.4 LargeCertChain; the responder sends it only at 1.4
     if args.challenge:
         caps |= F.CHAL_CAP
     if args.measurements != "none" and args.fresh_measurements:
@@ -172,7 +173,8 @@ def device_from_args(args: argparse.Namespace, model: DeviceModel | Provisionabl
             raise ConfigurationError("--mutual-auth needs --requester-trust-root")
         requester_roots = certificates(args.requester_trust_root, "requester trust root")
     config = ResponderConfig(
-        versions=versions(args), capabilities=_capabilities(args, model), ct_exponent=args.ct_exponent,
+        versions=versions(args, ALL_VERSIONS), capabilities=_capabilities(args, model),
+        ct_exponent=args.ct_exponent,
         algorithms=preferences(args, model.pqc_asym_algorithms() or model.asym_algorithms()),
         heartbeat_period=args.heartbeat_period,
         mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots,

@@ -14,10 +14,11 @@ from .case import Case, CaseRun, DeviceProfile
 from .context import Assertion, CaseContext, Exchange
 from .options import RunOptions
 from .registry import SUITES, catalogue, select
-from .runner import SUPPORTED_VERSIONS, CaseResult, SuiteResult, Verdict, probe, run_suite
+from .runner import DEFAULT_VERSIONS, SUPPORTED_VERSIONS, CaseResult, SuiteResult, Verdict, probe, run_suite
 
 __all__ = [
-    "SUITES", "SUPPORTED_VERSIONS", "Assertion", "Case", "CaseContext", "CaseResult", "CaseRun",
+    "DEFAULT_VERSIONS", "SUITES", "SUPPORTED_VERSIONS", "Assertion", "Case", "CaseContext", "CaseResult",
+    "CaseRun",
     "DeviceProfile", "Exchange", "RunOptions", "SuiteResult",
     "Verdict", "catalogue", "probe", "run_suite", "select",
 ]

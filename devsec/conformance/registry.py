@@ -49,6 +49,7 @@ def catalogue() -> tuple[Case, ...]:
     from . import spdm_version  # noqa: F401, I001
     from . import spdm_capabilities, spdm_algorithms, spdm_certificates, spdm_challenge  # noqa: F401
     from . import spdm_measurements  # noqa: F401
+    from . import spdm_v14  # noqa: F401
     from . import spdm_certificate_rules  # noqa: F401
     from . import spdm_challenge_auth  # noqa: F401
     from . import spdm_measurement_rules  # noqa: F401

@@ -21,7 +21,7 @@ from spdm.messages import (
 )
 from spdm.messages import Version as VersionResponse
 from spdm.messages.codes import AlgType, BaseAsymAlgo, BaseHashAlgo, MeasurementSpecification
-from spdm.negotiation import AlgorithmPreferences, mask_of
+from spdm.negotiation import FLAGS_DEFINED, AlgorithmPreferences, mask_of
 
 from .context import CaseContext
 
@@ -43,7 +43,7 @@ def get_capabilities(version: int) -> GetCapabilities:
     if version < 0x11:
         return GetCapabilities(spdm_version=version)
     return GetCapabilities(spdm_version=version, ct_exponent=REQUESTER_CT_EXPONENT,
-                           flags=int(DEFAULT_REQUESTER_CAPS),
+                           flags=int(DEFAULT_REQUESTER_CAPS) & FLAGS_DEFINED.get(version, 0xFFFF_FFFF),
                            data_transfer_size=DEFAULT_DATA_TRANSFER_SIZE,
                            max_spdm_msg_size=DEFAULT_DATA_TRANSFER_SIZE)
 

@@ -27,6 +27,7 @@ from .options import NO_OPTIONS, RunOptions
 from .requests import get_capabilities
 
 __all__ = [
+    "DEFAULT_VERSIONS",
     "SUPPORTED_VERSIONS",
     "CaseResult",
     "SuiteResult",
@@ -36,8 +37,10 @@ __all__ = [
     "verdict_counts",
 ]
 
-SUPPORTED_VERSIONS = (0x10, 0x11, 0x12, 0x13)
+SUPPORTED_VERSIONS = (0x10, 0x11, 0x12, 0x13, 0x14)
 """The SPDM versions the suite speaks."""
+DEFAULT_VERSIONS = (0x10, 0x11, 0x12, 0x13)
+"""The versions a run covers unless told otherwise: 1.4 is opt-in (``--version 1.4``), as for a requester."""
 
 TransportFactory = Callable[[], DoeTransport]
 
@@ -122,7 +125,7 @@ class SuiteResult:
         return not self.counts[Verdict.FAIL] and not self.counts[Verdict.ERROR]
 
 
-def probe(open_transport: TransportFactory, versions: Sequence[int] = SUPPORTED_VERSIONS) -> DeviceProfile:
+def probe(open_transport: TransportFactory, versions: Sequence[int] = DEFAULT_VERSIONS) -> DeviceProfile:
     """Ask the device its versions and, at each, its capabilities.
 
     A device whose VERSION does not decode gets an empty profile: the cases
@@ -189,7 +192,7 @@ def run_case(open_transport: TransportFactory, run: CaseRun, profile: DeviceProf
 
 
 def run_suite(open_transport: TransportFactory, cases: Iterable[Case], *,
-              versions: Sequence[int] = SUPPORTED_VERSIONS, trust_roots: tuple[Certificate, ...] = (),
+              versions: Sequence[int] = DEFAULT_VERSIONS, trust_roots: tuple[Certificate, ...] = (),
               options: RunOptions = NO_OPTIONS,
               on_result: Callable[[CaseResult], None] | None = None,
               open_fresh: TransportFactory | None = None) -> SuiteResult:

@@ -46,7 +46,8 @@ def layout(ctx: CaseContext) -> None:
         types = [a.alg_type for a in algs.alg_structs]
         ctx.equal("AlgStructs come in ascending AlgType order, each at most once", sorted(set(types)), types)
         ctx.check("every AlgStruct answers one the request carried", set(types) <= {2, 3, 4, 5},
-                  expected="AlgTypes among 2-5", actual=types)
+                  expected="AlgTypes among 2-5 (devsec's offer carries no 1.4 ReqPqcAsym or KEM)",
+                  actual=types)
 
 
 @case("spdm.algorithms.selection", "Every ALGORITHMS selection is exactly one bit of the offer",
@@ -80,6 +81,9 @@ def selection(ctx: CaseContext) -> None:
     if ctx.version >= 0x12:
         _selection(ctx, "OtherParamsSelection opaque data format", algs.other_params_selection & 0x0F,
                    mask_of(prefs.opaque_formats), required=False)
+    if ctx.version >= 0x14:
+        ctx.equal("PqcAsymSel is 0 (no PqcAsymAlgo was offered)", 0, algs.pqc_asym_sel,
+                  reference="DSP0274 1.4 §10.5")
 
 
 @case("spdm.algorithms.narrow-offer", "With the first choice withdrawn from the offer, the device "

@@ -21,7 +21,8 @@ __all__ = [
 
 CLAUSE = "DSP0274 1.3 §10.4"
 
-DEFINED_FLAGS = {0x10: (1 << 6) - 1, 0x11: (1 << 17) - 1, 0x12: (1 << 22) - 1, 0x13: (1 << 30) - 1}
+DEFINED_FLAGS = {0x10: (1 << 6) - 1, 0x11: (1 << 17) - 1, 0x12: (1 << 22) - 1, 0x13: (1 << 30) - 1,
+                 0x14: (1 << 32) - 1}
 """The responder flag bits each version defines (PROTOCOLS.md §3.2); the rest are reserved, sent as 0."""
 
 CMA_MAX_CT_EXPONENT = 23
@@ -43,7 +44,10 @@ def layout(ctx: CaseContext) -> None:
     ctx.check(f"CAPABILITIES is {size} bytes at SPDM {version_text(ctx.version)} (DOE pad aside)",
               size <= len(data) < size + 4 and not any(data[size:]), expected=f"{size} bytes",
               actual=f"{len(data)} bytes")
-    ctx.equal("Reserved bytes (offset 4, 6-7) are zero", b"\x00\x00\x00", data[4:5] + data[6:8])
+    if ctx.version >= 0x14:  # offset 6-7 is ExtFlags from 1.4 on
+        ctx.equal("Reserved byte (offset 4) is zero", b"\x00", data[4:5])
+    else:
+        ctx.equal("Reserved bytes (offset 4, 6-7) are zero", b"\x00\x00\x00", data[4:5] + data[6:8])
 
 
 @case("spdm.capabilities.flags", "CAPABILITIES flags are consistent and use only defined bits",
@@ -69,6 +73,11 @@ def flags(ctx: CaseContext) -> None:
         ctx.check("CERT_CAP and PUB_KEY_ID_CAP are not both set",
                   not (f & F.CERT_CAP and f & F.PUB_KEY_ID_CAP), expected="at most one",
                   actual=f"flags 0x{f:x}")
+    if ctx.version >= 0x14:
+        # Decided here (DSP0274 1.4 leaves it implicit): a reset for SET_KEY_PAIR_INFO needs that message.
+        ctx.check("SET_KEY_PAIR_RESET_CAP only with SET_KEY_PAIR_INFO_CAP",
+                  not f & F.SET_KEY_PAIR_RESET_CAP or bool(f & F.SET_KEY_PAIR_INFO_CAP),
+                  expected="SET_KEY_PAIR_INFO_CAP set", actual=f"flags 0x{f:x}")
 
 
 @case("spdm.capabilities.ct-exponent", "CTExponent is within the CMA limit", "PCIe 6.x §6.31",

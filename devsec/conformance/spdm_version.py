@@ -41,8 +41,8 @@ def entries(ctx: CaseContext) -> None:
     ctx.equal("every entry's MajorVersion is 1", {KNOWN_MAJOR}, majors)
     ctx.equal("no entry is listed twice", len(version.version_entries), len(set(version.version_entries)))
     listed = ", ".join(version_text(v) for v in version.versions)
-    ctx.check("at least one entry is a version 1.0-1.3", any(0x10 <= v <= 0x13 for v in version.versions),
-              expected="one of 1.0, 1.1, 1.2, 1.3", actual=listed)
+    ctx.check("at least one entry is a version 1.0-1.4", any(0x10 <= v <= 0x14 for v in version.versions),
+              expected="one of 1.0, 1.1, 1.2, 1.3, 1.4", actual=listed)
 
 
 @case("spdm.version.request-version", "GET_VERSION not in SPDM 1.0 framing gets ERROR VersionMismatch",

@@ -229,11 +229,13 @@ def build_spdm_cert_chain(certificates: Sequence[Certificate] | Sequence[bytes],
         hash_alg: the negotiated BaseHashAlgo (for RootHash).
 
     Returns:
-        ``Length(u16) | Reserved(u16)=0 | Hash(first DER) | DER...``.
+        ``Length(u32) | Hash(first DER) | DER...``: SPDM 1.4's header, whose
+        bytes are the earlier ``Length(u16) | Reserved(u16)=0`` for every chain
+        under 64 KiB; a larger chain can only travel in 1.4's LargeCertChain form.
 
     Raises:
         LocalProtocolError: no certificates, undecodable DER, or a chain longer
-            than 0xFFFF bytes.
+            than 0xFFFFFFFF bytes.
         ConfigurationError: unsupported hash.
     """
     ders = []
@@ -249,9 +251,9 @@ def build_spdm_cert_chain(certificates: Sequence[Certificate] | Sequence[bytes],
         raise LocalProtocolError("a cert chain needs at least one certificate")
     root_hash = digest(hash_alg, ders[0])
     total = 4 + len(root_hash) + sum(len(der) for der in ders)
-    if total > 0xFFFF:
-        raise LocalProtocolError(f"cert chain of {total} bytes exceeds the 16-bit Length")
-    return struct.pack("<HH", total, 0) + root_hash + b"".join(ders)
+    if total > 0xFFFF_FFFF:
+        raise LocalProtocolError(f"cert chain of {total} bytes exceeds the 32-bit Length")
+    return struct.pack("<I", total) + root_hash + b"".join(ders)
 
 
 def parse_spdm_cert_chain(chain: bytes, hash_alg: BaseHashAlgo) -> SpdmCertChain:
@@ -274,8 +276,9 @@ def parse_spdm_cert_chain(chain: bytes, hash_alg: BaseHashAlgo) -> SpdmCertChain
     size = hash_size(hash_alg)
     if len(chain) < 4 + size:
         raise DecodeError(f"cert chain of {len(chain)} bytes is shorter than its header")
+    # Length(u16) + Reserved(u16) before 1.4, Length(u32) from 1.4 on: the same bytes below 64 KiB.
     length = int.from_bytes(chain[0:2], "little")
-    if length != len(chain):
+    if length != len(chain) and int.from_bytes(chain[0:4], "little") != len(chain):
         raise DecodeError(f"cert chain Length field says {length}, got {len(chain)} bytes")
     root_hash = chain[4:4 + size]
     certificates = parse_der_certificates(chain[4 + size:])

@@ -55,11 +55,34 @@ from ..negotiation import MEAS_CAPS, Negotiated
 from ..slot_keys import CERT_MODEL_MASK, check_digests, check_key_usage, usage_allows
 from .encap import EncapCommands
 
-__all__ = ["CHALLENGE_CONTEXT", "MAX_CERT_CHAIN_SIZE", "MEASUREMENTS_CONTEXT", "AuthCommands"]
+__all__ = [
+    "CHALLENGE_CONTEXT",
+    "MAX_CERT_CHAIN_SIZE",
+    "MAX_LARGE_CERT_CHAIN_SIZE",
+    "MEASUREMENTS_CONTEXT",
+    "AuthCommands",
+    "uses_large_cert_chain",
+]
+
+
+def uses_large_cert_chain(negotiated: Negotiated) -> bool:
+    """GET_CERTIFICATE goes in the 1.4 LargeCertChain form: 1.4 and the responder has LARGE_RESP_CAP.
+
+    As libspdm's requester decides (only the responder's flag counts; the
+    reference requester sets its own too, as devsec's default does).
+    """
+    return negotiated.version >= SpdmVersion.V14 and bool(
+        negotiated.responder_flags & CapabilityFlags.LARGE_RESP_CAP)
 
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 MEASUREMENTS_CONTEXT = "responder-measurements signing"
 MAX_CERT_CHAIN_SIZE = 0xFFFF
+MAX_LARGE_CERT_CHAIN_SIZE = 0x40000
+"""The largest chain accepted in the 1.4 LargeCertChain form: 256 KiB.
+
+The reference asks for up to 0x27FF0 bytes (spdm14-p384); a chain of three
+ML-DSA-87 certificates is ~25 KiB.  The bound keeps a hostile responder from
+growing the reassembly (and transcript B, capped at 1 MiB) without end."""
 
 
 class AuthCommands(EncapCommands):
@@ -241,6 +264,7 @@ class AuthCommands(EncapCommands):
             slot_id=flow.slot_id,
             offset=len(flow.chain),
             length=self.config.certificate_portion,
+            large_cert_chain=uses_large_cert_chain(negotiated),
         )
         flow.machine.advance(RequestCode.GET_CERTIFICATE)
         self._send(request)
@@ -277,6 +301,8 @@ class AuthCommands(EncapCommands):
             raise RemoteProtocolError(
                 f"CERTIFICATE for slot {response.slot_id}, but slot {slot_id} was asked for"
             )
+        if response.large_cert_chain != request.large_cert_chain:
+            raise RemoteProtocolError("CERTIFICATE LargeCertChain differs from the request's")
         self.transcript.add_b(request.raw, response.raw)
         portion = response.cert_chain
         asked = request.length  # what this request asked (a followed capture may ask more than we would)
@@ -284,11 +310,14 @@ class AuthCommands(EncapCommands):
             raise RemoteProtocolError(f"CERTIFICATE portion of {len(portion)} bytes, asked for {asked}")
         chain += portion
         total = len(chain) + response.remainder_length
-        if total > MAX_CERT_CHAIN_SIZE:
-            raise RemoteProtocolError(f"certificate chain of {total} bytes exceeds 65535")
-        if len(chain) >= 2 and int.from_bytes(chain[:2], "little") != total:
+        limit = MAX_LARGE_CERT_CHAIN_SIZE if request.large_cert_chain else MAX_CERT_CHAIN_SIZE
+        if total > limit:
+            raise RemoteProtocolError(f"certificate chain of {total} bytes exceeds {limit}")
+        # the chain's Length: u16 (then Reserved) before 1.4, u32 from 1.4 on
+        width = 4 if negotiated.version >= SpdmVersion.V14 else 2
+        if len(chain) >= width and int.from_bytes(chain[:width], "little") != total:
             raise RemoteProtocolError(
-                f"slot {slot_id}: chain header says {int.from_bytes(chain[:2], 'little')} bytes, "
+                f"slot {slot_id}: chain header says {int.from_bytes(chain[:width], 'little')} bytes, "
                 f"portions add up to {total}"
             )
         if response.remainder_length:

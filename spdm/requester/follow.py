@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import IntFlag
 from typing import TypeVar
 
-from ..config import RequesterConfig
+from ..config import ALL_VERSIONS, RequesterConfig
 from ..crypto import parse_spdm_cert_chain, signature_size, verify
 from ..errors import LocalProtocolError, NegotiationError, RemoteProtocolError, VerificationError
 from ..events import Event, VersionNegotiated
@@ -151,7 +151,9 @@ class Follower:
     """
 
     def __init__(self, config: RequesterConfig) -> None:
-        self.engine = Requester(config)
+        # The followed requester chose the version, so every version devsec speaks is allowed
+        # (the default requester's offer stops at 1.3; a capture may be 1.4).
+        self.engine = Requester(replace(config, versions=ALL_VERSIONS))
         self.engine._identity = CapturedIdentity()
         self._listed_versions: tuple[int, ...] = ()
         """The versions the followed responder's VERSION listed."""

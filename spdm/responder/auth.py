@@ -12,6 +12,7 @@ import dataclasses
 import logging
 
 from ..crypto import digest
+from ..errors import RemoteProtocolError, SpdmErrorCode
 from ..messages import (
     NONCE_SIZE,
     SLOT_SIZE_REQUESTED,
@@ -21,6 +22,7 @@ from ..messages import (
     GetDigests,
     MeasurementBlock,
 )
+from ..messages.auth import MAX_SMALL_CERT_FIELD
 from ..messages.codes import (
     CapabilityFlags,
     DmtfValueType,
@@ -31,12 +33,13 @@ from ..messages.codes import (
 from ..negotiation import MEAS_CAPS
 from ..slot_keys import CERT_MODEL_MASK, digests_for, slot_key
 from ..slots import certificate_portion, digests_of
-from ._connection import Connection, invalid_request
+from ._connection import Connection, invalid_request, unsupported_request
 from .encap import BASIC_MUT_AUTH_REQ, EncapState
 
 __all__ = [
     "CERTIFICATE_HEADER_SIZE",
     "CHALLENGE_CONTEXT",
+    "LARGE_CERTIFICATE_HEADER_SIZE",
     "SLOT_SIZE_REQUESTED",
     "challenge",
     "get_certificate",
@@ -49,6 +52,8 @@ logger = logging.getLogger(__name__)
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 CERTIFICATE_HEADER_SIZE = 8
 """CERTIFICATE bytes before the portion: what DataTransferSize must also hold."""
+LARGE_CERTIFICATE_HEADER_SIZE = 16
+"""The same in the 1.4 LargeCertChain form."""
 
 
 def _slot_mask(chains: dict[int, bytes]) -> int:
@@ -80,28 +85,46 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
     """Answer one CERTIFICATE portion of a slot's SPDM chain.
 
     The portion is as long as the request asks, the chain has left, and both
-    sides' transfer sizes allow (ours always; the requester's from 1.2).
+    sides' transfer sizes allow (ours always; the requester's from 1.2).  A
+    1.4 LargeCertChain request (Param1 b7) is answered in the large form; it
+    needs our LARGE_RESP_CAP (else UnsupportedRequest, as libspdm answers).
+    A chain whose size or remainder does not fit the 16-bit form is only
+    served in the large form.
 
     Raises:
         RemoteProtocolError: InvalidRequest for an unprovisioned slot or an
-            offset at or past the end of the chain; Unspecified when transcript
-            B is full (:data:`~spdm.transcript.MAX_MESSAGE_B_SIZE`: the
-            requester repeats GET_CERTIFICATE without a GET_DIGESTS or
-            CHALLENGE starting B over).
+            offset at or past the end of the chain; UnsupportedRequest for a
+            LargeCertChain request without our LARGE_RESP_CAP; DataTooLarge
+            (1.4; InvalidRequest before) for a chain over 64 KiB asked for in
+            the 16-bit form; Unspecified when transcript B is full
+            (:data:`~spdm.transcript.MAX_MESSAGE_B_SIZE`: the requester
+            repeats GET_CERTIFICATE without a GET_DIGESTS or CHALLENGE
+            starting B over).
     """
     negotiated = conn.session
+    large = request.large_cert_chain
+    if large and not conn.responder_flags & CapabilityFlags.LARGE_RESP_CAP:
+        raise unsupported_request(RequestCode.GET_CERTIFICATE,
+                                  "LargeCertChain GET_CERTIFICATE without LARGE_RESP_CAP")
     chain = conn.slot_chain(request.slot_id)
     offset, length = request.offset, request.length
     if negotiated.version >= SpdmVersion.V13 and request.attributes & SLOT_SIZE_REQUESTED:
         offset, length = 0, 0
     if offset >= len(chain):
         raise invalid_request(f"offset {offset} is past the {len(chain)}-byte chain")
+    if not large and len(chain) > MAX_SMALL_CERT_FIELD:
+        reason = f"the {len(chain)}-byte chain needs the LargeCertChain form"
+        if negotiated.version >= SpdmVersion.V14:
+            raise RemoteProtocolError(reason, error_code=SpdmErrorCode.DATA_TOO_LARGE)
+        raise invalid_request(reason)
+    header = LARGE_CERTIFICATE_HEADER_SIZE if large else CERTIFICATE_HEADER_SIZE
     ours = conn.config.max_spdm_msg_size if conn.chunking else conn.config.data_transfer_size
-    limits = [length, len(chain) - offset, ours - CERTIFICATE_HEADER_SIZE]
+    limits = [length, len(chain) - offset, ours - header]
     requester_limit = conn.largest_response()
     if negotiated.version >= SpdmVersion.V12 and requester_limit:
-        limits.append(requester_limit - CERTIFICATE_HEADER_SIZE)
-    portion = certificate_portion(negotiated.version, request.slot_id, chain, offset, min(limits))
+        limits.append(requester_limit - header)
+    portion = certificate_portion(negotiated.version, request.slot_id, chain, offset, min(limits),
+                                  large=large)
     if negotiated.multi_key:  # Param2 CertificateInfo (1.3), as libspdm fills it on such connections
         portion = dataclasses.replace(
             portion, certificate_info=slot_key(conn.backend, request.slot_id).cert_model & CERT_MODEL_MASK)

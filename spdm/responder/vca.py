@@ -67,6 +67,7 @@ MAX_EXTERNAL_ALGORITHMS = {SpdmVersion.V10: 8}
 """ExtAsym + ExtHash (+ AlgStruct externals) entries libspdm accepts; 20 from 1.1 on."""
 MAX_EXTERNAL_ALGORITHMS_11 = 20
 
+_KNOWN_ALG_TYPES = frozenset(int(t) for t in AlgType)
 _PQC_ALG_TYPES = frozenset({AlgType.REQ_PQC_ASYM_ALG, AlgType.KEM})
 """AlgTypes SPDM 1.4 adds; an older request carrying one names an unknown AlgType."""
 
@@ -184,7 +185,7 @@ def _check_algorithms_request(request: NegotiateAlgorithms, version: SpdmVersion
         externals += sum(len(a.external) for a in request.alg_structs)
         previous = 0
         for alg in request.alg_structs:
-            if (alg.alg_type not in AlgType._value2member_map_
+            if (alg.alg_type not in _KNOWN_ALG_TYPES
                     or (version < SpdmVersion.V14 and alg.alg_type in _PQC_ALG_TYPES)):
                 raise invalid_request(f"AlgStruct of unknown AlgType {alg.alg_type}")
             if alg.alg_type <= previous:

@@ -70,7 +70,7 @@ def test_defaults_offer_everything_the_engines_do() -> None:
     assert model.slots[0].root != model.slots[1].root  # each slot its own chain and key
     wanted = (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP | F.ENCRYPT_CAP | F.MAC_CAP
               | F.KEY_EX_CAP | F.HBEAT_CAP | F.KEY_UPD_CAP | F.HANDSHAKE_IN_THE_CLEAR_CAP
-              | F.EP_INFO_CAP_SIG | F.MEL_CAP | F.GET_KEY_PAIR_INFO_CAP)
+              | F.EP_INFO_CAP_SIG | F.MEL_CAP | F.GET_KEY_PAIR_INFO_CAP | F.LARGE_RESP_CAP)
     assert config.capabilities == wanted
     assert config.heartbeat_period == 60
     assert device.ide.max_port_index == 1

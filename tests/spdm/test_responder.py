@@ -396,7 +396,7 @@ def test_get_version_starts_over(device: DeviceModel) -> None:
     assert link.responder.state == ConnectionState.AFTER_VERSION
     assert link.responder.negotiated is None
     assert bytes(link.responder.transcript.a) == link.requests[-1] + Version(
-        version_entries=(0x1000, 0x1100, 0x1200, 0x1300)).encode()
+        version_entries=(0x1000, 0x1100, 0x1200, 0x1300, 0x1400)).encode()
     expect_error(link, GetDigests(spdm_version=0x12).encode(), UNEXPECTED)
 
 
@@ -406,7 +406,7 @@ def test_io_surface(device: DeviceModel) -> None:
     responder.receive_data(memoryview(bytearray(b"\x10\x84\x00\x00\x00")))  # one pad byte
     responder.receive_data(b"\x10\x84\x00\x00")
     first, second = responder.data_to_send(), responder.data_to_send()
-    assert first == second and Version.decode(first).versions == (0x10, 0x11, 0x12, 0x13)
+    assert first == second and Version.decode(first).versions == (0x10, 0x11, 0x12, 0x13, 0x14)
     assert responder.data_to_send() == b""
     events = [responder.next_event(), responder.next_event()]
     assert events == [RequestAnswered(0x84, 0x04)] * 2
@@ -1092,7 +1092,7 @@ def _assert_documented_difference(ref: Reference, mine: Message, reference: Mess
     """Where our answer legitimately differs in shape from the reference, say exactly how."""
     if isinstance(mine, Version) and isinstance(reference, Version):
         assert reference.versions == (ref.version,)
-        assert mine.versions == (0x10, 0x11, 0x12, 0x13)  # we offer every version
+        assert mine.versions == (0x10, 0x11, 0x12, 0x13, 0x14)  # we offer every version
     elif isinstance(mine, Capabilities) and isinstance(reference, Capabilities):
         # The reference device also does sessions, PSK, mutual auth...; ours authenticates.
         assert mine.flags == CMA_CAPS

@@ -1,0 +1,100 @@
+"""SPDM 1.4 cases: the LargeCertChain form of GET_CERTIFICATE and the post-quantum algorithm fields.
+
+DSP0274 1.4 adds LARGE_RESP_CAP with 32-bit GET_CERTIFICATE/CERTIFICATE
+offsets and lengths (Param1 b7, PROTOCOLS.md §3.5), and the PqcAsymAlgo field
+and the ReqPqcAsym (AlgType 6) and KEM (AlgType 7) AlgStructs of
+NEGOTIATE_ALGORITHMS/ALGORITHMS (PROTOCOLS.md §3.3).  The per-version VCA cases
+(:mod:`.spdm_capabilities`, :mod:`.spdm_algorithms`) also run at 1.4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from spdm.errors import SpdmErrorCode
+from spdm.messages import Algorithms, AlgStruct, Certificate, GetCertificate
+from spdm.messages.codes import AlgType, KemAlgo, PqcAsymAlgo
+from spdm.messages.codes import CapabilityFlags as F
+from spdm.negotiation import AlgorithmPreferences, mask_of, single_bit
+
+from .context import CaseContext
+from .registry import case
+from .requests import negotiate_algorithms, vca
+from .spdm_auth_connection import AuthConnection
+
+__all__ = ["large_certificate", "pqc_offer"]
+"""The case bodies (registered with :func:`.registry.case`; run them through the runner)."""
+
+CERTIFICATE_CLAUSE = "DSP0274 1.4 §10.7 (LargeCertChain)"
+ALGORITHMS_CLAUSE = "DSP0274 1.4 §10.5"
+LARGE_PORTION = 0x400
+MAX_PORTIONS = 1024
+EVERY_ML_DSA = PqcAsymAlgo.ML_DSA_44 | PqcAsymAlgo.ML_DSA_65 | PqcAsymAlgo.ML_DSA_87
+EVERY_ML_KEM = KemAlgo.ML_KEM_512 | KemAlgo.ML_KEM_768 | KemAlgo.ML_KEM_1024
+SIGNING = F.CHAL_CAP | F.MEAS_CAP_SIG | F.KEY_EX_CAP
+
+
+@case("spdm.certificate.large-form", "With LARGE_RESP_CAP, a LargeCertChain GET_CERTIFICATE is answered "
+      "in the large form and its portions make the chain; without, it is refused",
+      CERTIFICATE_CLAUSE, per_version=True, min_version=0x14, needs=F.CERT_CAP)
+def large_certificate(ctx: CaseContext) -> None:
+    conn = AuthConnection(ctx)
+    conn.vca()
+    first = GetCertificate(spdm_version=ctx.version, slot_id=0, offset=0, length=LARGE_PORTION,
+                           large_cert_chain=True)
+    if not ctx.flags & F.LARGE_RESP_CAP:
+        ctx.expect_error("a LargeCertChain request to a device without LARGE_RESP_CAP is refused",
+                         ctx.send(first), (SpdmErrorCode.UNSUPPORTED_REQUEST, SpdmErrorCode.INVALID_REQUEST))
+        return
+    chain = b""
+    for _ in range(MAX_PORTIONS):
+        request = replace(first, offset=len(chain))
+        portion = conn.exchange(request, Certificate, reference=CERTIFICATE_CLAUSE)
+        if not ctx.check("CERTIFICATE answers in the LargeCertChain form (Param1 b7)",
+                         portion.large_cert_chain, expected="Param1 b7 set", actual=f"0x{portion.raw[2]:02x}",
+                         reference=CERTIFICATE_CLAUSE):
+            return
+        ctx.equal("CERTIFICATE echoes the requested SlotID", 0, portion.slot_id)
+        ctx.check("LargePortionLength does not exceed the requested LargeLength",
+                  len(portion.cert_chain) <= LARGE_PORTION, expected=f"<= {LARGE_PORTION}",
+                  actual=len(portion.cert_chain))
+        chain += portion.cert_chain
+        if portion.remainder_length == 0:
+            break
+        ctx.require("a CERTIFICATE with LargeRemainderLength > 0 carries bytes", bool(portion.cert_chain),
+                    expected="LargePortionLength > 0", actual=0, reference=CERTIFICATE_CLAUSE)
+    else:
+        ctx.require(f"the chain ends within {MAX_PORTIONS} portions", False, expected="remainder 0",
+                    actual=f"{len(chain)} bytes and more", reference=CERTIFICATE_CLAUSE)
+    ctx.equal("the chain's 1.4 Length (u32) is its size", len(chain), int.from_bytes(chain[:4], "little"))
+
+
+@case("spdm.algorithms.pqc-offer", "Offered the post-quantum sets besides the classic ones, ALGORITHMS "
+      "selects at most one of BaseAsym/PqcAsym, of DHE/KEM and of ReqBaseAsym/ReqPqcAsym, each offered",
+      ALGORITHMS_CLAUSE, per_version=True, min_version=0x14)
+def pqc_offer(ctx: CaseContext) -> None:
+    vca(ctx, algorithms=False)
+    prefs = AlgorithmPreferences()
+    base = negotiate_algorithms(ctx.version, prefs)
+    request = replace(base, pqc_asym_algo=int(EVERY_ML_DSA), alg_structs=(
+        *base.alg_structs, AlgStruct(AlgType.REQ_PQC_ASYM_ALG, int(EVERY_ML_DSA)),
+        AlgStruct(AlgType.KEM, int(EVERY_ML_KEM))))
+    algs = ctx.decode(Algorithms, ctx.send(request), reference=ALGORITHMS_CLAUSE)
+    pairs = (
+        ("BaseAsymSel", algs.base_asym_sel, mask_of(prefs.asym_algs),
+         "PqcAsymSel", algs.pqc_asym_sel, int(EVERY_ML_DSA)),
+        ("DHE", algs.alg_supported(AlgType.DHE), mask_of(prefs.dhe_groups),
+         "KEM", algs.alg_supported(AlgType.KEM), int(EVERY_ML_KEM)),
+        ("ReqBaseAsymAlg", algs.alg_supported(AlgType.REQ_BASE_ASYM_ALG), mask_of(prefs.req_asym_algs),
+         "ReqPqcAsymAlg", algs.alg_supported(AlgType.REQ_PQC_ASYM_ALG), int(EVERY_ML_DSA)),
+    )
+    for classic, classic_sel, classic_offer, pqc, pqc_sel, pqc_offer_mask in pairs:
+        for name, value, offered in ((classic, classic_sel, classic_offer), (pqc, pqc_sel, pqc_offer_mask)):
+            ok = value == 0 or (single_bit(value) and bool(value & offered))
+            ctx.check(f"{name} is 0 or one offered bit", ok, expected=f"0 or one bit of 0x{offered:x}",
+                      actual=value)
+        ctx.check(f"not both {classic} and {pqc}", not (classic_sel and pqc_sel),
+                  expected="at most one non-zero", actual=f"{classic_sel:#x}, {pqc_sel:#x}")
+    if ctx.flags & SIGNING:
+        ctx.check("a signing device selects BaseAsymSel or PqcAsymSel",
+                  bool(algs.base_asym_sel or algs.pqc_asym_sel), expected="one of them", actual=0)
