@@ -86,10 +86,11 @@ def test_our_requester_follows_the_whole_capture() -> None:
 
 def reference_like_responder() -> Responder:
     """A device configured as the reference one: an ML-DSA-65 identity in slots 0, 1 and 4, SHA-384,
-    ML-KEM-768, AES-256-GCM, CHUNK_CAP and HANDSHAKE_IN_THE_CLEAR, SPDM 1.4, the reference's sizes."""
+    ML-KEM-768, AES-256-GCM, CHUNK_CAP, HANDSHAKE_IN_THE_CLEAR and LARGE_RESP_CAP (the requester
+    asks for the chains in the 1.4 LargeCertChain form), SPDM 1.4, the reference's sizes."""
     model = DeviceModel.generate(PqcAsymAlgo.ML_DSA_65, slots=(0, 1, 4))
     caps = (F.CERT_CAP | F.CHAL_CAP | F.MEAS_CAP_SIG | F.MEAS_FRESH_CAP | F.CHUNK_CAP | SESSION_CAPS
-            | F.HANDSHAKE_IN_THE_CLEAR_CAP)
+            | F.HANDSHAKE_IN_THE_CLEAR_CAP | F.LARGE_RESP_CAP)
     config = ResponderConfig(
         versions=(SpdmVersion.V14,), capabilities=caps, data_transfer_size=0x1200, max_spdm_msg_size=0x28000,
         algorithms=AlgorithmPreferences(
@@ -103,7 +104,7 @@ def test_our_responder_answers_the_reference_requester() -> None:
     """Out of session, up to and including KEY_EXCHANGE (FINISH carries the reference's verify data
     under its own ML-KEM secret, which our responder's fresh encapsulation cannot reproduce).
 
-    The reference selects MULTI_KEY_CONN; ours does not (multi-key responses are another slice's),
+    The reference selects MULTI_KEY_CONN; this device has no MULTI_KEY_CAP and answers single-key,
     which changes no response code here.  Every large response (the ML-DSA chains, KEY_EXCHANGE_RSP)
     is announced LargeResponse and its CHUNK_GETs served while our chunking and the reference's agree.
     """
