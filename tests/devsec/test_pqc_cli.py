@@ -59,6 +59,8 @@ def test_connect_negotiates_mldsa_and_mlkem(tmp_path: Path, capsys: pytest.Captu
         assert doc["session"]["measurements_signed"]
         assert doc["spdm_version"] == "1.4" and doc["algorithms"]["signature"] == "ml-dsa-65"
         assert (doc["session"]["kem"], doc["session"]["dhe"]) == ("ml-kem-768", None)
+        assert main(["connect", url, "--trust-root", str(root), "--session", *flags]) == 0
+        assert "session       0xffffffff KEY_EXCHANGE ml-kem-768, aes-256-gcm" in capsys.readouterr().out
 
 
 def test_dump_decrypts_the_mlkem_sessions(capsys: pytest.CaptureFixture[str]) -> None:
