@@ -209,8 +209,9 @@ class DeviceModel:
         self._chains: dict[tuple[int, BaseHashAlgo], bytes] = {}
         self._psks: Mapping[bytes, bytes] = MappingProxyType({})
         self._blocks: dict[tuple[MeasurementHashAlgo, bool], tuple[MeasurementBlock, ...]] = {}
-        asym = min(int(asym_fields(identity.leaf_key.asym)[0]) for identity in slots.values())
-        self._endpoint = EndpointData.for_slots(sum(1 << slot for slot in slots), asym)
+        fields = [asym_fields(identity.leaf_key.asym) for identity in slots.values()]
+        asym, pqc = min(int(f[0]) for f in fields), min(int(f[1]) for f in fields)
+        self._endpoint = EndpointData.for_slots(sum(1 << slot for slot in slots), asym, pqc_asym_algo=pqc)
 
     def _copy(self, slots: Mapping[int, DeviceIdentity],
               measurements: Sequence[MeasurementSource]) -> DeviceModel:
@@ -407,9 +408,10 @@ class DeviceModel:
         return self._endpoint.slot_key(slot_id)
 
     def set_key_pair(self, operation: int, key_pair_id: int, key_usage: int, asym_algo: int,
-                     assoc_cert_slot_mask: int) -> None:
+                     assoc_cert_slot_mask: int, pqc_asym_algo: int = 0) -> None:
         """Apply SET_KEY_PAIR_INFO (see :meth:`EndpointData.set_key_pair`; ValueError when refused)."""
-        self._endpoint.set_key_pair(operation, key_pair_id, key_usage, asym_algo, assoc_cert_slot_mask)
+        self._endpoint.set_key_pair(operation, key_pair_id, key_usage, asym_algo, assoc_cert_slot_mask,
+                                    pqc_asym_algo)
 
     # --- ResponderBackend ------------------------------------------------------------------
 

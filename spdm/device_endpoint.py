@@ -75,6 +75,8 @@ class KeyPair:
     current_asym_algo: int
     assoc_cert_slot_mask: int
     public_key_info: bytes = b""
+    pqc_asym_algo_capabilities: int = 0
+    current_pqc_asym_algo: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,8 @@ class EndpointBackend(Protocol):
         ...
 
     def set_key_pair(self, operation: int, key_pair_id: int, key_usage: int, asym_algo: int,
-                     assoc_cert_slot_mask: int) -> None:
-        """Apply SET_KEY_PAIR_INFO.
+                     assoc_cert_slot_mask: int, pqc_asym_algo: int = 0) -> None:
+        """Apply SET_KEY_PAIR_INFO (``pqc_asym_algo``: the 1.4 DesiredPqcAsymAlgo).
 
         Raises:
             ValueError: the device refuses (answered InvalidRequest).
@@ -182,7 +184,7 @@ class EndpointData:
         self.cert_models: Mapping[int, int] = models
 
     @classmethod
-    def for_slots(cls, provisioned_slot_mask: int, asym_algo: int, *,
+    def for_slots(cls, provisioned_slot_mask: int, asym_algo: int, *, pqc_asym_algo: int = 0,
                   key_usages: Mapping[int, int] | None = None,
                   cert_models: Mapping[int, int] | None = None,
                   supported_slot_mask: int | None = None) -> EndpointData:
@@ -190,7 +192,8 @@ class EndpointData:
 
         Args:
             provisioned_slot_mask: the slots whose key pair is associated with them.
-            asym_algo: the key pairs' algorithm.
+            asym_algo: the key pairs' algorithm (0 for ML-DSA keys).
+            pqc_asym_algo: the key pairs' 1.4 PqcAsymAlgo (ML-DSA keys; 0 otherwise).
             key_usages: slot -> the KeyUsageMask its key pair is restricted to
                 (multi-key connections; the others may sign everything).
             cert_models: slot -> CertModel (the others: DeviceCert).
@@ -206,7 +209,8 @@ class EndpointData:
                 raise ConfigurationError(f"slot {slot}: KeyUsageMask 0x{usage:04x} (slots 0-7, bits 0-3)")
         pairs = [KeyPair(slot + 1, int(KeyPairCapabilities.CERT_ASSOC), usages.get(slot, KEY_USAGE_ALL),
                          usages.get(slot, KEY_USAGE_ALL), asym_algo, asym_algo,
-                         1 << slot if provisioned_slot_mask >> slot & 1 else 0)
+                         1 << slot if provisioned_slot_mask >> slot & 1 else 0,
+                         pqc_asym_algo_capabilities=pqc_asym_algo, current_pqc_asym_algo=pqc_asym_algo)
                  for slot in range(8)]
         return cls(key_pairs=pairs, cert_models=cert_models, supported_slot_mask=supported_slot_mask)
 
@@ -235,8 +239,11 @@ class EndpointData:
         return tuple(self._key_pairs)
 
     def set_key_pair(self, operation: int, key_pair_id: int, key_usage: int, asym_algo: int,
-                     assoc_cert_slot_mask: int) -> None:
+                     assoc_cert_slot_mask: int, pqc_asym_algo: int = 0) -> None:
         """Change or erase a key pair within what its capabilities allow.
+
+        A key pair takes one algorithm, classic or (1.4) post-quantum: asking
+        for both at once is refused, as libspdm refuses it.
 
         Raises:
             ValueError: unknown key pair or operation, a change the key pair's
@@ -249,7 +256,8 @@ class EndpointData:
         if operation == KeyPairOperation.ERASE:
             if KeyPairCapabilities.ERASABLE not in caps:
                 raise ValueError(f"key pair {key_pair_id} is not erasable")
-            pair = replace(pair, current_key_usage=0, current_asym_algo=0, assoc_cert_slot_mask=0)
+            pair = replace(pair, current_key_usage=0, current_asym_algo=0, current_pqc_asym_algo=0,
+                           assoc_cert_slot_mask=0)
         elif operation == KeyPairOperation.CHANGE:
             if key_usage and (KeyPairCapabilities.KEY_USAGE not in caps
                               or key_usage & ~pair.key_usage_capabilities):
@@ -257,10 +265,16 @@ class EndpointData:
             if asym_algo and (KeyPairCapabilities.ASYM_ALGO not in caps
                               or asym_algo & ~pair.asym_algo_capabilities or asym_algo & (asym_algo - 1)):
                 raise ValueError(f"key pair {key_pair_id} cannot take algorithm 0x{asym_algo:08x}")
+            if pqc_asym_algo and (KeyPairCapabilities.ASYM_ALGO not in caps or asym_algo
+                                  or pqc_asym_algo & ~pair.pqc_asym_algo_capabilities
+                                  or pqc_asym_algo & (pqc_asym_algo - 1)):
+                raise ValueError(f"key pair {key_pair_id} cannot take PQC algorithm 0x{pqc_asym_algo:08x}")
             if assoc_cert_slot_mask and KeyPairCapabilities.CERT_ASSOC not in caps:
                 raise ValueError(f"key pair {key_pair_id} cannot be associated with slots")
             pair = replace(pair, current_key_usage=key_usage or pair.current_key_usage,
-                           current_asym_algo=asym_algo or pair.current_asym_algo,
+                           current_asym_algo=(asym_algo or (0 if pqc_asym_algo else pair.current_asym_algo)),
+                           current_pqc_asym_algo=(pqc_asym_algo
+                                                  or (0 if asym_algo else pair.current_pqc_asym_algo)),
                            assoc_cert_slot_mask=assoc_cert_slot_mask or pair.assoc_cert_slot_mask)
         else:
             raise ValueError(f"key pair operation {operation} is not supported (no key generation)")

@@ -359,6 +359,8 @@ class KeyPairInfoReceived(Event):
         capabilities / key_usage_capabilities / current_key_usage /
         asym_algo_capabilities / current_asym_algo / assoc_cert_slot_mask /
         public_key_info: its fields as sent.
+        pqc_asym_algo_capabilities / current_pqc_asym_algo: the 1.4 PqcAsymAlgo
+            fields (0 before 1.4).
     """
 
     total_key_pairs: int
@@ -370,6 +372,8 @@ class KeyPairInfoReceived(Event):
     current_asym_algo: int
     assoc_cert_slot_mask: int
     public_key_info: bytes
+    pqc_asym_algo_capabilities: int = 0
+    current_pqc_asym_algo: int = 0
 
 
 @dataclass(frozen=True, slots=True)

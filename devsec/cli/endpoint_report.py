@@ -42,6 +42,12 @@ def _mel_entries(mel: Mel) -> list[dict[str, Any]]:
              "value": e.value.hex()} for e in mel.entries]
 
 
+def _algorithm(pair: dict[str, Any]) -> str:
+    """A key pair's current algorithm: the classic bitmask, or ``pqc`` and the 1.4 PqcAsymAlgo one."""
+    pqc = pair["current_pqc_asym_algo"]
+    return f"pqc {pqc}" if int(pqc, 16) else str(pair["current_asym_algo"])
+
+
 def _key_pair(pair: KeyPairInfoReceived) -> dict[str, Any]:
     return {
         "key_pair_id": pair.key_pair_id,
@@ -50,6 +56,8 @@ def _key_pair(pair: KeyPairInfoReceived) -> dict[str, Any]:
         "current_key_usage": _names(KeyUsage, pair.current_key_usage),
         "asym_algo_capabilities": f"0x{pair.asym_algo_capabilities:08x}",
         "current_asym_algo": f"0x{pair.current_asym_algo:08x}",
+        "pqc_asym_algo_capabilities": f"0x{pair.pqc_asym_algo_capabilities:08x}",
+        "current_pqc_asym_algo": f"0x{pair.current_pqc_asym_algo:08x}",
         "assoc_cert_slots": [slot for slot in range(8) if pair.assoc_cert_slot_mask >> slot & 1],
         "public_key_info": pair.public_key_info.hex(),
     }
@@ -104,7 +112,7 @@ def endpoint_lines(evidence: EndpointEvidence) -> list[str]:
     if pairs is not None:
         lines.append(f"key pairs     {len(pairs)}")
         lines += [f"  #{p['key_pair_id']} usage {'|'.join(p['current_key_usage']) or '-'} "
-                  f"of {'|'.join(p['key_usage_capabilities']) or '-'}, algorithm {p['current_asym_algo']}, "
+                  f"of {'|'.join(p['key_usage_capabilities']) or '-'}, algorithm {_algorithm(p)}, "
                   f"slots {','.join(map(str, p['assoc_cert_slots'])) or '-'}, "
                   f"capabilities {'|'.join(p['capabilities']) or '-'}" for p in pairs]
     return lines

@@ -7,6 +7,15 @@ SubjectPublicKeyInfo algorithm), and SET_KEY_PAIR_INFO changes, erases or
 generates one.  Layouts per DSP0274 1.3 §10.30-10.31, as libspdm sends them
 (``vectors/libspdm-doe/spdm13-p384-endpoint-mel-keypair``).
 
+SPDM 1.4 appends the post-quantum algorithms (PqcAsymAlgo bits): KEY_PAIR_INFO
+ends with ``PqcAsymAlgoCapLen(1) PqcAsymAlgoCapabilities CurrentPqcAsymAlgoLen(1)
+CurrentPqcAsymAlgo`` after PublicKeyInfo, and a Change/Generate
+SET_KEY_PAIR_INFO with ``DesiredPqcAsymAlgoLen(1) DesiredPqcAsymAlgo`` after
+DesiredAssocCertSlotMask (libspdm 1e16c60f+ responder and requester; no reference
+capture holds them yet).  Decided: each length must be 4, the size of every other
+PqcAsymAlgo field and the only length the reference writes (it truncates longer
+ones to 4 when reading; a device naming another length is refused as malformed).
+
 Decided: an Erase request is the 5 bytes up to KeyPairID and nothing more
 (the reference sends exactly that; the desired-value fields only mean
 something to Change and Generate), so a SET_KEY_PAIR_INFO with operation
@@ -19,7 +28,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import ClassVar
 
-from construct import Bytes, If, Int8ul, Int16ul, Int32ul, Padding, Rebuild, Struct, len_, this
+from construct import Bytes, Const, If, Int8ul, Int16ul, Int32ul, Padding, Rebuild, Struct, len_, this
 
 from ..codec import Message, header
 from .codes import RequestCode, ResponseCode
@@ -55,6 +64,15 @@ class KeyUsage(IntFlag):
     ENDPOINT_INFO = 1 << 3
     STANDARDS = 1 << 14
     VENDOR = 1 << 15
+
+
+_PQC_ALGO_LEN = 4
+"""The length byte before each 1.4 PqcAsymAlgo field of the key pair messages."""
+
+
+def _pqc_algo(name: str) -> Struct:
+    """``Len(1) = 4`` then the 32-bit PqcAsymAlgo bitmask, as one nested field."""
+    return name / Struct("_length" / Const(_PQC_ALGO_LEN, Int8ul), "value" / Int32ul)
 
 
 class KeyPairOperation(IntEnum):
@@ -96,6 +114,10 @@ class KeyPairInfo(Message):
         "_public_key_info_length" / Rebuild(Int16ul, len_(this.public_key_info)),
         "assoc_cert_slot_mask" / Int8ul,
         "public_key_info" / Bytes(this._public_key_info_length),
+        "pqc" / If(this.spdm_version >= 0x14, Struct(
+            _pqc_algo("capabilities"),
+            _pqc_algo("current"),
+        )),
     )
 
     total_key_pairs: int = 0
@@ -107,6 +129,25 @@ class KeyPairInfo(Message):
     current_asym_algo: int = 0
     assoc_cert_slot_mask: int = 0
     public_key_info: bytes = b""
+    pqc_asym_algo_capabilities: int = 0
+    current_pqc_asym_algo: int = 0
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, object]) -> dict[str, object]:
+        pqc = fields.pop("pqc")
+        if isinstance(pqc, dict):  # 1.4
+            fields["pqc_asym_algo_capabilities"] = pqc["capabilities"]["value"]
+            fields["current_pqc_asym_algo"] = pqc["current"]["value"]
+        return fields
+
+    def _to_fields(self) -> dict[str, object]:
+        fields = {name: getattr(self, name) for name in (
+            "spdm_version", "total_key_pairs", "key_pair_id", "capabilities", "key_usage_capabilities",
+            "current_key_usage", "asym_algo_capabilities", "current_asym_algo", "assoc_cert_slot_mask",
+            "public_key_info")}
+        fields["pqc"] = {"capabilities": {"value": self.pqc_asym_algo_capabilities},
+                         "current": {"value": self.current_pqc_asym_algo}}
+        return fields
 
 
 @dataclass(frozen=True)
@@ -126,6 +167,7 @@ class SetKeyPairInfo(Message):
             "key_usage" / Int16ul,
             "asym_algo" / Int32ul,
             "assoc_cert_slot_mask" / Int8ul,
+            "pqc" / If(this._.spdm_version >= 0x14, Struct(_pqc_algo("asym_algo"))),
         )),
     )
 
@@ -134,6 +176,7 @@ class SetKeyPairInfo(Message):
     desired_key_usage: int | None = None
     desired_asym_algo: int | None = None
     desired_assoc_cert_slot_mask: int | None = None
+    desired_pqc_asym_algo: int | None = None
 
     @classmethod
     def _from_fields(cls, fields: dict[str, object]) -> dict[str, object]:
@@ -142,6 +185,8 @@ class SetKeyPairInfo(Message):
             fields["desired_key_usage"] = desired["key_usage"]
             fields["desired_asym_algo"] = desired["asym_algo"]
             fields["desired_assoc_cert_slot_mask"] = desired["assoc_cert_slot_mask"]
+            pqc = desired["pqc"]
+            fields["desired_pqc_asym_algo"] = pqc["asym_algo"]["value"] if isinstance(pqc, dict) else None
         return fields
 
     def _to_fields(self) -> dict[str, object]:
@@ -149,7 +194,8 @@ class SetKeyPairInfo(Message):
             "spdm_version": self.spdm_version, "operation": self.operation,
             "key_pair_id": self.key_pair_id,
             "desired": {"key_usage": self.desired_key_usage, "asym_algo": self.desired_asym_algo,
-                        "assoc_cert_slot_mask": self.desired_assoc_cert_slot_mask},
+                        "assoc_cert_slot_mask": self.desired_assoc_cert_slot_mask,
+                        "pqc": {"asym_algo": {"value": self.desired_pqc_asym_algo or 0}}},
         }
 
 

@@ -28,7 +28,7 @@ from ..events import (
     MeasurementExtensionLogReceived,
 )
 from ..messages import NONCE_SIZE
-from ..messages.codes import CapabilityFlags, RequestCode
+from ..messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from ..messages.endpoint import (
     DeviceClassIdentifier,
     EndpointInfo,
@@ -184,25 +184,32 @@ class EndpointCommands(RequesterCore):
         self._events.append(KeyPairInfoReceived(
             response.total_key_pairs, response.key_pair_id, response.capabilities,
             response.key_usage_capabilities, response.current_key_usage, response.asym_algo_capabilities,
-            response.current_asym_algo, response.assoc_cert_slot_mask, response.public_key_info))
+            response.current_asym_algo, response.assoc_cert_slot_mask, response.public_key_info,
+            response.pqc_asym_algo_capabilities, response.current_pqc_asym_algo))
 
     def set_key_pair_info(self, key_pair_id: int, operation: int = KeyPairOperation.CHANGE, *,
                           key_usage: int = 0, asym_algo: int = 0, assoc_cert_slot_mask: int = 0,
-                          session_id: int | None = None) -> None:
+                          pqc_asym_algo: int = 0, session_id: int | None = None) -> None:
         """Queue SET_KEY_PAIR_INFO (Change and Generate carry the desired values, Erase none).
 
+        ``pqc_asym_algo`` is the 1.4 DesiredPqcAsymAlgo (an ML-DSA key pair).
+
         Raises:
-            LocalProtocolError: not allowed now, SET_KEY_PAIR_INFO_CAP missing, or a bad ID.
+            LocalProtocolError: not allowed now, SET_KEY_PAIR_INFO_CAP missing, a bad ID,
+                or a PQC algorithm before 1.4.
         """
         negotiated = self._need_negotiated(RequestCode.SET_KEY_PAIR_INFO)
         self._need_caps(negotiated, CapabilityFlags.SET_KEY_PAIR_INFO_CAP, "SET_KEY_PAIR_INFO")
         if not 1 <= key_pair_id <= 0xFF:
             raise LocalProtocolError(f"key pair ID {key_pair_id} is not 1-255")
+        if pqc_asym_algo and negotiated.version < SpdmVersion.V14:
+            raise LocalProtocolError("SET_KEY_PAIR_INFO names PQC algorithms from SPDM 1.4 on")
         erase = operation == KeyPairOperation.ERASE
         self._send(SetKeyPairInfo(
             spdm_version=negotiated.version, operation=operation, key_pair_id=key_pair_id,
             desired_key_usage=None if erase else key_usage, desired_asym_algo=None if erase else asym_algo,
             desired_assoc_cert_slot_mask=None if erase else assoc_cert_slot_mask,
+            desired_pqc_asym_algo=None if erase else pqc_asym_algo,
         ), session=self._established_session(session_id))
 
     def _on_set_key_pair_info_ack(self, request: SetKeyPairInfo, response: SetKeyPairInfoAck) -> None:

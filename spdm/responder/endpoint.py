@@ -129,7 +129,8 @@ def get_key_pair_info(conn: Connection, request: GetKeyPairInfo) -> bytes:
         capabilities=pair.capabilities, key_usage_capabilities=pair.key_usage_capabilities,
         current_key_usage=pair.current_key_usage, asym_algo_capabilities=pair.asym_algo_capabilities,
         current_asym_algo=pair.current_asym_algo, assoc_cert_slot_mask=pair.assoc_cert_slot_mask,
-        public_key_info=pair.public_key_info,
+        public_key_info=pair.public_key_info, pqc_asym_algo_capabilities=pair.pqc_asym_algo_capabilities,
+        current_pqc_asym_algo=pair.current_pqc_asym_algo,
     ).encode()
     conn.check_fits(len(response))
     return response
@@ -144,7 +145,8 @@ def set_key_pair_info(conn: Connection, request: SetKeyPairInfo) -> bytes:
     backend = _backend(conn, RequestCode.SET_KEY_PAIR_INFO)
     try:
         backend.set_key_pair(request.operation, request.key_pair_id, request.desired_key_usage or 0,
-                             request.desired_asym_algo or 0, request.desired_assoc_cert_slot_mask or 0)
+                             request.desired_asym_algo or 0, request.desired_assoc_cert_slot_mask or 0,
+                             request.desired_pqc_asym_algo or 0)
     except ValueError as exc:
         raise invalid_request(str(exc)) from exc
     return SetKeyPairInfoAck(spdm_version=conn.session.version).encode()
