@@ -127,8 +127,13 @@ def after_version(ctx: CaseContext) -> None:
 @case("spdm.state.after-capabilities", "After CAPABILITIES, every request but GET_VERSION and "
       "NEGOTIATE_ALGORITHMS is refused UnexpectedRequest", STATE_CLAUSE, per_version=True)
 def after_capabilities(ctx: CaseContext) -> None:
-    _matrix(ctx, "after CAPABILITIES", _capabilities,
-            {RequestCode.GET_VERSION, RequestCode.NEGOTIATE_ALGORITHMS}, (E.UNEXPECTED_REQUEST,))
+    """Decision: with CHUNK_CAP, CHUNK_SEND is legal here (it carries a NEGOTIATE_ALGORITHMS larger
+    than the DataTransferSize just exchanged; libspdm accepts it from this state on), so it is
+    left to the ``spdm.chunk`` group; without CHUNK_CAP it is refused like the rest."""
+    legal: set[int] = {RequestCode.GET_VERSION, RequestCode.NEGOTIATE_ALGORITHMS}
+    if ctx.flags & F.CHUNK_CAP:
+        legal.add(RequestCode.CHUNK_SEND)
+    _matrix(ctx, "after CAPABILITIES", _capabilities, legal, (E.UNEXPECTED_REQUEST,))
 
 
 @case("spdm.state.after-algorithms", "After ALGORITHMS, GET_CAPABILITIES and NEGOTIATE_ALGORITHMS again "
