@@ -28,6 +28,7 @@ from spdm.messages.codes import SpdmVersion
 from tsm.link import VendorChannel
 
 from .context import CaseContext, Exchange
+from .requests import SUITE_PREFERENCES
 
 __all__ = ["Carrier", "carrier", "decode_payload", "describe", "is_spdm_error", "unserved"]
 
@@ -100,7 +101,7 @@ def carrier(ctx: CaseContext) -> Iterator[Carrier]:
     Raises:
         CaseAborted: the device could not be authenticated or refused the session.
     """
-    config = RequesterConfig(versions=(SpdmVersion(ctx.version),),
+    config = RequesterConfig(versions=(SpdmVersion(ctx.version),), algorithms=SUITE_PREFERENCES,
                              trust_anchors=ctx.trust_roots or DEFER_TRUST)
     try:
         connection = connect(ctx.transport, config)

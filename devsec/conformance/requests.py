@@ -1,9 +1,14 @@
 """The legitimate requests cases send: what a conformant requester (devsec's defaults) would.
 
 Cases start from these and change one field to probe one rule, so a failure
-points at that field alone.  Offers come from :class:`spdm.negotiation.AlgorithmPreferences`
+points at that field alone.  Offers come from :data:`SUITE_PREFERENCES`
 (everything devsec's requester supports), capabilities from
 :data:`spdm.config.DEFAULT_REQUESTER_CAPS`.
+
+Decision: from 1.4 on the suite also offers the post-quantum sets
+(ML-DSA-44/65/87, ML-KEM-768/1024), as libspdm's requester does, so that a
+device that signs only with ML-DSA can be tested; devsec's own requester
+offers them only when asked.
 """
 
 from __future__ import annotations
@@ -20,20 +25,34 @@ from spdm.messages import (
     NegotiateAlgorithms,
 )
 from spdm.messages import Version as VersionResponse
-from spdm.messages.codes import AlgType, BaseAsymAlgo, BaseHashAlgo, MeasurementSpecification
+from spdm.messages.codes import (
+    AlgType,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    KemAlgo,
+    MeasurementSpecification,
+    PqcAsymAlgo,
+)
 from spdm.negotiation import FLAGS_DEFINED, AlgorithmPreferences, mask_of
 
 from .context import CaseContext
 
-__all__ = ["REQUESTER_CT_EXPONENT", "codec_context", "get_capabilities", "negotiate_algorithms", "vca"]
+__all__ = ["REQUESTER_CT_EXPONENT", "SUITE_PREFERENCES", "codec_context", "get_capabilities",
+           "negotiate_algorithms", "vca"]
 
 REQUESTER_CT_EXPONENT = 20
 """The CTExponent the suite sends (Linux's and TF-RMM's value, PROTOCOLS.md §2.4)."""
 
+SUITE_PREFERENCES = AlgorithmPreferences(
+    pqc_asym_algs=(PqcAsymAlgo.ML_DSA_87, PqcAsymAlgo.ML_DSA_65, PqcAsymAlgo.ML_DSA_44),
+    kem_algs=(KemAlgo.ML_KEM_1024, KemAlgo.ML_KEM_768))
+"""What the suite offers: devsec's defaults, plus (1.4) the post-quantum sets devsec supports."""
+
 
 def codec_context(algs: Algorithms, *, measurement_summary: bool = False) -> CodecContext:
     """The sizes the device's later responses use, from its ALGORITHMS (H, S)."""
-    sig = signature_size(BaseAsymAlgo(algs.base_asym_sel)) if algs.base_asym_sel else 0
+    sig = (signature_size(BaseAsymAlgo(algs.base_asym_sel)) if algs.base_asym_sel
+           else signature_size(PqcAsymAlgo(algs.pqc_asym_sel)) if algs.pqc_asym_sel else 0)
     return CodecContext(hash_size=hash_size(BaseHashAlgo(algs.base_hash_sel)), signature_size=sig,
                         measurement_summary=measurement_summary)
 
@@ -50,7 +69,7 @@ def get_capabilities(version: int) -> GetCapabilities:
 
 def negotiate_algorithms(version: int, prefs: AlgorithmPreferences | None = None) -> NegotiateAlgorithms:
     """NEGOTIATE_ALGORITHMS at ``version`` offering all of ``prefs`` (devsec's by default)."""
-    p = (prefs or AlgorithmPreferences()).for_version(version)
+    p = (prefs or SUITE_PREFERENCES).for_version(version)
     structs: tuple[AlgStruct, ...] = ()
     if version >= 0x11:
         structs = (
@@ -59,11 +78,16 @@ def negotiate_algorithms(version: int, prefs: AlgorithmPreferences | None = None
             AlgStruct(AlgType.REQ_BASE_ASYM_ALG, mask_of(p.req_asym_algs)),
             AlgStruct(AlgType.KEY_SCHEDULE, mask_of(p.key_schedules)),
         )
+    if version >= 0x14:
+        structs += tuple(AlgStruct(alg_type, mask) for alg_type, mask in (
+            (AlgType.REQ_PQC_ASYM_ALG, mask_of(p.req_pqc_asym_algs)),
+            (AlgType.KEM, mask_of(p.kem_algs))) if mask)
     return NegotiateAlgorithms(
         spdm_version=version, alg_structs=structs,
         measurement_specification=int(MeasurementSpecification.DMTF),
         other_params_support=mask_of(p.opaque_formats) if version >= 0x12 else 0,
         base_asym_algo=mask_of(p.asym_algs), base_hash_algo=mask_of(p.hash_algs),
+        pqc_asym_algo=mask_of(p.pqc_asym_algs),
     )
 
 

@@ -22,7 +22,7 @@ from spdm.messages.codes import MeasurementSummaryHashType, SpdmVersion
 
 from .context import CaseContext
 from .registry import case
-from .requests import codec_context, vca
+from .requests import SUITE_PREFERENCES, codec_context, vca
 
 __all__ = ["fresh_nonces", "requester_flow"]
 """The case bodies (registered with :func:`.registry.case`; run them through the runner)."""
@@ -34,7 +34,7 @@ CLAUSE = "DSP0274 1.3 Tables 32-35"
       "CHALLENGE_AUTH signature over M1/M2, signed measurements over L1/L2",
       "DSP0274 1.3 Tables 32-35; PROTOCOLS.md §4, §5.2, §5.3", per_version=True, needs=F.CHAL_CAP)
 def requester_flow(ctx: CaseContext) -> None:
-    config = RequesterConfig(versions=(SpdmVersion(ctx.version),),
+    config = RequesterConfig(versions=(SpdmVersion(ctx.version),), algorithms=SUITE_PREFERENCES,
                              trust_anchors=ctx.trust_roots or DEFER_TRUST)
     try:
         report = authenticate(ctx.transport, config)

@@ -23,6 +23,7 @@ from spdm.messages.opaque import encode_opaque, supported_versions_element
 
 from .context import CaseContext
 from .registry import case
+from .requests import SUITE_PREFERENCES
 
 __all__ = ["end_session", "heartbeat", "key_update", "open_connection", "requester_flow", "session_ids"]
 """The case bodies, and the shared connection helper."""
@@ -40,7 +41,7 @@ def open_connection(ctx: CaseContext, what: str, *, clear_handshake: bool = Fals
             then in the clear exactly when the device advertises it too).
     """
     caps = RequesterConfig().capabilities
-    config = RequesterConfig(versions=(SpdmVersion(ctx.version),),
+    config = RequesterConfig(versions=(SpdmVersion(ctx.version),), algorithms=SUITE_PREFERENCES,
                              capabilities=caps | F.HANDSHAKE_IN_THE_CLEAR_CAP if clear_handshake else caps,
                              trust_anchors=ctx.trust_roots or DEFER_TRUST)
     try:

@@ -37,7 +37,7 @@ from spdm.transport.doe import DataObjectType
 
 from .context import CaseContext
 from .registry import case
-from .requests import codec_context, vca
+from .requests import SUITE_PREFERENCES, codec_context, vca
 from .spdm_secured import send_record
 
 __all__ = ["bad_verify_data", "finish_without_exchange", "in_session", "psk_requester", "session",
@@ -77,7 +77,7 @@ def psk_requester(ctx: CaseContext) -> RequesterDriver:
     """
     if ctx.options.psk is None:
         ctx.skip(NO_PSK)
-    config = RequesterConfig(versions=(SpdmVersion(ctx.version),),
+    config = RequesterConfig(versions=(SpdmVersion(ctx.version),), algorithms=SUITE_PREFERENCES,
                              trust_anchors=ctx.trust_roots or DEFER_TRUST)
     requester = Requester(config)
     driver = RequesterDriver(ctx.transport, requester)
