@@ -12,7 +12,7 @@ from spdm.negotiation import AlgorithmPreferences, mask_of, single_bit
 
 from .context import CaseContext
 from .registry import case
-from .requests import get_capabilities, negotiate_algorithms, vca
+from .requests import SUITE_PREFERENCES, get_capabilities, negotiate_algorithms, vca
 
 __all__ = ["before_capabilities", "invalid_length", "layout", "narrow_offer", "repeat", "selection"]
 """The case bodies (registered with :func:`.registry.case`; run them through the runner)."""
@@ -54,11 +54,11 @@ def layout(ctx: CaseContext) -> None:
       CLAUSE, per_version=True)
 def selection(ctx: CaseContext) -> None:
     _, algs = _algorithms(ctx)
-    prefs = AlgorithmPreferences().for_version(ctx.version)
+    prefs = SUITE_PREFERENCES.for_version(ctx.version)
     flags = ctx.flags
     _selection(ctx, "BaseHashSel", algs.base_hash_sel, mask_of(prefs.hash_algs), required=True)
     _selection(ctx, "BaseAsymSel", algs.base_asym_sel, mask_of(prefs.asym_algs),
-               required=bool(flags & SIGNING))
+               required=bool(flags & SIGNING) and not algs.pqc_asym_sel)  # 1.4: or an ML-DSA one
     if flags & MEASURING:
         _selection(ctx, "MeasurementHashAlgo", algs.measurement_hash_algo, 0xFF, required=True)
         ctx.equal("MeasurementSpecificationSel is DMTF", int(MeasurementSpecification.DMTF),
@@ -72,17 +72,20 @@ def selection(ctx: CaseContext) -> None:
     if ctx.version >= 0x11:
         offered = {AlgType.DHE: mask_of(prefs.dhe_groups), AlgType.AEAD: mask_of(prefs.aead_suites),
                    AlgType.REQ_BASE_ASYM_ALG: mask_of(prefs.req_asym_algs),
-                   AlgType.KEY_SCHEDULE: mask_of(prefs.key_schedules)}
+                   AlgType.KEY_SCHEDULE: mask_of(prefs.key_schedules), AlgType.KEM: mask_of(prefs.kem_algs)}
         for alg_type, mask in offered.items():
             _selection(ctx, f"AlgStruct {alg_type.name}", algs.alg_supported(alg_type), mask, required=False)
-        if flags & F.KEY_EX_CAP:
+        if flags & F.KEY_EX_CAP and not algs.alg_supported(AlgType.KEM):  # 1.4: a KEM instead
             _selection(ctx, "AlgStruct DHE (KEY_EX_CAP)", algs.alg_supported(AlgType.DHE),
                        offered[AlgType.DHE], required=True)
     if ctx.version >= 0x12:
         _selection(ctx, "OtherParamsSelection opaque data format", algs.other_params_selection & 0x0F,
                    mask_of(prefs.opaque_formats), required=False)
     if ctx.version >= 0x14:
-        ctx.equal("PqcAsymSel is 0 (no PqcAsymAlgo was offered)", 0, algs.pqc_asym_sel,
+        _selection(ctx, "PqcAsymSel", algs.pqc_asym_sel, mask_of(prefs.pqc_asym_algs), required=False)
+        both = bool(algs.base_asym_sel and algs.pqc_asym_sel)
+        ctx.check("BaseAsymSel and PqcAsymSel are not both set", not both,
+                  expected="at most one", actual=f"0x{algs.base_asym_sel:x}, 0x{algs.pqc_asym_sel:x}",
                   reference="DSP0274 1.4 §10.5")
 
 
@@ -90,7 +93,7 @@ def selection(ctx: CaseContext) -> None:
       "selects another offered hash or refuses", CLAUSE, per_version=True)
 def narrow_offer(ctx: CaseContext) -> None:
     _, first = _algorithms(ctx)
-    prefs = AlgorithmPreferences()
+    prefs = SUITE_PREFERENCES
     narrowed = replace(prefs, hash_algs=tuple(h for h in prefs.hash_algs if h != first.base_hash_sel))
     offered = mask_of(narrowed.hash_algs)
     data = ctx.send(GetVersion())
@@ -129,6 +132,6 @@ def before_capabilities(ctx: CaseContext) -> None:
       "DSP0274 1.3 §9.2, §10.5", per_version=True)
 def repeat(ctx: CaseContext) -> None:
     vca(ctx)
-    prefs = replace(AlgorithmPreferences(), hash_algs=(BaseHashAlgo.SHA_256, BaseHashAlgo.SHA_384))
+    prefs = replace(SUITE_PREFERENCES, hash_algs=(BaseHashAlgo.SHA_256, BaseHashAlgo.SHA_384))
     data = ctx.send(negotiate_algorithms(ctx.version, prefs))
     ctx.expect_error("a repeated NEGOTIATE_ALGORITHMS is refused", data, (SpdmErrorCode.UNEXPECTED_REQUEST,))

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from spdm.codec import CodecContext, Message
 from spdm.config import DEFAULT_CERTIFICATE_PORTION
-from spdm.crypto import SpdmCertChain, parse_spdm_cert_chain, verify
+from spdm.crypto import SigningAlgo, SpdmCertChain, parse_spdm_cert_chain, verify
 from spdm.errors import DevsecError, VerificationError
 from spdm.messages import (
     Algorithms,
@@ -33,7 +33,7 @@ from spdm.messages import (
     Measurements,
 )
 from spdm.messages import Version as VersionResponse
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
+from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, PqcAsymAlgo, SpdmVersion
 from spdm.requester import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT
 from spdm.transcript import Transcript
 
@@ -78,9 +78,11 @@ class AuthConnection:
         return BaseHashAlgo(self.algorithms.base_hash_sel)
 
     @property
-    def asym_alg(self) -> BaseAsymAlgo:
-        """The negotiated BaseAsymAlgo."""
+    def asym_alg(self) -> SigningAlgo:
+        """The negotiated signature algorithm: the BaseAsymAlgo, or (1.4) the PqcAsymAlgo."""
         assert self.algorithms is not None
+        if self.algorithms.pqc_asym_sel:
+            return PqcAsymAlgo(self.algorithms.pqc_asym_sel)
         return BaseAsymAlgo(self.algorithms.base_asym_sel)
 
     def exchange(self, request: Message, cls: type[M], codec: CodecContext | None = None,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.connection import Connection, Session, connect
-from spdm.crypto import generate_dhe_key
+from spdm.crypto import generate_dhe_key, generate_kem_key
 from spdm.errors import DevsecError
 from spdm.messages import KeyExchange, KeyExchangeRsp
 from spdm.messages.codes import CapabilityFlags as F
@@ -89,7 +89,8 @@ def session_ids(ctx: CaseContext) -> None:
     codec = negotiated.codec()
     request = KeyExchange(spdm_version=ctx.version, slot_id=0, req_session_id=first.session_id & 0xFFFF,
                           random_data=os.urandom(32),
-                          exchange_data=generate_dhe_key(negotiated.dhe_group).public_bytes(),
+                          exchange_data=(generate_kem_key(negotiated.kem_alg) if negotiated.kem_alg
+                                         else generate_dhe_key(negotiated.dhe_group)).public_bytes(),
                           opaque_data=encode_opaque(ctx.version, [supported_versions_element()]))
     rsp = ctx.decode(KeyExchangeRsp, ctx.send(request.encode(codec)), codec)
     open_half = first.session_id >> 16

@@ -25,6 +25,7 @@ from spdm.transport.doe import DataObjectType
 
 from .context import CaseContext
 from .registry import case
+from .requests import SUITE_PREFERENCES
 from .spdm_secured import send_record
 from .spdm_session import open_connection
 
@@ -64,7 +65,7 @@ def _session_with(ctx: CaseContext, prefs: AlgorithmPreferences, name: str, sele
       "session", "DSP0274 1.3 §10.5, Tables 64-66; PROTOCOLS.md §3.3, §3.8.3", per_version=True,
       min_version=0x11, needs=F.KEY_EX_CAP)
 def dhe_groups(ctx: CaseContext) -> None:
-    base = AlgorithmPreferences()
+    base = SUITE_PREFERENCES
     for group in base.dhe_groups:
         _session_with(ctx, replace(base, dhe_groups=(group,)), group.name or hex(group), "dhe_group")
 
@@ -73,7 +74,7 @@ def dhe_groups(ctx: CaseContext) -> None:
       "a session", "DSP0274 1.3 §10.5; DSP0277 1.2; PROTOCOLS.md §3.3, §7", per_version=True,
       min_version=0x11, needs=F.KEY_EX_CAP)
 def aead_suites(ctx: CaseContext) -> None:
-    base = AlgorithmPreferences()
+    base = SUITE_PREFERENCES
     for suite in base.aead_suites:
         _session_with(ctx, replace(base, aead_suites=(suite,)), suite.name or hex(suite), "aead_suite")
 
