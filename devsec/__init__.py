@@ -30,7 +30,9 @@ Evidence (the kernel's sysfs layout):
     :func:`evidence_from_report`, :func:`evidence_from_tsm` ->
     :class:`DeviceEvidence`; :func:`render`, :func:`read_device_dir`,
     :func:`verify_log`; :func:`pci_identity`; bundles for a remote verifier:
-    :func:`export_bundle`, :func:`verify_bundle`.
+    :func:`export_bundle`, :func:`verify_bundle`; or an EAT-DA token for RATS verifiers:
+    :func:`export_eat`, :func:`verify_eat` -> :class:`EatVerdict`; reference values as
+    CoRIM: :func:`reference_corim`, :func:`read_corim`.
 Policy:
     :func:`load_policy` -> :class:`Policy`, :func:`evaluate` -> :class:`Decision`.
 Errors:
@@ -85,6 +87,7 @@ if TYPE_CHECKING:
     from sysfs_bridge import (
         Decision,
         DeviceEvidence,
+        EatVerdict,
         PciIdentity,
         Policy,
         PolicyError,
@@ -92,11 +95,15 @@ if TYPE_CHECKING:
         evidence_from_report,
         evidence_from_tsm,
         export_bundle,
+        export_eat,
         load_policy,
         pci_identity,
+        read_corim,
         read_device_dir,
+        reference_corim,
         render,
         verify_bundle,
+        verify_eat,
         verify_log,
     )
     from tsm import DeviceInfo, DeviceTarget, TdiInfo, TdiTarget, Tsm, TsmConfig, backend_names, open_backend
@@ -120,6 +127,8 @@ _HOMES = {
     "export_bundle": "sysfs_bridge", "load_policy": "sysfs_bridge", "pci_identity": "sysfs_bridge",
     "read_device_dir": "sysfs_bridge", "render": "sysfs_bridge", "verify_bundle": "sysfs_bridge",
     "verify_log": "sysfs_bridge",
+    "EatVerdict": "sysfs_bridge", "export_eat": "sysfs_bridge", "verify_eat": "sysfs_bridge",
+    "read_corim": "sysfs_bridge", "reference_corim": "sysfs_bridge",
     "DeviceInfo": "tsm", "DeviceTarget": "tsm", "TdiInfo": "tsm", "TdiTarget": "tsm", "Tsm": "tsm",
     "TsmConfig": "tsm", "backend_names": "tsm", "open_backend": "tsm",
 }
@@ -138,6 +147,7 @@ __all__ = [
     "DeviceTarget",
     "DevsecError",
     "DoeTransport",
+    "EatVerdict",
     "LocalProtocolError",
     "NegotiationError",
     "PciIdentity",
@@ -163,13 +173,17 @@ __all__ = [
     "evidence_from_report",
     "evidence_from_tsm",
     "export_bundle",
+    "export_eat",
     "load_policy",
     "open_backend",
     "open_transport",
     "pci_identity",
+    "read_corim",
     "read_device_dir",
+    "reference_corim",
     "render",
     "verify_bundle",
+    "verify_eat",
     "verify_log",
 ]
 

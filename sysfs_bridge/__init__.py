@@ -24,7 +24,10 @@ back bounded and only if it is a regular file (:mod:`.attribute`).
 - :func:`load_policy` -> :class:`Policy`, :func:`evaluate` / :func:`decide` ->
   :class:`Decision`: the policy engine (allow with ``connect``/``bind``, or refuse, and why).
 - :func:`export_bundle`, :func:`verify_bundle` -> :class:`BundleVerdict`: evidence
-  for a remote verifier, one ``devsec-evidence/1`` file signed over its nonce.
+  for a remote verifier, one ``devsec-evidence/1`` file signed over its nonce;
+  :func:`export_eat`, :func:`verify_eat` -> :class:`EatVerdict`: the same evidence as an
+  EAT-DA token (RATS verifiers); :func:`reference_corim`, :func:`read_corim`: reference
+  values as CoRIM.
 - submodules for acting on decisions (imported on their own): :mod:`.uevent` (kernel
   uevents and their sources), :mod:`.admission` (one device: authenticate, render, decide,
   act), :mod:`.actor` (the kernel's TSM ABI), :mod:`.tsm_actor` (devsec's own TSM),
@@ -57,6 +60,8 @@ from spdm.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .bundle import BundleVerdict, export_bundle, verify_bundle
+    from .corim import read_corim, reference_corim
+    from .eat import EatVerdict, export_eat, verify_eat
     from .evidence import (
         DeviceEvidence,
         MeasurementEntry,
@@ -80,6 +85,7 @@ __all__ = [
     "Decision",
     "BundleVerdict",
     "DeviceEvidence",
+    "EatVerdict",
     "LogVerdict",
     "MeasurementEntry",
     "PciIdentity",
@@ -93,16 +99,20 @@ __all__ = [
     "evidence_from_report",
     "evidence_from_tsm",
     "export_bundle",
+    "export_eat",
     "list_devices",
     "load_policy",
     "measurement_entry",
     "pci_identity",
     "read_device",
+    "read_corim",
     "read_device_dir",
+    "reference_corim",
     "remove_device",
     "render",
     "signature_entry",
     "verify_bundle",
+    "verify_eat",
     "verify_log",
 ]
 
@@ -135,5 +145,10 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "evidence_from_tsm": ".tsm_evidence",
     "LogVerdict": ".log_verdict",
     "verify_log": ".log_verdict",
+    "EatVerdict": ".eat",
+    "export_eat": ".eat",
+    "verify_eat": ".eat",
+    "read_corim": ".corim",
+    "reference_corim": ".corim",
 })
 """Public name -> its home module, imported on first use (``import sysfs_bridge`` stays cheap)."""
