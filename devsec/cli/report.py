@@ -131,7 +131,7 @@ def report_text(report: AuthenticationReport, target: str) -> str:
         lines += _block_lines(meas.blocks)
     if report.session is not None:
         s = _session_dict(report)
-        how = "PSK" if s["kind"] == "psk" else f"KEY_EXCHANGE {s['dhe']}"
+        how = "PSK" if s["kind"] == "psk" else f"KEY_EXCHANGE {s['kem'] or s['dhe']}"
         lines.append(f"session       {s['session_id']} {how}, {s['aead']}, "
                      f"secured messages {s['secured_message_version']}"
                      f"{', mutually authenticated' if s['mutual_auth'] else ''}")

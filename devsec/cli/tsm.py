@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from spdm.config import RequesterConfig
-from spdm.names import ASYMS, HASHES, name_of
+from spdm.names import HASHES, KEMS, name_of, signing_name
 from spdm.transport import DoeTransport
 from spdm.transport.targets import open_target
 from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
@@ -43,7 +43,7 @@ def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
     lines = [
         f"device {info.bdf}: {info.state.value} (TSM {info.tsm})",
         f"  SPDM {info.version.text}, {name_of(info.hash_alg, dict(HASHES))}, "
-        f"{name_of(info.asym_alg, dict(ASYMS))}",
+        f"{signing_name(info.asym_alg)}" + (f", {name_of(info.kem_alg, dict(KEMS))}" if info.kem_alg else ""),
         f"  certificates: slots {sorted(info.certificates)}; {len(info.signatures)} signature(s); "
         f"{len(info.measurements)} measurement block(s)",
         f"  IDE streams running: {list(info.streams) or 'none'}",
