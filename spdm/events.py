@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .crypto import CertificateRequest, SpdmCertChain
+from .crypto import CertificateRequest, SigningAlgo, SpdmCertChain
 from .device_endpoint import SlotKey
 from .errors import SpdmErrorCode
 from .messages import MeasurementBlock
-from .messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags, SpdmVersion
+from .messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
 from .messages.event import DmtfEventType, EventGroup, mask_indices
 from .negotiation import Negotiated
 
@@ -61,7 +61,8 @@ class SignedEvidence:
     Attributes:
         context: the signing context, e.g. ``"responder-challenge_auth signing"``.
         version: SPDM version (decides whether ``combined_prefix`` applies).
-        hash_alg / asym_alg: the algorithms of the signature.
+        hash_alg / asym_alg: the algorithms of the signature; ``asym_alg`` is a
+            PqcAsymAlgo for an SPDM 1.4 ML-DSA signature (told apart by type).
         slot_id: the certificate slot whose leaf key signed.
         transcript: every signed byte, signature excluded (M1, L1, ...).
         signature: the signature as received.
@@ -72,7 +73,7 @@ class SignedEvidence:
     context: str
     version: SpdmVersion
     hash_alg: BaseHashAlgo
-    asym_alg: BaseAsymAlgo
+    asym_alg: SigningAlgo
     slot_id: int
     transcript: bytes = field(repr=False)
     signature: bytes = field(repr=False)

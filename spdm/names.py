@@ -31,6 +31,7 @@ __all__ = [
     "KEMS",
     "MEASUREMENT_HASHES",
     "PQC_ASYMS",
+    "SIGNING_ALGORITHMS",
     "VERSIONS",
     "capability_names",
     "measurement_dict",
@@ -73,6 +74,16 @@ PQC_ASYMS: dict[str, PqcAsymAlgo] = {
     "ml-dsa-87": PqcAsymAlgo.ML_DSA_87,
 }
 """SPDM 1.4's post-quantum signature algorithms (PqcAsymAlgo), spelled as ``ASYMS``."""
+
+SIGNING_ALGORITHMS: dict[str, BaseAsymAlgo | PqcAsymAlgo] = {**ASYMS, **PQC_ASYMS}
+"""Every signature algorithm by name, classic and post-quantum.
+
+The name is how devsec persists a signature algorithm (the sysfs log's
+``_asym_algorithm``, ``spdm/asym_algorithm``, a bundle's ``algorithms.signature``,
+policies): BaseAsymAlgo and PqcAsymAlgo share bit values (ML-DSA-65 and RSAPSS-2048
+are both 2), and a name keeps the two apart where a bare number could not.  The
+classic names are the ones every earlier file spells, so those files read as before.
+"""
 
 KEMS: dict[str, KemAlgo] = {
     "ml-kem-768": KemAlgo.ML_KEM_768,
@@ -119,8 +130,7 @@ def parse_asym(name: str) -> BaseAsymAlgo:
 
 def parse_signing(name: str) -> BaseAsymAlgo | PqcAsymAlgo:
     """``"ecdsa-p384"`` or ``"ml-dsa-65"`` -> a BaseAsymAlgo or PqcAsymAlgo (ConfigurationError otherwise)."""
-    table: dict[str, BaseAsymAlgo | PqcAsymAlgo] = {**ASYMS, **PQC_ASYMS}
-    return _lookup(table, name, "signature algorithm")
+    return _lookup(SIGNING_ALGORITHMS, name, "signature algorithm")
 
 
 def parse_kem(name: str) -> KemAlgo:
@@ -153,7 +163,7 @@ def name_of(value: int, table: dict[str, int]) -> str:
 
 def signing_name(value: BaseAsymAlgo | PqcAsymAlgo) -> str:
     """The user-facing name of a signature algorithm, classic or ML-DSA (told apart by type: the
-    two enums share bit values)."""
+    two enums share bit values); ``0x..`` for a value without a name (0: none negotiated)."""
     if isinstance(value, PqcAsymAlgo):
         return name_of(value, dict(PQC_ASYMS))
     return name_of(value, dict(ASYMS))

@@ -36,8 +36,9 @@ back bounded and only if it is a regular file (:mod:`.attribute`).
 devsec extensions:
 
 - each log entry may carry ``<N>_asym_algorithm`` (the signature algorithm by
-  name, e.g. ``ecdsa-p384``); a kernel log without it is verified by deriving
-  the algorithm from the leaf key.
+  name, e.g. ``ecdsa-p384``, ``ml-dsa-65`` for an SPDM 1.4 ML-DSA signature: a
+  name, because the BaseAsymAlgo and PqcAsymAlgo numbers overlap); a kernel log
+  without it is verified by deriving the algorithm from the leaf key.
 - ``spdm/``: what VCA and the session settled, one attribute per file
   (``value\n``, names as :mod:`spdm.names` and the CLI spell them):
   ``version`` (``1.2``), ``hash_algorithm``, ``asym_algorithm``,
@@ -45,7 +46,9 @@ devsec extensions:
   no session ran), ``capabilities`` (the responder's flags, space-separated:
   ``CERT_CAP CHAL_CAP ...``) and ``vendor_protocols`` (the PCI-SIG
   vendor-defined protocols the device answered in a session: ``ide_km``,
-  ``tdisp``; space-separated, possibly empty).  A kernel's ``/sys`` has no
+  ``tdisp``; space-separated, possibly empty), and ``kem_algorithm``
+  (``ml-kem-768``; only when the session's key exchange used an SPDM 1.4 KEM:
+  ``dhe_group`` is then empty).  A kernel's ``/sys`` has no
   ``spdm/``: the facts are then unknown.
 - ``interface_report/``: on a TDI's tree while its interface is locked, the
   TDISP interface report it was locked with, raw and parsed

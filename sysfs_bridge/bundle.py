@@ -47,6 +47,7 @@ from typing import Any, Final, TypeVar
 from spdm.cma import AuthenticationReport
 from spdm.crypto import (
     Certificate,
+    SigningAlgo,
     SpdmCertChain,
     constant_time_equal,
     measurement_hash_size,
@@ -68,20 +69,20 @@ from spdm.messages import (
     NegotiateAlgorithms,
     Version,
 )
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+from spdm.messages.codes import BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 from spdm.names import (
-    ASYMS,
     HASHES,
     measurement_dict,
     measurement_hash_name,
     name_of,
-    parse_asym,
     parse_hash,
     parse_measurement_hash,
+    parse_signing,
     parse_version,
+    signing_name,
 )
 
-from .signature import verify_recorded_signature
+from .signature import signed_signing_alg, verify_recorded_signature
 
 __all__ = ["FORMAT", "MAX_L1_EXCHANGES", "MEASUREMENTS_CONTEXT", "BundleVerdict", "export_bundle",
            "verify_bundle"]
@@ -112,7 +113,8 @@ class BundleVerdict:
 
     Attributes:
         version: the SPDM version of the signed messages.
-        hash_alg / asym_alg: the signature's algorithms.
+        hash_alg / asym_alg: the signature's algorithms (``asym_alg`` a PqcAsymAlgo
+            for an SPDM 1.4 ML-DSA signature).
         measurement_hash_alg: how the measurement digests were made.
         slot_id: the certificate slot whose leaf key signed.
         chain: the validated certificate chain.
@@ -123,7 +125,7 @@ class BundleVerdict:
 
     version: SpdmVersion
     hash_alg: BaseHashAlgo
-    asym_alg: BaseAsymAlgo
+    asym_alg: SigningAlgo
     measurement_hash_alg: MeasurementHashAlgo
     slot_id: int
     chain: SpdmCertChain
@@ -163,7 +165,7 @@ def export_bundle(report: AuthenticationReport, nonce: bytes) -> bytes:
         "spdm_version": evidence.version.text,
         "algorithms": {
             "hash": name_of(evidence.hash_alg, dict(HASHES)),
-            "signature": name_of(evidence.asym_alg, dict(ASYMS)),
+            "signature": signing_name(evidence.asym_alg),
             "measurement_hash": measurement_hash_name(mhash),
         },
         "slot": evidence.slot_id,
@@ -217,7 +219,7 @@ def verify_bundle(data: bytes, nonce: bytes, trust_anchors: Sequence[Certificate
     version = _named(doc["spdm_version"], "spdm_version", parse_version)
     algorithms = _object(doc["algorithms"], "algorithms", _ALGORITHM_FIELDS)
     hash_alg = _named(algorithms["hash"], "algorithms.hash", parse_hash)
-    asym_alg = _named(algorithms["signature"], "algorithms.signature", parse_asym)
+    asym_alg = _named(algorithms["signature"], "algorithms.signature", parse_signing)
     mhash = _named(algorithms["measurement_hash"], "algorithms.measurement_hash", parse_measurement_hash)
     slot = _integer(doc["slot"], "slot", 7)
     context = _string(doc["signing_context"], "signing_context")
@@ -375,15 +377,22 @@ def _read_l1(transcript: bytes, version: SpdmVersion) -> tuple[Algorithms | None
     return algorithms, exchanges
 
 
-def _check_algorithms(algorithms: Algorithms, hash_alg: BaseHashAlgo, asym_alg: BaseAsymAlgo,
+def _check_algorithms(algorithms: Algorithms, hash_alg: BaseHashAlgo, asym_alg: SigningAlgo,
                       mhash: MeasurementHashAlgo) -> None:
-    """The bundle's algorithms must be the ones the signed ALGORITHMS selected."""
+    """The bundle's algorithms must be the ones the signed ALGORITHMS selected.
+
+    The signature algorithm is compared by name: an ML-DSA set and a classic
+    algorithm may share a number (ML-DSA-65 and RSAPSS-2048 are both 2).
+    """
     for what, stated, signed in (("hash", hash_alg, algorithms.base_hash_sel),
-                                 ("signature", asym_alg, algorithms.base_asym_sel),
                                  ("measurement_hash", mhash, algorithms.measurement_hash_algo)):
         if int(stated) != signed:
             raise VerificationError(f"algorithms.{what}: the bundle states 0x{int(stated):x}, "
                                     f"the signed ALGORITHMS selected 0x{signed:x}")
+    selected = signed_signing_alg(algorithms)
+    if signing_name(selected) != signing_name(asym_alg):
+        raise VerificationError(f"algorithms.signature: the bundle states {signing_name(asym_alg)}, "
+                                f"the signed ALGORITHMS selected {signing_name(selected)}")
 
 
 def _signed_blocks(exchanges: list[_Exchange], mhash: MeasurementHashAlgo) -> tuple[MeasurementBlock, ...]:

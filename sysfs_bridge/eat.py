@@ -43,6 +43,7 @@ from spdm.crypto import (
     Certificate,
     PrivateKey,
     PublicKey,
+    SigningAlgo,
     SpdmCertChain,
     build_spdm_cert_chain,
     constant_time_equal,
@@ -53,8 +54,8 @@ from spdm.crypto import (
 from spdm.errors import ConfigurationError, DecodeError, DevsecError, LocalProtocolError, VerificationError
 from spdm.events import SignedEvidence
 from spdm.messages import NONCE_SIZE, MeasurementBlock
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
-from spdm.names import ASYMS
+from spdm.messages.codes import BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
+from spdm.names import SIGNING_ALGORITHMS
 from tdisp.messages import InterfaceReport
 from tsm import DeviceInfo
 
@@ -79,7 +80,7 @@ from .eat_claims import (
     signature_claim,
 )
 from .interface_report import parse_report
-from .signature import verify_recorded_signature
+from .signature import signed_signing_alg, verify_recorded_signature
 
 __all__ = [
     "CHALLENGE_CONTEXT",
@@ -399,13 +400,12 @@ def _check_blocks(stated: dict[int, Any], blocks: tuple[MeasurementBlock, ...],
             raise VerificationError(f"measurements[{index}] differs from the signed MEASUREMENTS")
 
 
-def _asym(version: SpdmVersion, vca: Any, key: PublicKey) -> list[BaseAsymAlgo]:
+def _asym(version: SpdmVersion, vca: Any, key: PublicKey) -> list[SigningAlgo]:
+    """The signature algorithm the signed ALGORITHMS selected (BaseAsymSel, or an ML-DSA set in
+    1.4's PqcAsymSel); before 1.2 nothing signed names it: each algorithm the leaf key fits."""
     if vca is not None:
-        selected = vca.base_asym_sel
-        if selected not in {int(asym) for asym in BaseAsymAlgo}:
-            raise DecodeError(f"the signed ALGORITHMS selects BaseAsymAlgo 0x{selected:x}, not one algorithm")
-        return [BaseAsymAlgo(selected)]
-    candidates = [asym for asym in ASYMS.values() if key.matches(asym)]
+        return [signed_signing_alg(vca)]
+    candidates = [asym for asym in SIGNING_ALGORITHMS.values() if key.matches(asym)]
     if not candidates:
         raise VerificationError("the leaf key fits no SPDM signature algorithm")
     return candidates
@@ -502,7 +502,7 @@ def _mapping(value: object, what: str) -> Mapping[Any, Any]:
     return value
 
 
-def _verify_challenge(signature: ClaimedSignature, version: SpdmVersion, asym: BaseAsymAlgo,
+def _verify_challenge(signature: ClaimedSignature, version: SpdmVersion, asym: SigningAlgo,
                       certificates: dict[int, bytes], trust_anchors: Sequence[Certificate],
                       now: datetime) -> None:
     """A stated CHALLENGE_AUTH signature must verify over M1 with its slot's trusted chain.
@@ -531,7 +531,7 @@ def _chain(ders: bytes, hash_alg: BaseHashAlgo) -> SpdmCertChain:
 
 
 def _verify_signature(signature: ClaimedSignature, version: SpdmVersion, vca: Any, chain: SpdmCertChain,
-                      key: PublicKey, trust_anchors: Sequence[Certificate], now: datetime) -> BaseAsymAlgo:
+                      key: PublicKey, trust_anchors: Sequence[Certificate], now: datetime) -> SigningAlgo:
     """Validate the chain and the device's signature over IL1; the signature algorithm that verified."""
     failure: DevsecError | None = None
     for asym in _asym(version, vca, key):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from spdm.cma import AuthenticationReport
+from spdm.crypto import SigningAlgo
 from spdm.errors import ConfigurationError, DecodeError
 from spdm.events import (
     CertificateChainReceived,
@@ -28,24 +29,25 @@ from spdm.messages import MeasurementBlock
 from spdm.messages.codes import (
     DMTF_RAW_BIT_STREAM,
     AeadSuite,
-    BaseAsymAlgo,
     BaseHashAlgo,
     CapabilityFlags,
     DheGroup,
+    KemAlgo,
     MeasurementHashAlgo,
     SpdmVersion,
 )
 from spdm.messages.mel import Mel
 from spdm.names import (
     AEADS,
-    ASYMS,
     DHE_GROUPS,
     HASHES,
+    KEMS,
     VERSIONS,
     capability_names,
     measurement_hash_name,
     name_of,
     parse_value_type,
+    signing_name,
     value_type_name,
 )
 from tdisp.messages import InterfaceReport
@@ -259,7 +261,10 @@ class SpdmFacts:
         hash_algorithm / asym_algorithm / measurement_hash_algorithm: ALGORITHMS'
             selections (``"sha384"``, ``"ecdsa-p384"``, ``"sha384"``; "" where none).
         dhe_group / aead_suite: the session's algorithms ("" when no session
-            ran; ``dhe_group`` is "" for a PSK session).
+            ran; ``dhe_group`` is "" for a PSK session and with a KEM).
+        kem_algorithm: the SPDM 1.4 KEM of the device's sessions (``"ml-kem-768"``;
+            "" when none was negotiated).  Its file is optional: rendered only when
+            set, so classic trees are what they were and trees written before it read.
         capabilities: the responder's CAPABILITIES flags by name (``CERT_CAP``...).
         vendor_protocols: the vendor-defined protocols the device was seen to
             speak in a session (of :data:`VENDOR_PROTOCOLS`).
@@ -275,12 +280,13 @@ class SpdmFacts:
     aead_suite: str = ""
     capabilities: tuple[str, ...] = ()
     vendor_protocols: tuple[str, ...] = ()
+    kem_algorithm: str = ""
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
             raise ConfigurationError(f"spdm/version {self.version!r} is not one of {', '.join(VERSIONS)}")
         for name in ("hash_algorithm", "asym_algorithm", "measurement_hash_algorithm", "dhe_group",
-                     "aead_suite"):
+                     "aead_suite", "kem_algorithm"):
             value = getattr(self, name)
             if value and _ALGORITHM.fullmatch(value) is None:
                 raise ConfigurationError(f"spdm/{name} {value!r} is not an algorithm name")
@@ -296,8 +302,11 @@ class SpdmFacts:
 
 
 SPDM_ATTRIBUTES: Final = ("version", "hash_algorithm", "asym_algorithm", "measurement_hash_algorithm",
-                          "dhe_group", "aead_suite", "capabilities", "vendor_protocols")
+                          "dhe_group", "aead_suite", "capabilities", "vendor_protocols", "kem_algorithm")
 """The files of ``spdm/``, one per :class:`SpdmFacts` field (the collections space-separated)."""
+
+SPDM_OPTIONAL_ATTRIBUTES: Final = frozenset({"kem_algorithm"})
+"""The ``spdm/`` files present only when their fact is set (absent reads as "")."""
 
 
 @dataclass(frozen=True)
@@ -430,7 +439,7 @@ def signature_entry(number: int, evidence: SignedEvidence) -> SignatureEntry:
         hash_algorithm=name_of(evidence.hash_alg, dict(HASHES)),
         combined_spdm_prefix=evidence.combined_prefix,
         certificate_slot=evidence.slot_id,
-        asym_algorithm=name_of(evidence.asym_alg, dict(ASYMS)),
+        asym_algorithm=signing_name(evidence.asym_alg),
     )
 
 
@@ -452,9 +461,10 @@ def measurement_entry(block: MeasurementBlock, hash_algorithm: str, source: str)
     )
 
 
-def negotiated_facts(version: SpdmVersion, hash_alg: BaseHashAlgo, asym_alg: BaseAsymAlgo,
+def negotiated_facts(version: SpdmVersion, hash_alg: BaseHashAlgo, asym_alg: SigningAlgo,
                      measurement_hash_alg: MeasurementHashAlgo, dhe_group: DheGroup, aead_suite: AeadSuite,
-                     capabilities: CapabilityFlags, vendor_protocols: Sequence[str] = ()) -> SpdmFacts:
+                     capabilities: CapabilityFlags, kem_alg: KemAlgo,
+                     vendor_protocols: Sequence[str] = ()) -> SpdmFacts:
     """The ``spdm/`` facts of negotiated values, by devsec's names ("" for an algorithm not chosen).
 
     Raises:
@@ -463,13 +473,14 @@ def negotiated_facts(version: SpdmVersion, hash_alg: BaseHashAlgo, asym_alg: Bas
     return SpdmFacts(
         version=version.text,
         hash_algorithm=name_of(hash_alg, dict(HASHES)) if hash_alg else "",
-        asym_algorithm=name_of(asym_alg, dict(ASYMS)) if asym_alg else "",
+        asym_algorithm=signing_name(asym_alg) if asym_alg else "",
         measurement_hash_algorithm=(measurement_hash_name(measurement_hash_alg)
                                     if measurement_hash_alg else ""),
         dhe_group=name_of(dhe_group, dict(DHE_GROUPS)) if dhe_group else "",
         aead_suite=name_of(aead_suite, dict(AEADS)) if aead_suite else "",
         capabilities=tuple(capability_names(capabilities)),
         vendor_protocols=tuple(vendor_protocols),
+        kem_algorithm=name_of(kem_alg, dict(KEMS)) if kem_alg else "",
     )
 
 
@@ -481,9 +492,9 @@ def spdm_facts(report: AuthenticationReport, vendor_protocols: Sequence[str] = (
     """
     n, session = report.negotiated, report.session
     return negotiated_facts(
-        n.version, n.hash_alg, n.asym_alg, n.measurement_hash_alg,
+        n.version, n.hash_alg, n.signing_alg, n.measurement_hash_alg,
         session.dhe_group if session else DheGroup(0), session.aead_suite if session else AeadSuite(0),
-        n.responder_flags, vendor_protocols)
+        n.responder_flags, session.kem_alg if session else KemAlgo(0), vendor_protocols)
 
 
 def evidence_from_report(report: AuthenticationReport, bdf: str, *, pci: PciIdentity | None = None,

@@ -10,7 +10,8 @@ version and ``_type`` imply (the version is read from the prefix text; an
 empty prefix means SPDM 1.0/1.1), both nonces occur in the transcript, and
 the signature verifies over the transcript with ``_hash_algorithm``.  The
 signature algorithm comes from devsec's ``_asym_algorithm`` extension when
-present, else from the leaf key (an RSA key is tried with RSASSA and RSAPSS).
+present (a name: ``ml-dsa-65`` for an SPDM 1.4 ML-DSA signature), else from the leaf
+key (an RSA key is tried with RSASSA and RSAPSS; an ML-DSA key names its own set).
 The chain's trust is the policy engine's business, not this module's, and so
 is a first certificate that is not self-issued (the key that signed it is not
 in the slot).
@@ -32,8 +33,8 @@ from spdm.crypto import (
 from spdm.crypto.certs import Role
 from spdm.errors import DecodeError, DevsecError
 from spdm.events import SignedEvidence
-from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
-from spdm.names import ASYMS, parse_asym, parse_hash
+from spdm.messages.codes import SpdmVersion
+from spdm.names import SIGNING_ALGORITHMS, parse_hash, parse_signing, signing_name
 
 from .read import read_entry
 from .signature import verify_recorded_signature
@@ -73,11 +74,13 @@ def _version(prefix: bytes) -> SpdmVersion:
         raise DecodeError(f"_combined_spdm_prefix names an unknown version: {exc}") from exc
 
 
-def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, BaseAsymAlgo, Role]]) -> str:
+def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, str, Role]]) -> str:
     """Verify one entry; returns what was verified, raises DevsecError why not.
 
-    ``validated`` holds the (slot contents, algorithm, role) whose chain already
-    passed in this run: entries linking the same slot share one chain check.
+    ``validated`` holds the (slot contents, algorithm name, role) whose chain already
+    passed in this run: entries linking the same slot share one chain check.  The
+    algorithm goes by name: BaseAsymAlgo and PqcAsymAlgo members of one value are
+    equal (and hash alike) as numbers.
     """
     entry = read_entry(signatures, number)
     version = _version(entry.combined_spdm_prefix)
@@ -101,9 +104,9 @@ def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, Bas
     role: Role = "requester" if entry.type.startswith("requester-") else "responder"
     key = certificates[-1].public_key()
     if entry.asym_algorithm:
-        candidates = [parse_asym(entry.asym_algorithm)]
+        candidates = [parse_signing(entry.asym_algorithm)]
     else:
-        candidates = [asym for asym in ASYMS.values() if key.matches(asym)]
+        candidates = [asym for asym in SIGNING_ALGORITHMS.values() if key.matches(asym)]
         if not candidates:
             raise DecodeError("the leaf key fits no SPDM signature algorithm")
     failure: DevsecError | None = None
@@ -114,22 +117,19 @@ def _verify_entry(signatures: Path, number: int, validated: set[tuple[bytes, Bas
             requester_nonce=entry.requester_nonce, responder_nonce=entry.responder_nonce,
             combined_prefix=entry.combined_spdm_prefix,
         )
+        name = signing_name(asym)
         try:
-            if (chain, asym, role) not in validated:
+            if (chain, name, role) not in validated:
                 validate_cert_chain(spdm_chain, (certificates[0],), asym, now=when, role=role)
-                validated.add((chain, asym, role))
+                validated.add((chain, name, role))
             verify_recorded_signature(evidence, key)
         except DevsecError as exc:
             failure = exc
             continue
-        return (f"{_name(asym)} signature over {len(entry.transcript)} transcript bytes "
+        return (f"{name} signature over {len(entry.transcript)} transcript bytes "
                 f"({entry.hash_algorithm}, SPDM {version.text}, slot {entry.certificate_slot}) verified")
     assert failure is not None
     raise failure
-
-
-def _name(asym: BaseAsymAlgo) -> str:
-    return next(name for name, value in ASYMS.items() if value == asym)
 
 
 def _log_directory(path: Path) -> Path | None:
@@ -174,7 +174,7 @@ def verify_log(path: Path) -> list[LogVerdict]:
     numbers = sorted({int(m.group(1)) for name in os.listdir(signatures)
                       if (m := _ENTRY.fullmatch(name))})
     verdicts = []
-    validated: set[tuple[bytes, BaseAsymAlgo, Role]] = set()
+    validated: set[tuple[bytes, str, Role]] = set()
     for number in numbers:
         try:
             verdicts.append(LogVerdict(number, True, _verify_entry(signatures, number, validated)))

@@ -62,6 +62,7 @@ from typing import Final
 
 from spdm.crypto import (
     Certificate,
+    SigningAlgo,
     build_spdm_cert_chain,
     parse_der_certificates,
     parse_spdm_cert_chain,
@@ -69,8 +70,17 @@ from spdm.crypto import (
 )
 from spdm.crypto.certs import Role
 from spdm.errors import ConfigurationError, DevsecError, VerificationError
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, CapabilityFlags
-from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS, parse_asym
+from spdm.messages.codes import BaseHashAlgo, CapabilityFlags
+from spdm.names import (
+    AEADS,
+    DHE_GROUPS,
+    HASHES,
+    KEMS,
+    MEASUREMENT_HASHES,
+    SIGNING_ALGORITHMS,
+    VERSIONS,
+    parse_signing,
+)
 from tdisp.messages import InterfaceInfo
 
 from .evidence import DeviceEvidence, SignatureEntry, SpdmFacts, measurement_block
@@ -89,14 +99,15 @@ _ATTEMPTS: Final = 8
 _PREFIX_VERSION = re.compile(rb"dmtf-spdm-v(\d)\.(\d)\.\*")
 _FACT_NAMES: Final = {
     "hash_algorithm": frozenset(HASHES),
-    "asym_algorithm": frozenset(ASYMS),
+    "asym_algorithm": frozenset(SIGNING_ALGORITHMS),
     "measurement_hash_algorithm": frozenset(MEASUREMENT_HASHES),
     "dhe_group": frozenset(DHE_GROUPS),
     "aead_suite": frozenset(AEADS),
+    "kem_algorithm": frozenset(KEMS),
 }
 _RULE_FACT: Final = {"hash": "hash_algorithm", "asym": "asym_algorithm",
                      "measurement_hash": "measurement_hash_algorithm", "dhe": "dhe_group",
-                     "aead": "aead_suite"}
+                     "aead": "aead_suite", "kem": "kem_algorithm"}
 _CAPABILITY_NAMES: Final = frozenset(f.name for f in CapabilityFlags if f.name)
 
 
@@ -173,13 +184,13 @@ def _trusted_in_slot(policy: Policy, first: Certificate) -> bool:
     return any(first.sha(alg) == value for alg, value in policy.root_hashes)
 
 
-def _leaf_asym(entry: SignatureEntry, leaf: Certificate) -> BaseAsymAlgo:
+def _leaf_asym(entry: SignatureEntry, leaf: Certificate) -> SigningAlgo:
     """The algorithm the entry was verified with: its ``_asym_algorithm``, else the first the
     leaf key fits (as :func:`~sysfs_bridge.log_verdict.verify_log` derives it for a kernel log)."""
     if entry.asym_algorithm:
-        return parse_asym(entry.asym_algorithm)
+        return parse_signing(entry.asym_algorithm)
     key = leaf.public_key()
-    asym = next((asym for asym in ASYMS.values() if key.matches(asym)), None)
+    asym = next((asym for asym in SIGNING_ALGORITHMS.values() if key.matches(asym)), None)
     if asym is None:
         raise VerificationError("the leaf key fits no SPDM signature algorithm")
     return asym
@@ -257,6 +268,15 @@ def _check_consistency(facts: SpdmFacts, entries: Sequence[SignatureEntry], out:
         out.passed.append("the spdm/ facts agree with the verified log")
 
 
+def _why_none(kind: str, facts: SpdmFacts) -> str:
+    """Why a device has no algorithm of ``kind``, for the denial's reason."""
+    if kind == "dhe" and facts.kem_algorithm:
+        return f"the session exchanged keys with {facts.kem_algorithm}"
+    if kind == "kem" and facts.dhe_group:
+        return f"the session exchanged keys with {facts.dhe_group}"
+    return "no KEY_EXCHANGE session ran" if kind in ("dhe", "aead", "kem") else "none"
+
+
 def _check_negotiated(policy: Policy, facts: SpdmFacts, out: _Outcome) -> None:
     version = VERSIONS[facts.version]
     if policy.min_version is not None:
@@ -271,8 +291,7 @@ def _check_negotiated(policy: Policy, facts: SpdmFacts, out: _Outcome) -> None:
     for rule in policy.algorithms:
         name = getattr(facts, _RULE_FACT[rule.kind])
         if not name:
-            out.failed.append(f"no {rule.kind} algorithm was negotiated "
-                              f"({'no KEY_EXCHANGE session ran' if rule.kind in ('dhe', 'aead') else 'none'})"
+            out.failed.append(f"no {rule.kind} algorithm was negotiated ({_why_none(rule.kind, facts)})"
                               f", which the policy constrains")
             continue
         violation = rule.violation(name)

@@ -55,7 +55,7 @@ from typing import Final
 from spdm.crypto import Certificate, PublicKey, hash_size, load_certificates
 from spdm.errors import ConfigurationError, DevsecError
 from spdm.messages.codes import BaseHashAlgo, SpdmVersion
-from spdm.names import AEADS, ASYMS, DHE_GROUPS, HASHES, MEASUREMENT_HASHES, VERSIONS
+from spdm.names import AEADS, DHE_GROUPS, HASHES, KEMS, MEASUREMENT_HASHES, SIGNING_ALGORITHMS, VERSIONS
 from tdisp.messages import InterfaceInfo
 
 from .corim import read_corim
@@ -81,12 +81,16 @@ CAPABILITIES: Final = ("measurements", "sessions", "ide", "tdisp")
 
 ALGORITHM_KINDS: Final[Mapping[str, frozenset[str]]] = {
     "hash": frozenset(HASHES),
-    "asym": frozenset(ASYMS),
+    "asym": frozenset(SIGNING_ALGORITHMS),
     "measurement_hash": frozenset(MEASUREMENT_HASHES),
     "dhe": frozenset(DHE_GROUPS),
     "aead": frozenset(AEADS),
+    "kem": frozenset(KEMS),
 }
-"""Each ``[spdm]`` algorithm kind and the names it accepts (those of :mod:`spdm.names`)."""
+"""Each ``[spdm]`` algorithm kind and the names it accepts (those of :mod:`spdm.names`).
+
+``asym`` takes the ML-DSA sets (``ml-dsa-65``) beside the classic algorithms; ``kem``
+constrains an SPDM 1.4 session's ML-KEM the way ``dhe`` constrains its DHE group."""
 
 STRENGTH: Final[Mapping[str, int]] = {
     "sha256": 128, "sha384": 192, "sha512": 256,
@@ -97,9 +101,14 @@ STRENGTH: Final[Mapping[str, int]] = {
     "ffdhe2048": 112, "ffdhe3072": 128, "ffdhe4096": 152,
     "secp256r1": 128, "secp384r1": 192, "secp521r1": 256,
     "aes-128-gcm": 128, "aes-256-gcm": 256, "chacha20-poly1305": 256,
+    "ml-dsa-44": 128, "ml-dsa-65": 192, "ml-dsa-87": 256,
+    "ml-kem-768": 192, "ml-kem-1024": 256,
 }
 """Security strength in bits (NIST SP 800-57 Part 1 Table 2; hashes by collision resistance),
-what ``min_<kind>`` compares.  ``raw-bit-stream-only`` is no hash and meets no minimum."""
+what ``min_<kind>`` compares.  ``raw-bit-stream-only`` is no hash and meets no minimum.
+ML-DSA and ML-KEM sets count the classical strength of their NIST security category
+(FIPS 204/203: categories 2/3/5 for ML-DSA-44/65/87, 3/5 for ML-KEM-768/1024), so
+``min_asym = "ecdsa-p384"`` admits ML-DSA-65 and ML-DSA-87, not ML-DSA-44."""
 
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _HEX_OR_EMPTY = re.compile(r"(?:[0-9a-fA-F]{2})*")

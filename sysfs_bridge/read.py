@@ -39,6 +39,7 @@ from .attribute import MAX_TEXT_SIZE, is_write_only, read_attribute
 from .evidence import (
     SLOTS,
     SPDM_ATTRIBUTES,
+    SPDM_OPTIONAL_ATTRIBUTES,
     TSM_ATTRIBUTES,
     DeviceEvidence,
     MeasurementEntry,
@@ -267,7 +268,8 @@ def _spdm(directory: Path) -> SpdmFacts | None:
         if not name.startswith(".") and name not in SPDM_ATTRIBUTES:
             raise DecodeError(f"{directory / name}: not an spdm/ attribute")
     try:
-        values = {name: _text(directory / name) for name in SPDM_ATTRIBUTES}
+        values = {name: _text(directory / name) for name in SPDM_ATTRIBUTES
+                  if name not in SPDM_OPTIONAL_ATTRIBUTES or (directory / name).exists()}
     except FileNotFoundError as exc:
         raise DecodeError(f"{exc.filename}: missing") from exc
     with _naming(directory):
@@ -277,7 +279,8 @@ def _spdm(directory: Path) -> SpdmFacts | None:
             measurement_hash_algorithm=values["measurement_hash_algorithm"],
             dhe_group=values["dhe_group"], aead_suite=values["aead_suite"],
             capabilities=tuple(values["capabilities"].split()),
-            vendor_protocols=tuple(values["vendor_protocols"].split()))
+            vendor_protocols=tuple(values["vendor_protocols"].split()),
+            kem_algorithm=values.get("kem_algorithm", ""))
 
 
 def _pci(directory: Path) -> PciIdentity:

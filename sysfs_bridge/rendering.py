@@ -48,6 +48,7 @@ from spdm.errors import ConfigurationError, DecodeError
 from .attribute import read_attribute
 from .evidence import (
     SPDM_ATTRIBUTES,
+    SPDM_OPTIONAL_ATTRIBUTES,
     TSM_ATTRIBUTES,
     TSM_WRITE_ONLY,
     DeviceEvidence,
@@ -146,6 +147,8 @@ def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
     if evidence.spdm is not None:
         for name in SPDM_ATTRIBUTES:
             value = getattr(evidence.spdm, name)
+            if not value and name in SPDM_OPTIONAL_ATTRIBUTES:
+                continue
             files[f"spdm/{name}"] = _line(" ".join(value) if isinstance(value, tuple) else value)
     for name, number in zip(PCI_ID_ATTRIBUTES, evidence.pci.values(), strict=True):
         if number is not None:

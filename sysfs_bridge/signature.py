@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from spdm.crypto import PublicKey, signing_context_prefix, verify
+from spdm.crypto import PublicKey, SigningAlgo, signing_context_prefix, verify
 from spdm.errors import DecodeError
 from spdm.events import SignedEvidence
-from spdm.messages.codes import SpdmVersion
+from spdm.messages import Algorithms
+from spdm.messages.codes import BaseAsymAlgo, PqcAsymAlgo, SpdmVersion
 
-__all__ = ["SIGNING_CONTEXTS", "verify_recorded_signature"]
+__all__ = ["SIGNING_CONTEXTS", "signed_signing_alg", "verify_recorded_signature"]
 
 SIGNING_CONTEXTS: Final = frozenset({
     "responder-challenge_auth signing",
@@ -63,3 +64,22 @@ def verify_recorded_signature(evidence: SignedEvidence, key: PublicKey) -> None:
             raise DecodeError(f"the {what} nonce does not occur in the transcript")
     verify(key, evidence.asym_alg, evidence.hash_alg, version, context, evidence.transcript,
            evidence.signature)
+
+
+def signed_signing_alg(algorithms: Algorithms) -> SigningAlgo:
+    """The one signature algorithm a signed ALGORITHMS selected: its BaseAsymSel, or from SPDM 1.4
+    its PqcAsymSel (an ML-DSA set), the other field being 0.
+
+    Raises:
+        DecodeError: it selects no algorithm, several, or one in each field.
+    """
+    base, pqc = algorithms.base_asym_sel, algorithms.pqc_asym_sel
+    if base and pqc:
+        raise DecodeError(f"the signed ALGORITHMS selects BaseAsymAlgo 0x{base:x} and PqcAsymAlgo 0x{pqc:x}")
+    if pqc:
+        if pqc not in {int(asym) for asym in PqcAsymAlgo}:
+            raise DecodeError(f"the signed ALGORITHMS selects PqcAsymAlgo 0x{pqc:x}, not one algorithm")
+        return PqcAsymAlgo(pqc)
+    if base not in {int(asym) for asym in BaseAsymAlgo}:
+        raise DecodeError(f"the signed ALGORITHMS selects BaseAsymAlgo 0x{base:x}, not one algorithm")
+    return BaseAsymAlgo(base)

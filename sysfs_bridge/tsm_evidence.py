@@ -92,7 +92,7 @@ def evidence_from_tsm(info: DeviceInfo, pci: PciIdentity | None = None) -> tuple
         measurements=tuple(measurement_entry(block, hash_name, "tsm") for block in info.measurements),
         tsm=_tsm_state(info, own, dsm_function=True),
         spdm=negotiated_facts(info.version, info.hash_alg, info.asym_alg, info.measurement_hash_alg,
-                              info.dhe_group, info.aead_suite, info.capabilities, protocols),
+                              info.dhe_group, info.aead_suite, info.capabilities, info.kem_alg, protocols),
         pci=pci if pci is not None else PciIdentity(),
         interface_report=_report(own),
         mel=info.mel,

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
+from spdm.crypto import SigningAlgo
 from spdm.errors import DecodeError
 from spdm.events import SignedEvidence
 from spdm.messages import MeasurementBlock
 from spdm.messages.codes import (
     AeadSuite,
-    BaseAsymAlgo,
     BaseHashAlgo,
     CapabilityFlags,
     DheGroup,
+    KemAlgo,
     MeasurementHashAlgo,
     SpdmVersion,
 )
@@ -97,7 +98,9 @@ class DeviceInfo:
         state: the link's state.
         version: the negotiated SPDM version.
         hash_alg / asym_alg / measurement_hash_alg / dhe_group / aead_suite:
-            the negotiated algorithms.
+            the negotiated algorithms; ``asym_alg`` is the signing algorithm, a
+            PqcAsymAlgo for an SPDM 1.4 ML-DSA identity (told apart by type: the two
+            enums share bit values), and ``dhe_group`` is 0 when a KEM is negotiated.
         capabilities: the device's SPDM capability flags.
         doe_features: DOE protocols its mailbox lists, as (vendor, type).
         certificates: slot -> the slot's DER certificates concatenated.
@@ -108,6 +111,7 @@ class DeviceInfo:
         mel: the device's SPDM 1.3 Measurement Extension Log (DMTF format), read on
             connect when the device offers it and checked against the signed
             measurements; empty otherwise.
+        kem_alg: the SPDM 1.4 KEM the device's sessions use instead of DHE (0: none).
     """
 
     bdf: str
@@ -115,7 +119,7 @@ class DeviceInfo:
     state: LinkState
     version: SpdmVersion
     hash_alg: BaseHashAlgo
-    asym_alg: BaseAsymAlgo
+    asym_alg: SigningAlgo
     measurement_hash_alg: MeasurementHashAlgo
     dhe_group: DheGroup
     aead_suite: AeadSuite
@@ -127,6 +131,7 @@ class DeviceInfo:
     streams: tuple[int, ...] = ()
     tdis: tuple[TdiInfo, ...] = ()
     mel: bytes = field(default=b"", repr=False)
+    kem_alg: KemAlgo = KemAlgo(0)
 
 
 def expect_device(info: DeviceInfo | TdiInfo, what: str) -> DeviceInfo:

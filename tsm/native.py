@@ -187,12 +187,13 @@ class DeviceLink:
         certificates = {report.slot_id: b"".join(c.der for c in report.chain.certificates)}
         return DeviceInfo(
             bdf=self.bdf, tsm=self._tsm_name, state=self.state, version=negotiated.version,
-            hash_alg=negotiated.hash_alg, asym_alg=negotiated.asym_alg,
+            hash_alg=negotiated.hash_alg, asym_alg=negotiated.signing_alg,
             measurement_hash_alg=negotiated.measurement_hash_alg, dhe_group=negotiated.dhe_group,
             aead_suite=negotiated.aead_suite, capabilities=negotiated.responder_flags,
             doe_features=tuple(report.protocols), certificates=certificates,
             signatures=tuple(self._signatures), measurements=self._measurements,
             streams=self._streams, tdis=tuple(t.info() for t in self._tdis.values()), mel=self._mel,
+            kem_alg=negotiated.kem_alg,
         )
 
     def tdi_info(self, bdf: str) -> TdiInfo:

@@ -323,11 +323,12 @@ def shutdown(path: Path, timeout: float = 30.0) -> str:
 
 
 def spawn(path: Path, backend: str, trust_roots: Sequence[str], sysfs: str | None = None,
-          timeout: float = 30.0) -> int:
+          timeout: float = 30.0, offer: Sequence[str] = ()) -> int:
     """Start ``devsec tsm serve`` in the background on ``path``; return its pid once it listens.
 
     The service runs in its own session (a terminal's hang-up does not end it)
-    and writes its log to ``<path>.log``.
+    and writes its log to ``<path>.log``.  ``offer`` are ``serve``'s algorithm
+    flags (``--asym ml-dsa-65 --kem ml-kem-768``), passed on as given.
 
     Raises:
         ConfigurationError: no trust root was given (the service needs one).
@@ -341,6 +342,7 @@ def spawn(path: Path, backend: str, trust_roots: Sequence[str], sysfs: str | Non
         argv += ["--trust-root", root]
     if sysfs is not None:
         argv += ["--sysfs", sysfs]
+    argv += offer
     log_path = path.with_name(path.name + ".log")
     actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                (os.POSIX_SPAWN_OPEN, 1, str(log_path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),

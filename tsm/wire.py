@@ -18,6 +18,10 @@ missing or unknown key, a value of the wrong kind, an unknown algorithm,
 version or state raises :class:`~spdm.errors.DecodeError` naming the document
 and the path of what was wrong (``TSM configuration: requester.algorithms.
 hash_algs[0]: 3 is not a BaseHashAlgo``).
+
+A signing algorithm is written as :mod:`.algorithm_doc` says (``pqc_asym_alg`` for
+ML-DSA), a device's ML-KEM as ``kem_alg``: both only when set, so a classic device's
+documents are what they were, and documents written before them still decode.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from spdm.messages.codes import (
 from spdm.negotiation import AlgorithmPreferences
 from tdisp.messages import LockInterfaceFlags, TdiState
 
+from .algorithm_doc import read_signing, signing_doc
 from .info import DeviceInfo, LinkState, TdiInfo
 from .interface import Operation, TsmConfig
 from .jsondoc import (
@@ -295,7 +300,7 @@ def decode_request(data: bytes) -> Operation | Shutdown:
 def _signature_doc(s: SignedEvidence) -> dict[str, Any]:
     return {
         "context": s.context, "version": int(s.version), "hash_alg": int(s.hash_alg),
-        "asym_alg": int(s.asym_alg), "slot_id": s.slot_id, "transcript": s.transcript.hex(),
+        **signing_doc(s.asym_alg), "slot_id": s.slot_id, "transcript": s.transcript.hex(),
         "signature": s.signature.hex(), "requester_nonce": s.requester_nonce.hex(),
         "responder_nonce": s.responder_nonce.hex(), "combined_prefix": s.combined_prefix.hex(),
     }
@@ -309,7 +314,7 @@ def _tdi_doc(t: TdiInfo) -> dict[str, Any]:
 def _device_doc(d: DeviceInfo) -> dict[str, Any]:
     doc = {
         "bdf": d.bdf, "tsm": d.tsm, "state": d.state.value, "version": int(d.version),
-        "hash_alg": int(d.hash_alg), "asym_alg": int(d.asym_alg),
+        "hash_alg": int(d.hash_alg), **signing_doc(d.asym_alg),
         "measurement_hash_alg": int(d.measurement_hash_alg), "dhe_group": int(d.dhe_group),
         "aead_suite": int(d.aead_suite), "capabilities": int(d.capabilities),
         "doe_features": [list(f) for f in d.doe_features],
@@ -322,6 +327,8 @@ def _device_doc(d: DeviceInfo) -> dict[str, Any]:
     }
     if d.mel:  # optional: a document without it is the same as before the MEL existed
         doc["mel"] = d.mel.hex()
+    if d.kem_alg:  # optional as well: only an SPDM 1.4 device's sessions have a KEM
+        doc["kem_alg"] = int(d.kem_alg)
     return doc
 
 
@@ -338,12 +345,13 @@ def encode_info(info: DeviceInfo | TdiInfo) -> bytes:
 
 def _signature(value: object, path: str) -> SignedEvidence:
     doc = obj(value, path, ("context", "version", "hash_alg", "asym_alg", "slot_id", "transcript",
-                                "signature", "requester_nonce", "responder_nonce", "combined_prefix"))
+                                "signature", "requester_nonce", "responder_nonce", "combined_prefix"),
+              ("pqc_asym_alg",))
     return SignedEvidence(
         context=string(doc["context"], at(path, "context")),
         version=member(SpdmVersion, doc["version"], at(path, "version")),
         hash_alg=member(BaseHashAlgo, doc["hash_alg"], at(path, "hash_alg")),
-        asym_alg=member(BaseAsymAlgo, doc["asym_alg"], at(path, "asym_alg")),
+        asym_alg=read_signing(doc, path, member),
         slot_id=uint(doc["slot_id"], at(path, "slot_id"), bits=8),
         **{k: hexbytes(doc[k], at(path, k)) for k in ("transcript", "signature", "requester_nonce",
                                                     "responder_nonce", "combined_prefix")},
@@ -383,7 +391,7 @@ def _device(value: object, path: str) -> DeviceInfo:
     doc = obj(value, path, ("bdf", "tsm", "state", "version", "hash_alg", "asym_alg",
                                 "measurement_hash_alg", "dhe_group", "aead_suite", "capabilities",
                                 "doe_features", "certificates", "signatures", "measurements", "streams",
-                                "tdis"), ("mel",))
+                                "tdis"), ("mel", "pqc_asym_alg", "kem_alg"))
 
     def each(key: str, read: Callable[[object, str], Any]) -> tuple[Any, ...]:
         items = array(doc[key], at(path, key))
@@ -399,7 +407,7 @@ def _device(value: object, path: str) -> DeviceInfo:
         bdf=string(doc["bdf"], at(path, "bdf")), tsm=string(doc["tsm"], at(path, "tsm")),
         state=LinkState(state), version=member(SpdmVersion, doc["version"], at(path, "version")),
         hash_alg=flags(BaseHashAlgo, doc["hash_alg"], at(path, "hash_alg")),
-        asym_alg=flags(BaseAsymAlgo, doc["asym_alg"], at(path, "asym_alg")),
+        asym_alg=read_signing(doc, path, flags),
         measurement_hash_alg=flags(MeasurementHashAlgo, doc["measurement_hash_alg"],
                                     at(path, "measurement_hash_alg")),
         dhe_group=flags(DheGroup, doc["dhe_group"], at(path, "dhe_group")),
@@ -413,6 +421,7 @@ def _device(value: object, path: str) -> DeviceInfo:
         streams=each("streams", lambda v, p: uint(v, p, bits=8)),
         tdis=each("tdis", _tdi),
         mel=hexbytes(doc["mel"], at(path, "mel")) if "mel" in doc else b"",
+        kem_alg=flags(KemAlgo, doc["kem_alg"], at(path, "kem_alg")) if "kem_alg" in doc else KemAlgo(0),
     )
 
 

@@ -5,6 +5,8 @@ it; the other subcommands send one request each, show its steps with their
 elapsed time on stderr while it runs, and print the result (text, or
 ``--json``).  With ``--backend`` an operation insists on that backend and
 starts a service running it when none listens (``--trust-root`` then needed).
+``serve --version/--hash/--asym/--kem`` choose what the TSM's requester offers
+(an ``ml-dsa-*`` ``--asym`` or a ``--kem`` adds SPDM 1.4, as for ``connect``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,24 @@ from pathlib import Path
 from types import FrameType
 
 from spdm.config import RequesterConfig
-from spdm.names import ASYMS, HASHES, name_of
+from spdm.names import ASYMS, HASHES, KEMS, PQC_ASYMS, name_of, signing_name
 from spdm.transport import DoeTransport
 from spdm.transport.targets import open_target
 from tsm import DeviceInfo, TdiInfo, TsmConfig, backend_names, open_backend
 from tsm.service import TsmService, alive, request, shutdown, spawn
 from tsm.wire import encode_info
 
-from .args import Subparsers, certificates, force_flag, sized, target_bdf, transfer_flags
+from .args import (
+    Subparsers,
+    algorithm_flags,
+    certificates,
+    force_flag,
+    preferences,
+    sized,
+    target_bdf,
+    transfer_flags,
+    versions,
+)
 from .outcome import tsm_renderer
 
 __all__ = ["add_parser", "info_lines"]
@@ -43,7 +55,7 @@ def info_lines(info: DeviceInfo | TdiInfo) -> list[str]:
     lines = [
         f"device {info.bdf}: {info.state.value} (TSM {info.tsm})",
         f"  SPDM {info.version.text}, {name_of(info.hash_alg, dict(HASHES))}, "
-        f"{name_of(info.asym_alg, dict(ASYMS))}",
+        f"{signing_name(info.asym_alg)}" + (f", {name_of(info.kem_alg, dict(KEMS))}" if info.kem_alg else ""),
         f"  certificates: slots {sorted(info.certificates)}; {len(info.signatures)} signature(s); "
         f"{len(info.measurements)} measurement block(s)",
         f"  IDE streams running: {list(info.streams) or 'none'}",
@@ -64,7 +76,8 @@ def _client(op: str) -> Callable[[argparse.Namespace], int]:
         if args.backend is not None:
             doc["backend"] = args.backend
             if not alive(socket_path):
-                pid = spawn(socket_path, args.backend, args.trust_root or [], args.sysfs)
+                offer = [*(f"--asym={a}" for a in args.asym or ()), *(f"--kem={k}" for k in args.kem or ())]
+                pid = spawn(socket_path, args.backend, args.trust_root or [], args.sysfs, offer=offer)
                 print(f"devsec: started a TSM service ({args.backend}, pid {pid}) on {socket_path}; "
                       f"'devsec tsm stop' ends it", file=sys.stderr, flush=True)
 
@@ -84,7 +97,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    requester = RequesterConfig(trust_anchors=certificates(args.trust_root, "trust root"))
+    requester = RequesterConfig(versions=versions(args), algorithms=preferences(args),
+                                trust_anchors=certificates(args.trust_root, "trust root"))
     config = TsmConfig(sized(requester, args))
     tsm = open_backend(args.backend, config)
     stop = threading.Event()
@@ -120,6 +134,9 @@ def add_parser(sub: Subparsers) -> None:
                    help="root certificate(s) device chains must lead to (repeatable)")
     p.add_argument("--socket", default=DEFAULT_SOCKET, metavar="PATH")
     p.add_argument("--sysfs", metavar="ROOT", help="render every device's evidence under ROOT")
+    algorithm_flags(p, "signature algorithm to offer (repeatable; ml-dsa-* are SPDM 1.4's)")
+    p.add_argument("--kem", action="append", metavar="|".join(KEMS),
+                   help="SPDM 1.4 KEM to offer for sessions (repeatable)")
     transfer_flags(p)
     force_flag(p)
     p.set_defaults(func=_serve)
@@ -152,6 +169,10 @@ def add_parser(sub: Subparsers) -> None:
                            help="for a service started here: root certificate(s) (repeatable)")
         start.add_argument("--sysfs", metavar="ROOT",
                            help="for a service started here: render evidence under ROOT")
+        start.add_argument("--asym", action="append", metavar="|".join([*ASYMS, *PQC_ASYMS]),
+                           help="for a service started here: signature algorithm to offer (repeatable)")
+        start.add_argument("--kem", action="append", metavar="|".join(KEMS),
+                           help="for a service started here: SPDM 1.4 KEM to offer (repeatable)")
         if op in ("bind", "accept", "unbind"):
             p.add_argument("--tdi", required=True, metavar="BDF", help="the TDI's PCI address (a VF)")
         if op == "info":

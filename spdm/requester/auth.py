@@ -466,7 +466,7 @@ class AuthCommands(EncapCommands):
         )
         return SignedEvidence(
             context=context, version=negotiated.version, hash_alg=negotiated.hash_alg,
-            asym_alg=negotiated.asym_alg, slot_id=slot_id, transcript=transcript,
+            asym_alg=negotiated.signing_alg, slot_id=slot_id, transcript=transcript,
             signature=signature, requester_nonce=requester_nonce,
             responder_nonce=responder_nonce, combined_prefix=prefix,
         )
