@@ -244,14 +244,15 @@ def provisioning(cell: Cell, tmp_path: Path) -> None:
 
 
 def endpoint(cell: Cell, _: Path) -> None:
-    """Signed ENDPOINT_INFO that re-verifies, the MEL as the device extended it, a key pair's
-    info before and after SET_KEY_PAIR_INFO."""
+    """Signed ENDPOINT_INFO that re-verifies; then, in a session, the MEL as the device extended
+    it (in portions) and a key pair's info before and after SET_KEY_PAIR_INFO.  DataTransferSize
+    0x100 with chunking: the ML-DSA ENDPOINT_INFO and KEY_EXCHANGE messages come in chunks."""
     data = EndpointData(key_pairs=[KeyPair(1, 0x3F, 0x1, 0x1, 0x1FF, 0x80, 0x1)])
     for n in range(30):
         data.extend(0x11, 0x89, f"boot stage {n}".encode())
     device_model = model(cell.alg).with_endpoint(data)
-    device = EmulatedDevice(device_config(cell, ENDPOINT_CAPS), device_model)
-    config = host_config(cell, (device_model.root_certificate(),))
+    device = EmulatedDevice(device_config(cell, ENDPOINT_CAPS | F.CHUNK_CAP, CHUNK_DTS), device_model)
+    config = host_config(cell, (device_model.root_certificate(),), F.CHUNK_CAP, CHUNK_DTS)
     with reach(device, cell.transport) as wire:
         requester, driver = start(wire, config)
         check_negotiated(requester, cell)
@@ -262,13 +263,16 @@ def endpoint(cell: Cell, _: Path) -> None:
         assert evidence is not None and requester.negotiated is not None
         verify(requester.chains[0].leaf.public_key(), requester.negotiated.signing_alg, evidence.hash_alg,
                SpdmVersion(evidence.version), evidence.context, evidence.transcript, evidence.signature)
-        mel = one(driver.run(requester.get_measurement_extension_log), MeasurementExtensionLogReceived)
+        sid = one(driver.run(requester.key_exchange), SessionEstablished).session_id
+        log = driver.run(lambda: requester.get_measurement_extension_log(session_id=sid))
+        mel = one(log, MeasurementExtensionLogReceived)
         assert mel.mel == data.mel.encode() and mel.entries == 30
-        pair = one(driver.run(lambda: requester.get_key_pair_info(1)), KeyPairInfoReceived)
+        pair = one(driver.run(lambda: requester.get_key_pair_info(1, session_id=sid)), KeyPairInfoReceived)
         assert pair.assoc_cert_slot_mask == 1
-        change = lambda: requester.set_key_pair_info(1, KeyPairOperation.CHANGE, assoc_cert_slot_mask=0x5)  # noqa: E731
-        assert driver.run(change) == [KeyPairInfoSet(KeyPairOperation.CHANGE, 1)]
-        pair = one(driver.run(lambda: requester.get_key_pair_info(1)), KeyPairInfoReceived)
+        change = driver.run(lambda: requester.set_key_pair_info(
+            1, KeyPairOperation.CHANGE, assoc_cert_slot_mask=0x5, session_id=sid))
+        assert change == [KeyPairInfoSet(KeyPairOperation.CHANGE, 1)]
+        pair = one(driver.run(lambda: requester.get_key_pair_info(1, session_id=sid)), KeyPairInfoReceived)
         assert pair.assoc_cert_slot_mask == 5
 
 
@@ -319,10 +323,12 @@ def events(cell: Cell, _: Path) -> None:
 
 def large_chain(cell: Cell, _: Path) -> None:
     """A chain over 64 KiB arrives whole in the 1.4 LargeCertChain form; CHALLENGE_AUTH and
-    MEASUREMENTS verify against it."""
+    MEASUREMENTS verify against it.  The PQC cells add chunking (DataTransferSize 0x400), so the
+    large portions come by CHUNK_GET too."""
     device_model = large_model(cell.alg)
-    device = EmulatedDevice(device_config(cell), device_model)
-    config = host_config(cell, (device_model.root_certificate(),))
+    chunk, transfer = (F.CHUNK_CAP, 0x400) if cell.family == "pqc" else (NO_CAPS, DEFAULT_TRANSFER)
+    device = EmulatedDevice(device_config(cell, chunk, transfer), device_model)
+    config = host_config(cell, (device_model.root_certificate(),), chunk, transfer)
     with reach(device, cell.transport) as wire:
         report = authenticate(wire, config, now=NOW)
     assert report.negotiated.version == V14 and report.negotiated.both(F.LARGE_RESP_CAP)
@@ -331,6 +337,7 @@ def large_chain(cell: Cell, _: Path) -> None:
     assert len(report.chain.raw) > 0x10000 and report.chain.root == device_model.root_certificate()
     gets = [r for r in wire.requests if r[1] == RequestCode.GET_CERTIFICATE]
     assert gets and all(r[0] == V14 and r[2] & 0x80 for r in gets)
+    assert (RequestCode.CHUNK_GET in wire.codes) == bool(chunk)
 
 
 FLOWS: dict[str, tuple[SpdmVersion, Callable[[Cell, Path], None]]] = {
