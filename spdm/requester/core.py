@@ -372,6 +372,7 @@ class RequesterCore:
         """Make ``request`` the outstanding one and queue it (sealed when in a session)."""
         ctx = self.response_context(request)
         raw = request.encode(ctx)
+        self._check_size(request, raw)
         request = replace(request, raw=raw)
         self.transcript.begin(request.CODE, session)
         self._pending = _Pending(request, ctx, session=session, resend=raw)
@@ -392,6 +393,31 @@ class RequesterCore:
             self._drop_session(session)
             raise
         logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
+
+    def _check_size(self, request: Message, raw: bytes) -> None:
+        """A request must fit what the responder said it takes (1.2+, its CAPABILITIES sizes).
+
+        Over DataTransferSize it can only go by CHUNK_SEND, which needs CHUNK_CAP on both
+        sides, and then at most MaxSPDMmsgSize whole (DSP0274 1.2 §10.4 / CHUNK_SEND).  A
+        device that cannot take it would drop or truncate it (a real DOE mailbox has no
+        room past its buffer), so it is refused here before anything changes.
+
+        Raises:
+            LocalProtocolError: the request is too large for the responder.
+        """
+        negotiated = self.negotiated
+        if negotiated is None or not negotiated.responder_data_transfer_size:
+            return
+        limit = negotiated.responder_data_transfer_size
+        name = type(request).__name__
+        if len(raw) > limit and not self._chunking():
+            raise LocalProtocolError(
+                f"a {len(raw)}-byte {name} exceeds the responder's DataTransferSize {limit} "
+                "and CHUNK_CAP is not set on both sides")
+        largest = negotiated.responder_max_spdm_msg_size
+        if largest and len(raw) > largest:
+            raise LocalProtocolError(
+                f"a {len(raw)}-byte {name} exceeds the responder's MaxSPDMmsgSize {largest}")
 
     def _chunking(self) -> bool:
         """Both sides set CHUNK_CAP at 1.2+: large messages go in chunks (:mod:`.chunk`)."""

@@ -143,7 +143,9 @@ class LiveIdentity:
             chain = chains.get(request.slot_id)
             if chain is None or request.offset >= len(chain):
                 return _error(negotiated, SpdmErrorCode.INVALID_REQUEST, 0)
-            room = (negotiated.responder_data_transfer_size or DEFAULT_DATA_TRANSFER_SIZE) - 8
+            # The portion travels as CERTIFICATE (8-byte header) inside DELIVER_ENCAPSULATED_RESPONSE
+            # (4-byte header), and that whole request must fit the device's DataTransferSize.
+            room = (negotiated.responder_data_transfer_size or DEFAULT_DATA_TRANSFER_SIZE) - 8 - 4
             return certificate_portion(negotiated.version, request.slot_id, chain, request.offset,
                                        min(request.length, room)).encode()
         if isinstance(request, Challenge) and request.slot_id in chains:
