@@ -74,7 +74,7 @@ def crypto_parts(model: DeviceModel, report: AuthenticationReport) -> dict[str, 
             digest(n.hash_alg, block.value)
 
     def validation() -> None:
-        validate_cert_chain(chain, config_anchor, n.asym_alg, now=NOW)
+        validate_cert_chain(chain, config_anchor, n.signing_alg, now=NOW)
 
     def signing(evidence: SignedEvidence) -> Callable[[], None]:
         def sign() -> None:
@@ -83,7 +83,7 @@ def crypto_parts(model: DeviceModel, report: AuthenticationReport) -> dict[str, 
 
     def verifying(evidence: SignedEvidence) -> Callable[[], None]:
         def check() -> None:
-            verify(chain.leaf.public_key(), n.asym_alg, n.hash_alg, n.version,
+            verify(chain.leaf.public_key(), n.signing_alg, n.hash_alg, n.version,
                    evidence.context, evidence.transcript, evidence.signature)
         return check
 
