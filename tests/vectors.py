@@ -9,7 +9,8 @@ from pathlib import Path
 
 from spdm.capture import CaptureRecord, read_capture
 from spdm.events import Event
-from spdm.secured import DirectionState, record_session_id
+from spdm.responder import Responder
+from spdm.secured import DirectionState, RecordFormat, record_session_id
 from spdm.transport.binding import BindingCodec, BoundMessage
 from spdm.transport.mctp import MCTP_CAPTURE
 from spdm.transport.tcp_binding import TCP_CAPTURE
@@ -207,7 +208,8 @@ class FollowedBinding:
     opened: list[OpenedRecord] = field(default_factory=list)
 
 
-def follow_binding(name: str, *, tamper: int | None = None) -> FollowedBinding:
+def follow_binding(name: str, *, tamper: int | None = None,
+                   record_format: RecordFormat | None = None) -> FollowedBinding:
     """Follow a whole :data:`TRANSPORT_SETS` capture with the passive requester engine.
 
     The engine runs with the binding's record format and the set's secrets;
@@ -216,6 +218,7 @@ def follow_binding(name: str, *, tamper: int | None = None) -> FollowedBinding:
     Args:
         name: the set.
         tamper: flip the last byte of this record (0-based index) before it is followed.
+        record_format: follow with these record parameters instead of the binding's.
 
     Raises:
         VerificationError: a signature, verify data or record does not verify.
@@ -225,7 +228,8 @@ def follow_binding(name: str, *, tamper: int | None = None) -> FollowedBinding:
     from spdm.requester.follow import Follower
 
     codec = binding_codec(name)
-    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST), record_format=codec.record_format)
+    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST),
+                        record_format=record_format or codec.record_format)
     engine = follower.engine
     keys = [value for _, value in secrets(name)]
     out = FollowedBinding()
@@ -253,3 +257,39 @@ def follow_binding(name: str, *, tamper: int | None = None) -> FollowedBinding:
         while (event := follower.next_event()) is not None:
             out.events.append(event)
     return out
+
+
+def replay_to_responder(name: str, responder: Responder, *, now: datetime) -> list[Event]:
+    """Our responder answers a :data:`TRANSPORT_SETS` capture's requests up to its first KEY_EXCHANGE.
+
+    Each answer must have the captured response's code; then the passive
+    requester engine follows the captured requests with our answers, so every
+    signature our device made is verified against the transcript it covers
+    (with our device's chains, which our answers carried).
+
+    Args:
+        name: the set.
+        responder: our responder, configured like the reference device.
+        now: when our device's certificates are checked.
+
+    Returns:
+        The follower's events.
+    """
+    from spdm.config import DEFER_TRUST, RequesterConfig
+    from spdm.messages.codes import RequestCode
+    from spdm.requester.follow import Follower
+
+    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST),
+                        record_format=binding_codec(name).record_format)
+    events: list[Event] = []
+    for exchange in binding_exchanges(name):
+        request = exchange.request.payload
+        if exchange.request.secured or request[1] == RequestCode.KEY_EXCHANGE:
+            break
+        answer = responder.handle(request)
+        assert answer[1] == exchange.response.payload[1], (exchange.index, answer[:4].hex())
+        follower.adopt(request, now=now)
+        follower.receive_data(answer)
+        while (event := follower.next_event()) is not None:
+            events.append(event)
+    return events
