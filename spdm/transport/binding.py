@@ -60,3 +60,7 @@ class BindingCodec(Protocol):
     def encode(self, message: BoundMessage) -> bytes:
         """The unit carrying ``message``."""
         ...
+
+    def label(self, unit: bytes) -> str:
+        """The unit's binding header as ``devsec dump`` (and the reference's spdm_dump) shows it."""
+        ...

@@ -132,5 +132,9 @@ class MctpCaptureCodec:
         kind = MctpMessageType.SECURED_SPDM if message.secured else MctpMessageType.SPDM
         return EMU_TRANSPORT_HEADER + bytes([kind]) + message.payload
 
+    def label(self, unit: bytes) -> str:
+        """``MCTP(type)``, as spdm_dump prints it (e.g. ``MCTP(5)``)."""
+        return f"MCTP({unit[4] & 0x7F if len(unit) > 4 else '?'})"
+
 MCTP_CAPTURE: Final = MctpCaptureCodec()
 """The codec of the reference's MCTP captures."""

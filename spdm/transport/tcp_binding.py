@@ -142,6 +142,13 @@ class TcpCaptureCodec:
         return encode_message(TcpMessageType.SECURED_SPDM if message.secured else TcpMessageType.SPDM,
                               message.payload)
 
+    def label(self, unit: bytes) -> str:
+        """``TCP(Len=.., Ver=.., Type=..)``, as the reference set's (patched) spdm_dump prints it."""
+        if len(unit) < HEADER_SIZE:
+            return "TCP(?)"
+        length = int.from_bytes(unit[:2], "little")
+        return f"TCP(Len=0x{length:04x}, Ver=0x{unit[2]:02x}, Type=0x{unit[3]:02x})"
+
 
 TCP_CAPTURE: Final = TcpCaptureCodec()
 """The codec of DSP0287 captures."""
