@@ -1,4 +1,5 @@
-"""``devsec dump``: one line per captured DOE object, and which signatures in the capture verify.
+"""``devsec dump``: one line per captured DOE object (or MCTP / DSP0287 TCP message), and which
+signatures in the capture verify.
 
 The decoding follows the conversation with a :class:`spdm.requester.follow.Follower`
 (the requester engine wrapped as a passive monitor): the capture's requests, our response
@@ -14,6 +15,12 @@ preferences, and its retries (after Busy or ResponseNotReady) are followed
 as such.  Where a capture cannot be followed further (a request the engine
 does not send, a check that fails, a slot whose chain it never showed), the
 dump says where and why, and goes on decoding what it can without keys.
+
+The pcap's link type says which binding's records it holds: 292 PCI DOE, 291
+MCTP (:mod:`spdm.transport.mctp`), 147 DSP0287 TCP
+(:mod:`spdm.transport.tcp_binding`, the reference set's choice: none is
+registered).  The follower then opens records with that binding's record
+parameters (MCTP's wire sequence number, shown as ``Seq``, and random padding).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from spdm.capture import read_capture
+from spdm.capture import CaptureRecord, pcap_link_type, read_capture
 from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.errors import ConfigurationError, DevsecError, VerificationError
 from spdm.events import (
@@ -50,12 +57,16 @@ from spdm.messages import (
 )
 from spdm.messages.codes import RequestCode, ResponseCode, SpdmVersion
 from spdm.requester.follow import Follower
+from spdm.secured import DOE_RECORDS, RecordFormat
+from spdm.transport.binding import BindingCodec
 from spdm.transport.doe import (
     DataObjectType,
     decode_data_object,
     decode_discovery_request,
     decode_discovery_response,
 )
+from spdm.transport.mctp import MCTP_CAPTURE
+from spdm.transport.tcp_binding import TCP_CAPTURE
 
 __all__ = ["dump", "parse_secrets"]
 
@@ -64,6 +75,8 @@ _ANY_COUNT = 1 << 20
 """Retries and polls a followed requester may make (more than any capture holds)."""
 _ENCAPSULATION = (RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE)
 """Mutual-auth requests the follower steps over (their transcript resets still apply)."""
+_BINDINGS: dict[int, BindingCodec] = {codec.link_type: codec for codec in (MCTP_CAPTURE, TCP_CAPTURE)}
+"""The bindings other than PCI DOE whose captures ``dump`` reads, by pcap link type."""
 
 
 def _fields(message: Message) -> str:
@@ -100,12 +113,13 @@ def _signature_line(evidence: SignedEvidence) -> str:
 class _Follower:
     """Follows one capture's SPDM conversation, opening session records with the secrets given."""
 
-    def __init__(self, now: datetime, secrets: Sequence[bytes]) -> None:
+    def __init__(self, now: datetime, secrets: Sequence[bytes], record_format: RecordFormat) -> None:
         # How often the captured requester retried after Busy or polled after
         # ResponseNotReady is the capture's business: the follower allows any count, and any
         # version devsec knows (SPDM 1.4 included, which a requester does not offer by default).
         self.engine = Follower(RequesterConfig(versions=tuple(SpdmVersion), trust_anchors=DEFER_TRUST,
-                                               busy_retries=_ANY_COUNT, max_not_ready_polls=_ANY_COUNT))
+                                               busy_retries=_ANY_COUNT, max_not_ready_polls=_ANY_COUNT),
+                               record_format=record_format)
         self.now = now
         self.secrets = list(secrets)
         self.following = True
@@ -266,20 +280,60 @@ def _endpoint_lines(event: Event) -> list[str]:
 
 
 def dump(capture: bytes, *, now: datetime, secrets: Sequence[bytes] = ()) -> list[str]:
-    """Decode a PCI DOE capture into lines, ending with the signature summary.
+    """Decode a PCI DOE, MCTP or DSP0287 TCP capture into lines, ending with the signature summary.
 
     Args:
-        capture: the pcap file's bytes (link type 292).
+        capture: the pcap file's bytes (link type 292, 291 or 147).
         secrets: the session secrets (DHE shared secrets, PSKs) in the order the
             sessions were created; with them secured records are decrypted.
         now: the time certificate validity is checked against.
 
     Raises:
-        DecodeError: the file is not a PCI DOE capture.
+        DecodeError: the file is not a capture of one of these link types.
     """
-    follower = _Follower(now, secrets)
+    codec = _BINDINGS.get(pcap_link_type(capture))
+    if codec is not None:
+        follower = _Follower(now, secrets, codec.record_format)
+        lines = _binding_lines(read_capture(capture, link_type=codec.link_type), codec, follower)
+    else:
+        follower = _Follower(now, secrets, DOE_RECORDS)
+        lines = _doe_lines(read_capture(capture), follower)
+    if follower.stopped:
+        lines.append(f"followed the conversation up to where it stopped: {follower.stopped}")
+    lines.append(f"secured records decrypted: {follower.decrypted}")
+    lines.append(f"signatures: {follower.verified} verified, {len(follower.failed)} failed")
+    return lines
+
+
+def _binding_lines(records: list[CaptureRecord], codec: BindingCodec, follower: _Follower) -> list[str]:
+    """The lines of an MCTP or DSP0287 capture: one message per record."""
     lines = []
-    for record in read_capture(capture):
+    sequence_size = codec.record_format.sequence_size
+    for record in records:
+        direction = "REQ->RSP" if record.index % 2 == 0 else "RSP->REQ"
+        prefix = f"{record.index + 1} "
+        try:
+            message = codec.decode(record.data)
+            head = f"{prefix}{codec.label(record.data)} {direction} "
+            if message.secured:
+                session_id = int.from_bytes(message.payload[:4], "little")
+                wire_seq = int.from_bytes(message.payload[4:4 + sequence_size], "little")
+                sequence = f", Seq=0x{wire_seq:0{2 * sequence_size}x}" if sequence_size else ""
+                head += f"SecuredSPDM(0x{session_id:08x}{sequence}) "
+            if direction == "REQ->RSP":
+                first, *rest = follower.request(message.payload, secured=message.secured)
+            else:
+                first, *rest = follower.response(message.payload, secured=message.secured)
+            lines += [head + first, *rest]
+        except DevsecError as exc:
+            lines.append(f"{prefix}undecodable record: {exc}")
+    return lines
+
+
+def _doe_lines(records: list[CaptureRecord], follower: _Follower) -> list[str]:
+    """The lines of a PCI DOE capture: one data object per record."""
+    lines = []
+    for record in records:
         direction = "REQ->RSP" if record.index % 2 == 0 else "RSP->REQ"
         prefix = f"{record.index + 1} "
         try:
@@ -306,10 +360,6 @@ def dump(capture: bytes, *, now: datetime, secrets: Sequence[bytes] = ()) -> lis
                 lines.append(head + f"<{len(obj.payload)} bytes>")
         except DevsecError as exc:
             lines.append(f"{prefix}undecodable record: {exc}")
-    if follower.stopped:
-        lines.append(f"followed the conversation up to where it stopped: {follower.stopped}")
-    lines.append(f"secured records decrypted: {follower.decrypted}")
-    lines.append(f"signatures: {follower.verified} verified, {len(follower.failed)} failed")
     return lines
 
 

@@ -1,10 +1,13 @@
-"""Classic pcap files of PCI DOE traffic (LINKTYPE_PCI_DOE = 292).
+"""Classic pcap files of SPDM traffic: PCI DOE (LINKTYPE_PCI_DOE = 292) and the other bindings'.
 
 One record is one complete DOE data object, with no pseudo-header and no
 direction flag: requests and responses alternate, request first.  This is the
 format of the reference implementation's ``--pcap`` output and of the shared
 vectors; ``devsec dump`` reads it, and :class:`RecordingTransport` writes
-one from any live conversation.
+one from any live conversation.  Captures of the other bindings are the same
+but for the link type and what a record holds: one MCTP message behind its
+transport header (291, :mod:`spdm.transport.mctp`) or one DSP0287 message
+(147, :mod:`spdm.transport.tcp_binding`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "PcapRecordHeader",
     "RecordingTransport",
     "exchanges",
+    "pcap_link_type",
     "read_capture",
     "write_capture",
 ]
@@ -63,23 +67,37 @@ class CaptureRecord:
     data: bytes
 
 
-def read_capture(data: bytes) -> list[CaptureRecord]:
-    """Split a PCI DOE pcap into its records.
+def pcap_link_type(data: bytes) -> int:
+    """The link type of a classic pcap file (which binding's records it holds).
+
+    Raises:
+        DecodeError: not a little-endian classic pcap.
+    """
+    try:
+        linktype: int = PcapFileHeader.parse(data).linktype
+    except ConstructError as exc:
+        raise DecodeError(f"not a classic pcap file: {exc}") from exc
+    return linktype
+
+
+def read_capture(data: bytes, *, link_type: int = LINKTYPE_PCI_DOE) -> list[CaptureRecord]:
+    """Split a pcap of one binding's records into its records.
 
     Linear in the file's size: each record header is read in place (never
     from a copy of the rest of the file), so a capture of many empty records
     costs no more than its bytes.
 
+    Args:
+        data: the file's bytes.
+        link_type: the link type the file must have (PCI DOE's by default).
+
     Raises:
-        DecodeError: not a little-endian classic pcap, not link type 292, or a
+        DecodeError: not a little-endian classic pcap, not of ``link_type``, or a
             record runs past the end of the file.
     """
-    try:
-        head = PcapFileHeader.parse(data)
-    except ConstructError as exc:
-        raise DecodeError(f"not a classic pcap file: {exc}") from exc
-    if head.linktype != LINKTYPE_PCI_DOE:
-        raise DecodeError(f"pcap link type {head.linktype}, expected {LINKTYPE_PCI_DOE} (PCI_DOE)")
+    linktype = pcap_link_type(data)
+    if linktype != link_type:
+        raise DecodeError(f"pcap link type {linktype}, expected {link_type}")
     records: list[CaptureRecord] = []
     offset = PcapFileHeader.sizeof()
     while offset < len(data):
@@ -95,12 +113,12 @@ def read_capture(data: bytes) -> list[CaptureRecord]:
     return records
 
 
-def write_capture(objects: Iterable[bytes]) -> bytes:
-    """Render DOE objects as a PCI DOE pcap (timestamps zero: they carry no meaning)."""
+def write_capture(objects: Iterable[bytes], *, link_type: int = LINKTYPE_PCI_DOE) -> bytes:
+    """Render records as a pcap (timestamps zero: they carry no meaning); DOE objects by default."""
     out = bytearray(
         PcapFileHeader.build(
             dict(version_major=2, version_minor=4, thiszone=0, sigfigs=0,
-                 snaplen=1 << 20, linktype=LINKTYPE_PCI_DOE)
+                 snaplen=1 << 20, linktype=link_type)
         )
     )
     for obj in objects:

@@ -9,6 +9,7 @@ from .crypto import Certificate
 from .errors import ConfigurationError
 from .messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from .negotiation import AlgorithmPreferences
+from .secured import DOE_RECORDS, RecordFormat
 
 __all__ = [
     "ALL_VERSIONS",
@@ -154,6 +155,7 @@ class ResponderConfig:
         mutual_auth: ask a requester that can (MUT_AUTH_CAP, ENCAP_CAP) to
             authenticate itself in KEY_EXCHANGE, with encapsulated requests.
         requester_trust_anchors: roots a requester's chain must lead to.
+        record_format: the transport binding's secured-record parameters (DOE's by default).
     """
 
     versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
@@ -167,6 +169,7 @@ class ResponderConfig:
     heartbeat_period: int = 0
     mutual_auth: bool = False
     requester_trust_anchors: tuple[Certificate, ...] = ()
+    record_format: RecordFormat = DOE_RECORDS
 
     def __post_init__(self) -> None:
         """Raises ConfigurationError for a HeartbeatPeriod that does not fit its byte (Param1)."""

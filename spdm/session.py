@@ -16,7 +16,7 @@ from .crypto import digest
 from .errors import LocalProtocolError, VerificationError
 from .keyschedule import DataSecrets, HandshakeSecrets, KeySchedule
 from .messages.codes import AeadSuite, BaseHashAlgo, SpdmVersion
-from .secured import SessionKeys
+from .secured import DOE_RECORDS, RecordFormat, SessionKeys
 
 __all__ = [
     "FINISH_CONTEXT",
@@ -60,6 +60,7 @@ class Session:
         mut_auth: KEY_EXCHANGE_RSP MutAuthRequested.
         heartbeat_period: seconds, 0 = none.
         secured_version: the DSP0277 version both sides selected.
+        record_format: the transport binding's secured-record parameters.
         th: the session transcript so far (A, [D], Hash(Ct), K, F...).
         phase: handshake, established or ended.
         keys: the record keys of the current phase.
@@ -76,6 +77,7 @@ class Session:
     heartbeat_period: int = 0
     secured_version: int = 0
     mac_only: bool = False
+    record_format: RecordFormat = DOE_RECORDS
     th: bytearray = field(default_factory=bytearray, repr=False)
     phase: SessionPhase = SessionPhase.HANDSHAKE
     keys: SessionKeys | None = field(default=None, repr=False)
@@ -154,7 +156,7 @@ class Session:
         self._handshake = handshake
         self.keys = SessionKeys.from_secrets(
             schedule, handshake.request_secret, handshake.response_secret, self.aead,
-            mac_only=self.mac_only)
+            mac_only=self.mac_only, record_format=self.record_format)
         return handshake
 
     @property
@@ -170,7 +172,8 @@ class Session:
         data = schedule.data(self.handshake, self.th_hash())
         self._data = data
         self.keys = SessionKeys.from_secrets(
-            schedule, data.request_secret, data.response_secret, self.aead, mac_only=self.mac_only)
+            schedule, data.request_secret, data.response_secret, self.aead, mac_only=self.mac_only,
+            record_format=self.record_format)
         self.phase = SessionPhase.ESTABLISHED
         self.th.clear()  # TH is not needed past TH2; do not keep transcripts around
 

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 from spdm.capture import CaptureRecord, read_capture
+from spdm.events import Event
+from spdm.responder import Responder
+from spdm.secured import DirectionState, RecordFormat, record_session_id
+from spdm.transport.binding import BindingCodec, BoundMessage
+from spdm.transport.mctp import MCTP_CAPTURE
+from spdm.transport.tcp_binding import TCP_CAPTURE
 
-ROOT = Path(__file__).resolve().parent.parent / "vectors" / "libspdm-doe"
+VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+ROOT = VECTORS / "libspdm-doe"
 SETS = ("spdm11-p256", "spdm12-p384", "spdm13-p384-mutauth-psk")
+TRANSPORT_SETS: dict[str, tuple[Path, BindingCodec]] = {
+    "spdm12-p384-tcp": (VECTORS / "libspdm-tcp" / "spdm12-p384-tcp", TCP_CAPTURE),
+    "spdm12-p384-mctp": (VECTORS / "libspdm-mctp" / "spdm12-p384-mctp", MCTP_CAPTURE),
+}
+"""The captures of the other bindings (DSP0287 TCP, MCTP): their directory and record codec."""
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+"""When the captures' certificates are checked (inside their validity)."""
 
 DOE_HEADER = 8
 TYPE_SPDM = 1
@@ -61,7 +76,7 @@ def spdm_exchanges(name: str) -> tuple[Exchange, ...]:
 def secrets(name: str) -> list[tuple[str, bytes]]:
     """The session secrets in session order: ("dhe_secret" | "psk", value)."""
     out = []
-    for line in (ROOT / name / "secrets.txt").read_text().split("\n"):
+    for line in (_directory(name) / "secrets.txt").read_text().split("\n"):
         if line.strip():
             kind, value = line.split()
             out.append((kind.lstrip("-"), bytes.fromhex(value)))
@@ -70,7 +85,41 @@ def secrets(name: str) -> list[tuple[str, bytes]]:
 
 def dump_lines(name: str) -> list[str]:
     """The reference decoder's output lines (spdm_dump)."""
-    return (ROOT / name / "dump.txt").read_text().splitlines()
+    return (_directory(name) / "dump.txt").read_text().splitlines()
+
+
+def _directory(name: str) -> Path:
+    return TRANSPORT_SETS[name][0] if name in TRANSPORT_SETS else ROOT / name
+
+
+@dataclass(frozen=True)
+class BindingExchange:
+    """One captured request/response pair of another binding (records ``index`` and ``index+1``)."""
+
+    index: int
+    request: BoundMessage
+    response: BoundMessage
+
+
+def binding_codec(name: str) -> BindingCodec:
+    """The record codec of a :data:`TRANSPORT_SETS` capture."""
+    return TRANSPORT_SETS[name][1]
+
+
+@cache
+def binding_records(name: str) -> tuple[CaptureRecord, ...]:
+    """All records of a :data:`TRANSPORT_SETS` capture, as the file holds them."""
+    directory, codec = TRANSPORT_SETS[name]
+    return tuple(read_capture((directory / "capture.pcap").read_bytes(), link_type=codec.link_type))
+
+
+@cache
+def binding_exchanges(name: str) -> tuple[BindingExchange, ...]:
+    """Request/response pairs of a :data:`TRANSPORT_SETS` capture, decoded by its binding."""
+    codec = binding_codec(name)
+    recs = binding_records(name)
+    return tuple(BindingExchange(recs[i].index, codec.decode(recs[i].data), codec.decode(recs[i + 1].data))
+                 for i in range(0, len(recs) - 1, 2))
 
 
 @dataclass(frozen=True)
@@ -134,3 +183,113 @@ def vendor_exchanges(name: str, vendor_id: bytes = PCI_SIG_VENDOR) -> tuple[Vend
             out.append(VendorExchange(exchange.index, session_id, request.payload[0],
                                       request.payload, response.payload))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class OpenedRecord:
+    """One secured record of a followed capture, with what opened it.
+
+    ``state`` is a copy of the receiving direction as it stood before the
+    record (key, IV, sequence number, record format): it opens (and re-seals)
+    the record again.
+    """
+
+    index: int
+    state: DirectionState
+    record: bytes
+    message: bytes
+
+
+@dataclass
+class FollowedBinding:
+    """What following a :data:`TRANSPORT_SETS` capture gave: every event, every record opened."""
+
+    events: list[Event] = field(default_factory=list)
+    opened: list[OpenedRecord] = field(default_factory=list)
+
+
+def follow_binding(name: str, *, tamper: int | None = None,
+                   record_format: RecordFormat | None = None) -> FollowedBinding:
+    """Follow a whole :data:`TRANSPORT_SETS` capture with the passive requester engine.
+
+    The engine runs with the binding's record format and the set's secrets;
+    each secured record is kept with the direction state that opened it.
+
+    Args:
+        name: the set.
+        tamper: flip the last byte of this record (0-based index) before it is followed.
+        record_format: follow with these record parameters instead of the binding's.
+
+    Raises:
+        VerificationError: a signature, verify data or record does not verify.
+    """
+    from spdm.config import DEFER_TRUST, RequesterConfig
+    from spdm.messages.codes import RequestCode
+    from spdm.requester.follow import Follower
+
+    codec = binding_codec(name)
+    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST),
+                        record_format=record_format or codec.record_format)
+    engine = follower.engine
+    keys = [value for _, value in secrets(name)]
+    out = FollowedBinding()
+
+    def payload(index: int, message: BoundMessage) -> bytes:
+        data = message.payload
+        return data[:-1] + bytes([data[-1] ^ 1]) if index == tamper else data
+
+    for exchange in binding_exchanges(name):
+        request = payload(exchange.index, exchange.request)
+        secret = None
+        if exchange.request.secured:
+            state = replace(engine.sessions[record_session_id(request)].current_keys().request)
+        elif request[1] == RequestCode.KEY_EXCHANGE:
+            secret = keys.pop(0)
+        adopted = follower.adopt(request, now=NOW, secured=exchange.request.secured, secret=secret)
+        if exchange.request.secured:
+            out.opened.append(OpenedRecord(exchange.index, state, request, adopted.raw))
+        response = payload(exchange.index + 1, exchange.response)
+        if exchange.response.secured:
+            state = replace(engine.sessions[record_session_id(response)].current_keys().response)
+        follower.receive_data(response, secured=exchange.response.secured)
+        if exchange.response.secured:
+            out.opened.append(OpenedRecord(exchange.index + 1, state, response, follower.last_received))
+        while (event := follower.next_event()) is not None:
+            out.events.append(event)
+    return out
+
+
+def replay_to_responder(name: str, responder: Responder, *, now: datetime) -> list[Event]:
+    """Our responder answers a :data:`TRANSPORT_SETS` capture's requests up to its first KEY_EXCHANGE.
+
+    Each answer must have the captured response's code; then the passive
+    requester engine follows the captured requests with our answers, so every
+    signature our device made is verified against the transcript it covers
+    (with our device's chains, which our answers carried).
+
+    Args:
+        name: the set.
+        responder: our responder, configured like the reference device.
+        now: when our device's certificates are checked.
+
+    Returns:
+        The follower's events.
+    """
+    from spdm.config import DEFER_TRUST, RequesterConfig
+    from spdm.messages.codes import RequestCode
+    from spdm.requester.follow import Follower
+
+    follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST),
+                        record_format=binding_codec(name).record_format)
+    events: list[Event] = []
+    for exchange in binding_exchanges(name):
+        request = exchange.request.payload
+        if exchange.request.secured or request[1] == RequestCode.KEY_EXCHANGE:
+            break
+        answer = responder.handle(request)
+        assert answer[1] == exchange.response.payload[1], (exchange.index, answer[:4].hex())
+        follower.adopt(request, now=now)
+        follower.receive_data(answer)
+        while (event := follower.next_event()) is not None:
+            events.append(event)
+    return events

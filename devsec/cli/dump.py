@@ -1,4 +1,4 @@
-"""devsec dump: decode a PCI DOE capture and verify the signatures in it (see devsec.dump)."""
+"""devsec dump: decode a PCI DOE, MCTP or DSP0287 TCP capture and verify its signatures (see devsec.dump)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Subparsers) -> None:
     """Add ``devsec dump``."""
-    p = sub.add_parser("dump", help="decode a PCI DOE capture (pcap, link type 292)")
+    p = sub.add_parser("dump", help="decode a PCI DOE, MCTP or DSP0287 TCP capture "
+                                    "(pcap, link type 292, 291 or 147)")
     p.add_argument("pcap")
     p.add_argument("--secrets", metavar="FILE",
                    help="session secrets ('--dhe_secret HEX' / '--kem_secret HEX' / '--psk HEX' lines, "

@@ -47,7 +47,7 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
-from ..secured import SequenceExhausted, open_record
+from ..secured import DOE_RECORDS, RecordFormat, SequenceExhausted, open_record
 from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
@@ -130,6 +130,7 @@ class RequesterCore:
         *,
         rng: Callable[[int], bytes] = os.urandom,
         backend: IdentityBackend | None = None,
+        record_format: RecordFormat = DOE_RECORDS,
     ) -> None:
         """Create an engine in the NOT_STARTED state.
 
@@ -138,8 +139,11 @@ class RequesterCore:
             rng: source of nonces and contexts (inject a deterministic one in tests).
             backend: the requester's own certificate slots and keys, for mutual
                 authentication (None: the requester cannot authenticate itself).
+            record_format: the transport binding's secured-record parameters
+                (the transport is the caller's, so is this choice).
         """
         self.config = config
+        self.record_format = record_format
         self._rng = rng
         self._backend = backend
         self.state = ConnectionState.NOT_STARTED

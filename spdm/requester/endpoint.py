@@ -44,6 +44,7 @@ from ..messages.key_pair import (
     SetKeyPairInfoAck,
 )
 from ..messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, Mel
+from ..secured import DOE_RECORDS, RecordFormat
 from .auth import AuthCommands
 from .core import RequesterCore
 
@@ -64,8 +65,9 @@ class EndpointCommands(RequesterCore):
         *,
         rng: Callable[[int], bytes] = os.urandom,
         backend: IdentityBackend | None = None,
+        record_format: RecordFormat = DOE_RECORDS,
     ) -> None:
-        super().__init__(config, rng=rng, backend=backend)
+        super().__init__(config, rng=rng, backend=backend, record_format=record_format)
         self._mel = bytearray()
         self._mel_total = 0
 

@@ -69,7 +69,7 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import AlgorithmPreferences, Negotiated
-from ..secured import open_record, record_session_id
+from ..secured import DOE_RECORDS, RecordFormat, open_record, record_session_id
 from ..session import FINISH_CONTEXT, Session, SessionPhase
 from ..state import HandshakeState, KeyUpdateOperation
 from . import ROUTES, Requester
@@ -148,12 +148,14 @@ class Follower:
     Args:
         config: the followed requester's configuration (trust anchors, or
             DEFER_TRUST to report chains without judging them).
+        record_format: the secured-record parameters of the capture's
+            transport binding (PCI DOE's by default).
     """
 
-    def __init__(self, config: RequesterConfig) -> None:
+    def __init__(self, config: RequesterConfig, *, record_format: RecordFormat = DOE_RECORDS) -> None:
         # The followed requester chose the version, so every version devsec speaks is allowed
         # (the default requester's offer stops at 1.3; a capture may be 1.4).
-        self.engine = Requester(replace(config, versions=ALL_VERSIONS))
+        self.engine = Requester(replace(config, versions=ALL_VERSIONS), record_format=record_format)
         self.engine._identity = CapturedIdentity()
         self._listed_versions: tuple[int, ...] = ()
         """The versions the followed responder's VERSION listed."""

@@ -173,6 +173,7 @@ class SessionCommands(EncapCommands):
             mut_auth=mut_auth,
             heartbeat_period=heartbeat,
             secured_version=selected,
+            record_format=self.record_format,
         )
 
     # KEY_EXCHANGE -----------------------------------------------------------------------

@@ -110,6 +110,7 @@ def _new_session(conn: Connection, req_session_id: int, *, psk: bool, opaque: by
         mac_only=not negotiated.both(CapabilityFlags.ENCRYPT_CAP),
         heartbeat_period=conn.config.heartbeat_period,
         secured_version=_select_secured_version(conn, opaque),
+        record_format=conn.config.record_format,
     )
 
 

@@ -4,7 +4,10 @@ spdm-emu's requester and responder talk over TCP (default port 2323) in frames
 of ``command | transport type | payload size`` (each a big-endian u32) and the
 payload (``spdm_emu_common/command.c``).  With transport type PCI_DOE the
 payload of a NORMAL frame is exactly one DOE data object, header and pad
-included.  What the reference responder does, and this server mirrors:
+included; with transport type TCP (the reference's ``--trans TCP``) it is one
+DSP0287 message (:mod:`.tcp_binding`; :mod:`.binding_endpoint` and
+:mod:`.binding_driver` serve and drive it).  Client and server speak the one
+transport type they were made with.  What the reference responder does, and this server mirrors:
 
 * TEST: answers TEST with ``"Server Hello!"`` plus its NUL terminator (the
   reference requester sends ``"Client Hello!"`` + NUL right after connecting).
@@ -111,8 +114,9 @@ def _recv_frame(sock: socket.socket, seconds: float) -> SocketFrame | None:
         raise TransportError(f"socket receive failed: {exc}") from exc
 
 
-def _send_frame(sock: socket.socket, command: int, payload: bytes) -> None:
-    frame = SocketFrame(command, SocketTransportType.PCI_DOE, payload)
+def _send_frame(sock: socket.socket, command: int, payload: bytes,
+                transport_type: SocketTransportType) -> None:
+    frame = SocketFrame(command, transport_type, payload)
     try:
         sock.sendall(encode_frame(frame))
     except TimeoutError as exc:
@@ -124,11 +128,13 @@ def _send_frame(sock: socket.socket, command: int, payload: bytes) -> None:
 class EmuSocketClient:
     """Host side of the spdm-emu socket protocol; implements ``DoeTransport``.
 
-    Speaks transport type PCI_DOE, so it talks to ``spdm_responder_emu
-    --trans PCI_DOE`` as well as to ``EmuSocketServer``.
+    Speaks transport type PCI_DOE by default, so it talks to ``spdm_responder_emu
+    --trans PCI_DOE`` as well as to ``EmuSocketServer`` (with transport type
+    TCP, to ``--trans TCP`` and a TCP ``EmuSocketServer``).
     """
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float = 10.0,
+                 transport_type: SocketTransportType = SocketTransportType.PCI_DOE) -> None:
         """Connect.
 
         Args:
@@ -136,6 +142,8 @@ class EmuSocketClient:
             port: server TCP port (spdm-emu uses 2323).
             timeout: seconds allowed for connecting and for each whole reply
                 (a server that trickles its reply is given no longer).
+            transport_type: what the NORMAL frames carry (DOE objects by default;
+                TCP: DSP0287 messages).
 
         Raises:
             ConfigurationError: ``port`` is not a TCP port number or
@@ -155,6 +163,7 @@ class EmuSocketClient:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock: socket.socket | None = sock
         self._timeout = timeout
+        self._transport_type = transport_type
         _log.debug("connected to spdm-emu server %s:%d", host, port)
 
     @classmethod
@@ -194,11 +203,11 @@ class EmuSocketClient:
             raise LocalProtocolError("spdm-emu client is closed")
         seconds = self._timeout if timeout is None else max(self._timeout, timeout)
         self._sock.settimeout(seconds)
-        _send_frame(self._sock, command, payload)
+        _send_frame(self._sock, command, payload, self._transport_type)
         reply = _recv_frame(self._sock, seconds)
         if reply is None:
             raise TransportError("spdm-emu server closed the connection")
-        if reply.command != command or reply.transport_type != SocketTransportType.PCI_DOE:
+        if reply.command != command or reply.transport_type != self._transport_type:
             raise RemoteProtocolError(
                 f"spdm-emu server answered {command.name} with command {reply.command:#x}, "
                 f"transport {reply.transport_type}"
@@ -221,7 +230,7 @@ class EmuSocketClient:
             TransportError: I/O failed, the server disconnected, or the device
                 dropped the request (empty NORMAL reply).
             TransportTimeout: no reply within the timeout.
-            RemoteProtocolError: the reply is not a PCI_DOE NORMAL frame or is
+            RemoteProtocolError: the reply is not a NORMAL frame of the client's transport type or is
                 over the size cap.
         """
         response = self._call(SocketCommand.NORMAL, request, timeout)
@@ -278,14 +287,19 @@ class EmuSocketServer:
         handler: Callable[[bytes], bytes | None],
         host: str = "127.0.0.1",
         port: int = 2323,
+        *,
+        transport_type: SocketTransportType = SocketTransportType.PCI_DOE,
     ) -> None:
         """Bind and listen.
 
         Args:
             handler: takes one complete DOE object and returns the complete
-                response object or None (e.g. ``DoeEndpoint.handle``).
+                response object or None (e.g. ``DoeEndpoint.handle``); with
+                transport type TCP one DSP0287 message (``BindingEndpoint.handle``).
             host: address to bind.
             port: TCP port; 0 picks a free one (see ``address``).
+            transport_type: the one transport type served (a frame of another
+                ends its connection).
 
         Raises:
             ConfigurationError: ``port`` is not a TCP port number.
@@ -293,6 +307,7 @@ class EmuSocketServer:
         """
         _check_port(port)
         self._handler = handler
+        self._transport_type = transport_type
         try:
             family, kind, proto, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
             listener = socket.socket(family, kind, proto)
@@ -403,7 +418,7 @@ class EmuSocketServer:
             if frame is None:
                 _log.debug("spdm-emu client disconnected")
                 return True
-            if frame.transport_type != SocketTransportType.PCI_DOE:
+            if frame.transport_type != self._transport_type:
                 _log.debug("dropping client: transport type %d", frame.transport_type)
                 return True
             reply: SocketCommand
@@ -416,7 +431,7 @@ class EmuSocketServer:
                 reply, payload, verdict = _REPLIES.get(frame.command, _UNKNOWN_REPLY)
             try:
                 conn.settimeout(FRAME_TIMEOUT)
-                _send_frame(conn, reply, payload or b"")
+                _send_frame(conn, reply, payload or b"", self._transport_type)
             except TransportError as exc:
                 _log.debug("dropping client: %s", exc)
                 return True
