@@ -38,7 +38,7 @@ from spdm.keyschedule import KeySchedule
 from spdm.messages import NO_CONTEXT, REQUEST_TYPES, RESPONSE_TYPES, CodecContext
 from spdm.messages.codes import AeadSuite, BaseAsymAlgo, BaseHashAlgo, SpdmVersion
 from spdm.secured import DirectionState, open_record, seal
-from spdm.transport import emu_frame
+from spdm.transport import emu_frame, mctp, tcp_binding
 from spdm.transport.doe import (
     DiscoveryRequest,
     DiscoveryResponse,
@@ -48,6 +48,8 @@ from spdm.transport.doe import (
     encode_discovery_request,
     encode_discovery_response,
 )
+from spdm.transport.mctp import MCTP_CAPTURE
+from spdm.transport.tcp_binding import TCP_CAPTURE
 from sysfs_bridge import read_device, render
 from sysfs_bridge.bundle import export_bundle, verify_bundle
 from sysfs_bridge.policy_file import load_policy
@@ -161,6 +163,22 @@ def _emu(data: bytes, _scratch: Path) -> None:
         pass
     stream = io.BytesIO(data)
     emu_frame.read_frame(stream.read)
+
+
+def _bindings(data: bytes, _scratch: Path) -> None:
+    """DSP0287 (TCP) and MCTP binding units, as a capture or a socket peer hands them over."""
+    for decode in (TCP_CAPTURE.decode, MCTP_CAPTURE.decode, tcp_binding.decode_message,
+                   tcp_binding.unframe_message, mctp.unframe_message):
+        try:
+            decode(data)
+        except DevsecError:
+            pass
+
+
+def _binding_seeds() -> tuple[bytes, ...]:
+    return (tcp_binding.encode_message(tcp_binding.TcpMessageType.SPDM, bytes.fromhex("1184000000")),
+            tcp_binding.frame_message(bytes.fromhex("1184000000")),
+            mctp.frame_message(bytes.fromhex("1184000000")))
 
 
 def _emu_seeds() -> tuple[bytes, ...]:
@@ -332,6 +350,7 @@ FAMILIES = (
     Family("secured-records", _secured_seeds, _secured),
     Family("doe-objects-and-discovery", _doe_seeds, _doe),
     Family("spdm-emu-frames", _emu_seeds, _emu),
+    Family("tcp-and-mctp-bindings", _binding_seeds, _bindings),
     Family("ide-km", ide_km_captured, _both(ide_km_request, ide_km_response)),
     Family("tdisp", tdisp_captured, _both(tdisp_request, tdisp_response)),
     Family("tdi-report", lambda: (REFERENCE_REPORT,), _report),
