@@ -21,12 +21,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
 from spdm.errors import DecodeError
 
-__all__ = ["MAX_BINARY_SIZE", "MAX_TEXT_SIZE", "is_write_only", "read_attribute"]
+__all__ = ["MAX_BINARY_SIZE", "MAX_TEXT_SIZE", "is_write_only", "read_attribute", "read_with_views"]
 
 MAX_BINARY_SIZE: Final = 16 << 20
 """The most bytes one binary evidence file may hold (16 MiB): the kernel caps a device's whole
@@ -102,3 +103,41 @@ def read_attribute(path: Path, limit: int = MAX_BINARY_SIZE) -> bytes:
                 raise DecodeError(f"{path}: more than {limit} bytes")
     finally:
         os.close(fd)
+
+
+def read_with_views(directory: Path, source: str, views: Callable[[bytes], Mapping[str, bytes]]) -> bytes:
+    """The raw ``source`` file of a directory that also holds views derived from it (b"" without it).
+
+    A directory such as ``mel/`` or ``interface_report/`` holds the bytes the
+    device sent plus human-readable views of them; a reader trusts only the
+    source and checks that every other file is one of its views, as rendered.
+
+    Args:
+        directory: the directory (absent: b"").
+        source: the name of the file holding the raw bytes.
+        views: every file name -> its contents, from the raw bytes (``source`` included).
+
+    Raises:
+        DecodeError: ``source`` is missing or does not decode, an unknown file is
+            present, or a view disagrees with the source (the path is named).
+        OSError: a file could not be read.
+    """
+    if not directory.is_dir():
+        return b""
+    path = directory / source
+    try:
+        raw = read_attribute(path)
+    except FileNotFoundError as exc:
+        raise DecodeError(f"{path}: missing") from exc
+    try:
+        expected = views(raw)
+    except DecodeError as exc:
+        raise DecodeError(f"{path}: {exc}") from exc
+    for name in os.listdir(directory):
+        if name.startswith("."):
+            continue
+        if name not in expected:
+            raise DecodeError(f"{directory / name}: not a file of {directory.name}/")
+        if name != source and read_attribute(directory / name) != expected[name]:
+            raise DecodeError(f"{directory / name}: disagrees with {path}")
+    return raw

@@ -23,14 +23,12 @@ carries no signature a third party could re-verify offline.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Final
 
-from spdm.errors import DecodeError
 from tdisp.messages import InterfaceInfo, InterfaceReport, MmioAttributes
 
-from .attribute import read_attribute
+from .attribute import read_with_views
 
 __all__ = ["DIRECTORY", "parse_report", "read_interface_report", "report_files"]
 
@@ -77,23 +75,4 @@ def read_interface_report(device_dir: Path) -> bytes:
             present, or a view disagrees with the report (the path is named).
         OSError: a file could not be read.
     """
-    directory = device_dir / DIRECTORY
-    if not directory.is_dir():
-        return b""
-    path = directory / "report"
-    try:
-        raw = read_attribute(path)
-    except FileNotFoundError as exc:
-        raise DecodeError(f"{path}: missing") from exc
-    try:
-        expected = report_files(raw)
-    except DecodeError as exc:
-        raise DecodeError(f"{path}: {exc}") from exc
-    for name in os.listdir(directory):
-        if name.startswith("."):
-            continue
-        if name not in expected:
-            raise DecodeError(f"{directory / name}: not an {DIRECTORY}/ file")
-        if name != "report" and read_attribute(directory / name) != expected[name]:
-            raise DecodeError(f"{directory / name}: disagrees with {path}")
-    return raw
+    return read_with_views(device_dir / DIRECTORY, "report", report_files)

@@ -15,16 +15,14 @@ record; ``entries`` is a view of it and must agree.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Final
 
-from spdm.errors import DecodeError
 from spdm.messages.codes import DMTF_RAW_BIT_STREAM
 from spdm.messages.mel import Mel
 from spdm.names import value_type_name
 
-from .attribute import read_attribute
+from .attribute import read_with_views
 
 __all__ = ["DIRECTORY", "mel_files", "read_mel"]
 
@@ -53,23 +51,4 @@ def read_mel(device_dir: Path) -> bytes:
             or ``entries`` disagrees with ``log`` (the path is named).
         OSError: a file could not be read.
     """
-    directory = device_dir / DIRECTORY
-    if not directory.is_dir():
-        return b""
-    path = directory / "log"
-    try:
-        raw = read_attribute(path)
-    except FileNotFoundError as exc:
-        raise DecodeError(f"{path}: missing") from exc
-    try:
-        expected = mel_files(raw)
-    except DecodeError as exc:
-        raise DecodeError(f"{path}: {exc}") from exc
-    for name in os.listdir(directory):
-        if name.startswith("."):
-            continue
-        if name not in expected:
-            raise DecodeError(f"{directory / name}: not a {DIRECTORY}/ file")
-        if name != "log" and read_attribute(directory / name) != expected[name]:
-            raise DecodeError(f"{directory / name}: disagrees with {path}")
-    return raw
+    return read_with_views(device_dir / DIRECTORY, "log", mel_files)

@@ -56,7 +56,7 @@ def test_no_report_is_shown_for_an_interface_that_is_not_locked(state: TdiState)
     ("interface_info", b"ATS\n", "disagrees with"),
     ("mmio_ranges", b"", "disagrees with"),
     ("report", REPORT + b"\0", "unexpected byte"),
-    ("surprise", b"1\n", "not an interface_report/ file"),
+    ("surprise", b"1\n", "not a file of interface_report/"),
 ])
 def test_a_tampered_report_is_refused(tmp_path: Path, name: str, data: bytes, problem: str) -> None:
     device = render(replace(make_evidence(), interface_report=REPORT), tmp_path).resolve()
