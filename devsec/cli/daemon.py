@@ -88,6 +88,9 @@ def _daemon_tsm(args: argparse.Namespace) -> Tsm | None:
 
 def _daemon(args: argparse.Namespace) -> int:
     logging.getLogger("sysfs_bridge").setLevel(logging.INFO)  # one JSON line per decision
+    if args.processes and (args.backend or args.tsm_service is not None):
+        raise ConfigurationError("--processes acts through the kernel's TSM only: devsec's TSM (--backend, "
+                                 "--tsm-service) keeps its sessions and connection in one process")
     tsm = _daemon_tsm(args)
     try:
         return _run_daemon(args, _admission(args, tsm))
@@ -99,7 +102,7 @@ def _daemon(args: argparse.Namespace) -> int:
 def _run_daemon(args: argparse.Namespace, admission: Admission) -> int:
     source = NetlinkUeventSource()
     daemon = PolicyDaemon(source, admission, devices=kernel_devices(Path(args.kernel_sysfs)),
-                          workers=args.workers)
+                          workers=args.workers, processes=args.processes)
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: daemon.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -152,6 +155,10 @@ def add_parser(sub: Subparsers) -> None:
                                       "announce it, until SIGTERM")
     _admission_flags(p)
     p.add_argument("--workers", type=int, default=4, help="devices handled at once (default 4)")
+    p.add_argument("--processes", type=int, default=0, metavar="N",
+                   help="run the admissions in N forked processes, so they use every core (the worker "
+                        "threads share one interpreter lock; bench/bench_daemon.py measures both); "
+                        "default 0: in the worker threads")
     p.add_argument("--backend", choices=backend_names(),
                    help="carry decisions out through devsec's own TSM of this backend (hosts without a "
                         "kernel TSM) instead of the kernel's tsm/ attributes")
