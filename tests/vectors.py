@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from spdm.capture import CaptureRecord, read_capture
 from spdm.events import Event
+from spdm.requester.follow import Follower
 from spdm.responder import Responder
 from spdm.secured import DirectionState, RecordFormat, record_session_id
 from spdm.transport.binding import BindingCodec, BoundMessage
@@ -155,7 +157,6 @@ def vendor_exchanges(name: str, vendor_id: bytes = PCI_SIG_VENDOR) -> tuple[Vend
     from spdm.config import DEFER_TRUST, RequesterConfig
     from spdm.messages import VendorDefinedRequest, VendorDefinedResponse
     from spdm.messages.codes import RequestCode
-    from spdm.requester.follow import Follower
 
     engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
     keys = [value for _, value in secrets(name)]
@@ -225,7 +226,6 @@ def follow_binding(name: str, *, tamper: int | None = None,
     """
     from spdm.config import DEFER_TRUST, RequesterConfig
     from spdm.messages.codes import RequestCode
-    from spdm.requester.follow import Follower
 
     codec = binding_codec(name)
     follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST),
@@ -259,6 +259,64 @@ def follow_binding(name: str, *, tamper: int | None = None,
     return out
 
 
+def follow_doe(name: str, *, now: datetime = NOW,
+               alter: Callable[[Exchange, bytes], bytes] | None = None) -> tuple[Follower, list[Event]]:
+    """Follow a whole DOE capture (plain and secured SPDM) with the passive requester engine.
+
+    Each KEY_EXCHANGE takes the next of the set's secrets (``--dhe_secret`` or
+    ``--kem_secret``), and every one must be used.  Encapsulated exchanges the
+    engine is not waiting for (the responder's encapsulated requests it only
+    watches) are skipped the way ``devsec dump`` skips them.
+
+    Args:
+        name: the set.
+        now: when the certificates are checked.
+        alter: rewrite a response payload before it is followed (tampering tests).
+
+    Returns:
+        The engine and every event it reported.
+
+    Raises:
+        VerificationError: a signature, verify data or record does not verify.
+    """
+    from spdm.config import DEFER_TRUST, RequesterConfig
+    from spdm.messages.codes import RequestCode
+
+    encapsulated = (RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPSULATED_RESPONSE)
+    engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
+    keys = [value for _, value in secrets(name)]
+    events: list[Event] = []
+    for exchange in exchanges(name):
+        if exchange.object_type not in (TYPE_SPDM, TYPE_SECURED):
+            continue
+        secured = exchange.object_type == TYPE_SECURED
+        payload = exchange.request_payload
+        code = None if secured else payload[1]
+        if code in encapsulated and engine.outstanding_code != code:
+            engine.skip(code)
+            continue
+        secret = keys.pop(0) if code == RequestCode.KEY_EXCHANGE else None
+        engine.adopt(payload, now=now, secured=secured, secret=secret)
+        response = exchange.response_payload
+        engine.receive_data(alter(exchange, response) if alter else response, secured=secured)
+        while (event := engine.next_event()) is not None:
+            events.append(event)
+    assert not keys, f"{len(keys)} secrets of {name} were not used"
+    return engine, events
+
+
+def flip_last_byte_of(record: int) -> Callable[[Exchange, bytes], bytes]:
+    """An ``alter`` for :func:`follow_doe`: flip the last (unpadded) byte of dump.txt's 1-based ``record``."""
+
+    def alter(exchange: Exchange, response: bytes) -> bytes:
+        if exchange.index + 2 != record:  # Exchange.index: 0-based request record
+            return response
+        end = len(response.rstrip(b"\0")) - 1
+        return response[:end] + bytes([response[end] ^ 1]) + response[end + 1:]
+
+    return alter
+
+
 def replay_to_responder(name: str, responder: Responder, *, now: datetime) -> list[Event]:
     """Our responder answers a :data:`TRANSPORT_SETS` capture's requests up to its first KEY_EXCHANGE.
 
@@ -277,7 +335,6 @@ def replay_to_responder(name: str, responder: Responder, *, now: datetime) -> li
     """
     from spdm.config import DEFER_TRUST, RequesterConfig
     from spdm.messages.codes import RequestCode
-    from spdm.requester.follow import Follower
 
     follower = Follower(RequesterConfig(trust_anchors=DEFER_TRUST),
                         record_format=binding_codec(name).record_format)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spdm.config import DEFAULT_RESPONDER_CAPS, DEFER_TRUST, RequesterConfig, ResponderConfig
+from spdm.config import DEFAULT_RESPONDER_CAPS, ResponderConfig
 from spdm.crypto import verify
 from spdm.crypto.certs import parse_der_certificates
 from spdm.device import DeviceModel
@@ -44,9 +44,8 @@ from spdm.messages import REQUEST_TYPES, CodecContext, Digests, EndpointInfo, Ge
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, RequestCode, ResponseCode, SpdmVersion
 from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.mel import Mel
-from spdm.requester.follow import Follower
 from spdm.responder import Responder
-from tests.vectors import TYPE_SECURED, TYPE_SPDM, Exchange, exchanges, secrets
+from tests.vectors import TYPE_SPDM, Exchange, exchanges, flip_last_byte_of, follow_doe
 
 SET = "spdm13-p384-endpoint-mel-keypair"
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -56,29 +55,8 @@ ENCAPSULATED = (RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DELIVER_ENCAPS
 
 
 def follow(tamper: int | None = None) -> list[Event]:
-    """Every event of the followed capture (``tamper``: flip the last byte of that record's response)."""
-    engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
-    keys = [value for _, value in secrets(SET)]
-    events: list[Event] = []
-    for exchange in exchanges(SET):
-        secured = exchange.object_type == TYPE_SECURED
-        if exchange.object_type not in (TYPE_SPDM, TYPE_SECURED):
-            continue
-        payload = exchange.request_payload
-        code = None if secured else payload[1]
-        if code in ENCAPSULATED and engine.outstanding_code != code:
-            engine.skip(code)
-            continue
-        secret = keys.pop(0) if code == RequestCode.KEY_EXCHANGE else None
-        engine.adopt(payload, now=NOW, secured=secured, secret=secret)
-        response = exchange.response_payload
-        if exchange.index + 2 == tamper:  # Exchange.index: 0-based request record; dump.txt: 1-based
-            end = len(response.rstrip(b"\0")) - 1
-            response = response[:end] + bytes([response[end] ^ 1]) + response[end + 1:]
-        engine.receive_data(response, secured=secured)
-        while (event := engine.next_event()) is not None:
-            events.append(event)
-    return events
+    """Every event of the followed capture (``tamper``: flip that dump.txt record's last byte)."""
+    return follow_doe(SET, now=NOW, alter=flip_last_byte_of(tamper) if tamper else None)[1]
 
 
 def test_our_requester_follows_every_endpoint_exchange_with_signatures_verified() -> None:

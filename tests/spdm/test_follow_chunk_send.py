@@ -15,12 +15,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.errors import RemoteProtocolError
 from spdm.events import CertificateInstalled, Event, SessionEstablished
-from spdm.messages.codes import RequestCode, ResponseCode
-from spdm.requester.follow import Follower
-from tests.vectors import TYPE_SECURED, TYPE_SPDM, exchanges, secrets
+from spdm.messages.codes import ResponseCode
+from tests.vectors import TYPE_SECURED, Exchange, follow_doe
 
 SET = "spdm13-p384-chunking"
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -28,26 +26,18 @@ NOW = datetime(2026, 11, 22, tzinfo=UTC)
 
 def follow(tamper_ack: int | None = None) -> list[Event]:
     """Every event (``tamper_ack``: bump the ChunkSeqNo of that plain CHUNK_SEND_ACK, 0-based)."""
-    engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
-    keys = [value for _, value in secrets(SET)]
-    events: list[Event] = []
     acks = 0
-    for exchange in exchanges(SET):
-        secured = exchange.object_type == TYPE_SECURED
-        if exchange.object_type not in (TYPE_SPDM, TYPE_SECURED):
-            continue
-        code = None if secured else exchange.request_payload[1]
-        engine.adopt(exchange.request_payload, now=NOW, secured=secured,
-                     secret=keys.pop(0) if code == RequestCode.KEY_EXCHANGE else None)
-        response = exchange.response_payload
-        if not secured and response[1] == ResponseCode.CHUNK_SEND_ACK:
-            if acks == tamper_ack:
-                response = response[:4] + bytes([response[4] + 1]) + response[5:]
-            acks += 1
-        engine.receive_data(response, secured=secured)
-        while (event := engine.next_event()) is not None:
-            events.append(event)
-    return events
+
+    def alter(exchange: Exchange, response: bytes) -> bytes:
+        nonlocal acks
+        if exchange.object_type == TYPE_SECURED or response[1] != ResponseCode.CHUNK_SEND_ACK:
+            return response
+        acks += 1
+        if acks - 1 == tamper_ack:
+            return response[:4] + bytes([response[4] + 1]) + response[5:]
+        return response
+
+    return follow_doe(SET, now=NOW, alter=alter)[1]
 
 
 def test_every_chunked_set_certificate_is_followed() -> None:

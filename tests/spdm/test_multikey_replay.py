@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spdm.config import DEFER_TRUST, RequesterConfig, ResponderConfig
+from spdm.config import ResponderConfig
 from spdm.crypto import build_spdm_cert_chain, generate_ca, issue_leaf_from_csr, load_csr
 from spdm.device_endpoint import SlotKey
 from spdm.errors import SpdmErrorCode
@@ -41,7 +41,7 @@ from spdm.negotiation import AlgorithmPreferences
 from spdm.provisioning import ProvisionableDevice
 from spdm.requester.follow import Follower
 from spdm.responder import Responder
-from tests.vectors import TYPE_SECURED, TYPE_SPDM, exchanges, secrets
+from tests.vectors import TYPE_SPDM, exchanges, follow_doe
 
 SET = "spdm13-p384-csr-setcert"
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -50,20 +50,7 @@ MULTI_KEY = CodecContext(hash_size=48, multi_key=True)
 
 
 def follow() -> tuple[Follower, list[Event]]:
-    engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
-    keys = [value for _, value in secrets(SET)]
-    events: list[Event] = []
-    for exchange in exchanges(SET):
-        secured = exchange.object_type == TYPE_SECURED
-        if exchange.object_type not in (TYPE_SPDM, TYPE_SECURED):
-            continue
-        code = None if secured else exchange.request_payload[1]
-        engine.adopt(exchange.request_payload, now=NOW, secured=secured,
-                     secret=keys.pop(0) if code == RequestCode.KEY_EXCHANGE else None)
-        engine.receive_data(exchange.response_payload, secured=secured)
-        while (event := engine.next_event()) is not None:
-            events.append(event)
-    return engine, events
+    return follow_doe(SET, now=NOW)
 
 
 def test_our_requester_follows_the_whole_multi_key_provisioning_capture() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from spdm.config import DEFER_TRUST, RequesterConfig, ResponderConfig
+from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
 from spdm.errors import SpdmErrorCode
 from spdm.events import (
@@ -42,7 +42,7 @@ from spdm.messages.codes import (
 from spdm.negotiation import SESSION_CAPS, AlgorithmPreferences
 from spdm.requester.follow import Follower
 from spdm.responder import Responder
-from tests.vectors import TYPE_SECURED, TYPE_SPDM, exchanges, secrets, spdm_exchanges
+from tests.vectors import follow_doe, spdm_exchanges
 
 SET = "spdm14-mldsa65-mlkem768"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -50,22 +50,7 @@ F = CapabilityFlags
 
 
 def follow_everything() -> tuple[Follower, list[Event]]:
-    follower = Follower(RequesterConfig(versions=tuple(SpdmVersion), trust_anchors=DEFER_TRUST))
-    kem_secrets = [value for kind, value in secrets(SET) if kind == "kem_secret"]
-    events: list[Event] = []
-    for exchange in exchanges(SET):
-        kind = exchange.object_type
-        if kind not in (TYPE_SPDM, TYPE_SECURED):
-            continue
-        payload = exchange.request_payload
-        secured = kind == TYPE_SECURED
-        secret = kem_secrets.pop(0) if not secured and payload[1] == RequestCode.KEY_EXCHANGE else None
-        follower.adopt(payload, now=NOW, secured=secured, secret=secret)
-        follower.receive_data(exchange.response_payload, secured=secured)
-        while (event := follower.next_event()) is not None:
-            events.append(event)
-    assert not kem_secrets
-    return follower, events
+    return follow_doe(SET, now=NOW)
 
 
 def test_our_requester_follows_the_whole_capture() -> None:

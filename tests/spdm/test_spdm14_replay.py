@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spdm.config import DEFAULT_RESPONDER_CAPS, DEFER_TRUST, RequesterConfig, ResponderConfig
+from spdm.config import DEFAULT_RESPONDER_CAPS, ResponderConfig
 from spdm.crypto import parse_spdm_cert_chain, verify
 from spdm.device import DeviceModel
 from spdm.errors import VerificationError
@@ -56,10 +56,9 @@ from spdm.messages import (
     GetEndpointInfo,
 )
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, RequestCode, ResponseCode, SpdmVersion
-from spdm.requester.follow import Follower
 from spdm.responder import Responder
 from tests.spdm.test_spdm14_codec import exchanges as logged_exchanges
-from tests.vectors import TYPE_SECURED, TYPE_SPDM, exchanges, secrets, spdm_exchanges
+from tests.vectors import flip_last_byte_of, follow_doe, spdm_exchanges
 
 SET = "spdm14-p384"
 NOW = datetime(2026, 12, 5, tzinfo=UTC)
@@ -70,30 +69,8 @@ V14_PREFIX = b"dmtf-spdm-v1.4.*" * 4
 
 
 def follow(tamper: int | None = None) -> list[Event]:
-    """Every event of the followed capture (``tamper``: flip the last byte of that record's response)."""
-    engine = Follower(RequesterConfig(trust_anchors=DEFER_TRUST))
-    keys = [value for _, value in secrets(SET)]
-    events: list[Event] = []
-    for exchange in exchanges(SET):
-        secured = exchange.object_type == TYPE_SECURED
-        if exchange.object_type not in (TYPE_SPDM, TYPE_SECURED):
-            continue
-        payload = exchange.request_payload
-        code = None if secured else payload[1]
-        if code in ENCAPSULATED and engine.outstanding_code != code:
-            engine.skip(code)
-            continue
-        secret = keys.pop(0) if code == RequestCode.KEY_EXCHANGE else None
-        engine.adopt(payload, now=NOW, secured=secured, secret=secret)
-        response = exchange.response_payload
-        if exchange.index + 2 == tamper:  # Exchange.index: 0-based request record; dump.txt: 1-based
-            end = len(response.rstrip(b"\0")) - 1
-            response = response[:end] + bytes([response[end] ^ 1]) + response[end + 1:]
-        engine.receive_data(response, secured=secured)
-        while (event := engine.next_event()) is not None:
-            events.append(event)
-    assert not keys
-    return events
+    """Every event of the followed capture (``tamper``: flip that dump.txt record's last byte)."""
+    return follow_doe(SET, now=NOW, alter=flip_last_byte_of(tamper) if tamper else None)[1]
 
 
 def test_our_requester_follows_the_whole_capture_with_every_signature_verified() -> None:
