@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -88,6 +89,44 @@ def secrets(name: str) -> list[tuple[str, bytes]]:
 def dump_lines(name: str) -> list[str]:
     """The reference decoder's output lines (spdm_dump)."""
     return (_directory(name) / "dump.txt").read_text().splitlines()
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    """One SPDM message the reference requester logged: its session (0 outside one), direction, plaintext."""
+
+    session: int
+    sent: bool
+    data: bytes  # as logged: a received message may carry its DOE padding
+
+
+_LOG_HEADER = re.compile(r"libspdm_(send_spdm_request|receive_spdm_response)\[(\w+)\] msg \S+, "
+                         r"size \(0x([0-9a-f]+)\):")
+_LOG_HEX = re.compile(r"^([0-9a-f]{4}): ((?:[0-9a-f]{2} )+)")
+
+
+@cache
+def logged_messages(name: str) -> tuple[LoggedMessage, ...]:
+    """Every message of a DOE set's ``requester.log`` in order, in and out of sessions.
+
+    A hex dump follows each header line; it ends at its logged size, or where
+    the next dump starts at offset 0000 again (a reassembled message's own).
+    """
+    out: list[LoggedMessage] = []
+    lines = (ROOT / name / "requester.log").read_text().splitlines()
+    for at, line in enumerate(lines):
+        head = _LOG_HEADER.search(line)
+        if head is None:
+            continue
+        size, data = int(head[3], 16), bytearray()
+        for hex_line in lines[at + 1:]:
+            row = _LOG_HEX.match(hex_line)
+            if row is None or len(data) >= size or int(row[1], 16) != len(data):
+                break
+            data += bytes.fromhex(row[2])
+        assert len(data) == size, line
+        out.append(LoggedMessage(int(head[2], 16), head[1] == "send_spdm_request", bytes(data)))
+    return tuple(out)
 
 
 def _directory(name: str) -> Path:

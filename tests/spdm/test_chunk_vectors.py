@@ -12,11 +12,8 @@ chain validates with our chain rules.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 
 import pytest
 
@@ -34,7 +31,7 @@ from spdm.messages import (
 )
 from spdm.messages.chunk import ChunkAssembly
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, RequestCode, ResponseCode
-from tests.vectors import DOE_HEADER, ROOT, TYPE_SPDM, dump_lines, records
+from tests.vectors import DOE_HEADER, TYPE_SPDM, LoggedMessage, dump_lines, logged_messages, records
 
 SET = "spdm13-p384-chunking"
 DATA_TRANSFER_SIZE = 0x200
@@ -46,38 +43,9 @@ NOW = datetime(2026, 11, 22, tzinfo=UTC)
 SIGNED_P384 = CodecContext(hash_size=48, signature_size=96, signed=True, multi_key=True)
 
 
-@dataclass(frozen=True)
-class Logged:
-    """One message the reference requester logged: its session (0 outside) and plaintext."""
-
-    session_id: int
-    sent: bool
-    data: bytes
-
-
-HEADER = re.compile(r"^libspdm_(send_spdm_request|receive_spdm_response)\[([0-9a-f]+)\] msg \S+, "
-                    r"size \(0x([0-9a-f]+)\):")
-HEX = re.compile(r"^([0-9a-f]{4}): ((?:[0-9a-f]{2} )+)$")
-
-
-@cache
-def logged() -> tuple[Logged, ...]:
-    """Every message of requester.log with its plaintext (a hex dump follows each header line)."""
-    out = []
-    lines = (ROOT / SET / "requester.log").read_text().splitlines()
-    for at, line in enumerate(lines):
-        head = HEADER.match(line)
-        if head is None:
-            continue
-        data = bytearray()
-        for hex_line in lines[at + 1:]:
-            row = HEX.match(hex_line)
-            if row is None or int(row[1], 16) != len(data):
-                break  # the dump ends, or a reassembled message's own dump starts at 0000 again
-            data += bytes.fromhex(row[2])
-        assert len(data) == int(head[3], 16), line
-        out.append(Logged(int(head[2], 16), head[1].startswith("send"), bytes(data)))
-    return tuple(out)
+def logged() -> tuple[LoggedMessage, ...]:
+    """Every message of requester.log with its plaintext."""
+    return logged_messages(SET)
 
 
 def plain_payloads() -> list[bytes]:
@@ -105,7 +73,7 @@ def test_every_plain_chunk_record_reencodes_byte_exact() -> None:
 
 
 def test_every_secured_chunk_message_reencodes_byte_exact() -> None:
-    secured = [m.data for m in logged() if m.session_id and m.data[1] in CHUNK_TYPES]
+    secured = [m.data for m in logged() if m.session and m.data[1] in CHUNK_TYPES]
     for data in secured:
         message = CHUNK_TYPES[data[1]].decode(data)
         assert message.encode() == data
@@ -114,7 +82,7 @@ def test_every_secured_chunk_message_reencodes_byte_exact() -> None:
 
 
 def test_the_log_holds_the_plain_records() -> None:
-    plain = [m.data for m in logged() if not m.session_id]
+    plain = [m.data for m in logged() if not m.session]
     payloads = plain_payloads()
     assert len(plain) == len(payloads)
     for data, payload in zip(plain, payloads, strict=True):  # requests are logged without the DOE pad
@@ -143,7 +111,7 @@ def reassemble(messages: list[Message],
 
 def all_messages() -> list[Message]:
     """Every CHUNK_* message in capture order (secured ones from the log)."""
-    return [CHUNK_TYPES[m.data[1]].decode(m.data, padded=not m.session_id)
+    return [CHUNK_TYPES[m.data[1]].decode(m.data, padded=not m.session)
             for m in logged() if m.data[1] in CHUNK_TYPES]
 
 
@@ -157,7 +125,7 @@ def test_large_response_errors_announce_the_chunk_get_handles() -> None:
     handles = []
     for message in logged():
         if message.data[1] == ResponseCode.ERROR:
-            error = ErrorResponse.decode(message.data, padded=not message.session_id)
+            error = ErrorResponse.decode(message.data, padded=not message.session)
             handles.append(error.large_response_handle)
     assert handles == [1, 3, 5, 7, 9, 11]
     gets = [m.handle for m in all_messages() if isinstance(m, ChunkGet) and m.chunk_seq_no == 0]

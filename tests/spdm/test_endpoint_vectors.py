@@ -15,8 +15,6 @@ hash equals the one libspdm logged.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from functools import cache
 
 import pytest
@@ -43,7 +41,7 @@ from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, RequestCode, Respons
 from spdm.messages.endpoint import ClassIdentifier, DeviceClassIdentifier
 from spdm.messages.key_pair import KeyPairOperation, KeyUsage
 from spdm.messages.mel import Mel
-from tests.vectors import DOE_HEADER, ROOT, TYPE_SPDM, dump_lines, records
+from tests.vectors import DOE_HEADER, TYPE_SPDM, LoggedMessage, dump_lines, logged_messages, records
 
 SET = "spdm13-p384-endpoint-mel-keypair"
 H = 48
@@ -58,39 +56,9 @@ NEW_CODES = {
 }
 
 
-@dataclass(frozen=True)
-class Logged:
-    """One SPDM message the reference requester logged (sent or received)."""
-
-    session: int  # 0 outside a session
-    sent: bool
-    data: bytes  # as logged: a received message may carry its DOE padding
-
-
-_ENTRY = re.compile(r"libspdm_(send_spdm_request|receive_spdm_response)\[(\w+)\] msg \w+\(0x\w+\), "
-                    r"size \(0x([0-9a-f]+)\):")
-_HEX = re.compile(r"^[0-9a-f]{4}: ((?:[0-9a-f]{2} )+)")
-
-
-@cache
-def logged() -> tuple[Logged, ...]:
+def logged() -> tuple[LoggedMessage, ...]:
     """Every message of ``requester.log`` in order."""
-    out: list[Logged] = []
-    lines = (ROOT / SET / "requester.log").read_text().splitlines()
-    for i, line in enumerate(lines):
-        match = _ENTRY.search(line)
-        if match is None:
-            continue
-        size = int(match.group(3), 16)
-        data = b""
-        for hex_line in lines[i + 1:]:
-            row = _HEX.match(hex_line)
-            if row is None or len(data) >= size:
-                break
-            data += bytes.fromhex(row.group(1))
-        assert len(data) == size, line
-        out.append(Logged(int(match.group(2), 16), match.group(1) == "send_spdm_request", data))
-    return tuple(out)
+    return logged_messages(SET)
 
 
 def _pairs(messages: list[tuple[bool, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -9,9 +9,6 @@ the reference requester logged.  The ML-DSA-65 signature (3309 bytes), the ML-KE
 
 from __future__ import annotations
 
-import re
-from functools import cache
-
 from spdm.messages import (
     REQUEST_TYPES,
     RESPONSE_TYPES,
@@ -33,33 +30,14 @@ from spdm.messages.codes import (
     SpdmVersion,
 )
 from spdm.negotiation import Negotiated
-from tests.vectors import DOE_HEADER, ROOT, TYPE_SPDM, records
+from tests.vectors import DOE_HEADER, TYPE_SPDM, logged_messages, records
 
 SET = "spdm14-mldsa65-mlkem768"
 H, S, EK, CT = 48, 3309, 1184, 1088
 
-_ENTRY = re.compile(r"libspdm_(?:send_spdm_request|receive_spdm_response)\[(\w+)\] msg \w+\(0x\w+\), "
-                    r"size \(0x([0-9a-f]+)\):")
-_HEX = re.compile(r"^[0-9a-f]{4}: ((?:[0-9a-f]{2} )+)")
-
-
-@cache
 def secured_messages() -> tuple[bytes, ...]:
     """The in-session messages of requester.log, in order (requests and responses alternating)."""
-    out: list[bytes] = []
-    lines = (ROOT / SET / "requester.log").read_text().splitlines()
-    for i, line in enumerate(lines):
-        match = _ENTRY.search(line)
-        if match is None or int(match.group(1), 16) == 0:
-            continue
-        size, data = int(match.group(2), 16), b""
-        for hex_line in lines[i + 1:]:
-            row = _HEX.match(hex_line)
-            if row is None or len(data) >= size:
-                break
-            data += bytes.fromhex(row.group(1))
-        out.append(data)
-    return tuple(out)
+    return tuple(m.data for m in logged_messages(SET) if m.session)
 
 
 def context(request: bytes) -> CodecContext:

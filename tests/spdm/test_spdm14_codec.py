@@ -10,8 +10,6 @@ of GET_CERTIFICATE/CERTIFICATE and the opaque data of FINISH/FINISH_RSP.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from functools import cache
 
 import pytest
@@ -45,45 +43,15 @@ from spdm.messages.codes import (
     ResponseCode,
     SpdmVersion,
 )
-from tests.vectors import DOE_HEADER, ROOT, TYPE_SPDM, dump_lines, records
+from tests.vectors import DOE_HEADER, TYPE_SPDM, LoggedMessage, dump_lines, logged_messages, records
 
 SET = "spdm14-p384"
 H, S_RESPONDER, S_REQUESTER, D = 48, 96, 384, 96  # SHA-384, ECDSA P-384, RSASSA-PSS-3072, secp384r1
 
 
-@dataclass(frozen=True)
-class Logged:
-    """One SPDM message the reference requester logged (sent or received)."""
-
-    session: int  # 0 outside a session
-    sent: bool
-    data: bytes
-
-
-_ENTRY = re.compile(r"libspdm_(send_spdm_request|receive_spdm_response)\[(\w+)\] msg \w+\(0x\w+\), "
-                    r"size \(0x([0-9a-f]+)\):")
-_HEX = re.compile(r"^[0-9a-f]{4}: ((?:[0-9a-f]{2} )+)")
-
-
-@cache
-def logged() -> tuple[Logged, ...]:
+def logged() -> tuple[LoggedMessage, ...]:
     """Every message of ``requester.log`` in order."""
-    out: list[Logged] = []
-    lines = (ROOT / SET / "requester.log").read_text().splitlines()
-    for i, line in enumerate(lines):
-        match = _ENTRY.search(line)
-        if match is None:
-            continue
-        size = int(match.group(3), 16)
-        data = b""
-        for hex_line in lines[i + 1:]:
-            row = _HEX.match(hex_line)
-            if row is None or len(data) >= size:
-                break
-            data += bytes.fromhex(row.group(1))
-        assert len(data) == size, line
-        out.append(Logged(int(match.group(2), 16), match.group(1) == "send_spdm_request", data))
-    return tuple(out)
+    return logged_messages(SET)
 
 
 def _context(request: bytes, *, encapsulated: bool) -> CodecContext:
