@@ -12,8 +12,8 @@
   with the captured responses' codes, and its signatures verify over the
   transcripts of those captured requests.  The sessions are not replayed to
   our responder (the captured FINISH is bound to the reference's keys;
-  tests/spdm/transport/test_tcp_binding_sessions.py and test_mctp_sessions.py
-  run our own sessions with these record formats).
+  tests/spdm/transport/test_binding_sessions.py runs our own sessions with
+  these record formats).
 """
 
 from __future__ import annotations
