@@ -13,65 +13,30 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtensionOID, NameOID, ObjectIdentifier
 
 from devsec.emulator import EmulatedDevice
 from spdm.cma import AuthenticationReport, authenticate
 from spdm.config import ALL_VERSIONS, DEFAULT_REQUESTER_CAPS, RequesterConfig, ResponderConfig
 from spdm.connection import connect
-from spdm.crypto import Certificate, DeviceIdentity, PrivateKey, generate_device_identity
 from spdm.device import DeviceModel
 from spdm.errors import RemoteErrorResponse, SpdmErrorCode
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, RequestCode, SpdmVersion
 from spdm.negotiation import AlgorithmPreferences
 from spdm.transport import EmuSocketClient
+from tests.spdm.flow_matrix_support import large_model as matrix_large_model
 
 NOW = datetime.now(UTC)
 P384 = BaseAsymAlgo.ECDSA_P384
 LARGE = CapabilityFlags.LARGE_RESP_CAP
-PADDING_OID = ObjectIdentifier("1.3.6.1.4.1.412.274.99")  # an unknown, non-critical extension
-
-
-def _large_identity() -> DeviceIdentity:
-    """A root CA whose certificate carries 70 000 bytes of padding, and the usual SPDM leaf under it."""
-    template = x509.load_der_x509_certificate(generate_device_identity(P384).leaf.der)
-    root_key, leaf_key = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(ec.SECP384R1())
-    start = NOW - timedelta(days=1)
-    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devsec large chain root CA")])
-
-    def issue(builder: x509.CertificateBuilder) -> Certificate:
-        signed = (builder.issuer_name(root_name).serial_number(x509.random_serial_number())
-                  .not_valid_before(start).not_valid_after(start + timedelta(days=30))
-                  .sign(root_key, hashes.SHA384()))
-        return Certificate(signed.public_bytes(serialization.Encoding.DER))
-
-    root = issue(x509.CertificateBuilder().subject_name(root_name).public_key(root_key.public_key())
-                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-                 .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                              key_encipherment=False, data_encipherment=False,
-                                              key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                              encipher_only=False, decipher_only=False), True)
-                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
-                 .add_extension(x509.UnrecognizedExtension(PADDING_OID, bytes(70_000)), False))
-    leaf = x509.CertificateBuilder().subject_name(template.subject).public_key(leaf_key.public_key())
-    for extension in template.extensions:
-        if extension.oid not in (ExtensionOID.SUBJECT_KEY_IDENTIFIER,
-                                 ExtensionOID.AUTHORITY_KEY_IDENTIFIER):
-            leaf = leaf.add_extension(extension.value, extension.critical)
-    authority = x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
-    leaf = leaf.add_extension(authority, False)
-    return DeviceIdentity(certificates=(root, issue(leaf)), leaf_key=PrivateKey(leaf_key, P384))
 
 
 @pytest.fixture(scope="module")
 def large_model() -> DeviceModel:
-    return DeviceModel({0: _large_identity()})
+    """A root CA certificate carrying 70 000 bytes of padding over the usual P-384 SPDM leaf."""
+    return matrix_large_model(P384)
 
 
 def _device(model: DeviceModel, *versions: SpdmVersion) -> EmulatedDevice:
