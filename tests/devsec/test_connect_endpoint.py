@@ -11,7 +11,6 @@ measurement before rendering it under ``mel/``.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from devsec.cli import build_parser, main
 from devsec.cli.emulate import device_from_args, model_from_args
 from devsec.emulator import SecureDevice
+from devsec.emulator import serving as serve_device
 from spdm.device import DeviceModel, MeasurementSource, default_measurements
 from spdm.device_endpoint import EndpointData
 from spdm.messages.codes import DMTF_RAW_BIT_STREAM, DmtfValueType, MeasurementHashAlgo
@@ -54,15 +54,8 @@ def with_one_entry_mel(model: DeviceModel, *, consistent: bool) -> DeviceModel:
 def serving(model: DeviceModel, device: SecureDevice, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "root.pem"
     root.write_bytes(model.root_certificate_pem())
-    server = device.spdm.server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"tcp://127.0.0.1:{server.address[1]}", root
-    finally:
-        server.stop()
-        thread.join(10)
-        server.close()
+    with serve_device(device.spdm) as url:
+        yield url, root
 
 
 @pytest.mark.socket

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from devsec.cli import build_parser, main
 from devsec.cli.emulate import device_from_args, model_from_args
+from devsec.emulator import serving as serve_device
 from spdm.messages.codes import CapabilityFlags
 
 F = CapabilityFlags
@@ -25,15 +25,8 @@ def served(tmp_path: Path, *argv: str) -> Iterator[tuple[str, Path]]:
     device = device_from_args(args, model)
     root = tmp_path / "root.pem"
     root.write_bytes(model.root_certificate_pem())
-    server = device.spdm.server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"tcp://127.0.0.1:{server.address[1]}", root
-    finally:
-        server.stop()
-        thread.join(10)
-        server.close()
+    with serve_device(device.spdm) as url:
+        yield url, root
 
 
 def test_emulate_events_offers_event_and_encap_caps() -> None:

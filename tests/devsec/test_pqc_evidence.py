@@ -9,7 +9,6 @@ prints the algorithms by their names.  A tampered signature fails each.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import cache
@@ -20,6 +19,7 @@ import pytest
 from devsec.cli import main
 from devsec.cli.tsm import info_lines
 from devsec.emulator import SecureDevice
+from devsec.emulator import serving as serve_device
 from spdm.config import (
     ALL_VERSIONS,
     DEFAULT_REQUESTER_CAPS,
@@ -52,16 +52,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """The post-quantum device on an ephemeral port, in a thread; yields (url, root.pem)."""
     root = tmp_path / "root.pem"
     root.write_bytes(pqc_model().root_certificate_pem())
-    server = SecureDevice(RESPONDER, pqc_model()).spdm.server("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"tcp://127.0.0.1:{server.address[1]}", root
-    finally:
-        server.stop()
-        thread.join(10)
-        server.close()
-    assert not thread.is_alive()
+    with serve_device(SecureDevice(RESPONDER, pqc_model()).spdm) as url:
+        yield url, root
 
 
 def _flip(path: Path, at: int) -> None:
