@@ -427,3 +427,10 @@ class DeviceEventReceived(Event):
         if self.registry_id or self.vendor_id or self.event_type_id not in measurement_types:
             return frozenset()
         return mask_indices(self.event_detail)
+
+    @property
+    def changed_slots(self) -> frozenset[int]:
+        """The certificate slots a DMTF CertificateChanged names (its detail byte is a slot mask)."""
+        if self.registry_id or self.vendor_id or self.event_type_id != DmtfEventType.CERTIFICATE_CHANGED:
+            return frozenset()
+        return mask_indices(self.event_detail)

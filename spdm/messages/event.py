@@ -323,7 +323,11 @@ def index_mask(indices: Iterable[int]) -> bytes:
 
 
 def mask_indices(mask: bytes) -> frozenset[int]:
-    """The measurement indices a MeasurementChanged / MeasurementPreUpdate detail names."""
+    """The bits a DMTF event detail sets.
+
+    Measurement indices for MeasurementChanged / MeasurementPreUpdate, slots
+    for CertificateChanged.
+    """
     return frozenset(8 * n + b for n, byte in enumerate(mask) for b in range(8) if byte >> b & 1)
 
 

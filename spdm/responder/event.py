@@ -1,10 +1,16 @@
 """Events, device (Event Notifier) side: supported types, subscriptions per session, delivery.
 
 The device speaks the DMTF event group and offers EventLost (which DSP0274
-makes mandatory for a notifier) and MeasurementChanged, raised when
+makes mandatory for a notifier), MeasurementChanged, raised when
 :meth:`spdm.responder.Responder.update_measurements` gives it a device whose
 measurements differ (a firmware update: the model is immutable, so the
-update is a new model, e.g. ``model.with_measurement(index, data)``).
+update is a new model, e.g. ``model.with_measurement(index, data)``), and
+CertificateChanged, offered by a device with SET_CERT_CAP and raised when
+SET_CERTIFICATE installs or erases a slot
+(its one-byte detail the mask of the slots that changed, as decided in
+:mod:`spdm.messages.event`).  MeasurementPreUpdate is not offered: the model
+changes its measurements in one step, so there is no moment before an
+update to announce.
 
 Decisions, each where DSP0274 1.3 leaves room:
 
@@ -48,7 +54,7 @@ from dataclasses import dataclass, field
 from ..backend import ResponderBackend
 from ..errors import DecodeError
 from ..messages import ErrorResponse
-from ..messages.codes import MeasurementHashAlgo, ResponseCode
+from ..messages.codes import CapabilityFlags, MeasurementHashAlgo, ResponseCode
 from ..messages.event import (
     DmtfEventType,
     EventAck,
@@ -71,6 +77,7 @@ __all__ = [
     "SUPPORTED_EVENT_TYPES",
     "EventState",
     "acknowledged",
+    "certificate_changed",
     "get_supported_event_types",
     "measurements_updated",
     "next_send_event",
@@ -89,7 +96,7 @@ Below the 16 encapsulated requests devsec's requester accepts in one flow
 (libspdm's requester has a similar bound), so a busy device never makes a
 requester call its flow a loop."""
 SUPPORTED_EVENT_TYPES = (DmtfEventType.EVENT_LOST, DmtfEventType.MEASUREMENT_CHANGED)
-"""The DMTF event types this device sends."""
+"""The DMTF event types every event-capable device here sends."""
 _ENCAP_OVERHEAD = 8 + 8
 """ENCAPSULATED_RESPONSE_ACK's 8 bytes (1.2+) and SEND_EVENT's header and EventCount."""
 
@@ -152,16 +159,23 @@ def _session(conn: Connection) -> Session:
     return session
 
 
+def _supported(conn: Connection) -> tuple[DmtfEventType, ...]:
+    """The DMTF types this device sends: CertificateChanged only where certificates can change."""
+    if conn.config.capabilities & CapabilityFlags.SET_CERT_CAP:
+        return (*SUPPORTED_EVENT_TYPES, DmtfEventType.CERTIFICATE_CHANGED)
+    return SUPPORTED_EVENT_TYPES
+
+
 def get_supported_event_types(conn: Connection, request: GetSupportedEventTypes) -> bytes:
     """Answer SUPPORTED_EVENT_TYPES: the DMTF group with the types this device sends."""
     response = SupportedEventTypes(
-        spdm_version=conn.session.version, groups=(EventGroup(event_types=SUPPORTED_EVENT_TYPES),),
+        spdm_version=conn.session.version, groups=(EventGroup(event_types=_supported(conn)),),
     ).encode()
     conn.check_fits(len(response))
     return response
 
 
-def _subscribed_types(groups: Iterable[EventGroup]) -> frozenset[int]:
+def _subscribed_types(groups: Iterable[EventGroup], supported: tuple[DmtfEventType, ...]) -> frozenset[int]:
     types: set[int] = set()
     seen_dmtf = False
     for group in groups:
@@ -173,9 +187,9 @@ def _subscribed_types(groups: Iterable[EventGroup]) -> frozenset[int]:
         if group.subscribes_all:
             if group.event_types:
                 raise invalid_request("event types listed with the group's all-types attribute")
-            types.update(SUPPORTED_EVENT_TYPES)
+            types.update(supported)
             continue
-        unknown = set(group.event_types) - set(SUPPORTED_EVENT_TYPES)
+        unknown = set(group.event_types) - set(supported)
         if unknown or not group.event_types:
             raise invalid_request(f"DMTF event types {sorted(unknown) or '(none)'} are not supported")
         types.update(group.event_types)
@@ -190,7 +204,7 @@ def subscribe_event_types(conn: Connection, request: SubscribeEventTypes) -> byt
             does not send (see the module docstring); nothing changes then.
     """
     session = _session(conn)
-    types = _subscribed_types(request.groups)
+    types = _subscribed_types(request.groups, _supported(conn))
     state = _state(conn)
     current = state.subscribers.get(session.session_id)
     if not types:
@@ -240,6 +254,15 @@ def measurements_updated(conn: Connection, backend: ResponderBackend) -> frozens
     if changed:
         raise_event(conn, DmtfEventType.MEASUREMENT_CHANGED, index_mask(changed))
     return changed
+
+
+def certificate_changed(conn: Connection, slot_id: int) -> None:
+    """SET_CERTIFICATE changed ``slot_id``: raise CertificateChanged for its subscribers.
+
+    Nothing is queued on a connection where no session ever subscribed.
+    """
+    if conn.events is not None:
+        raise_event(conn, DmtfEventType.CERTIFICATE_CHANGED, bytes([1 << slot_id]))
 
 
 def next_send_event(conn: Connection, session: Session, *, polled: bool = False) -> bytes | None:

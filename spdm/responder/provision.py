@@ -43,6 +43,7 @@ from ..messages.provision import (
 from ..provisioning import ProvisioningBackend
 from ..slots import SLOT_COUNT
 from ._connection import Connection, invalid_request, unsupported_request
+from .event import certificate_changed
 
 __all__ = ["get_csr", "set_certificate"]
 
@@ -139,4 +140,5 @@ def set_certificate(conn: Connection, request: SetCertificate) -> bytes:
             raise invalid_request(f"SET_CERTIFICATE slot {slot_id}: {exc}") from exc
         backend.install(slot_id, key_pair_id, cert_model, chain.certificates)
         logger.debug("slot %d provisioned (%d certificates)", slot_id, len(chain.certificates))
+    certificate_changed(conn, slot_id)
     return SetCertificateRsp(spdm_version=negotiated.version, slot_id=slot_id).encode()
