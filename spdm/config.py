@@ -117,7 +117,9 @@ class RequesterConfig:
         max_not_ready_polls: RESPOND_IF_READY attempts before giving up.
         certificate_portion: bytes asked per GET_CERTIFICATE (1..0xFFFF; 0xFFFF =
             as many as the responder will send in one transfer).
-        multi_key_conn: offer MULTI_KEY_CONN (1.3 OtherParamsSupport b4).
+        multi_key_conn: ask for a multi-key connection (1.3): OtherParamsSupport b4
+            (MULTI_KEY_CONN) to a responder with MULTI_KEY_CAP, and our own
+            MULTI_KEY_CAP NEG in GET_CAPABILITIES unless ``capabilities`` names one.
         mel_specification: the MEL specification offered (1.3; 1 = DMTF).
         finish_opaque_data: the OpaqueData our FINISH and PSK_FINISH carry (1.4;
             none before 1.4, where the field does not exist).
