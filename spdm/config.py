@@ -117,8 +117,12 @@ class RequesterConfig:
         max_not_ready_polls: RESPOND_IF_READY attempts before giving up.
         certificate_portion: bytes asked per GET_CERTIFICATE (1..0xFFFF; 0xFFFF =
             as many as the responder will send in one transfer).
-        multi_key_conn: offer MULTI_KEY_CONN (1.3 OtherParamsSupport b4).
+        multi_key_conn: ask for a multi-key connection (1.3): OtherParamsSupport b4
+            (MULTI_KEY_CONN) to a responder with MULTI_KEY_CAP, and our own
+            MULTI_KEY_CAP NEG in GET_CAPABILITIES unless ``capabilities`` names one.
         mel_specification: the MEL specification offered (1.3; 1 = DMTF).
+        finish_opaque_data: the OpaqueData our FINISH and PSK_FINISH carry (1.4;
+            none before 1.4, where the field does not exist).
     """
 
     versions: tuple[SpdmVersion, ...] = DEFAULT_REQUESTER_VERSIONS
@@ -134,6 +138,7 @@ class RequesterConfig:
     certificate_portion: int = DEFAULT_CERTIFICATE_PORTION
     multi_key_conn: bool = False
     mel_specification: int = 0
+    finish_opaque_data: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,8 @@ class ResponderConfig:
             authenticate itself in KEY_EXCHANGE, with encapsulated requests.
         requester_trust_anchors: roots a requester's chain must lead to.
         record_format: the transport binding's secured-record parameters (DOE's by default).
+        finish_rsp_opaque_data: the OpaqueData FINISH_RSP and PSK_FINISH_RSP carry
+            (1.4; none before 1.4, where the field does not exist).
     """
 
     versions: tuple[SpdmVersion, ...] = ALL_VERSIONS
@@ -170,6 +177,7 @@ class ResponderConfig:
     mutual_auth: bool = False
     requester_trust_anchors: tuple[Certificate, ...] = ()
     record_format: RecordFormat = DOE_RECORDS
+    finish_rsp_opaque_data: bytes = b""
 
     def __post_init__(self) -> None:
         """Raises ConfigurationError for a HeartbeatPeriod that does not fit its byte (Param1)."""

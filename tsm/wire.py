@@ -170,6 +170,7 @@ _REQUESTER: Final[Mapping[str, _Field]] = {
     "certificate_portion": (int, lambda v, p: uint(v, p, bits=16)),
     "multi_key_conn": (bool, boolean),
     "mel_specification": (int, lambda v, p: uint(v, p, bits=8)),
+    "finish_opaque_data": (bytes.hex, hexbytes),
 }
 """Every RequesterConfig field: how it is written and read."""
 

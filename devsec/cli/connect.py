@@ -34,6 +34,7 @@ from .args import (
     transfer_flags,
     versions,
 )
+from .multikey_args import add_requester_multi_key_flag
 from .report import report_dict, report_text
 
 if TYPE_CHECKING:
@@ -219,9 +220,7 @@ def add_parser(sub: Subparsers) -> None:
                    help="root certificate(s), PEM or DER (repeatable)")
     p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--multi-key", action="store_true",
-                   help="ask a device that offers both for a multi-key connection (SPDM 1.3 "
-                        "MULTI_KEY_CONN): its slots' keys sign only what DIGESTS allows them")
+    add_requester_multi_key_flag(p)
     p.add_argument("--requester-cert-chain", metavar="FILE",
                    help="our own chain (PEM bundle or DER root first), for mutual authentication")
     p.add_argument("--requester-key", metavar="FILE", help="our own leaf's PEM private key")

@@ -1,6 +1,11 @@
-"""``devsec emulate``'s multi-key flags (SPDM 1.3): MULTI_KEY_CAP, slot key usages, slot masks.
+"""The multi-key flags (SPDM 1.3) of ``devsec emulate`` and ``devsec connect``.
 
-``--multi-key negotiated|only`` offers MULTI_KEY_CAP (NEG: the requester
+``devsec connect --multi-key`` asks for a multi-key connection: the requester
+advertises its MULTI_KEY_CAP (NEG) and sets NEGOTIATE_ALGORITHMS'
+MULTI_KEY_CONN for a device with MULTI_KEY_CAP (a device with ONLY gets it
+anyway), as :attr:`spdm.config.RequesterConfig.multi_key_conn` does.
+
+``devsec emulate``: ``--multi-key negotiated|only`` offers MULTI_KEY_CAP (NEG: the requester
 chooses with NEGOTIATE_ALGORITHMS; ONLY: every connection is multi-key),
 ``--slot-key N:USAGE[:MODEL]`` restricts what slot N's key may sign on a
 multi-key connection (``USAGE``: ``+``-joined ``key-exchange``, ``challenge``,
@@ -22,7 +27,13 @@ from spdm.messages.key_pair import KeyUsage
 from spdm.messages.provision import CERT_MODEL_ALIAS, CERT_MODEL_DEVICE, CERT_MODEL_GENERIC
 from spdm.slots import SLOT_COUNT
 
-__all__ = ["MULTI_KEY_CAPS_BY_NAME", "add_multi_key_flags", "multi_key_caps", "with_slot_keys"]
+__all__ = [
+    "MULTI_KEY_CAPS_BY_NAME",
+    "add_multi_key_flags",
+    "add_requester_multi_key_flag",
+    "multi_key_caps",
+    "with_slot_keys",
+]
 
 MULTI_KEY_CAPS_BY_NAME: Final = {
     "off": CapabilityFlags(0),
@@ -50,6 +61,15 @@ def add_multi_key_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--supported-slots", metavar="N,N,...",
                         help="the slots the device could hold (SPDM 1.3 SupportedSlotMask; default "
                              "the provisioned ones)")
+
+
+def add_requester_multi_key_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``devsec connect``'s ``--multi-key``."""
+    parser.add_argument("--multi-key", action="store_true",
+                        help="ask for a multi-key connection (SPDM 1.3; a device emulated with "
+                             "--multi-key negotiated|only): we advertise MULTI_KEY_CAP and ask for "
+                             "MULTI_KEY_CONN; the device's slot keys then sign only what DIGESTS "
+                             "allows them, and with mutual authentication ours go multi-key too")
 
 
 def multi_key_caps(args: argparse.Namespace) -> CapabilityFlags:

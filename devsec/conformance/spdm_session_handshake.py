@@ -65,7 +65,13 @@ def _session_with(ctx: CaseContext, prefs: AlgorithmPreferences, name: str, sele
       "session", "DSP0274 1.3 §10.5, Tables 64-66; PROTOCOLS.md §3.3, §3.8.3", per_version=True,
       min_version=0x11, needs=F.KEY_EX_CAP)
 def dhe_groups(ctx: CaseContext) -> None:
-    base = SUITE_PREFERENCES
+    """Decision: the offer leaves the 1.4 KEMs out.  A device with both classic DHE and
+    ML-KEM may select a KEM whenever one is offered (DSP0274 1.4 lets it choose; devsec's device
+    always does, :func:`spdm.negotiation.select_key_exchange`), so with the suite's whole 1.4
+    offer the case saw "none selected" for every group and judged no DHE group at all.  Without
+    a KEM, each group offered alone is again selected (and must carry a session) or not; a
+    KEM-only device selects none, as a device without that group does."""
+    base = replace(SUITE_PREFERENCES, kem_algs=())
     for group in base.dhe_groups:
         _session_with(ctx, replace(base, dhe_groups=(group,)), group.name or hex(group), "dhe_group")
 

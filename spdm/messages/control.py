@@ -3,21 +3,45 @@
 Layouts per DSP0274 1.3 §10.14-10.15 and Tables 57-62 (PROTOCOLS.md §2.3,
 §3.12).  VENDOR_DEFINED is the carrier IDE_KM and TDISP ride in; their own
 codecs live in ``ide_km`` and ``tdisp``.
+
+SPDM 1.4 adds a large form of VENDOR_DEFINED (Param1 b7: LargeReq in the
+request, LargeResp in the response): after the VendorID come a reserved
+16-bit field and a 32-bit length, so a payload may exceed 64 KiB (the
+message then travels in chunks).  The layout is libspdm's
+``pci_doe_spdm_vendor_defined_header_large_t``: the reserved field is the old
+16-bit length, sent as 0 and ignored on decode (PROTOCOLS.md notes junk there
+in a 1.4 trace).  Before 1.4 Param1 is reserved, so b7 is ignored and the
+small form read, as for GET_CERTIFICATE's LargeCertChain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
-from construct import Bytes, Check, GreedyBytes, Int8ul, Int16ul, Rebuild, Struct, len_, this
+from construct import (
+    Bytes,
+    Check,
+    GreedyBytes,
+    IfThenElse,
+    Int8ul,
+    Int16ul,
+    Int32ul,
+    Padding,
+    Rebuild,
+    Struct,
+    len_,
+    this,
+)
 
 from ..codec import Message, header
-from ..errors import SpdmErrorCode
+from ..errors import LocalProtocolError, SpdmErrorCode
 from .codes import RegistryId, RequestCode, ResponseCode
 
 __all__ = [
+    "LARGE_VENDOR_DEFINED",
     "MAX_EXTENDED_ERROR_DATA",
+    "MAX_SMALL_VENDOR_PAYLOAD",
     "PCI_SIG_STANDARD_ID",
     "PCI_SIG_VENDOR_ID",
     "ErrorResponse",
@@ -107,16 +131,70 @@ class RespondIfReady(Message):
     token: int = 0
 
 
+LARGE_VENDOR_DEFINED = 0x80
+"""VENDOR_DEFINED_REQUEST Param1 b7 LargeReq / VENDOR_DEFINED_RESPONSE Param1 b7 LargeResp (1.4)."""
+
+MAX_SMALL_VENDOR_PAYLOAD = 0xFFFF
+"""The largest payload the 16-bit ReqLength/RespLength of the small form carries."""
+
+_large_vdm = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_VENDOR_DEFINED) != 0)
+"""Param1 b7 means the large form only from 1.4 on (reserved, so ignored, before)."""
+
+
 def _vendor_defined(code: int) -> Struct:
-    # DSP0274 1.3 Tables 61/62: StandardID, VendorID (Len-prefixed), Req/RespLength, payload.
+    # DSP0274 1.3 Tables 61/62: StandardID, VendorID (Len-prefixed), Req/RespLength, payload;
+    # 1.4 large form: Reserved(2), LargeReqLength/LargeRespLength(4), payload.
     return Struct(
-        *header(code),
+        *header(code, "param1"),
         "standard_id" / Int16ul,
         "_vendor_id_len" / Rebuild(Int8ul, len_(this.vendor_id)),
         "vendor_id" / Bytes(this._vendor_id_len),
-        "_payload_length" / Rebuild(Int16ul, len_(this.payload)),
-        "payload" / Bytes(this._payload_length),
+        "body" / IfThenElse(
+            _large_vdm,
+            Struct(
+                Padding(2),
+                "_payload_length" / Rebuild(Int32ul, len_(this.payload)),
+                "payload" / Bytes(this._payload_length),
+            ),
+            Struct(
+                "_payload_length" / Rebuild(Int16ul, len_(this.payload)),
+                "payload" / Bytes(this._payload_length),
+            ),
+        ),
     )
+
+
+@dataclass(frozen=True)
+class _VendorDefined(Message):
+    """The shared fields of VENDOR_DEFINED_REQUEST/RESPONSE and their Param1 b7.
+
+    ``large`` selects the 1.4 large form; encoding it before 1.4, or a
+    payload over 64 KiB in the small form, is a LocalProtocolError.
+    """
+
+    standard_id: int = 0
+    vendor_id: bytes = b""
+    payload: bytes = b""
+    large: bool = False
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        param1 = fields.pop("param1")
+        fields["large"] = fields["spdm_version"] >= 0x14 and bool(param1 & LARGE_VENDOR_DEFINED)
+        fields["payload"] = fields.pop("body")["payload"]
+        return fields
+
+    def _to_fields(self) -> dict[str, Any]:
+        fields = super()._to_fields()
+        large = fields.pop("large")
+        if large and self.spdm_version < 0x14:
+            raise LocalProtocolError(f"{type(self).__name__}: the large form needs SPDM 1.4")
+        if not large and len(self.payload) > MAX_SMALL_VENDOR_PAYLOAD:
+            raise LocalProtocolError(f"{type(self).__name__}: a {len(self.payload)}-byte payload needs "
+                                     f"the 1.4 large form")
+        fields["param1"] = LARGE_VENDOR_DEFINED if large else 0
+        fields["body"] = {"payload": fields.pop("payload")}
+        return fields
 
 
 PCI_SIG_STANDARD_ID: Final = int(RegistryId.PCISIG)
@@ -127,24 +205,16 @@ PCI_SIG_VENDOR_ID: Final = b"\x01\x00"
 
 
 @dataclass(frozen=True)
-class VendorDefinedRequest(Message):
-    """VENDOR_DEFINED_REQUEST: a standards body's (``standard_id``) vendor payload."""
+class VendorDefinedRequest(_VendorDefined):
+    """VENDOR_DEFINED_REQUEST: a standards body's (``standard_id``) vendor payload (``large``: LargeReq)."""
 
     CODE: ClassVar[int] = RequestCode.VENDOR_DEFINED_REQUEST
     STRUCT = _vendor_defined(RequestCode.VENDOR_DEFINED_REQUEST)
 
-    standard_id: int = 0
-    vendor_id: bytes = b""
-    payload: bytes = b""
-
 
 @dataclass(frozen=True)
-class VendorDefinedResponse(Message):
-    """VENDOR_DEFINED_RESPONSE: the answer to a VENDOR_DEFINED_REQUEST."""
+class VendorDefinedResponse(_VendorDefined):
+    """VENDOR_DEFINED_RESPONSE: the answer to a VENDOR_DEFINED_REQUEST (``large``: LargeResp)."""
 
     CODE: ClassVar[int] = ResponseCode.VENDOR_DEFINED_RESPONSE
     STRUCT = _vendor_defined(ResponseCode.VENDOR_DEFINED_RESPONSE)
-
-    standard_id: int = 0
-    vendor_id: bytes = b""
-    payload: bytes = b""

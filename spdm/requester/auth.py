@@ -51,6 +51,7 @@ from ..messages.codes import (
     RequestCode,
     SpdmVersion,
 )
+from ..messages.control import MAX_SMALL_VENDOR_PAYLOAD
 from ..negotiation import MEAS_CAPS, Negotiated
 from ..slot_keys import CERT_MODEL_MASK, check_digests, check_key_usage, usage_allows
 from .encap import EncapCommands
@@ -62,7 +63,18 @@ __all__ = [
     "MEASUREMENTS_CONTEXT",
     "AuthCommands",
     "uses_large_cert_chain",
+    "uses_large_vendor_defined",
 ]
+
+
+def uses_large_vendor_defined(negotiated: Negotiated) -> bool:
+    """VENDOR_DEFINED_REQUEST goes in the 1.4 large form: 1.4 and both sides have LARGE_RESP_CAP.
+
+    As the reference requester (spdm-emu's PCI DOE vendor library) decides:
+    whenever the form is allowed, not only for a payload over 64 KiB, since
+    the answer takes the request's form and its size is not known in advance.
+    """
+    return negotiated.version >= SpdmVersion.V14 and negotiated.both(CapabilityFlags.LARGE_RESP_CAP)
 
 
 def uses_large_cert_chain(negotiated: Negotiated) -> bool:
@@ -233,18 +245,32 @@ class AuthCommands(EncapCommands):
     ) -> None:
         """Queue VENDOR_DEFINED_REQUEST (the carrier of IDE_KM and TDISP).
 
+        At 1.4 with LARGE_RESP_CAP on both sides the request goes in the large
+        form (LargeReq, 32-bit length: :func:`uses_large_vendor_defined`), so
+        the request and the answer may exceed 64 KiB; otherwise in the small
+        form, byte for byte as before 1.4.
+
         Args:
             standard_id: the registry ID (3 = PCI-SIG).
             vendor_id: the VendorID bytes.
             payload: the vendor protocol's message.
             session_id: send inside this established session (IDE_KM and TDISP must).
+
+        Raises:
+            LocalProtocolError: a payload over 64 KiB when the large form is not
+                available (before 1.4, or a side without LARGE_RESP_CAP).
         """
         negotiated = self._need_negotiated(RequestCode.VENDOR_DEFINED_REQUEST)
+        large = uses_large_vendor_defined(negotiated)
+        if not large and len(payload) > MAX_SMALL_VENDOR_PAYLOAD:
+            raise LocalProtocolError(
+                f"a {len(payload)}-byte vendor payload needs SPDM 1.4 and LARGE_RESP_CAP on both sides")
         request = VendorDefinedRequest(
             spdm_version=negotiated.version,
             standard_id=standard_id,
             vendor_id=vendor_id,
             payload=payload,
+            large=large,
         )
         self._send(request, session=self._established_session(session_id))
 
@@ -449,6 +475,8 @@ class AuthCommands(EncapCommands):
                 )
 
     def _on_vendor_defined(self, request: VendorDefinedRequest, response: VendorDefinedResponse) -> None:
+        if response.large and not request.large:
+            raise RemoteProtocolError("a LargeResp VENDOR_DEFINED_RESPONSE answers a small-form request")
         self._events.append(
             VendorResponseReceived(response.standard_id, response.vendor_id, response.payload)
         )

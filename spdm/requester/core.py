@@ -166,7 +166,8 @@ class RequesterCore:
         self._handshake = Handshake()
         self._encap = EncapsulatedFlow()
         self._key_update = KeyUpdateFlow()
-        self._identity: Identity = LiveIdentity(backend, self._random)
+        self._identity: Identity = LiveIdentity(backend, self._random,
+                                                finish_opaque=config.finish_opaque_data)
         """Who speaks for the requester: seals, answers, signs (a follower swaps in its own)."""
         self.last_received = b""
         """The last response as an SPDM message (opened when it came sealed), for monitors."""

@@ -203,19 +203,24 @@ class EncapCommands(RequesterCore):
     def _finish(self, negotiated: Negotiated, session: Session) -> None:
         """Queue FINISH, signed when the responder asked for mutual authentication.
 
-        When the identity produces no signature or verify data (a follower),
-        nothing is queued: the FINISH that was really sent is adopted instead.
+        With 1.4 it carries the identity's OpaqueData, which TH covers with the
+        header.  When the identity produces no FINISH (a follower), nothing is
+        queued and nothing enters TH: the FINISH that was really sent is
+        adopted instead, with its own opaque data.
         """
         # Our chain first: without one nothing may change (LocalProtocolError).
         chain = self._requester_chain(negotiated) if session.mut_auth else b""
         self._handshake.session = session
         self._handshake.machine.advance(RequestCode.FINISH)
+        opaque = self._identity.finish_opaque(negotiated)
+        if opaque is None:
+            return
         signature: bytes | None = None
         if session.mut_auth:
             slot_id = self._encap.slot_id
             header = Finish(spdm_version=negotiated.version, attributes=1, req_slot_id=slot_id,
-                            signature=b"").encode(replace(negotiated.codec(), hash_size=0,
-                                                          req_signature_size=0))
+                            opaque_data=opaque, signature=b"").encode(
+                replace(negotiated.codec(), hash_size=0, req_signature_size=0))
             signed = session.add_requester_identity(
                 self._encap.delivered_digests if negotiated.multi_key_req else b"", chain, header)
             signature = self._identity.sign(negotiated, slot_id, FINISH_CONTEXT, signed)
@@ -223,13 +228,13 @@ class EncapCommands(RequesterCore):
                 return
             session.add_th(signature)
         else:
-            session.add_th(Finish(spdm_version=negotiated.version).encode(
+            session.add_th(Finish(spdm_version=negotiated.version, opaque_data=opaque).encode(
                 replace(negotiated.codec(), hash_size=0)))
         verify_data = self._identity.verify_data(session)
         if verify_data is None:
             return
         request = Finish(spdm_version=negotiated.version, attributes=1 if session.mut_auth else 0,
-                         req_slot_id=self._encap.slot_id if session.mut_auth else 0,
+                         req_slot_id=self._encap.slot_id if session.mut_auth else 0, opaque_data=opaque,
                          signature=signature, requester_verify_data=verify_data)
         self._begin(RequestCode.FINISH)
         self._send(request, session=self._handshake_carrier(session))

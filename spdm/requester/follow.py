@@ -141,6 +141,10 @@ class CapturedIdentity:
         """No verify data: the captured FINISH/PSK_FINISH brings it."""
         del session
 
+    def finish_opaque(self, negotiated: Negotiated) -> None:
+        """No FINISH: the captured one is adopted, its header and (1.4) opaque data enter TH."""
+        del negotiated
+
 
 class Follower:
     """A requester engine that follows a conversation someone else holds.
@@ -423,6 +427,8 @@ class Follower:
             self._check_finish(message)
         elif isinstance(message, PskFinish):
             handshake = self._handshake_at(HandshakeState.PSK_FINISHING, "PSK_FINISH")
+            # TH gains PSK_FINISH as sent: its header and (1.4) opaque data, then the verify data.
+            handshake.add_th(message.raw[: len(message.raw) - len(message.requester_verify_data)])
             handshake.check_request_verify_data(message.requester_verify_data, what="captured PSK_FINISH")
         elif isinstance(message, KeyUpdate) and session is not None:
             operation = message.key_operation
@@ -464,6 +470,10 @@ class Follower:
     def _check_finish(self, finish: Finish) -> None:
         """A captured FINISH: its signature (mutual authentication), then its verify data.
 
+        As a responder checks it: TH gains the FINISH as sent -- its header and
+        (1.4) opaque data, with mutual authentication after [D_encap] and
+        Hash(CM) -- before the signature and the verify data are checked over it.
+
         Raises:
             VerificationError: the signature or the verify data does not verify.
         """
@@ -471,14 +481,21 @@ class Follower:
         session = self._handshake_at(HandshakeState.FINISHING, "FINISH")
         negotiated = engine.negotiated
         assert negotiated is not None
+        raw, verify_data = finish.raw, finish.requester_verify_data
         if session.mut_auth:
             if finish.signature is None:
                 raise LocalProtocolError("captured FINISH carries no signature, mutual auth was asked")
-            chain = parse_spdm_cert_chain(engine._requester_chain(negotiated), negotiated.hash_alg)
+            chain_raw = engine._requester_chain(negotiated)
+            chain = parse_spdm_cert_chain(chain_raw, negotiated.hash_alg)
+            header = raw[: len(raw) - len(finish.signature) - len(verify_data)]
+            signed = session.add_requester_identity(
+                engine._encap.delivered_digests if negotiated.multi_key_req else b"", chain_raw, header)
             verify(chain.leaf.public_key(), negotiated.req_signing_alg, negotiated.hash_alg,
-                   negotiated.version, FINISH_CONTEXT, bytes(session.th), finish.signature)
+                   negotiated.version, FINISH_CONTEXT, signed, finish.signature)
             session.add_th(finish.signature)
-        session.check_request_verify_data(finish.requester_verify_data, what="captured FINISH")
+        else:
+            session.add_th(raw[: len(raw) - len(verify_data)])
+        session.check_request_verify_data(verify_data, what="captured FINISH")
 
     def _check_challenge_auth(self, answer: bytes) -> None:
         """A delivered CHALLENGE_AUTH (basic mutual auth) must verify over M2 with the delivered chain.

@@ -31,7 +31,7 @@ from ..messages import (
     KeyUpdateAck,
     peek_code,
 )
-from ..messages.codes import BaseHashAlgo
+from ..messages.codes import BaseHashAlgo, SpdmVersion
 from ..negotiation import Negotiated
 from ..secured import seal
 from ..session import Session
@@ -74,6 +74,11 @@ class Identity(Protocol):
         """The RequesterVerifyData to send now (added to TH), or None."""
         ...
 
+    def finish_opaque(self, negotiated: Negotiated) -> bytes | None:
+        """The OpaqueData of our FINISH / PSK_FINISH (b"" before 1.4), or None: the FINISH
+        someone else sent is adopted, and its own header and opaque data enter TH."""
+        ...
+
 
 class LiveIdentity:
     """The live requester: seals with the session keys, signs with its backend's keys.
@@ -81,11 +86,14 @@ class LiveIdentity:
     Args:
         backend: our certificate slots and keys (None: we cannot authenticate ourselves).
         random: the engine's random source (nonces of our CHALLENGE_AUTH).
+        finish_opaque: the OpaqueData our 1.4 FINISH and PSK_FINISH carry.
     """
 
-    def __init__(self, backend: IdentityBackend | None, random: Callable[[int], bytes]) -> None:
+    def __init__(self, backend: IdentityBackend | None, random: Callable[[int], bytes], *,
+                 finish_opaque: bytes = b"") -> None:
         self._backend = backend
         self._random = random
+        self._finish_opaque = finish_opaque
 
     @property
     def can_authenticate(self) -> bool:
@@ -109,6 +117,10 @@ class LiveIdentity:
     def verify_data(self, session: Session) -> bytes:
         """HMAC(request finished key, Hash(TH)), added to TH."""
         return session.add_request_verify_data()
+
+    def finish_opaque(self, negotiated: Negotiated) -> bytes:
+        """The configured OpaqueData from 1.4 on; none before (the field does not exist)."""
+        return self._finish_opaque if negotiated.version >= SpdmVersion.V14 else b""
 
     def answer_encapsulated(self, negotiated: Negotiated, inner: bytes, *, in_session: bool,
                             m2_prefix: bytes) -> bytes:

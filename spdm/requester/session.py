@@ -258,13 +258,16 @@ class SessionCommands(EncapCommands):
             return
         self._handshake.session = session
         self._handshake.machine.advance(RequestCode.PSK_FINISH)
-        session.add_th(PskFinish(spdm_version=negotiated.version).encode(CodecContext()))
+        opaque = self._identity.finish_opaque(negotiated)
+        if opaque is None:
+            return  # a follower adopts the PSK_FINISH that was sent, its header and opaque data
+        session.add_th(PskFinish(spdm_version=negotiated.version, opaque_data=opaque).encode(CodecContext()))
         verify_data = self._identity.verify_data(session)
         if verify_data is None:
-            return  # a follower adopts the PSK_FINISH that was sent
+            return
         self._begin(RequestCode.PSK_FINISH)
-        self._send(PskFinish(spdm_version=negotiated.version, requester_verify_data=verify_data),
-                   session=session)
+        self._send(PskFinish(spdm_version=negotiated.version, opaque_data=opaque,
+                             requester_verify_data=verify_data), session=session)
 
     def _on_psk_finish_rsp(self, request: PskFinish, response: PskFinishRsp) -> None:
         session = self._handshake.session

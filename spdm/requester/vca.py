@@ -37,14 +37,23 @@ __all__ = ["VcaCommands"]
 _FLAGS_14 = CapabilityFlags.SET_KEY_PAIR_RESET_CAP | CapabilityFlags.LARGE_RESP_CAP
 
 
-def _flags_for(flags: CapabilityFlags, version: SpdmVersion) -> int:
+def _flags_for(flags: CapabilityFlags, version: SpdmVersion, *, multi_key_conn: bool = False) -> int:
     """The configured flags as ``version`` carries them: none in 1.0, the 1.4 bits only from 1.4.
 
     The default configuration advertises LARGE_RESP_CAP (1.4); a 1.1-1.3
-    responder must not see a bit its version leaves reserved.
+    responder must not see a bit its version leaves reserved.  Asked for a
+    multi-key connection (:attr:`RequesterConfig.multi_key_conn`), a 1.3+
+    requester advertises MULTI_KEY_CAP NEG unless its flags name a
+    MULTI_KEY_CAP already (or PUB_KEY_ID_CAP, which excludes it) -- as the
+    reference requester does (0x0882f7c6, spdm13-p384-csr-setcert): with it
+    the responder may select MULTI_KEY_CONN_REQ, our keys on the multi-key
+    connection too.
     """
     if version < SpdmVersion.V11:
         return 0
+    exclusive = MULTI_KEY_CAPS | CapabilityFlags.PUB_KEY_ID_CAP
+    if multi_key_conn and version >= SpdmVersion.V13 and not flags & exclusive:
+        flags |= CapabilityFlags.MULTI_KEY_CAP_NEG
     return int(flags & ~_FLAGS_14) if version < SpdmVersion.V14 else int(flags)
 
 
@@ -75,7 +84,7 @@ class VcaCommands(RequesterCore):
         request = GetCapabilities(
             spdm_version=version,
             ct_exponent=c.ct_exponent,
-            flags=_flags_for(c.capabilities, version),
+            flags=_flags_for(c.capabilities, version, multi_key_conn=c.multi_key_conn),
             data_transfer_size=c.data_transfer_size,
             max_spdm_msg_size=c.max_spdm_msg_size,
         )

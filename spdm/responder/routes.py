@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ..errors import RemoteProtocolError, SpdmErrorCode
 from ..messages import (
     NO_CONTEXT,
     Challenge,
@@ -37,6 +38,7 @@ from ..messages import (
     VendorDefinedResponse,
 )
 from ..messages.codes import CapabilityFlags, RequestCode, SpdmVersion
+from ..messages.control import MAX_SMALL_VENDOR_PAYLOAD
 from ..messages.endpoint import GetEndpointInfo
 from ..messages.event import GetSupportedEventTypes, SubscribeEventTypes
 from ..messages.key_pair import GetKeyPairInfo, SetKeyPairInfo
@@ -45,7 +47,7 @@ from ..negotiation import MEAS_CAPS
 from . import auth, encap, measurements, provision, vca
 from . import chunk as chunking
 from . import session as secure
-from ._connection import Connection, unsupported_request
+from ._connection import Connection, invalid_request, unsupported_request
 from .endpoint import get_endpoint_info, get_key_pair_info, get_measurement_extension_log, set_key_pair_info
 from .event import get_supported_event_types, subscribe_event_types
 
@@ -97,9 +99,18 @@ class Route(Generic[M]):
 def vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
     """Pass a vendor-defined payload to the protocol registered for its (StandardID, VendorID).
 
+    The response takes the request's form: the 1.4 large form (LargeReq ->
+    LargeResp, 32-bit lengths) or the small one, as libspdm's responder
+    mirrors the bit.  A LargeReq needs LARGE_RESP_CAP on both sides (else
+    InvalidRequest, what libspdm answers; its unit tests check our flag).  A
+    handler's answer over 64 KiB to a small-form request cannot be carried:
+    DataTooLarge at 1.4 (InvalidRequest before), as for a large certificate
+    chain asked for in the 16-bit form.
+
     Raises:
         RemoteProtocolError: UnsupportedRequest when no protocol is registered;
-            whatever ProtocolError the handler raises (its code is answered).
+            InvalidRequest / DataTooLarge as above; whatever ProtocolError the
+            handler raises (its code is answered).
     """
     handler = conn.vendor_handlers.get((request.standard_id, request.vendor_id))
     if handler is None:
@@ -108,12 +119,22 @@ def vendor_defined(conn: Connection, request: VendorDefinedRequest) -> bytes:
             f"no vendor protocol for StandardID 0x{request.standard_id:04x}, "
             f"VendorID {request.vendor_id.hex() or '-'}",
         )
+    version = conn.session.version
+    if request.large and not conn.session.both(CapabilityFlags.LARGE_RESP_CAP):
+        raise invalid_request("a LargeReq VENDOR_DEFINED_REQUEST without LARGE_RESP_CAP on both sides")
     session = conn.current_session
+    payload = handler(request.payload, None if session is None else session.session_id)
+    if not request.large and len(payload) > MAX_SMALL_VENDOR_PAYLOAD:
+        reason = f"a {len(payload)}-byte vendor answer needs the LargeResp form"
+        if version >= SpdmVersion.V14:
+            raise RemoteProtocolError(reason, error_code=SpdmErrorCode.DATA_TOO_LARGE)
+        raise invalid_request(reason)
     response = VendorDefinedResponse(
-        spdm_version=conn.session.version,
+        spdm_version=version,
         standard_id=request.standard_id,
         vendor_id=request.vendor_id,
-        payload=handler(request.payload, None if session is None else session.session_id),
+        payload=payload,
+        large=request.large,
     ).encode()
     conn.check_fits(len(response))
     return response

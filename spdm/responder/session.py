@@ -32,7 +32,7 @@ from ..messages import (
     PskFinish,
     PskFinishRsp,
 )
-from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType, RequestCode
+from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType, RequestCode, SpdmVersion
 from ..messages.opaque import (
     SECURED_MESSAGE_VERSIONS,
     decode_opaque,
@@ -206,7 +206,7 @@ def finish(conn: Connection, request: Finish) -> bytes:
     else:
         session.add_th(request.raw[: len(request.raw) - len(request.requester_verify_data)])
     _check_verify_data(conn, session, request.requester_verify_data, "FINISH")
-    header = FinishRsp(spdm_version=session.version).encode()
+    header = FinishRsp(spdm_version=session.version, opaque_data=_finish_rsp_opaque(conn, session)).encode()
     session.add_th(header)
     verify_data = b""
     if session.handshake_in_the_clear:
@@ -294,10 +294,20 @@ def psk_finish(conn: Connection, request: PskFinish) -> bytes:
         raise _unexpected("PSK_FINISH outside a PSK handshake")
     session.add_th(request.raw[: len(request.raw) - len(request.requester_verify_data)])
     _check_verify_data(conn, session, request.requester_verify_data, "PSK_FINISH")
-    response = PskFinishRsp(spdm_version=session.version).encode()
+    response = PskFinishRsp(spdm_version=session.version,
+                            opaque_data=_finish_rsp_opaque(conn, session)).encode()
     session.add_th(response)
     _establish(conn, session)
     return response
+
+
+def _finish_rsp_opaque(conn: Connection, session: Session) -> bytes:
+    """The configured FINISH_RSP / PSK_FINISH_RSP OpaqueData from 1.4 on (the field does not exist before).
+
+    Decided: the content is the device's choice and not interpreted on either
+    side (DSP0277 defines no FINISH element); the transcript covers it.
+    """
+    return conn.config.finish_rsp_opaque_data if session.version >= SpdmVersion.V14 else b""
 
 
 def _check_verify_data(conn: Connection, session: Session, received: bytes, what: str) -> None:

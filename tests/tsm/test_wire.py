@@ -108,7 +108,8 @@ requesters = st.builds(
     trust_anchors=st.integers(1, 3).flatmap(lambda n: st.permutations(range(3)).map(
         lambda order: tuple(anchors()[i] for i in order[:n]))),
     busy_retries=u(32), busy_retry_delay=st.floats(0, 1e6), max_not_ready_polls=u(32),
-    certificate_portion=u(16), multi_key_conn=st.booleans(), mel_specification=u(8))
+    certificate_portion=u(16), multi_key_conn=st.booleans(), mel_specification=u(8),
+    finish_opaque_data=st.binary(max_size=64))
 
 configs = st.builds(TsmConfig, requester=requesters, slot_id=u(8), stream_id=u(8),
                     lock_flags=u(16).map(LockInterfaceFlags))
