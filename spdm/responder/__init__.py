@@ -16,7 +16,10 @@ ResponseNotReady is emulated on request (``ResponderConfig.not_ready_requests``)
 the response is computed, held back, and released by a RESPOND_IF_READY on
 the channel (the clear, or the same session) its request came on.
 
-The order of the checks follows libspdm's responder: an unknown or
+A request larger than our DataTransferSize that does not come by CHUNK_SEND
+is RequestTooLarge before any other check, once 1.2+ CAPABILITIES announced
+that size (:func:`.chunk.check_request_size`).  Otherwise the order of the
+checks follows libspdm's responder: an unknown or
 unsupported code is UnsupportedRequest, a known one that is illegal in the
 current state (:mod:`spdm.state`) UnexpectedRequest, one that only exists
 inside a session but came in the clear SessionRequired (UnexpectedRequest
