@@ -50,9 +50,6 @@ from ..messages.codes import ResponseCode
 
 __all__ = ["ChunkFetch", "ChunkSender"]
 
-_DOE_PAD = 3
-"""Zero bytes a DOE object may add after a message to reach a whole dword."""
-
 
 def _is_error(data: bytes) -> bool:
     return len(data) >= 2 and data[1] == ResponseCode.ERROR
