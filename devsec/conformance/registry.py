@@ -63,6 +63,7 @@ def catalogue() -> tuple[Case, ...]:
     from . import spdm_multikey  # noqa: F401
     from . import spdm_endpoint  # noqa: F401
     from . import spdm_chunk  # noqa: F401
+    from . import spdm_chunk_errors  # noqa: F401
     from . import spdm_provision  # noqa: F401
     from . import ide_km_query, ide_km_keys  # noqa: F401
     from . import tdisp_interface, tdisp_report  # noqa: F401

@@ -188,10 +188,11 @@ def _send(ctx: CaseContext, handle: int, seq_no: int, chunk: bytes, *, size: int
                               chunk=chunk))
 
 
-def _send_refused(ctx: CaseContext, what: str, data: bytes) -> None:
-    """Refused: an ERROR, or an ACK with EarlyErrorDetected carrying an ERROR."""
+def _send_refused(ctx: CaseContext, what: str, data: bytes,
+                  codes: tuple[SpdmErrorCode, ...] = _REFUSALS) -> None:
+    """Refused: an ERROR with one of ``codes``, or an ACK with EarlyErrorDetected carrying an ERROR."""
     if len(data) >= 2 and data[1] == ResponseCode.ERROR:
-        ctx.expect_error(what, data, _REFUSALS)
+        ctx.expect_error(what, data, codes)
         return
     ack = ctx.decode(ChunkSendAck, data, reference=CLAUSE)
     carried = ack.response[1] if len(ack.response) >= 2 else None
@@ -230,8 +231,10 @@ def send_bad_sequence(ctx: CaseContext) -> None:
 @case("spdm.chunk.send-oversize", "A CHUNK_SEND announcing a LargeMessageSize above the device's "
       "MaxSPDMmsgSize is refused", CLAUSE, per_version=True, min_version=V12, needs=F.CHUNK_CAP)
 def send_oversize(ctx: CaseContext) -> None:
-    pieces = _large_request(ctx, _chunking(ctx).data_transfer_size)
-    too_large = ctx.profile_max_message_size + 1 if hasattr(ctx, "profile_max_message_size") else 1 << 24
-    _send_refused(ctx, f"LargeMessageSize {too_large:#x} is refused", _send(ctx, 0, 0, pieces[0],
-                                                                            size=too_large))
+    setup = _chunking(ctx)
+    pieces = _large_request(ctx, setup.data_transfer_size)
+    too_large = setup.max_spdm_msg_size + 1
+    _send_refused(ctx, f"LargeMessageSize {too_large:#x} (MaxSPDMmsgSize {setup.max_spdm_msg_size:#x}) is "
+                  "refused", _send(ctx, 0, 0, pieces[0], size=too_large),
+                  (*_REFUSALS, SpdmErrorCode.REQUEST_TOO_LARGE))
 

@@ -277,10 +277,14 @@ class RequesterCore:
         code.  It is handled exactly like an in-band ERROR without extended
         data: Busy is retried, anything else ends the request with
         :class:`~spdm.events.ErrorResponseReceived` (a ResponseNotReady needs
-        its extended data, so here it ends the request too).
+        its extended data, so here it ends the request too).  In the middle of
+        a chunk transfer it answers the chunk request in flight, as an in-band
+        ERROR would (:mod:`.chunk`).
 
         Raises:
             LocalProtocolError: no request is outstanding, or the engine failed earlier.
+            RemoteProtocolError: an ERROR other than Busy to a chunk request
+                (engine poisoned).
         """
         self._check_usable()
         pending = self._pending
@@ -290,7 +294,15 @@ class RequesterCore:
             raise LocalProtocolError("an ERROR arrived while waiting to retry")
         error = ErrorResponse(spdm_version=pending.request.spdm_version, error_code=error_code,
                               error_data=error_data)
-        self._on_error(pending, error)
+        if pending.chunks is None:
+            self._on_error(pending, error)
+            return
+        try:  # it answers the chunk request in flight: the chunk transfer judges it
+            self._receive(pending, error.encode())
+        except RemoteProtocolError as exc:
+            self._poisoned = exc
+            self._pending = None
+            raise
 
     def _unwrap(self, pending: _Pending, data: bytes, secured: bool) -> bytes:
         """The SPDM message inside a response, opening the record of a session request."""
@@ -381,12 +393,7 @@ class RequesterCore:
         request = replace(request, raw=raw)
         self.transcript.begin(request.CODE, session)
         self._pending = _Pending(request, ctx, session=session, resend=raw)
-        first = raw
-        limit = self.negotiated.responder_data_transfer_size if self.negotiated is not None else 0
-        if limit and len(raw) > limit and self._chunking():
-            self._pending.chunks = ChunkSender(request.spdm_version, self._chunk_send_handle, raw, limit)
-            self._chunk_send_handle = (self._chunk_send_handle + 1) & 0xFF
-            first = self._pending.chunks.next_request()
+        first = self._first_request(self._pending)
         try:
             self._queue(first, session)
         except SequenceExhausted:
@@ -398,6 +405,22 @@ class RequesterCore:
             self._drop_session(session)
             raise
         logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
+
+    def _first_request(self, pending: _Pending) -> bytes:
+        """The request itself, or (larger than the responder's DataTransferSize) its first CHUNK_SEND.
+
+        Sending it again (after Busy) starts a new CHUNK_SEND transfer with the next handle.
+        """
+        raw = pending.request.raw
+        negotiated = self.negotiated
+        limit = negotiated.responder_data_transfer_size if negotiated is not None else 0
+        if not (limit and len(raw) > limit and self._chunking()):
+            return raw
+        assert negotiated is not None  # limit says so
+        pending.chunks = ChunkSender(pending.request.spdm_version, self._chunk_send_handle, raw, limit,
+                                     receive_limit=negotiated.requester_data_transfer_size)
+        self._chunk_send_handle = (self._chunk_send_handle + 1) & 0xFF
+        return pending.chunks.next_request()
 
     def _check_size(self, request: Message, raw: bytes) -> None:
         """A request must fit what the responder said it takes (1.2+, its CAPABILITIES sizes).
@@ -512,12 +535,13 @@ class RequesterCore:
         if error.large_response_handle is not None and self._chunking():
             assert self.negotiated is not None  # _chunking() says so
             pending.chunks = ChunkFetch(request.spdm_version, error.large_response_handle,
-                                        self.negotiated.requester_max_spdm_msg_size)
+                                        self.negotiated.requester_max_spdm_msg_size,
+                                        receive_limit=self.negotiated.requester_data_transfer_size)
             self._queue(pending.chunks.next_request(), pending.session)
             return
         if code == SpdmErrorCode.BUSY and pending.busy_retries < self.config.busy_retries:
             pending.busy_retries += 1
-            pending.resend = request.raw
+            pending.resend = self._first_request(pending)
             self._timer = self.config.busy_retry_delay
             logger.debug("Busy: retry %d of %s", pending.busy_retries, type(request).__name__)
             return

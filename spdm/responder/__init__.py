@@ -16,7 +16,10 @@ ResponseNotReady is emulated on request (``ResponderConfig.not_ready_requests``)
 the response is computed, held back, and released by a RESPOND_IF_READY on
 the channel (the clear, or the same session) its request came on.
 
-The order of the checks follows libspdm's responder: an unknown or
+A request larger than our DataTransferSize that does not come by CHUNK_SEND
+is RequestTooLarge before any other check, once 1.2+ CAPABILITIES announced
+that size (:func:`.chunk.check_request_size`).  Otherwise the order of the
+checks follows libspdm's responder: an unknown or
 unsupported code is UnsupportedRequest, a known one that is illegal in the
 current state (:mod:`spdm.state`) UnexpectedRequest, one that only exists
 inside a session but came in the clear SessionRequired (UnexpectedRequest
@@ -154,7 +157,8 @@ class Responder:
                 "mutual authentication needs requester trust anchors and a clock to check them at")
         self.config = config
         self._conn = Connection(config=config, backend=backend, rng=rng, now=now)
-        self._conn.chunks = chunking.ChunkContext(answer=lambda request: self._answer(request)[0])
+        self._conn.chunks = chunking.ChunkContext(
+            answer=lambda request: self._answer(request, reassembled=True)[0])
         self._outbound: deque[bytes] = deque()
         self._events: deque[Event] = deque()
         self._pending: _Pending | None = None
@@ -328,11 +332,14 @@ class Responder:
             return data[0]
         return SpdmVersion.V10
 
-    def _answer(self, data: bytes) -> tuple[bytes, RequestAnswered]:
-        """Produce the response to one request; the one place errors become ERROR."""
+    def _answer(self, data: bytes, *, reassembled: bool = False) -> tuple[bytes, RequestAnswered]:
+        """Produce the response to one request; the one place errors become ERROR.
+
+        ``reassembled``: the request came by CHUNK_SEND (it may exceed our DataTransferSize).
+        """
         code = data[1] if len(data) >= 2 else 0
         try:
-            response = self._dispatch(data)
+            response = self._dispatch(data, reassembled=reassembled)
         except ProtocolError as exc:
             self._conn.transcript.failed(code, self._conn.current_session)
             error = ErrorResponse(
@@ -355,17 +362,19 @@ class Responder:
                 code, ResponseCode.ERROR, SpdmErrorCode.RESPONSE_NOT_READY, "response not ready")
         return response, RequestAnswered(code, response[1])
 
-    def _dispatch(self, data: bytes) -> bytes:
+    def _dispatch(self, data: bytes, *, reassembled: bool = False) -> bytes:
         """Check a request against the code table, state table and version, then run it."""
         conn = self._conn
         if len(data) < 4:
             raise invalid_request(f"a {len(data)}-byte request is shorter than the SPDM header")
         version, code = data[0], data[1]
+        if not reassembled:
+            chunking.check_request_size(conn, data)
         if code == RequestCode.RESPOND_IF_READY:
             return self._respond_if_ready(data)
         self._pending = None  # a new request abandons a held-back response
-        if code != RequestCode.CHUNK_GET and conn.chunks is not None:
-            conn.chunks.abandon()  # and a large response not fetched
+        if conn.chunks is not None:
+            conn.chunks.request_arrived(code, conn.current_session)  # and the chunk transfers it ends
         route = ROUTES.get(code)
         if route is None:
             raise unsupported_request(code, f"request {_code_name(code)} is not supported")

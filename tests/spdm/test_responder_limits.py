@@ -168,7 +168,10 @@ def _pulling_the_requester_chain() -> tuple[Responder, int]:
     """CHALLENGE asked for basic mutual auth and the requester delivered its DIGESTS:
     the device asks for the chain.  Returns the device and the pending request ID."""
     config = ResponderConfig(capabilities=DEFAULT_RESPONDER_CAPS | F.MUT_AUTH_CAP | F.ENCAP_CAP,
-                             mutual_auth=True, requester_trust_anchors=(_host().root_certificate(),))
+                             mutual_auth=True, requester_trust_anchors=(_host().root_certificate(),),
+                             # a buffer that takes the reproducer's 64 KiB delivery whole (a smaller
+                             # one answers it RequestTooLarge before the flow sees it)
+                             data_transfer_size=0x20000, max_spdm_msg_size=0x20000)
     responder = _negotiated(config, DEFAULT_REQUESTER_CAPS | F.MUT_AUTH_CAP | F.ENCAP_CAP)
     responder.handle(GET_CERTIFICATE)
     answer = responder.handle(Challenge(spdm_version=V, slot_id=0, nonce=bytes(32),
