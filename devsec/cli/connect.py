@@ -37,7 +37,10 @@ from .args import (
 from .report import report_dict, report_text
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from spdm.transport import DoeTransport
+    from spdm.transport.binding_driver import BindingChannel
     from sysfs_bridge.pci import PciIdentity
     from tsm.endpoint import EndpointEvidence
     from tsm.teeio import TeeIoSteps
@@ -108,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
                       args)
     teeio = _teeio_steps(args)
     psk = hex_value(args.psk, "--psk") if args.psk else None
-    with open_transport(args.target, force=args.force) as transport:
+    with _open(args) as transport:
         pci = _pci_identity(transport) if args.sysfs else None
         connection = connect(transport, config, slot_id=args.slot, identity=identity)
         event_types = None
@@ -127,6 +130,20 @@ def _run(args: argparse.Namespace) -> int:
         _render(args, report, pci, teeio)
     _print(args, report, teeio, event_types, endpoint)
     return 0
+
+
+def _open(args: argparse.Namespace) -> AbstractContextManager[DoeTransport | BindingChannel]:
+    """The target's DOE transport, or with ``--binding mctp|tcp`` its binding channel (closed on leaving).
+
+    Raises:
+        ConfigurationError / TransportError: as :func:`spdm.transport.targets.open_binding`
+            and :func:`spdm.transport.targets.open_transport`.
+    """
+    if args.binding == "doe":
+        return open_transport(args.target, force=args.force)
+    from spdm.transport.targets import open_binding
+
+    return open_binding(args.target, args.binding)
 
 
 def _endpoint(args: argparse.Namespace, connection: Connection) -> EndpointEvidence | None:
@@ -169,7 +186,7 @@ def _teeio_steps(args: argparse.Namespace) -> TeeIoSteps | None:
     return TeeIoSteps(ide=args.ide, tdis=tdis)
 
 
-def _pci_identity(transport: DoeTransport) -> PciIdentity | None:
+def _pci_identity(transport: DoeTransport | BindingChannel) -> PciIdentity | None:
     """``--sysfs``: a real function's PCI identity, read from its config space (None for a socket)."""
     from spdm.transport.configspace import DeviceMailbox
     from sysfs_bridge.pci import pci_identity
@@ -215,6 +232,11 @@ def add_parser(sub: Subparsers) -> None:
     """Add ``devsec connect``."""
     p = sub.add_parser("connect", help="authenticate a device and read its measurements")
     p.add_argument("target", help="tcp://HOST:PORT (spdm-emu socket) or a PCI address DDDD:BB:DD.F")
+    p.add_argument("--binding", choices=("doe", "mctp", "tcp"), default="doe",
+                   help="tcp:// targets: what the socket's frames carry, as the device was started with: "
+                        "PCI DOE objects (spdm-emu --trans PCI_DOE, devsec emulate's default), MCTP "
+                        "messages (--trans MCTP, spdm-emu's default) or DSP0287 messages (--trans TCP); "
+                        "mctp and tcp have no DOE discovery")
     p.add_argument("--trust-root", action="append", required=True, metavar="FILE",
                    help="root certificate(s), PEM or DER (repeatable)")
     p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")

@@ -34,9 +34,6 @@ from spdm.names import parse_asym, parse_signing
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12
 from spdm.provisioning import ProvisionableDevice
 from spdm.slots import SLOT_COUNT
-from spdm.transport import EmuSocketServer, SocketTransportType
-from spdm.transport.binding_endpoint import BindingEndpoint
-from spdm.transport.tcp_binding import TCP_CAPTURE, TCP_RECORDS
 
 from .args import (
     Subparsers,
@@ -71,6 +68,10 @@ DEFAULT_TDIS = (0x0100, 0x0101, 0x0102, 0xBEEF)
 MEASUREMENT_CAPS = {"signed": F.MEAS_CAP_SIG, "unsigned": F.MEAS_CAP_NO_SIG, "none": F(0)}
 ENDPOINT_INFO_CAPS = {"signed": F.EP_INFO_CAP_SIG, "unsigned": F.EP_INFO_CAP_NO_SIG, "none": F(0)}
 """``--endpoint-info``: EP_INFO_CAP (SPDM 1.3: GET_ENDPOINT_INFO answered signed, or unsigned only)."""
+
+
+_TRANSPORT_NAMES = {"doe": "PCI_DOE", "mctp": "MCTP", "tcp": "TCP"}
+"""``--binding``: the spdm-emu ``--trans`` each binding answers (the banner names it)."""
 
 
 def _slot_list(value: str) -> tuple[int, ...]:
@@ -184,8 +185,10 @@ def device_from_args(args: argparse.Namespace, model: DeviceModel | Provisionabl
         mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots,
         data_transfer_size=_transfer_size(args.data_transfer_size),
         max_spdm_msg_size=_max_message_size(args))
-    if args.binding == "tcp":
-        config = replace(config, record_format=TCP_RECORDS)
+    if args.binding != "doe":  # the responder seals and opens records as the binding does
+        from spdm.transport.binding_socket import message_codec
+
+        config = replace(config, record_format=message_codec(args.binding).record_format)
     functions = tuple(args.tdi) if args.tdi else DEFAULT_TDIS
     return SecureDevice(config, model, functions=functions, ide_ports=args.ide_ports)
 
@@ -223,16 +226,12 @@ def _run(args: argparse.Namespace) -> int:
     device = device_from_args(args, model)
     if args.root_out and isinstance(model, DeviceModel):
         Path(args.root_out).write_bytes(root_certificates_pem(model))
-    if args.binding == "tcp":  # DSP0287 messages in spdm-emu's frames, as the reference's --trans TCP
-        server = EmuSocketServer(BindingEndpoint(TCP_CAPTURE, device.spdm.responder).handle,
-                                 host.strip("[]"), int(port), transport_type=SocketTransportType.TCP)
-    else:
-        server = device.spdm.server(host.strip("[]"), int(port))
+    server = device.spdm.server(host.strip("[]"), int(port), binding=args.binding)
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
     address = "{}:{}".format(*server.address)
     config = device.spdm.responder.config
-    print(f"devsec: emulating an SPDM device on {address} ({'TCP' if args.binding == 'tcp' else 'PCI_DOE'}); "
+    print(f"devsec: emulating an SPDM device on {address} ({_TRANSPORT_NAMES[args.binding]}); "
           f"root certificate {'in ' + args.root_out if args.root_out else 'not written'}; "
           f"slots {','.join(str(s) for s in model.slots)}; "
           f"capabilities {config.capabilities.name or 'none'}; heartbeat period {config.heartbeat_period} s; "
@@ -264,9 +263,10 @@ def add_parser(sub: Subparsers) -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     p.add_argument("--listen", default="127.0.0.1:2323", metavar="HOST:PORT",
                    help="where to serve (default 127.0.0.1:2323)")
-    p.add_argument("--binding", choices=("doe", "tcp"), default="doe",
+    p.add_argument("--binding", choices=tuple(_TRANSPORT_NAMES), default="doe",
                    help="what the socket's frames carry: PCI DOE objects (spdm-emu --trans PCI_DOE, "
-                        "the default) or DSP0287 messages (--trans TCP; SPDM only, no DOE discovery)")
+                        "the default), MCTP messages (--trans MCTP) or DSP0287 messages (--trans TCP); "
+                        "with mctp and tcp SPDM only, no DOE discovery")
     p.add_argument("--slot", action="append", default=[], metavar="N:CHAIN:KEY",
                    help="provision slot N from a chain file (DER certificates root first, or a PEM "
                         "bundle) and the leaf's PEM private key (repeatable; every slot must sign "

@@ -4,7 +4,8 @@ One :class:`EmulatedDevice` can be reached the three ways a host reaches a
 device: in process (:meth:`EmulatedDevice.pipe`), through the DOE mailbox
 registers of its modelled config space with the real host mailbox driver
 (:meth:`EmulatedDevice.mailbox`), or over the spdm-emu socket protocol
-(:meth:`EmulatedDevice.server`).  Whatever the path, the same bytes reach the
+(:meth:`EmulatedDevice.server`, DOE objects or, as the reference's
+``--trans MCTP`` / ``--trans TCP``, MCTP or DSP0287 messages).  Whatever the path, the same bytes reach the
 same responder.
 """
 
@@ -18,6 +19,7 @@ from typing import Unpack
 from spdm.backend import ResponderBackend
 from spdm.config import ResponderConfig
 from spdm.driver import SECURED_SPDM_PROTOCOL, SPDM_PROTOCOL
+from spdm.errors import ConfigurationError
 from spdm.responder import Responder
 from spdm.transport import (
     DoeEndpoint,
@@ -66,6 +68,25 @@ class EmulatedDevice:
         """The host's mailbox driver over this device's modelled config space."""
         return open_mailbox(self.config_space, **options)
 
-    def server(self, host: str = "127.0.0.1", port: int = 2323) -> EmuSocketServer:
-        """A spdm-emu protocol server for this device (not yet serving)."""
-        return EmuSocketServer(self.endpoint.handle, host, port)
+    def server(self, host: str = "127.0.0.1", port: int = 2323, *, binding: str = "doe") -> EmuSocketServer:
+        """A spdm-emu protocol server for this device (not yet serving).
+
+        Args:
+            host: address to bind.
+            port: TCP port (0: a free one).
+            binding: what the frames carry: ``doe`` objects to the DOE endpoint,
+                or ``mctp`` / ``tcp`` messages straight to the responder (whose
+                configuration must then hold that binding's record format).
+
+        Raises:
+            ConfigurationError: an unknown binding, or a responder on another record format.
+            TransportError: the address cannot be bound.
+        """
+        if binding == "doe":
+            return EmuSocketServer(self.endpoint.handle, host, port)
+        from spdm.transport.binding_socket import binding_server, message_codec
+
+        if self.responder.config.record_format is not message_codec(binding).record_format:
+            raise ConfigurationError(f"the device's responder does not seal records as the {binding} "
+                                     f"binding does (ResponderConfig.record_format)")
+        return binding_server(self.responder, binding, host, port)

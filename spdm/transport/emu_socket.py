@@ -167,12 +167,14 @@ class EmuSocketClient:
         _log.debug("connected to spdm-emu server %s:%d", host, port)
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 10.0) -> EmuSocketClient:
+    def from_url(cls, url: str, *, timeout: float = 10.0,
+                 transport_type: SocketTransportType = SocketTransportType.PCI_DOE) -> EmuSocketClient:
         """Connect to ``tcp://HOST:PORT`` (IPv6 as ``tcp://[::1]:2323``).
 
         Args:
             url: the server URL; nothing may follow the port.
             timeout: as for the constructor.
+            transport_type: as for the constructor.
 
         Returns:
             The connected client.
@@ -196,7 +198,7 @@ class EmuSocketClient:
             or parts.username is not None
         ):
             raise ConfigurationError(f"bad spdm-emu URL {url!r}: expected tcp://HOST:PORT")
-        return cls(parts.hostname, port, timeout=timeout)
+        return cls(parts.hostname, port, timeout=timeout, transport_type=transport_type)
 
     def _call(self, command: SocketCommand, payload: bytes, timeout: float | None = None) -> bytes:
         if self._sock is None:
