@@ -39,6 +39,7 @@ from .report import report_dict, report_text
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+    from spdm.events import DeviceEventReceived
     from spdm.transport import DoeTransport
     from spdm.transport.binding_driver import BindingChannel
     from sysfs_bridge.pci import PciIdentity
@@ -104,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
         identity = DeviceModel.from_files(read(args.requester_cert_chain, "requester chain"),
                                           read(args.requester_key, "requester key"))
         caps |= MUTUAL_AUTH_CAPS
+    if args.events is not None:
+        caps |= CapabilityFlags.ENCAP_CAP  # events come as encapsulated SEND_EVENTs
     config = _chunked(sized(RequesterConfig(versions=versions(args), capabilities=caps,
                                             algorithms=preferences(args),
                                             trust_anchors=certificates(args.trust_root, "trust root"),
@@ -115,11 +118,17 @@ def _run(args: argparse.Namespace) -> int:
         pci = _pci_identity(transport) if args.sysfs else None
         connection = connect(transport, config, slot_id=args.slot, identity=identity)
         event_types = None
-        if args.session or psk is not None or teeio is not None or args.event_types:
+        received: list[DeviceEventReceived] | None = None
+        if (args.session or psk is not None or teeio is not None or args.event_types
+                or args.events is not None):
             with connection.open_session(psk, psk_hint=(args.psk_hint or "").encode()) as session:
                 _exercise_session(connection, session)
                 if args.event_types:
                     event_types = _event_types(connection, session)
+                if args.events is not None:
+                    from .event_watch import watch_events
+
+                    received = watch_events(connection, session, args.events)
                 if teeio is not None:
                     teeio.run(session)
         endpoint = _endpoint(args, connection)
@@ -128,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         report = replace(report, events=report.events + endpoint.events)
     if args.sysfs:
         _render(args, report, pci, teeio)
-    _print(args, report, teeio, event_types, endpoint)
+    _print(args, report, teeio, event_types, endpoint, received)
     return 0
 
 
@@ -208,9 +217,16 @@ def _render(args: argparse.Namespace, report: AuthenticationReport, pci: PciIden
 
 def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps | None,
            event_types: tuple[list[dict[str, object]], list[str]] | None,
-           endpoint: EndpointEvidence | None) -> None:
+           endpoint: EndpointEvidence | None, received: list[DeviceEventReceived] | None) -> None:
     doc = report_dict(report, args.target)
     text = report_text(report, args.target)
+    if received is not None:
+        from .event_watch import event_dict, event_line
+
+        doc["device_events"] = [event_dict(e) for e in received]
+        last = text.rindex("\nresult")
+        text = (text[:last] + f"\ndevice events ({args.events:g} s)\n"
+                + ("\n".join(event_line(e) for e in received) or "  none") + text[last:])
     if event_types is not None:
         doc["event_types"], lines = event_types
         last = text.rindex("\nresult")
@@ -264,6 +280,11 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--event-types", action="store_true",
                    help="in the session: list the event types the device can send (SPDM 1.3 "
                         "GET_SUPPORTED_EVENT_TYPES; empty without EVENT_CAP)")
+    p.add_argument("--events", type=float, metavar="SECONDS",
+                   help="in the session: subscribe to every event type (SPDM 1.3 SUBSCRIBE_EVENT_TYPES), "
+                        "poll the device for SECONDS and print each event it sends (e.g. "
+                        "MEASUREMENT_CHANGED with the measurement indices; devsec emulate --events "
+                        "changes its measurements on SIGUSR1)")
     p.add_argument("--max-spdm-msg-size", type=lambda v: int(v, 0), metavar="BYTES",
                    help="the largest SPDM message we assemble from chunks, advertised as MaxSPDMmsgSize; "
                         "above --data-transfer-size we offer CHUNK_CAP and messages that do not fit go "

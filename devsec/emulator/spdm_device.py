@@ -19,7 +19,6 @@ from typing import Unpack
 from spdm.backend import ResponderBackend
 from spdm.config import ResponderConfig
 from spdm.driver import SECURED_SPDM_PROTOCOL, SPDM_PROTOCOL
-from spdm.errors import ConfigurationError
 from spdm.responder import Responder
 from spdm.transport import (
     DoeEndpoint,
@@ -28,6 +27,7 @@ from spdm.transport import (
     EmuSocketServer,
     ModelConfigSpace,
     PipeTransport,
+    SocketTransportType,
     open_mailbox,
 )
 from spdm.transport.configspace import MailboxOptions
@@ -68,7 +68,8 @@ class EmulatedDevice:
         """The host's mailbox driver over this device's modelled config space."""
         return open_mailbox(self.config_space, **options)
 
-    def server(self, host: str = "127.0.0.1", port: int = 2323, *, binding: str = "doe") -> EmuSocketServer:
+    def server(self, host: str = "127.0.0.1", port: int = 2323, *, binding: str = "doe",
+               between_messages: Callable[[], None] | None = None) -> EmuSocketServer:
         """A spdm-emu protocol server for this device (not yet serving).
 
         Args:
@@ -77,16 +78,27 @@ class EmulatedDevice:
             binding: what the frames carry: ``doe`` objects to the DOE endpoint,
                 or ``mctp`` / ``tcp`` messages straight to the responder (whose
                 configuration must then hold that binding's record format).
+            between_messages: called on the serving thread before each message
+                is answered: where changes to the device (a firmware update,
+                :meth:`Responder.update_measurements`) are applied, so the
+                engines are never touched from two threads at once.
 
         Raises:
             ConfigurationError: an unknown binding, or a responder on another record format.
             TransportError: the address cannot be bound.
         """
-        if binding == "doe":
-            return EmuSocketServer(self.endpoint.handle, host, port)
-        from spdm.transport.binding_socket import binding_server, message_codec
+        handler: Callable[[bytes], bytes | None] = self.endpoint.handle
+        transport_type = SocketTransportType.PCI_DOE
+        if binding != "doe":
+            from spdm.transport.binding_socket import SOCKET_TRANSPORT_TYPES, binding_endpoint
 
-        if self.responder.config.record_format is not message_codec(binding).record_format:
-            raise ConfigurationError(f"the device's responder does not seal records as the {binding} "
-                                     f"binding does (ResponderConfig.record_format)")
-        return binding_server(self.responder, binding, host, port)
+            handler = binding_endpoint(self.responder, binding).handle
+            transport_type = SOCKET_TRANSPORT_TYPES[binding]
+        if between_messages is not None:
+            answer, before = handler, between_messages
+
+            def handler(message: bytes) -> bytes | None:
+                before()
+                return answer(message)
+
+        return EmuSocketServer(handler, host, port, transport_type=transport_type)

@@ -23,16 +23,18 @@ The codecs of the two message bindings are imported when a binding is used.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from spdm.errors import ConfigurationError
 
 from .binding import MessageCodec
-from .binding_endpoint import BindingEndpoint, MessageResponder
+from .binding_endpoint import BindingEndpoint
 from .emu_frame import SocketTransportType
-from .emu_socket import EmuSocketServer
 
-__all__ = ["BINDINGS", "SOCKET_TRANSPORT_TYPES", "binding_server", "message_codec"]
+if TYPE_CHECKING:
+    from spdm.responder import Responder
+
+__all__ = ["BINDINGS", "SOCKET_TRANSPORT_TYPES", "binding_endpoint", "message_codec"]
 
 BINDINGS: Final = ("doe", "mctp", "tcp")
 """The bindings' names, as ``devsec connect/emulate --binding`` takes them (doe first: the default)."""
@@ -62,20 +64,15 @@ def message_codec(binding: str) -> MessageCodec:
     raise ConfigurationError(f"{binding!r} is not a message binding (mctp or tcp)")
 
 
-def binding_server(responder: MessageResponder, binding: str, host: str = "127.0.0.1",
-                   port: int = 2323) -> EmuSocketServer:
-    """A spdm-emu server whose frames carry ``binding``'s messages to ``responder`` (not yet serving).
-
-    Args:
-        responder: the device's responder, on the binding's record format.
-        binding: ``mctp`` or ``tcp``.
-        host: address to bind.
-        port: TCP port (0: a free one).
+def binding_endpoint(responder: Responder, binding: str) -> BindingEndpoint:
+    """The endpoint that answers ``binding``'s socket messages with ``responder``.
 
     Raises:
-        ConfigurationError: not a message binding, or a bad port.
-        TransportError: the address cannot be bound.
+        ConfigurationError: not a message binding, or a responder that does not
+            seal records with the binding's parameters (``ResponderConfig.record_format``).
     """
     codec = message_codec(binding)
-    return EmuSocketServer(BindingEndpoint(codec, responder).handle, host, port,
-                           transport_type=SOCKET_TRANSPORT_TYPES[binding])
+    if responder.config.record_format is not codec.record_format:
+        raise ConfigurationError(f"the responder does not seal records as the {binding} binding does "
+                                 f"(ResponderConfig.record_format)")
+    return BindingEndpoint(codec, responder)

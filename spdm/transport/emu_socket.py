@@ -4,9 +4,10 @@ spdm-emu's requester and responder talk over TCP (default port 2323) in frames
 of ``command | transport type | payload size`` (each a big-endian u32) and the
 payload (``spdm_emu_common/command.c``).  With transport type PCI_DOE the
 payload of a NORMAL frame is exactly one DOE data object, header and pad
-included; with transport type TCP (the reference's ``--trans TCP``) it is one
-DSP0287 message (:mod:`.tcp_binding`; :mod:`.binding_endpoint` and
-:mod:`.binding_driver` serve and drive it).  Client and server speak the one
+included; with transport type MCTP or TCP (the reference's ``--trans MCTP`` /
+``--trans TCP``) it is one MCTP message or one DSP0287 message
+(:mod:`.binding_socket`; :mod:`.binding_endpoint` and :mod:`.binding_driver`
+serve and drive them).  Client and server speak the one
 transport type they were made with.  What the reference responder does, and this server mirrors:
 
 * TEST: answers TEST with ``"Server Hello!"`` plus its NUL terminator (the

@@ -31,7 +31,7 @@ from spdm.transport import EmuSocketClient, EmuSocketServer, SocketTransportType
 from spdm.transport.binding import BoundMessage
 from spdm.transport.binding_driver import BindingDriver
 from spdm.transport.binding_endpoint import BindingEndpoint
-from spdm.transport.binding_socket import SOCKET_TRANSPORT_TYPES, message_codec
+from spdm.transport.binding_socket import SOCKET_TRANSPORT_TYPES, binding_endpoint, message_codec
 from spdm.transport.mctp import EMU_TRANSPORT_HEADER, MCTP_CAPTURE, MCTP_MESSAGES, MCTP_RECORDS
 from spdm.transport.targets import open_binding
 from spdm.transport.tcp_binding import TCP_CAPTURE, TCP_RECORDS
@@ -61,7 +61,7 @@ def serving(binding: str = "mctp") -> Iterator[tuple[str, list[bytes]]]:
     """Our device served with ``binding``; yields its URL and the messages its server saw and sent."""
     config = ResponderConfig(capabilities=DEFAULT_RESPONDER_CAPS, algorithms=PREFS,
                              record_format=message_codec(binding).record_format)
-    recording = Recording(BindingEndpoint(message_codec(binding), Responder(config, MODEL)))
+    recording = Recording(binding_endpoint(Responder(config, MODEL), binding))
     server = EmuSocketServer(recording, "127.0.0.1", 0, transport_type=SOCKET_TRANSPORT_TYPES[binding])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -160,6 +160,12 @@ def test_open_binding_refuses_what_cannot_carry_the_binding() -> None:
         open_binding("0000:01:00.0", "mctp")
     with pytest.raises(ConfigurationError, match="not a message binding"):
         open_binding("tcp://127.0.0.1:1", "doe")
+
+
+def test_a_responder_on_doe_records_does_not_serve_a_message_binding() -> None:
+    responder = Responder(ResponderConfig(algorithms=PREFS), MODEL)
+    with pytest.raises(ConfigurationError, match="does not seal records as the mctp binding"):
+        binding_endpoint(responder, "mctp")
 
 
 def test_an_mctp_message_of_another_type_is_refused() -> None:
