@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from .backend import IdentityBackend
 from .config import RequesterConfig
@@ -39,6 +40,9 @@ from .messages.codes import (
 from .negotiation import MEAS_CAPS, Negotiated
 from .requester import Requester
 from .transport import DoeTransport
+
+if TYPE_CHECKING:
+    from .transport.binding_driver import BindingChannel
 
 __all__ = [
     "AuthenticationReport",
@@ -118,7 +122,7 @@ def check_measurement_nonce(nonce: bytes | None) -> None:
 
 
 def authenticate(
-    transport: DoeTransport,
+    transport: DoeTransport | BindingChannel,
     config: RequesterConfig,
     *,
     now: datetime | None = None,
@@ -131,7 +135,8 @@ def authenticate(
     """Authenticate the device behind ``transport`` and collect its signed measurements (CMA; no session).
 
     Args:
-        transport: the device's DOE mailbox (or a socket/pipe standing in for it);
+        transport: the device's DOE mailbox (or a socket/pipe standing in for it), or
+            a binding's channel (MCTP, DSP0287: :func:`spdm.transport.targets.open_binding`);
             the caller keeps it and closes it.
         config: versions, algorithms and the trust decision: at least one anchor, or
             ``DEFER_TRUST`` (the caller then checks the chain's root itself, e.g. a policy
@@ -157,9 +162,10 @@ def authenticate(
         TransportError: the transport failed.
     """
     check_measurement_nonce(measurement_nonce)
-    requester = (Requester(config, backend=identity) if rng is None
-                 else Requester(config, rng=rng, backend=identity))
-    driver = RequesterDriver(transport, requester, sleep=sleep)
+    from .transport.binding_driver import requester_driver
+
+    driver = requester_driver(transport, config, rng=rng, identity=identity, sleep=sleep)
+    requester = driver.requester
     return authenticate_with(driver, requester, now=now, slot_id=slot_id,
                              measurement_nonce=measurement_nonce)
 

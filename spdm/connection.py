@@ -22,7 +22,7 @@ from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from .backend import IdentityBackend
 from .cma import AuthenticationReport, SessionReport, authenticate_with, check_measurement_nonce
@@ -32,15 +32,17 @@ from .errors import DevsecError, LocalProtocolError, NegotiationError
 from .events import Event, MeasurementsReceived, SessionEstablished
 from .messages.codes import CapabilityFlags, DheGroup, KemAlgo, MeasurementOperation, RequestCode
 from .negotiation import MEAS_CAPS, Negotiated
-from .requester import Requester
 from .slot_keys import usage_allows
 from .transport import DoeTransport
+
+if TYPE_CHECKING:
+    from .transport.binding_driver import BindingChannel
 
 __all__ = ["Connection", "Session", "connect"]
 
 
 def connect(
-    transport: DoeTransport,
+    transport: DoeTransport | BindingChannel,
     config: RequesterConfig,
     *,
     now: datetime | None = None,
@@ -53,7 +55,8 @@ def connect(
     """Authenticate the device behind ``transport`` and keep the connection for more.
 
     Args:
-        transport: the device's DOE transport (:func:`spdm.transport.targets.open_transport`);
+        transport: the device's DOE transport (:func:`spdm.transport.targets.open_transport`),
+            or its MCTP / DSP0287 channel (:func:`spdm.transport.targets.open_binding`);
             the caller closes it, after the connection is no longer used.
         config: versions, algorithms and the trust decision (anchors or ``DEFER_TRUST``).
         now: the time certificates must be valid at (the current time when None).
@@ -72,9 +75,10 @@ def connect(
     Raises:
         The same as :func:`spdm.cma.authenticate`.
     """
-    requester = (Requester(config, backend=identity) if rng is None
-                 else Requester(config, rng=rng, backend=identity))
-    driver = RequesterDriver(transport, requester, sleep=sleep)
+    from .transport.binding_driver import requester_driver
+
+    driver = requester_driver(transport, config, rng=rng, identity=identity, sleep=sleep)
+    requester = driver.requester
     report = authenticate_with(driver, requester, now=now, slot_id=slot_id,
                                measurement_nonce=measurement_nonce)
     return Connection(driver, report)

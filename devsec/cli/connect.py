@@ -38,7 +38,11 @@ from .multikey_args import add_requester_multi_key_flag
 from .report import report_dict, report_text
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from spdm.events import DeviceEventReceived
     from spdm.transport import DoeTransport
+    from spdm.transport.binding_driver import BindingChannel
     from sysfs_bridge.pci import PciIdentity
     from tsm.endpoint import EndpointEvidence
     from tsm.teeio import TeeIoSteps
@@ -102,6 +106,8 @@ def _run(args: argparse.Namespace) -> int:
         identity = DeviceModel.from_files(read(args.requester_cert_chain, "requester chain"),
                                           read(args.requester_key, "requester key"))
         caps |= MUTUAL_AUTH_CAPS
+    if args.events is not None:
+        caps |= CapabilityFlags.ENCAP_CAP  # events come as encapsulated SEND_EVENTs
     config = _chunked(sized(RequesterConfig(versions=versions(args), capabilities=caps,
                                             algorithms=preferences(args),
                                             trust_anchors=certificates(args.trust_root, "trust root"),
@@ -109,15 +115,21 @@ def _run(args: argparse.Namespace) -> int:
                       args)
     teeio = _teeio_steps(args)
     psk = hex_value(args.psk, "--psk") if args.psk else None
-    with open_transport(args.target, force=args.force) as transport:
+    with _open(args) as transport:
         pci = _pci_identity(transport) if args.sysfs else None
         connection = connect(transport, config, slot_id=args.slot, identity=identity)
         event_types = None
-        if args.session or psk is not None or teeio is not None or args.event_types:
+        received: list[DeviceEventReceived] | None = None
+        if (args.session or psk is not None or teeio is not None or args.event_types
+                or args.events is not None):
             with connection.open_session(psk, psk_hint=(args.psk_hint or "").encode()) as session:
                 _exercise_session(connection, session)
                 if args.event_types:
                     event_types = _event_types(connection, session)
+                if args.events is not None:
+                    from .event_watch import watch_events
+
+                    received = watch_events(connection, session, args.events)
                 if teeio is not None:
                     teeio.run(session)
         endpoint = _endpoint(args, connection)
@@ -126,8 +138,22 @@ def _run(args: argparse.Namespace) -> int:
         report = replace(report, events=report.events + endpoint.events)
     if args.sysfs:
         _render(args, report, pci, teeio)
-    _print(args, report, teeio, event_types, endpoint)
+    _print(args, report, teeio, event_types, endpoint, received)
     return 0
+
+
+def _open(args: argparse.Namespace) -> AbstractContextManager[DoeTransport | BindingChannel]:
+    """The target's DOE transport, or with ``--binding mctp|tcp`` its binding channel (closed on leaving).
+
+    Raises:
+        ConfigurationError / TransportError: as :func:`spdm.transport.targets.open_binding`
+            and :func:`spdm.transport.targets.open_transport`.
+    """
+    if args.binding == "doe":
+        return open_transport(args.target, force=args.force)
+    from spdm.transport.targets import open_binding
+
+    return open_binding(args.target, args.binding)
 
 
 def _endpoint(args: argparse.Namespace, connection: Connection) -> EndpointEvidence | None:
@@ -170,7 +196,7 @@ def _teeio_steps(args: argparse.Namespace) -> TeeIoSteps | None:
     return TeeIoSteps(ide=args.ide, tdis=tdis)
 
 
-def _pci_identity(transport: DoeTransport) -> PciIdentity | None:
+def _pci_identity(transport: DoeTransport | BindingChannel) -> PciIdentity | None:
     """``--sysfs``: a real function's PCI identity, read from its config space (None for a socket)."""
     from spdm.transport.configspace import DeviceMailbox
     from sysfs_bridge.pci import pci_identity
@@ -192,9 +218,16 @@ def _render(args: argparse.Namespace, report: AuthenticationReport, pci: PciIden
 
 def _print(args: argparse.Namespace, report: AuthenticationReport, teeio: TeeIoSteps | None,
            event_types: tuple[list[dict[str, object]], list[str]] | None,
-           endpoint: EndpointEvidence | None) -> None:
+           endpoint: EndpointEvidence | None, received: list[DeviceEventReceived] | None) -> None:
     doc = report_dict(report, args.target)
     text = report_text(report, args.target)
+    if received is not None:
+        from .event_watch import event_dict, event_line
+
+        doc["device_events"] = [event_dict(e) for e in received]
+        last = text.rindex("\nresult")
+        text = (text[:last] + f"\ndevice events ({args.events:g} s)\n"
+                + ("\n".join(event_line(e) for e in received) or "  none") + text[last:])
     if event_types is not None:
         doc["event_types"], lines = event_types
         last = text.rindex("\nresult")
@@ -216,6 +249,11 @@ def add_parser(sub: Subparsers) -> None:
     """Add ``devsec connect``."""
     p = sub.add_parser("connect", help="authenticate a device and read its measurements")
     p.add_argument("target", help="tcp://HOST:PORT (spdm-emu socket) or a PCI address DDDD:BB:DD.F")
+    p.add_argument("--binding", choices=("doe", "mctp", "tcp"), default="doe",
+                   help="tcp:// targets: what the socket's frames carry, as the device was started with: "
+                        "PCI DOE objects (spdm-emu --trans PCI_DOE, devsec emulate's default), MCTP "
+                        "messages (--trans MCTP, spdm-emu's default) or DSP0287 messages (--trans TCP); "
+                        "mctp and tcp have no DOE discovery")
     p.add_argument("--trust-root", action="append", required=True, metavar="FILE",
                    help="root certificate(s), PEM or DER (repeatable)")
     p.add_argument("--slot", type=int, default=0, help="certificate slot (0-7)")
@@ -241,6 +279,11 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--event-types", action="store_true",
                    help="in the session: list the event types the device can send (SPDM 1.3 "
                         "GET_SUPPORTED_EVENT_TYPES; empty without EVENT_CAP)")
+    p.add_argument("--events", type=float, metavar="SECONDS",
+                   help="in the session: subscribe to every event type (SPDM 1.3 SUBSCRIBE_EVENT_TYPES), "
+                        "poll the device for SECONDS and print each event it sends (e.g. "
+                        "MEASUREMENT_CHANGED with the measurement indices; devsec emulate --events "
+                        "changes its measurements on SIGUSR1)")
     p.add_argument("--max-spdm-msg-size", type=lambda v: int(v, 0), metavar="BYTES",
                    help="the largest SPDM message we assemble from chunks, advertised as MaxSPDMmsgSize; "
                         "above --data-transfer-size we offer CHUNK_CAP and messages that do not fit go "

@@ -13,6 +13,9 @@ spdm-emu's requester (interface 0xBEEF) beside a PF and two VFs.  With
 --state FILE the device is instead one to provision (devsec provision):
 its key pair and whatever chains are installed live in FILE (created blank,
 with no slot, when missing), and it offers CSR_CAP and SET_CERT_CAP.
+Otherwise SIGUSR1 updates the device's firmware while it serves: its
+measurement 2 changes, and a requester subscribed to events (--events) is
+sent MeasurementChanged.
 """
 
 from __future__ import annotations
@@ -34,9 +37,7 @@ from spdm.names import parse_asym, parse_signing
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12
 from spdm.provisioning import ProvisionableDevice
 from spdm.slots import SLOT_COUNT
-from spdm.transport import EmuSocketServer, SocketTransportType
-from spdm.transport.binding_endpoint import BindingEndpoint
-from spdm.transport.tcp_binding import TCP_CAPTURE, TCP_RECORDS
+from spdm.transport.binding_socket import BINDINGS, SOCKET_TRANSPORT_TYPES
 
 from .args import (
     Subparsers,
@@ -184,8 +185,10 @@ def device_from_args(args: argparse.Namespace, model: DeviceModel | Provisionabl
         mutual_auth=args.mutual_auth, requester_trust_anchors=requester_roots,
         data_transfer_size=_transfer_size(args.data_transfer_size),
         max_spdm_msg_size=_max_message_size(args))
-    if args.binding == "tcp":
-        config = replace(config, record_format=TCP_RECORDS)
+    if args.binding != "doe":  # the responder seals and opens records as the binding does
+        from spdm.transport.binding_socket import message_codec
+
+        config = replace(config, record_format=message_codec(args.binding).record_format)
     functions = tuple(args.tdi) if args.tdi else DEFAULT_TDIS
     return SecureDevice(config, model, functions=functions, ide_ports=args.ide_ports)
 
@@ -223,21 +226,26 @@ def _run(args: argparse.Namespace) -> int:
     device = device_from_args(args, model)
     if args.root_out and isinstance(model, DeviceModel):
         Path(args.root_out).write_bytes(root_certificates_pem(model))
-    if args.binding == "tcp":  # DSP0287 messages in spdm-emu's frames, as the reference's --trans TCP
-        server = EmuSocketServer(BindingEndpoint(TCP_CAPTURE, device.spdm.responder).handle,
-                                 host.strip("[]"), int(port), transport_type=SocketTransportType.TCP)
-    else:
-        server = device.spdm.server(host.strip("[]"), int(port))
+    updates = None
+    if isinstance(model, DeviceModel):  # a device being provisioned has no firmware to update
+        from .firmware_update import FirmwareUpdates
+
+        updates = FirmwareUpdates(device.spdm.responder, model)
+    server = device.spdm.server(host.strip("[]"), int(port), binding=args.binding,
+                                between_messages=updates.apply if updates else None)
     stop: Callable[[int, FrameType | None], None] = lambda _sig, _frame: server.stop()  # noqa: E731
     signal.signal(signal.SIGTERM, stop)
+    if updates is not None:
+        signal.signal(signal.SIGUSR1, updates.ask)
     address = "{}:{}".format(*server.address)
     config = device.spdm.responder.config
-    print(f"devsec: emulating an SPDM device on {address} ({'TCP' if args.binding == 'tcp' else 'PCI_DOE'}); "
+    print(f"devsec: emulating an SPDM device on {address} ({SOCKET_TRANSPORT_TYPES[args.binding].name}); "
           f"root certificate {'in ' + args.root_out if args.root_out else 'not written'}; "
           f"slots {','.join(str(s) for s in model.slots)}; "
           f"capabilities {config.capabilities.name or 'none'}; heartbeat period {config.heartbeat_period} s; "
           f"IDE_KM ports 0-{device.ide.max_port_index}; "
-          f"TDIs {','.join(f'0x{t:04x}' for t in (args.tdi or DEFAULT_TDIS))}",
+          f"TDIs {','.join(f'0x{t:04x}' for t in (args.tdi or DEFAULT_TDIS))}"
+          + ("; SIGUSR1 updates its firmware (measurement 2)" if updates is not None else ""),
           flush=True)
     serve(server)
     return 0
@@ -264,9 +272,10 @@ def add_parser(sub: Subparsers) -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     p.add_argument("--listen", default="127.0.0.1:2323", metavar="HOST:PORT",
                    help="where to serve (default 127.0.0.1:2323)")
-    p.add_argument("--binding", choices=("doe", "tcp"), default="doe",
+    p.add_argument("--binding", choices=BINDINGS, default="doe",
                    help="what the socket's frames carry: PCI DOE objects (spdm-emu --trans PCI_DOE, "
-                        "the default) or DSP0287 messages (--trans TCP; SPDM only, no DOE discovery)")
+                        "the default), MCTP messages (--trans MCTP) or DSP0287 messages (--trans TCP); "
+                        "with mctp and tcp SPDM only, no DOE discovery")
     p.add_argument("--slot", action="append", default=[], metavar="N:CHAIN:KEY",
                    help="provision slot N from a chain file (DER certificates root first, or a PEM "
                         "bundle) and the leaf's PEM private key (repeatable; every slot must sign "
@@ -321,7 +330,8 @@ def add_parser(sub: Subparsers) -> None:
                         "requests, in KEY_EXCHANGE and after CHALLENGE (MUT_AUTH_CAP, ENCAP_CAP)")
     p.add_argument("--events", action="store_true",
                    help="offer EVENT_CAP (SPDM 1.3 events: EventLost and MeasurementChanged, sent in a "
-                        "session as encapsulated SEND_EVENTs, so ENCAP_CAP too)")
+                        "session as encapsulated SEND_EVENTs, so ENCAP_CAP too); SIGUSR1 updates the "
+                        "device's firmware, changing measurement 2")
     p.add_argument("--requester-trust-root", action="append", default=[], metavar="FILE",
                    help="root certificate(s) a requester's chain must lead to (repeatable)")
     p.add_argument("--ide-ports", type=int, default=DEFAULT_IDE_PORTS, metavar="N",

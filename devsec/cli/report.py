@@ -113,7 +113,7 @@ def report_text(report: AuthenticationReport, target: str) -> str:
     )
     lines = [
         f"device        {target}",
-        f"DOE           {protocols}",
+        f"DOE           {protocols or 'none (reached over another binding)'}",
         f"SPDM          {doc['spdm_version']}",
         f"algorithms    hash {algs['hash']}, signature {algs['signature']}, "
         f"measurement hash {algs['measurement_hash']}",

@@ -41,18 +41,21 @@ def serve(server: EmuSocketServer) -> None:
 
 
 @contextmanager
-def serving(device: EmulatedDevice, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serving(device: EmulatedDevice, host: str = "127.0.0.1", port: int = 0, *,
+            binding: str = "doe") -> Iterator[str]:
     """Serve ``device`` on a background thread while the block runs; yields its ``tcp://`` target.
 
     Args:
         device: the emulated device.
         host: the address to listen on.
         port: the TCP port (0: a free one).
+        binding: what the frames carry (:meth:`EmulatedDevice.server`).
 
     Raises:
+        ConfigurationError: see :meth:`EmulatedDevice.server`.
         TransportError: the address cannot be bound.
     """
-    server = device.server(host, port)
+    server = device.server(host, port, binding=binding)
     worker = threading.Thread(target=server.serve_forever, daemon=True)
     worker.start()
     try:

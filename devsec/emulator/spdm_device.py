@@ -4,7 +4,8 @@ One :class:`EmulatedDevice` can be reached the three ways a host reaches a
 device: in process (:meth:`EmulatedDevice.pipe`), through the DOE mailbox
 registers of its modelled config space with the real host mailbox driver
 (:meth:`EmulatedDevice.mailbox`), or over the spdm-emu socket protocol
-(:meth:`EmulatedDevice.server`).  Whatever the path, the same bytes reach the
+(:meth:`EmulatedDevice.server`, DOE objects or, as the reference's
+``--trans MCTP`` / ``--trans TCP``, MCTP or DSP0287 messages).  Whatever the path, the same bytes reach the
 same responder.
 """
 
@@ -26,6 +27,7 @@ from spdm.transport import (
     EmuSocketServer,
     ModelConfigSpace,
     PipeTransport,
+    SocketTransportType,
     open_mailbox,
 )
 from spdm.transport.configspace import MailboxOptions
@@ -66,6 +68,37 @@ class EmulatedDevice:
         """The host's mailbox driver over this device's modelled config space."""
         return open_mailbox(self.config_space, **options)
 
-    def server(self, host: str = "127.0.0.1", port: int = 2323) -> EmuSocketServer:
-        """A spdm-emu protocol server for this device (not yet serving)."""
-        return EmuSocketServer(self.endpoint.handle, host, port)
+    def server(self, host: str = "127.0.0.1", port: int = 2323, *, binding: str = "doe",
+               between_messages: Callable[[], None] | None = None) -> EmuSocketServer:
+        """A spdm-emu protocol server for this device (not yet serving).
+
+        Args:
+            host: address to bind.
+            port: TCP port (0: a free one).
+            binding: what the frames carry: ``doe`` objects to the DOE endpoint,
+                or ``mctp`` / ``tcp`` messages straight to the responder (whose
+                configuration must then hold that binding's record format).
+            between_messages: called on the serving thread before each message
+                is answered: where changes to the device (a firmware update,
+                :meth:`Responder.update_measurements`) are applied, so the
+                engines are never touched from two threads at once.
+
+        Raises:
+            ConfigurationError: an unknown binding, or a responder on another record format.
+            TransportError: the address cannot be bound.
+        """
+        handler: Callable[[bytes], bytes | None] = self.endpoint.handle
+        transport_type = SocketTransportType.PCI_DOE
+        if binding != "doe":
+            from spdm.transport.binding_socket import SOCKET_TRANSPORT_TYPES, binding_endpoint
+
+            handler = binding_endpoint(self.responder, binding).handle
+            transport_type = SOCKET_TRANSPORT_TYPES[binding]
+        if between_messages is not None:
+            answer, before = handler, between_messages
+
+            def handler(message: bytes) -> bytes | None:
+                before()
+                return answer(message)
+
+        return EmuSocketServer(handler, host, port, transport_type=transport_type)

@@ -2,10 +2,13 @@
 
 MCTP (DSP0275) and TCP (DSP0287) frame every message with a type that says
 which of the two it is; PCI DOE does it with the data object type.  A
-:class:`BindingCodec` turns one binding unit -- one record of a capture, one
-message on the wire -- into a :class:`BoundMessage` and back, and names the
-DSP0277 record parameters (:class:`spdm.secured.RecordFormat`) the binding
-chose, so the session layer opens and seals records the way that binding does.
+:class:`MessageCodec` turns one binding message -- as a channel such as
+spdm-emu's socket carries it -- into a :class:`BoundMessage` and back, and
+names the DSP0277 record parameters (:class:`spdm.secured.RecordFormat`) the
+binding chose, so the session layer opens and seals records the way that
+binding does.  A :class:`BindingCodec` does the same for one record of a
+capture, which may add a header the channel does not carry (spdm-emu writes
+an MCTP transport header into its MCTP captures only).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Protocol
 
 from spdm.secured import RecordFormat
 
-__all__ = ["BindingCodec", "BoundMessage"]
+__all__ = ["BindingCodec", "BoundMessage", "MessageCodec"]
 
 
 @dataclass(frozen=True)
@@ -31,17 +34,12 @@ class BoundMessage:
     payload: bytes
 
 
-class BindingCodec(Protocol):
-    """One binding's framing of a message (the unit its captures record)."""
+class MessageCodec(Protocol):
+    """One binding's framing of a message (the unit a channel carries, or a capture records)."""
 
     @property
     def name(self) -> str:
         """The binding's name, as ``devsec dump`` prints it."""
-        ...
-
-    @property
-    def link_type(self) -> int:
-        """The pcap link type of its captures."""
         ...
 
     @property
@@ -59,6 +57,15 @@ class BindingCodec(Protocol):
 
     def encode(self, message: BoundMessage) -> bytes:
         """The unit carrying ``message``."""
+        ...
+
+
+class BindingCodec(MessageCodec, Protocol):
+    """One binding's framing of a message in its captures: a :class:`MessageCodec` with a link type."""
+
+    @property
+    def link_type(self) -> int:
+        """The pcap link type of its captures."""
         ...
 
     def label(self, unit: bytes) -> str:

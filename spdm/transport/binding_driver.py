@@ -1,28 +1,37 @@
-"""The host side of a message binding (DSP0287 TCP): runs a sans-IO requester over binding messages.
+"""The host side of a message binding (MCTP, DSP0287 TCP): runs a sans-IO requester over binding messages.
 
 :class:`spdm.driver.RequesterDriver` frames messages as DOE data objects;
-this driver frames them with a binding's codec (a DSP0287 header of type 0x05
-or 0x06) and moves them through any channel that carries one whole binding
-message each way -- spdm-emu's socket with transport type TCP
-(``EmuSocketClient(..., transport_type=SocketTransportType.TCP)``), as the
-reference's ``--trans TCP`` speaks.  The requester must run with the
-binding's record format (``Requester(record_format=codec.record_format)``).
-Busy and ResponseNotReady waits are slept as the engine asks.
+:class:`BindingDriver` is that driver with a binding's codec in place of the
+DOE framing (an MCTP message-type byte, a DSP0287 header), over any channel
+that carries one whole binding message each way -- spdm-emu's socket with
+transport type MCTP or TCP (``EmuSocketClient(..., transport_type=...)``),
+as the reference's ``--trans MCTP`` / ``--trans TCP`` speak.  Everything
+else -- Busy and ResponseNotReady waits, the request deadline, the events --
+is the DOE driver's, so a :class:`~spdm.connection.Connection`, its sessions
+and the TSM layer's vendor protocols run over it unchanged.  The requester
+must run with the binding's record format
+(``Requester(record_format=codec.record_format)``); :func:`requester_driver`
+builds the pair for either kind of transport.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
 
-from spdm.errors import RemoteErrorResponse
-from spdm.events import ErrorResponseReceived, Event
+from spdm.backend import IdentityBackend
+from spdm.config import RequesterConfig
+from spdm.driver import REQUEST_DEADLINE, RequesterDriver
 from spdm.requester import Requester
 
-from .binding import BindingCodec, BoundMessage
+from . import DoeTransport
+from .binding import BoundMessage, MessageCodec
 
-__all__ = ["BindingDriver", "MessageChannel"]
+__all__ = ["BindingChannel", "BindingDriver", "MessageChannel", "requester_driver"]
 
 
 class MessageChannel(Protocol):
@@ -37,51 +46,88 @@ class MessageChannel(Protocol):
         ...
 
 
-class BindingDriver:
+@dataclass(frozen=True)
+class BindingChannel:
+    """A channel to a device that speaks a message binding, and that binding's codec.
+
+    What :func:`spdm.transport.targets.open_binding` opens.  It is not a
+    :class:`~spdm.transport.DoeTransport` (it has no ``exchange``): its
+    messages are not DOE objects, and a driver has to know which binding
+    frames them.
+
+    Attributes:
+        channel: carries the binding's messages (e.g. an ``EmuSocketClient``).
+        codec: the binding's message codec (e.g. ``mctp.MCTP_MESSAGES``).
+    """
+
+    channel: MessageChannel
+    codec: MessageCodec
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        """Close the channel."""
+        self.close()
+
+
+class BindingDriver(RequesterDriver):
     """Moves one requester's messages over one binding channel."""
 
-    def __init__(self, channel: MessageChannel, codec: BindingCodec, requester: Requester, *,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, channel: MessageChannel, codec: MessageCodec, requester: Requester, *,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic,
+                 deadline: float = REQUEST_DEADLINE) -> None:
         """Args:
             channel: carries the binding's messages.
             codec: the binding's message codec (e.g. ``tcp_binding.TCP_CAPTURE``).
             requester: the engine, on ``codec.record_format``.
-            sleep: how Busy / ResponseNotReady waits are slept.
+            sleep, clock, deadline: as for :class:`~spdm.driver.RequesterDriver`.
         """
+        super().__init__(channel, requester, sleep=sleep, clock=clock, deadline=deadline)
         self.channel = channel
         self.codec = codec
-        self.requester = requester
-        self._sleep = sleep
 
-    def run(self, command: Callable[[], None]) -> list[Event]:
-        """Issue one engine command and exchange messages until it has its answer.
+    def discover(self) -> list[tuple[int, int]]:
+        """No DOE protocols: a binding has no DOE discovery, its message types say SPDM (empty list)."""
+        return []
+
+    def _exchange(self, message: bytes, secured: bool) -> tuple[bytes, bool]:
+        """One binding round trip: (the answer's payload, whether it is a secured record).
 
         Raises:
-            RemoteErrorResponse: the device answered with an ERROR.
-            RemoteProtocolError / VerificationError: from the engine.
             DecodeError: the answer is not a message of the binding's SPDM types.
             TransportError: the channel failed.
         """
-        command()
-        events: list[Event] = []
-        requester = self.requester
-        while True:
-            secured = requester.sending_secured
-            request = requester.data_to_send()
-            if request:
-                unit = self.codec.encode(BoundMessage(secured, request))
-                answer = self.codec.decode(self.channel.exchange(unit, timeout=requester.response_timeout()))
-                requester.receive_data(answer.payload, secured=answer.secured)
-            while (event := requester.next_event()) is not None:
-                if isinstance(event, ErrorResponseReceived):
-                    raise RemoteErrorResponse(
-                        f"the device answered 0x{event.request_code:02x} with ERROR {event.name} "
-                        f"(data 0x{event.error_data:02x})", code=event.error_code, data=event.error_data)
-                events.append(event)
-            delay = requester.get_timer()
-            if delay is not None:
-                self._sleep(delay)
-                requester.handle_timer()
-                continue
-            if not requester.busy:
-                return events
+        unit = self.codec.encode(BoundMessage(secured, message))
+        answer = self.codec.decode(self.channel.exchange(unit, timeout=self.requester.response_timeout()))
+        return answer.payload, answer.secured
+
+
+def requester_driver(transport: DoeTransport | BindingChannel, config: RequesterConfig, *,
+                     rng: Callable[[int], bytes] | None = None, identity: IdentityBackend | None = None,
+                     sleep: Callable[[float], None] = time.sleep) -> RequesterDriver:
+    """A requester on ``config`` and the driver that moves its messages over ``transport``.
+
+    Over a DOE transport, :class:`~spdm.driver.RequesterDriver` and DOE's
+    record format; over a :class:`BindingChannel`, a :class:`BindingDriver`
+    and the binding's record format.
+
+    Args:
+        transport: a DOE transport, or a binding's channel.
+        config: the requester's configuration.
+        rng: nonce source (the OS when None).
+        identity: our own certificates and keys, for mutual authentication.
+        sleep: how the driver waits (Busy, ResponseNotReady).
+    """
+    nonces = os.urandom if rng is None else rng
+    if isinstance(transport, BindingChannel):
+        requester = Requester(config, rng=nonces, backend=identity,
+                              record_format=transport.codec.record_format)
+        return BindingDriver(transport.channel, transport.codec, requester, sleep=sleep)
+    return RequesterDriver(transport, Requester(config, rng=nonces, backend=identity), sleep=sleep)

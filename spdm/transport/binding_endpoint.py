@@ -1,8 +1,8 @@
-"""The device side of a message binding (DSP0287 TCP): one binding message in, one out, for a responder.
+"""The device side of a message binding (MCTP, DSP0287 TCP): one binding message in, one out, for a responder.
 
 PCI DOE has :class:`~spdm.transport.endpoint.DoeEndpoint`; a binding whose
 messages say themselves whether they carry an SPDM message or a secured
-record (DSP0287's type 0x05 / 0x06) needs only this: decode the message with
+record (MCTP's and DSP0287's message type 0x05 / 0x06) needs only this: decode the message with
 the binding's codec, hand it to the responder's ``handle`` or
 ``handle_secured``, encode the answer.  The responder must run with the
 binding's record format (``ResponderConfig.record_format``).
@@ -15,7 +15,7 @@ from typing import Protocol
 
 from spdm.errors import DecodeError
 
-from .binding import BindingCodec, BoundMessage
+from .binding import BoundMessage, MessageCodec
 
 __all__ = ["BindingEndpoint", "MessageResponder"]
 
@@ -37,9 +37,9 @@ class MessageResponder(Protocol):
 class BindingEndpoint:
     """Answers a binding's messages with a responder."""
 
-    def __init__(self, codec: BindingCodec, responder: MessageResponder) -> None:
+    def __init__(self, codec: MessageCodec, responder: MessageResponder) -> None:
         """Args:
-            codec: the binding's message codec (e.g. ``tcp_binding.TCP_CAPTURE``).
+            codec: the binding's message codec (e.g. ``mctp.MCTP_MESSAGES``).
             responder: the device's responder, on the binding's record format.
         """
         self.codec = codec

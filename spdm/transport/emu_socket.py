@@ -4,9 +4,10 @@ spdm-emu's requester and responder talk over TCP (default port 2323) in frames
 of ``command | transport type | payload size`` (each a big-endian u32) and the
 payload (``spdm_emu_common/command.c``).  With transport type PCI_DOE the
 payload of a NORMAL frame is exactly one DOE data object, header and pad
-included; with transport type TCP (the reference's ``--trans TCP``) it is one
-DSP0287 message (:mod:`.tcp_binding`; :mod:`.binding_endpoint` and
-:mod:`.binding_driver` serve and drive it).  Client and server speak the one
+included; with transport type MCTP or TCP (the reference's ``--trans MCTP`` /
+``--trans TCP``) it is one MCTP message or one DSP0287 message
+(:mod:`.binding_socket`; :mod:`.binding_endpoint` and :mod:`.binding_driver`
+serve and drive them).  Client and server speak the one
 transport type they were made with.  What the reference responder does, and this server mirrors:
 
 * TEST: answers TEST with ``"Server Hello!"`` plus its NUL terminator (the
@@ -167,12 +168,14 @@ class EmuSocketClient:
         _log.debug("connected to spdm-emu server %s:%d", host, port)
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 10.0) -> EmuSocketClient:
+    def from_url(cls, url: str, *, timeout: float = 10.0,
+                 transport_type: SocketTransportType = SocketTransportType.PCI_DOE) -> EmuSocketClient:
         """Connect to ``tcp://HOST:PORT`` (IPv6 as ``tcp://[::1]:2323``).
 
         Args:
             url: the server URL; nothing may follow the port.
             timeout: as for the constructor.
+            transport_type: as for the constructor.
 
         Returns:
             The connected client.
@@ -196,7 +199,7 @@ class EmuSocketClient:
             or parts.username is not None
         ):
             raise ConfigurationError(f"bad spdm-emu URL {url!r}: expected tcp://HOST:PORT")
-        return cls(parts.hostname, port, timeout=timeout)
+        return cls(parts.hostname, port, timeout=timeout, transport_type=transport_type)
 
     def _call(self, command: SocketCommand, payload: bytes, timeout: float | None = None) -> bytes:
         if self._sock is None:

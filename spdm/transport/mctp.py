@@ -5,7 +5,12 @@ An MCTP message starts with one byte: IC (integrity check, b7) and the
 message type (b6:0), 0x05 SPDM or 0x06 secured SPDM.  The reference's
 captures (pcap link type 291, LINKTYPE_MCTP) put a 4-byte MCTP transport
 header in front (header version, destination and source EID, and
-SOM/EOM/packet sequence/TO/tag; spdm-emu writes ``00 00 00 c0``).
+SOM/EOM/packet sequence/TO/tag; spdm-emu writes ``00 00 00 c0``).  Its
+socket does not carry that header: with transport type MCTP a NORMAL frame
+holds the MCTP message alone, type byte first (spdm-emu ``command.c`` adds
+the header when it writes a record to the capture, "for PCAP").
+:data:`MCTP_MESSAGES` is the codec of the socket's messages,
+:data:`MCTP_CAPTURE` the codec of the capture's records.
 
 Inside a secured record the application data repeats the message-type byte
 (``05`` + the SPDM message), the record carries the low 2 bytes of the
@@ -33,8 +38,11 @@ __all__ = [
     "EMU_TRANSPORT_HEADER",
     "LINKTYPE_MCTP",
     "MCTP_CAPTURE",
+    "MCTP_MESSAGES",
     "MCTP_RECORDS",
     "MctpCaptureCodec",
+    "MctpMessage",
+    "MctpMessageCodec",
     "MctpMessageHeader",
     "MctpMessageType",
     "MctpRecord",
@@ -73,6 +81,12 @@ MctpMessageHeader = BitStruct(
 )
 """The first byte of every MCTP message."""
 
+MctpMessage = Struct(
+    "header" / MctpMessageHeader,
+    "body" / GreedyBytes,
+)
+"""One MCTP message: the message-type byte, then the message (what spdm-emu's socket carries)."""
+
 MctpRecord = Struct(
     "transport" / MctpTransportHeader,
     "header" / MctpMessageHeader,
@@ -104,6 +118,50 @@ MCTP_RECORDS: Final = RecordFormat(sequence_size=2, max_padding=MAX_RANDOM_PADDI
                                    frame=frame_message, unframe=unframe_message)
 """DSP0275 as libspdm implements it: a 2-byte wire sequence number, up to 32 bytes of random padding."""
 
+def _bound(integrity_check: bool, kind: int, body: bytes) -> BoundMessage:
+    """The message of an MCTP message-type byte and body.
+
+    Raises:
+        DecodeError: integrity check set, or not an SPDM type.
+    """
+    if integrity_check or kind not in (MctpMessageType.SPDM, MctpMessageType.SECURED_SPDM):
+        raise DecodeError(f"MCTP message type byte {int(integrity_check) << 7 | kind:#04x} "
+                          f"is not SPDM or secured SPDM")
+    return BoundMessage(kind == MctpMessageType.SECURED_SPDM, body)
+
+
+def _type_byte(message: BoundMessage) -> bytes:
+    return bytes([MctpMessageType.SECURED_SPDM if message.secured else MctpMessageType.SPDM])
+
+
+@dataclass(frozen=True)
+class MctpMessageCodec:
+    """MCTP messages as spdm-emu's socket carries them (a :class:`~spdm.transport.binding.MessageCodec`)."""
+
+    name: str = "MCTP"
+    record_format: RecordFormat = MCTP_RECORDS
+
+    def decode(self, unit: bytes) -> BoundMessage:
+        """The SPDM message or secured record in one MCTP message.
+
+        Raises:
+            DecodeError: empty, integrity check set, or not an SPDM type.
+        """
+        try:
+            message = MctpMessage.parse(unit)
+        except ConstructError as exc:
+            raise DecodeError(f"MCTP message of {len(unit)} bytes: {exc}") from exc
+        return _bound(message.header.integrity_check, message.header.message_type, message.body)
+
+    def encode(self, message: BoundMessage) -> bytes:
+        """The MCTP message carrying ``message``."""
+        return _type_byte(message) + message.payload
+
+
+MCTP_MESSAGES: Final = MctpMessageCodec()
+"""The codec of the MCTP messages spdm-emu's socket carries (``--trans MCTP``)."""
+
+
 @dataclass(frozen=True)
 class MctpCaptureCodec:
     """The records of a LINKTYPE_MCTP capture (a :class:`~spdm.transport.binding.BindingCodec`)."""
@@ -122,15 +180,11 @@ class MctpCaptureCodec:
             record = MctpRecord.parse(unit)
         except ConstructError as exc:
             raise DecodeError(f"MCTP record of {len(unit)} bytes: {exc}") from exc
-        kind = record.header.message_type
-        if record.header.integrity_check or kind not in (MctpMessageType.SPDM, MctpMessageType.SECURED_SPDM):
-            raise DecodeError(f"MCTP message type byte {unit[4]:#04x} is not SPDM or secured SPDM")
-        return BoundMessage(kind == MctpMessageType.SECURED_SPDM, record.body)
+        return _bound(record.header.integrity_check, record.header.message_type, record.body)
 
     def encode(self, message: BoundMessage) -> bytes:
         """The record spdm-emu writes for ``message``."""
-        kind = MctpMessageType.SECURED_SPDM if message.secured else MctpMessageType.SPDM
-        return EMU_TRANSPORT_HEADER + bytes([kind]) + message.payload
+        return EMU_TRANSPORT_HEADER + _type_byte(message) + message.payload
 
     def label(self, unit: bytes) -> str:
         """``MCTP(type)``, as spdm_dump prints it (e.g. ``MCTP(5)``)."""
