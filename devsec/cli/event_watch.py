@@ -73,12 +73,17 @@ def event_dict(event: DeviceEventReceived) -> dict[str, object]:
     """One received event as a JSON entry."""
     return {"instance_id": event.event_instance_id, "registry_id": event.registry_id,
             "vendor_id": event.vendor_id.hex(), "type": _type_name(event),
-            "detail": event.event_detail.hex(), "changed_measurements": sorted(event.changed_measurements)}
+            "detail": event.event_detail.hex(), "changed_measurements": sorted(event.changed_measurements),
+            "changed_slots": sorted(event.changed_slots)}
 
 
 def event_line(event: DeviceEventReceived) -> str:
     """One received event as a text line."""
-    changed = sorted(event.changed_measurements)
-    what = (f"measurements {', '.join(f'0x{i:02x}' for i in changed)}" if changed
-            else f"detail {event.event_detail.hex() or 'none'}")
+    changed, slots = sorted(event.changed_measurements), sorted(event.changed_slots)
+    if changed:
+        what = f"measurements {', '.join(f'0x{i:02x}' for i in changed)}"
+    elif slots:
+        what = f"certificate slots {', '.join(map(str, slots))}"
+    else:
+        what = f"detail {event.event_detail.hex() or 'none'}"
     return f"  #{event.event_instance_id} {_type_name(event)}: {what}"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from devsec.cli.event_watch import event_dict, event_line
 from devsec.emulator import EmulatedDevice
 from spdm.config import DEFAULT_REQUESTER_CAPS, RequesterConfig, ResponderConfig
 from spdm.crypto import build_spdm_cert_chain, generate_ca, issue_leaf_from_csr
@@ -88,5 +89,8 @@ def test_install_and_erase_each_reach_the_subscriber_with_the_slot(tmp_path: Pat
     assert [e.changed_slots for e in received] == [{4}, {4}]
     assert [e.event_instance_id for e in received] == [1, 2]
     assert received[0].changed_measurements == frozenset()
+    # What `devsec connect --events` prints of them.
+    assert event_line(received[0]) == "  #1 CERTIFICATE_CHANGED: certificate slots 4"
+    assert event_dict(received[1])["changed_slots"] == [4]
     with pytest.raises(RemoteErrorResponse, match="NO_PENDING_REQUESTS"):
         driver.run(lambda: requester.poll_encapsulated(other))
