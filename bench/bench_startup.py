@@ -1,7 +1,8 @@
 """Benchmark: what a udev hook or a one-shot ``devsec connect`` pays as a whole process.
 
 Run on demand (not part of the tests):
-    python bench/bench_startup.py [--runs N]
+    python bench/bench_startup.py [--runs N] [--tree OTHER_CHECKOUT]
+    python bench/bench_startup.py --instructions [--tree OTHER_CHECKOUT]
 
 Every figure is a whole process, timed from spawn to exit, and the processes
 are run interleaved (one of each per round; the medians are reported), since
@@ -23,6 +24,10 @@ writing on, warmed once, as an installed package runs (pip compiles on install);
 the source tree's own setting (``PYTHONDONTWRITEBYTECODE``) would otherwise make
 every run compile every module.
 
+``--instructions`` counts instead, under valgrind's cachegrind (``PYTHONHASHSEED=0``,
+warm bytecode), the instructions of the processes that only import: deterministic
+figures, unlike the times, for before/after tables on a shared machine.
+
 Targets (issue 14): connect-path imports at most 1.5x the floor import; the whole
 ``devsec connect`` at most 2x the reference requester's whole process for the
 same flow (measured by the team against libspdm; the floor ratios here track it).
@@ -42,6 +47,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOR = "from cryptography import x509; from cryptography.hazmat.primitives.asymmetric import ec"
+CONNECT_IMPORTS = "import devsec.cli, devsec.cli.connect"
+IMPORTS_ONLY = {
+    "python -c pass": ["-c", "pass"],
+    "cryptography floor import": ["-c", FLOOR],
+    "import devsec": ["-c", "import devsec"],
+    "connect-path imports": ["-c", CONNECT_IMPORTS],
+    "devsec connect --help": ["-m", "devsec", "connect", "--help"],
+    "udev-hook path imports": ["-c", "import devsec.cli, devsec.cli.daemon"],
+    "devsec --help (every command)": ["-m", "devsec", "--help"],
+}
+"""The processes ``--instructions`` counts: imports (and argument parsing) only, no I/O."""
 BDF = "0000:01:00.0"
 
 
@@ -95,13 +111,43 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return seconds
 
 
+def instructions(argv: list[str], env: dict[str, str]) -> int:
+    """The instructions one process executes (cachegrind's ``I refs``), its bytecode already written."""
+    subprocess.run(argv, env=env, cwd=env["PYTHONPATH"], capture_output=True, check=True)
+    done = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                           "--cachegrind-out-file=/dev/null", *argv],
+                          env=env, cwd=env["PYTHONPATH"], capture_output=True, text=True, check=True)
+    match = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if match is None:
+        raise SystemExit(f"no cachegrind count for {' '.join(argv)}: {done.stderr[-400:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def count_instructions(tree: Path) -> None:
+    """Print the instruction counts of :data:`IMPORTS_ONLY` and the connect path's ratio to the floor."""
+    with tempfile.TemporaryDirectory(prefix="devsec-bench-") as tmp:
+        env = {**environment(tree, Path(tmp) / "pycache"), "PYTHONHASHSEED": "0"}
+        counts = {name: instructions([sys.executable, *argv], env) for name, argv in IMPORTS_ONLY.items()}
+    floor = counts["cryptography floor import"]
+    print(f"{tree}: instructions (millions, cachegrind, PYTHONHASHSEED=0, warm bytecode)\n")
+    for name, count in counts.items():
+        print(f"  {name:<30} {count / 1e6:7.0f} M   {count / floor:5.2f}x floor")
+    print(f"\n  connect-path imports / floor import        {counts['connect-path imports'] / floor:5.2f}"
+          "  (target <= 1.5)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="rounds (default 15)")
     parser.add_argument("--tree", type=Path, default=REPO,
                         help="the checkout to time (default: this one; another gives a before/after)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count the import-only processes' instructions with cachegrind instead")
     args = parser.parse_args()
+    if args.instructions:
+        count_instructions(args.tree.resolve())
+        return
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="devsec-bench-") as tmp:
         work = Path(tmp)
@@ -118,7 +164,7 @@ def main() -> None:
                 "python -c pass": [python, "-c", "pass"],
                 "cryptography floor import": [python, "-c", FLOOR],
                 "import devsec": [python, "-c", "import devsec"],
-                "connect-path imports": [python, "-c", "import devsec.cli, devsec.cli.connect"],
+                "connect-path imports": [python, "-c", CONNECT_IMPORTS],
                 "devsec --help": [python, "-m", "devsec", "--help"],
                 "devsec connect (TCP)": [python, "-m", "devsec", "connect", url, "--trust-root", str(root)],
                 "devsec udev-hook": [python, "-m", "devsec", "udev-hook", "--policy", str(policy),

@@ -22,19 +22,22 @@ from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from .backend import IdentityBackend
 from .cma import AuthenticationReport, SessionReport, authenticate_with, check_measurement_nonce
 from .config import RequesterConfig
 from .driver import RequesterDriver
 from .errors import DevsecError, LocalProtocolError, NegotiationError
-from .events import Event, MeasurementsReceived, SessionEstablished
+from .events import Event, MeasurementsReceived
 from .messages.codes import CapabilityFlags, DheGroup, KemAlgo, MeasurementOperation, RequestCode
 from .negotiation import MEAS_CAPS, Negotiated
 from .requester import Requester
 from .slot_keys import usage_allows
 from .transport import DoeTransport
+
+if TYPE_CHECKING:
+    from .events import SessionEstablished
 
 __all__ = ["Connection", "Session", "connect"]
 
@@ -155,6 +158,7 @@ class Connection:
             LocalProtocolError: the device (or our configuration) cannot hold such a session.
             VerificationError / RemoteProtocolError / TransportError: the handshake failed.
         """
+        from .events import SessionEstablished
         requester = self._driver.requester
         if psk is not None:
             key = psk

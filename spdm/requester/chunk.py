@@ -15,10 +15,14 @@ request's own size.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import RemoteProtocolError
-from ..messages import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck, ErrorResponse
-from ..messages.chunk import CHUNK_LAST, ChunkAssembly, split_message
+from ..messages import ErrorResponse
 from ..messages.codes import ResponseCode
+
+if TYPE_CHECKING:
+    from ..messages.chunk import ChunkAssembly
 
 __all__ = ["ChunkFetch", "ChunkSender"]
 
@@ -46,6 +50,7 @@ class ChunkFetch:
 
     def next_request(self) -> bytes:
         """The CHUNK_GET for the next chunk."""
+        from ..messages import ChunkGet
         seq_no = 0 if self._assembly is None else self._assembly.next_seq_no
         return ChunkGet(spdm_version=self._version, handle=self._handle, chunk_seq_no=seq_no).encode()
 
@@ -56,6 +61,8 @@ class ChunkFetch:
             RemoteProtocolError: an ERROR, another message, another handle or
                 ChunkSeqNo, or a chunk sequence :class:`ChunkAssembly` refuses.
         """
+        from ..messages import ChunkResponse
+        from ..messages.chunk import ChunkAssembly
         _refuse_error(data, "CHUNK_GET")
         response = ChunkResponse.decode(data, padded=True)
         if response.spdm_version != self._version:
@@ -82,6 +89,7 @@ class ChunkSender:
     """
 
     def __init__(self, version: int, handle: int, message: bytes, data_transfer_size: int) -> None:
+        from ..messages.chunk import split_message
         self._version = version
         self._handle = handle
         self._size = len(message)
@@ -90,6 +98,8 @@ class ChunkSender:
 
     def next_request(self) -> bytes:
         """The CHUNK_SEND carrying the next chunk."""
+        from ..messages import ChunkSend
+        from ..messages.chunk import CHUNK_LAST
         seq_no = self._seq_no
         last = seq_no == len(self._pieces) - 1
         return ChunkSend(spdm_version=self._version, attributes=CHUNK_LAST if last else 0,
@@ -104,6 +114,7 @@ class ChunkSender:
             RemoteProtocolError: an ERROR, EarlyErrorDetected, another handle
                 or ChunkSeqNo, a response before the last chunk or none after it.
         """
+        from ..messages import ChunkSendAck
         _refuse_error(data, "CHUNK_SEND")
         ack = ChunkSendAck.decode(data, padded=True)
         if ack.early_error:

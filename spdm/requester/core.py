@@ -32,6 +32,7 @@ from ..errors import (
 from ..events import ErrorResponseReceived, Event
 from ..messages import (
     REQUESTER_CONTEXT_SIZE,
+    RESPONSE_TYPES,
     Capabilities,
     CodecContext,
     ErrorResponse,
@@ -114,8 +115,13 @@ class Route(Generic[_Req, _Rsp]):
     of its flow).
     """
 
-    response: type[_Rsp]
+    response_code: int
     handler: Callable[[Any, _Req, _Rsp], None]
+
+    @property
+    def response(self) -> type[Message]:
+        """The response's message class (its message group loads with the first such response)."""
+        return RESPONSE_TYPES[self.response_code]
 
 
 class RequesterCore:

@@ -21,12 +21,6 @@ from collections.abc import Callable
 from ..backend import IdentityBackend
 from ..config import RequesterConfig
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..events import (
-    EndpointInfoReceived,
-    KeyPairInfoReceived,
-    KeyPairInfoSet,
-    MeasurementExtensionLogReceived,
-)
 from ..messages import NONCE_SIZE
 from ..messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from ..messages.endpoint import (
@@ -102,6 +96,7 @@ class EndpointCommands(RequesterCore):
         self._send(request, session=self._established_session(session_id))
 
     def _on_endpoint_info(self, request: GetEndpointInfo, response: EndpointInfo) -> None:
+        from ..events import EndpointInfoReceived
         negotiated = self.negotiated
         assert negotiated is not None
         if request.subcode == EndpointInfoSubcode.DEVICE_CLASS_IDENTIFIER:
@@ -136,6 +131,7 @@ class EndpointCommands(RequesterCore):
 
     def _on_measurement_extension_log(self, request: GetMeasurementExtensionLog,
                                       response: MeasurementExtensionLog) -> None:
+        from ..events import MeasurementExtensionLogReceived
         negotiated = self.negotiated
         assert negotiated is not None
         portion = response.portion
@@ -177,6 +173,7 @@ class EndpointCommands(RequesterCore):
                    session=self._established_session(session_id))
 
     def _on_key_pair_info(self, request: GetKeyPairInfo, response: KeyPairInfo) -> None:
+        from ..events import KeyPairInfoReceived
         if response.key_pair_id != request.key_pair_id:
             raise RemoteProtocolError(
                 f"KEY_PAIR_INFO for key pair {response.key_pair_id}, {request.key_pair_id} was asked for")
@@ -215,5 +212,6 @@ class EndpointCommands(RequesterCore):
         ), session=self._established_session(session_id))
 
     def _on_set_key_pair_info_ack(self, request: SetKeyPairInfo, response: SetKeyPairInfoAck) -> None:
+        from ..events import KeyPairInfoSet
         del response
         self._events.append(KeyPairInfoSet(request.operation, request.key_pair_id))

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import LocalProtocolError
-from ..events import EventTypesSubscribed, SupportedEventTypesReceived
 from ..messages.codes import CapabilityFlags, RequestCode
 from ..messages.event import (
     SUBSCRIBE_ALL,
@@ -81,12 +80,14 @@ class EventCommands(RequesterCore):
 
     def _on_supported_event_types(self, request: GetSupportedEventTypes,
                                   response: SupportedEventTypes) -> None:
+        from ..events import SupportedEventTypesReceived
         session = self._answered_session
         assert session is not None
         self._events.append(SupportedEventTypesReceived(session.session_id, response.groups))
 
     def _on_subscribe_event_types_ack(self, request: SubscribeEventTypes,
                                       response: SubscribeEventTypesAck) -> None:
+        from ..events import EventTypesSubscribed
         session = self._answered_session
         assert session is not None
         self._events.append(EventTypesSubscribed(session.session_id, request.groups))

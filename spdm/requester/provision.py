@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from ..crypto import load_csr
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..events import CertificateInstalled, CsrReceived
 from ..messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from ..messages.provision import (
     CERT_MODEL_NONE,
@@ -103,10 +102,12 @@ class ProvisionCommands(EncapCommands):
     # ------------------------------------------------------------------ response handlers
 
     def _on_csr(self, request: GetCsr, response: Csr) -> None:
+        from ..events import CsrReceived
         csr = load_csr(response.csr)  # DecodeError: not a PKCS#10 request
         self._events.append(CsrReceived(request.key_pair_id, response.csr, csr))
 
     def _on_set_certificate_rsp(self, request: SetCertificate, response: SetCertificateRsp) -> None:
+        from ..events import CertificateInstalled
         if response.slot_id != request.slot_id:
             raise RemoteProtocolError(
                 f"SET_CERTIFICATE_RSP names slot {response.slot_id}, slot {request.slot_id} was written")
