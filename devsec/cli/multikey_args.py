@@ -17,9 +17,13 @@ from typing import Final
 from spdm.device import DeviceModel
 from spdm.device_endpoint import EndpointData
 from spdm.errors import ConfigurationError
-from spdm.messages.codes import CapabilityFlags
-from spdm.messages.key_pair import KeyUsage
-from spdm.messages.provision import CERT_MODEL_ALIAS, CERT_MODEL_DEVICE, CERT_MODEL_GENERIC
+from spdm.messages.codes import (
+    CERT_MODEL_ALIAS,
+    CERT_MODEL_DEVICE,
+    CERT_MODEL_GENERIC,
+    CapabilityFlags,
+    KeyUsage,
+)
 from spdm.slots import SLOT_COUNT
 
 __all__ = ["MULTI_KEY_CAPS_BY_NAME", "add_multi_key_flags", "multi_key_caps", "with_slot_keys"]

@@ -14,10 +14,10 @@ from ..errors import SpdmErrorCode
 
 if TYPE_CHECKING:
     from ..crypto import SigningAlgo, SpdmCertChain
-    from ..device_endpoint import SlotKey
     from ..messages import MeasurementBlock
     from ..messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
     from ..negotiation import Negotiated
+    from ..slot_keys import SlotKey
 
 __all__ = [
     "AlgorithmsNegotiated",

@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..backend import IdentityBackend
 from ..config import RequesterConfig
 from ..crypto import SpdmCertChain
-from ..device_endpoint import SlotKey
 from ..errors import (
     DevsecError,
     LocalProtocolError,
@@ -50,6 +49,7 @@ from ..messages.codes import (
 from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
 from ..secured import DOE_RECORDS, RecordFormat, SequenceExhausted, open_record
 from ..session import Session, SessionPhase
+from ..slot_keys import SlotKey
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
 from .chunk import ChunkFetch, ChunkSender

@@ -24,7 +24,9 @@ from spdm.messages.codes import RequestCode, ResponseCode
 ROOT = Path(__file__).resolve().parents[2]
 
 NOT_ON_THE_CONNECT_PATH = (
-    "spdm.messages.session", "spdm.messages.chunk",
+    "spdm.messages.session", "spdm.messages.chunk", "spdm.messages.event", "spdm.messages.endpoint",
+    "spdm.messages.key_pair", "spdm.messages.mel", "spdm.messages.provision",
+    "spdm.device", "spdm.device_endpoint",
     "spdm.events.session", "spdm.events.provisioning", "spdm.events.endpoint", "spdm.events.event",
     "spdm.responder", "ide_km", "tdisp", "tsm", "sysfs_bridge",
 )
