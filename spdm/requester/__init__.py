@@ -25,6 +25,14 @@ message group, whose response handlers are found through :data:`ROUTES`; :mod:`.
 multi-message flow (its table is in :mod:`spdm.state`); :mod:`.identity` what
 the requester produces with its own keys; :mod:`.follow` wraps the engine to
 follow a captured conversation (``devsec dump``).
+
+Every command module is part of the engine, but the messages and events of the
+flows beyond authentication (sessions, encapsulated requests, chunking, events,
+endpoint info, MEL, key pairs, provisioning) are imported inside the methods
+that send or handle them, and :data:`ROUTES` names each response by its code:
+creating those message classes costs CPython milliseconds (see
+bench/README.md, bench_startup), which a connection that only authenticates
+should not pay.
 """
 
 from __future__ import annotations
