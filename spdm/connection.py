@@ -29,13 +29,14 @@ from .cma import AuthenticationReport, SessionReport, authenticate_with, check_m
 from .config import RequesterConfig
 from .driver import RequesterDriver
 from .errors import DevsecError, LocalProtocolError, NegotiationError
-from .events import Event, MeasurementsReceived, SessionEstablished
+from .events import Event, MeasurementsReceived
 from .messages.codes import CapabilityFlags, DheGroup, KemAlgo, MeasurementOperation, RequestCode
 from .negotiation import MEAS_CAPS, Negotiated
 from .slot_keys import usage_allows
 from .transport import DoeTransport
 
 if TYPE_CHECKING:
+    from .events import SessionEstablished
     from .transport.binding_driver import BindingChannel
 
 __all__ = ["Connection", "Session", "connect"]
@@ -159,6 +160,7 @@ class Connection:
             LocalProtocolError: the device (or our configuration) cannot hold such a session.
             VerificationError / RemoteProtocolError / TransportError: the handshake failed.
         """
+        from .events import SessionEstablished
         requester = self._driver.requester
         if psk is not None:
             key = psk

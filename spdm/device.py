@@ -32,7 +32,7 @@ from .crypto import (
     measurement_digest,
     sign,
 )
-from .device_endpoint import EndpointData, KeyPair, SlotKey
+from .device_endpoint import EndpointData, KeyPair
 from .errors import ConfigurationError, LocalProtocolError, VerificationError
 from .messages import MeasurementBlock
 from .messages.codes import (
@@ -44,6 +44,7 @@ from .messages.codes import (
     PqcAsymAlgo,
     SpdmVersion,
 )
+from .slot_keys import SlotKey
 from .slots import SLOT_COUNT
 
 __all__ = ["DeviceModel", "MeasurementSource", "default_measurements", "load_identity"]

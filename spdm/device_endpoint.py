@@ -38,29 +38,29 @@ from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 from .errors import ConfigurationError
-from .messages.endpoint import ClassIdentifier, DeviceClassIdentifier, EndpointInfoSubcode
-from .messages.key_pair import KeyPairCapabilities, KeyPairOperation, KeyUsage
+from .messages.codes import (
+    CERT_MODEL_DEVICE,
+    CERT_MODEL_GENERIC,
+    EndpointInfoSubcode,
+    KeyPairCapabilities,
+    KeyPairOperation,
+)
+from .messages.endpoint import ClassIdentifier, DeviceClassIdentifier
 from .messages.mel import Mel, MelEntry
-from .messages.provision import CERT_MODEL_DEVICE, CERT_MODEL_GENERIC
+from .slot_keys import KEY_USAGE_ALL, SlotKey
 
 __all__ = [
     "DEFAULT_CLASS_IDENTIFIER",
     "EMPTY_MEL",
     "EndpointBackend",
     "EndpointData",
-    "KEY_USAGE_ALL",
     "KeyPair",
-    "SlotKey",
-    "SlotKeysBackend",
     "slot_key_of",
 ]
 
 DEFAULT_CLASS_IDENTIFIER = DeviceClassIdentifier((ClassIdentifier(0, b"", (b"\x12\x34\x56",)),))
 """libspdm's sample device class identifier (DMTF registry, one subordinate ID 12 34 56)."""
 EMPTY_MEL = Mel()
-KEY_USAGE_ALL = int(KeyUsage.KEY_EXCHANGE | KeyUsage.CHALLENGE | KeyUsage.MEASUREMENT
-                    | KeyUsage.ENDPOINT_INFO)
-"""A key that may sign every kind of response (what a single-key device's keys do)."""
 
 
 @dataclass(frozen=True)
@@ -77,39 +77,6 @@ class KeyPair:
     public_key_info: bytes = b""
     pqc_asym_algo_capabilities: int = 0
     current_pqc_asym_algo: int = 0
-
-
-@dataclass(frozen=True)
-class SlotKey:
-    """What 1.3 DIGESTS says of one provisioned slot on a multi-key connection.
-
-    Attributes:
-        key_pair_id: the key pair that signs for the slot (0: none).
-        cert_model: CertificateInfo b[2:0] (1 device, 2 alias, 3 generic).
-        key_usage: KeyUsageMask: what the slot's key may sign.
-    """
-
-    key_pair_id: int
-    cert_model: int
-    key_usage: int
-
-
-@runtime_checkable
-class SlotKeysBackend(Protocol):
-    """What the responder needs from a device for multi-key connections (1.3).
-
-    A backend without it has every slot supported that is provisioned, key
-    pair ``slot + 1`` per slot, device certificates and keys that sign
-    everything (a 1.2 device's slots).
-    """
-
-    def supported_slots(self) -> int:
-        """SupportedSlotMask: the slots that can hold a chain (DIGESTS Param1, 1.3)."""
-        ...
-
-    def slot_key(self, slot_id: int) -> SlotKey:
-        """The key pair, certificate model and key usage of a provisioned slot."""
-        ...
 
 
 def slot_key_of(key_pairs: Sequence[KeyPair], slot_id: int, cert_model: int) -> SlotKey:

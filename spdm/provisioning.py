@@ -57,7 +57,6 @@ from .crypto import (
     sign,
 )
 from .device import MeasurementSource, default_measurements
-from .device_endpoint import KEY_USAGE_ALL, SlotKey
 from .errors import (
     ConfigurationError,
     DecodeError,
@@ -67,8 +66,16 @@ from .errors import (
     VerificationError,
 )
 from .messages import MeasurementBlock
-from .messages.codes import BaseAsymAlgo, BaseHashAlgo, MeasurementHashAlgo, PqcAsymAlgo, SpdmVersion
-from .messages.provision import CERT_MODEL_DEVICE, MAX_CSR_TRACKING_TAG
+from .messages.codes import (
+    CERT_MODEL_DEVICE,
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    MeasurementHashAlgo,
+    PqcAsymAlgo,
+    SpdmVersion,
+)
+from .messages.provision import MAX_CSR_TRACKING_TAG
+from .slot_keys import KEY_USAGE_ALL, SlotKey
 from .slots import SLOT_COUNT
 
 __all__ = ["STATE_FORMAT", "InstalledSlot", "ProvisionableDevice", "ProvisioningBackend"]

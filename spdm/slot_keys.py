@@ -13,21 +13,28 @@ request names a slot.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Final, Protocol, runtime_checkable
 
 from .backend import IdentityBackend
-from .device_endpoint import KEY_USAGE_ALL, SlotKey, SlotKeysBackend
 from .errors import LocalProtocolError, RemoteProtocolError
 from .messages import Digests
-from .messages.codes import RequestCode, SpdmVersion
-from .messages.key_pair import KeyUsage
-from .messages.provision import CERT_MODEL_DEVICE, CERT_MODEL_GENERIC, CERT_MODEL_NONE
+from .messages.codes import (
+    CERT_MODEL_DEVICE,
+    CERT_MODEL_GENERIC,
+    CERT_MODEL_NONE,
+    KeyUsage,
+    RequestCode,
+    SpdmVersion,
+)
 from .negotiation import Negotiated
 from .slots import SLOT_COUNT
 
 __all__ = [
     "CERT_MODEL_MASK",
+    "KEY_USAGE_ALL",
+    "SlotKey",
+    "SlotKeysBackend",
     "USAGE_OF_REQUEST",
     "check_digests",
     "check_key_usage",
@@ -36,6 +43,44 @@ __all__ = [
     "supported_slots",
     "usage_allows",
 ]
+
+KEY_USAGE_ALL = int(KeyUsage.KEY_EXCHANGE | KeyUsage.CHALLENGE | KeyUsage.MEASUREMENT
+                    | KeyUsage.ENDPOINT_INFO)
+"""A key that may sign every kind of response (what a single-key device's keys do)."""
+
+
+@dataclass(frozen=True)
+class SlotKey:
+    """What 1.3 DIGESTS says of one provisioned slot on a multi-key connection.
+
+    Attributes:
+        key_pair_id: the key pair that signs for the slot (0: none).
+        cert_model: CertificateInfo b[2:0] (1 device, 2 alias, 3 generic).
+        key_usage: KeyUsageMask: what the slot's key may sign.
+    """
+
+    key_pair_id: int
+    cert_model: int
+    key_usage: int
+
+
+@runtime_checkable
+class SlotKeysBackend(Protocol):
+    """What the responder needs from a device for multi-key connections (1.3).
+
+    A backend without it has every slot supported that is provisioned, key
+    pair ``slot + 1`` per slot, device certificates and keys that sign
+    everything (a 1.2 device's slots).
+    """
+
+    def supported_slots(self) -> int:
+        """SupportedSlotMask: the slots that can hold a chain (DIGESTS Param1, 1.3)."""
+        ...
+
+    def slot_key(self, slot_id: int) -> SlotKey:
+        """The key pair, certificate model and key usage of a provisioned slot."""
+        ...
+
 
 CERT_MODEL_MASK: Final = 0x07
 """CertificateInfo b[2:0]: the certificate model (the other bits are reserved)."""

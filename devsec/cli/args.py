@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from spdm.config import (
     DEFAULT_CERTIFICATE_PORTION,
@@ -20,7 +20,6 @@ from spdm.config import (
     RequesterConfig,
 )
 from spdm.crypto import Certificate, DeviceIdentity, SigningAlgo, load_certificates
-from spdm.device import DeviceModel, load_identity
 from spdm.errors import ConfigurationError
 from spdm.messages import NONCE_SIZE
 from spdm.messages.codes import BaseAsymAlgo, PqcAsymAlgo, SpdmVersion
@@ -42,6 +41,9 @@ from spdm.names import (
 from spdm.negotiation import MIN_DATA_TRANSFER_SIZE_12, AlgorithmPreferences
 from spdm.slots import SLOT_COUNT
 from spdm.transport.targets import is_socket_target
+
+if TYPE_CHECKING:
+    from spdm.device import DeviceModel
 
 __all__ = [
     "Subparsers",
@@ -142,6 +144,7 @@ def slot_identities(files: Sequence[tuple[int, str, str]],
     Raises:
         ConfigurationError: a slot given twice or not 0-7, unreadable or mismatching files.
     """
+    from spdm.device import load_identity
     identities: dict[int, DeviceIdentity] = {}
     for slot, chain, key in files:
         if slot in identities or not 0 <= slot < SLOT_COUNT:

@@ -11,11 +11,8 @@ from typing import TYPE_CHECKING
 from spdm.cma import AuthenticationReport
 from spdm.config import DEFAULT_REQUESTER_CAPS, MUTUAL_AUTH_CAPS, RequesterConfig
 from spdm.connection import Connection, Session, connect
-from spdm.device import DeviceModel
 from spdm.errors import ConfigurationError
-from spdm.events import SupportedEventTypesReceived
 from spdm.messages.codes import CapabilityFlags
-from spdm.messages.event import DmtfEventType
 from spdm.negotiation import MEAS_CAPS
 from spdm.transport.targets import open_transport
 
@@ -72,6 +69,7 @@ def _event_types(connection: Connection, session: Session) -> tuple[list[dict[st
 
     A device below SPDM 1.3 or without EVENT_CAP sends no events: both are empty.
     """
+    from spdm.events import SupportedEventTypesReceived
     negotiated = connection.negotiated
     if negotiated.version < 0x13 or not negotiated.responder_flags & CapabilityFlags.EVENT_CAP:
         return [], []
@@ -90,6 +88,7 @@ def _event_types(connection: Connection, session: Session) -> tuple[list[dict[st
 
 
 def _event_type_name(registry_id: int, event_type: int) -> str:
+    from spdm.messages.event import DmtfEventType
     if registry_id == 0 and event_type in DmtfEventType._value2member_map_:
         return DmtfEventType(event_type).name
     return f"0x{event_type:04x}"
@@ -103,6 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.requester_cert_chain or args.requester_key:
         if not (args.requester_cert_chain and args.requester_key):
             raise ConfigurationError("--requester-cert-chain and --requester-key go together")
+        from spdm.device import DeviceModel  # the device model's key store: only with mutual auth
         identity = DeviceModel.from_files(read(args.requester_cert_chain, "requester chain"),
                                           read(args.requester_key, "requester key"))
         caps |= MUTUAL_AUTH_CAPS

@@ -10,9 +10,8 @@ from enum import IntFlag
 from typing import Any
 
 from spdm.events import KeyPairInfoReceived
-from spdm.messages.codes import DMTF_RAW_BIT_STREAM
-from spdm.messages.endpoint import DeviceClassIdentifier, EndpointInfoSubcode
-from spdm.messages.key_pair import KeyPairCapabilities, KeyUsage
+from spdm.messages.codes import DMTF_RAW_BIT_STREAM, EndpointInfoSubcode, KeyPairCapabilities, KeyUsage
+from spdm.messages.endpoint import DeviceClassIdentifier
 from spdm.messages.mel import Mel
 from spdm.names import value_type_name
 from tsm.endpoint import EndpointEvidence

@@ -17,15 +17,20 @@ hold (1.3 DIGESTS SupportedSlotMask; the provisioned ones are always in it).
 from __future__ import annotations
 
 import argparse
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from spdm.device import DeviceModel
-from spdm.device_endpoint import EndpointData
 from spdm.errors import ConfigurationError
-from spdm.messages.codes import CapabilityFlags
-from spdm.messages.key_pair import KeyUsage
-from spdm.messages.provision import CERT_MODEL_ALIAS, CERT_MODEL_DEVICE, CERT_MODEL_GENERIC
+from spdm.messages.codes import (
+    CERT_MODEL_ALIAS,
+    CERT_MODEL_DEVICE,
+    CERT_MODEL_GENERIC,
+    CapabilityFlags,
+    KeyUsage,
+)
 from spdm.slots import SLOT_COUNT
+
+if TYPE_CHECKING:
+    from spdm.device import DeviceModel
 
 __all__ = [
     "MULTI_KEY_CAPS_BY_NAME",
@@ -117,6 +122,7 @@ def with_slot_keys(args: argparse.Namespace, model: DeviceModel) -> DeviceModel:
         if not all(0 <= s < SLOT_COUNT for s in slots):
             raise ConfigurationError(f"--supported-slots: {args.supported_slots!r} are not slots 0-7")
         supported = sum(1 << s for s in set(slots))
+    from spdm.device_endpoint import EndpointData  # the device side: not on a connect's import path
     return model.with_endpoint(EndpointData.for_slots(
         model.provisioned_slots(), int(model.asym_alg), key_usages=usages, cert_models=models,
         supported_slot_mask=supported))

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from spdm.cma import AuthenticationReport
 from spdm.events import DigestsReceived
-from spdm.messages.key_pair import KeyUsage
+from spdm.messages.codes import KeyUsage
 
 __all__ = ["slot_lines", "slots_dict"]
 

@@ -29,14 +29,9 @@ from spdm.crypto import signature_size
 from spdm.errors import DecodeError, SpdmErrorCode
 from spdm.messages import NONCE_SIZE
 from spdm.messages.codes import CapabilityFlags as F
-from spdm.messages.endpoint import (
-    DeviceClassIdentifier,
-    EndpointInfo,
-    EndpointInfoAttributes,
-    EndpointInfoSubcode,
-    GetEndpointInfo,
-)
-from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, KeyPairOperation, SetKeyPairInfo
+from spdm.messages.codes import EndpointInfoAttributes, EndpointInfoSubcode, KeyPairOperation
+from spdm.messages.endpoint import DeviceClassIdentifier, EndpointInfo, GetEndpointInfo
+from spdm.messages.key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo
 from spdm.messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, Mel
 
 from .context import CaseContext

@@ -22,8 +22,7 @@ from spdm.errors import SpdmErrorCode
 from spdm.messages import NONCE_SIZE, REQUESTER_CONTEXT_SIZE, Algorithms, Capabilities, Challenge
 from spdm.messages import Version as VersionResponse
 from spdm.messages.codes import CapabilityFlags as F
-from spdm.messages.codes import MeasurementSummaryHashType
-from spdm.messages.key_pair import KeyUsage
+from spdm.messages.codes import KeyUsage, MeasurementSummaryHashType
 from spdm.messages.vca import GetVersion
 from spdm.negotiation import MULTI_KEY_CONN
 from spdm.slot_keys import CERT_MODEL_MASK

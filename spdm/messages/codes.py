@@ -8,8 +8,13 @@ as names; single-valued fields are ``IntEnum``.
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
+from typing import Final
 
 __all__ = [
+    "CERT_MODEL_NONE",
+    "CERT_MODEL_GENERIC",
+    "CERT_MODEL_DEVICE",
+    "CERT_MODEL_ALIAS",
     "AeadSuite",
     "AlgType",
     "BaseAsymAlgo",
@@ -18,8 +23,13 @@ __all__ = [
     "DMTF_RAW_BIT_STREAM",
     "DheGroup",
     "DmtfValueType",
+    "EndpointInfoAttributes",
+    "EndpointInfoSubcode",
     "KemAlgo",
+    "KeyPairCapabilities",
+    "KeyPairOperation",
     "KeyScheduleAlgo",
+    "KeyUsage",
     "MeasurementAttributes",
     "MeasurementHashAlgo",
     "MeasurementOperation",
@@ -331,3 +341,54 @@ class RegistryId(IntEnum):
     VESA = 0x9
     IANA_CBOR = 0xA
     DMTF_DSP = 0xB
+
+
+# --- key pairs, certificate models, endpoint info (DSP0274 1.3) ------------------------------
+
+class KeyPairCapabilities(IntFlag):
+    """KEY_PAIR_INFO Capabilities (DSP0274 1.3 Table 105)."""
+
+    GEN_KEY = 1 << 0
+    ERASABLE = 1 << 1
+    CERT_ASSOC = 1 << 2
+    KEY_USAGE = 1 << 3
+    ASYM_ALGO = 1 << 4
+    SHAREABLE = 1 << 5
+
+
+class KeyUsage(IntFlag):
+    """KeyUsageMask bits (DIGESTS, KEY_PAIR_INFO, SET_KEY_PAIR_INFO; PROTOCOLS.md §3.4)."""
+
+    KEY_EXCHANGE = 1 << 0
+    CHALLENGE = 1 << 1
+    MEASUREMENT = 1 << 2
+    ENDPOINT_INFO = 1 << 3
+    STANDARDS = 1 << 14
+    VENDOR = 1 << 15
+
+
+class KeyPairOperation(IntEnum):
+    """SET_KEY_PAIR_INFO Param1 (SetKeyPairInfoOperation)."""
+
+    CHANGE = 0
+    ERASE = 1
+    GENERATE = 2
+
+
+CERT_MODEL_NONE: Final = 0
+CERT_MODEL_DEVICE: Final = 1
+CERT_MODEL_ALIAS: Final = 2
+CERT_MODEL_GENERIC: Final = 3
+"""CertModel values (DSP0274 1.3 CertificateInfo b[2:0]): none, device certificate, alias, generic."""
+
+
+class EndpointInfoSubcode(IntEnum):
+    """GET_ENDPOINT_INFO Param1 (DSP0274 1.3 Table 96)."""
+
+    DEVICE_CLASS_IDENTIFIER = 1
+
+
+class EndpointInfoAttributes(IntFlag):
+    """GET_ENDPOINT_INFO RequestAttributes."""
+
+    SIGNATURE_REQUESTED = 1

@@ -21,7 +21,6 @@ verifies with this, in and out of a session (tests/spdm/test_endpoint_vectors.py
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
 from typing import Any, ClassVar
 
 from construct import (
@@ -43,28 +42,14 @@ from construct import (
 
 from ..codec import Message, WireMessage, header, low_nibble
 from .auth import NONCE_SIZE
-from .codes import RequestCode, ResponseCode
+from .codes import EndpointInfoAttributes, EndpointInfoSubcode, RequestCode, ResponseCode
 
 __all__ = [
     "ClassIdentifier",
     "DeviceClassIdentifier",
     "EndpointInfo",
-    "EndpointInfoAttributes",
-    "EndpointInfoSubcode",
     "GetEndpointInfo",
 ]
-
-
-class EndpointInfoSubcode(IntEnum):
-    """GET_ENDPOINT_INFO Param1 (DSP0274 1.3 Table 96)."""
-
-    DEVICE_CLASS_IDENTIFIER = 1
-
-
-class EndpointInfoAttributes(IntFlag):
-    """GET_ENDPOINT_INFO RequestAttributes."""
-
-    SIGNATURE_REQUESTED = 1
 
 
 @dataclass(frozen=True)

@@ -25,45 +25,19 @@ Erase carries no desired values and any that follow are trailing bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
 from typing import ClassVar
 
 from construct import Bytes, Const, If, Int8ul, Int16ul, Int32ul, Padding, Rebuild, Struct, len_, this
 
 from ..codec import Message, header
-from .codes import RequestCode, ResponseCode
+from .codes import KeyPairOperation, RequestCode, ResponseCode
 
 __all__ = [
     "GetKeyPairInfo",
-    "KeyPairCapabilities",
     "KeyPairInfo",
-    "KeyPairOperation",
-    "KeyUsage",
     "SetKeyPairInfo",
     "SetKeyPairInfoAck",
 ]
-
-
-class KeyPairCapabilities(IntFlag):
-    """KEY_PAIR_INFO Capabilities (DSP0274 1.3 Table 105)."""
-
-    GEN_KEY = 1 << 0
-    ERASABLE = 1 << 1
-    CERT_ASSOC = 1 << 2
-    KEY_USAGE = 1 << 3
-    ASYM_ALGO = 1 << 4
-    SHAREABLE = 1 << 5
-
-
-class KeyUsage(IntFlag):
-    """KeyUsageMask bits (DIGESTS, KEY_PAIR_INFO, SET_KEY_PAIR_INFO; PROTOCOLS.md §3.4)."""
-
-    KEY_EXCHANGE = 1 << 0
-    CHALLENGE = 1 << 1
-    MEASUREMENT = 1 << 2
-    ENDPOINT_INFO = 1 << 3
-    STANDARDS = 1 << 14
-    VENDOR = 1 << 15
 
 
 _PQC_ALGO_LEN = 4
@@ -73,14 +47,6 @@ _PQC_ALGO_LEN = 4
 def _pqc_algo(name: str) -> Struct:
     """``Len(1) = 4`` then the 32-bit PqcAsymAlgo bitmask, as one nested field."""
     return name / Struct("_length" / Const(_PQC_ALGO_LEN, Int8ul), "value" / Int32ul)
-
-
-class KeyPairOperation(IntEnum):
-    """SET_KEY_PAIR_INFO Param1 (SetKeyPairInfoOperation)."""
-
-    CHANGE = 0
-    ERASE = 1
-    GENERATE = 2
 
 
 @dataclass(frozen=True)

@@ -30,13 +30,9 @@ from construct import Bytes, Check, If, Int16ul, Padding, Rebuild, Struct, len_,
 
 from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble
 from ..errors import LocalProtocolError
-from .codes import RequestCode, ResponseCode
+from .codes import CERT_MODEL_NONE, RequestCode, ResponseCode
 
 __all__ = [
-    "CERT_MODEL_ALIAS",
-    "CERT_MODEL_DEVICE",
-    "CERT_MODEL_GENERIC",
-    "CERT_MODEL_NONE",
     "MAX_CSR_TRACKING_TAG",
     "Csr",
     "GetCsr",
@@ -45,12 +41,6 @@ __all__ = [
     "csr_request_attributes",
     "set_certificate_attributes",
 ]
-
-CERT_MODEL_NONE: Final = 0
-CERT_MODEL_DEVICE: Final = 1
-CERT_MODEL_ALIAS: Final = 2
-CERT_MODEL_GENERIC: Final = 3
-"""CertModel values (DSP0274 1.3 CertificateInfo b[2:0]): none, device certificate, alias, generic."""
 
 MAX_CSR_TRACKING_TAG: Final = 7
 """CSRTrackingTag is 3 bits; 0 asks for a new CSR, 1-7 name one a reset will complete."""

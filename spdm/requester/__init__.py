@@ -25,6 +25,14 @@ message group, whose response handlers are found through :data:`ROUTES`; :mod:`.
 multi-message flow (its table is in :mod:`spdm.state`); :mod:`.identity` what
 the requester produces with its own keys; :mod:`.follow` wraps the engine to
 follow a captured conversation (``devsec dump``).
+
+Every command module is part of the engine, but the messages and events of the
+flows beyond authentication (sessions, encapsulated requests, chunking, events,
+endpoint info, MEL, key pairs, provisioning) are imported inside the methods
+that send or handle them, and :data:`ROUTES` names each response by its code:
+creating those message classes costs CPython milliseconds (see
+bench/README.md, bench_startup), which a connection that only authenticates
+should not pay.
 """
 
 from __future__ import annotations
@@ -32,32 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..messages import (
-    Algorithms,
-    Capabilities,
-    Certificate,
-    ChallengeAuth,
-    Csr,
-    Digests,
-    EncapsulatedRequest,
-    EncapsulatedResponseAck,
-    EndSessionAck,
-    FinishRsp,
-    HeartbeatAck,
-    KeyExchangeRsp,
-    KeyUpdateAck,
-    Measurements,
-    PskExchangeRsp,
-    PskFinishRsp,
-    SetCertificateRsp,
-    VendorDefinedResponse,
-    Version,
-)
-from ..messages.codes import RequestCode
-from ..messages.endpoint import EndpointInfo
-from ..messages.event import SubscribeEventTypesAck, SupportedEventTypes
-from ..messages.key_pair import KeyPairInfo, SetKeyPairInfoAck
-from ..messages.mel import MeasurementExtensionLog
+from ..messages.codes import RequestCode, ResponseCode
 from .auth import CHALLENGE_CONTEXT, MEASUREMENTS_CONTEXT, AuthCommands
 from .core import ST1_SECONDS, Route
 from .encap import EncapCommands
@@ -68,35 +51,39 @@ from .session import SessionCommands
 from .vca import VcaCommands
 
 ROUTES: Mapping[int, Route[Any, Any]] = {
-    RequestCode.GET_VERSION: Route(Version, VcaCommands._on_version),
-    RequestCode.GET_CAPABILITIES: Route(Capabilities, VcaCommands._on_capabilities),
-    RequestCode.NEGOTIATE_ALGORITHMS: Route(Algorithms, VcaCommands._on_algorithms),
-    RequestCode.GET_DIGESTS: Route(Digests, AuthCommands._on_digests),
-    RequestCode.GET_CERTIFICATE: Route(Certificate, AuthCommands._on_certificate),
-    RequestCode.CHALLENGE: Route(ChallengeAuth, AuthCommands._on_challenge_auth),
-    RequestCode.GET_MEASUREMENTS: Route(Measurements, AuthCommands._on_measurements),
-    RequestCode.VENDOR_DEFINED_REQUEST: Route(VendorDefinedResponse, AuthCommands._on_vendor_defined),
-    RequestCode.KEY_EXCHANGE: Route(KeyExchangeRsp, SessionCommands._on_key_exchange_rsp),
-    RequestCode.FINISH: Route(FinishRsp, SessionCommands._on_finish_rsp),
-    RequestCode.PSK_EXCHANGE: Route(PskExchangeRsp, SessionCommands._on_psk_exchange_rsp),
-    RequestCode.PSK_FINISH: Route(PskFinishRsp, SessionCommands._on_psk_finish_rsp),
-    RequestCode.HEARTBEAT: Route(HeartbeatAck, SessionCommands._on_heartbeat_ack),
-    RequestCode.KEY_UPDATE: Route(KeyUpdateAck, SessionCommands._on_key_update_ack),
-    RequestCode.END_SESSION: Route(EndSessionAck, SessionCommands._on_end_session_ack),
-    RequestCode.GET_ENCAPSULATED_REQUEST: Route(EncapsulatedRequest, EncapCommands._on_encapsulated_request),
+    RequestCode.GET_VERSION: Route(ResponseCode.VERSION, VcaCommands._on_version),
+    RequestCode.GET_CAPABILITIES: Route(ResponseCode.CAPABILITIES, VcaCommands._on_capabilities),
+    RequestCode.NEGOTIATE_ALGORITHMS: Route(ResponseCode.ALGORITHMS, VcaCommands._on_algorithms),
+    RequestCode.GET_DIGESTS: Route(ResponseCode.DIGESTS, AuthCommands._on_digests),
+    RequestCode.GET_CERTIFICATE: Route(ResponseCode.CERTIFICATE, AuthCommands._on_certificate),
+    RequestCode.CHALLENGE: Route(ResponseCode.CHALLENGE_AUTH, AuthCommands._on_challenge_auth),
+    RequestCode.GET_MEASUREMENTS: Route(ResponseCode.MEASUREMENTS, AuthCommands._on_measurements),
+    RequestCode.VENDOR_DEFINED_REQUEST: Route(
+        ResponseCode.VENDOR_DEFINED_RESPONSE, AuthCommands._on_vendor_defined),
+    RequestCode.KEY_EXCHANGE: Route(ResponseCode.KEY_EXCHANGE_RSP, SessionCommands._on_key_exchange_rsp),
+    RequestCode.FINISH: Route(ResponseCode.FINISH_RSP, SessionCommands._on_finish_rsp),
+    RequestCode.PSK_EXCHANGE: Route(ResponseCode.PSK_EXCHANGE_RSP, SessionCommands._on_psk_exchange_rsp),
+    RequestCode.PSK_FINISH: Route(ResponseCode.PSK_FINISH_RSP, SessionCommands._on_psk_finish_rsp),
+    RequestCode.HEARTBEAT: Route(ResponseCode.HEARTBEAT_ACK, SessionCommands._on_heartbeat_ack),
+    RequestCode.KEY_UPDATE: Route(ResponseCode.KEY_UPDATE_ACK, SessionCommands._on_key_update_ack),
+    RequestCode.END_SESSION: Route(ResponseCode.END_SESSION_ACK, SessionCommands._on_end_session_ack),
+    RequestCode.GET_ENCAPSULATED_REQUEST: Route(
+        ResponseCode.ENCAPSULATED_REQUEST, EncapCommands._on_encapsulated_request),
     RequestCode.DELIVER_ENCAPSULATED_RESPONSE: Route(
-        EncapsulatedResponseAck, EncapCommands._on_encapsulated_response_ack),
-    RequestCode.GET_ENDPOINT_INFO: Route(EndpointInfo, EndpointCommands._on_endpoint_info),
+        ResponseCode.ENCAPSULATED_RESPONSE_ACK, EncapCommands._on_encapsulated_response_ack),
+    RequestCode.GET_ENDPOINT_INFO: Route(ResponseCode.ENDPOINT_INFO, EndpointCommands._on_endpoint_info),
     RequestCode.GET_MEASUREMENT_EXTENSION_LOG: Route(
-        MeasurementExtensionLog, EndpointCommands._on_measurement_extension_log),
-    RequestCode.GET_KEY_PAIR_INFO: Route(KeyPairInfo, EndpointCommands._on_key_pair_info),
-    RequestCode.SET_KEY_PAIR_INFO: Route(SetKeyPairInfoAck, EndpointCommands._on_set_key_pair_info_ack),
-    RequestCode.GET_CSR: Route(Csr, ProvisionCommands._on_csr),
-    RequestCode.SET_CERTIFICATE: Route(SetCertificateRsp, ProvisionCommands._on_set_certificate_rsp),
+        ResponseCode.MEASUREMENT_EXTENSION_LOG, EndpointCommands._on_measurement_extension_log),
+    RequestCode.GET_KEY_PAIR_INFO: Route(ResponseCode.KEY_PAIR_INFO, EndpointCommands._on_key_pair_info),
+    RequestCode.SET_KEY_PAIR_INFO: Route(
+        ResponseCode.SET_KEY_PAIR_INFO_ACK, EndpointCommands._on_set_key_pair_info_ack),
+    RequestCode.GET_CSR: Route(ResponseCode.CSR, ProvisionCommands._on_csr),
+    RequestCode.SET_CERTIFICATE: Route(
+        ResponseCode.SET_CERTIFICATE_RSP, ProvisionCommands._on_set_certificate_rsp),
     RequestCode.GET_SUPPORTED_EVENT_TYPES: Route(
-        SupportedEventTypes, EventCommands._on_supported_event_types),
+        ResponseCode.SUPPORTED_EVENT_TYPES, EventCommands._on_supported_event_types),
     RequestCode.SUBSCRIBE_EVENT_TYPES: Route(
-        SubscribeEventTypesAck, EventCommands._on_subscribe_event_types_ack),
+        ResponseCode.SUBSCRIBE_EVENT_TYPES_ACK, EventCommands._on_subscribe_event_types_ack),
 }
 """Request code -> how its response is decoded and which handler checks it; the requests
 this engine sends (a code missing here cannot be followed either)."""

@@ -18,7 +18,6 @@ from ..crypto import (
     validate_cert_chain,
     verify,
 )
-from ..device_endpoint import SlotKey
 from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, VerificationError
 from ..events import (
     CertificateChainReceived,
@@ -53,7 +52,7 @@ from ..messages.codes import (
 )
 from ..messages.control import MAX_SMALL_VENDOR_PAYLOAD
 from ..negotiation import MEAS_CAPS, Negotiated
-from ..slot_keys import CERT_MODEL_MASK, check_digests, check_key_usage, usage_allows
+from ..slot_keys import CERT_MODEL_MASK, SlotKey, check_digests, check_key_usage, usage_allows
 from .encap import EncapCommands
 
 __all__ = [

@@ -43,10 +43,15 @@ Decisions where DSP0274 leaves room:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import RemoteProtocolError, SpdmErrorCode
-from ..messages import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck, ErrorResponse
-from ..messages.chunk import CHUNK_LAST, ChunkAssembly, split_message
+from ..messages import ErrorResponse
 from ..messages.codes import ResponseCode
+
+if TYPE_CHECKING:
+    from ..messages import ChunkResponse, ChunkSendAck
+    from ..messages.chunk import ChunkAssembly
 
 __all__ = ["ChunkFetch", "ChunkSender"]
 
@@ -91,6 +96,7 @@ class ChunkFetch:
 
     def next_request(self) -> bytes:
         """The CHUNK_GET for the next chunk."""
+        from ..messages import ChunkGet
         seq_no = 0 if self._assembly is None else self._assembly.next_seq_no
         return ChunkGet(spdm_version=self._version, handle=self._handle, chunk_seq_no=seq_no).encode()
 
@@ -102,6 +108,8 @@ class ChunkFetch:
                 beyond our DataTransferSize, another handle or ChunkSeqNo, or
                 a chunk sequence :class:`ChunkAssembly` refuses.
         """
+        from ..messages import ChunkResponse
+        from ..messages.chunk import ChunkAssembly
         _refuse_error(data, "CHUNK_GET")
         response = ChunkResponse.decode(data, padded=True)
         _check(self._version, response, self._receive_limit)
@@ -129,6 +137,7 @@ class ChunkSender:
 
     def __init__(self, version: int, handle: int, message: bytes, data_transfer_size: int, *,
                  receive_limit: int = 0) -> None:
+        from ..messages.chunk import split_message
         self._version = version
         self._handle = handle
         self._size = len(message)
@@ -138,6 +147,8 @@ class ChunkSender:
 
     def next_request(self) -> bytes:
         """The CHUNK_SEND carrying the next chunk."""
+        from ..messages import ChunkSend
+        from ..messages.chunk import CHUNK_LAST
         seq_no = self._seq_no
         last = seq_no == len(self._pieces) - 1
         return ChunkSend(spdm_version=self._version, attributes=CHUNK_LAST if last else 0,
@@ -166,6 +177,7 @@ class ChunkSender:
             error = ErrorResponse.decode(data, padded=True)
             if error.error_code == SpdmErrorCode.LARGE_RESPONSE:
                 return data
+        from ..messages import ChunkSendAck
         _refuse_error(data, "CHUNK_SEND")
         ack = ChunkSendAck.decode(data, padded=True)
         _check(self._version, ack, self._receive_limit)

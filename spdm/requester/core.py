@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..backend import IdentityBackend
 from ..config import RequesterConfig
 from ..crypto import SpdmCertChain
-from ..device_endpoint import SlotKey
 from ..errors import (
     DevsecError,
     LocalProtocolError,
@@ -32,6 +31,7 @@ from ..errors import (
 from ..events import ErrorResponseReceived, Event
 from ..messages import (
     REQUESTER_CONTEXT_SIZE,
+    RESPONSE_TYPES,
     Capabilities,
     CodecContext,
     ErrorResponse,
@@ -49,6 +49,7 @@ from ..messages.codes import (
 from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
 from ..secured import DOE_RECORDS, RecordFormat, SequenceExhausted, open_record
 from ..session import Session, SessionPhase
+from ..slot_keys import SlotKey
 from ..state import ConnectionState, next_state
 from ..transcript import Transcript
 from .chunk import ChunkFetch, ChunkSender
@@ -114,8 +115,13 @@ class Route(Generic[_Req, _Rsp]):
     of its flow).
     """
 
-    response: type[_Rsp]
+    response_code: int
     handler: Callable[[Any, _Req, _Rsp], None]
+
+    @property
+    def response(self) -> type[Message]:
+        """The response's message class (its message group loads with the first such response)."""
+        return RESPONSE_TYPES[self.response_code]
 
 
 class RequesterCore:

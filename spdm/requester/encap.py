@@ -17,26 +17,24 @@ adopts captured DELIVERs ends up with the same transcript as the live side.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
-from ..events import KeyUpdated, MutualAuthCompleted
-from ..messages import (
-    Certificate,
-    DeliverEncapsulatedResponse,
-    Digests,
-    EncapsulatedRequest,
-    EncapsulatedResponseAck,
-    Finish,
-    GetEncapsulatedRequest,
-    KeyUpdate,
-    peek_code,
-)
+from ..messages import Certificate, Digests, peek_code
 from ..messages.codes import RequestCode, ResponseCode
 from ..negotiation import Negotiated
 from ..session import FINISH_CONTEXT, Session, SessionPhase
 from ..state import KeyUpdateOperation
 from .core import RequesterCore
 from .event_receipt import delivered_events
+
+if TYPE_CHECKING:
+    from ..messages import (
+        DeliverEncapsulatedResponse,
+        EncapsulatedRequest,
+        EncapsulatedResponseAck,
+        GetEncapsulatedRequest,
+    )
 
 __all__ = ["MUT_AUTH_ENCAPSULATED", "MUT_AUTH_FINISH_ONLY", "EncapCommands"]
 
@@ -79,6 +77,7 @@ class EncapCommands(RequesterCore):
 
     def _pull(self, negotiated: Negotiated, carrier: Session | None) -> None:
         """Queue GET_ENCAPSULATED_REQUEST: the first step of every encapsulated flow."""
+        from ..messages import GetEncapsulatedRequest
         self._begin(RequestCode.GET_ENCAPSULATED_REQUEST)
         self._encap.machine.advance(RequestCode.GET_ENCAPSULATED_REQUEST)
         self._send(GetEncapsulatedRequest(spdm_version=negotiated.version), session=carrier)
@@ -115,6 +114,7 @@ class EncapCommands(RequesterCore):
         self._deliver(response.request_id, response.encapsulated_request)
 
     def _deliver(self, request_id: int, inner: bytes) -> None:
+        from ..messages import DeliverEncapsulatedResponse
         flow = self._encap
         session = flow.session
         flow.count += 1
@@ -144,6 +144,7 @@ class EncapCommands(RequesterCore):
 
     def _on_encapsulated_response_ack(self, request: DeliverEncapsulatedResponse,
                                       response: EncapsulatedResponseAck) -> None:
+        from ..events import KeyUpdated, MutualAuthCompleted
         self._note_delivered(request.encapsulated_response)
         flow = self._encap
         if flow.session is not None:
@@ -191,6 +192,7 @@ class EncapCommands(RequesterCore):
     @staticmethod
     def _apply_encapsulated_key_update(negotiated: Negotiated, session: Session, inner: bytes) -> None:
         """A responder-initiated UpdateKey moves the response direction as our ACK goes out."""
+        from ..messages import KeyUpdate
         try:
             request = KeyUpdate.decode(inner, negotiated.codec(), padded=True)
         except DecodeError:
@@ -208,6 +210,7 @@ class EncapCommands(RequesterCore):
         queued and nothing enters TH: the FINISH that was really sent is
         adopted instead, with its own opaque data.
         """
+        from ..messages import Finish
         # Our chain first: without one nothing may change (LocalProtocolError).
         chain = self._requester_chain(negotiated) if session.mut_auth else b""
         self._handshake.session = session

@@ -17,36 +17,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..backend import IdentityBackend
 from ..config import RequesterConfig
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..events import (
-    EndpointInfoReceived,
-    KeyPairInfoReceived,
-    KeyPairInfoSet,
-    MeasurementExtensionLogReceived,
-)
 from ..messages import NONCE_SIZE
-from ..messages.codes import CapabilityFlags, RequestCode, SpdmVersion
-from ..messages.endpoint import (
-    DeviceClassIdentifier,
-    EndpointInfo,
+from ..messages.codes import (
+    CapabilityFlags,
     EndpointInfoAttributes,
     EndpointInfoSubcode,
-    GetEndpointInfo,
-)
-from ..messages.key_pair import (
-    GetKeyPairInfo,
-    KeyPairInfo,
     KeyPairOperation,
-    SetKeyPairInfo,
-    SetKeyPairInfoAck,
+    RequestCode,
+    SpdmVersion,
 )
-from ..messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog, Mel
 from ..secured import DOE_RECORDS, RecordFormat
 from .auth import AuthCommands
 from .core import RequesterCore
+
+if TYPE_CHECKING:
+    from ..messages.endpoint import EndpointInfo, GetEndpointInfo
+    from ..messages.key_pair import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
+    from ..messages.mel import GetMeasurementExtensionLog, MeasurementExtensionLog
 
 __all__ = ["ENDPOINT_INFO_CONTEXT", "MAX_MEL_SIZE", "EndpointCommands"]
 
@@ -86,6 +78,7 @@ class EndpointCommands(RequesterCore):
         Raises:
             LocalProtocolError: not allowed now, a capability or the chain is missing.
         """
+        from ..messages.endpoint import GetEndpointInfo
         negotiated = self._need_negotiated(RequestCode.GET_ENDPOINT_INFO)
         flags = negotiated.responder_flags
         if not flags & EP_INFO_CAPS:
@@ -102,6 +95,8 @@ class EndpointCommands(RequesterCore):
         self._send(request, session=self._established_session(session_id))
 
     def _on_endpoint_info(self, request: GetEndpointInfo, response: EndpointInfo) -> None:
+        from ..events import EndpointInfoReceived
+        from ..messages.endpoint import DeviceClassIdentifier
         negotiated = self.negotiated
         assert negotiated is not None
         if request.subcode == EndpointInfoSubcode.DEVICE_CLASS_IDENTIFIER:
@@ -128,6 +123,7 @@ class EndpointCommands(RequesterCore):
         Raises:
             LocalProtocolError: not allowed now, or the responder has no MEL_CAP.
         """
+        from ..messages.mel import GetMeasurementExtensionLog
         negotiated = self._need_negotiated(RequestCode.GET_MEASUREMENT_EXTENSION_LOG)
         self._need_caps(negotiated, CapabilityFlags.MEL_CAP, "GET_MEASUREMENT_EXTENSION_LOG")
         self._mel, self._mel_total = bytearray(), 0
@@ -136,6 +132,8 @@ class EndpointCommands(RequesterCore):
 
     def _on_measurement_extension_log(self, request: GetMeasurementExtensionLog,
                                       response: MeasurementExtensionLog) -> None:
+        from ..events import MeasurementExtensionLogReceived
+        from ..messages.mel import GetMeasurementExtensionLog, Mel
         negotiated = self.negotiated
         assert negotiated is not None
         portion = response.portion
@@ -169,6 +167,7 @@ class EndpointCommands(RequesterCore):
         Raises:
             LocalProtocolError: not allowed now, GET_KEY_PAIR_INFO_CAP missing, or a bad ID.
         """
+        from ..messages.key_pair import GetKeyPairInfo
         negotiated = self._need_negotiated(RequestCode.GET_KEY_PAIR_INFO)
         self._need_caps(negotiated, CapabilityFlags.GET_KEY_PAIR_INFO_CAP, "GET_KEY_PAIR_INFO")
         if not 1 <= key_pair_id <= 0xFF:
@@ -177,6 +176,7 @@ class EndpointCommands(RequesterCore):
                    session=self._established_session(session_id))
 
     def _on_key_pair_info(self, request: GetKeyPairInfo, response: KeyPairInfo) -> None:
+        from ..events import KeyPairInfoReceived
         if response.key_pair_id != request.key_pair_id:
             raise RemoteProtocolError(
                 f"KEY_PAIR_INFO for key pair {response.key_pair_id}, {request.key_pair_id} was asked for")
@@ -200,6 +200,7 @@ class EndpointCommands(RequesterCore):
             LocalProtocolError: not allowed now, SET_KEY_PAIR_INFO_CAP missing, a bad ID,
                 or a PQC algorithm before 1.4.
         """
+        from ..messages.key_pair import SetKeyPairInfo
         negotiated = self._need_negotiated(RequestCode.SET_KEY_PAIR_INFO)
         self._need_caps(negotiated, CapabilityFlags.SET_KEY_PAIR_INFO_CAP, "SET_KEY_PAIR_INFO")
         if not 1 <= key_pair_id <= 0xFF:
@@ -215,5 +216,6 @@ class EndpointCommands(RequesterCore):
         ), session=self._established_session(session_id))
 
     def _on_set_key_pair_info_ack(self, request: SetKeyPairInfo, response: SetKeyPairInfoAck) -> None:
+        from ..events import KeyPairInfoSet
         del response
         self._events.append(KeyPairInfoSet(request.operation, request.key_pair_id))

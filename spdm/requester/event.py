@@ -20,21 +20,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import LocalProtocolError
-from ..events import EventTypesSubscribed, SupportedEventTypesReceived
 from ..messages.codes import CapabilityFlags, RequestCode
-from ..messages.event import (
-    SUBSCRIBE_ALL,
-    EventGroup,
-    GetSupportedEventTypes,
-    SubscribeEventTypes,
-    SubscribeEventTypesAck,
-    SupportedEventTypes,
-)
 from ..negotiation import Negotiated
 from ..session import Session
 from .core import RequesterCore
+
+if TYPE_CHECKING:
+    from ..messages.event import (
+        EventGroup,
+        GetSupportedEventTypes,
+        SubscribeEventTypes,
+        SubscribeEventTypesAck,
+        SupportedEventTypes,
+    )
 
 __all__ = ["EventCommands"]
 
@@ -57,20 +58,24 @@ class EventCommands(RequesterCore):
             LocalProtocolError: not allowed now, no such established session,
                 below 1.3, or the responder has no EVENT_CAP.
         """
+        from ..messages.event import GetSupportedEventTypes
         negotiated, session = self._event_session(RequestCode.GET_SUPPORTED_EVENT_TYPES, session_id)
         self._send(GetSupportedEventTypes(spdm_version=negotiated.version), session=session)
 
-    def subscribe_event_types(self, session_id: int,
-                              groups: Iterable[EventGroup] = (EventGroup(attributes=SUBSCRIBE_ALL),)) -> None:
+    def subscribe_event_types(self, session_id: int, groups: Iterable[EventGroup] | None = None) -> None:
         """Queue SUBSCRIBE_EVENT_TYPES in the session (by default: every DMTF event type).
 
         Args:
             session_id: the established session the events are to come in.
-            groups: the groups and types to subscribe to; empty unsubscribes from all.
+            groups: the groups and types to subscribe to; empty unsubscribes from all;
+                None: the DMTF group, all its types (Attributes SUBSCRIBE_ALL).
 
         Raises:
             LocalProtocolError: as :meth:`get_supported_event_types`.
         """
+        from ..messages.event import SUBSCRIBE_ALL, EventGroup, SubscribeEventTypes
+        if groups is None:
+            groups = (EventGroup(attributes=SUBSCRIBE_ALL),)
         negotiated, session = self._event_session(RequestCode.SUBSCRIBE_EVENT_TYPES, session_id)
         request = SubscribeEventTypes(spdm_version=negotiated.version, groups=tuple(groups))
         self._send(request, session=session)
@@ -81,12 +86,14 @@ class EventCommands(RequesterCore):
 
     def _on_supported_event_types(self, request: GetSupportedEventTypes,
                                   response: SupportedEventTypes) -> None:
+        from ..events import SupportedEventTypesReceived
         session = self._answered_session
         assert session is not None
         self._events.append(SupportedEventTypesReceived(session.session_id, response.groups))
 
     def _on_subscribe_event_types_ack(self, request: SubscribeEventTypes,
                                       response: SubscribeEventTypesAck) -> None:
+        from ..events import EventTypesSubscribed
         session = self._answered_session
         assert session is not None
         self._events.append(EventTypesSubscribed(session.session_id, request.groups))

@@ -7,12 +7,15 @@ engine's core, which :mod:`.event` builds on.  See :mod:`.event` for the rules.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import DecodeError, SpdmErrorCode
-from ..events import DeviceEventReceived
 from ..messages import ErrorResponse, peek_code
 from ..messages.codes import CapabilityFlags, RequestCode, ResponseCode
-from ..messages.event import EventAck, SendEvent, check_event_list
 from ..negotiation import Negotiated
+
+if TYPE_CHECKING:
+    from ..events import DeviceEventReceived
 
 __all__ = ["answer_send_event", "delivered_events"]
 
@@ -25,6 +28,7 @@ def answer_send_event(negotiated: Negotiated, inner: bytes, *, in_session: bool)
     SPDMVersion VersionMismatch, outside a session SessionRequired, then
     malformed bytes or a list :func:`check_event_list` refuses InvalidRequest.
     """
+    from ..messages.event import EventAck, SendEvent, check_event_list
     try:
         _, code = peek_code(inner)
     except DecodeError:
@@ -53,6 +57,8 @@ def answer_send_event(negotiated: Negotiated, inner: bytes, *, in_session: bool)
 
 def delivered_events(session_id: int, inner: bytes, answer: bytes) -> list[DeviceEventReceived]:
     """The events of an encapsulated SEND_EVENT whose EVENT_ACK we delivered, in instance order."""
+    from ..events import DeviceEventReceived
+    from ..messages.event import SendEvent
     if inner[1:2] != bytes([RequestCode.SEND_EVENT]) or answer[1:2] != bytes([ResponseCode.EVENT_ACK]):
         return []
     events = SendEvent.decode(inner, padded=True).events

@@ -27,8 +27,6 @@ from ..messages import (
     ErrorResponse,
     GetCertificate,
     GetDigests,
-    KeyUpdate,
-    KeyUpdateAck,
     peek_code,
 )
 from ..messages.codes import BaseHashAlgo, SpdmVersion
@@ -125,6 +123,7 @@ class LiveIdentity:
     def answer_encapsulated(self, negotiated: Negotiated, inner: bytes, *, in_session: bool,
                             m2_prefix: bytes) -> bytes:
         """Our answer to one encapsulated request (ERROR for what a host does not serve)."""
+        from ..messages import KeyUpdate, KeyUpdateAck
         hash_alg = negotiated.hash_alg
         event_ack = answer_send_event(negotiated, inner, in_session=in_session)
         if event_ack is not None:

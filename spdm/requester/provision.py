@@ -11,20 +11,15 @@ whose error data is the CSRTrackingTag to ask again with after the reset.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..crypto import load_csr
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..events import CertificateInstalled, CsrReceived
-from ..messages.codes import CapabilityFlags, RequestCode, SpdmVersion
-from ..messages.provision import (
-    CERT_MODEL_NONE,
-    Csr,
-    GetCsr,
-    SetCertificate,
-    SetCertificateRsp,
-    csr_request_attributes,
-    set_certificate_attributes,
-)
+from ..messages.codes import CERT_MODEL_NONE, CapabilityFlags, RequestCode, SpdmVersion
 from .encap import EncapCommands
+
+if TYPE_CHECKING:
+    from ..messages.provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
 
 __all__ = ["ProvisionCommands"]
 
@@ -50,6 +45,7 @@ class ProvisionCommands(EncapCommands):
             LocalProtocolError: not allowed now, no CSR_CAP, 1.3 fields on an
                 older connection, or a field out of range.
         """
+        from ..messages.provision import GetCsr, csr_request_attributes
         negotiated = self._need_negotiated(RequestCode.GET_CSR)
         self._need_caps(negotiated, CapabilityFlags.CSR_CAP, "GET_CSR")
         if negotiated.version < SpdmVersion.V12:
@@ -83,6 +79,7 @@ class ProvisionCommands(EncapCommands):
             LocalProtocolError: not allowed now, no SET_CERT_CAP, a bad slot, 1.3
                 fields on an older connection, or a chain that does not fit one message.
         """
+        from ..messages.provision import SetCertificate, set_certificate_attributes
         negotiated = self._need_negotiated(RequestCode.SET_CERTIFICATE)
         self._need_caps(negotiated, CapabilityFlags.SET_CERT_CAP, "SET_CERTIFICATE")
         if negotiated.version < SpdmVersion.V12:
@@ -103,10 +100,12 @@ class ProvisionCommands(EncapCommands):
     # ------------------------------------------------------------------ response handlers
 
     def _on_csr(self, request: GetCsr, response: Csr) -> None:
+        from ..events import CsrReceived
         csr = load_csr(response.csr)  # DecodeError: not a PKCS#10 request
         self._events.append(CsrReceived(request.key_pair_id, response.csr, csr))
 
     def _on_set_certificate_rsp(self, request: SetCertificate, response: SetCertificateRsp) -> None:
+        from ..events import CertificateInstalled
         if response.slot_id != request.slot_id:
             raise RemoteProtocolError(
                 f"SET_CERTIFICATE_RSP names slot {response.slot_id}, slot {request.slot_id} was written")

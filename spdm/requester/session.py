@@ -9,26 +9,11 @@ send and checks what comes back.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..crypto import generate_dhe_key, generate_kem_key, verify
 from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
-from ..events import HeartbeatAcknowledged, KeyUpdated, SessionEnded, SessionEstablished
-from ..messages import (
-    CodecContext,
-    EndSession,
-    EndSessionAck,
-    Finish,
-    FinishRsp,
-    Heartbeat,
-    HeartbeatAck,
-    KeyExchange,
-    KeyExchangeRsp,
-    KeyUpdate,
-    KeyUpdateAck,
-    PskExchange,
-    PskExchangeRsp,
-    PskFinish,
-    PskFinishRsp,
-)
+from ..messages import CodecContext
 from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType, RequestCode
 from ..messages.opaque import (
     SECURED_MESSAGE_VERSIONS,
@@ -48,6 +33,24 @@ from ..session import (
 from ..slot_keys import check_key_usage
 from ..state import KeyUpdateOperation
 from .encap import EncapCommands
+
+if TYPE_CHECKING:
+    from ..messages import (
+        EndSession,
+        EndSessionAck,
+        Finish,
+        FinishRsp,
+        Heartbeat,
+        HeartbeatAck,
+        KeyExchange,
+        KeyExchangeRsp,
+        KeyUpdate,
+        KeyUpdateAck,
+        PskExchange,
+        PskExchangeRsp,
+        PskFinish,
+        PskFinishRsp,
+    )
 
 __all__ = ["RANDOM_DATA_SIZE", "SessionCommands"]
 
@@ -76,6 +79,7 @@ class SessionCommands(EncapCommands):
             session_policy: SessionPolicy (1.2+; b0 = end the session on a
                 runtime firmware update).
         """
+        from ..messages import KeyExchange
         negotiated = self._session_prerequisites(RequestCode.KEY_EXCHANGE, CapabilityFlags.KEY_EX_CAP)
         if slot_id not in self.chains:
             raise LocalProtocolError(f"KEY_EXCHANGE slot {slot_id}: retrieve its certificate chain first")
@@ -116,6 +120,7 @@ class SessionCommands(EncapCommands):
             summary: which measurement summary hash to ask for.
             session_policy: SessionPolicy (1.2+).
         """
+        from ..messages import PskExchange
         negotiated = self._session_prerequisites(RequestCode.PSK_EXCHANGE, CapabilityFlags.PSK_CAP)
         if not psk:
             raise LocalProtocolError("an empty PSK cannot key a session")
@@ -221,6 +226,7 @@ class SessionCommands(EncapCommands):
         self._established(session)
 
     def _established(self, session: Session) -> None:
+        from ..events import SessionEstablished
         session.establish()
         self._events.append(SessionEstablished(
             session.session_id, psk=session.psk, heartbeat_period=session.heartbeat_period,
@@ -233,6 +239,7 @@ class SessionCommands(EncapCommands):
     # PSK_EXCHANGE -----------------------------------------------------------------------
 
     def _on_psk_exchange_rsp(self, request: PskExchange, response: PskExchangeRsp) -> None:
+        from ..messages import PskFinish
         negotiated = self.negotiated
         psk = self._handshake.psk
         assert negotiated is not None and psk is not None
@@ -279,6 +286,7 @@ class SessionCommands(EncapCommands):
 
     def heartbeat(self, session_id: int) -> None:
         """Queue HEARTBEAT in a session."""
+        from ..messages import Heartbeat
         session = self._session_for(RequestCode.HEARTBEAT, session_id, CapabilityFlags.HBEAT_CAP)
         self._send(Heartbeat(spdm_version=session.version), session=session)
 
@@ -289,6 +297,7 @@ class SessionCommands(EncapCommands):
         is expected under the new response key; the new request key is used
         from VerifyNewKey on (PROTOCOLS.md §3.11).
         """
+        from ..messages import KeyUpdate
         session = self._session_for(RequestCode.KEY_UPDATE, session_id, CapabilityFlags.KEY_UPD_CAP)
         operation = KeyUpdateOperation.UPDATE_ALL_KEYS if all_keys else KeyUpdateOperation.UPDATE_KEY
         tag = self._random(1)[0]
@@ -303,6 +312,7 @@ class SessionCommands(EncapCommands):
 
     def end_session(self, session_id: int, *, clear_negotiated_state: bool = False) -> None:
         """Queue END_SESSION; the keys are forgotten when it is acknowledged."""
+        from ..messages import EndSession
         session = self._session_for(RequestCode.END_SESSION, session_id)
         self._send(EndSession(spdm_version=session.version,
                               attributes=1 if clear_negotiated_state else 0), session=session)
@@ -317,11 +327,14 @@ class SessionCommands(EncapCommands):
         return session
 
     def _on_heartbeat_ack(self, request: Heartbeat, response: HeartbeatAck) -> None:
+        from ..events import HeartbeatAcknowledged
         session = self._answered_session
         assert session is not None
         self._events.append(HeartbeatAcknowledged(session.session_id))
 
     def _on_key_update_ack(self, request: KeyUpdate, response: KeyUpdateAck) -> None:
+        from ..events import KeyUpdated
+        from ..messages import KeyUpdate
         session = self._answered_session
         assert session is not None
         keys = session.current_keys()
@@ -343,6 +356,7 @@ class SessionCommands(EncapCommands):
                              tag=self._random(1)[0]), session=session)
 
     def _on_end_session_ack(self, request: EndSession, response: EndSessionAck) -> None:
+        from ..events import SessionEnded
         session = self._answered_session
         assert session is not None
         self._drop_session(session)

@@ -31,15 +31,8 @@ import logging
 
 from ..crypto import parse_spdm_cert_chain, validate_cert_chain
 from ..errors import ConfigurationError, DecodeError, LocalProtocolError, VerificationError
-from ..messages.codes import RequestCode, SpdmVersion
-from ..messages.provision import (
-    CERT_MODEL_GENERIC,
-    CERT_MODEL_NONE,
-    Csr,
-    GetCsr,
-    SetCertificate,
-    SetCertificateRsp,
-)
+from ..messages.codes import CERT_MODEL_GENERIC, CERT_MODEL_NONE, RequestCode, SpdmVersion
+from ..messages.provision import Csr, GetCsr, SetCertificate, SetCertificateRsp
 from ..provisioning import ProvisioningBackend
 from ..slots import SLOT_COUNT
 from ._connection import Connection, invalid_request, unsupported_request

@@ -15,9 +15,9 @@ import pytest
 
 from devsec.cli import build_parser, main
 from devsec.cli.emulate import device_from_args, model_from_args
-from spdm.device_endpoint import SlotKey
 from spdm.errors import ConfigurationError
 from spdm.messages.codes import CapabilityFlags
+from spdm.slot_keys import SlotKey
 from tests.devsec.test_cli import emulate
 from tests.vectors import ROOT as VECTORS
 

@@ -29,9 +29,8 @@ from spdm.events import (
     MeasurementExtensionLogReceived,
     SessionEstablished,
 )
-from spdm.messages.codes import BaseAsymAlgo, SpdmVersion
+from spdm.messages.codes import BaseAsymAlgo, KeyPairOperation, SpdmVersion
 from spdm.messages.codes import CapabilityFlags as F
-from spdm.messages.key_pair import KeyPairOperation
 from spdm.messages.mel import Mel
 from spdm.negotiation import AlgorithmPreferences
 from spdm.requester import ST1_SECONDS, Requester

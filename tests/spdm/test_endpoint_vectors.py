@@ -37,9 +37,16 @@ from spdm.messages import (
     Message,
     SetKeyPairInfo,
 )
-from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, RequestCode, ResponseCode, SpdmVersion
+from spdm.messages.codes import (
+    BaseAsymAlgo,
+    BaseHashAlgo,
+    KeyPairOperation,
+    KeyUsage,
+    RequestCode,
+    ResponseCode,
+    SpdmVersion,
+)
 from spdm.messages.endpoint import ClassIdentifier, DeviceClassIdentifier
-from spdm.messages.key_pair import KeyPairOperation, KeyUsage
 from spdm.messages.mel import Mel
 from tests.vectors import DOE_HEADER, TYPE_SPDM, LoggedMessage, dump_lines, logged_messages, records
 

@@ -68,9 +68,16 @@ from spdm.events import (
     SessionEstablished,
     VendorResponseReceived,
 )
-from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags, PqcAsymAlgo, RequestCode, SpdmVersion
+from spdm.messages.codes import (
+    BaseAsymAlgo,
+    CapabilityFlags,
+    KeyPairOperation,
+    KeyUsage,
+    PqcAsymAlgo,
+    RequestCode,
+    SpdmVersion,
+)
 from spdm.messages.event import DmtfEventType, EventGroup
-from spdm.messages.key_pair import KeyPairOperation, KeyUsage
 from spdm.provisioning import ProvisionableDevice
 from spdm.requester import Requester
 from spdm.transport import (

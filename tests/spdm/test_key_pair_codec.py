@@ -6,7 +6,7 @@ import pytest
 
 from spdm.errors import DecodeError
 from spdm.messages import GetKeyPairInfo, KeyPairInfo, SetKeyPairInfo, SetKeyPairInfoAck
-from spdm.messages.key_pair import KeyPairCapabilities, KeyPairOperation, KeyUsage
+from spdm.messages.codes import KeyPairCapabilities, KeyPairOperation, KeyUsage
 
 
 def test_get_key_pair_info_round_trips() -> None:

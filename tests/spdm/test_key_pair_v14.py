@@ -24,8 +24,15 @@ from spdm.device_endpoint import EndpointData, KeyPair
 from spdm.driver import RequesterDriver
 from spdm.errors import DecodeError
 from spdm.events import KeyPairInfoReceived
-from spdm.messages.codes import CapabilityFlags, KemAlgo, PqcAsymAlgo, SpdmVersion
-from spdm.messages.key_pair import KeyPairCapabilities, KeyPairInfo, KeyPairOperation, SetKeyPairInfo
+from spdm.messages.codes import (
+    CapabilityFlags,
+    KemAlgo,
+    KeyPairCapabilities,
+    KeyPairOperation,
+    PqcAsymAlgo,
+    SpdmVersion,
+)
+from spdm.messages.key_pair import KeyPairInfo, SetKeyPairInfo
 from spdm.negotiation import AlgorithmPreferences
 from spdm.requester import Requester
 

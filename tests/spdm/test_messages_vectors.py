@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -134,7 +134,7 @@ def _response_context(state: Negotiated, request: Message, code: int) -> CodecCo
     return ctx
 
 
-def _decode(record: int, payload: bytes, types: dict[int, type[Message]], ctx: CodecContext) -> Decoded:
+def _decode(record: int, payload: bytes, types: Mapping[int, type[Message]], ctx: CodecContext) -> Decoded:
     message = types[payload[1]].decode(payload, ctx, padded=True)
     return Decoded(record, payload, message, ctx)
 

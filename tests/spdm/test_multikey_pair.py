@@ -19,7 +19,7 @@ from devsec.emulator import EmulatedDevice
 from spdm.config import DEFAULT_REQUESTER_CAPS, DEFAULT_RESPONDER_CAPS, RequesterConfig, ResponderConfig
 from spdm.connection import connect
 from spdm.device import DeviceModel
-from spdm.device_endpoint import EndpointData, KeyPair, SlotKey
+from spdm.device_endpoint import EndpointData, KeyPair
 from spdm.driver import RequesterDriver
 from spdm.errors import LocalProtocolError, SpdmErrorCode
 from spdm.events import (
@@ -30,12 +30,12 @@ from spdm.events import (
     SessionEstablished,
 )
 from spdm.messages import Challenge, CodecContext, Digests, ErrorResponse, GetDigests
-from spdm.messages.codes import BaseAsymAlgo, RequestCode, SpdmVersion
+from spdm.messages.codes import BaseAsymAlgo, KeyUsage, RequestCode, SpdmVersion
 from spdm.messages.codes import CapabilityFlags as F
-from spdm.messages.key_pair import KeyUsage
 from spdm.negotiation import AlgorithmPreferences
 from spdm.requester import Requester
 from spdm.responder import Responder
+from spdm.slot_keys import SlotKey
 
 NOW = datetime.now(UTC)
 PREFS = replace(AlgorithmPreferences(), asym_algs=(BaseAsymAlgo.ECDSA_P384,))

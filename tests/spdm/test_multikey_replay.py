@@ -31,7 +31,6 @@ from pathlib import Path
 
 from spdm.config import ResponderConfig
 from spdm.crypto import build_spdm_cert_chain, generate_ca, issue_leaf_from_csr, load_csr
-from spdm.device_endpoint import SlotKey
 from spdm.errors import SpdmErrorCode
 from spdm.events import CertificateInstalled, CsrReceived, DigestsReceived, Event, SessionEstablished
 from spdm.messages import Algorithms, Certificate, CodecContext, Csr, Digests, ErrorResponse, SetCertificate
@@ -41,6 +40,7 @@ from spdm.negotiation import AlgorithmPreferences
 from spdm.provisioning import ProvisionableDevice
 from spdm.requester.follow import Follower
 from spdm.responder import Responder
+from spdm.slot_keys import SlotKey
 from tests.vectors import TYPE_SPDM, exchanges, follow_doe
 
 SET = "spdm13-p384-csr-setcert"

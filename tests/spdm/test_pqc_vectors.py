@@ -9,6 +9,8 @@ the reference requester logged.  The ML-DSA-65 signature (3309 bytes), the ML-KE
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from spdm.messages import (
     REQUEST_TYPES,
     RESPONSE_TYPES,
@@ -51,7 +53,7 @@ def context(request: bytes) -> CodecContext:
                         dhe_size=EK, dhe_rsp_size=CT, handshake_in_the_clear=True, multi_key=True)
 
 
-def exact(table: dict[int, type[Message]], data: bytes, ctx: CodecContext) -> Message:
+def exact(table: Mapping[int, type[Message]], data: bytes, ctx: CodecContext) -> Message:
     message = table[data[1]].decode(data, ctx, padded=True)
     assert not any(data[len(message.raw):]), "only DOE padding may follow"
     assert message.encode(ctx) == message.raw

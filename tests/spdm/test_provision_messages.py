@@ -17,9 +17,8 @@ import pytest
 from spdm.crypto import load_csr, parse_spdm_cert_chain
 from spdm.errors import DecodeError, LocalProtocolError
 from spdm.messages import REQUEST_TYPES, RESPONSE_TYPES, Message
-from spdm.messages.codes import BaseHashAlgo, RequestCode, ResponseCode
+from spdm.messages.codes import CERT_MODEL_DEVICE, BaseHashAlgo, RequestCode, ResponseCode
 from spdm.messages.provision import (
-    CERT_MODEL_DEVICE,
     Csr,
     GetCsr,
     SetCertificate,

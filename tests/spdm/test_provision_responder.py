@@ -52,13 +52,14 @@ from spdm.messages import (
 )
 from spdm.messages import Certificate as CertificateMsg
 from spdm.messages.codes import (
+    CERT_MODEL_DEVICE,
     BaseAsymAlgo,
     BaseHashAlgo,
     CapabilityFlags,
     OpaqueDataFormat,
     SpdmVersion,
 )
-from spdm.messages.provision import CERT_MODEL_DEVICE, csr_request_attributes, set_certificate_attributes
+from spdm.messages.provision import csr_request_attributes, set_certificate_attributes
 from spdm.negotiation import AlgorithmPreferences
 from spdm.provisioning import STATE_FORMAT, InstalledSlot, ProvisionableDevice
 from spdm.responder import Responder

@@ -10,6 +10,7 @@ of GET_CERTIFICATE/CERTIFICATE and the opaque data of FINISH/FINISH_RSP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 
 import pytest
@@ -88,7 +89,7 @@ def exchanges() -> tuple[tuple[int, bytes, bytes, CodecContext], ...]:
     return tuple(out)
 
 
-def _exact(table: dict[int, type[Message]], data: bytes, ctx: CodecContext) -> Message:
+def _exact(table: Mapping[int, type[Message]], data: bytes, ctx: CodecContext) -> Message:
     message = table[data[1]].decode(data, ctx, padded=True)
     assert not any(data[len(message.raw):]), "only DOE padding may follow"
     assert message.encode(ctx) == message.raw

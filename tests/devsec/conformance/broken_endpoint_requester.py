@@ -29,8 +29,7 @@ from spdm.messages import (
     GetVersion,
     Message,
 )
-from spdm.messages.codes import CapabilityFlags
-from spdm.messages.endpoint import EndpointInfoAttributes
+from spdm.messages.codes import CapabilityFlags, EndpointInfoAttributes
 from spdm.transport import EmuSocketClient
 from spdm.transport.doe import (
     PCI_SIG_VENDOR_ID,
