@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from spdm.messages.codes import CapabilityFlags
 
 from ..registry import matching
-from .case import NO_CAPS, RequesterCase
+from .case import NO_CAPS, DeviceSetup, RequesterCase
 from .context import RequesterContext
 from .device import Misbehaviour
 
@@ -24,13 +24,14 @@ Judge = Callable[[RequesterContext], None]
 
 def case(id: str, title: str, reference: str, *, misbehaviour: Callable[[], Misbehaviour] | None = None,
          impostor: bool = False, runs: int = 1,
-         without: CapabilityFlags = NO_CAPS) -> Callable[[Judge], Judge]:
+         without: CapabilityFlags = NO_CAPS, device: DeviceSetup | None = None) -> Callable[[Judge], Judge]:
     """Register the decorated function as the judge of a requester case (ids must be unique)."""
 
     def register(judge: Judge) -> Judge:
         if id in _CASES:
             raise ValueError(f"requester conformance case {id} registered twice")
-        _CASES[id] = RequesterCase(id, title, reference, judge, misbehaviour, impostor, runs, without)
+        _CASES[id] = RequesterCase(id, title, reference, judge, misbehaviour, impostor, runs, without,
+                                   device)
         return judge
 
     return register
@@ -45,6 +46,8 @@ def catalogue() -> tuple[RequesterCase, ...]:
     from . import events  # noqa: F401
     from . import multikey  # noqa: F401
     from . import endpoint  # noqa: F401
+    from . import chunking  # noqa: F401
+    from . import provision  # noqa: F401
     return tuple(_CASES.values())
 
 
