@@ -23,7 +23,7 @@ from spdm.backend import ResponderBackend
 from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
 from spdm.errors import DecodeError, SpdmErrorCode
-from spdm.messages import ChunkResponse, ChunkSend, ErrorResponse
+from spdm.messages import ChunkResponse, ChunkSend, ChunkSendAck, ErrorResponse
 from spdm.messages.codes import CapabilityFlags, RequestCode, ResponseCode
 
 from ..context import Exchange
@@ -32,8 +32,8 @@ from .blank_device import provisionable
 from .context import RequesterContext, RequesterRun
 from .registry import case
 
-__all__ = ["SMALL_TRANSFER_SIZE", "chunk_get", "chunk_send", "oversize_large_message", "whole_requests",
-           "wrong_handle"]
+__all__ = ["SMALL_TRANSFER_SIZE", "chunk_get", "chunk_send", "oversize_large_message", "short_message",
+           "whole_requests", "wrong_handle"]
 """The case judges (registered with :func:`.registry.case`; run them through the runner)."""
 
 SMALL_TRANSFER_SIZE = 0x200
@@ -46,8 +46,9 @@ _LARGE_MESSAGE_SIZE = 12
 """CHUNK_RESPONSE: header (4), ChunkSeqNo + Reserved (4), ChunkSize (4), LargeMessageSize (4) at 12."""
 
 
-def whole_requests(run: RequesterRun) -> Iterator[tuple[bytes, Exchange]]:
-    """Each request the requester sent, a chunked one reassembled, with the exchange that ended it.
+def whole_requests(run: RequesterRun) -> Iterator[Exchange]:
+    """Each request the requester sent, a chunked one reassembled and paired with the response the
+    last CHUNK_SEND_ACK carried (ResponseToLargeRequest).
 
     A CHUNK_SEND sequence that does not decode or add up is yielded as its
     chunks (the cases about chunking judge it; these see the pieces).
@@ -56,24 +57,31 @@ def whole_requests(run: RequesterRun) -> Iterator[tuple[bytes, Exchange]]:
     parts: list[bytes] = []
     for exchange in run.exchanges:
         if exchange.request[1:2] != bytes([RequestCode.CHUNK_SEND]):
-            yield exchange.request, exchange
+            yield exchange
             continue
         try:
             chunk = ChunkSend.decode(exchange.request, padded=True)
         except DecodeError:
-            yield exchange.request, exchange
+            yield exchange
             continue
         if chunk.chunk_seq_no == 0:
-            for stray in pending:
-                yield stray.request, stray
+            yield from pending
             pending, parts = [], []
         pending.append(exchange)
         parts.append(chunk.chunk)
         if chunk.last:
-            yield b"".join(parts), exchange
+            yield Exchange(b"".join(parts), _large_response(exchange.response), exchange.session_id)
             pending, parts = [], []
-    for stray in pending:
-        yield stray.request, stray
+    yield from pending
+
+
+def _large_response(ack: bytes) -> bytes:
+    """The ResponseToLargeRequest of the last CHUNK_SEND_ACK (the ACK itself when it carries none)."""
+    try:
+        decoded = ChunkSendAck.decode(ack, padded=True)
+    except DecodeError:
+        return ack
+    return decoded.response if decoded.has_response else ack
 
 
 def _chunk_cap(run: RequesterRun) -> bool:
@@ -205,6 +213,18 @@ def _huge_large_message(request: bytes, response: bytes) -> bytes:
       misbehaviour=lambda: Rewrite(RequestCode.CHUNK_GET, _other_handle, _first_chunk))
 def wrong_handle(ctx: RequesterContext) -> None:
     refused_once_reached(ctx, "a chunk of another Handle came back", "CHUNK_GET")
+
+
+def _large_message_overstated(request: bytes, response: bytes) -> bytes:
+    size = int.from_bytes(response[_LARGE_MESSAGE_SIZE:_LARGE_MESSAGE_SIZE + 4], "little") + 16
+    return response[:_LARGE_MESSAGE_SIZE] + size.to_bytes(4, "little") + response[_LARGE_MESSAGE_SIZE + 4:]
+
+
+@case("requester.chunk.short-message", "Chunks that end (LastChunk) 16 bytes short of the first "
+      "CHUNK_RESPONSE's LargeMessageSize are refused", "DSP0274 1.3 §10.18 Tables 88-90",
+      misbehaviour=lambda: Rewrite(RequestCode.CHUNK_GET, _large_message_overstated, _first_chunk))
+def short_message(ctx: RequesterContext) -> None:
+    refused_once_reached(ctx, "the chunks add up to less than LargeMessageSize", "CHUNK_GET")
 
 
 @case("requester.chunk.oversize-large-message", "A first CHUNK_RESPONSE whose LargeMessageSize "

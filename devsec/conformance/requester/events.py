@@ -144,8 +144,8 @@ def _acked(delivered: Exchange, answer: Exchange | None) -> bool:
 def _delivered(ctx: RequesterContext) -> list[tuple[Exchange, Exchange | None]]:
     found = [pair for run in ctx.runs for pair in _answers(run)]
     if not found:
-        ctx.skip("the requester received no SEND_EVENT (it never subscribed and then polled with "
-                 "GET_ENCAPSULATED_REQUEST in the session)")
+        ctx.skip("the requester received no SEND_EVENT: it never sent SUBSCRIBE_EVENT_TYPES and then "
+                 "GET_ENCAPSULATED_REQUEST in a session")
     return found
 
 

@@ -60,9 +60,10 @@ _CSR_LENGTH = 4
 _CSR = 8
 _SLOT_MASK = 0x0F
 _MODEL_SHIFT, _MODEL_MASK, _ERASE = 4, 0x07, 0x80
+"""SET_CERTIFICATE Param1: SlotID b[3:0], CertModel b[6:4], Erase b7 (GET_CSR's CertModel is b[2:0])."""
 _TAG_SHIFT, _TAG_MASK = 3, 0x07
 """GET_CSR RequestAttributes (1.3): CertModel b[2:0], CSRTrackingTag b[5:3], Overwrite b7."""
-_CSR_MODEL_MASK, _OVERWRITE = 0x07, 0x80
+_OVERWRITE = 0x80
 
 
 def _setup(*, reset: bool = False) -> Callable[[ResponderConfig, DeviceModel],
@@ -71,18 +72,20 @@ def _setup(*, reset: bool = False) -> Callable[[ResponderConfig, DeviceModel],
 
 
 def _hash_alg(run: RequesterRun) -> BaseHashAlgo | None:
-    for exchange in run.requests(RequestCode.NEGOTIATE_ALGORITHMS):
-        try:
-            return BaseHashAlgo(Algorithms.decode(exchange.response, padded=True).base_hash_sel)
-        except (DecodeError, ValueError):
-            return None
-    return None
+    """The hash the device's ALGORITHMS selected (None: no ALGORITHMS)."""
+    answered = run.requests(RequestCode.NEGOTIATE_ALGORITHMS)
+    try:
+        return BaseHashAlgo(Algorithms.decode(answered[0].response, padded=True).base_hash_sel) \
+            if answered else None
+    except (DecodeError, ValueError):
+        return None
 
 
-def _sent(ctx: RequesterContext, code: RequestCode) -> list[tuple[RequesterRun, bytes, Exchange]]:
-    """Every whole ``code`` request of every run (reassembled from CHUNK_SEND); skips when there is none."""
-    found = [(run, request, exchange) for run in ctx.runs for request, exchange in whole_requests(run)
-             if request[1:2] == bytes([code])]
+def _sent(ctx: RequesterContext, code: RequestCode) -> list[tuple[RequesterRun, Exchange]]:
+    """Every whole ``code`` request of every run (reassembled from CHUNK_SEND, with the response to the
+    whole); skips when there is none."""
+    found = [(run, exchange) for run in ctx.runs for exchange in whole_requests(run)
+             if exchange.request[1:2] == bytes([code])]
     if not found:
         ctx.skip(f"the requester never sent {code.name}")
     return found
@@ -97,14 +100,15 @@ def _fields_of_13(ctx: RequesterContext, what: str, version: int, key_pair_id: i
               0, cert_model, exchange=exchange)
 
 
-@case("requester.provision.get-csr", "GET_CSR is at SPDM 1.2 or later, to a device with CSR_CAP, its "
-      "RequesterInfo and OpaqueData lengths match the message, KeyPairID and CertModel are 0 without a "
-      "multi-key connection, and a CSRTrackingTag only repeats one the device gave",
+@case("requester.provision.get-csr", "GET_CSR is at SPDM 1.2 or later, its RequesterInfo and OpaqueData "
+      "lengths match the message, KeyPairID and CertModel are 0 without a multi-key connection, and a "
+      "CSRTrackingTag only repeats one the device gave",
       CSR_CLAUSE, device=_setup())
 def get_csr(ctx: RequesterContext) -> None:
     for run in ctx.runs:
         ctx.succeeded(run)
-    for _, request, exchange in _sent(ctx, RequestCode.GET_CSR):
+    for _, exchange in _sent(ctx, RequestCode.GET_CSR):
+        request = exchange.request
         version = request[0]
         ctx.check("GET_CSR is sent at SPDM 1.2 or later", version >= 0x12, expected=">= 0x12",
                   actual=f"0x{version:02x}", exchange=exchange)
@@ -114,7 +118,7 @@ def get_csr(ctx: RequesterContext) -> None:
             ctx.check("GET_CSR is well formed (RequesterInfoLength and OpaqueDataLength match)", False,
                       expected="the lengths the message carries", actual=str(exc), exchange=exchange)
             continue
-        _fields_of_13(ctx, "GET_CSR", version, message.key_pair_id, message.attributes & _CSR_MODEL_MASK,
+        _fields_of_13(ctx, "GET_CSR", version, message.key_pair_id, message.attributes & _MODEL_MASK,
                       exchange)
         if version < 0x13:
             ctx.equal("GET_CSR RequestAttributes are 0 before 1.3 (reserved)", 0, message.attributes,
@@ -127,14 +131,15 @@ def get_csr(ctx: RequesterContext) -> None:
                   f"0x{exchange.response[1]:02x}", exchange=exchange)
 
 
-@case("requester.provision.set-certificate", "SET_CERTIFICATE is at SPDM 1.2 or later, to a device with "
-      "SET_CERT_CAP, names a slot 0-7, KeyPairID and CertModel 0 without a multi-key connection, Erase "
-      "only at 1.3, and carries an SPDM chain whose Length and RootHash are right",
+@case("requester.provision.set-certificate", "SET_CERTIFICATE is at SPDM 1.2 or later, names a slot 0-7, "
+      "KeyPairID and CertModel 0 without a multi-key connection, Erase only at 1.3, and carries an SPDM "
+      "chain whose Length and RootHash are right",
       SET_CLAUSE + "; §10.7 Table 33", device=_setup())
 def set_certificate(ctx: RequesterContext) -> None:
     for run in ctx.runs:
         ctx.succeeded(run)
-    for run, request, exchange in _sent(ctx, RequestCode.SET_CERTIFICATE):
+    for run, exchange in _sent(ctx, RequestCode.SET_CERTIFICATE):
+        request = exchange.request
         version = request[0]
         ctx.check("SET_CERTIFICATE is sent at SPDM 1.2 or later", version >= 0x12, expected=">= 0x12",
                   actual=f"0x{version:02x}", exchange=exchange)
@@ -188,8 +193,8 @@ def without_cap(ctx: RequesterContext) -> None:
     for run in ctx.runs:
         if not run.requests(RequestCode.NEGOTIATE_ALGORITHMS):
             ctx.skip("the requester did not reach NEGOTIATE_ALGORITHMS, after which it would provision")
-        sent = [e for request, e in whole_requests(run)
-                if request[1:2] in (bytes([RequestCode.GET_CSR]), bytes([RequestCode.SET_CERTIFICATE]))]
+        sent = [e for e in whole_requests(run)
+                if e.request[1:2] in (bytes([RequestCode.GET_CSR]), bytes([RequestCode.SET_CERTIFICATE]))]
         ctx.check("no provisioning request goes to a device without CSR_CAP and SET_CERT_CAP", not sent,
                   expected="no GET_CSR or SET_CERTIFICATE", actual=f"{len(sent)} such request(s)",
                   exchange=sent[0] if sent else run.last_clear)
@@ -205,12 +210,11 @@ def _csr_overstated(request: bytes, response: bytes) -> bytes:
 
 
 def _not_pkcs10(request: bytes, response: bytes) -> bytes:
-    """The CSR becomes a DER SEQUENCE of the same size holding nothing PKCS#10 (CSRLength stays right)."""
-    size = _csr_end(response) - _CSR
-    body = size - 4
-    fake = bytes([0x30, 0x82]) + body.to_bytes(2, "big") + bytes([0x04]) * body if body >= 0x100 \
-        else bytes([0x30, size - 2]) + bytes([0x04]) * (size - 2)
-    return response[:_CSR] + fake + response[_CSR_LENGTH + 4 + size:]
+    """The CSR becomes a DER SEQUENCE (two length bytes) of the same size holding no PKCS#10 request;
+    CSRLength stays right."""
+    end = _csr_end(response)
+    body = end - _CSR - 4
+    return response[:_CSR] + b"\x30\x82" + body.to_bytes(2, "big") + b"\x04" * body + response[end:]
 
 
 def _flip_csr_signature(request: bytes, response: bytes) -> bytes:
@@ -267,7 +271,7 @@ def _reset_tag(exchange: Exchange) -> int | None:
 def reset_required(ctx: RequesterContext) -> None:
     asked = False
     for run in ctx.runs:
-        csrs = [e for e in run.requests(RequestCode.GET_CSR)]
+        csrs = run.requests(RequestCode.GET_CSR)
         tags = [_reset_tag(e) for e in csrs]
         if not any(t is not None for t in tags):
             continue

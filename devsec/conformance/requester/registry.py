@@ -7,6 +7,7 @@ modules register their cases at import, :func:`catalogue` imports them all.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import import_module
 
 from spdm.messages.codes import CapabilityFlags
 
@@ -15,7 +16,7 @@ from .case import NO_CAPS, DeviceSetup, RequesterCase
 from .context import RequesterContext
 from .device import Misbehaviour
 
-__all__ = ["case", "catalogue", "select"]
+__all__ = ["GROUP_MODULES", "case", "catalogue", "select"]
 
 _CASES: dict[str, RequesterCase] = {}
 
@@ -37,18 +38,21 @@ def case(id: str, title: str, reference: str, *, misbehaviour: Callable[[], Misb
     return register
 
 
+GROUP_MODULES = ("checks", "adversarial", "sessions", "faults", "events", "multikey", "endpoint", "chunking",
+                 "provision")
+"""The modules that register cases, in run order."""
+
+
 def catalogue() -> tuple[RequesterCase, ...]:
-    """Every registered requester case, in registration (run) order."""
-    from . import checks  # noqa: F401, I001
-    from . import adversarial  # noqa: F401
-    from . import sessions  # noqa: F401
-    from . import faults  # noqa: F401
-    from . import events  # noqa: F401
-    from . import multikey  # noqa: F401
-    from . import endpoint  # noqa: F401
-    from . import chunking  # noqa: F401
-    from . import provision  # noqa: F401
-    return tuple(_CASES.values())
+    """Every registered requester case: by module in :data:`GROUP_MODULES` order, then in registration order.
+
+    The order does not depend on which case module something imported first
+    (one module's cases may build on another's: ``provision`` imports ``chunking``).
+    """
+    for name in GROUP_MODULES:
+        import_module(f"{__package__}.{name}")
+    order = {f"{__package__}.{name}": index for index, name in enumerate(GROUP_MODULES)}
+    return tuple(sorted(_CASES.values(), key=lambda c: order[c.judge.__module__]))
 
 
 def select(include: Sequence[str] = (), exclude: Sequence[str] = ()) -> tuple[RequesterCase, ...]:

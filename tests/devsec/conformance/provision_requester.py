@@ -59,6 +59,7 @@ CAUGHT_BY = {
     "chunk-get-gap": "requester.chunk.get",
     "chunk-any-handle": "requester.chunk.wrong-handle",
     "chunk-any-size": "requester.chunk.oversize-large-message",
+    "chunk-any-total": "requester.chunk.short-message",
 }
 """Each broken requester -> the case that must catch it."""
 

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from devsec.cli import main
-from devsec.conformance.requester import catalogue
+from devsec.conformance.context import Exchange
+from devsec.conformance.requester import RequesterRun, catalogue
+from devsec.conformance.requester.chunking import whole_requests
+from spdm.messages import ChunkSend, ChunkSendAck
+from spdm.messages.chunk import CHUNK_LAST
+from spdm.messages.codes import RequestCode, ResponseCode
 
 from .provision_requester import CAUGHT_BY
 
@@ -42,7 +47,7 @@ def test_every_broken_requester_names_a_catalogued_case() -> None:
     assert set(CAUGHT_BY.values()) <= ids
     new = {i for i in ids if i.startswith("requester.provision.")} | {
         "requester.chunk.send", "requester.chunk.get", "requester.chunk.wrong-handle",
-        "requester.chunk.oversize-large-message"}
+        "requester.chunk.oversize-large-message", "requester.chunk.short-message"}
     assert new == set(CAUGHT_BY.values())
 
 
@@ -77,7 +82,8 @@ def test_devsec_sends_a_large_chain_in_chunks(tmp_path: Path) -> None:
 
 def test_devsec_connect_passes_the_chunk_fetch_cases(tmp_path: Path) -> None:
     status, cases = _serve(CHUNKED_CONNECT, tmp_path / "report.json", "requester.chunk.get",
-                           "requester.chunk.wrong-handle", "requester.chunk.oversize-large-message")
+                           "requester.chunk.wrong-handle", "requester.chunk.oversize-large-message",
+                           "requester.chunk.short-message")
     assert status == 0
     assert set(_verdicts(cases).values()) == {"pass"}
 
@@ -91,3 +97,19 @@ def test_the_broken_requester_is_caught_by_its_case(fault: str, tmp_path: Path) 
     assert isinstance(assertions, list)
     failed = [a for a in assertions if not a["passed"]]
     assert failed and all(str(a["reference"]).startswith("DSP0274") for a in failed)
+
+
+def test_whole_requests_reassembles_a_chunked_request_with_the_response_to_it() -> None:
+    large = bytes([0x13, RequestCode.SET_CERTIFICATE, 1, 0]) + bytes(range(256)) * 3
+    pieces = [large[:300], large[300:600], large[600:]]
+    answer = bytes([0x13, ResponseCode.SET_CERTIFICATE_RSP, 1, 0])
+    exchanges = [Exchange(bytes([0x13, RequestCode.GET_VERSION, 0, 0]), b"version")]
+    for seq_no, piece in enumerate(pieces):
+        last = seq_no == len(pieces) - 1
+        chunk = ChunkSend(spdm_version=0x13, attributes=CHUNK_LAST if last else 0, handle=7,
+                          chunk_seq_no=seq_no, large_message_size=len(large) if not seq_no else None,
+                          chunk=piece)
+        ack = ChunkSendAck(spdm_version=0x13, handle=7, chunk_seq_no=seq_no, response=answer if last else b"")
+        exchanges.append(Exchange(chunk.encode(), ack.encode() + b"\0\0"))
+    run = RequesterRun(0, tuple(exchanges), "")
+    assert list(whole_requests(run)) == [exchanges[0], Exchange(large, answer + b"\0\0")]
