@@ -14,13 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from spdm.backend import ResponderBackend
+from spdm.config import ResponderConfig
+from spdm.device import DeviceModel
 from spdm.messages.codes import CapabilityFlags
 
 if TYPE_CHECKING:
     from .context import RequesterContext
     from .device import Misbehaviour
 
-__all__ = ["NO_CAPS", "RequesterCase"]
+__all__ = ["NO_CAPS", "DeviceSetup", "RequesterCase"]
+
+DeviceSetup = Callable[[ResponderConfig, DeviceModel], tuple[ResponderConfig, ResponderBackend]]
+"""Turns the case device's default configuration and identity into the ones it plays (a device to
+provision, one with events, a small DataTransferSize...)."""
 
 NO_CAPS = CapabilityFlags(0)
 """No capability: a case whose device advertises all of the emulator's defaults."""
@@ -43,6 +50,9 @@ class RequesterCase:
             (a replay case records in the first and replays in the second).
         without: capabilities the device does not advertise in this case (a
             heartbeat must then never be sent, say).
+        device: makes the device another one than the default (None: the
+            default, the requester's identity behind the emulator); applied
+            before ``without``.
     """
 
     id: str
@@ -53,6 +63,7 @@ class RequesterCase:
     impostor: bool = False
     runs: int = 1
     without: CapabilityFlags = NO_CAPS
+    device: DeviceSetup | None = None
 
     @property
     def group(self) -> str:

@@ -6,7 +6,10 @@ conduct.  Requests inside a session are kept as their plaintext, flagged
 with the SessionID of their record: the responder hands them over before it
 seals the answer (:meth:`spdm.responder.Responder.register_session_filter`),
 so the session keys never leave it.  The device speaks IDE_KM and TDISP too,
-so a TSM that programs IDE keys and locks interfaces runs to its end.
+so a TSM that programs IDE keys and locks interfaces runs to its end.  A
+device that offers EVENT_CAP (the event cases') updates a firmware
+measurement right after each SUBSCRIBE_EVENT_TYPES it acknowledges, so the
+subscriber gets a MeasurementChanged event to receive.
 
 A :class:`Misbehaviour` stands between the requester and the healthy
 responder: it sees each request, may ask the responder, and returns the
@@ -22,10 +25,11 @@ from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from devsec.emulator import SecureDevice
+from spdm.backend import ResponderBackend
 from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
 from spdm.errors import DecodeError
-from spdm.messages.codes import CapabilityFlags
+from spdm.messages.codes import CapabilityFlags, RequestCode, ResponseCode
 from spdm.transport.doe import (
     PCI_SIG_VENDOR_ID,
     DataObject,
@@ -35,7 +39,7 @@ from spdm.transport.doe import (
 )
 
 from ..context import Exchange
-from .case import NO_CAPS
+from .case import NO_CAPS, DeviceSetup
 
 __all__ = ["ENDPOINT_CAPS", "CaseDevice", "Misbehaviour", "Recurring"]
 
@@ -83,18 +87,27 @@ class CaseDevice:
     """The TEE-IO emulator with its defaults behind a recording, optionally misbehaving, DOE handler."""
 
     def __init__(self, model: DeviceModel, misbehaviour: Misbehaviour | None = None,
-                 without: CapabilityFlags = NO_CAPS) -> None:
+                 without: CapabilityFlags = NO_CAPS, setup: DeviceSetup | None = None) -> None:
         """Args:
             model: the device's identity and measurements (it offers the
                 signature algorithm of the model's keys, so a vendor's own
                 identity of any algorithm serves).
             misbehaviour: the rule it breaks (None: healthy).
             without: capabilities it does not advertise (the emulator's defaults less these).
+            setup: makes it another device than the default (the case's ``device``).
         """
         config = ResponderConfig()
-        config = replace(config, capabilities=(config.capabilities | ENDPOINT_CAPS) & ~without,
+        config = replace(config, capabilities=config.capabilities | ENDPOINT_CAPS,
                          algorithms=replace(config.algorithms, asym_algs=(model.asym_alg,)))
-        self.device = SecureDevice(config, model)
+        backend: ResponderBackend = model
+        if setup is not None:
+            config, backend = setup(config, model)
+        config = replace(config, capabilities=config.capabilities & ~without)
+        self.device = SecureDevice(config, backend)
+        self._backend = backend
+        self._events = bool(config.capabilities & CapabilityFlags.EVENT_CAP)
+        self._subscribed = False
+        self._updates = 0
         self.misbehaviour = misbehaviour
         self.exchanges: list[Exchange] = []
         self.dropped: list[Exchange] = []
@@ -119,6 +132,9 @@ class CaseDevice:
             response = ask(request.payload)
         else:
             response = self.misbehaviour.respond(request.payload, ask, secured=secured)
+        if self._subscribed:
+            self._subscribed = False
+            self._update_firmware()
         if not secured:
             self.exchanges.append(Exchange(request.payload, response))
         elif not response:
@@ -129,10 +145,25 @@ class CaseDevice:
 
     def _sealing(self, session_id: int, request: bytes, response: bytes) -> bytes:
         """Record an in-session exchange (after the misbehaviour had its say) and seal that."""
+        self._subscribed |= (self._events and request[1:2] == bytes([RequestCode.SUBSCRIBE_EVENT_TYPES])
+                             and response[1:2] == bytes([ResponseCode.SUBSCRIBE_EVENT_TYPES_ACK]))
         if self.misbehaviour is not None:
             response = self.misbehaviour.inside(request, response)
         self.exchanges.append(Exchange(request, response, session_id))
         return response
+
+    def _update_firmware(self) -> None:
+        """A device offering events updates its first measurement's firmware after each subscription.
+
+        So a subscriber always has a MeasurementChanged event to receive at its
+        next in-session GET_ENCAPSULATED_REQUEST (:mod:`spdm.responder.event`).
+        """
+        if not isinstance(self._backend, DeviceModel):
+            return
+        self._updates += 1
+        index = self._backend.measurements[0].index
+        self._backend = self._backend.with_measurement(index, b"firmware update %d" % self._updates)
+        self.device.spdm.responder.update_measurements(self._backend)
 
     def _ask(self, kind: int, payload: bytes) -> bytes:
         obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, kind, payload))

@@ -7,15 +7,16 @@ modules register their cases at import, :func:`catalogue` imports them all.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from importlib import import_module
 
 from spdm.messages.codes import CapabilityFlags
 
 from ..registry import matching
-from .case import NO_CAPS, RequesterCase
+from .case import NO_CAPS, DeviceSetup, RequesterCase
 from .context import RequesterContext
 from .device import Misbehaviour
 
-__all__ = ["case", "catalogue", "select"]
+__all__ = ["GROUP_MODULES", "case", "catalogue", "select"]
 
 _CASES: dict[str, RequesterCase] = {}
 
@@ -24,28 +25,34 @@ Judge = Callable[[RequesterContext], None]
 
 def case(id: str, title: str, reference: str, *, misbehaviour: Callable[[], Misbehaviour] | None = None,
          impostor: bool = False, runs: int = 1,
-         without: CapabilityFlags = NO_CAPS) -> Callable[[Judge], Judge]:
+         without: CapabilityFlags = NO_CAPS, device: DeviceSetup | None = None) -> Callable[[Judge], Judge]:
     """Register the decorated function as the judge of a requester case (ids must be unique)."""
 
     def register(judge: Judge) -> Judge:
         if id in _CASES:
             raise ValueError(f"requester conformance case {id} registered twice")
-        _CASES[id] = RequesterCase(id, title, reference, judge, misbehaviour, impostor, runs, without)
+        _CASES[id] = RequesterCase(id, title, reference, judge, misbehaviour, impostor, runs, without,
+                                   device)
         return judge
 
     return register
 
 
+GROUP_MODULES = ("checks", "adversarial", "sessions", "faults", "events", "multikey", "endpoint", "chunking",
+                 "provision")
+"""The modules that register cases, in run order."""
+
+
 def catalogue() -> tuple[RequesterCase, ...]:
-    """Every registered requester case, in registration (run) order."""
-    from . import checks  # noqa: F401, I001
-    from . import adversarial  # noqa: F401
-    from . import sessions  # noqa: F401
-    from . import faults  # noqa: F401
-    from . import events  # noqa: F401
-    from . import multikey  # noqa: F401
-    from . import endpoint  # noqa: F401
-    return tuple(_CASES.values())
+    """Every registered requester case: by module in :data:`GROUP_MODULES` order, then in registration order.
+
+    The order does not depend on which case module something imported first
+    (one module's cases may build on another's: ``provision`` imports ``chunking``).
+    """
+    for name in GROUP_MODULES:
+        import_module(f"{__package__}.{name}")
+    order = {f"{__package__}.{name}": index for index, name in enumerate(GROUP_MODULES)}
+    return tuple(sorted(_CASES.values(), key=lambda c: order[c.judge.__module__]))
 
 
 def select(include: Sequence[str] = (), exclude: Sequence[str] = ()) -> tuple[RequesterCase, ...]:

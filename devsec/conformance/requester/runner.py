@@ -2,7 +2,9 @@
 
 For every run of a case a fresh device serves the spdm-emu socket protocol
 on ``host:port`` (port 0: a free one), the requester command runs once with
-``{host}``, ``{port}`` and ``{root}`` (the trust root's PEM file) substituted,
+``{host}``, ``{port}``, ``{root}`` (the trust root's PEM file) and ``{chain}``
+(slot 0's chain, root first, as a PEM bundle: what ``devsec provision
+install`` writes into a slot of a device whose key pair is slot 0's) substituted,
 and is killed if it has not exited within the run's time limit.  The case then
 judges the exit status together with the exchange the device recorded.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -57,11 +60,18 @@ class Requester:
     port: int = 0
     timeout: float = RUN_TIMEOUT
 
-    def argv(self, host: str, port: int) -> list[str]:
-        """The command's arguments for a device listening on ``host:port``."""
+    def argv(self, host: str, port: int, chain: Path | None = None) -> list[str]:
+        """The command's arguments for a device listening on ``host:port`` (``chain``: the {chain} file)."""
         text = (self.command.replace("{port}", str(port)).replace("{host}", host)
                 .replace("{root}", str(self.root)))
+        if chain is not None:
+            text = text.replace("{chain}", str(chain))
         return shlex.split(text)
+
+    def chain_pem(self) -> bytes:
+        """Slot 0's certificates, root first, as one PEM bundle (the {chain} file's content)."""
+        slots = self.model.slots
+        return b"".join(c.to_pem() for c in slots[min(slots)].certificates)
 
 
 def _tail(data: bytes) -> str:
@@ -77,19 +87,25 @@ def run_once(requester: Requester, case: RequesterCase, misbehaviour: Misbehavio
         OSError: the requester command cannot be started.
     """
     triggered = misbehaviour.triggered if misbehaviour is not None else 0
-    device = CaseDevice(requester.impostor if case.impostor else requester.model, misbehaviour, case.without)
+    device = CaseDevice(requester.impostor if case.impostor else requester.model, misbehaviour, case.without,
+                        case.device)
     server = EmuSocketServer(device.handle, requester.host, requester.port)
     worker = threading.Thread(target=server.serve_forever, daemon=True)
     worker.start()
     try:
-        host, port = server.address
-        try:
-            done = subprocess.run(requester.argv(host, port), capture_output=True, timeout=requester.timeout,
-                                  check=False)
-            status: int | None = done.returncode
-            output = _tail(done.stdout + b" " + done.stderr)
-        except subprocess.TimeoutExpired as exc:
-            status, output = None, _tail((exc.stdout or b"") + b" " + (exc.stderr or b""))
+        with tempfile.TemporaryDirectory(prefix="devsec-serve-run-") as scratch:
+            host, port = server.address
+            chain = None
+            if "{chain}" in requester.command:
+                chain = Path(scratch) / "chain.pem"
+                chain.write_bytes(requester.chain_pem())
+            try:
+                done = subprocess.run(requester.argv(host, port, chain), capture_output=True,
+                                      timeout=requester.timeout, check=False)
+                status: int | None = done.returncode
+                output = _tail(done.stdout + b" " + done.stderr)
+            except subprocess.TimeoutExpired as exc:
+                status, output = None, _tail((exc.stdout or b"") + b" " + (exc.stderr or b""))
     finally:
         server.stop()
         worker.join()

@@ -2,7 +2,8 @@
 
 Run as ``python broken_endpoint_requester.py FAULT PORT ROOT``: devsec's
 requester authenticates the device, then sends one endpoint request of its
-own and exits 0 whatever the answer, where a conformant requester checks it;
+own and exits 0 whatever the answer, where a conformant requester checks it
+(``unchecked-mel``: against the measurements it read);
 ``any-chunk`` fetches a large CERTIFICATE's first two chunks and exits 0
 whatever they say.
 """
@@ -44,6 +45,9 @@ CAUGHT_BY = {
     "any-mel": "requester.mel.remainder-overstated",
     "any-key-pair": "requester.key-pairs.not-echoed",
     "any-chunk": "requester.chunk.wrong-sequence",
+    "any-endpoint-length": "requester.endpoint.length-lies",
+    "any-mel-portion": "requester.mel.portion-length-lies",
+    "unchecked-mel": "requester.mel.entry-changed",
 }
 """Each broken requester -> the case that must catch it."""
 
@@ -53,7 +57,9 @@ def _request(fault: str, version: int) -> Message:
         return GetEndpointInfo(spdm_version=version, subcode=1,
                                request_attributes=int(EndpointInfoAttributes.SIGNATURE_REQUESTED),
                                nonce=os.urandom(32))
-    if fault == "any-mel":
+    if fault == "any-endpoint-length":
+        return GetEndpointInfo(spdm_version=version, subcode=1)
+    if fault in ("any-mel", "any-mel-portion", "unchecked-mel"):  # the log taken as it comes
         return GetMeasurementExtensionLog(spdm_version=version, offset=0, length=0x1000)
     return GetKeyPairInfo(spdm_version=version, key_pair_id=1)
 
