@@ -14,8 +14,9 @@ only whether a PSK was given.
 ``devsec conformance serve --requester-cmd CMD`` plays the device for
 requester conformance: for each requester case it serves a fresh emulated
 device on ``--listen`` (port 0: a free one per run), runs CMD once with
-``{port}``, ``{host}`` and ``{root}`` (the device's root certificate, PEM,
-written to ``--root-out`` or a temporary file) substituted, and judges its
+``{port}``, ``{host}``, ``{root}`` (the device's root certificate, PEM,
+written to ``--root-out`` or a temporary file) and ``{chain}`` (slot 0's
+chain as a PEM bundle, for ``devsec provision install``) substituted, and judges its
 exit status together with the requests it sent.  ``--slot N:CHAIN:KEY`` (as
 ``devsec emulate`` takes it) gives the device a vendor's own identity, for a
 requester that trusts only its vendor's root.  The same reports and exit
@@ -183,7 +184,8 @@ def _add_serve(actions: Subparsers) -> None:
                        help="where each case's device listens (port 0, the default: a free one per run)")
     serve.add_argument("--requester-cmd", metavar="CMD",
                        help="the requester to run once per case run; {port} (and {host}, {root}: the "
-                            "device's root certificate, PEM) are substituted")
+                            "device's root certificate, PEM, {chain}: slot 0's chain, PEM bundle) "
+                            "are substituted")
     serve.add_argument("--slot", action="append", default=[], metavar="N:CHAIN:KEY",
                        help="the device's identity: slot N from a chain file (DER certificates root "
                             "first, or a PEM bundle) and the leaf's PEM private key, as devsec emulate "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from spdm.config import RequesterConfig
@@ -24,6 +25,7 @@ from spdm.crypto import (
 from spdm.driver import RequesterDriver
 from spdm.errors import ConfigurationError, DevsecError, RemoteErrorResponse, SpdmErrorCode
 from spdm.events import CertificateInstalled, CsrReceived
+from spdm.messages.codes import CapabilityFlags
 from spdm.requester import Requester
 from spdm.transport import DoeTransport
 from spdm.transport.targets import open_transport
@@ -34,8 +36,14 @@ __all__ = ["add_parser"]
 
 
 def _connected(transport: DoeTransport) -> tuple[Requester, RequesterDriver]:
-    """VCA with the device; provisioning needs no trust anchor (nothing is verified yet)."""
-    requester = Requester(RequesterConfig())
+    """VCA with the device; provisioning needs no trust anchor (nothing is verified yet).
+
+    The requester offers CHUNK_CAP: a chain larger than the device's
+    DataTransferSize can only reach it by CHUNK_SEND (when the device has
+    CHUNK_CAP too; otherwise the requester refuses it locally, saying so).
+    """
+    config = RequesterConfig()
+    requester = Requester(replace(config, capabilities=config.capabilities | CapabilityFlags.CHUNK_CAP))
     driver = RequesterDriver(transport, requester)
     for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms):
         driver.run(command)

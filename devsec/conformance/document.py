@@ -34,7 +34,8 @@ def markdown(cases: Iterable[Case], requester_cases: Iterable[RequesterCase] = (
     if requester:
         lines += ["", f"## Requesters: `devsec conformance serve` ({_count(requester)})", "",
                   "Checking cases judge what the requester sends to a healthy device; adversarial "
-                  "cases play a device that breaks one rule, and the requester must exit non-zero."]
+                  "cases play a device that breaks one rule, and the requester must exit non-zero "
+                  "(or, where the case says so, must not acknowledge what the device sent)."]
         lines += _tables(requester, "kind", "a conformant requester")
     return "\n".join(lines) + "\n"
 

@@ -22,10 +22,10 @@ from spdm.transport import EmuSocketClient
 
 
 @contextmanager
-def emulate(state: Path) -> Iterator[str]:
+def emulate(state: Path, *flags: str) -> Iterator[str]:
     """``devsec emulate --state`` in a subprocess on an ephemeral port; yields its URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devsec", "emulate", "--listen", "127.0.0.1:0", "--state", str(state)],
+        [sys.executable, "-m", "devsec", "emulate", "--listen", "127.0.0.1:0", "--state", str(state), *flags],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -86,3 +86,23 @@ def test_sign_prints_pem_and_install_refuses_a_foreign_chain(tmp_path: Path,
         assert main(["provision", "install", url, "--slot", "1", "--chain", str(bundle)]) == 3
     assert "INVALID_REQUEST" in capsys.readouterr().err
     assert main(["provision", "sign", str(csr), "--ca-cert", str(csr), "--ca-key", str(ca_key)]) != 0
+
+
+def test_a_chain_over_the_devices_transfer_size_is_installed_in_chunks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A device taking 256-byte messages (CHUNK_CAP, 64 KiB whole) gets its ~1.3 KiB chain by CHUNK_SEND."""
+    csr, leaf, bundle = tmp_path / "csr.pem", tmp_path / "leaf.pem", tmp_path / "bundle.pem"
+    ca_cert, ca_key = tmp_path / "ca.pem", tmp_path / "ca.key"
+    ca, key = generate_ca(BaseAsymAlgo.ECDSA_P384)
+    ca_cert.write_bytes(ca.to_pem())
+    ca_key.write_bytes(key.to_pem())
+    small = ("--data-transfer-size", "0x100", "--max-spdm-msg-size", "0x10000")
+    with emulate(tmp_path / "device.json", *small) as url:
+        assert main(["provision", "csr", url, "--slot", "0", "-o", str(csr)]) == 0
+        assert main(["provision", "sign", str(csr), "--ca-cert", str(ca_cert), "--ca-key", str(ca_key),
+                     "-o", str(leaf)]) == 0
+        bundle.write_bytes(ca_cert.read_bytes() + leaf.read_bytes())
+        assert len(bundle.read_bytes()) > 2 * 0x100
+        assert main(["provision", "install", url, "--slot", "0", "--chain", str(bundle)]) == 0
+        assert "slot 0 provisioned" in capsys.readouterr().out
+        assert main(["connect", url, "--trust-root", str(ca_cert), "--max-spdm-msg-size", "0x10000"]) == 0
