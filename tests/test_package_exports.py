@@ -18,9 +18,9 @@ import sys
 
 import pytest
 
-PACKAGES = ("spdm", "spdm.transport", "spdm.crypto", "spdm.messages", "spdm.requester", "spdm.responder",
-            "ide_km", "tdisp", "tsm", "sysfs_bridge", "devsec", "devsec.cli", "devsec.emulator",
-            "devsec.conformance")
+PACKAGES = ("spdm", "spdm.transport", "spdm.crypto", "spdm.messages", "spdm.events", "spdm.requester",
+            "spdm.responder", "ide_km", "tdisp", "tsm", "sysfs_bridge", "devsec", "devsec.cli",
+            "devsec.emulator", "devsec.conformance")
 
 
 @pytest.mark.parametrize("name", PACKAGES)
