@@ -60,6 +60,7 @@ from .errors import DecodeError, LocalProtocolError
 
 __all__ = [
     "DOE_PAD_LIMIT",
+    "FastFields",
     "MAX_OPAQUE_SIZE",
     "NO_CONTEXT",
     "NO_PARAMS",
@@ -71,6 +72,7 @@ __all__ = [
     "build",
     "build_with",
     "compiled_builder",
+    "fast_opaque_data",
     "header",
     "low_nibble",
     "opaque_data",
@@ -181,6 +183,21 @@ def opaque_data() -> list[Construct]:
     ]
 
 
+_OPAQUE_LENGTH = struct.Struct("<H")
+
+
+def fast_opaque_data(data: bytes, offset: int) -> tuple[bytes, int] | None:
+    """What :func:`opaque_data` parses at ``offset``, for a ``struct`` fast path (R7): the OpaqueData
+    and where it ends, or None when it is short or longer than :data:`MAX_OPAQUE_SIZE`."""
+    if len(data) < offset + 2:
+        return None
+    (length,) = _OPAQUE_LENGTH.unpack_from(data, offset)
+    end = offset + 2 + length
+    if length > MAX_OPAQUE_SIZE or len(data) < end:
+        return None
+    return data[offset + 2:end], end
+
+
 def bit_count(mask: Any) -> Any:
     """A construct expression counting the set bits of an 8-bit field (for Array counts)."""
     total = (mask >> 0) & 1
@@ -278,6 +295,10 @@ _SPDM_HEADER = struct.Struct("<4B")
 """SPDMVersion, RequestResponseCode, Param1, Param2 (DSP0274 Table 3), as :func:`header` declares them."""
 
 _HeaderParams: TypeAlias = "tuple[str | None, str | None]"
+
+FastFields: TypeAlias = "tuple[dict[str, Any], int] | None"
+"""What a fast path returns: the plain fields and the message's length exactly as
+:func:`parse_head` would, or None when the interpreted parse must decide."""
 _HEADER_ONLY: dict[type, _HeaderParams | None] = {}
 
 
@@ -317,9 +338,7 @@ def _header_only(cls: type[Message]) -> _HeaderParams | None:
     return layout
 
 
-def _header_only_fields(
-    cls: type[Message], data: bytes, *, padded: bool
-) -> tuple[dict[str, Any], int] | None:
+def _header_only_fields(cls: type[Message], data: bytes) -> FastFields:
     """The fields of a well-formed header-only message, or None (then the interpreted parse decides).
 
     Only the happy path is fast: short data or a wrong code go to construct,
@@ -329,7 +348,6 @@ def _header_only_fields(
     if params is None or len(data) < _SPDM_HEADER.size or data[1] != cls.CODE:
         return None
     version, _, param1, param2 = _SPDM_HEADER.unpack_from(data)
-    _check_end(data, _SPDM_HEADER.size, padded=padded, what=cls.__name__)
     fields = {"spdm_version": version}
     for name, value in zip(params, (param1, param2), strict=True):
         if name is not None:
@@ -552,11 +570,29 @@ class Message(WireMessage):
             DecodeError: malformed, truncated or trailing bytes, or the wrong code.
         """
         data = bytes(data)
-        fast = _header_only_fields(cls, data, padded=padded)
+        fast = cls._fast_fields(data, ctx)
         if fast is None:
             return cls._decode(data, ctx.as_params(), padded=padded)
         plain, end = fast
+        _check_end(data, end, padded=padded, what=cls.__name__)
         return cls._from_plain(plain, data[:end])
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        """A ``struct`` fast path (R7): what :func:`parse_head` returns for ``data``, or None.
+
+        It may only answer for bytes the interpreted parse of ``STRUCT`` accepts,
+        and must then answer exactly what that parse returns (the plain fields
+        and the length); anything else -- short data, a wrong code, a failed
+        check, a layout it does not cover -- returns None and the interpreted
+        parse decides, so every rejection and its message stay construct's.
+        tests/spdm/test_messages_fast_decode.py checks each override against
+        the interpreted parse on every vector and on random and mutated bytes.
+        A subclass that changes ``STRUCT`` must override it again.
+
+        The default covers header-only messages (:func:`_header_only`).
+        """
+        return _header_only_fields(cls, data)
 
     @classmethod
     def decode_head(cls, data: bytes | bytearray | memoryview, ctx: CodecContext = NO_CONTEXT) -> Self:
@@ -574,7 +610,10 @@ class Message(WireMessage):
             DecodeError: malformed or truncated bytes, or the wrong code.
         """
         data = bytes(data)
-        fields, end = parse_head(cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
+        fast = cls._fast_fields(data, ctx)
+        if fast is None:
+            fast = parse_head(cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
+        fields, end = fast
         return cls._from_plain(fields, data[:end])
 
     def encode(self, ctx: CodecContext = NO_CONTEXT) -> bytes:

@@ -9,6 +9,7 @@ specification is malformed.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,7 +30,17 @@ from construct import (
     this,
 )
 
-from ..codec import NO_PARAMS, Message, build, header, low_nibble, opaque_data
+from ..codec import (
+    NO_PARAMS,
+    CodecContext,
+    FastFields,
+    Message,
+    build,
+    fast_opaque_data,
+    header,
+    low_nibble,
+    opaque_data,
+)
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
     DMTF_RAW_BIT_STREAM,
@@ -55,6 +66,29 @@ _MeasurementBlockWire = Struct(
     Check(this._measurement_size == this._value_size + 3),
     "value" / Bytes(this._value_size),
 )
+
+_BLOCK_HEADER = struct.Struct("<BBHBH")
+"""Index, MeasurementSpecification, MeasurementSize, DMTFSpecMeasurementValueType, its Size."""
+_RECORD_HEADER = struct.Struct("<4BBHB")
+"""MEASUREMENTS' header, NumberOfBlocks and MeasurementRecordLength (u24, as u16 + u8)."""
+
+
+def _fast_blocks(data: bytes, offset: int, end: int, count: int) -> tuple[dict[str, Any], ...] | None:
+    """``count`` measurement blocks filling ``data[offset:end]`` exactly, as construct parses
+    them (the struct fast path of the record, R7), or None when they do not."""
+    blocks = []
+    for _ in range(count):
+        if offset + _BLOCK_HEADER.size > end:
+            return None
+        index, specification, measurement_size, value_type, value_size = _BLOCK_HEADER.unpack_from(
+            data, offset)
+        offset += _BLOCK_HEADER.size
+        if (specification != MeasurementSpecification.DMTF or measurement_size != value_size + 3
+                or offset + value_size > end):
+            return None
+        blocks.append({"index": index, "value_type": value_type, "value": data[offset:offset + value_size]})
+        offset += value_size
+    return tuple(blocks) if offset == end else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +158,27 @@ class GetMeasurements(Message):
     slot_id: int | None = None
     requester_context: bytes | None = None
 
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if len(data) < 4 or data[1] != cls.CODE:
+            return None
+        version, attributes = data[0], data[2]
+        end = 4
+        nonce = slot_id = context = None
+        if attributes & 1:
+            nonce = data[4:4 + NONCE_SIZE]
+            end += NONCE_SIZE
+            if version >= 0x11:
+                slot_id = data[end] & 0x0F if len(data) > end else None
+                end += 1
+        if version >= 0x13:
+            context = data[end:end + REQUESTER_CONTEXT_SIZE]
+            end += REQUESTER_CONTEXT_SIZE
+        if len(data) < end:
+            return None
+        return {"spdm_version": version, "attributes": attributes, "operation": data[3], "nonce": nonce,
+                "slot_id": slot_id, "requester_context": context}, end
+
     @property
     def signature_requested(self) -> bool:
         """Param1 b0."""
@@ -172,6 +227,31 @@ class Measurements(Message):
     def content_changed(self) -> int:
         """Param2 b[5:4] (1.2): 0 not detected, 1 changed, 2 no change."""
         return (self.attributes >> 4) & 0x3
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if len(data) < _RECORD_HEADER.size or data[1] != cls.CODE:
+            return None
+        version, _, total_indices, attributes, count, low, high = _RECORD_HEADER.unpack_from(data)
+        record_end = _RECORD_HEADER.size + (low | high << 16)
+        nonce_end = record_end + NONCE_SIZE
+        if len(data) < nonce_end:
+            return None
+        blocks = _fast_blocks(data, _RECORD_HEADER.size, record_end, count)
+        opaque = fast_opaque_data(data, nonce_end)
+        if blocks is None or opaque is None:
+            return None
+        opaque_data, offset = opaque
+        context = None
+        if version >= 0x13:
+            context = data[offset:offset + REQUESTER_CONTEXT_SIZE]
+            offset += REQUESTER_CONTEXT_SIZE
+        end = offset + (ctx.signature_size if ctx.signed else 0)
+        if len(data) < end:
+            return None
+        return {"spdm_version": version, "total_indices": total_indices, "attributes": attributes,
+                "blocks": {"entries": blocks}, "nonce": data[record_end:nonce_end],
+                "opaque_data": opaque_data, "requester_context": context, "signature": data[offset:end]}, end
 
     @property
     def measurement_record(self) -> bytes:
