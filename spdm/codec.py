@@ -73,6 +73,7 @@ __all__ = [
     "build_with",
     "compiled_builder",
     "fast_opaque_data",
+    "fast_opaque_field",
     "header",
     "low_nibble",
     "opaque_data",
@@ -196,6 +197,14 @@ def fast_opaque_data(data: bytes, offset: int) -> tuple[bytes, int] | None:
     if length > MAX_OPAQUE_SIZE or len(data) < end:
         return None
     return data[offset + 2:end], end
+
+
+def fast_opaque_field(opaque: object) -> bytes | None:
+    """What :func:`opaque_data` builds from ``opaque``, for a ``struct`` build fast path, or None
+    when it is not bytes of at most :data:`MAX_OPAQUE_SIZE`."""
+    if type(opaque) is not bytes or len(opaque) > MAX_OPAQUE_SIZE:
+        return None
+    return _OPAQUE_LENGTH.pack(len(opaque)) + opaque
 
 
 def bit_count(mask: Any) -> Any:
@@ -622,4 +631,18 @@ class Message(WireMessage):
         Raises:
             LocalProtocolError: a field does not fit its wire format.
         """
-        return self._encode(ctx.as_params())
+        fast = self._fast_encode(ctx)
+        return self._encode(ctx.as_params()) if fast is None else fast
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        """A ``struct`` build fast path: the bytes the compiled build of ``STRUCT`` makes, or None.
+
+        It may only answer for values that build fits without complaint, and must
+        then answer exactly its bytes; anything it does not check (a value of
+        another type, a layout it does not cover) returns None and the compiled
+        build decides, so every refusal and its message stay construct's.
+        tests/spdm/test_messages_fast_encode.py checks each override against the
+        compiled build on the codec cases and on generated and spoiled messages.
+        A subclass that changes ``STRUCT`` must override it again.
+        """
+        return None

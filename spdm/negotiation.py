@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from .crypto import (
     SigningAlgo,
@@ -313,7 +314,22 @@ class Negotiated:
         return self.version >= SpdmVersion.V13 and bool(self.other_params & MULTI_KEY_CONN)
 
     def codec(self, *, measurement_summary: bool = False, signed: bool = False) -> CodecContext:
-        """The decoding context these choices imply."""
+        """The decoding context these choices imply.
+
+        Every message of a connection asks for one of these four (frozen) contexts: each is
+        built once per :class:`Negotiated` (the sizes behind it take enum lookups).
+        """
+        key = (measurement_summary, signed)
+        ctx = self._codecs.get(key)
+        if ctx is None:
+            ctx = self._codecs[key] = self._new_codec(measurement_summary, signed)
+        return ctx
+
+    @cached_property
+    def _codecs(self) -> dict[tuple[bool, bool], CodecContext]:
+        return {}
+
+    def _new_codec(self, measurement_summary: bool, signed: bool) -> CodecContext:
         return CodecContext(
             hash_size=self.hash_size,
             signature_size=self.signature_size,

@@ -37,6 +37,7 @@ from ..codec import (
     Message,
     build,
     fast_opaque_data,
+    fast_opaque_field,
     header,
     low_nibble,
     opaque_data,
@@ -126,7 +127,20 @@ class MeasurementBlock:
         Raises:
             LocalProtocolError: the value does not fit the 16-bit size fields.
         """
-        return build(_MeasurementBlockWire, self._fields(), NO_PARAMS, what=type(self).__name__)
+        fast = self._fast_encode()
+        return build(_MeasurementBlockWire, self._fields(), NO_PARAMS, what=type(self).__name__) \
+            if fast is None else fast
+
+    def _fast_encode(self) -> bytes | None:
+        """The compiled build's bytes (``struct``, R7), or None: then the compiled build decides."""
+        value = self.value
+        if type(value) is not bytes or len(value) > 0xFFFF - 3:
+            return None
+        try:
+            return _BLOCK_HEADER.pack(self.index, MeasurementSpecification.DMTF, len(value) + 3,
+                                      self.value_type, len(value)) + value
+        except struct.error:
+            return None
 
     def _fields(self) -> dict[str, Any]:
         return {"index": self.index, "value_type": self.value_type, "value": self.value}
@@ -252,6 +266,32 @@ class Measurements(Message):
         return {"spdm_version": version, "total_indices": total_indices, "attributes": attributes,
                 "blocks": {"entries": blocks}, "nonce": data[record_end:nonce_end],
                 "opaque_data": opaque_data, "requester_context": context, "signature": data[offset:end]}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        parts = []
+        for block in self.blocks:
+            if type(block) is not MeasurementBlock:
+                return None
+            encoded = block._fast_encode()
+            if encoded is None:
+                return None
+            parts.append(encoded)
+        record = b"".join(parts)
+        opaque = fast_opaque_field(self.opaque_data)
+        context = self.requester_context if self.spdm_version >= 0x13 else b""
+        signature = self.signature
+        if (opaque is None or len(parts) > 0xFF or len(record) > 0xFFFFFF or type(self.nonce) is not bytes
+                or len(self.nonce) != NONCE_SIZE or type(context) is not bytes
+                or len(context) != (REQUESTER_CONTEXT_SIZE if self.spdm_version >= 0x13 else 0)
+                or type(signature) is not bytes
+                or len(signature) != (ctx.signature_size if ctx.signed else 0)):
+            return None
+        try:
+            head = _RECORD_HEADER.pack(self.spdm_version, self.CODE, self.total_indices, self.attributes,
+                                       len(parts), len(record) & 0xFFFF, len(record) >> 16)
+        except struct.error:
+            return None
+        return b"".join((head, record, self.nonce, opaque, context, signature))
 
     @property
     def measurement_record(self) -> bytes:

@@ -48,6 +48,7 @@ __all__ = [
 _U16 = struct.Struct("<H")
 _CAPS_11 = struct.Struct("<4BxBHI")
 """GET_CAPABILITIES / CAPABILITIES 1.1: header, Reserved, CTExponent, ExtFlags (1.4) or Reserved, Flags."""
+_SPDM_HEADER = struct.Struct("<4B")
 _SIZES = struct.Struct("<II")
 """CAPABILITIES 1.2: DataTransferSize, MaxSPDMmsgSize."""
 _NEGOTIATE_FIXED = struct.Struct("<4BHBBIII8xBBxB")
@@ -80,6 +81,62 @@ def _fast_alg_structs(data: bytes, offset: int, count: int) -> tuple[tuple[dict[
                         "external": _fast_ext(data, offset, external)})
         offset += 4 * external
     return tuple(structs), offset
+
+
+def _fast_ext_field(entries: object) -> bytes | None:
+    """What ``Array(count, Bytes(4))`` builds from ``entries``, or None when they are not 4-byte bytes."""
+    if type(entries) is not tuple or any(type(e) is not bytes or len(e) != 4 for e in entries):
+        return None
+    return b"".join(entries)
+
+
+def _fast_alg_structs_field(structs: object) -> bytes | None:
+    """What the AlgStruct array builds from ``structs``, or None (then the compiled build decides)."""
+    if type(structs) is not tuple:
+        return None
+    parts = []
+    for alg in structs:
+        if type(alg) is not AlgStruct:
+            return None
+        external = _fast_ext_field(alg.external)
+        if external is None or len(alg.external) > 0x0F:
+            return None
+        try:
+            parts.append(_ALG_STRUCT.pack(alg.alg_type, 0x20 | len(alg.external), alg.alg_supported))
+        except struct.error:
+            return None
+        parts.append(external)
+    return b"".join(parts)
+
+
+def _fast_algorithms_tail(message: _AlgorithmsBase, ext_asym: object, ext_hash: object,
+                          fixed_size: int) -> tuple[int, bytes] | None:
+    """(Length, the bytes after the fixed part) of NEGOTIATE_ALGORITHMS / ALGORITHMS as the
+    compiled build makes them, or None (then the compiled build decides)."""
+    asym = _fast_ext_field(ext_asym)
+    hashes = _fast_ext_field(ext_hash)
+    structs = _fast_alg_structs_field(message.alg_structs)
+    if asym is None or hashes is None or structs is None:
+        return None
+    if message.spdm_version < 0x11 and structs:
+        return None  # AlgStructs before 1.1: Length would not match the bytes (the build refuses)
+    return fixed_size + len(asym) + len(hashes) + len(structs), b"".join((asym, hashes, structs))
+
+
+def _fast_capabilities_encode(message: _CapabilitiesBase, body: bool) -> bytes | None:
+    """GET_CAPABILITIES / CAPABILITIES (without SupportedAlgorithms) as the compiled build makes
+    them, or None; ``body``: the message has one at this version."""
+    version = message.spdm_version
+    try:
+        if not body:
+            return _SPDM_HEADER.pack(version, message.CODE, message.param1, 0)
+        fixed = _CAPS_11.pack(version, message.CODE, message.param1, 0, message.ct_exponent,
+                              message.ext_flags if version >= 0x14 else 0, message.flags)
+        if version < 0x12:
+            return fixed
+        return fixed + _SIZES.pack(message.data_transfer_size, message.max_spdm_msg_size)
+    except struct.error:
+        return None
 
 
 def _fast_capabilities(data: bytes, code: int) -> FastFields:
@@ -215,6 +272,9 @@ class GetCapabilities(_CapabilitiesBase):
     def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
         return _fast_capabilities(data, cls.CODE)
 
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        return _fast_capabilities_encode(self, self.spdm_version >= 0x11)
+
 
 SUPPORTED_ALGORITHMS_FIXED_SIZE = 30
 """The SupportedAlgorithms block without its AlgStructs (NEGOTIATE_ALGORITHMS from Param1 on)."""
@@ -249,6 +309,11 @@ class Capabilities(_CapabilitiesBase):
     @classmethod
     def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
         return _fast_capabilities(data, cls.CODE)
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        if self.spdm_version >= 0x13 and self.param1 & 1:
+            return None  # SupportedAlgorithms: the compiled build decides
+        return _fast_capabilities_encode(self, True)
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
@@ -410,6 +475,21 @@ class NegotiateAlgorithms(_AlgorithmsBase):
             fields["alg_structs"], end = parsed
         return (fields, end) if length == end else None
 
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        tail = _fast_algorithms_tail(self, self.ext_asym, self.ext_hash, _NEGOTIATE_FIXED.size)
+        if tail is None:
+            return None
+        length, rest = tail
+        version = self.spdm_version
+        try:
+            return _NEGOTIATE_FIXED.pack(
+                version, self.CODE, len(self.alg_structs), 0, length, self.measurement_specification,
+                self.other_params_support, self.base_asym_algo, self.base_hash_algo,
+                self.pqc_asym_algo if version >= 0x14 else 0, len(self.ext_asym), len(self.ext_hash),
+                self.mel_specification) + rest
+        except struct.error:
+            return None
+
 
 @dataclass(frozen=True)
 class Algorithms(_AlgorithmsBase):
@@ -485,3 +565,18 @@ class Algorithms(_AlgorithmsBase):
                 return None
             fields["alg_structs"], end = parsed
         return (fields, end) if length == end else None
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        tail = _fast_algorithms_tail(self, self.ext_asym_sel, self.ext_hash_sel, _ALGORITHMS_FIXED.size)
+        if tail is None:
+            return None
+        length, rest = tail
+        version = self.spdm_version
+        try:
+            return _ALGORITHMS_FIXED.pack(
+                version, self.CODE, len(self.alg_structs), 0, length, self.measurement_specification_sel,
+                self.other_params_selection, self.measurement_hash_algo, self.base_asym_sel,
+                self.base_hash_sel, self.pqc_asym_sel if version >= 0x14 else 0,
+                self.mel_specification_sel, len(self.ext_asym_sel), len(self.ext_hash_sel)) + rest
+        except struct.error:
+            return None

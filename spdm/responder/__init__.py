@@ -348,7 +348,8 @@ class Responder:
             if response[1] == ResponseCode.ERROR and response[2] == SpdmErrorCode.LARGE_RESPONSE:
                 return response, RequestAnswered(
                     code, ResponseCode.ERROR, SpdmErrorCode.LARGE_RESPONSE, "large response: CHUNK_GET it")
-        logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
+        if logger.isEnabledFor(logging.DEBUG):  # the name is not looked up for a log that is off
+            logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
         # The only other ERROR _dispatch returns rather than raises is ResponseNotReady.
         if response[1] == ResponseCode.ERROR:
             return response, RequestAnswered(
