@@ -644,5 +644,14 @@ class Message(WireMessage):
         tests/spdm/test_messages_fast_encode.py checks each override against the
         compiled build on the codec cases and on generated and spoiled messages.
         A subclass that changes ``STRUCT`` must override it again.
+
+        The default covers header-only messages (:func:`_header_only`).
         """
-        return None
+        params = _header_only(type(self))
+        if params is None:
+            return None
+        param1, param2 = (0 if name is None else getattr(self, name) for name in params)
+        try:
+            return _SPDM_HEADER.pack(self.spdm_version, self.CODE, param1, param2)
+        except struct.error:
+            return None

@@ -25,7 +25,16 @@ from construct import (
     this,
 )
 
-from ..codec import CodecContext, FastFields, Message, bit_count, fast_opaque_data, header, opaque_data
+from ..codec import (
+    CodecContext,
+    FastFields,
+    Message,
+    bit_count,
+    fast_opaque_data,
+    fast_opaque_field,
+    header,
+    opaque_data,
+)
 from ..errors import LocalProtocolError
 from .codes import RequestCode, ResponseCode
 
@@ -55,6 +64,27 @@ SLOT_SIZE_REQUESTED = 0x01
 _SMALL_CERT = struct.Struct("<4BHH")
 """GET_CERTIFICATE's Offset, Length / CERTIFICATE's PortionLength, RemainderLength (16-bit form)."""
 _LARGE_CERT = struct.Struct("<4B4xII")
+_SPDM_HEADER = struct.Struct("<4B")
+
+
+def _fast_sized(value: object, size: int) -> bool:
+    """``value`` is what ``Bytes(size)`` builds as itself (bytes of exactly ``size``)."""
+    return type(value) is bytes and len(value) == size
+
+
+def _fast_certificate_head(message: GetCertificate | Certificate, param2: int, first: int,
+                           second: int) -> bytes | None:
+    """The fixed part of a GET_CERTIFICATE or CERTIFICATE as the compiled build makes it, or None."""
+    slot_id = message.slot_id
+    if type(slot_id) is not int or not 0 <= slot_id <= 0x0F:
+        return None
+    param1 = slot_id | (LARGE_CERT_CHAIN if message.large_cert_chain else 0)
+    large = message.spdm_version >= 0x14 and param1 & LARGE_CERT_CHAIN
+    try:
+        return (_LARGE_CERT if large else _SMALL_CERT).pack(
+            message.spdm_version, message.CODE, param1, param2, first, second)
+    except struct.error:
+        return None
 """The same in the 1.4 LargeCertChain form (after 4 reserved bytes)."""
 
 
@@ -123,6 +153,19 @@ class Digests(Message):
                    else (b"",) * count)
         return {"spdm_version": data[0], "supported_slot_mask": data[2], "provisioned_slot_mask": data[3],
                 "digests": digests, "multi_key": None}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        digests = self.digests
+        if (ctx.multi_key or type(digests) is not tuple or type(self.provisioned_slot_mask) is not int
+                or len(digests) != self.provisioned_slot_mask.bit_count()
+                or not all(_fast_sized(d, ctx.hash_size) for d in digests)):
+            return None
+        try:
+            head = _SPDM_HEADER.pack(self.spdm_version, self.CODE, self.supported_slot_mask,
+                                     self.provisioned_slot_mask)
+        except struct.error:
+            return None
+        return head + b"".join(digests)
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +263,9 @@ class GetCertificate(Message):
     def _to_fields(self) -> dict[str, Any]:
         return _join_param1(super()._to_fields(), ("offset", "length"))
 
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        return _fast_certificate_head(self, self.attributes, self.offset, self.length)
+
 
 @dataclass(frozen=True)
 class Certificate(Message):
@@ -274,6 +320,13 @@ class Certificate(Message):
     def _to_fields(self) -> dict[str, Any]:
         return _join_param1(super()._to_fields(), ("remainder_length", "cert_chain"))
 
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        chain = self.cert_chain
+        if type(chain) is not bytes:
+            return None
+        head = _fast_certificate_head(self, self.certificate_info, len(chain), self.remainder_length)
+        return None if head is None else head + chain
+
 
 # --- CHALLENGE / CHALLENGE_AUTH (DSP0274 1.3 Tables 32-35) ----------------------------------
 
@@ -308,6 +361,19 @@ class Challenge(Message):
                 return None
         return {"spdm_version": version, "slot_id": data[2], "measurement_summary_hash_type": data[3],
                 "nonce": data[4:4 + NONCE_SIZE], "requester_context": context}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        context = self.requester_context if self.spdm_version >= 0x13 else b""
+        if not (_fast_sized(self.nonce, NONCE_SIZE)
+                and _fast_sized(context, REQUESTER_CONTEXT_SIZE if self.spdm_version >= 0x13 else 0)):
+            return None
+        assert isinstance(context, bytes)
+        try:
+            head = _SPDM_HEADER.pack(self.spdm_version, self.CODE, self.slot_id,
+                                     self.measurement_summary_hash_type)
+        except struct.error:
+            return None
+        return head + self.nonce + context
 
 
 @dataclass(frozen=True)
@@ -362,6 +428,24 @@ class ChallengeAuth(Message):
                 "cert_chain_hash": data[4:nonce_at], "nonce": data[nonce_at:summary_at],
                 "measurement_summary_hash": data[summary_at:opaque_at], "opaque_data": opaque_data,
                 "requester_context": context, "signature": data[offset:end]}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        context = self.requester_context if self.spdm_version >= 0x13 else b""
+        opaque = fast_opaque_field(self.opaque_data)
+        summary_size = ctx.hash_size if ctx.measurement_summary else 0
+        if not (opaque is not None and _fast_sized(self.cert_chain_hash, ctx.hash_size)
+                and _fast_sized(self.nonce, NONCE_SIZE)
+                and _fast_sized(self.measurement_summary_hash, summary_size)
+                and _fast_sized(context, REQUESTER_CONTEXT_SIZE if self.spdm_version >= 0x13 else 0)
+                and _fast_sized(self.signature, ctx.signature_size)):
+            return None
+        assert isinstance(context, bytes)
+        try:
+            head = _SPDM_HEADER.pack(self.spdm_version, self.CODE, self.attributes, self.slot_mask)
+        except struct.error:
+            return None
+        return b"".join((head, self.cert_chain_hash, self.nonce, self.measurement_summary_hash, opaque,
+                         context, self.signature))
 
     @property
     def slot_id(self) -> int:

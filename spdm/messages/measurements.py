@@ -70,6 +70,7 @@ _MeasurementBlockWire = Struct(
 
 _BLOCK_HEADER = struct.Struct("<BBHBH")
 """Index, MeasurementSpecification, MeasurementSize, DMTFSpecMeasurementValueType, its Size."""
+_SPDM_HEADER = struct.Struct("<4B")
 _RECORD_HEADER = struct.Struct("<4BBHB")
 """MEASUREMENTS' header, NumberOfBlocks and MeasurementRecordLength (u24, as u16 + u8)."""
 
@@ -192,6 +193,26 @@ class GetMeasurements(Message):
             return None
         return {"spdm_version": version, "attributes": attributes, "operation": data[3], "nonce": nonce,
                 "slot_id": slot_id, "requester_context": context}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        version, attributes, slot_id = self.spdm_version, self.attributes, self.slot_id
+        signed = isinstance(attributes, int) and attributes & 1 == 1
+        nonce = self.nonce if signed else b""
+        context = self.requester_context if version >= 0x13 else b""
+        if (type(nonce) is not bytes or len(nonce) != (NONCE_SIZE if signed else 0)
+                or type(context) is not bytes
+                or len(context) != (REQUESTER_CONTEXT_SIZE if version >= 0x13 else 0)):
+            return None
+        slot = b""
+        if signed and version >= 0x11:
+            if type(slot_id) is not int or not 0 <= slot_id <= 0x0F:
+                return None
+            slot = bytes((slot_id,))
+        try:
+            head = _SPDM_HEADER.pack(version, self.CODE, attributes, self.operation)
+        except struct.error:
+            return None
+        return b"".join((head, nonce, slot, context))
 
     @property
     def signature_requested(self) -> bool:

@@ -49,6 +49,8 @@ _U16 = struct.Struct("<H")
 _CAPS_11 = struct.Struct("<4BxBHI")
 """GET_CAPABILITIES / CAPABILITIES 1.1: header, Reserved, CTExponent, ExtFlags (1.4) or Reserved, Flags."""
 _SPDM_HEADER = struct.Struct("<4B")
+_VERSION_HEAD = struct.Struct("<6B")
+"""VERSION up to VersionNumberEntryCount."""
 _SIZES = struct.Struct("<II")
 """CAPABILITIES 1.2: DataTransferSize, MaxSPDMmsgSize."""
 _NEGOTIATE_FIXED = struct.Struct("<4BHBBIII8xBBxB")
@@ -198,6 +200,16 @@ class Version(Message):
             return None
         entries = tuple(entry for (entry,) in _U16.iter_unpack(data[6:end]))
         return {"spdm_version": data[0], "version_entries": entries}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        entries = self.version_entries
+        if type(entries) is not tuple:
+            return None
+        try:
+            return _VERSION_HEAD.pack(self.spdm_version, self.CODE, 0, 0, 0, len(entries)) + b"".join(
+                _U16.pack(entry) for entry in entries)
+        except struct.error:
+            return None
 
     @property
     def versions(self) -> tuple[int, ...]:
