@@ -292,7 +292,9 @@ class Negotiated:
 
     def both(self, flag: CapabilityFlags) -> bool:
         """Both sides advertise ``flag``."""
-        return bool(self.requester_flags & flag) and bool(self.responder_flags & flag)
+        # as ints: Flag's & would build a new enum member per operation
+        value = int(flag)
+        return bool(int(self.requester_flags) & value) and bool(int(self.responder_flags) & value)
 
     @property
     def multi_key(self) -> bool:

@@ -70,6 +70,7 @@ _MeasurementBlockWire = Struct(
 
 _BLOCK_HEADER = struct.Struct("<BBHBH")
 """Index, MeasurementSpecification, MeasurementSize, DMTFSpecMeasurementValueType, its Size."""
+_SIGNATURE_REQUESTED = int(MeasurementAttributes.SIGNATURE_REQUESTED)
 _SPDM_HEADER = struct.Struct("<4B")
 _RECORD_HEADER = struct.Struct("<4BBHB")
 """MEASUREMENTS' header, NumberOfBlocks and MeasurementRecordLength (u24, as u16 + u8)."""
@@ -217,7 +218,8 @@ class GetMeasurements(Message):
     @property
     def signature_requested(self) -> bool:
         """Param1 b0."""
-        return bool(self.attributes & MeasurementAttributes.SIGNATURE_REQUESTED)
+        # as ints: Flag's & would build a new enum member (asked several times per request)
+        return bool(int(self.attributes) & _SIGNATURE_REQUESTED)
 
 
 # --- MEASUREMENTS (DSP0274 1.3 Table 42) ----------------------------------------------------

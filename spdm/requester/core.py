@@ -360,7 +360,7 @@ class RequesterCore:
 
     @staticmethod
     def _need_caps(negotiated: Negotiated, flag: CapabilityFlags, what: str) -> None:
-        if not negotiated.responder_flags & flag:
+        if not int(negotiated.responder_flags) & int(flag):  # ints: no new Flag member per check
             raise LocalProtocolError(f"{what}: the responder does not advertise {flag.name}")
 
     def _random(self, size: int) -> bytes:

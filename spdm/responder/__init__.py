@@ -374,7 +374,7 @@ class Responder:
             raise unsupported_request(
                 code, f"{_code_name(code)} exists from SPDM {route.since.text}; this connection is at "
                       f"SPDM {SpdmVersion(conn.version).text}")
-        if route.needs and not conn.config.capabilities & route.needs:
+        if route.needs and not int(conn.config.capabilities) & int(route.needs):
             raise unsupported_request(
                 code, f"{_code_name(code)} needs {route.needs.name}, which we do not advertise")
         state_before = conn.state
