@@ -332,6 +332,8 @@ class Negotiated:
         return {}
 
     def _new_codec(self, measurement_summary: bool, signed: bool) -> CodecContext:
+        if measurement_summary or signed:  # the same sizes as the plain one: no second lookup
+            return replace(self.codec(), measurement_summary=measurement_summary, signed=signed)
         return CodecContext(
             hash_size=self.hash_size,
             signature_size=self.signature_size,
