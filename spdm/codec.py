@@ -72,8 +72,6 @@ __all__ = [
     "build",
     "build_with",
     "compiled_builder",
-    "fast_opaque_data",
-    "fast_opaque_field",
     "header",
     "low_nibble",
     "opaque_data",
@@ -184,29 +182,6 @@ def opaque_data() -> list[Construct]:
     ]
 
 
-_OPAQUE_LENGTH = struct.Struct("<H")
-
-
-def fast_opaque_data(data: bytes, offset: int) -> tuple[bytes, int] | None:
-    """What :func:`opaque_data` parses at ``offset``, for a ``struct`` fast path (R7): the OpaqueData
-    and where it ends, or None when it is short or longer than :data:`MAX_OPAQUE_SIZE`."""
-    if len(data) < offset + 2:
-        return None
-    (length,) = _OPAQUE_LENGTH.unpack_from(data, offset)
-    end = offset + 2 + length
-    if length > MAX_OPAQUE_SIZE or len(data) < end:
-        return None
-    return data[offset + 2:end], end
-
-
-def fast_opaque_field(opaque: object) -> bytes | None:
-    """What :func:`opaque_data` builds from ``opaque``, for a ``struct`` build fast path, or None
-    when it is not bytes of at most :data:`MAX_OPAQUE_SIZE`."""
-    if type(opaque) is not bytes or len(opaque) > MAX_OPAQUE_SIZE:
-        return None
-    return _OPAQUE_LENGTH.pack(len(opaque)) + opaque
-
-
 def bit_count(mask: Any) -> Any:
     """A construct expression counting the set bits of an 8-bit field (for Array counts)."""
     total = (mask >> 0) & 1
@@ -305,9 +280,7 @@ _SPDM_HEADER = struct.Struct("<4B")
 
 _HeaderParams: TypeAlias = "tuple[str | None, str | None]"
 
-FastFields: TypeAlias = "tuple[dict[str, Any], int] | None"
-"""What a fast path returns: the plain fields and the message's length exactly as
-:func:`parse_head` would, or None when the interpreted parse must decide."""
+FastFields: TypeAlias = "tuple[dict[str, Any], int] | None"  # what parse_head returns, or None
 _HEADER_ONLY: dict[type, _HeaderParams | None] = {}
 
 
@@ -579,28 +552,14 @@ class Message(WireMessage):
             DecodeError: malformed, truncated or trailing bytes, or the wrong code.
         """
         data = bytes(data)
-        fast = cls._fast_fields(data, ctx)
-        if fast is None:
-            return cls._decode(data, ctx.as_params(), padded=padded)
-        plain, end = fast
+        plain, end = cls._fast_fields(data, ctx) or parse_head(  # then _check_end: as parse_exact
+            cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
         _check_end(data, end, padded=padded, what=cls.__name__)
         return cls._from_plain(plain, data[:end])
 
     @classmethod
     def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
-        """A ``struct`` fast path (R7): what :func:`parse_head` returns for ``data``, or None.
-
-        It may only answer for bytes the interpreted parse of ``STRUCT`` accepts,
-        and must then answer exactly what that parse returns (the plain fields
-        and the length); anything else -- short data, a wrong code, a failed
-        check, a layout it does not cover -- returns None and the interpreted
-        parse decides, so every rejection and its message stay construct's.
-        tests/spdm/test_messages_fast_decode.py checks each override against
-        the interpreted parse on every vector and on random and mutated bytes.
-        A subclass that changes ``STRUCT`` must override it again.
-
-        The default covers header-only messages (:func:`_header_only`).
-        """
+        """R7 ``struct`` fast path: :func:`parse_head`'s answer or None (see test_messages_fast_decode)."""
         return _header_only_fields(cls, data)
 
     @classmethod
@@ -619,10 +578,8 @@ class Message(WireMessage):
             DecodeError: malformed or truncated bytes, or the wrong code.
         """
         data = bytes(data)
-        fast = cls._fast_fields(data, ctx)
-        if fast is None:
-            fast = parse_head(cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
-        fields, end = fast
+        fields, end = cls._fast_fields(data, ctx) or parse_head(
+            cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
         return cls._from_plain(fields, data[:end])
 
     def encode(self, ctx: CodecContext = NO_CONTEXT) -> bytes:
@@ -631,27 +588,13 @@ class Message(WireMessage):
         Raises:
             LocalProtocolError: a field does not fit its wire format.
         """
-        fast = self._fast_encode(ctx)
-        return self._encode(ctx.as_params()) if fast is None else fast
+        return self._fast_encode(ctx) or self._encode(ctx.as_params())
 
     def _fast_encode(self, ctx: CodecContext) -> bytes | None:
-        """A ``struct`` build fast path: the bytes the compiled build of ``STRUCT`` makes, or None.
-
-        It may only answer for values that build fits without complaint, and must
-        then answer exactly its bytes; anything it does not check (a value of
-        another type, a layout it does not cover) returns None and the compiled
-        build decides, so every refusal and its message stay construct's.
-        tests/spdm/test_messages_fast_encode.py checks each override against the
-        compiled build on the codec cases and on generated and spoiled messages.
-        A subclass that changes ``STRUCT`` must override it again.
-
-        The default covers header-only messages (:func:`_header_only`).
-        """
+        """R7 ``struct`` fast path: the compiled build's bytes or None (see test_messages_fast_encode)."""
         params = _header_only(type(self))
-        if params is None:
-            return None
-        param1, param2 = (0 if name is None else getattr(self, name) for name in params)
         try:
-            return _SPDM_HEADER.pack(self.spdm_version, self.CODE, param1, param2)
+            return None if params is None else _SPDM_HEADER.pack(self.spdm_version, self.CODE, *(
+                0 if name is None else getattr(self, name) for name in params))
         except struct.error:
             return None

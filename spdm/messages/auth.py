@@ -30,13 +30,12 @@ from ..codec import (
     FastFields,
     Message,
     bit_count,
-    fast_opaque_data,
-    fast_opaque_field,
     header,
     opaque_data,
 )
 from ..errors import LocalProtocolError
 from .codes import RequestCode, ResponseCode
+from .opaque import fast_opaque_data, fast_opaque_field
 
 __all__ = [
     "LARGE_CERT_CHAIN",

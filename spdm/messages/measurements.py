@@ -36,8 +36,6 @@ from ..codec import (
     FastFields,
     Message,
     build,
-    fast_opaque_data,
-    fast_opaque_field,
     header,
     low_nibble,
     opaque_data,
@@ -51,6 +49,7 @@ from .codes import (
     RequestCode,
     ResponseCode,
 )
+from .opaque import fast_opaque_data, fast_opaque_field
 
 __all__ = ["GetMeasurements", "MeasurementBlock", "Measurements"]
 
