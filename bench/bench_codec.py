@@ -5,8 +5,10 @@ Run on demand (not part of the tests):  python bench/bench_codec.py [--loops N]
 It records every request and response of one CMA authentication (SPDM 1.3,
 ECDSA P-384, SHA-384) against the emulated device, then times, per message
 type, ``decode`` of the received bytes (what the peer's engine does at its
-boundary: interpreted construct, strict) and ``encode`` of the decoded
-message (the sender's build path), in the codec context the flow used.
+boundary: the message's ``struct`` fast path where it has one, else
+interpreted construct; strict either way) and ``encode`` of the decoded
+message (the sender's build path: the ``struct`` fast path, else the compiled
+build), in the codec context the flow used.
 """
 
 from __future__ import annotations

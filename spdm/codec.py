@@ -60,6 +60,7 @@ from .errors import DecodeError, LocalProtocolError
 
 __all__ = [
     "DOE_PAD_LIMIT",
+    "FastFields",
     "MAX_OPAQUE_SIZE",
     "NO_CONTEXT",
     "NO_PARAMS",
@@ -278,6 +279,8 @@ _SPDM_HEADER = struct.Struct("<4B")
 """SPDMVersion, RequestResponseCode, Param1, Param2 (DSP0274 Table 3), as :func:`header` declares them."""
 
 _HeaderParams: TypeAlias = "tuple[str | None, str | None]"
+
+FastFields: TypeAlias = "tuple[dict[str, Any], int] | None"  # what parse_head returns, or None
 _HEADER_ONLY: dict[type, _HeaderParams | None] = {}
 
 
@@ -317,9 +320,7 @@ def _header_only(cls: type[Message]) -> _HeaderParams | None:
     return layout
 
 
-def _header_only_fields(
-    cls: type[Message], data: bytes, *, padded: bool
-) -> tuple[dict[str, Any], int] | None:
+def _header_only_fields(cls: type[Message], data: bytes) -> FastFields:
     """The fields of a well-formed header-only message, or None (then the interpreted parse decides).
 
     Only the happy path is fast: short data or a wrong code go to construct,
@@ -329,7 +330,6 @@ def _header_only_fields(
     if params is None or len(data) < _SPDM_HEADER.size or data[1] != cls.CODE:
         return None
     version, _, param1, param2 = _SPDM_HEADER.unpack_from(data)
-    _check_end(data, _SPDM_HEADER.size, padded=padded, what=cls.__name__)
     fields = {"spdm_version": version}
     for name, value in zip(params, (param1, param2), strict=True):
         if name is not None:
@@ -552,11 +552,15 @@ class Message(WireMessage):
             DecodeError: malformed, truncated or trailing bytes, or the wrong code.
         """
         data = bytes(data)
-        fast = _header_only_fields(cls, data, padded=padded)
-        if fast is None:
-            return cls._decode(data, ctx.as_params(), padded=padded)
-        plain, end = fast
+        plain, end = cls._fast_fields(data, ctx) or parse_head(  # then _check_end: as parse_exact
+            cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
+        _check_end(data, end, padded=padded, what=cls.__name__)
         return cls._from_plain(plain, data[:end])
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        """R7 ``struct`` fast path: :func:`parse_head`'s answer or None (see test_messages_fast_decode)."""
+        return _header_only_fields(cls, data)
 
     @classmethod
     def decode_head(cls, data: bytes | bytearray | memoryview, ctx: CodecContext = NO_CONTEXT) -> Self:
@@ -574,7 +578,8 @@ class Message(WireMessage):
             DecodeError: malformed or truncated bytes, or the wrong code.
         """
         data = bytes(data)
-        fields, end = parse_head(cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
+        fields, end = cls._fast_fields(data, ctx) or parse_head(
+            cls.STRUCT, data, ctx.as_params(), what=cls.__name__)
         return cls._from_plain(fields, data[:end])
 
     def encode(self, ctx: CodecContext = NO_CONTEXT) -> bytes:
@@ -583,4 +588,13 @@ class Message(WireMessage):
         Raises:
             LocalProtocolError: a field does not fit its wire format.
         """
-        return self._encode(ctx.as_params())
+        return self._fast_encode(ctx) or self._encode(ctx.as_params())
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        """R7 ``struct`` fast path: the compiled build's bytes or None (see test_messages_fast_encode)."""
+        params = _header_only(type(self))
+        try:
+            return None if params is None else _SPDM_HEADER.pack(self.spdm_version, self.CODE, *(
+                0 if name is None else getattr(self, name) for name in params))
+        except struct.error:
+            return None

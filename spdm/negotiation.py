@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from .crypto import (
     SigningAlgo,
@@ -291,7 +292,9 @@ class Negotiated:
 
     def both(self, flag: CapabilityFlags) -> bool:
         """Both sides advertise ``flag``."""
-        return bool(self.requester_flags & flag) and bool(self.responder_flags & flag)
+        # as ints: Flag's & would build a new enum member per operation
+        value = int(flag)
+        return bool(int(self.requester_flags) & value) and bool(int(self.responder_flags) & value)
 
     @property
     def multi_key(self) -> bool:
@@ -313,7 +316,24 @@ class Negotiated:
         return self.version >= SpdmVersion.V13 and bool(self.other_params & MULTI_KEY_CONN)
 
     def codec(self, *, measurement_summary: bool = False, signed: bool = False) -> CodecContext:
-        """The decoding context these choices imply."""
+        """The decoding context these choices imply.
+
+        Every message of a connection asks for one of these four (frozen) contexts: each is
+        built once per :class:`Negotiated` (the sizes behind it take enum lookups).
+        """
+        key = (measurement_summary, signed)
+        ctx = self._codecs.get(key)
+        if ctx is None:
+            ctx = self._codecs[key] = self._new_codec(measurement_summary, signed)
+        return ctx
+
+    @cached_property
+    def _codecs(self) -> dict[tuple[bool, bool], CodecContext]:
+        return {}
+
+    def _new_codec(self, measurement_summary: bool, signed: bool) -> CodecContext:
+        if measurement_summary or signed:  # the same sizes as the plain one: no second lookup
+            return replace(self.codec(), measurement_summary=measurement_summary, signed=signed)
         return CodecContext(
             hash_size=self.hash_size,
             signature_size=self.signature_size,

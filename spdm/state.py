@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum, IntEnum
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from .errors import LocalProtocolError
 from .messages.codes import RequestCode
@@ -103,10 +103,9 @@ tracks itself.
 
 def next_state(state: ConnectionState, request_code: int) -> ConnectionState | None:
     """The state a successful ``request_code`` leads to, or None when it is illegal now."""
-    try:
-        return TRANSITIONS.get((state, RequestCode(request_code)))
-    except ValueError:
-        return None
+    # A RequestCode hashes and compares as its int, so the plain code finds its entry without an
+    # enum conversion per request; a code that is no RequestCode is in no key, so finds None.
+    return TRANSITIONS.get((state, cast(RequestCode, request_code)))
 
 
 class CertificateState(Enum):

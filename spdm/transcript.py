@@ -75,7 +75,7 @@ def _append(log: bytearray, name: str, limit: int, *parts: bytes) -> None:
         RemoteProtocolError: Unspecified; the transcript would pass ``limit``
             (nothing is appended).
     """
-    size = len(log) + sum(len(part) for part in parts)
+    size = len(log) + sum(map(len, parts))
     if size > limit:
         raise RemoteProtocolError(
             f"transcript {name} would hold {size} bytes, more than its limit of {limit}",

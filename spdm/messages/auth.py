@@ -6,6 +6,7 @@ signature sizes come from the :class:`CodecContext`.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,9 +25,17 @@ from construct import (
     this,
 )
 
-from ..codec import Message, bit_count, header, opaque_data
+from ..codec import (
+    CodecContext,
+    FastFields,
+    Message,
+    bit_count,
+    header,
+    opaque_data,
+)
 from ..errors import LocalProtocolError
 from .codes import RequestCode, ResponseCode
+from .opaque import fast_opaque_data, fast_opaque_field
 
 __all__ = [
     "LARGE_CERT_CHAIN",
@@ -46,6 +55,50 @@ NONCE_SIZE = 32
 REQUESTER_CONTEXT_SIZE = 8
 SLOT_SIZE_REQUESTED = 0x01
 """GET_CERTIFICATE Param2 b0 (1.3): answer only the slot's chain size (Portion 0, Remainder = size)."""
+
+
+# The ``struct`` fast paths (R7): each answers only for bytes its construct declaration accepts,
+# with the same fields, and returns None for anything else (Message._fast_fields;
+# tests/spdm/test_messages_fast_decode.py checks them against construct).
+_SMALL_CERT = struct.Struct("<4BHH")
+"""GET_CERTIFICATE's Offset, Length / CERTIFICATE's PortionLength, RemainderLength (16-bit form)."""
+_LARGE_CERT = struct.Struct("<4B4xII")
+_SPDM_HEADER = struct.Struct("<4B")
+
+
+def _fast_sized(value: object, size: int) -> bool:
+    """``value`` is what ``Bytes(size)`` builds as itself (bytes of exactly ``size``)."""
+    return type(value) is bytes and len(value) == size
+
+
+def _fast_certificate_head(message: GetCertificate | Certificate, param2: int, first: int,
+                           second: int) -> bytes | None:
+    """The fixed part of a GET_CERTIFICATE or CERTIFICATE as the compiled build makes it, or None."""
+    slot_id = message.slot_id
+    if type(slot_id) is not int or not 0 <= slot_id <= 0x0F:
+        return None
+    param1 = slot_id | (LARGE_CERT_CHAIN if message.large_cert_chain else 0)
+    large = message.spdm_version >= 0x14 and param1 & LARGE_CERT_CHAIN
+    try:
+        return (_LARGE_CERT if large else _SMALL_CERT).pack(
+            message.spdm_version, message.CODE, param1, param2, first, second)
+    except struct.error:
+        return None
+"""The same in the 1.4 LargeCertChain form (after 4 reserved bytes)."""
+
+
+def _fast_certificate_body(data: bytes, code: int) -> tuple[int, int, int, int, int, int] | None:
+    """(version, param1, param2, first, second, end of the fixed part) of a GET_CERTIFICATE or
+    CERTIFICATE in either form, or None when short or not ``code``."""
+    size = len(data)
+    if size < _SMALL_CERT.size or data[1] != code:
+        return None
+    large = data[0] >= 0x14 and data[2] & LARGE_CERT_CHAIN
+    layout = _LARGE_CERT if large else _SMALL_CERT
+    if size < layout.size:
+        return None
+    version, _, param1, param2, first, second = layout.unpack_from(data)
+    return version, param1, param2, first, second, layout.size
 
 
 # --- GET_DIGESTS / DIGESTS (DSP0274 1.3 Tables 27-28) ---------------------------------------
@@ -85,6 +138,33 @@ class Digests(Message):
     key_pair_ids: tuple[int, ...] = ()
     certificate_infos: tuple[int, ...] = ()
     key_usage_masks: tuple[int, ...] = ()
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if ctx.multi_key or len(data) < 4 or data[1] != cls.CODE:
+            return None
+        hash_size = ctx.hash_size
+        count = data[3].bit_count()
+        end = 4 + count * hash_size
+        if len(data) < end:
+            return None
+        digests = (tuple(data[i:i + hash_size] for i in range(4, end, hash_size)) if hash_size
+                   else (b"",) * count)
+        return {"spdm_version": data[0], "supported_slot_mask": data[2], "provisioned_slot_mask": data[3],
+                "digests": digests, "multi_key": None}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        digests = self.digests
+        if (ctx.multi_key or type(digests) is not tuple or type(self.provisioned_slot_mask) is not int
+                or len(digests) != self.provisioned_slot_mask.bit_count()
+                or not all(_fast_sized(d, ctx.hash_size) for d in digests)):
+            return None
+        try:
+            head = _SPDM_HEADER.pack(self.spdm_version, self.CODE, self.supported_slot_mask,
+                                     self.provisioned_slot_mask)
+        except struct.error:
+            return None
+        return head + b"".join(digests)
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
@@ -167,11 +247,23 @@ class GetCertificate(Message):
     large_cert_chain: bool = False
 
     @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        parsed = _fast_certificate_body(data, cls.CODE)
+        if parsed is None:
+            return None
+        version, param1, attributes, offset, length, end = parsed
+        return {"spdm_version": version, "param1": param1, "attributes": attributes,
+                "body": {"offset": offset, "length": length}}, end
+
+    @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
         return _split_param1(fields)
 
     def _to_fields(self) -> dict[str, Any]:
         return _join_param1(super()._to_fields(), ("offset", "length"))
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        return _fast_certificate_head(self, self.attributes, self.offset, self.length)
 
 
 @dataclass(frozen=True)
@@ -209,11 +301,30 @@ class Certificate(Message):
     large_cert_chain: bool = False
 
     @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        parsed = _fast_certificate_body(data, cls.CODE)
+        if parsed is None:
+            return None
+        version, param1, certificate_info, portion, remainder, start = parsed
+        end = start + portion
+        if len(data) < end:
+            return None
+        return {"spdm_version": version, "param1": param1, "certificate_info": certificate_info,
+                "body": {"remainder_length": remainder, "cert_chain": data[start:end]}}, end
+
+    @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
         return _split_param1(fields)
 
     def _to_fields(self) -> dict[str, Any]:
         return _join_param1(super()._to_fields(), ("remainder_length", "cert_chain"))
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        chain = self.cert_chain
+        if type(chain) is not bytes:
+            return None
+        head = _fast_certificate_head(self, self.certificate_info, len(chain), self.remainder_length)
+        return None if head is None else head + chain
 
 
 # --- CHALLENGE / CHALLENGE_AUTH (DSP0274 1.3 Tables 32-35) ----------------------------------
@@ -234,6 +345,34 @@ class Challenge(Message):
     measurement_summary_hash_type: int = 0
     nonce: bytes = bytes(NONCE_SIZE)
     requester_context: bytes | None = None
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        end = 4 + NONCE_SIZE
+        if len(data) < end or data[1] != cls.CODE:
+            return None
+        version = data[0]
+        context = None
+        if version >= 0x13:
+            context = data[end:end + REQUESTER_CONTEXT_SIZE]
+            end += REQUESTER_CONTEXT_SIZE
+            if len(data) < end:
+                return None
+        return {"spdm_version": version, "slot_id": data[2], "measurement_summary_hash_type": data[3],
+                "nonce": data[4:4 + NONCE_SIZE], "requester_context": context}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        context = self.requester_context if self.spdm_version >= 0x13 else b""
+        if not (_fast_sized(self.nonce, NONCE_SIZE)
+                and _fast_sized(context, REQUESTER_CONTEXT_SIZE if self.spdm_version >= 0x13 else 0)):
+            return None
+        assert isinstance(context, bytes)
+        try:
+            head = _SPDM_HEADER.pack(self.spdm_version, self.CODE, self.slot_id,
+                                     self.measurement_summary_hash_type)
+        except struct.error:
+            return None
+        return head + self.nonce + context
 
 
 @dataclass(frozen=True)
@@ -263,6 +402,49 @@ class ChallengeAuth(Message):
     opaque_data: bytes = b""
     requester_context: bytes | None = None
     signature: bytes = b""
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if len(data) < 4 or data[1] != cls.CODE:
+            return None
+        hash_size = ctx.hash_size
+        nonce_at = 4 + hash_size
+        summary_at = nonce_at + NONCE_SIZE
+        opaque_at = summary_at + (hash_size if ctx.measurement_summary else 0)
+        opaque = fast_opaque_data(data, opaque_at)
+        if opaque is None:
+            return None
+        opaque_data, offset = opaque
+        version = data[0]
+        context = None
+        if version >= 0x13:
+            context = data[offset:offset + REQUESTER_CONTEXT_SIZE]
+            offset += REQUESTER_CONTEXT_SIZE
+        end = offset + ctx.signature_size
+        if len(data) < end:
+            return None
+        return {"spdm_version": version, "attributes": data[2], "slot_mask": data[3],
+                "cert_chain_hash": data[4:nonce_at], "nonce": data[nonce_at:summary_at],
+                "measurement_summary_hash": data[summary_at:opaque_at], "opaque_data": opaque_data,
+                "requester_context": context, "signature": data[offset:end]}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        context = self.requester_context if self.spdm_version >= 0x13 else b""
+        opaque = fast_opaque_field(self.opaque_data)
+        summary_size = ctx.hash_size if ctx.measurement_summary else 0
+        if not (opaque is not None and _fast_sized(self.cert_chain_hash, ctx.hash_size)
+                and _fast_sized(self.nonce, NONCE_SIZE)
+                and _fast_sized(self.measurement_summary_hash, summary_size)
+                and _fast_sized(context, REQUESTER_CONTEXT_SIZE if self.spdm_version >= 0x13 else 0)
+                and _fast_sized(self.signature, ctx.signature_size)):
+            return None
+        assert isinstance(context, bytes)
+        try:
+            head = _SPDM_HEADER.pack(self.spdm_version, self.CODE, self.attributes, self.slot_mask)
+        except struct.error:
+            return None
+        return b"".join((head, self.cert_chain_hash, self.nonce, self.measurement_summary_hash, opaque,
+                         context, self.signature))
 
     @property
     def slot_id(self) -> int:

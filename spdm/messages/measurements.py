@@ -9,6 +9,7 @@ specification is malformed.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,7 +30,16 @@ from construct import (
     this,
 )
 
-from ..codec import NO_PARAMS, Message, build, header, low_nibble, opaque_data
+from ..codec import (
+    NO_PARAMS,
+    CodecContext,
+    FastFields,
+    Message,
+    build,
+    header,
+    low_nibble,
+    opaque_data,
+)
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
     DMTF_RAW_BIT_STREAM,
@@ -39,6 +49,7 @@ from .codes import (
     RequestCode,
     ResponseCode,
 )
+from .opaque import fast_opaque_data, fast_opaque_field
 
 __all__ = ["GetMeasurements", "MeasurementBlock", "Measurements"]
 
@@ -55,6 +66,31 @@ _MeasurementBlockWire = Struct(
     Check(this._measurement_size == this._value_size + 3),
     "value" / Bytes(this._value_size),
 )
+
+_BLOCK_HEADER = struct.Struct("<BBHBH")
+"""Index, MeasurementSpecification, MeasurementSize, DMTFSpecMeasurementValueType, its Size."""
+_SIGNATURE_REQUESTED = int(MeasurementAttributes.SIGNATURE_REQUESTED)
+_SPDM_HEADER = struct.Struct("<4B")
+_RECORD_HEADER = struct.Struct("<4BBHB")
+"""MEASUREMENTS' header, NumberOfBlocks and MeasurementRecordLength (u24, as u16 + u8)."""
+
+
+def _fast_blocks(data: bytes, offset: int, end: int, count: int) -> tuple[dict[str, Any], ...] | None:
+    """``count`` measurement blocks filling ``data[offset:end]`` exactly, as construct parses
+    them (the struct fast path of the record, R7), or None when they do not."""
+    blocks = []
+    for _ in range(count):
+        if offset + _BLOCK_HEADER.size > end:
+            return None
+        index, specification, measurement_size, value_type, value_size = _BLOCK_HEADER.unpack_from(
+            data, offset)
+        offset += _BLOCK_HEADER.size
+        if (specification != MeasurementSpecification.DMTF or measurement_size != value_size + 3
+                or offset + value_size > end):
+            return None
+        blocks.append({"index": index, "value_type": value_type, "value": data[offset:offset + value_size]})
+        offset += value_size
+    return tuple(blocks) if offset == end else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +128,20 @@ class MeasurementBlock:
         Raises:
             LocalProtocolError: the value does not fit the 16-bit size fields.
         """
-        return build(_MeasurementBlockWire, self._fields(), NO_PARAMS, what=type(self).__name__)
+        fast = self._fast_encode()
+        return build(_MeasurementBlockWire, self._fields(), NO_PARAMS, what=type(self).__name__) \
+            if fast is None else fast
+
+    def _fast_encode(self) -> bytes | None:
+        """The compiled build's bytes (``struct``, R7), or None: then the compiled build decides."""
+        value = self.value
+        if type(value) is not bytes or len(value) > 0xFFFF - 3:
+            return None
+        try:
+            return _BLOCK_HEADER.pack(self.index, MeasurementSpecification.DMTF, len(value) + 3,
+                                      self.value_type, len(value)) + value
+        except struct.error:
+            return None
 
     def _fields(self) -> dict[str, Any]:
         return {"index": self.index, "value_type": self.value_type, "value": self.value}
@@ -124,10 +173,52 @@ class GetMeasurements(Message):
     slot_id: int | None = None
     requester_context: bytes | None = None
 
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if len(data) < 4 or data[1] != cls.CODE:
+            return None
+        version, attributes = data[0], data[2]
+        end = 4
+        nonce = slot_id = context = None
+        if attributes & 1:
+            nonce = data[4:4 + NONCE_SIZE]
+            end += NONCE_SIZE
+            if version >= 0x11:
+                slot_id = data[end] & 0x0F if len(data) > end else None
+                end += 1
+        if version >= 0x13:
+            context = data[end:end + REQUESTER_CONTEXT_SIZE]
+            end += REQUESTER_CONTEXT_SIZE
+        if len(data) < end:
+            return None
+        return {"spdm_version": version, "attributes": attributes, "operation": data[3], "nonce": nonce,
+                "slot_id": slot_id, "requester_context": context}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        version, attributes, slot_id = self.spdm_version, self.attributes, self.slot_id
+        signed = isinstance(attributes, int) and attributes & 1 == 1
+        nonce = self.nonce if signed else b""
+        context = self.requester_context if version >= 0x13 else b""
+        if (type(nonce) is not bytes or len(nonce) != (NONCE_SIZE if signed else 0)
+                or type(context) is not bytes
+                or len(context) != (REQUESTER_CONTEXT_SIZE if version >= 0x13 else 0)):
+            return None
+        slot = b""
+        if signed and version >= 0x11:
+            if type(slot_id) is not int or not 0 <= slot_id <= 0x0F:
+                return None
+            slot = bytes((slot_id,))
+        try:
+            head = _SPDM_HEADER.pack(version, self.CODE, attributes, self.operation)
+        except struct.error:
+            return None
+        return b"".join((head, nonce, slot, context))
+
     @property
     def signature_requested(self) -> bool:
         """Param1 b0."""
-        return bool(self.attributes & MeasurementAttributes.SIGNATURE_REQUESTED)
+        # as ints: Flag's & would build a new enum member (asked several times per request)
+        return bool(int(self.attributes) & _SIGNATURE_REQUESTED)
 
 
 # --- MEASUREMENTS (DSP0274 1.3 Table 42) ----------------------------------------------------
@@ -172,6 +263,57 @@ class Measurements(Message):
     def content_changed(self) -> int:
         """Param2 b[5:4] (1.2): 0 not detected, 1 changed, 2 no change."""
         return (self.attributes >> 4) & 0x3
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if len(data) < _RECORD_HEADER.size or data[1] != cls.CODE:
+            return None
+        version, _, total_indices, attributes, count, low, high = _RECORD_HEADER.unpack_from(data)
+        record_end = _RECORD_HEADER.size + (low | high << 16)
+        nonce_end = record_end + NONCE_SIZE
+        if len(data) < nonce_end:
+            return None
+        blocks = _fast_blocks(data, _RECORD_HEADER.size, record_end, count)
+        opaque = fast_opaque_data(data, nonce_end)
+        if blocks is None or opaque is None:
+            return None
+        opaque_data, offset = opaque
+        context = None
+        if version >= 0x13:
+            context = data[offset:offset + REQUESTER_CONTEXT_SIZE]
+            offset += REQUESTER_CONTEXT_SIZE
+        end = offset + (ctx.signature_size if ctx.signed else 0)
+        if len(data) < end:
+            return None
+        return {"spdm_version": version, "total_indices": total_indices, "attributes": attributes,
+                "blocks": {"entries": blocks}, "nonce": data[record_end:nonce_end],
+                "opaque_data": opaque_data, "requester_context": context, "signature": data[offset:end]}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        parts = []
+        for block in self.blocks:
+            if type(block) is not MeasurementBlock:
+                return None
+            encoded = block._fast_encode()
+            if encoded is None:
+                return None
+            parts.append(encoded)
+        record = b"".join(parts)
+        opaque = fast_opaque_field(self.opaque_data)
+        context = self.requester_context if self.spdm_version >= 0x13 else b""
+        signature = self.signature
+        if (opaque is None or len(parts) > 0xFF or len(record) > 0xFFFFFF or type(self.nonce) is not bytes
+                or len(self.nonce) != NONCE_SIZE or type(context) is not bytes
+                or len(context) != (REQUESTER_CONTEXT_SIZE if self.spdm_version >= 0x13 else 0)
+                or type(signature) is not bytes
+                or len(signature) != (ctx.signature_size if ctx.signed else 0)):
+            return None
+        try:
+            head = _RECORD_HEADER.pack(self.spdm_version, self.CODE, self.total_indices, self.attributes,
+                                       len(parts), len(record) & 0xFFFF, len(record) >> 16)
+        except struct.error:
+            return None
+        return b"".join((head, record, self.nonce, opaque, context, signature))
 
     @property
     def measurement_record(self) -> bytes:

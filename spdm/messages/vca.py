@@ -6,6 +6,7 @@ follows the header's SPDMVersion byte, so one class serves every version.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ from construct import (
     this,
 )
 
-from ..codec import Message, header
+from ..codec import CodecContext, FastFields, Message, header
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -40,6 +41,129 @@ __all__ = [
     "NegotiateAlgorithms",
     "Version",
 ]
+
+# The ``struct`` fast paths (R7) of the VCA responses and requests: each answers only for bytes
+# its construct declaration accepts, with the same fields, and returns None for anything else
+# (Message._fast_fields; tests/spdm/test_messages_fast_decode.py checks them against construct).
+_U16 = struct.Struct("<H")
+_CAPS_11 = struct.Struct("<4BxBHI")
+"""GET_CAPABILITIES / CAPABILITIES 1.1: header, Reserved, CTExponent, ExtFlags (1.4) or Reserved, Flags."""
+_SPDM_HEADER = struct.Struct("<4B")
+_VERSION_HEAD = struct.Struct("<6B")
+"""VERSION up to VersionNumberEntryCount."""
+_SIZES = struct.Struct("<II")
+"""CAPABILITIES 1.2: DataTransferSize, MaxSPDMmsgSize."""
+_NEGOTIATE_FIXED = struct.Struct("<4BHBBIII8xBBxB")
+"""NEGOTIATE_ALGORITHMS up to MELspecification (32 bytes; PqcAsymAlgo 1.4 or Reserved)."""
+_ALGORITHMS_FIXED = struct.Struct("<4BHBBIIII7xBBB2x")
+"""ALGORITHMS up to its second Reserved (36 bytes; PqcAsymSel 1.4 or Reserved)."""
+_ALG_STRUCT = struct.Struct("<BBH")
+"""AlgType, AlgCount, AlgSupported."""
+
+
+def _fast_ext(data: bytes, offset: int, count: int) -> tuple[bytes, ...]:
+    """``count`` 4-byte entries from ``offset`` (the caller checked they are there)."""
+    return tuple(data[i:i + 4] for i in range(offset, offset + 4 * count, 4))
+
+
+def _fast_alg_structs(data: bytes, offset: int, count: int) -> tuple[tuple[dict[str, Any], ...], int] | None:
+    """``count`` AlgStructs from ``offset``, as construct returns them, and where they end; None
+    when one is short or its FixedAlgCount is not 2."""
+    structs = []
+    size = len(data)
+    for _ in range(count):
+        if offset + 4 > size:
+            return None
+        alg_type, alg_count, supported = _ALG_STRUCT.unpack_from(data, offset)
+        offset += 4
+        external = alg_count & 0x0F
+        if alg_count >> 4 != 2 or offset + 4 * external > size:
+            return None
+        structs.append({"alg_type": alg_type, "alg_supported": supported,
+                        "external": _fast_ext(data, offset, external)})
+        offset += 4 * external
+    return tuple(structs), offset
+
+
+def _fast_ext_field(entries: object) -> bytes | None:
+    """What ``Array(count, Bytes(4))`` builds from ``entries``, or None when they are not 4-byte bytes."""
+    if type(entries) is not tuple or any(type(e) is not bytes or len(e) != 4 for e in entries):
+        return None
+    return b"".join(entries)
+
+
+def _fast_alg_structs_field(structs: object) -> bytes | None:
+    """What the AlgStruct array builds from ``structs``, or None (then the compiled build decides)."""
+    if type(structs) is not tuple:
+        return None
+    parts = []
+    for alg in structs:
+        if type(alg) is not AlgStruct:
+            return None
+        external = _fast_ext_field(alg.external)
+        if external is None or len(alg.external) > 0x0F:
+            return None
+        try:
+            parts.append(_ALG_STRUCT.pack(alg.alg_type, 0x20 | len(alg.external), alg.alg_supported))
+        except struct.error:
+            return None
+        parts.append(external)
+    return b"".join(parts)
+
+
+def _fast_algorithms_tail(message: _AlgorithmsBase, ext_asym: object, ext_hash: object,
+                          fixed_size: int) -> tuple[int, bytes] | None:
+    """(Length, the bytes after the fixed part) of NEGOTIATE_ALGORITHMS / ALGORITHMS as the
+    compiled build makes them, or None (then the compiled build decides)."""
+    asym = _fast_ext_field(ext_asym)
+    hashes = _fast_ext_field(ext_hash)
+    structs = _fast_alg_structs_field(message.alg_structs)
+    if asym is None or hashes is None or structs is None:
+        return None
+    if message.spdm_version < 0x11 and structs:
+        return None  # AlgStructs before 1.1: Length would not match the bytes (the build refuses)
+    return fixed_size + len(asym) + len(hashes) + len(structs), b"".join((asym, hashes, structs))
+
+
+def _fast_capabilities_encode(message: _CapabilitiesBase, body: bool) -> bytes | None:
+    """GET_CAPABILITIES / CAPABILITIES (without SupportedAlgorithms) as the compiled build makes
+    them, or None; ``body``: the message has one at this version."""
+    version = message.spdm_version
+    try:
+        if not body:
+            return _SPDM_HEADER.pack(version, message.CODE, message.param1, 0)
+        fixed = _CAPS_11.pack(version, message.CODE, message.param1, 0, message.ct_exponent,
+                              message.ext_flags if version >= 0x14 else 0, message.flags)
+        if version < 0x12:
+            return fixed
+        return fixed + _SIZES.pack(message.data_transfer_size, message.max_spdm_msg_size)
+    except struct.error:
+        return None
+
+
+def _fast_capabilities(data: bytes, code: int) -> FastFields:
+    """GET_CAPABILITIES (1.1+) or CAPABILITIES without SupportedAlgorithms, as construct parses them."""
+    size = len(data)
+    if size < _CAPS_11.size or data[1] != code:
+        return None
+    version, _, param1, _, ct_exponent, ext_flags, flags = _CAPS_11.unpack_from(data)
+    if version < 0x11 or (code == ResponseCode.CAPABILITIES and version >= 0x13 and param1 & 1):
+        return None
+    sizes = None
+    end = _CAPS_11.size
+    if version >= 0x12:
+        end += _SIZES.size
+        if size < end:
+            return None
+        transfer, largest = _SIZES.unpack_from(data, _CAPS_11.size)
+        sizes = {"data_transfer_size": transfer, "max_spdm_msg_size": largest}
+    body = {"ct_exponent": ct_exponent, "ext_flags": ext_flags if version >= 0x14 else None,
+            "flags": flags, "sizes": sizes}
+    fields = {"spdm_version": version, "param1": param1, "body": body}
+    if code == ResponseCode.CAPABILITIES:
+        fields["supported_algorithms"] = None
+    return fields, end
+
 
 # --- GET_VERSION / VERSION (DSP0274 1.3 Tables 8-10) ---------------------------------------
 
@@ -68,6 +192,24 @@ class Version(Message):
 
     spdm_version: int = 0x10
     version_entries: tuple[int, ...] = ()
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        end = 6 + 2 * data[5] if len(data) >= 6 else 0
+        if not end or len(data) < end or data[1] != cls.CODE:
+            return None
+        entries = tuple(entry for (entry,) in _U16.iter_unpack(data[6:end]))
+        return {"spdm_version": data[0], "version_entries": entries}, end
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        entries = self.version_entries
+        if type(entries) is not tuple:
+            return None
+        try:
+            return _VERSION_HEAD.pack(self.spdm_version, self.CODE, 0, 0, 0, len(entries)) + b"".join(
+                _U16.pack(entry) for entry in entries)
+        except struct.error:
+            return None
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -138,6 +280,13 @@ class GetCapabilities(_CapabilitiesBase):
         "body" / If(this.spdm_version >= 0x11, _CapabilityBody),
     )
 
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        return _fast_capabilities(data, cls.CODE)
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        return _fast_capabilities_encode(self, self.spdm_version >= 0x11)
+
 
 SUPPORTED_ALGORITHMS_FIXED_SIZE = 30
 """The SupportedAlgorithms block without its AlgStructs (NEGOTIATE_ALGORITHMS from Param1 on)."""
@@ -168,6 +317,15 @@ class Capabilities(_CapabilitiesBase):
     )
 
     supported_algorithms: bytes | None = None
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        return _fast_capabilities(data, cls.CODE)
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        if self.spdm_version >= 0x13 and self.param1 & 1:
+            return None  # SupportedAlgorithms: the compiled build decides
+        return _fast_capabilities_encode(self, True)
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
@@ -299,6 +457,51 @@ class NegotiateAlgorithms(_AlgorithmsBase):
     ext_asym: tuple[bytes, ...] = ()
     ext_hash: tuple[bytes, ...] = ()
 
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if len(data) < _NEGOTIATE_FIXED.size or data[1] != cls.CODE:
+            return None
+        (version, _, num_structs, _, length, measurement_specification, other_params_support,
+         base_asym_algo, base_hash_algo, pqc_asym_algo, ext_asym_count, ext_hash_count,
+         mel_specification) = _NEGOTIATE_FIXED.unpack_from(data)
+        offset = _NEGOTIATE_FIXED.size
+        ext_end = offset + 4 * (ext_asym_count + ext_hash_count)
+        if len(data) < ext_end:
+            return None
+        fields: dict[str, Any] = {
+            "spdm_version": version, "length": length,
+            "measurement_specification": measurement_specification,
+            "other_params_support": other_params_support,
+            "base_asym_algo": base_asym_algo, "base_hash_algo": base_hash_algo,
+            "pqc_asym_algo": pqc_asym_algo if version >= 0x14 else None,
+            "mel_specification": mel_specification,
+            "ext_asym": _fast_ext(data, offset, ext_asym_count),
+            "ext_hash": _fast_ext(data, offset + 4 * ext_asym_count, ext_hash_count),
+            "alg_structs": None,
+        }
+        end = ext_end
+        if version >= 0x11:
+            parsed = _fast_alg_structs(data, ext_end, num_structs)
+            if parsed is None:
+                return None
+            fields["alg_structs"], end = parsed
+        return (fields, end) if length == end else None
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        tail = _fast_algorithms_tail(self, self.ext_asym, self.ext_hash, _NEGOTIATE_FIXED.size)
+        if tail is None:
+            return None
+        length, rest = tail
+        version = self.spdm_version
+        try:
+            return _NEGOTIATE_FIXED.pack(
+                version, self.CODE, len(self.alg_structs), 0, length, self.measurement_specification,
+                self.other_params_support, self.base_asym_algo, self.base_hash_algo,
+                self.pqc_asym_algo if version >= 0x14 else 0, len(self.ext_asym), len(self.ext_hash),
+                self.mel_specification) + rest
+        except struct.error:
+            return None
+
 
 @dataclass(frozen=True)
 class Algorithms(_AlgorithmsBase):
@@ -343,3 +546,49 @@ class Algorithms(_AlgorithmsBase):
     pqc_asym_sel: int = 0
     ext_asym_sel: tuple[bytes, ...] = ()
     ext_hash_sel: tuple[bytes, ...] = ()
+
+    @classmethod
+    def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
+        if len(data) < _ALGORITHMS_FIXED.size or data[1] != cls.CODE:
+            return None
+        (version, _, num_structs, _, length, measurement_specification_sel, other_params_selection,
+         measurement_hash_algo, base_asym_sel, base_hash_sel, pqc_asym_sel, mel_specification_sel,
+         ext_asym_count, ext_hash_count) = _ALGORITHMS_FIXED.unpack_from(data)
+        offset = _ALGORITHMS_FIXED.size
+        ext_end = offset + 4 * (ext_asym_count + ext_hash_count)
+        if len(data) < ext_end:
+            return None
+        fields: dict[str, Any] = {
+            "spdm_version": version, "length": length,
+            "measurement_specification_sel": measurement_specification_sel,
+            "other_params_selection": other_params_selection,
+            "measurement_hash_algo": measurement_hash_algo,
+            "base_asym_sel": base_asym_sel, "base_hash_sel": base_hash_sel,
+            "pqc_asym_sel": pqc_asym_sel if version >= 0x14 else None,
+            "mel_specification_sel": mel_specification_sel,
+            "ext_asym_sel": _fast_ext(data, offset, ext_asym_count),
+            "ext_hash_sel": _fast_ext(data, offset + 4 * ext_asym_count, ext_hash_count),
+            "alg_structs": None,
+        }
+        end = ext_end
+        if version >= 0x11:
+            parsed = _fast_alg_structs(data, ext_end, num_structs)
+            if parsed is None:
+                return None
+            fields["alg_structs"], end = parsed
+        return (fields, end) if length == end else None
+
+    def _fast_encode(self, ctx: CodecContext) -> bytes | None:
+        tail = _fast_algorithms_tail(self, self.ext_asym_sel, self.ext_hash_sel, _ALGORITHMS_FIXED.size)
+        if tail is None:
+            return None
+        length, rest = tail
+        version = self.spdm_version
+        try:
+            return _ALGORITHMS_FIXED.pack(
+                version, self.CODE, len(self.alg_structs), 0, length, self.measurement_specification_sel,
+                self.other_params_selection, self.measurement_hash_algo, self.base_asym_sel,
+                self.base_hash_sel, self.pqc_asym_sel if version >= 0x14 else 0,
+                self.mel_specification_sel, len(self.ext_asym_sel), len(self.ext_hash_sel)) + rest
+        except struct.error:
+            return None

@@ -75,6 +75,8 @@ so a larger exponent is waited as 23.  How often the wait repeats is
 ``RequesterConfig.max_not_ready_polls``; the total time of one request is the
 driver's deadline (:data:`spdm.driver.REQUEST_DEADLINE`)."""
 
+_CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
+
 _CRYPTO_REQUESTS = frozenset({
     RequestCode.CHALLENGE, RequestCode.KEY_EXCHANGE, RequestCode.FINISH,
     RequestCode.PSK_EXCHANGE, RequestCode.PSK_FINISH,
@@ -377,7 +379,7 @@ class RequesterCore:
 
     @staticmethod
     def _need_caps(negotiated: Negotiated, flag: CapabilityFlags, what: str) -> None:
-        if not negotiated.responder_flags & flag:
+        if not int(negotiated.responder_flags) & int(flag):  # ints: no new Flag member per check
             raise LocalProtocolError(f"{what}: the responder does not advertise {flag.name}")
 
     def _random(self, size: int) -> bytes:
@@ -456,8 +458,9 @@ class RequesterCore:
     def _chunking(self) -> bool:
         """Both sides set CHUNK_CAP at 1.2+: large messages go in chunks (:mod:`.chunk`)."""
         negotiated = self.negotiated
+        # plain ints: Flag's & builds a new enum member per operation (asked on every request)
         return (negotiated is not None and negotiated.version >= SpdmVersion.V12 and bool(
-            negotiated.requester_flags & negotiated.responder_flags & CapabilityFlags.CHUNK_CAP))
+            int(negotiated.requester_flags) & int(negotiated.responder_flags) & _CHUNK_CAP))
 
     def _queue(self, message: bytes, session: Session | None) -> None:
         if session is None:

@@ -355,7 +355,8 @@ class Responder:
             if response[1] == ResponseCode.ERROR and response[2] == SpdmErrorCode.LARGE_RESPONSE:
                 return response, RequestAnswered(
                     code, ResponseCode.ERROR, SpdmErrorCode.LARGE_RESPONSE, "large response: CHUNK_GET it")
-        logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
+        if logger.isEnabledFor(logging.DEBUG):  # the name is not looked up for a log that is off
+            logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
         # The only other ERROR _dispatch returns rather than raises is ResponseNotReady.
         if response[1] == ResponseCode.ERROR:
             return response, RequestAnswered(
@@ -382,7 +383,7 @@ class Responder:
             raise unsupported_request(
                 code, f"{_code_name(code)} exists from SPDM {route.since.text}; this connection is at "
                       f"SPDM {SpdmVersion(conn.version).text}")
-        if route.needs and not conn.config.capabilities & route.needs:
+        if route.needs and not int(conn.config.capabilities) & int(route.needs):
             raise unsupported_request(
                 code, f"{_code_name(code)} needs {route.needs.name}, which we do not advertise")
         state_before = conn.state

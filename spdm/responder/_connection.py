@@ -64,6 +64,9 @@ def response_too_large(size: int, limit: int) -> RemoteProtocolError:
     )
 
 
+_CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
+
+
 @dataclass
 class Connection:
     """What one SPDM connection has settled so far, as the responder sees it.
@@ -185,7 +188,8 @@ class Connection:
     @property
     def chunking(self) -> bool:
         """Both sides set CHUNK_CAP at 1.2+: a large message may go in chunks."""
-        both = self.requester_flags & self.responder_flags & CapabilityFlags.CHUNK_CAP
+        # plain ints: Flag's & builds a new enum member per operation (asked on every answer)
+        both = int(self.requester_flags) & int(self.responder_flags) & _CHUNK_CAP
         return bool(both) and self.version is not None and self.version >= SpdmVersion.V12
 
     def largest_response(self) -> int:

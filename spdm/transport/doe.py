@@ -140,6 +140,8 @@ class DataObject:
     payload: bytes
 
     def __post_init__(self) -> None:
+        if 0 <= self.vendor_id < 1 << 16 and 0 <= self.object_type < 1 << 8:
+            return  # in range (four objects per exchange: checked inline, named only when not)
         _check_range("vendor_id", self.vendor_id, 1 << 16)
         _check_range("object_type", self.object_type, 1 << 8)
 
