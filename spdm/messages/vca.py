@@ -85,6 +85,30 @@ def _fast_alg_structs(data: bytes, offset: int, count: int) -> tuple[tuple[dict[
     return tuple(structs), offset
 
 
+def _fast_algorithms_rest(data: bytes, fields: dict[str, Any], ext_names: tuple[str, str], offset: int,
+                          counts: tuple[int, int, int]) -> FastFields:
+    """Read the ExtAsym/ExtHash entries and (1.1+) the AlgStructs after a fixed part into ``fields``.
+
+    Shared by NEGOTIATE_ALGORITHMS and ALGORITHMS, whose tails are laid out
+    alike; ``counts`` are (ExtAsymCount, ExtHashCount, the AlgStruct count).
+    None (the interpreted parse decides) when the data is short or Length is
+    not where the message ends.
+    """
+    ext_asym_count, ext_hash_count, num_structs = counts
+    end = offset + 4 * (ext_asym_count + ext_hash_count)
+    if len(data) < end:
+        return None
+    fields[ext_names[0]] = _fast_ext(data, offset, ext_asym_count)
+    fields[ext_names[1]] = _fast_ext(data, offset + 4 * ext_asym_count, ext_hash_count)
+    fields["alg_structs"] = None
+    if fields["spdm_version"] >= 0x11:
+        parsed = _fast_alg_structs(data, end, num_structs)
+        if parsed is None:
+            return None
+        fields["alg_structs"], end = parsed
+    return (fields, end) if fields["length"] == end else None
+
+
 def _fast_ext_field(entries: object) -> bytes | None:
     """What ``Array(count, Bytes(4))`` builds from ``entries``, or None when they are not 4-byte bytes."""
     if type(entries) is not tuple or any(type(e) is not bytes or len(e) != 4 for e in entries):
@@ -464,10 +488,6 @@ class NegotiateAlgorithms(_AlgorithmsBase):
         (version, _, num_structs, _, length, measurement_specification, other_params_support,
          base_asym_algo, base_hash_algo, pqc_asym_algo, ext_asym_count, ext_hash_count,
          mel_specification) = _NEGOTIATE_FIXED.unpack_from(data)
-        offset = _NEGOTIATE_FIXED.size
-        ext_end = offset + 4 * (ext_asym_count + ext_hash_count)
-        if len(data) < ext_end:
-            return None
         fields: dict[str, Any] = {
             "spdm_version": version, "length": length,
             "measurement_specification": measurement_specification,
@@ -475,17 +495,9 @@ class NegotiateAlgorithms(_AlgorithmsBase):
             "base_asym_algo": base_asym_algo, "base_hash_algo": base_hash_algo,
             "pqc_asym_algo": pqc_asym_algo if version >= 0x14 else None,
             "mel_specification": mel_specification,
-            "ext_asym": _fast_ext(data, offset, ext_asym_count),
-            "ext_hash": _fast_ext(data, offset + 4 * ext_asym_count, ext_hash_count),
-            "alg_structs": None,
         }
-        end = ext_end
-        if version >= 0x11:
-            parsed = _fast_alg_structs(data, ext_end, num_structs)
-            if parsed is None:
-                return None
-            fields["alg_structs"], end = parsed
-        return (fields, end) if length == end else None
+        return _fast_algorithms_rest(data, fields, ("ext_asym", "ext_hash"), _NEGOTIATE_FIXED.size,
+                                     (ext_asym_count, ext_hash_count, num_structs))
 
     def _fast_encode(self, ctx: CodecContext) -> bytes | None:
         tail = _fast_algorithms_tail(self, self.ext_asym, self.ext_hash, _NEGOTIATE_FIXED.size)
@@ -554,10 +566,6 @@ class Algorithms(_AlgorithmsBase):
         (version, _, num_structs, _, length, measurement_specification_sel, other_params_selection,
          measurement_hash_algo, base_asym_sel, base_hash_sel, pqc_asym_sel, mel_specification_sel,
          ext_asym_count, ext_hash_count) = _ALGORITHMS_FIXED.unpack_from(data)
-        offset = _ALGORITHMS_FIXED.size
-        ext_end = offset + 4 * (ext_asym_count + ext_hash_count)
-        if len(data) < ext_end:
-            return None
         fields: dict[str, Any] = {
             "spdm_version": version, "length": length,
             "measurement_specification_sel": measurement_specification_sel,
@@ -566,17 +574,9 @@ class Algorithms(_AlgorithmsBase):
             "base_asym_sel": base_asym_sel, "base_hash_sel": base_hash_sel,
             "pqc_asym_sel": pqc_asym_sel if version >= 0x14 else None,
             "mel_specification_sel": mel_specification_sel,
-            "ext_asym_sel": _fast_ext(data, offset, ext_asym_count),
-            "ext_hash_sel": _fast_ext(data, offset + 4 * ext_asym_count, ext_hash_count),
-            "alg_structs": None,
         }
-        end = ext_end
-        if version >= 0x11:
-            parsed = _fast_alg_structs(data, ext_end, num_structs)
-            if parsed is None:
-                return None
-            fields["alg_structs"], end = parsed
-        return (fields, end) if length == end else None
+        return _fast_algorithms_rest(data, fields, ("ext_asym_sel", "ext_hash_sel"), _ALGORITHMS_FIXED.size,
+                                     (ext_asym_count, ext_hash_count, num_structs))
 
     def _fast_encode(self, ctx: CodecContext) -> bytes | None:
         tail = _fast_algorithms_tail(self, self.ext_asym_sel, self.ext_hash_sel, _ALGORITHMS_FIXED.size)
