@@ -18,27 +18,13 @@ import pytest
 from devsec.conformance import Verdict, run_suite, select
 from spdm.errors import SpdmErrorCode
 from spdm.messages import ChunkResponse, ErrorResponse
-from spdm.transport import DoeTransport
 
 from .devices import Mutant, MutantState
-from .test_chunk_mutants import chunking_device
-from .test_endpoint_mutants import _Mutating
+from .test_chunk_mutants import _seq, factory
 
 GROUP = "spdm.chunk-errors"
 CHUNK_SEND, CHUNK_GET = 0x85, 0x86
 CHUNK_SEND_ACK, ERROR = 0x05, 0x7F
-
-
-def factory(mutant: Mutant | None) -> Callable[[], DoeTransport]:
-    device = chunking_device()
-    if mutant is None:
-        return device.pipe
-    state = MutantState()
-    return lambda: _Mutating(device.pipe(), mutant, state)
-
-
-def _seq(request: bytes) -> int:
-    return int.from_bytes(request[4:6], "little")
 
 
 def _takes(when: Callable[[bytes], bool]) -> Callable[[MutantState, bytes, bytes], bytes]:
