@@ -46,7 +46,7 @@ from .requests import negotiate_algorithms, vca
 from .spdm_auth_connection import AuthConnection
 from .spdm_secured import send_record
 
-__all__ = ["large_certificate", "large_vendor_defined", "pqc_offer"]
+__all__ = ["large_certificate", "large_vendor_defined", "large_vendor_defined_unadvertised", "pqc_offer"]
 """The case bodies (registered with :func:`.registry.case`; run them through the runner)."""
 
 CERTIFICATE_CLAUSE = "DSP0274 1.4 §10.7 (LargeCertChain)"
@@ -150,6 +150,29 @@ def large_vendor_defined(ctx: CaseContext) -> None:
                   (large_answer.standard_id, large_answer.vendor_id.hex()), reference=VENDOR_CLAUSE)
         ctx.equal("the large-form answer carries the small form's payload", small_answer.payload.hex(),
                   large_answer.payload.hex(), reference=VENDOR_CLAUSE)
+
+
+
+@case("spdm.vendor-defined.large-form-unadvertised", "A VENDOR_DEFINED_REQUEST in the large form (LargeReq) "
+      "from a requester without LARGE_RESP_CAP is refused", VENDOR_CLAUSE, per_version=True,
+      min_version=0x14, needs=LARGE_VENDOR_NEEDS)
+def large_vendor_defined_unadvertised(ctx: CaseContext) -> None:
+    """IDE_KM QUERY (port 0) in the large form, in a session of a requester that did not set LARGE_RESP_CAP.
+
+    Decided: the large form needs LARGE_RESP_CAP on both sides; the device
+    refuses it otherwise.  libspdm (and devsec's device) answer InvalidRequest;
+    UnsupportedRequest is taken too, as for a LargeCertChain GET_CERTIFICATE
+    without the capability (``spdm.certificate.large-form``).  An answer of any
+    form breaks the rule.
+    """
+    query = Query(port_index=0).encode()
+    with carrier(ctx, without=F.LARGE_RESP_CAP) as c:
+        if unserved(_vendor_in_session(c, query, large=False)):
+            ctx.skip("the device does not serve IDE_KM: QUERY in a session gets ERROR UnsupportedRequest")
+        ctx.expect_error("a LargeReq without the requester's LARGE_RESP_CAP is refused",
+                         _vendor_in_session(c, query, large=True),
+                         (SpdmErrorCode.INVALID_REQUEST, SpdmErrorCode.UNSUPPORTED_REQUEST),
+                         reference=VENDOR_CLAUSE)
 
 
 @case("spdm.algorithms.pqc-offer", "Offered the post-quantum sets besides the classic ones, ALGORITHMS "
