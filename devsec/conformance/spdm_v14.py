@@ -51,7 +51,7 @@ __all__ = ["large_certificate", "large_vendor_defined", "large_vendor_defined_un
 
 CERTIFICATE_CLAUSE = "DSP0274 1.4 §10.7 (LargeCertChain)"
 ALGORITHMS_CLAUSE = "DSP0274 1.4 §10.5"
-VENDOR_CLAUSE = "DSP0274 1.4 §10.15 (LargeReq/LargeResp)"
+VENDOR_CLAUSE = "DSP0274 1.4 VENDOR_DEFINED_REQUEST/RESPONSE (Param1 b7 LargeReq/LargeResp)"
 LARGE_VENDOR_NEEDS = F.LARGE_RESP_CAP | F.KEY_EX_CAP | F.ENCRYPT_CAP
 """LARGE_RESP_CAP, and the session IDE_KM (the vendor protocol spoken) needs."""
 LARGE_PORTION = 0x400
