@@ -24,10 +24,11 @@ from spdm.config import DEFER_TRUST, RequesterConfig
 from spdm.connection import Connection, Session, connect
 from spdm.errors import DecodeError, DevsecError, RemoteErrorResponse, SpdmErrorCode
 from spdm.messages import ErrorResponse
-from spdm.messages.codes import SpdmVersion
+from spdm.messages.codes import CapabilityFlags, SpdmVersion
 from tsm.link import VendorChannel
 
 from .context import CaseContext, Exchange
+from .registry import NO_FLAGS
 from .requests import SUITE_PREFERENCES
 
 __all__ = ["Carrier", "carrier", "decode_payload", "describe", "is_spdm_error", "unserved"]
@@ -95,13 +96,19 @@ class Carrier:
 
 
 @contextmanager
-def carrier(ctx: CaseContext) -> Iterator[Carrier]:
+def carrier(ctx: CaseContext, *, without: CapabilityFlags = NO_FLAGS) -> Iterator[Carrier]:
     """Authenticate, open a session, yield its carrier; END_SESSION on the way out.
+
+    Args:
+        ctx: the case's context.
+        without: capabilities devsec's requester does not advertise this time
+            (LARGE_RESP_CAP, to see a large-form request refused).
 
     Raises:
         CaseAborted: the device could not be authenticated or refused the session.
     """
     config = RequesterConfig(versions=(SpdmVersion(ctx.version),), algorithms=SUITE_PREFERENCES,
+                             capabilities=RequesterConfig().capabilities & ~without,
                              trust_anchors=ctx.trust_roots or DEFER_TRUST)
     try:
         connection = connect(ctx.transport, config)

@@ -35,7 +35,7 @@ from .context import RequesterContext
 from .registry import case
 
 __all__ = ["MEL_HASH", "chunk_wrong_sequence", "endpoint_info_bad_signature", "endpoint_info_length_lies",
-           "key_pair_not_echoed", "mel_entry_changed", "mel_portion_length_lies",
+           "key_pair_not_echoed", "key_pairs_below_id", "mel_entry_changed", "mel_portion_length_lies",
            "mel_remainder_overstated", "with_mel"]
 """The case judges (registered with :func:`.registry.case`; run them through the runner)."""
 
@@ -47,8 +47,10 @@ _MEL_PORTION_LENGTH, _MEL_PORTION = 4, 12
 _EP_INFO_LENGTH = 8
 """ENDPOINT_INFO: header (4), Reserved (4), [Nonce (32) when signed], EPInfoLength (4)."""
 _NONCE_SIZE = 32
-_KEY_PAIR_ID = 5
-"""KEY_PAIR_INFO: header (4), TotalKeyPairs (1), KeyPairID (1) at offset 5."""
+_TOTAL_KEY_PAIRS, _KEY_PAIR_ID = 4, 5
+"""KEY_PAIR_INFO: header (4), TotalKeyPairs (1) at offset 4, KeyPairID (1) at offset 5."""
+_ASKED_KEY_PAIR_ID = 4
+"""GET_KEY_PAIR_INFO: header (4), KeyPairID (1) at offset 4."""
 
 
 def _flip(data: bytes, offset: int) -> bytes:
@@ -77,6 +79,16 @@ def _other_key_pair(request: bytes, response: bytes) -> bytes:
     return response[:_KEY_PAIR_ID] + bytes([response[_KEY_PAIR_ID] ^ 0x02]) + response[_KEY_PAIR_ID + 1:]
 
 
+def _total_below_id(request: bytes, response: bytes) -> bytes:
+    """TotalKeyPairs one less than the KeyPairID asked for (and answered, unchanged)."""
+    total = request[_ASKED_KEY_PAIR_ID] - 1
+    return response[:_TOTAL_KEY_PAIRS] + bytes([total]) + response[_TOTAL_KEY_PAIRS + 1:]
+
+
+def _asks_an_id(request: bytes, response: bytes) -> bool:
+    return len(request) > _ASKED_KEY_PAIR_ID and request[_ASKED_KEY_PAIR_ID] >= 1
+
+
 @case("requester.endpoint.bad-signature", "A signed ENDPOINT_INFO whose signature is off by one byte is "
       "refused", "DSP0274 1.3 §10.26, Tables 96-98",
       misbehaviour=lambda: Rewrite(RequestCode.GET_ENDPOINT_INFO, _flip_signature, _signed_endpoint_info))
@@ -99,6 +111,13 @@ def mel_remainder_overstated(ctx: RequesterContext) -> None:
       misbehaviour=lambda: Rewrite(RequestCode.GET_KEY_PAIR_INFO, _other_key_pair))
 def key_pair_not_echoed(ctx: RequesterContext) -> None:
     refused_once_reached(ctx, "KEY_PAIR_INFO names another key pair", "GET_KEY_PAIR_INFO")
+
+
+@case("requester.key-pairs.total-below-id", "A KEY_PAIR_INFO whose TotalKeyPairs is smaller than the "
+      "KeyPairID asked for (and echoed) is refused", "DSP0274 1.3 §10.30, Tables 104-105",
+      misbehaviour=lambda: Rewrite(RequestCode.GET_KEY_PAIR_INFO, _total_below_id, _asks_an_id))
+def key_pairs_below_id(ctx: RequesterContext) -> None:
+    refused_once_reached(ctx, "TotalKeyPairs is below the KeyPairID answered for", "GET_KEY_PAIR_INFO")
 
 
 MEL_HASH = MeasurementHashAlgo.SHA_384

@@ -3,7 +3,9 @@
 Run as ``python broken_endpoint_requester.py FAULT PORT ROOT``: devsec's
 requester authenticates the device, then sends one endpoint request of its
 own and exits 0 whatever the answer, where a conformant requester checks it
-(``unchecked-mel``: against the measurements it read);
+(``unchecked-mel``: against the measurements it read;
+``unchecked-key-pair-total``: it checks that KEY_PAIR_INFO echoes the
+KeyPairID, and nothing else);
 ``any-chunk`` fetches a large CERTIFICATE's first two chunks and exits 0
 whatever they say.
 """
@@ -28,6 +30,7 @@ from spdm.messages import (
     GetKeyPairInfo,
     GetMeasurementExtensionLog,
     GetVersion,
+    KeyPairInfo,
     Message,
 )
 from spdm.messages.codes import CapabilityFlags, EndpointInfoAttributes
@@ -48,6 +51,7 @@ CAUGHT_BY = {
     "any-endpoint-length": "requester.endpoint.length-lies",
     "any-mel-portion": "requester.mel.portion-length-lies",
     "unchecked-mel": "requester.mel.entry-changed",
+    "unchecked-key-pair-total": "requester.key-pairs.total-below-id",
 }
 """Each broken requester -> the case that must catch it."""
 
@@ -99,9 +103,11 @@ def run(fault: str, port: int, root: Path) -> int:
     try:
         report = authenticate(client, config)
         request = _request(fault, report.negotiated.version)
-        _send(client, request)
+        answer = _send(client, request)
     finally:
         client.close()
+    if fault == "unchecked-key-pair-total":  # the echo checked, TotalKeyPairs taken as it comes
+        return 0 if KeyPairInfo.decode(answer, padded=True).key_pair_id == 1 else 1
     return 0
 
 

@@ -23,7 +23,8 @@ from devsec.conformance.requester import catalogue
 
 NO_KEY_UPDATE = frozenset({"requester.session.key-update", "requester.key-update.wrong-tag"})
 """The cases a TSM does not reach: it never updates its session's keys during connect."""
-NOT_EVIDENCE = frozenset({"requester.key-pairs.not-echoed", "requester.chunk.wrong-sequence"})
+NOT_EVIDENCE = frozenset({"requester.key-pairs.not-echoed", "requester.key-pairs.total-below-id",
+                          "requester.chunk.wrong-sequence"})
 """Nor these: key pairs are no evidence (tsm.endpoint reads only the signed ENDPOINT_INFO and the
 MEL), and it takes every response whole."""
 NOT_ITS_JOB = frozenset({c.id for c in catalogue() if c.group in ("requester.chunk", "requester.provision")
