@@ -17,7 +17,8 @@ The public API, for a host policy daemon or any other program::
 Devices:
     :func:`open_transport` (a context manager: ``tcp://HOST:PORT`` for an
     spdm-emu socket, ``DDDD:BB:DD.F`` for a function's config-space DOE
-    mailbox), :func:`authenticate` -> :class:`AuthenticationReport`,
+    mailbox; :func:`open_binding` for a socket carrying MCTP or DSP0287
+    messages instead of DOE objects), :func:`authenticate` -> :class:`AuthenticationReport`,
     :func:`connect` -> :class:`Connection` (``report``, ``measure(nonce)``,
     ``open_session(psk)`` -> :class:`Session`: ``measure()``, ``heartbeat()``,
     ``update_keys(all_keys)``, ``close()``), :class:`RequesterConfig`,
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
     )
     from spdm.negotiation import AlgorithmPreferences
     from spdm.transport import DoeTransport
-    from spdm.transport.targets import open_transport
+    from spdm.transport.targets import open_binding, open_transport
     from sysfs_bridge import (
         Decision,
         DeviceEvidence,
@@ -120,7 +121,7 @@ _HOMES = {
     "TransportTimeout": "spdm.errors", "VerificationError": "spdm.errors",
     "AlgorithmPreferences": "spdm.negotiation",
     "DoeTransport": "spdm.transport",
-    "open_transport": "spdm.transport.targets",
+    "open_binding": "spdm.transport.targets", "open_transport": "spdm.transport.targets",
     "Decision": "sysfs_bridge", "DeviceEvidence": "sysfs_bridge", "PciIdentity": "sysfs_bridge",
     "Policy": "sysfs_bridge", "PolicyError": "sysfs_bridge", "evaluate": "sysfs_bridge",
     "evidence_from_report": "sysfs_bridge", "evidence_from_tsm": "sysfs_bridge",
@@ -176,6 +177,7 @@ __all__ = [
     "export_eat",
     "load_policy",
     "open_backend",
+    "open_binding",
     "open_transport",
     "pci_identity",
     "read_corim",

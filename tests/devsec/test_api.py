@@ -7,6 +7,7 @@ import os
 import pydoc
 import subprocess
 import sys
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from devsec.emulator import EmulatedDevice, serving
 from spdm.device import DeviceModel
 from spdm.messages.codes import BaseAsymAlgo, CapabilityFlags
 from spdm.transport import DeviceMailbox, EmuSocketClient
+from spdm.transport.binding_socket import message_codec
 
 ROOT = Path(__file__).resolve().parents[2]
 PSK_HINT = b"hint"
@@ -91,6 +93,23 @@ def test_open_transport_reaches_a_socket_target_and_closes_it() -> None:
         with pytest.raises(devsec.LocalProtocolError, match="closed"):
             transport.exchange(b"\x01\x00\x00\x00\x02\x00\x00\x00")
     assert report.session is None and report.challenge is not None
+
+
+@pytest.mark.parametrize("binding", ["mctp", "tcp"])
+def test_open_binding_reaches_a_device_served_over_a_message_binding(binding: str) -> None:
+    """As a daemon author reaches ``spdm_responder_emu --trans MCTP`` (its default) or ``--trans TCP``."""
+    device = EmulatedDevice(replace(_device().responder.config,
+                                    record_format=message_codec(binding).record_format), _model())
+    with serving(device, binding=binding) as target, devsec.open_binding(target, binding) as channel:
+        connection = devsec.connect(channel, _config())
+        with connection.open_session() as session:
+            session.heartbeat()
+    assert connection.report.challenge is not None and connection.report.protocols == []
+
+
+def test_open_binding_refuses_a_pci_function() -> None:
+    with pytest.raises(devsec.ConfigurationError, match="DOE"):
+        devsec.open_binding("0000:3a:00.0", "mctp")
 
 
 @pytest.mark.parametrize("target", ["tcp://nohost", "not-an-address", "0000:zz:00.0"])
