@@ -14,6 +14,7 @@ from functools import cache
 
 import ide_km
 import tdisp
+from devsec.conformance import SuiteResult, Verdict
 from devsec.emulator import EmulatedDevice, SecureDevice
 from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
@@ -24,7 +25,8 @@ from spdm.transport import DoeTransport
 from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
 
 __all__ = [
-    "MUTANTS", "Mutant", "MutantState", "device_model", "healthy_device", "mutant_endpoint", "mutant_factory",
+    "MUTANTS", "Mutant", "MutantState", "assert_caught", "device_model", "healthy_device", "mutant_endpoint",
+    "mutant_factory",
 ]
 
 GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS = 0x84, 0xE1, 0xE3
@@ -106,6 +108,17 @@ def mutant_factory(mutant: Mutant) -> Callable[[], DoeTransport]:
 def mutant_endpoint(mutant: Mutant) -> Callable[[bytes], bytes]:
     """The mutated device as a DOE endpoint (one DOE object in, one out), to serve over a socket."""
     return mutant_factory(mutant)().exchange
+
+
+def assert_caught(suite: SuiteResult, mutant: Mutant, references: tuple[str, ...] = ("DSP0274",)) -> None:
+    """The mutant's case failed, and each failed assertion cites a clause and the exchange it judged."""
+    failed = {r.run.case.id for r in suite.results if r.verdict is Verdict.FAIL}
+    assert mutant.catches in failed
+    for result in suite.results:
+        if result.run.case.id == mutant.catches and result.verdict is Verdict.FAIL:
+            for assertion in result.failures:
+                assert assertion.reference.startswith(references)
+                assert assertion.exchange is not None and assertion.exchange.response
 
 
 def _error(code: SpdmErrorCode, version: int = 0x10) -> bytes:

@@ -19,7 +19,7 @@ from devsec.conformance import Verdict, run_suite, select
 from spdm.errors import SpdmErrorCode
 from spdm.messages import ChunkResponse, ErrorResponse
 
-from .devices import Mutant, MutantState
+from .devices import Mutant, MutantState, assert_caught
 from .test_chunk_mutants import _seq, factory
 
 GROUP = "spdm.chunk-errors"
@@ -82,10 +82,4 @@ def test_the_healthy_device_passes_every_chunk_error_case() -> None:
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_the_mutant_is_caught_by_its_case(mutant: Mutant) -> None:
     suite = run_suite(factory(mutant), select(include=(GROUP,)))
-    failed = {r.run.case.id for r in suite.results if r.verdict is Verdict.FAIL}
-    assert mutant.catches in failed
-    for result in suite.results:
-        if result.run.case.id == mutant.catches and result.verdict is Verdict.FAIL:
-            for assertion in result.failures:
-                assert assertion.reference.startswith("DSP0274")
-                assert assertion.exchange is not None and assertion.exchange.response
+    assert_caught(suite, mutant)

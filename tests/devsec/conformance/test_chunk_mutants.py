@@ -18,7 +18,7 @@ from spdm.config import DEFAULT_RESPONDER_CAPS, ResponderConfig
 from spdm.messages.codes import CapabilityFlags as F
 from spdm.transport import DoeTransport
 
-from .devices import Mutant, MutantState, device_model
+from .devices import Mutant, MutantState, assert_caught, device_model
 from .test_endpoint_mutants import _Mutating
 
 GROUP = "spdm.chunk"
@@ -104,10 +104,4 @@ def test_a_device_without_chunk_cap_is_not_judged() -> None:
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_the_mutant_is_caught_by_its_case(mutant: Mutant) -> None:
     suite = run_suite(factory(mutant), select(include=(GROUP,)))
-    failed = {r.run.case.id for r in suite.results if r.verdict is Verdict.FAIL}
-    assert mutant.catches in failed
-    for result in suite.results:
-        if result.run.case.id == mutant.catches and result.verdict is Verdict.FAIL:
-            for assertion in result.failures:
-                assert assertion.reference.startswith("DSP0274")
-                assert assertion.exchange is not None and assertion.exchange.response
+    assert_caught(suite, mutant)

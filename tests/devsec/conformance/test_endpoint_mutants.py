@@ -22,7 +22,7 @@ from spdm.messages.mel import Mel, MelEntry
 from spdm.transport import DoeTransport
 from spdm.transport.doe import DataObject, decode_data_object, encode_data_object
 
-from .devices import Mutant, MutantState, device_model
+from .devices import Mutant, MutantState, assert_caught, device_model
 
 GROUPS = ("spdm.endpoint", "spdm.mel", "spdm.key-pairs")
 CAPS = (DEFAULT_RESPONDER_CAPS | F.EP_INFO_CAP_SIG | F.MEL_CAP | F.GET_KEY_PAIR_INFO_CAP
@@ -153,11 +153,5 @@ def test_a_device_without_the_capabilities_is_not_judged() -> None:
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_the_mutant_is_caught_by_its_case(mutant: Mutant) -> None:
     suite = run_suite(factory(mutant), select(include=GROUPS))
-    failed = {r.run.case.id for r in suite.results if r.verdict is Verdict.FAIL}
-    assert mutant.catches in failed
-    for result in suite.results:
-        if result.run.case.id == mutant.catches and result.verdict is Verdict.FAIL:
-            for assertion in result.failures:
-                assert assertion.reference.startswith("DSP0274")
-                assert assertion.exchange is not None and assertion.exchange.response
+    assert_caught(suite, mutant)
 

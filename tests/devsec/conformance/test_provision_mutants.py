@@ -18,7 +18,7 @@ from devsec.cli.emulate import device_from_args, provisionable_from_args
 from devsec.conformance import Verdict, run_suite, select
 from spdm.transport import DoeTransport
 
-from .devices import Mutant, MutantState
+from .devices import Mutant, MutantState, assert_caught
 from .test_endpoint_mutants import _Mutating
 
 GROUP = "spdm.provision"
@@ -67,10 +67,4 @@ def test_the_provisionable_device_passes_every_case_and_stays_blank(tmp_path: Pa
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_the_mutant_is_caught_by_its_case(mutant: Mutant, tmp_path: Path) -> None:
     suite = run_suite(factory(tmp_path / "device.json", mutant), select(include=(GROUP,)))
-    failed = {r.run.case.id for r in suite.results if r.verdict is Verdict.FAIL}
-    assert mutant.catches in failed
-    for result in suite.results:
-        if result.run.case.id == mutant.catches and result.verdict is Verdict.FAIL:
-            for assertion in result.failures:
-                assert assertion.reference.startswith("DSP0274")
-                assert assertion.exchange is not None and assertion.exchange.response
+    assert_caught(suite, mutant)
