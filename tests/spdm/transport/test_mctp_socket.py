@@ -30,30 +30,17 @@ from spdm.responder import Responder
 from spdm.transport import EmuSocketClient, EmuSocketServer, SocketTransportType
 from spdm.transport.binding import BoundMessage
 from spdm.transport.binding_driver import BindingDriver
-from spdm.transport.binding_endpoint import BindingEndpoint
 from spdm.transport.binding_socket import SOCKET_TRANSPORT_TYPES, binding_endpoint, message_codec
 from spdm.transport.mctp import EMU_TRANSPORT_HEADER, MCTP_CAPTURE, MCTP_MESSAGES, MCTP_RECORDS
 from spdm.transport.targets import open_binding
 from spdm.transport.tcp_binding import TCP_CAPTURE, TCP_RECORDS
+from tests.spdm.transport.test_tcp_binding_socket import Recording
 from tests.vectors import binding_exchanges, binding_records
 
 SET = "spdm12-p384-mctp"
 MODEL = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384, slots=(0, 1))
 PREFS = AlgorithmPreferences(hash_algs=(BaseHashAlgo.SHA_384,), asym_algs=(BaseAsymAlgo.ECDSA_P384,),
                              measurement_hash_algs=(MeasurementHashAlgo.SHA_384,))
-
-
-class Recording:
-    """The server's handler, keeping every binding message it saw and sent."""
-
-    def __init__(self, endpoint: BindingEndpoint) -> None:
-        self.endpoint = endpoint
-        self.messages: list[bytes] = []
-
-    def __call__(self, data: bytes) -> bytes | None:
-        answer = self.endpoint.handle(data)
-        self.messages += [data, answer or b""]
-        return answer
 
 
 @contextmanager

@@ -49,7 +49,7 @@ MODEL = DeviceModel.generate(BaseAsymAlgo.ECDSA_P384)
 
 
 class Recording:
-    """The server's handler, keeping every DSP0287 message it saw and sent."""
+    """The server's handler, keeping every binding message (DSP0287, MCTP) it saw and sent."""
 
     def __init__(self, endpoint: BindingEndpoint) -> None:
         self.endpoint = endpoint
