@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from devsec.emulator import SecureDevice
 from spdm.config import RequesterConfig, ResponderConfig
 from spdm.device import DeviceModel
 from spdm.messages.codes import BaseAsymAlgo
+from spdm.record import record
 from sysfs_bridge import evaluate, evidence_from_tsm, load_policy, pci_identity, render
 from tsm import DeviceInfo, DeviceTarget, TdiInfo, TdiTarget, TsmConfig, open_backend
 
@@ -33,7 +34,7 @@ VFS = ("0000:01:00.1", "0000:01:00.2", "0000:01:00.3", "0000:01:00.4")
 BOUND = VFS[:2]
 
 
-@dataclass
+@record
 class DemoRun:
     """The steps of one demo run: name, result line, milliseconds, details."""
 

@@ -55,10 +55,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Self
 
 from spdm.errors import ConfigurationError, LocalProtocolError, SpdmErrorCode
+from spdm.record import record
 
 from .errors import (
     InvalidFieldError,
@@ -103,7 +104,7 @@ KEY_PROG_SIZE = KeyProg.STRUCT.sizeof()
 """48: a KEY_PROG of any other length gets KP_ACK status 1."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PortConfig:
     """One port of the device model.
 
@@ -147,14 +148,14 @@ class PortConfig:
         return links + [s.control.stream_id for s in self.registers.selective_streams]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdeKmDeviceConfig:
     """The device model's ports, PortIndex 0 first (MaxPortIndex = len(ports) - 1)."""
 
     ports: tuple[PortConfig, ...]
 
 
-@dataclass
+@record
 class _Key:
     key: bytes = field(repr=False)
     ifv: int
@@ -164,7 +165,7 @@ def _all_empty() -> dict[KeySet, KeySetState]:
     return dict.fromkeys(KeySet, KeySetState.EMPTY)
 
 
-@dataclass
+@record
 class _Slot:
     """One sub-stream and direction of a stream: each key set's state (:mod:`ide_km.state`) and key."""
 

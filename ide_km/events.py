@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from spdm.events import Event
+from spdm.record import record
 
 from .messages import Direction, IdeRegisterBlock, KeySet, KeySubStream, KpAckStatus, SubStream
 
@@ -20,7 +21,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PortQueried(Event):
     """QUERY_RESP arrived.
 
@@ -41,7 +42,7 @@ class PortQueried(Event):
     raw: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ProgrammedKey:
     """One key the device accepted: the host programs the same key into its own port.
 
@@ -60,7 +61,7 @@ class ProgrammedKey:
     ifv: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeySetProgrammed(Event):
     """All six keys (PR/NPR/CPL x Rx/Tx) of a key set were accepted (KP_ACK Success)."""
 
@@ -70,7 +71,7 @@ class KeySetProgrammed(Event):
     keys: tuple[ProgrammedKey, ...] = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeyProgrammingFailed(Event):
     """A KP_ACK refused a key (status != Success); the rest of the command was dropped."""
 
@@ -80,7 +81,7 @@ class KeyProgrammingFailed(Event):
     status: KpAckStatus
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeySetActivated(Event):
     """K_SET_GO was acknowledged for the three sub-streams of one direction."""
 
@@ -90,7 +91,7 @@ class KeySetActivated(Event):
     direction: Direction
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeySetStopped(Event):
     """K_SET_STOP was acknowledged for the three sub-streams of one direction."""
 
@@ -100,7 +101,7 @@ class KeySetStopped(Event):
     direction: Direction
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeysRefreshed(Event):
     """A key refresh finished: ``key_set`` runs both directions and the old set is stopped."""
 
@@ -109,7 +110,7 @@ class KeysRefreshed(Event):
     key_set: KeySet
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RequestRefused(Event):
     """The device answered an IDE_KM request with an SPDM ERROR; the rest of the command was dropped.
 

@@ -37,10 +37,10 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from spdm.errors import DevsecError, LocalProtocolError, RemoteProtocolError
 from spdm.events import Event
+from spdm.record import record
 
 from .errors import ResponseMismatchError
 from .events import (
@@ -88,7 +88,7 @@ _ANSWERS: dict[type[IdeKmRequest], type[IdeKmResponse]] = {
 }
 
 
-@dataclass
+@record
 class _Step:
     """One request of a command and what to do with its (checked) answer."""
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from construct import Const, ConstructError, Int16ul, Int32ul, Struct
 
 from .errors import DecodeError, LocalProtocolError
+from .record import record
 from .transport import DoeTransport
 
 __all__ = [
@@ -59,7 +59,7 @@ _RECORD_HEADER = struct.Struct("<IIII")
 (tests check it against the construct declaration)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CaptureRecord:
     """One captured DOE object and its position (0-based) in the file."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,7 @@ from .messages.codes import (
     MeasurementSummaryHashType,
 )
 from .negotiation import MEAS_CAPS, Negotiated
+from .record import record
 from .requester import Requester
 from .transport import DoeTransport
 
@@ -52,7 +53,7 @@ __all__ = [
     "check_measurement_nonce",
 ]
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SessionReport:
     """What a secure session showed so far: how it opened, what it carried, whether it ended.
 
@@ -82,7 +83,7 @@ class SessionReport:
     kem_alg: KemAlgo = KemAlgo(0)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AuthenticationReport:
     """Everything one authentication (and the connection's use since) learned about a device.
 

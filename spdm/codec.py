@@ -30,7 +30,6 @@ import copy
 import dataclasses
 import io
 import struct
-from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeAlias
 
 from construct import (
@@ -57,6 +56,7 @@ from construct import (
 )
 
 from .errors import DecodeError, LocalProtocolError
+from .record import record
 
 __all__ = [
     "DOE_PAD_LIMIT",
@@ -83,7 +83,7 @@ DOE_PAD_LIMIT = 4
 """A DOE object pads its payload to a dword: at most 3 zero bytes follow a message."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CodecContext:
     """What a decoder must know that the message bytes do not say.
 
@@ -455,7 +455,7 @@ def build_with(builder: Construct, values: dict[str, Any], params: dict[str, Any
         raise LocalProtocolError(f"cannot encode {what}: {exc}") from exc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WireMessage:
     """Base of every message dataclass of every protocol (SPDM, IDE_KM, TDISP) and of records
     decoded on their own (a TDI report).
@@ -522,7 +522,7 @@ class WireMessage:
         return build(self.STRUCT, self._to_fields(), params, what=type(self).__name__)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Message(WireMessage):
     """Base of every SPDM message dataclass.
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final
 
 from .crypto import Certificate
 from .errors import ConfigurationError
 from .messages.codes import CapabilityFlags, RequestCode, SpdmVersion
 from .negotiation import AlgorithmPreferences
+from .record import record
 from .secured import DOE_RECORDS, RecordFormat
 
 __all__ = [
@@ -83,7 +84,7 @@ small enough for such buffers.  (The reference captures in ``vectors/`` ask 0xFF
 configure that.)"""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeferredTrust:
     """The explicit decision to leave a chain's trust to the caller.
 
@@ -99,7 +100,7 @@ DEFER_TRUST: Final = DeferredTrust()
 """The one :class:`DeferredTrust` value."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RequesterConfig:
     """What the requester offers and trusts.
 
@@ -141,7 +142,7 @@ class RequesterConfig:
     finish_opaque_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ResponderConfig:
     """What the emulated device supports.
 

@@ -16,7 +16,7 @@ import base64
 import logging
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -44,6 +44,7 @@ from .messages.codes import (
     PqcAsymAlgo,
     SpdmVersion,
 )
+from .record import record
 from .slot_keys import SlotKey
 from .slots import SLOT_COUNT
 
@@ -56,7 +57,7 @@ MIN_INDEX, MAX_INDEX = 0x01, 0xFE
 """Measurement indices a device may use (0 and 0xFF are GET_MEASUREMENTS operations)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MeasurementSource:
     """One thing the device measures.
 

@@ -34,7 +34,7 @@ in DIGESTS while its KEY_PAIR_INFO associates key pair 1 with slots 0 and 1.)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from .errors import ConfigurationError
@@ -47,6 +47,7 @@ from .messages.codes import (
 )
 from .messages.endpoint import ClassIdentifier, DeviceClassIdentifier
 from .messages.mel import Mel, MelEntry
+from .record import record
 from .slot_keys import KEY_USAGE_ALL, SlotKey
 
 __all__ = [
@@ -63,7 +64,7 @@ DEFAULT_CLASS_IDENTIFIER = DeviceClassIdentifier((ClassIdentifier(0, b"", (b"\x1
 EMPTY_MEL = Mel()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyPair:
     """One key pair as KEY_PAIR_INFO reports it (DSP0274 1.3 §10.30)."""
 

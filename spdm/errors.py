@@ -14,9 +14,10 @@ code a responder sends back when it refuses a request for this reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
+
+from .record import record
 
 __all__ = [
     "ConfigurationError",
@@ -155,7 +156,7 @@ FieldValue = bool | int | bytes | str
 """What an error's field may hold to cross a process boundary."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ErrorReport:
     """An error reduced to what crosses a process boundary: its class, its message, every code field.
 

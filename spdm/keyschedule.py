@@ -13,7 +13,7 @@ PSK sessions and key updates (``tests/spdm/test_session_vectors.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from spdm.crypto import (
     aead_iv_size,
@@ -26,6 +26,8 @@ from spdm.crypto import (
 )
 from spdm.errors import LocalProtocolError
 from spdm.messages.codes import AeadSuite, BaseHashAlgo, SpdmVersion
+
+from .record import record
 
 __all__ = ["DataSecrets", "HandshakeSecrets", "KeySchedule", "bin_concat"]
 
@@ -56,7 +58,7 @@ def bin_concat(version: SpdmVersion, length: int, label: bytes, context: bytes =
     return length.to_bytes(2, "little") + prefix + label + context
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HandshakeSecrets:
     """The handshake-phase secrets of one session (derived after KEY_EXCHANGE_RSP/PSK_EXCHANGE_RSP).
 
@@ -78,7 +80,7 @@ class HandshakeSecrets:
     response_finished_key: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DataSecrets:
     """The data-phase (application) secrets of one session (derived after FINISH_RSP/PSK_FINISH_RSP).
 

@@ -10,7 +10,7 @@ roles agree by construction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import cached_property
 
 from .crypto import (
@@ -38,6 +38,7 @@ from .messages.codes import (
     PqcAsymAlgo,
     SpdmVersion,
 )
+from .record import record
 
 __all__ = [
     "CMA_MAX_CT_EXPONENT",
@@ -106,7 +107,7 @@ def single_bit(value: int) -> bool:
     return value != 0 and value & (value - 1) == 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AlgorithmPreferences:
     """Algorithms one side supports, most preferred first.
 
@@ -161,7 +162,7 @@ class AlgorithmPreferences:
         return replace(prefs, asym_algs=tuple(a for a in prefs.asym_algs if not a & EDDSA))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SigningSelection:
     """A signature algorithm choice: a classic BaseAsymAlgo or a PqcAsymAlgo, never both.
 
@@ -174,7 +175,7 @@ class SigningSelection:
     pqc: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyExchangeSelection:
     """A session key-exchange choice: a DHE group or (1.4) a KEM, never both."""
 
@@ -215,7 +216,7 @@ def select_key_exchange(
     return KeyExchangeSelection(dhe=pick(offered_dhe, dhe_prefs))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Negotiated:
     """Everything VCA settled, identical on both sides once ALGORITHMS is accepted.
 

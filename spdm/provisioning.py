@@ -42,7 +42,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -75,6 +75,7 @@ from .messages.codes import (
     SpdmVersion,
 )
 from .messages.provision import MAX_CSR_TRACKING_TAG
+from .record import record
 from .slot_keys import KEY_USAGE_ALL, SlotKey
 from .slots import SLOT_COUNT
 
@@ -109,7 +110,7 @@ class ProvisioningBackend(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InstalledSlot:
     """One provisioned slot.
 

@@ -37,13 +37,15 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final
 
 from spdm.crypto import AeadCipher
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode, VerificationError
 from spdm.keyschedule import KeySchedule
 from spdm.messages.codes import AeadSuite
+
+from .record import record
 
 __all__ = [
     "DOE_RECORDS",
@@ -72,7 +74,7 @@ def _unchanged(data: bytes) -> bytes:
     return data
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RecordFormat:
     """What a transport binding decides about DSP0277 records (the parameters DSP0277 leaves open).
 
@@ -106,7 +108,7 @@ class SequenceExhausted(LocalProtocolError):
     """This direction used its last sequence number: the session must key-update or end."""
 
 
-@dataclass
+@record
 class DirectionState:
     """One direction of one session phase: traffic key, IV and implicit sequence number.
 
@@ -312,7 +314,7 @@ def open_record(state: DirectionState, record: bytes, *, expected_session_id: in
     return message
 
 
-@dataclass
+@record
 class SessionKeys:
     """Both directions of one session phase, plus the KEY_UPDATE backup.
 

@@ -9,13 +9,14 @@ opened with :mod:`spdm.secured`; keys come from :mod:`spdm.keyschedule`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 
 from .crypto import digest
 from .errors import LocalProtocolError, VerificationError
 from .keyschedule import DataSecrets, HandshakeSecrets, KeySchedule
 from .messages.codes import AeadSuite, BaseHashAlgo, SpdmVersion
+from .record import record
 from .secured import DOE_RECORDS, RecordFormat, SessionKeys
 
 __all__ = [
@@ -47,7 +48,7 @@ def session_id_of(req_session_id: int, rsp_session_id: int) -> int:
     return (rsp_session_id << 16) | req_session_id
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Session:
     """One secure session's state.
 

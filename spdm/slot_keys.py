@@ -13,7 +13,7 @@ request names a slot.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final, Protocol, runtime_checkable
 
 from .backend import IdentityBackend
@@ -28,6 +28,7 @@ from .messages.codes import (
     SpdmVersion,
 )
 from .negotiation import Negotiated
+from .record import record
 from .slots import SLOT_COUNT
 
 __all__ = [
@@ -49,7 +50,7 @@ KEY_USAGE_ALL = int(KeyUsage.KEY_EXCHANGE | KeyUsage.CHALLENGE | KeyUsage.MEASUR
 """A key that may sign every kind of response (what a single-key device's keys do)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SlotKey:
     """What 1.3 DIGESTS says of one provisioned slot on a multi-key connection.
 

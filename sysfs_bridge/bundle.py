@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -81,6 +80,7 @@ from spdm.names import (
     parse_version,
     signing_name,
 )
+from spdm.record import record
 
 from .signature import signed_signing_alg, verify_recorded_signature
 
@@ -106,7 +106,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=Message)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class BundleVerdict:
     """What a verified bundle proves: a device whose chain leads to a trusted root signed these
     measurements over the verifier's nonce.

@@ -28,7 +28,6 @@ measurement values only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import cbor2
@@ -37,7 +36,9 @@ from spdm.crypto import PublicKey
 from spdm.errors import DecodeError, VerificationError
 from spdm.messages import MeasurementBlock
 from spdm.messages.codes import MeasurementHashAlgo
+from spdm.record import record
 
+from .cbor import loads_exact
 from .cose import COSE_SIGN1_TAG, verify_sign1
 from .eat_claims import MAX_BLOCK_ID, SPDM_PROFILE, component_name
 
@@ -75,7 +76,7 @@ _MKEY, _MVAL = 0, 1
 _DIGESTS, _RAW_VALUE, _NAME = 2, 4, 11
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ReferenceMeasurement:
     """The values a CoRIM allows at one measurement index.
 
@@ -150,13 +151,6 @@ def reference_corim(blocks: Sequence[MeasurementBlock], mhash: MeasurementHashAl
 # ------------------------------------------------------------------ reading
 
 
-def _loads(data: bytes, what: str) -> Any:
-    try:
-        return cbor2.loads(data)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
-        raise DecodeError(f"{what}: not CBOR ({exc})") from exc
-
-
 def _map(value: object, what: str) -> Mapping[Any, Any]:
     if not isinstance(value, Mapping):
         raise DecodeError(f"{what}: a map is expected")
@@ -176,13 +170,13 @@ def _tagged(value: object, tag: int, what: str) -> Any:
 
 
 def _corim_map(data: bytes, signer: PublicKey | None) -> Mapping[Any, Any]:
-    value = _loads(bytes(data), "not a CoRIM")
+    value = loads_exact(bytes(data), "not a CoRIM")
     if isinstance(value, cbor2.CBORTag) and value.tag == _CORIM_WRAPPER_TAG:
         value = value.value
     if isinstance(value, cbor2.CBORTag) and value.tag == COSE_SIGN1_TAG:
         if signer is None:
             raise VerificationError("the CoRIM is signed: name the key of its signer")
-        value = _loads(verify_sign1(value.value, signer), "the signed CoRIM's payload")
+        value = loads_exact(verify_sign1(value.value, signer), "the signed CoRIM's payload")
     elif signer is not None:
         raise VerificationError("the CoRIM is unsigned, yet a signer was named to check")
     return _map(_tagged(value, CORIM_TAG, "not a CoRIM"), "corim-map")
@@ -226,10 +220,10 @@ def read_corim(data: bytes, signer: PublicKey | None = None) -> dict[str, dict[i
     for number, tag in enumerate(_array(corim.get(_TAGS), "corim-map.tags")):
         if not isinstance(tag, cbor2.CBORTag) or tag.tag != _COMID_TAG:
             continue  # CoSWID and other tags carry no reference values devsec reads
-        comid = _map(_loads(_tagged(tag, _COMID_TAG, "tag"), f"tags[{number}]"), f"tags[{number}]")
+        comid = _map(loads_exact(_tagged(tag, _COMID_TAG, "tag"), f"tags[{number}]"), f"tags[{number}]")
         triples = _map(comid.get(_TRIPLES), f"tags[{number}].triples")
-        for record in _array(triples.get(_REFERENCE_TRIPLES, []), f"tags[{number}].reference-triples"):
-            environment, measurements = _triple(record, number)
+        for triple in _array(triples.get(_REFERENCE_TRIPLES, []), f"tags[{number}].reference-triples"):
+            environment, measurements = _triple(triple, number)
             place = classes.setdefault(environment, {})
             for measurement in measurements:
                 old = place.get(measurement.index)

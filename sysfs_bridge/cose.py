@@ -29,6 +29,8 @@ from spdm.crypto import PrivateKey, PublicKey, SigningAlgo, digest, sign, verify
 from spdm.errors import ConfigurationError, DecodeError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo, BaseHashAlgo, SpdmVersion
 
+from .cbor import loads_exact
+
 __all__ = ["COSE_SIGN1_TAG", "cose_algorithm", "key_id", "sign1", "verify_sign1"]
 
 COSE_SIGN1_TAG: Final = 18
@@ -129,10 +131,7 @@ def verify_sign1(value: object, key: PublicKey) -> bytes:
                           f"devsec accepts kid (4) alone there")
     if _KID in unprotected and unprotected[_KID] != key_id(key):
         raise VerificationError("COSE_Sign1: the kid names another key than the signer's")
-    try:
-        header = cbor2.loads(protected)
-    except (cbor2.CBORDecodeError, ValueError, RecursionError) as exc:
-        raise DecodeError(f"COSE_Sign1: the protected header is not CBOR ({exc})") from exc
+    header = loads_exact(protected, "COSE_Sign1: the protected header")
     if not isinstance(header, Mapping) or type(header.get(_ALG)) is not int:
         raise DecodeError("COSE_Sign1: the protected header names no algorithm (1)")
     alg = header[_ALG]

@@ -47,11 +47,11 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from spdm.errors import ConfigurationError, DecodeError
+from spdm.record import record
 
 from .admission import Admission
 from .policy import Decision
@@ -68,7 +68,7 @@ def kernel_devices(sysfs: Path) -> Callable[[], list[str]]:
     return lambda: list_devices(sysfs)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DaemonStats:
     """What one run of the daemon did.
 

@@ -32,7 +32,6 @@ as stated.  Unknown claims are ignored, as the draft requires.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -56,10 +55,12 @@ from spdm.events import SignedEvidence
 from spdm.messages import NONCE_SIZE, MeasurementBlock
 from spdm.messages.codes import BaseHashAlgo, MeasurementHashAlgo, SpdmVersion
 from spdm.names import SIGNING_ALGORITHMS
+from spdm.record import record
 from tdisp.messages import InterfaceReport
 from tsm import DeviceInfo
 
 from .bundle import MEASUREMENTS_CONTEXT, BundleVerdict, _check_algorithms, _read_l1, _signed_blocks
+from .cbor import loads_exact
 from .cose import COSE_SIGN1_TAG, sign1, verify_sign1
 from .eat_claims import (
     CERTIFICATES,
@@ -112,12 +113,16 @@ CMW_LABEL: Final = "dat"
 _UCCS_TYPE: Final = f'application/eat-ucs+cbor; eat_profile="{DEVICE_PROFILE}"'
 _CWT_TYPE: Final = f'application/eat+cwt; eat_profile="{DEVICE_PROFILE}"'
 _EAT_PROFILE, _EAT_NONCE, _EAT_SUBMODS = 265, 10, 266
+_DEVICE_CLAIMS: Final = frozenset({_EAT_PROFILE, MEASUREMENTS, CERTIFICATES, VCA, CHALLENGE,
+                                   INTERFACE_REPORT})
+"""The keys of a device claims-set devsec verifies; any other is refused, the legacy PCIe claims
+(3805, 3806) included, which devsec neither writes nor checks."""
 CHALLENGE_CONTEXT: Final = "responder-challenge_auth signing"
 """The signing context of CHALLENGE_AUTH (DSP0274 §15)."""
 _VERSIONS_NEWEST_FIRST: Final = tuple(sorted(SpdmVersion, reverse=True))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DeviceClaims:
     """What devsec holds about one device, whatever it came from (its own SPDM exchange, a TSM).
 
@@ -138,7 +143,7 @@ class DeviceClaims:
     challenge: SignedEvidence | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class EatVerdict:
     """What a verified token proves, and what it only states.
 
@@ -292,23 +297,16 @@ def export_eat(claims: DeviceClaims, nonce: bytes, signing_key: PrivateKey | Non
 # ------------------------------------------------------------------ verify
 
 
-def _loads(data: bytes, what: str) -> Any:
-    try:
-        return cbor2.loads(data)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
-        raise DecodeError(f"{what}: not CBOR ({exc})") from exc
-
-
 def _claims_set(data: bytes, signer: PublicKey | None) -> tuple[Mapping[Any, Any], bool]:
     """The claims-set from the CMW collection, its COSE signature checked."""
-    collection = _loads(bytes(data), f"not an {FORMAT} token")
+    collection = loads_exact(bytes(data), f"not an {FORMAT} token")
     if not isinstance(collection, Mapping) or CMW_LABEL not in collection:
         raise DecodeError(f"not an {FORMAT} token: a CMW collection with a {CMW_LABEL!r} entry is expected")
     record = collection[CMW_LABEL]
     if not (isinstance(record, list | tuple) and len(record) in (2, 3) and isinstance(record[0], str)
             and isinstance(record[1], bytes)):
         raise DecodeError(f"{CMW_LABEL}: a CMW record [media type, bytes] is expected")
-    media_type, token = record[0], _loads(record[1], CMW_LABEL)
+    media_type, token = record[0], loads_exact(record[1], CMW_LABEL)
     if not isinstance(token, cbor2.CBORTag) or token.tag not in (UCCS_TAG, COSE_SIGN1_TAG):
         raise DecodeError(f"{CMW_LABEL}: a UCCS (tag {UCCS_TAG}) or a COSE_Sign1 (tag {COSE_SIGN1_TAG}) "
                           f"is expected")
@@ -322,7 +320,7 @@ def _claims_set(data: bytes, signer: PublicKey | None) -> tuple[Mapping[Any, Any
     else:
         if signer is None:
             raise VerificationError("the token is a COSE_Sign1: name the broker key that signed it")
-        claims = _loads(verify_sign1(token.value, signer), "COSE_Sign1 payload")
+        claims = loads_exact(verify_sign1(token.value, signer), "COSE_Sign1 payload")
     if not isinstance(claims, Mapping):
         raise DecodeError("the claims-set is not a CBOR map")
     return claims, token.tag == COSE_SIGN1_TAG
@@ -346,6 +344,11 @@ def _device(claims: Mapping[Any, Any], nonce: bytes) -> tuple[str, Mapping[Any, 
     name, device = spdm[0]
     if device.get(_EAT_PROFILE) != SPDM_PROFILE:
         raise DecodeError(f"{name}: eat_profile {device.get(_EAT_PROFILE)!r}: {SPDM_PROFILE!r} is expected")
+    unknown = set(device) - _DEVICE_CLAIMS
+    if unknown:
+        # an optional claim (vca, challenge, report) whose key were changed would
+        # otherwise drop out of the verdict unnoticed, the token still passing
+        raise DecodeError(f"{name}: claims {sorted(map(str, unknown))} are none that devsec verifies")
     return name, device
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final
 
 from spdm.cma import AuthenticationReport
@@ -50,6 +50,7 @@ from spdm.names import (
     signing_name,
     value_type_name,
 )
+from spdm.record import record
 from tdisp.messages import InterfaceReport
 
 from .pci import PciIdentity
@@ -121,7 +122,7 @@ def _check_text(what: str, value: str) -> None:
         raise ConfigurationError(f"{what} must be one line of printable ASCII: {value!r}")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SignatureEntry:
     """One entry of the ``signatures/`` log: a signature and what it signed.
 
@@ -159,7 +160,7 @@ class SignatureEntry:
             _check_text(f"signature {self.number} {what}", value)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MeasurementEntry:
     """One measurement block, whoever reported it.
 
@@ -190,7 +191,7 @@ class MeasurementEntry:
             _check_text(f"measurement {self.index} {what}", value)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TsmState:
     """A function's ``tsm/`` attributes (mainline 6.19 plus the TSM staging tree's lock/unlock/accept).
 
@@ -249,7 +250,7 @@ TSM_WRITE_ONLY: Final = {"connect": "disconnect", "lock": "unlock"}
 """Each write-only ``tsm/`` attribute, by the readable attribute it comes with."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SpdmFacts:
     """What VCA (and a session) settled with the device: devsec's ``spdm/`` directory.
 
@@ -309,7 +310,7 @@ SPDM_OPTIONAL_ATTRIBUTES: Final = frozenset({"kem_algorithm"})
 """The ``spdm/`` files present only when their fact is set (absent reads as "")."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceEvidence:
     """Everything known about one device, in the shape of its sysfs directory.
 

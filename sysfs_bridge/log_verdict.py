@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from spdm.crypto import (
@@ -35,6 +34,7 @@ from spdm.errors import DecodeError, DevsecError
 from spdm.events import SignedEvidence
 from spdm.messages.codes import SpdmVersion
 from spdm.names import SIGNING_ALGORITHMS, parse_hash, parse_signing, signing_name
+from spdm.record import record
 
 from .read import read_entry
 from .signature import verify_recorded_signature
@@ -46,7 +46,7 @@ _LOG_DIR = "signatures"
 _PREFIX_VERSION = re.compile(rb"dmtf-spdm-v(\d)\.(\d)\.\*")
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LogVerdict:
     """The outcome for one log entry.
 

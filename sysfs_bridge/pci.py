@@ -6,10 +6,10 @@ and matched by the policy's reference values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from spdm.errors import ConfigurationError
+from spdm.record import record
 from spdm.transport import ConfigSpace
 
 __all__ = ["PCI_ID_ATTRIBUTES", "PciIdentity", "pci_identity"]
@@ -18,7 +18,7 @@ PCI_ID_ATTRIBUTES: Final = ("vendor", "device", "subsystem_vendor", "subsystem_d
 """The kernel's top-level identity attributes, in :class:`PciIdentity`'s field order."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PciIdentity:
     """A function's PCI identity: the kernel's ``vendor``, ``device``, ``subsystem_*`` and ``class``.
 

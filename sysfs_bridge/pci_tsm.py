@@ -35,12 +35,13 @@ DEVICE_INTERFACE_REPORT messages that carried it; ``vca`` is empty before SPDM 1
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import IntEnum, IntFlag
 from typing import Final, Protocol
 
 from spdm.crypto import build_spdm_cert_chain, parse_der_certificates
 from spdm.errors import DecodeError, TransportError
+from spdm.record import record
 from tsm import DeviceInfo
 
 from .bundle import MEASUREMENTS_CONTEXT, _read_l1
@@ -216,7 +217,7 @@ def read_evidence(source: EvidenceSource, dev_name: str, type_mask: int = ALL_TY
     raise EvidenceChanged("no attempt was made")  # attempts < 1
 
 
-@dataclass
+@record
 class EvidenceStore:
     """The kernel's side of ``evidence-read`` for one device, generation semantics included.
 

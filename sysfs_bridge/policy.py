@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -81,6 +81,7 @@ from spdm.names import (
     VERSIONS,
     parse_signing,
 )
+from spdm.record import record
 from tdisp.messages import InterfaceInfo
 
 from .evidence import DeviceEvidence, SignatureEntry, SpdmFacts, measurement_block
@@ -111,7 +112,7 @@ _RULE_FACT: Final = {"hash": "hash_algorithm", "asym": "asym_algorithm",
 _CAPABILITY_NAMES: Final = frozenset(f.name for f in CapabilityFlags if f.name)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Decision:
     """What the policy decided for one device.
 
@@ -134,7 +135,7 @@ class Decision:
                 "reasons": list(self.reasons)}
 
 
-@dataclass
+@record
 class _Outcome:
     """Collects the checks' results."""
 

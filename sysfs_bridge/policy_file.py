@@ -48,7 +48,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Final
 
@@ -56,6 +56,7 @@ from spdm.crypto import Certificate, PublicKey, hash_size, load_certificates
 from spdm.errors import ConfigurationError, DevsecError
 from spdm.messages.codes import BaseHashAlgo, SpdmVersion
 from spdm.names import AEADS, DHE_GROUPS, HASHES, KEMS, MEASUREMENT_HASHES, SIGNING_ALGORITHMS, VERSIONS
+from spdm.record import record
 from tdisp.messages import InterfaceInfo
 
 from .corim import read_corim
@@ -129,7 +130,7 @@ class PolicyError(ConfigurationError):
     """The policy file is unreadable or breaks the schema; the message names the file and key."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AlgorithmRule:
     """The constraint on one kind of algorithm.
 
@@ -152,7 +153,7 @@ class AlgorithmRule:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReferenceValues:
     """Reference measurements for one device model.
 
@@ -167,7 +168,7 @@ class ReferenceValues:
     measurements: Mapping[int, frozenset[bytes]] = field(default_factory=dict, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispRule:
     """What the TDI's interface report must say (``[tdisp]``).
 
@@ -182,7 +183,7 @@ class TdispRule:
     device_specific_info: frozenset[bytes] | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Policy:
     """A loaded policy (see the module docstring for the file's schema).
 

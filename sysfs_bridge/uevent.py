@@ -24,10 +24,11 @@ import select
 import socket
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final, Literal, Protocol
 
 from spdm.errors import ConfigurationError, DecodeError, TransportError
+from spdm.record import record
 
 from .evidence import check_bdf
 
@@ -66,7 +67,7 @@ class UeventSourceClosed(TransportError):
     """The source is closed and has nothing more to deliver."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Uevent:
     """One device event.
 
@@ -177,7 +178,7 @@ def uevent_from_environment(env: Mapping[str, str]) -> Uevent:
     return _uevent({k: v for k, v in env.items() if _KEY.fullmatch(k)}, None)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Work:
     """What an event asks for: authenticate and decide, drop the evidence, or rescan all.
 

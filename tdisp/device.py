@@ -22,7 +22,7 @@ import hmac
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from spdm.errors import (
     ConfigurationError,
@@ -31,6 +31,7 @@ from spdm.errors import (
     RemoteProtocolError,
     SpdmErrorCode,
 )
+from spdm.record import record
 
 from .errors import TdispErrorCode, TdispErrorResponse
 from .messages import (
@@ -115,7 +116,7 @@ RID_MASK = 0xFFFF
 SEGMENT_VALID = 1 << 24
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdiConfig:
     """One TDI: the function hosting it and what its report says.
 
@@ -143,7 +144,7 @@ class TdiConfig:
     physical_function: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispDeviceConfig:
     """The DSM: its TDIs and what it advertises in TDISP_CAPABILITIES.
 
@@ -188,7 +189,7 @@ class TdispDeviceConfig:
             raise ConfigurationError(f"report_portion {self.report_portion} is not 1-65535")
 
 
-@dataclass
+@record
 class _Tdi:
     """The mutable state of one TDI."""
 

@@ -6,10 +6,11 @@ about; the report event carries the reassembled report bytes as received.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from spdm.errors import RemoteErrorResponse
 from spdm.events import Event
+from spdm.record import record
 
 from .errors import TdispErrorResponse, error_name
 from .messages import (
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispEvent(Event):
     """Base of every TDISP requester event.
 
@@ -49,7 +50,7 @@ class TdispEvent(Event):
     interface_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispVersionNegotiated(TdispEvent):
     """TDISP_VERSION arrived and a common version was chosen.
 
@@ -62,7 +63,7 @@ class TdispVersionNegotiated(TdispEvent):
     device_versions: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispCapabilitiesReceived(TdispEvent):
     """TDISP_CAPABILITIES arrived.
 
@@ -81,7 +82,7 @@ class TdispCapabilitiesReceived(TdispEvent):
     num_req_all: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class InterfaceLocked(TdispEvent):
     """LOCK_INTERFACE_RESPONSE arrived: the TDI is in CONFIG_LOCKED.
 
@@ -92,7 +93,7 @@ class InterfaceLocked(TdispEvent):
     start_interface_nonce: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class InterfaceReportReceived(TdispEvent):
     """Every portion of the TDI report arrived and the report parsed.
 
@@ -105,7 +106,7 @@ class InterfaceReportReceived(TdispEvent):
     raw: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class InterfaceStateReceived(TdispEvent):
     """DEVICE_INTERFACE_STATE arrived.
 
@@ -116,17 +117,17 @@ class InterfaceStateReceived(TdispEvent):
     state: TdiState
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class InterfaceStarted(TdispEvent):
     """START_INTERFACE_RESPONSE arrived: the TDI is in RUN."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class InterfaceStopped(TdispEvent):
     """STOP_INTERFACE_RESPONSE arrived: the TDI is in CONFIG_UNLOCKED."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class P2pStreamBound(TdispEvent):
     """BIND_P2P_STREAM_RESPONSE arrived.
 
@@ -137,7 +138,7 @@ class P2pStreamBound(TdispEvent):
     p2p_stream_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class P2pStreamUnbound(TdispEvent):
     """UNBIND_P2P_STREAM_RESPONSE arrived.
 
@@ -148,7 +149,7 @@ class P2pStreamUnbound(TdispEvent):
     p2p_stream_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MmioAttributeSet(TdispEvent):
     """SET_MMIO_ATTRIBUTE_RESPONSE arrived.
 
@@ -159,7 +160,7 @@ class MmioAttributeSet(TdispEvent):
     mmio_range: MmioRange
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispErrorReceived(TdispEvent):
     """The device refused a request with TDISP_ERROR; the requester stays usable.
 
@@ -190,7 +191,7 @@ class TdispErrorReceived(TdispEvent):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispRequestRefused(TdispEvent):
     """The device answered a TDISP request with an SPDM ERROR, which the carrier reported
     (:meth:`~tdisp.requester.TdispRequester.receive_error`): no TDISP handler took it, so

@@ -24,9 +24,9 @@ poisons the engine.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from spdm.errors import ConfigurationError, LocalProtocolError, NegotiationError, RemoteProtocolError
+from spdm.record import record
 
 from .errors import TdispLocalError, error_name
 from .events import (
@@ -84,7 +84,7 @@ MAX_REPORT_OFFSET = 0xFFFF
 """GET_DEVICE_INTERFACE_REPORT's OFFSET is 16 bits: no portion can start past it."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispRequesterConfig:
     """What the TSM wants from one TDI.
 

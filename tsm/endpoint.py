@@ -20,7 +20,7 @@ the sysfs signatures log re-verifies offline).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import partial
 
 from spdm.connection import Connection
@@ -29,6 +29,7 @@ from spdm.events import EndpointInfoReceived, Event, KeyPairInfoReceived, Measur
 from spdm.hash_extended import check_mel
 from spdm.messages.codes import CapabilityFlags, MeasurementHashAlgo
 from spdm.messages.mel import Mel
+from spdm.record import record
 
 __all__ = ["ENDPOINT_INFO_MODES", "EndpointEvidence", "read_endpoint", "read_offered_evidence"]
 
@@ -36,7 +37,7 @@ ENDPOINT_INFO_MODES = ("signed", "unsigned")
 """How GET_ENDPOINT_INFO may be asked for."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EndpointEvidence:
     """What :func:`read_endpoint` read.
 

@@ -10,7 +10,7 @@ signed transcripts, measurements, the interface report, states — never a key.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Final
 
@@ -27,6 +27,7 @@ from spdm.messages.codes import (
     MeasurementHashAlgo,
     SpdmVersion,
 )
+from spdm.record import record
 from tdisp.messages import TdiState
 
 __all__ = [
@@ -67,7 +68,7 @@ def function_id(bdf: str) -> int:
     return int(match["bus"], 16) << 8 | int(match["device"], 16) << 3 | int(match["function"])
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdiInfo:
     """One TDI (a function the device hands to a confidential VM).
 
@@ -88,7 +89,7 @@ class TdiInfo:
     mmio_ranges: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DeviceInfo:
     """One device as its TSM knows it: identity, evidence, link and TDIs.
 

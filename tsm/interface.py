@@ -15,11 +15,12 @@ import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 
 from spdm.config import DeferredTrust, RequesterConfig
 from spdm.errors import ConfigurationError, DecodeError, LocalProtocolError
+from spdm.record import record
 from spdm.transport import DoeTransport
 from tdisp.messages import LockInterfaceFlags
 
@@ -50,7 +51,7 @@ def no_progress(_step: str) -> None:
     """The default progress sink."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceTarget:
     """A device as the host sees it: its DSM's PCI address and how to reach its DOE mailbox.
 
@@ -67,7 +68,7 @@ class DeviceTarget:
         function_id(self.bdf)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TdiTarget:
     """A TDI: its own PCI address (a VF, or the PF itself) and its DSM's."""
 
@@ -84,7 +85,7 @@ class TdiTarget:
         return function_id(self.bdf)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TsmConfig:
     """How a TSM authenticates devices and sets up their links.
 
@@ -236,7 +237,7 @@ TDI_OPERATIONS = ("bind", "accept", "unbind")
 """The operations that act on one TDI (and need :attr:`Operation.tdi`)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Operation:
     """One TSM operation as another process asks for it (the psp-proxy host, a TSM service client).
 

@@ -11,7 +11,6 @@ stream's keys; lock a TDI, fetch its report, start it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ide_km import IdeKmRequester, KeyProgrammingFailed, KeySet, PortQueried, RequestRefused
 from spdm.connection import Session
@@ -20,6 +19,7 @@ from spdm.engine import RequesterEngine
 from spdm.errors import RemoteErrorResponse, RemoteProtocolError
 from spdm.events import Event, VendorResponseReceived
 from spdm.messages import PCI_SIG_STANDARD_ID, PCI_SIG_VENDOR_ID
+from spdm.record import record
 from spdm.requester import Requester
 from tdisp.events import (
     InterfaceStateReceived,
@@ -33,7 +33,7 @@ from tdisp.requester import TdispRequester, TdispRequesterConfig
 __all__ = ["VendorChannel", "bind_tdi", "lock_tdi", "probe", "run", "secure_link", "start_tdi", "stop_tdi"]
 
 
-@dataclass
+@record
 class VendorChannel:
     """PCI-SIG vendor payloads through one SPDM session."""
 

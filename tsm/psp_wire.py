@@ -23,7 +23,6 @@ DOE_REQUEST body (big-endian)::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import IO, Final
 
@@ -40,6 +39,7 @@ from construct import (
 )
 
 from spdm.errors import DecodeError, TransportError
+from spdm.record import record
 
 __all__ = [
     "DoeRequest",
@@ -91,7 +91,7 @@ _FRAME: Final = Struct(
 _HEADER_SIZE: Final = 9
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Frame:
     """One frame of the host <-> TSM mailbox."""
 
@@ -130,7 +130,7 @@ _DOE_REQUEST: Final = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DoeRequest:
     """A DOE object the TSM asks the host to deliver, and how long the device may take.
 

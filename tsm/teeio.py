@@ -6,10 +6,11 @@ through the TSM layer's link helpers, and records one line per step with the TDI
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ide_km import IdeKmRequester, KeySet
 from spdm.connection import Session
+from spdm.record import record
 from tdisp import TdispRequester, TdispRequesterConfig
 from tdisp.events import InterfaceReportReceived, InterfaceStateReceived
 from tdisp.messages import LockInterfaceFlags
@@ -18,7 +19,7 @@ from tsm.link import VendorChannel, bind_tdi, run, secure_link
 __all__ = ["TeeIoSteps"]
 
 
-@dataclass
+@record
 class TeeIoSteps:
     """What to do inside the session, and the steps that were done."""
 

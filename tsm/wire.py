@@ -27,7 +27,7 @@ documents are what they were, and documents written before them still decode.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from enum import IntFlag
 from typing import Any, Final
 
@@ -58,6 +58,7 @@ from spdm.messages.codes import (
     SpdmVersion,
 )
 from spdm.negotiation import AlgorithmPreferences
+from spdm.record import record
 from tdisp.messages import LockInterfaceFlags, TdiState
 
 from .algorithm_doc import read_signing, signing_doc
@@ -222,7 +223,7 @@ def decode_config(data: bytes) -> TsmConfig:
 # ------------------------------------------------------------------------------------ requests
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Shutdown:
     """The TSM service's request to stop."""
 
@@ -507,21 +508,21 @@ def decode_error(data: bytes) -> ErrorReport:
 # ------------------------------------------------------------------------------------ answers
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Stepped:
     """An operation in flight reports the step it is at."""
 
     step: str
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Succeeded:
     """An operation ended; its device's or TDI's info."""
 
     info: DeviceInfo | TdiInfo
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Failed:
     """An operation (or the TSM's start) failed."""
 
@@ -537,7 +538,7 @@ class Failed:
         return error_from_report(self.error)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Stopped:
     """The TSM service stopped; it ran ``backend``."""
 

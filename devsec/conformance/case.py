@@ -8,10 +8,10 @@ Clause numbers follow DSP0274 1.3 (the codec's docstrings use the same ones).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from spdm.messages.codes import CapabilityFlags
+from spdm.record import record
 
 if TYPE_CHECKING:
     from .context import CaseContext
@@ -24,7 +24,7 @@ def version_text(version: int) -> str:
     return f"{version >> 4}.{version & 0x0F}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DeviceProfile:
     """What the device said about itself before any case ran (the probe).
 
@@ -37,7 +37,7 @@ class DeviceProfile:
     flags: dict[int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Case:
     """One conformance case.
 
@@ -83,7 +83,7 @@ class Case:
         return [CaseRun(self, v) for v in versions]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CaseRun:
     """A case bound to the SPDM version it runs at (None: the device shares no version)."""
 

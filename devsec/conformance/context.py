@@ -10,13 +10,13 @@ judged, so a vendor sees exactly what was sent and what the device answered.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
 from spdm.codec import NO_CONTEXT, CodecContext, Message
 from spdm.crypto import Certificate
 from spdm.errors import DecodeError, SpdmErrorCode
 from spdm.messages import RESPONSE_TYPES, ErrorResponse, peek_code
+from spdm.record import record
 from spdm.transport import DoeTransport
 from spdm.transport.doe import (
     PCI_SIG_VENDOR_ID,
@@ -42,7 +42,7 @@ __all__ = [
 M = TypeVar("M", bound=Message)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Exchange:
     """One request and the device's response: SPDM message bytes (DOE payloads, pad included).
 
@@ -55,7 +55,7 @@ class Exchange:
     session_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Assertion:
     """One judged rule.
 

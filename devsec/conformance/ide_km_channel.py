@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import TypeVar
 
 from spdm.codec import WireMessage
@@ -25,6 +24,7 @@ from spdm.connection import Connection, Session, connect
 from spdm.errors import DecodeError, DevsecError, RemoteErrorResponse, SpdmErrorCode
 from spdm.messages import ErrorResponse
 from spdm.messages.codes import CapabilityFlags, SpdmVersion
+from spdm.record import record
 from tsm.link import VendorChannel
 
 from .context import CaseContext, Exchange
@@ -41,7 +41,7 @@ def is_spdm_error(data: bytes) -> bool:
     return len(data) >= 2 and data[0] >= 0x10 and data[1] == ErrorResponse.CODE
 
 
-@dataclass
+@record
 class Carrier:
     """One open session and the vendor channel through it.
 

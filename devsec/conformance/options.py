@@ -9,10 +9,11 @@ the run: :meth:`RunOptions.report` says only whether one was given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from spdm.errors import ConfigurationError
+from spdm.record import record
 
 __all__ = ["DEFAULT_TDI", "NO_OPTIONS", "RunOptions"]
 
@@ -23,7 +24,7 @@ FUNCTION_ID_MASK = 0x01FF_FFFF
 """FUNCTION_ID's defined bits: Requester ID, Requester Segment and its valid bit (PROTOCOLS.md §9.1)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RunOptions:
     """One run's per-device facts.
 

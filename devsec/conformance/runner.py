@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 
 from spdm.crypto import Certificate
 from spdm.messages import Capabilities, GetVersion, Version
+from spdm.record import record
 from spdm.transport import DoeTransport
 
 from .case import Case, CaseRun, DeviceProfile
@@ -62,7 +63,7 @@ def verdict_counts(verdicts: Iterable[Verdict]) -> dict[Verdict, int]:
     return counts
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CaseResult:
     """One case run's verdict and everything it judged.
 
@@ -106,7 +107,7 @@ class CaseResult:
         return self.run.case.title
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SuiteResult:
     """A whole run: the probe's profile, every case result, the wall time, the options it ran with."""
 

@@ -21,8 +21,6 @@ Decisions where DSP0274 leaves room:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from spdm.codec import CodecContext
 from spdm.errors import DecodeError, SpdmErrorCode
 from spdm.messages import (
@@ -45,6 +43,7 @@ from spdm.messages import Version as VersionResponse
 from spdm.messages.chunk import CHUNK_LAST, split_message
 from spdm.messages.codes import CapabilityFlags as F
 from spdm.messages.codes import ResponseCode
+from spdm.record import record
 
 from .context import CaseContext
 from .registry import case
@@ -64,7 +63,7 @@ V12 = 0x12
 _REFUSALS = (SpdmErrorCode.INVALID_REQUEST, SpdmErrorCode.UNEXPECTED_REQUEST)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Chunking:
     """A connection set up for chunking: the device's sizes and its responses' codec."""
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from spdm.codec import CodecContext
 from spdm.crypto import dhe_public_size
@@ -51,6 +50,7 @@ from spdm.messages import (
 )
 from spdm.messages.codes import AlgType, CapabilityFlags, DheGroup, RequestCode
 from spdm.messages.opaque import encode_opaque, supported_versions_element
+from spdm.record import record
 
 from .requests import codec_context, get_capabilities, negotiate_algorithms
 
@@ -70,7 +70,7 @@ PRE_NEGOTIATION = CodecContext(hash_size=48, signature_size=96, dhe_size=96)
 Build = Callable[[int, CodecContext], bytes]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StateRequest:
     """One request of the matrix.
 

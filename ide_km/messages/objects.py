@@ -4,7 +4,7 @@ K_SET_STOP and K_GOSTOP_ACK, with the request/response decoders."""
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar, TypeAlias
 
 from construct import (
@@ -25,6 +25,7 @@ from construct import (
 
 from spdm.codec import NO_PARAMS, WireMessage, parse_exact
 from spdm.errors import DecodeError
+from spdm.record import record
 
 from .codes import INITIAL_IFV, KEY_SIZE, PROTOCOL_ID, Direction, KeySet, KpAckStatus, ObjectId, SubStream
 from .registers import IdeRegisterBlock, IdeRegisterBlockStruct, register_block_fields, register_block_from
@@ -54,7 +55,7 @@ __all__ = [
 _SUB_STREAMS = frozenset(int(s) for s in SubStream)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeySubStream:
     """The KeySet/RxTx/SubStream byte (§8.2; b[3:2] reserved).
 
@@ -147,7 +148,7 @@ StreamHeader = Struct(
 """Bytes 0-7 of a stream object, whatever its ObjectID and length (for KP_ACK status 1)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IdeKmMessage(WireMessage):
     """Base of every IDE_KM object, over spdm's one codec base (:class:`spdm.codec.WireMessage`).
 
@@ -172,7 +173,7 @@ class IdeKmMessage(WireMessage):
         return fields
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Query(IdeKmMessage):
     """QUERY: ask a port for its IDE capability."""
 
@@ -182,7 +183,7 @@ class Query(IdeKmMessage):
     port_index: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class QueryResp(IdeKmMessage):
     """QUERY_RESP: the port's location, MaxPortIndex and IDE register block."""
 
@@ -212,7 +213,7 @@ class QueryResp(IdeKmMessage):
         return {**super()._to_fields(), "registers": register_block_fields(self.registers)}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyProg(IdeKmMessage):
     """KEY_PROG: one key and IFV for one sub-stream, direction and key set of a stream.
 
@@ -233,7 +234,7 @@ class KeyProg(IdeKmMessage):
     ifv: int = INITIAL_IFV
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KpAck(IdeKmMessage):
     """KP_ACK: the result of a KEY_PROG, echoing its stream, sub-stream byte and port."""
 
@@ -254,7 +255,7 @@ class KpAck(IdeKmMessage):
             raise DecodeError(f"KpAck: status {fields['status']} is not defined") from exc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KSetGo(IdeKmMessage):
     """K_SET_GO: start using a key set for one sub-stream and direction."""
 
@@ -266,7 +267,7 @@ class KSetGo(IdeKmMessage):
     port_index: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KSetStop(IdeKmMessage):
     """K_SET_STOP: stop using (and discard) a key set for one sub-stream and direction."""
 
@@ -278,7 +279,7 @@ class KSetStop(IdeKmMessage):
     port_index: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KGoStopAck(IdeKmMessage):
     """K_GOSTOP_ACK: the answer to K_SET_GO and K_SET_STOP, echoing their fields."""
 

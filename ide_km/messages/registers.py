@@ -11,7 +11,6 @@ b31 down to b0.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any, Self
 
 from construct import (
@@ -34,6 +33,7 @@ from construct import (
 )
 
 from spdm.errors import DecodeError
+from spdm.record import record
 
 from .codes import StreamState
 
@@ -181,7 +181,7 @@ IdeRegisterBlockStruct = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class IdeCapability:
     """IDE Capability Register (§8.5).  Counts are real counts (the register holds count - 1)."""
 
@@ -199,14 +199,14 @@ class IdeCapability:
     tee_limited_stream: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class IdeControl:
     """IDE Control Register."""
 
     flow_through_enable: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class StreamControl:
     """Link or Selective IDE Stream Control Register (config_requests, default_stream and
     tee_limited exist for selective streams only; a link stream builds them as 0)."""
@@ -225,7 +225,7 @@ class StreamControl:
     tee_limited: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class StreamStatus:
     """Link or Selective IDE Stream Status Register."""
 
@@ -233,7 +233,7 @@ class StreamStatus:
     integrity_check_fail_received: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LinkStream:
     """One Link IDE stream register block (one per TC)."""
 
@@ -241,7 +241,7 @@ class LinkStream:
     status: StreamStatus = StreamStatus()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RidAssociation:
     """IDE RID Association Registers 1 and 2 of a selective stream."""
 
@@ -251,7 +251,7 @@ class RidAssociation:
     segment_base: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AddressAssociation:
     """One IDE Address Association Register Block (a memory range at 1 MiB granularity)."""
 
@@ -277,7 +277,7 @@ class AddressAssociation:
         return self.memory_limit_upper << 32 | self.memory_limit_lower << 20 | 0xFFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SelectiveStream:
     """One Selective IDE stream register block with its address associations."""
 
@@ -287,7 +287,7 @@ class SelectiveStream:
     address_associations: tuple[AddressAssociation, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class IdeRegisterBlock:
     """The IDE register block of QUERY_RESP (§8.5).
 

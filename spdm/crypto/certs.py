@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from functools import lru_cache
 from typing import Final, Literal
@@ -27,6 +27,8 @@ from spdm.errors import (
     VerificationError,
 )
 from spdm.messages.codes import BaseHashAlgo
+
+from ..record import record
 
 __all__ = [
     "PARSED_CERTIFICATES_KEPT",
@@ -57,6 +59,7 @@ _MAX_LENGTH_OCTETS: Final = 3
 """Long-form DER length octets accepted when splitting certificates (16 MiB max)."""
 
 _DER_SEQUENCE: Final = 0x30
+_DER_BIT_STRING: Final = 0x03
 
 # What cryptography raises on malformed certificates. Building the Python Name from a
 # mangled DER name can also raise KeyError (unknown ASN.1 string tag) or TypeError
@@ -71,7 +74,7 @@ _PARSE_ERRORS: Final = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Certificate:
     """One parsed X.509 certificate; equal when the DER is equal.
 
@@ -129,21 +132,44 @@ class Certificate:
         return digest(alg, self.der)
 
 
-def _der_element_end(blob: bytes, pos: int) -> int:
-    """End offset of the DER SEQUENCE starting at ``pos``, from its own length field."""
-    if blob[pos] != _DER_SEQUENCE:
-        raise DecodeError(f"offset {pos}: expected a DER SEQUENCE (0x30), got {blob[pos]:#04x}")
+def _der_element_end(blob: bytes, pos: int, tag: int = _DER_SEQUENCE) -> int:
+    """End offset of the DER element (a SEQUENCE unless ``tag`` says) starting at ``pos``."""
+    return _der_content(blob, pos, tag)[1]
+
+
+def _der_content(blob: bytes, pos: int, tag: int) -> tuple[int, int]:
+    """Where the content of the DER element with ``tag`` at ``pos`` starts, and where the element ends."""
+    if pos >= len(blob) or blob[pos] != tag:
+        found = f"{blob[pos]:#04x}" if pos < len(blob) else "the end"
+        name = "SEQUENCE" if tag == _DER_SEQUENCE else "BIT STRING"
+        raise DecodeError(f"offset {pos}: expected a DER {name} ({tag:#04x}), got {found}")
     if pos + 2 > len(blob):
         raise DecodeError(f"offset {pos}: truncated DER header")
     first = blob[pos + 1]
     if first < 0x80:
-        return pos + 2 + first
+        return pos + 2, pos + 2 + first
     count = first & 0x7F
     if count == 0 or count > _MAX_LENGTH_OCTETS:
         raise DecodeError(f"offset {pos}: unsupported DER length form {first:#04x}")
     if pos + 2 + count > len(blob):
         raise DecodeError(f"offset {pos}: truncated DER length")
-    return pos + 2 + count + int.from_bytes(blob[pos + 2:pos + 2 + count], "big")
+    return pos + 2 + count, pos + 2 + count + int.from_bytes(blob[pos + 2:pos + 2 + count], "big")
+
+
+def _check_signature_bits(der: bytes) -> None:
+    """The certificate's signatureValue BIT STRING is whole octets, as every signature is.
+
+    The signature covers tbsCertificate only, and the X.509 parser reads the
+    signature's bytes whatever the unused-bits octet says (if the bits it names
+    are 0): without this check a certificate changed in that octet would still
+    verify, a change no digest or signature of devsec's evidence would catch.
+    """
+    tbs = _der_content(der, 0, _DER_SEQUENCE)[0]
+    algorithm = _der_element_end(der, tbs)
+    signature = _der_element_end(der, algorithm)
+    start, end = _der_content(der, signature, _DER_BIT_STRING)
+    if start >= end or der[start] != 0:
+        raise DecodeError("malformed X.509 certificate: its signature BIT STRING has unused bits")
 
 
 def parse_der_certificates(blob: bytes) -> list[Certificate]:
@@ -193,7 +219,7 @@ def load_certificates(data: bytes) -> list[Certificate]:
         raise ConfigurationError(f"cannot load certificates: {exc}") from exc
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SpdmCertChain:
     """A parsed SPDM certificate chain (§3.5).
 
@@ -346,6 +372,7 @@ def _parse_der(der: bytes) -> tuple[x509.Certificate, tuple[str, str, datetime, 
     """
     try:
         cert = x509.load_der_x509_certificate(der)
+        _check_signature_bits(der)
         # Touch the lazily parsed parts so malformed certificates fail here,
         # at the boundary, and not later in validation.
         _ = cert.version, cert.extensions

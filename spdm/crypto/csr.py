@@ -9,7 +9,7 @@ asks of an SPDM leaf.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -39,6 +39,8 @@ from spdm.crypto.signatures import PrivateKey, PublicKey, generate_private_key
 from spdm.errors import ConfigurationError, DecodeError, LocalProtocolError, VerificationError
 from spdm.messages.codes import BaseAsymAlgo
 
+from ..record import record
+
 __all__ = ["CertificateRequest", "build_csr", "generate_ca", "issue_leaf_from_csr", "load_csr"]
 
 _ECDSA_WITH_SHA384: Final = bytes.fromhex("300a06082a8648ce3d040303")
@@ -48,7 +50,7 @@ _EMPTY_BIT_STRING: Final = b"\x03\x01\x00"
 _MAX_DER_SIZE: Final = 0xFFFF
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CertificateRequest:
     """A parsed PKCS#10 certificate signing request.
 

@@ -7,7 +7,7 @@ our own side does, with its own DER details.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -28,6 +28,8 @@ from spdm.crypto.signatures import PrivateKey, SigningAlgo, generate_private_key
 from spdm.errors import ConfigurationError, LocalProtocolError
 from spdm.messages.codes import BaseAsymAlgo, PqcAsymAlgo
 
+from ..record import record
+
 __all__ = ["DeviceIdentity", "generate_device_identity"]
 
 _DEFAULT_BACKDATE: Final = timedelta(days=1)
@@ -37,7 +39,7 @@ _DER_OID_HARDWARE_IDENTITY: Final = bytes.fromhex("060a2b06010401831c821202")
 """DER of id-DMTF-hardware-identity (1.3.6.1.4.1.412.274.2), the SPDM-extension entry."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceIdentity:
     """A generated device certificate chain and its leaf signing key.
 

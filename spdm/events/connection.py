@@ -7,10 +7,11 @@ What a CMA authentication emits, with the :class:`Event` base and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from ..errors import SpdmErrorCode
+from ..record import record
 
 if TYPE_CHECKING:
     from ..crypto import SigningAlgo, SpdmCertChain
@@ -36,12 +37,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Event:
     """Base of every SPDM engine event."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SignedEvidence:
     """One signature and everything needed to check it again later.
 
@@ -69,7 +70,7 @@ class SignedEvidence:
     combined_prefix: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class VersionNegotiated(Event):
     """VERSION arrived and a common version was chosen."""
 
@@ -77,7 +78,7 @@ class VersionNegotiated(Event):
     responder_versions: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CapabilitiesReceived(Event):
     """CAPABILITIES arrived."""
 
@@ -87,14 +88,14 @@ class CapabilitiesReceived(Event):
     max_spdm_msg_size: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AlgorithmsNegotiated(Event):
     """ALGORITHMS was accepted: the connection is negotiated."""
 
     negotiated: Negotiated
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DigestsReceived(Event):
     """DIGESTS arrived: slot -> digest of that slot's certificate chain.
 
@@ -108,7 +109,7 @@ class DigestsReceived(Event):
     slot_keys: dict[int, SlotKey] = field(default_factory=dict, hash=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CertificateChainReceived(Event):
     """A slot's whole certificate chain was retrieved and validated.
 
@@ -123,7 +124,7 @@ class CertificateChainReceived(Event):
     trusted: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CertificateSizeReceived(Event):
     """A slot's chain size, asked with GET_CERTIFICATE SlotSizeRequested (1.3) instead of its bytes.
 
@@ -136,7 +137,7 @@ class CertificateSizeReceived(Event):
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ChallengeAuthenticated(Event):
     """CHALLENGE_AUTH verified: the device holds the slot's private key."""
 
@@ -146,7 +147,7 @@ class ChallengeAuthenticated(Event):
     evidence: SignedEvidence
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MeasurementsReceived(Event):
     """MEASUREMENTS arrived (and, when signed, verified).
 
@@ -165,7 +166,7 @@ class MeasurementsReceived(Event):
     evidence: SignedEvidence | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class VendorResponseReceived(Event):
     """VENDOR_DEFINED_RESPONSE arrived (IDE_KM, TDISP and other vendor protocols)."""
 
@@ -174,7 +175,7 @@ class VendorResponseReceived(Event):
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ErrorResponseReceived(Event):
     """The responder answered a request with an ERROR devsec does not retry.
 
@@ -196,7 +197,7 @@ class ErrorResponseReceived(Event):
             return f"0x{self.error_code:02x}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RequestAnswered(Event):
     """The responder answered one request (for logs and conformance reports).
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ..record import record
 from .connection import Event, SignedEvidence
 
 __all__ = [
@@ -14,7 +15,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class EndpointInfoReceived(Event):
     """ENDPOINT_INFO arrived (and, when signed, verified over IL1).
 
@@ -31,7 +32,7 @@ class EndpointInfoReceived(Event):
     evidence: SignedEvidence | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MeasurementExtensionLogReceived(Event):
     """The whole MEL arrived, portion by portion (``mel`` is the raw DMTF-format log).
 
@@ -45,7 +46,7 @@ class MeasurementExtensionLogReceived(Event):
     entries: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeyPairInfoReceived(Event):
     """KEY_PAIR_INFO arrived: one key pair of ``total_key_pairs``.
 
@@ -72,7 +73,7 @@ class KeyPairInfoReceived(Event):
     current_pqc_asym_algo: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeyPairInfoSet(Event):
     """SET_KEY_PAIR_INFO was acknowledged."""
 

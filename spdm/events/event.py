@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..messages.event import DmtfEventType, EventGroup, mask_indices
+from ..record import record
 from .connection import Event
 
 __all__ = [
@@ -14,7 +13,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SupportedEventTypesReceived(Event):
     """SUPPORTED_EVENT_TYPES arrived: the event groups the responder can send in this session."""
 
@@ -22,7 +21,7 @@ class SupportedEventTypesReceived(Event):
     groups: tuple[EventGroup, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class EventTypesSubscribed(Event):
     """SUBSCRIBE_EVENT_TYPES was acknowledged; ``groups`` is what was asked (empty: unsubscribed)."""
 
@@ -30,7 +29,7 @@ class EventTypesSubscribed(Event):
     groups: tuple[EventGroup, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DeviceEventReceived(Event):
     """The responder sent an event (SEND_EVENT, acknowledged with EVENT_ACK).
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..crypto import CertificateRequest
+from ..record import record
 from .connection import Event
 
 __all__ = [
@@ -13,7 +14,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CsrReceived(Event):
     """CSR arrived: the device's PKCS#10 request for one of its key pairs.
 
@@ -29,7 +30,7 @@ class CsrReceived(Event):
     csr: CertificateRequest = field(repr=False, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class CertificateInstalled(Event):
     """SET_CERTIFICATE_RSP arrived: the slot now holds the chain sent (or, erased, none)."""
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..record import record
 from .connection import Event
 
 __all__ = [
@@ -15,7 +14,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SessionEstablished(Event):
     """A secure session finished its handshake; application data may flow.
 
@@ -36,7 +35,7 @@ class SessionEstablished(Event):
     mutual_auth: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MutualAuthCompleted(Event):
     """The requester authenticated itself through encapsulated requests.
 
@@ -48,14 +47,14 @@ class MutualAuthCompleted(Event):
     session_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class HeartbeatAcknowledged(Event):
     """HEARTBEAT_ACK arrived."""
 
     session_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KeyUpdated(Event):
     """A key update completed and VerifyNewKey succeeded.
 
@@ -68,7 +67,7 @@ class KeyUpdated(Event):
     responder_initiated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SessionEnded(Event):
     """END_SESSION was acknowledged (or the session was torn down); its keys are gone."""
 

@@ -7,7 +7,6 @@ signature sizes come from the :class:`CodecContext`.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import (
@@ -34,6 +33,7 @@ from ..codec import (
     opaque_data,
 )
 from ..errors import LocalProtocolError
+from ..record import record
 from .codes import RequestCode, ResponseCode
 from .opaque import fast_opaque_data, fast_opaque_field
 
@@ -104,7 +104,7 @@ def _fast_certificate_body(data: bytes, code: int) -> tuple[int, int, int, int, 
 # --- GET_DIGESTS / DIGESTS (DSP0274 1.3 Tables 27-28) ---------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetDigests(Message):
     """GET_DIGESTS: header only."""
 
@@ -112,7 +112,7 @@ class GetDigests(Message):
     STRUCT = Struct(*header(RequestCode.GET_DIGESTS))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Digests(Message):
     """DIGESTS: one digest per provisioned slot, ascending slot order.
 
@@ -219,7 +219,7 @@ def _join_param1(fields: dict[str, Any], body: tuple[str, ...]) -> dict[str, Any
     return fields
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetCertificate(Message):
     """GET_CERTIFICATE: ask for ``length`` bytes of a slot's chain from ``offset``.
 
@@ -266,7 +266,7 @@ class GetCertificate(Message):
         return _fast_certificate_head(self, self.attributes, self.offset, self.length)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Certificate(Message):
     """CERTIFICATE: one portion of a slot's SPDM certificate chain.
 
@@ -330,7 +330,7 @@ class Certificate(Message):
 # --- CHALLENGE / CHALLENGE_AUTH (DSP0274 1.3 Tables 32-35) ----------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Challenge(Message):
     """CHALLENGE: slot (0xFF = provisioned key), summary-hash type, nonce, 1.3 context."""
 
@@ -375,7 +375,7 @@ class Challenge(Message):
         return head + self.nonce + context
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChallengeAuth(Message):
     """CHALLENGE_AUTH: the responder's signed answer.
 

@@ -20,7 +20,6 @@ Layouts (PROTOCOLS.md §2.2; the chunking capture of libspdm, DataTransferSize
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from construct import (
@@ -39,6 +38,7 @@ from construct import (
 
 from ..codec import Message, header
 from ..errors import LocalProtocolError, RemoteProtocolError
+from ..record import record
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -101,7 +101,7 @@ def chunk_header_size(first: bool) -> int:
     return 16 if first else 12
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Chunk(Message):
     """The fields CHUNK_SEND and CHUNK_RESPONSE share (one layout, :func:`_chunk_body`)."""
 
@@ -117,7 +117,7 @@ class _Chunk(Message):
         return bool(self.attributes & CHUNK_LAST)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChunkSend(_Chunk):
     """CHUNK_SEND: one chunk of a large request.
 
@@ -133,7 +133,7 @@ class ChunkSend(_Chunk):
     STRUCT = Struct(*header(RequestCode.CHUNK_SEND, "attributes", "handle"), *_chunk_body())
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChunkSendAck(Message):
     """CHUNK_SEND_ACK: the responder took a chunk.
 
@@ -173,7 +173,7 @@ class ChunkSendAck(Message):
         return bool(self.attributes & CHUNK_ACK_EARLY_ERROR)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChunkGet(Message):
     """CHUNK_GET: ask for chunk ``chunk_seq_no`` of the large response ``handle`` (Param2)."""
 
@@ -184,7 +184,7 @@ class ChunkGet(Message):
     chunk_seq_no: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChunkResponse(_Chunk):
     """CHUNK_RESPONSE: one chunk of a large response (the layout of :class:`ChunkSend`).
 

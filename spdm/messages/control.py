@@ -16,7 +16,6 @@ small form read, as for GET_CERTIFICATE's LargeCertChain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from construct import (
@@ -36,6 +35,7 @@ from construct import (
 
 from ..codec import Message, header
 from ..errors import LocalProtocolError, SpdmErrorCode
+from ..record import record
 from .codes import RegistryId, RequestCode, ResponseCode
 
 __all__ = [
@@ -54,7 +54,7 @@ __all__ = [
 MAX_EXTENDED_ERROR_DATA = 32
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ResponseNotReadyData:
     """ExtendedErrorData of ResponseNotReady (DSP0274 1.3 Table 59).
 
@@ -81,7 +81,7 @@ class ResponseNotReadyData:
         return self.wait_us * max(self.rdtm, 1)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ErrorResponse(Message):
     """ERROR: ``error_code`` (Param1), ``error_data`` (Param2) and extended data."""
 
@@ -120,7 +120,7 @@ class ErrorResponse(Message):
             return f"0x{self.error_code:02x}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RespondIfReady(Message):
     """RESPOND_IF_READY: Param1 the original request code, Param2 the token."""
 
@@ -164,7 +164,7 @@ def _vendor_defined(code: int) -> Struct:
     )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _VendorDefined(Message):
     """The shared fields of VENDOR_DEFINED_REQUEST/RESPONSE and their Param1 b7.
 
@@ -204,7 +204,7 @@ PCI_SIG_VENDOR_ID: Final = b"\x01\x00"
 """PCI-SIG's VendorID (0x0001) as a VENDOR_DEFINED message carries it (little-endian, 2 bytes)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VendorDefinedRequest(_VendorDefined):
     """VENDOR_DEFINED_REQUEST: a standards body's (``standard_id``) vendor payload (``large``: LargeReq)."""
 
@@ -212,7 +212,7 @@ class VendorDefinedRequest(_VendorDefined):
     STRUCT = _vendor_defined(RequestCode.VENDOR_DEFINED_REQUEST)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VendorDefinedResponse(_VendorDefined):
     """VENDOR_DEFINED_RESPONSE: the answer to a VENDOR_DEFINED_REQUEST (``large``: LargeResp)."""
 

@@ -20,7 +20,6 @@ verifies with this, in and out of a session (tests/spdm/test_endpoint_vectors.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import (
@@ -41,6 +40,7 @@ from construct import (
 )
 
 from ..codec import Message, WireMessage, header, low_nibble
+from ..record import record
 from .auth import NONCE_SIZE
 from .codes import EndpointInfoAttributes, EndpointInfoSubcode, RequestCode, ResponseCode
 
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetEndpointInfo(Message):
     """GET_ENDPOINT_INFO: subcode, slot (meaningful when signed), attributes, nonce when signed."""
 
@@ -75,7 +75,7 @@ class GetEndpointInfo(Message):
         return bool(self.request_attributes & EndpointInfoAttributes.SIGNATURE_REQUESTED)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EndpointInfo(Message):
     """ENDPOINT_INFO: the endpoint information, signed when the request asked.
 
@@ -116,7 +116,7 @@ _ClassIdentifierWire = Prefixed(Int8ul, Struct(
 ))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ClassIdentifier:
     """One identifier element: a standards body (registry ID, vendor ID) and its subordinate IDs.
 
@@ -136,7 +136,7 @@ class ClassIdentifier:
                 "subordinate_ids": list(self.subordinate_ids)}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceClassIdentifier(WireMessage):
     """EPInfo of subcode 1: NumIdentifiers, 3 reserved bytes, then the identifier elements."""
 

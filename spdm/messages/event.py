@@ -30,7 +30,6 @@ b = index 8n + b) and CertificateChanged's byte a mask of certificate slots.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -51,6 +50,7 @@ from construct import (
 )
 
 from ..codec import Message, header
+from ..record import record
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -111,7 +111,7 @@ _EventGroupWire = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class EventGroup:
     """One event group of SupportedEventGroupsList or SubscribeList.
 
@@ -168,7 +168,7 @@ _GroupList = Prefixed(Int32ul, Struct("items" / Array(this._._count, _EventGroup
 """A u32-length-prefixed list of Param1 event groups that fills its length exactly."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetSupportedEventTypes(Message):
     """GET_SUPPORTED_EVENT_TYPES: a bare header (in a session only)."""
 
@@ -176,7 +176,7 @@ class GetSupportedEventTypes(Message):
     STRUCT = Struct(*header(RequestCode.GET_SUPPORTED_EVENT_TYPES))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SupportedEventTypes(Message):
     """SUPPORTED_EVENT_TYPES: the event groups the notifier can send (Param1 = their count)."""
 
@@ -196,7 +196,7 @@ class SupportedEventTypes(Message):
         return {"spdm_version": self.spdm_version, "groups": {"items": [g.fields() for g in self.groups]}}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SubscribeEventTypes(Message):
     """SUBSCRIBE_EVENT_TYPES: the groups (and types) to be told about; none = unsubscribe all."""
 
@@ -217,7 +217,7 @@ class SubscribeEventTypes(Message):
                 "groups": _group_list(self.groups)}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SubscribeEventTypesAck(Message):
     """SUBSCRIBE_EVENT_TYPES_ACK: a bare header."""
 
@@ -237,7 +237,7 @@ _EventWire = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SpdmEvent:
     """One event of SEND_EVENT's list.
 
@@ -272,7 +272,7 @@ class SpdmEvent:
                 "event_detail": self.event_detail}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SendEvent(Message):
     """SEND_EVENT: events for a subscriber (EventCount, then the events)."""
 
@@ -295,7 +295,7 @@ class SendEvent(Message):
         return {"spdm_version": self.spdm_version, "events": [e.fields() for e in self.events]}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EventAck(Message):
     """EVENT_ACK: a bare header acknowledging the whole SEND_EVENT."""
 

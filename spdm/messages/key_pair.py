@@ -24,12 +24,12 @@ Erase carries no desired values and any that follow are trailing bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from construct import Bytes, Const, If, Int8ul, Int16ul, Int32ul, Padding, Rebuild, Struct, len_, this
 
 from ..codec import Message, header
+from ..record import record
 from .codes import KeyPairOperation, RequestCode, ResponseCode
 
 __all__ = [
@@ -49,7 +49,7 @@ def _pqc_algo(name: str) -> Struct:
     return name / Struct("_length" / Const(_PQC_ALGO_LEN, Int8ul), "value" / Int32ul)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetKeyPairInfo(Message):
     """GET_KEY_PAIR_INFO: which key pair (1-based)."""
 
@@ -59,7 +59,7 @@ class GetKeyPairInfo(Message):
     key_pair_id: int = 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyPairInfo(Message):
     """KEY_PAIR_INFO: one key pair's capabilities and current settings.
 
@@ -116,7 +116,7 @@ class KeyPairInfo(Message):
         return fields
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetKeyPairInfo(Message):
     """SET_KEY_PAIR_INFO: change, erase or generate one key pair.
 
@@ -165,7 +165,7 @@ class SetKeyPairInfo(Message):
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetKeyPairInfoAck(Message):
     """SET_KEY_PAIR_INFO_ACK: header only."""
 

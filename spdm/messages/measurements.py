@@ -10,7 +10,6 @@ specification is malformed.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import (
@@ -40,6 +39,7 @@ from ..codec import (
     low_nibble,
     opaque_data,
 )
+from ..record import record
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
     DMTF_RAW_BIT_STREAM,
@@ -93,7 +93,7 @@ def _fast_blocks(data: bytes, offset: int, end: int, count: int) -> tuple[dict[s
     return tuple(blocks) if offset == end else None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MeasurementBlock:
     """One DMTF measurement block.
 
@@ -150,7 +150,7 @@ class MeasurementBlock:
 # --- GET_MEASUREMENTS (DSP0274 1.3 Table 40) ------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetMeasurements(Message):
     """GET_MEASUREMENTS.
 
@@ -224,7 +224,7 @@ class GetMeasurements(Message):
 # --- MEASUREMENTS (DSP0274 1.3 Table 42) ----------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Measurements(Message):
     """MEASUREMENTS.
 

@@ -16,7 +16,6 @@ layout byte for byte (``vectors/libspdm-doe/spdm13-p384-endpoint-mel-keypair``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import (
@@ -36,6 +35,7 @@ from construct import (
 )
 
 from ..codec import Message, WireMessage, header
+from ..record import record
 from .codes import DMTF_RAW_BIT_STREAM, DmtfValueType, RequestCode, ResponseCode
 
 __all__ = [
@@ -63,7 +63,7 @@ _ENTRY_FIXED = 11
 """MELIndex, MeasIndex, DMTFSpecMeasurementValueType and DMTFSpecMeasurementValueSize."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MelEntry:
     """One DMTF MEL entry: what was extended into a hash-extended measurement.
 
@@ -95,7 +95,7 @@ class MelEntry:
                 "value_type": self.value_type, "value": self.value}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Mel(WireMessage):
     """The whole DMTF MEL (what the portions of MEASUREMENT_EXTENSION_LOG add up to).
 
@@ -131,7 +131,7 @@ class Mel(WireMessage):
 # --- GET_MEASUREMENT_EXTENSION_LOG / MEASUREMENT_EXTENSION_LOG (DSP0274 1.3 Tables 100-101) ---
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetMeasurementExtensionLog(Message):
     """GET_MEASUREMENT_EXTENSION_LOG: ``length`` bytes of the MEL from ``offset``."""
 
@@ -146,7 +146,7 @@ class GetMeasurementExtensionLog(Message):
     length: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MeasurementExtensionLog(Message):
     """MEASUREMENT_EXTENSION_LOG: one portion of the MEL and how much of it remains."""
 

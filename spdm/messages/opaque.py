@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from construct import (
@@ -37,6 +36,7 @@ from construct import (
 
 from ..codec import MAX_OPAQUE_SIZE, NO_PARAMS, build, parse_exact
 from ..errors import DecodeError, LocalProtocolError
+from ..record import record
 from .codes import RegistryId
 
 __all__ = [
@@ -110,7 +110,7 @@ SecuredMessageSupportedVersion = Struct(
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class OpaqueElement:
     """One opaque-data element.
 

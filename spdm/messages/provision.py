@@ -23,13 +23,13 @@ bit fields.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from construct import Bytes, Check, If, Int16ul, Padding, Rebuild, Struct, len_, this
 
 from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble
 from ..errors import LocalProtocolError
+from ..record import record
 from .codes import CERT_MODEL_NONE, RequestCode, ResponseCode
 
 __all__ = [
@@ -73,7 +73,7 @@ def set_certificate_attributes(slot_id: int, cert_model: int = CERT_MODEL_NONE,
     return slot_id | cert_model << _SET_MODEL_SHIFT | (_SET_ERASE if erase else 0)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetCsr(Message):
     """GET_CSR: ask the device for a PKCS#10 CSR of one of its key pairs."""
 
@@ -108,7 +108,7 @@ class GetCsr(Message):
         return bool(self.attributes & _CSR_OVERWRITE)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Csr(Message):
     """CSR: the device's DER-encoded PKCS#10 certificate signing request."""
 
@@ -126,7 +126,7 @@ class Csr(Message):
 _CHAIN_HEADER = struct.Struct("<H")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetCertificate(Message):
     """SET_CERTIFICATE: write (or, 1.3 Erase, clear) a certificate slot.
 
@@ -188,7 +188,7 @@ class SetCertificate(Message):
         return bool(self.attributes & _SET_ERASE)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetCertificateRsp(Message):
     """SET_CERTIFICATE_RSP: the slot was written."""
 

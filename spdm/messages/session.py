@@ -12,7 +12,6 @@ decoded with ``padded=True``, which strips it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import (
@@ -31,6 +30,7 @@ from construct import (
 
 from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble, opaque_data
 from ..errors import LocalProtocolError
+from ..record import record
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -61,7 +61,7 @@ RANDOM_DATA_SIZE = 32
 # --- KEY_EXCHANGE / KEY_EXCHANGE_RSP (DSP0274 1.3 Tables 64-66) -----------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyExchange(Message):
     """KEY_EXCHANGE: the requester's DHE share and session-ID half."""
 
@@ -85,7 +85,7 @@ class KeyExchange(Message):
     opaque_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyExchangeRsp(Message):
     """KEY_EXCHANGE_RSP: the responder's DHE share, signature and (usually) verify data."""
 
@@ -123,7 +123,7 @@ _opaque_14 = "opaque" / If(this.spdm_version >= 0x14, Struct(*opaque_data()))
 PSK_FINISH_RSP carry it from 1.4 on (PROTOCOLS.md §3.9/3.10; spdm14-p384 sends ``00 00``)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Opaque14(Message):
     """A message with the 1.4 opaque field after its header (``opaque_data`` stays b"" before 1.4)."""
 
@@ -144,7 +144,7 @@ class _Opaque14(Message):
         return fields
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finish(_Opaque14):
     """FINISH: ``attributes`` b0 = a requester signature is included (mutual auth)."""
 
@@ -162,7 +162,7 @@ class Finish(_Opaque14):
     requester_verify_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FinishRsp(_Opaque14):
     """FINISH_RSP: (1.4 opaque data and) verify data only when the handshake ran in the clear."""
 
@@ -179,7 +179,7 @@ class FinishRsp(_Opaque14):
 # --- PSK_EXCHANGE / PSK_FINISH (DSP0274 1.3 Tables 69-72) -----------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PskExchange(Message):
     """PSK_EXCHANGE: PSK hint, requester context and opaque data."""
 
@@ -204,7 +204,7 @@ class PskExchange(Message):
     opaque_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PskExchangeRsp(Message):
     """PSK_EXCHANGE_RSP: responder context, opaque data and verify data (always)."""
 
@@ -230,7 +230,7 @@ class PskExchangeRsp(Message):
     responder_verify_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PskFinish(_Opaque14):
     """PSK_FINISH: (1.4 opaque data and) the requester's verify data."""
 
@@ -244,7 +244,7 @@ class PskFinish(_Opaque14):
     requester_verify_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PskFinishRsp(_Opaque14):
     """PSK_FINISH_RSP: header only (plus the opaque data in 1.4)."""
 
@@ -255,7 +255,7 @@ class PskFinishRsp(_Opaque14):
 # --- HEARTBEAT, KEY_UPDATE, END_SESSION (DSP0274 1.3 Tables 73-78) --------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Heartbeat(Message):
     """HEARTBEAT: header only."""
 
@@ -263,7 +263,7 @@ class Heartbeat(Message):
     STRUCT = Struct(*header(RequestCode.HEARTBEAT))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HeartbeatAck(Message):
     """HEARTBEAT_ACK: header only."""
 
@@ -271,7 +271,7 @@ class HeartbeatAck(Message):
     STRUCT = Struct(*header(ResponseCode.HEARTBEAT_ACK))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyUpdate(Message):
     """KEY_UPDATE: ``key_operation`` 1 UpdateKey, 2 UpdateAllKeys, 3 VerifyNewKey; ``tag`` echoed."""
 
@@ -282,7 +282,7 @@ class KeyUpdate(Message):
     tag: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyUpdateAck(Message):
     """KEY_UPDATE_ACK: echoes the request's operation and tag."""
 
@@ -293,7 +293,7 @@ class KeyUpdateAck(Message):
     tag: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EndSession(Message):
     """END_SESSION: ``attributes`` b0 = NegotiatedStateClearingIndicator."""
 
@@ -303,7 +303,7 @@ class EndSession(Message):
     attributes: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EndSessionAck(Message):
     """END_SESSION_ACK: header only."""
 
@@ -314,7 +314,7 @@ class EndSessionAck(Message):
 # --- Encapsulated requests (DSP0274 1.3 Tables 79-83) ---------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetEncapsulatedRequest(Message):
     """GET_ENCAPSULATED_REQUEST: header only."""
 
@@ -322,7 +322,7 @@ class GetEncapsulatedRequest(Message):
     STRUCT = Struct(*header(RequestCode.GET_ENCAPSULATED_REQUEST))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EncapsulatedRequest(Message):
     """ENCAPSULATED_REQUEST: a request of the responder's for the requester to answer."""
 
@@ -336,7 +336,7 @@ class EncapsulatedRequest(Message):
     encapsulated_request: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeliverEncapsulatedResponse(Message):
     """DELIVER_ENCAPSULATED_RESPONSE: the requester's answer to an encapsulated request."""
 
@@ -350,7 +350,7 @@ class DeliverEncapsulatedResponse(Message):
     encapsulated_response: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EncapsulatedResponseAck(Message):
     """ENCAPSULATED_RESPONSE_ACK: the next encapsulated request, or the end of the flow.
 

@@ -7,7 +7,7 @@ follows the header's SPDMVersion byte, so one class serves every version.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
 from construct import (
@@ -29,6 +29,7 @@ from construct import (
 )
 
 from ..codec import CodecContext, FastFields, Message, header
+from ..record import record
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -192,7 +193,7 @@ def _fast_capabilities(data: bytes, code: int) -> FastFields:
 # --- GET_VERSION / VERSION (DSP0274 1.3 Tables 8-10) ---------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetVersion(Message):
     """GET_VERSION: always SPDMVersion 0x10; resets the connection."""
 
@@ -202,7 +203,7 @@ class GetVersion(Message):
     spdm_version: int = 0x10
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Version(Message):
     """VERSION: the responder's version entries (u16: major.minor.update.alpha nibbles)."""
 
@@ -255,7 +256,7 @@ _CapabilityBody = Struct(
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _CapabilitiesBase(Message):
     param1: int = 0
     ct_exponent: int = 0
@@ -289,7 +290,7 @@ class _CapabilitiesBase(Message):
         return fields
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetCapabilities(_CapabilitiesBase):
     """GET_CAPABILITIES: 4 bytes in 1.0, 12 in 1.1, 20 from 1.2.
 
@@ -316,7 +317,7 @@ SUPPORTED_ALGORITHMS_FIXED_SIZE = 30
 """The SupportedAlgorithms block without its AlgStructs (NEGOTIATE_ALGORITHMS from Param1 on)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Capabilities(_CapabilitiesBase):
     """CAPABILITIES: 12 bytes in 1.0/1.1, 20 from 1.2.
 
@@ -369,7 +370,7 @@ class Capabilities(_CapabilitiesBase):
 # --- NEGOTIATE_ALGORITHMS / ALGORITHMS (DSP0274 1.3 Tables 14-19) ---------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AlgStruct:
     """One AlgStruct: AlgType, its bitmask, and any external (4-byte) algorithm entries."""
 
@@ -404,7 +405,7 @@ _pqc_field = IfThenElse(this.spdm_version >= 0x14, Int32ul, Padding(4))
 """PqcAsymAlgo (request offset 16) / PqcAsymSel (response offset 20): 1.4; reserved before."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _AlgorithmsBase(Message):
     """What NEGOTIATE_ALGORITHMS and ALGORITHMS share: the AlgStruct tail and Length.
 
@@ -437,7 +438,7 @@ class _AlgorithmsBase(Message):
         return next((a.alg_supported for a in self.alg_structs if a.alg_type == alg_type), 0)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NegotiateAlgorithms(_AlgorithmsBase):
     """NEGOTIATE_ALGORITHMS: the requester's supported algorithm sets.
 
@@ -515,7 +516,7 @@ class NegotiateAlgorithms(_AlgorithmsBase):
             return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Algorithms(_AlgorithmsBase):
     """ALGORITHMS: the responder's selections, one bit per field.
 

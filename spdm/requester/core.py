@@ -14,7 +14,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backend import IdentityBackend
@@ -47,6 +47,7 @@ from ..messages.codes import (
     SpdmVersion,
 )
 from ..negotiation import CMA_MAX_CT_EXPONENT, MEAS_CAPS, Negotiated
+from ..record import record
 from ..secured import DOE_RECORDS, RecordFormat, SequenceExhausted, open_record
 from ..session import Session, SessionPhase
 from ..slot_keys import SlotKey
@@ -84,7 +85,7 @@ _CRYPTO_REQUESTS = frozenset({
 """Requests a responder may take CT (not ST1) to answer."""
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Pending:
     """The request in flight and how to decode its response.
 
@@ -107,7 +108,7 @@ _Req = TypeVar("_Req", bound=Message)
 _Rsp = TypeVar("_Rsp", bound=Message)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Route(Generic[_Req, _Rsp]):
     """How the response to one request is decoded and which handler checks it.
 

@@ -8,10 +8,11 @@ answer is processed or when the peer answers one of its requests with ERROR.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
 from ..crypto import DheKeyPair, KemKeyPair
+from ..record import record
 from ..session import Session
 from ..state import (
     CERTIFICATE_TRANSITIONS,
@@ -28,7 +29,7 @@ from ..state import (
 __all__ = ["CertificateRetrieval", "EncapsulatedFlow", "Handshake", "KeyUpdateFlow", "KnownSecret"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class KnownSecret:
     """A DHE shared secret known in advance: what a follower uses instead of its own key."""
 
@@ -44,7 +45,7 @@ def _certificate_machine() -> Machine[CertificateState]:
     return Machine("certificate retrieval", CERTIFICATE_TRANSITIONS, CertificateState.IDLE)
 
 
-@dataclass
+@record
 class CertificateRetrieval:
     """One slot's chain, fetched portion by portion (GET_CERTIFICATE)."""
 
@@ -69,7 +70,7 @@ def _handshake_machine() -> Machine[HandshakeState]:
     return Machine("session handshake", HANDSHAKE_TRANSITIONS, HandshakeState.IDLE)
 
 
-@dataclass
+@record
 class Handshake:
     """A session being established: from KEY_EXCHANGE/PSK_EXCHANGE to FINISH/PSK_FINISH.
 
@@ -98,7 +99,7 @@ def _encapsulated_machine() -> Machine[EncapsulatedState]:
     return Machine("encapsulated flow", ENCAPSULATED_TRANSITIONS, EncapsulatedState.IDLE)
 
 
-@dataclass
+@record
 class EncapsulatedFlow:
     """The responder's requests to us (mutual authentication, its key update).
 
@@ -138,7 +139,7 @@ def _key_update_machine() -> Machine[KeyUpdateState]:
     return Machine("key update", KEY_UPDATE_TRANSITIONS, KeyUpdateState.IDLE)
 
 
-@dataclass
+@record
 class KeyUpdateFlow:
     """A key update we started: UpdateKey/UpdateAllKeys, then VerifyNewKey."""
 

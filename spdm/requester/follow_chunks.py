@@ -10,16 +10,17 @@ the engine like any other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..errors import DecodeError, LocalProtocolError, RemoteProtocolError
 from ..messages import ChunkSend, ChunkSendAck
+from ..record import record
 from ..session import Session
 
 __all__ = ["ChunkedRequest"]
 
 
-@dataclass
+@record
 class ChunkedRequest:
     """The CHUNK_SENDs of one large request seen so far.
 

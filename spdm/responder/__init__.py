@@ -41,7 +41,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,7 @@ from ..messages import (
 )
 from ..messages.codes import CapabilityFlags, RequestCode, ResponseCode, SpdmVersion
 from ..negotiation import MEAS_CAPS, Negotiated
+from ..record import record
 from ..secured import open_record, record_session_id, seal
 from ..session import Session, SessionPhase
 from ..state import ConnectionState, next_state
@@ -96,7 +97,7 @@ RDTM = 1
 
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Pending:
     """A response computed but held back behind ResponseNotReady.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from ..crypto import signature_size
 from ..errors import ConfigurationError, LocalProtocolError, RemoteProtocolError, SpdmErrorCode
 from ..messages.codes import BaseHashAlgo, CapabilityFlags, SpdmVersion
 from ..negotiation import Negotiated
+from ..record import record
 from ..session import Session
 from ..slot_keys import slot_key, usage_allows
 from ..slots import provisioned_chains
@@ -67,7 +68,7 @@ def response_too_large(size: int, limit: int) -> RemoteProtocolError:
 _CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
 
 
-@dataclass
+@record
 class Connection:
     """What one SPDM connection has settled so far, as the responder sees it.
 

@@ -61,7 +61,7 @@ Decisions where DSP0274 leaves room, following libspdm where it has an answer:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..errors import ProtocolError, RemoteProtocolError, SpdmErrorCode
 from ..messages import ChunkGet, ChunkResponse, ChunkSend, ChunkSendAck, ErrorResponse
@@ -73,6 +73,7 @@ from ..messages.chunk import (
     chunk_header_size,
 )
 from ..messages.codes import RequestCode, ResponseCode, SpdmVersion
+from ..record import record
 from ..session import Session
 from ._connection import Connection, invalid_request, unsupported_request
 
@@ -82,7 +83,7 @@ _DOE_PAD = 3
 """Zero bytes a DOE object may add after a message to reach a whole dword."""
 
 
-@dataclass
+@record
 class _LargeResponse:
     """A response waiting to be fetched by CHUNK_GET on ``channel`` (None: in the clear)."""
 
@@ -93,7 +94,7 @@ class _LargeResponse:
     next_seq_no: int = 0
 
 
-@dataclass
+@record
 class _LargeRequest:
     """A request being reassembled from the CHUNK_SENDs of ``channel`` (None: in the clear)."""
 
@@ -101,7 +102,7 @@ class _LargeRequest:
     channel: Session | None = field(repr=False)
 
 
-@dataclass
+@record
 class ChunkContext:
     """One connection's chunk transfers in progress: at most one each way.
 

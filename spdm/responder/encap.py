@@ -23,7 +23,7 @@ events waiting, it gets an encapsulated SEND_EVENT (:mod:`.event`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from ..crypto import (
     SpdmCertChain,
@@ -53,6 +53,7 @@ from ..messages import (
     peek_code,
 )
 from ..messages.codes import RequestCode, ResponseCode
+from ..record import record
 from ..session import Session, SessionPhase
 from ..transcript import MAX_MESSAGE_B_SIZE
 from . import event as events
@@ -88,7 +89,7 @@ the bound, repeating one DELIVER_ENCAPSULATED_RESPONSE grew the device's
 memory by twice the portion each time (fuzz finding 09)."""
 
 
-@dataclass
+@record
 class EncapState:
     """Where one session's encapsulated flow stands.
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..backend import ResponderBackend
 from ..errors import DecodeError
@@ -68,6 +68,7 @@ from ..messages.event import (
     event_lost_detail,
     index_mask,
 )
+from ..record import record
 from ..session import Session, SessionPhase
 from ._connection import Connection, invalid_request
 
@@ -101,7 +102,7 @@ _ENCAP_OVERHEAD = 8 + 8
 """ENCAPSULATED_RESPONSE_ACK's 8 bytes (1.2+) and SEND_EVENT's header and EventCount."""
 
 
-@dataclass
+@record
 class Subscriber:
     """One session's subscription and its undelivered events.
 
@@ -124,7 +125,7 @@ class Subscriber:
     reported_lost: int | None = None
 
 
-@dataclass
+@record
 class EventState:
     """The device's event subscriptions, per SessionID, and each session's next EventInstanceID."""
 

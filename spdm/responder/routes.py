@@ -7,7 +7,6 @@ first SPDM version that defines it.  :class:`spdm.responder.Responder` dispatche
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ..errors import RemoteProtocolError, SpdmErrorCode
@@ -44,6 +43,7 @@ from ..messages.event import GetSupportedEventTypes, SubscribeEventTypes
 from ..messages.key_pair import GetKeyPairInfo, SetKeyPairInfo
 from ..messages.mel import GetMeasurementExtensionLog
 from ..negotiation import MEAS_CAPS
+from ..record import record
 from . import auth, encap, measurements, provision, vca
 from . import chunk as chunking
 from . import session as secure
@@ -65,7 +65,7 @@ HANDSHAKE = "the way the handshake travels"
 """FINISH: in the clear when both sides set HANDSHAKE_IN_THE_CLEAR_CAP, inside the session otherwise."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Route(Generic[M]):
     """How one implemented request is decoded and handled, and what it needs from us.
 

@@ -13,15 +13,16 @@ an MCTP transport header into its MCTP captures only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from spdm.secured import RecordFormat
 
+from ..record import record
+
 __all__ = ["BindingCodec", "BoundMessage", "MessageCodec"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BoundMessage:
     """One message of a binding.
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -28,6 +27,7 @@ from spdm.config import RequesterConfig
 from spdm.driver import REQUEST_DEADLINE, RequesterDriver
 from spdm.requester import Requester
 
+from ..record import record
 from . import DoeTransport
 from .binding import BoundMessage, MessageCodec
 
@@ -46,7 +46,7 @@ class MessageChannel(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BindingChannel:
     """A channel to a device that speaks a message binding, and that binding's codec.
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import IntEnum
 
 from construct import (
@@ -32,6 +31,8 @@ from construct import (
 )
 
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError
+
+from ..record import record
 
 __all__ = [
     "DOE_HEADER_SIZE",
@@ -122,7 +123,7 @@ def _discovery_fields(layout: struct.Struct, payload: bytes, what: str) -> tuple
     return layout.unpack(payload)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DataObject:
     """One DOE data object, header fields plus payload.
 
@@ -225,7 +226,7 @@ def decode_data_object(data: bytes) -> DataObject:
     return DataObject(vendor_id, object_type, bytes(data[DOE_HEADER_SIZE:]))
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DiscoveryRequest:
     """DOE Discovery request (PCIe r6.x §6.30.1.1).
 
@@ -242,7 +243,7 @@ class DiscoveryRequest:
         _check_range("version", self.version, 1 << 8)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DiscoveryResponse:
     """DOE Discovery response (PCIe r6.x §6.30.1.1).
 

@@ -8,7 +8,6 @@ socket protocol around them (handshake, replies, timeouts) is
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -25,6 +24,8 @@ from construct import (
 )
 
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError, TransportError
+
+from ..record import record
 
 __all__ = [
     "FRAME_HEADER_SIZE",
@@ -83,7 +84,7 @@ PlatformData = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class SocketFrame:
     """One platform-data frame.
 

@@ -23,7 +23,6 @@ direction, restarting at each key update).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
@@ -32,6 +31,7 @@ from construct import BitsInteger, BitStruct, ConstructError, Flag, GreedyBytes,
 from spdm.errors import DecodeError
 from spdm.secured import RecordFormat
 
+from ..record import record
 from .binding import BoundMessage
 
 __all__ = [
@@ -134,7 +134,7 @@ def _type_byte(message: BoundMessage) -> bytes:
     return bytes([MctpMessageType.SECURED_SPDM if message.secured else MctpMessageType.SPDM])
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MctpMessageCodec:
     """MCTP messages as spdm-emu's socket carries them (a :class:`~spdm.transport.binding.MessageCodec`)."""
 
@@ -162,7 +162,7 @@ MCTP_MESSAGES: Final = MctpMessageCodec()
 """The codec of the MCTP messages spdm-emu's socket carries (``--trans MCTP``)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MctpCaptureCodec:
     """The records of a LINKTYPE_MCTP capture (a :class:`~spdm.transport.binding.BindingCodec`)."""
 

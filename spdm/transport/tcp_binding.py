@@ -15,7 +15,6 @@ DSP0287: the reference set uses 147 (LINKTYPE_USER0), one message per record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
@@ -24,6 +23,7 @@ from construct import Const, ConstructError, Int8ul, Int16ul, Struct
 from spdm.errors import DecodeError, LocalProtocolError
 from spdm.secured import RecordFormat
 
+from ..record import record
 from .binding import BoundMessage
 
 __all__ = [
@@ -118,7 +118,7 @@ TCP_RECORDS: Final = RecordFormat(frame=frame_message, unframe=unframe_message)
 """DSP0287 as libspdm implements it: no wire sequence number, no random padding, an inner binding header."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TcpCaptureCodec:
     """The records of a DSP0287 capture (a :class:`~spdm.transport.binding.BindingCodec`)."""
 

@@ -14,7 +14,6 @@ stay on the object as ``raw``.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import ClassVar
 
 from construct import (
@@ -33,6 +32,7 @@ from construct import (
 
 from spdm.codec import NO_PARAMS, WireMessage, parse_head
 from spdm.errors import DecodeError
+from spdm.record import record
 
 from .codes import PROTOCOL_ID, TDISP_VERSION_1_0
 
@@ -91,7 +91,7 @@ TdispMessageHeader = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class TdispHeader:
     """The header fields of a TDISP payload, read before its type is known.
 
@@ -120,7 +120,7 @@ def peek_header(payload: bytes) -> TdispHeader:
     return TdispHeader(fields["version"], fields["message_type"], fields["interface_id"])
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TdispMessage(WireMessage):
     """Base of every TDISP message dataclass (PCIe 6.x §11.3).
 

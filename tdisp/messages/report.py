@@ -7,12 +7,12 @@ byte.  An :class:`MmioRange` is also the payload of SET_MMIO_ATTRIBUTE_REQUEST.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import Array, Bytes, Construct, Int16ul, Int32ul, Int64ul, Padding, Rebuild, Struct, len_, this
 
 from spdm.codec import WireMessage
+from spdm.record import record
 
 from .codes import InterfaceInfo, MmioAttributes, known_bits
 
@@ -43,7 +43,7 @@ TdiReport = Struct(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class MmioRange:
     """One MMIO range of a TDI (PCIe 6.x Table 11-15 MMIO_RANGE).
 
@@ -91,7 +91,7 @@ class MmioRange:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class InterfaceReport(WireMessage):
     """The TDI report: what the DSM locked, for the TVM to check (PCIe 6.x §11.3.11).
 

@@ -7,10 +7,11 @@ and ignored on read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Int64sl, Int64ul, Padding, Struct
+
+from spdm.record import record
 
 from ._base import TdispMessage, header, vendor_fields
 from .codes import NONCE_SIZE, LockInterfaceFlags, TdispRequestCode, known_bits
@@ -104,7 +105,7 @@ TdispVdmReq = Struct(
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetTdispVersion(TdispMessage):
     """GET_TDISP_VERSION (PCIe 6.x §11.3.4): always sent with TDISPVersion 1.0."""
 
@@ -112,7 +113,7 @@ class GetTdispVersion(TdispMessage):
     STRUCT = TdispGetVersion
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetTdispCapabilities(TdispMessage):
     """GET_TDISP_CAPABILITIES (PCIe 6.x §11.3.6).
 
@@ -126,7 +127,7 @@ class GetTdispCapabilities(TdispMessage):
     tsm_caps: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LockInterfaceRequest(TdispMessage):
     """LOCK_INTERFACE_REQUEST (PCIe 6.x §11.3.8): move the TDI to CONFIG_LOCKED.
 
@@ -152,7 +153,7 @@ class LockInterfaceRequest(TdispMessage):
         return {**fields, "flags": LockInterfaceFlags(known_bits(LockInterfaceFlags, fields["flags"]))}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetDeviceInterfaceReport(TdispMessage):
     """GET_DEVICE_INTERFACE_REPORT (PCIe 6.x §11.3.10): one portion of the TDI report.
 
@@ -170,7 +171,7 @@ class GetDeviceInterfaceReport(TdispMessage):
     length: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GetDeviceInterfaceState(TdispMessage):
     """GET_DEVICE_INTERFACE_STATE (PCIe 6.x §11.3.12)."""
 
@@ -178,7 +179,7 @@ class GetDeviceInterfaceState(TdispMessage):
     STRUCT = TdispGetDeviceInterfaceState
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StartInterfaceRequest(TdispMessage):
     """START_INTERFACE_REQUEST (PCIe 6.x §11.3.14): move the TDI to RUN.
 
@@ -192,7 +193,7 @@ class StartInterfaceRequest(TdispMessage):
     start_interface_nonce: bytes = b"\x00" * NONCE_SIZE
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StopInterfaceRequest(TdispMessage):
     """STOP_INTERFACE_REQUEST (PCIe 6.x §11.3.16): back to CONFIG_UNLOCKED from any state."""
 
@@ -200,7 +201,7 @@ class StopInterfaceRequest(TdispMessage):
     STRUCT = TdispStopInterfaceReq
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BindP2pStreamRequest(TdispMessage):
     """BIND_P2P_STREAM_REQUEST (PCIe 6.x §11.3.18).
 
@@ -214,7 +215,7 @@ class BindP2pStreamRequest(TdispMessage):
     p2p_stream_id: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UnbindP2pStreamRequest(TdispMessage):
     """UNBIND_P2P_STREAM_REQUEST (PCIe 6.x §11.3.20).
 
@@ -228,7 +229,7 @@ class UnbindP2pStreamRequest(TdispMessage):
     p2p_stream_id: int = 0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetMmioAttributeRequest(TdispMessage):
     """SET_MMIO_ATTRIBUTE_REQUEST (PCIe 6.x §11.3.22).
 
@@ -250,7 +251,7 @@ class SetMmioAttributeRequest(TdispMessage):
         return {**super()._to_fields(), "mmio_range": self.mmio_range.as_fields()}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VdmRequest(TdispMessage):
     """VDM_REQUEST (PCIe 6.x Table 11-29): a vendor-defined TDISP request.
 

@@ -6,7 +6,6 @@ the spec message.  Reserved fields are built as zero and ignored on read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from construct import (
@@ -28,6 +27,7 @@ from construct import (
 
 from spdm.codec import WireMessage
 from spdm.errors import DecodeError
+from spdm.record import record
 
 from ..errors import TdispErrorCode, error_name
 from ._base import TdispMessage, header, vendor_fields
@@ -140,7 +140,7 @@ _DEFINED_ERRORS = frozenset(int(c) for c in TdispErrorCode)
 TdispVendorErrorData = Struct(*vendor_fields("vendor_err_data"))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TdispVersion(TdispMessage):
     """TDISP_VERSION (PCIe 6.x Table 11-7).
 
@@ -154,7 +154,7 @@ class TdispVersion(TdispMessage):
     version_num_entries: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TdispCapabilities(TdispMessage):
     """TDISP_CAPABILITIES (PCIe 6.x Table 11-9).
 
@@ -192,7 +192,7 @@ class TdispCapabilities(TdispMessage):
         return {**super()._to_fields(), "req_msgs_supported": bitmap}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LockInterfaceResponse(TdispMessage):
     """LOCK_INTERFACE_RESPONSE (PCIe 6.x Table 11-11).
 
@@ -206,7 +206,7 @@ class LockInterfaceResponse(TdispMessage):
     start_interface_nonce: bytes = b"\x00" * NONCE_SIZE
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceInterfaceReport(TdispMessage):
     """DEVICE_INTERFACE_REPORT (PCIe 6.x Table 11-14): one portion of the TDI report.
 
@@ -227,7 +227,7 @@ class DeviceInterfaceReport(TdispMessage):
         return len(self.report_bytes)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceInterfaceState(TdispMessage):
     """DEVICE_INTERFACE_STATE (PCIe 6.x Table 11-17).
 
@@ -245,7 +245,7 @@ class DeviceInterfaceState(TdispMessage):
         return {**fields, "tdi_state": TdiState(fields["tdi_state"])}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StartInterfaceResponse(TdispMessage):
     """START_INTERFACE_RESPONSE (PCIe 6.x §11.3.15): the TDI is in RUN."""
 
@@ -253,7 +253,7 @@ class StartInterfaceResponse(TdispMessage):
     STRUCT = TdispStartInterfaceRsp
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StopInterfaceResponse(TdispMessage):
     """STOP_INTERFACE_RESPONSE (PCIe 6.x §11.3.17): the TDI is in CONFIG_UNLOCKED."""
 
@@ -261,7 +261,7 @@ class StopInterfaceResponse(TdispMessage):
     STRUCT = TdispStopInterfaceRsp
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BindP2pStreamResponse(TdispMessage):
     """BIND_P2P_STREAM_RESPONSE (PCIe 6.x §11.3.19)."""
 
@@ -269,7 +269,7 @@ class BindP2pStreamResponse(TdispMessage):
     STRUCT = TdispBindP2pStreamRsp
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UnbindP2pStreamResponse(TdispMessage):
     """UNBIND_P2P_STREAM_RESPONSE (PCIe 6.x §11.3.21)."""
 
@@ -277,7 +277,7 @@ class UnbindP2pStreamResponse(TdispMessage):
     STRUCT = TdispUnbindP2pStreamRsp
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SetMmioAttributeResponse(TdispMessage):
     """SET_MMIO_ATTRIBUTE_RESPONSE (PCIe 6.x §11.3.23)."""
 
@@ -285,7 +285,7 @@ class SetMmioAttributeResponse(TdispMessage):
     STRUCT = TdispSetMmioAttributeRsp
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VdmResponse(TdispMessage):
     """VDM_RESPONSE (PCIe 6.x Table 11-30).
 
@@ -303,7 +303,7 @@ class VdmResponse(TdispMessage):
     vendor_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VendorErrorData(WireMessage):
     """EXTENDED_ERROR_DATA of a VENDOR_SPECIFIC_ERROR (PCIe 6.x Table 11-28).
 
@@ -323,7 +323,7 @@ class VendorErrorData(WireMessage):
     vendor_err_data: bytes = b""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TdispErrorMessage(TdispMessage):
     """TDISP_ERROR (PCIe 6.x Tables 11-26/11-27): a request was refused.
 

@@ -171,7 +171,8 @@ def test_untrusted_chain_fails() -> None:
 
 
 @pytest.mark.parametrize("edit", ["block-value", "block-type", "extra-block", "missing-block", "vca",
-                                  "name", "slot-certs", "profile", "challenge-m1", "challenge-slot"])
+                                  "name", "slot-certs", "profile", "challenge-m1", "challenge-slot",
+                                  "vca-renamed", "challenge-renamed", "legacy-claim"])
 def test_stated_claims_must_be_the_signed_ones(edit: str) -> None:
     claims = claims_of(token())
     device = device_of(claims)
@@ -201,6 +202,12 @@ def test_stated_claims_must_be_the_signed_ones(edit: str) -> None:
             device[CHALLENGE][5] = m1[:-1] + bytes([m1[-1] ^ 1])
         case "challenge-slot":
             device[CHALLENGE][1] = 3
+        case "vca-renamed":  # one bit of its key: an optional claim must not drop out unnoticed
+            device[VCA ^ 1] = device.pop(VCA)
+        case "challenge-renamed":
+            device[CHALLENGE ^ 1] = device.pop(CHALLENGE)
+        case "legacy-claim":  # defined by the draft, neither written nor checked by devsec
+            device[3805] = {1: b"\x00" * 4}
     with pytest.raises((VerificationError, DecodeError)):
         verify_eat(rewrap(claims), NONCE, (root(),), NOW)
 
@@ -215,3 +222,13 @@ def test_export_refuses_another_nonce() -> None:
 def test_malformed_tokens_are_decode_errors(data: bytes) -> None:
     with pytest.raises(DecodeError):
         verify_eat(data, NONCE, (root(),), NOW)
+
+
+def test_bytes_after_a_cbor_item_are_refused() -> None:
+    """cbor2 alone reads the first item and ignores the rest: a claims-set map whose count
+    were lowered by one would drop its last claim, the rest passing as trailing bytes."""
+    collection = cbor2.loads(token())
+    media_type, inner = collection["dat"]
+    for data in (token() + b"\x00", cbor2.dumps({"dat": [media_type, inner + b"\xa0"]})):
+        with pytest.raises(DecodeError, match="follow the CBOR item"):
+            verify_eat(data, NONCE, (root(),), NOW)

@@ -11,13 +11,13 @@ exit non-zero: it may never report success on such a device.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from spdm.backend import ResponderBackend
 from spdm.config import ResponderConfig
 from spdm.device import DeviceModel
 from spdm.messages.codes import CapabilityFlags
+from spdm.record import record
 
 if TYPE_CHECKING:
     from .context import RequesterContext
@@ -33,7 +33,7 @@ NO_CAPS = CapabilityFlags(0)
 """No capability: a case whose device advertises all of the emulator's defaults."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RequesterCase:
     """One requester conformance case.
 

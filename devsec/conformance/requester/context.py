@@ -7,7 +7,7 @@ requester sent and what the device answered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from spdm.record import record
 
 from ..context import Assertion, Exchange, value_text
 
@@ -17,7 +17,7 @@ SUCCESS = 0
 """The exit status by which a requester reports success."""
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RequesterRun:
     """One run of the requester under test.
 

@@ -8,8 +8,10 @@ version of its own (the requester picks it) and no device profile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from spdm.record import record
 
 from ..context import Assertion
 from ..report import assertion_dict
@@ -19,7 +21,7 @@ from .case import RequesterCase
 __all__ = ["RequesterResult", "RequesterSuiteResult", "to_json"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RequesterResult:
     """One requester case's verdict and everything it judged (reason: why skipped or erred)."""
 
@@ -55,7 +57,7 @@ class RequesterResult:
         return self.case.title
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RequesterSuiteResult:
     """A whole requester run: every case result and the wall time."""
 

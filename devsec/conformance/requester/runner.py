@@ -17,10 +17,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from spdm.device import DeviceModel
+from spdm.record import record
 from spdm.transport import EmuSocketServer
 
 from ..runner import Verdict
@@ -37,7 +37,7 @@ RUN_TIMEOUT = 5.0
 _OUTPUT_TAIL = 300
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Requester:
     """The requester under test and what it is given.
 

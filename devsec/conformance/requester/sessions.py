@@ -10,9 +10,8 @@ END_SESSION 73-78) and DSP0277 1.2 for records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from spdm.messages.codes import CapabilityFlags, RequestCode, ResponseCode
+from spdm.record import record
 from spdm.session import session_id_of
 from spdm.state import KeyUpdateOperation
 
@@ -35,7 +34,7 @@ _ENCAPSULATED = frozenset({RequestCode.GET_ENCAPSULATED_REQUEST, RequestCode.DEL
 _UPDATES = frozenset({KeyUpdateOperation.UPDATE_KEY, KeyUpdateOperation.UPDATE_ALL_KEYS})
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class OpenedSession:
     """A session the requester's handshake opened.
 
@@ -191,10 +190,10 @@ def ids(ctx: RequesterContext) -> None:
         ctx.check("ReqSessionID is non-zero", session.req_half != 0, expected="a non-zero half",
                   actual=f"0x{session.req_half:04x}", exchange=session.handshake)
         formed = {s.session_id for s in sessions_of(run)}
-        for record in run.dropped:
-            ctx.check("the record carries a SessionID a handshake formed", record.session_id in formed,
+        for dropped in run.dropped:
+            ctx.check("the record carries a SessionID a handshake formed", dropped.session_id in formed,
                       expected=" or ".join(f"0x{s:08x}" for s in sorted(formed)),
-                      actual=f"0x{record.session_id or 0:08x}", exchange=record)
+                      actual=f"0x{dropped.session_id or 0:08x}", exchange=dropped)
         inside = session.exchanges(run)
         ctx.check("records in the session carry ReqSessionID | RspSessionID << 16", bool(inside),
                   expected=f"records with SessionID 0x{session.session_id:08x}",

@@ -538,3 +538,18 @@ def test_pem_round_trip(identities: dict[BaseAsymAlgo, DeviceIdentity]) -> None:
     pem = b"".join(c.to_pem() for c in certs)
     assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
     assert load_certificates(pem) == list(certs)
+
+
+def test_a_signature_bit_string_with_unused_bits_is_refused() -> None:
+    """The signature does not cover its own BIT STRING's unused-bits octet, and the X.509
+    parser reads the signature bytes whatever it says (when the bits it would drop are 0)."""
+    der = next(der for der in (generate_device_identity(BaseAsymAlgo.ECDSA_P256).certificates[-1].der
+                               for _ in range(64)) if not der[-1] & 1)
+    # the signatureValue is the certificate's last element: a short-form BIT STRING to the end
+    start = next(pos for pos in range(len(der) - 3, 0, -1)
+                 if der[pos] == 0x03 and der[pos + 1] == len(der) - pos - 2)
+    assert der[start + 2] == 0
+    changed = der[:start + 2] + b"\x01" + der[start + 3:]
+    assert x509.load_der_x509_certificate(changed).signature == x509.load_der_x509_certificate(der).signature
+    with pytest.raises(DecodeError, match="unused bits"):
+        Certificate(changed)
