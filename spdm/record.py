@@ -20,7 +20,8 @@ work split so that nothing is compiled per class:
   body depends only on the *shape* of the fields (how many, which take a
   factory, which are keyword-only, frozen or not), so it is compiled once per
   shape with placeholder names and renamed per class with
-  :meth:`types.CodeType.replace`.
+  :meth:`types.CodeType.replace`; and it is made on first use, so a process
+  compiles only the shapes of the records it instantiates.
 
 The generated methods behave as dataclasses' do (``tests/spdm/test_record.py``
 compares every record of devsec with the dataclass its arguments would give).
@@ -110,7 +111,8 @@ def _process(cls: _T, *, frozen: bool, slots: bool, eq: bool) -> _T:
     fields = dataclasses.fields(made)
     if any(_is_initvar(f.type) for f in made.__dataclass_fields__.values()):
         raise TypeError(f"{made.__name__}: a record takes no InitVar fields")
-    _set_new(made, "__init__", _init(made, fields, frozen=frozen, slots=slots))
+    _check_order(fields)
+    _set_new(made, "__init__", _LazyInit(made, fields, frozen=frozen, slots=slots))
     _set_new(made, "__repr__", _repr(tuple(f.name for f in fields if f.repr)))
     if eq:
         _set_new(made, "__eq__", _eq(tuple(f.name for f in fields if f.compare)))
@@ -132,6 +134,19 @@ def _process(cls: _T, *, frozen: bool, slots: bool, eq: bool) -> _T:
     return cast(_T, made)
 
 
+def _check_order(fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    """Refuse, when the class is made as dataclasses does, a positional parameter without a
+    default after one with (``__init__`` itself is made later)."""
+    seen_default = False
+    for f in fields:
+        if f.init and not f.kw_only:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                if seen_default:
+                    raise TypeError(f"non-default argument {f.name!r} follows default argument")
+            else:
+                seen_default = True
+
+
 def _is_initvar(annotation: object) -> bool:
     """Whether a field is an ``InitVar``, written as a type or as a string annotation."""
     if isinstance(annotation, str):
@@ -143,6 +158,28 @@ def _set_new(cls: type, name: str, value: object) -> None:
     """Add ``name`` unless the class body defined it (dataclasses' rule for generated methods)."""
     if name not in cls.__dict__:
         setattr(cls, name, value)
+
+
+class _LazyInit:
+    """A record's ``__init__``, made the first time anything looks it up.
+
+    Instantiating the class, ``cls.__init__`` and ``inspect.signature(cls)`` all
+    go through this descriptor, which makes the real function (:func:`_init`),
+    puts it on the class in its own place and hands it out: nobody sees the
+    descriptor, and a class a process never instantiates never has its
+    ``__init__`` made (most of a one-shot command's records).
+    """
+
+    __slots__ = ("_cls", "_fields", "_frozen", "_slots")
+
+    def __init__(self, cls: type, fields: tuple[dataclasses.Field[Any], ...], *, frozen: bool,
+                 slots: bool) -> None:
+        self._cls, self._fields, self._frozen, self._slots = cls, fields, frozen, slots
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        function = _init(self._cls, self._fields, frozen=self._frozen, slots=self._slots)
+        setattr(self._cls, "__init__", function)  # noqa: B010 (the class's own attribute, by name)
+        return function.__get__(instance, owner)
 
 
 def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...], *, frozen: bool,
@@ -158,7 +195,6 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...], *, frozen: bool
     kwdefaults: dict[str, object] = {}
     annotations: dict[str, Any] = {}
     body: list[str] = []
-    seen_default = False
     for n, f in enumerate(fields):
         name = placeholder[f.name]
         has_factory = f.default_factory is not dataclasses.MISSING
@@ -170,11 +206,7 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...], *, frozen: bool
                 if default is not dataclasses.MISSING:
                     kwdefaults[f.name] = default
             else:
-                if default is dataclasses.MISSING:
-                    if seen_default:
-                        raise TypeError(f"non-default argument {f.name!r} follows default argument")
-                else:
-                    seen_default = True
+                if default is not dataclasses.MISSING:
                     defaults.append(default)
                 positional.append(name)
             value = (f"__dataclass_dflt_{n}__() if {name} is __dataclass_HAS_DEFAULT_FACTORY__ else {name}"

@@ -122,7 +122,7 @@ def test_every_library_record_matches_its_dataclass() -> None:
     for cls in LIBRARY:
         ref = reference(cls)
         where = f"{cls.__module__}.{cls.__qualname__}"
-        init, ref_init = cls.__dict__["__init__"], ref.__dict__["__init__"]
+        init, ref_init = cls.__init__, ref.__init__  # type: ignore[misc]
         assert str(inspect.signature(init)) == str(inspect.signature(ref_init)), where
         assert init.__annotations__ == ref_init.__annotations__, where
         assert cls.__match_args__ == ref.__match_args__, where  # type: ignore[attr-defined]
@@ -302,11 +302,17 @@ def test_dataclasses_rules_on_fields_still_apply() -> None:
         record(type("Init", (), {"__annotations__": {"a": "InitVar[int]"}}))
 
 
-def test_init_is_compiled_once_per_shape() -> None:
-    """Records with the same shape share one compiled template, renamed: no compile per class."""
+def test_init_is_made_on_first_use_once_per_shape() -> None:
+    """Records with the same shape share one compiled template, renamed; a record nobody
+    instantiates or inspects never has its ``__init__`` made."""
     shapes = len(spdm.record._TEMPLATES)
-    for name in ("alpha", "beta", "gamma"):
-        record(frozen=True)(type(name, (), {"__annotations__": {name: "int", f"{name}_2": "int"}}))
+    made = [record(frozen=True)(type(name, (), {"__doc__": "A record.",
+                                                "__annotations__": {name: "int", f"{name}_2": "int"}}))
+            for name in ("alpha", "beta", "gamma")]
+    assert len(spdm.record._TEMPLATES) == shapes
+    assert [type(cls.__dict__["__init__"]).__name__ for cls in made] == ["_LazyInit"] * 3
+    assert [cls(1, 2) for cls in made] == [made[0](1, 2), made[1](1, 2), made[2](1, 2)]
     assert len(spdm.record._TEMPLATES) <= shapes + 1
-    made = record(frozen=True)(type("Delta", (), {"__annotations__": {"x": "int", "y": "int"}}))
-    assert made(1, y=2).y == 2 and made.__dict__["__init__"].__code__.co_varnames == ("self", "x", "y")
+    init = made[1].__dict__["__init__"]
+    assert inspect.isfunction(init) and init.__code__.co_varnames == ("self", "beta", "beta_2")
+    assert init.__qualname__ == "beta.__init__" and made[1](beta=3, beta_2=4).beta_2 == 4
