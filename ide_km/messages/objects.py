@@ -23,9 +23,10 @@ from construct import (
     Struct,
 )
 
-from spdm.codec import NO_PARAMS, WireMessage, parse_exact
+from spdm.codec import NO_PARAMS, WireMessage
 from spdm.errors import DecodeError
 from spdm.record import record
+from spdm.schema import parse_exact
 
 from .codes import INITIAL_IFV, KEY_SIZE, PROTOCOL_ID, Direction, KeySet, KpAckStatus, ObjectId, SubStream
 from .registers import IdeRegisterBlock, IdeRegisterBlockStruct, register_block_fields, register_block_from

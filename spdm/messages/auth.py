@@ -9,33 +9,11 @@ from __future__ import annotations
 import struct
 from typing import Any, ClassVar
 
-from construct import (
-    Array,
-    Bytes,
-    If,
-    IfThenElse,
-    Int8ul,
-    Int16ul,
-    Int32ul,
-    Padding,
-    Rebuild,
-    Struct,
-    len_,
-    this,
-)
-
-from ..codec import (
-    CodecContext,
-    FastFields,
-    Message,
-    bit_count,
-    header,
-    opaque_data,
-)
+from ..codec import CodecContext, FastFields, Message, declares_structs
 from ..errors import LocalProtocolError
 from ..record import record
 from .codes import RequestCode, ResponseCode
-from .opaque import fast_opaque_data, fast_opaque_field
+from .opaque_field import fast_opaque_data, fast_opaque_field
 
 __all__ = [
     "LARGE_CERT_CHAIN",
@@ -109,7 +87,7 @@ class GetDigests(Message):
     """GET_DIGESTS: header only."""
 
     CODE: ClassVar[int] = RequestCode.GET_DIGESTS
-    STRUCT = Struct(*header(RequestCode.GET_DIGESTS))
+    HEADER_ONLY = (None, None)
 
 
 @record(frozen=True)
@@ -122,15 +100,6 @@ class Digests(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.DIGESTS
-    STRUCT = Struct(
-        *header(ResponseCode.DIGESTS, "supported_slot_mask", "provisioned_slot_mask"),
-        "digests" / Array(bit_count(this.provisioned_slot_mask), Bytes(this._params.H)),
-        "multi_key" / If(this._params.MULTI_KEY, Struct(
-            "key_pair_ids" / Array(bit_count(this._.provisioned_slot_mask), Int8ul),
-            "certificate_infos" / Array(bit_count(this._.provisioned_slot_mask), Int8ul),
-            "key_usage_masks" / Array(bit_count(this._.provisioned_slot_mask), Int16ul),
-        )),
-    )
 
     supported_slot_mask: int = 0
     provisioned_slot_mask: int = 0
@@ -198,8 +167,6 @@ MAX_SMALL_CERT_FIELD = 0xFFFF
 """The largest Offset/Length/PortionLength/RemainderLength the 16-bit (pre-LargeCertChain) form carries."""
 
 
-_large_form = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_CERT_CHAIN) != 0)
-"""Param1 b7 means LargeCertChain only from 1.4 on (reserved, so ignored, before)."""
 
 
 def _split_param1(fields: dict[str, Any]) -> dict[str, Any]:
@@ -231,14 +198,6 @@ class GetCertificate(Message):
     """
 
     CODE: ClassVar[int] = RequestCode.GET_CERTIFICATE
-    STRUCT = Struct(
-        *header(RequestCode.GET_CERTIFICATE, "param1", "attributes"),
-        "body" / IfThenElse(
-            _large_form,
-            Struct(Padding(4), "offset" / Int32ul, "length" / Int32ul),
-            Struct("offset" / Int16ul, "length" / Int16ul),
-        ),
-    )
 
     slot_id: int = 0
     attributes: int = 0
@@ -276,23 +235,6 @@ class Certificate(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.CERTIFICATE
-    STRUCT = Struct(
-        *header(ResponseCode.CERTIFICATE, "param1", "certificate_info"),
-        "body" / IfThenElse(
-            _large_form,
-            Struct(
-                Padding(4),
-                "_portion_length" / Rebuild(Int32ul, len_(this.cert_chain)),
-                "remainder_length" / Int32ul,
-                "cert_chain" / Bytes(this._portion_length),
-            ),
-            Struct(
-                "_portion_length" / Rebuild(Int16ul, len_(this.cert_chain)),
-                "remainder_length" / Int16ul,
-                "cert_chain" / Bytes(this._portion_length),
-            ),
-        ),
-    )
 
     slot_id: int = 0
     certificate_info: int = 0
@@ -335,11 +277,6 @@ class Challenge(Message):
     """CHALLENGE: slot (0xFF = provisioned key), summary-hash type, nonce, 1.3 context."""
 
     CODE: ClassVar[int] = RequestCode.CHALLENGE
-    STRUCT = Struct(
-        *header(RequestCode.CHALLENGE, "slot_id", "measurement_summary_hash_type"),
-        "nonce" / Bytes(NONCE_SIZE),
-        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
-    )
 
     slot_id: int = 0
     measurement_summary_hash_type: int = 0
@@ -384,15 +321,6 @@ class ChallengeAuth(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.CHALLENGE_AUTH
-    STRUCT = Struct(
-        *header(ResponseCode.CHALLENGE_AUTH, "attributes", "slot_mask"),
-        "cert_chain_hash" / Bytes(this._params.H),
-        "nonce" / Bytes(NONCE_SIZE),
-        "measurement_summary_hash" / Bytes(this._params.MSH),
-        *opaque_data(),
-        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
-        "signature" / Bytes(this._params.S),
-    )
 
     attributes: int = 0
     slot_mask: int = 0
@@ -455,3 +383,77 @@ class ChallengeAuth(Message):
     def basic_mut_auth_req(self) -> bool:
         """Param1 b7: the responder asks for basic mutual authentication (1.1)."""
         return bool(self.attributes & 0x80)
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
+    paths above answer only for bytes and values these accept), made on first use."""
+    from construct import (
+        Array,
+        Bytes,
+        If,
+        IfThenElse,
+        Int8ul,
+        Int16ul,
+        Int32ul,
+        Padding,
+        Rebuild,
+        Struct,
+        len_,
+        this,
+    )
+
+    from ..schema import bit_count, header, opaque_data
+
+    # Param1 b7 means LargeCertChain only from 1.4 on (reserved, so ignored, before).
+    _large_form = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_CERT_CHAIN) != 0)
+
+    Digests.STRUCT = Struct(
+        *header(ResponseCode.DIGESTS, "supported_slot_mask", "provisioned_slot_mask"),
+        "digests" / Array(bit_count(this.provisioned_slot_mask), Bytes(this._params.H)),
+        "multi_key" / If(this._params.MULTI_KEY, Struct(
+            "key_pair_ids" / Array(bit_count(this._.provisioned_slot_mask), Int8ul),
+            "certificate_infos" / Array(bit_count(this._.provisioned_slot_mask), Int8ul),
+            "key_usage_masks" / Array(bit_count(this._.provisioned_slot_mask), Int16ul),
+        )),
+    )
+    GetCertificate.STRUCT = Struct(
+        *header(RequestCode.GET_CERTIFICATE, "param1", "attributes"),
+        "body" / IfThenElse(
+            _large_form,
+            Struct(Padding(4), "offset" / Int32ul, "length" / Int32ul),
+            Struct("offset" / Int16ul, "length" / Int16ul),
+        ),
+    )
+    Certificate.STRUCT = Struct(
+        *header(ResponseCode.CERTIFICATE, "param1", "certificate_info"),
+        "body" / IfThenElse(
+            _large_form,
+            Struct(
+                Padding(4),
+                "_portion_length" / Rebuild(Int32ul, len_(this.cert_chain)),
+                "remainder_length" / Int32ul,
+                "cert_chain" / Bytes(this._portion_length),
+            ),
+            Struct(
+                "_portion_length" / Rebuild(Int16ul, len_(this.cert_chain)),
+                "remainder_length" / Int16ul,
+                "cert_chain" / Bytes(this._portion_length),
+            ),
+        ),
+    )
+    Challenge.STRUCT = Struct(
+        *header(RequestCode.CHALLENGE, "slot_id", "measurement_summary_hash_type"),
+        "nonce" / Bytes(NONCE_SIZE),
+        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
+    )
+    ChallengeAuth.STRUCT = Struct(
+        *header(ResponseCode.CHALLENGE_AUTH, "attributes", "slot_mask"),
+        "cert_chain_hash" / Bytes(this._params.H),
+        "nonce" / Bytes(NONCE_SIZE),
+        "measurement_summary_hash" / Bytes(this._params.MSH),
+        *opaque_data(),
+        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
+        "signature" / Bytes(this._params.S),
+    )

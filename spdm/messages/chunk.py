@@ -36,9 +36,10 @@ from construct import (
     this,
 )
 
-from ..codec import Message, header
+from ..codec import Message
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..record import record
+from ..schema import header
 from .codes import RequestCode, ResponseCode
 
 __all__ = [

@@ -18,22 +18,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
-from construct import (
-    Bytes,
-    Check,
-    GreedyBytes,
-    IfThenElse,
-    Int8ul,
-    Int16ul,
-    Int32ul,
-    Padding,
-    Rebuild,
-    Struct,
-    len_,
-    this,
-)
-
-from ..codec import Message, header
+from ..codec import Message, declares_structs
 from ..errors import LocalProtocolError, SpdmErrorCode
 from ..record import record
 from .codes import RegistryId, RequestCode, ResponseCode
@@ -86,11 +71,6 @@ class ErrorResponse(Message):
     """ERROR: ``error_code`` (Param1), ``error_data`` (Param2) and extended data."""
 
     CODE: ClassVar[int] = ResponseCode.ERROR
-    STRUCT = Struct(
-        *header(ResponseCode.ERROR, "error_code", "error_data"),
-        "extended_data" / GreedyBytes,
-        Check(len_(this.extended_data) <= MAX_EXTENDED_ERROR_DATA),
-    )
 
     error_code: int = SpdmErrorCode.UNSPECIFIED
     error_data: int = 0
@@ -125,7 +105,7 @@ class RespondIfReady(Message):
     """RESPOND_IF_READY: Param1 the original request code, Param2 the token."""
 
     CODE: ClassVar[int] = RequestCode.RESPOND_IF_READY
-    STRUCT = Struct(*header(RequestCode.RESPOND_IF_READY, "request_code", "token"))
+    HEADER_ONLY = ("request_code", "token")
 
     request_code: int = 0
     token: int = 0
@@ -137,31 +117,8 @@ LARGE_VENDOR_DEFINED = 0x80
 MAX_SMALL_VENDOR_PAYLOAD = 0xFFFF
 """The largest payload the 16-bit ReqLength/RespLength of the small form carries."""
 
-_large_vdm = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_VENDOR_DEFINED) != 0)
-"""Param1 b7 means the large form only from 1.4 on (reserved, so ignored, before)."""
 
 
-def _vendor_defined(code: int) -> Struct:
-    # DSP0274 1.3 Tables 61/62: StandardID, VendorID (Len-prefixed), Req/RespLength, payload;
-    # 1.4 large form: Reserved(2), LargeReqLength/LargeRespLength(4), payload.
-    return Struct(
-        *header(code, "param1"),
-        "standard_id" / Int16ul,
-        "_vendor_id_len" / Rebuild(Int8ul, len_(this.vendor_id)),
-        "vendor_id" / Bytes(this._vendor_id_len),
-        "body" / IfThenElse(
-            _large_vdm,
-            Struct(
-                Padding(2),
-                "_payload_length" / Rebuild(Int32ul, len_(this.payload)),
-                "payload" / Bytes(this._payload_length),
-            ),
-            Struct(
-                "_payload_length" / Rebuild(Int16ul, len_(this.payload)),
-                "payload" / Bytes(this._payload_length),
-            ),
-        ),
-    )
 
 
 @record(frozen=True)
@@ -209,7 +166,6 @@ class VendorDefinedRequest(_VendorDefined):
     """VENDOR_DEFINED_REQUEST: a standards body's (``standard_id``) vendor payload (``large``: LargeReq)."""
 
     CODE: ClassVar[int] = RequestCode.VENDOR_DEFINED_REQUEST
-    STRUCT = _vendor_defined(RequestCode.VENDOR_DEFINED_REQUEST)
 
 
 @record(frozen=True)
@@ -217,4 +173,58 @@ class VendorDefinedResponse(_VendorDefined):
     """VENDOR_DEFINED_RESPONSE: the answer to a VENDOR_DEFINED_REQUEST (``large``: LargeResp)."""
 
     CODE: ClassVar[int] = ResponseCode.VENDOR_DEFINED_RESPONSE
-    STRUCT = _vendor_defined(ResponseCode.VENDOR_DEFINED_RESPONSE)
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
+    paths above answer only for bytes and values these accept), made on first use."""
+    from construct import (
+        Bytes,
+        Check,
+        GreedyBytes,
+        IfThenElse,
+        Int8ul,
+        Int16ul,
+        Int32ul,
+        Padding,
+        Rebuild,
+        Struct,
+        len_,
+        this,
+    )
+
+    from ..schema import header
+
+    # Param1 b7 means the large form only from 1.4 on (reserved, so ignored, before).
+    _large_vdm = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_VENDOR_DEFINED) != 0)
+
+    def _vendor_defined(code: int) -> Struct:
+        # DSP0274 1.3 Tables 61/62: StandardID, VendorID (Len-prefixed), Req/RespLength, payload;
+        # 1.4 large form: Reserved(2), LargeReqLength/LargeRespLength(4), payload.
+        return Struct(
+            *header(code, "param1"),
+            "standard_id" / Int16ul,
+            "_vendor_id_len" / Rebuild(Int8ul, len_(this.vendor_id)),
+            "vendor_id" / Bytes(this._vendor_id_len),
+            "body" / IfThenElse(
+                _large_vdm,
+                Struct(
+                    Padding(2),
+                    "_payload_length" / Rebuild(Int32ul, len_(this.payload)),
+                    "payload" / Bytes(this._payload_length),
+                ),
+                Struct(
+                    "_payload_length" / Rebuild(Int16ul, len_(this.payload)),
+                    "payload" / Bytes(this._payload_length),
+                ),
+            ),
+        )
+
+    ErrorResponse.STRUCT = Struct(
+        *header(ResponseCode.ERROR, "error_code", "error_data"),
+        "extended_data" / GreedyBytes,
+        Check(len_(this.extended_data) <= MAX_EXTENDED_ERROR_DATA),
+    )
+    VendorDefinedRequest.STRUCT = _vendor_defined(RequestCode.VENDOR_DEFINED_REQUEST)
+    VendorDefinedResponse.STRUCT = _vendor_defined(ResponseCode.VENDOR_DEFINED_RESPONSE)

@@ -39,8 +39,9 @@ from construct import (
     this,
 )
 
-from ..codec import Message, WireMessage, header, low_nibble
+from ..codec import Message, WireMessage
 from ..record import record
+from ..schema import header, low_nibble
 from .auth import NONCE_SIZE
 from .codes import EndpointInfoAttributes, EndpointInfoSubcode, RequestCode, ResponseCode
 

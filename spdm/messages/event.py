@@ -49,8 +49,9 @@ from construct import (
     this,
 )
 
-from ..codec import Message, header
+from ..codec import Message
 from ..record import record
+from ..schema import header
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -173,7 +174,7 @@ class GetSupportedEventTypes(Message):
     """GET_SUPPORTED_EVENT_TYPES: a bare header (in a session only)."""
 
     CODE: ClassVar[int] = RequestCode.GET_SUPPORTED_EVENT_TYPES
-    STRUCT = Struct(*header(RequestCode.GET_SUPPORTED_EVENT_TYPES))
+    HEADER_ONLY = (None, None)
 
 
 @record(frozen=True)
@@ -222,7 +223,7 @@ class SubscribeEventTypesAck(Message):
     """SUBSCRIBE_EVENT_TYPES_ACK: a bare header."""
 
     CODE: ClassVar[int] = ResponseCode.SUBSCRIBE_EVENT_TYPES_ACK
-    STRUCT = Struct(*header(ResponseCode.SUBSCRIBE_EVENT_TYPES_ACK))
+    HEADER_ONLY = (None, None)
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ class EventAck(Message):
     """EVENT_ACK: a bare header acknowledging the whole SEND_EVENT."""
 
     CODE: ClassVar[int] = ResponseCode.EVENT_ACK
-    STRUCT = Struct(*header(ResponseCode.EVENT_ACK))
+    HEADER_ONLY = (None, None)
 
 
 # --- event details and checks ---------------------------------------------------------------

@@ -28,8 +28,9 @@ from typing import ClassVar
 
 from construct import Bytes, Const, If, Int8ul, Int16ul, Int32ul, Padding, Rebuild, Struct, len_, this
 
-from ..codec import Message, header
+from ..codec import Message
 from ..record import record
+from ..schema import header
 from .codes import KeyPairOperation, RequestCode, ResponseCode
 
 __all__ = [
@@ -170,4 +171,4 @@ class SetKeyPairInfoAck(Message):
     """SET_KEY_PAIR_INFO_ACK: header only."""
 
     CODE: ClassVar[int] = ResponseCode.SET_KEY_PAIR_INFO_ACK
-    STRUCT = Struct(*header(ResponseCode.SET_KEY_PAIR_INFO_ACK))
+    HEADER_ONLY = (None, None)

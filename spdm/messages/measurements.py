@@ -10,35 +10,9 @@ specification is malformed.
 from __future__ import annotations
 
 import struct
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from construct import (
-    Array,
-    Bytes,
-    Check,
-    Const,
-    If,
-    Int8ul,
-    Int16ul,
-    Int24ul,
-    Prefixed,
-    Rebuild,
-    Struct,
-    Terminated,
-    len_,
-    this,
-)
-
-from ..codec import (
-    NO_PARAMS,
-    CodecContext,
-    FastFields,
-    Message,
-    build,
-    header,
-    low_nibble,
-    opaque_data,
-)
+from ..codec import NO_PARAMS, CodecContext, FastFields, Message, declare_module, declares_structs
 from ..record import record
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
@@ -49,7 +23,10 @@ from .codes import (
     RequestCode,
     ResponseCode,
 )
-from .opaque import fast_opaque_data, fast_opaque_field
+from .opaque_field import fast_opaque_data, fast_opaque_field
+
+if TYPE_CHECKING:
+    from construct import Construct
 
 __all__ = ["GetMeasurements", "MeasurementBlock", "Measurements"]
 
@@ -57,15 +34,6 @@ __all__ = ["GetMeasurements", "MeasurementBlock", "Measurements"]
 # MeasurementSize covers the DMTF measurement, so it must be DMTFSpecMeasurementValueSize + 3.
 # (Flat rather than two nested Prefixed sub-streams: the same bytes are accepted, with fewer
 # constructs to interpret.)
-_MeasurementBlockWire = Struct(
-    "index" / Int8ul,
-    "_measurement_specification" / Const(int(MeasurementSpecification.DMTF), Int8ul),
-    "_measurement_size" / Rebuild(Int16ul, len_(this.value) + 3),
-    "value_type" / Int8ul,
-    "_value_size" / Rebuild(Int16ul, len_(this.value)),
-    Check(this._measurement_size == this._value_size + 3),
-    "value" / Bytes(this._value_size),
-)
 
 _BLOCK_HEADER = struct.Struct("<BBHBH")
 """Index, MeasurementSpecification, MeasurementSize, DMTFSpecMeasurementValueType, its Size."""
@@ -129,8 +97,12 @@ class MeasurementBlock:
             LocalProtocolError: the value does not fit the 16-bit size fields.
         """
         fast = self._fast_encode()
-        return build(_MeasurementBlockWire, self._fields(), NO_PARAMS, what=type(self).__name__) \
-            if fast is None else fast
+        if fast is not None:
+            return fast
+        from ..schema import build
+
+        declare_module(__name__)
+        return build(_MeasurementBlockWire, self._fields(), NO_PARAMS, what=type(self).__name__)
 
     def _fast_encode(self) -> bytes | None:
         """The compiled build's bytes (``struct``, R7), or None: then the compiled build decides."""
@@ -160,12 +132,6 @@ class GetMeasurements(Message):
     """
 
     CODE: ClassVar[int] = RequestCode.GET_MEASUREMENTS
-    STRUCT = Struct(
-        *header(RequestCode.GET_MEASUREMENTS, "attributes", "operation"),
-        "nonce" / If((this.attributes & 1) == 1, Bytes(NONCE_SIZE)),
-        "slot_id" / If(((this.attributes & 1) == 1) & (this.spdm_version >= 0x11), low_nibble),
-        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
-    )
 
     attributes: int = 0
     operation: int = 0
@@ -233,18 +199,6 @@ class Measurements(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.MEASUREMENTS
-    STRUCT = Struct(
-        *header(ResponseCode.MEASUREMENTS, "total_indices", "attributes"),
-        "_number_of_blocks" / Rebuild(Int8ul, len_(this.blocks.entries)),
-        "blocks" / Prefixed(Int24ul, Struct(
-            "entries" / Array(this._._number_of_blocks, _MeasurementBlockWire),
-            Terminated,
-        )),
-        "nonce" / Bytes(NONCE_SIZE),
-        *opaque_data(),
-        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
-        "signature" / Bytes(this._params.MEAS_S),
-    )
 
     total_indices: int = 0
     attributes: int = 0
@@ -332,3 +286,69 @@ class Measurements(Message):
         fields = super()._to_fields()
         fields["blocks"] = {"entries": [b._fields() for b in self.blocks]}
         return fields
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
+    paths above answer only for bytes and values these accept), made on first use."""
+    global _MeasurementBlockWire
+    from construct import (
+        Array,
+        Bytes,
+        Check,
+        Const,
+        If,
+        Int8ul,
+        Int16ul,
+        Int24ul,
+        Prefixed,
+        Rebuild,
+        Struct,
+        Terminated,
+        len_,
+        this,
+    )
+
+    from ..schema import header, low_nibble, opaque_data
+
+    _MeasurementBlockWire = Struct(
+        "index" / Int8ul,
+        "_measurement_specification" / Const(int(MeasurementSpecification.DMTF), Int8ul),
+        "_measurement_size" / Rebuild(Int16ul, len_(this.value) + 3),
+        "value_type" / Int8ul,
+        "_value_size" / Rebuild(Int16ul, len_(this.value)),
+        Check(this._measurement_size == this._value_size + 3),
+        "value" / Bytes(this._value_size),
+    )
+
+    GetMeasurements.STRUCT = Struct(
+        *header(RequestCode.GET_MEASUREMENTS, "attributes", "operation"),
+        "nonce" / If((this.attributes & 1) == 1, Bytes(NONCE_SIZE)),
+        "slot_id" / If(((this.attributes & 1) == 1) & (this.spdm_version >= 0x11), low_nibble),
+        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
+    )
+    Measurements.STRUCT = Struct(
+        *header(ResponseCode.MEASUREMENTS, "total_indices", "attributes"),
+        "_number_of_blocks" / Rebuild(Int8ul, len_(this.blocks.entries)),
+        "blocks" / Prefixed(Int24ul, Struct(
+            "entries" / Array(this._._number_of_blocks, _MeasurementBlockWire),
+            Terminated,
+        )),
+        "nonce" / Bytes(NONCE_SIZE),
+        *opaque_data(),
+        "requester_context" / If(this.spdm_version >= 0x13, Bytes(REQUESTER_CONTEXT_SIZE)),
+        "signature" / Bytes(this._params.MEAS_S),
+    )
+
+
+_MeasurementBlockWire: Construct
+"""Made with the messages' declarations: :func:`_declare_structs`."""
+
+
+def __getattr__(name: str) -> Any:
+    """The module-level declaration above, made on first use (PEP 562)."""
+    if name == "_MeasurementBlockWire":
+        declare_module(__name__)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

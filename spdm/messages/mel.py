@@ -34,8 +34,9 @@ from construct import (
     this,
 )
 
-from ..codec import Message, WireMessage, header
+from ..codec import Message, WireMessage
 from ..record import record
+from ..schema import header
 from .codes import DMTF_RAW_BIT_STREAM, DmtfValueType, RequestCode, ResponseCode
 
 __all__ = [

@@ -9,13 +9,12 @@ because peers mix them.
 
 Same rules as the message codec (R6): module-level Structs, ``this``/``len_``
 expressions, malformed bytes -> ``DecodeError`` through
-:func:`~spdm.codec.parse_exact`, values that do not fit ->
-``LocalProtocolError`` through :func:`~spdm.codec.build`.
+:func:`~spdm.schema.parse_exact`, values that do not fit ->
+``LocalProtocolError`` through :func:`~spdm.schema.build`.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
@@ -34,9 +33,10 @@ from construct import (
     this,
 )
 
-from ..codec import MAX_OPAQUE_SIZE, NO_PARAMS, build, parse_exact
+from ..codec import NO_PARAMS
 from ..errors import DecodeError, LocalProtocolError
 from ..record import record
+from ..schema import build, parse_exact
 from .codes import RegistryId
 
 __all__ = [
@@ -49,8 +49,6 @@ __all__ = [
     "SecuredMessageVersionSelection",
     "decode_opaque",
     "encode_opaque",
-    "fast_opaque_data",
-    "fast_opaque_field",
     "parse_secured_message_versions",
     "parse_version_selection",
     "supported_versions_element",
@@ -253,26 +251,3 @@ def parse_version_selection(elements: Iterable[OpaqueElement]) -> int | None:
     fields = _secured_message_element(elements, _SM_VERSION_SELECTION, SecuredMessageVersionSelection,
                                           "VersionSelection")
     return None if fields is None else int(fields["selected_version"])
-
-
-_OPAQUE_LENGTH = struct.Struct("<H")
-
-
-def fast_opaque_data(data: bytes, offset: int) -> tuple[bytes, int] | None:
-    """What :func:`spdm.codec.opaque_data` parses at ``offset``, for a ``struct`` fast path (R7):
-    the OpaqueData and where it ends, or None when it is short or longer than ``MAX_OPAQUE_SIZE``."""
-    if len(data) < offset + 2:
-        return None
-    (length,) = _OPAQUE_LENGTH.unpack_from(data, offset)
-    end = offset + 2 + length
-    if length > MAX_OPAQUE_SIZE or len(data) < end:
-        return None
-    return data[offset + 2:end], end
-
-
-def fast_opaque_field(opaque: object) -> bytes | None:
-    """What :func:`spdm.codec.opaque_data` builds from ``opaque``, for a ``struct`` build fast path,
-    or None when it is not bytes of at most ``MAX_OPAQUE_SIZE``."""
-    if type(opaque) is not bytes or len(opaque) > MAX_OPAQUE_SIZE:
-        return None
-    return _OPAQUE_LENGTH.pack(len(opaque)) + opaque

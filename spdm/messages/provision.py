@@ -27,9 +27,10 @@ from typing import Any, ClassVar, Final
 
 from construct import Bytes, Check, If, Int16ul, Padding, Rebuild, Struct, len_, this
 
-from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble
+from ..codec import MAX_OPAQUE_SIZE, Message
 from ..errors import LocalProtocolError
 from ..record import record
+from ..schema import header, low_nibble
 from .codes import CERT_MODEL_NONE, RequestCode, ResponseCode
 
 __all__ = [

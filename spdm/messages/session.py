@@ -28,9 +28,10 @@ from construct import (
     this,
 )
 
-from ..codec import MAX_OPAQUE_SIZE, Message, header, low_nibble, opaque_data
+from ..codec import MAX_OPAQUE_SIZE, Message
 from ..errors import LocalProtocolError
 from ..record import record
+from ..schema import header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -260,7 +261,7 @@ class Heartbeat(Message):
     """HEARTBEAT: header only."""
 
     CODE: ClassVar[int] = RequestCode.HEARTBEAT
-    STRUCT = Struct(*header(RequestCode.HEARTBEAT))
+    HEADER_ONLY = (None, None)
 
 
 @record(frozen=True)
@@ -268,7 +269,7 @@ class HeartbeatAck(Message):
     """HEARTBEAT_ACK: header only."""
 
     CODE: ClassVar[int] = ResponseCode.HEARTBEAT_ACK
-    STRUCT = Struct(*header(ResponseCode.HEARTBEAT_ACK))
+    HEADER_ONLY = (None, None)
 
 
 @record(frozen=True)
@@ -276,7 +277,7 @@ class KeyUpdate(Message):
     """KEY_UPDATE: ``key_operation`` 1 UpdateKey, 2 UpdateAllKeys, 3 VerifyNewKey; ``tag`` echoed."""
 
     CODE: ClassVar[int] = RequestCode.KEY_UPDATE
-    STRUCT = Struct(*header(RequestCode.KEY_UPDATE, "key_operation", "tag"))
+    HEADER_ONLY = ("key_operation", "tag")
 
     key_operation: int = 0
     tag: int = 0
@@ -287,7 +288,7 @@ class KeyUpdateAck(Message):
     """KEY_UPDATE_ACK: echoes the request's operation and tag."""
 
     CODE: ClassVar[int] = ResponseCode.KEY_UPDATE_ACK
-    STRUCT = Struct(*header(ResponseCode.KEY_UPDATE_ACK, "key_operation", "tag"))
+    HEADER_ONLY = ("key_operation", "tag")
 
     key_operation: int = 0
     tag: int = 0
@@ -298,7 +299,7 @@ class EndSession(Message):
     """END_SESSION: ``attributes`` b0 = NegotiatedStateClearingIndicator."""
 
     CODE: ClassVar[int] = RequestCode.END_SESSION
-    STRUCT = Struct(*header(RequestCode.END_SESSION, "attributes"))
+    HEADER_ONLY = ("attributes", None)
 
     attributes: int = 0
 
@@ -308,7 +309,7 @@ class EndSessionAck(Message):
     """END_SESSION_ACK: header only."""
 
     CODE: ClassVar[int] = ResponseCode.END_SESSION_ACK
-    STRUCT = Struct(*header(ResponseCode.END_SESSION_ACK))
+    HEADER_ONLY = (None, None)
 
 
 # --- Encapsulated requests (DSP0274 1.3 Tables 79-83) ---------------------------------------
@@ -319,7 +320,7 @@ class GetEncapsulatedRequest(Message):
     """GET_ENCAPSULATED_REQUEST: header only."""
 
     CODE: ClassVar[int] = RequestCode.GET_ENCAPSULATED_REQUEST
-    STRUCT = Struct(*header(RequestCode.GET_ENCAPSULATED_REQUEST))
+    HEADER_ONLY = (None, None)
 
 
 @record(frozen=True)

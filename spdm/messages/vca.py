@@ -10,25 +10,7 @@ import struct
 from dataclasses import field
 from typing import Any, ClassVar
 
-from construct import (
-    Array,
-    Bytes,
-    Check,
-    If,
-    IfThenElse,
-    Int8ul,
-    Int16ul,
-    Int32ul,
-    Padding,
-    Peek,
-    Rebuild,
-    Struct,
-    Tell,
-    len_,
-    this,
-)
-
-from ..codec import CodecContext, FastFields, Message, header
+from ..codec import CodecContext, FastFields, Message, declares_structs
 from ..record import record
 from .codes import RequestCode, ResponseCode
 
@@ -198,7 +180,7 @@ class GetVersion(Message):
     """GET_VERSION: always SPDMVersion 0x10; resets the connection."""
 
     CODE: ClassVar[int] = RequestCode.GET_VERSION
-    STRUCT = Struct(*header(RequestCode.GET_VERSION))
+    HEADER_ONLY = (None, None)
 
     spdm_version: int = 0x10
 
@@ -208,12 +190,6 @@ class Version(Message):
     """VERSION: the responder's version entries (u16: major.minor.update.alpha nibbles)."""
 
     CODE: ClassVar[int] = ResponseCode.VERSION
-    STRUCT = Struct(
-        *header(ResponseCode.VERSION),
-        Padding(1),
-        "_count" / Rebuild(Int8ul, len_(this.version_entries)),
-        "version_entries" / Array(this._count, Int16ul),
-    )
 
     spdm_version: int = 0x10
     version_entries: tuple[int, ...] = ()
@@ -244,16 +220,6 @@ class Version(Message):
 
 # --- GET_CAPABILITIES / CAPABILITIES (DSP0274 1.3 Tables 11-12) -----------------------------
 
-_CapabilityBody = Struct(
-    Padding(1),
-    "ct_exponent" / Int8ul,
-    "ext_flags" / IfThenElse(this._.spdm_version >= 0x14, Int16ul, Padding(2)),
-    "flags" / Int32ul,
-    "sizes" / If(this._.spdm_version >= 0x12, Struct(
-        "data_transfer_size" / Int32ul,
-        "max_spdm_msg_size" / Int32ul,
-    )),
-)
 
 
 @record(frozen=True)
@@ -300,10 +266,6 @@ class GetCapabilities(_CapabilitiesBase):
     """
 
     CODE: ClassVar[int] = RequestCode.GET_CAPABILITIES
-    STRUCT = Struct(
-        *header(RequestCode.GET_CAPABILITIES, "param1"),
-        "body" / If(this.spdm_version >= 0x11, _CapabilityBody),
-    )
 
     @classmethod
     def _fast_fields(cls, data: bytes, ctx: CodecContext) -> FastFields:
@@ -327,19 +289,6 @@ class Capabilities(_CapabilitiesBase):
     """
 
     CODE: ClassVar[int] = ResponseCode.CAPABILITIES
-    STRUCT = Struct(
-        *header(ResponseCode.CAPABILITIES, "param1"),
-        "body" / _CapabilityBody,
-        "supported_algorithms" / If(
-            (this.spdm_version >= 0x13) & ((this.param1 & 1) == 1),
-            Struct(
-                # Parsing peeks at the block's Length; building takes it from the block's bytes.
-                "_length" / Peek(Struct(Padding(2), "value" / Int16ul)),
-                Check(this._length.value >= SUPPORTED_ALGORITHMS_FIXED_SIZE),
-                "block" / Bytes(this._length.value),
-            ),
-        ),
-    )
 
     supported_algorithms: bytes | None = None
 
@@ -379,13 +328,6 @@ class AlgStruct:
     external: tuple[bytes, ...] = ()
 
 
-_AlgStructWire = Struct(
-    "alg_type" / Int8ul,
-    "_alg_count" / Rebuild(Int8ul, 0x20 | len_(this.external)),
-    Check((this._alg_count >> 4) == 2),  # FixedAlgCount is 2 for every defined AlgType
-    "alg_supported" / Int16ul,
-    "external" / Array(this._alg_count & 0x0F, Bytes(4)),
-)
 
 
 def _alg_structs_from(raw: Any) -> tuple[AlgStruct, ...]:
@@ -401,8 +343,6 @@ def _alg_structs_to(structs: tuple[AlgStruct, ...]) -> list[dict[str, Any]]:
     ]
 
 
-_pqc_field = IfThenElse(this.spdm_version >= 0x14, Int32ul, Padding(4))
-"""PqcAsymAlgo (request offset 16) / PqcAsymSel (response offset 20): 1.4; reserved before."""
 
 
 @record(frozen=True)
@@ -449,29 +389,6 @@ class NegotiateAlgorithms(_AlgorithmsBase):
     """
 
     CODE: ClassVar[int] = RequestCode.NEGOTIATE_ALGORITHMS
-    STRUCT = Struct(
-        *header(RequestCode.NEGOTIATE_ALGORITHMS, "_num_alg_structs"),
-        "length" / Rebuild(
-            Int16ul,
-            32 + 4 * len_(this.ext_asym) + 4 * len_(this.ext_hash)
-            + 4 * len_(this.alg_structs) + this._alg_ext_bytes,
-        ),
-        "measurement_specification" / Int8ul,
-        "other_params_support" / Int8ul,
-        "base_asym_algo" / Int32ul,
-        "base_hash_algo" / Int32ul,
-        "pqc_asym_algo" / _pqc_field,
-        Padding(8),
-        "_ext_asym_count" / Rebuild(Int8ul, len_(this.ext_asym)),
-        "_ext_hash_count" / Rebuild(Int8ul, len_(this.ext_hash)),
-        Padding(1),
-        "mel_specification" / Int8ul,
-        "ext_asym" / Array(this._ext_asym_count, Bytes(4)),
-        "ext_hash" / Array(this._ext_hash_count, Bytes(4)),
-        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
-        "_end" / Tell,
-        Check(this.length == this._end),
-    )
 
     measurement_specification: int = 0
     other_params_support: int = 0
@@ -525,30 +442,6 @@ class Algorithms(_AlgorithmsBase):
     """
 
     CODE: ClassVar[int] = ResponseCode.ALGORITHMS
-    STRUCT = Struct(
-        *header(ResponseCode.ALGORITHMS, "_num_alg_structs"),
-        "length" / Rebuild(
-            Int16ul,
-            36 + 4 * len_(this.ext_asym_sel) + 4 * len_(this.ext_hash_sel)
-            + 4 * len_(this.alg_structs) + this._alg_ext_bytes,
-        ),
-        "measurement_specification_sel" / Int8ul,
-        "other_params_selection" / Int8ul,
-        "measurement_hash_algo" / Int32ul,
-        "base_asym_sel" / Int32ul,
-        "base_hash_sel" / Int32ul,
-        "pqc_asym_sel" / _pqc_field,
-        Padding(7),
-        "mel_specification_sel" / Int8ul,
-        "_ext_asym_sel_count" / Rebuild(Int8ul, len_(this.ext_asym_sel)),
-        "_ext_hash_sel_count" / Rebuild(Int8ul, len_(this.ext_hash_sel)),
-        Padding(2),
-        "ext_asym_sel" / Array(this._ext_asym_sel_count, Bytes(4)),
-        "ext_hash_sel" / Array(this._ext_hash_sel_count, Bytes(4)),
-        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
-        "_end" / Tell,
-        Check(this.length == this._end),
-    )
 
     measurement_specification_sel: int = 0
     other_params_selection: int = 0
@@ -593,3 +486,121 @@ class Algorithms(_AlgorithmsBase):
                 self.mel_specification_sel, len(self.ext_asym_sel), len(self.ext_hash_sel)) + rest
         except struct.error:
             return None
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
+    paths above answer only for bytes and values these accept), made on first use."""
+    from construct import (
+        Array,
+        Bytes,
+        Check,
+        If,
+        IfThenElse,
+        Int8ul,
+        Int16ul,
+        Int32ul,
+        Padding,
+        Peek,
+        Rebuild,
+        Struct,
+        Tell,
+        len_,
+        this,
+    )
+
+    from ..schema import header
+
+    _CapabilityBody = Struct(
+        Padding(1),
+        "ct_exponent" / Int8ul,
+        "ext_flags" / IfThenElse(this._.spdm_version >= 0x14, Int16ul, Padding(2)),
+        "flags" / Int32ul,
+        "sizes" / If(this._.spdm_version >= 0x12, Struct(
+            "data_transfer_size" / Int32ul,
+            "max_spdm_msg_size" / Int32ul,
+        )),
+    )
+
+    _AlgStructWire = Struct(
+        "alg_type" / Int8ul,
+        "_alg_count" / Rebuild(Int8ul, 0x20 | len_(this.external)),
+        Check((this._alg_count >> 4) == 2),  # FixedAlgCount is 2 for every defined AlgType
+        "alg_supported" / Int16ul,
+        "external" / Array(this._alg_count & 0x0F, Bytes(4)),
+    )
+
+    _pqc_field = IfThenElse(this.spdm_version >= 0x14, Int32ul, Padding(4))
+    # PqcAsymAlgo (request offset 16) / PqcAsymSel (response offset 20): 1.4; reserved before.
+
+    Version.STRUCT = Struct(
+        *header(ResponseCode.VERSION),
+        Padding(1),
+        "_count" / Rebuild(Int8ul, len_(this.version_entries)),
+        "version_entries" / Array(this._count, Int16ul),
+    )
+    GetCapabilities.STRUCT = Struct(
+        *header(RequestCode.GET_CAPABILITIES, "param1"),
+        "body" / If(this.spdm_version >= 0x11, _CapabilityBody),
+    )
+    Capabilities.STRUCT = Struct(
+        *header(ResponseCode.CAPABILITIES, "param1"),
+        "body" / _CapabilityBody,
+        "supported_algorithms" / If(
+            (this.spdm_version >= 0x13) & ((this.param1 & 1) == 1),
+            Struct(
+                # Parsing peeks at the block's Length; building takes it from the block's bytes.
+                "_length" / Peek(Struct(Padding(2), "value" / Int16ul)),
+                Check(this._length.value >= SUPPORTED_ALGORITHMS_FIXED_SIZE),
+                "block" / Bytes(this._length.value),
+            ),
+        ),
+    )
+    NegotiateAlgorithms.STRUCT = Struct(
+        *header(RequestCode.NEGOTIATE_ALGORITHMS, "_num_alg_structs"),
+        "length" / Rebuild(
+            Int16ul,
+            32 + 4 * len_(this.ext_asym) + 4 * len_(this.ext_hash)
+            + 4 * len_(this.alg_structs) + this._alg_ext_bytes,
+        ),
+        "measurement_specification" / Int8ul,
+        "other_params_support" / Int8ul,
+        "base_asym_algo" / Int32ul,
+        "base_hash_algo" / Int32ul,
+        "pqc_asym_algo" / _pqc_field,
+        Padding(8),
+        "_ext_asym_count" / Rebuild(Int8ul, len_(this.ext_asym)),
+        "_ext_hash_count" / Rebuild(Int8ul, len_(this.ext_hash)),
+        Padding(1),
+        "mel_specification" / Int8ul,
+        "ext_asym" / Array(this._ext_asym_count, Bytes(4)),
+        "ext_hash" / Array(this._ext_hash_count, Bytes(4)),
+        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
+        "_end" / Tell,
+        Check(this.length == this._end),
+    )
+    Algorithms.STRUCT = Struct(
+        *header(ResponseCode.ALGORITHMS, "_num_alg_structs"),
+        "length" / Rebuild(
+            Int16ul,
+            36 + 4 * len_(this.ext_asym_sel) + 4 * len_(this.ext_hash_sel)
+            + 4 * len_(this.alg_structs) + this._alg_ext_bytes,
+        ),
+        "measurement_specification_sel" / Int8ul,
+        "other_params_selection" / Int8ul,
+        "measurement_hash_algo" / Int32ul,
+        "base_asym_sel" / Int32ul,
+        "base_hash_sel" / Int32ul,
+        "pqc_asym_sel" / _pqc_field,
+        Padding(7),
+        "mel_specification_sel" / Int8ul,
+        "_ext_asym_sel_count" / Rebuild(Int8ul, len_(this.ext_asym_sel)),
+        "_ext_hash_sel_count" / Rebuild(Int8ul, len_(this.ext_hash_sel)),
+        Padding(2),
+        "ext_asym_sel" / Array(this._ext_asym_sel_count, Bytes(4)),
+        "ext_hash_sel" / Array(this._ext_hash_sel_count, Bytes(4)),
+        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
+        "_end" / Tell,
+        Check(this.length == this._end),
+    )

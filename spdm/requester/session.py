@@ -15,13 +15,6 @@ from ..crypto import generate_dhe_key, generate_kem_key, verify
 from ..errors import LocalProtocolError, RemoteProtocolError, VerificationError
 from ..messages import CodecContext
 from ..messages.codes import CapabilityFlags, MeasurementSummaryHashType, RequestCode
-from ..messages.opaque import (
-    SECURED_MESSAGE_VERSIONS,
-    decode_opaque,
-    encode_opaque,
-    parse_version_selection,
-    supported_versions_element,
-)
 from ..negotiation import Negotiated
 from ..secured import SequenceExhausted
 from ..session import (
@@ -98,7 +91,7 @@ class SessionCommands(EncapCommands):
             session_policy=session_policy,
             random_data=self._random(RANDOM_DATA_SIZE),
             exchange_data=dhe.public_bytes(),
-            opaque_data=encode_opaque(negotiated.version, [supported_versions_element()]),
+            opaque_data=_versions_offer(negotiated.version),
         )
         self._handshake.machine.advance(RequestCode.KEY_EXCHANGE)
         self._handshake.dhe = dhe
@@ -131,7 +124,7 @@ class SessionCommands(EncapCommands):
             req_session_id=self._free_half_id(),
             psk_hint=psk_hint,
             requester_context=self._random(negotiated.hash_size),
-            opaque_data=encode_opaque(negotiated.version, [supported_versions_element()]),
+            opaque_data=_versions_offer(negotiated.version),
         )
         self._handshake.machine.advance(RequestCode.PSK_EXCHANGE)
         self._handshake.psk = psk
@@ -160,6 +153,8 @@ class SessionCommands(EncapCommands):
                      heartbeat: int, mut_auth: int, opaque: bytes) -> Session:
         if session_id in self.sessions:
             raise RemoteProtocolError(f"the responder reused session ID 0x{session_id:08x}")
+        from ..messages.opaque import SECURED_MESSAGE_VERSIONS, decode_opaque, parse_version_selection
+
         selected = parse_version_selection(decode_opaque(opaque, negotiated.version))
         if selected is None or selected not in SECURED_MESSAGE_VERSIONS:
             raise RemoteProtocolError(
@@ -362,3 +357,13 @@ class SessionCommands(EncapCommands):
         self._drop_session(session)
         self._events.append(SessionEnded(session.session_id))
 
+
+def _versions_offer(version: int) -> bytes:
+    """KEY_EXCHANGE's / PSK_EXCHANGE's OpaqueData: the secured-message versions we speak.
+
+    The opaque-data tables (construct) load with a process's first session,
+    not with every requester.
+    """
+    from ..messages.opaque import encode_opaque, supported_versions_element
+
+    return encode_opaque(version, [supported_versions_element()])

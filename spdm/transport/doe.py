@@ -7,10 +7,11 @@ request/response.  It does no I/O; ``discover()`` walks the Discovery protocol
 over any ``exchange`` callable a transport provides.
 
 The header and the Discovery payloads are declared once with construct
-(``DoeDataObjectHeader``, ``DoeDiscoveryRequest``, ``DoeDiscoveryResponse``).
-Building and parsing them use precompiled ``struct.Struct``s of the same
-layouts (STYLE.md R7: one header is built and parsed per object on every
-transport; parsing checks the length first), and tests check each pair agrees.
+(``DoeDataObjectHeader``, ``DoeDiscoveryRequest``, ``DoeDiscoveryResponse``,
+made on first use).  Building and parsing them use precompiled
+``struct.Struct``s of the same layouts (STYLE.md R7: one header is built and
+parsed per object on every transport; parsing checks the length first), and
+tests check each pair agrees.
 """
 
 from __future__ import annotations
@@ -19,20 +20,15 @@ import logging
 import struct
 from collections.abc import Callable
 from enum import IntEnum
-
-from construct import (
-    BitsInteger,
-    BitStruct,
-    ByteSwapped,
-    Int8ul,
-    Int16ul,
-    Struct,
-    Terminated,
-)
+from typing import TYPE_CHECKING, Any
 
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError
 
+from ..codec import declare_module, declares_structs
 from ..record import record
+
+if TYPE_CHECKING:
+    from construct import Construct
 
 __all__ = [
     "DOE_HEADER_SIZE",
@@ -77,31 +73,8 @@ class DataObjectType(IntEnum):
     SECURED_SPDM = 0x02
 
 
-# PCIe r6.x §6.30.1 "Data Object Header 1" and "Data Object Header 2".  DW1 is a
-# little-endian dword whose top 14 bits are reserved; ByteSwapped turns it into
-# the MSB-first order BitStruct reads.
-DoeDataObjectHeader = Struct(
-    "vendor_id" / Int16ul,
-    "data_object_type" / Int8ul,
-    "reserved0" / Int8ul,
-    "dw1" / ByteSwapped(BitStruct("reserved1" / BitsInteger(14), "length" / BitsInteger(18))),
-)
 
-# PCIe r6.x §6.30.1.1 "DOE Discovery Request Data Object" (payload only).
-DoeDiscoveryRequest = Struct(
-    "index" / Int8ul,
-    "version" / Int8ul,
-    "reserved" / Int16ul,
-    Terminated,
-)
 
-# PCIe r6.x §6.30.1.1 "DOE Discovery Response Data Object" (payload only).
-DoeDiscoveryResponse = Struct(
-    "vendor_id" / Int16ul,
-    "data_object_type" / Int8ul,
-    "next_index" / Int8ul,
-    Terminated,
-)
 
 # Fast paths (R7), each cross-checked against its construct declaration by the tests.
 # DoeDataObjectHeader: vendor_id, type, reserved0, DW1.
@@ -367,3 +340,50 @@ def discover(exchange: Callable[[bytes], bytes]) -> list[tuple[int, int]]:
         if entry.next_index == 0:
             return protocols
         index = entry.next_index
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """The construct declarations of the header and the Discovery payloads, made on first use:
+    every transport builds and parses them with the ``struct`` fast paths above, which the
+    tests check against these."""
+    global DoeDataObjectHeader, DoeDiscoveryRequest, DoeDiscoveryResponse
+    from construct import BitsInteger, BitStruct, ByteSwapped, Int8ul, Int16ul, Struct, Terminated
+
+    # PCIe r6.x §6.30.1 "Data Object Header 1" and "Data Object Header 2".  DW1 is a
+    # little-endian dword whose top 14 bits are reserved; ByteSwapped turns it into
+    # the MSB-first order BitStruct reads.
+    DoeDataObjectHeader = Struct(
+        "vendor_id" / Int16ul,
+        "data_object_type" / Int8ul,
+        "reserved0" / Int8ul,
+        "dw1" / ByteSwapped(BitStruct("reserved1" / BitsInteger(14), "length" / BitsInteger(18))),
+    )
+    # PCIe r6.x §6.30.1.1 "DOE Discovery Request Data Object" (payload only).
+    DoeDiscoveryRequest = Struct(
+        "index" / Int8ul,
+        "version" / Int8ul,
+        "reserved" / Int16ul,
+        Terminated,
+    )
+    # PCIe r6.x §6.30.1.1 "DOE Discovery Response Data Object" (payload only).
+    DoeDiscoveryResponse = Struct(
+        "vendor_id" / Int16ul,
+        "data_object_type" / Int8ul,
+        "next_index" / Int8ul,
+        Terminated,
+    )
+
+
+DoeDataObjectHeader: Construct
+DoeDiscoveryRequest: Construct
+DoeDiscoveryResponse: Construct
+_DECLARED = ("DoeDataObjectHeader", "DoeDiscoveryRequest", "DoeDiscoveryResponse")
+
+
+def __getattr__(name: str) -> Any:
+    """The construct declarations, made on first use (PEP 562)."""
+    if name in _DECLARED:
+        declare_module(__name__)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

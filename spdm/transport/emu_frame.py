@@ -2,30 +2,26 @@
 
 Each header field is a big-endian u32 (spdm-emu ``command.h``); the
 socket protocol around them (handshake, replies, timeouts) is
-:mod:`spdm.transport.emu_socket`.
+:mod:`spdm.transport.emu_socket`.  The layout is declared with construct
+(``PlatformDataHeader``, ``PlatformData``, made on first use); every frame is
+built and read with a ``struct`` of the same layout (R7), which the tests check
+against the declaration.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
-
-from construct import (
-    Bytes,
-    Construct,
-    ConstructError,
-    Int32ub,
-    Rebuild,
-    Struct,
-    Terminated,
-    len_,
-    this,
-)
+from typing import TYPE_CHECKING, Any
 
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError, TransportError
 
+from ..codec import declare_module, declares_structs
 from ..record import record
+
+if TYPE_CHECKING:
+    from construct import Construct
 
 __all__ = [
     "FRAME_HEADER_SIZE",
@@ -67,21 +63,8 @@ MAX_PAYLOAD_SIZE = (1 << 20) + 8
 """Largest payload accepted: a maximal (1 MiB) DOE object plus slack."""
 
 
-# spdm-emu command.h: "Client->Server/Server->Client" frame header.
-PlatformDataHeader = Struct(
-    "command" / Int32ub,
-    "transport_type" / Int32ub,
-    "payload_size" / Int32ub,
-)
-
-# The whole frame, for codecs of complete buffers.
-PlatformData = Struct(
-    "command" / Int32ub,
-    "transport_type" / Int32ub,
-    "payload_size" / Rebuild(Int32ub, len_(this.payload)),
-    "payload" / Bytes(this.payload_size),
-    Terminated,
-)
+_HEADER = struct.Struct(">III")
+"""command, transport type, payload size: ``PlatformDataHeader``'s layout."""
 
 
 @record(frozen=True, slots=True)
@@ -111,28 +94,12 @@ def encode_frame(frame: SocketFrame) -> bytes:
     """Serialize a frame: 12-byte big-endian header, then the payload.
 
     Args:
-        frame: the frame.
+        frame: the frame (its fields were checked when it was made).
 
     Returns:
         The bytes to send in one piece.
     """
-    return bytes(
-        PlatformData.build(
-            {
-                "command": frame.command,
-                "transport_type": frame.transport_type,
-                "payload": frame.payload,
-            }
-        )
-    )
-
-
-def _parse(schema: Construct, data: bytes, what: str) -> Any:
-    """Parse ``data``; the one place ConstructError becomes DecodeError."""
-    try:
-        return schema.parse(data)
-    except ConstructError as exc:
-        raise DecodeError(f"malformed {what}: {exc}") from exc
+    return _HEADER.pack(frame.command, frame.transport_type, len(frame.payload)) + frame.payload
 
 
 def _check_size(size: int) -> None:
@@ -153,10 +120,14 @@ def decode_frame(data: bytes) -> SocketFrame:
         DecodeError: truncated, or bytes after the payload.
         RemoteProtocolError: the payload size exceeds ``MAX_PAYLOAD_SIZE``.
     """
-    header = _parse(PlatformDataHeader, data[:FRAME_HEADER_SIZE], "platform data header")
-    _check_size(header.payload_size)
-    parsed = _parse(PlatformData, data, "platform data frame")
-    return SocketFrame(int(parsed.command), int(parsed.transport_type), bytes(parsed.payload))
+    if len(data) < FRAME_HEADER_SIZE:
+        raise DecodeError(f"malformed platform data header: {len(data)} of {FRAME_HEADER_SIZE} bytes")
+    command, transport_type, size = _HEADER.unpack_from(data)
+    _check_size(size)
+    if len(data) != FRAME_HEADER_SIZE + size:
+        raise DecodeError(f"malformed platform data frame: {len(data) - FRAME_HEADER_SIZE} payload "
+                          f"bytes where the header announces {size}")
+    return SocketFrame(command, transport_type, bytes(data[FRAME_HEADER_SIZE:]))
 
 
 def _read_upto(recv: Callable[[int], bytes], size: int) -> bytes:
@@ -192,9 +163,45 @@ def read_frame(recv: Callable[[int], bytes]) -> SocketFrame | None:
         return None
     if len(header_bytes) < FRAME_HEADER_SIZE:
         raise TransportError("peer closed the connection inside a frame header")
-    header = PlatformDataHeader.parse(header_bytes)
-    _check_size(header.payload_size)
-    payload = _read_upto(recv, header.payload_size)
-    if len(payload) < header.payload_size:
+    command, transport_type, size = _HEADER.unpack(header_bytes)
+    _check_size(size)
+    payload = _read_upto(recv, size)
+    if len(payload) < size:
         raise TransportError("peer closed the connection inside a frame payload")
-    return SocketFrame(int(header.command), int(header.transport_type), payload)
+    return SocketFrame(command, transport_type, payload)
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """The construct declarations of the frame, made on first use (the frames themselves go
+    through :data:`_HEADER`, which the tests check against these)."""
+    global PlatformDataHeader, PlatformData
+    from construct import Bytes, Int32ub, Rebuild, Struct, Terminated, len_, this
+
+    # spdm-emu command.h: "Client->Server/Server->Client" frame header.
+    PlatformDataHeader = Struct(
+        "command" / Int32ub,
+        "transport_type" / Int32ub,
+        "payload_size" / Int32ub,
+    )
+    # The whole frame, for codecs of complete buffers.
+    PlatformData = Struct(
+        "command" / Int32ub,
+        "transport_type" / Int32ub,
+        "payload_size" / Rebuild(Int32ub, len_(this.payload)),
+        "payload" / Bytes(this.payload_size),
+        Terminated,
+    )
+
+
+PlatformDataHeader: Construct
+PlatformData: Construct
+_DECLARED = ("PlatformDataHeader", "PlatformData")
+
+
+def __getattr__(name: str) -> Any:
+    """The construct declarations, made on first use (PEP 562)."""
+    if name in _DECLARED:
+        declare_module(__name__)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,9 +30,10 @@ from construct import (
     this,
 )
 
-from spdm.codec import NO_PARAMS, WireMessage, parse_head
+from spdm.codec import NO_PARAMS, WireMessage
 from spdm.errors import DecodeError
 from spdm.record import record
+from spdm.schema import parse_head
 
 from .codes import PROTOCOL_ID, TDISP_VERSION_1_0
 

@@ -41,8 +41,8 @@ from ide_km.messages import (
     object_id_of,
     peek_stream_header,
 )
-from spdm.codec import build_with
 from spdm.errors import DecodeError, LocalProtocolError
+from spdm.schema import build_with
 
 K1_TX_CPL = KeySubStream(KeySet.K1, Direction.TX, SubStream.CPL)
 

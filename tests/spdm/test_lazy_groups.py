@@ -29,23 +29,49 @@ NOT_ON_THE_CONNECT_PATH = (
     "spdm.device", "spdm.device_endpoint",
     "spdm.events.session", "spdm.events.provisioning", "spdm.events.endpoint", "spdm.events.event",
     "spdm.responder", "ide_km", "tdisp", "tsm", "sysfs_bridge",
+    "construct", "spdm.schema", "spdm.messages.opaque",
 )
-"""What a plain ``devsec connect`` (authenticate, no session) never runs, so never imports."""
+"""What a plain ``devsec connect`` (authenticate, no session) never runs, so never imports: its
+messages go through their ``struct`` fast paths, and their construct declarations (the
+authoritative layouts) are made only when one is asked for."""
 
 
 def _loaded_after(statement: str, prefixes: tuple[str, ...]) -> list[str]:
-    """The modules under ``prefixes`` a fresh interpreter has loaded after ``statement``."""
+    """The modules (and submodules) of ``prefixes`` a fresh interpreter has loaded after ``statement``."""
     probe = (f"import json, sys\n{statement}\n"
-             f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({prefixes!r}))))")
+             f"print(json.dumps(sorted(m for m in sys.modules\n"
+             f"                        if any(m == p or m.startswith(p + '.') for p in {prefixes!r}))))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    loaded: list[str] = json.loads(done.stdout)
+    loaded: list[str] = json.loads(done.stdout.splitlines()[-1])  # after whatever the statement printed
     return loaded
 
 
 def test_the_connect_command_imports_no_session_event_or_provisioning_code() -> None:
     loaded = _loaded_after("import devsec.cli, devsec.cli.connect", NOT_ON_THE_CONNECT_PATH)
     assert loaded == []
+
+
+@pytest.mark.socket
+def test_a_whole_connect_never_loads_construct(tmp_path: Path) -> None:
+    """The command run to the end against an emulator (over its TCP socket), not only its imports."""
+    from tests.devsec.test_cli import emulate
+
+    with emulate(tmp_path) as (url, root):
+        statement = ("import devsec.cli\n"
+                     f"assert devsec.cli.main(['connect', {url!r}, '--trust-root', {str(root)!r}]) == 0")
+        loaded = _loaded_after(statement, NOT_ON_THE_CONNECT_PATH)
+    assert loaded == []
+
+
+def test_a_construct_declaration_is_made_when_first_asked_for() -> None:
+    statement = (
+        "from spdm.messages import Algorithms, GetVersion\n"
+        "assert 'construct' not in sys.modules\n"
+        "assert GetVersion.STRUCT.sizeof() == 4 and 'construct' in sys.modules\n"
+        "assert 'spdm.messages.vca' in sys.modules and Algorithms.STRUCT is not None"
+    )
+    assert _loaded_after(statement, ("construct.core",)) == ["construct.core"]
 
 
 def test_a_session_loads_its_messages_and_events_when_it_opens() -> None:

@@ -19,9 +19,10 @@ from construct import Array, Construct, Container, Int8ul, Int16ul, ListContaine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spdm.codec import NO_PARAMS, Message, WireMessage, parse_exact, parse_head
+from spdm.codec import NO_PARAMS, Message, WireMessage
 from spdm.errors import DecodeError, LocalProtocolError
 from spdm.messages import REQUEST_TYPES, RESPONSE_TYPES
+from spdm.schema import parse_exact, parse_head
 
 
 class Colour(IntEnum):

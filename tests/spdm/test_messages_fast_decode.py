@@ -24,7 +24,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spdm.codec import parse_head
 from spdm.errors import DecodeError
 from spdm.messages import (
     NO_CONTEXT,
@@ -42,6 +41,7 @@ from spdm.messages import (
     Message,
     NegotiateAlgorithms,
 )
+from spdm.schema import parse_head
 from tests.spdm.test_messages import CASES
 from tests.spdm.test_messages_fuzz import CLASSES, DECODE_CONTEXTS, FUZZ, captured, messages
 from tests.spdm.test_messages_vectors import ALL, Decoded

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spdm.codec import _header_only, build
 from spdm.errors import LocalProtocolError
 from spdm.messages import (
     NO_CONTEXT,
@@ -39,6 +38,7 @@ from spdm.messages import (
 )
 from spdm.messages.codes import MeasurementAttributes
 from spdm.messages.measurements import _MeasurementBlockWire
+from spdm.schema import build
 from tests.spdm.test_messages import CASES
 from tests.spdm.test_messages_fast_decode import SPDM14
 from tests.spdm.test_messages_fast_paths import REFUSED, _spoil, spoiled_messages
@@ -190,7 +190,7 @@ def test_reserved_before_their_version(message: Message) -> None:
     assert fast is not None and fast == _compiled(message, NO_CONTEXT)
 
 
-HEADER_ONLY = [cls for cls in CLASSES if _header_only(cls) is not None]
+HEADER_ONLY = [cls for cls in CLASSES if cls.HEADER_ONLY is not None]
 
 
 @FUZZ

@@ -18,10 +18,10 @@ import dataclasses
 from typing import Any
 
 import pytest
+from construct import Const, Int8ul, Padded, Renamed
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spdm.codec import _header_only, build_with, compiled_builder, parse_exact
 from spdm.errors import DecodeError, LocalProtocolError
 from spdm.messages import (
     NO_CONTEXT,
@@ -39,6 +39,7 @@ from spdm.messages import (
     VendorDefinedResponse,
 )
 from spdm.messages.measurements import _MeasurementBlockWire
+from spdm.schema import build_with, compiled_builder, parse_exact
 from tests.spdm.test_messages import CASES
 from tests.spdm.test_messages_fuzz import CLASSES, FUZZ, messages
 from tests.spdm.test_messages_vectors import ALL, Decoded
@@ -174,7 +175,35 @@ def test_generated_and_spoiled_messages(case: tuple[Message, CodecContext]) -> N
 
 # --- the header-only fast path ----------------------------------------------------------------------
 
-HEADER_ONLY = [cls for cls in CLASSES if _header_only(cls) is not None]
+HEADER_ONLY = [cls for cls in CLASSES if cls.HEADER_ONLY is not None]
+
+
+def _inferred_header_only(cls: type[Message]) -> tuple[str | None, str | None] | None:
+    """(Param1, Param2) field names when ``cls.STRUCT`` is exactly ``header(cls.CODE, p1, p2)`` with
+    plain byte (or reserved) params, read from the declaration itself; None for any other layout."""
+    subcons = list(getattr(cls.STRUCT, "subcons", ()))
+    if len(subcons) != 4:
+        return None
+    version, code, *params = subcons
+    names: list[str | None] = []
+    for param in params:
+        if isinstance(param, Renamed) and param.subcon is Int8ul:
+            names.append(str(param.name))
+        elif isinstance(param, Padded) and param.length == 1:
+            names.append(None)
+        else:
+            return None
+    if not (isinstance(version, Renamed) and version.name == "spdm_version" and version.subcon is Int8ul
+            and isinstance(code, Renamed) and code.name == "_code" and isinstance(code.subcon, Const)
+            and code.subcon.subcon is Int8ul and code.subcon.value == cls.CODE):
+        return None
+    return names[0], names[1]
+
+
+def test_every_header_only_layout_is_declared_so() -> None:
+    """A message that is its header alone says so (``HEADER_ONLY``, which its fast path reads
+    without construct): no declaration of that shape goes without the fast path."""
+    assert {cls: _inferred_header_only(cls) for cls in CLASSES} == {cls: cls.HEADER_ONLY for cls in CLASSES}
 
 
 def test_header_only_classes() -> None:

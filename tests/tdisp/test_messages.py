@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spdm.codec import build_with
 from spdm.errors import DecodeError, LocalProtocolError
+from spdm.schema import build_with
 from tdisp.errors import TdispErrorCode
 from tdisp.messages import (
     REQUESTS,

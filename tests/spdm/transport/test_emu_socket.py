@@ -104,6 +104,28 @@ def test_decode_rejects_an_oversized_announcement() -> None:
         decode_frame(header)
 
 
+@given(st.binary(max_size=40), st.booleans())
+def test_the_struct_path_agrees_with_the_declaration(data: bytes, well_formed: bool) -> None:
+    """Frames are built and read with a ``struct`` (R7); construct's PlatformData is the layout."""
+    from construct import ConstructError
+
+    from spdm.transport.emu_frame import PlatformData
+
+    if well_formed:
+        data = struct.pack(">III", 1, 2, len(data)) + data
+    try:
+        parsed = PlatformData.parse(data)
+    except ConstructError:
+        with pytest.raises(RemoteProtocolError):  # DecodeError included
+            decode_frame(data)
+        return
+    frame = decode_frame(data)
+    assert (frame.command, frame.transport_type, frame.payload) == (
+        parsed.command, parsed.transport_type, parsed.payload)
+    assert encode_frame(frame) == PlatformData.build(
+        {"command": frame.command, "transport_type": frame.transport_type, "payload": frame.payload})
+
+
 @given(st.binary(max_size=40))
 def test_random_bytes_raise_only_remote_errors(data: bytes) -> None:
     try:
