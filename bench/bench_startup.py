@@ -26,8 +26,9 @@ the source tree's own setting (``PYTHONDONTWRITEBYTECODE``) would otherwise make
 every run compile every module.
 
 ``--instructions`` counts instead, under valgrind's cachegrind (``PYTHONHASHSEED=0``,
-warm bytecode), the instructions of the processes that only import: deterministic
-figures, unlike the times, for before/after tables on a shared machine.
+warm bytecode), the instructions of the processes that only import (deterministic)
+and of a whole ``devsec connect`` (within a few hundred thousand): figures, unlike the
+times, for before/after tables on a shared machine.
 
 Targets (issue 14): connect-path imports at most 1.5x the floor import; the whole
 ``devsec connect`` at most 2x the reference requester's whole process for the
@@ -125,13 +126,23 @@ def instructions(argv: list[str], env: dict[str, str]) -> int:
 
 
 def count_instructions(trees: list[Path]) -> None:
-    """Print the instruction counts of :data:`IMPORTS_ONLY` in each tree, and the connect path's ratio."""
+    """Print the instruction counts of :data:`IMPORTS_ONLY` in each tree, and of a whole ``devsec
+    connect`` against that tree's forked emulator (only the connecting process is counted; its
+    count varies by a few hundred thousand with the socket's timing), and the connect path's ratio."""
     counts: dict[Path, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="devsec-bench-") as tmp:
         for number, tree in enumerate(trees):
             env = {**environment(tree, Path(tmp) / f"pycache{number}"), "PYTHONHASHSEED": "0"}
             counts[tree] = {name: instructions([sys.executable, *argv], env)
                             for name, argv in IMPORTS_ONLY.items()}
+            root = Path(tmp) / f"root{number}.pem"
+            emulator, url = start_emulator(env, root)
+            try:
+                counts[tree]["devsec connect (TCP), whole"] = instructions(
+                    [sys.executable, "-m", "devsec", "connect", url, "--trust-root", str(root)], env)
+            finally:
+                emulator.kill()
+                emulator.wait(timeout=10)
     print("instructions (millions, cachegrind, PYTHONHASHSEED=0, warm bytecode)")
     _table(trees, {tree: {name: count / 1e6 for name, count in per.items()} for tree, per in counts.items()},
            "M")

@@ -407,7 +407,7 @@ def _declare_structs() -> None:
     from ..schema import bit_count, header, opaque_data
 
     # Param1 b7 means LargeCertChain only from 1.4 on (reserved, so ignored, before).
-    _large_form = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_CERT_CHAIN) != 0)
+    large_form = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_CERT_CHAIN) != 0)
 
     Digests.STRUCT = Struct(
         *header(ResponseCode.DIGESTS, "supported_slot_mask", "provisioned_slot_mask"),
@@ -421,7 +421,7 @@ def _declare_structs() -> None:
     GetCertificate.STRUCT = Struct(
         *header(RequestCode.GET_CERTIFICATE, "param1", "attributes"),
         "body" / IfThenElse(
-            _large_form,
+            large_form,
             Struct(Padding(4), "offset" / Int32ul, "length" / Int32ul),
             Struct("offset" / Int16ul, "length" / Int16ul),
         ),
@@ -429,7 +429,7 @@ def _declare_structs() -> None:
     Certificate.STRUCT = Struct(
         *header(ResponseCode.CERTIFICATE, "param1", "certificate_info"),
         "body" / IfThenElse(
-            _large_form,
+            large_form,
             Struct(
                 Padding(4),
                 "_portion_length" / Rebuild(Int32ul, len_(this.cert_chain)),

@@ -197,9 +197,9 @@ def _declare_structs() -> None:
     from ..schema import header
 
     # Param1 b7 means the large form only from 1.4 on (reserved, so ignored, before).
-    _large_vdm = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_VENDOR_DEFINED) != 0)
+    large_vdm = (this.spdm_version >= 0x14) & ((this.param1 & LARGE_VENDOR_DEFINED) != 0)
 
-    def _vendor_defined(code: int) -> Struct:
+    def vendor_defined(code: int) -> Struct:
         # DSP0274 1.3 Tables 61/62: StandardID, VendorID (Len-prefixed), Req/RespLength, payload;
         # 1.4 large form: Reserved(2), LargeReqLength/LargeRespLength(4), payload.
         return Struct(
@@ -208,7 +208,7 @@ def _declare_structs() -> None:
             "_vendor_id_len" / Rebuild(Int8ul, len_(this.vendor_id)),
             "vendor_id" / Bytes(this._vendor_id_len),
             "body" / IfThenElse(
-                _large_vdm,
+                large_vdm,
                 Struct(
                     Padding(2),
                     "_payload_length" / Rebuild(Int32ul, len_(this.payload)),
@@ -226,5 +226,5 @@ def _declare_structs() -> None:
         "extended_data" / GreedyBytes,
         Check(len_(this.extended_data) <= MAX_EXTENDED_ERROR_DATA),
     )
-    VendorDefinedRequest.STRUCT = _vendor_defined(RequestCode.VENDOR_DEFINED_REQUEST)
-    VendorDefinedResponse.STRUCT = _vendor_defined(ResponseCode.VENDOR_DEFINED_RESPONSE)
+    VendorDefinedRequest.STRUCT = vendor_defined(RequestCode.VENDOR_DEFINED_REQUEST)
+    VendorDefinedResponse.STRUCT = vendor_defined(ResponseCode.VENDOR_DEFINED_RESPONSE)

@@ -490,8 +490,7 @@ class Algorithms(_AlgorithmsBase):
 
 @declares_structs(__name__)
 def _declare_structs() -> None:
-    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
-    paths above answer only for bytes and values these accept), made on first use."""
+    """The construct declarations (the layouts the ``struct`` fast paths follow), made on first use."""
     from construct import (
         Array,
         Bytes,
@@ -512,27 +511,22 @@ def _declare_structs() -> None:
 
     from ..schema import header
 
-    _CapabilityBody = Struct(
+    capability_body = Struct(
         Padding(1),
         "ct_exponent" / Int8ul,
         "ext_flags" / IfThenElse(this._.spdm_version >= 0x14, Int16ul, Padding(2)),
         "flags" / Int32ul,
-        "sizes" / If(this._.spdm_version >= 0x12, Struct(
-            "data_transfer_size" / Int32ul,
-            "max_spdm_msg_size" / Int32ul,
-        )),
+        "sizes" / If(this._.spdm_version >= 0x12,
+                     Struct("data_transfer_size" / Int32ul, "max_spdm_msg_size" / Int32ul)),
     )
-
-    _AlgStructWire = Struct(
+    alg_struct = Struct(
         "alg_type" / Int8ul,
         "_alg_count" / Rebuild(Int8ul, 0x20 | len_(this.external)),
         Check((this._alg_count >> 4) == 2),  # FixedAlgCount is 2 for every defined AlgType
         "alg_supported" / Int16ul,
         "external" / Array(this._alg_count & 0x0F, Bytes(4)),
     )
-
-    _pqc_field = IfThenElse(this.spdm_version >= 0x14, Int32ul, Padding(4))
-    # PqcAsymAlgo (request offset 16) / PqcAsymSel (response offset 20): 1.4; reserved before.
+    pqc_field = IfThenElse(this.spdm_version >= 0x14, Int32ul, Padding(4))  # PqcAsymAlgo/Sel: 1.4 on
 
     Version.STRUCT = Struct(
         *header(ResponseCode.VERSION),
@@ -542,11 +536,11 @@ def _declare_structs() -> None:
     )
     GetCapabilities.STRUCT = Struct(
         *header(RequestCode.GET_CAPABILITIES, "param1"),
-        "body" / If(this.spdm_version >= 0x11, _CapabilityBody),
+        "body" / If(this.spdm_version >= 0x11, capability_body),
     )
     Capabilities.STRUCT = Struct(
         *header(ResponseCode.CAPABILITIES, "param1"),
-        "body" / _CapabilityBody,
+        "body" / capability_body,
         "supported_algorithms" / If(
             (this.spdm_version >= 0x13) & ((this.param1 & 1) == 1),
             Struct(
@@ -568,7 +562,7 @@ def _declare_structs() -> None:
         "other_params_support" / Int8ul,
         "base_asym_algo" / Int32ul,
         "base_hash_algo" / Int32ul,
-        "pqc_asym_algo" / _pqc_field,
+        "pqc_asym_algo" / pqc_field,
         Padding(8),
         "_ext_asym_count" / Rebuild(Int8ul, len_(this.ext_asym)),
         "_ext_hash_count" / Rebuild(Int8ul, len_(this.ext_hash)),
@@ -576,7 +570,7 @@ def _declare_structs() -> None:
         "mel_specification" / Int8ul,
         "ext_asym" / Array(this._ext_asym_count, Bytes(4)),
         "ext_hash" / Array(this._ext_hash_count, Bytes(4)),
-        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
+        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, alg_struct)),
         "_end" / Tell,
         Check(this.length == this._end),
     )
@@ -592,7 +586,7 @@ def _declare_structs() -> None:
         "measurement_hash_algo" / Int32ul,
         "base_asym_sel" / Int32ul,
         "base_hash_sel" / Int32ul,
-        "pqc_asym_sel" / _pqc_field,
+        "pqc_asym_sel" / pqc_field,
         Padding(7),
         "mel_specification_sel" / Int8ul,
         "_ext_asym_sel_count" / Rebuild(Int8ul, len_(this.ext_asym_sel)),
@@ -600,7 +594,7 @@ def _declare_structs() -> None:
         Padding(2),
         "ext_asym_sel" / Array(this._ext_asym_sel_count, Bytes(4)),
         "ext_hash_sel" / Array(this._ext_hash_sel_count, Bytes(4)),
-        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, _AlgStructWire)),
+        "alg_structs" / If(this.spdm_version >= 0x11, Array(this._num_alg_structs, alg_struct)),
         "_end" / Tell,
         Check(this.length == this._end),
     )
