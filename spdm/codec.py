@@ -18,9 +18,11 @@ decoding behaves the same everywhere.  The rules of R6/R7 live here, once:
 Speed (R7): a message decodes and encodes through its ``struct`` fast path when
 it has one and that path is sure; everything else goes to construct, in
 :mod:`spdm.schema` (parsing, compiled building, the declarations' building
-blocks).  This module imports no construct: a message module may declare its
-``STRUCT`` on first use (:func:`declares_structs`), so a process that only
-ever takes the fast paths -- a plain ``devsec connect`` -- never loads it.
+blocks).  This module imports no construct, and SPDM's message modules declare
+their ``STRUCT``s in one function each, run when one is first asked for
+(:func:`declares_structs`): a process that only ever takes the fast paths -- a
+plain ``devsec connect`` -- never loads construct.  (IDE_KM's and TDISP's
+messages, which have no fast paths, declare theirs in the class bodies.)
 """
 
 from __future__ import annotations

@@ -167,8 +167,6 @@ MAX_SMALL_CERT_FIELD = 0xFFFF
 """The largest Offset/Length/PortionLength/RemainderLength the 16-bit (pre-LargeCertChain) form carries."""
 
 
-
-
 def _split_param1(fields: dict[str, Any]) -> dict[str, Any]:
     param1 = fields.pop("param1")
     fields["slot_id"] = param1 & 0x0F
@@ -387,8 +385,8 @@ class ChallengeAuth(Message):
 
 @declares_structs(__name__)
 def _declare_structs() -> None:
-    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
-    paths above answer only for bytes and values these accept), made on first use."""
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
     from construct import (
         Array,
         Bytes,

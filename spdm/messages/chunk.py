@@ -22,24 +22,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
-from construct import (
-    Bytes,
-    GreedyBytes,
-    If,
-    IfThenElse,
-    Int16ul,
-    Int32ul,
-    Padding,
-    Rebuild,
-    Struct,
-    len_,
-    this,
-)
-
-from ..codec import Message
+from ..codec import Message, declares_structs
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..record import record
-from ..schema import header
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -75,22 +60,6 @@ our own MaxSPDMmsgSize."""
 
 MAX_CHUNK_COUNT: Final = 1 << 16
 """The most chunks one large message may take: the 1.2/1.3 ChunkSeqNo is 16 bits and must not wrap."""
-
-
-def _seq_no() -> Any:
-    """ChunkSeqNo alone: u16 before 1.4, u32 from 1.4 (CHUNK_GET, CHUNK_SEND_ACK)."""
-    return IfThenElse(this.spdm_version >= _V14, Int32ul, Int16ul)
-
-
-def _chunk_body() -> list[Any]:
-    """ChunkSeqNo (+ reserved before 1.4), ChunkSize, LargeMessageSize (first chunk only), the chunk."""
-    return [
-        "chunk_seq_no" / _seq_no(),
-        If(this.spdm_version < _V14, Padding(2)),
-        "_chunk_size" / Rebuild(Int32ul, len_(this.chunk)),
-        "large_message_size" / If(this.chunk_seq_no == 0, Int32ul),
-        "chunk" / Bytes(this._chunk_size),
-    ]
 
 
 def chunk_header_size(first: bool) -> int:
@@ -131,7 +100,6 @@ class ChunkSend(_Chunk):
     """
 
     CODE: ClassVar[int] = RequestCode.CHUNK_SEND
-    STRUCT = Struct(*header(RequestCode.CHUNK_SEND, "attributes", "handle"), *_chunk_body())
 
 
 @record(frozen=True)
@@ -152,11 +120,6 @@ class ChunkSendAck(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.CHUNK_SEND_ACK
-    STRUCT = Struct(
-        *header(ResponseCode.CHUNK_SEND_ACK, "attributes", "handle"),
-        "chunk_seq_no" / _seq_no(),
-        "response" / GreedyBytes,
-    )
 
     attributes: int = 0
     handle: int = 0
@@ -179,7 +142,6 @@ class ChunkGet(Message):
     """CHUNK_GET: ask for chunk ``chunk_seq_no`` of the large response ``handle`` (Param2)."""
 
     CODE: ClassVar[int] = RequestCode.CHUNK_GET
-    STRUCT = Struct(*header(RequestCode.CHUNK_GET, None, "handle"), "chunk_seq_no" / _seq_no())
 
     handle: int = 0
     chunk_seq_no: int = 0
@@ -198,7 +160,6 @@ class ChunkResponse(_Chunk):
     """
 
     CODE: ClassVar[int] = ResponseCode.CHUNK_RESPONSE
-    STRUCT = Struct(*header(ResponseCode.CHUNK_RESPONSE, "attributes", "handle"), *_chunk_body())
 
 
 def split_message(message: bytes, data_transfer_size: int) -> list[bytes]:
@@ -290,3 +251,48 @@ class ChunkAssembly:
         self._received = received
         self._next_seq_no += 1
         return b"".join(self._parts) if last else None
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
+    from construct import (
+        Bytes,
+        GreedyBytes,
+        If,
+        IfThenElse,
+        Int16ul,
+        Int32ul,
+        Padding,
+        Rebuild,
+        Struct,
+        len_,
+        this,
+    )
+
+    from ..schema import header
+
+    def _seq_no() -> Any:
+        """ChunkSeqNo alone: u16 before 1.4, u32 from 1.4 (CHUNK_GET, CHUNK_SEND_ACK)."""
+        return IfThenElse(this.spdm_version >= _V14, Int32ul, Int16ul)
+
+    def _chunk_body() -> list[Any]:
+        """ChunkSeqNo (+ reserved before 1.4), ChunkSize, LargeMessageSize (first chunk only), the chunk."""
+        return [
+            "chunk_seq_no" / _seq_no(),
+            If(this.spdm_version < _V14, Padding(2)),
+            "_chunk_size" / Rebuild(Int32ul, len_(this.chunk)),
+            "large_message_size" / If(this.chunk_seq_no == 0, Int32ul),
+            "chunk" / Bytes(this._chunk_size),
+        ]
+
+    ChunkSend.STRUCT = Struct(*header(RequestCode.CHUNK_SEND, "attributes", "handle"), *_chunk_body())
+    ChunkSendAck.STRUCT = Struct(
+        *header(ResponseCode.CHUNK_SEND_ACK, "attributes", "handle"),
+        "chunk_seq_no" / _seq_no(),
+        "response" / GreedyBytes,
+    )
+    ChunkGet.STRUCT = Struct(*header(RequestCode.CHUNK_GET, None, "handle"), "chunk_seq_no" / _seq_no())
+    ChunkResponse.STRUCT = Struct(*header(ResponseCode.CHUNK_RESPONSE, "attributes", "handle"),
+                                  *_chunk_body())

@@ -118,9 +118,6 @@ MAX_SMALL_VENDOR_PAYLOAD = 0xFFFF
 """The largest payload the 16-bit ReqLength/RespLength of the small form carries."""
 
 
-
-
-
 @record(frozen=True)
 class _VendorDefined(Message):
     """The shared fields of VENDOR_DEFINED_REQUEST/RESPONSE and their Param1 b7.
@@ -177,8 +174,8 @@ class VendorDefinedResponse(_VendorDefined):
 
 @declares_structs(__name__)
 def _declare_structs() -> None:
-    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
-    paths above answer only for bytes and values these accept), made on first use."""
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
     from construct import (
         Bytes,
         Check,

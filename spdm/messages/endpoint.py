@@ -22,26 +22,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from construct import (
-    Array,
-    Bytes,
-    GreedyBytes,
-    If,
-    Int8ul,
-    Int32ul,
-    Padding,
-    Prefixed,
-    PrefixedArray,
-    Rebuild,
-    Struct,
-    Terminated,
-    len_,
-    this,
-)
-
-from ..codec import Message, WireMessage
+from ..codec import Message, WireMessage, declares_structs
 from ..record import record
-from ..schema import header, low_nibble
 from .auth import NONCE_SIZE
 from .codes import EndpointInfoAttributes, EndpointInfoSubcode, RequestCode, ResponseCode
 
@@ -58,12 +40,6 @@ class GetEndpointInfo(Message):
     """GET_ENDPOINT_INFO: subcode, slot (meaningful when signed), attributes, nonce when signed."""
 
     CODE: ClassVar[int] = RequestCode.GET_ENDPOINT_INFO
-    STRUCT = Struct(
-        *header(RequestCode.GET_ENDPOINT_INFO, "subcode", "slot_id" / low_nibble),
-        "request_attributes" / Int8ul,
-        Padding(3),
-        "nonce" / If((this.request_attributes & 1) == 1, Bytes(NONCE_SIZE)),
-    )
 
     subcode: int = EndpointInfoSubcode.DEVICE_CLASS_IDENTIFIER
     slot_id: int = 0
@@ -87,14 +63,6 @@ class EndpointInfo(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.ENDPOINT_INFO
-    STRUCT = Struct(
-        *header(ResponseCode.ENDPOINT_INFO, None, "slot_id" / low_nibble),
-        Padding(4),
-        "nonce" / If(this._params.MEAS_S > 0, Bytes(NONCE_SIZE)),
-        "_ep_info_length" / Rebuild(Int32ul, len_(this.ep_info)),
-        "ep_info" / Bytes(this._ep_info_length),
-        "signature" / Bytes(this._params.MEAS_S),
-    )
 
     slot_id: int = 0
     nonce: bytes | None = None
@@ -108,13 +76,6 @@ class EndpointInfo(Message):
 
 
 # --- the device class identifier (DSP0274 1.3 Tables 98-99) -----------------------------------
-
-_ClassIdentifierWire = Prefixed(Int8ul, Struct(
-    "registry_id" / Int8ul,
-    "vendor_id" / Prefixed(Int8ul, GreedyBytes),
-    "subordinate_ids" / PrefixedArray(Int8ul, Prefixed(Int8ul, GreedyBytes)),
-    Terminated,
-))
 
 
 @record(frozen=True, slots=True)
@@ -141,11 +102,6 @@ class ClassIdentifier:
 class DeviceClassIdentifier(WireMessage):
     """EPInfo of subcode 1: NumIdentifiers, 3 reserved bytes, then the identifier elements."""
 
-    STRUCT = Struct(
-        "_count" / Rebuild(Int8ul, len_(this.identifiers)),
-        Padding(3),
-        "identifiers" / Array(this._count, _ClassIdentifierWire),
-    )
 
     identifiers: tuple[ClassIdentifier, ...] = ()
 
@@ -157,3 +113,54 @@ class DeviceClassIdentifier(WireMessage):
 
     def _to_fields(self) -> dict[str, Any]:
         return {"identifiers": [e.fields() for e in self.identifiers]}
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
+    from construct import (
+        Array,
+        Bytes,
+        GreedyBytes,
+        If,
+        Int8ul,
+        Int32ul,
+        Padding,
+        Prefixed,
+        PrefixedArray,
+        Rebuild,
+        Struct,
+        Terminated,
+        len_,
+        this,
+    )
+
+    from ..schema import header, low_nibble
+
+    _ClassIdentifierWire = Prefixed(Int8ul, Struct(
+        "registry_id" / Int8ul,
+        "vendor_id" / Prefixed(Int8ul, GreedyBytes),
+        "subordinate_ids" / PrefixedArray(Int8ul, Prefixed(Int8ul, GreedyBytes)),
+        Terminated,
+    ))
+
+    GetEndpointInfo.STRUCT = Struct(
+        *header(RequestCode.GET_ENDPOINT_INFO, "subcode", "slot_id" / low_nibble),
+        "request_attributes" / Int8ul,
+        Padding(3),
+        "nonce" / If((this.request_attributes & 1) == 1, Bytes(NONCE_SIZE)),
+    )
+    EndpointInfo.STRUCT = Struct(
+        *header(ResponseCode.ENDPOINT_INFO, None, "slot_id" / low_nibble),
+        Padding(4),
+        "nonce" / If(this._params.MEAS_S > 0, Bytes(NONCE_SIZE)),
+        "_ep_info_length" / Rebuild(Int32ul, len_(this.ep_info)),
+        "ep_info" / Bytes(this._ep_info_length),
+        "signature" / Bytes(this._params.MEAS_S),
+    )
+    DeviceClassIdentifier.STRUCT = Struct(
+        "_count" / Rebuild(Int8ul, len_(this.identifiers)),
+        Padding(3),
+        "identifiers" / Array(this._count, _ClassIdentifierWire),
+    )

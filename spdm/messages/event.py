@@ -31,28 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from construct import (
-    Array,
-    GreedyBytes,
-    If,
-    Int8ul,
-    Int16ul,
-    Int32ul,
-    Padding,
-    Prefixed,
-    Rebuild,
-    Struct,
-    Terminated,
-    len_,
-    this,
-)
-
-from ..codec import Message
+from ..codec import Message, declare_module, declares_structs
 from ..record import record
-from ..schema import header
 from .codes import RequestCode, ResponseCode
+
+if TYPE_CHECKING:
+    from construct import Construct
 
 __all__ = [
     "DMTF_DETAIL_SIZES",
@@ -101,15 +87,6 @@ DMTF_DETAIL_SIZES: dict[int, int] = {
 
 
 # --- event groups ---------------------------------------------------------------------------
-
-_EventGroupWire = Struct(
-    "registry_id" / Int8ul,
-    "vendor_id" / Prefixed(Int8ul, GreedyBytes),
-    "_type_count" / Rebuild(Int16ul, len_(this.event_types)),
-    "version" / Int16ul,
-    "attributes" / Int32ul,
-    "event_types" / Array(this._type_count, Struct("event_type_id" / Int16ul, Padding(2))),
-)
 
 
 @record(frozen=True, slots=True)
@@ -165,10 +142,6 @@ def _group_list(groups: Sequence[EventGroup]) -> dict[str, Any] | None:
     return {"items": [g.fields() for g in groups]} if groups else None
 
 
-_GroupList = Prefixed(Int32ul, Struct("items" / Array(this._._count, _EventGroupWire), Terminated))
-"""A u32-length-prefixed list of Param1 event groups that fills its length exactly."""
-
-
 @record(frozen=True)
 class GetSupportedEventTypes(Message):
     """GET_SUPPORTED_EVENT_TYPES: a bare header (in a session only)."""
@@ -182,10 +155,6 @@ class SupportedEventTypes(Message):
     """SUPPORTED_EVENT_TYPES: the event groups the notifier can send (Param1 = their count)."""
 
     CODE: ClassVar[int] = ResponseCode.SUPPORTED_EVENT_TYPES
-    STRUCT = Struct(
-        *header(ResponseCode.SUPPORTED_EVENT_TYPES, "_count" / Rebuild(Int8ul, len_(this.groups.items))),
-        "groups" / _GroupList,
-    )
 
     groups: tuple[EventGroup, ...] = ()
 
@@ -202,10 +171,6 @@ class SubscribeEventTypes(Message):
     """SUBSCRIBE_EVENT_TYPES: the groups (and types) to be told about; none = unsubscribe all."""
 
     CODE: ClassVar[int] = RequestCode.SUBSCRIBE_EVENT_TYPES
-    STRUCT = Struct(
-        *header(RequestCode.SUBSCRIBE_EVENT_TYPES, "_count" / Rebuild(Int8ul, this._group_count)),
-        "groups" / If(this._count > 0, _GroupList),
-    )
 
     groups: tuple[EventGroup, ...] = ()
 
@@ -227,15 +192,6 @@ class SubscribeEventTypesAck(Message):
 
 
 # --- events ---------------------------------------------------------------------------------
-
-_EventWire = Struct(
-    "event_instance_id" / Int32ul,
-    Padding(4),
-    "registry_id" / Int8ul,
-    "vendor_id" / Prefixed(Int8ul, GreedyBytes),
-    "event_type_id" / Int16ul,
-    "event_detail" / Prefixed(Int16ul, GreedyBytes),
-)
 
 
 @record(frozen=True, slots=True)
@@ -278,11 +234,6 @@ class SendEvent(Message):
     """SEND_EVENT: events for a subscriber (EventCount, then the events)."""
 
     CODE: ClassVar[int] = RequestCode.SEND_EVENT
-    STRUCT = Struct(
-        *header(RequestCode.SEND_EVENT),
-        "_event_count" / Rebuild(Int32ul, len_(this.events)),
-        "events" / Array(this._event_count, _EventWire),
-    )
 
     events: tuple[SpdmEvent, ...] = ()
 
@@ -332,16 +283,15 @@ def mask_indices(mask: bytes) -> frozenset[int]:
     return frozenset(8 * n + b for n, byte in enumerate(mask) for b in range(8) if byte >> b & 1)
 
 
-_EventLostWire = Struct("last_acked" / Int32ul, "last_lost" / Int32ul, Terminated)
-
-
 def event_lost_detail(last_acked: int, last_lost: int) -> bytes:
     """EventLost's detail: LastAckedEventInstID then LastLostEventInstID (u32 each)."""
+    declare_module(__name__)
     return bytes(_EventLostWire.build({"last_acked": last_acked, "last_lost": last_lost}))
 
 
 def parse_event_lost(detail: bytes) -> tuple[int, int]:
     """(LastAckedEventInstID, LastLostEventInstID) of an EventLost detail (8 bytes, checked before)."""
+    declare_module(__name__)
     fields = _EventLostWire.parse(detail)
     return int(fields.last_acked), int(fields.last_lost)
 
@@ -364,3 +314,76 @@ def check_event_list(events: Sequence[SpdmEvent]) -> str | None:
     if len(set(ids)) != len(ids) or ids[-1] - ids[0] + 1 != len(ids):
         return f"event instance IDs {ids} have gaps or repeats"
     return None
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
+    global _EventLostWire
+    from construct import (
+        Array,
+        GreedyBytes,
+        If,
+        Int8ul,
+        Int16ul,
+        Int32ul,
+        Padding,
+        Prefixed,
+        Rebuild,
+        Struct,
+        Terminated,
+        len_,
+        this,
+    )
+
+    from ..schema import header
+
+    _EventGroupWire = Struct(
+        "registry_id" / Int8ul,
+        "vendor_id" / Prefixed(Int8ul, GreedyBytes),
+        "_type_count" / Rebuild(Int16ul, len_(this.event_types)),
+        "version" / Int16ul,
+        "attributes" / Int32ul,
+        "event_types" / Array(this._type_count, Struct("event_type_id" / Int16ul, Padding(2))),
+    )
+
+    _GroupList = Prefixed(Int32ul, Struct("items" / Array(this._._count, _EventGroupWire), Terminated))
+    """A u32-length-prefixed list of Param1 event groups that fills its length exactly."""
+
+    _EventWire = Struct(
+        "event_instance_id" / Int32ul,
+        Padding(4),
+        "registry_id" / Int8ul,
+        "vendor_id" / Prefixed(Int8ul, GreedyBytes),
+        "event_type_id" / Int16ul,
+        "event_detail" / Prefixed(Int16ul, GreedyBytes),
+    )
+
+    _EventLostWire = Struct("last_acked" / Int32ul, "last_lost" / Int32ul, Terminated)
+
+    SupportedEventTypes.STRUCT = Struct(
+        *header(ResponseCode.SUPPORTED_EVENT_TYPES, "_count" / Rebuild(Int8ul, len_(this.groups.items))),
+        "groups" / _GroupList,
+    )
+    SubscribeEventTypes.STRUCT = Struct(
+        *header(RequestCode.SUBSCRIBE_EVENT_TYPES, "_count" / Rebuild(Int8ul, this._group_count)),
+        "groups" / If(this._count > 0, _GroupList),
+    )
+    SendEvent.STRUCT = Struct(
+        *header(RequestCode.SEND_EVENT),
+        "_event_count" / Rebuild(Int32ul, len_(this.events)),
+        "events" / Array(this._event_count, _EventWire),
+    )
+
+
+_EventLostWire: Construct
+"""Made with the messages' declarations: :func:`_declare_structs`."""
+
+
+def __getattr__(name: str) -> Any:
+    """The module-level declaration above, made on first use (PEP 562)."""
+    if name == "_EventLostWire":
+        declare_module(__name__)
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,11 +26,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from construct import Bytes, Const, If, Int8ul, Int16ul, Int32ul, Padding, Rebuild, Struct, len_, this
-
-from ..codec import Message
+from ..codec import Message, declares_structs
 from ..record import record
-from ..schema import header
 from .codes import KeyPairOperation, RequestCode, ResponseCode
 
 __all__ = [
@@ -45,17 +42,11 @@ _PQC_ALGO_LEN = 4
 """The length byte before each 1.4 PqcAsymAlgo field of the key pair messages."""
 
 
-def _pqc_algo(name: str) -> Struct:
-    """``Len(1) = 4`` then the 32-bit PqcAsymAlgo bitmask, as one nested field."""
-    return name / Struct("_length" / Const(_PQC_ALGO_LEN, Int8ul), "value" / Int32ul)
-
-
 @record(frozen=True)
 class GetKeyPairInfo(Message):
     """GET_KEY_PAIR_INFO: which key pair (1-based)."""
 
     CODE: ClassVar[int] = RequestCode.GET_KEY_PAIR_INFO
-    STRUCT = Struct(*header(RequestCode.GET_KEY_PAIR_INFO), "key_pair_id" / Int8ul)
 
     key_pair_id: int = 1
 
@@ -69,23 +60,6 @@ class KeyPairInfo(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.KEY_PAIR_INFO
-    STRUCT = Struct(
-        *header(ResponseCode.KEY_PAIR_INFO),
-        "total_key_pairs" / Int8ul,
-        "key_pair_id" / Int8ul,
-        "capabilities" / Int16ul,
-        "key_usage_capabilities" / Int16ul,
-        "current_key_usage" / Int16ul,
-        "asym_algo_capabilities" / Int32ul,
-        "current_asym_algo" / Int32ul,
-        "_public_key_info_length" / Rebuild(Int16ul, len_(this.public_key_info)),
-        "assoc_cert_slot_mask" / Int8ul,
-        "public_key_info" / Bytes(this._public_key_info_length),
-        "pqc" / If(this.spdm_version >= 0x14, Struct(
-            _pqc_algo("capabilities"),
-            _pqc_algo("current"),
-        )),
-    )
 
     total_key_pairs: int = 0
     key_pair_id: int = 0
@@ -126,17 +100,6 @@ class SetKeyPairInfo(Message):
     """
 
     CODE: ClassVar[int] = RequestCode.SET_KEY_PAIR_INFO
-    STRUCT = Struct(
-        *header(RequestCode.SET_KEY_PAIR_INFO, "operation"),
-        "key_pair_id" / Int8ul,
-        "desired" / If(this.operation != int(KeyPairOperation.ERASE), Struct(
-            Padding(1),
-            "key_usage" / Int16ul,
-            "asym_algo" / Int32ul,
-            "assoc_cert_slot_mask" / Int8ul,
-            "pqc" / If(this._.spdm_version >= 0x14, Struct(_pqc_algo("asym_algo"))),
-        )),
-    )
 
     operation: int = KeyPairOperation.CHANGE
     key_pair_id: int = 1
@@ -172,3 +135,58 @@ class SetKeyPairInfoAck(Message):
 
     CODE: ClassVar[int] = ResponseCode.SET_KEY_PAIR_INFO_ACK
     HEADER_ONLY = (None, None)
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
+    from construct import (
+        Bytes,
+        Const,
+        If,
+        Int8ul,
+        Int16ul,
+        Int32ul,
+        Padding,
+        Rebuild,
+        Struct,
+        len_,
+        this,
+    )
+
+    from ..schema import header
+
+    def _pqc_algo(name: str) -> Struct:
+        """``Len(1) = 4`` then the 32-bit PqcAsymAlgo bitmask, as one nested field."""
+        return name / Struct("_length" / Const(_PQC_ALGO_LEN, Int8ul), "value" / Int32ul)
+
+    GetKeyPairInfo.STRUCT = Struct(*header(RequestCode.GET_KEY_PAIR_INFO), "key_pair_id" / Int8ul)
+    KeyPairInfo.STRUCT = Struct(
+        *header(ResponseCode.KEY_PAIR_INFO),
+        "total_key_pairs" / Int8ul,
+        "key_pair_id" / Int8ul,
+        "capabilities" / Int16ul,
+        "key_usage_capabilities" / Int16ul,
+        "current_key_usage" / Int16ul,
+        "asym_algo_capabilities" / Int32ul,
+        "current_asym_algo" / Int32ul,
+        "_public_key_info_length" / Rebuild(Int16ul, len_(this.public_key_info)),
+        "assoc_cert_slot_mask" / Int8ul,
+        "public_key_info" / Bytes(this._public_key_info_length),
+        "pqc" / If(this.spdm_version >= 0x14, Struct(
+            _pqc_algo("capabilities"),
+            _pqc_algo("current"),
+        )),
+    )
+    SetKeyPairInfo.STRUCT = Struct(
+        *header(RequestCode.SET_KEY_PAIR_INFO, "operation"),
+        "key_pair_id" / Int8ul,
+        "desired" / If(this.operation != int(KeyPairOperation.ERASE), Struct(
+            Padding(1),
+            "key_usage" / Int16ul,
+            "asym_algo" / Int32ul,
+            "assoc_cert_slot_mask" / Int8ul,
+            "pqc" / If(this._.spdm_version >= 0x14, Struct(_pqc_algo("asym_algo"))),
+        )),
+    )

@@ -290,8 +290,8 @@ class Measurements(Message):
 
 @declares_structs(__name__)
 def _declare_structs() -> None:
-    """These messages' construct declarations, the authoritative wire format (the ``struct`` fast
-    paths above answer only for bytes and values these accept), made on first use."""
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
     global _MeasurementBlockWire
     from construct import (
         Array,

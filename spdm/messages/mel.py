@@ -18,25 +18,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from construct import (
-    Array,
-    Bytes,
-    Check,
-    FixedSized,
-    Int8ul,
-    Int16ul,
-    Int32ul,
-    Padding,
-    Rebuild,
-    Struct,
-    Terminated,
-    len_,
-    this,
-)
-
-from ..codec import Message, WireMessage
+from ..codec import Message, WireMessage, declares_structs
 from ..record import record
-from ..schema import header
 from .codes import DMTF_RAW_BIT_STREAM, DmtfValueType, RequestCode, ResponseCode
 
 __all__ = [
@@ -49,15 +32,6 @@ __all__ = [
 
 MEL_HEADER_SIZE = 16
 """NumberOfEntries, MELEntriesLength and 8 reserved bytes."""
-
-_MelEntryWire = Struct(
-    "mel_index" / Int32ul,
-    "measurement_index" / Int8ul,
-    Padding(3),
-    "value_type" / Int8ul,
-    "_value_size" / Rebuild(Int16ul, len_(this.value)),
-    "value" / Bytes(this._value_size),
-)
 
 
 _ENTRY_FIXED = 11
@@ -104,15 +78,6 @@ class Mel(WireMessage):
     bytes, so a log whose header and entries disagree is malformed.
     """
 
-    STRUCT = Struct(
-        "_number_of_entries" / Rebuild(Int32ul, len_(this.entries.items)),
-        "entries_length" / Int32ul,
-        Padding(8),
-        "entries" / FixedSized(this.entries_length, Struct(
-            "items" / Array(this._._number_of_entries, _MelEntryWire),
-            Terminated,
-        )),
-    )
 
     entries: tuple[MelEntry, ...] = ()
 
@@ -137,11 +102,6 @@ class GetMeasurementExtensionLog(Message):
     """GET_MEASUREMENT_EXTENSION_LOG: ``length`` bytes of the MEL from ``offset``."""
 
     CODE: ClassVar[int] = RequestCode.GET_MEASUREMENT_EXTENSION_LOG
-    STRUCT = Struct(
-        *header(RequestCode.GET_MEASUREMENT_EXTENSION_LOG),
-        "offset" / Int32ul,
-        "length" / Int32ul,
-    )
 
     offset: int = 0
     length: int = 0
@@ -152,13 +112,60 @@ class MeasurementExtensionLog(Message):
     """MEASUREMENT_EXTENSION_LOG: one portion of the MEL and how much of it remains."""
 
     CODE: ClassVar[int] = ResponseCode.MEASUREMENT_EXTENSION_LOG
-    STRUCT = Struct(
+
+    remainder_length: int = 0
+    portion: bytes = b""
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
+    from construct import (
+        Array,
+        Bytes,
+        Check,
+        FixedSized,
+        Int8ul,
+        Int16ul,
+        Int32ul,
+        Padding,
+        Rebuild,
+        Struct,
+        Terminated,
+        len_,
+        this,
+    )
+
+    from ..schema import header
+
+    _MelEntryWire = Struct(
+        "mel_index" / Int32ul,
+        "measurement_index" / Int8ul,
+        Padding(3),
+        "value_type" / Int8ul,
+        "_value_size" / Rebuild(Int16ul, len_(this.value)),
+        "value" / Bytes(this._value_size),
+    )
+
+    Mel.STRUCT = Struct(
+        "_number_of_entries" / Rebuild(Int32ul, len_(this.entries.items)),
+        "entries_length" / Int32ul,
+        Padding(8),
+        "entries" / FixedSized(this.entries_length, Struct(
+            "items" / Array(this._._number_of_entries, _MelEntryWire),
+            Terminated,
+        )),
+    )
+    GetMeasurementExtensionLog.STRUCT = Struct(
+        *header(RequestCode.GET_MEASUREMENT_EXTENSION_LOG),
+        "offset" / Int32ul,
+        "length" / Int32ul,
+    )
+    MeasurementExtensionLog.STRUCT = Struct(
         *header(ResponseCode.MEASUREMENT_EXTENSION_LOG),
         "_portion_length" / Rebuild(Int32ul, len_(this.portion)),
         "remainder_length" / Int32ul,
         Check(this._portion_length <= 0xFFFFFFFF - this.remainder_length),
         "portion" / Bytes(this._portion_length),
     )
-
-    remainder_length: int = 0
-    portion: bytes = b""

@@ -25,12 +25,9 @@ from __future__ import annotations
 import struct
 from typing import Any, ClassVar, Final
 
-from construct import Bytes, Check, If, Int16ul, Padding, Rebuild, Struct, len_, this
-
-from ..codec import MAX_OPAQUE_SIZE, Message
+from ..codec import MAX_OPAQUE_SIZE, Message, declares_structs
 from ..errors import LocalProtocolError
 from ..record import record
-from ..schema import header, low_nibble
 from .codes import CERT_MODEL_NONE, RequestCode, ResponseCode
 
 __all__ = [
@@ -79,14 +76,6 @@ class GetCsr(Message):
     """GET_CSR: ask the device for a PKCS#10 CSR of one of its key pairs."""
 
     CODE: ClassVar[int] = RequestCode.GET_CSR
-    STRUCT = Struct(
-        *header(RequestCode.GET_CSR, "key_pair_id", "attributes"),
-        "_requester_info_length" / Rebuild(Int16ul, len_(this.requester_info)),
-        "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
-        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
-        "requester_info" / Bytes(this._requester_info_length),
-        "opaque_data" / Bytes(this._opaque_length),
-    )
 
     key_pair_id: int = 0
     attributes: int = 0
@@ -114,12 +103,6 @@ class Csr(Message):
     """CSR: the device's DER-encoded PKCS#10 certificate signing request."""
 
     CODE: ClassVar[int] = ResponseCode.CSR
-    STRUCT = Struct(
-        *header(ResponseCode.CSR),
-        "_csr_length" / Rebuild(Int16ul, len_(this.csr)),
-        Padding(2),
-        "csr" / Bytes(this._csr_length),
-    )
 
     csr: bytes = b""
 
@@ -136,13 +119,6 @@ class SetCertificate(Message):
     """
 
     CODE: ClassVar[int] = RequestCode.SET_CERTIFICATE
-    STRUCT = Struct(
-        *header(RequestCode.SET_CERTIFICATE, "attributes", "key_pair_id"),
-        "chain" / If(this.attributes & _SET_ERASE == 0, Struct(
-            "_length" / Rebuild(Int16ul, len_(this.rest) + _CHAIN_HEADER.size),
-            "rest" / Bytes(this._length - _CHAIN_HEADER.size),
-        )),
-    )
 
     attributes: int = 0
     key_pair_id: int = 0
@@ -194,7 +170,47 @@ class SetCertificateRsp(Message):
     """SET_CERTIFICATE_RSP: the slot was written."""
 
     CODE: ClassVar[int] = ResponseCode.SET_CERTIFICATE_RSP
-    STRUCT = Struct(*header(ResponseCode.SET_CERTIFICATE_RSP, "slot_id" / low_nibble))
 
     slot_id: int = 0
 
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
+    from construct import (
+        Bytes,
+        Check,
+        If,
+        Int16ul,
+        Padding,
+        Rebuild,
+        Struct,
+        len_,
+        this,
+    )
+
+    from ..schema import header, low_nibble
+
+    GetCsr.STRUCT = Struct(
+        *header(RequestCode.GET_CSR, "key_pair_id", "attributes"),
+        "_requester_info_length" / Rebuild(Int16ul, len_(this.requester_info)),
+        "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
+        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
+        "requester_info" / Bytes(this._requester_info_length),
+        "opaque_data" / Bytes(this._opaque_length),
+    )
+    Csr.STRUCT = Struct(
+        *header(ResponseCode.CSR),
+        "_csr_length" / Rebuild(Int16ul, len_(this.csr)),
+        Padding(2),
+        "csr" / Bytes(this._csr_length),
+    )
+    SetCertificate.STRUCT = Struct(
+        *header(RequestCode.SET_CERTIFICATE, "attributes", "key_pair_id"),
+        "chain" / If(this.attributes & _SET_ERASE == 0, Struct(
+            "_length" / Rebuild(Int16ul, len_(this.rest) + _CHAIN_HEADER.size),
+            "rest" / Bytes(this._length - _CHAIN_HEADER.size),
+        )),
+    )
+    SetCertificateRsp.STRUCT = Struct(*header(ResponseCode.SET_CERTIFICATE_RSP, "slot_id" / low_nibble))

@@ -14,24 +14,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from construct import (
-    Bytes,
-    Check,
-    GreedyBytes,
-    If,
-    Int8ul,
-    Int16ul,
-    Padding,
-    Rebuild,
-    Struct,
-    len_,
-    this,
-)
-
-from ..codec import MAX_OPAQUE_SIZE, Message
+from ..codec import MAX_OPAQUE_SIZE, Message, declares_structs
 from ..errors import LocalProtocolError
 from ..record import record
-from ..schema import header, low_nibble, opaque_data
 from .codes import RequestCode, ResponseCode
 
 __all__ = [
@@ -67,15 +52,6 @@ class KeyExchange(Message):
     """KEY_EXCHANGE: the requester's DHE share and session-ID half."""
 
     CODE: ClassVar[int] = RequestCode.KEY_EXCHANGE
-    STRUCT = Struct(
-        *header(RequestCode.KEY_EXCHANGE, "measurement_summary_hash_type", "slot_id"),
-        "req_session_id" / Int16ul,
-        "session_policy" / Int8ul,
-        Padding(1),
-        "random_data" / Bytes(RANDOM_DATA_SIZE),
-        "exchange_data" / Bytes(this._params.D),
-        *opaque_data(),
-    )
 
     measurement_summary_hash_type: int = 0
     slot_id: int = 0
@@ -91,18 +67,6 @@ class KeyExchangeRsp(Message):
     """KEY_EXCHANGE_RSP: the responder's DHE share, signature and (usually) verify data."""
 
     CODE: ClassVar[int] = ResponseCode.KEY_EXCHANGE_RSP
-    STRUCT = Struct(
-        *header(ResponseCode.KEY_EXCHANGE_RSP, "heartbeat_period"),
-        "rsp_session_id" / Int16ul,
-        "mut_auth_requested" / Int8ul,
-        "req_slot_id" / low_nibble,
-        "random_data" / Bytes(RANDOM_DATA_SIZE),
-        "exchange_data" / Bytes(this._params.D_RSP),  # a 1.4 KEM's ciphertext differs in size
-        "measurement_summary_hash" / Bytes(this._params.MSH),
-        *opaque_data(),
-        "signature" / Bytes(this._params.S),
-        "responder_verify_data" / Bytes(this._params.KE_VD),
-    )
 
     heartbeat_period: int = 0
     rsp_session_id: int = 0
@@ -117,11 +81,6 @@ class KeyExchangeRsp(Message):
 
 
 # --- FINISH / FINISH_RSP (DSP0274 1.3 Tables 67-68) -----------------------------------------
-
-
-_opaque_14 = "opaque" / If(this.spdm_version >= 0x14, Struct(*opaque_data()))
-"""OpaqueDataLength + OpaqueData right after the header: FINISH, FINISH_RSP, PSK_FINISH and
-PSK_FINISH_RSP carry it from 1.4 on (PROTOCOLS.md §3.9/3.10; spdm14-p384 sends ``00 00``)."""
 
 
 @record(frozen=True)
@@ -150,12 +109,6 @@ class Finish(_Opaque14):
     """FINISH: ``attributes`` b0 = a requester signature is included (mutual auth)."""
 
     CODE: ClassVar[int] = RequestCode.FINISH
-    STRUCT = Struct(
-        *header(RequestCode.FINISH, "attributes", "req_slot_id"),
-        _opaque_14,
-        "signature" / If((this.attributes & 1) == 1, Bytes(this._params.SREQ)),
-        "requester_verify_data" / Bytes(this._params.H),
-    )
 
     attributes: int = 0
     req_slot_id: int = 0
@@ -168,11 +121,6 @@ class FinishRsp(_Opaque14):
     """FINISH_RSP: (1.4 opaque data and) verify data only when the handshake ran in the clear."""
 
     CODE: ClassVar[int] = ResponseCode.FINISH_RSP
-    STRUCT = Struct(
-        *header(ResponseCode.FINISH_RSP),
-        _opaque_14,
-        "responder_verify_data" / Bytes(this._params.FIN_VD),
-    )
 
     responder_verify_data: bytes = b""
 
@@ -185,17 +133,6 @@ class PskExchange(Message):
     """PSK_EXCHANGE: PSK hint, requester context and opaque data."""
 
     CODE: ClassVar[int] = RequestCode.PSK_EXCHANGE
-    STRUCT = Struct(
-        *header(RequestCode.PSK_EXCHANGE, "measurement_summary_hash_type", "session_policy"),
-        "req_session_id" / Int16ul,
-        "_psk_hint_length" / Rebuild(Int16ul, len_(this.psk_hint)),
-        "_requester_context_length" / Rebuild(Int16ul, len_(this.requester_context)),
-        "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
-        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
-        "psk_hint" / Bytes(this._psk_hint_length),
-        "requester_context" / Bytes(this._requester_context_length),
-        "opaque_data" / Bytes(this._opaque_length),
-    )
 
     measurement_summary_hash_type: int = 0
     session_policy: int = 0
@@ -210,18 +147,6 @@ class PskExchangeRsp(Message):
     """PSK_EXCHANGE_RSP: responder context, opaque data and verify data (always)."""
 
     CODE: ClassVar[int] = ResponseCode.PSK_EXCHANGE_RSP
-    STRUCT = Struct(
-        *header(ResponseCode.PSK_EXCHANGE_RSP, "heartbeat_period"),
-        "rsp_session_id" / Int16ul,
-        Padding(2),
-        "_responder_context_length" / Rebuild(Int16ul, len_(this.responder_context)),
-        "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
-        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
-        "measurement_summary_hash" / Bytes(this._params.MSH),
-        "responder_context" / Bytes(this._responder_context_length),
-        "opaque_data" / Bytes(this._opaque_length),
-        "responder_verify_data" / Bytes(this._params.H),
-    )
 
     heartbeat_period: int = 0
     rsp_session_id: int = 0
@@ -236,11 +161,6 @@ class PskFinish(_Opaque14):
     """PSK_FINISH: (1.4 opaque data and) the requester's verify data."""
 
     CODE: ClassVar[int] = RequestCode.PSK_FINISH
-    STRUCT = Struct(
-        *header(RequestCode.PSK_FINISH),
-        _opaque_14,
-        "requester_verify_data" / Bytes(this._params.H),
-    )
 
     requester_verify_data: bytes = b""
 
@@ -250,7 +170,6 @@ class PskFinishRsp(_Opaque14):
     """PSK_FINISH_RSP: header only (plus the opaque data in 1.4)."""
 
     CODE: ClassVar[int] = ResponseCode.PSK_FINISH_RSP
-    STRUCT = Struct(*header(ResponseCode.PSK_FINISH_RSP), _opaque_14)
 
 
 # --- HEARTBEAT, KEY_UPDATE, END_SESSION (DSP0274 1.3 Tables 73-78) --------------------------
@@ -328,10 +247,6 @@ class EncapsulatedRequest(Message):
     """ENCAPSULATED_REQUEST: a request of the responder's for the requester to answer."""
 
     CODE: ClassVar[int] = ResponseCode.ENCAPSULATED_REQUEST
-    STRUCT = Struct(
-        *header(ResponseCode.ENCAPSULATED_REQUEST, "request_id"),
-        "encapsulated_request" / GreedyBytes,
-    )
 
     request_id: int = 0
     encapsulated_request: bytes = b""
@@ -342,10 +257,6 @@ class DeliverEncapsulatedResponse(Message):
     """DELIVER_ENCAPSULATED_RESPONSE: the requester's answer to an encapsulated request."""
 
     CODE: ClassVar[int] = RequestCode.DELIVER_ENCAPSULATED_RESPONSE
-    STRUCT = Struct(
-        *header(RequestCode.DELIVER_ENCAPSULATED_RESPONSE, "request_id"),
-        "encapsulated_response" / GreedyBytes,
-    )
 
     request_id: int = 0
     encapsulated_response: bytes = b""
@@ -360,14 +271,109 @@ class EncapsulatedResponseAck(Message):
     """
 
     CODE: ClassVar[int] = ResponseCode.ENCAPSULATED_RESPONSE_ACK
-    STRUCT = Struct(
-        *header(ResponseCode.ENCAPSULATED_RESPONSE_ACK, "request_id", "payload_type"),
-        "ack_request_id" / If(this.spdm_version >= 0x12, Int8ul),
-        If(this.spdm_version >= 0x12, Padding(3)),
-        "encapsulated_request" / GreedyBytes,
-    )
 
     request_id: int = 0
     payload_type: int = 0
     ack_request_id: int | None = None
     encapsulated_request: bytes = b""
+
+
+@declares_structs(__name__)
+def _declare_structs() -> None:
+    """These messages' construct declarations (their wire format, which any ``struct`` fast path
+    above follows), made when a ``STRUCT`` is first asked for (:func:`spdm.codec.declares_structs`)."""
+    from construct import (
+        Bytes,
+        Check,
+        GreedyBytes,
+        If,
+        Int8ul,
+        Int16ul,
+        Padding,
+        Rebuild,
+        Struct,
+        len_,
+        this,
+    )
+
+    from ..schema import header, low_nibble, opaque_data
+
+    _opaque_14 = "opaque" / If(this.spdm_version >= 0x14, Struct(*opaque_data()))
+    """OpaqueDataLength + OpaqueData right after the header: FINISH, FINISH_RSP, PSK_FINISH and
+    PSK_FINISH_RSP carry it from 1.4 on (PROTOCOLS.md §3.9/3.10; spdm14-p384 sends ``00 00``)."""
+
+    KeyExchange.STRUCT = Struct(
+        *header(RequestCode.KEY_EXCHANGE, "measurement_summary_hash_type", "slot_id"),
+        "req_session_id" / Int16ul,
+        "session_policy" / Int8ul,
+        Padding(1),
+        "random_data" / Bytes(RANDOM_DATA_SIZE),
+        "exchange_data" / Bytes(this._params.D),
+        *opaque_data(),
+    )
+    KeyExchangeRsp.STRUCT = Struct(
+        *header(ResponseCode.KEY_EXCHANGE_RSP, "heartbeat_period"),
+        "rsp_session_id" / Int16ul,
+        "mut_auth_requested" / Int8ul,
+        "req_slot_id" / low_nibble,
+        "random_data" / Bytes(RANDOM_DATA_SIZE),
+        "exchange_data" / Bytes(this._params.D_RSP),  # a 1.4 KEM's ciphertext differs in size
+        "measurement_summary_hash" / Bytes(this._params.MSH),
+        *opaque_data(),
+        "signature" / Bytes(this._params.S),
+        "responder_verify_data" / Bytes(this._params.KE_VD),
+    )
+    Finish.STRUCT = Struct(
+        *header(RequestCode.FINISH, "attributes", "req_slot_id"),
+        _opaque_14,
+        "signature" / If((this.attributes & 1) == 1, Bytes(this._params.SREQ)),
+        "requester_verify_data" / Bytes(this._params.H),
+    )
+    FinishRsp.STRUCT = Struct(
+        *header(ResponseCode.FINISH_RSP),
+        _opaque_14,
+        "responder_verify_data" / Bytes(this._params.FIN_VD),
+    )
+    PskExchange.STRUCT = Struct(
+        *header(RequestCode.PSK_EXCHANGE, "measurement_summary_hash_type", "session_policy"),
+        "req_session_id" / Int16ul,
+        "_psk_hint_length" / Rebuild(Int16ul, len_(this.psk_hint)),
+        "_requester_context_length" / Rebuild(Int16ul, len_(this.requester_context)),
+        "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
+        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
+        "psk_hint" / Bytes(this._psk_hint_length),
+        "requester_context" / Bytes(this._requester_context_length),
+        "opaque_data" / Bytes(this._opaque_length),
+    )
+    PskExchangeRsp.STRUCT = Struct(
+        *header(ResponseCode.PSK_EXCHANGE_RSP, "heartbeat_period"),
+        "rsp_session_id" / Int16ul,
+        Padding(2),
+        "_responder_context_length" / Rebuild(Int16ul, len_(this.responder_context)),
+        "_opaque_length" / Rebuild(Int16ul, len_(this.opaque_data)),
+        Check(this._opaque_length <= MAX_OPAQUE_SIZE),
+        "measurement_summary_hash" / Bytes(this._params.MSH),
+        "responder_context" / Bytes(this._responder_context_length),
+        "opaque_data" / Bytes(this._opaque_length),
+        "responder_verify_data" / Bytes(this._params.H),
+    )
+    PskFinish.STRUCT = Struct(
+        *header(RequestCode.PSK_FINISH),
+        _opaque_14,
+        "requester_verify_data" / Bytes(this._params.H),
+    )
+    PskFinishRsp.STRUCT = Struct(*header(ResponseCode.PSK_FINISH_RSP), _opaque_14)
+    EncapsulatedRequest.STRUCT = Struct(
+        *header(ResponseCode.ENCAPSULATED_REQUEST, "request_id"),
+        "encapsulated_request" / GreedyBytes,
+    )
+    DeliverEncapsulatedResponse.STRUCT = Struct(
+        *header(RequestCode.DELIVER_ENCAPSULATED_RESPONSE, "request_id"),
+        "encapsulated_response" / GreedyBytes,
+    )
+    EncapsulatedResponseAck.STRUCT = Struct(
+        *header(ResponseCode.ENCAPSULATED_RESPONSE_ACK, "request_id", "payload_type"),
+        "ack_request_id" / If(this.spdm_version >= 0x12, Int8ul),
+        If(this.spdm_version >= 0x12, Padding(3)),
+        "encapsulated_request" / GreedyBytes,
+    )

@@ -221,7 +221,6 @@ class Version(Message):
 # --- GET_CAPABILITIES / CAPABILITIES (DSP0274 1.3 Tables 11-12) -----------------------------
 
 
-
 @record(frozen=True)
 class _CapabilitiesBase(Message):
     param1: int = 0
@@ -328,8 +327,6 @@ class AlgStruct:
     external: tuple[bytes, ...] = ()
 
 
-
-
 def _alg_structs_from(raw: Any) -> tuple[AlgStruct, ...]:
     return tuple(
         AlgStruct(a["alg_type"], a["alg_supported"], tuple(a["external"])) for a in raw
@@ -341,8 +338,6 @@ def _alg_structs_to(structs: tuple[AlgStruct, ...]) -> list[dict[str, Any]]:
         {"alg_type": a.alg_type, "alg_supported": a.alg_supported, "external": list(a.external)}
         for a in structs
     ]
-
-
 
 
 @record(frozen=True)
