@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias
@@ -53,6 +54,7 @@ __all__ = [
     "check_end",
     "decode_error",
     "declare_module",
+    "declared_names",
     "declares_structs",
 ]
 
@@ -181,6 +183,19 @@ def declare_module(module: str) -> None:
         declare = _DECLARERS.pop(module, None)
         if declare is not None:
             declare()
+
+
+def declared_names(module: str, names: tuple[str, ...]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) under which ``names`` -- module-level construct objects
+    its declaring function sets as globals -- are made on first use."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            declare_module(module)
+            return vars(sys.modules[module])[name]
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 class _DeclaredStruct:

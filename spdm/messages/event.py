@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..codec import Message, declare_module, declares_structs
+from ..codec import Message, declare_module, declared_names, declares_structs
 from ..record import record
 from .codes import RequestCode, ResponseCode
 
@@ -380,10 +380,4 @@ def _declare_structs() -> None:
 _EventLostWire: Construct
 """Made with the messages' declarations: :func:`_declare_structs`."""
 
-
-def __getattr__(name: str) -> Any:
-    """The module-level declaration above, made on first use (PEP 562)."""
-    if name == "_EventLostWire":
-        declare_module(__name__)
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = declared_names(__name__, ("_EventLostWire",))

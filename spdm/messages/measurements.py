@@ -12,7 +12,15 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..codec import NO_PARAMS, CodecContext, FastFields, Message, declare_module, declares_structs
+from ..codec import (
+    NO_PARAMS,
+    CodecContext,
+    FastFields,
+    Message,
+    declare_module,
+    declared_names,
+    declares_structs,
+)
 from ..record import record
 from .auth import NONCE_SIZE, REQUESTER_CONTEXT_SIZE
 from .codes import (
@@ -345,10 +353,4 @@ def _declare_structs() -> None:
 _MeasurementBlockWire: Construct
 """Made with the messages' declarations: :func:`_declare_structs`."""
 
-
-def __getattr__(name: str) -> Any:
-    """The module-level declaration above, made on first use (PEP 562)."""
-    if name == "_MeasurementBlockWire":
-        declare_module(__name__)
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = declared_names(__name__, ("_MeasurementBlockWire",))

@@ -20,11 +20,11 @@ import logging
 import struct
 from collections.abc import Callable
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError
 
-from ..codec import declare_module, declares_structs
+from ..codec import declared_names, declares_structs
 from ..record import record
 
 if TYPE_CHECKING:
@@ -380,10 +380,4 @@ DoeDiscoveryRequest: Construct
 DoeDiscoveryResponse: Construct
 _DECLARED = ("DoeDataObjectHeader", "DoeDiscoveryRequest", "DoeDiscoveryResponse")
 
-
-def __getattr__(name: str) -> Any:
-    """The construct declarations, made on first use (PEP 562)."""
-    if name in _DECLARED:
-        declare_module(__name__)
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = declared_names(__name__, _DECLARED)

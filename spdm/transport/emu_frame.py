@@ -13,11 +13,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spdm.errors import DecodeError, LocalProtocolError, RemoteProtocolError, TransportError
 
-from ..codec import declare_module, declares_structs
+from ..codec import declared_names, declares_structs
 from ..record import record
 
 if TYPE_CHECKING:
@@ -198,10 +198,4 @@ PlatformDataHeader: Construct
 PlatformData: Construct
 _DECLARED = ("PlatformDataHeader", "PlatformData")
 
-
-def __getattr__(name: str) -> Any:
-    """The construct declarations, made on first use (PEP 562)."""
-    if name in _DECLARED:
-        declare_module(__name__)
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = declared_names(__name__, _DECLARED)
