@@ -2,7 +2,7 @@
 
 A message class may override ``Message._fast_fields``: a precompiled
 ``struct.Struct`` reading of the fixed-size parts of its layout, which must
-either return exactly what :func:`spdm.codec.parse_head` returns for the same
+either return exactly what :func:`spdm.schema.parse_head` returns for the same
 bytes and context (the plain fields and the length) or return None, and then
 the interpreted parse decides.  So a fast path never accepts bytes the
 interpreted parse rejects, and every rejection keeps construct's message.

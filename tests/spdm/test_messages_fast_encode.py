@@ -1,7 +1,7 @@
 """R7: the ``struct`` build fast paths make exactly the bytes the compiled builds make.
 
 A message class may override ``Message._fast_encode`` (and ``MeasurementBlock``
-has its own): it must either return the bytes :func:`spdm.codec.build` makes
+has its own): it must either return the bytes :func:`spdm.schema.build` makes
 from the same message and context, or return None, and then the compiled
 build decides.  So a fast path never makes bytes the compiled build refuses
 to make, and every refusal keeps construct's message.  Checked on every codec

@@ -1,7 +1,7 @@
 """R7: the codec's fast paths do exactly what the construct declarations do.
 
 Compiled builds: ``Message.encode`` (and ``MeasurementBlock.encode``) build
-through :func:`spdm.codec.compiled_builder`.  Compared with the
+through :func:`spdm.schema.compiled_builder`.  Compared with the
 interpreted build on every vector: the codec test cases, every message of the
 libspdm captures, generated messages of every class, and the same messages
 with one field made wrong (wrong size, out of range, missing) -- where both
