@@ -77,6 +77,7 @@ so a larger exponent is waited as 23.  How often the wait repeats is
 driver's deadline (:data:`spdm.driver.REQUEST_DEADLINE`)."""
 
 _CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
+_MEAS_CAPS = int(MEAS_CAPS)
 
 _CRYPTO_REQUESTS = frozenset({
     RequestCode.CHALLENGE, RequestCode.KEY_EXCHANGE, RequestCode.FINISH,
@@ -477,7 +478,7 @@ class RequesterCore:
         # CHALLENGE, KEY_EXCHANGE and PSK_EXCHANGE ask for a summary hash the same way;
         # a responder without MEAS_CAP omits it whatever was asked.
         summary = bool(getattr(request, "measurement_summary_hash_type", 0)
-                       and negotiated.responder_flags & MEAS_CAPS)
+                       and int(negotiated.responder_flags) & _MEAS_CAPS)
         # GET_MEASUREMENTS and GET_ENDPOINT_INFO (1.3) say so in their attributes
         signed = bool(getattr(request, "signature_requested", False))
         return negotiated.codec(measurement_summary=summary, signed=signed)
