@@ -208,7 +208,7 @@ class DeviceModel:
                 raise ConfigurationError(f"measurement index {index} is outside 1-254")
         self._slots: Mapping[int, DeviceIdentity] = MappingProxyType(dict(sorted(slots.items())))
         self._measurements = tuple(sorted(measurements, key=lambda m: m.index))
-        self._chains: dict[tuple[int, BaseHashAlgo], bytes] = {}
+        self._chains: dict[tuple[int, int], bytes] = {}
         self._psks: Mapping[bytes, bytes] = MappingProxyType({})
         self._blocks: dict[tuple[MeasurementHashAlgo, bool], tuple[MeasurementBlock, ...]] = {}
         fields = [asym_fields(identity.leaf_key.asym) for identity in slots.values()]
@@ -440,7 +440,7 @@ class DeviceModel:
         identity = self._slots.get(slot_id)
         if identity is None:
             return None
-        key = (slot_id, BaseHashAlgo(hash_alg))
+        key = (slot_id, int(hash_alg))
         chain = self._chains.get(key)
         if chain is None:
             chain = build_spdm_cert_chain(identity.certificates, hash_alg)

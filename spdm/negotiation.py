@@ -281,14 +281,14 @@ class Negotiated:
     kem_alg: KemAlgo = KemAlgo(0)
     algorithms_raw: bytes = field(default=b"", repr=False, compare=False)
 
-    @property
+    @cached_property
     def hash_size(self) -> int:
-        """H."""
+        """H (looked up once: asked for every context and signed message)."""
         return hash_size(self.hash_alg)
 
-    @property
+    @cached_property
     def signature_size(self) -> int:
-        """S of the responder's key."""
+        """S of the responder's key (looked up once, as H)."""
         return signature_size(self.signing_alg) if self.signing_alg else 0
 
     @property
@@ -356,13 +356,14 @@ class Negotiated:
     def _new_codec(self, measurement_summary: bool, signed: bool) -> CodecContext:
         if measurement_summary or signed:  # the same sizes as the plain one: no second lookup
             return replace(self.codec(), measurement_summary=measurement_summary, signed=signed)
+        dhe_size, dhe_rsp_size = self.key_exchange_sizes
         return CodecContext(
             hash_size=self.hash_size,
             signature_size=self.signature_size,
             measurement_summary=measurement_summary,
             signed=signed,
-            dhe_size=self.key_exchange_sizes[0],
-            dhe_rsp_size=self.key_exchange_sizes[1],
+            dhe_size=dhe_size,
+            dhe_rsp_size=dhe_rsp_size,
             req_signature_size=signature_size(self.req_signing_alg) if self.req_signing_alg else 0,
             handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
             multi_key=self.multi_key,
