@@ -78,6 +78,10 @@ driver's deadline (:data:`spdm.driver.REQUEST_DEADLINE`)."""
 
 _CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
 _MEAS_CAPS = int(MEAS_CAPS)
+# Compared on every request or response, as plain ints: on Python 3.11 an enum class attribute
+# is a slow lookup (EnumType defines __getattr__), some five times a dict lookup.
+_GET_VERSION = int(RequestCode.GET_VERSION)
+_ERROR = int(ResponseCode.ERROR)
 
 _CRYPTO_REQUESTS = frozenset({
     RequestCode.CHALLENGE, RequestCode.KEY_EXCHANGE, RequestCode.FINISH,
@@ -369,7 +373,7 @@ class RequesterCore:
             )
         if next_state(self.state, code) is None:
             raise LocalProtocolError(f"{code.name} is not allowed in state '{self.state.value}'")
-        if code == RequestCode.GET_VERSION:
+        if code == _GET_VERSION:
             return SpdmVersion.V10
         assert self.version is not None  # every state past NOT_STARTED has a version
         return self.version
@@ -499,7 +503,7 @@ class RequesterCore:
         request = pending.request
         expected = request.CODE & 0x7F
         logger.debug("<- code 0x%02x (%d bytes) for %s", code, len(data), type(request).__name__)
-        if code == ResponseCode.ERROR:
+        if code == _ERROR:
             self._on_error(pending, ErrorResponse.decode(data, padded=True))
             return
         if code != expected:
