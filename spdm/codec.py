@@ -505,6 +505,21 @@ class WireMessage:
         """The build values of ``STRUCT`` (override to convert)."""
         return {name: getattr(self, name) for name in _field_names(type(self))}
 
+    def with_raw(self, raw: bytes) -> Self:
+        """This message carrying ``raw``: what ``dataclasses.replace(self, raw=raw)`` gives, for less.
+
+        A sender sets ``raw`` on every message it encodes.  ``raw`` takes no part in
+        equality, hashing or any check, so the copy takes the other fields as they
+        are instead of passing each through ``__init__`` again (a frozen record's
+        ``__init__`` costs some thousand instructions a field, ``replace`` more).
+        Messages are frozen records without slots or ``__post_init__``, so their
+        ``__dict__`` is their fields (tests/spdm/test_message_with_raw.py).
+        """
+        copy = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        object.__setattr__(copy, "raw", raw)
+        return copy
+
     @classmethod
     def _decode(cls, data: bytes, params: dict[str, Any], *, padded: bool) -> Self:
         fields, end = parse_exact(cls.STRUCT, data, params, padded=padded, what=cls.__name__)

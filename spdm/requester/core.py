@@ -14,7 +14,6 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backend import IdentityBackend
@@ -404,7 +403,7 @@ class RequesterCore:
         ctx = self.response_context(request)
         raw = request.encode(ctx)
         self._check_size(request, raw)
-        request = replace(request, raw=raw)
+        request = request.with_raw(raw)
         self.transcript.begin(request.CODE, session)
         self._pending = _Pending(request, ctx, session=session, resend=raw)
         first = self._first_request(self._pending)

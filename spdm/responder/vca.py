@@ -9,7 +9,6 @@ the requester checks against.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from ..messages import (
@@ -335,7 +334,7 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
     )
     encoded = response.encode()
     conn.negotiated = negotiated_from(
-        dataclasses.replace(response, raw=encoded),
+        response.with_raw(encoded),
         version=version,
         requester_flags=conn.requester_flags,
         responder_flags=ours,
