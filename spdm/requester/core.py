@@ -417,7 +417,8 @@ class RequesterCore:
             assert session is not None
             self._drop_session(session)
             raise
-        logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
+        if logger.isEnabledFor(logging.DEBUG):  # asked per request: no call into a log that is off
+            logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
 
     def _first_request(self, pending: _Pending) -> bytes:
         """The request itself, or (larger than the responder's DataTransferSize) its first CHUNK_SEND.
@@ -501,7 +502,8 @@ class RequesterCore:
         version, code = peek_code(data)
         request = pending.request
         expected = request.CODE & 0x7F
-        logger.debug("<- code 0x%02x (%d bytes) for %s", code, len(data), type(request).__name__)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("<- code 0x%02x (%d bytes) for %s", code, len(data), type(request).__name__)
         if code == _ERROR:
             self._on_error(pending, ErrorResponse.decode(data, padded=True))
             return

@@ -125,7 +125,7 @@ def _check_config(config: ResponderConfig) -> None:
         hash_size(hash_alg)
     for measurement_hash in prefs.measurement_hash_algs:
         measurement_hash_size(measurement_hash)
-    if config.capabilities & MEAS_CAPS and not prefs.measurement_hash_algs:
+    if int(config.capabilities) & int(MEAS_CAPS) and not prefs.measurement_hash_algs:
         raise ConfigurationError("MEAS_CAP is advertised but no measurement hash is preferred")
 
 

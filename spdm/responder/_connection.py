@@ -25,7 +25,7 @@ from ..negotiation import Negotiated
 from ..record import record
 from ..session import Session
 from ..slot_keys import slot_key, usage_allows
-from ..slots import provisioned_chains
+from ..slots import provisioned_chain, provisioned_chains
 from ..state import ConnectionState
 from ..transcript import Transcript
 
@@ -221,7 +221,7 @@ class Connection:
                 (no PUB_KEY_ID_CAP), an out-of-range slot, or an empty one, or a
                 slot whose key may not sign that answer (as libspdm answers).
         """
-        chain = self.provisioned_chains(self.session.hash_alg).get(slot_id)
+        chain = provisioned_chain(self.backend, slot_id, self.session.hash_alg)
         if chain is None:
             raise invalid_request(f"certificate slot {slot_id} is not provisioned")
         if signing_for is not None and self.session.multi_key:

@@ -274,6 +274,8 @@ class DiscoveryRequest:
     version: int = 0
 
     def __post_init__(self) -> None:
+        if 0 <= self.index < 1 << 8 and 0 <= self.version < 1 << 8:
+            return  # in range (checked inline, as DataObject's, named only when not)
         _check_range("index", self.index, 1 << 8)
         _check_range("version", self.version, 1 << 8)
 
@@ -293,6 +295,8 @@ class DiscoveryResponse:
     next_index: int
 
     def __post_init__(self) -> None:
+        if 0 <= self.vendor_id < 1 << 16 and 0 <= self.object_type < 1 << 8 and 0 <= self.next_index < 1 << 8:
+            return  # in range (checked inline, as DataObject's, named only when not)
         _check_range("vendor_id", self.vendor_id, 1 << 16)
         _check_range("object_type", self.object_type, 1 << 8)
         _check_range("next_index", self.next_index, 1 << 8)

@@ -115,7 +115,8 @@ class DoeEndpoint:
         if answer is None:
             _log.debug("no response to DOE object %04x:%02x", *key)
             return None
-        _log.debug("DOE %04x:%02x: %d bytes in, %d out", *key, len(payload), len(answer))
+        if _log.isEnabledFor(logging.DEBUG):  # asked per exchange: no call into a log that is off
+            _log.debug("DOE %04x:%02x: %d bytes in, %d out", *key, len(payload), len(answer))
         return frame_data_object(vendor_id, object_type, answer)
 
     def _discovery(self, payload: bytes) -> bytes | None:
