@@ -182,7 +182,8 @@ def get_capabilities(conn: Connection, request: GetCapabilities) -> bytes:
     conn.requester_sizes = (request.data_transfer_size, request.max_spdm_msg_size)
     conn.responder_flags = ours
     conn.transcript.add_vca(request.raw, response)
-    logger.debug("SPDM %s selected by the requester", version.text)
+    if logger.isEnabledFor(logging.DEBUG):  # no version text for a log that is off
+        logger.debug("SPDM %s selected by the requester", version.text)
     return response
 
 
