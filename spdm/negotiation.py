@@ -98,6 +98,14 @@ _KEY_EX_CAP = int(CapabilityFlags.KEY_EX_CAP)
 _MUT_AUTH_CAP = int(CapabilityFlags.MUT_AUTH_CAP)
 _SIGNING_CAPS = int(CapabilityFlags.CHAL_CAP | CapabilityFlags.MEAS_CAP_SIG | CapabilityFlags.KEY_EX_CAP)
 """A responder with any of these signs, so it must select a signature algorithm."""
+# The AlgStruct types as plain ints: on Python 3.11 an enum class attribute is a slow lookup
+# (EnumType defines __getattr__), and both roles read some fifteen of them per connection.
+_DHE = int(AlgType.DHE)
+_AEAD = int(AlgType.AEAD)
+_REQ_BASE_ASYM_ALG = int(AlgType.REQ_BASE_ASYM_ALG)
+_KEY_SCHEDULE = int(AlgType.KEY_SCHEDULE)
+_REQ_PQC_ASYM_ALG = int(AlgType.REQ_PQC_ASYM_ALG)
+_KEM = int(AlgType.KEM)
 
 
 def mask_of(items: Iterable[int]) -> int:
@@ -446,23 +454,23 @@ def _check_alg_structs(
 ) -> None:
     """The AlgStruct selections: each offered, and DHE-or-KEM / ReqBaseAsym-or-ReqPqcAsym, never both."""
     sessions = bool(both & _SESSION_CAPS)
-    if version < SpdmVersion.V14 and (response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)
-                                      or response.alg_supported(AlgType.KEM)):
+    if version < SpdmVersion.V14 and (response.alg_supported(_REQ_PQC_ASYM_ALG)
+                                      or response.alg_supported(_KEM)):
         raise RemoteProtocolError(f"ALGORITHMS selected a post-quantum AlgStruct in SPDM {version.text}")
-    kem = response.alg_supported(AlgType.KEM)
-    dhe = response.alg_supported(AlgType.DHE)
+    kem = response.alg_supported(_KEM)
+    dhe = response.alg_supported(_DHE)
     key_ex = bool(both & _KEY_EX_CAP)
     check("KEM", kem, mask_of(prefs.kem_algs), required=False)
     check("DHE group", dhe, mask_of(prefs.dhe_groups), required=key_ex and not kem)
     if kem and dhe:
         raise RemoteProtocolError("ALGORITHMS selected both a DHE group and a KEM")
-    check("AEAD suite", response.alg_supported(AlgType.AEAD), mask_of(prefs.aead_suites),
+    check("AEAD suite", response.alg_supported(_AEAD), mask_of(prefs.aead_suites),
           required=sessions)
-    check("key schedule", response.alg_supported(AlgType.KEY_SCHEDULE),
+    check("key schedule", response.alg_supported(_KEY_SCHEDULE),
           mask_of(prefs.key_schedules), required=sessions)
     mut_auth = bool(both & _MUT_AUTH_CAP)
-    req_pqc = response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)
-    req_asym = response.alg_supported(AlgType.REQ_BASE_ASYM_ALG)
+    req_pqc = response.alg_supported(_REQ_PQC_ASYM_ALG)
+    req_asym = response.alg_supported(_REQ_BASE_ASYM_ALG)
     check("ReqPqcAsymAlg", req_pqc, mask_of(prefs.req_pqc_asym_algs), required=False)
     check("ReqBaseAsymAlg", req_asym, mask_of(prefs.req_asym_algs), required=mut_auth and not req_pqc)
     if req_pqc and req_asym:
@@ -517,12 +525,12 @@ def negotiated_from(
         hash_alg=_as(BaseHashAlgo, response.base_hash_sel),
         asym_alg=_as(BaseAsymAlgo, response.base_asym_sel),
         measurement_hash_alg=_as(MeasurementHashAlgo, response.measurement_hash_algo),
-        dhe_group=_as(DheGroup, response.alg_supported(AlgType.DHE)),
-        aead_suite=_as(AeadSuite, response.alg_supported(AlgType.AEAD)),
-        req_asym_alg=_as(BaseAsymAlgo, response.alg_supported(AlgType.REQ_BASE_ASYM_ALG)),
-        key_schedule=_as(KeyScheduleAlgo, response.alg_supported(AlgType.KEY_SCHEDULE)),
+        dhe_group=_as(DheGroup, response.alg_supported(_DHE)),
+        aead_suite=_as(AeadSuite, response.alg_supported(_AEAD)),
+        req_asym_alg=_as(BaseAsymAlgo, response.alg_supported(_REQ_BASE_ASYM_ALG)),
+        key_schedule=_as(KeyScheduleAlgo, response.alg_supported(_KEY_SCHEDULE)),
         pqc_asym_alg=_as(PqcAsymAlgo, response.pqc_asym_sel if version >= SpdmVersion.V14 else 0),
-        req_pqc_asym_alg=_as(PqcAsymAlgo, response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)),
-        kem_alg=_as(KemAlgo, response.alg_supported(AlgType.KEM)),
+        req_pqc_asym_alg=_as(PqcAsymAlgo, response.alg_supported(_REQ_PQC_ASYM_ALG)),
+        kem_alg=_as(KemAlgo, response.alg_supported(_KEM)),
         algorithms_raw=response.raw,
     )
