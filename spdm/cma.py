@@ -53,6 +53,12 @@ __all__ = [
     "check_measurement_nonce",
 ]
 
+# The responder's flags are tested as plain ints: a Flag ``&`` builds a new member each time.
+_CERT_CAP = int(CapabilityFlags.CERT_CAP)
+_CHAL_CAP = int(CapabilityFlags.CHAL_CAP)
+_MEAS_CAP_SIG = int(CapabilityFlags.MEAS_CAP_SIG)
+_MEAS_CAPS = int(MEAS_CAPS)
+
 @record(frozen=True)
 class SessionReport:
     """What a secure session showed so far: how it opened, what it carried, whether it ended.
@@ -198,10 +204,10 @@ def authenticate_with(
     for command in (requester.get_version, requester.get_capabilities, requester.negotiate_algorithms):
         events += driver.run(command)
     negotiated = next(e.negotiated for e in events if isinstance(e, AlgorithmsNegotiated))
-    flags = negotiated.responder_flags
-    if not flags & CapabilityFlags.CERT_CAP:
+    flags = int(negotiated.responder_flags)
+    if not flags & _CERT_CAP:
         raise NegotiationError("the device cannot send certificates (no CERT_CAP)")
-    if measurement_nonce is not None and not flags & CapabilityFlags.MEAS_CAP_SIG:
+    if measurement_nonce is not None and not flags & _MEAS_CAP_SIG:
         raise NegotiationError("the device cannot sign measurements over a nonce (no signing MEAS_CAP)")
     events += driver.run(requester.get_digests)
     digests = next(e for e in events if isinstance(e, DigestsReceived)).digests
@@ -210,14 +216,14 @@ def authenticate_with(
     events += driver.run(lambda: requester.get_certificate(slot_id, now=when))
     chain = next(e for e in events if isinstance(e, CertificateChainReceived)).chain
     challenge = None
-    if flags & CapabilityFlags.CHAL_CAP:
-        summary = (MeasurementSummaryHashType.ALL if flags & MEAS_CAPS
+    if flags & _CHAL_CAP:
+        summary = (MeasurementSummaryHashType.ALL if flags & _MEAS_CAPS
                    else MeasurementSummaryHashType.NONE)
         events += driver.run(lambda: requester.challenge(slot_id, summary))
         challenge = next(e for e in events if isinstance(e, ChallengeAuthenticated))
     measurements = None
-    if flags & MEAS_CAPS:
-        signed = bool(flags & CapabilityFlags.MEAS_CAP_SIG)
+    if flags & _MEAS_CAPS:
+        signed = bool(flags & _MEAS_CAP_SIG)
         events += driver.run(lambda: requester.get_measurements(
             MeasurementOperation.ALL, signed=signed, slot_id=slot_id, nonce=measurement_nonce))
         measurements = next(e for e in events if isinstance(e, MeasurementsReceived))

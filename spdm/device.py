@@ -207,13 +207,15 @@ class DeviceModel:
             if not MIN_INDEX <= index <= MAX_INDEX:
                 raise ConfigurationError(f"measurement index {index} is outside 1-254")
         self._slots: Mapping[int, DeviceIdentity] = MappingProxyType(dict(sorted(slots.items())))
+        self._provisioned = sum(1 << slot for slot in slots)
+        """The slot mask (the slots are fixed for a model's life: a change makes a copy)."""
         self._measurements = tuple(sorted(measurements, key=lambda m: m.index))
-        self._chains: dict[tuple[int, BaseHashAlgo], bytes] = {}
+        self._chains: dict[tuple[int, int], bytes] = {}
         self._psks: Mapping[bytes, bytes] = MappingProxyType({})
         self._blocks: dict[tuple[MeasurementHashAlgo, bool], tuple[MeasurementBlock, ...]] = {}
         fields = [asym_fields(identity.leaf_key.asym) for identity in slots.values()]
         asym, pqc = min(int(f[0]) for f in fields), min(int(f[1]) for f in fields)
-        self._endpoint = EndpointData.for_slots(sum(1 << slot for slot in slots), asym, pqc_asym_algo=pqc)
+        self._endpoint = EndpointData.for_slots(self._provisioned, asym, pqc_asym_algo=pqc)
 
     def _copy(self, slots: Mapping[int, DeviceIdentity],
               measurements: Sequence[MeasurementSource]) -> DeviceModel:
@@ -433,14 +435,14 @@ class DeviceModel:
 
     def provisioned_slots(self) -> int:
         """Bitmask of the slots holding a chain."""
-        return sum(1 << slot for slot in self._slots)
+        return self._provisioned
 
     def certificate_chain(self, slot_id: int, hash_alg: BaseHashAlgo) -> bytes | None:
         """The slot's SPDM certificate chain for ``hash_alg`` (built once, then cached)."""
         identity = self._slots.get(slot_id)
         if identity is None:
             return None
-        key = (slot_id, BaseHashAlgo(hash_alg))
+        key = (slot_id, int(hash_alg))
         chain = self._chains.get(key)
         if chain is None:
             chain = build_spdm_cert_chain(identity.certificates, hash_alg)

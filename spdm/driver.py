@@ -22,11 +22,10 @@ from .requester import Requester
 from .transport import DoeTransport
 from .transport.doe import (
     PCI_SIG_VENDOR_ID,
-    DataObject,
     DataObjectType,
-    decode_data_object,
+    data_object_fields,
     discover,
-    encode_data_object,
+    frame_data_object,
 )
 
 __all__ = ["REQUEST_DEADLINE", "SECURED_SPDM_PROTOCOL", "SPDM_PROTOCOL", "RequesterDriver"]
@@ -156,16 +155,15 @@ class RequesterDriver:
 
     def _exchange(self, message: bytes, secured: bool) -> tuple[bytes, bool]:
         """One DOE round trip: (response payload, whether it came as a secured object)."""
-        object_type = DataObjectType.SECURED_SPDM if secured else DataObjectType.SPDM
-        obj = encode_data_object(DataObject(PCI_SIG_VENDOR_ID, object_type, message))
+        object_type = SECURED_SPDM_PROTOCOL[1] if secured else SPDM_PROTOCOL[1]
+        obj = frame_data_object(PCI_SIG_VENDOR_ID, object_type, message)
         # CT (from CTExponent) for crypto requests, ST1 otherwise; transports never
         # wait less than their own floor (1 s for a DOE mailbox).
         timeout = self.requester.response_timeout()
-        answer = decode_data_object(self.transport.exchange(obj, timeout=timeout))
-        kind = (answer.vendor_id, answer.object_type)
+        vendor_id, object_type, payload = data_object_fields(self.transport.exchange(obj, timeout=timeout))
+        kind = (vendor_id, object_type)
         if kind not in (SPDM_PROTOCOL, SECURED_SPDM_PROTOCOL):
             raise TransportError(
-                f"expected an SPDM data object, got vendor 0x{answer.vendor_id:04x} "
-                f"type {answer.object_type}"
+                f"expected an SPDM data object, got vendor 0x{vendor_id:04x} type {object_type}"
             )
-        return answer.payload, kind == SECURED_SPDM_PROTOCOL
+        return payload, kind == SECURED_SPDM_PROTOCOL

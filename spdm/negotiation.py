@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import field, replace
+from enum import IntFlag
 from functools import cached_property
+from typing import TypeVar
 
 from .crypto import (
     SigningAlgo,
@@ -88,6 +90,23 @@ CMA_MAX_CT_EXPONENT = 23
 MIN_DATA_TRANSFER_SIZE_12 = 42
 """SPDM 1.2: DataTransferSize shall be at least 42."""
 
+# Flags as plain ints for the checks below: a Flag's & builds a new member per operation.
+_SESSION_CAPS = int(SESSION_CAPS)
+_MEAS_CAPS = int(MEAS_CAPS)
+_MULTI_KEY_CAPS = int(MULTI_KEY_CAPS)
+_KEY_EX_CAP = int(CapabilityFlags.KEY_EX_CAP)
+_MUT_AUTH_CAP = int(CapabilityFlags.MUT_AUTH_CAP)
+_SIGNING_CAPS = int(CapabilityFlags.CHAL_CAP | CapabilityFlags.MEAS_CAP_SIG | CapabilityFlags.KEY_EX_CAP)
+"""A responder with any of these signs, so it must select a signature algorithm."""
+# The AlgStruct types as plain ints: on Python 3.11 an enum class attribute is a slow lookup
+# (EnumType defines __getattr__), and both roles read some fifteen of them per connection.
+_DHE = int(AlgType.DHE)
+_AEAD = int(AlgType.AEAD)
+_REQ_BASE_ASYM_ALG = int(AlgType.REQ_BASE_ASYM_ALG)
+_KEY_SCHEDULE = int(AlgType.KEY_SCHEDULE)
+_REQ_PQC_ASYM_ALG = int(AlgType.REQ_PQC_ASYM_ALG)
+_KEM = int(AlgType.KEM)
+
 
 def mask_of(items: Iterable[int]) -> int:
     """OR a sequence of single-bit algorithm values into a bitmask."""
@@ -97,9 +116,18 @@ def mask_of(items: Iterable[int]) -> int:
     return mask
 
 
+_MEASUREMENT_HASH_ALGS = mask_of(MeasurementHashAlgo)
+"""Every defined MeasurementHashAlgo bit."""
+
+
 def pick(offered: int, preference: Sequence[int]) -> int:
     """The first of ``preference`` present in ``offered``, or 0 when none is."""
-    return next((int(p) for p in preference if offered & int(p)), 0)
+    offered = int(offered)  # a Flag's & would build a new member per preference
+    for p in preference:
+        value = int(p)
+        if offered & value:
+            return value
+    return 0
 
 
 def single_bit(value: int) -> bool:
@@ -261,14 +289,14 @@ class Negotiated:
     kem_alg: KemAlgo = KemAlgo(0)
     algorithms_raw: bytes = field(default=b"", repr=False, compare=False)
 
-    @property
+    @cached_property
     def hash_size(self) -> int:
-        """H."""
+        """H (looked up once: asked for every context and signed message)."""
         return hash_size(self.hash_alg)
 
-    @property
+    @cached_property
     def signature_size(self) -> int:
-        """S of the responder's key."""
+        """S of the responder's key (looked up once, as H)."""
         return signature_size(self.signing_alg) if self.signing_alg else 0
 
     @property
@@ -306,15 +334,16 @@ class Negotiated:
         spdm-rs read DSP0274 1.3, for a responder with MULTI_KEY_CAP (one
         without it ignores the bit: see :mod:`spdm.responder.vca`).
         """
-        return (self.version >= SpdmVersion.V13 and bool(self.requester_other_params & MULTI_KEY_CONN)
-                and bool(self.responder_flags & MULTI_KEY_CAPS))
+        # the int test first: asked per message, and an enum attribute costs more than it
+        return (bool(self.requester_other_params & MULTI_KEY_CONN) and self.version >= SpdmVersion.V13
+                and bool(int(self.responder_flags) & _MULTI_KEY_CAPS))
 
     @property
     def multi_key_req(self) -> bool:
         """MULTI_KEY_CONN_REQ (1.3): the same for the requester's keys (mutual
         authentication: the encapsulated DIGESTS, [D_encap]); ALGORITHMS'
         OtherParamsSelection b4 carries the responder's decision."""
-        return self.version >= SpdmVersion.V13 and bool(self.other_params & MULTI_KEY_CONN)
+        return bool(self.other_params & MULTI_KEY_CONN) and self.version >= SpdmVersion.V13
 
     def codec(self, *, measurement_summary: bool = False, signed: bool = False) -> CodecContext:
         """The decoding context these choices imply.
@@ -335,13 +364,14 @@ class Negotiated:
     def _new_codec(self, measurement_summary: bool, signed: bool) -> CodecContext:
         if measurement_summary or signed:  # the same sizes as the plain one: no second lookup
             return replace(self.codec(), measurement_summary=measurement_summary, signed=signed)
+        dhe_size, dhe_rsp_size = self.key_exchange_sizes
         return CodecContext(
             hash_size=self.hash_size,
             signature_size=self.signature_size,
             measurement_summary=measurement_summary,
             signed=signed,
-            dhe_size=self.key_exchange_sizes[0],
-            dhe_rsp_size=self.key_exchange_sizes[1],
+            dhe_size=dhe_size,
+            dhe_rsp_size=dhe_rsp_size,
             req_signature_size=signature_size(self.req_signing_alg) if self.req_signing_alg else 0,
             handshake_in_the_clear=self.both(CapabilityFlags.HANDSHAKE_IN_THE_CLEAR_CAP),
             multi_key=self.multi_key,
@@ -391,8 +421,8 @@ def check_algorithms_response(
             )
 
     prefs = offered.for_version(version)
-    needs_sig = bool(responder_flags & (CapabilityFlags.CHAL_CAP | CapabilityFlags.MEAS_CAP_SIG
-                                        | CapabilityFlags.KEY_EX_CAP))
+    responder = int(responder_flags)
+    needs_sig = bool(responder & _SIGNING_CAPS)
     check("BaseHashAlgo", response.base_hash_sel, mask_of(prefs.hash_algs), required=True)
     pqc_sel = response.pqc_asym_sel if version >= SpdmVersion.V14 else 0
     check("PqcAsymAlgo", pqc_sel, mask_of(prefs.pqc_asym_algs), required=False)
@@ -400,17 +430,17 @@ def check_algorithms_response(
         raise RemoteProtocolError("ALGORITHMS selected both a BaseAsymAlgo and a PqcAsymAlgo")
     check("BaseAsymAlgo", response.base_asym_sel, mask_of(prefs.asym_algs),
           required=needs_sig and not pqc_sel)
-    if responder_flags & MEAS_CAPS:
+    if responder & _MEAS_CAPS:
         # The requester offers no measurement hash: any single defined bit is acceptable.
-        check("MeasurementHashAlgo", response.measurement_hash_algo,
-              mask_of(MeasurementHashAlgo), required=True)
+        check("MeasurementHashAlgo", response.measurement_hash_algo, _MEASUREMENT_HASH_ALGS,
+              required=True)
         if response.measurement_specification_sel != MeasurementSpecification.DMTF:
             raise RemoteProtocolError(
                 f"ALGORITHMS selected measurement specification "
                 f"0x{response.measurement_specification_sel:x}, not DMTF"
             )
     if version >= SpdmVersion.V11:
-        _check_alg_structs(response, version, prefs, requester_flags & responder_flags, check)
+        _check_alg_structs(response, version, prefs, int(requester_flags) & responder, check)
     if response.ext_asym_sel or response.ext_hash_sel:
         raise RemoteProtocolError("ALGORITHMS selected an external algorithm that was not offered")
 
@@ -423,28 +453,46 @@ def _check_alg_structs(
     check: Callable[..., None],
 ) -> None:
     """The AlgStruct selections: each offered, and DHE-or-KEM / ReqBaseAsym-or-ReqPqcAsym, never both."""
-    sessions = bool(both & SESSION_CAPS)
-    if version < SpdmVersion.V14 and (response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)
-                                      or response.alg_supported(AlgType.KEM)):
+    sessions = bool(both & _SESSION_CAPS)
+    if version < SpdmVersion.V14 and (response.alg_supported(_REQ_PQC_ASYM_ALG)
+                                      or response.alg_supported(_KEM)):
         raise RemoteProtocolError(f"ALGORITHMS selected a post-quantum AlgStruct in SPDM {version.text}")
-    kem = response.alg_supported(AlgType.KEM)
-    dhe = response.alg_supported(AlgType.DHE)
-    key_ex = bool(both & CapabilityFlags.KEY_EX_CAP)
+    kem = response.alg_supported(_KEM)
+    dhe = response.alg_supported(_DHE)
+    key_ex = bool(both & _KEY_EX_CAP)
     check("KEM", kem, mask_of(prefs.kem_algs), required=False)
     check("DHE group", dhe, mask_of(prefs.dhe_groups), required=key_ex and not kem)
     if kem and dhe:
         raise RemoteProtocolError("ALGORITHMS selected both a DHE group and a KEM")
-    check("AEAD suite", response.alg_supported(AlgType.AEAD), mask_of(prefs.aead_suites),
+    check("AEAD suite", response.alg_supported(_AEAD), mask_of(prefs.aead_suites),
           required=sessions)
-    check("key schedule", response.alg_supported(AlgType.KEY_SCHEDULE),
+    check("key schedule", response.alg_supported(_KEY_SCHEDULE),
           mask_of(prefs.key_schedules), required=sessions)
-    mut_auth = bool(both & CapabilityFlags.MUT_AUTH_CAP)
-    req_pqc = response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)
-    req_asym = response.alg_supported(AlgType.REQ_BASE_ASYM_ALG)
+    mut_auth = bool(both & _MUT_AUTH_CAP)
+    req_pqc = response.alg_supported(_REQ_PQC_ASYM_ALG)
+    req_asym = response.alg_supported(_REQ_BASE_ASYM_ALG)
     check("ReqPqcAsymAlg", req_pqc, mask_of(prefs.req_pqc_asym_algs), required=False)
     check("ReqBaseAsymAlg", req_asym, mask_of(prefs.req_asym_algs), required=mut_auth and not req_pqc)
     if req_pqc and req_asym:
         raise RemoteProtocolError("ALGORITHMS selected both a ReqBaseAsymAlg and a ReqPqcAsymAlg")
+
+
+_Flag = TypeVar("_Flag", bound=IntFlag)
+
+_MEMBERS: dict[type[IntFlag], dict[int, IntFlag]] = {
+    kind: {0: kind(0), **{int(member): member for member in kind}}
+    for kind in (CapabilityFlags, BaseHashAlgo, BaseAsymAlgo, MeasurementHashAlgo, DheGroup, AeadSuite,
+                 KeyScheduleAlgo, PqcAsymAlgo, KemAlgo)
+}
+"""Each kind's members by value (0 and the single bits): an Enum call costs some twenty dict lookups."""
+
+
+def _as(kind: type[_Flag], value: int) -> _Flag:
+    """``kind(value)``, looked up in :data:`_MEMBERS` when it is a member already, 0 or one defined bit."""
+    if type(value) is kind:
+        return value
+    member = _MEMBERS[kind].get(value)
+    return kind(value) if member is None else member  # type: ignore[return-value]
 
 
 def negotiated_from(
@@ -463,8 +511,8 @@ def negotiated_from(
     (``requester_other_params``: the request's OtherParamsSupport)."""
     return Negotiated(
         version=version,
-        requester_flags=CapabilityFlags(requester_flags),
-        responder_flags=CapabilityFlags(responder_flags),
+        requester_flags=_as(CapabilityFlags, requester_flags),
+        responder_flags=_as(CapabilityFlags, responder_flags),
         requester_ct_exponent=requester_ct_exponent,
         responder_ct_exponent=responder_ct_exponent,
         requester_data_transfer_size=requester_sizes[0],
@@ -474,15 +522,15 @@ def negotiated_from(
         measurement_specification=response.measurement_specification_sel,
         other_params=response.other_params_selection,
         requester_other_params=requester_other_params,
-        hash_alg=BaseHashAlgo(response.base_hash_sel),
-        asym_alg=BaseAsymAlgo(response.base_asym_sel),
-        measurement_hash_alg=MeasurementHashAlgo(response.measurement_hash_algo),
-        dhe_group=DheGroup(response.alg_supported(AlgType.DHE)),
-        aead_suite=AeadSuite(response.alg_supported(AlgType.AEAD)),
-        req_asym_alg=BaseAsymAlgo(response.alg_supported(AlgType.REQ_BASE_ASYM_ALG)),
-        key_schedule=KeyScheduleAlgo(response.alg_supported(AlgType.KEY_SCHEDULE)),
-        pqc_asym_alg=PqcAsymAlgo(response.pqc_asym_sel if version >= SpdmVersion.V14 else 0),
-        req_pqc_asym_alg=PqcAsymAlgo(response.alg_supported(AlgType.REQ_PQC_ASYM_ALG)),
-        kem_alg=KemAlgo(response.alg_supported(AlgType.KEM)),
+        hash_alg=_as(BaseHashAlgo, response.base_hash_sel),
+        asym_alg=_as(BaseAsymAlgo, response.base_asym_sel),
+        measurement_hash_alg=_as(MeasurementHashAlgo, response.measurement_hash_algo),
+        dhe_group=_as(DheGroup, response.alg_supported(_DHE)),
+        aead_suite=_as(AeadSuite, response.alg_supported(_AEAD)),
+        req_asym_alg=_as(BaseAsymAlgo, response.alg_supported(_REQ_BASE_ASYM_ALG)),
+        key_schedule=_as(KeyScheduleAlgo, response.alg_supported(_KEY_SCHEDULE)),
+        pqc_asym_alg=_as(PqcAsymAlgo, response.pqc_asym_sel if version >= SpdmVersion.V14 else 0),
+        req_pqc_asym_alg=_as(PqcAsymAlgo, response.alg_supported(_REQ_PQC_ASYM_ALG)),
+        kem_alg=_as(KemAlgo, response.alg_supported(_KEM)),
         algorithms_raw=response.raw,
     )

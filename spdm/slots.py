@@ -13,7 +13,7 @@ from .crypto import digest
 from .messages import Certificate, Digests
 from .messages.codes import BaseHashAlgo, SpdmVersion
 
-__all__ = ["SLOT_COUNT", "certificate_portion", "digests_of", "provisioned_chains"]
+__all__ = ["SLOT_COUNT", "certificate_portion", "digests_of", "provisioned_chain", "provisioned_chains"]
 
 SLOT_COUNT = 8
 
@@ -28,6 +28,14 @@ def provisioned_chains(backend: IdentityBackend, hash_alg: BaseHashAlgo) -> dict
             if chain is not None:
                 chains[slot] = chain
     return chains
+
+
+def provisioned_chain(backend: IdentityBackend, slot_id: int, hash_alg: BaseHashAlgo) -> bytes | None:
+    """One slot's chain, as ``provisioned_chains(backend, hash_alg).get(slot_id)`` gives it
+    (None for a slot out of range, not provisioned or without a chain), building no other."""
+    if not (0 <= slot_id < SLOT_COUNT and backend.provisioned_slots() >> slot_id & 1):
+        return None
+    return backend.certificate_chain(slot_id, hash_alg)
 
 
 def digests_of(version: int, hash_alg: BaseHashAlgo, chains: dict[int, bytes]) -> Digests:

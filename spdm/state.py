@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum, IntEnum
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypeVar
 
 from .errors import LocalProtocolError
 from .messages.codes import RequestCode
@@ -78,7 +78,7 @@ _NEGOTIATED_REQUESTS = (
     RequestCode.SUBSCRIBE_EVENT_TYPES,
 )
 
-TRANSITIONS: dict[tuple[ConnectionState, RequestCode], ConnectionState] = {
+TRANSITIONS: dict[tuple[ConnectionState, int], ConnectionState] = {
     **{(state, RequestCode.GET_VERSION): ConnectionState.AFTER_VERSION for state in ConnectionState},
     (ConnectionState.AFTER_VERSION, RequestCode.GET_CAPABILITIES):
         ConnectionState.AFTER_CAPABILITIES,
@@ -105,7 +105,7 @@ def next_state(state: ConnectionState, request_code: int) -> ConnectionState | N
     """The state a successful ``request_code`` leads to, or None when it is illegal now."""
     # A RequestCode hashes and compares as its int, so the plain code finds its entry without an
     # enum conversion per request; a code that is no RequestCode is in no key, so finds None.
-    return TRANSITIONS.get((state, cast(RequestCode, request_code)))
+    return TRANSITIONS.get((state, request_code))
 
 
 class CertificateState(Enum):

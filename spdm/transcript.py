@@ -84,6 +84,12 @@ def _append(log: bytearray, name: str, limit: int, *parts: bytes) -> None:
     for part in parts:
         log += part
 
+# Compared on every request, as plain ints: on Python 3.11 an enum class attribute is a slow
+# lookup (EnumType defines __getattr__), some five times a dict lookup.
+_GET_VERSION = int(RequestCode.GET_VERSION)
+_GET_DIGESTS = int(RequestCode.GET_DIGESTS)
+_GET_MEASUREMENTS = int(RequestCode.GET_MEASUREMENTS)
+
 _RESETS_B_C_UNTIL_AUTHENTICATED = frozenset({
     RequestCode.KEY_EXCHANGE,
     RequestCode.GET_MEASUREMENTS,
@@ -130,15 +136,15 @@ class Transcript:
             session: the session the request travels in (None: in the clear).
         """
         if session is not None:
-            if request_code != RequestCode.GET_MEASUREMENTS:
+            if request_code != _GET_MEASUREMENTS:
                 session.message_m.clear()
             return
-        if request_code == RequestCode.GET_VERSION:
+        if request_code == _GET_VERSION:
             self.reset()
             return
-        if request_code != RequestCode.GET_MEASUREMENTS:
+        if request_code != _GET_MEASUREMENTS:
             self.m.clear()
-        if request_code == RequestCode.GET_DIGESTS:
+        if request_code == _GET_DIGESTS:
             self.b.clear()
         if request_code in _RESETS_B_C_UNTIL_AUTHENTICATED and not self.authenticated:
             self.b.clear()

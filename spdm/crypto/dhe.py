@@ -79,7 +79,7 @@ _FFDHE: Final = {
 
 
 def _group(group: DheGroup) -> DheGroup:
-    value = DheGroup(group)
+    value = group if type(group) is DheGroup else DheGroup(group)  # the Enum call only when it converts
     if value in _ECDHE or value in _FFDHE:
         return value
     raise ConfigurationError(f"unsupported DHE group {group!r}")

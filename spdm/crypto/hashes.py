@@ -37,6 +37,12 @@ _BASE_HASHES: dict[BaseHashAlgo, type[hashes.HashAlgorithm]] = {
     BaseHashAlgo.SHA3_512: hashes.SHA3_512,
 }
 
+_HASH_SIZES: dict[int, int] = {alg: kind().digest_size for alg, kind in _BASE_HASHES.items()}
+"""H per BaseHashAlgo bit: asked per connection and per context, without making a hash object.
+
+Looked up with the plain value: a BaseHashAlgo hashes and compares as its int, and the
+Enum call that would normalise it costs more than the rest of the lookup."""
+
 # MeasurementHashAlgo uses its own bit positions (b0 is "raw bit stream"), so it
 # maps onto the BaseHashAlgo table rather than duplicating the hash classes.
 _MEASUREMENT_TO_BASE: dict[MeasurementHashAlgo, BaseHashAlgo] = {
@@ -75,7 +81,10 @@ def hash_size(alg: BaseHashAlgo) -> int:
     Raises:
         ConfigurationError: SM3 or not exactly one supported bit.
     """
-    return _hash_algorithm(alg).digest_size
+    try:
+        return _HASH_SIZES[alg]
+    except (KeyError, TypeError) as exc:  # as _hash_algorithm refuses it
+        raise ConfigurationError(f"unsupported hash algorithm {alg!r}") from exc
 
 
 def digest(alg: BaseHashAlgo, data: bytes) -> bytes:
@@ -168,8 +177,8 @@ def measurement_digest(alg: MeasurementHashAlgo, data: bytes) -> bytes:
 
 def _measurement_base(alg: MeasurementHashAlgo) -> BaseHashAlgo:
     try:
-        return _MEASUREMENT_TO_BASE[MeasurementHashAlgo(alg)]
-    except (KeyError, ValueError) as exc:
+        return _MEASUREMENT_TO_BASE[alg]  # the plain value finds its bit, as for _HASH_SIZES
+    except (KeyError, TypeError) as exc:
         raise ConfigurationError(f"no digest for measurement hash algorithm {alg!r}") from exc
 
 

@@ -83,6 +83,9 @@ _MLDSA: Final[dict[PqcAsymAlgo, tuple[type[mldsa.MLDSA44PrivateKey | mldsa.MLDSA
 _PREFIX_CONTEXT_SIZE: Final = 36
 """Bytes reserved for the right-aligned context string in combined_spdm_prefix."""
 
+_NO_BASE_ASYM: Final = BaseAsymAlgo(0)
+_NO_PQC_ASYM: Final = PqcAsymAlgo(0)
+
 SigningAlgo = BaseAsymAlgo | PqcAsymAlgo
 """A signature algorithm: a BaseAsymAlgo bit, or (SPDM 1.4) a PqcAsymAlgo bit.
 
@@ -100,8 +103,8 @@ def asym_fields(asym: SigningAlgo) -> tuple[BaseAsymAlgo, PqcAsymAlgo]:
         ``(asym, 0)`` for a classic algorithm, ``(0, asym)`` for ML-DSA.
     """
     if isinstance(asym, PqcAsymAlgo):
-        return BaseAsymAlgo(0), asym
-    return BaseAsymAlgo(asym), PqcAsymAlgo(0)
+        return _NO_BASE_ASYM, asym
+    return (asym if type(asym) is BaseAsymAlgo else BaseAsymAlgo(asym)), _NO_PQC_ASYM
 
 
 def _single(asym: SigningAlgo) -> SigningAlgo:
@@ -136,7 +139,7 @@ def signature_size(alg: SigningAlgo) -> int:
         if alg in _MLDSA:
             return _MLDSA[alg][1]
         raise ConfigurationError(f"not a single PqcAsymAlgo: {alg!r}")
-    value = BaseAsymAlgo(alg)
+    value = alg if type(alg) is BaseAsymAlgo else BaseAsymAlgo(alg)  # the Enum call only when it converts
     if value in _RSASSA:
         return _RSASSA[value] // 8
     if value in _RSAPSS:
@@ -162,7 +165,8 @@ def signing_context_prefix(version: SpdmVersion, context: str) -> bytes:
         LocalProtocolError: version before 1.2 (no prefix exists), or a context that
             is not ASCII or longer than 36 bytes.
     """
-    version = SpdmVersion(version)
+    if type(version) is not SpdmVersion:  # the Enum call only when it converts
+        version = SpdmVersion(version)
     if version < SpdmVersion.V12:
         raise LocalProtocolError(f"SPDM {version.text} has no signing prefix")
     try:

@@ -45,6 +45,9 @@ __all__ = ["GetMeasurements", "MeasurementBlock", "Measurements"]
 
 _BLOCK_HEADER = struct.Struct("<BBHBH")
 """Index, MeasurementSpecification, MeasurementSize, DMTFSpecMeasurementValueType, its Size."""
+_DMTF = int(MeasurementSpecification.DMTF)
+"""Checked and written per block, as a plain int: on Python 3.11 an enum class attribute is a
+slow lookup (EnumType defines __getattr__)."""
 _SIGNATURE_REQUESTED = int(MeasurementAttributes.SIGNATURE_REQUESTED)
 _SPDM_HEADER = struct.Struct("<4B")
 _RECORD_HEADER = struct.Struct("<4BBHB")
@@ -61,7 +64,7 @@ def _fast_blocks(data: bytes, offset: int, end: int, count: int) -> tuple[dict[s
         index, specification, measurement_size, value_type, value_size = _BLOCK_HEADER.unpack_from(
             data, offset)
         offset += _BLOCK_HEADER.size
-        if (specification != MeasurementSpecification.DMTF or measurement_size != value_size + 3
+        if (specification != _DMTF or measurement_size != value_size + 3
                 or offset + value_size > end):
             return None
         blocks.append({"index": index, "value_type": value_type, "value": data[offset:offset + value_size]})
@@ -118,7 +121,7 @@ class MeasurementBlock:
         if type(value) is not bytes or len(value) > 0xFFFF - 3:
             return None
         try:
-            return _BLOCK_HEADER.pack(self.index, MeasurementSpecification.DMTF, len(value) + 3,
+            return _BLOCK_HEADER.pack(self.index, _DMTF, len(value) + 3,
                                       self.value_type, len(value)) + value
         except struct.error:
             return None

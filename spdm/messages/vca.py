@@ -370,7 +370,10 @@ class _AlgorithmsBase(Message):
 
     def alg_supported(self, alg_type: int) -> int:
         """The bitmask carried for ``alg_type`` (0 if absent)."""
-        return next((a.alg_supported for a in self.alg_structs if a.alg_type == alg_type), 0)
+        for alg in self.alg_structs:  # a loop, not a generator: asked some thirty times per connection
+            if alg.alg_type == alg_type:
+                return alg.alg_supported
+        return 0
 
 
 @record(frozen=True)

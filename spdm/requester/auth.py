@@ -85,6 +85,13 @@ def uses_large_cert_chain(negotiated: Negotiated) -> bool:
     return negotiated.version >= SpdmVersion.V14 and bool(
         negotiated.responder_flags & CapabilityFlags.LARGE_RESP_CAP)
 
+# Flags and attributes as plain ints: a Flag's & and | build a new member per operation.
+_MEAS_CAPS = int(MEAS_CAPS)
+_MEAS_CAP_SIG = int(CapabilityFlags.MEAS_CAP_SIG)
+_SIGNATURE_REQUESTED = int(MeasurementAttributes.SIGNATURE_REQUESTED)
+_RAW_BIT_STREAM_REQUESTED = int(MeasurementAttributes.RAW_BIT_STREAM_REQUESTED)
+_NEW_MEASUREMENT_REQUESTED = int(MeasurementAttributes.NEW_MEASUREMENT_REQUESTED)
+
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 MEASUREMENTS_CONTEXT = "responder-measurements signing"
 MAX_CERT_CHAIN_SIZE = 0xFFFF
@@ -162,7 +169,7 @@ class AuthCommands(EncapCommands):
             raise LocalProtocolError(f"CHALLENGE slot {slot_id}: retrieve its certificate chain first")
         check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.CHALLENGE)
         summary = MeasurementSummaryHashType(summary)
-        if summary and not negotiated.responder_flags & MEAS_CAPS:
+        if summary and not int(negotiated.responder_flags) & _MEAS_CAPS:
             raise LocalProtocolError("a measurement summary hash needs a responder with MEAS_CAP")
         request = Challenge(
             spdm_version=negotiated.version,
@@ -207,10 +214,10 @@ class AuthCommands(EncapCommands):
                 raise LocalProtocolError("a measurement nonce needs a signed request")
             if len(nonce) != NONCE_SIZE:
                 raise LocalProtocolError(f"a measurement nonce is {NONCE_SIZE} bytes, not {len(nonce)}")
-        flags = negotiated.responder_flags
-        if not flags & MEAS_CAPS:
+        flags = int(negotiated.responder_flags)
+        if not flags & _MEAS_CAPS:
             raise LocalProtocolError("the responder does not support measurements (no MEAS_CAP)")
-        if signed and not flags & CapabilityFlags.MEAS_CAP_SIG:
+        if signed and not flags & _MEAS_CAP_SIG:
             raise LocalProtocolError("the responder cannot sign measurements (MEAS_CAP without signature)")
         if signed and slot_id not in self.chains:
             raise LocalProtocolError(f"signed measurements from slot {slot_id}: retrieve its chain first")
@@ -218,20 +225,18 @@ class AuthCommands(EncapCommands):
             check_key_usage(negotiated, self.slot_keys, slot_id, RequestCode.GET_MEASUREMENTS)
         if not 0 <= operation <= 0xFF:
             raise LocalProtocolError(f"measurement operation {operation} is not a byte")
-        attributes = MeasurementAttributes(0)
-        if signed:
-            attributes |= MeasurementAttributes.SIGNATURE_REQUESTED
+        attributes = _SIGNATURE_REQUESTED if signed else 0
         if raw_bit_stream:
             if negotiated.version < SpdmVersion.V12:
                 raise LocalProtocolError("raw bit stream measurements need SPDM 1.2")
-            attributes |= MeasurementAttributes.RAW_BIT_STREAM_REQUESTED
+            attributes |= _RAW_BIT_STREAM_REQUESTED
         if new_measurement:
             if negotiated.version < SpdmVersion.V13:
                 raise LocalProtocolError("new-measurement requests need SPDM 1.3")
-            attributes |= MeasurementAttributes.NEW_MEASUREMENT_REQUESTED
+            attributes |= _NEW_MEASUREMENT_REQUESTED
         request = GetMeasurements(
             spdm_version=negotiated.version,
-            attributes=int(attributes),
+            attributes=attributes,
             operation=operation,
             nonce=(self._random(NONCE_SIZE) if nonce is None else bytes(nonce)) if signed else None,
             slot_id=slot_id if signed and negotiated.version >= SpdmVersion.V11 else None,

@@ -14,7 +14,6 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backend import IdentityBackend
@@ -77,6 +76,11 @@ so a larger exponent is waited as 23.  How often the wait repeats is
 driver's deadline (:data:`spdm.driver.REQUEST_DEADLINE`)."""
 
 _CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
+_MEAS_CAPS = int(MEAS_CAPS)
+# Compared on every request or response, as plain ints: on Python 3.11 an enum class attribute
+# is a slow lookup (EnumType defines __getattr__), some five times a dict lookup.
+_GET_VERSION = int(RequestCode.GET_VERSION)
+_ERROR = int(ResponseCode.ERROR)
 
 _CRYPTO_REQUESTS = frozenset({
     RequestCode.CHALLENGE, RequestCode.KEY_EXCHANGE, RequestCode.FINISH,
@@ -368,7 +372,7 @@ class RequesterCore:
             )
         if next_state(self.state, code) is None:
             raise LocalProtocolError(f"{code.name} is not allowed in state '{self.state.value}'")
-        if code == RequestCode.GET_VERSION:
+        if code == _GET_VERSION:
             return SpdmVersion.V10
         assert self.version is not None  # every state past NOT_STARTED has a version
         return self.version
@@ -399,7 +403,7 @@ class RequesterCore:
         ctx = self.response_context(request)
         raw = request.encode(ctx)
         self._check_size(request, raw)
-        request = replace(request, raw=raw)
+        request = request.with_raw(raw)
         self.transcript.begin(request.CODE, session)
         self._pending = _Pending(request, ctx, session=session, resend=raw)
         first = self._first_request(self._pending)
@@ -413,7 +417,8 @@ class RequesterCore:
             assert session is not None
             self._drop_session(session)
             raise
-        logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
+        if logger.isEnabledFor(logging.DEBUG):  # asked per request: no call into a log that is off
+            logger.debug("-> %s (%d bytes)", type(request).__name__, len(raw))
 
     def _first_request(self, pending: _Pending) -> bytes:
         """The request itself, or (larger than the responder's DataTransferSize) its first CHUNK_SEND.
@@ -477,7 +482,7 @@ class RequesterCore:
         # CHALLENGE, KEY_EXCHANGE and PSK_EXCHANGE ask for a summary hash the same way;
         # a responder without MEAS_CAP omits it whatever was asked.
         summary = bool(getattr(request, "measurement_summary_hash_type", 0)
-                       and negotiated.responder_flags & MEAS_CAPS)
+                       and int(negotiated.responder_flags) & _MEAS_CAPS)
         # GET_MEASUREMENTS and GET_ENDPOINT_INFO (1.3) say so in their attributes
         signed = bool(getattr(request, "signature_requested", False))
         return negotiated.codec(measurement_summary=summary, signed=signed)
@@ -497,8 +502,9 @@ class RequesterCore:
         version, code = peek_code(data)
         request = pending.request
         expected = request.CODE & 0x7F
-        logger.debug("<- code 0x%02x (%d bytes) for %s", code, len(data), type(request).__name__)
-        if code == ResponseCode.ERROR:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("<- code 0x%02x (%d bytes) for %s", code, len(data), type(request).__name__)
+        if code == _ERROR:
             self._on_error(pending, ErrorResponse.decode(data, padded=True))
             return
         if code != expected:

@@ -35,6 +35,13 @@ from .core import RequesterCore
 __all__ = ["VcaCommands"]
 
 _FLAGS_14 = CapabilityFlags.SET_KEY_PAIR_RESET_CAP | CapabilityFlags.LARGE_RESP_CAP
+# Flags as plain ints for the checks below: a Flag's & builds a new member per operation.
+_BEFORE_14 = int(~_FLAGS_14)
+_MULTI_KEY_EXCLUSIVE = int(MULTI_KEY_CAPS | CapabilityFlags.PUB_KEY_ID_CAP)
+_MULTI_KEY_CAP_NEG = int(CapabilityFlags.MULTI_KEY_CAP_NEG)
+_MULTI_KEY_CAP_ONLY = int(CapabilityFlags.MULTI_KEY_CAP_ONLY)
+_MULTI_KEY_CAPS = int(MULTI_KEY_CAPS)
+_MEAS_CAPS = int(MEAS_CAPS)
 
 
 def _flags_for(flags: CapabilityFlags, version: SpdmVersion, *, multi_key_conn: bool = False) -> int:
@@ -51,10 +58,10 @@ def _flags_for(flags: CapabilityFlags, version: SpdmVersion, *, multi_key_conn: 
     """
     if version < SpdmVersion.V11:
         return 0
-    exclusive = MULTI_KEY_CAPS | CapabilityFlags.PUB_KEY_ID_CAP
-    if multi_key_conn and version >= SpdmVersion.V13 and not flags & exclusive:
-        flags |= CapabilityFlags.MULTI_KEY_CAP_NEG
-    return int(flags & ~_FLAGS_14) if version < SpdmVersion.V14 else int(flags)
+    value = int(flags)
+    if multi_key_conn and version >= SpdmVersion.V13 and not value & _MULTI_KEY_EXCLUSIVE:
+        value |= _MULTI_KEY_CAP_NEG
+    return value & _BEFORE_14 if version < SpdmVersion.V14 else value
 
 
 class VcaCommands(RequesterCore):
@@ -138,8 +145,8 @@ class VcaCommands(RequesterCore):
         with NEG when :attr:`RequesterConfig.multi_key_conn` says so.
         """
         caps = self.responder_capabilities
-        theirs = CapabilityFlags(caps.flags) & MULTI_KEY_CAPS if caps is not None else 0
-        if theirs == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+        theirs = int(caps.flags) & _MULTI_KEY_CAPS if caps is not None else 0
+        if theirs == _MULTI_KEY_CAP_ONLY:
             return MULTI_KEY_CONN
         return MULTI_KEY_CONN if theirs and self.config.multi_key_conn else 0
 
@@ -151,11 +158,11 @@ class VcaCommands(RequesterCore):
             RemoteProtocolError: selected without our MULTI_KEY_CAP, or not selected
                 although ours is ONLY.
         """
-        ours = our_flags & MULTI_KEY_CAPS
+        ours = int(our_flags) & _MULTI_KEY_CAPS
         selected = bool(selection & MULTI_KEY_CONN)
         if selected and not ours:
             raise RemoteProtocolError("ALGORITHMS selects MULTI_KEY_CONN, we have no MULTI_KEY_CAP")
-        if not selected and ours == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+        if not selected and ours == _MULTI_KEY_CAP_ONLY:
             raise RemoteProtocolError("ALGORITHMS leaves out MULTI_KEY_CONN, our MULTI_KEY_CAP is ONLY")
 
     # VCA ----------------------------------------------------------------------------
@@ -181,7 +188,7 @@ class VcaCommands(RequesterCore):
             if response.max_spdm_msg_size < response.data_transfer_size:
                 raise RemoteProtocolError("CAPABILITIES MaxSPDMmsgSize is below DataTransferSize")
         flags = CapabilityFlags(response.flags)
-        if flags & MEAS_CAPS == MEAS_CAPS:
+        if int(flags) & _MEAS_CAPS == _MEAS_CAPS:
             raise RemoteProtocolError("CAPABILITIES MEAS_CAP has the reserved value 11b")
         self.responder_capabilities = response
         self.transcript.add_vca(request.raw, response.raw)
@@ -194,18 +201,19 @@ class VcaCommands(RequesterCore):
         caps = self.responder_capabilities
         ours = self._request_capabilities
         assert version is not None and caps is not None and ours is not None
+        requester_flags, responder_flags = CapabilityFlags(ours.flags), CapabilityFlags(caps.flags)
         check_algorithms_response(
             response,
             version=version,
             offered=self.config.algorithms,
-            requester_flags=CapabilityFlags(ours.flags),
-            responder_flags=CapabilityFlags(caps.flags),
+            requester_flags=requester_flags,
+            responder_flags=responder_flags,
         )
         self.negotiated = negotiated_from(
             response,
             version=version,
-            requester_flags=CapabilityFlags(ours.flags),
-            responder_flags=CapabilityFlags(caps.flags),
+            requester_flags=requester_flags,
+            responder_flags=responder_flags,
             requester_ct_exponent=ours.ct_exponent,
             responder_ct_exponent=caps.ct_exponent,
             requester_sizes=(ours.data_transfer_size, ours.max_spdm_msg_size),
@@ -213,6 +221,6 @@ class VcaCommands(RequesterCore):
             requester_other_params=request.other_params_support if version >= SpdmVersion.V13 else 0,
         )
         if version >= SpdmVersion.V13:
-            self._check_multi_key_selection(CapabilityFlags(ours.flags), response.other_params_selection)
+            self._check_multi_key_selection(requester_flags, response.other_params_selection)
         self.transcript.add_vca(request.raw, response.raw)
         self._events.append(AlgorithmsNegotiated(self.negotiated))

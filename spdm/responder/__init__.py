@@ -94,6 +94,14 @@ _HANDSHAKE_REQUESTS = frozenset({
 RDTM = 1
 """ResponseNotReady RDTM: wait at most 1 x 2**RDTExponent us (the response is already ready)."""
 
+# Compared on every request, as plain ints: on Python 3.11 an enum class attribute is a slow
+# lookup (EnumType defines __getattr__), some five times a dict lookup.
+_GET_VERSION = int(RequestCode.GET_VERSION)
+_GET_CAPABILITIES = int(RequestCode.GET_CAPABILITIES)
+_RESPOND_IF_READY = int(RequestCode.RESPOND_IF_READY)
+_ERROR = int(ResponseCode.ERROR)
+_VERSION_10 = (int(SpdmVersion.V10),)
+
 
 
 
@@ -117,7 +125,7 @@ def _check_config(config: ResponderConfig) -> None:
         hash_size(hash_alg)
     for measurement_hash in prefs.measurement_hash_algs:
         measurement_hash_size(measurement_hash)
-    if config.capabilities & MEAS_CAPS and not prefs.measurement_hash_algs:
+    if int(config.capabilities) & int(MEAS_CAPS) and not prefs.measurement_hash_algs:
         raise ConfigurationError("MEAS_CAP is advertised but no measurement hash is preferred")
 
 
@@ -353,13 +361,13 @@ class Responder:
             return error, RequestAnswered(code, ResponseCode.ERROR, exc.error_code, str(exc))
         if self._conn.chunking:
             response = chunking.large_response(self._conn, response)
-            if response[1] == ResponseCode.ERROR and response[2] == SpdmErrorCode.LARGE_RESPONSE:
+            if response[1] == _ERROR and response[2] == SpdmErrorCode.LARGE_RESPONSE:
                 return response, RequestAnswered(
                     code, ResponseCode.ERROR, SpdmErrorCode.LARGE_RESPONSE, "large response: CHUNK_GET it")
         if logger.isEnabledFor(logging.DEBUG):  # the name is not looked up for a log that is off
             logger.debug("%s answered with response 0x%02x", _code_name(code), response[1])
         # The only other ERROR _dispatch returns rather than raises is ResponseNotReady.
-        if response[1] == ResponseCode.ERROR:
+        if response[1] == _ERROR:
             return response, RequestAnswered(
                 code, ResponseCode.ERROR, SpdmErrorCode.RESPONSE_NOT_READY, "response not ready")
         return response, RequestAnswered(code, response[1])
@@ -372,7 +380,7 @@ class Responder:
         version, code = data[0], data[1]
         if not reassembled:
             chunking.check_request_size(conn, data)
-        if code == RequestCode.RESPOND_IF_READY:
+        if code == _RESPOND_IF_READY:
             return self._respond_if_ready(data)
         self._pending = None  # a new request abandons a held-back response
         if conn.chunks is not None:
@@ -399,9 +407,9 @@ class Responder:
         response = route.run(conn, data)
         if conn.state is state_before:  # a chunked request's own transition stands
             conn.state = after
-        if code == RequestCode.GET_VERSION:
+        if code == _GET_VERSION:
             self._not_ready_done.clear()
-        if (state_before == ConnectionState.NEGOTIATED and code in self.config.not_ready_requests
+        if (code in self.config.not_ready_requests and state_before == ConnectionState.NEGOTIATED
                 and code not in self._not_ready_done):
             return self._hold_back(code, response)
         return response
@@ -434,9 +442,9 @@ class Responder:
     def _check_version(self, code: int, version: int) -> None:
         """GET_VERSION carries 0x10; GET_CAPABILITIES one we offer; the rest the chosen one."""
         conn = self._conn
-        if code == RequestCode.GET_VERSION:
-            allowed: tuple[int, ...] = (SpdmVersion.V10,)
-        elif code == RequestCode.GET_CAPABILITIES:
+        if code == _GET_VERSION:
+            allowed: tuple[int, ...] = _VERSION_10
+        elif code == _GET_CAPABILITIES:
             allowed = tuple(conn.config.versions)
         else:
             allowed = (conn.session_version,)

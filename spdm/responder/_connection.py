@@ -25,7 +25,7 @@ from ..negotiation import Negotiated
 from ..record import record
 from ..session import Session
 from ..slot_keys import slot_key, usage_allows
-from ..slots import provisioned_chains
+from ..slots import provisioned_chain, provisioned_chains
 from ..state import ConnectionState
 from ..transcript import Transcript
 
@@ -66,6 +66,7 @@ def response_too_large(size: int, limit: int) -> RemoteProtocolError:
 
 
 _CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
+_NO_FLAGS = CapabilityFlags(0)
 
 
 @record
@@ -104,10 +105,10 @@ class Connection:
     rng: Callable[[int], bytes]
     state: ConnectionState = ConnectionState.NOT_STARTED
     version: SpdmVersion | None = None
-    requester_flags: CapabilityFlags = CapabilityFlags(0)
+    requester_flags: CapabilityFlags = _NO_FLAGS
     requester_ct_exponent: int = 0
     requester_sizes: tuple[int, int] = (0, 0)
-    responder_flags: CapabilityFlags = CapabilityFlags(0)
+    responder_flags: CapabilityFlags = _NO_FLAGS
     negotiated: Negotiated | None = None
     transcript: Transcript = field(default_factory=Transcript)
     vendor_handlers: dict[tuple[int, bytes], VendorHandler] = field(default_factory=dict)
@@ -142,10 +143,10 @@ class Connection:
         self.sessions.clear()
         self.handshaking = None
         self.version = None
-        self.requester_flags = CapabilityFlags(0)
+        self.requester_flags = _NO_FLAGS
         self.requester_ct_exponent = 0
         self.requester_sizes = (0, 0)
-        self.responder_flags = CapabilityFlags(0)
+        self.responder_flags = _NO_FLAGS
         self.negotiated = None
         self.digests = b""
 
@@ -220,7 +221,7 @@ class Connection:
                 (no PUB_KEY_ID_CAP), an out-of-range slot, or an empty one, or a
                 slot whose key may not sign that answer (as libspdm answers).
         """
-        chain = self.provisioned_chains(self.session.hash_alg).get(slot_id)
+        chain = provisioned_chain(self.backend, slot_id, self.session.hash_alg)
         if chain is None:
             raise invalid_request(f"certificate slot {slot_id} is not provisioned")
         if signing_for is not None and self.session.multi_key:

@@ -49,6 +49,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_MEAS_CAPS = int(MEAS_CAPS)  # a plain int: a Flag's & builds a new member per operation
+_LARGE_RESP_CAP = int(CapabilityFlags.LARGE_RESP_CAP)
+
 CHALLENGE_CONTEXT = "responder-challenge_auth signing"
 CERTIFICATE_HEADER_SIZE = 8
 """CERTIFICATE bytes before the portion: what DataTransferSize must also hold."""
@@ -103,7 +106,7 @@ def get_certificate(conn: Connection, request: GetCertificate) -> bytes:
     """
     negotiated = conn.session
     large = request.large_cert_chain
-    if large and not conn.responder_flags & CapabilityFlags.LARGE_RESP_CAP:
+    if large and not int(conn.responder_flags) & _LARGE_RESP_CAP:
         raise unsupported_request(RequestCode.GET_CERTIFICATE,
                                   "LargeCertChain GET_CERTIFICATE without LARGE_RESP_CAP")
     chain = conn.slot_chain(request.slot_id)
@@ -167,7 +170,7 @@ def challenge(conn: Connection, request: Challenge) -> bytes:
     summary_type = request.measurement_summary_hash_type
     if summary_type not in MeasurementSummaryHashType._value2member_map_:
         raise invalid_request(f"MeasurementSummaryHashType 0x{summary_type:02x} is undefined")
-    if summary_type and not conn.responder_flags & MEAS_CAPS:
+    if summary_type and not int(conn.responder_flags) & _MEAS_CAPS:
         raise invalid_request("a measurement summary hash needs MEAS_CAP")
     basic_mutual = (conn.config.mutual_auth and negotiated.both(CapabilityFlags.MUT_AUTH_CAP)
                     and negotiated.both(CapabilityFlags.ENCAP_CAP))

@@ -127,8 +127,10 @@ class ChunkContext:
         response and any but CHUNK_SEND a large request; requests on other
         channels leave them alone.
         """
-        restart = code == RequestCode.GET_VERSION
         pending, send = self.pending, self.send
+        if pending is None and send is None:
+            return  # nothing in flight (asked on every request)
+        restart = code == RequestCode.GET_VERSION
         if pending is not None and (restart or pending.channel is channel and code != RequestCode.CHUNK_GET):
             self.drop_pending()
         if send is not None and (restart or send.channel is channel and code != RequestCode.CHUNK_SEND):
@@ -157,8 +159,8 @@ def check_request_size(conn: Connection, data: bytes) -> None:
         RemoteProtocolError: RequestTooLarge.
     """
     limit = conn.config.data_transfer_size
-    if conn.version is None or conn.version < SpdmVersion.V12 or len(data) <= limit:
-        return
+    if conn.version is None or len(data) <= limit or conn.version < SpdmVersion.V12:
+        return  # (the length first: it is the cheap test, and asked on every request)
     if data[1] == RequestCode.CHUNK_SEND:
         return  # judged by chunk_send, which answers in an ACK
     if len(data) - limit <= _DOE_PAD and not any(data[limit:]):

@@ -23,6 +23,10 @@ __all__ = ["CONTENT_NO_CHANGE", "MEASUREMENTS_CONTEXT", "get_measurements"]
 
 logger = logging.getLogger(__name__)
 
+# Flags and attributes as plain ints: a Flag's & builds a new member per operation.
+_MEAS_CAP_SIG = int(CapabilityFlags.MEAS_CAP_SIG)
+_RAW_BIT_STREAM_REQUESTED = int(MeasurementAttributes.RAW_BIT_STREAM_REQUESTED)
+
 MEASUREMENTS_CONTEXT = "responder-measurements signing"
 CONTENT_NO_CHANGE = 0x2 << 4
 """Param2 b[5:4] = 10b (1.2+): no change detected since the last MEASUREMENTS."""
@@ -46,11 +50,10 @@ def get_measurements(conn: Connection, request: GetMeasurements) -> bytes:
     signed = request.signature_requested
     slot_id = request.slot_id or 0  # 1.0 names no slot: the signature uses slot 0
     if signed:
-        if not conn.responder_flags & CapabilityFlags.MEAS_CAP_SIG:
+        if not int(conn.responder_flags) & _MEAS_CAP_SIG:
             raise invalid_request("a signature was requested but MEAS_CAP has no signature")
         conn.slot_chain(slot_id, signing_for=RequestCode.GET_MEASUREMENTS)
-    raw_requested = version >= SpdmVersion.V12 and bool(
-        request.attributes & MeasurementAttributes.RAW_BIT_STREAM_REQUESTED)
+    raw_requested = version >= SpdmVersion.V12 and bool(request.attributes & _RAW_BIT_STREAM_REQUESTED)
     available = tuple(
         conn.backend.measurement_blocks(negotiated.measurement_hash_alg, raw_requested=raw_requested)
     )

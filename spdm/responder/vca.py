@@ -9,7 +9,6 @@ the requester checks against.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from ..messages import (
@@ -66,6 +65,18 @@ MAX_ALGORITHMS_LENGTH_11 = 128
 MAX_EXTERNAL_ALGORITHMS = {SpdmVersion.V10: 8}
 """ExtAsym + ExtHash (+ AlgStruct externals) entries libspdm accepts; 20 from 1.1 on."""
 MAX_EXTERNAL_ALGORITHMS_11 = 20
+
+# Flags as plain ints for the checks below: a Flag's & builds a new member per operation.
+_CHUNK_CAP = int(CapabilityFlags.CHUNK_CAP)
+_KEY_EX_CAP = int(CapabilityFlags.KEY_EX_CAP)
+_MUT_AUTH_CAP = int(CapabilityFlags.MUT_AUTH_CAP)
+_SIGNING_CAPS = int(CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP | CapabilityFlags.MEAS_CAP_SIG)
+_MULTI_KEY_CAP_ONLY = int(CapabilityFlags.MULTI_KEY_CAP_ONLY)
+_MULTI_KEY_CAP_NEG = int(CapabilityFlags.MULTI_KEY_CAP_NEG)
+_MULTI_KEY_CAPS = int(MULTI_KEY_CAPS)
+_SESSION_CAPS = int(SESSION_CAPS)
+_MEAS_CAPS = int(MEAS_CAPS)
+_DMTF = int(MeasurementSpecification.DMTF)
 
 _KNOWN_ALG_TYPES = frozenset(int(t) for t in AlgType)
 _PQC_ALG_TYPES = frozenset({AlgType.REQ_PQC_ASYM_ALG, AlgType.KEM})
@@ -145,7 +156,7 @@ def get_capabilities(conn: Connection, request: GetCapabilities) -> bytes:
         check_requester_flags(flags, version)
         if request.ct_exponent > MAX_CT_EXPONENT:
             raise invalid_request(f"CTExponent {request.ct_exponent} exceeds {MAX_CT_EXPONENT}")
-    chunk = bool(flags & CapabilityFlags.CHUNK_CAP)
+    chunk = bool(flags & _CHUNK_CAP)
     if version >= SpdmVersion.V12:
         dts, max_size = request.data_transfer_size, request.max_spdm_msg_size
         if dts < MIN_DATA_TRANSFER_SIZE_12:
@@ -156,7 +167,7 @@ def get_capabilities(conn: Connection, request: GetCapabilities) -> bytes:
             raise invalid_request("without CHUNK_CAP, MaxSPDMmsgSize must equal DataTransferSize")
     if version >= SpdmVersion.V13 and request.param1 & 1 and not chunk:
         raise invalid_request("SupportedAlgorithms requested without CHUNK_CAP")
-    ours = CapabilityFlags(conn.config.capabilities & FLAGS_DEFINED[version])
+    ours = CapabilityFlags(int(conn.config.capabilities) & FLAGS_DEFINED[version])
     sized = version >= SpdmVersion.V12
     response = Capabilities(
         spdm_version=version,
@@ -171,7 +182,8 @@ def get_capabilities(conn: Connection, request: GetCapabilities) -> bytes:
     conn.requester_sizes = (request.data_transfer_size, request.max_spdm_msg_size)
     conn.responder_flags = ours
     conn.transcript.add_vca(request.raw, response)
-    logger.debug("SPDM %s selected by the requester", version.text)
+    if logger.isEnabledFor(logging.DEBUG):  # no version text for a log that is off
+        logger.debug("SPDM %s selected by the requester", version.text)
     return response
 
 
@@ -213,19 +225,19 @@ def _alg_struct_selections(conn: Connection, request: NegotiateAlgorithms) -> tu
         RemoteProtocolError: InvalidRequest when a needed kind has no common algorithm.
     """
     prefs = conn.config.algorithms.for_version(conn.session_version)
-    both = conn.requester_flags & conn.responder_flags
+    both = int(conn.requester_flags) & int(conn.responder_flags)
     key_ex = select_key_exchange(request.alg_supported(AlgType.DHE), request.alg_supported(AlgType.KEM),
                                  prefs.dhe_groups, prefs.kem_algs)
     req_sig = select_signing(request.alg_supported(AlgType.REQ_BASE_ASYM_ALG),
                              request.alg_supported(AlgType.REQ_PQC_ASYM_ALG),
                              prefs.req_asym_algs, prefs.req_pqc_asym_algs)
-    sessions = bool(both & SESSION_CAPS)
-    relevant = {
-        AlgType.DHE: (bool(both & CapabilityFlags.KEY_EX_CAP), key_ex.dhe),
-        AlgType.KEM: (bool(both & CapabilityFlags.KEY_EX_CAP), key_ex.kem),
+    sessions = bool(both & _SESSION_CAPS)
+    relevant: dict[int, tuple[bool, int]] = {  # (needed, selection) by AlgType
+        AlgType.DHE: (bool(both & _KEY_EX_CAP), key_ex.dhe),
+        AlgType.KEM: (bool(both & _KEY_EX_CAP), key_ex.kem),
         AlgType.AEAD: (sessions, pick(request.alg_supported(AlgType.AEAD), prefs.aead_suites)),
-        AlgType.REQ_BASE_ASYM_ALG: (bool(both & CapabilityFlags.MUT_AUTH_CAP), req_sig.asym),
-        AlgType.REQ_PQC_ASYM_ALG: (bool(both & CapabilityFlags.MUT_AUTH_CAP), req_sig.pqc),
+        AlgType.REQ_BASE_ASYM_ALG: (bool(both & _MUT_AUTH_CAP), req_sig.asym),
+        AlgType.REQ_PQC_ASYM_ALG: (bool(both & _MUT_AUTH_CAP), req_sig.pqc),
         AlgType.KEY_SCHEDULE: (sessions, pick(request.alg_supported(AlgType.KEY_SCHEDULE),
                                               prefs.key_schedules)),
     }
@@ -238,11 +250,11 @@ def _alg_struct_selections(conn: Connection, request: NegotiateAlgorithms) -> tu
         offered = any(request.alg_supported(t) for t in pair)
         if needed and offered and not any(relevant[t][1] for t in pair):
             raise invalid_request(f"no common {' or '.join(t.name for t in pair)} algorithm")
-    return tuple(
-        AlgStruct(alg.alg_type, relevant[AlgType(alg.alg_type)][1] if relevant[AlgType(alg.alg_type)][0]
-                  else 0)
-        for alg in request.alg_structs
-    )
+    selections = []
+    for alg in request.alg_structs:
+        needed, selected = relevant[alg.alg_type]
+        selections.append(AlgStruct(alg.alg_type, selected if needed else 0))
+    return tuple(selections)
 
 
 def _multi_key_selection(conn: Connection, request: NegotiateAlgorithms) -> int:
@@ -263,13 +275,12 @@ def _multi_key_selection(conn: Connection, request: NegotiateAlgorithms) -> int:
     Raises:
         RemoteProtocolError: InvalidRequest (see above).
     """
-    ours = conn.responder_flags & MULTI_KEY_CAPS
+    ours = int(conn.responder_flags) & _MULTI_KEY_CAPS
     wanted = bool(request.other_params_support & MULTI_KEY_CONN)
-    if not wanted and ours == CapabilityFlags.MULTI_KEY_CAP_ONLY:
+    if not wanted and ours == _MULTI_KEY_CAP_ONLY:
         raise invalid_request("the device speaks only multi-key connections (MULTI_KEY_CAP ONLY)")
-    theirs = conn.requester_flags & MULTI_KEY_CAPS
-    if theirs == CapabilityFlags.MULTI_KEY_CAP_ONLY or (
-            theirs == CapabilityFlags.MULTI_KEY_CAP_NEG and wanted and ours):
+    theirs = int(conn.requester_flags) & _MULTI_KEY_CAPS
+    if theirs == _MULTI_KEY_CAP_ONLY or (theirs == _MULTI_KEY_CAP_NEG and wanted and ours):
         return MULTI_KEY_CONN
     return 0
 
@@ -287,22 +298,21 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
     _check_algorithms_request(request, version)
     prefs = conn.config.algorithms.for_version(version)
     ours = conn.responder_flags
+    our_flags = int(ours)
     hash_sel = pick(request.base_hash_algo, prefs.hash_algs)
     if not hash_sel:
         raise invalid_request(f"no common BaseHashAlgo in 0x{request.base_hash_algo:x}")
     # Only what the device's keys really sign with is selectable.
-    signing = select_signing(request.base_asym_algo & conn.backend.asym_algorithms(),
-                             request.pqc_asym_algo & conn.backend.pqc_asym_algorithms(),
+    signing = select_signing(request.base_asym_algo & int(conn.backend.asym_algorithms()),
+                             request.pqc_asym_algo & int(conn.backend.pqc_asym_algorithms()),
                              prefs.asym_algs, prefs.pqc_asym_algs)
     asym_sel = signing.asym
-    signs = bool(ours & (CapabilityFlags.CERT_CAP | CapabilityFlags.CHAL_CAP
-                         | CapabilityFlags.MEAS_CAP_SIG)) or bool(
-        conn.requester_flags & ours & CapabilityFlags.KEY_EX_CAP)
+    signs = bool(our_flags & _SIGNING_CAPS) or bool(int(conn.requester_flags) & our_flags & _KEY_EX_CAP)
     if signs and not (signing.asym or signing.pqc):
         raise invalid_request(f"no common BaseAsymAlgo in 0x{request.base_asym_algo:x}")
     spec_sel = meas_hash_sel = 0
-    if ours & MEAS_CAPS:
-        if not request.measurement_specification & MeasurementSpecification.DMTF:
+    if our_flags & _MEAS_CAPS:
+        if not request.measurement_specification & _DMTF:
             raise invalid_request("the DMTF measurement specification was not offered")
         spec_sel = MeasurementSpecification.DMTF
         # The requester offers no measurement hash: we choose our first preference.
@@ -325,7 +335,7 @@ def negotiate_algorithms(conn: Connection, request: NegotiateAlgorithms) -> byte
     )
     encoded = response.encode()
     conn.negotiated = negotiated_from(
-        dataclasses.replace(response, raw=encoded),
+        response.with_raw(encoded),
         version=version,
         requester_flags=conn.requester_flags,
         responder_flags=ours,

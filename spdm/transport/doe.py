@@ -41,6 +41,7 @@ __all__ = [
     "DoeDataObjectHeader",
     "DoeDiscoveryRequest",
     "DoeDiscoveryResponse",
+    "data_object_fields",
     "data_object_length",
     "decode_data_object",
     "decode_discovery_request",
@@ -49,6 +50,7 @@ __all__ = [
     "encode_data_object",
     "encode_discovery_request",
     "encode_discovery_response",
+    "frame_data_object",
 ]
 
 _log = logging.getLogger(__name__)
@@ -114,10 +116,14 @@ class DataObject:
     payload: bytes
 
     def __post_init__(self) -> None:
-        if 0 <= self.vendor_id < 1 << 16 and 0 <= self.object_type < 1 << 8:
-            return  # in range (four objects per exchange: checked inline, named only when not)
-        _check_range("vendor_id", self.vendor_id, 1 << 16)
-        _check_range("object_type", self.object_type, 1 << 8)
+        _check_header_fields(self.vendor_id, self.object_type)
+
+
+def _check_header_fields(vendor_id: int, object_type: int) -> None:
+    if 0 <= vendor_id < 1 << 16 and 0 <= object_type < 1 << 8:
+        return  # in range (four objects per exchange: checked inline, named only when not)
+    _check_range("vendor_id", vendor_id, 1 << 16)
+    _check_range("object_type", object_type, 1 << 8)
 
 
 def encode_data_object(obj: DataObject) -> bytes:
@@ -134,15 +140,33 @@ def encode_data_object(obj: DataObject) -> bytes:
         LocalProtocolError: the padded object would exceed 2^18 dwords (1 MiB);
             the caller must split or shrink the payload.
     """
-    pad = -len(obj.payload) % 4
-    dwords = (DOE_HEADER_SIZE + len(obj.payload) + pad) // 4
+    return _frame(obj.vendor_id, obj.object_type, obj.payload)
+
+
+def frame_data_object(vendor_id: int, object_type: int, payload: bytes) -> bytes:
+    """:func:`encode_data_object` of ``DataObject(vendor_id, object_type, payload)``, without the record.
+
+    For the paths that frame every exchange (the requester's driver, the
+    device's endpoint): making the record costs more than the framing.
+
+    Raises:
+        LocalProtocolError: a field out of range (as :class:`DataObject` refuses
+            it), or the padded object would exceed 2^18 dwords (1 MiB).
+    """
+    _check_header_fields(vendor_id, object_type)
+    return _frame(vendor_id, object_type, payload)
+
+
+def _frame(vendor_id: int, object_type: int, payload: bytes) -> bytes:
+    pad = -len(payload) % 4
+    dwords = (DOE_HEADER_SIZE + len(payload) + pad) // 4
     if dwords > DOE_MAX_OBJECT_DWORDS:
         raise LocalProtocolError(
             f"data object of {dwords} dwords exceeds the DOE maximum of {DOE_MAX_OBJECT_DWORDS}"
         )
-    # DataObject checked the field ranges, so the fast path cannot overflow.
-    header = _HEADER.pack(obj.vendor_id, obj.object_type, 0, dwords & _LENGTH_MASK)
-    return header + obj.payload + bytes(pad)
+    # The field ranges were checked, so the fast path cannot overflow.
+    header = _HEADER.pack(vendor_id, object_type, 0, dwords & _LENGTH_MASK)
+    return header + payload + bytes(pad)
 
 
 def _header_fields(header: bytes) -> tuple[int, int, int]:
@@ -193,10 +217,21 @@ def decode_data_object(data: bytes) -> DataObject:
         DecodeError: fewer than 8 bytes, reserved header bits set, or the DW1
             length (0 meaning 2^18 dwords) disagrees with ``len(data)``.
     """
+    return DataObject(*data_object_fields(data))
+
+
+def data_object_fields(data: bytes) -> tuple[int, int, bytes]:
+    """:func:`decode_data_object`'s fields, without the record: (vendor_id, object_type, payload).
+
+    For the paths that read every exchange, as :func:`frame_data_object`.
+
+    Raises:
+        DecodeError: as :func:`decode_data_object`.
+    """
     vendor_id, object_type, total = _header_fields(data)
     if total != len(data):
         raise DecodeError(f"DOE header announces {total} bytes but {len(data)} were received")
-    return DataObject(vendor_id, object_type, bytes(data[DOE_HEADER_SIZE:]))
+    return vendor_id, object_type, bytes(data[DOE_HEADER_SIZE:])
 
 
 @record(frozen=True, slots=True)
@@ -212,6 +247,8 @@ class DiscoveryRequest:
     version: int = 0
 
     def __post_init__(self) -> None:
+        if 0 <= self.index < 1 << 8 and 0 <= self.version < 1 << 8:
+            return  # in range (checked inline, as DataObject's, named only when not)
         _check_range("index", self.index, 1 << 8)
         _check_range("version", self.version, 1 << 8)
 
@@ -231,6 +268,8 @@ class DiscoveryResponse:
     next_index: int
 
     def __post_init__(self) -> None:
+        if 0 <= self.vendor_id < 1 << 16 and 0 <= self.object_type < 1 << 8 and 0 <= self.next_index < 1 << 8:
+            return  # in range (checked inline, as DataObject's, named only when not)
         _check_range("vendor_id", self.vendor_id, 1 << 16)
         _check_range("object_type", self.object_type, 1 << 8)
         _check_range("next_index", self.next_index, 1 << 8)
@@ -318,17 +357,17 @@ def discover(exchange: Callable[[bytes], bytes]) -> list[tuple[int, int]]:
         if index in visited:
             raise RemoteProtocolError(f"DOE Discovery loops back to index {index}")
         visited.add(index)
-        request = DataObject(
+        request = frame_data_object(
             PCI_SIG_VENDOR_ID,
             DataObjectType.DISCOVERY,
             encode_discovery_request(DiscoveryRequest(index)),
         )
-        reply = decode_data_object(exchange(encode_data_object(request)))
-        if (reply.vendor_id, reply.object_type) != (PCI_SIG_VENDOR_ID, DataObjectType.DISCOVERY):
+        vendor_id, object_type, payload = data_object_fields(exchange(request))
+        if (vendor_id, object_type) != (PCI_SIG_VENDOR_ID, DataObjectType.DISCOVERY):
             raise RemoteProtocolError(
-                f"DOE Discovery answered with object {reply.vendor_id:04x}:{reply.object_type:02x}"
+                f"DOE Discovery answered with object {vendor_id:04x}:{object_type:02x}"
             )
-        entry = decode_discovery_response(reply.payload)
+        entry = decode_discovery_response(payload)
         _log.debug(
             "DOE discovery index %d: %04x:%02x next %d",
             index,

@@ -15,13 +15,12 @@ from collections.abc import Callable, Mapping
 from spdm.errors import DecodeError, LocalProtocolError
 from spdm.transport.doe import (
     PCI_SIG_VENDOR_ID,
-    DataObject,
     DataObjectType,
     DiscoveryResponse,
-    decode_data_object,
+    data_object_fields,
     decode_discovery_request,
-    encode_data_object,
     encode_discovery_response,
+    frame_data_object,
 )
 
 __all__ = ["DoeEndpoint", "ObjectHandler"]
@@ -100,24 +99,25 @@ class DoeEndpoint:
                 object (a bug in the handler).
         """
         try:
-            obj = decode_data_object(request)
+            vendor_id, object_type, payload = data_object_fields(request)
         except DecodeError as exc:
             _log.debug("dropping undecodable DOE object of %d bytes: %s", len(request), exc)
             return None
-        key = (obj.vendor_id, obj.object_type)
+        key = (vendor_id, object_type)
         if key == _DISCOVERY:
-            payload = self._discovery(obj.payload)
+            answer = self._discovery(payload)
         else:
             handler = self._handlers.get(key)
             if handler is None:
                 _log.debug("dropping DOE object of unsupported protocol %04x:%02x", *key)
                 return None
-            payload = handler(obj.payload)
-        if payload is None:
+            answer = handler(payload)
+        if answer is None:
             _log.debug("no response to DOE object %04x:%02x", *key)
             return None
-        _log.debug("DOE %04x:%02x: %d bytes in, %d out", *key, len(obj.payload), len(payload))
-        return encode_data_object(DataObject(obj.vendor_id, obj.object_type, payload))
+        if _log.isEnabledFor(logging.DEBUG):  # asked per exchange: no call into a log that is off
+            _log.debug("DOE %04x:%02x: %d bytes in, %d out", *key, len(payload), len(answer))
+        return frame_data_object(vendor_id, object_type, answer)
 
     def _discovery(self, payload: bytes) -> bytes | None:
         try:

@@ -30,8 +30,8 @@ from spdm.errors import DecodeError, LocalProtocolError, TransportError, Transpo
 from spdm.transport.doe import (
     DOE_HEADER_SIZE,
     DOE_MAX_OBJECT_DWORDS,
+    data_object_fields,
     data_object_length,
-    decode_data_object,
 )
 
 if TYPE_CHECKING:
@@ -452,7 +452,7 @@ class DoeMailbox:
         if self._closed:
             raise LocalProtocolError("DOE mailbox is closed")
         try:
-            decode_data_object(request)
+            data_object_fields(request)
         except DecodeError as exc:
             raise LocalProtocolError(f"request is not a DOE data object: {exc}") from exc
         self._claim()

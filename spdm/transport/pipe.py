@@ -48,7 +48,8 @@ class PipeTransport:
         response = self._endpoint(request)
         if response is None:
             raise TransportError("device dropped the request (no response object)")
-        _log.debug("pipe exchange: %d bytes out, %d in", len(request), len(response))
+        if _log.isEnabledFor(logging.DEBUG):  # asked per exchange: no call into a log that is off
+            _log.debug("pipe exchange: %d bytes out, %d in", len(request), len(response))
         return response
 
     def close(self) -> None:
