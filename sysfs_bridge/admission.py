@@ -54,7 +54,6 @@ from spdm.errors import ConfigurationError, DevsecError
 from spdm.transport import DoeTransport, KernelTsmHoldsDevice, SysfsConfigSpace
 from spdm.transport.targets import is_socket_target, open_target
 from tsm.info import function_id
-from tsm.link import VendorChannel, probe
 
 from .actor import Actor
 from .evidence import DeviceEvidence, check_bdf, evidence_from_report
@@ -206,6 +205,8 @@ class Admission:
         try:
             connection = connect(transport, self._config, now=self._now())
             if self.policy.required & {"ide", "tdisp"}:
+                from tsm.link import VendorChannel, probe  # IDE_KM and TDISP load only for such a policy
+
                 with connection.open_session() as session:
                     found = probe(VendorChannel.through(session), function_id(bdf))
             report = connection.report

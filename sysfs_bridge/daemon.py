@@ -43,12 +43,10 @@ finished first.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from spdm.errors import ConfigurationError, DecodeError
 from spdm.record import record
@@ -57,6 +55,9 @@ from .admission import Admission
 from .policy import Decision
 from .read import list_devices
 from .uevent import UeventsLost, UeventSource, UeventSourceClosed, Work, work_for
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["DaemonStats", "PolicyDaemon", "kernel_devices"]
 
@@ -171,6 +172,10 @@ class PolicyDaemon:
         """
         if self._processes:
             # Fork now, while this is the only thread of ours: the children start from its state.
+            # (The pool's modules load here: a udev hook, one device in process, never needs them.)
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("fork"),
                                              initializer=_adopt, initargs=(self._admission,))
             self._pool.submit(_ready).result()

@@ -59,8 +59,6 @@ from spdm.names import AEADS, DHE_GROUPS, HASHES, KEMS, MEASUREMENT_HASHES, SIGN
 from spdm.record import record
 from tdisp.messages import InterfaceInfo
 
-from .corim import read_corim
-
 __all__ = [
     "ACTIONS",
     "ALGORITHM_KINDS",
@@ -349,6 +347,8 @@ def _corim_values(reader: _Reader, table: dict[str, object], key: str) -> dict[i
     files = reader.strings([table["corim"]], f"{key}.corim")
     file = reader.path.parent / files[0]
     signer = _corim_signer(reader, table, key) if "corim_signer" in table else None
+    from .corim import read_corim  # CBOR and COSE load only for a policy that names a CoRIM
+
     try:
         classes = read_corim(file.read_bytes(), signer)
     except OSError as exc:

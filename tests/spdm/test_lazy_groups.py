@@ -64,6 +64,13 @@ def test_a_whole_connect_never_loads_construct(tmp_path: Path) -> None:
     assert loaded == []
 
 
+def test_the_udev_hook_imports_no_pool_vendor_protocol_or_corim_code() -> None:
+    """A hook authenticates one device in process: the daemon's process pool, the IDE_KM/TDISP
+    probe (a policy requiring them) and the CoRIM reader (a policy naming one) load when used."""
+    unused = ("multiprocessing", "concurrent.futures", "tsm.link", "ide_km", "cbor2", "sysfs_bridge.corim")
+    assert _loaded_after("import devsec.cli, devsec.cli.daemon", unused) == []
+
+
 def test_a_construct_declaration_is_made_when_first_asked_for() -> None:
     statement = (
         "from spdm.messages import Algorithms, GetVersion\n"
