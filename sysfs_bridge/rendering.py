@@ -112,6 +112,10 @@ def chain_link(slot: int) -> str:
     return f"../certificates/slot{slot}"
 
 
+_SLOT_LINK = re.compile(r"\.\./certificates/(slot[0-7])")
+"""What :func:`chain_link` writes, read back (the slot's file name)."""
+
+
 def device_files(evidence: DeviceEvidence) -> dict[str, bytes]:
     """Every regular file of a device directory except the signature log entries (pure).
 
@@ -270,9 +274,42 @@ def _unchanged(old: Path, entry: SignatureEntry, names: list[str] | None) -> boo
     return True
 
 
+def _still_signed(old: Path, new: Path, names: list[str], number: int) -> bool:
+    """Whether an old log entry may be carried over: its certificate chain is not replaced.
+
+    An entry names its chain only through the ``certificates/slot<N>`` its
+    symlink leads to.  When that slot now holds another chain (the device was
+    provisioned anew, or another device took the address), the entry would
+    claim a chain that never signed it and fail every verification, so it is
+    dropped.  A slot with no chain this time (a failed authentication read
+    none) contradicts nothing: the log keeps its history, as the kernel's does.
+    """
+    link = f"{number}_certificate_chain"
+    if link not in names:
+        return False
+    try:
+        slot = _SLOT_LINK.fullmatch(os.readlink(f"{old}/{link}"))
+    except OSError:  # not a symlink: not an entry the renderer wrote
+        return False
+    if slot is None:
+        return False
+    try:
+        now = read_attribute(new.parent / "certificates" / slot.group(1))
+    except (DecodeError, OSError):
+        return True  # no chain in that slot now
+    try:
+        return not now or read_attribute(old.parent / "certificates" / slot.group(1)) == now
+    except (DecodeError, OSError):
+        return False
+
+
 def _write_log(new: Path, old: Path | None, evidence: DeviceEvidence, max_signatures: int) -> None:
-    """Carry the old log over, append the evidence's new entries, purge the oldest."""
+    """Carry the old log over (the entries whose chain is unchanged), append the evidence's new
+    entries, purge the oldest."""
     old_numbers = _log_numbers(old) if old is not None else {}
+    if old is not None:
+        old_numbers = {number: names for number, names in old_numbers.items()
+                       if _still_signed(old, new, names, number)}
     entries: dict[int, SignatureEntry | Path] = {n: old for n in old_numbers} if old else {}
     logged = _logged_signatures(old, old_numbers) if old is not None and evidence.signatures else {}
     following = max(old_numbers, default=-1) + 1

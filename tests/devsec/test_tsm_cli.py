@@ -35,6 +35,18 @@ def test_demo_runs_every_step(backend: str, tmp_path: Path, capsys: pytest.Captu
     assert read_device(sysfs, "0000:01:00.1").tsm is not None
 
 
+def test_the_demo_run_twice_in_one_directory_allows_twice(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Each run emulates a new device (new keys) at the same address: the second tree must not
+    carry the first device's signatures over, which its chain never signed (the policy denied)."""
+    sysfs = tmp_path / "devsec-sysfs"
+    for _ in range(2):
+        assert main(["demo", "--backend", "native", "--sysfs", str(sysfs)]) == 0
+        out = capsys.readouterr().out
+        assert "policy decision: ALLOW -> bind" in out and "all 2 signatures of the log verify" in out, out
+    assert len(read_device(sysfs, "0000:01:00.0").signatures) == 2
+
+
 def test_demo_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--json", "--backend", "native", "--sysfs", str(tmp_path / "s")]) == 0
     doc = json.loads(capsys.readouterr().out)
