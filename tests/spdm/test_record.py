@@ -136,7 +136,7 @@ def test_every_library_record_matches_its_dataclass() -> None:
             continue
         built += 1
         compare_instances(cls, ours[1], theirs[1], where)
-    assert built > 150  # most records take arbitrary values: the behavioural comparison is not vacuous
+    assert built > 250  # most records take arbitrary values: the behavioural comparison is not vacuous
 
 
 def same_value(a: object, b: object) -> bool:
