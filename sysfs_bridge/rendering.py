@@ -274,16 +274,32 @@ def _unchanged(old: Path, entry: SignatureEntry, names: list[str] | None) -> boo
     return True
 
 
-def _still_signed(old: Path, new: Path, names: list[str], number: int) -> bool:
-    """Whether an old log entry may be carried over: its certificate chain is not replaced.
+def _replaced_slots(old_tree: Path, evidence: DeviceEvidence) -> frozenset[str]:
+    """The slot files (``slot<N>``) whose chain the evidence replaces: a chain it writes that is
+    not the old tree's.
 
-    An entry names its chain only through the ``certificates/slot<N>`` its
-    symlink leads to.  When that slot now holds another chain (the device was
-    provisioned anew, or another device took the address), the entry would
-    claim a chain that never signed it and fail every verification, so it is
-    dropped.  A slot with no chain this time (a failed authentication read
-    none) contradicts nothing: the log keeps its history, as the kernel's does.
+    An old log entry names its chain only through the ``certificates/slot<N>``
+    its symlink leads to.  When that slot now holds another chain (the device
+    was provisioned anew, or another device took the address), the entry would
+    claim a chain that never signed it and fail every verification.  A slot
+    with no chain this time (a failed authentication read none) contradicts
+    nothing: the log keeps its history there, as the kernel's does.
     """
+    replaced = set()
+    for slot in evidence.supported_slots:
+        chain = evidence.certificates.get(slot, b"")
+        try:
+            before: bytes | None = read_attribute(old_tree / "certificates" / f"slot{slot}")
+        except (DecodeError, OSError):
+            before = None
+        if chain and chain != before:
+            replaced.add(f"slot{slot}")
+    return frozenset(replaced)
+
+
+def _still_signed(old: Path, names: list[str], number: int, replaced: frozenset[str]) -> bool:
+    """Whether an old log entry may be carried over: its chain link is the renderer's and leads
+    to a slot whose chain is not replaced (:func:`_replaced_slots`)."""
     link = f"{number}_certificate_chain"
     if link not in names:
         return False
@@ -291,16 +307,7 @@ def _still_signed(old: Path, new: Path, names: list[str], number: int) -> bool:
         slot = _SLOT_LINK.fullmatch(os.readlink(f"{old}/{link}"))
     except OSError:  # not a symlink: not an entry the renderer wrote
         return False
-    if slot is None:
-        return False
-    try:
-        now = read_attribute(new.parent / "certificates" / slot.group(1))
-    except (DecodeError, OSError):
-        return True  # no chain in that slot now
-    try:
-        return not now or read_attribute(old.parent / "certificates" / slot.group(1)) == now
-    except (DecodeError, OSError):
-        return False
+    return slot is not None and slot.group(1) not in replaced
 
 
 def _write_log(new: Path, old: Path | None, evidence: DeviceEvidence, max_signatures: int) -> None:
@@ -308,8 +315,9 @@ def _write_log(new: Path, old: Path | None, evidence: DeviceEvidence, max_signat
     entries, purge the oldest."""
     old_numbers = _log_numbers(old) if old is not None else {}
     if old is not None:
+        replaced = _replaced_slots(old.parent, evidence)
         old_numbers = {number: names for number, names in old_numbers.items()
-                       if _still_signed(old, new, names, number)}
+                       if _still_signed(old, names, number, replaced)}
     entries: dict[int, SignatureEntry | Path] = {n: old for n in old_numbers} if old else {}
     logged = _logged_signatures(old, old_numbers) if old is not None and evidence.signatures else {}
     following = max(old_numbers, default=-1) + 1
