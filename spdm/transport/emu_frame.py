@@ -56,15 +56,14 @@ class SocketTransportType(IntEnum):
     TCP = 0x03
 
 
-FRAME_HEADER_SIZE = 12
-"""Bytes of command, transport type and payload size."""
+_HEADER = struct.Struct(">III")
+"""command, transport type, payload size: ``PlatformDataHeader``'s layout."""
+
+FRAME_HEADER_SIZE = _HEADER.size
+"""Bytes of command, transport type and payload size (12)."""
 
 MAX_PAYLOAD_SIZE = (1 << 20) + 8
 """Largest payload accepted: a maximal (1 MiB) DOE object plus slack."""
-
-
-_HEADER = struct.Struct(">III")
-"""command, transport type, payload size: ``PlatformDataHeader``'s layout."""
 
 
 @record(frozen=True, slots=True)
